@@ -1,0 +1,85 @@
+package flow
+
+import "fmt"
+
+// Reason is the typed cause of a rejection. The string is the stable code used on the wire, in the
+// journal and in metrics; Message is what the operator reads.
+type Reason string
+
+// The reasons. Some are decided by the flow itself, the others by the layers around it (stations,
+// intake, printers), which use this one table so that every rejection reads the same everywhere.
+const (
+	ReasonUnknownOrder     Reason = "unknown_order"      // no order with that code on this site
+	ReasonUnknownCode      Reason = "unknown_code"       // the barcode is neither an order, a waybill, a badge nor a command
+	ReasonWrongState       Reason = "wrong_state"        // the order is not in the state this step starts from
+	ReasonNotPrinted       Reason = "not_printed"        // handover of an order that has no printed label yet
+	ReasonWaybillInvalid   Reason = "waybill_invalid"    // the number is not valid for the carrier
+	ReasonWaybillMismatch  Reason = "waybill_mismatch"   // not the waybill assigned to / bound to this order
+	ReasonUnknownWaybill   Reason = "unknown_waybill"    // no order is bound to that waybill
+	ReasonNoWaybill        Reason = "no_waybill"         // the hub has not assigned a waybill yet
+	ReasonCancelled        Reason = "cancelled"          // the order is cancelled
+	ReasonAlreadyPickedUp  Reason = "already_picked_up"  // cancel after the courier took the parcel
+	ReasonAwaitingBalance  Reason = "awaiting_balance"   // presale order, balance not paid
+	ReasonHeld             Reason = "held"               // intake paused by the backlog breaker
+	ReasonNoOrderScanned   Reason = "no_order_scanned"   // a waybill at a print station with no order scanned first
+	ReasonPairingExpired   Reason = "pairing_expired"    // the order scan is older than the pairing window
+	ReasonManualIncomplete Reason = "manual_incomplete"  // a manual confirmation without operator or note
+	ReasonContract         Reason = "contract_violation" // intake: the order breaks the data contract
+	ReasonMalformed        Reason = "malformed_message"  // intake: the hub's message cannot be read
+	ReasonConflict         Reason = "conflict"           // intake: an order id already holds different data
+	ReasonPrinterFault     Reason = "printer_fault"      // the printer reported a fault; nothing was printed
+	ReasonUnsupported      Reason = "unsupported"        // an action or state this version does not know
+)
+
+// Message is operator-facing text, Chinese first.
+type Message struct {
+	ZH string `json:"zh"`
+	EN string `json:"en"`
+}
+
+func (m Message) String() string { return m.ZH + " / " + m.EN }
+
+// Message tells the operator what went wrong and what to do. from is the order's state, if known.
+func (r Reason) Message(from State) Message {
+	switch r {
+	case ReasonUnknownOrder:
+		return Message{"查无此订单：请核对单号，或联系主管确认订单已下发到本仓", "Unknown order: check the code, or ask the supervisor whether the order reached this warehouse"}
+	case ReasonUnknownCode:
+		return Message{"无法识别的条码：请扫描订单号、面单号或工牌", "Unrecognised barcode: scan an order code, a waybill or a badge"}
+	case ReasonWrongState:
+		return Message{fmt.Sprintf("状态不符：订单当前为%s，不能执行此步骤", from.LabelZH()), fmt.Sprintf("Wrong state: the order is %s, this step does not apply", from.LabelEN())}
+	case ReasonNotPrinted:
+		return Message{fmt.Sprintf("尚未打单（当前%s）：请先在打单台打印面单，不能直接交接", from.LabelZH()), fmt.Sprintf("Not printed yet (%s): print the waybill at a print station before handover", from.LabelEN())}
+	case ReasonWaybillInvalid:
+		return Message{"面单号格式无效：与承运商不符，请重新扫描面单上的条码", "Invalid waybill number for the carrier: rescan the barcode on the label"}
+	case ReasonWaybillMismatch:
+		return Message{"面单与订单不匹配：请取出该包裹，交主管核对", "Waybill does not belong to this order: set the parcel aside for the supervisor"}
+	case ReasonUnknownWaybill:
+		return Message{"该面单未绑定任何订单：请先在打单台打单", "No order is bound to this waybill: print it at a print station first"}
+	case ReasonNoWaybill:
+		return Message{"尚未分配面单号：请等待系统下发面单后再打单", "No waybill assigned yet: wait for the hub to assign one, then print"}
+	case ReasonCancelled:
+		return Message{"订单已取消：请勿发货，将包裹交主管", "Order cancelled: do not ship, give the parcel to the supervisor"}
+	case ReasonAlreadyPickedUp:
+		return Message{"已揽收，无法取消：请联系快递拦截", "Already picked up, cannot cancel: ask the carrier to intercept"}
+	case ReasonAwaitingBalance:
+		return Message{"预售订单尚未付尾款：暂不能打单", "Presale order, balance not paid: do not print yet"}
+	case ReasonHeld:
+		return Message{"积压熔断中，订单暂停进入：待主管恢复后再处理", "Intake paused by the backlog breaker: wait for the supervisor to resume"}
+	case ReasonNoOrderScanned:
+		return Message{"请先扫描订单号，再扫描面单", "Scan the order code first, then the waybill"}
+	case ReasonPairingExpired:
+		return Message{"配对超时：请重新扫描订单号，再扫描面单", "Pairing timed out: scan the order code again, then the waybill"}
+	case ReasonManualIncomplete:
+		return Message{"人工确认须填写操作员和原因", "A manual confirmation needs an operator and a reason"}
+	case ReasonContract:
+		return Message{"订单数据不符合约定（数据契约），已拒收并上报", "Order data breaks the data contract: refused and reported"}
+	case ReasonMalformed:
+		return Message{"收到无法解析的下发消息，已记录并跳过", "Unreadable message from the hub: logged and skipped"}
+	case ReasonConflict:
+		return Message{"订单号重复但内容不同，已拒收并上报", "Order id reused with different data: refused and reported"}
+	case ReasonPrinterFault:
+		return Message{"打印机故障，面单未打出：排除故障后重新扫描订单", "Printer fault, no label came out: clear the fault and scan the order again"}
+	}
+	return Message{"不支持的操作：" + string(r), "Unsupported: " + string(r)}
+}

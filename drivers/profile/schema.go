@@ -1,0 +1,92 @@
+// Package profile is the firmware profile schema and its one loader: every YAML file in
+// firmware-profiles/ (embedded in the binary) and in an operator's override directory is parsed and
+// validated here, by the daemon, by `wedge profiles validate` and by the tests alike.
+package profile
+
+// SchemaVersion is the current profile schema. Files say `schema: 1`.
+const SchemaVersion = 1
+
+// Kinds of device.
+const (
+	KindScanner = "scanner"
+	KindPrinter = "printer"
+)
+
+// Profile describes one device model (or one generic class of devices).
+type Profile struct {
+	Schema      int    `yaml:"schema" json:"schema"`
+	ID          string `yaml:"id" json:"id"` // must equal the file name without .yaml, e.g. "honeywell-1950g"
+	Kind        string `yaml:"kind" json:"kind"`
+	Vendor      string `yaml:"vendor" json:"vendor"`
+	Model       string `yaml:"model" json:"model"`
+	Description string `yaml:"description,omitempty" json:"description,omitempty"`
+
+	// USB lists the USB identities of the model, one per interface mode.
+	USB []USBID `yaml:"usb,omitempty" json:"usb,omitempty"`
+
+	Serial   *Serial   `yaml:"serial,omitempty" json:"serial,omitempty"`
+	HID      *HID      `yaml:"hid,omitempty" json:"hid,omitempty"`
+	Feedback *Feedback `yaml:"feedback,omitempty" json:"feedback,omitempty"`
+	Printer  *Printer  `yaml:"printer,omitempty" json:"printer,omitempty"`
+
+	// Sources name where the facts come from (manual, usb.ids, reference section).
+	Sources []string `yaml:"sources" json:"sources"`
+	// Uncertain lists facts not confirmed by a primary or second independent source.
+	Uncertain []string `yaml:"uncertain,omitempty" json:"uncertain,omitempty"`
+
+	// File is where the profile was loaded from ("embedded:NAME.yaml" or a path); not in YAML.
+	File string `yaml:"-" json:"file"`
+}
+
+// USBID is one USB identity: VID/PID as 4 hex digits ("0C2E"), the interface mode it means.
+type USBID struct {
+	VID       string `yaml:"vid" json:"vid"`
+	PID       string `yaml:"pid" json:"pid"`
+	Mode      string `yaml:"mode" json:"mode"`                               // hid_pos | keyboard | cdc_serial | usb_com | snapi | printer | other
+	Interface *int   `yaml:"interface,omitempty" json:"interface,omitempty"` // USB interface number, when it matters
+}
+
+// Serial is the line settings and framing of a serial (RS-232 or USB CDC) scanner.
+type Serial struct {
+	Baud       int    `yaml:"baud" json:"baud"`                                         // default 9600
+	DataBits   int    `yaml:"data_bits" json:"data_bits"`                               // default 8
+	Parity     string `yaml:"parity" json:"parity"`                                     // none | even | odd (default none)
+	StopBits   int    `yaml:"stop_bits" json:"stop_bits"`                               // 1 | 2 (default 1)
+	Terminator string `yaml:"terminator" json:"terminator"`                             // cr | lf | crlf | tab (default cr)
+	AIMPrefix  bool   `yaml:"aim_prefix" json:"aim_prefix"`                             // the device sends "]Xm" before the data: strip it
+	IdleCutMS  int    `yaml:"idle_cutoff_ms,omitempty" json:"idle_cutoff_ms,omitempty"` // end a frame after this quiet time even without terminator (0 = off)
+	Charset    string `yaml:"charset,omitempty" json:"charset,omitempty"`               // utf-8 (default) | gbk
+}
+
+// HID is how to read a USB HID scanner.
+type HID struct {
+	Layout       string   `yaml:"layout" json:"layout"`                                     // pos_a (AIM in bytes 2–4) | pos_b (data from byte 2) | keyboard
+	ReportID     int      `yaml:"report_id,omitempty" json:"report_id,omitempty"`           // input report id (HID POS: 2)
+	ReportSize   int      `yaml:"report_size,omitempty" json:"report_size,omitempty"`       // bytes per input report incl. id (HID POS: 64, keyboard: 8)
+	Suffix       string   `yaml:"suffix,omitempty" json:"suffix,omitempty"`                 // configured suffix to strip: cr | lf | crlf | tab | none
+	SetupReports []string `yaml:"setup_reports,omitempty" json:"setup_reports,omitempty"`   // feature reports sent after open, hex ("FE01")
+	AltCodes     string   `yaml:"alt_codes,omitempty" json:"alt_codes,omitempty"`           // keyboard: unicode | gbk (Alt+keypad decimal meaning)
+	IdleCutMS    int      `yaml:"idle_cutoff_ms,omitempty" json:"idle_cutoff_ms,omitempty"` // keyboard: end a barcode after this quiet time
+	Charset      string   `yaml:"charset,omitempty" json:"charset,omitempty"`               // HID POS payload charset: utf-8 | gbk
+}
+
+// Feedback is how to tell the scanner "good" or "bad" after the business decision.
+type Feedback struct {
+	Protocol string `yaml:"protocol" json:"protocol"`             // none | honeywell_hid | honeywell_serial | zebra_ssi | datalogic | newland
+	Good     string `yaml:"good,omitempty" json:"good,omitempty"` // bytes, hex ("1B37" or "1B 37 2C")
+	Bad      string `yaml:"bad,omitempty" json:"bad,omitempty"`
+	// Via says which channel carries it: output_report | feature_report | serial.
+	Via string `yaml:"via,omitempty" json:"via,omitempty"`
+	// ReportID for HID output/feature reports (Honeywell 0xFD, Newland 0x04).
+	ReportID int `yaml:"report_id,omitempty" json:"report_id,omitempty"`
+}
+
+// Printer describes a label printer model.
+type Printer struct {
+	Language   string   `yaml:"language" json:"language"`     // zpl | tspl
+	DPI        int      `yaml:"dpi" json:"dpi"`               // 203 | 300
+	Status     []string `yaml:"status" json:"status"`         // supported status queries: zpl_hs, zpl_hqes, tspl_esc_q (<ESC>!?), tspl_esc_s (<ESC>!S); empty = none (confirm by scan-back)
+	Transports []string `yaml:"transports" json:"transports"` // tcp | serial | usblp
+	MaxWidthMM int      `yaml:"max_width_mm,omitempty" json:"max_width_mm,omitempty"`
+	Serial     *Serial  `yaml:"serial,omitempty" json:"serial,omitempty"` // line settings when on serial
+}

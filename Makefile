@@ -5,7 +5,7 @@ BIN     ?= bin/wedge
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X wedge/agent/version.Version=$(VERSION)
 
-.PHONY: all build demo test test-short vet fmt bench fuzz clean deb
+.PHONY: all build demo test test-short vet fmt bench clean deb
 
 all: build
 
@@ -37,3 +37,7 @@ bench:
 
 clean:
 	rm -rf bin
+
+# Debian package in dist/ (systemd unit, udev rules, example config).
+deb:
+	packaging/deb/build.sh $(VERSION)

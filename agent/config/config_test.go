@@ -1,0 +1,132 @@
+package config
+
+import (
+	"errors"
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+var update = flag.Bool("update", false, "rewrite the .err golden files")
+
+// TestGolden loads every testdata/*.yaml: a file with a .err twin must fail with exactly that text
+// (every line names file, line and field); one without must load.
+func TestGolden(t *testing.T) {
+	files, err := filepath.Glob("testdata/*.yaml")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no golden cases: %v", err)
+	}
+	for _, f := range files {
+		name := filepath.Base(f)
+		t.Run(strings.TrimSuffix(name, ".yaml"), func(t *testing.T) {
+			data, err := os.ReadFile(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, perr := Parse(name, data, nil)
+			errFile := strings.TrimSuffix(f, ".yaml") + ".err"
+			if *update && perr != nil {
+				os.WriteFile(errFile, []byte(perr.Error()+"\n"), 0o644)
+			}
+			want, rerr := os.ReadFile(errFile)
+			if rerr != nil {
+				if perr != nil {
+					t.Fatalf("want success, got:\n%v", perr)
+				}
+				return
+			}
+			if perr == nil {
+				t.Fatalf("want error:\n%s", want)
+			}
+			if !errors.Is(perr, ErrInvalid) {
+				t.Errorf("error does not match ErrInvalid: %v", perr)
+			}
+			if got := perr.Error() + "\n"; got != string(want) {
+				t.Errorf("error text:\n got: %s\nwant: %s", got, want)
+			}
+			for _, line := range strings.Split(strings.TrimSpace(perr.Error()), "\n") {
+				if !strings.HasPrefix(line, name+":") {
+					t.Errorf("error line does not start with the file name: %q", line)
+				}
+			}
+		})
+	}
+}
+
+func TestDefaults(t *testing.T) {
+	c, err := Parse("x.yaml", []byte("site: s\nagent: a\n"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.PairWindow.D() != 30*time.Second || c.OperatorPattern != DefaultOperatorPattern ||
+		c.API.Listen != DefaultAPIListen || c.Broker.URL != DefaultBrokerURL || c.DataDir != DefaultDataDir || c.Log.Level != "info" {
+		t.Errorf("defaults not applied: %+v", c)
+	}
+	if !c.OperatorRE().MatchString("OP-zhang3") || c.OperatorRE().MatchString("OP-") || c.OperatorRE().MatchString("4012345678901") {
+		t.Error("default operator pattern")
+	}
+}
+
+func TestExampleLoads(t *testing.T) {
+	path := filepath.Join("..", "..", "docs", "config.example.yaml")
+	c, err := Load(path, nil)
+	if err != nil {
+		t.Fatalf("the documented example must load: %v", err)
+	}
+	if c.Site != "sz01" || len(c.Stations) != 2 || len(c.Devices) != 2 || c.Devices[0].Profile == "" {
+		t.Errorf("example content: %+v", c)
+	}
+	if !filepath.IsAbs(c.DataDir) {
+		t.Errorf("data_dir %q not absolute", c.DataDir)
+	}
+	if err := c.CheckOrderNo("Tmall", "401234567890123"); err != nil {
+		t.Errorf("valid tmall order no refused: %v", err)
+	}
+	if err := c.CheckOrderNo("tmall", "12345"); err == nil {
+		t.Error("short tmall order no passed the contract")
+	}
+	if err := c.CheckOrderNo("kuaishou", "x"); err != nil {
+		t.Errorf("unknown channel must pass when not strict: %v", err)
+	}
+	c.StrictChannels = true
+	if err := c.CheckOrderNo("kuaishou", "x"); err == nil {
+		t.Error("unknown channel passed with strict_channels")
+	}
+}
+
+func TestRelativePaths(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "wedge.yaml")
+	os.WriteFile(p, []byte("site: s\nagent: a\ndata_dir: ./d\nprofiles_dir: prof\n"), 0o644)
+	c, err := Load(p, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.DataDir != filepath.Join(dir, "d") || c.ProfilesDir != filepath.Join(dir, "prof") {
+		t.Errorf("paths not resolved against the config dir: %q %q", c.DataDir, c.ProfilesDir)
+	}
+	if _, err := Load(filepath.Join(dir, "missing.yaml"), nil); !errors.Is(err, ErrRead) {
+		t.Errorf("missing file: %v", err)
+	}
+}
+
+func TestProfileCheck(t *testing.T) {
+	src := `site: s
+agent: a
+stations: [{name: p, role: print}]
+devices:
+  - {name: d1, station: p, transport: serial, port: /dev/x, profile: nope}
+  - {name: d2, station: p, transport: serial, port: /dev/y, profile: zebra-zd421}
+  - {name: d3, station: p, transport: serial, port: /dev/z, profile: generic-serial-cr}
+`
+	known := map[string]string{"zebra-zd421": "printer", "generic-serial-cr": "scanner"}
+	_, err := Parse("w.yaml", []byte(src), &Options{ProfileKind: func(id string) (string, bool) { k, ok := known[id]; return k, ok }})
+	want := `w.yaml:5: devices[0].profile: "nope" is not a known firmware profile
+w.yaml:6: devices[1].profile: "zebra-zd421" is a printer profile, the device is a scanner`
+	if err == nil || err.Error() != want {
+		t.Errorf("got %v\nwant %s", err, want)
+	}
+}

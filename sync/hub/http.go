@@ -1,0 +1,240 @@
+package hub
+
+import (
+	"bytes"
+	"encoding/json"
+
+	"fmt"
+	"io"
+	"net/http"
+	"sort"
+
+	bolt "go.etcd.io/bbolt"
+
+	"wedge/sync/wire"
+)
+
+func (h *Hub) routes() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /v1/orders", h.postOrders)
+	mux.HandleFunc("GET /v1/orders/{order_id}", h.getOrder)
+	mux.HandleFunc("GET /v1/agents", h.getAgents)
+	mux.HandleFunc("GET /v1/stats", h.getStats)
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]any{"ok": true, "mqtt_connected": h.Connected()})
+	})
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, "没有这个接口 / no such endpoint: "+r.Method+" "+r.URL.Path)
+	})
+	return mux
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(code)
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(v)
+}
+
+func writeError(w http.ResponseWriter, code int, msg string) {
+	writeJSON(w, code, map[string]string{"error": msg})
+}
+
+type postError struct {
+	Index int    `json:"index"`
+	Error string `json:"error"`
+}
+
+type postResponse struct {
+	Accepted int         `json:"accepted"`
+	OrderIDs []string    `json:"order_ids"`
+	HSeqs    []uint64    `json:"hseqs,omitempty"`
+	Errors   []postError `json:"errors"`
+}
+
+// postOrders validates each message, stores the valid ones in the downlink log (creating the
+// orders), publishes them to the site, and reports per message.
+func (h *Hub) postOrders(w http.ResponseWriter, r *http.Request) {
+	body, err := io.ReadAll(io.LimitReader(r.Body, maxPostBody+1))
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "请求读取失败 / cannot read the request: "+err.Error())
+		return
+	}
+	if len(body) > maxPostBody {
+		writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("请求过大 / request larger than %d bytes", maxPostBody))
+		return
+	}
+	// Decode the envelope first, then each message on its own, so one bad message names its index
+	// and does not hide the others.
+	var env struct {
+		Site   string            `json:"site"`
+		Orders []json.RawMessage `json:"orders"`
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	if err := dec.Decode(&env); err != nil {
+		writeError(w, http.StatusBadRequest, "请求不是合法的 JSON / malformed JSON: "+err.Error())
+		return
+	}
+	if !wire.ValidName(env.Site) {
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("仓库名无效 / invalid site %q (1–64 of A-Z a-z 0-9 _ -)", env.Site))
+		return
+	}
+	if len(env.Orders) == 0 {
+		writeError(w, http.StatusBadRequest, "没有订单 / no orders in the request")
+		return
+	}
+	resp := postResponse{OrderIDs: []string{}, Errors: []postError{}}
+	var msgs []wire.OrderMsg
+	for i, raw := range env.Orders {
+		var m wire.OrderMsg
+		if err := json.Unmarshal(raw, &m); err != nil {
+			resp.Errors = append(resp.Errors, postError{i, "格式错误 / malformed: " + err.Error()})
+			continue
+		}
+		if m.Type == "" {
+			m.Type = wire.TypeOrder
+		}
+		if m.Type == wire.TypeState {
+			resp.Errors = append(resp.Errors, postError{i, "state 消息只由中心根据扫描记录发出 / state messages are published by the hub from the agents' journals, not posted"})
+			continue
+		}
+		m.HSeq = 0
+		if err := m.Validate(); err != nil {
+			resp.Errors = append(resp.Errors, postError{i, "无效 / invalid: " + err.Error()})
+			continue
+		}
+		m.OrderID = m.ID()
+		if !validOrderID(m.OrderID) {
+			resp.Errors = append(resp.Errors, postError{i, fmt.Sprintf("订单号无效 / invalid order_id %q (1–128 printable characters)", m.OrderID)})
+			continue
+		}
+		msgs = append(msgs, m)
+	}
+	if len(msgs) == 0 {
+		writeJSON(w, http.StatusBadRequest, resp)
+		return
+	}
+	p := &postReq{site: env.Site, msgs: msgs, reply: make(chan postResult, 1)}
+	select {
+	case <-h.quit:
+		writeError(w, http.StatusServiceUnavailable, "中心正在停止 / hub is stopping")
+		return
+	default:
+	}
+	if !h.enqueue(item{kind: kindPost, topic: "POST /v1/orders", post: p}) {
+		writeError(w, http.StatusServiceUnavailable, "中心繁忙，请稍后重试 / hub busy, retry later")
+		return
+	}
+	var res postResult
+	select {
+	case res = <-p.reply:
+	case <-h.done:
+		writeError(w, http.StatusServiceUnavailable, "中心已停止 / hub stopped")
+		return
+	}
+	if res.err != nil {
+		writeError(w, http.StatusInternalServerError, "保存失败，未发布 / not stored, nothing published: "+res.err.Error())
+		return
+	}
+	resp.Accepted = len(msgs)
+	for _, m := range msgs {
+		resp.OrderIDs = append(resp.OrderIDs, m.OrderID)
+	}
+	resp.HSeqs = res.hseqs
+	writeJSON(w, http.StatusOK, resp)
+}
+
+type orderResponse struct {
+	OrderID         string        `json:"order_id"`
+	Site            string        `json:"site"`
+	State           string        `json:"state"`
+	StateLabel      string        `json:"state_label"`
+	Waybill         string        `json:"waybill"`
+	Carrier         string        `json:"carrier"`
+	AssignedWaybill string        `json:"assigned_waybill,omitempty"`
+	Channel         string        `json:"channel,omitempty"`
+	ChannelOrderNo  string        `json:"channel_order_no,omitempty"`
+	UpdatedAt       string        `json:"updated_at"`
+	History         []storedEntry `json:"history"`
+}
+
+func (h *Hub) getOrder(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("order_id")
+	var resp orderResponse
+	var found bool
+	err := h.db.View(func(tx *bolt.Tx) error {
+		var rec orderRec
+		ok, err := getJSON(tx.Bucket(bktOrders), []byte(id), &rec)
+		if err != nil || !ok {
+			return err
+		}
+		found = true
+		o := rec.Order
+		resp = orderResponse{OrderID: o.ID, Site: rec.Site, State: string(o.State), StateLabel: o.State.Label(), Waybill: o.Waybill,
+			Carrier: o.Carrier, AssignedWaybill: o.AssignedWaybill, Channel: o.Channel, ChannelOrderNo: o.ChannelOrderNo,
+			UpdatedAt: rec.UpdatedAt, History: []storedEntry{}}
+		eb := tx.Bucket(bktEntries)
+		c := tx.Bucket(bktHistory).Cursor()
+		prefix := historyPrefix(id)
+		for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+			var se storedEntry
+			if _, err := getJSON(eb, v, &se); err != nil {
+				return err
+			}
+			resp.History = append(resp.History, se)
+		}
+		return nil
+	})
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, "读取失败 / store read failed: "+err.Error())
+		return
+	}
+	if !found {
+		writeError(w, http.StatusNotFound, fmt.Sprintf("订单不存在 / unknown order %q", id))
+		return
+	}
+	writeJSON(w, http.StatusOK, resp)
+}
+
+func (h *Hub) getAgents(w http.ResponseWriter, r *http.Request) {
+	out := []agentRec{}
+	err := h.db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bktAgents).ForEach(func(k, v []byte) error {
+			var a agentRec
+			if err := json.Unmarshal(v, &a); err != nil {
+				return fmt.Errorf("%w: agent %q: %v", ErrStore, k, err)
+			}
+			out = append(out, a)
+			return nil
+		})
+	})
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, "读取失败 / store read failed: "+err.Error())
+		return
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Site != out[j].Site {
+			return out[i].Site < out[j].Site
+		}
+		return out[i].Agent < out[j].Agent
+	})
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (h *Hub) getStats(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, h.Stats())
+}
+
+// Stats returns a copy of the hub's counters as of the last commit.
+func (h *Hub) Stats() Stats {
+	h.statsMu.Lock()
+	defer h.statsMu.Unlock()
+	s := h.stats.clone()
+	for k, v := range s.OrdersPerState {
+		if v == 0 {
+			delete(s.OrdersPerState, k)
+		}
+	}
+	return s
+}

@@ -1,0 +1,417 @@
+// Package hub is the reference wedge hub: it ingests the agents' journal batches from MQTT, stores
+// every entry once in its own bbolt file (DataDir/hub.db) keyed by (site, agent, journal_id, seq),
+// acknowledges the highest contiguous seq of each journal only after the bbolt commit, keeps the
+// authoritative state of every order (moved forward with flow.Merge, never backwards), rebroadcasts
+// state changes to the site, replays the site's downlink on catch-up requests, tracks agents, and
+// serves a small JSON API over HTTP.
+//
+// Delivery. The hub subscribes with CleanSession=false and a stable client id. The broker's PUBACK to
+// the hub is not the durability signal: the hub's own Ack on wedge/v1/{site}/{agent}/ack is, and it
+// is published only after the entries are committed. A batch lost between the broker and the commit
+// (a hub crash) is never acked, so the agent sends it again. Duplicates are counted and dropped;
+// a gap (seq 1, 2, 4) keeps the ack at 2 until 3 arrives.
+//
+// One owner goroutine does all writing. MQTT handlers and HTTP POSTs only queue work for it and never
+// block paho; the owner drains whatever has queued up into one bbolt transaction (group commit), then
+// publishes the acks and downlink messages of that transaction.
+//
+// Downlink. Every message the hub publishes to a site (orders and other messages POSTed to
+// /v1/orders, and state rebroadcasts) gets the site's next hseq and is stored in the downlink log in
+// the same transaction, before it is published. A catch-up request replays the log after `since` on
+// the agent's direct topic in arrays of up to 200 messages.
+//
+// Scale-out. With Shared (the default) the hub subscribes with the $share/wedge-hub/ prefix, so
+// several hub processes split the stream. Production hubs that share the load must share one store:
+// this reference hub keeps its own bbolt file, so two of them each store and ack only the batches
+// they received, and a journal split between them is acked by neither beyond its first gap. Run one
+// reference hub per store.
+//
+// What the hub does not do on its own: a cancel or balance_paid POSTed to /v1/orders is stored and
+// published, but the hub's order state moves only when an agent journals the step (every change of
+// state is a journal entry with who, device and when). A waybill message updates the hub's copy of
+// the order's assigned waybill and carrier.
+package hub
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	mqtt "github.com/eclipse/paho.mqtt.golang"
+	bolt "go.etcd.io/bbolt"
+
+	"wedge/internal/clock"
+	"wedge/sync/wire"
+)
+
+// Sentinel errors. Match them with errors.Is.
+var (
+	// ErrOptions means New was given options it cannot work with.
+	ErrOptions = errors.New("hub: invalid options")
+	// ErrStopped means the hub is stopping or stopped.
+	ErrStopped = errors.New("hub: stopped")
+	// ErrStore means the hub's bbolt store failed (open, schema or commit).
+	ErrStore = errors.New("hub: store")
+)
+
+// DefaultListen is the HTTP listen address when Options.Listen is empty.
+const DefaultListen = "127.0.0.1:8480"
+
+// Internal limits.
+const (
+	maxGroup       = 256     // queued items folded into one bbolt transaction
+	maxQueue       = 20000   // queued items beyond this are dropped (never acked, so agents resend)
+	maxReplayChunk = 200     // downlink messages per published array
+	maxPostBody    = 8 << 20 // bytes of a POST body
+)
+
+// Options configure a Hub. Zero values mean the documented defaults.
+type Options struct {
+	// BrokerURL is the MQTT broker, e.g. tcp://127.0.0.1:1883 or ssl://broker:8883. Required.
+	BrokerURL string
+	// DataDir holds hub.db. Required; created if missing.
+	DataDir string
+	// Listen is the HTTP listen address (default DefaultListen; "127.0.0.1:0" picks a free port).
+	Listen string
+	// ClientID is the MQTT client id (default "wedge-hub-<hostname>"). It must be stable across
+	// restarts, because the session is persistent (CleanSession=false).
+	ClientID string
+	// CAFile, CertFile and KeyFile configure TLS (CA to verify the broker; client certificate).
+	CAFile, CertFile, KeyFile string
+	// Username and Password authenticate to the broker.
+	Username, Password string
+	// Shared subscribes with wire.SharedGroup so several hubs split the load. nil means true.
+	Shared *bool
+	// Clock is the time source for receive times and last-seen (nil = clock.Real).
+	Clock clock.Clock
+	// Logf receives log lines (nil = silent).
+	Logf func(format string, args ...any)
+}
+
+// Hub is a running hub. Create it with New and end it with Stop.
+type Hub struct {
+	opts   Options
+	clk    clock.Clock
+	logf   func(string, ...any)
+	shared bool
+
+	db  *bolt.DB
+	cli mqtt.Client
+	ln  net.Listener
+	srv *http.Server
+
+	mu    sync.Mutex
+	queue []item
+	wake  chan struct{}
+
+	quit     chan struct{} // closed when Stop begins
+	stopc    chan struct{} // closed when the owner should drain and exit
+	done     chan struct{} // closed when the owner exited (and closed the db)
+	httpDone chan struct{}
+	ready    chan struct{}
+
+	readyOnce sync.Once
+	stopOnce  sync.Once
+	stopErr   error
+	unwatch   func() bool
+
+	statsMu sync.Mutex
+	stats   Stats
+}
+
+// New opens the store, starts the HTTP server and the owner goroutine, and connects to the broker.
+// The broker need not be up: the hub keeps trying to connect in the background. When ctx is
+// cancelled the hub stops itself, as if Stop had been called.
+func New(ctx context.Context, opts Options) (*Hub, error) {
+	if opts.BrokerURL == "" {
+		return nil, fmt.Errorf("%w: BrokerURL is required", ErrOptions)
+	}
+	u, err := url.Parse(opts.BrokerURL)
+	if err != nil || u.Host == "" {
+		return nil, fmt.Errorf("%w: BrokerURL %q is not a URL like tcp://host:1883", ErrOptions, opts.BrokerURL)
+	}
+	switch u.Scheme {
+	case "tcp", "mqtt", "ssl", "tls", "tcps", "mqtts", "ws", "wss":
+	default:
+		return nil, fmt.Errorf("%w: BrokerURL scheme %q (want tcp, ssl, ws or wss)", ErrOptions, u.Scheme)
+	}
+	if opts.DataDir == "" {
+		return nil, fmt.Errorf("%w: DataDir is required", ErrOptions)
+	}
+	if opts.Listen == "" {
+		opts.Listen = DefaultListen
+	}
+	if opts.ClientID == "" {
+		opts.ClientID = defaultClientID()
+	}
+	tlsConf, err := tlsConfig(opts)
+	if err != nil {
+		return nil, err
+	}
+	h := &Hub{
+		opts:     opts,
+		clk:      clock.Or(opts.Clock),
+		logf:     opts.Logf,
+		shared:   opts.Shared == nil || *opts.Shared,
+		wake:     make(chan struct{}, 1),
+		quit:     make(chan struct{}),
+		stopc:    make(chan struct{}),
+		done:     make(chan struct{}),
+		httpDone: make(chan struct{}),
+		ready:    make(chan struct{}),
+	}
+	if h.logf == nil {
+		h.logf = func(string, ...any) {}
+	}
+	if err := os.MkdirAll(opts.DataDir, 0o750); err != nil {
+		return nil, fmt.Errorf("%w: data dir: %v", ErrStore, err)
+	}
+	db, err := bolt.Open(filepath.Join(opts.DataDir, "hub.db"), 0o600, &bolt.Options{Timeout: 2 * time.Second})
+	if err != nil {
+		return nil, fmt.Errorf("%w: open %s: %v (is another hub using this data dir?)", ErrStore, filepath.Join(opts.DataDir, "hub.db"), err)
+	}
+	h.db = db
+	if err := initStore(db, &h.stats); err != nil {
+		db.Close()
+		return nil, err
+	}
+	ln, err := net.Listen("tcp", opts.Listen)
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("%w: listen %s: %v", ErrOptions, opts.Listen, err)
+	}
+	h.ln = ln
+	h.srv = &http.Server{Handler: h.routes(), ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		defer close(h.httpDone)
+		if err := h.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			h.logf("hub: http: %v", err)
+		}
+	}()
+	go h.run()
+
+	mo := mqtt.NewClientOptions().
+		AddBroker(opts.BrokerURL).
+		SetClientID(opts.ClientID).
+		SetCleanSession(false).
+		SetAutoReconnect(true).
+		SetConnectRetry(true).
+		SetConnectRetryInterval(time.Second).
+		SetMaxReconnectInterval(10 * time.Second).
+		SetConnectTimeout(10 * time.Second).
+		SetWriteTimeout(5 * time.Second).
+		SetKeepAlive(30 * time.Second).
+		SetOrderMatters(true).
+		SetDefaultPublishHandler(h.onMessage).
+		SetOnConnectHandler(h.onConnect).
+		SetConnectionLostHandler(func(_ mqtt.Client, err error) { h.logf("hub: mqtt connection lost: %v", err) })
+	if opts.Username != "" {
+		mo.SetUsername(opts.Username)
+		mo.SetPassword(opts.Password)
+	}
+	if tlsConf != nil {
+		mo.SetTLSConfig(tlsConf)
+	}
+	h.cli = mqtt.NewClient(mo)
+	h.cli.Connect() // with ConnectRetry the token completes once connected; onConnect subscribes
+	h.unwatch = context.AfterFunc(ctx, func() { _ = h.Stop(context.Background()) })
+	h.logf("hub: started, http %s, broker %s, client id %s, shared=%v", h.Addr(), opts.BrokerURL, opts.ClientID, h.shared)
+	return h, nil
+}
+
+// Addr is the HTTP listen address (host:port), useful when Listen asked for port 0.
+func (h *Hub) Addr() string { return h.ln.Addr().String() }
+
+// Ready is closed once the hub has connected and subscribed for the first time.
+func (h *Hub) Ready() <-chan struct{} { return h.ready }
+
+// Connected reports whether the MQTT connection is up.
+func (h *Hub) Connected() bool { return h.cli.IsConnectionOpen() }
+
+// Stop shuts the HTTP server down, disconnects from the broker, lets the owner goroutine commit what
+// was already queued, and closes the store. It waits for all of that up to ctx's deadline. Calling
+// Stop again returns the first result.
+func (h *Hub) Stop(ctx context.Context) error {
+	h.stopOnce.Do(func() {
+		if h.unwatch != nil {
+			h.unwatch()
+		}
+		close(h.quit)
+		shctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		if err := h.srv.Shutdown(shctx); err != nil {
+			h.srv.Close()
+		}
+		cancel()
+		<-h.httpDone
+		h.cli.Disconnect(250)
+		close(h.stopc)
+	})
+	select {
+	case <-h.done:
+		return h.stopErr
+	case <-ctx.Done():
+		return fmt.Errorf("%w: waiting for the owner goroutine: %v", ErrStopped, ctx.Err())
+	}
+}
+
+// onConnect subscribes (again) after every connect. paho runs it on its own goroutine.
+func (h *Hub) onConnect(c mqtt.Client) {
+	prefix := ""
+	if h.shared {
+		prefix = wire.SharedGroup
+	}
+	filters := map[string]byte{
+		prefix + wire.FilterEvents:  1,
+		prefix + wire.FilterCatchup: 1,
+		wire.FilterStatus:           1, // every hub tracks every agent's status
+	}
+	tok := c.SubscribeMultiple(filters, nil) // nil: messages go to the default handler
+	select {
+	case <-tok.Done():
+	case <-h.quit:
+		return
+	}
+	if err := tok.Error(); err != nil {
+		h.logf("hub: subscribe: %v", err)
+		return
+	}
+	h.logf("hub: connected and subscribed")
+	h.readyOnce.Do(func() { close(h.ready) })
+}
+
+// onMessage is paho's handler: it only queues the message for the owner.
+func (h *Hub) onMessage(_ mqtt.Client, m mqtt.Message) {
+	_, _, leaf, ok := wire.ParseAgentTopic(m.Topic())
+	var k kind
+	switch {
+	case !ok:
+		h.logf("hub: message on unexpected topic %q dropped", m.Topic())
+		return
+	case leaf == "events":
+		k = kindBatch
+	case leaf == "catchup":
+		k = kindCatchup
+	case leaf == "status":
+		k = kindStatus
+	default:
+		return
+	}
+	h.enqueue(item{kind: k, topic: m.Topic(), payload: append([]byte(nil), m.Payload()...)})
+}
+
+// enqueue hands an item to the owner without blocking. It reports false when the queue is full (the
+// item is dropped; a batch is never acked then, so its agent sends it again).
+func (h *Hub) enqueue(it item) bool {
+	h.mu.Lock()
+	if len(h.queue) >= maxQueue {
+		h.mu.Unlock()
+		h.statsMu.Lock()
+		h.stats.OverloadDropped++
+		h.statsMu.Unlock()
+		h.logf("hub: queue full (%d): %s dropped (the agent will resend)", maxQueue, it.topic)
+		return false
+	}
+	h.queue = append(h.queue, it)
+	h.mu.Unlock()
+	select {
+	case h.wake <- struct{}{}:
+	default:
+	}
+	return true
+}
+
+func (h *Hub) take(n int) []item {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if len(h.queue) == 0 {
+		return nil
+	}
+	if n > len(h.queue) {
+		n = len(h.queue)
+	}
+	out := append([]item(nil), h.queue[:n]...)
+	h.queue = append(h.queue[:0], h.queue[n:]...)
+	return out
+}
+
+// run is the owner goroutine.
+func (h *Hub) run() {
+	defer close(h.done)
+	defer func() {
+		if err := h.db.Close(); err != nil {
+			h.stopErr = fmt.Errorf("%w: close: %v", ErrStore, err)
+		}
+	}()
+	for {
+		select {
+		case <-h.wake:
+			h.drain()
+		case <-h.stopc:
+			h.drain()
+			return
+		}
+	}
+}
+
+func (h *Hub) drain() {
+	for {
+		items := h.take(maxGroup)
+		if len(items) == 0 {
+			return
+		}
+		h.commit(items)
+	}
+}
+
+func defaultClientID() string {
+	host, _ := os.Hostname()
+	var b strings.Builder
+	for _, r := range host {
+		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' {
+			b.WriteRune(r)
+		}
+	}
+	if b.Len() == 0 {
+		b.WriteString("unknown")
+	}
+	return "wedge-hub-" + b.String()
+}
+
+func tlsConfig(opts Options) (*tls.Config, error) {
+	if opts.CAFile == "" && opts.CertFile == "" && opts.KeyFile == "" {
+		return nil, nil
+	}
+	c := &tls.Config{MinVersion: tls.VersionTLS12}
+	if opts.CAFile != "" {
+		pem, err := os.ReadFile(opts.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("%w: CAFile: %v", ErrOptions, err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("%w: CAFile %s holds no PEM certificate", ErrOptions, opts.CAFile)
+		}
+		c.RootCAs = pool
+	}
+	if (opts.CertFile == "") != (opts.KeyFile == "") {
+		return nil, fmt.Errorf("%w: CertFile and KeyFile go together", ErrOptions)
+	}
+	if opts.CertFile != "" {
+		cert, err := tls.LoadX509KeyPair(opts.CertFile, opts.KeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("%w: client certificate: %v", ErrOptions, err)
+		}
+		c.Certificates = []tls.Certificate{cert}
+	}
+	return c, nil
+}

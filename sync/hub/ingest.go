@@ -1,0 +1,501 @@
+package hub
+
+import (
+	"encoding/json"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"wedge/agent/flow"
+	"wedge/sync/wire"
+)
+
+type kind int
+
+const (
+	kindBatch kind = iota
+	kindStatus
+	kindCatchup
+	kindPost
+)
+
+// item is one unit of work for the owner.
+type item struct {
+	kind    kind
+	topic   string
+	payload []byte
+	post    *postReq
+}
+
+// postReq is a validated POST /v1/orders: the owner stores and publishes msgs.
+type postReq struct {
+	site  string
+	msgs  []wire.OrderMsg
+	reply chan postResult // buffered 1
+}
+
+type postResult struct {
+	hseqs []uint64
+	err   error
+}
+
+type publication struct {
+	topic   string
+	payload []byte
+}
+
+type catchup struct {
+	site, agent string
+	since       uint64
+}
+
+// group is the work of one bbolt transaction. Nothing in it is visible or published unless the
+// transaction commits.
+type group struct {
+	h     *Hub
+	tx    *bolt.Tx
+	now   time.Time
+	stats Stats
+
+	acks      []journalRec // touched journals, in first-touch order
+	ackIdx    map[string]int
+	downSites []string // sites with new downlink messages, in first-touch order
+	down      map[string][]wire.OrderMsg
+	catchups  []catchup
+	posts     []*postReq
+	results   map[*postReq][]uint64
+}
+
+// commit runs items in one transaction, then publishes what it produced and answers the POSTs.
+func (h *Hub) commit(items []item) {
+	h.statsMu.Lock()
+	st := h.stats.clone()
+	h.statsMu.Unlock()
+	g := &group{h: h, now: h.clk.Now().UTC(), stats: st, ackIdx: map[string]int{}, down: map[string][]wire.OrderMsg{},
+		results: map[*postReq][]uint64{}}
+	for _, it := range items {
+		if it.kind == kindPost {
+			g.posts = append(g.posts, it.post)
+		}
+	}
+	err := h.db.Update(func(tx *bolt.Tx) error {
+		g.tx = tx
+		for _, it := range items {
+			var err error
+			switch it.kind {
+			case kindBatch:
+				err = g.batch(it.topic, it.payload)
+			case kindStatus:
+				err = g.status(it.topic, it.payload)
+			case kindCatchup:
+				err = g.catchup(it.topic, it.payload)
+			case kindPost:
+				err = g.post(it.post)
+			}
+			if err != nil {
+				return err
+			}
+		}
+		return putJSON(tx.Bucket(bktMeta), keyStats, g.stats)
+	})
+	if err != nil {
+		h.logf("hub: commit of %d messages failed, nothing acked (agents will resend): %v", len(items), err)
+		for _, p := range g.posts {
+			p.reply <- postResult{err: err}
+		}
+		return
+	}
+	h.statsMu.Lock()
+	// OverloadDropped is counted outside the owner; keep the live value.
+	g.stats.OverloadDropped = h.stats.OverloadDropped
+	h.stats = g.stats
+	h.statsMu.Unlock()
+
+	for _, j := range g.acks {
+		b, _ := json.Marshal(wire.Ack{JournalID: j.JournalID, AckedSeq: j.AckedSeq})
+		h.publish(wire.TopicAck(j.Site, j.Agent), b)
+	}
+	for _, site := range g.downSites {
+		h.publishChunks(wire.TopicOrders(site), g.down[site], false)
+	}
+	for _, p := range g.posts {
+		p.reply <- postResult{hseqs: g.results[p]}
+	}
+	for _, c := range g.catchups {
+		h.replay(c)
+	}
+}
+
+// publish sends QoS 1 without waiting for the PUBACK: the owner never stalls on the broker. Losing
+// an ack is harmless (acks repeat with the next batch or resend); losing a downlink message is
+// repaired by the agents' catch-up from the stored downlink log.
+func (h *Hub) publish(topic string, payload []byte) {
+	tok := h.cli.Publish(topic, 1, false, payload)
+	select {
+	case <-tok.Done():
+		if err := tok.Error(); err != nil {
+			h.logf("hub: publish %s: %v", topic, err)
+		}
+	default:
+	}
+}
+
+// publishChunks publishes msgs as arrays of up to maxReplayChunk (a single message as an object
+// unless always is set).
+func (h *Hub) publishChunks(topic string, msgs []wire.OrderMsg, always bool) {
+	for len(msgs) > 0 {
+		n := min(len(msgs), maxReplayChunk)
+		var b []byte
+		if n == 1 && !always {
+			b, _ = json.Marshal(msgs[0])
+		} else {
+			b, _ = json.Marshal(msgs[:n])
+		}
+		h.publish(topic, b)
+		msgs = msgs[n:]
+	}
+}
+
+// replay answers a catch-up request from the stored downlink log.
+func (h *Hub) replay(c catchup) {
+	var msgs []wire.OrderMsg
+	err := h.db.View(func(tx *bolt.Tx) error {
+		return downlinkAfter(tx, c.site, c.since, func(m wire.OrderMsg) error {
+			msgs = append(msgs, m)
+			if len(msgs) == maxReplayChunk {
+				h.publishChunks(wire.TopicDirect(c.site, c.agent), msgs, true)
+				msgs = msgs[:0]
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		h.logf("hub: catch-up for %s/%s since %d: %v", c.site, c.agent, c.since, err)
+		return
+	}
+	h.publishChunks(wire.TopicDirect(c.site, c.agent), msgs, true)
+}
+
+func (g *group) logf(format string, args ...any) { g.h.logf(format, args...) }
+
+// batch ingests one events payload.
+func (g *group) batch(topic string, payload []byte) error {
+	site, agent, _, ok := wire.ParseAgentTopic(topic)
+	if !ok || !wire.ValidName(site) || !wire.ValidName(agent) {
+		g.stats.MismatchedDropped++
+		g.logf("hub: batch on topic %q with invalid site/agent dropped", topic)
+		return nil
+	}
+	var b wire.Batch
+	if err := json.Unmarshal(payload, &b); err != nil {
+		g.stats.MalformedDropped++
+		g.logf("hub: malformed batch from %s/%s dropped: %v; payload %s", site, agent, err, excerpt(payload))
+		return nil
+	}
+	if b.Site != site || b.Agent != agent {
+		g.stats.MismatchedDropped++
+		g.logf("hub: batch on %s/%s says site %q agent %q: dropped", site, agent, b.Site, b.Agent)
+		return nil
+	}
+	if !validJournalID(b.JournalID) {
+		g.stats.MalformedDropped++
+		g.logf("hub: batch from %s/%s with invalid journal id %q dropped", site, agent, b.JournalID)
+		return nil
+	}
+	jb := g.tx.Bucket(bktJournals)
+	jk := journalKey(site, agent, b.JournalID)
+	var j journalRec
+	if _, err := getJSON(jb, jk, &j); err != nil {
+		return err
+	}
+	if j.JournalID == "" {
+		j = journalRec{Site: site, Agent: agent, JournalID: b.JournalID, FirstSeen: wire.Time(g.now)}
+	}
+	eb := g.tx.Bucket(bktEntries)
+	for _, e := range b.Events {
+		if e.JournalID != b.JournalID || e.Seq == 0 {
+			g.stats.InvalidEntries++
+			g.logf("hub: %s/%s journal %s: entry seq %d with journal id %q skipped", site, agent, b.JournalID, e.Seq, e.JournalID)
+			continue
+		}
+		key := entryKey(site, agent, b.JournalID, e.Seq)
+		if old := eb.Get(key); old != nil {
+			g.stats.DuplicatesDropped++
+			var se storedEntry
+			if json.Unmarshal(old, &se) == nil && se.Hash != e.Hash {
+				g.stats.Conflicts++
+				g.logf("hub: %s/%s journal %s seq %d sent again with different content (hash %s, stored %s): kept the first",
+					site, agent, b.JournalID, e.Seq, e.Hash, se.Hash)
+			}
+			continue
+		}
+		se := storedEntry{Entry: e, Site: site, Agent: agent, ReceivedAt: wire.Time(g.now), ChainError: g.chainCheck(eb, site, agent, e)}
+		if se.ChainError != "" {
+			g.stats.ChainBreaks++
+			g.logf("hub: %s/%s journal %s seq %d: %s (stored as evidence)", site, agent, b.JournalID, e.Seq, se.ChainError)
+		}
+		if err := putJSON(eb, key, se); err != nil {
+			return err
+		}
+		g.stats.EventsIngested++
+		if e.Seq > j.MaxSeq {
+			j.MaxSeq = e.Seq
+		}
+		if err := g.applyEntry(site, agent, e, key); err != nil {
+			return err
+		}
+	}
+	for eb.Get(entryKey(site, agent, b.JournalID, j.AckedSeq+1)) != nil {
+		j.AckedSeq++
+	}
+	j.LastSeen = wire.Time(g.now)
+	if err := putJSON(jb, jk, j); err != nil {
+		return err
+	}
+	if i, ok := g.ackIdx[string(jk)]; ok {
+		g.acks[i] = j
+	} else {
+		g.ackIdx[string(jk)] = len(g.acks)
+		g.acks = append(g.acks, j)
+	}
+	return g.touchAgent(site, agent, func(a *agentRec) {
+		a.JournalID, a.AckedSeq, a.LastSeen, a.Online = j.JournalID, j.AckedSeq, wire.Time(g.now), true
+	})
+}
+
+// chainCheck verifies e's own hash and its links to stored neighbours; "" means fine or unknown.
+func (g *group) chainCheck(eb *bolt.Bucket, site, agent string, e wire.Entry) string {
+	if e.ComputeHash() != e.Hash {
+		return "hash does not match the entry's content (edited)"
+	}
+	if e.Seq == 1 && e.PrevHash != "" {
+		return "first entry of the journal has a prev_hash"
+	}
+	if e.Seq > 1 {
+		var prev storedEntry
+		if ok, _ := getJSON(eb, entryKey(site, agent, e.JournalID, e.Seq-1), &prev); ok && prev.Hash != e.PrevHash {
+			return "prev_hash does not match the stored previous entry (removed, reordered or edited)"
+		}
+	}
+	var next storedEntry
+	if ok, _ := getJSON(eb, entryKey(site, agent, e.JournalID, e.Seq+1), &next); ok && next.PrevHash != e.Hash {
+		return "the stored next entry does not chain to this one (removed, reordered or edited)"
+	}
+	return ""
+}
+
+// applyEntry indexes the entry under its order and moves the order's state.
+func (g *group) applyEntry(site, agent string, e wire.Entry, key []byte) error {
+	id := e.OrderID
+	if id == "" && e.Kind == wire.KindIntake && e.Order != nil {
+		id = e.Order.ID()
+	}
+	if id == "" {
+		return nil
+	}
+	if !validOrderID(id) {
+		g.logf("hub: %s/%s seq %d: order id %q unusable (1–128 printable characters): entry kept, not indexed", site, agent, e.Seq, id)
+		return nil
+	}
+	if err := g.tx.Bucket(bktHistory).Put(historyKey(id, sortableAt(e), site, agent, e.Seq, e.JournalID), key); err != nil {
+		return err
+	}
+	ob := g.tx.Bucket(bktOrders)
+	var rec orderRec
+	known, err := getJSON(ob, []byte(id), &rec)
+	if err != nil {
+		return err
+	}
+	at := entryTime(e, g.now)
+	switch e.Kind {
+	case wire.KindIntake:
+		if e.Order != nil && !known {
+			o := orderFromMsg(id, *e.Order)
+			st, err := flow.ParseState(e.To)
+			if err != nil {
+				st = initialState(*e.Order)
+			}
+			o.State, o.StateSince, o.ReceivedAt = st, at, at
+			if st == flow.PendingAllocation {
+				o.PendingSince = at
+			}
+			rec = orderRec{Site: site, Order: o, CreatedAt: wire.Time(g.now)}
+			g.stats.OrdersPerState[string(st)]++
+			return g.saveOrder(ob, rec)
+		}
+		if e.Order != nil && known {
+			rec.Order = mergeData(rec.Order, *e.Order)
+			if err := g.saveOrder(ob, rec); err != nil {
+				return err
+			}
+		}
+		if e.To == "" {
+			return nil
+		}
+		return g.merge(ob, rec, known, site, e, at)
+	case wire.KindStep, wire.KindMerge:
+		return g.merge(ob, rec, known, site, e, at)
+	}
+	return nil
+}
+
+// merge moves the order forward to e.To with flow.Merge and rebroadcasts a change.
+func (g *group) merge(ob *bolt.Bucket, rec orderRec, known bool, site string, e wire.Entry, at time.Time) error {
+	to, err := flow.ParseState(e.To)
+	if err != nil {
+		g.logf("hub: %s seq %d (%s): %v", site, e.Seq, e.Kind, err)
+		return nil
+	}
+	if !known {
+		rec = orderRec{Site: site, Order: flow.Order{ID: e.OrderID, ReceivedAt: at}, CreatedAt: wire.Time(g.now)}
+	}
+	out := flow.Merge(rec.Order, to, e.Waybill, at)
+	if out.Result != flow.Accepted {
+		if out.Result == flow.Rejected {
+			g.logf("hub: order %s: %s → %s not applied: %s", e.OrderID, rec.Order.State, to, out.Detail)
+		}
+		return nil
+	}
+	before := rec.Order
+	rec.Order = out.Order
+	if rec.Order.Carrier == "" && e.Carrier != "" {
+		rec.Order.Carrier = e.Carrier
+	}
+	if before.State != "" {
+		g.stats.OrdersPerState[string(before.State)]--
+	}
+	g.stats.OrdersPerState[string(rec.Order.State)]++
+	if err := g.saveOrder(ob, rec); err != nil {
+		return err
+	}
+	if before.State == rec.Order.State && before.Waybill == rec.Order.Waybill {
+		return nil
+	}
+	_, err = g.downlink(rec.Site, wire.OrderMsg{Type: wire.TypeState, OrderID: rec.Order.ID, State: string(rec.Order.State), Waybill: rec.Order.Waybill})
+	return err
+}
+
+func (g *group) saveOrder(ob *bolt.Bucket, rec orderRec) error {
+	rec.UpdatedAt = wire.Time(g.now)
+	return putJSON(ob, []byte(rec.Order.ID), rec)
+}
+
+// downlink gives m the site's next hseq and stores it; it is published after the commit.
+func (g *group) downlink(site string, m wire.OrderMsg) (uint64, error) {
+	sb, err := g.tx.Bucket(bktDownlink).CreateBucketIfNotExists([]byte(site))
+	if err != nil {
+		return 0, err
+	}
+	seq, err := sb.NextSequence()
+	if err != nil {
+		return 0, err
+	}
+	m.HSeq = seq
+	if err := putJSON(sb, u64(seq), m); err != nil {
+		return 0, err
+	}
+	if _, ok := g.down[site]; !ok {
+		g.downSites = append(g.downSites, site)
+	}
+	g.down[site] = append(g.down[site], m)
+	g.stats.DownlinkPublished++
+	return seq, nil
+}
+
+func (g *group) touchAgent(site, agent string, fn func(a *agentRec)) error {
+	ab := g.tx.Bucket(bktAgents)
+	k := join(site, agent)
+	var a agentRec
+	if _, err := getJSON(ab, k, &a); err != nil {
+		return err
+	}
+	a.Site, a.Agent = site, agent
+	fn(&a)
+	return putJSON(ab, k, a)
+}
+
+// status records an agent's retained status (online/offline).
+func (g *group) status(topic string, payload []byte) error {
+	site, agent, _, ok := wire.ParseAgentTopic(topic)
+	if !ok || !wire.ValidName(site) || !wire.ValidName(agent) {
+		return nil
+	}
+	if len(payload) == 0 { // a cleared retained message
+		return nil
+	}
+	var s wire.Status
+	if err := json.Unmarshal(payload, &s); err != nil {
+		g.stats.MalformedDropped++
+		g.logf("hub: malformed status from %s/%s dropped: %v; payload %s", site, agent, err, excerpt(payload))
+		return nil
+	}
+	return g.touchAgent(site, agent, func(a *agentRec) {
+		a.Online = s.State == "online"
+		if a.Online {
+			a.LastSeen = wire.Time(g.now)
+		}
+		if s.JournalID != "" && a.JournalID == "" {
+			a.JournalID = s.JournalID
+		}
+		if s.Version != "" {
+			a.Version = s.Version
+		}
+		a.Breaker, a.Unsynced = s.BreakerOpen, s.Unsynced
+	})
+}
+
+// catchup records a catch-up request; it is answered after the commit, from the committed log.
+func (g *group) catchup(topic string, payload []byte) error {
+	site, agent, _, ok := wire.ParseAgentTopic(topic)
+	if !ok || !wire.ValidName(site) || !wire.ValidName(agent) {
+		return nil
+	}
+	var r wire.CatchupRequest
+	if err := json.Unmarshal(payload, &r); err != nil {
+		g.stats.MalformedDropped++
+		g.logf("hub: malformed catch-up request from %s/%s dropped: %v; payload %s", site, agent, err, excerpt(payload))
+		return nil
+	}
+	g.catchups = append(g.catchups, catchup{site: site, agent: agent, since: r.Since})
+	return g.touchAgent(site, agent, func(a *agentRec) { a.LastSeen, a.Online = wire.Time(g.now), true })
+}
+
+// post stores validated downlink messages from POST /v1/orders (and the orders they create).
+func (g *group) post(p *postReq) error {
+	ob := g.tx.Bucket(bktOrders)
+	for _, m := range p.msgs {
+		id := m.ID()
+		if validOrderID(id) {
+			var rec orderRec
+			known, err := getJSON(ob, []byte(id), &rec)
+			if err != nil {
+				return err
+			}
+			switch {
+			case m.Type == wire.TypeOrder && !known:
+				o := orderFromMsg(id, m)
+				o.State, o.StateSince, o.ReceivedAt = initialState(m), g.now, g.now
+				if o.State == flow.PendingAllocation {
+					o.PendingSince = g.now
+				}
+				g.stats.OrdersPerState[string(o.State)]++
+				if err := g.saveOrder(ob, orderRec{Site: p.site, Order: o, CreatedAt: wire.Time(g.now)}); err != nil {
+					return err
+				}
+			case m.Type == wire.TypeOrder || m.Type == wire.TypeWaybill && known:
+				rec.Order = mergeData(rec.Order, wire.OrderMsg{Carrier: m.Carrier, Waybill: m.Waybill, Channel: m.Channel,
+					ChannelOrderNo: m.ChannelOrderNo, BuyerID: m.BuyerID, SKUs: m.SKUs, Recipient: m.Recipient,
+					OrderedAt: m.OrderedAt, PaidAt: m.PaidAt})
+				if err := g.saveOrder(ob, rec); err != nil {
+					return err
+				}
+			}
+		}
+		hseq, err := g.downlink(p.site, m)
+		if err != nil {
+			return err
+		}
+		g.results[p] = append(g.results[p], hseq)
+	}
+	return nil
+}

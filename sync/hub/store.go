@@ -1,0 +1,287 @@
+package hub
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"wedge/agent/flow"
+	"wedge/sync/wire"
+)
+
+// Buckets of hub.db.
+//
+//	entries   site 0 agent 0 journal 0 seq(8, big endian)        → storedEntry JSON
+//	journals  site 0 agent 0 journal                             → journalRec JSON
+//	orders    order id                                           → orderRec JSON
+//	history   order id 0 at 0 site 0 agent 0 seq(8) 0 journal    → entries key
+//	downlink  site (sub-bucket, its sequence is the hseq) / hseq(8) → wire.OrderMsg JSON
+//	agents    site 0 agent                                       → agentRec JSON
+//	meta      "stats"                                            → Stats JSON
+var (
+	bktEntries  = []byte("entries")
+	bktJournals = []byte("journals")
+	bktOrders   = []byte("orders")
+	bktHistory  = []byte("history")
+	bktDownlink = []byte("downlink")
+	bktAgents   = []byte("agents")
+	bktMeta     = []byte("meta")
+	keyStats    = []byte("stats")
+)
+
+// Stats are the hub's counters, kept in the store so they survive restarts.
+type Stats struct {
+	EventsIngested    uint64 `json:"events_ingested"`
+	DuplicatesDropped uint64 `json:"duplicates_dropped"`
+	// Conflicts counts duplicates whose content differs from the stored entry (the first is kept).
+	Conflicts uint64 `json:"conflicts"`
+	// ChainBreaks counts entries whose hash or link to a neighbour does not match (stored anyway).
+	ChainBreaks uint64 `json:"chain_breaks"`
+	// MalformedDropped counts unreadable payloads and batches without a usable journal id.
+	MalformedDropped uint64 `json:"malformed_dropped"`
+	// MismatchedDropped counts batches whose site/agent differ from their topic.
+	MismatchedDropped uint64 `json:"mismatched_dropped"`
+	// InvalidEntries counts entries skipped because they cannot be keyed (seq 0, other journal id).
+	InvalidEntries uint64 `json:"invalid_entries"`
+	// OverloadDropped counts messages dropped because the owner's queue was full (never acked).
+	OverloadDropped   uint64            `json:"overload_dropped"`
+	DownlinkPublished uint64            `json:"downlink_published"`
+	OrdersPerState    map[string]uint64 `json:"orders_per_state"`
+}
+
+func (s Stats) clone() Stats {
+	m := make(map[string]uint64, len(s.OrdersPerState))
+	for k, v := range s.OrdersPerState {
+		m[k] = v
+	}
+	s.OrdersPerState = m
+	return s
+}
+
+// storedEntry is an entry as the hub keeps it, and as GET /v1/orders/{id} shows it.
+type storedEntry struct {
+	wire.Entry
+	Site       string `json:"site"`
+	Agent      string `json:"agent"`
+	ReceivedAt string `json:"received_at"`
+	ChainError string `json:"chain_error,omitempty"`
+}
+
+type journalRec struct {
+	Site      string `json:"site"`
+	Agent     string `json:"agent"`
+	JournalID string `json:"journal_id"`
+	AckedSeq  uint64 `json:"acked_seq"` // highest contiguous seq stored
+	MaxSeq    uint64 `json:"max_seq"`
+	FirstSeen string `json:"first_seen"`
+	LastSeen  string `json:"last_seen"`
+}
+
+type orderRec struct {
+	Site      string     `json:"site"`
+	Order     flow.Order `json:"order"`
+	CreatedAt string     `json:"created_at"` // hub clock
+	UpdatedAt string     `json:"updated_at"`
+}
+
+type agentRec struct {
+	Site      string `json:"site"`
+	Agent     string `json:"agent"`
+	JournalID string `json:"journal_id"`
+	AckedSeq  uint64 `json:"acked_seq"`
+	LastSeen  string `json:"last_seen"`
+	Online    bool   `json:"online"`
+	Version   string `json:"version,omitempty"`
+	Breaker   bool   `json:"breaker_open,omitempty"`
+	Unsynced  uint64 `json:"unsynced,omitempty"`
+}
+
+func initStore(db *bolt.DB, st *Stats) error {
+	err := db.Update(func(tx *bolt.Tx) error {
+		for _, b := range [][]byte{bktEntries, bktJournals, bktOrders, bktHistory, bktDownlink, bktAgents, bktMeta} {
+			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
+				return err
+			}
+		}
+		if v := tx.Bucket(bktMeta).Get(keyStats); v != nil {
+			if err := json.Unmarshal(v, st); err != nil {
+				return fmt.Errorf("stats: %v", err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("%w: schema: %v", ErrStore, err)
+	}
+	if st.OrdersPerState == nil {
+		st.OrdersPerState = map[string]uint64{}
+	}
+	return nil
+}
+
+func u64(n uint64) []byte {
+	var b [8]byte
+	binary.BigEndian.PutUint64(b[:], n)
+	return b[:]
+}
+
+func join(parts ...string) []byte { return []byte(strings.Join(parts, "\x00")) }
+
+func journalKey(site, agent, jid string) []byte { return join(site, agent, jid) }
+
+func entryKey(site, agent, jid string, seq uint64) []byte {
+	return append(append(join(site, agent, jid), 0), u64(seq)...)
+}
+
+func historyKey(orderID, at, site, agent string, seq uint64, jid string) []byte {
+	k := append(join(orderID, at, site, agent), 0)
+	k = append(k, u64(seq)...)
+	return append(append(k, 0), jid...)
+}
+
+func historyPrefix(orderID string) []byte { return append([]byte(orderID), 0) }
+
+// validJournalID accepts what agents make (random hex) and anything name-like up to 128 characters.
+func validJournalID(s string) bool {
+	if len(s) == 0 || len(s) > 128 {
+		return false
+	}
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_' || r == '-' || r == '.' || r == ':') {
+			return false
+		}
+	}
+	return true
+}
+
+// validOrderID keeps keys bounded and free of the separator: 1–128 printable characters.
+func validOrderID(s string) bool {
+	if len(s) == 0 || len(s) > 128 {
+		return false
+	}
+	for _, r := range s {
+		if r < 0x20 || r == 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+func getJSON(b *bolt.Bucket, key []byte, v any) (bool, error) {
+	raw := b.Get(key)
+	if raw == nil {
+		return false, nil
+	}
+	if err := json.Unmarshal(raw, v); err != nil {
+		return true, fmt.Errorf("%w: decode %q: %v", ErrStore, key, err)
+	}
+	return true, nil
+}
+
+func putJSON(b *bolt.Bucket, key []byte, v any) error {
+	raw, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	return b.Put(key, raw)
+}
+
+// downlinkAfter reads the site's stored downlink messages with hseq > since, in order.
+func downlinkAfter(tx *bolt.Tx, site string, since uint64, fn func(m wire.OrderMsg) error) error {
+	sb := tx.Bucket(bktDownlink).Bucket([]byte(site))
+	if sb == nil {
+		return nil
+	}
+	c := sb.Cursor()
+	for k, v := c.Seek(u64(since + 1)); k != nil; k, v = c.Next() {
+		var m wire.OrderMsg
+		if err := json.Unmarshal(v, &m); err != nil {
+			return fmt.Errorf("%w: downlink %s/%x: %v", ErrStore, site, k, err)
+		}
+		if err := fn(m); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// initialState is the state of an order the hub first hears of through data (a POST or an intake
+// entry without a valid to-state).
+func initialState(m wire.OrderMsg) flow.State {
+	if m.Payment == flow.PaymentDeposit {
+		return flow.AwaitingBalance
+	}
+	return flow.PendingAllocation
+}
+
+// orderFromMsg builds the order's data from an order message (the state is set by the caller).
+func orderFromMsg(id string, m wire.OrderMsg) flow.Order {
+	o := flow.Order{
+		ID: id, Channel: m.Channel, ChannelOrderNo: m.ChannelOrderNo, BuyerID: m.BuyerID,
+		SKUs: append([]string(nil), m.SKUs...), Payment: m.Payment, Recipient: m.Recipient,
+		Carrier: m.Carrier, AssignedWaybill: m.Waybill,
+	}
+	if o.Payment == "" {
+		o.Payment = flow.PaymentFull
+	}
+	o.OrderedAt, _ = wire.ParseTime(m.OrderedAt)
+	o.PaidAt, _ = wire.ParseTime(m.PaidAt)
+	return o
+}
+
+// mergeData copies the non-empty data fields of m into o (never the state).
+func mergeData(o flow.Order, m wire.OrderMsg) flow.Order {
+	set := func(dst *string, v string) {
+		if v != "" {
+			*dst = v
+		}
+	}
+	set(&o.Channel, m.Channel)
+	set(&o.ChannelOrderNo, m.ChannelOrderNo)
+	set(&o.BuyerID, m.BuyerID)
+	set(&o.Recipient, m.Recipient)
+	set(&o.Carrier, m.Carrier)
+	set(&o.AssignedWaybill, m.Waybill)
+	if len(m.SKUs) > 0 {
+		o.SKUs = append([]string(nil), m.SKUs...)
+	}
+	if t, err := wire.ParseTime(m.OrderedAt); err == nil && !t.IsZero() {
+		o.OrderedAt = t
+	}
+	if t, err := wire.ParseTime(m.PaidAt); err == nil && !t.IsZero() {
+		o.PaidAt = t
+	}
+	return o
+}
+
+// entryTime is the entry's own time, or fallback when it has none or an unreadable one.
+func entryTime(e wire.Entry, fallback time.Time) time.Time {
+	t, err := wire.ParseTime(e.At)
+	if err != nil || t.IsZero() {
+		return fallback
+	}
+	return t
+}
+
+// sortableAt is the entry's time in the fixed-width wire format, so history keys sort by time;
+// unreadable times sort first.
+func sortableAt(e wire.Entry) string {
+	t, err := wire.ParseTime(e.At)
+	if err != nil || t.IsZero() {
+		return ""
+	}
+	return wire.Time(t)
+}
+
+func excerpt(b []byte) string {
+	const n = 120
+	s := strings.ToValidUTF8(string(b), "?")
+	if len(s) > n {
+		s = s[:n] + "…"
+	}
+	return fmt.Sprintf("%q", s)
+}

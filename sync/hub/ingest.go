@@ -111,12 +111,13 @@ func (h *Hub) commit(items []item) {
 	h.stats = g.stats
 	h.statsMu.Unlock()
 
+	// Downlink first: an agent sees the state changes a batch caused before the batch's ack.
+	for _, site := range g.downSites {
+		h.publishChunks(wire.TopicOrders(site), g.down[site], false)
+	}
 	for _, j := range g.acks {
 		b, _ := json.Marshal(wire.Ack{JournalID: j.JournalID, AckedSeq: j.AckedSeq})
 		h.publish(wire.TopicAck(j.Site, j.Agent), b)
-	}
-	for _, site := range g.downSites {
-		h.publishChunks(wire.TopicOrders(site), g.down[site], false)
 	}
 	for _, p := range g.posts {
 		p.reply <- postResult{hseqs: g.results[p]}

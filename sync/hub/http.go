@@ -166,14 +166,19 @@ func (h *Hub) getOrder(w http.ResponseWriter, r *http.Request) {
 	err := h.db.View(func(tx *bolt.Tx) error {
 		var rec orderRec
 		ok, err := getJSON(tx.Bucket(bktOrders), []byte(id), &rec)
-		if err != nil || !ok {
+		if err != nil {
 			return err
 		}
-		found = true
+		// An order the hub holds no record of may still have history (an agent refused its intake,
+		// e.g. a contract violation): that evidence is shown with an empty state.
+		found = ok
 		o := rec.Order
-		resp = orderResponse{OrderID: o.ID, Site: rec.Site, State: string(o.State), StateLabel: o.State.Label(), Waybill: o.Waybill,
+		resp = orderResponse{OrderID: id, Site: rec.Site, State: string(o.State), Waybill: o.Waybill,
 			Carrier: o.Carrier, AssignedWaybill: o.AssignedWaybill, Channel: o.Channel, ChannelOrderNo: o.ChannelOrderNo,
 			UpdatedAt: rec.UpdatedAt, History: []storedEntry{}}
+		if ok {
+			resp.StateLabel = o.State.Label()
+		}
 		eb := tx.Bucket(bktEntries)
 		c := tx.Bucket(bktHistory).Cursor()
 		prefix := historyPrefix(id)
@@ -183,7 +188,11 @@ func (h *Hub) getOrder(w http.ResponseWriter, r *http.Request) {
 				return err
 			}
 			resp.History = append(resp.History, se)
+			if !ok && resp.Site == "" {
+				resp.Site = se.Site
+			}
 		}
+		found = found || len(resp.History) > 0
 		return nil
 	})
 	if err != nil {

@@ -16,6 +16,7 @@ import (
 
 	"wedge/internal/clock"
 	"wedge/internal/testbroker"
+	"wedge/sync/broker"
 	"wedge/sync/hub"
 	"wedge/sync/wire"
 )
@@ -753,6 +754,73 @@ func TestStopsWhenContextCancelled(t *testing.T) {
 		_, err := http.Get("http://" + h.Addr() + "/healthz")
 		return err != nil
 	})
+	if err := h.Stop(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestRejectionOnlyOrderShowsHistory(t *testing.T) {
+	e := newEnv(t)
+	a := newAgent(t, e.broker.URL(), "sz01", "pack01")
+	a.send("j1", chain("j1", wire.Entry{Kind: wire.KindReject, OrderID: "O-SHORT", Reason: "contract_violation",
+		Detail: "channel_order_no 123 shorter than 12", Trigger: wire.TriggerHub})...)
+	a.waitAck(1)
+	o := e.order("O-SHORT")
+	if o.State != "" || o.Site != "sz01" || len(o.History) != 1 || o.History[0].Reason != "contract_violation" {
+		t.Fatalf("order = %+v", o)
+	}
+	if s := e.stats(); len(s.OrdersPerState) != 0 {
+		t.Fatalf("a rejection created an order: %+v", s.OrdersPerState)
+	}
+}
+
+func TestReinstalledAgentAnnouncedByStatus(t *testing.T) {
+	e := newEnv(t)
+	a := newAgent(t, e.broker.URL(), "sz01", "pack01")
+	a.send("old", chain("old", spine("O-1")...)...)
+	a.waitAck(1)
+	st, _ := json.Marshal(wire.Status{State: "online", JournalID: "new"})
+	a.publish(wire.TopicStatus("sz01", "pack01"), st)
+	var agents []map[string]any
+	waitFor(t, "new journal id", func() bool {
+		getJSON(t, e.hub, "/v1/agents", http.StatusOK, &agents)
+		return len(agents) == 1 && agents[0]["journal_id"] == "new"
+	})
+	if agents[0]["acked_seq"] != 0.0 {
+		t.Fatalf("agents = %v (acked_seq belongs to the old journal)", agents)
+	}
+}
+
+// The demo runs the hub on the embedded broker: shared subscriptions, persistent sessions and acks
+// must work there too, including across a hub restart.
+func TestHubOnEmbeddedBroker(t *testing.T) {
+	b, err := broker.Start("127.0.0.1:0", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = b.Close() }) // registered first, so it runs after the clients are gone
+	dir := t.TempDir()
+	h := startHub(t, b.URL(), dir, "wedge-hub-demo", nil, nil)
+	a := newAgent(t, b.URL(), "demo", "pack01")
+	entries := chain("j1", spine("O-1")...)
+	a.send("j1", entries[:2]...)
+	if ack := a.waitAck(1); ack.AckedSeq != 2 {
+		t.Fatalf("ack = %+v", ack)
+	}
+	if err := h.Stop(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	// Sent while the hub is away: the broker queues it for the hub's persistent session.
+	a.send("j1", entries[2])
+	h = startHub(t, b.URL(), dir, "wedge-hub-demo", nil, nil)
+	if ack := a.waitAck(2); ack.AckedSeq != 3 {
+		t.Fatalf("ack after restart = %+v", ack)
+	}
+	var o orderView
+	getJSON(t, h, "/v1/orders/O-1", http.StatusOK, &o)
+	if o.State != "picked_up" {
+		t.Fatalf("order = %+v", o)
+	}
 	if err := h.Stop(context.Background()); err != nil {
 		t.Fatal(err)
 	}

@@ -435,8 +435,11 @@ func (g *group) status(topic string, payload []byte) error {
 		if a.Online {
 			a.LastSeen = wire.Time(g.now)
 		}
-		if s.JournalID != "" && a.JournalID == "" {
-			a.JournalID = s.JournalID
+		if s.JournalID != "" && s.JournalID != a.JournalID && validJournalID(s.JournalID) {
+			// A reinstalled PC announces its new journal before its first batch.
+			var j journalRec
+			_, _ = getJSON(g.tx.Bucket(bktJournals), journalKey(site, agent, s.JournalID), &j)
+			a.JournalID, a.AckedSeq = s.JournalID, j.AckedSeq
 		}
 		if s.Version != "" {
 			a.Version = s.Version

@@ -512,6 +512,22 @@ func TestPostOrdersPublishesWithHSeqAndFingerprint(t *testing.T) {
 	if er["error"] == "" {
 		t.Fatal("no error text for unknown order")
 	}
+	for _, body := range []string{`{"site":"sz01","orders":`, `{"site":"sz01","orders":{}}`, `{"site":"sz01","orders":[]}`, `[1]`} {
+		resp, err := http.Post("http://"+e.hub.Addr()+"/v1/orders", "application/json", bytes.NewReader([]byte(body)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		rb, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusBadRequest || !bytes.Contains(rb, []byte(`"error"`)) {
+			t.Fatalf("POST %s: %d %s, want 400 with a JSON error", body, resp.StatusCode, rb)
+		}
+	}
+	var health map[string]any
+	getJSON(t, e.hub, "/healthz", http.StatusOK, &health)
+	if health["ok"] != true || health["mqtt_connected"] != true {
+		t.Fatalf("healthz = %v", health)
+	}
 	if s := e.stats(); s.DownlinkPublished != 3 {
 		t.Fatalf("downlink_published = %d", s.DownlinkPublished)
 	}

@@ -1,0 +1,371 @@
+// Package api is the agent's local HTTP JSON API:
+//
+//	GET  /healthz                      {"ok":true}
+//	GET  /api/v1/status                journal, sync, devices, backlog per state, stations, recent results
+//	GET  /api/v1/orders/{id}           the order and its local history; id = order id, channel order no or waybill
+//	POST /api/v1/orders/{id}/confirm   {"operator","note","waybill"?}: manual confirmation of the next step
+//	POST /api/v1/scan                  {"station","code","device"?}: a software scan, journaled with device "api"
+//
+// POST requests need "Authorization: Bearer <token>" (401 without it, 403 with a wrong one; 403 when
+// the agent has no token configured). Errors are {"error":{"code","zh","en"}}, Chinese first.
+package api
+
+import (
+	"context"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"wedge/agent/flow"
+	"wedge/agent/journal"
+	"wedge/agent/station"
+	"wedge/drivers/scanner"
+	"wedge/internal/clock"
+	"wedge/sync/wire"
+)
+
+// MaxBody bounds request bodies.
+const MaxBody = 64 << 10
+
+// RecentMax is how many recent results the status keeps.
+const RecentMax = 50
+
+// Info is the agent's identity.
+type Info struct {
+	Site    string `json:"site"`
+	Agent   string `json:"agent"`
+	Version string `json:"version"`
+}
+
+// Sync reports the uplink's state. *uplink.Uplink fits.
+type Sync interface {
+	Connected() bool
+	LastAck() time.Time
+}
+
+// Device is one device's line in the status.
+type Device struct {
+	Name    string         `json:"name"`
+	Kind    string         `json:"kind"`
+	Station string         `json:"station"`
+	Profile string         `json:"profile,omitempty"`
+	Port    string         `json:"port,omitempty"`
+	Health  scanner.Health `json:"health"`
+}
+
+// Options are the API's dependencies. Store is required; the rest may be nil.
+type Options struct {
+	Info     Info
+	Token    string // bearer token for POST; "" disables POST requests
+	Store    *journal.Store
+	Stations []*station.Station
+	Sync     Sync            // nil: reported as not connected
+	Devices  func() []Device // nil: no devices
+	Clock    clock.Clock
+	Logf     func(string, ...any)
+}
+
+// API is an http.Handler.
+type API struct {
+	opts     Options
+	clk      clock.Clock
+	logf     func(string, ...any)
+	mux      *http.ServeMux
+	stations map[string]*station.Station
+
+	mu     sync.Mutex
+	recent []ResultJSON // ring, newest last
+}
+
+// New returns the API handler.
+func New(opts Options) *API {
+	a := &API{opts: opts, clk: clock.Or(opts.Clock), logf: opts.Logf, mux: http.NewServeMux(), stations: map[string]*station.Station{}}
+	if a.logf == nil {
+		a.logf = func(string, ...any) {}
+	}
+	for _, s := range opts.Stations {
+		a.stations[s.Name()] = s
+	}
+	a.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, 200, map[string]bool{"ok": true}) })
+	a.mux.HandleFunc("GET /api/v1/status", a.status)
+	a.mux.HandleFunc("GET /api/v1/orders/{id}", a.order)
+	a.mux.HandleFunc("POST /api/v1/orders/{id}/confirm", a.auth(a.confirm))
+	a.mux.HandleFunc("POST /api/v1/scan", a.auth(a.scan))
+	a.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeErr(w, http.StatusNotFound, "not_found", "没有这个接口", "no such endpoint")
+	})
+	return a
+}
+
+// ServeHTTP serves the API.
+func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	defer func() {
+		if v := recover(); v != nil {
+			a.logf("api: panic serving %s %s: %v", r.Method, r.URL.Path, v)
+			writeErr(w, http.StatusInternalServerError, "internal", "内部错误", "internal error")
+		}
+	}()
+	a.mux.ServeHTTP(w, r)
+}
+
+// Record keeps a result for the status's recent list. It never blocks for long; stations call it
+// from their OnResult hook.
+func (a *API) Record(r station.Result) {
+	j := resultJSON(r)
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if len(a.recent) >= RecentMax {
+		copy(a.recent, a.recent[1:])
+		a.recent = a.recent[:RecentMax-1]
+	}
+	a.recent = append(a.recent, j)
+}
+
+// ErrorJSON is the error body.
+type ErrorJSON struct {
+	Error struct {
+		Code string `json:"code"`
+		ZH   string `json:"zh"`
+		EN   string `json:"en"`
+	} `json:"error"`
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(code)
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(v)
+}
+
+func writeErr(w http.ResponseWriter, status int, code, zh, en string) {
+	var e ErrorJSON
+	e.Error.Code, e.Error.ZH, e.Error.EN = code, zh, en
+	writeJSON(w, status, e)
+}
+
+func (a *API) auth(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if a.opts.Token == "" {
+			writeErr(w, http.StatusForbidden, "token_not_configured", "本机未配置 api.token，不接受修改请求", "api.token is not configured: state-changing requests are disabled")
+			return
+		}
+		h0 := r.Header.Get("Authorization")
+		tok, ok := strings.CutPrefix(h0, "Bearer ")
+		if h0 == "" || !ok {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="wedge"`)
+			writeErr(w, http.StatusUnauthorized, "unauthorized", "需要令牌：Authorization: Bearer <token>", "token required: Authorization: Bearer <token>")
+			return
+		}
+		if subtle.ConstantTimeCompare([]byte(strings.TrimSpace(tok)), []byte(a.opts.Token)) != 1 {
+			writeErr(w, http.StatusForbidden, "forbidden", "令牌错误", "wrong token")
+			return
+		}
+		h(w, r)
+	}
+}
+
+func decode(w http.ResponseWriter, r *http.Request, v any) bool {
+	dec := json.NewDecoder(io.LimitReader(r.Body, MaxBody))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		writeErr(w, http.StatusBadRequest, "bad_request", "请求格式错误："+err.Error(), "malformed request: "+err.Error())
+		return false
+	}
+	return true
+}
+
+// StatusJSON is GET /api/v1/status.
+type StatusJSON struct {
+	Info
+	JournalID       string             `json:"journal_id"`
+	LastSeq         uint64             `json:"last_seq"`
+	AckedSeq        uint64             `json:"acked_seq"`
+	Unsynced        uint64             `json:"unsynced"`
+	BrokerConnected bool               `json:"broker_connected"`
+	LastAck         string             `json:"last_ack,omitempty"`
+	Devices         []Device           `json:"devices"`
+	Backlog         map[flow.State]int `json:"backlog"`
+	Stations        []StationJSON      `json:"stations"`
+	Recent          []ResultJSON       `json:"recent"`
+	At              string             `json:"at"`
+}
+
+// StationJSON is one station in the status.
+type StationJSON struct {
+	Name     string `json:"name"`
+	Role     string `json:"role"`
+	Operator string `json:"operator,omitempty"`
+}
+
+// Status assembles the status.
+func (a *API) Status() StatusJSON {
+	st := a.opts.Store
+	s := StatusJSON{Info: a.opts.Info, JournalID: st.JournalID(), LastSeq: st.LastSeq(), AckedSeq: st.AckedSeq(),
+		Backlog: map[flow.State]int{}, Devices: []Device{}, Stations: []StationJSON{}, At: wire.Time(a.clk.Now())}
+	if s.LastSeq > s.AckedSeq {
+		s.Unsynced = s.LastSeq - s.AckedSeq
+	}
+	for _, state := range flow.States {
+		s.Backlog[state] = 0
+	}
+	for k, v := range st.Counts() {
+		s.Backlog[k] = v
+	}
+	if a.opts.Sync != nil {
+		s.BrokerConnected = a.opts.Sync.Connected()
+		s.LastAck = wire.Time(a.opts.Sync.LastAck())
+	}
+	if a.opts.Devices != nil {
+		s.Devices = append(s.Devices, a.opts.Devices()...)
+	}
+	for _, x := range a.opts.Stations {
+		s.Stations = append(s.Stations, StationJSON{Name: x.Name(), Role: x.Role(), Operator: x.Operator()})
+	}
+	a.mu.Lock()
+	s.Recent = make([]ResultJSON, 0, len(a.recent))
+	for i := len(a.recent) - 1; i >= 0; i-- { // newest first
+		s.Recent = append(s.Recent, a.recent[i])
+	}
+	a.mu.Unlock()
+	return s
+}
+
+func (a *API) status(w http.ResponseWriter, r *http.Request) { writeJSON(w, 200, a.Status()) }
+
+// OrderJSON is GET /api/v1/orders/{id}.
+type OrderJSON struct {
+	Order   flow.Order   `json:"order"`
+	StateZH string       `json:"state_zh"`
+	History []wire.Entry `json:"history"`
+}
+
+func (a *API) order(w http.ResponseWriter, r *http.Request) {
+	code := strings.TrimSpace(r.PathValue("id"))
+	o, ok, err := a.opts.Store.FindOrder(code)
+	if err != nil {
+		a.logf("api: find order %q: %v", code, err)
+		writeErr(w, http.StatusServiceUnavailable, "store_error", "读取本地数据失败", "cannot read the local store")
+		return
+	}
+	if !ok {
+		m := flow.ReasonUnknownOrder.Message("")
+		writeErr(w, http.StatusNotFound, string(flow.ReasonUnknownOrder), m.ZH, m.EN)
+		return
+	}
+	h, err := a.opts.Store.History(o.ID)
+	if err != nil {
+		a.logf("api: history %q: %v", o.ID, err)
+		writeErr(w, http.StatusServiceUnavailable, "store_error", "读取本地数据失败", "cannot read the local store")
+		return
+	}
+	if h == nil {
+		h = []wire.Entry{}
+	}
+	writeJSON(w, 200, OrderJSON{Order: o, StateZH: o.State.LabelZH(), History: h})
+}
+
+// ResultJSON is the answer to a scan or a confirmation.
+type ResultJSON struct {
+	Good     bool         `json:"good"`
+	Outcome  string       `json:"outcome"` // accepted | already_done | rejected
+	Reason   string       `json:"reason,omitempty"`
+	Kind     string       `json:"kind,omitempty"`
+	OrderID  string       `json:"order_id,omitempty"`
+	From     string       `json:"from,omitempty"`
+	To       string       `json:"to,omitempty"`
+	Waybill  string       `json:"waybill,omitempty"`
+	Message  flow.Message `json:"message"`
+	Station  string       `json:"station,omitempty"`
+	Device   string       `json:"device,omitempty"`
+	Operator string       `json:"operator,omitempty"`
+	Code     string       `json:"code,omitempty"`
+	Seq      uint64       `json:"seq,omitempty"`
+	At       string       `json:"at"`
+	Error    string       `json:"error,omitempty"`
+}
+
+func resultJSON(r station.Result) ResultJSON {
+	j := ResultJSON{Good: r.Good(), Outcome: r.Outcome.Result.String(), Kind: r.Kind, OrderID: r.Outcome.Order.ID,
+		From: string(r.Outcome.From), To: string(r.Outcome.To), Waybill: r.Outcome.Waybill, Message: r.Message,
+		Station: r.Station, Device: r.Device, Operator: r.Operator, Code: r.Code, Seq: r.Entry.Seq, At: wire.Time(r.At)}
+	if r.Outcome.Result == flow.Rejected {
+		j.Reason = string(r.Outcome.Reason)
+	}
+	if r.Err != nil {
+		j.Good, j.Outcome, j.Error = false, "error", r.Err.Error()
+	}
+	return j
+}
+
+func (a *API) writeResult(w http.ResponseWriter, res station.Result, rejectedStatus int) {
+	j := resultJSON(res)
+	switch {
+	case res.Err != nil && errors.Is(res.Err, station.ErrNotFound):
+		m := flow.ReasonUnknownOrder.Message("")
+		writeErr(w, http.StatusNotFound, string(flow.ReasonUnknownOrder), m.ZH, m.EN)
+	case res.Err != nil && (errors.Is(res.Err, context.Canceled) || errors.Is(res.Err, context.DeadlineExceeded)):
+		writeErr(w, http.StatusServiceUnavailable, "timeout", "处理超时，未确认：请重试", "timed out, nothing acknowledged: try again")
+	case res.Err != nil:
+		a.logf("api: not committed: %v", res.Err)
+		writeErr(w, http.StatusServiceUnavailable, "not_committed", "写入日志失败，未确认：请重试", "journal commit failed, nothing acknowledged: try again")
+	case !res.Good():
+		writeJSON(w, rejectedStatus, j)
+	default:
+		writeJSON(w, http.StatusOK, j)
+	}
+}
+
+// ConfirmRequest is the body of POST /api/v1/orders/{id}/confirm.
+type ConfirmRequest struct {
+	Operator string `json:"operator"`
+	Note     string `json:"note"`
+	Waybill  string `json:"waybill,omitempty"`
+	Station  string `json:"station,omitempty"`
+}
+
+func (a *API) confirm(w http.ResponseWriter, r *http.Request) {
+	var req ConfirmRequest
+	if !decode(w, r, &req) {
+		return
+	}
+	// A confirmation without operator or note is still journaled, as a refused manual attempt.
+	res := station.Confirm(r.Context(), a.opts.Store, station.ManualRequest{
+		Code: r.PathValue("id"), Operator: req.Operator, Note: req.Note, Waybill: req.Waybill, Station: req.Station, Device: station.DeviceAPI,
+	}, a.clk)
+	if res.Err == nil {
+		a.Record(res)
+	}
+	a.writeResult(w, res, http.StatusConflict)
+}
+
+// ScanRequest is the body of POST /api/v1/scan.
+type ScanRequest struct {
+	Station string `json:"station"`
+	Code    string `json:"code"`
+	Device  string `json:"device,omitempty"` // informational; the journal records device "api"
+}
+
+func (a *API) scan(w http.ResponseWriter, r *http.Request) {
+	var req ScanRequest
+	if !decode(w, r, &req) {
+		return
+	}
+	s, ok := a.stations[req.Station]
+	if !ok {
+		writeErr(w, http.StatusNotFound, "unknown_station", "没有这个工作台："+req.Station, "no such station: "+req.Station)
+		return
+	}
+	if strings.TrimSpace(req.Code) == "" {
+		writeErr(w, http.StatusBadRequest, "bad_request", "缺少 code", "code is required")
+		return
+	}
+	res := s.Handle(r.Context(), scanner.Read{Text: req.Code, Raw: []byte(req.Code), At: a.clk.Now(), Device: station.DeviceAPI})
+	a.writeResult(w, res, http.StatusOK)
+}

@@ -1,0 +1,488 @@
+// Package intake applies the hub's downlink messages (wire.OrderMsg: order, balance_paid, waybill,
+// cancel, state) to the agent's journal store.
+//
+// Intake is idempotent: a repeat of a message that changes nothing writes nothing. What it refuses
+// it journals as a reject entry, so the hub sees it: an order id reused with different data
+// (conflict), a channel order number that breaks the channel's data contract (contract_violation),
+// a message that cannot be read (malformed_message, with a bounded excerpt). Nothing it receives
+// crashes it or blocks the queue.
+//
+// State messages are other agents' progress as the hub saw it; they merge monotonically (flow.Merge)
+// and create a minimal order record when the order is unknown here, so that an order printed on
+// PC A can be handed over on PC B.
+//
+// Intake remembers, in the journal's meta bucket and in the same transaction as the messages, the
+// highest contiguous hub sequence (hseq) it applied. On a gap it calls RequestCatchup(since) once
+// per gap; CatchupSince is what to ask for after a reconnect.
+package intake
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"wedge/agent/flow"
+	"wedge/agent/journal"
+	"wedge/agent/waybill"
+	"wedge/internal/clock"
+	"wedge/sync/wire"
+)
+
+// Sentinel errors. Match them with errors.Is.
+var (
+	// ErrCommit means the journal could not commit a payload: nothing of it was applied, and the hub
+	// sequence did not advance (a catch-up replays it).
+	ErrCommit = errors.New("intake: commit failed")
+)
+
+// MetaHSeq is the journal meta key holding the highest contiguous applied hub sequence (8 bytes,
+// big endian).
+const MetaHSeq = "intake/hseq"
+
+// MaxExcerpt bounds the bytes of a bad payload kept in a journal entry's detail.
+const MaxExcerpt = 200
+
+// Options are intake's dependencies and settings. The zero value is valid.
+type Options struct {
+	Clock clock.Clock          // nil: the real clock
+	Logf  func(string, ...any) // nil: silent
+	// Contract checks a channel order number against the channel's data contract (nil: no
+	// contract); config.Config.CheckOrderNo fits.
+	Contract func(channel, orderNo string) error
+	// RequestCatchup asks the hub to replay the downlink after since. It must not block. Nil: none.
+	RequestCatchup func(since uint64)
+}
+
+// Intake applies downlink payloads. Apply may be called from one goroutine at a time (the agent's
+// downlink pump); CatchupSince and Stats from any.
+type Intake struct {
+	store *journal.Store
+	opts  Options
+	clk   clock.Clock
+	logf  func(string, ...any)
+
+	mu        sync.Mutex
+	hseq      uint64              // highest contiguous applied
+	above     map[uint64]struct{} // applied beyond a gap
+	requested uint64              // the since of the last catch-up request (+1; 0 = none)
+	stats     Stats
+}
+
+// Stats counts what intake did.
+type Stats struct {
+	Payloads  uint64 `json:"payloads"`
+	Applied   uint64 `json:"applied"`   // messages that wrote an entry other than a reject
+	NoOps     uint64 `json:"no_ops"`    // idempotent repeats
+	Rejected  uint64 `json:"rejected"`  // reject entries written
+	Malformed uint64 `json:"malformed"` // of which malformed_message
+	Catchups  uint64 `json:"catchups"`  // catch-up requests made
+}
+
+// New returns an Intake over store, loading the remembered hub sequence.
+func New(ctx context.Context, store *journal.Store, opts Options) (*Intake, error) {
+	in := &Intake{store: store, opts: opts, clk: clock.Or(opts.Clock), logf: opts.Logf, above: map[uint64]struct{}{}}
+	if in.logf == nil {
+		in.logf = func(string, ...any) {}
+	}
+	err := store.Do(ctx, func(tx *journal.Tx) error {
+		if b := tx.Meta(MetaHSeq); len(b) == 8 {
+			in.hseq = binary.BigEndian.Uint64(b)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("intake: load hub sequence: %w", err)
+	}
+	return in, nil
+}
+
+// CatchupSince is the highest contiguous hub sequence applied: ask the hub for everything after it.
+func (in *Intake) CatchupSince() uint64 {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	return in.hseq
+}
+
+// Stats returns the counters.
+func (in *Intake) Stats() Stats {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	return in.stats
+}
+
+// element is one message of a payload, or a reason it could not be read.
+type element struct {
+	msg  wire.OrderMsg
+	hseq uint64 // also for bad elements, when readable
+	bad  error
+	raw  []byte
+}
+
+// split parses a payload element by element, so that a bad element keeps its hseq and its excerpt.
+func split(payload []byte) ([]element, error) {
+	payload = bytes.TrimSpace(payload)
+	var raws []json.RawMessage
+	if len(payload) > 0 && payload[0] == '[' {
+		if err := json.Unmarshal(payload, &raws); err != nil {
+			return nil, fmt.Errorf("%w: %v", wire.ErrMalformed, err)
+		}
+	} else {
+		if _, _, err := wire.ParseDownlink(payload); err != nil {
+			return nil, err
+		}
+		raws = []json.RawMessage{payload}
+	}
+	out := make([]element, 0, len(raws))
+	for i, raw := range raws {
+		el := element{raw: raw}
+		var h struct {
+			HSeq uint64 `json:"hseq"`
+		}
+		_ = json.Unmarshal(raw, &h) // best effort, for bad elements
+		el.hseq = h.HSeq
+		msgs, bad, err := wire.ParseDownlink(raw)
+		switch {
+		case err != nil:
+			el.bad = fmt.Errorf("element %d: %w", i, err)
+		case len(bad) > 0:
+			el.bad = fmt.Errorf("element %d: %w", i, bad[0])
+		case len(msgs) != 1:
+			el.bad = fmt.Errorf("%w: element %d is not one message", wire.ErrMalformed, i)
+		default:
+			el.msg, el.hseq = msgs[0], msgs[0].HSeq
+		}
+		out = append(out, el)
+	}
+	return out, nil
+}
+
+// Apply applies one downlink payload (a JSON object or an array). Everything it refuses is journaled
+// and logged; it returns an error only when the journal could not commit (wrapping ErrCommit), in
+// which case nothing of the payload was applied.
+func (in *Intake) Apply(ctx context.Context, payload []byte) error {
+	now := in.clk.Now().UTC()
+	elems, perr := split(payload)
+
+	in.mu.Lock()
+	h0, a0 := in.hseq, maps(in.above)
+	in.mu.Unlock()
+	var hseq uint64
+	var above map[uint64]struct{}
+
+	var st Stats
+	var logs []string
+	err := in.store.Do(ctx, func(tx *journal.Tx) error {
+		st, logs = Stats{Payloads: 1}, nil
+		hseq, above = h0, maps(a0)
+		if perr != nil {
+			e := malformed(now, "", perr, payload)
+			tx.Append(e)
+			st.Rejected++
+			st.Malformed++
+			logs = append(logs, fmt.Sprintf("intake: malformed payload skipped: %v", perr))
+			return nil
+		}
+		for _, el := range elems {
+			if el.hseq != 0 {
+				if _, dup := above[el.hseq]; dup || el.hseq <= hseq {
+					st.NoOps++
+					continue // already applied (a replay)
+				}
+			}
+			if el.bad != nil {
+				tx.Append(malformed(now, code(el.hseq), el.bad, el.raw))
+				st.Rejected++
+				st.Malformed++
+				logs = append(logs, fmt.Sprintf("intake: malformed message skipped: %v", el.bad))
+			} else {
+				e, wrote, kind := in.apply(tx, el.msg, now)
+				switch {
+				case !wrote:
+					st.NoOps++
+				case kind == wire.KindReject:
+					st.Rejected++
+					logs = append(logs, fmt.Sprintf("intake: %s %s refused: %s (%s)", el.msg.Type, e.OrderID, e.Reason, e.Detail))
+				default:
+					st.Applied++
+				}
+			}
+			if el.hseq != 0 {
+				above[el.hseq] = struct{}{}
+				for {
+					if _, ok := above[hseq+1]; !ok {
+						break
+					}
+					hseq++
+					delete(above, hseq)
+				}
+			}
+		}
+		var b [8]byte
+		binary.BigEndian.PutUint64(b[:], hseq)
+		tx.SetMeta(MetaHSeq, b[:])
+		return nil
+	})
+	if err != nil {
+		in.logf("intake: payload not applied, will be replayed by a catch-up: %v", err)
+		return fmt.Errorf("%w: %w", ErrCommit, err)
+	}
+	for _, l := range logs {
+		in.logf("%s", l)
+	}
+	in.mu.Lock()
+	in.hseq, in.above = hseq, above
+	gap := len(above) > 0 && in.requested != hseq+1
+	if gap {
+		in.requested = hseq + 1
+		st.Catchups++
+	}
+	in.stats.add(st)
+	in.mu.Unlock()
+	if gap {
+		in.logf("intake: gap in the hub sequence after %d: asking for a catch-up", hseq)
+		if in.opts.RequestCatchup != nil {
+			in.opts.RequestCatchup(hseq)
+		}
+	}
+	return nil
+}
+
+func (s *Stats) add(o Stats) {
+	s.Payloads += o.Payloads
+	s.Applied += o.Applied
+	s.NoOps += o.NoOps
+	s.Rejected += o.Rejected
+	s.Malformed += o.Malformed
+	s.Catchups += o.Catchups
+}
+
+func maps(m map[uint64]struct{}) map[uint64]struct{} {
+	c := make(map[uint64]struct{}, len(m))
+	for k := range m {
+		c[k] = struct{}{}
+	}
+	return c
+}
+
+func code(hseq uint64) string {
+	if hseq == 0 {
+		return ""
+	}
+	return fmt.Sprintf("hseq:%d", hseq)
+}
+
+func malformed(now time.Time, code string, err error, raw []byte) wire.Entry {
+	return wire.Entry{Kind: wire.KindReject, Trigger: wire.TriggerHub, Reason: string(flow.ReasonMalformed), Code: code,
+		Detail: excerpt(err.Error(), MaxExcerpt) + " | payload: " + excerpt(string(raw), MaxExcerpt), At: wire.Time(now)}
+}
+
+// excerpt returns at most max bytes of s, valid UTF-8, with invalid bytes replaced.
+func excerpt(s string, max int) string {
+	s = strings.ToValidUTF8(s, "�")
+	if len(s) <= max {
+		return s
+	}
+	cut := max
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "…"
+}
+
+// apply applies one valid message inside tx. It returns the entry written, if any.
+func (in *Intake) apply(tx *journal.Tx, m wire.OrderMsg, now time.Time) (wire.Entry, bool, string) {
+	id := m.ID()
+	base := wire.Entry{OrderID: id, Trigger: wire.TriggerHub, Code: code(m.HSeq), At: wire.Time(now)}
+	if m.Type == wire.TypeOrder {
+		msg := m
+		msg.OrderID = id
+		base.Order = &msg // the hub and sibling agents can rebuild the order (or see what was refused)
+	}
+	write := func(e wire.Entry) (wire.Entry, bool, string) {
+		return tx.Append(e), true, e.Kind
+	}
+	reject := func(o flow.Order, r flow.Reason, detail string) (wire.Entry, bool, string) {
+		e := base
+		e.Kind, e.Reason, e.Detail = wire.KindReject, string(r), excerpt(detail, 4*MaxExcerpt)
+		e.From, e.To = string(o.State), string(o.State)
+		return write(e)
+	}
+	switch m.Type {
+	case wire.TypeOrder:
+		return in.order(tx, m, id, base, now, write, reject)
+
+	case wire.TypeBalancePaid, wire.TypeCancel:
+		o, ok := tx.Order(id)
+		if !ok {
+			return reject(flow.Order{}, flow.ReasonUnknownOrder, m.Type+" for an order this agent does not know")
+		}
+		req := flow.Request{Action: flow.ActBalancePaid, At: now}
+		if m.Type == wire.TypeCancel {
+			req = flow.Request{Action: flow.ActCancel, Note: m.Reason, At: now}
+		}
+		out := flow.Apply(o, req)
+		switch out.Result {
+		case flow.AlreadyDone:
+			return wire.Entry{}, false, ""
+		case flow.Rejected:
+			return reject(o, out.Reason, out.Detail)
+		}
+		tx.PutOrder(out.Order)
+		e := base
+		e.Kind, e.From, e.To, e.Waybill, e.Carrier, e.Detail = wire.KindStep, string(out.From), string(out.To), out.Order.Waybill, out.Order.Carrier, excerpt(m.Reason, MaxExcerpt)
+		return write(e)
+
+	case wire.TypeWaybill:
+		o, ok := tx.Order(id)
+		if !ok {
+			return reject(flow.Order{}, flow.ReasonUnknownOrder, "waybill for an order this agent does not know")
+		}
+		wb := waybill.Normalize(m.Waybill)
+		carrier := strings.ToLower(strings.TrimSpace(m.Carrier))
+		if carrier == "" {
+			carrier = o.Carrier
+		}
+		if err := waybill.Validate(carrier, wb); err != nil {
+			return reject(o, flow.ReasonWaybillInvalid, err.Error())
+		}
+		if o.Waybill != "" && o.Waybill != wb {
+			return reject(o, flow.ReasonWaybillMismatch, fmt.Sprintf("already printed with waybill %s; refusing %s", o.Waybill, wb))
+		}
+		if o.AssignedWaybill == wb && o.Carrier == carrier {
+			return wire.Entry{}, false, ""
+		}
+		if o.State == flow.Cancelled {
+			return reject(o, flow.ReasonCancelled, "waybill for a cancelled order")
+		}
+		n := o
+		n.AssignedWaybill, n.Carrier = wb, carrier
+		tx.PutOrder(n)
+		e := base
+		e.Kind, e.Waybill, e.Carrier, e.From, e.To = wire.KindIntake, wb, carrier, string(o.State), string(o.State)
+		e.Detail = "waybill assigned"
+		return write(e)
+
+	case wire.TypeState:
+		to, err := flow.ParseState(m.State)
+		if err != nil {
+			return reject(flow.Order{}, flow.ReasonUnsupported, err.Error())
+		}
+		o, known := tx.Order(id)
+		if !known {
+			o = flow.Order{ID: id, State: flow.AwaitingBalance, ReceivedAt: now, StateSince: now}
+		}
+		out := flow.Merge(o, to, m.Waybill, now)
+		switch out.Result {
+		case flow.Rejected:
+			return reject(o, out.Reason, out.Detail)
+		case flow.AlreadyDone:
+			if known {
+				return wire.Entry{}, false, ""
+			}
+			out.Order = o
+			out.Order.State = to // a minimal record in a pre-backlog state
+		}
+		if m.Carrier != "" && out.Order.Carrier == "" {
+			out.Order.Carrier = strings.ToLower(m.Carrier)
+		}
+		tx.PutOrder(out.Order)
+		e := base
+		e.Kind, e.To, e.Waybill, e.Carrier = wire.KindMerge, string(out.Order.State), out.Order.Waybill, out.Order.Carrier
+		if known {
+			e.From = string(o.State)
+		} else {
+			e.Detail = "order first heard of through another agent's state"
+		}
+		return write(e)
+	}
+	return reject(flow.Order{}, flow.ReasonUnsupported, "unknown message type "+m.Type)
+}
+
+func (in *Intake) order(tx *journal.Tx, m wire.OrderMsg, id string, base wire.Entry, now time.Time,
+	write func(wire.Entry) (wire.Entry, bool, string), reject func(flow.Order, flow.Reason, string) (wire.Entry, bool, string)) (wire.Entry, bool, string) {
+	if in.opts.Contract != nil {
+		if err := in.opts.Contract(m.Channel, m.ChannelOrderNo); err != nil {
+			return reject(flow.Order{}, flow.ReasonContract, err.Error())
+		}
+	}
+	ordered, _ := wire.ParseTime(m.OrderedAt) // validated by wire
+	paid, _ := wire.ParseTime(m.PaidAt)
+	skus := slices.Clone(m.SKUs)
+	slices.Sort(skus)
+	n := flow.Order{
+		ID: id, Channel: strings.ToLower(strings.TrimSpace(m.Channel)), ChannelOrderNo: strings.TrimSpace(m.ChannelOrderNo),
+		BuyerID: strings.TrimSpace(m.BuyerID), OrderedAt: ordered, PaidAt: paid, SKUs: skus, Payment: m.Payment,
+		Recipient: m.Recipient, Carrier: strings.ToLower(strings.TrimSpace(m.Carrier)), AssignedWaybill: waybill.Normalize(m.Waybill),
+	}
+	if n.Payment == "" {
+		n.Payment = flow.PaymentFull
+	}
+	if o, ok := tx.Order(id); ok {
+		if o.Channel == "" && o.ChannelOrderNo == "" && o.BuyerID == "" {
+			// A minimal record made from another agent's state: fill in the data, keep the state.
+			f := o
+			f.Channel, f.ChannelOrderNo, f.BuyerID, f.OrderedAt, f.PaidAt, f.SKUs, f.Payment, f.Recipient =
+				n.Channel, n.ChannelOrderNo, n.BuyerID, n.OrderedAt, n.PaidAt, n.SKUs, n.Payment, n.Recipient
+			if f.Carrier == "" {
+				f.Carrier = n.Carrier
+			}
+			if f.AssignedWaybill == "" {
+				f.AssignedWaybill = n.AssignedWaybill
+			}
+			tx.PutOrder(f)
+			e := base
+			e.Kind, e.From, e.To, e.Waybill, e.Carrier, e.Detail = wire.KindIntake, string(o.State), string(o.State), f.AssignedWaybill, f.Carrier, "order data for a known order"
+			return write(e)
+		}
+		if diff := sameOrder(o, n); diff != "" {
+			return reject(o, flow.ReasonConflict, fmt.Sprintf("order id %s already holds different data (%s)", id, diff))
+		}
+		return wire.Entry{}, false, ""
+	}
+	if _, ok := tx.OrderByChannelNo(n.ChannelOrderNo); ok && n.ChannelOrderNo != "" {
+		// Another id for the same channel order number: the same order entered twice (field notes:
+		// missing cross-channel dedup). Refuse, the hub sees it.
+		other, _ := tx.OrderByChannelNo(n.ChannelOrderNo)
+		if other.ID != id {
+			return reject(flow.Order{}, flow.ReasonConflict, fmt.Sprintf("channel_order_no %s already belongs to order %s", n.ChannelOrderNo, other.ID))
+		}
+	}
+	n.State = flow.PendingAllocation
+	if n.Payment == flow.PaymentDeposit {
+		n.State = flow.AwaitingBalance
+	} else {
+		n.PendingSince = now
+	}
+	n.StateSince, n.ReceivedAt = now, now
+	tx.PutOrder(n)
+	e := base
+	e.Kind, e.To, e.Waybill, e.Carrier = wire.KindIntake, string(n.State), n.AssignedWaybill, n.Carrier
+	return write(e)
+}
+
+// sameOrder names the first identity field that differs, or "".
+func sameOrder(o, n flow.Order) string {
+	a := slices.Clone(o.SKUs)
+	slices.Sort(a)
+	switch {
+	case o.Channel != n.Channel:
+		return "channel"
+	case o.ChannelOrderNo != n.ChannelOrderNo:
+		return "channel_order_no"
+	case o.BuyerID != n.BuyerID:
+		return "buyer_id"
+	case !o.OrderedAt.Equal(n.OrderedAt):
+		return "ordered_at"
+	case !slices.Equal(a, n.SKUs):
+		return "skus"
+	}
+	return ""
+}

@@ -1,0 +1,322 @@
+package intake_test
+
+import (
+	"context"
+	"fmt"
+	"math/rand"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"wedge/agent/config"
+	"wedge/agent/flow"
+	"wedge/agent/intake"
+	"wedge/agent/journal"
+	"wedge/internal/clock"
+	"wedge/sync/wire"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+var t0 = time.Date(2026, 1, 22, 8, 0, 0, 0, time.UTC)
+
+type rig struct {
+	t     *testing.T
+	path  string
+	clk   *clock.Fake
+	store *journal.Store
+	in    *intake.Intake
+	ctx   context.Context
+
+	mu       sync.Mutex
+	catchups []uint64
+}
+
+func contract(t *testing.T) func(string, string) error {
+	c, err := config.Parse("t.yaml", []byte("site: s\nagent: a\nchannels:\n  tmall: {order_no_pattern: \"^\\\\d{12,20}$\"}\n"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c.CheckOrderNo
+}
+
+func newRig(t *testing.T) *rig {
+	t.Helper()
+	r := &rig{t: t, path: filepath.Join(t.TempDir(), "wedge.db"), clk: clock.NewFake(t0), ctx: context.Background()}
+	r.open()
+	t.Cleanup(func() { r.store.Close() })
+	return r
+}
+
+func (r *rig) open() {
+	r.t.Helper()
+	s, err := journal.Open(r.path, &journal.Options{Site: "sz01", Agent: "pack02", Clock: r.clk})
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	r.store = s
+	r.in, err = intake.New(r.ctx, s, intake.Options{Clock: r.clk, Contract: contract(r.t), RequestCatchup: func(since uint64) {
+		r.mu.Lock()
+		r.catchups = append(r.catchups, since)
+		r.mu.Unlock()
+	}})
+	if err != nil {
+		r.t.Fatal(err)
+	}
+}
+
+// apply applies a payload and returns the entries it wrote.
+func (r *rig) apply(payload string) []wire.Entry {
+	r.t.Helper()
+	before := r.store.LastSeq()
+	if err := r.in.Apply(r.ctx, []byte(payload)); err != nil {
+		r.t.Fatalf("apply %s: %v", payload, err)
+	}
+	es, err := r.store.Entries(before, 1000, 1<<20)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	return es
+}
+
+func (r *rig) order(id string) (flow.Order, bool) {
+	o, ok, err := r.store.Order(id)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	return o, ok
+}
+
+func one(t *testing.T, es []wire.Entry, kind string, reason flow.Reason) wire.Entry {
+	t.Helper()
+	if len(es) != 1 {
+		t.Fatalf("want one entry, got %d: %+v", len(es), es)
+	}
+	e := es[0]
+	if e.Kind != kind || e.Reason != string(reason) || e.Trigger != wire.TriggerHub {
+		t.Fatalf("entry %s/%s (trigger %s), want %s/%s: %s", e.Kind, e.Reason, e.Trigger, kind, reason, e.Detail)
+	}
+	return e
+}
+
+const orderA = `{"type":"order","hseq":%d,"order_id":"A1","channel":"tmall","channel_order_no":"401234567890123","buyer_id":"b-1","ordered_at":"2026-01-22T07:00:00Z","paid_at":"2026-01-22T07:01:00Z","skus":["S2","S1"],"payment":"full","carrier":"sf"}`
+
+func TestOrderIntakeIsIdempotent(t *testing.T) {
+	r := newRig(t)
+	e := one(t, r.apply(fmt.Sprintf(orderA, 0)), wire.KindIntake, "")
+	if e.OrderID != "A1" || e.To != string(flow.PendingAllocation) || e.Order == nil || e.Order.ChannelOrderNo != "401234567890123" {
+		t.Fatalf("intake entry: %+v", e)
+	}
+	o, ok := r.order("A1")
+	if !ok || o.State != flow.PendingAllocation || o.PendingSince.IsZero() || o.Carrier != "sf" || !o.ReceivedAt.Equal(t0) {
+		t.Fatalf("order: %+v", o)
+	}
+	if es := r.apply(fmt.Sprintf(orderA, 0)); len(es) != 0 {
+		t.Fatalf("a repeat wrote %d entries", len(es))
+	}
+	// Same data with the SKUs in another order is the same order.
+	same := strings.Replace(fmt.Sprintf(orderA, 0), `["S2","S1"]`, `["S1","S2"]`, 1)
+	if es := r.apply(same); len(es) != 0 {
+		t.Fatalf("a repeat with reordered SKUs wrote %d entries", len(es))
+	}
+	if byNo, ok, _ := r.store.FindOrder("401234567890123"); !ok || byNo.ID != "A1" {
+		t.Fatal("order not found by its channel order no")
+	}
+}
+
+func TestFingerprintAndDeposit(t *testing.T) {
+	r := newRig(t)
+	msg := `{"type":"order","channel":"Tmall","channel_order_no":"401234567890999","buyer_id":"b-2","ordered_at":"2026-01-22T07:00:00.000+08:00","skus":["X"],"payment":"deposit"}`
+	e := one(t, r.apply(msg), wire.KindIntake, "")
+	want := wire.Fingerprint("tmall", "401234567890999", "b-2", time.Date(2026, 1, 21, 23, 0, 0, 0, time.UTC), []string{"X"})
+	if e.OrderID != want || e.To != string(flow.AwaitingBalance) {
+		t.Fatalf("fingerprint order: id %s (want %s), to %s", e.OrderID, want, e.To)
+	}
+	if es := r.apply(msg); len(es) != 0 {
+		t.Fatal("fingerprinted repeat not idempotent")
+	}
+	e = one(t, r.apply(`{"type":"balance_paid","order_id":"`+want+`"}`), wire.KindStep, "")
+	if e.From != string(flow.AwaitingBalance) || e.To != string(flow.PendingAllocation) {
+		t.Fatalf("balance paid: %+v", e)
+	}
+	if es := r.apply(`{"type":"balance_paid","order_id":"` + want + `"}`); len(es) != 0 {
+		t.Fatal("balance_paid repeat not idempotent")
+	}
+	one(t, r.apply(`{"type":"balance_paid","order_id":"ghost"}`), wire.KindReject, flow.ReasonUnknownOrder)
+}
+
+func TestConflictAndContract(t *testing.T) {
+	r := newRig(t)
+	r.apply(fmt.Sprintf(orderA, 0))
+	other := strings.Replace(fmt.Sprintf(orderA, 0), `"b-1"`, `"b-9"`, 1)
+	e := one(t, r.apply(other), wire.KindReject, flow.ReasonConflict)
+	if e.OrderID != "A1" || !strings.Contains(e.Detail, "buyer_id") || e.Order == nil {
+		t.Fatalf("conflict entry: %+v", e)
+	}
+	if o, _ := r.order("A1"); o.BuyerID != "b-1" {
+		t.Fatal("a conflicting message changed the order")
+	}
+	bad := `{"type":"order","order_id":"C1","channel":"tmall","channel_order_no":"12345","buyer_id":"b","ordered_at":"2026-01-22T07:00:00Z","skus":["S"]}`
+	e = one(t, r.apply(bad), wire.KindReject, flow.ReasonContract)
+	if e.OrderID != "C1" || e.Order == nil || e.Order.ChannelOrderNo != "12345" || !strings.Contains(e.Detail, "12345") {
+		t.Fatalf("contract entry: %+v", e)
+	}
+	if _, ok := r.order("C1"); ok {
+		t.Fatal("an order breaking the data contract was created")
+	}
+	// A channel without a contract passes (strict_channels is off).
+	one(t, r.apply(strings.Replace(bad, `"tmall"`, `"kuaishou"`, 1)), wire.KindIntake, "")
+}
+
+func TestMalformedNeverCrashes(t *testing.T) {
+	r := newRig(t)
+	e := one(t, r.apply(`{"type":"order", oops`), wire.KindReject, flow.ReasonMalformed)
+	if !strings.Contains(e.Detail, "oops") {
+		t.Fatalf("malformed entry without excerpt: %q", e.Detail)
+	}
+	huge := `[` + strings.Repeat(`"x`, 1<<18)
+	e = one(t, r.apply(huge), wire.KindReject, flow.ReasonMalformed)
+	if len(e.Detail) > 3*intake.MaxExcerpt+100 {
+		t.Fatalf("excerpt not bounded: %d bytes", len(e.Detail))
+	}
+	// One bad element does not hide the good ones.
+	es := r.apply(`[{"type":"teleport","hseq":1},` + fmt.Sprintf(orderA, 2) + `,{"type":"waybill","hseq":3,"order_id":"A1"},"just a string",{"type":"cancel","hseq":4,"order_id":"A1","reason":"buyer"}]`)
+	var kinds []string
+	for _, e := range es {
+		kinds = append(kinds, e.Kind+"/"+e.Reason)
+	}
+	want := "reject/malformed_message intake/ reject/malformed_message reject/malformed_message step/"
+	if strings.Join(kinds, " ") != want {
+		t.Fatalf("entries %v, want %s", kinds, want)
+	}
+	if got := r.in.CatchupSince(); got != 4 {
+		t.Fatalf("hseq after a batch with bad elements: %d, want 4 (bad elements count as seen)", got)
+	}
+	// Random garbage: never a panic, never an error, at most one entry each.
+	rng := rand.New(rand.NewSource(1))
+	for i := 0; i < 200; i++ {
+		b := make([]byte, rng.Intn(300))
+		rng.Read(b)
+		if rng.Intn(2) == 0 && len(b) > 0 {
+			b[0] = '['
+		}
+		before := r.store.LastSeq()
+		if err := r.in.Apply(r.ctx, b); err != nil {
+			t.Fatalf("garbage %q: %v", b, err)
+		}
+		if n := r.store.LastSeq() - before; n != 1 {
+			t.Fatalf("garbage wrote %d entries", n)
+		}
+	}
+	if st := r.in.Stats(); st.Malformed < 200 {
+		t.Errorf("stats: %+v", st)
+	}
+}
+
+func TestWaybillAndCancel(t *testing.T) {
+	r := newRig(t)
+	r.apply(fmt.Sprintf(orderA, 0))
+	e := one(t, r.apply(`{"type":"waybill","order_id":"A1","carrier":"sf","waybill":"sf1234567890123"}`), wire.KindIntake, "")
+	if e.Waybill != "SF1234567890123" || e.Carrier != "sf" {
+		t.Fatalf("waybill entry: %+v", e)
+	}
+	if o, _ := r.order("A1"); o.AssignedWaybill != "SF1234567890123" {
+		t.Fatalf("assigned: %+v", o)
+	}
+	if es := r.apply(`{"type":"waybill","order_id":"A1","carrier":"sf","waybill":"SF1234567890123"}`); len(es) != 0 {
+		t.Fatal("waybill repeat not idempotent")
+	}
+	one(t, r.apply(`{"type":"waybill","order_id":"A1","carrier":"sf","waybill":"YT1234567890123"}`), wire.KindReject, flow.ReasonWaybillInvalid)
+	// Printed with the assigned one (via another agent's state), a different waybill is refused.
+	one(t, r.apply(`{"type":"state","order_id":"A1","state":"waybill_printed","waybill":"SF1234567890123"}`), wire.KindMerge, "")
+	one(t, r.apply(`{"type":"waybill","order_id":"A1","carrier":"sf","waybill":"SF1234567890999"}`), wire.KindReject, flow.ReasonWaybillMismatch)
+	e = one(t, r.apply(`{"type":"cancel","order_id":"A1","reason":"buyer changed mind"}`), wire.KindStep, "")
+	if e.To != string(flow.Cancelled) || e.Detail != "buyer changed mind" {
+		t.Fatalf("cancel: %+v", e)
+	}
+	if es := r.apply(`{"type":"cancel","order_id":"A1","reason":"again"}`); len(es) != 0 {
+		t.Fatal("cancel repeat not idempotent")
+	}
+	// A parcel the courier has cannot be cancelled.
+	r.apply(`{"type":"state","order_id":"P1","state":"picked_up","waybill":"SF1234567890555"}`)
+	one(t, r.apply(`{"type":"cancel","order_id":"P1","reason":"late"}`), wire.KindReject, flow.ReasonAlreadyPickedUp)
+}
+
+func TestStateMerge(t *testing.T) {
+	r := newRig(t)
+	// Unknown order: a minimal record, so a handover here works for an order printed elsewhere.
+	e := one(t, r.apply(`{"type":"state","order_id":"M1","state":"waybill_printed","waybill":"SF1234567890123"}`), wire.KindMerge, "")
+	if e.From != "" || e.To != string(flow.WaybillPrinted) || e.Waybill != "SF1234567890123" {
+		t.Fatalf("merge of an unknown order: %+v", e)
+	}
+	if o, ok, _ := r.store.FindOrder("SF1234567890123"); !ok || o.ID != "M1" || o.State != flow.WaybillPrinted {
+		t.Fatalf("minimal record not found by waybill: %+v", o)
+	}
+	// Backwards and duplicate: nothing.
+	for _, s := range []string{"pending_allocation", "waybill_printed", "awaiting_balance"} {
+		if es := r.apply(`{"type":"state","order_id":"M1","state":"` + s + `"}`); len(es) != 0 {
+			t.Fatalf("merge to %s wrote %+v", s, es)
+		}
+	}
+	e = one(t, r.apply(`{"type":"state","order_id":"M1","state":"picked_up"}`), wire.KindMerge, "")
+	if e.From != string(flow.WaybillPrinted) || e.To != string(flow.PickedUp) {
+		t.Fatalf("forward merge: %+v", e)
+	}
+	// The order's data arriving later fills the minimal record without moving it back.
+	msg := strings.Replace(fmt.Sprintf(orderA, 0), `"A1"`, `"M1"`, 1)
+	one(t, r.apply(msg), wire.KindIntake, "")
+	if o, _ := r.order("M1"); o.State != flow.PickedUp || o.BuyerID != "b-1" {
+		t.Fatalf("filled record: %+v", o)
+	}
+	one(t, r.apply(`{"type":"state","order_id":"M2","state":"shipped"}`), wire.KindReject, flow.ReasonUnsupported)
+	one(t, r.apply(`{"type":"state","order_id":"M3","state":"waybill_printed"}`), wire.KindReject, flow.ReasonNoWaybill)
+}
+
+func TestHSeqGapAndCatchup(t *testing.T) {
+	r := newRig(t)
+	msg := func(h int) string {
+		return fmt.Sprintf(`{"type":"state","hseq":%d,"order_id":"H%d","state":"pending_allocation"}`, h, h)
+	}
+	for h := 1; h <= 3; h++ {
+		r.apply(msg(h))
+	}
+	if got := r.in.CatchupSince(); got != 3 {
+		t.Fatalf("since %d, want 3", got)
+	}
+	if len(r.catchups) != 0 {
+		t.Fatalf("catch-up without a gap: %v", r.catchups)
+	}
+	r.apply(msg(5))
+	r.apply(msg(6))
+	r.mu.Lock()
+	got := fmt.Sprint(r.catchups)
+	r.mu.Unlock()
+	if got != "[3]" {
+		t.Fatalf("catch-up requests %s, want [3] (once per gap)", got)
+	}
+	if r.in.CatchupSince() != 3 {
+		t.Fatal("since moved past a gap")
+	}
+	// The replay fills the gap; already applied ones write nothing.
+	es := r.apply("[" + msg(4) + "," + msg(5) + "," + msg(6) + "]")
+	if len(es) != 1 || es[0].OrderID != "H4" {
+		t.Fatalf("replay wrote %+v", es)
+	}
+	if r.in.CatchupSince() != 6 {
+		t.Fatalf("since %d after the gap filled, want 6", r.in.CatchupSince())
+	}
+	// Replays of old messages write nothing at all.
+	if es := r.apply(msg(2)); len(es) != 0 {
+		t.Fatal("a replayed message was applied twice")
+	}
+	// The sequence survives a restart.
+	r.store.Close()
+	r.open()
+	if r.in.CatchupSince() != 6 {
+		t.Fatalf("since after restart %d, want 6", r.in.CatchupSince())
+	}
+}

@@ -1,0 +1,470 @@
+// Package station turns scanner reads into flow requests at a warehouse station and journals every
+// one of them.
+//
+// A print station works in pairing mode (until printers land): the operator scans the order's code
+// (its order_id or channel_order_no), then, within the pairing window, the waybill label's barcode;
+// the order moves 待分仓 → 已打单 with that waybill bound. A handover station takes the waybill
+// barcode when the courier takes the parcel: 已打单 → 已揽收. At any station a scan matching the
+// operator pattern signs that operator in; later entries carry the operator id.
+//
+// Every scan leaves a trace: the decision (flow.Apply) and its journal entry are made inside one
+// journal Store.Do, so they commit in one bbolt transaction, and Handle returns the Result only
+// after that commit. Reads of one station are processed serially by the station's own goroutine
+// (the pairing state is per station); different stations run in parallel.
+package station
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"regexp"
+	"strings"
+	"sync"
+	"time"
+
+	"wedge/agent/flow"
+	"wedge/agent/journal"
+	"wedge/agent/waybill"
+	"wedge/drivers/scanner"
+	"wedge/internal/clock"
+	"wedge/sync/wire"
+)
+
+// Sentinel errors. Match them with errors.Is.
+var (
+	// ErrClosed means the station was closed before the read was processed.
+	ErrClosed = errors.New("station: closed")
+	// ErrNotFound means a manual confirmation named no known order.
+	ErrNotFound = errors.New("station: order not found")
+)
+
+// Roles.
+const (
+	RolePrint    = "print"
+	RoleHandover = "handover"
+)
+
+// Defaults.
+const (
+	DefaultPairWindow      = 30 * time.Second
+	DefaultOperatorPattern = `^OP-[A-Za-z0-9]{2,32}$`
+	// DeviceAPI is the device name of software scans and manual confirmations made through the API.
+	DeviceAPI = "api"
+)
+
+var defaultOperatorRE = regexp.MustCompile(DefaultOperatorPattern)
+
+// Config describes one station.
+type Config struct {
+	Name            string
+	Role            string         // print | handover
+	OperatorPattern *regexp.Regexp // nil: DefaultOperatorPattern
+	PairWindow      time.Duration  // 0: DefaultPairWindow
+}
+
+// Options are the station's dependencies. The zero value is valid.
+type Options struct {
+	Clock clock.Clock          // nil: the real clock
+	Logf  func(string, ...any) // nil: silent
+	// OnResult is called with every result after its commit, from the station's goroutine, before
+	// Handle returns it. It must not block (hand the result to a buffered channel or drop it).
+	OnResult func(Result)
+}
+
+// Result is the single answer to a read or a confirmation.
+type Result struct {
+	Outcome flow.Outcome
+	Kind    string       // the journal entry's kind (wire.KindStep, KindReject, KindOperator, KindNote)
+	Message flow.Message // what the operator reads (Chinese, English)
+	Entry   wire.Entry   // the committed journal entry (zero if Err is set)
+	Err     error        // the read was not processed or not committed: nothing was acknowledged
+
+	Station  string
+	Device   string
+	Code     string
+	Operator string
+	At       time.Time
+}
+
+// Good reports whether the operator gets a "good" signal: the entry committed and the outcome was
+// accepted or an idempotent repeat.
+func (r Result) Good() bool { return r.Err == nil && r.Outcome.Result.Good() }
+
+// Station is one print or handover station with its own goroutine.
+type Station struct {
+	cfg   Config
+	store *journal.Store
+	clk   clock.Clock
+	logf  func(string, ...any)
+	on    func(Result)
+
+	reqs chan request
+	stop chan struct{}
+	done chan struct{}
+	once sync.Once
+
+	mu       sync.Mutex
+	operator string // signed-in operator (read by Operator from other goroutines)
+
+	// pairing state, owned by the station goroutine
+	pairOrder string
+	pairAt    time.Time
+}
+
+type request struct {
+	ctx   context.Context
+	read  scanner.Read
+	reply chan Result
+}
+
+// New starts a station. Close stops it.
+func New(cfg Config, store *journal.Store, opts Options) *Station {
+	if cfg.OperatorPattern == nil {
+		cfg.OperatorPattern = defaultOperatorRE
+	}
+	if cfg.PairWindow <= 0 {
+		cfg.PairWindow = DefaultPairWindow
+	}
+	s := &Station{
+		cfg: cfg, store: store, clk: clock.Or(opts.Clock), logf: opts.Logf, on: opts.OnResult,
+		reqs: make(chan request), stop: make(chan struct{}), done: make(chan struct{}),
+	}
+	if s.logf == nil {
+		s.logf = func(string, ...any) {}
+	}
+	go s.run()
+	return s
+}
+
+// Name is the station's name.
+func (s *Station) Name() string { return s.cfg.Name }
+
+// Role is print or handover.
+func (s *Station) Role() string { return s.cfg.Role }
+
+// Operator is the signed-in operator, or "".
+func (s *Station) Operator() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.operator
+}
+
+// Close stops the station's goroutine and waits for it. Reads waiting in Handle get ErrClosed.
+func (s *Station) Close() error {
+	s.once.Do(func() { close(s.stop) })
+	<-s.done
+	return nil
+}
+
+// Handle processes one read and returns its result after the journal commit. It blocks while the
+// station processes earlier reads; if ctx ends first, the Result carries ctx's error and nothing
+// was acknowledged.
+func (s *Station) Handle(ctx context.Context, r scanner.Read) Result {
+	req := request{ctx: ctx, read: r, reply: make(chan Result, 1)}
+	fail := func(err error) Result {
+		return Result{Err: err, Station: s.cfg.Name, Device: r.Device, Code: r.Text, Outcome: flow.Outcome{Result: flow.Rejected}}
+	}
+	select {
+	case s.reqs <- req:
+	case <-ctx.Done():
+		return fail(ctx.Err())
+	case <-s.stop:
+		return fail(ErrClosed)
+	}
+	select {
+	case res := <-req.reply:
+		return res
+	case <-ctx.Done():
+		// The station may still commit it; the caller was not told "good".
+		return fail(ctx.Err())
+	}
+}
+
+func (s *Station) run() {
+	defer close(s.done)
+	for {
+		select {
+		case <-s.stop:
+			return
+		case req := <-s.reqs:
+			res := s.process(req.ctx, req.read)
+			if s.on != nil {
+				s.on(res) // before the reply, so that whoever sees the result can also see it recorded
+			}
+			req.reply <- res
+			if res.Err != nil {
+				s.logf("station %s: %s %q: not committed: %v", s.cfg.Name, res.Device, res.Code, res.Err)
+			} else {
+				s.logf("station %s: %s %q → %s %s", s.cfg.Name, res.Device, res.Code, res.Outcome.Result, res.Message.String())
+			}
+		}
+	}
+}
+
+// decision is what process decided inside the transaction.
+type decision struct {
+	out    flow.Outcome
+	kind   string
+	msg    *flow.Message // overrides out.Message()
+	entry  wire.Entry
+	pair   string // order id to pair with (print station, order scanned)
+	unpair bool
+	signIn string // operator to sign in
+}
+
+func (s *Station) process(ctx context.Context, r scanner.Read) Result {
+	now := s.clk.Now().UTC()
+	code := strings.TrimSpace(r.Text)
+	device := r.Device
+	operator := s.Operator()
+	base := wire.Entry{Station: s.cfg.Name, Device: device, Operator: operator, Trigger: wire.TriggerScan, Code: excerpt(code), At: wire.Time(now)}
+
+	var d decision
+	err := s.store.Do(ctx, func(tx *journal.Tx) error {
+		d = s.decide(tx, code, now, base)
+		d.entry = tx.Append(d.entry)
+		if d.kind == wire.KindStep {
+			tx.PutOrder(d.out.Order)
+		}
+		return nil
+	})
+	res := Result{Station: s.cfg.Name, Device: device, Code: code, Operator: operator, At: now}
+	if err != nil {
+		res.Err = err
+		res.Outcome = flow.Outcome{Result: flow.Rejected}
+		res.Message = flow.Message{ZH: "系统错误，未记录：请重新扫描", EN: "System error, nothing recorded: scan again"}
+		return res
+	}
+	// Committed: now the in-memory station state may follow.
+	if d.signIn != "" {
+		s.mu.Lock()
+		s.operator = d.signIn
+		s.mu.Unlock()
+		res.Operator = d.signIn
+	}
+	if d.pair != "" {
+		s.pairOrder, s.pairAt = d.pair, now
+	}
+	if d.unpair {
+		s.pairOrder, s.pairAt = "", time.Time{}
+	}
+	res.Outcome, res.Kind, res.Entry = d.out, d.kind, d.entry
+	res.Message = d.out.Message()
+	if d.msg != nil {
+		res.Message = *d.msg
+	}
+	return res
+}
+
+// decide runs inside the transaction and returns the decision with its (unsealed) entry.
+func (s *Station) decide(tx *journal.Tx, code string, now time.Time, base wire.Entry) decision {
+	if code == "" {
+		return reject(base, flow.Order{}, flow.ReasonUnknownCode, "", "empty read")
+	}
+	if s.cfg.OperatorPattern.MatchString(code) {
+		e := base
+		e.Kind, e.Operator = wire.KindOperator, code
+		msg := flow.Message{ZH: "操作员已登录：" + code, EN: "Operator signed in: " + code}
+		return decision{out: flow.Outcome{Result: flow.Accepted}, kind: wire.KindOperator, msg: &msg, entry: e, signIn: code}
+	}
+	if s.cfg.Role == RoleHandover {
+		return s.handover(tx, code, now, base)
+	}
+	return s.print(tx, code, now, base)
+}
+
+func lookupOrder(tx *journal.Tx, code string) (flow.Order, bool) {
+	if o, ok := tx.Order(code); ok {
+		return o, true
+	}
+	return tx.OrderByChannelNo(code)
+}
+
+func (s *Station) print(tx *journal.Tx, code string, now time.Time, base wire.Entry) decision {
+	if o, ok := lookupOrder(tx, code); ok {
+		// The first half of a pair. Refuse at once what cannot be printed.
+		switch o.State {
+		case flow.PendingAllocation:
+			e := base
+			e.Kind, e.OrderID, e.From, e.To = wire.KindNote, o.ID, string(o.State), string(o.State)
+			e.Detail = "order scanned at the print station; waiting for the waybill label (pairing)"
+			msg := flow.Message{
+				ZH: fmt.Sprintf("已扫订单 %s：请在%d秒内扫描面单条码", o.ID, int(s.cfg.PairWindow.Seconds())),
+				EN: fmt.Sprintf("Order %s scanned: scan the waybill label within %ds", o.ID, int(s.cfg.PairWindow.Seconds())),
+			}
+			return decision{out: flow.Outcome{Result: flow.Accepted, From: o.State, To: o.State, Order: o}, kind: wire.KindNote, msg: &msg, entry: e, pair: o.ID}
+		default:
+			out := flow.Apply(o, flow.Request{Action: flow.ActPrint, At: now})
+			d := fromOutcome(base, out)
+			d.unpair = true // the next waybill must not bind to an order scanned before this one
+			return d
+		}
+	}
+	if s.pairOrder == "" || now.Sub(s.pairAt) > s.cfg.PairWindow {
+		expired := s.pairOrder != ""
+		if bound, ok := tx.OrderByWaybill(code); ok && !expired {
+			// A repeat scan of a label that is already bound: idempotent when printed.
+			out := flow.Apply(bound, flow.Request{Action: flow.ActPrint, Waybill: code, At: now})
+			if out.Result == flow.AlreadyDone {
+				return fromOutcome(base, out)
+			}
+		}
+		if _, ok := waybill.Detect(code); !ok {
+			if _, ok := tx.OrderByWaybill(code); !ok {
+				return reject(base, flow.Order{}, flow.ReasonUnknownCode, code, "neither an order, a waybill nor a badge")
+			}
+		}
+		if expired {
+			d := reject(base, flow.Order{ID: s.pairOrder}, flow.ReasonPairingExpired, code,
+				fmt.Sprintf("order %s was scanned %s ago (window %s)", s.pairOrder, now.Sub(s.pairAt).Round(time.Second), s.cfg.PairWindow))
+			d.unpair = true
+			return d
+		}
+		return reject(base, flow.Order{}, flow.ReasonNoOrderScanned, code, "waybill scanned with no order scanned before")
+	}
+	o, ok := tx.Order(s.pairOrder)
+	if !ok { // cannot happen: orders are never deleted
+		d := reject(base, flow.Order{ID: s.pairOrder}, flow.ReasonUnknownOrder, code, "paired order vanished")
+		d.unpair = true
+		return d
+	}
+	if bound, ok := tx.OrderByWaybill(code); ok && bound.ID != o.ID {
+		return reject(base, o, flow.ReasonWaybillMismatch, code, fmt.Sprintf("waybill %s is bound to order %s", waybill.Normalize(code), bound.ID))
+	}
+	out := flow.Apply(o, flow.Request{Action: flow.ActPrint, Waybill: code, Operator: base.Operator, At: now})
+	d := fromOutcome(base, out)
+	if out.Result.Good() {
+		d.unpair = true
+	}
+	return d
+}
+
+func (s *Station) handover(tx *journal.Tx, code string, now time.Time, base wire.Entry) decision {
+	wb := waybill.Normalize(code)
+	if o, ok := tx.OrderByWaybill(wb); ok {
+		out := flow.Apply(o, flow.Request{Action: flow.ActPickup, Waybill: wb, Operator: base.Operator, At: now})
+		return fromOutcome(base, out)
+	}
+	if o, ok := lookupOrder(tx, code); ok {
+		out := flow.Apply(o, flow.Request{Action: flow.ActPickup, Waybill: code, Operator: base.Operator, At: now})
+		d := fromOutcome(base, out)
+		if out.Result == flow.Rejected {
+			d.entry.Detail = "order code scanned at handover; scan the waybill label instead. " + d.entry.Detail
+		}
+		return d
+	}
+	if _, ok := waybill.Detect(wb); ok {
+		return reject(base, flow.Order{}, flow.ReasonUnknownWaybill, wb, "no order is bound to this waybill")
+	}
+	return reject(base, flow.Order{}, flow.ReasonUnknownCode, code, "neither a waybill nor a badge")
+}
+
+// fromOutcome turns a flow outcome into a decision: a step entry when the order moved, a reject
+// entry when refused, and, for an idempotent repeat, a note entry (the scan still leaves a trace).
+func fromOutcome(base wire.Entry, out flow.Outcome) decision {
+	e := base
+	e.OrderID = out.Order.ID
+	e.From, e.To = string(out.From), string(out.To)
+	e.Waybill = out.Waybill
+	e.Carrier = out.Order.Carrier
+	switch out.Result {
+	case flow.Accepted:
+		e.Kind = wire.KindStep
+		e.Waybill = out.Order.Waybill
+	case flow.AlreadyDone:
+		e.Kind = wire.KindNote
+		e.Detail = "already done: repeat scan, no change"
+	default:
+		e.Kind = wire.KindReject
+		e.Reason = string(out.Reason)
+		e.Detail = out.Detail
+	}
+	return decision{out: out, kind: e.Kind, entry: e}
+}
+
+func reject(base wire.Entry, o flow.Order, r flow.Reason, wb, detail string) decision {
+	out := flow.Outcome{Result: flow.Rejected, Reason: r, From: o.State, To: o.State, Order: o, Waybill: waybill.Normalize(wb), Detail: detail}
+	return fromOutcome(base, out)
+}
+
+// excerpt bounds what a scan puts into the journal.
+func excerpt(s string) string {
+	const max = 256
+	if len(s) <= max {
+		return s
+	}
+	cut := max
+	for cut > 0 && !utf8Start(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "…"
+}
+
+func utf8Start(b byte) bool { return b&0xC0 != 0x80 }
+
+// ManualRequest is an explicit human confirmation of an order's next step (agent API, console).
+type ManualRequest struct {
+	Code     string // order id, channel order no or waybill
+	Operator string
+	Note     string
+	Waybill  string // optional: the waybill for a manual print; default the assigned one
+	Station  string // optional: where it was confirmed
+	Device   string // default DeviceAPI
+}
+
+// Confirm performs the next step of an order as a manual confirmation (trigger manual, with
+// operator and note); flow.Next decides the action. It journals the step or the rejection in one
+// transaction and returns after the commit. An unknown code returns a Result with ErrNotFound and
+// journals nothing.
+func Confirm(ctx context.Context, store *journal.Store, req ManualRequest, clk clock.Clock) Result {
+	now := clock.Or(clk).Now().UTC()
+	if req.Device == "" {
+		req.Device = DeviceAPI
+	}
+	res := Result{Station: req.Station, Device: req.Device, Code: req.Code, Operator: req.Operator, At: now}
+	var d decision
+	found := true
+	err := store.Do(ctx, func(tx *journal.Tx) error {
+		o, ok := lookupOrder(tx, req.Code)
+		if !ok {
+			o, ok = tx.OrderByWaybill(waybill.Normalize(req.Code))
+		}
+		if !ok {
+			found = false
+			return nil
+		}
+		base := wire.Entry{Station: req.Station, Device: req.Device, Operator: strings.TrimSpace(req.Operator), Trigger: wire.TriggerManual,
+			Code: excerpt(req.Code), At: wire.Time(now)}
+		act, ok := flow.Next(o.State)
+		var out flow.Outcome
+		if !ok {
+			out = flow.Outcome{Result: flow.Rejected, Reason: flow.ReasonWrongState, From: o.State, To: o.State, Order: o,
+				Detail: "no next step from " + string(o.State)}
+		} else {
+			out = flow.Apply(o, flow.Request{Action: act, Manual: true, Operator: req.Operator, Note: req.Note, Waybill: req.Waybill, At: now})
+		}
+		d = fromOutcome(base, out)
+		if d.kind != wire.KindReject || out.Detail == "" {
+			d.entry.Detail = excerpt(req.Note)
+		} else {
+			d.entry.Detail = excerpt(out.Detail + "; note: " + req.Note)
+		}
+		d.entry = tx.Append(d.entry)
+		if d.kind == wire.KindStep {
+			tx.PutOrder(d.out.Order)
+		}
+		return nil
+	})
+	switch {
+	case err != nil:
+		res.Err = err
+		res.Outcome = flow.Outcome{Result: flow.Rejected}
+	case !found:
+		res.Err = fmt.Errorf("%w: %q", ErrNotFound, req.Code)
+		res.Outcome = flow.Outcome{Result: flow.Rejected, Reason: flow.ReasonUnknownOrder}
+		res.Message = flow.ReasonUnknownOrder.Message("")
+	default:
+		res.Outcome, res.Kind, res.Entry, res.Message = d.out, d.kind, d.entry, d.out.Message()
+	}
+	return res
+}

@@ -127,6 +127,8 @@ type Hub struct {
 
 	statsMu sync.Mutex
 	stats   Stats
+
+	publishFn func(topic string, payload []byte) // nil: MQTT
 }
 
 // New opens the store, starts the HTTP server and the owner goroutine, and connects to the broker.

@@ -48,9 +48,11 @@ type Stats struct {
 	// InvalidEntries counts entries skipped because they cannot be keyed (seq 0, other journal id).
 	InvalidEntries uint64 `json:"invalid_entries"`
 	// OverloadDropped counts messages dropped because the owner's queue was full (never acked).
-	OverloadDropped   uint64            `json:"overload_dropped"`
-	DownlinkPublished uint64            `json:"downlink_published"`
-	OrdersPerState    map[string]uint64 `json:"orders_per_state"`
+	OverloadDropped   uint64 `json:"overload_dropped"`
+	DownlinkPublished uint64 `json:"downlink_published"`
+	// Commits counts bbolt transactions: events_ingested / commits is the group-commit factor.
+	Commits        uint64            `json:"commits"`
+	OrdersPerState map[string]uint64 `json:"orders_per_state"`
 }
 
 func (s Stats) clone() Stats {

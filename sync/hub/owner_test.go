@@ -1,0 +1,103 @@
+package hub
+
+import (
+	"encoding/json"
+	"fmt"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"wedge/internal/clock"
+	"wedge/sync/wire"
+)
+
+var t0 = time.Date(2026, 1, 22, 8, 0, 0, 0, time.UTC)
+
+type recorder struct {
+	mu   sync.Mutex
+	msgs []publication
+}
+
+func (r *recorder) publish(topic string, payload []byte) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.msgs = append(r.msgs, publication{topic, append([]byte(nil), payload...)})
+}
+
+// ownerOnly builds a Hub with a store and an owner but no MQTT or HTTP, so a test can queue work
+// before the owner runs.
+func ownerOnly(t *testing.T) (*Hub, *recorder) {
+	t.Helper()
+	db, err := bolt.Open(filepath.Join(t.TempDir(), "hub.db"), 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := &recorder{}
+	h := &Hub{clk: clock.NewFake(t0), logf: t.Logf, db: db, wake: make(chan struct{}, 1), stopc: make(chan struct{}),
+		done: make(chan struct{}), quit: make(chan struct{}), publishFn: rec.publish}
+	if err := initStore(db, &h.stats); err != nil {
+		t.Fatal(err)
+	}
+	return h, rec
+}
+
+// Batches that queue up while the owner is busy are committed in one transaction, and every one of
+// them is still acked.
+func TestGroupCommit(t *testing.T) {
+	h, rec := ownerOnly(t)
+	const n = 50
+	for i := range n {
+		agent := fmt.Sprintf("a%02d", i)
+		e := wire.Entry{JournalID: "j1", Seq: 1, Kind: wire.KindNote, At: wire.Time(t0)}
+		e.Seal("")
+		b, _ := json.Marshal(wire.Batch{Site: "sz01", Agent: agent, JournalID: "j1", Events: []wire.Entry{e}})
+		h.enqueue(item{kind: kindBatch, topic: wire.TopicEvents("sz01", agent), payload: b})
+	}
+	p := &postReq{site: "sz01", msgs: []wire.OrderMsg{{Type: wire.TypeCancel, OrderID: "O-1", Reason: "buyer"}}, reply: make(chan postResult, 1)}
+	h.enqueue(item{kind: kindPost, post: p})
+	go h.run()
+	close(h.stopc)
+	<-h.done
+	if res := <-p.reply; res.err != nil || len(res.hseqs) != 1 || res.hseqs[0] != 1 {
+		t.Fatalf("post result = %+v", res)
+	}
+	if h.stats.Commits != 1 || h.stats.EventsIngested != n {
+		t.Fatalf("commits %d for %d events, want 1", h.stats.Commits, h.stats.EventsIngested)
+	}
+	acks := 0
+	for _, m := range rec.msgs {
+		var a wire.Ack
+		if json.Unmarshal(m.payload, &a) == nil && a.AckedSeq == 1 {
+			acks++
+		}
+	}
+	if acks != n || len(rec.msgs) != n+1 || rec.msgs[0].topic != wire.TopicOrders("sz01") {
+		t.Fatalf("%d acks and %d messages (first on %s), want %d acks after 1 downlink", acks, len(rec.msgs), rec.msgs[0].topic, n)
+	}
+}
+
+// A commit that fails (here: the store is gone) acknowledges nothing and publishes nothing.
+func TestNoAckWithoutCommit(t *testing.T) {
+	h, rec := ownerOnly(t)
+	e := wire.Entry{JournalID: "j1", Seq: 1, Kind: wire.KindNote, At: wire.Time(t0)}
+	e.Seal("")
+	b, _ := json.Marshal(wire.Batch{Site: "sz01", Agent: "a1", JournalID: "j1", Events: []wire.Entry{e}})
+	h.enqueue(item{kind: kindBatch, topic: wire.TopicEvents("sz01", "a1"), payload: b})
+	p := &postReq{site: "sz01", msgs: []wire.OrderMsg{{Type: wire.TypeCancel, OrderID: "O-1"}}, reply: make(chan postResult, 1)}
+	h.enqueue(item{kind: kindPost, post: p})
+	if err := h.db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	go h.run()
+	close(h.stopc)
+	<-h.done
+	if res := <-p.reply; res.err == nil {
+		t.Fatal("POST answered OK although nothing was stored")
+	}
+	if len(rec.msgs) != 0 || h.stats.EventsIngested != 0 {
+		t.Fatalf("published %d messages, ingested %d, after a failed commit", len(rec.msgs), h.stats.EventsIngested)
+	}
+}

@@ -1,0 +1,438 @@
+// Package agent wires one wedge agent together. New starts the parts from sinks to sources:
+//
+//	journal (bbolt) → uplink (MQTT) → intake (downlink pump) → stations → drivers (scanners) → API
+//
+// and Stop ends them in the reverse order, waiting for each. A device that fails to open is logged
+// and retried by its driver; the agent keeps running. Run is New, wait for ctx, Stop.
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"wedge/agent/api"
+	"wedge/agent/config"
+	"wedge/agent/intake"
+	"wedge/agent/journal"
+	"wedge/agent/station"
+	"wedge/agent/version"
+	"wedge/drivers/profile"
+	"wedge/drivers/scanner"
+	"wedge/drivers/scanner/serialscan"
+	"wedge/internal/clock"
+	"wedge/sync/uplink"
+	"wedge/sync/wire"
+)
+
+// Sentinel errors. Match them with errors.Is.
+var (
+	// ErrStart means the agent could not start (journal, uplink or API); the cause is wrapped.
+	ErrStart = errors.New("agent: cannot start")
+	// ErrStop means a part did not stop cleanly or in time.
+	ErrStop = errors.New("agent: stop")
+)
+
+// JournalFile is the bbolt file's name inside data_dir.
+const JournalFile = "wedge.db"
+
+// FeedbackTimeout bounds a scanner's good/bad feedback, so it never delays the next read for long.
+const FeedbackTimeout = 300 * time.Millisecond
+
+// Deps are the agent's seams. The zero value means the real ones.
+type Deps struct {
+	Clock clock.Clock          // nil: real
+	Logf  func(string, ...any) // nil: silent
+	// Profiles are the firmware profiles by id. Nil: the embedded ones merged with cfg.ProfilesDir.
+	Profiles map[string]profile.Profile
+	// OpenScanner opens a configured scanner. Nil: serial scanners through serialscan.
+	OpenScanner func(d config.Device, p profile.Profile, logf func(string, ...any)) (scanner.Scanner, error)
+	// OnResult, if set, also receives every station result (after commit). It must not block.
+	OnResult func(station.Result)
+}
+
+// Agent is a running agent.
+type Agent struct {
+	cfg  *config.Config
+	deps Deps
+	logf func(string, ...any)
+
+	store    *journal.Store
+	up       *uplink.Uplink
+	in       *intake.Intake
+	stations map[string]*station.Station
+	order    []*station.Station
+	api      *api.API
+	srv      *http.Server
+	ln       net.Listener
+
+	mu       sync.Mutex
+	scanners []devScanner
+
+	stop     chan struct{}
+	pumpDone chan struct{}
+	readers  sync.WaitGroup
+	httpDone chan struct{}
+	stopOnce sync.Once
+	stopErr  error
+}
+
+type devScanner struct {
+	dev config.Device
+	sc  scanner.Scanner
+}
+
+// LoadProfiles returns the embedded firmware profiles merged with those in dir ("" = none).
+func LoadProfiles(dir string) (map[string]profile.Profile, error) {
+	set, err := profile.LoadEmbedded()
+	if err != nil {
+		return nil, err
+	}
+	if dir != "" {
+		over, err := profile.LoadDir(dir)
+		if err != nil {
+			return nil, err
+		}
+		set = profile.Merge(set, over)
+	}
+	out := make(map[string]profile.Profile, len(set))
+	for _, p := range set {
+		out[p.ID] = p
+	}
+	return out, nil
+}
+
+// New starts an agent for cfg. On error everything already started is stopped again.
+func New(ctx context.Context, cfg *config.Config, deps Deps) (a *Agent, err error) {
+	a = &Agent{cfg: cfg, deps: deps, logf: deps.Logf, stations: map[string]*station.Station{},
+		stop: make(chan struct{}), pumpDone: make(chan struct{}), httpDone: make(chan struct{})}
+	if a.logf == nil {
+		a.logf = func(string, ...any) {}
+	}
+	defer func() {
+		if err != nil {
+			sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			a.Stop(sctx)
+		}
+	}()
+	close(a.httpDone) // re-made below when the API starts
+	close(a.pumpDone)
+
+	profiles := deps.Profiles
+	if profiles == nil {
+		if profiles, err = LoadProfiles(cfg.ProfilesDir); err != nil {
+			return a, fmt.Errorf("%w: firmware profiles: %w", ErrStart, err)
+		}
+	}
+
+	// 1. journal
+	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
+		return a, fmt.Errorf("%w: data_dir: %w", ErrStart, err)
+	}
+	a.store, err = journal.Open(filepath.Join(cfg.DataDir, JournalFile), &journal.Options{
+		Site: cfg.Site, Agent: cfg.Agent, Clock: deps.Clock, Logf: prefixed(a.logf, "journal: ")})
+	if err != nil {
+		return a, fmt.Errorf("%w: journal: %w", ErrStart, err)
+	}
+
+	// 2. uplink
+	// The uplink must outlive ctx: Stop ends it after the stations, in order.
+	a.up, err = uplink.New(context.WithoutCancel(ctx), a.store, uplink.Options{
+		URL: cfg.Broker.URL, Site: cfg.Site, Agent: cfg.Agent,
+		CAFile: cfg.Broker.CA, CertFile: cfg.Broker.Cert, KeyFile: cfg.Broker.Key,
+		Username: cfg.Broker.Username, Password: cfg.Broker.Password,
+		Clock: deps.Clock, Logf: prefixed(a.logf, "uplink: "), Status: a.status,
+	})
+	if err != nil {
+		return a, fmt.Errorf("%w: uplink: %w", ErrStart, err)
+	}
+
+	// 3. intake, fed by the downlink
+	a.in, err = intake.New(ctx, a.store, intake.Options{Clock: deps.Clock, Logf: prefixed(a.logf, ""),
+		Contract: cfg.CheckOrderNo, RequestCatchup: a.up.RequestCatchup})
+	if err != nil {
+		return a, fmt.Errorf("%w: %w", ErrStart, err)
+	}
+	a.pumpDone = make(chan struct{})
+	go a.pump()
+
+	// 4. API handler (it records station results), then stations
+	a.api = api.New(api.Options{
+		Info:  api.Info{Site: cfg.Site, Agent: cfg.Agent, Version: version.Version},
+		Token: cfg.API.Token, Store: a.store, Sync: a.up, Devices: a.devices,
+		Clock: deps.Clock, Logf: prefixed(a.logf, "api: "),
+		Stations: a.startStations(),
+	})
+
+	// 5. drivers
+	for _, d := range cfg.Devices {
+		if d.Kind != config.KindScanner {
+			a.logf("device %s: %s devices are not supported by this build yet; skipped", d.Name, d.Kind)
+			continue
+		}
+		p, ok := profiles[d.Profile]
+		if !ok {
+			a.logf("device %s: unknown firmware profile %q; skipped", d.Name, d.Profile)
+			continue
+		}
+		sc, err := a.openScanner(d, p)
+		if err != nil {
+			// The driver retries a vanished port; an error here is a configuration problem
+			// (unsupported transport, bad line settings). Log it and keep the agent running.
+			a.logf("device %s: cannot open: %v", d.Name, err)
+			continue
+		}
+		a.mu.Lock()
+		a.scanners = append(a.scanners, devScanner{dev: d, sc: sc})
+		a.mu.Unlock()
+		a.readers.Add(1)
+		go a.read(d, sc, a.stations[d.Station])
+	}
+
+	// 6. API server
+	if cfg.API.Listen != "off" {
+		a.ln, err = net.Listen("tcp", cfg.API.Listen)
+		if err != nil {
+			return a, fmt.Errorf("%w: api listen %s: %w", ErrStart, cfg.API.Listen, err)
+		}
+		a.srv = &http.Server{Handler: a.api, ReadHeaderTimeout: 10 * time.Second}
+		a.httpDone = make(chan struct{})
+		go func() {
+			defer close(a.httpDone)
+			if err := a.srv.Serve(a.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				a.logf("api: %v", err)
+			}
+		}()
+		a.logf("api: listening on http://%s", a.ln.Addr())
+	}
+	a.logf("agent %s/%s started: journal %s, %d stations, %d devices", cfg.Site, cfg.Agent, a.store.JournalID(), len(a.order), len(a.scanners))
+	return a, nil
+}
+
+func prefixed(logf func(string, ...any), p string) func(string, ...any) {
+	return func(format string, args ...any) { logf(p+format, args...) }
+}
+
+func (a *Agent) startStations() []*station.Station {
+	for _, s := range a.cfg.Stations {
+		st := station.New(station.Config{Name: s.Name, Role: s.Role, OperatorPattern: a.cfg.OperatorRE(), PairWindow: a.cfg.PairWindow.D()},
+			a.store, station.Options{Clock: a.deps.Clock, Logf: prefixed(a.logf, ""), OnResult: a.onResult})
+		a.stations[s.Name] = st
+		a.order = append(a.order, st)
+	}
+	return a.order
+}
+
+func (a *Agent) onResult(r station.Result) {
+	if a.api != nil {
+		a.api.Record(r)
+	}
+	if a.deps.OnResult != nil {
+		a.deps.OnResult(r)
+	}
+}
+
+func (a *Agent) openScanner(d config.Device, p profile.Profile) (scanner.Scanner, error) {
+	if a.deps.OpenScanner != nil {
+		return a.deps.OpenScanner(d, p, prefixed(a.logf, "device "+d.Name+": "))
+	}
+	switch d.Transport {
+	case config.TransportSerial:
+		if p.Serial == nil {
+			return nil, fmt.Errorf("profile %s has no serial settings", p.ID)
+		}
+		return serialscan.Open(d.Name, d.Port, *p.Serial, &serialscan.Options{Clock: a.deps.Clock, Logf: prefixed(a.logf, "device "+d.Name+": ")})
+	}
+	return nil, fmt.Errorf("transport %q is not supported by this build yet", d.Transport)
+}
+
+// read is one scanner's reader: every read goes to its station; the outcome goes back to the
+// scanner as feedback when it can beep.
+func (a *Agent) read(d config.Device, sc scanner.Scanner, st *station.Station) {
+	defer a.readers.Done()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		select {
+		case <-a.stop:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	for {
+		r, err := sc.Read()
+		if err != nil {
+			if !scanner.Recoverable(err) {
+				return
+			}
+			a.logf("device %s: %v", d.Name, err)
+			continue
+		}
+		if r.Device == "" {
+			r.Device = d.Name
+		}
+		res := st.Handle(ctx, r)
+		if fb, ok := sc.(scanner.Feedbacker); ok {
+			o := scanner.Bad
+			if res.Good() {
+				o = scanner.Good
+			}
+			fctx, fcancel := context.WithTimeout(ctx, FeedbackTimeout)
+			if err := fb.Feedback(fctx, o); err != nil {
+				a.logf("device %s: feedback: %v", d.Name, err)
+			}
+			fcancel()
+		}
+	}
+}
+
+func (a *Agent) pump() {
+	defer close(a.pumpDone)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	dl := a.up.Downlink()
+	for {
+		select {
+		case <-a.stop:
+			return
+		case m, ok := <-dl:
+			if !ok {
+				return
+			}
+			if err := a.in.Apply(ctx, m.Payload); err != nil {
+				a.logf("intake: %v", err)
+			}
+		}
+	}
+}
+
+func (a *Agent) status() wire.Status {
+	s := wire.Status{State: "online", Site: a.cfg.Site, Agent: a.cfg.Agent, Version: version.Version, At: wire.Time(clock.Or(a.deps.Clock).Now())}
+	if a.store != nil {
+		s.JournalID = a.store.JournalID()
+		if l, k := a.store.LastSeq(), a.store.AckedSeq(); l > k {
+			s.Unsynced = l - k
+		}
+	}
+	return s
+}
+
+func (a *Agent) devices() []api.Device {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	out := make([]api.Device, 0, len(a.cfg.Devices))
+	open := map[string]scanner.Scanner{}
+	for _, s := range a.scanners {
+		open[s.dev.Name] = s.sc
+	}
+	for _, d := range a.cfg.Devices {
+		x := api.Device{Name: d.Name, Kind: d.Kind, Station: d.Station, Profile: d.Profile, Port: d.Port}
+		if sc, ok := open[d.Name]; ok {
+			if h, ok := sc.(scanner.HealthReporter); ok {
+				x.Health = h.Health()
+			} else {
+				x.Health.Connected = true
+			}
+		} else {
+			x.Health.LastError = "not opened (see the agent log)"
+		}
+		out = append(out, x)
+	}
+	return out
+}
+
+// Store is the agent's journal store.
+func (a *Agent) Store() *journal.Store { return a.store }
+
+// Station returns the named station.
+func (a *Agent) Station(name string) (*station.Station, bool) {
+	s, ok := a.stations[name]
+	return s, ok
+}
+
+// Intake is the agent's downlink intake.
+func (a *Agent) Intake() *intake.Intake { return a.in }
+
+// APIAddr is the API's listen address ("" when off).
+func (a *Agent) APIAddr() string {
+	if a.ln == nil {
+		return ""
+	}
+	return a.ln.Addr().String()
+}
+
+// Stop ends the agent in reverse start order: API, drivers, stations, intake, uplink, journal. It
+// waits for each up to ctx's deadline. Calling it again returns the first result.
+func (a *Agent) Stop(ctx context.Context) error {
+	a.stopOnce.Do(func() {
+		var errs []error
+		if a.srv != nil {
+			if err := a.srv.Shutdown(ctx); err != nil {
+				a.srv.Close()
+			}
+			<-a.httpDone
+		}
+		close(a.stop)
+		a.mu.Lock()
+		for _, s := range a.scanners {
+			if err := s.sc.Close(); err != nil {
+				errs = append(errs, fmt.Errorf("device %s: %w", s.dev.Name, err))
+			}
+		}
+		a.mu.Unlock()
+		if err := waitCtx(ctx, func() { a.readers.Wait() }); err != nil {
+			errs = append(errs, fmt.Errorf("scanner readers: %w", err))
+		}
+		for _, s := range a.order {
+			s.Close()
+		}
+		if err := waitCtx(ctx, func() { <-a.pumpDone }); err != nil {
+			errs = append(errs, fmt.Errorf("downlink pump: %w", err))
+		}
+		if a.up != nil {
+			if err := a.up.Stop(ctx); err != nil {
+				errs = append(errs, fmt.Errorf("uplink: %w", err))
+			}
+		}
+		if a.store != nil {
+			if err := a.store.Close(); err != nil {
+				errs = append(errs, fmt.Errorf("journal: %w", err))
+			}
+		}
+		if len(errs) > 0 {
+			a.stopErr = fmt.Errorf("%w: %w", ErrStop, errors.Join(errs...))
+		}
+		a.logf("agent stopped")
+	})
+	return a.stopErr
+}
+
+func waitCtx(ctx context.Context, f func()) error {
+	done := make(chan struct{})
+	go func() { f(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Run starts the agent, waits for ctx to end, and stops it (with stopTimeout for the stop).
+func Run(ctx context.Context, cfg *config.Config, deps Deps) error {
+	a, err := New(ctx, cfg, deps)
+	if err != nil {
+		return err
+	}
+	<-ctx.Done()
+	sctx, cancel := context.WithTimeout(context.Background(), 25*time.Second)
+	defer cancel()
+	return a.Stop(sctx)
+}

@@ -1,0 +1,206 @@
+package agent_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"wedge/agent"
+	"wedge/agent/config"
+	"wedge/agent/flow"
+	"wedge/internal/pty"
+	"wedge/internal/testbroker"
+	"wedge/sync/hub"
+	"wedge/sync/wire"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// eventually polls cond until it holds or the deadline passes. It asserts an outcome, not a timing:
+// the deadline only bounds a hung test.
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("never happened: %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func getJSON(url string, v any) (int, error) {
+	resp, err := http.Get(url)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	return resp.StatusCode, json.NewDecoder(resp.Body).Decode(v)
+}
+
+// TestScanToHub runs one agent in-process against a real mosquitto and the reference hub, with two
+// serial scanners on real pseudo-terminals: an order dispatched through the hub is printed (order
+// code, then waybill) and handed over (waybill), and the hub ends with 已揽收 and the history.
+func TestScanToHub(t *testing.T) {
+	b := testbroker.Start(t, nil)
+	dir := t.TempDir()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	h, err := hub.New(ctx, hub.Options{BrokerURL: b.URL(), DataDir: filepath.Join(dir, "hub"), Listen: "127.0.0.1:0", ClientID: "hub-test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		sctx, c := context.WithTimeout(context.Background(), 10*time.Second)
+		defer c()
+		h.Stop(sctx)
+	}()
+
+	pp, err := pty.Open()
+	if err != nil {
+		t.Skipf("no pty: %v", err)
+	}
+	defer pp.Close()
+	pd, err := pty.Open()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pd.Close()
+
+	yaml := fmt.Sprintf(`site: sz01
+agent: pack02
+data_dir: %s
+broker: {url: %q}
+api: {listen: "127.0.0.1:0", token: "tok"}
+channels:
+  tmall: {order_no_pattern: "^\\d{12,20}$"}
+stations:
+  - {name: print-1, role: print}
+  - {name: dock-1, role: handover}
+devices:
+  - {name: scan-p1, kind: scanner, station: print-1, transport: serial, port: %s, profile: generic-serial-cr}
+  - {name: scan-d1, kind: scanner, station: dock-1, transport: serial, port: %s, profile: generic-serial-cr}
+`, filepath.Join(dir, "agent"), b.URL(), pp.Name, pd.Name)
+	cfgPath := filepath.Join(dir, "wedge.yaml")
+	os.WriteFile(cfgPath, []byte(yaml), 0o644)
+	cfg, err := config.Load(cfgPath, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var logs bytes.Buffer
+	logf := func(f string, a ...any) {
+		mu.Lock()
+		fmt.Fprintf(&logs, f+"\n", a...)
+		mu.Unlock()
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			mu.Lock()
+			t.Log("agent log:\n" + logs.String())
+			mu.Unlock()
+		}
+	})
+	a, err := agent.New(ctx, cfg, agent.Deps{Logf: logf})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		sctx, c := context.WithTimeout(context.Background(), 10*time.Second)
+		defer c()
+		if err := a.Stop(sctx); err != nil {
+			t.Errorf("stop: %v", err)
+		}
+	}()
+
+	// Dispatch one good order and one that breaks the tmall contract.
+	body, _ := json.Marshal(wire.OrdersRequest{Site: "sz01", Orders: []wire.OrderMsg{
+		{Type: wire.TypeOrder, OrderID: "T1", Channel: "tmall", ChannelOrderNo: "401234567890123", BuyerID: "b1", OrderedAt: "2026-01-22T07:00:00Z", SKUs: []string{"S1"}, Carrier: "sf"},
+		{Type: wire.TypeOrder, OrderID: "T2", Channel: "tmall", ChannelOrderNo: "123", BuyerID: "b2", OrderedAt: "2026-01-22T07:00:00Z", SKUs: []string{"S1"}},
+	}})
+	resp, err := http.Post("http://"+h.Addr()+"/v1/orders", "application/json", bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	eventually(t, "the agent receives the order", func() bool {
+		o, ok, _ := a.Store().Order("T1")
+		return ok && o.State == flow.PendingAllocation
+	})
+	eventually(t, "the contract violation is journaled", func() bool {
+		h, _ := a.Store().History("T2")
+		return len(h) == 1 && h[0].Reason == string(flow.ReasonContract)
+	})
+
+	const wb = "SF1234567890123"
+	pp.Write([]byte("OP-zhang3\r401234567890123\r"))
+	eventually(t, "the operator signs in and the order is scanned", func() bool {
+		h, _ := a.Store().History("T1")
+		return len(h) == 2 // intake + pairing note
+	})
+	pp.Write([]byte("\x01\x02noise\r" + wb + "\r"))
+	eventually(t, "the order is printed", func() bool {
+		o, _, _ := a.Store().Order("T1")
+		return o.State == flow.WaybillPrinted && o.Waybill == wb
+	})
+	pd.Write([]byte(wb + "\r"))
+	eventually(t, "the order is picked up", func() bool {
+		o, _, _ := a.Store().Order("T1")
+		return o.State == flow.PickedUp
+	})
+
+	var ho struct {
+		State   string       `json:"state"`
+		Waybill string       `json:"waybill"`
+		History []wire.Entry `json:"history"`
+	}
+	eventually(t, "the hub sees 已揽收 with the history", func() bool {
+		code, err := getJSON("http://"+h.Addr()+"/v1/orders/T1", &ho)
+		return err == nil && code == 200 && ho.State == string(flow.PickedUp)
+	})
+	if ho.Waybill != wb {
+		t.Errorf("hub waybill %q", ho.Waybill)
+	}
+	var steps []string
+	for _, e := range ho.History {
+		if e.Kind == wire.KindStep {
+			steps = append(steps, e.From+"→"+e.To+"@"+e.Station+"/"+e.Operator)
+		}
+	}
+	want := "pending_allocation→waybill_printed@print-1/OP-zhang3 waybill_printed→picked_up@dock-1/"
+	if strings.Join(steps, " ") != want {
+		t.Errorf("hub steps %v, want %s", steps, want)
+	}
+	eventually(t, "everything is acked", func() bool { return a.Store().AckedSeq() == a.Store().LastSeq() })
+
+	var st struct {
+		Unsynced        uint64 `json:"unsynced"`
+		BrokerConnected bool   `json:"broker_connected"`
+		Devices         []struct {
+			Name   string `json:"name"`
+			Health struct {
+				Connected bool   `json:"connected"`
+				Reads     uint64 `json:"reads"`
+			} `json:"health"`
+		} `json:"devices"`
+		Stations []struct {
+			Name, Operator string
+		} `json:"stations"`
+	}
+	if code, err := getJSON("http://"+a.APIAddr()+"/api/v1/status", &st); err != nil || code != 200 {
+		t.Fatalf("status: %d %v", code, err)
+	}
+	if st.Unsynced != 0 || !st.BrokerConnected || len(st.Devices) != 2 || !st.Devices[0].Health.Connected || st.Stations[0].Operator != "OP-zhang3" {
+		t.Errorf("status: %+v", st)
+	}
+}

@@ -1,0 +1,104 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"wedge/agent/version"
+)
+
+// Exit codes.
+const (
+	exitOK       = 0 // success
+	exitFailure  = 1 // the command ran and failed: a broken journal chain, invalid profiles, a fatal run-time error
+	exitUsage    = 2 // bad usage, an invalid config file, a data directory that cannot be opened
+	exitNotYet   = 3 // the subcommand is not available in this build yet
+	stopDeadline = 25 * time.Second
+)
+
+const helpText = `wedge — 仓库边缘代理 warehouse edge agent
+
+用法 Usage:
+  wedge run --config FILE              运行代理 run the agent daemon
+  wedge hub --broker URL --data DIR --listen ADDR
+                                       运行参考中心 run the reference hub
+  wedge demo                           一键演示（内置 MQTT、中心、两个代理、模拟扫码枪）
+                                       the all-in-one demo (embedded broker, hub, two agents, simulated scanners)
+  wedge journal verify --data DIR      校验日志哈希链 verify the journal's hash chain
+  wedge profiles validate DIR          校验固件配置文件 validate firmware profiles in DIR
+  wedge version                        版本 print the version
+  wedge help                           本帮助 this help
+
+退出码 Exit codes:
+  0  成功 success
+  1  执行失败：日志链断裂、配置文件无效、运行时致命错误
+     failure: broken journal chain, invalid profiles, fatal run-time error
+  2  用法错误、配置文件错误、数据目录无法打开
+     usage error, invalid config file, data directory cannot be opened
+  3  此版本尚未提供该功能 not available in this build yet
+
+SIGINT/SIGTERM 优雅停止 stop gracefully (the journal is closed cleanly; nothing acknowledged is lost).
+配置示例 Example config: docs/config.example.yaml
+`
+
+// run is the whole command line; main only exits with its result.
+func run(args []string, stdout, stderr io.Writer) int {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	return runCtx(ctx, args, stdout, stderr)
+}
+
+func runCtx(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, helpText)
+		return exitUsage
+	}
+	cmd, rest := args[0], args[1:]
+	switch cmd {
+	case "help", "-h", "--help", "-help":
+		fmt.Fprint(stdout, helpText)
+		return exitOK
+	case "version", "--version":
+		fmt.Fprintf(stdout, "wedge %s\n", version.Version)
+		return exitOK
+	case "run":
+		return cmdRun(ctx, rest, stdout, stderr)
+	case "hub":
+		return cmdHub(ctx, rest, stdout, stderr)
+	case "demo":
+		return cmdDemo(ctx, rest, stdout, stderr)
+	case "journal":
+		if len(rest) > 0 && rest[0] == "verify" {
+			return cmdJournalVerify(ctx, rest[1:], stdout, stderr)
+		}
+		fmt.Fprintln(stderr, "用法 usage: wedge journal verify --data DIR")
+		return exitUsage
+	case "profiles":
+		if len(rest) > 0 && rest[0] == "validate" {
+			return cmdProfilesValidate(ctx, rest[1:], stdout, stderr)
+		}
+		fmt.Fprintln(stderr, "用法 usage: wedge profiles validate DIR")
+		return exitUsage
+	}
+	fmt.Fprintf(stderr, "未知命令 unknown command %q\n\n%s", cmd, helpText)
+	return exitUsage
+}
+
+// logger returns a logf writing timestamped lines to w.
+func logger(w io.Writer, prefix string) func(string, ...any) {
+	return func(format string, args ...any) {
+		line := fmt.Sprintf(format, args...)
+		fmt.Fprintf(w, "%s %s%s\n", time.Now().UTC().Format("2006-01-02T15:04:05.000Z"), prefix, strings.TrimRight(line, "\n"))
+	}
+}
+
+// stopCtx bounds a graceful stop.
+func stopCtx() (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.Background(), stopDeadline)
+}

@@ -1,0 +1,47 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+
+	"wedge/sync/hub"
+)
+
+func cmdHub(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("wedge hub", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var o hub.Options
+	fs.StringVar(&o.BrokerURL, "broker", "tcp://127.0.0.1:1883", "MQTT broker URL (tcp:// or ssl://)")
+	fs.StringVar(&o.DataDir, "data", "hub-data", "data directory (hub.db)")
+	fs.StringVar(&o.Listen, "listen", hub.DefaultListen, "HTTP listen address")
+	fs.StringVar(&o.ClientID, "client-id", "", "MQTT client id (default wedge-hub-<hostname>)")
+	fs.StringVar(&o.CAFile, "ca", "", "CA file for TLS")
+	fs.StringVar(&o.CertFile, "cert", "", "client certificate for TLS")
+	fs.StringVar(&o.KeyFile, "key", "", "client key for TLS")
+	fs.StringVar(&o.Username, "username", "", "broker user name")
+	fs.StringVar(&o.Password, "password", "", "broker password")
+	if err := fs.Parse(args); err != nil {
+		return exitUsage
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "wedge hub: 多余的参数 unexpected arguments %q\n", fs.Args())
+		return exitUsage
+	}
+	o.Logf = logger(stderr, "hub: ")
+	h, err := hub.New(ctx, o)
+	if err != nil {
+		fmt.Fprintf(stderr, "wedge hub: 无法启动 cannot start: %v\n", err)
+		return exitUsage
+	}
+	fmt.Fprintf(stdout, "wedge hub: listening on http://%s, broker %s\n", h.Addr(), o.BrokerURL)
+	<-ctx.Done()
+	sctx, cancel := stopCtx()
+	defer cancel()
+	if err := h.Stop(sctx); err != nil {
+		fmt.Fprintf(stderr, "wedge hub: 停止出错 stop: %v\n", err)
+		return exitFailure
+	}
+	return exitOK
+}

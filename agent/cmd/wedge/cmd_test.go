@@ -1,0 +1,89 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"go.uber.org/goleak"
+
+	"wedge/agent/flow"
+	"wedge/agent/journal"
+	"wedge/sync/wire"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+func wedge(t *testing.T, args ...string) (int, string, string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code := runCtx(context.Background(), args, &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+func TestHelpVersionUsage(t *testing.T) {
+	code, out, _ := wedge(t, "help")
+	if code != exitOK || !strings.Contains(out, "退出码 Exit codes") || !strings.Contains(out, "journal verify") {
+		t.Errorf("help: %d %q", code, out)
+	}
+	if code, out, _ := wedge(t, "version"); code != exitOK || !strings.HasPrefix(out, "wedge ") {
+		t.Errorf("version: %d %q", code, out)
+	}
+	for _, args := range [][]string{{}, {"frobnicate"}, {"journal"}, {"journal", "verify"}, {"profiles"}, {"run", "--nope"}, {"run", "extra"}} {
+		if code, _, _ := wedge(t, args...); code != exitUsage {
+			t.Errorf("%q: exit %d, want %d", args, code, exitUsage)
+		}
+	}
+	if code, _, errs := wedge(t, "demo"); code != exitNotYet || !strings.Contains(errs, "not yet") {
+		t.Errorf("demo: %d %q", code, errs)
+	}
+}
+
+func TestRunRejectsBadConfig(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "wedge.yaml")
+	os.WriteFile(p, []byte("site: sz01\nagent: pack02\nstations:\n  - {name: print-1, role: print}\ndevices:\n  - {name: s1, station: print-9, transport: serial, port: /dev/null, profile: generic-serial-cr}\n"), 0o644)
+	code, _, errs := wedge(t, "run", "--config", p)
+	if code != exitUsage || !strings.Contains(errs, p+":6: devices[0].station: \"print-9\" is not a declared station") {
+		t.Errorf("bad config: %d %s", code, errs)
+	}
+	code, _, errs = wedge(t, "run", "--config", filepath.Join(dir, "missing.yaml"))
+	if code != exitUsage || !strings.Contains(errs, "missing.yaml") {
+		t.Errorf("missing config: %d %s", code, errs)
+	}
+	code, out, errs := wedge(t, "run", "--check", "--config", filepath.Join("..", "..", "..", "docs", "config.example.yaml"))
+	if code != exitOK || !strings.Contains(out, "OK") {
+		t.Errorf("the example config must pass --check: %d %s %s", code, out, errs)
+	}
+}
+
+func TestJournalVerify(t *testing.T) {
+	dir := t.TempDir()
+	if code, _, _ := wedge(t, "journal", "verify", "--data", filepath.Join(dir, "nope")); code != exitUsage {
+		t.Errorf("missing data dir: exit %d", code)
+	}
+	if code, _, _ := wedge(t, "journal", "verify", "--data", dir); code != exitUsage {
+		t.Errorf("empty data dir: exit %d", code)
+	}
+	s, err := journal.Open(filepath.Join(dir, "wedge.db"), &journal.Options{Site: "s", Agent: "a"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 5; i++ {
+		err := s.Do(context.Background(), func(tx *journal.Tx) error {
+			tx.PutOrder(flow.Order{ID: "O" + string(rune('0'+i)), State: flow.PendingAllocation})
+			tx.Append(wire.Entry{Kind: wire.KindIntake, OrderID: "O" + string(rune('0'+i)), Trigger: wire.TriggerHub})
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.Close()
+	if code, out, errs := wedge(t, "journal", "verify", "--data", dir); code != exitOK {
+		t.Errorf("untouched journal: exit %d %s %s", code, out, errs)
+	}
+}

@@ -2,6 +2,8 @@ package hub
 
 import (
 	"encoding/json"
+	"fmt"
+	"runtime/debug"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -78,7 +80,12 @@ func (h *Hub) commit(items []item) {
 			g.posts = append(g.posts, it.post)
 		}
 	}
-	err := h.db.Update(func(tx *bolt.Tx) error {
+	err := h.db.Update(func(tx *bolt.Tx) (err error) {
+		defer func() {
+			if r := recover(); r != nil { // a bug must not take the hub down; the tx rolls back
+				err = fmt.Errorf("panic: %v\n%s", r, debug.Stack())
+			}
+		}()
 		g.tx = tx
 		for _, it := range items {
 			var err error
@@ -99,8 +106,16 @@ func (h *Hub) commit(items []item) {
 		g.stats.Commits++
 		return putJSON(tx.Bucket(bktMeta), keyStats, g.stats)
 	})
+	if err != nil && len(items) > 1 {
+		// One bad item must not cost the others their commit: try each on its own.
+		h.logf("hub: group of %d failed (%v); committing them one by one", len(items), err)
+		for _, it := range items {
+			h.commit([]item{it})
+		}
+		return
+	}
 	if err != nil {
-		h.logf("hub: commit of %d messages failed, nothing acked (agents will resend): %v", len(items), err)
+		h.logf("hub: commit failed, nothing acked (agents will resend): %s: %v", items[0].topic, err)
 		for _, p := range g.posts {
 			p.reply <- postResult{err: err}
 		}

@@ -101,3 +101,33 @@ func TestNoAckWithoutCommit(t *testing.T) {
 		t.Fatalf("published %d messages, ingested %d, after a failed commit", len(rec.msgs), h.stats.EventsIngested)
 	}
 }
+
+// One item that cannot be applied (here: its journal record is corrupt) does not cost the other
+// items of its group their commit and ack.
+func TestBadItemIsolated(t *testing.T) {
+	h, rec := ownerOnly(t)
+	if err := h.db.Update(func(tx *bolt.Tx) error {
+		return tx.Bucket(bktJournals).Put(journalKey("sz01", "bad", "j1"), []byte("{corrupt"))
+	}); err != nil {
+		t.Fatal(err)
+	}
+	for _, agent := range []string{"good1", "bad", "good2"} {
+		e := wire.Entry{JournalID: "j1", Seq: 1, Kind: wire.KindNote, At: wire.Time(t0)}
+		e.Seal("")
+		b, _ := json.Marshal(wire.Batch{Site: "sz01", Agent: agent, JournalID: "j1", Events: []wire.Entry{e}})
+		h.enqueue(item{kind: kindBatch, topic: wire.TopicEvents("sz01", agent), payload: b})
+	}
+	go h.run()
+	close(h.stopc)
+	<-h.done
+	var topics []string
+	for _, m := range rec.msgs {
+		topics = append(topics, m.topic)
+	}
+	if len(topics) != 2 || topics[0] != wire.TopicAck("sz01", "good1") || topics[1] != wire.TopicAck("sz01", "good2") {
+		t.Fatalf("published on %v, want the two good acks", topics)
+	}
+	if h.stats.EventsIngested != 2 {
+		t.Fatalf("ingested %d, want 2", h.stats.EventsIngested)
+	}
+}

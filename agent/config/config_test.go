@@ -130,3 +130,24 @@ w.yaml:6: devices[1].profile: "zebra-zd421" is a printer profile, the device is 
 		t.Errorf("got %v\nwant %s", err, want)
 	}
 }
+
+// FuzzParse: any bytes give a config or errors that name the file, never a panic.
+func FuzzParse(f *testing.F) {
+	files, _ := filepath.Glob("testdata/*.yaml")
+	for _, p := range files {
+		b, _ := os.ReadFile(p)
+		f.Add(b)
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		c, err := Parse("f.yaml", data, nil)
+		if err != nil {
+			if !strings.HasPrefix(err.Error(), "f.yaml") {
+				t.Fatalf("error without the file name: %v", err)
+			}
+			return
+		}
+		if c.Site == "" || c.PairWindow <= 0 || c.OperatorRE() == nil {
+			t.Fatalf("accepted an incomplete config: %+v", c)
+		}
+	})
+}

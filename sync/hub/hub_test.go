@@ -841,3 +841,49 @@ func TestHubOnEmbeddedBroker(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestStopWhileBrokerDown(t *testing.T) {
+	b := testbroker.Start(t, nil)
+	url := b.URL()
+	b.Stop()
+	h, err := hub.New(context.Background(), hub.Options{BrokerURL: url, DataDir: t.TempDir(), Listen: "127.0.0.1:0", ClientID: "wedge-hub-down"})
+	if err != nil {
+		t.Fatalf("New must not need the broker: %v", err)
+	}
+	var health map[string]any
+	getJSON(t, h, "/healthz", http.StatusOK, &health)
+	if health["mqtt_connected"] != false {
+		t.Fatalf("healthz = %v", health)
+	}
+	if err := h.Stop(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// mosquitto without persistence forgets the hub's session when it restarts: the hub subscribes
+// again on reconnect, and agents' resends are stored and acked.
+func TestBrokerRestartResubscribes(t *testing.T) {
+	e := newEnv(t)
+	entries := chain("j1", spine("O-1")...)
+	a := newAgent(t, e.broker.URL(), "sz01", "pack01")
+	a.send("j1", entries[0])
+	a.waitAck(1)
+	a.cli.Disconnect(50)
+	e.broker.Restart()
+	waitFor(t, "hub reconnected", e.hub.Connected)
+	a = newAgent(t, e.broker.URL(), "sz01", "pack01")
+	// The hub's re-subscription races with this test's publish; an agent resends until acked.
+	waitFor(t, "ack after the broker restart", func() bool {
+		a.send("j1", entries...)
+		time.Sleep(100 * time.Millisecond)
+		return a.ackCount() > 0
+	})
+	waitFor(t, "ack of 3", func() bool {
+		a.mu.Lock()
+		defer a.mu.Unlock()
+		return a.acks[len(a.acks)-1].AckedSeq == 3
+	})
+	if o := e.order("O-1"); o.State != "picked_up" {
+		t.Fatalf("order = %+v", o)
+	}
+}

@@ -887,3 +887,32 @@ func TestBrokerRestartResubscribes(t *testing.T) {
 		t.Fatalf("order = %+v", o)
 	}
 }
+
+func TestUnsharedHubsEachReceiveEverything(t *testing.T) {
+	b := testbroker.Start(t, nil)
+	var hubs []*hub.Hub
+	for i := range 2 {
+		h, err := hub.New(context.Background(), hub.Options{BrokerURL: b.URL(), DataDir: t.TempDir(), Listen: "127.0.0.1:0",
+			ClientID: fmt.Sprintf("wedge-hub-unshared-%d", i), Shared: new(false)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = h.Stop(context.Background()) })
+		<-h.Ready()
+		hubs = append(hubs, h)
+	}
+	a := newAgent(t, b.URL(), "sz01", "pack01")
+	const n = 5
+	for i := range n {
+		id := fmt.Sprintf("j%d", i)
+		a.send(id, chain(id, wire.Entry{Kind: wire.KindNote})...)
+	}
+	waitFor(t, "both hubs acked every batch", func() bool { return a.ackCount() == 2*n })
+	for i, h := range hubs {
+		var s hub.Stats
+		getJSON(t, h, "/v1/stats", http.StatusOK, &s)
+		if s.EventsIngested != n {
+			t.Fatalf("hub %d ingested %d, want %d", i, s.EventsIngested, n)
+		}
+	}
+}

@@ -69,10 +69,11 @@ const DefaultListen = "127.0.0.1:8480"
 
 // Internal limits.
 const (
-	maxGroup       = 256     // queued items folded into one bbolt transaction
-	maxQueue       = 20000   // queued items beyond this are dropped (never acked, so agents resend)
-	maxReplayChunk = 200     // downlink messages per published array
-	maxPostBody    = 8 << 20 // bytes of a POST body
+	maxGroup       = 256       // queued items folded into one bbolt transaction
+	maxQueue       = 50000     // queued items beyond this are dropped (never acked, so agents resend)
+	maxQueueBytes  = 128 << 20 // and payload bytes beyond this
+	maxReplayChunk = 200       // downlink messages per published array
+	maxPostBody    = 8 << 20   // bytes of a POST body
 )
 
 // Options configure a Hub. Zero values mean the documented defaults.
@@ -110,9 +111,10 @@ type Hub struct {
 	ln  net.Listener
 	srv *http.Server
 
-	mu    sync.Mutex
-	queue []item
-	wake  chan struct{}
+	mu         sync.Mutex
+	queue      []item
+	queueBytes int
+	wake       chan struct{}
 
 	quit     chan struct{} // closed when Stop begins
 	stopc    chan struct{} // closed when the owner should drain and exit
@@ -315,15 +317,17 @@ func (h *Hub) onMessage(_ mqtt.Client, m mqtt.Message) {
 // item is dropped; a batch is never acked then, so its agent sends it again).
 func (h *Hub) enqueue(it item) bool {
 	h.mu.Lock()
-	if len(h.queue) >= maxQueue {
+	if len(h.queue) >= maxQueue || h.queueBytes+len(it.payload) > maxQueueBytes {
+		n, b := len(h.queue), h.queueBytes
 		h.mu.Unlock()
 		h.statsMu.Lock()
 		h.stats.OverloadDropped++
 		h.statsMu.Unlock()
-		h.logf("hub: queue full (%d): %s dropped (the agent will resend)", maxQueue, it.topic)
+		h.logf("hub: queue full (%d messages, %d bytes): %s dropped (the agent will resend)", n, b, it.topic)
 		return false
 	}
 	h.queue = append(h.queue, it)
+	h.queueBytes += len(it.payload)
 	h.mu.Unlock()
 	select {
 	case h.wake <- struct{}{}:
@@ -343,6 +347,9 @@ func (h *Hub) take(n int) []item {
 	}
 	out := append([]item(nil), h.queue[:n]...)
 	h.queue = append(h.queue[:0], h.queue[n:]...)
+	for _, it := range out {
+		h.queueBytes -= len(it.payload)
+	}
 	return out
 }
 

@@ -131,3 +131,25 @@ func TestBadItemIsolated(t *testing.T) {
 		t.Fatalf("ingested %d, want 2", h.stats.EventsIngested)
 	}
 }
+
+// When the owner falls far behind, paho's handler still never blocks: the excess is dropped and
+// counted, and since it is never acked its agents send it again.
+func TestQueueBoundedNeverBlocks(t *testing.T) {
+	h, _ := ownerOnly(t)
+	defer h.db.Close()
+	for i := range maxQueue {
+		if !h.enqueue(item{kind: kindStatus, topic: "t", payload: []byte("{}")}) {
+			t.Fatalf("dropped item %d below the limit", i)
+		}
+	}
+	if h.enqueue(item{kind: kindBatch, topic: "t", payload: []byte("{}")}) {
+		t.Fatal("queue grew past its limit")
+	}
+	if h.stats.OverloadDropped != 1 {
+		t.Fatalf("overload_dropped = %d", h.stats.OverloadDropped)
+	}
+	h.take(maxQueue)
+	if !h.enqueue(item{kind: kindBatch, topic: "t", payload: make([]byte, maxQueueBytes)}) || h.enqueue(item{kind: kindBatch, topic: "t", payload: []byte("x")}) {
+		t.Fatal("byte limit not applied")
+	}
+}

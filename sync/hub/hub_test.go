@@ -578,6 +578,18 @@ func TestCatchupReplaysInOrder(t *testing.T) {
 	if next != 451 || len(a.direct) != 3 {
 		t.Fatalf("replayed up to %d in %d chunks", next-1, len(a.direct))
 	}
+	a.direct, a.directBytes = nil, nil
+	a.mu.Unlock()
+	// Nothing after since: no answer at all. Barrier: a later request that has an answer.
+	for _, since := range []uint64{450, 10_000, 449} {
+		req, _ := json.Marshal(wire.CatchupRequest{JournalID: "j1", Since: since})
+		a.publish(wire.TopicCatchup("sz01", "pack01"), req)
+	}
+	waitFor(t, "the answer to since 449", func() bool { a.mu.Lock(); defer a.mu.Unlock(); return len(a.direct) > 0 })
+	a.mu.Lock()
+	if len(a.direct) != 1 || len(a.direct[0]) != 1 || a.direct[0][0].HSeq != 450 {
+		t.Fatalf("answers = %+v, want only hseq 450", a.direct)
+	}
 }
 
 func TestRestartKeepsEverything(t *testing.T) {

@@ -153,3 +153,42 @@ func TestQueueBoundedNeverBlocks(t *testing.T) {
 		t.Fatal("byte limit not applied")
 	}
 }
+
+// BenchmarkIngest measures the owner's ingest: b.N batches of 100 chained entries, queued up and
+// committed in groups.
+func BenchmarkIngest(b *testing.B) {
+	db, err := bolt.Open(filepath.Join(b.TempDir(), "hub.db"), 0o600, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	h := &Hub{clk: clock.NewFake(t0), logf: func(string, ...any) {}, db: db, wake: make(chan struct{}, 1), stopc: make(chan struct{}),
+		done: make(chan struct{}), quit: make(chan struct{}), publishFn: func(string, []byte) {}}
+	if err := initStore(db, &h.stats); err != nil {
+		b.Fatal(err)
+	}
+	var payloads [][]byte
+	prev := ""
+	for i := range b.N {
+		var es []wire.Entry
+		for k := range 100 {
+			e := wire.Entry{JournalID: "j1", Seq: uint64(i*100 + k + 1), Kind: wire.KindStep, OrderID: fmt.Sprintf("O-%d", i*100+k),
+				To: "pending_allocation", At: wire.Time(t0)}
+			e.Seal(prev)
+			prev = e.Hash
+			es = append(es, e)
+		}
+		p, _ := json.Marshal(wire.Batch{Site: "sz01", Agent: "a1", JournalID: "j1", Events: es})
+		payloads = append(payloads, p)
+	}
+	b.ResetTimer()
+	for _, p := range payloads {
+		h.enqueue(item{kind: kindBatch, topic: wire.TopicEvents("sz01", "a1"), payload: p})
+	}
+	go h.run()
+	close(h.stopc)
+	<-h.done
+	b.ReportMetric(float64(b.N*100)/b.Elapsed().Seconds(), "events/s")
+	if h.stats.EventsIngested != uint64(b.N*100) {
+		b.Fatalf("ingested %d", h.stats.EventsIngested)
+	}
+}

@@ -1,0 +1,61 @@
+// Package overdue is the 30-minute overdue policy of issue 5, pure: an order that has waited in
+// 待分仓 pending_allocation longer than the limit gets exactly one overdue alert. The order's
+// Overdue flag, set by the agent in the same transaction as the wire.KindOverdue journal entry,
+// prevents repeats.
+package overdue
+
+import (
+	"fmt"
+	"sort"
+	"time"
+
+	"wedge/agent/breaker"
+	"wedge/agent/flow"
+	"wedge/sync/wire"
+)
+
+// DefaultAfter is the default overdue_after.
+const DefaultAfter = 30 * time.Minute
+
+// Scan returns the ids of the orders that are due an overdue alert at now: in 待分仓, not yet
+// flagged, and waiting strictly longer than after (0 = DefaultAfter). Oldest first.
+func Scan(orders []flow.Order, now time.Time, after time.Duration) []string {
+	if after <= 0 {
+		after = DefaultAfter
+	}
+	type due struct {
+		id    string
+		since time.Time
+	}
+	var d []due
+	for _, o := range orders {
+		if o.State != flow.PendingAllocation || o.Overdue {
+			continue
+		}
+		since := breaker.PendingSince(o)
+		if since.IsZero() || now.Sub(since) <= after {
+			continue
+		}
+		d = append(d, due{o.ID, since})
+	}
+	sort.SliceStable(d, func(i, j int) bool {
+		if !d[i].since.Equal(d[j].since) {
+			return d[i].since.Before(d[j].since)
+		}
+		return d[i].id < d[j].id
+	})
+	ids := make([]string, len(d))
+	for i, x := range d {
+		ids[i] = x.id
+	}
+	return ids
+}
+
+// Mark returns o flagged overdue and the journal entry to append with it (in one transaction).
+func Mark(o flow.Order, now time.Time) (flow.Order, wire.Entry) {
+	wait := now.Sub(breaker.PendingSince(o)).Round(time.Second)
+	o.Overdue = true
+	return o, wire.Entry{Kind: wire.KindOverdue, OrderID: o.ID, From: string(o.State), To: string(o.State),
+		Trigger: wire.TriggerSystem, Reason: "overdue", At: wire.Time(now),
+		Detail: fmt.Sprintf("超时未分仓 overdue: waited %s in %s", wait, o.State.Label())}
+}

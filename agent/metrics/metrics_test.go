@@ -1,0 +1,84 @@
+package metrics
+
+import (
+	"io"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"wedge/agent/flow"
+)
+
+func TestSettersAndScrape(t *testing.T) {
+	m := New()
+	m.Scan("print-1", flow.Accepted, "")
+	m.Scan("print-1", flow.Rejected, flow.ReasonWaybillMismatch)
+	m.Scan("print-1", flow.Rejected, flow.ReasonWaybillMismatch)
+	m.Reject(flow.ReasonContract)
+	m.Step(flow.PendingAllocation, flow.WaybillPrinted, "print")
+	m.SetCounts(map[flow.State]int{flow.PendingAllocation: 201, flow.Held: 7})
+	m.SetWait(90*time.Second, 5*time.Minute)
+	m.SetBreaker(true)
+	m.SetSync(12, 3*time.Second, true)
+	m.SetDevice("scanner-a", "scanner", true)
+	m.SetDevice("zebra", "printer", false)
+	m.Overdue(2)
+
+	if got := testutil.ToFloat64(m.rejections.WithLabelValues("waybill_mismatch")); got != 2 {
+		t.Fatalf("rejections = %v", got)
+	}
+	rec := httptest.NewRecorder()
+	m.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	body, _ := io.ReadAll(rec.Body)
+	for _, want := range []string{
+		`wedge_scans_total{result="accepted",station="print-1"} 1`,
+		`wedge_scans_total{result="rejected",station="print-1"} 2`,
+		`wedge_rejections_total{reason="contract_violation"} 1`,
+		`wedge_steps_total{from="pending_allocation",to="waybill_printed",trigger="print"} 1`,
+		`wedge_orders{state="pending_allocation"} 201`,
+		`wedge_orders{state="picked_up"} 0`,
+		`wedge_held_orders 7`,
+		`wedge_backlog_avg_wait_seconds 90`,
+		`wedge_backlog_oldest_wait_seconds 300`,
+		`wedge_breaker_open 1`,
+		`wedge_unsynced_entries 12`,
+		`wedge_sync_lag_seconds 3`,
+		`wedge_broker_connected 1`,
+		`wedge_device_up{device="scanner-a",kind="scanner"} 1`,
+		`wedge_device_up{device="zebra",kind="printer"} 0`,
+		`wedge_overdue_alerts_total 2`,
+		`go_goroutines`,
+	} {
+		if !strings.Contains(string(body), want+"\n") && !strings.Contains(string(body), want) {
+			t.Errorf("scrape lacks %q", want)
+		}
+	}
+	m.RemoveDevice("zebra", "printer")
+	m.SetBreaker(false)
+	if testutil.ToFloat64(m.breaker) != 0 {
+		t.Fatal("breaker gauge not reset")
+	}
+	if n := testutil.CollectAndCount(m.devicesUp); n != 1 {
+		t.Fatalf("devices after remove = %d", n)
+	}
+	problems, err := testutil.GatherAndLint(m.reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range problems {
+		if strings.HasPrefix(p.Metric, "wedge_") {
+			t.Errorf("lint: %s: %s", p.Metric, p.Text)
+		}
+	}
+}
+
+func TestNilIsNoop(t *testing.T) {
+	var m *Metrics
+	m.Scan("x", flow.Rejected, flow.ReasonHeld)
+	m.SetCounts(nil)
+	m.SetSync(1, time.Second, false)
+	m.SetDevice("a", "b", true)
+}

@@ -1,0 +1,501 @@
+// Package journal is the agent's single source of truth: one bbolt file (wedge.db) holding the
+// orders, their indexes and per-state counts, and an append-only, hash-chained journal of every
+// change (who, device, when, from → to).
+//
+// Layout (bucket: key → value):
+//
+//	meta        journal_id, site, agent, created_at, last_seq, last_hash, acked_seq, app.<key>
+//	orders      order id → JSON flow.Order
+//	idx_waybill bound waybill (normalized) → order id
+//	idx_channel channel_order_no → order id
+//	counts      state → uint64 (8-byte big endian), kept in the same transaction as the order
+//	entries     seq (8-byte big endian) → JSON wire.Entry, gapless from 1, never deleted
+//	idx_history order id + 0x00 + seq → nil, so an order's history is a prefix scan
+//
+// All writes go through Do, which runs callers' functions on one writer goroutine and folds
+// everything that queued up meanwhile (up to Options.MaxBatch calls) into one bbolt transaction:
+// group commit. Do returns only after that transaction committed (fsync'd), so an operator gets a
+// "good" outcome only for what is on disk. A function that returns an error has its writes
+// discarded without disturbing the others in its batch; a failed commit (disk full) fails every
+// call of the batch with ErrCommit and acknowledges nothing.
+//
+// Ack records how far the hub has acknowledged the journal (acked_seq). Entries are kept forever;
+// "synced" means seq ≤ acked_seq. Verify checks the chain of a journal file offline.
+package journal
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
+
+	"wedge/agent/flow"
+	"wedge/agent/waybill"
+	"wedge/internal/clock"
+	"wedge/sync/wire"
+)
+
+// Sentinel errors. Match them with errors.Is.
+var (
+	// ErrClosed means the store was closed: nothing was done.
+	ErrClosed = errors.New("journal: store closed")
+	// ErrCommit means the bbolt commit of a batch failed (e.g. disk full): nothing of the batch was
+	// stored or acknowledged.
+	ErrCommit = errors.New("journal: commit failed, nothing recorded")
+	// ErrIdentity means the db file belongs to another site or agent.
+	ErrIdentity = errors.New("journal: db belongs to another site/agent")
+	// ErrLocked means another process (a running agent) holds the db file.
+	ErrLocked = errors.New("journal: db is in use by another process")
+	// ErrOptions means Open was called with bad options.
+	ErrOptions = errors.New("journal: bad options")
+	// ErrInvalid means a write inside Do was refused (an order without id, an unknown state, an
+	// empty meta key); the function's writes were discarded.
+	ErrInvalid = errors.New("journal: invalid write")
+	// ErrCorrupt means the db holds data that cannot be decoded or is structurally wrong.
+	ErrCorrupt = errors.New("journal: db corrupt")
+	// ErrPanic means a function passed to Do panicked; its writes were discarded.
+	ErrPanic = errors.New("journal: function panicked")
+)
+
+// DefaultMaxBatch is the default number of Do calls folded into one transaction.
+const DefaultMaxBatch = 1000
+
+// DefaultLockTimeout is how long Open waits for another process to release the db file.
+const DefaultLockTimeout = 2 * time.Second
+
+// Bucket and meta key names.
+var (
+	bMeta       = []byte("meta")
+	bOrders     = []byte("orders")
+	bIdxWaybill = []byte("idx_waybill")
+	bIdxChannel = []byte("idx_channel")
+	bEntries    = []byte("entries")
+	bIdxHistory = []byte("idx_history")
+	bCounts     = []byte("counts")
+
+	allBuckets = [][]byte{bMeta, bOrders, bIdxWaybill, bIdxChannel, bEntries, bIdxHistory, bCounts}
+)
+
+const (
+	kJournalID = "journal_id"
+	kSite      = "site"
+	kAgent     = "agent"
+	kCreatedAt = "created_at"
+	kLastSeq   = "last_seq"
+	kLastHash  = "last_hash"
+	kAckedSeq  = "acked_seq"
+	kFormat    = "format"
+	appPrefix  = "app." // Tx.Meta/SetMeta keys live under this prefix, apart from the store's own keys
+	formatV1   = "1"
+)
+
+// Options configure Open. Site and Agent are required; every other zero value means the documented
+// default.
+type Options struct {
+	Site  string // required: the agent's site; must match what the db was created with
+	Agent string // required: the agent's name; must match what the db was created with
+	// Clock stamps entries whose At is empty. Nil means clock.Real.
+	Clock clock.Clock
+	// Logf receives diagnostics. Nil means silent.
+	Logf func(format string, args ...any)
+	// MaxBatch is the most Do calls folded into one transaction. 0 means DefaultMaxBatch.
+	MaxBatch int
+	// LockTimeout is how long Open waits for another process holding the file. 0 means
+	// DefaultLockTimeout.
+	LockTimeout time.Duration
+	// NoSync skips fsync. For benchmarks only: never in production, it breaks the promise that
+	// nothing acknowledged is lost.
+	NoSync bool
+}
+
+// Stats are counters of the writer since Open.
+type Stats struct {
+	Commits uint64 // successful bbolt transactions
+	Calls   uint64 // Do calls run (including Acks and failed functions)
+	Failed  uint64 // failed commits
+}
+
+// Store is an open journal. It is safe for concurrent use.
+type Store struct {
+	db        *bolt.DB
+	path      string
+	journalID string
+	site      string
+	agent     string
+	clk       clock.Clock
+	logf      func(string, ...any)
+	maxBatch  int
+
+	lastSeq  atomic.Uint64
+	ackedSeq atomic.Uint64
+	lastHash string // owned by the writer goroutine after Open
+
+	mu      sync.Mutex
+	pending []*call
+	closed  bool
+
+	wake      chan struct{} // buffer 1: pending grew
+	quit      chan struct{} // closed by Close
+	done      chan struct{} // closed when the writer exited
+	committed chan struct{} // buffer 1
+	closeOnce sync.Once
+	closeErr  error
+
+	commits, calls, failed atomic.Uint64
+
+	// failCommit, when set (tests only), is consulted instead of committing: a non-nil error rolls
+	// the batch back as if the commit had failed.
+	failCommit func() error
+}
+
+// Open opens (creating if needed) the journal db file at path. A new file gets a random journal
+// id; an existing one must have been created for the same Site and Agent.
+func Open(path string, opts *Options) (*Store, error) {
+	if opts == nil {
+		return nil, fmt.Errorf("%w: site and agent are required", ErrOptions)
+	}
+	if strings.TrimSpace(opts.Site) == "" || strings.TrimSpace(opts.Agent) == "" {
+		return nil, fmt.Errorf("%w: site and agent are required (site %q, agent %q)", ErrOptions, opts.Site, opts.Agent)
+	}
+	if opts.MaxBatch < 0 {
+		return nil, fmt.Errorf("%w: MaxBatch %d", ErrOptions, opts.MaxBatch)
+	}
+	s := &Store{
+		path:      path,
+		site:      opts.Site,
+		agent:     opts.Agent,
+		clk:       clock.Or(opts.Clock),
+		logf:      opts.Logf,
+		maxBatch:  opts.MaxBatch,
+		wake:      make(chan struct{}, 1),
+		quit:      make(chan struct{}),
+		done:      make(chan struct{}),
+		committed: make(chan struct{}, 1),
+	}
+	if s.logf == nil {
+		s.logf = func(string, ...any) {}
+	}
+	if s.maxBatch == 0 {
+		s.maxBatch = DefaultMaxBatch
+	}
+	timeout := opts.LockTimeout
+	if timeout <= 0 {
+		timeout = DefaultLockTimeout
+	}
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: timeout, NoSync: opts.NoSync})
+	if err != nil {
+		if errors.Is(err, berrors.ErrTimeout) {
+			return nil, fmt.Errorf("%w: %s: 日志文件被另一个进程占用（是否已有代理在运行？） the file is locked by another process (is an agent already running?)", ErrLocked, path)
+		}
+		return nil, fmt.Errorf("journal: open %s: %w", path, err)
+	}
+	s.db = db
+	if err := s.init(); err != nil {
+		db.Close()
+		return nil, err
+	}
+	go s.writer()
+	return s, nil
+}
+
+// init creates the buckets and the identity on first use, checks it otherwise, and loads the
+// journal position.
+func (s *Store) init() error {
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		for _, name := range allBuckets {
+			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+				return fmt.Errorf("journal: create bucket %s: %w", name, err)
+			}
+		}
+		meta := tx.Bucket(bMeta)
+		if id := meta.Get([]byte(kJournalID)); id == nil {
+			var raw [8]byte
+			if _, err := rand.Read(raw[:]); err != nil {
+				return fmt.Errorf("journal: journal id: %w", err)
+			}
+			for k, v := range map[string]string{
+				kJournalID: hex.EncodeToString(raw[:]), kSite: s.site, kAgent: s.agent,
+				kCreatedAt: wire.Time(s.clk.Now()), kFormat: formatV1,
+			} {
+				if err := meta.Put([]byte(k), []byte(v)); err != nil {
+					return err
+				}
+			}
+			s.logf("created journal %s for %s/%s in %s", hex.EncodeToString(raw[:]), s.site, s.agent, s.path)
+			return nil
+		}
+		site, agent := string(meta.Get([]byte(kSite))), string(meta.Get([]byte(kAgent)))
+		if site != s.site || agent != s.agent {
+			return fmt.Errorf("%w: %s 属于 belongs to %s/%s, 而配置为 but this agent is configured as %s/%s — 这是别人的数据 it is someone else's data",
+				ErrIdentity, s.path, site, agent, s.site, s.agent)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if err := s.load(); err != nil {
+		return err
+	}
+	return s.db.View(func(tx *bolt.Tx) error {
+		// A cheap consistency look at the tail: a mismatch is a broken journal (Verify tells where),
+		// but the agent keeps recording on top of its meta rather than stopping the warehouse.
+		k, v := tx.Bucket(bEntries).Cursor().Last()
+		var last uint64
+		var hash string
+		if k != nil {
+			last = binary.BigEndian.Uint64(k)
+			var e wire.Entry
+			if json.Unmarshal(v, &e) == nil {
+				hash = e.Hash
+			}
+		}
+		if last != s.lastSeq.Load() || hash != s.lastHash {
+			s.logf("警告 WARNING: journal tail (seq %d) disagrees with meta last_seq %d: run `wedge journal verify`", last, s.lastSeq.Load())
+		}
+		return nil
+	})
+}
+
+// load reads the journal id and position from meta.
+func (s *Store) load() error {
+	return s.db.View(func(tx *bolt.Tx) error {
+		meta := tx.Bucket(bMeta)
+		if meta == nil {
+			return fmt.Errorf("%w: no meta bucket", ErrCorrupt)
+		}
+		s.journalID = string(meta.Get([]byte(kJournalID)))
+		last, err := u64(meta.Get([]byte(kLastSeq)))
+		if err != nil {
+			return fmt.Errorf("%w: meta last_seq: %w", ErrCorrupt, err)
+		}
+		acked, err := u64(meta.Get([]byte(kAckedSeq)))
+		if err != nil {
+			return fmt.Errorf("%w: meta acked_seq: %w", ErrCorrupt, err)
+		}
+		s.lastSeq.Store(last)
+		s.ackedSeq.Store(acked)
+		s.lastHash = string(meta.Get([]byte(kLastHash)))
+		return nil
+	})
+}
+
+// Close stops accepting calls (Do then returns ErrClosed), runs the calls already queued, waits
+// for the writer and closes the db. It is idempotent.
+func (s *Store) Close() error {
+	s.closeOnce.Do(func() {
+		s.mu.Lock()
+		s.closed = true
+		s.mu.Unlock()
+		close(s.quit)
+		<-s.done
+		s.closeErr = s.db.Close()
+	})
+	return s.closeErr
+}
+
+// JournalID is the random id made when the db was created.
+func (s *Store) JournalID() string { return s.journalID }
+
+// Path is the db file's path.
+func (s *Store) Path() string { return s.path }
+
+// LastSeq is the seq of the last committed entry (0 when the journal is empty).
+func (s *Store) LastSeq() uint64 { return s.lastSeq.Load() }
+
+// AckedSeq is the highest seq the hub acknowledged (persisted).
+func (s *Store) AckedSeq() uint64 { return s.ackedSeq.Load() }
+
+// Committed is signalled (coalesced, buffer 1) after each successful commit.
+func (s *Store) Committed() <-chan struct{} { return s.committed }
+
+// Stats returns the writer's counters.
+func (s *Store) Stats() Stats {
+	return Stats{Commits: s.commits.Load(), Calls: s.calls.Load(), Failed: s.failed.Load()}
+}
+
+// Ack records that the hub durably holds every entry up to seq. It is monotonic (a lower seq is
+// ignored) and clamped to LastSeq, goes through the writer and returns after the commit.
+func (s *Store) Ack(ctx context.Context, seq uint64) error {
+	return s.Do(ctx, func(tx *Tx) error {
+		if seq > tx.fnSeq {
+			s.logf("ack %d beyond the last seq %d: clamped", seq, tx.fnSeq)
+			seq = tx.fnSeq
+		}
+		if seq > tx.fnAck {
+			tx.fnAck = seq
+			tx.put(bMeta, []byte(kAckedSeq), be64(seq))
+		}
+		return nil
+	})
+}
+
+// Order returns the committed order with id.
+func (s *Store) Order(id string) (o flow.Order, ok bool, err error) {
+	err = s.db.View(func(tx *bolt.Tx) error {
+		o, ok, err = decodeOrder(tx.Bucket(bOrders).Get([]byte(id)))
+		return err
+	})
+	return o, ok, err
+}
+
+// FindOrder finds a committed order by id, bound waybill or channel order no (in that order).
+func (s *Store) FindOrder(code string) (o flow.Order, ok bool, err error) {
+	code = strings.TrimSpace(code)
+	if code == "" {
+		return o, false, nil
+	}
+	err = s.db.View(func(tx *bolt.Tx) error {
+		orders := tx.Bucket(bOrders)
+		if o, ok, err = decodeOrder(orders.Get([]byte(code))); ok || err != nil {
+			return err
+		}
+		if id := tx.Bucket(bIdxWaybill).Get([]byte(waybill.Normalize(code))); id != nil {
+			if o, ok, err = decodeOrder(orders.Get(id)); ok || err != nil {
+				return err
+			}
+		}
+		if id := tx.Bucket(bIdxChannel).Get([]byte(code)); id != nil {
+			o, ok, err = decodeOrder(orders.Get(id))
+		}
+		return err
+	})
+	return o, ok, err
+}
+
+// History returns the committed entries of an order in seq order.
+func (s *Store) History(orderID string) ([]wire.Entry, error) {
+	var out []wire.Entry
+	prefix := append([]byte(orderID), 0)
+	err := s.db.View(func(tx *bolt.Tx) error {
+		entries := tx.Bucket(bEntries)
+		c := tx.Bucket(bIdxHistory).Cursor()
+		for k, _ := c.Seek(prefix); k != nil && len(k) >= len(prefix) && string(k[:len(prefix)]) == string(prefix); k, _ = c.Next() {
+			if len(k) != len(prefix)+8 { // an order id with a NUL in it: another order's key
+				continue
+			}
+			v := entries.Get(k[len(prefix):])
+			if v == nil {
+				return fmt.Errorf("%w: history of %q names seq %d, which is missing", ErrCorrupt, orderID, binary.BigEndian.Uint64(k[len(prefix):]))
+			}
+			var e wire.Entry
+			if err := json.Unmarshal(v, &e); err != nil {
+				return fmt.Errorf("%w: entry %d: %v", ErrCorrupt, binary.BigEndian.Uint64(k[len(prefix):]), err)
+			}
+			out = append(out, e)
+		}
+		return nil
+	})
+	return out, err
+}
+
+// Entries returns committed entries with seq > after, in order: at most maxEntries of them and
+// no more than maxBytes of JSON in all, but always at least one if there is one. maxEntries ≤ 0
+// means wire.MaxBatchEntries; maxBytes ≤ 0 means wire.MaxBatchBytes. It seeks, so its cost does
+// not grow with the journal.
+func (s *Store) Entries(after uint64, maxEntries, maxBytes int) ([]wire.Entry, error) {
+	if maxEntries <= 0 {
+		maxEntries = wire.MaxBatchEntries
+	}
+	if maxBytes <= 0 {
+		maxBytes = wire.MaxBatchBytes
+	}
+	var out []wire.Entry
+	err := s.db.View(func(tx *bolt.Tx) error {
+		c := tx.Bucket(bEntries).Cursor()
+		size := 0
+		for k, v := c.Seek(be64(after + 1)); k != nil && len(out) < maxEntries; k, v = c.Next() {
+			if len(out) > 0 && size+len(v) > maxBytes {
+				break
+			}
+			var e wire.Entry
+			if err := json.Unmarshal(v, &e); err != nil {
+				return fmt.Errorf("%w: entry %d: %v", ErrCorrupt, binary.BigEndian.Uint64(k), err)
+			}
+			size += len(v)
+			out = append(out, e)
+		}
+		return nil
+	})
+	return out, err
+}
+
+// Counts returns the number of committed orders in each state (states with none are absent).
+func (s *Store) Counts() map[flow.State]int {
+	out := map[flow.State]int{}
+	err := s.db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bCounts).ForEach(func(k, v []byte) error {
+			n, err := u64(v)
+			if err != nil {
+				return fmt.Errorf("%w: count of %s: %w", ErrCorrupt, k, err)
+			}
+			if n > 0 {
+				out[flow.State(k)] = int(n)
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		s.logf("counts: %v", err)
+	}
+	return out
+}
+
+// ForEachOrder calls fn for each committed order in state (every order when state is ""), in
+// order id order, until fn returns false. fn runs inside a read transaction: it must not call Do.
+func (s *Store) ForEachOrder(state flow.State, fn func(flow.Order) bool) error {
+	return s.db.View(func(tx *bolt.Tx) error {
+		c := tx.Bucket(bOrders).Cursor()
+		for k, v := c.First(); k != nil; k, v = c.Next() {
+			o, _, err := decodeOrder(v)
+			if err != nil {
+				return err
+			}
+			if state != "" && o.State != state {
+				continue
+			}
+			if !fn(o) {
+				return nil
+			}
+		}
+		return nil
+	})
+}
+
+func decodeOrder(v []byte) (flow.Order, bool, error) {
+	if v == nil {
+		return flow.Order{}, false, nil
+	}
+	var o flow.Order
+	if err := json.Unmarshal(v, &o); err != nil {
+		return flow.Order{}, false, fmt.Errorf("%w: order: %v", ErrCorrupt, err)
+	}
+	return o, true, nil
+}
+
+func be64(n uint64) []byte {
+	var b [8]byte
+	binary.BigEndian.PutUint64(b[:], n)
+	return b[:]
+}
+
+// u64 decodes an 8-byte big endian number; nil is 0.
+func u64(b []byte) (uint64, error) {
+	switch len(b) {
+	case 0:
+		return 0, nil
+	case 8:
+		return binary.BigEndian.Uint64(b), nil
+	}
+	return 0, fmt.Errorf("%d bytes, want 8", len(b))
+}

@@ -1,0 +1,470 @@
+package journal
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"sync/atomic"
+
+	bolt "go.etcd.io/bbolt"
+
+	"wedge/agent/flow"
+	"wedge/agent/waybill"
+	"wedge/sync/wire"
+)
+
+// call is one queued Do.
+type call struct {
+	ctx   context.Context
+	fn    func(*Tx) error
+	state atomic.Int32 // callQueued → callTaken (by the writer) or callGone (ctx ended first)
+	done  chan error   // buffer 1
+}
+
+const (
+	callQueued int32 = iota
+	callTaken
+	callGone
+)
+
+// Do runs fn on the single writer goroutine, grouped with the calls that queued up meanwhile into
+// one bbolt transaction, and returns after that transaction committed. fn sees the writes of the
+// calls before it in the same batch. If fn returns an error (or its writes are invalid, or it
+// panics) its writes are discarded and Do returns that error; the others are unaffected. If the
+// commit fails, Do returns an error wrapping ErrCommit and nothing of the batch was recorded.
+//
+// If ctx ends while the call is still queued, fn is not run and Do returns ctx.Err(); once fn ran,
+// Do waits for the commit regardless of ctx, so its answer is always the truth. fn must not call
+// Do (it would wait for itself) and must not keep tx.
+func (s *Store) Do(ctx context.Context, fn func(tx *Tx) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	c := &call{ctx: ctx, fn: fn, done: make(chan error, 1)}
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return ErrClosed
+	}
+	s.pending = append(s.pending, c)
+	s.mu.Unlock()
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+	select {
+	case err := <-c.done:
+		return err
+	case <-ctx.Done():
+		if c.state.CompareAndSwap(callQueued, callGone) {
+			return ctx.Err()
+		}
+		return <-c.done // fn ran or is running: the commit decides
+	}
+}
+
+// writer is the owner goroutine: it drains the queue batch by batch until Close.
+func (s *Store) writer() {
+	defer close(s.done)
+	for {
+		batch := s.take()
+		if len(batch) > 0 {
+			s.run(batch)
+			continue
+		}
+		select {
+		case <-s.wake:
+		case <-s.quit:
+			// Close set closed before quit: nothing new can queue, so one more look drains it.
+			for batch := s.take(); len(batch) > 0; batch = s.take() {
+				s.run(batch)
+			}
+			return
+		}
+	}
+}
+
+// take removes up to maxBatch live calls from the queue, marking them taken.
+func (s *Store) take() []*call {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var batch []*call
+	i := 0
+	for ; i < len(s.pending) && len(batch) < s.maxBatch; i++ {
+		c := s.pending[i]
+		s.pending[i] = nil
+		if c.state.CompareAndSwap(callQueued, callTaken) {
+			batch = append(batch, c)
+		}
+	}
+	s.pending = s.pending[i:]
+	if len(s.pending) == 0 {
+		s.pending = nil // let the backing array go
+	}
+	return batch
+}
+
+// run executes one batch in one bbolt transaction and answers every caller.
+func (s *Store) run(batch []*call) {
+	s.calls.Add(uint64(len(batch)))
+	results := make([]error, len(batch))
+	btx, err := s.db.Begin(true)
+	if err != nil {
+		s.fail(batch, results, fmt.Errorf("%w: begin: %w", ErrCommit, err))
+		return
+	}
+	tx := &Tx{s: s, btx: btx, lastSeq: s.lastSeq.Load(), lastHash: s.lastHash, acked: s.ackedSeq.Load()}
+	for i, c := range batch {
+		results[i] = tx.exec(c.fn)
+		if results[i] == nil {
+			if err := tx.flush(); err != nil {
+				btx.Rollback()
+				s.fail(batch, results, fmt.Errorf("%w: %w", ErrCommit, err))
+				return
+			}
+		}
+	}
+	if tx.lastSeq != s.lastSeq.Load() {
+		if err := tx.putNow(bMeta, []byte(kLastSeq), be64(tx.lastSeq)); err != nil {
+			btx.Rollback()
+			s.fail(batch, results, fmt.Errorf("%w: %w", ErrCommit, err))
+			return
+		}
+		if err := tx.putNow(bMeta, []byte(kLastHash), []byte(tx.lastHash)); err != nil {
+			btx.Rollback()
+			s.fail(batch, results, fmt.Errorf("%w: %w", ErrCommit, err))
+			return
+		}
+	}
+	if s.failCommit != nil {
+		err = s.failCommit()
+		if err != nil {
+			btx.Rollback()
+		} else {
+			err = btx.Commit()
+		}
+	} else {
+		err = btx.Commit()
+	}
+	if err != nil {
+		s.fail(batch, results, fmt.Errorf("%w: %w", ErrCommit, err))
+		return
+	}
+	s.lastHash = tx.lastHash
+	s.lastSeq.Store(tx.lastSeq)
+	s.ackedSeq.Store(tx.acked)
+	s.commits.Add(1)
+	for i, c := range batch {
+		c.done <- results[i]
+	}
+	select {
+	case s.committed <- struct{}{}:
+	default:
+	}
+}
+
+// fail answers a batch whose transaction did not commit: callers whose fn succeeded get err,
+// callers whose fn failed keep their own error (nothing of theirs was written either way). The
+// in-memory position is reloaded from the db, which is what the next batch builds on.
+func (s *Store) fail(batch []*call, results []error, err error) {
+	s.failed.Add(1)
+	s.logf("%v (%d calls answered with the error)", err, len(batch))
+	if lerr := s.load(); lerr != nil {
+		s.logf("reload after failed commit: %v", lerr)
+	}
+	for i, c := range batch {
+		if results[i] == nil {
+			results[i] = err
+		}
+		c.done <- results[i]
+	}
+}
+
+// Tx is the view of the store inside a Do function: it reads through the writes of the calls
+// before it in the batch and buffers its own until the function returns nil. It is valid only
+// inside that function, on the goroutine that runs it.
+type Tx struct {
+	s   *Store
+	btx *bolt.Tx
+	// The batch's position, advanced when a function succeeds.
+	lastSeq  uint64
+	lastHash string
+	acked    uint64
+	// The running function's own state, discarded if it fails.
+	w      map[string]map[string]*[]byte // bucket → key → value (nil pointer: delete)
+	fnSeq  uint64
+	fnHash string
+	fnAck  uint64
+	err    error // first invalid write
+	active bool
+}
+
+// exec runs fn with a fresh write buffer, turning a panic into ErrPanic. If fn succeeds, the
+// batch position advances to the function's; otherwise the function's writes are dropped.
+func (tx *Tx) exec(fn func(*Tx) error) (err error) {
+	tx.w = map[string]map[string]*[]byte{}
+	tx.err = nil
+	tx.fnSeq, tx.fnHash, tx.fnAck = tx.lastSeq, tx.lastHash, tx.acked
+	tx.active = true
+	defer func() {
+		tx.active = false
+		if r := recover(); r != nil {
+			err = fmt.Errorf("%w: %v", ErrPanic, r)
+			tx.s.logf("%v", err)
+		}
+		if err == nil {
+			err = tx.err
+		}
+		if err != nil {
+			tx.w = nil
+			return
+		}
+		tx.lastSeq, tx.lastHash, tx.acked = tx.fnSeq, tx.fnHash, tx.fnAck
+	}()
+	return fn(tx)
+}
+
+// flush writes a successful function's buffer into the bbolt transaction.
+func (tx *Tx) flush() error {
+	for bname, kv := range tx.w {
+		b := tx.btx.Bucket([]byte(bname))
+		if bytes.Equal([]byte(bname), bEntries) {
+			b.FillPercent = 1 // append-only
+		}
+		for k, v := range kv {
+			var err error
+			if v == nil {
+				err = b.Delete([]byte(k))
+			} else {
+				err = b.Put([]byte(k), *v)
+			}
+			if err != nil {
+				return fmt.Errorf("bucket %s key %q: %w", bname, k, err)
+			}
+		}
+	}
+	tx.w = nil
+	return nil
+}
+
+// putNow writes straight into the bbolt transaction (the writer's own meta keys).
+func (tx *Tx) putNow(bucket, key, v []byte) error { return tx.btx.Bucket(bucket).Put(key, v) }
+
+func (tx *Tx) put(bucket, key, v []byte) {
+	m := tx.w[string(bucket)]
+	if m == nil {
+		m = map[string]*[]byte{}
+		tx.w[string(bucket)] = m
+	}
+	c := make([]byte, len(v))
+	copy(c, v)
+	m[string(key)] = &c
+}
+
+func (tx *Tx) del(bucket, key []byte) {
+	m := tx.w[string(bucket)]
+	if m == nil {
+		m = map[string]*[]byte{}
+		tx.w[string(bucket)] = m
+	}
+	m[string(key)] = nil
+}
+
+// get reads through the function's own writes, then the batch (already in the bbolt tx).
+func (tx *Tx) get(bucket, key []byte) []byte {
+	if m := tx.w[string(bucket)]; m != nil {
+		if v, ok := m[string(key)]; ok {
+			if v == nil {
+				return nil
+			}
+			return *v
+		}
+	}
+	return tx.btx.Bucket(bucket).Get(key)
+}
+
+func (tx *Tx) invalid(format string, args ...any) {
+	if tx.err == nil {
+		tx.err = fmt.Errorf("%w: "+format, append([]any{ErrInvalid}, args...)...)
+	}
+}
+
+func (tx *Tx) usable(what string) bool {
+	if tx == nil || !tx.active {
+		if tx != nil {
+			tx.s.logf("journal: %s on a Tx outside its Do function ignored", what)
+		}
+		return false
+	}
+	return true
+}
+
+// Order returns the order with id as this function sees it.
+func (tx *Tx) Order(id string) (flow.Order, bool) {
+	if !tx.usable("Order") || id == "" {
+		return flow.Order{}, false
+	}
+	o, ok, err := decodeOrder(tx.get(bOrders, []byte(id)))
+	if err != nil {
+		tx.invalid("read order %q: %v", id, err)
+		return flow.Order{}, false
+	}
+	return o, ok
+}
+
+// OrderByWaybill returns the order the waybill is bound to (its printed label).
+func (tx *Tx) OrderByWaybill(wb string) (flow.Order, bool) {
+	if !tx.usable("OrderByWaybill") {
+		return flow.Order{}, false
+	}
+	wb = waybill.Normalize(wb)
+	if wb == "" {
+		return flow.Order{}, false
+	}
+	id := tx.get(bIdxWaybill, []byte(wb))
+	if id == nil {
+		return flow.Order{}, false
+	}
+	return tx.Order(string(id))
+}
+
+// OrderByChannelNo returns the order with that channel order no.
+func (tx *Tx) OrderByChannelNo(no string) (flow.Order, bool) {
+	if !tx.usable("OrderByChannelNo") {
+		return flow.Order{}, false
+	}
+	no = strings.TrimSpace(no)
+	if no == "" {
+		return flow.Order{}, false
+	}
+	id := tx.get(bIdxChannel, []byte(no))
+	if id == nil {
+		return flow.Order{}, false
+	}
+	return tx.Order(string(id))
+}
+
+// PutOrder stores o, keeping the waybill and channel-no indexes and the per-state counts. An
+// order without id or with an unknown state is refused: the function's Do returns ErrInvalid.
+func (tx *Tx) PutOrder(o flow.Order) {
+	if !tx.usable("PutOrder") {
+		return
+	}
+	if o.ID == "" || strings.ContainsRune(o.ID, 0) {
+		tx.invalid("order id %q", o.ID)
+		return
+	}
+	if !o.State.Valid() {
+		tx.invalid("order %s: state %q", o.ID, o.State)
+		return
+	}
+	v, err := json.Marshal(o)
+	if err != nil {
+		tx.invalid("order %s: %v", o.ID, err)
+		return
+	}
+	old, had := tx.Order(o.ID)
+	if tx.err != nil {
+		return
+	}
+	id := []byte(o.ID)
+	// Waybill index: the bound waybill.
+	oldWB, newWB := waybill.Normalize(old.Waybill), waybill.Normalize(o.Waybill)
+	if had && oldWB != "" && oldWB != newWB && string(tx.get(bIdxWaybill, []byte(oldWB))) == o.ID {
+		tx.del(bIdxWaybill, []byte(oldWB))
+	}
+	if newWB != "" {
+		tx.put(bIdxWaybill, []byte(newWB), id)
+	}
+	oldNo, newNo := strings.TrimSpace(old.ChannelOrderNo), strings.TrimSpace(o.ChannelOrderNo)
+	if had && oldNo != "" && oldNo != newNo && string(tx.get(bIdxChannel, []byte(oldNo))) == o.ID {
+		tx.del(bIdxChannel, []byte(oldNo))
+	}
+	if newNo != "" {
+		tx.put(bIdxChannel, []byte(newNo), id)
+	}
+	if !had || old.State != o.State {
+		if had {
+			tx.addCount(old.State, -1)
+		}
+		tx.addCount(o.State, +1)
+	}
+	tx.put(bOrders, id, v)
+}
+
+func (tx *Tx) addCount(st flow.State, d int) {
+	n, err := u64(tx.get(bCounts, []byte(st)))
+	if err != nil {
+		tx.invalid("count of %s: %v", st, err)
+		return
+	}
+	if d < 0 && n == 0 {
+		tx.s.logf("count of %s would go below zero: kept at 0", st)
+		return
+	}
+	tx.put(bCounts, []byte(st), be64(uint64(int64(n)+int64(d))))
+}
+
+// Append seals e as the next journal entry and stores it: it fills JournalID, Seq, At (the
+// store's clock, if empty), PrevHash and Hash, and returns the sealed entry.
+func (tx *Tx) Append(e wire.Entry) wire.Entry {
+	if !tx.usable("Append") {
+		return e
+	}
+	e.JournalID = tx.s.journalID
+	e.Seq = tx.fnSeq + 1
+	if e.At == "" {
+		e.At = wire.Time(tx.s.clk.Now())
+	}
+	e.Seal(tx.fnHash)
+	v, err := json.Marshal(e)
+	if err != nil {
+		tx.invalid("entry: %v", err)
+		return e
+	}
+	key := be64(e.Seq)
+	tx.put(bEntries, key, v)
+	if e.OrderID != "" {
+		tx.put(bIdxHistory, append(append([]byte(e.OrderID), 0), key...), []byte{})
+	}
+	tx.fnSeq, tx.fnHash = e.Seq, e.Hash
+	return e
+}
+
+// Meta returns the agent state stored under key (nil if none).
+func (tx *Tx) Meta(key string) []byte {
+	if !tx.usable("Meta") || key == "" {
+		return nil
+	}
+	v := tx.get(bMeta, []byte(appPrefix+key))
+	if v == nil {
+		return nil
+	}
+	return append([]byte(nil), v...)
+}
+
+// SetMeta stores small agent state under key (e.g. the downlink hseq); nil v deletes it.
+func (tx *Tx) SetMeta(key string, v []byte) {
+	if !tx.usable("SetMeta") {
+		return
+	}
+	if key == "" {
+		tx.invalid("empty meta key")
+		return
+	}
+	if v == nil {
+		tx.del(bMeta, []byte(appPrefix+key))
+		return
+	}
+	tx.put(bMeta, []byte(appPrefix+key), v)
+}
+
+// LastSeq is the seq of the last entry this function sees (its own appends included).
+func (tx *Tx) LastSeq() uint64 {
+	if !tx.usable("LastSeq") {
+		return 0
+	}
+	return tx.fnSeq
+}

@@ -1,0 +1,369 @@
+package printer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"sync"
+	"time"
+
+	"wedge/drivers/printer/transport"
+	"wedge/drivers/printer/tspl"
+	"wedge/drivers/printer/zpl"
+	"wedge/drivers/profile"
+	"wedge/internal/clock"
+)
+
+// Languages.
+const (
+	LangZPL  = "zpl"
+	LangTSPL = "tspl"
+)
+
+// Status query names used in profiles (profile.Printer.Status).
+const (
+	QueryZPLHS    = "zpl_hs"
+	QueryZPLHQES  = "zpl_hqes"
+	QueryTSPLESCQ = "tspl_esc_q"
+	QueryTSPLESCS = "tspl_esc_s"
+)
+
+// Config is one configured printer: a device with kind: printer in wedge.yaml.
+type Config struct {
+	Name      string          // configured device name, e.g. "pack-1-printer"
+	Transport string          // tcp | serial | usblp
+	Address   string          // tcp host[:port], serial port path, or /dev/usb/lpN
+	Port      int             // tcp port when Address has none (default 9100)
+	Profile   profile.Profile // the printer's firmware profile (Kind printer, Printer non-nil)
+}
+
+// Options tune a printer. A nil *Options means all defaults.
+type Options struct {
+	Clock        clock.Clock                   // nil = real time
+	Logf         func(format string, a ...any) // nil = silent
+	QueryTimeout time.Duration                 // how long a status query waits for its answer (default 2s)
+	DialTimeout  time.Duration                 // TCP dial timeout (default 5s)
+	// Open replaces transport.Open (tests); nil = transport.Open.
+	Open func(ctx context.Context, c transport.Config) (io.ReadWriteCloser, error)
+}
+
+// DefaultQueryTimeout is how long a status query waits by default.
+const DefaultQueryTimeout = 2 * time.Second
+
+// Device is a printer reached over a transport and spoken to in its profile's language. The
+// transport is opened lazily on first use and reopened after an I/O error.
+type Device struct {
+	name    string
+	lang    string
+	queries []string
+	tcfg    transport.Config
+	clk     clock.Clock
+	logf    func(string, ...any)
+	qto     time.Duration
+	dto     time.Duration
+	open    func(ctx context.Context, c transport.Config) (io.ReadWriteCloser, error)
+
+	mu     sync.Mutex // serialises wire operations
+	conn   io.ReadWriteCloser
+	in     chan []byte   // chunks read by the reader goroutine
+	rdDone chan struct{} // closed when the reader goroutine ends
+	rdErr  error         // set before rdDone is closed
+	closed bool
+	seq    uint64
+}
+
+var _ Printer = (*Device)(nil)
+
+// Open checks the config against the profile and returns the printer. It does not connect yet:
+// the first Print or Status does, so an agent starts while a printer is still off.
+func Open(cfg Config, opts *Options) (*Device, error) {
+	if opts == nil {
+		opts = &Options{}
+	}
+	bad := func(format string, a ...any) error {
+		return fmt.Errorf("printer %q: %w: %s", cfg.Name, ErrConfig, fmt.Sprintf(format, a...))
+	}
+	if cfg.Name == "" {
+		return nil, bad("empty name")
+	}
+	p := cfg.Profile.Printer
+	if cfg.Profile.Kind != profile.KindPrinter || p == nil {
+		return nil, bad("profile %q is not a printer profile", cfg.Profile.ID)
+	}
+	if p.Language != LangZPL && p.Language != LangTSPL {
+		return nil, bad("profile %q: language %q (want zpl or tspl)", cfg.Profile.ID, p.Language)
+	}
+	kind := cfg.Transport
+	if kind == "" {
+		kind = transport.TCP
+	}
+	if kind != transport.TCP && kind != transport.Serial && kind != transport.USBLP {
+		return nil, bad("transport %q (want tcp, serial or usblp)", kind)
+	}
+	if len(p.Transports) > 0 && !contains(p.Transports, kind) {
+		return nil, bad("profile %q does not list transport %q (has %v)", cfg.Profile.ID, kind, p.Transports)
+	}
+	if cfg.Address == "" {
+		return nil, bad("empty address")
+	}
+	var qs []string
+	for _, q := range p.Status {
+		switch {
+		case p.Language == LangZPL && (q == QueryZPLHS || q == QueryZPLHQES),
+			p.Language == LangTSPL && (q == QueryTSPLESCQ || q == QueryTSPLESCS):
+			qs = append(qs, q)
+		default:
+			return nil, bad("profile %q: status query %q does not fit language %s", cfg.Profile.ID, q, p.Language)
+		}
+	}
+	tc := transport.Config{Kind: kind, Address: cfg.Address, Port: cfg.Port}
+	if s := p.Serial; s != nil {
+		tc.Serial = transport.SerialMode{Baud: s.Baud, DataBits: s.DataBits, Parity: s.Parity, StopBits: s.StopBits}
+	}
+	d := &Device{name: cfg.Name, lang: p.Language, queries: order(qs), tcfg: tc, clk: clock.Or(opts.Clock),
+		logf: opts.Logf, qto: opts.QueryTimeout, dto: opts.DialTimeout, open: opts.Open}
+	if d.qto <= 0 {
+		d.qto = DefaultQueryTimeout
+	}
+	if d.dto <= 0 {
+		d.dto = 5 * time.Second
+	}
+	if d.open == nil {
+		d.open = transport.Open
+	}
+	return d, nil
+}
+
+// order puts the query that tells buffer counts (~HS) or the 1-byte <ESC>!? first.
+func order(qs []string) []string {
+	var out []string
+	for _, want := range []string{QueryZPLHS, QueryZPLHQES, QueryTSPLESCQ, QueryTSPLESCS} {
+		if contains(qs, want) {
+			out = append(out, want)
+		}
+	}
+	return out
+}
+
+func contains(l []string, s string) bool {
+	for _, x := range l {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+func (d *Device) String() string { return d.name }
+
+// Language is zpl or tspl.
+func (d *Device) Language() string { return d.lang }
+
+// HasStatus reports whether the profile lists a status query (else confirm by scan-back).
+func (d *Device) HasStatus() bool { return len(d.queries) > 0 }
+
+func (d *Device) logff(format string, a ...any) {
+	if d.logf != nil {
+		d.logf("printer %s: "+format, append([]any{d.name}, a...)...)
+	}
+}
+
+func (d *Device) wrap(err error) error { return fmt.Errorf("printer %q: %w", d.name, err) }
+
+// connect opens the transport if needed. Called with mu held.
+func (d *Device) connect(ctx context.Context) error {
+	if d.closed {
+		return d.wrap(ErrClosed)
+	}
+	if d.conn != nil {
+		select {
+		case <-d.rdDone:
+			d.logff("connection lost: %v; reopening", d.rdErr)
+			d.dropLocked()
+		default:
+			return nil
+		}
+	}
+	dctx, cancel := context.WithTimeout(ctx, d.dto)
+	defer cancel()
+	c, err := d.open(dctx, d.tcfg)
+	if err != nil {
+		return d.wrap(err)
+	}
+	d.conn, d.in, d.rdDone, d.rdErr = c, make(chan []byte, 64), make(chan struct{}), nil
+	go d.reader(c, d.in, d.rdDone)
+	return nil
+}
+
+// reader is the one goroutine reading a connection; it ends when the connection is closed.
+func (d *Device) reader(c io.Reader, in chan<- []byte, done chan struct{}) {
+	defer close(done)
+	buf := make([]byte, 512)
+	for {
+		n, err := c.Read(buf)
+		if n > 0 {
+			chunk := append([]byte(nil), buf[:n]...)
+			select {
+			case in <- chunk:
+			default: // nobody is asking: unsolicited bytes are dropped (bounded memory)
+			}
+		}
+		if err != nil {
+			d.rdErr = err
+			return
+		}
+	}
+}
+
+// dropLocked closes the connection and waits for its reader. Called with mu held.
+func (d *Device) dropLocked() {
+	if d.conn == nil {
+		return
+	}
+	d.conn.Close()
+	<-d.rdDone
+	d.conn = nil
+}
+
+// Print sends the job and returns its id.
+func (d *Device) Print(ctx context.Context, job []byte) (string, error) {
+	if len(job) == 0 {
+		return "", d.wrap(ErrEmptyJob)
+	}
+	if err := ctx.Err(); err != nil {
+		return "", d.wrap(err)
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if err := d.connect(ctx); err != nil {
+		return "", err
+	}
+	if _, err := d.conn.Write(job); err != nil {
+		d.dropLocked()
+		return "", d.wrap(fmt.Errorf("send job: %w", err))
+	}
+	d.seq++
+	id := d.name + "-" + d.clk.Now().UTC().Format("20060102T150405.000") + "-" + strconv.FormatUint(d.seq, 10)
+	d.logff("job %s sent (%d bytes)", id, len(job))
+	return id, nil
+}
+
+// Status runs the profile's status queries and merges their answers.
+func (d *Device) Status(ctx context.Context) (Status, error) {
+	if len(d.queries) == 0 {
+		return Status{LabelsRemaining: -1, FormatsInBuffer: -1}, d.wrap(ErrNoStatus)
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if err := d.connect(ctx); err != nil {
+		return Status{}, err
+	}
+	var st Status
+	for i, q := range d.queries {
+		one, err := d.query(ctx, q)
+		if i == 0 {
+			st = one
+		} else {
+			st = merge(st, one)
+		}
+		if err != nil {
+			if errors.Is(err, ErrNoAnswer) {
+				st = merge(st, Status{Faults: []Fault{FaultNoAnswer}, LabelsRemaining: -1, FormatsInBuffer: -1})
+			}
+			return st, d.wrap(err)
+		}
+	}
+	return st, nil
+}
+
+// query sends one status query and waits for its whole reply. Called with mu held.
+func (d *Device) query(ctx context.Context, q string) (Status, error) {
+	none := Status{LabelsRemaining: -1, FormatsInBuffer: -1}
+	// Drop stale bytes (a late answer to an earlier query).
+	for drained := false; !drained; {
+		select {
+		case <-d.in:
+		default:
+			drained = true
+		}
+	}
+	var cmd []byte
+	var parse func([]byte) (Status, int, error)
+	switch q {
+	case QueryZPLHS:
+		cmd = zpl.QueryHS
+		parse = func(b []byte) (Status, int, error) {
+			hs, n, err := zpl.ParseHS(b)
+			return FromZPL(&hs, nil), n, incomplete(err, zpl.ErrIncomplete)
+		}
+	case QueryZPLHQES:
+		cmd = zpl.QueryHQES
+		parse = func(b []byte) (Status, int, error) {
+			ew, n, err := zpl.ParseHQES(b)
+			return FromZPL(nil, &ew), n, incomplete(err, zpl.ErrIncomplete)
+		}
+	case QueryTSPLESCQ:
+		cmd = tspl.QueryStatus
+		parse = func(b []byte) (Status, int, error) {
+			s, n, err := tspl.ParseStatus(b)
+			return FromTSPL(&s, nil), n, incomplete(err, tspl.ErrIncomplete)
+		}
+	case QueryTSPLESCS:
+		cmd = tspl.QueryExtended
+		parse = func(b []byte) (Status, int, error) {
+			e, n, err := tspl.ParseExtended(b)
+			return FromTSPL(nil, &e), n, incomplete(err, tspl.ErrIncomplete)
+		}
+	}
+	if _, err := d.conn.Write(cmd); err != nil {
+		d.dropLocked()
+		return none, fmt.Errorf("send %s: %w", q, err)
+	}
+	t := d.clk.NewTimer(d.qto)
+	defer t.Stop()
+	var buf []byte
+	for {
+		select {
+		case chunk := <-d.in:
+			buf = append(buf, chunk...)
+			st, n, err := parse(buf)
+			if errors.Is(err, errIncomplete) {
+				continue
+			}
+			if err != nil {
+				return none, fmt.Errorf("%s: %w: %v (reply %q)", q, ErrBadReply, err, buf)
+			}
+			st.Raw = quote(buf[:n])
+			return st, nil
+		case <-t.C():
+			d.logff("no answer to %s within %v", q, d.qto)
+			return none, fmt.Errorf("%s: %w within %v", q, ErrNoAnswer, d.qto)
+		case <-d.rdDone:
+			err := d.rdErr
+			d.dropLocked()
+			return none, fmt.Errorf("%s: connection lost: %w", q, err)
+		case <-ctx.Done():
+			return none, ctx.Err()
+		}
+	}
+}
+
+var errIncomplete = errors.New("incomplete")
+
+func incomplete(err, sentinel error) error {
+	if errors.Is(err, sentinel) {
+		return errIncomplete
+	}
+	return err
+}
+
+// Close closes the transport and waits for the reader goroutine.
+func (d *Device) Close() error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.closed = true
+	d.dropLocked()
+	return nil
+}

@@ -36,14 +36,12 @@ func cmdJournalVerify(ctx context.Context, args []string, stdout, stderr io.Writ
 	}
 	rep, err := journal.Verify(path)
 	if err != nil {
+		// Not readable at all: missing, locked by a running agent, not a wedge journal.
 		fmt.Fprintf(stderr, "wedge journal verify: %v\n", err)
-		if rep.OK() {
-			return exitUsage // could not read it at all
-		}
-		return exitFailure
+		return exitUsage
 	}
 	fmt.Fprintf(stdout, "%s\n", rep)
-	if !rep.OK() {
+	if !rep.OK {
 		return exitFailure
 	}
 	return exitOK

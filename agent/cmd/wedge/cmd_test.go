@@ -3,11 +3,13 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	bolt "go.etcd.io/bbolt"
 	"go.uber.org/goleak"
 
 	"wedge/agent/flow"
@@ -83,7 +85,30 @@ func TestJournalVerify(t *testing.T) {
 		}
 	}
 	s.Close()
-	if code, out, errs := wedge(t, "journal", "verify", "--data", dir); code != exitOK {
+	if code, out, errs := wedge(t, "journal", "verify", "--data", dir); code != exitOK || !strings.Contains(out, "OK") {
 		t.Errorf("untouched journal: exit %d %s %s", code, out, errs)
+	}
+	// Edit entry 3 behind the journal's back: verify names it and exits 1.
+	db, err := bolt.Open(filepath.Join(dir, "wedge.db"), 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket([]byte("entries"))
+		var key [8]byte
+		binary.BigEndian.PutUint64(key[:], 3)
+		v := b.Get(key[:])
+		if v == nil {
+			t.Fatal("entry 3 not found under the expected key")
+		}
+		return b.Put(key[:], bytes.Replace(v, []byte(`"O2"`), []byte(`"O9"`), 1))
+	})
+	db.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, out, _ := wedge(t, "journal", "verify", "--data", dir)
+	if code != exitFailure || !strings.Contains(out, "3") || !strings.Contains(out, "BROKEN") {
+		t.Errorf("edited journal: exit %d %s", code, out)
 	}
 }

@@ -1,0 +1,670 @@
+// Package uplink is the agent side of MQTT: it sends the journal to the hub in batches, keeps a
+// bounded window of batches in flight, moves the journal's acked sequence only on the hub's own
+// acks, resends after a reconnect or when acks stop, delivers the downlink (orders, direct replays,
+// commands) without ever dropping a message, keeps a retained online/offline status with a last
+// will, and asks the hub for catch-ups.
+//
+// What is synced is decided by exactly one thing: a wire.Ack on wire.TopicAck with our journal id.
+// A paho token or a broker PUBACK means nothing here (see delivery-pitfalls.md): a broker can lose
+// what it acknowledged, and paho completes tokens of resent messages early.
+//
+// Goroutines: one owner goroutine reads the Source and publishes; one feeder goroutine owns the
+// downlink queue and feeds Downlink(). paho's handlers only append to queues and return.
+// Network backoff is paho's (real time); ResendAfter and status times come from Options.Clock.
+package uplink
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	mqtt "github.com/eclipse/paho.mqtt.golang"
+
+	"wedge/internal/clock"
+	"wedge/sync/wire"
+)
+
+// Sentinel errors. Match them with errors.Is.
+var (
+	// ErrOptions means Options are incomplete or inconsistent (bad URL, site, agent, TLS files).
+	ErrOptions = errors.New("uplink: 配置无效 / invalid options")
+	// ErrTLS means the CA, certificate or key files could not be loaded.
+	ErrTLS = errors.New("uplink: TLS 证书加载失败 / cannot load TLS files")
+	// ErrConnect means the last attempt to reach the broker failed (see LastError).
+	ErrConnect = errors.New("uplink: 无法连接消息服务器 / cannot connect to the MQTT broker")
+)
+
+// Defaults of Options.
+const (
+	DefaultWindow       = 4
+	DefaultResendAfter  = 10 * time.Second
+	maxReconnect        = 10 * time.Second
+	writeTimeout        = 5 * time.Second
+	statusPublishWait   = 2 * time.Second
+	disconnectQuiesceMS = 250
+)
+
+// Source is the journal as the uplink sees it. agent/journal.Store implements it.
+type Source interface {
+	JournalID() string
+	// Entries returns entries with seq > after, at most maxEntries and about maxBytes of JSON.
+	Entries(after uint64, maxEntries, maxBytes int) ([]wire.Entry, error)
+	LastSeq() uint64
+	AckedSeq() uint64
+	// Ack records the hub's ack durably (monotonic, clamped to LastSeq).
+	Ack(ctx context.Context, seq uint64) error
+	// Committed is signalled (coalesced) after each commit, so new entries are sent promptly.
+	Committed() <-chan struct{}
+}
+
+// Message is one downlink message, as it arrived.
+type Message struct {
+	Topic   string
+	Payload []byte
+}
+
+// Options configure an Uplink. Zero values mean the documented defaults.
+type Options struct {
+	// URL of the broker: tcp://, mqtt://, ssl://, tls://, mqtts://, ws:// or wss://. Required.
+	URL string
+	// Site and Agent name this agent (wire.ValidName). The client id is "wedge-{Site}-{Agent}".
+	Site, Agent string
+	// CAFile verifies the broker (PEM; empty = system roots). CertFile and KeyFile are the client
+	// certificate (both or neither). TLS files need an ssl://, tls://, mqtts:// or wss:// URL.
+	CAFile, CertFile, KeyFile string
+	Username, Password        string
+	// Clock drives ResendAfter and status times; nil = clock.Real.
+	Clock clock.Clock
+	// Logf receives diagnostics; nil = silent.
+	Logf func(format string, args ...any)
+	// Window is the number of batches in flight beyond the acked seq; 0 = DefaultWindow.
+	Window int
+	// ResendAfter: with batches in flight and no ack progress for this long, resend from the acked
+	// seq + 1. 0 = DefaultResendAfter.
+	ResendAfter time.Duration
+	// Status supplies the retained online status (breaker, unsynced count...). State is forced to
+	// "online". nil = site, agent, journal id, unsynced and time only.
+	Status func() wire.Status
+	// CatchupSince, if set, is called on every (re)connect and a catch-up request with its result is
+	// sent, so the downlink missed while away (beyond the broker's queue) is replayed.
+	CatchupSince func() uint64
+}
+
+// Stats are counters since New.
+type Stats struct {
+	Batches     uint64 // batches published (resends included)
+	Resends     uint64 // times the window was rewound to the acked seq + 1 (reconnect or ResendAfter)
+	Acks        uint64 // hub acks that moved the acked seq
+	IgnoredAcks uint64 // acks that were malformed, for another journal, above LastSeq, or stale
+	Downlink    uint64 // downlink messages received
+}
+
+// Uplink is a running MQTT uplink. Create it with New, end it with Stop.
+type Uplink struct {
+	src      Source
+	opts     Options
+	clk      clock.Clock
+	logf     func(string, ...any)
+	cli      mqtt.Client
+	jid      string
+	maxBytes int
+
+	topicEvents, topicAck, topicStatus, topicCatchup string
+
+	connected atomic.Bool
+	lastAck   atomic.Int64 // unix nanos of the clock, 0 = never
+
+	batches, resends, acks, ignored, downlinks atomic.Uint64
+
+	mu           sync.Mutex
+	inbox        []event
+	lastErr      error
+	pendingCatch *uint64 // a RequestCatchup made while disconnected
+	inboxSig     chan struct{}
+
+	dlMu  sync.Mutex
+	dlQ   []Message
+	dlSig chan struct{}
+	dlOut chan Message
+
+	ctx       context.Context // cancelled by Stop
+	cancel    context.CancelFunc
+	stopOnce  sync.Once
+	stopped   chan struct{}
+	ownerDone chan struct{}
+	feedDone  chan struct{}
+	// disconnected is closed when Stop has disconnected the client.
+	disconnected chan struct{}
+	unwatch      func() bool
+	stopErr      error
+}
+
+type event struct {
+	connect bool
+	ack     []byte
+}
+
+// New validates opts, starts the goroutines and begins connecting in the background: a broker that
+// is down is not an error (the agent works offline and syncs later); see Connected and LastError.
+// When ctx ends the uplink stops as by Stop.
+func New(ctx context.Context, src Source, opts Options) (*Uplink, error) {
+	if src == nil {
+		return nil, fmt.Errorf("%w: nil Source", ErrOptions)
+	}
+	if !wire.ValidName(opts.Site) || !wire.ValidName(opts.Agent) {
+		return nil, fmt.Errorf("%w: site %q / agent %q (1–64 of A-Z a-z 0-9 _ -)", ErrOptions, opts.Site, opts.Agent)
+	}
+	tlsConf, err := tlsConfig(opts)
+	if err != nil {
+		return nil, err
+	}
+	if opts.Window <= 0 {
+		opts.Window = DefaultWindow
+	}
+	if opts.ResendAfter <= 0 {
+		opts.ResendAfter = DefaultResendAfter
+	}
+	logf := opts.Logf
+	if logf == nil {
+		logf = func(string, ...any) {}
+	}
+	u := &Uplink{
+		src: src, opts: opts, clk: clock.Or(opts.Clock), logf: logf, jid: src.JournalID(),
+		topicEvents:  wire.TopicEvents(opts.Site, opts.Agent),
+		topicAck:     wire.TopicAck(opts.Site, opts.Agent),
+		topicStatus:  wire.TopicStatus(opts.Site, opts.Agent),
+		topicCatchup: wire.TopicCatchup(opts.Site, opts.Agent),
+		inboxSig:     make(chan struct{}, 1),
+		dlSig:        make(chan struct{}, 1),
+		dlOut:        make(chan Message),
+		stopped:      make(chan struct{}),
+		ownerDone:    make(chan struct{}),
+		feedDone:     make(chan struct{}),
+		disconnected: make(chan struct{}),
+	}
+	u.ctx, u.cancel = context.WithCancel(context.Background())
+	env, _ := json.Marshal(wire.Batch{Site: opts.Site, Agent: opts.Agent, JournalID: u.jid, Events: []wire.Entry{}})
+	// Entries counts entry JSON only: leave room for the envelope and one comma per entry.
+	u.maxBytes = wire.MaxBatchBytes - len(env) - wire.MaxBatchEntries
+
+	will, _ := json.Marshal(wire.Status{State: "offline", Site: opts.Site, Agent: opts.Agent, JournalID: u.jid})
+	mo := mqtt.NewClientOptions().
+		AddBroker(opts.URL).
+		SetClientID("wedge-"+opts.Site+"-"+opts.Agent).
+		SetCleanSession(false).
+		SetResumeSubs(true).
+		SetOrderMatters(false).
+		SetAutoReconnect(true).
+		SetConnectRetry(true).
+		SetConnectRetryInterval(time.Second).
+		SetMaxReconnectInterval(maxReconnect).
+		SetConnectTimeout(10*time.Second).
+		SetWriteTimeout(writeTimeout).
+		SetKeepAlive(30*time.Second).
+		SetBinaryWill(u.topicStatus, will, 1, true).
+		SetDefaultPublishHandler(u.onMessage).
+		SetOnConnectHandler(u.onConnect).
+		SetConnectionLostHandler(u.onLost).
+		SetConnectionNotificationHandler(u.onNotify)
+	if opts.Username != "" {
+		mo.SetUsername(opts.Username)
+		mo.SetPassword(opts.Password)
+	}
+	if tlsConf != nil {
+		mo.SetTLSConfig(tlsConf)
+	}
+	u.cli = mqtt.NewClient(mo)
+	go u.run()
+	go u.feed()
+	u.cli.Connect() // with ConnectRetry the token completes only once connected; never waited on
+	unwatch := context.AfterFunc(ctx, func() { _ = u.Stop(context.Background()) })
+	u.mu.Lock()
+	u.unwatch = unwatch
+	u.mu.Unlock()
+	u.logf("uplink: started, broker %s, client id wedge-%s-%s, journal %s", opts.URL, opts.Site, opts.Agent, u.jid)
+	return u, nil
+}
+
+func tlsConfig(o Options) (*tls.Config, error) {
+	if o.URL == "" {
+		return nil, fmt.Errorf("%w: broker URL is empty", ErrOptions)
+	}
+	pu, err := url.Parse(o.URL)
+	if err != nil || pu.Host == "" {
+		return nil, fmt.Errorf("%w: broker URL %q: want scheme://host:port", ErrOptions, o.URL)
+	}
+	secure := false
+	switch strings.ToLower(pu.Scheme) {
+	case "tcp", "mqtt", "ws":
+	case "ssl", "tls", "mqtts", "tcps", "wss":
+		secure = true
+	default:
+		return nil, fmt.Errorf("%w: broker URL %q: unknown scheme %q (tcp, ssl, tls, mqtts, ws, wss)", ErrOptions, o.URL, pu.Scheme)
+	}
+	if (o.CertFile == "") != (o.KeyFile == "") {
+		return nil, fmt.Errorf("%w: client certificate needs both CertFile and KeyFile", ErrOptions)
+	}
+	if !secure {
+		if o.CAFile != "" || o.CertFile != "" {
+			return nil, fmt.Errorf("%w: TLS files given but broker URL %q is not ssl:// or tls://", ErrOptions, o.URL)
+		}
+		return nil, nil
+	}
+	conf := &tls.Config{MinVersion: tls.VersionTLS12}
+	if o.CAFile != "" {
+		pem, err := os.ReadFile(o.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("%w: CA file: %v", ErrTLS, err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("%w: CA file %s holds no PEM certificate", ErrTLS, o.CAFile)
+		}
+		conf.RootCAs = pool
+	}
+	if o.CertFile != "" {
+		cert, err := tls.LoadX509KeyPair(o.CertFile, o.KeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("%w: client certificate %s / key %s: %v", ErrTLS, o.CertFile, o.KeyFile, err)
+		}
+		conf.Certificates = []tls.Certificate{cert}
+	}
+	return conf, nil
+}
+
+// Downlink delivers every message received on the site's orders topic, this agent's direct and
+// command topics, in arrival order. Nothing is dropped: an internal queue grows while the consumer
+// is slow. The channel is closed after Stop.
+func (u *Uplink) Downlink() <-chan Message { return u.dlOut }
+
+// Connected reports whether the MQTT connection is up.
+func (u *Uplink) Connected() bool { return u.connected.Load() }
+
+// LastAck is the clock time of the last hub ack that moved the acked seq (zero if none yet).
+func (u *Uplink) LastAck() time.Time {
+	n := u.lastAck.Load()
+	if n == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, n)
+}
+
+// LastError is the reason of the last failed connection attempt or lost connection, wrapping
+// ErrConnect; nil once connected.
+func (u *Uplink) LastError() error {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return u.lastErr
+}
+
+// Stats returns the counters.
+func (u *Uplink) Stats() Stats {
+	return Stats{Batches: u.batches.Load(), Resends: u.resends.Load(), Acks: u.acks.Load(),
+		IgnoredAcks: u.ignored.Load(), Downlink: u.downlinks.Load()}
+}
+
+// PublishStatus re-publishes the retained online status now (e.g. the breaker changed). Without a
+// connection it does nothing: the status is published on every connect anyway.
+func (u *Uplink) PublishStatus() {
+	if !u.connected.Load() {
+		return
+	}
+	u.publishStatus()
+}
+
+func (u *Uplink) status() wire.Status {
+	var s wire.Status
+	if u.opts.Status != nil {
+		s = u.opts.Status()
+	} else {
+		s = wire.Status{Site: u.opts.Site, Agent: u.opts.Agent, JournalID: u.jid}
+		if l, a := u.src.LastSeq(), u.src.AckedSeq(); l > a {
+			s.Unsynced = l - a
+		}
+	}
+	s.State = "online"
+	if s.At == "" {
+		s.At = wire.Time(u.clk.Now())
+	}
+	return s
+}
+
+func (u *Uplink) publishStatus() mqtt.Token {
+	b, _ := json.Marshal(u.status())
+	return u.cli.Publish(u.topicStatus, 1, true, b)
+}
+
+// RequestCatchup asks the hub to replay the site's downlink after hub sequence since to this
+// agent's direct topic. Without a connection the request is kept (the lowest since wins) and sent
+// on the next connect.
+func (u *Uplink) RequestCatchup(since uint64) {
+	if !u.connected.Load() {
+		u.mu.Lock()
+		if u.pendingCatch == nil || since < *u.pendingCatch {
+			u.pendingCatch = &since
+		}
+		u.mu.Unlock()
+		return
+	}
+	u.sendCatchup(since)
+}
+
+func (u *Uplink) sendCatchup(since uint64) {
+	b, _ := json.Marshal(wire.CatchupRequest{JournalID: u.jid, Since: since})
+	u.cli.Publish(u.topicCatchup, 1, false, b) // not waited on: a lost request is asked again on reconnect
+	u.logf("uplink: catch-up requested since hseq %d", since)
+}
+
+// --- paho callbacks: they never block ---
+
+func (u *Uplink) onConnect(c mqtt.Client) {
+	u.connected.Store(true)
+	u.mu.Lock()
+	u.lastErr = nil
+	pending := u.pendingCatch
+	u.pendingCatch = nil
+	u.mu.Unlock()
+	// The broker keeps our subscriptions (persistent session), but subscribe on every connect in
+	// case the session was lost (broker restarted without persistence). Not waited on.
+	c.SubscribeMultiple(map[string]byte{
+		u.topicAck:                    1,
+		wire.TopicOrders(u.opts.Site): 1,
+		wire.TopicDirect(u.opts.Site, u.opts.Agent):  1,
+		wire.TopicCommand(u.opts.Site, u.opts.Agent): 1,
+	}, nil)
+	u.publishStatus()
+	since, ask := uint64(0), false
+	if u.opts.CatchupSince != nil {
+		since, ask = u.opts.CatchupSince(), true
+	}
+	if pending != nil && (!ask || *pending < since) {
+		since, ask = *pending, true
+	}
+	if ask {
+		u.sendCatchup(since)
+	}
+	u.logf("uplink: connected to %s", u.opts.URL)
+	u.push(event{connect: true})
+}
+
+func (u *Uplink) onLost(_ mqtt.Client, err error) {
+	u.connected.Store(false)
+	u.setErr(err)
+	u.logf("uplink: 连接断开 / connection lost: %v (reconnecting)", err)
+}
+
+func (u *Uplink) onNotify(_ mqtt.Client, n mqtt.ConnectionNotification) {
+	switch n := n.(type) {
+	case mqtt.ConnectionNotificationBrokerFailed:
+		u.setErr(n.Reason)
+		u.logf("uplink: 连接失败 / connect to %s failed: %v", n.Broker, n.Reason)
+	case mqtt.ConnectionNotificationFailed:
+		u.setErr(n.Reason)
+	}
+}
+
+func (u *Uplink) setErr(err error) {
+	if err == nil {
+		return
+	}
+	u.mu.Lock()
+	u.lastErr = fmt.Errorf("%w %s: %w", ErrConnect, u.opts.URL, err)
+	u.mu.Unlock()
+}
+
+// onMessage is paho's only message handler: it copies the payload onto a queue and returns.
+func (u *Uplink) onMessage(_ mqtt.Client, m mqtt.Message) {
+	p := append([]byte(nil), m.Payload()...)
+	if m.Topic() == u.topicAck {
+		u.push(event{ack: p})
+		return
+	}
+	u.downlinks.Add(1)
+	u.dlMu.Lock()
+	u.dlQ = append(u.dlQ, Message{Topic: m.Topic(), Payload: p})
+	u.dlMu.Unlock()
+	select {
+	case u.dlSig <- struct{}{}:
+	default:
+	}
+}
+
+func (u *Uplink) push(e event) {
+	u.mu.Lock()
+	u.inbox = append(u.inbox, e)
+	u.mu.Unlock()
+	select {
+	case u.inboxSig <- struct{}{}:
+	default:
+	}
+}
+
+// --- the downlink feeder ---
+
+func (u *Uplink) feed() {
+	defer close(u.feedDone)
+	defer close(u.dlOut)
+	for {
+		u.dlMu.Lock()
+		if len(u.dlQ) == 0 {
+			u.dlQ = nil // let a drained burst's backing array go
+			u.dlMu.Unlock()
+			select {
+			case <-u.dlSig:
+				continue
+			case <-u.stopped:
+				return
+			}
+		}
+		m := u.dlQ[0]
+		u.dlMu.Unlock()
+		select {
+		case u.dlOut <- m:
+			u.dlMu.Lock()
+			u.dlQ[0] = Message{}
+			u.dlQ = u.dlQ[1:]
+			u.dlMu.Unlock()
+		case <-u.stopped:
+			return
+		}
+	}
+}
+
+// --- the owner ---
+
+func (u *Uplink) run() {
+	defer close(u.ownerDone)
+	acked := u.src.AckedSeq()
+	next := acked         // highest seq published in the current round
+	var inflight []uint64 // last seq of each batch in flight (all > acked)
+	timer := u.clk.NewTimer(u.opts.ResendAfter)
+	timer.Stop()
+	armed := false
+	arm := func() { timer.Reset(u.opts.ResendAfter); armed = true }
+	disarm := func() {
+		if armed {
+			timer.Stop()
+			armed = false
+		}
+	}
+	rewind := func(why string) {
+		if len(inflight) > 0 || next > acked {
+			u.resends.Add(1)
+			u.logf("uplink: resending from seq %d (%s)", acked+1, why)
+		}
+		next, inflight = acked, nil
+		disarm()
+	}
+	for {
+		if u.connected.Load() {
+			for len(inflight) < u.opts.Window {
+				es, err := u.src.Entries(next, wire.MaxBatchEntries, u.maxBytes)
+				if err != nil {
+					u.logf("uplink: reading the journal after seq %d: %v", next, err)
+					if !armed {
+						arm() // try again after ResendAfter
+					}
+					break
+				}
+				if len(es) == 0 {
+					break
+				}
+				u.publishBatch(es)
+				next = es[len(es)-1].Seq
+				inflight = append(inflight, next)
+				if !armed {
+					arm()
+				}
+			}
+		}
+		select {
+		case <-u.stopped:
+			timer.Stop()
+			return
+		case <-u.src.Committed():
+		case <-timer.C():
+			armed = false
+			if len(inflight) > 0 {
+				rewind(fmt.Sprintf("no hub ack progress for %v", u.opts.ResendAfter))
+			}
+		case <-u.inboxSig:
+			u.mu.Lock()
+			evs := u.inbox
+			u.inbox = nil
+			u.mu.Unlock()
+			for _, e := range evs {
+				if e.connect {
+					if a := u.src.AckedSeq(); a > acked {
+						acked = a
+					}
+					rewind("reconnected")
+					continue
+				}
+				seq, ok := u.parseAck(e.ack, acked)
+				if !ok {
+					continue
+				}
+				if err := u.src.Ack(u.ctx, seq); err != nil {
+					u.logf("uplink: recording hub ack %d failed: %v (will be acked again)", seq, err)
+					continue
+				}
+				acked = seq
+				u.acks.Add(1)
+				u.lastAck.Store(u.clk.Now().UnixNano())
+				if next < acked {
+					next = acked
+				}
+				for len(inflight) > 0 && inflight[0] <= acked {
+					inflight = inflight[1:]
+				}
+				if len(inflight) == 0 {
+					disarm()
+				} else {
+					arm()
+				}
+			}
+		}
+	}
+}
+
+// parseAck checks an ack payload; ok means it moves the acked seq to seq.
+func (u *Uplink) parseAck(p []byte, acked uint64) (uint64, bool) {
+	var a wire.Ack
+	if err := json.Unmarshal(p, &a); err != nil {
+		u.ignored.Add(1)
+		u.logf("uplink: ignoring malformed hub ack %q: %v", excerpt(p), err)
+		return 0, false
+	}
+	if a.JournalID != u.jid {
+		u.ignored.Add(1)
+		u.logf("uplink: ignoring hub ack for journal %q (ours is %q)", a.JournalID, u.jid)
+		return 0, false
+	}
+	if last := u.src.LastSeq(); a.AckedSeq > last {
+		u.ignored.Add(1)
+		u.logf("uplink: ignoring hub ack %d above our last seq %d (hub bug or a foreign journal with our id)", a.AckedSeq, last)
+		return 0, false
+	}
+	if a.AckedSeq <= acked {
+		u.ignored.Add(1) // stale or duplicate: acks only move forward
+		return 0, false
+	}
+	return a.AckedSeq, true
+}
+
+func (u *Uplink) publishBatch(es []wire.Entry) {
+	b, err := json.Marshal(wire.Batch{Site: u.opts.Site, Agent: u.opts.Agent, JournalID: u.jid, Events: es})
+	if err != nil { // cannot happen for these types
+		u.logf("uplink: encoding batch: %v", err)
+		return
+	}
+	// The token is not waited on: its outcome means nothing for sync (only the hub's ack does), and
+	// an error or a timeout just means the batch will be resent. Publish itself blocks at most
+	// WriteTimeout on a stalled link.
+	u.cli.Publish(u.topicEvents, 1, false, b)
+	u.batches.Add(1)
+}
+
+func excerpt(p []byte) string {
+	if len(p) > 80 {
+		return string(p[:80]) + "…"
+	}
+	return string(p)
+}
+
+// Stop ends the uplink: the owner and the feeder finish, the retained offline status is published
+// (when connected), and the client disconnects cleanly, so the broker does not fire the last will.
+// Downlink is closed; messages still queued for it are dropped (the hub replays them on catch-up).
+// Stopping twice is fine (the second call waits for the first).
+func (u *Uplink) Stop(ctx context.Context) error {
+	first := false
+	u.stopOnce.Do(func() { first = true })
+	if !first {
+		select {
+		case <-u.disconnected:
+		case <-ctx.Done():
+		}
+		return nil
+	}
+	u.mu.Lock()
+	if u.unwatch != nil {
+		u.unwatch()
+	}
+	u.mu.Unlock()
+	close(u.stopped)
+	u.cancel()
+	var err error
+	for _, d := range []chan struct{}{u.ownerDone, u.feedDone} {
+		select {
+		case <-d:
+		case <-ctx.Done():
+			err = ctx.Err()
+		}
+	}
+	if u.connected.Load() {
+		off, _ := json.Marshal(wire.Status{State: "offline", Site: u.opts.Site, Agent: u.opts.Agent,
+			JournalID: u.jid, At: wire.Time(u.clk.Now())})
+		tok := u.cli.Publish(u.topicStatus, 1, true, off)
+		select {
+		case <-tok.Done():
+		case <-ctx.Done():
+		case <-time.After(statusPublishWait):
+		}
+	}
+	u.connected.Store(false)
+	u.cli.Disconnect(disconnectQuiesceMS)
+	close(u.disconnected)
+	if err != nil {
+		return fmt.Errorf("uplink: stop: %w", err)
+	}
+	return nil
+}

@@ -1,6 +1,6 @@
 // Package agent wires one wedge agent together. New starts the parts from sinks to sources:
 //
-//	journal (bbolt) → uplink (MQTT) → intake (downlink pump) → stations → drivers (scanners) → API
+//	journal (bbolt) → intake → uplink (MQTT, feeding intake) → stations → drivers (scanners) → API
 //
 // and Stop ends them in the reverse order, waiting for each. A device that fails to open is logged
 // and retried by its driver; the agent keeps running. Run is New, wait for ctx, Stop.
@@ -142,23 +142,24 @@ func New(ctx context.Context, cfg *config.Config, deps Deps) (a *Agent, err erro
 		return a, fmt.Errorf("%w: journal: %w", ErrStart, err)
 	}
 
-	// 2. uplink
-	// The uplink must outlive ctx: Stop ends it after the stations, in order.
+	// 2. intake (fed by the downlink once the uplink runs). It asks the uplink for catch-ups;
+	// the uplink asks it where to catch up from after every reconnect.
+	a.in, err = intake.New(ctx, a.store, intake.Options{Clock: deps.Clock, Logf: prefixed(a.logf, ""),
+		Contract: cfg.CheckOrderNo, RequestCatchup: func(since uint64) { a.up.RequestCatchup(since) }})
+	if err != nil {
+		return a, fmt.Errorf("%w: %w", ErrStart, err)
+	}
+
+	// 3. uplink. It must outlive ctx: Stop ends it after the stations, in order.
 	a.up, err = uplink.New(context.WithoutCancel(ctx), a.store, uplink.Options{
 		URL: cfg.Broker.URL, Site: cfg.Site, Agent: cfg.Agent,
 		CAFile: cfg.Broker.CA, CertFile: cfg.Broker.Cert, KeyFile: cfg.Broker.Key,
 		Username: cfg.Broker.Username, Password: cfg.Broker.Password,
 		Clock: deps.Clock, Logf: prefixed(a.logf, "uplink: "), Status: a.status,
+		CatchupSince: a.in.CatchupSince,
 	})
 	if err != nil {
 		return a, fmt.Errorf("%w: uplink: %w", ErrStart, err)
-	}
-
-	// 3. intake, fed by the downlink
-	a.in, err = intake.New(ctx, a.store, intake.Options{Clock: deps.Clock, Logf: prefixed(a.logf, ""),
-		Contract: cfg.CheckOrderNo, RequestCatchup: a.up.RequestCatchup})
-	if err != nil {
-		return a, fmt.Errorf("%w: %w", ErrStart, err)
 	}
 	a.pumpDone = make(chan struct{})
 	go a.pump()
@@ -368,7 +369,7 @@ func (a *Agent) APIAddr() string {
 	return a.ln.Addr().String()
 }
 
-// Stop ends the agent in reverse start order: API, drivers, stations, intake, uplink, journal. It
+// Stop ends the agent in reverse start order: API, drivers, stations, downlink pump, uplink, journal. It
 // waits for each up to ctx's deadline. Calling it again returns the first result.
 func (a *Agent) Stop(ctx context.Context) error {
 	a.stopOnce.Do(func() {

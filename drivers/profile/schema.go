@@ -34,7 +34,8 @@ type Profile struct {
 	// Uncertain lists facts not confirmed by a primary or second independent source.
 	Uncertain []string `yaml:"uncertain,omitempty" json:"uncertain,omitempty"`
 
-	// File is where the profile was loaded from ("embedded:NAME.yaml" or a path); not in YAML.
+	// File is where the profile was loaded from ("firmware-profiles/NAME.yaml" for the embedded
+	// ones, else the path in the override directory); not in YAML.
 	File string `yaml:"-" json:"file"`
 }
 
@@ -56,6 +57,46 @@ type Serial struct {
 	AIMPrefix  bool   `yaml:"aim_prefix" json:"aim_prefix"`                             // the device sends "]Xm" before the data: strip it
 	IdleCutMS  int    `yaml:"idle_cutoff_ms,omitempty" json:"idle_cutoff_ms,omitempty"` // end a frame after this quiet time even without terminator (0 = off)
 	Charset    string `yaml:"charset,omitempty" json:"charset,omitempty"`               // utf-8 (default) | gbk
+}
+
+// Serial defaults: what a zero field means (9600 8N1, CR-terminated, UTF-8).
+const (
+	DefaultBaud       = 9600
+	DefaultDataBits   = 8
+	DefaultParity     = "none"
+	DefaultStopBits   = 1
+	DefaultTerminator = "cr"
+	DefaultCharset    = "utf-8"
+)
+
+// WithDefaults returns a copy of s with every zero field set to its documented default: 9600 baud,
+// 8 data bits, no parity, 1 stop bit, CR terminator, UTF-8. A nil s gives all defaults. This is the
+// one place defaults are applied; the loader calls it on every profile and drivers call it again
+// (it is idempotent) so that a hand-built Serial works too.
+func (s *Serial) WithDefaults() Serial {
+	var out Serial
+	if s != nil {
+		out = *s
+	}
+	if out.Baud == 0 {
+		out.Baud = DefaultBaud
+	}
+	if out.DataBits == 0 {
+		out.DataBits = DefaultDataBits
+	}
+	if out.Parity == "" {
+		out.Parity = DefaultParity
+	}
+	if out.StopBits == 0 {
+		out.StopBits = DefaultStopBits
+	}
+	if out.Terminator == "" {
+		out.Terminator = DefaultTerminator
+	}
+	if out.Charset == "" {
+		out.Charset = DefaultCharset
+	}
+	return out
 }
 
 // HID is how to read a USB HID scanner.

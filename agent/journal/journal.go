@@ -155,7 +155,7 @@ type Store struct {
 
 	// failCommit, when set (tests only), is consulted instead of committing: a non-nil error rolls
 	// the batch back as if the commit had failed.
-	failCommit func() error
+	failCommit atomic.Pointer[func() error]
 }
 
 // Open opens (creating if needed) the journal db file at path. A new file gets a random journal

@@ -103,7 +103,7 @@ func Verify(path string) (Report, error) {
 		case metaLast < last:
 			return bad(metaLast+1, "多余记录 entries after meta last_seq %d (up to %d) were added outside the agent", metaLast, last)
 		case metaHash != lastHash:
-			return bad(last, "末条哈希不符 the last entry's hash does not match meta last_hash: 最后一条被改写 the last entry was replaced")
+			return bad(last, "末条哈希不符 the last entry's hash does not match meta last_hash: 最后一条被替换或其后记录被删除 the last entry was replaced or entries after it were removed")
 		}
 		rep.OK = true
 		return nil

@@ -138,8 +138,8 @@ func (s *Store) run(batch []*call) {
 			return
 		}
 	}
-	if s.failCommit != nil {
-		err = s.failCommit()
+	if hook := s.failCommit.Load(); hook != nil {
+		err = (*hook)()
 		if err != nil {
 			btx.Rollback()
 		} else {
@@ -156,12 +156,13 @@ func (s *Store) run(batch []*call) {
 	s.lastSeq.Store(tx.lastSeq)
 	s.ackedSeq.Store(tx.acked)
 	s.commits.Add(1)
-	for i, c := range batch {
-		c.done <- results[i]
-	}
+	// Signal before answering, so that a caller that returned from Do finds the signal.
 	select {
 	case s.committed <- struct{}{}:
 	default:
+	}
+	for i, c := range batch {
+		c.done <- results[i]
 	}
 }
 

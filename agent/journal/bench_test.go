@@ -1,0 +1,76 @@
+package journal
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strconv"
+	"testing"
+
+	"wedge/agent/flow"
+	"wedge/sync/wire"
+)
+
+// BenchmarkDoParallel measures group commit: many goroutines, one order and one entry per Do,
+// fsync on (as in production).
+func BenchmarkDoParallel(b *testing.B) {
+	s := open(b, filepath.Join(b.TempDir(), "wedge.db"), testOpts())
+	b.SetParallelism(16) // 16 × GOMAXPROCS callers, like busy stations and intake together
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		i := 0
+		for pb.Next() {
+			i++
+			id := "B" + strconv.Itoa(i%1000)
+			if err := s.Do(context.Background(), func(tx *Tx) error {
+				tx.PutOrder(flow.Order{ID: id, State: flow.PendingAllocation})
+				tx.Append(wire.Entry{Kind: wire.KindIntake, OrderID: id, Trigger: wire.TriggerHub, Station: "pack-1", Device: "scanner-1"})
+				return nil
+			}); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+	b.StopTimer()
+	st := s.Stats()
+	if st.Commits > 0 {
+		b.ReportMetric(float64(st.Calls)/float64(st.Commits), "calls/commit")
+	}
+}
+
+// BenchmarkEntriesWindow measures reading one uplink window (wire.MaxBatchEntries entries, at most
+// wire.MaxBatchBytes) from the middle of a large journal. WEDGE_BENCH_ENTRIES sets its size
+// (default 100000; the 1,000,000 of the requirement takes a minute to build).
+func BenchmarkEntriesWindow(b *testing.B) {
+	n := uint64(100_000)
+	if v, err := strconv.ParseUint(os.Getenv("WEDGE_BENCH_ENTRIES"), 10, 64); err == nil && v > 0 {
+		n = v
+	}
+	o := testOpts()
+	o.NoSync = true // building the fixture only
+	s := open(b, filepath.Join(b.TempDir(), "wedge.db"), o)
+	for done := uint64(0); done < n; {
+		err := s.Do(context.Background(), func(tx *Tx) error {
+			for i := 0; i < 5000 && done < n; i++ {
+				tx.Append(wire.Entry{Kind: wire.KindStep, OrderID: "O" + strconv.FormatUint(done%50000, 10),
+					From: "pending_allocation", To: "waybill_printed", Waybill: "SF1234567890123", Station: "pack-1", Trigger: wire.TriggerScan})
+				done++
+			}
+			return nil
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; b.Loop(); i++ {
+		after := (uint64(i) * 7919) % (n - wire.MaxBatchEntries)
+		es, err := s.Entries(after, wire.MaxBatchEntries, wire.MaxBatchBytes)
+		if err != nil || len(es) == 0 || es[0].Seq != after+1 {
+			b.Fatalf("window after %d: %d entries, %v", after, len(es), err)
+		}
+	}
+}

@@ -112,3 +112,23 @@ func TestJournalVerify(t *testing.T) {
 		t.Errorf("edited journal: exit %d %s", code, out)
 	}
 }
+
+func TestProfilesValidate(t *testing.T) {
+	dir := t.TempDir()
+	good, err := os.ReadFile(filepath.Join("..", "..", "..", "firmware-profiles", "generic-serial-cr.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(dir, "generic-serial-cr.yaml"), good, 0o644)
+	if code, out, errs := wedge(t, "profiles", "validate", dir); code != exitOK || !strings.Contains(out, "generic-serial-cr") {
+		t.Errorf("valid dir: %d %s %s", code, out, errs)
+	}
+	bad := strings.Replace(string(good), "id: generic-serial-cr", "id: generic-serial-cr\nbogus_field: 1", 1)
+	os.WriteFile(filepath.Join(dir, "generic-serial-cr.yaml"), []byte(bad), 0o644)
+	if code, _, errs := wedge(t, "profiles", "validate", dir); code != exitFailure || !strings.Contains(errs, "generic-serial-cr.yaml") || !strings.Contains(errs, "bogus_field") {
+		t.Errorf("invalid profile: %d %s", code, errs)
+	}
+	if code, _, _ := wedge(t, "profiles", "validate", filepath.Join(dir, "nope")); code != exitUsage {
+		t.Errorf("missing dir: %d", code)
+	}
+}

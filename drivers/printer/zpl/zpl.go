@@ -72,6 +72,9 @@ func frame(b []byte) (payload []byte, n int, err error) {
 	for i < len(b) && (b[i] == '\r' || b[i] == '\n' || b[i] == ' ') {
 		i++
 	}
+	if i > MaxReply {
+		return nil, 0, fmt.Errorf("%w: %d bytes of line noise", ErrMalformed, i)
+	}
 	if i == len(b) {
 		return nil, 0, ErrIncomplete
 	}
@@ -79,10 +82,10 @@ func frame(b []byte) (payload []byte, n int, err error) {
 		return nil, 0, fmt.Errorf("%w: expected STX, got 0x%02x", ErrMalformed, b[i])
 	}
 	end := bytes.IndexByte(b[i+1:], ETX)
+	if end > MaxReply || (end < 0 && len(b)-i > MaxReply) {
+		return nil, 0, fmt.Errorf("%w: no ETX within %d bytes", ErrMalformed, MaxReply)
+	}
 	if end < 0 {
-		if len(b) > MaxReply {
-			return nil, 0, fmt.Errorf("%w: no ETX within %d bytes", ErrMalformed, MaxReply)
-		}
 		return nil, 0, ErrIncomplete
 	}
 	payload = b[i+1 : i+1+end]

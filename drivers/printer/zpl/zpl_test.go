@@ -1,0 +1,107 @@
+package zpl
+
+import (
+	"errors"
+	"testing"
+)
+
+const hsIdle = "\x02030,0,0,1245,000,0,0,0,000,0,0,0\x03\r\n\x02001,0,0,0,1,2,6,0,00000000,1,000\x03\r\n\x021234,0\x03\r\n"
+
+func TestParseHS(t *testing.T) {
+	hs, n, err := ParseHS([]byte(hsIdle + "junk"))
+	if err != nil || n != len(hsIdle) {
+		t.Fatalf("ParseHS = %v, %d, %v", hs, n, err)
+	}
+	if hs.PaperOut || hs.Paused || hs.HeadUp || hs.FormatsInBuffer != 0 || hs.LabelsRemaining != 0 || hs.LabelLength != 1245 || hs.PrintMode != 2 || !hs.ThermalTransfer || hs.String3 != "1234,0" {
+		t.Fatalf("idle: %+v", hs)
+	}
+	// paper out, paused, 2 formats, buffer full, over temp; head up, ribbon out, 7 labels remaining.
+	busy := "\x02030,1,1,1245,002,1,0,1,000,0,1,1\x03\r\n\x02001,0,1,1,0,2,6,0,00000007,1,000\x03\r\n\x021234,0\x03\r\n"
+	hs, _, err = ParseHS([]byte(busy))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !hs.PaperOut || !hs.Paused || hs.FormatsInBuffer != 2 || !hs.BufferFull || !hs.PartialFormat || !hs.UnderTemperature || !hs.OverTemperature || !hs.HeadUp || !hs.RibbonOut || hs.LabelsRemaining != 7 {
+		t.Fatalf("busy: %+v", hs)
+	}
+	for i := 0; i < len(hsIdle); i++ {
+		if _, _, err := ParseHS([]byte(hsIdle[:i])); !errors.Is(err, ErrIncomplete) {
+			t.Fatalf("prefix of %d bytes: %v, want ErrIncomplete", i, err)
+		}
+	}
+	for _, bad := range []string{"x", "\x02030,0,0\x03\r\n\x02a\x03\r\n\x02b\x03\r\n",
+		"\x02030,2,0,1245,000,0,0,0,000,0,0,0\x03\r\n\x02001,0,0,0,1,2,6,0,00000000,1,000\x03\r\n\x021234,0\x03\r\n",
+		"\x02030,0,0,-1,000,0,0,0,000,0,0,0\x03\r\n\x02001,0,0,0,1,2,6,0,00000000,1,000\x03\r\n\x021234,0\x03\r\n"} {
+		if _, _, err := ParseHS([]byte(bad)); !errors.Is(err, ErrMalformed) {
+			t.Errorf("ParseHS(%q) = %v, want ErrMalformed", bad, err)
+		}
+	}
+}
+
+func TestFormatHSRoundTrip(t *testing.T) {
+	in := HostStatus{CommSettings: 30, PaperOut: true, LabelLength: 1040, FormatsInBuffer: 3, HeadUp: true, LabelsRemaining: 12, PrintMode: 2, FormatWhilePrint: true, String3: "1234,0"}
+	out, n, err := ParseHS(FormatHS(in))
+	if err != nil || out != in || n != len(FormatHS(in)) {
+		t.Fatalf("round trip: %+v, %v; want %+v", out, err, in)
+	}
+}
+
+func TestParseHQES(t *testing.T) {
+	r := "\x02\r\n  PRINTER STATUS\r\n   ERRORS:         1 00000000 00000005\r\n   WARNINGS:       1 00000000 00000008\r\n\x03\r\n"
+	ew, n, err := ParseHQES([]byte(r))
+	if err != nil || n != len(r) {
+		t.Fatal(err, n)
+	}
+	if !ew.AnyError || ew.Errors != ErrMediaOut|ErrHeadOpen || !ew.AnyWarning || ew.Warnings != WarnPaperNearEnd {
+		t.Fatalf("%+v", ew)
+	}
+	back, _, err := ParseHQES(FormatHQES(ew))
+	if err != nil || back != ew {
+		t.Fatalf("round trip %+v, %v", back, err)
+	}
+	for i := 0; i < len(r); i++ {
+		if _, _, err := ParseHQES([]byte(r[:i])); !errors.Is(err, ErrIncomplete) {
+			t.Fatalf("prefix %d: %v", i, err)
+		}
+	}
+	for _, bad := range []string{"\x02PRINTER STATUS\x03\r\n", "\x02PRINTER STATUS\r\nERRORS: 1 0000000G 00000000\r\nWARNINGS: 0 00000000 00000000\x03\r\n", "\x02hello\x03\r\n"} {
+		if _, _, err := ParseHQES([]byte(bad)); !errors.Is(err, ErrMalformed) {
+			t.Errorf("ParseHQES(%q) = %v, want ErrMalformed", bad, err)
+		}
+	}
+}
+
+func FuzzParseHS(f *testing.F) {
+	f.Add([]byte(hsIdle))
+	f.Add([]byte("\x02\x03\r\n"))
+	f.Add(FormatHS(HostStatus{PaperOut: true, LabelsRemaining: 99999999}))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		hs, n, err := ParseHS(b)
+		if err == nil && (n <= 0 || n > len(b) || hs.FormatsInBuffer < 0 || hs.LabelsRemaining < 0) {
+			t.Fatalf("ok parse with n=%d of %d, %+v", n, len(b), hs)
+		}
+		if err != nil && !errors.Is(err, ErrIncomplete) && !errors.Is(err, ErrMalformed) {
+			t.Fatalf("error %v is neither incomplete nor malformed", err)
+		}
+		if errors.Is(err, ErrIncomplete) && len(b) > 3*MaxReply+16 {
+			t.Fatalf("still incomplete after %d bytes: unbounded", len(b))
+		}
+	})
+}
+
+func FuzzParseHQES(f *testing.F) {
+	f.Add(FormatHQES(ErrorsWarnings{Errors: 1}))
+	f.Add([]byte("\x02PRINTER STATUS\r\nERRORS: 0 00000000 00000000\r\nWARNINGS: 0 00000000 00000000\x03"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		_, n, err := ParseHQES(b)
+		if err == nil && (n <= 0 || n > len(b)) {
+			t.Fatalf("n=%d of %d", n, len(b))
+		}
+		if err != nil && !errors.Is(err, ErrIncomplete) && !errors.Is(err, ErrMalformed) {
+			t.Fatal(err)
+		}
+		if errors.Is(err, ErrIncomplete) && len(b) > MaxReply+16 {
+			t.Fatalf("still incomplete after %d bytes", len(b))
+		}
+	})
+}

@@ -31,6 +31,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -409,6 +410,9 @@ func (s *Store) Entries(after uint64, maxEntries, maxBytes int) ([]wire.Entry, e
 	}
 	if maxBytes <= 0 {
 		maxBytes = wire.MaxBatchBytes
+	}
+	if after == math.MaxUint64 {
+		return nil, nil
 	}
 	var out []wire.Entry
 	err := s.db.View(func(tx *bolt.Tx) error {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -490,6 +491,18 @@ func TestOrdersIndexesCounts(t *testing.T) {
 	if err != nil || len(h) != 3 || h[0].Seq != 1 || h[1].Seq != 4 || h[2].Seq != 5 {
 		t.Errorf("History(O1) = %v %v, want seqs 1 4 5", h, err)
 	}
+	if err := s.Do(ctx, func(tx *Tx) error {
+		tx.Append(wire.Entry{Kind: wire.KindReject, OrderID: "O1\x00x"}) // bad input journaled as is
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if h, err := s.History("O1"); err != nil || len(h) != 3 {
+		t.Errorf("History(O1) = %v %v: picked up the entry of order \"O1\\x00x\"", h, err)
+	}
+	if h, err := s.History("O1\x00x"); err != nil || len(h) != 1 || h[0].Seq != 7 {
+		t.Errorf("History(O1\\x00x) = %v %v", h, err)
+	}
 	if h, err := s.History("O"); err != nil || len(h) != 0 {
 		t.Errorf("History(O) (a prefix of other ids) = %v %v", h, err)
 	}
@@ -520,6 +533,9 @@ func TestEntriesWindow(t *testing.T) {
 	}
 	if es, _ := s.Entries(50, 5, 1<<20); len(es) != 0 {
 		t.Errorf("Entries after the end = %d entries", len(es))
+	}
+	if es, _ := s.Entries(math.MaxUint64, 5, 1<<20); len(es) != 0 {
+		t.Errorf("Entries after MaxUint64 = %d entries", len(es))
 	}
 	if es, _ := s.Entries(1000, 5, 1<<20); len(es) != 0 {
 		t.Errorf("Entries far after the end = %d entries", len(es))
@@ -774,4 +790,30 @@ func TestClockStampsAt(t *testing.T) {
 	}); err != nil || kept.At != "2026-01-01T00:00:00.000Z" {
 		t.Errorf("a given At was replaced: %s %v", kept.At, err)
 	}
+}
+
+func TestInvalidUTF8(t *testing.T) {
+	// Scanners in GBK mode send bytes that are not UTF-8; such an entry must still verify.
+	s, path := newStore(t)
+	var e wire.Entry
+	if err := s.Do(context.Background(), func(tx *Tx) error {
+		e = tx.Append(wire.Entry{Kind: wire.KindReject, Code: "\xd6\xd0\xce\xc4", Detail: "bad \xff",
+			Order: &wire.OrderMsg{Type: "order", Recipient: "\xfe"}})
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := wire.VerifyLink(nil, e); err != nil {
+		t.Errorf("returned entry: %v", err)
+	}
+	es, err := s.Entries(0, 1, 0)
+	if err != nil || len(es) != 1 || es[0].Hash != e.Hash || es[0].Code != e.Code {
+		t.Fatalf("stored %+v %v, returned %+v", es, err, e)
+	}
+	if err := wire.VerifyLink(nil, es[0]); err != nil {
+		t.Errorf("stored entry: %v", err)
+	}
+	appendNote(t, s, "", "next")
+	s.Close()
+	mustVerify(t, path)
 }

@@ -419,9 +419,20 @@ func (tx *Tx) Append(e wire.Entry) wire.Entry {
 	if e.At == "" {
 		e.At = wire.Time(tx.s.clk.Now())
 	}
-	e.Seal(tx.fnHash)
+	// Normalize through JSON first: encoding/json writes invalid UTF-8 (say, GBK bytes from a
+	// scanner) as \ufffd escapes, which decode to U+FFFD and then re-encode differently, so an entry
+	// sealed with the raw bytes would fail its own hash once read back.
 	v, err := json.Marshal(e)
+	if err == nil {
+		e = wire.Entry{}
+		err = json.Unmarshal(v, &e)
+	}
 	if err != nil {
+		tx.invalid("entry: %v", err)
+		return e
+	}
+	e.Seal(tx.fnHash)
+	if v, err = json.Marshal(e); err != nil {
 		tx.invalid("entry: %v", err)
 		return e
 	}

@@ -1,0 +1,473 @@
+package demo
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"wedge/agent"
+	"wedge/agent/config"
+	"wedge/agent/flow"
+	"wedge/agent/station"
+	"wedge/internal/pty"
+	"wedge/sync/broker"
+	"wedge/sync/hub"
+	"wedge/sync/wire"
+)
+
+// Sentinel errors. Match them with errors.Is.
+var (
+	// ErrStart means a part of the demo (broker, hub, agent, pty) could not start; the cause is wrapped.
+	ErrStart = errors.New("demo: cannot start")
+	// ErrStop means a part did not stop cleanly.
+	ErrStop = errors.New("demo: stop")
+)
+
+// Defaults.
+const (
+	DefaultSite       = "sz01"
+	DefaultRate       = 60.0 // orders per minute
+	DefaultHubListen  = hub.DefaultListen
+	DefaultPackListen = "127.0.0.1:8470"
+	DefaultDockListen = "127.0.0.1:8471"
+	DefaultScanGap    = 300 * time.Millisecond
+	DefaultHandover   = 2 * time.Second
+	DefaultMistakes   = 0.05
+	// APIToken is the demo agents' API bearer token (for POST /api/v1/scan and confirmations).
+	APIToken = "demo"
+	// Profile is the firmware profile of the demo's simulated serial scanners.
+	Profile = "generic-serial-cr"
+)
+
+// Options configure the demo. Zero values mean the documented defaults.
+type Options struct {
+	// DataDir keeps the hub's and agents' data; "" makes a fresh temporary directory.
+	DataDir string
+	// Keep leaves the data directory in place at Stop (a temporary one is removed otherwise; a
+	// DataDir given by the caller is always kept).
+	Keep bool
+	// Rate is orders per minute from the generator (default DefaultRate; negative: no generator).
+	Rate float64
+	// Burst dispatches this many orders at once right after the start.
+	Burst int
+	// Site is the warehouse code (default DefaultSite).
+	Site string
+	// HubListen, PackListen and DockListen are the HTTP addresses of the hub and the two agents'
+	// APIs (defaults DefaultHubListen, DefaultPackListen, DefaultDockListen). An address that is
+	// taken falls back to a free loopback port.
+	HubListen, PackListen, DockListen string
+	// ScanGap is the simulated operators' time between two scans (default DefaultScanGap).
+	ScanGap time.Duration
+	// HandoverDelay is the time between a label's print and its handover (default DefaultHandover).
+	HandoverDelay time.Duration
+	// Mistakes is the share of operator actions that go wrong on purpose (default DefaultMistakes;
+	// negative: none).
+	Mistakes float64
+	// Seed seeds the generator and the operators (0: from the clock).
+	Seed uint64
+	// Logf receives the components' log lines (nil: the file demo.log in the data directory).
+	Logf func(format string, args ...any)
+}
+
+func (o *Options) defaults() {
+	if o.Rate == 0 {
+		o.Rate = DefaultRate
+	}
+	if o.Site == "" {
+		o.Site = DefaultSite
+	}
+	if o.HubListen == "" {
+		o.HubListen = DefaultHubListen
+	}
+	if o.PackListen == "" {
+		o.PackListen = DefaultPackListen
+	}
+	if o.DockListen == "" {
+		o.DockListen = DefaultDockListen
+	}
+	if o.ScanGap <= 0 {
+		o.ScanGap = DefaultScanGap
+	}
+	if o.HandoverDelay <= 0 {
+		o.HandoverDelay = DefaultHandover
+	}
+	if o.Mistakes == 0 {
+		o.Mistakes = DefaultMistakes
+	}
+	if o.Mistakes < 0 {
+		o.Mistakes = 0
+	}
+	if o.Seed == 0 {
+		o.Seed = uint64(time.Now().UnixNano())
+	}
+}
+
+// Demo is a running demo: broker, hub, two agents, simulated scanners, operators and generator.
+type Demo struct {
+	opts    Options
+	dir     string
+	tmp     bool
+	logFile *os.File
+	logf    func(string, ...any)
+
+	brk    *broker.Broker
+	hub    *hub.Hub
+	pack   *node
+	dock   *node
+	tr     *http.Transport
+	client *http.Client
+
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	ev    *eventLog
+	stats statCounters
+
+	packQ *queue
+	dockQ *queue
+
+	recMu   sync.Mutex
+	records map[string]string // order id → kind (normal, presale, cancel, contract)
+
+	stopOnce sync.Once
+	stopErr  error
+}
+
+// node is one agent of the demo with its station's simulated scanner.
+type node struct {
+	name    string
+	station string
+	device  string
+	pty     *pty.Pair
+	a       *agent.Agent
+	results chan station.Result
+	cfgFile string
+}
+
+// Start starts everything: broker, hub, agents (with their scanners on ptys), then the operators
+// and the generator. On error whatever started is stopped again.
+func Start(ctx context.Context, opts Options) (d *Demo, err error) {
+	opts.defaults()
+	d = &Demo{opts: opts, ev: newEventLog(12), records: map[string]string{}, packQ: newQueue(), dockQ: newQueue()}
+	defer func() {
+		if err != nil {
+			sctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			d.Stop(sctx)
+		}
+	}()
+	d.dir = opts.DataDir
+	if d.dir == "" {
+		if d.dir, err = os.MkdirTemp("", "wedge-demo-"); err != nil {
+			return d, fmt.Errorf("%w: data directory: %w", ErrStart, err)
+		}
+		d.tmp = true
+	} else if err := os.MkdirAll(d.dir, 0o750); err != nil {
+		return d, fmt.Errorf("%w: data directory: %w", ErrStart, err)
+	}
+	d.logf = opts.Logf
+	if d.logf == nil {
+		if d.logFile, err = os.OpenFile(filepath.Join(d.dir, "demo.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o640); err != nil {
+			return d, fmt.Errorf("%w: log file: %w", ErrStart, err)
+		}
+		d.logf = fileLogf(d.logFile)
+	}
+	d.tr = &http.Transport{MaxIdleConnsPerHost: 4, IdleConnTimeout: 30 * time.Second}
+	d.client = &http.Client{Transport: d.tr, Timeout: 15 * time.Second}
+
+	// 1. broker
+	if d.brk, err = broker.Start("127.0.0.1:0", &broker.Options{Logf: prefixed(d.logf, "broker: ")}); err != nil {
+		return d, fmt.Errorf("%w: %w", ErrStart, err)
+	}
+	// 2. hub
+	if d.hub, err = hub.New(context.WithoutCancel(ctx), hub.Options{
+		BrokerURL: d.brk.URL(), DataDir: filepath.Join(d.dir, "hub"), Listen: freeOr(opts.HubListen),
+		ClientID: "wedge-demo-hub", Logf: prefixed(d.logf, "hub: "),
+	}); err != nil {
+		return d, fmt.Errorf("%w: %w", ErrStart, err)
+	}
+	// 3. agents, each with a serial scanner on a pty
+	if d.pack, err = d.startNode(ctx, "pack01", station.RolePrint, "print-1", "scan-p1", opts.PackListen); err != nil {
+		return d, err
+	}
+	if d.dock, err = d.startNode(ctx, "dock01", station.RoleHandover, "dock-1", "scan-d1", opts.DockListen); err != nil {
+		return d, err
+	}
+	// 4. the simulated people
+	rctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	d.cancel = cancel
+	d.wg.Add(3)
+	go d.packOperator(rctx, d.opts.Seed+1)
+	go d.dockOperator(rctx, d.opts.Seed+2)
+	go d.generator(rctx, d.opts.Seed)
+	d.ev.add(Event{Source: "demo", Good: true, ZH: "演示已启动", EN: "demo started"})
+	return d, nil
+}
+
+func (d *Demo) startNode(ctx context.Context, name, role, st, dev, listen string) (*node, error) {
+	n := &node{name: name, station: st, device: dev, results: make(chan station.Result, 256)}
+	p, err := pty.Open()
+	if err != nil {
+		return nil, fmt.Errorf("%w: scanner of %s: %w", ErrStart, name, err)
+	}
+	n.pty = p
+	n.cfgFile = filepath.Join(d.dir, name+".yaml")
+	if err := os.WriteFile(n.cfgFile, []byte(agentYAML(d.opts.Site, name, role, st, dev, p.Name, d.brk.URL(), freeOr(listen))), 0o640); err != nil {
+		p.Close()
+		return nil, fmt.Errorf("%w: config of %s: %w", ErrStart, name, err)
+	}
+	cfg, err := config.Load(n.cfgFile, nil)
+	if err != nil {
+		p.Close()
+		return nil, fmt.Errorf("%w: config of %s: %w", ErrStart, name, err)
+	}
+	n.a, err = agent.New(ctx, cfg, agent.Deps{Logf: prefixed(d.logf, name+": "), OnResult: func(r station.Result) { d.onResult(n, r) }})
+	if err != nil {
+		p.Close()
+		return nil, fmt.Errorf("%w: agent %s: %w", ErrStart, name, err)
+	}
+	return n, nil
+}
+
+// agentYAML is the configuration of one demo agent, written to DIR/NAME.yaml and loaded like any
+// wedge.yaml.
+func agentYAML(site, name, role, st, dev, port, brokerURL, listen string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "# wedge demo: %s (%s station %s)\n", name, role, st)
+	fmt.Fprintf(&b, "site: %s\nagent: %s\ndata_dir: %s\npair_window: 30s\n", site, name, name)
+	b.WriteString("channels:\n")
+	for _, c := range channelContracts {
+		fmt.Fprintf(&b, "  %s: {order_no_pattern: %q}\n", c.Name, c.Pattern)
+	}
+	fmt.Fprintf(&b, "broker:\n  url: %q\napi:\n  listen: %q\n  token: %q\n", brokerURL, listen, APIToken)
+	fmt.Fprintf(&b, "stations:\n  - {name: %s, role: %s}\n", st, role)
+	fmt.Fprintf(&b, "devices:\n  - {name: %s, kind: scanner, station: %s, transport: serial, port: %s, profile: %s}\n", dev, st, port, Profile)
+	return b.String()
+}
+
+// freeOr returns addr if it can be listened on now, else a free loopback port ("127.0.0.1:0").
+func freeOr(addr string) string {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return "127.0.0.1:0"
+	}
+	ln.Close()
+	return addr
+}
+
+func prefixed(logf func(string, ...any), p string) func(string, ...any) {
+	return func(format string, args ...any) { logf(p+format, args...) }
+}
+
+func fileLogf(f *os.File) func(string, ...any) {
+	var mu sync.Mutex
+	return func(format string, args ...any) {
+		mu.Lock()
+		defer mu.Unlock()
+		fmt.Fprintf(f, "%s %s\n", time.Now().Format("15:04:05.000"), fmt.Sprintf(format, args...))
+	}
+}
+
+// onResult receives every committed station result of an agent (from the station's goroutine).
+func (d *Demo) onResult(n *node, r station.Result) {
+	good := r.Good()
+	e := Event{Source: n.name, Good: good, ZH: r.Message.ZH, EN: r.Message.EN}
+	code := r.Code
+	if len(code) > 24 {
+		code = code[:24] + "…"
+	}
+	e.ZH = "[" + code + "] " + e.ZH
+	if r.Kind == wire.KindStep {
+		e.ZH = fmt.Sprintf("[%s] %s → %s", code, flow.State(r.Entry.From).LabelZH(), flow.State(r.Entry.To).LabelZH())
+		e.EN = fmt.Sprintf("%s %s → %s", r.Entry.OrderID, r.Entry.From, r.Entry.To)
+	} else if !good && r.Entry.Reason != "" {
+		e.EN += " (" + r.Entry.Reason + ")"
+	}
+	if !(good && r.Kind == wire.KindNote) { // pairing notes would crowd out the steps
+		d.ev.add(e)
+	}
+	d.stats.result(r)
+	select {
+	case n.results <- r:
+	default: // the operator is not waiting for this one
+	}
+}
+
+// DataDir is the directory holding the hub's and agents' data, their configs and demo.log.
+func (d *Demo) DataDir() string { return d.dir }
+
+// HubURL is the hub's HTTP API base URL.
+func (d *Demo) HubURL() string { return "http://" + d.hub.Addr() }
+
+// AgentURLs are the agents' API base URLs by agent name.
+func (d *Demo) AgentURLs() map[string]string {
+	out := map[string]string{}
+	for _, n := range []*node{d.pack, d.dock} {
+		if n != nil && n.a != nil {
+			out[n.name] = "http://" + n.a.APIAddr()
+		}
+	}
+	return out
+}
+
+// BrokerURL is the embedded MQTT broker's URL.
+func (d *Demo) BrokerURL() string { return d.brk.URL() }
+
+// Records returns the order ids the generator created, with their kind: "normal", "presale",
+// "cancel" (cancelled soon after) or "contract" (breaks the data contract on purpose).
+func (d *Demo) Records() map[string]string {
+	d.recMu.Lock()
+	defer d.recMu.Unlock()
+	out := make(map[string]string, len(d.records))
+	for k, v := range d.records {
+		out[k] = v
+	}
+	return out
+}
+
+func (d *Demo) record(id, kind string) {
+	d.recMu.Lock()
+	d.records[id] = kind
+	d.recMu.Unlock()
+}
+
+// Dispatch posts n orders at once (a burst), in requests of up to 200 orders.
+func (d *Demo) Dispatch(ctx context.Context, n int) error {
+	g := newGen(d.opts.Seed ^ uint64(time.Now().UnixNano()))
+	for n > 0 {
+		k := min(n, 200)
+		n -= k
+		msgs := make([]wire.OrderMsg, k)
+		now := time.Now()
+		for i := range msgs {
+			msgs[i] = g.order(now, false, false)
+		}
+		ids, err := d.post(ctx, msgs)
+		if err != nil {
+			return err
+		}
+		for _, id := range ids {
+			d.record(id, "normal")
+			d.packQ.push(job{id: id})
+		}
+	}
+	return nil
+}
+
+// postResponse is the hub's answer to POST /v1/orders.
+type postResponse struct {
+	Accepted int      `json:"accepted"`
+	OrderIDs []string `json:"order_ids"`
+	Errors   []struct {
+		Index int    `json:"index"`
+		Error string `json:"error"`
+	} `json:"errors"`
+	Error string `json:"error"`
+}
+
+// post sends messages to the hub and returns the order ids of the accepted ones.
+func (d *Demo) post(ctx context.Context, msgs []wire.OrderMsg) ([]string, error) {
+	body, err := json.Marshal(map[string]any{"site": d.opts.Site, "orders": msgs})
+	if err != nil {
+		return nil, err
+	}
+	resp, err := d.postRaw(ctx, body)
+	if err != nil {
+		return nil, err
+	}
+	if resp.Error != "" {
+		return nil, errors.New(resp.Error)
+	}
+	for _, e := range resp.Errors {
+		d.stats.add(&d.stats.t.HubRefused, 1)
+		d.ev.add(Event{Source: "hub", ZH: "中心拒收消息 " + e.Error, EN: fmt.Sprintf("hub refused message %d", e.Index)})
+	}
+	d.stats.add(&d.stats.t.Posted, resp.Accepted)
+	return resp.OrderIDs, nil
+}
+
+func (d *Demo) postRaw(ctx context.Context, body []byte) (postResponse, error) {
+	var pr postResponse
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, d.HubURL()+"/v1/orders", bytes.NewReader(body))
+	if err != nil {
+		return pr, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := d.client.Do(req)
+	if err != nil {
+		return pr, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		return pr, err
+	}
+	if err := json.Unmarshal(b, &pr); err != nil {
+		return pr, fmt.Errorf("hub answered %s: %q", resp.Status, b)
+	}
+	if resp.StatusCode != http.StatusOK && pr.Error == "" && len(pr.Errors) == 0 {
+		pr.Error = resp.Status
+	}
+	return pr, nil
+}
+
+// Stop ends the demo in reverse start order: generator and operators, agents (which close their
+// scanners), ptys, hub, broker; then removes a temporary data directory unless Keep. It waits for
+// each part up to ctx's deadline. Calling it again returns the first result.
+func (d *Demo) Stop(ctx context.Context) error {
+	d.stopOnce.Do(func() {
+		var errs []error
+		if d.cancel != nil {
+			d.cancel()
+		}
+		d.wg.Wait()
+		for _, n := range []*node{d.dock, d.pack} {
+			if n == nil {
+				continue
+			}
+			if n.a != nil {
+				if err := n.a.Stop(ctx); err != nil {
+					errs = append(errs, fmt.Errorf("agent %s: %w", n.name, err))
+				}
+			}
+			if n.pty != nil {
+				n.pty.Close()
+			}
+		}
+		if d.hub != nil {
+			if err := d.hub.Stop(ctx); err != nil {
+				errs = append(errs, fmt.Errorf("hub: %w", err))
+			}
+		}
+		if d.brk != nil {
+			if err := d.brk.Close(); err != nil {
+				errs = append(errs, fmt.Errorf("broker: %w", err))
+			}
+		}
+		if d.tr != nil {
+			d.tr.CloseIdleConnections()
+		}
+		if d.logFile != nil {
+			d.logFile.Close()
+		}
+		if d.tmp && !d.opts.Keep && d.dir != "" {
+			if err := os.RemoveAll(d.dir); err != nil {
+				errs = append(errs, fmt.Errorf("remove %s: %w", d.dir, err))
+			}
+		}
+		if len(errs) > 0 {
+			d.stopErr = fmt.Errorf("%w: %w", ErrStop, errors.Join(errs...))
+		}
+	})
+	return d.stopErr
+}

@@ -1,0 +1,191 @@
+package demo
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"wedge/agent/flow"
+	"wedge/sync/wire"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// hubOrder is the part of GET /v1/orders/{id} the test reads.
+type hubOrder struct {
+	OrderID string `json:"order_id"`
+	State   string `json:"state"`
+	Waybill string `json:"waybill"`
+	History []struct {
+		wire.Entry
+		Agent string `json:"agent"`
+	} `json:"history"`
+}
+
+func getJSON(t *testing.T, c *http.Client, url string, v any) int {
+	t.Helper()
+	resp, err := c.Get(url)
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode == http.StatusOK {
+		if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
+			t.Fatalf("GET %s: %v", url, err)
+		}
+	}
+	return resp.StatusCode
+}
+
+// fastOptions run the demo quickly on free ports.
+func fastOptions(dir string) Options {
+	return Options{DataDir: dir, Rate: 600, Burst: 3, HubListen: "127.0.0.1:0", PackListen: "127.0.0.1:0", DockListen: "127.0.0.1:0",
+		ScanGap: 10 * time.Millisecond, HandoverDelay: 100 * time.Millisecond, Mistakes: 0.2, Seed: 42}
+}
+
+// TestDemoOrdersReachPickedUp runs the demo in-process and checks, through the hub's HTTP API,
+// that orders went 待分仓 → 已打单 → 已揽收 with their history, and that bad input and operator
+// mistakes were refused with reasons.
+func TestDemoOrdersReachPickedUp(t *testing.T) {
+	dir := t.TempDir()
+	d, err := Start(context.Background(), fastOptions(dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	stopped := false
+	defer func() {
+		if !stopped {
+			d.Stop(context.Background())
+		}
+	}()
+	tr := &http.Transport{}
+	defer tr.CloseIdleConnections()
+	c := &http.Client{Transport: tr, Timeout: 10 * time.Second}
+
+	var picked, contract *hubOrder
+	var stationReject *hubOrder
+	deadline := time.Now().Add(40 * time.Second)
+	for time.Now().Before(deadline) && (picked == nil || contract == nil || stationReject == nil || d.Snapshot().Totals.HubRefused == 0) {
+		time.Sleep(500 * time.Millisecond)
+		for id, kind := range d.Records() {
+			var o hubOrder
+			if getJSON(t, c, d.HubURL()+"/v1/orders/"+id, &o) != http.StatusOK {
+				continue
+			}
+			switch {
+			case kind == "normal" && o.State == string(flow.PickedUp) && picked == nil:
+				picked = &o
+			case kind == "contract" && len(o.History) > 0 && contract == nil:
+				contract = &o
+			}
+			for _, e := range o.History {
+				if e.Kind == wire.KindReject && e.Trigger == wire.TriggerScan && stationReject == nil {
+					stationReject = &o
+				}
+			}
+		}
+	}
+	snap := d.Snapshot()
+	if picked == nil {
+		t.Fatalf("no order reached 已揽收 at the hub; hub states %v, totals %+v, events %v", snap.HubStates, snap.Totals, snap.Events)
+	}
+	if snap.HubStates[string(flow.PickedUp)] == 0 {
+		t.Errorf("hub stats count no picked_up orders: %v", snap.HubStates)
+	}
+
+	// The picked-up order's history: intake, print at pack01 by the signed-in operator, handover at dock01.
+	var printed, handed bool
+	for _, e := range picked.History {
+		if e.Kind != wire.KindStep {
+			continue
+		}
+		switch {
+		case e.From == string(flow.PendingAllocation) && e.To == string(flow.WaybillPrinted):
+			printed = e.Agent == "pack01" && e.Operator == "OP-LI07" && e.Device == "scan-p1" && e.Trigger == wire.TriggerScan && e.Waybill == picked.Waybill
+		case e.From == string(flow.WaybillPrinted) && e.To == string(flow.PickedUp):
+			handed = e.Agent == "dock01" && e.Operator == "OP-WANG12" && e.Device == "scan-d1" && e.Waybill == picked.Waybill
+		}
+	}
+	if !printed || !handed || picked.Waybill == "" {
+		t.Errorf("order %s history lacks the print (%v) or handover (%v) step by the operators: %+v", picked.OrderID, printed, handed, picked.History)
+	}
+
+	if contract == nil {
+		t.Errorf("no contract-breaking order shows a history at the hub (records %d)", len(d.Records()))
+	} else {
+		found := false
+		for _, e := range contract.History {
+			found = found || (e.Kind == wire.KindReject && e.Reason == string(flow.ReasonContract))
+		}
+		if !found || contract.State != "" && contract.State != string(flow.PendingAllocation) {
+			t.Errorf("contract-breaking order %s: state %q, history %+v", contract.OrderID, contract.State, contract.History)
+		}
+	}
+	if stationReject == nil {
+		t.Errorf("no station rejection (operator mistake) reached the hub")
+	}
+	if snap.Totals.HubRefused == 0 {
+		t.Errorf("the hub refused no malformed message")
+	}
+	if snap.Totals.Rejected == 0 {
+		t.Errorf("no rejected scans")
+	}
+
+	if err := d.Stop(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	stopped = true
+	for _, f := range []string{"pack01.yaml", "dock01.yaml", "hub/hub.db", "pack01/wedge.db", "dock01/wedge.db"} {
+		if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
+			t.Errorf("a caller's data directory must be kept: %v", err)
+		}
+	}
+}
+
+// TestRunPlain runs the command for a few seconds with a plain view and checks its output and its
+// clean stop; the temporary data directory is removed.
+func TestRunPlain(t *testing.T) {
+	var out, errb bytes.Buffer
+	before, _ := filepath.Glob(filepath.Join(os.TempDir(), "wedge-demo-*"))
+	code := Run(context.Background(), []string{"--duration", "4s", "--rate", "300", "--scan-gap", "10ms", "--handover-delay", "100ms",
+		"--hub-listen", "127.0.0.1:0", "--pack-listen", "127.0.0.1:0", "--dock-listen", "127.0.0.1:0", "--seed", "7"}, &out, &errb)
+	if code != ExitOK {
+		t.Fatalf("exit %d, stderr %s\nstdout %s", code, errb.String(), out.String())
+	}
+	s := out.String()
+	for _, want := range []string{"中心 hub API      http://127.0.0.1:", "/api/v1/status", "待分仓 pending_allocation", "已揽收 picked_up", "pack01 未同步 unsynced", "已停止 stopped"} {
+		if !strings.Contains(s, want) {
+			t.Errorf("output lacks %q:\n%s", want, s)
+		}
+	}
+	if strings.Contains(s, "\x1b[") {
+		t.Errorf("plain output has ANSI escapes")
+	}
+	if lines := strings.Count(s, " 扫码 scans "); lines < 3 {
+		t.Errorf("%d status lines in 4 s, want one a second:\n%s", lines, s)
+	}
+	after, _ := filepath.Glob(filepath.Join(os.TempDir(), "wedge-demo-*"))
+	if len(after) > len(before) {
+		t.Errorf("temporary data directory left behind: %v (before %v)", after, before)
+	}
+}
+
+func TestRunUsage(t *testing.T) {
+	for _, args := range [][]string{{"--nope"}, {"extra"}, {"--burst", "-1"}, {"--duration", "-1s"}} {
+		var out, errb bytes.Buffer
+		if code := Run(context.Background(), args, &out, &errb); code != ExitUsage {
+			t.Errorf("%v: exit %d, want %d", args, code, ExitUsage)
+		}
+		if errb.Len() == 0 {
+			t.Errorf("%v: no message on stderr", args)
+		}
+	}
+}

@@ -1,0 +1,30 @@
+// Package demo is `wedge demo` (`make demo`): the whole product on one machine with only Go.
+//
+// It starts an embedded MQTT broker (sync/broker) on a free loopback port, the reference hub
+// (sync/hub, HTTP on 127.0.0.1:8480 or a free port) and two agents wired exactly as `wedge run`
+// wires them (package agent) from real wedge.yaml files written into the data directory: pack01
+// with a print station in pairing mode (scan the order code, then the waybill label) and dock01
+// with a handover station (scan the waybill when the courier takes the parcel). Each station's
+// scanner is the real serial driver (serialscan, profile generic-serial-cr) on a real
+// pseudo-terminal; simulated operators type barcodes and a CR into the device side.
+//
+// An order generator posts to the hub's POST /v1/orders at --rate orders per minute: tmall, jd,
+// douyin and pdd orders with channel order numbers that fit the data contract, masked recipients,
+// SKUs and SF/YTO/ZTO/J&T waybills valid for agent/waybill; presale orders whose balance is paid a
+// little later; buyer cancels; now and then an order that breaks the data contract (the agents
+// refuse it as contract_violation, and the hub shows the refusal in the order's history) and a
+// malformed message (the hub refuses it with a clear error). --burst N dispatches N orders at once.
+// The operators sign in with a badge (OP-…), pair order and label at pack01, and hand the parcel
+// over at dock01 a little later; a small share of their scans go wrong on purpose (a product
+// barcode, a damaged label, a cancelled or unpaid presale order, an unprinted parcel at the dock),
+// so the stations' rejections, with their Chinese and English reasons, show up.
+//
+// The live view on stdout, refreshed every second, shows the orders per state as the hub sees them
+// (待分仓 / 已打单 / 已揽收 …), each agent's journaled, acked and unsynced entries, the last events
+// and the URLs of the hub and agent APIs. When stdout is not a terminal (or with --plain) it prints
+// one status line per second, followed by the events that are new since the previous line.
+//
+// Data lives in a fresh temporary directory removed on exit (--data DIR or --keep keeps it);
+// --duration stops the demo by itself. Stop ends operators and generator, agents (which close their
+// scanners), ptys, hub and broker, in that order, and waits for each.
+package demo

@@ -1,0 +1,146 @@
+package demo
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"wedge/agent/flow"
+)
+
+// AgentStat is one agent's journal and sync position.
+type AgentStat struct {
+	Name     string
+	URL      string
+	Role     string
+	LastSeq  uint64 // entries journaled
+	Acked    uint64 // entries the hub acknowledged (stored durably at the hub)
+	Unsynced uint64
+}
+
+// Snapshot is what the live view shows.
+type Snapshot struct {
+	At        time.Time
+	HubStates map[string]uint64 // orders per state as the hub sees them
+	Agents    []AgentStat
+	Events    []Event // the last events, oldest first
+	EventsAll uint64  // events ever added (to tell which are new)
+	Totals    Totals
+	Backlog   int // orders on the print operator's work list
+}
+
+// Snapshot returns the current state of the demo.
+func (d *Demo) Snapshot() Snapshot {
+	s := Snapshot{At: time.Now(), HubStates: d.hub.Stats().OrdersPerState, Totals: d.stats.get(), Backlog: d.packQ.len()}
+	s.Events, s.EventsAll = d.ev.last()
+	for _, n := range []*node{d.pack, d.dock} {
+		st := n.a.Store()
+		a := AgentStat{Name: n.name, URL: "http://" + n.a.APIAddr(), LastSeq: st.LastSeq(), Acked: st.AckedSeq()}
+		if a.LastSeq > a.Acked {
+			a.Unsynced = a.LastSeq - a.Acked
+		}
+		a.Role = "打单台 print (配对 pairing: 订单号→面单 order code→waybill)"
+		if n == d.dock {
+			a.Role = "交接台 handover (扫面单 waybill)"
+		}
+		s.Agents = append(s.Agents, a)
+	}
+	return s
+}
+
+// isTerminal reports whether w is a terminal.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
+	return err == nil
+}
+
+// viewStates are the states shown, in flow order.
+var viewStates = []flow.State{flow.AwaitingBalance, flow.Held, flow.PendingAllocation, flow.WaybillPrinted, flow.PickedUp, flow.Cancelled}
+
+func mark(good bool) string {
+	if good {
+		return "✔"
+	}
+	return "✘"
+}
+
+func (e Event) line() string {
+	return fmt.Sprintf("%s %s %-9s %s / %s", e.At.Format("15:04:05"), mark(e.Good), e.Source, e.ZH, e.EN)
+}
+
+// header is the fixed part: URLs and where the data is.
+func (d *Demo) header(b *strings.Builder) {
+	fmt.Fprintf(b, "中心 hub API      %s/v1/stats  ·  %s/v1/agents  ·  %s/v1/orders/{order_id}\n", d.HubURL(), d.HubURL(), d.HubURL())
+	for _, n := range []*node{d.pack, d.dock} {
+		u := "http://" + n.a.APIAddr()
+		fmt.Fprintf(b, "代理 agent %-6s %s/api/v1/status  ·  %s/api/v1/orders/{id}  (token %q)\n", n.name, u, u, APIToken)
+	}
+	fmt.Fprintf(b, "MQTT 代理 broker  %s (内置 embedded)\n", d.BrokerURL())
+	fmt.Fprintf(b, "扫码枪 scanners   %s → %s, %s → %s (串口 serial, %s)\n", d.pack.device, d.pack.pty.Name, d.dock.device, d.dock.pty.Name, Profile)
+	keep := "退出时删除 removed on exit"
+	if !d.tmp || d.opts.Keep {
+		keep = "保留 kept"
+	}
+	fmt.Fprintf(b, "数据 data         %s (%s; 日志 log: demo.log, 配置 configs: pack01.yaml, dock01.yaml)\n", d.dir, keep)
+}
+
+// renderFull draws the whole screen (terminal mode).
+func (d *Demo) renderFull(w io.Writer, s Snapshot, started time.Time) {
+	var b strings.Builder
+	up := s.At.Sub(started).Truncate(time.Second)
+	fmt.Fprintf(&b, "wedge 演示 demo · 站点 site %s · 已运行 running %s · Ctrl-C 停止 stop\n\n", d.opts.Site, up)
+	d.header(&b)
+	b.WriteString("\n中心所见订单状态 orders per state as the hub sees them\n")
+	for _, st := range viewStates {
+		fmt.Fprintf(&b, "  %-6s %-20s %6d\n", st.LabelZH(), st, s.HubStates[string(st)])
+	}
+	b.WriteString("\n代理同步 agent sync (日志条目 journal entries)\n")
+	for _, a := range s.Agents {
+		fmt.Fprintf(&b, "  %-7s 已记录 journaled %6d · 中心已确认 acked %6d · 未同步 unsynced %4d   %s\n", a.Name, a.LastSeq, a.Acked, a.Unsynced, a.Role)
+	}
+	t := s.Totals
+	fmt.Fprintf(&b, "\n本次 this run: 已下发 sent %d · 待打单 work list %d · 扫码 scans %d (拒绝 rejected %d) · 打单 printed %d · 揽收 picked up %d\n",
+		t.Posted, s.Backlog, t.Scans, t.Rejected, t.Printed, t.PickedUp)
+	fmt.Fprintf(&b, "              预售 presale %d (尾款 balance paid %d) · 取消 cancelled %d · 违反数据契约 contract violations %d · 中心拒收 hub refused %d\n",
+		t.Presale, t.BalancePaid, t.Cancels, t.Contract, t.HubRefused)
+	b.WriteString("\n最近事件 last events\n")
+	for i := len(s.Events) - 1; i >= 0; i-- {
+		b.WriteString("  " + s.Events[i].line() + "\n")
+	}
+	// Home, draw each line over the old one (erasing its rest), erase below: no flicker.
+	out := "\x1b[H" + strings.ReplaceAll(b.String(), "\n", "\x1b[K\n") + "\x1b[J"
+	io.WriteString(w, out)
+}
+
+// renderLine prints one status line, then the events that are new since the last line (plain mode).
+func (d *Demo) renderLine(w io.Writer, s Snapshot, seen uint64) uint64 {
+	var b strings.Builder
+	b.WriteString(s.At.Format("15:04:05"))
+	for _, st := range viewStates {
+		if n := s.HubStates[string(st)]; n > 0 || st == flow.PendingAllocation || st == flow.WaybillPrinted || st == flow.PickedUp {
+			fmt.Fprintf(&b, " %s %s %d |", st.LabelZH(), st, n)
+		}
+	}
+	for _, a := range s.Agents {
+		fmt.Fprintf(&b, " %s 未同步 unsynced %d 已确认 acked %d |", a.Name, a.Unsynced, a.Acked)
+	}
+	fmt.Fprintf(&b, " 扫码 scans %d 拒绝 rejected %d\n", s.Totals.Scans, s.Totals.Rejected)
+	fresh := int(s.EventsAll - seen)
+	if fresh > len(s.Events) {
+		fmt.Fprintf(&b, "  … %d 条事件略 events skipped\n", fresh-len(s.Events))
+		fresh = len(s.Events)
+	}
+	for _, e := range s.Events[len(s.Events)-fresh:] {
+		b.WriteString("  " + e.line() + "\n")
+	}
+	io.WriteString(w, b.String())
+	return s.EventsAll
+}

@@ -1,0 +1,122 @@
+package hidscan
+
+import (
+	"errors"
+	"fmt"
+	"time"
+	"unicode/utf8"
+
+	"golang.org/x/text/encoding/simplifiedchinese"
+
+	"wedge/drivers/scanner"
+)
+
+// Decoder errors. Each wraps a scanner sentinel, so callers can treat them with errors.Is.
+var (
+	// ErrCharset: the payload is not valid text in the configured charset (wraps scanner.ErrNoise).
+	ErrCharset = fmt.Errorf("hidscan: payload is not valid text in the configured charset: %w", scanner.ErrNoise)
+	// ErrReport: a report has the wrong size or report id for the layout (wraps scanner.ErrNoise).
+	ErrReport = fmt.Errorf("hidscan: malformed report: %w", scanner.ErrNoise)
+	// ErrOptions: decoder or driver options are invalid.
+	ErrOptions = errors.New("hidscan: invalid options")
+)
+
+// Charsets for payload bytes.
+const (
+	CharsetUTF8 = "utf-8"
+	CharsetGBK  = "gbk"
+	// CharsetAuto takes UTF-8 when the bytes are valid UTF-8, else GBK.
+	CharsetAuto = "auto"
+)
+
+// Decoder turns raw input reports into barcode reads. Feed appends the reads a report completes
+// to dst; Flush ends a pending barcode (idle cut-off). Decoders are not safe for concurrent use.
+type Decoder interface {
+	Feed(dst []scanner.Read, report []byte, at time.Time) ([]scanner.Read, error)
+	Flush(dst []scanner.Read, at time.Time) ([]scanner.Read, error)
+	// Pending reports whether a barcode is partly assembled (so an idle timer should run).
+	Pending() bool
+}
+
+func checkCharset(cs string) (string, error) {
+	switch cs {
+	case "", "utf8", CharsetUTF8, "UTF-8":
+		return CharsetUTF8, nil
+	case CharsetGBK, "GBK", "gb2312", "gb18030":
+		return CharsetGBK, nil
+	case CharsetAuto:
+		return CharsetAuto, nil
+	}
+	return "", fmt.Errorf("%w: charset %q (want utf-8, gbk or auto)", ErrOptions, cs)
+}
+
+// decodeText turns payload bytes into text under charset cs.
+func decodeText(raw []byte, cs string) (string, error) {
+	if cs != CharsetGBK && utf8.Valid(raw) {
+		return string(raw), nil
+	}
+	if cs == CharsetUTF8 {
+		return "", ErrCharset
+	}
+	return decodeGBK(raw)
+}
+
+func decodeGBK(raw []byte) (string, error) {
+	ascii := true
+	for _, c := range raw {
+		if c >= 0x80 {
+			ascii = false
+			break
+		}
+	}
+	if ascii {
+		return string(raw), nil
+	}
+	out, err := simplifiedchinese.GBK.NewDecoder().Bytes(raw)
+	if err != nil {
+		return "", ErrCharset
+	}
+	for _, r := range string(out) {
+		if r == utf8.RuneError {
+			return "", ErrCharset
+		}
+	}
+	return string(out), nil
+}
+
+// suffixes by profile name.
+func suffixBytes(s string) ([]byte, error) {
+	switch s {
+	case "":
+		return nil, nil // strip one trailing CR, LF or CRLF
+	case "none":
+		return []byte{}, nil
+	case "cr":
+		return []byte{'\r'}, nil
+	case "lf":
+		return []byte{'\n'}, nil
+	case "crlf":
+		return []byte{'\r', '\n'}, nil
+	case "tab":
+		return []byte{'\t'}, nil
+	}
+	return nil, fmt.Errorf("%w: suffix %q (want cr, lf, crlf, tab or none)", ErrOptions, s)
+}
+
+// stripSuffix removes the configured suffix once; nil suffix means "CRLF, CR or LF".
+func stripSuffix(b, suffix []byte) []byte {
+	if suffix == nil {
+		n := len(b)
+		if n > 0 && b[n-1] == '\n' {
+			n--
+		}
+		if n > 0 && b[n-1] == '\r' {
+			n--
+		}
+		return b[:n]
+	}
+	if len(suffix) > 0 && len(b) >= len(suffix) && string(b[len(b)-len(suffix):]) == string(suffix) {
+		return b[:len(b)-len(suffix)]
+	}
+	return b
+}

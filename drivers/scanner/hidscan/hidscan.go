@@ -274,7 +274,9 @@ func (s *Scanner) Read() (scanner.Read, error) {
 	}
 }
 
-func (s *Scanner) closedErr() error { return fmt.Errorf("scanner %q: %w", s.cfg.Name, scanner.ErrClosed) }
+func (s *Scanner) closedErr() error {
+	return fmt.Errorf("scanner %q: %w", s.cfg.Name, scanner.ErrClosed)
+}
 
 // Close stops the scanner, closes the device (on Linux this gives the interface back to the
 // kernel driver) and waits for its goroutines. It may be called more than once.

@@ -91,13 +91,13 @@ var ErrUnplugged = errors.New("hidscantest: device unplugged")
 // Device is a fake HID device. Reads return pushed reports in order and block while none is
 // queued; Close and Unplug unblock them. Writes and feature reports are recorded.
 type Device struct {
-	mu       sync.Mutex
-	cond     *sync.Cond
-	queue    [][]byte
-	closed   bool
-	unplug   bool
-	writes   [][]byte
-	features [][]byte
+	mu        sync.Mutex
+	cond      *sync.Cond
+	queue     [][]byte
+	closed    bool
+	unplug    bool
+	writes    [][]byte
+	features  [][]byte
 	writeGate chan struct{}
 	closedCh  chan struct{}
 }

@@ -31,7 +31,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"math"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -193,6 +196,8 @@ func Open(path string, opts *Options) (*Store, error) {
 	if timeout <= 0 {
 		timeout = DefaultLockTimeout
 	}
+	_, statErr := os.Stat(path)
+	created := errors.Is(statErr, fs.ErrNotExist)
 	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: timeout, NoSync: opts.NoSync})
 	if err != nil {
 		if errors.Is(err, berrors.ErrTimeout) {
@@ -204,6 +209,14 @@ func Open(path string, opts *Options) (*Store, error) {
 	if err := s.init(); err != nil {
 		db.Close()
 		return nil, err
+	}
+	if created && !opts.NoSync {
+		// bbolt fsyncs the file, not its directory entry: without this a power cut right after the
+		// first start could lose the whole file, journal id included.
+		if err := syncDir(filepath.Dir(path)); err != nil {
+			db.Close()
+			return nil, fmt.Errorf("journal: sync %s: %w", filepath.Dir(path), err)
+		}
 	}
 	go s.writer()
 	return s, nil
@@ -485,6 +498,15 @@ func decodeOrder(v []byte) (flow.Order, bool, error) {
 		return flow.Order{}, false, fmt.Errorf("%w: order: %v", ErrCorrupt, err)
 	}
 	return o, true, nil
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
 }
 
 func be64(n uint64) []byte {

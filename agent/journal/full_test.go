@@ -1,3 +1,5 @@
+//go:build linux
+
 package journal
 
 import (
@@ -20,6 +22,8 @@ import (
 // fullChildEnv names the db file a re-executed test binary fills until the file size limit
 // (RLIMIT_FSIZE, the closest unprivileged stand-in for a full disk) makes bbolt's writes fail.
 const fullChildEnv = "WEDGE_JOURNAL_FULL_CHILD"
+
+func init() { children[fullChildEnv] = fullChild }
 
 // fullChild prints "ok SEQ" for each acknowledged Do, "fail ERR" for each failed one, and
 // "done LAST" at the end; any other way out is a failure.

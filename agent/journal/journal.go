@@ -35,6 +35,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -210,7 +211,7 @@ func Open(path string, opts *Options) (*Store, error) {
 		db.Close()
 		return nil, err
 	}
-	if created && !opts.NoSync {
+	if created && !opts.NoSync && runtime.GOOS != "windows" { // Windows cannot fsync a directory
 		// bbolt fsyncs the file, not its directory entry: without this a power cut right after the
 		// first start could lose the whole file, journal id included.
 		if err := syncDir(filepath.Dir(path)); err != nil {

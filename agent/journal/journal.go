@@ -121,6 +121,10 @@ type Options struct {
 	// NoSync skips fsync. For benchmarks only: never in production, it breaks the promise that
 	// nothing acknowledged is lost.
 	NoSync bool
+	// FailCommit is fault injection for tests (see journaltest.DiskFull); nil in production. When
+	// set, it is called before each commit, and a non-nil error fails the commit exactly as a full
+	// disk would: the batch is rolled back and every caller gets ErrCommit.
+	FailCommit func() error
 }
 
 // Stats are counters of the writer since Open.
@@ -189,6 +193,9 @@ func Open(path string, opts *Options) (*Store, error) {
 	}
 	if s.logf == nil {
 		s.logf = func(string, ...any) {}
+	}
+	if opts.FailCommit != nil {
+		s.failCommit.Store(&opts.FailCommit)
 	}
 	if s.maxBatch == 0 {
 		s.maxBatch = DefaultMaxBatch

@@ -152,13 +152,14 @@ type node struct {
 	a       *agent.Agent
 	results chan station.Result
 	cfgFile string
+	console string // the supervisor console's URL, "" when the agent serves none
 }
 
 // Start starts everything: broker, hub, agents (with their scanners on ptys), then the operators
 // and the generator. On error whatever started is stopped again.
 func Start(ctx context.Context, opts Options) (d *Demo, err error) {
 	opts.defaults()
-	d = &Demo{opts: opts, ev: newEventLog(12), records: map[string]string{}, packQ: newQueue(), dockQ: newQueue()}
+	d = &Demo{opts: opts, ev: newEventLog(256), records: map[string]string{}, packQ: newQueue(), dockQ: newQueue()}
 	defer func() {
 		if err != nil {
 			sctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
@@ -186,13 +187,13 @@ func Start(ctx context.Context, opts Options) (d *Demo, err error) {
 	d.client = &http.Client{Transport: d.tr, Timeout: 15 * time.Second}
 
 	// 1. broker
-	if d.brk, err = broker.Start("127.0.0.1:0", &broker.Options{Logf: prefixed(d.logf, "broker: ")}); err != nil {
+	if d.brk, err = broker.Start("127.0.0.1:0", &broker.Options{Logf: d.logf}); err != nil {
 		return d, fmt.Errorf("%w: %w", ErrStart, err)
 	}
 	// 2. hub
 	if d.hub, err = hub.New(context.WithoutCancel(ctx), hub.Options{
 		BrokerURL: d.brk.URL(), DataDir: filepath.Join(d.dir, "hub"), Listen: freeOr(opts.HubListen),
-		ClientID: "wedge-demo-hub", Logf: prefixed(d.logf, "hub: "),
+		ClientID: "wedge-demo-hub", Logf: d.logf,
 	}); err != nil {
 		return d, fmt.Errorf("%w: %w", ErrStart, err)
 	}
@@ -202,6 +203,12 @@ func Start(ctx context.Context, opts Options) (d *Demo, err error) {
 	}
 	if d.dock, err = d.startNode(ctx, "dock01", station.RoleHandover, "dock-1", "scan-d1", opts.DockListen); err != nil {
 		return d, err
+	}
+	// The supervisor console, when this build's agent serves it.
+	for _, n := range []*node{d.pack, d.dock} {
+		if d.probe(ctx, "http://"+n.a.APIAddr()+"/console/") {
+			n.console = "http://" + n.a.APIAddr() + "/console/"
+		}
 	}
 	// 4. the simulated people
 	rctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
@@ -288,8 +295,8 @@ func (d *Demo) onResult(n *node, r station.Result) {
 	}
 	e.ZH = "[" + code + "] " + e.ZH
 	if r.Kind == wire.KindStep {
-		e.ZH = fmt.Sprintf("[%s] %s → %s", code, flow.State(r.Entry.From).LabelZH(), flow.State(r.Entry.To).LabelZH())
-		e.EN = fmt.Sprintf("%s %s → %s", r.Entry.OrderID, r.Entry.From, r.Entry.To)
+		e.ZH = fmt.Sprintf("[%s] 订单 %s %s → %s", code, short(r.Entry.OrderID), flow.State(r.Entry.From).LabelZH(), flow.State(r.Entry.To).LabelZH())
+		e.EN = fmt.Sprintf("%s → %s", r.Entry.From, r.Entry.To)
 	} else if !good && r.Entry.Reason != "" {
 		e.EN += " (" + r.Entry.Reason + ")"
 	}
@@ -394,6 +401,39 @@ func (d *Demo) post(ctx context.Context, msgs []wire.OrderMsg) ([]string, error)
 	}
 	d.stats.add(&d.stats.t.Posted, resp.Accepted)
 	return resp.OrderIDs, nil
+}
+
+// probe reports whether url answers 200.
+func (d *Demo) probe(ctx context.Context, url string) bool {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return false
+	}
+	resp, err := d.client.Do(req)
+	if err != nil {
+		return false
+	}
+	io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
+	resp.Body.Close()
+	return resp.StatusCode == http.StatusOK
+}
+
+// getJSON GETs url and decodes a 200 answer into v.
+func (d *Demo) getJSON(ctx context.Context, url string, v any) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := d.client.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
+		return fmt.Errorf("GET %s: %s", url, resp.Status)
+	}
+	return json.NewDecoder(io.LimitReader(resp.Body, 8<<20)).Decode(v)
 }
 
 func (d *Demo) postRaw(ctx context.Context, body []byte) (postResponse, error) {

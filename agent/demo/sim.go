@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"sync"
 	"time"
 
@@ -361,6 +362,7 @@ func (d *Demo) generator(ctx context.Context, seed uint64) {
 		at time.Time
 	}
 	var balances []due
+	var watch []string // contract-breaking orders whose refusal has not been seen at the hub yet
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
@@ -381,6 +383,7 @@ func (d *Demo) generator(ctx context.Context, seed uint64) {
 			d.ev.add(Event{Source: "generator", Good: true, ZH: "预售尾款已付 " + short(b.id), EN: "presale balance paid"})
 			d.packQ.push(job{id: b.id})
 		}
+		watch = d.watchRefusals(ctx, watch)
 		switch x := rnd.Float64(); {
 		case x < 0.03: // a malformed request
 			body, what := g.malformedBody(d.opts.Site)
@@ -404,6 +407,7 @@ func (d *Demo) generator(ctx context.Context, seed uint64) {
 			}
 			for _, id := range ids {
 				d.record(id, "contract")
+				watch = append(watch, id)
 			}
 			d.stats.add(&d.stats.t.Contract, 1)
 			d.ev.add(Event{Source: "generator", ZH: fmt.Sprintf("下发违反数据契约的订单 %s 单号 %s：代理将拒收", m.Channel, m.ChannelOrderNo),
@@ -450,6 +454,44 @@ func (d *Demo) generator(ctx context.Context, seed uint64) {
 			}
 		}
 	}
+}
+
+// watchRefusals looks up, at the hub, the history of contract-breaking orders and shows the
+// agents' refusals once they arrived there. It returns the orders still to watch.
+func (d *Demo) watchRefusals(ctx context.Context, ids []string) []string {
+	keep := ids[:0]
+	for i, id := range ids {
+		if i >= 3 { // a few lookups a tick are enough
+			keep = append(keep, ids[i:]...)
+			break
+		}
+		var o struct {
+			History []struct {
+				wire.Entry
+				Agent string `json:"agent"`
+			} `json:"history"`
+		}
+		if err := d.getJSON(ctx, d.HubURL()+"/v1/orders/"+id, &o); err != nil {
+			keep = append(keep, id)
+			continue
+		}
+		var agents []string
+		detail := ""
+		for _, e := range o.History {
+			if e.Kind == wire.KindReject && e.Reason == string(flow.ReasonContract) {
+				agents = append(agents, e.Agent)
+				detail = e.Detail
+			}
+		}
+		if len(agents) == 0 {
+			keep = append(keep, id)
+			continue
+		}
+		m := flow.ReasonContract.Message("")
+		d.ev.add(Event{Source: strings.Join(agents, ","), ZH: fmt.Sprintf("拒收订单 %s：%s", short(id), m.ZH),
+			EN: m.EN + " (" + detail + ")"})
+	}
+	return keep
 }
 
 func (d *Demo) postFailed(ctx context.Context, err error) {

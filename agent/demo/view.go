@@ -82,6 +82,9 @@ func (d *Demo) header(b *strings.Builder) {
 	for _, n := range []*node{d.pack, d.dock} {
 		u := "http://" + n.a.APIAddr()
 		fmt.Fprintf(b, "代理 agent %-6s %s/api/v1/status  ·  %s/api/v1/orders/{id}  (token %q)\n", n.name, u, u, APIToken)
+		if n.console != "" {
+			fmt.Fprintf(b, "主管看板 console  %s\n", n.console)
+		}
 	}
 	fmt.Fprintf(b, "MQTT 代理 broker  %s (内置 embedded)\n", d.BrokerURL())
 	fmt.Fprintf(b, "扫码枪 scanners   %s → %s, %s → %s (串口 serial, %s)\n", d.pack.device, d.pack.pty.Name, d.dock.device, d.dock.pty.Name, Profile)
@@ -100,7 +103,7 @@ func (d *Demo) renderFull(w io.Writer, s Snapshot, started time.Time) {
 	d.header(&b)
 	b.WriteString("\n中心所见订单状态 orders per state as the hub sees them\n")
 	for _, st := range viewStates {
-		fmt.Fprintf(&b, "  %-6s %-20s %6d\n", st.LabelZH(), st, s.HubStates[string(st)])
+		fmt.Fprintf(&b, "  %s %-20s %6d\n", padWidth(st.LabelZH(), 8), st, s.HubStates[string(st)])
 	}
 	b.WriteString("\n代理同步 agent sync (日志条目 journal entries)\n")
 	for _, a := range s.Agents {
@@ -112,7 +115,7 @@ func (d *Demo) renderFull(w io.Writer, s Snapshot, started time.Time) {
 	fmt.Fprintf(&b, "              预售 presale %d (尾款 balance paid %d) · 取消 cancelled %d · 违反数据契约 contract violations %d · 中心拒收 hub refused %d\n",
 		t.Presale, t.BalancePaid, t.Cancels, t.Contract, t.HubRefused)
 	b.WriteString("\n最近事件 last events\n")
-	for i := len(s.Events) - 1; i >= 0; i-- {
+	for i := len(s.Events) - 1; i >= 0 && i >= len(s.Events)-10; i-- {
 		b.WriteString("  " + s.Events[i].line() + "\n")
 	}
 	// Home, draw each line over the old one (erasing its rest), erase below: no flicker.
@@ -143,4 +146,19 @@ func (d *Demo) renderLine(w io.Writer, s Snapshot, seen uint64) uint64 {
 	}
 	io.WriteString(w, b.String())
 	return s.EventsAll
+}
+
+// padWidth pads s with spaces to w terminal columns (CJK characters take two).
+func padWidth(s string, w int) string {
+	n := 0
+	for _, r := range s {
+		n++
+		if r >= 0x2E80 {
+			n++
+		}
+	}
+	if n >= w {
+		return s
+	}
+	return s + strings.Repeat(" ", w-n)
 }

@@ -110,60 +110,68 @@ func (s *Store) take() []*call {
 func (s *Store) run(batch []*call) {
 	s.calls.Add(uint64(len(batch)))
 	results := make([]error, len(batch))
-	btx, err := s.db.Begin(true)
-	if err != nil {
-		s.fail(batch, results, fmt.Errorf("%w: begin: %w", ErrCommit, err))
-		return
-	}
-	tx := &Tx{s: s, btx: btx, lastSeq: s.lastSeq.Load(), lastHash: s.lastHash, acked: s.ackedSeq.Load()}
-	for i, c := range batch {
-		results[i] = tx.exec(c.fn)
-		if results[i] == nil {
-			if err := tx.flush(); err != nil {
-				btx.Rollback()
-				s.fail(batch, results, fmt.Errorf("%w: %w", ErrCommit, err))
-				return
-			}
-		}
-	}
-	if tx.lastSeq != s.lastSeq.Load() {
-		if err := tx.putNow(bMeta, []byte(kLastSeq), be64(tx.lastSeq)); err != nil {
-			btx.Rollback()
-			s.fail(batch, results, fmt.Errorf("%w: %w", ErrCommit, err))
-			return
-		}
-		if err := tx.putNow(bMeta, []byte(kLastHash), []byte(tx.lastHash)); err != nil {
-			btx.Rollback()
-			s.fail(batch, results, fmt.Errorf("%w: %w", ErrCommit, err))
-			return
-		}
-	}
-	if hook := s.failCommit.Load(); hook != nil {
-		err = (*hook)()
-		if err != nil {
-			btx.Rollback()
-		} else {
-			err = btx.Commit()
-		}
-	} else {
-		err = btx.Commit()
-	}
+	tx, err := s.apply(batch, results)
 	if err != nil {
 		s.fail(batch, results, fmt.Errorf("%w: %w", ErrCommit, err))
 		return
 	}
-	s.lastHash = tx.lastHash
-	s.lastSeq.Store(tx.lastSeq)
-	s.ackedSeq.Store(tx.acked)
-	s.commits.Add(1)
-	// Signal before answering, so that a caller that returned from Do finds the signal.
-	select {
-	case s.committed <- struct{}{}:
-	default:
+	if tx.dirty {
+		s.lastHash = tx.lastHash
+		s.lastSeq.Store(tx.lastSeq)
+		s.ackedSeq.Store(tx.acked)
+		s.commits.Add(1)
+		// Signal before answering, so that a caller that returned from Do finds the signal.
+		select {
+		case s.committed <- struct{}{}:
+		default:
+		}
 	}
 	for i, c := range batch {
 		c.done <- results[i]
 	}
+}
+
+// apply runs the batch's functions against one bbolt transaction and commits it. A batch that
+// wrote nothing (only reads, or only failed functions) is rolled back: there is nothing to sync.
+func (s *Store) apply(batch []*call, results []error) (*Tx, error) {
+	btx, err := s.db.Begin(true)
+	if err != nil {
+		return nil, fmt.Errorf("begin: %w", err)
+	}
+	tx := &Tx{s: s, btx: btx, lastSeq: s.lastSeq.Load(), lastHash: s.lastHash, acked: s.ackedSeq.Load()}
+	if err := tx.runAll(batch, results); err != nil {
+		btx.Rollback()
+		return nil, err
+	}
+	if !tx.dirty {
+		return tx, btx.Rollback()
+	}
+	if hook := s.failCommit.Load(); hook != nil {
+		if err := (*hook)(); err != nil {
+			btx.Rollback()
+			return nil, err
+		}
+	}
+	return tx, btx.Commit()
+}
+
+// runAll runs each call's function, keeping the writes of those that succeed, then records the
+// new journal position in meta.
+func (tx *Tx) runAll(batch []*call, results []error) error {
+	for i, c := range batch {
+		if results[i] = tx.exec(c.fn); results[i] == nil {
+			if err := tx.flush(); err != nil {
+				return err
+			}
+		}
+	}
+	if tx.lastSeq == tx.s.lastSeq.Load() {
+		return nil
+	}
+	if err := tx.btx.Bucket(bMeta).Put([]byte(kLastSeq), be64(tx.lastSeq)); err != nil {
+		return err
+	}
+	return tx.btx.Bucket(bMeta).Put([]byte(kLastHash), []byte(tx.lastHash))
 }
 
 // fail answers a batch whose transaction did not commit: callers whose fn succeeded get err,
@@ -200,6 +208,7 @@ type Tx struct {
 	fnAck  uint64
 	err    error // first invalid write
 	active bool
+	dirty  bool // something was written: the batch must commit
 }
 
 // exec runs fn with a fresh write buffer, turning a panic into ErrPanic. If fn succeeds, the
@@ -230,6 +239,9 @@ func (tx *Tx) exec(fn func(*Tx) error) (err error) {
 // flush writes a successful function's buffer into the bbolt transaction.
 func (tx *Tx) flush() error {
 	for bname, kv := range tx.w {
+		if len(kv) > 0 {
+			tx.dirty = true
+		}
 		b := tx.btx.Bucket([]byte(bname))
 		if bytes.Equal([]byte(bname), bEntries) {
 			b.FillPercent = 1 // append-only
@@ -249,9 +261,6 @@ func (tx *Tx) flush() error {
 	tx.w = nil
 	return nil
 }
-
-// putNow writes straight into the bbolt transaction (the writer's own meta keys).
-func (tx *Tx) putNow(bucket, key, v []byte) error { return tx.btx.Bucket(bucket).Put(key, v) }
 
 func (tx *Tx) put(bucket, key, v []byte) {
 	m := tx.w[string(bucket)]

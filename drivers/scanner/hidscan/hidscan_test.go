@@ -1,0 +1,339 @@
+package hidscan_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"wedge/drivers/profile"
+	"wedge/drivers/scanner"
+	"wedge/drivers/scanner/hidscan"
+	h "wedge/drivers/scanner/hidscan/hidscantest"
+	"wedge/internal/clock"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+var honeywell = hidscan.DeviceInfo{Path: "1-1:1.0", VendorID: 0x0C2E, ProductID: 0x0B8F, Interface: 0, Product: "Voyager 1450g"}
+
+func posConfig() hidscan.Config {
+	return hidscan.Config{
+		Name:     "pack-1",
+		Match:    hidscan.Match{VID: 0x0C2E, PID: 0x0B8F, Interface: hidscan.AnyInterface},
+		HID:      profile.HID{Layout: hidscan.LayoutPOSA, ReportID: 2, Suffix: "cr", SetupReports: []string{"FE01"}},
+		Feedback: &profile.Feedback{Protocol: "honeywell_hid", Via: "output_report", ReportID: 0xFD},
+	}
+}
+
+type rig struct {
+	bus *h.Bus
+	clk *clock.Fake
+	mu  sync.Mutex
+	dev []*h.Device
+	sc  *hidscan.Scanner
+}
+
+func (r *rig) plug(info hidscan.DeviceInfo, reports ...[]byte) {
+	r.bus.Plug(info, func() *h.Device {
+		d := h.NewDevice(reports...)
+		r.mu.Lock()
+		r.dev = append(r.dev, d)
+		r.mu.Unlock()
+		return d
+	})
+}
+
+func (r *rig) device(t *testing.T, i int) *h.Device {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		r.mu.Lock()
+		if len(r.dev) > i {
+			d := r.dev[i]
+			r.mu.Unlock()
+			return d
+		}
+		r.mu.Unlock()
+		time.Sleep(time.Millisecond)
+	}
+	t.Fatalf("device %d never opened", i)
+	return nil
+}
+
+// waitTimers waits (real time, only to synchronise with the scanner's goroutines) until the fake
+// clock has at least n armed timers.
+func waitTimers(t *testing.T, clk *clock.Fake, n int) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for clk.Waiters() < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("the scanner never armed %d timers", n)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// waitOpen advances the fake clock by re-scan intervals until the bus saw n opens.
+func (r *rig) waitOpen(t *testing.T, n int) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for r.bus.Opens() < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("device not opened (%d opens, want %d)", r.bus.Opens(), n)
+		}
+		if r.clk.Waiters() > 0 {
+			r.clk.Advance(500 * time.Millisecond)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+func newRig(t *testing.T, cfg hidscan.Config) *rig {
+	t.Helper()
+	r := &rig{bus: &h.Bus{}, clk: clock.NewFake(t0)}
+	sc, err := hidscan.Open(cfg, &hidscan.Options{Clock: r.clk, Enumerate: r.bus.Enumerate, Open: r.bus.Open})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.sc = sc
+	t.Cleanup(func() { sc.Close() })
+	return r
+}
+
+func readOK(t *testing.T, sc scanner.Scanner) scanner.Read {
+	t.Helper()
+	type res struct {
+		r   scanner.Read
+		err error
+	}
+	c := make(chan res, 1)
+	go func() { r, err := sc.Read(); c <- res{r, err} }()
+	select {
+	case x := <-c:
+		if x.err != nil {
+			t.Fatalf("Read: %v", x.err)
+		}
+		return x.r
+	case <-time.After(5 * time.Second):
+		sc.Close()
+		<-c
+		t.Fatal("Read did not return")
+	}
+	return scanner.Read{}
+}
+
+func TestReadsSetupAndFeedback(t *testing.T) {
+	cfg := posConfig()
+	r := newRig(t, cfg)
+	r.plug(honeywell, h.Concat(h.POSA("]C0", 'j', []byte("SF1385628716739\r")), h.POSA("]Q1", 's', []byte(qrText+"\r")))...)
+	r.waitOpen(t, 1)
+
+	rd := readOK(t, r.sc)
+	if rd.Text != "SF1385628716739" || rd.AIM != "]C0" || rd.Device != "pack-1" {
+		t.Fatalf("read %+v", rd)
+	}
+	if rd := readOK(t, r.sc); rd.Text != qrText || rd.AIM != "]Q1" {
+		t.Fatalf("read %+v", rd)
+	}
+	dev := r.device(t, 0)
+	if f := dev.Features(); len(f) != 1 || !bytes.Equal(f[0], []byte{0xFE, 0x01}) {
+		t.Fatalf("setup reports % X, want FE 01", f)
+	}
+	if err := r.sc.Feedback(context.Background(), scanner.Good); err != nil {
+		t.Fatal(err)
+	}
+	w := dev.WaitWrites(1, 5*time.Second)
+	if len(w) != 1 || !bytes.Equal(w[0], []byte{0xFD, 0x02, 0x1B, 0x37}) {
+		t.Fatalf("feedback writes % X", w)
+	}
+	hl := r.sc.Health()
+	if !hl.Connected || hl.Reads != 2 || hl.Reconnects != 0 {
+		t.Fatalf("health %+v", hl)
+	}
+}
+
+func TestFeedbackNeverDelaysReads(t *testing.T) {
+	r := newRig(t, posConfig())
+	r.plug(honeywell)
+	r.waitOpen(t, 1)
+	dev := r.device(t, 0)
+	release := dev.GateWrites() // the scanner does not answer the output report
+	defer release()
+	if err := r.sc.Feedback(context.Background(), scanner.Bad); err != nil {
+		t.Fatal(err)
+	}
+	// the previous one is stuck: the next is dropped at once with ErrFeedbackBusy
+	if err := r.sc.Feedback(context.Background(), scanner.Good); !errors.Is(err, hidscan.ErrFeedbackBusy) {
+		t.Fatalf("second feedback: %v", err)
+	}
+	// and a new scan still reads while the write hangs
+	dev.Push(h.POSA("]C0", 'j', []byte("YT8962646785389\r"))...)
+	if rd := readOK(t, r.sc); rd.Text != "YT8962646785389" {
+		t.Fatalf("read %+v", rd)
+	}
+	release()
+	if w := dev.WaitWrites(1, 5*time.Second); len(w) != 1 || !bytes.Equal(w[0], []byte{0xFD, 0x02, 0x1B, 0x38}) {
+		t.Fatalf("writes % X", w)
+	}
+}
+
+func TestReplugReadsAgainWithinTwoSeconds(t *testing.T) {
+	r := newRig(t, posConfig())
+	r.plug(honeywell, h.POSA("]C0", 'j', []byte("A1\r"))...)
+	r.waitOpen(t, 1)
+	if rd := readOK(t, r.sc); rd.Text != "A1" {
+		t.Fatalf("read %+v", rd)
+	}
+	first := r.device(t, 0)
+	r.bus.Unplug(honeywell.Path)
+	first.Unplug()
+	if _, err := r.sc.Read(); !errors.Is(err, scanner.ErrDisconnected) || !scanner.Recoverable(err) {
+		t.Fatalf("read after unplug: %v", err)
+	}
+	if hl := r.sc.Health(); hl.Connected || hl.LastError == "" {
+		t.Fatalf("health after unplug %+v", hl)
+	}
+	if !first.Closed() {
+		t.Fatal("lost device not closed")
+	}
+	// the device comes back at another path (another USB port); the scanner finds it by VID/PID
+	back := honeywell
+	back.Path = "1-2:1.0"
+	r.plug(back, h.POSA("]C0", 'j', []byte("B2\r"))...)
+	var waited time.Duration
+	for r.bus.Opens() < 2 {
+		if waited >= 2*time.Second {
+			t.Fatalf("not reopened within 2 s of fake time")
+		}
+		waitTimers(t, r.clk, 1)
+		r.clk.Advance(500 * time.Millisecond)
+		waited += 500 * time.Millisecond
+		time.Sleep(time.Millisecond)
+	}
+	if rd := readOK(t, r.sc); rd.Text != "B2" {
+		t.Fatalf("read after replug %+v", rd)
+	}
+	if hl := r.sc.Health(); !hl.Connected || hl.Reconnects != 1 || hl.Reads != 2 {
+		t.Fatalf("health %+v", hl)
+	}
+}
+
+func TestKeyboardIdleCutoffThroughDriver(t *testing.T) {
+	cfg := hidscan.Config{Name: "kbd", Match: hidscan.Match{VID: 0x05E0, PID: 0x1200, Interface: 0},
+		HID: profile.HID{Layout: hidscan.LayoutKeyboard, IdleCutMS: 300, Suffix: "none"}}
+	r := newRig(t, cfg)
+	zebra := hidscan.DeviceInfo{Path: "3-1:1.0", VendorID: 0x05E0, ProductID: 0x1200, Interface: 0}
+	other := zebra
+	other.Path, other.Interface = "3-1:1.1", 1 // a second interface of the same device: not ours
+	r.bus.Plug(other, func() *h.Device { t.Error("opened the wrong interface"); return h.NewDevice() })
+	r.plug(zebra, h.Type("7361055558")...)
+	r.waitOpen(t, 1)
+	r.device(t, 0)
+	waitTimers(t, r.clk, 1) // the idle timer after the last key
+	r.clk.Advance(300 * time.Millisecond)
+	if rd := readOK(t, r.sc); rd.Text != "7361055558" || rd.Device != "kbd" {
+		t.Fatalf("read %+v", rd)
+	}
+}
+
+func TestOpenRejectsBadConfig(t *testing.T) {
+	for _, cfg := range []hidscan.Config{
+		{Name: ""},
+		{Name: "x", HID: profile.HID{Layout: "serial"}},
+		{Name: "x", HID: profile.HID{Layout: "pos_a", SetupReports: []string{"FZ"}}},
+		{Name: "x", HID: profile.HID{Layout: "pos_a"}, Feedback: &profile.Feedback{Protocol: "morse"}},
+	} {
+		if sc, err := hidscan.Open(cfg, &hidscan.Options{Enumerate: (&h.Bus{}).Enumerate}); err == nil {
+			sc.Close()
+			t.Errorf("%+v: accepted", cfg)
+		}
+	}
+}
+
+// Conformance checks every scanner driver must pass (kept local until scannertest.Run lands).
+func TestConformance(t *testing.T) {
+	open := func(t *testing.T) (*rig, *hidscan.Scanner) {
+		r := newRig(t, posConfig())
+		r.plug(honeywell)
+		r.waitOpen(t, 1)
+		r.device(t, 0)
+		return r, r.sc
+	}
+	t.Run("CloseUnblocksRead", func(t *testing.T) {
+		_, sc := open(t)
+		errc := make(chan error, 1)
+		go func() { _, err := sc.Read(); errc <- err }()
+		time.Sleep(10 * time.Millisecond) // let Read block (not a timing assertion)
+		if err := sc.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if err := <-errc; !errors.Is(err, scanner.ErrClosed) || scanner.Recoverable(err) {
+			t.Fatalf("Read after Close: %v", err)
+		}
+	})
+	t.Run("DoubleClose", func(t *testing.T) {
+		r, sc := open(t)
+		if err := sc.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if err := sc.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := sc.Read(); !errors.Is(err, scanner.ErrClosed) {
+			t.Fatalf("Read: %v", err)
+		}
+		if !r.device(t, 0).Closed() {
+			t.Fatal("device left open")
+		}
+		if err := sc.Feedback(context.Background(), scanner.Good); !errors.Is(err, scanner.ErrClosed) {
+			t.Fatalf("Feedback after Close: %v", err)
+		}
+	})
+	t.Run("Concurrent", func(t *testing.T) {
+		r, sc := open(t)
+		dev := r.device(t, 0)
+		const n = 50
+		var wg sync.WaitGroup
+		got := make(chan string, n)
+		for range 4 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for {
+					rd, err := sc.Read()
+					if errors.Is(err, scanner.ErrClosed) {
+						return
+					}
+					if err == nil {
+						got <- rd.Text
+					}
+					_ = sc.Health()
+					_ = sc.Feedback(context.Background(), scanner.Good)
+				}
+			}()
+		}
+		for i := range n {
+			dev.Push(h.POSA("]C0", 'j', []byte{'N', byte('0' + i%10), '\r'})...)
+		}
+		for range n {
+			select {
+			case <-got:
+			case <-time.After(5 * time.Second):
+				t.Fatal("reads lost")
+			}
+		}
+		sc.Close()
+		wg.Wait()
+	})
+	t.Run("String", func(t *testing.T) {
+		_, sc := open(t)
+		if sc.String() == "" {
+			t.Fatal("empty String")
+		}
+	})
+}

@@ -166,7 +166,7 @@ func TestKeyboardEdgesAndModifiers(t *testing.T) {
 		[][]byte{h.Key(h.ModLShift, 0x04), h.Release()}, // caps XOR shift: a
 		[][]byte{h.Key(0, h.CapsLock), h.Release()},
 		[][]byte{h.Key(0, 0x59), h.Release(), h.Key(0, 0x62), h.Release()}, // keypad 1, 0
-		[][]byte{{0, 0, 1, 1, 1, 1, 1, 1}}, // ErrorRollOver: ignored
+		[][]byte{{0, 0, 1, 1, 1, 1, 1, 1}},                                 // ErrorRollOver: ignored
 		h.Type("x!"),
 		[][]byte{h.Key(0, 0x3A), h.Release()}, // F1: not data
 		h.Type("\r"),

@@ -217,6 +217,25 @@ func (d *Device) reader(c io.Reader, in chan<- []byte, done chan struct{}) {
 	}
 }
 
+// write writes b, giving up when ctx ends if the transport supports write deadlines (TCP, ptys and
+// usblp files do; a serial port write is bounded by the line speed). Called with mu held.
+func (d *Device) write(ctx context.Context, b []byte) (int, error) {
+	dl, ok := d.conn.(interface{ SetWriteDeadline(time.Time) error })
+	if !ok || ctx.Done() == nil {
+		return d.conn.Write(b)
+	}
+	if t, has := ctx.Deadline(); has {
+		dl.SetWriteDeadline(t)
+	}
+	stop := context.AfterFunc(ctx, func() { dl.SetWriteDeadline(time.Now()) })
+	n, err := d.conn.Write(b)
+	if !stop() && err != nil {
+		err = fmt.Errorf("%w (%v)", ctx.Err(), err)
+	}
+	dl.SetWriteDeadline(time.Time{})
+	return n, err
+}
+
 // dropLocked closes the connection and waits for its reader. Called with mu held.
 func (d *Device) dropLocked() {
 	if d.conn == nil {
@@ -240,7 +259,7 @@ func (d *Device) Print(ctx context.Context, job []byte) (string, error) {
 	if err := d.connect(ctx); err != nil {
 		return "", err
 	}
-	if _, err := d.conn.Write(job); err != nil {
+	if _, err := d.write(ctx, job); err != nil {
 		d.dropLocked()
 		return "", d.wrap(fmt.Errorf("send job: %w", err))
 	}
@@ -317,7 +336,7 @@ func (d *Device) query(ctx context.Context, q string) (Status, error) {
 			return FromTSPL(nil, &e), n, incomplete(err, tspl.ErrIncomplete)
 		}
 	}
-	if _, err := d.conn.Write(cmd); err != nil {
+	if _, err := d.write(ctx, cmd); err != nil {
 		d.dropLocked()
 		return none, fmt.Errorf("send %s: %w", q, err)
 	}

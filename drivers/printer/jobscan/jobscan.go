@@ -127,21 +127,25 @@ func (s *Scanner) zpl(b byte) {
 		s.c1, s.zs = upper(b), zCmd2
 	case zCmd2:
 		s.zs = zNormal
-		switch cmd := string([]byte{s.c1, upper(b)}); {
-		case cmd == "BC" || cmd == "B3":
-			s.barcode = cmd
+		c2 := upper(b)
+		cmd := func(a, b byte) bool { return s.c1 == a && c2 == b }
+		switch {
+		case cmd('B', 'C'):
+			s.barcode = "BC"
+		case cmd('B', '3'):
+			s.barcode = "B3"
 		case s.c1 == 'B':
 			s.barcode = "" // another symbology
-		case cmd == "FH":
+		case cmd('F', 'H'):
 			s.fh, s.fhInd, s.zs = true, '_', zFHArg
-		case cmd == "FD" || cmd == "FV":
+		case cmd('F', 'D') || cmd('F', 'V'):
 			s.zs, s.field, s.fieldBad = zField, s.field[:0], false
-		case cmd == "FS":
+		case cmd('F', 'S'):
 			s.barcode, s.fh = "", false
-		case cmd == "XZ":
+		case cmd('X', 'Z'):
 			s.labels++
 			s.barcode, s.fh = "", false
-		case cmd == "XA":
+		case cmd('X', 'A'):
 			s.barcode, s.fh = "", false
 		}
 		if b == '^' || b == '~' { // a one-letter command followed by the next one

@@ -1,0 +1,140 @@
+package emulator
+
+import (
+	"bytes"
+	"io"
+	"net"
+	"os"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"wedge/drivers/printer"
+	"wedge/drivers/printer/tspl"
+	"wedge/drivers/printer/zpl"
+	"wedge/internal/clock"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+func dial(t *testing.T, e *Emulator) net.Conn {
+	t.Helper()
+	addr, err := e.ListenTCP("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+func read(t *testing.T, c io.Reader, n int) []byte {
+	t.Helper()
+	b := make([]byte, n)
+	if _, err := io.ReadFull(c, b); err != nil {
+		t.Fatalf("reading %d bytes: %v", n, err)
+	}
+	return b
+}
+
+func TestZPLRepliesByteExact(t *testing.T) {
+	clk := clock.NewFake(time.Unix(0, 0))
+	e := NewZPL(&Options{Clock: clk, PrintTime: time.Second})
+	defer e.Close()
+	c := dial(t, e)
+	// A query split over two writes, with a job around it.
+	c.Write([]byte("^XA^FDa^FS^X"))
+	c.Write([]byte("Z~H"))
+	time.Sleep(5 * time.Millisecond)
+	c.Write([]byte("S^XA^PQ3^FDb^FS^XZ"))
+	want := zpl.FormatHS(zpl.HostStatus{CommSettings: 30, LabelLength: 1040, FormatsInBuffer: 1, FunctionSettings: 1, PrintMode: 2, LabelsRemaining: 1, FormatWhilePrint: true})
+	if got := read(t, c, len(want)); !bytes.Equal(got, want) {
+		t.Fatalf("~HS reply %q, want %q", got, want)
+	}
+	hs, _, err := zpl.ParseHS(want)
+	if err != nil || hs.FormatsInBuffer != 1 {
+		t.Fatal(hs, err)
+	}
+	for len(e.Jobs()) < 2 {
+		time.Sleep(time.Millisecond)
+	}
+	if got := e.Jobs(); string(got[0]) != "^XA^FDa^FS^XZ" || string(got[1]) != "^XA^PQ3^FDb^FS^XZ" {
+		t.Fatalf("jobs %q", got)
+	}
+	if got := string(e.Received()); got != "^XA^FDa^FS^XZ^XA^PQ3^FDb^FS^XZ" {
+		t.Fatalf("received %q (queries must be cut out)", got)
+	}
+	clk.Advance(2 * time.Second)
+	if e.Printed() != 2 {
+		t.Fatalf("printed %d after 2 s, want 2", e.Printed())
+	}
+	clk.Advance(10 * time.Second)
+	if e.Printed() != 4 {
+		t.Fatalf("printed %d, want 4 (1 + ^PQ3)", e.Printed())
+	}
+	e.SetFault(printer.FaultHeadOpen)
+	c.Write([]byte("~HQES"))
+	want = zpl.FormatHQES(zpl.ErrorsWarnings{Errors: zpl.ErrHeadOpen})
+	if got := read(t, c, len(want)); !bytes.Equal(got, want) {
+		t.Fatalf("~HQES reply %q, want %q", got, want)
+	}
+}
+
+func TestTSPLRepliesOverPTY(t *testing.T) {
+	e := NewTSPL(nil)
+	defer e.Close()
+	name, err := e.ServePTY()
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.OpenFile(name, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	f.Write(tspl.QueryStatus)
+	if got := read(t, f, 1); got[0] != 0x00 {
+		t.Fatalf("idle <ESC>!? = %#x", got[0])
+	}
+	e.SetFault(printer.FaultPaperOut)
+	f.Write([]byte{0x1B, '!'})
+	time.Sleep(5 * time.Millisecond)
+	f.Write([]byte{'?'})
+	if got := read(t, f, 1); got[0] != tspl.BitPaperOut {
+		t.Fatalf("paper out <ESC>!? = %#x, want 0x04", got[0])
+	}
+	f.Write(tspl.QueryExtended)
+	if got, want := read(t, f, 8), []byte{0x02, 'E', '@', '@', 'A', 0x03, '\r', '\n'}; !bytes.Equal(got, want) {
+		t.Fatalf("<ESC>!S = %q, want %q", got, want)
+	}
+	e.SetFault(NoAnswer)
+	f.Write(tspl.QueryStatus)
+	f.Write([]byte("CLS\r\nPRINT 2\r\n"))
+	for len(e.Jobs()) < 1 {
+		time.Sleep(time.Millisecond)
+	}
+	if e.Queries() != 4 {
+		t.Fatalf("queries %d", e.Queries())
+	}
+	e.SetFault("")
+	f.Write(tspl.QueryStatus)
+	if got := read(t, f, 1); got[0] != tspl.BitPrinting { // nothing was sent for the silent query
+		t.Fatalf("after recovery <ESC>!? = %#x, want printing", got[0])
+	}
+}
+
+func TestSilentOnFault(t *testing.T) {
+	e := NewZPL(&Options{SilentOnFault: true})
+	defer e.Close()
+	c := dial(t, e)
+	e.SetFault(printer.FaultPaperOut)
+	c.Write([]byte("~HS"))
+	c.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
+	if n, _ := c.Read(make([]byte, 10)); n != 0 {
+		t.Fatal("answered ~HS while out of paper with SilentOnFault")
+	}
+}

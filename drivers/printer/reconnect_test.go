@@ -1,0 +1,94 @@
+package printer_test
+
+import (
+	"context"
+	"errors"
+	"net"
+	"testing"
+	"time"
+
+	"wedge/drivers/printer"
+	"wedge/drivers/printer/emulator"
+)
+
+// A printer that is switched off and on again (the TCP connection dies) is reached again on the
+// next call, without reopening the Device.
+func TestReconnectAfterPrinterRestart(t *testing.T) {
+	emu := emulator.NewZPL(nil)
+	addr, err := emu.ListenTCP("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := printer.Open(printer.Config{Name: "z", Transport: "tcp", Address: addr, Profile: prof(printer.LangZPL, printer.QueryZPLHS)}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	ctx := context.Background()
+	if st, err := p.Status(ctx); err != nil || !st.Ready {
+		t.Fatalf("first status: %+v, %v", st, err)
+	}
+	emu.Close() // power off: the connection drops
+	emu2 := emulator.NewZPL(nil)
+	defer emu2.Close()
+	var addr2 string
+	for i := 0; i < 50; i++ { // the port may take a moment to be free again
+		if addr2, err = emu2.ListenTCP(addr); err == nil {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err != nil {
+		t.Skipf("port %s not reusable: %v", addr, err)
+	}
+	var st printer.Status
+	for i := 0; i < 3; i++ { // the first call may see the dead connection
+		if st, err = p.Status(ctx); err == nil {
+			break
+		}
+	}
+	if err != nil || !st.Ready {
+		t.Fatalf("status after restart on %s: %+v, %v", addr2, st, err)
+	}
+	if _, err := p.Print(ctx, []byte("^XA^FDx^FS^XZ")); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Print gives up when its context ends while the printer does not take the bytes.
+func TestPrintHonoursContext(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	accepted := make(chan net.Conn, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err == nil {
+			accepted <- c // never reads: the socket buffers fill up
+		}
+	}()
+	p, err := printer.Open(printer.Config{Name: "stuck", Transport: "tcp", Address: ln.Addr().String(), Profile: prof(printer.LangZPL)}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		_, err := p.Print(ctx, make([]byte, 64<<20))
+		done <- err
+	}()
+	c := <-accepted
+	defer c.Close()
+	cancel()
+	select {
+	case err := <-done:
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("Print = %v, want context.Canceled", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("Print blocked after its context ended")
+	}
+}

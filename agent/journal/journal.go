@@ -40,6 +40,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	bolt "go.etcd.io/bbolt"
 	berrors "go.etcd.io/bbolt/errors"
@@ -364,6 +365,7 @@ func (s *Store) Ack(ctx context.Context, seq uint64) error {
 
 // Order returns the committed order with id.
 func (s *Store) Order(id string) (o flow.Order, ok bool, err error) {
+	id = jsonString(id)
 	err = s.db.View(func(tx *bolt.Tx) error {
 		o, ok, err = decodeOrder(tx.Bucket(bOrders).Get([]byte(id)))
 		return err
@@ -373,7 +375,7 @@ func (s *Store) Order(id string) (o flow.Order, ok bool, err error) {
 
 // FindOrder finds a committed order by id, bound waybill or channel order no (in that order).
 func (s *Store) FindOrder(code string) (o flow.Order, ok bool, err error) {
-	code = strings.TrimSpace(code)
+	code = jsonString(strings.TrimSpace(code))
 	if code == "" {
 		return o, false, nil
 	}
@@ -398,7 +400,7 @@ func (s *Store) FindOrder(code string) (o flow.Order, ok bool, err error) {
 // History returns the committed entries of an order in seq order.
 func (s *Store) History(orderID string) ([]wire.Entry, error) {
 	var out []wire.Entry
-	prefix := append([]byte(orderID), 0)
+	prefix := append([]byte(jsonString(orderID)), 0)
 	err := s.db.View(func(tx *bolt.Tx) error {
 		entries := tx.Bucket(bEntries)
 		c := tx.Bucket(bIdxHistory).Cursor()
@@ -506,6 +508,18 @@ func decodeOrder(v []byte) (flow.Order, bool, error) {
 		return flow.Order{}, false, fmt.Errorf("%w: order: %v", ErrCorrupt, err)
 	}
 	return o, true, nil
+}
+
+// jsonString returns s as it reads back from JSON. Keys are made from what the stored JSON says,
+// and encoding/json turns each byte of invalid UTF-8 into U+FFFD, so lookups must do the same.
+func jsonString(s string) string {
+	if utf8.ValidString(s) {
+		return s
+	}
+	b, _ := json.Marshal(s) // cannot fail for a string
+	var out string
+	json.Unmarshal(b, &out)
+	return out
 }
 
 func syncDir(dir string) error {

@@ -316,6 +316,7 @@ func (tx *Tx) Order(id string) (flow.Order, bool) {
 	if !tx.usable("Order") || id == "" {
 		return flow.Order{}, false
 	}
+	id = jsonString(id)
 	o, ok, err := decodeOrder(tx.get(bOrders, []byte(id)))
 	if err != nil {
 		tx.invalid("read order %q: %v", id, err)
@@ -329,7 +330,7 @@ func (tx *Tx) OrderByWaybill(wb string) (flow.Order, bool) {
 	if !tx.usable("OrderByWaybill") {
 		return flow.Order{}, false
 	}
-	wb = waybill.Normalize(wb)
+	wb = jsonString(waybill.Normalize(wb))
 	if wb == "" {
 		return flow.Order{}, false
 	}
@@ -345,7 +346,7 @@ func (tx *Tx) OrderByChannelNo(no string) (flow.Order, bool) {
 	if !tx.usable("OrderByChannelNo") {
 		return flow.Order{}, false
 	}
-	no = strings.TrimSpace(no)
+	no = jsonString(strings.TrimSpace(no))
 	if no == "" {
 		return flow.Order{}, false
 	}
@@ -370,7 +371,12 @@ func (tx *Tx) PutOrder(o flow.Order) {
 		tx.invalid("order %s: state %q", o.ID, o.State)
 		return
 	}
+	// Keys come from the order as it reads back from JSON (see jsonString).
 	v, err := json.Marshal(o)
+	if err == nil {
+		o = flow.Order{}
+		err = json.Unmarshal(v, &o)
+	}
 	if err != nil {
 		tx.invalid("order %s: %v", o.ID, err)
 		return

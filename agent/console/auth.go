@@ -9,7 +9,6 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -166,20 +165,8 @@ func (c *Console) session(w http.ResponseWriter, r *http.Request) session {
 
 func (c *Console) setCookie(w http.ResponseWriter, r *http.Request, s session) {
 	http.SetCookie(w, &http.Cookie{Name: cookieName, Value: c.encodeSession(s), Path: "/", HttpOnly: true,
-		SameSite: http.SameSiteStrictMode, Secure: r.TLS != nil || c.opts.SecureCookies || loopback(r.Host),
-		Expires: s.Exp})
-}
-
-func loopback(hostport string) bool {
-	host := hostport
-	if h, _, err := net.SplitHostPort(hostport); err == nil {
-		host = h
-	}
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip := net.ParseIP(strings.Trim(host, "[]"))
-	return ip != nil && ip.IsLoopback()
+		SameSite: http.SameSiteStrictMode, Secure: r.TLS != nil || c.opts.SecureCookies,
+		MaxAge: int(c.opts.SessionTTL / time.Second)}) // the signed expiry is what counts; MaxAge only tidies the browser
 }
 
 // originOK accepts no Origin (not a browser), the request's own host, or a configured origin.

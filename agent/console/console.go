@@ -10,7 +10,7 @@
 // Access: everybody who can reach the console sees the read-only board; supervisors log in with a
 // name and password (PBKDF2-SHA256 hashes in config, see HashPassword) to confirm steps, reset the
 // breaker and acknowledge popups for everyone. Sessions are HMAC-signed cookies (HttpOnly,
-// SameSite=Strict, Secure on TLS and on loopback); every state-changing request must carry the
+// SameSite=Strict, Secure on TLS or when Options.SecureCookies is set); every state-changing request must carry the
 // session's CSRF token in the X-Wedge-CSRF header and a JSON body, and requests or WebSocket
 // upgrades from a foreign Origin are refused. The agent decides the listen address (localhost by
 // default) and mounts the handler, e.g. mux.Handle("/console/", http.StripPrefix("/console",
@@ -230,8 +230,9 @@ type Options struct {
 	// AllowedOrigins are extra Origin values (e.g. "https://console.example") accepted besides the
 	// request's own host.
 	AllowedOrigins []string
-	// SecureCookies forces the Secure attribute even on plain HTTP from a non-loopback host (use it
-	// when a TLS proxy fronts the console). It is always set on TLS and on loopback.
+	// SecureCookies forces the Secure attribute on plain HTTP (set it when a TLS proxy fronts the
+	// console). It is always set when the console itself serves TLS. On plain HTTP without a proxy
+	// browsers would drop a Secure cookie, so it is not set there: use TLS for LAN access.
 	SecureCookies bool
 	QueueLen      int           // per-client queue (default 256 events)
 	FeedLen       int           // scan feed lines kept for resync (default 50)

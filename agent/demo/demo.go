@@ -136,6 +136,9 @@ type Demo struct {
 	packQ *queue
 	dockQ *queue
 
+	genMu sync.Mutex
+	gen   *gen // makes every order (so waybills and channel order numbers never repeat in a run)
+
 	recMu   sync.Mutex
 	records map[string]string // order id → kind (normal, presale, cancel, contract)
 
@@ -159,7 +162,7 @@ type node struct {
 // and the generator. On error whatever started is stopped again.
 func Start(ctx context.Context, opts Options) (d *Demo, err error) {
 	opts.defaults()
-	d = &Demo{opts: opts, ev: newEventLog(256), records: map[string]string{}, packQ: newQueue(), dockQ: newQueue()}
+	d = &Demo{opts: opts, ev: newEventLog(256), records: map[string]string{}, gen: newGen(opts.Seed), packQ: newQueue(), dockQ: newQueue()}
 	defer func() {
 		if err != nil {
 			sctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
@@ -210,6 +213,8 @@ func Start(ctx context.Context, opts Options) (d *Demo, err error) {
 			n.console = "http://" + n.a.APIAddr() + "/console/"
 		}
 	}
+	// A kept data directory: the operators resume the work the agents' journals still hold.
+	d.resume()
 	// 4. the simulated people
 	rctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	d.cancel = cancel
@@ -260,6 +265,26 @@ func agentYAML(site, name, role, st, dev, port, brokerURL, listen string) string
 	fmt.Fprintf(&b, "stations:\n  - {name: %s, role: %s}\n", st, role)
 	fmt.Fprintf(&b, "devices:\n  - {name: %s, kind: scanner, station: %s, transport: serial, port: %s, profile: %s}\n", dev, st, port, Profile)
 	return b.String()
+}
+
+// resume puts the orders a previous run left in 待分仓 at pack01 and in 已打单 at dock01 back on
+// the operators' work lists.
+func (d *Demo) resume() {
+	var printed []string
+	d.pack.a.Store().ForEachOrder(flow.PendingAllocation, func(o flow.Order) bool {
+		d.packQ.push(job{id: o.ID})
+		return true
+	})
+	d.dock.a.Store().ForEachOrder(flow.WaybillPrinted, func(o flow.Order) bool {
+		printed = append(printed, o.ID)
+		return true
+	})
+	for _, id := range printed {
+		d.dockQ.push(job{id: id})
+	}
+	if n := d.packQ.len() + len(printed); n > 0 {
+		d.ev.add(Event{Source: "demo", Good: true, ZH: fmt.Sprintf("继续上次未完成的 %d 单", n), EN: fmt.Sprintf("resuming %d orders left by the last run", n)})
+	}
 }
 
 // freeOr returns addr if it can be listened on now, else a free loopback port ("127.0.0.1:0").
@@ -348,16 +373,22 @@ func (d *Demo) record(id, kind string) {
 	d.recMu.Unlock()
 }
 
+// newOrder makes an order message (see gen.order).
+func (d *Demo) newOrder(now time.Time, deposit, bad bool) wire.OrderMsg {
+	d.genMu.Lock()
+	defer d.genMu.Unlock()
+	return d.gen.order(now, deposit, bad)
+}
+
 // Dispatch posts n orders at once (a burst), in requests of up to 200 orders.
 func (d *Demo) Dispatch(ctx context.Context, n int) error {
-	g := newGen(d.opts.Seed ^ uint64(time.Now().UnixNano()))
 	for n > 0 {
 		k := min(n, 200)
 		n -= k
 		msgs := make([]wire.OrderMsg, k)
 		now := time.Now()
 		for i := range msgs {
-			msgs[i] = g.order(now, false, false)
+			msgs[i] = d.newOrder(now, false, false)
 		}
 		ids, err := d.post(ctx, msgs)
 		if err != nil {

@@ -189,3 +189,51 @@ func TestRunUsage(t *testing.T) {
 		}
 	}
 }
+
+// TestBurstAndResume dispatches a burst, stops the demo while most of it is still in 待分仓, and
+// starts it again on the same data directory: the operators resume from the agents' journals and
+// every order of the burst reaches 已揽收 at the hub.
+func TestBurstAndResume(t *testing.T) {
+	dir := t.TempDir()
+	o := fastOptions(dir)
+	o.Rate, o.Burst, o.Mistakes, o.ScanGap = -1, 20, -1, 300*time.Millisecond
+	d, err := Start(context.Background(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(20 * time.Second); d.Snapshot().Totals.Printed == 0 && time.Now().Before(deadline); {
+		time.Sleep(50 * time.Millisecond)
+	}
+	ids := d.Records()
+	if err := d.Stop(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if len(ids) != 20 {
+		t.Fatalf("burst of 20 made %d orders", len(ids))
+	}
+
+	o.Burst, o.ScanGap = 0, 5*time.Millisecond
+	d, err = Start(context.Background(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Stop(context.Background())
+	tr := &http.Transport{}
+	defer tr.CloseIdleConnections()
+	c := &http.Client{Transport: tr, Timeout: 10 * time.Second}
+	left := ids
+	for deadline := time.Now().Add(40 * time.Second); len(left) > 0 && time.Now().Before(deadline); {
+		time.Sleep(300 * time.Millisecond)
+		next := map[string]string{}
+		for id, kind := range left {
+			var h hubOrder
+			if getJSON(t, c, d.HubURL()+"/v1/orders/"+id, &h) != http.StatusOK || h.State != string(flow.PickedUp) {
+				next[id] = kind
+			}
+		}
+		left = next
+	}
+	if len(left) > 0 {
+		t.Fatalf("%d of 20 orders did not reach 已揽收 after the restart: %v; totals %+v", len(left), left, d.Snapshot().Totals)
+	}
+}

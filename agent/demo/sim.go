@@ -356,7 +356,7 @@ func (d *Demo) generator(ctx context.Context, seed uint64) {
 	}
 	interval := time.Duration(float64(time.Minute) / d.opts.Rate)
 	balanceAfter := max(10*interval, time.Second)
-	g, rnd := newGen(seed), rand.New(rand.NewPCG(seed, 3))
+	g, rnd := newGen(seed+3), rand.New(rand.NewPCG(seed, 3))
 	type due struct {
 		id string
 		at time.Time
@@ -399,7 +399,7 @@ func (d *Demo) generator(ctx context.Context, seed uint64) {
 			}
 			d.ev.add(Event{Source: "hub", ZH: "中心拒收格式错误的消息（" + what + "）：" + reason, EN: "hub refused a malformed message"})
 		case x < 0.07: // an order that breaks the data contract
-			m := g.order(now, false, true)
+			m := d.newOrder(now, false, true)
 			ids, err := d.post(ctx, []wire.OrderMsg{m})
 			if err != nil {
 				d.postFailed(ctx, err)
@@ -413,7 +413,7 @@ func (d *Demo) generator(ctx context.Context, seed uint64) {
 			d.ev.add(Event{Source: "generator", ZH: fmt.Sprintf("下发违反数据契约的订单 %s 单号 %s：代理将拒收", m.Channel, m.ChannelOrderNo),
 				EN: "order breaking the data contract sent: agents refuse it (contract_violation)"})
 		case x < 0.15: // presale: deposit now, balance later
-			ids, err := d.post(ctx, []wire.OrderMsg{g.order(now, true, false)})
+			ids, err := d.post(ctx, []wire.OrderMsg{d.newOrder(now, true, false)})
 			if err != nil {
 				d.postFailed(ctx, err)
 				continue
@@ -427,7 +427,7 @@ func (d *Demo) generator(ctx context.Context, seed uint64) {
 				}
 			}
 		case x < 0.19: // ordered, then cancelled by the buyer
-			ids, err := d.post(ctx, []wire.OrderMsg{g.order(now, false, false)})
+			ids, err := d.post(ctx, []wire.OrderMsg{d.newOrder(now, false, false)})
 			if err != nil || len(ids) == 0 {
 				d.postFailed(ctx, err)
 				continue
@@ -443,7 +443,7 @@ func (d *Demo) generator(ctx context.Context, seed uint64) {
 				d.packQ.push(job{id: ids[0], cancelled: true})
 			}
 		default:
-			ids, err := d.post(ctx, []wire.OrderMsg{g.order(now, false, false)})
+			ids, err := d.post(ctx, []wire.OrderMsg{d.newOrder(now, false, false)})
 			if err != nil {
 				d.postFailed(ctx, err)
 				continue

@@ -844,3 +844,21 @@ func TestReadOnlyBatchNeedsNoCommit(t *testing.T) {
 	default:
 	}
 }
+
+func TestPanicInsideCommitFailsTheBatch(t *testing.T) {
+	// Stands in for bbolt panicking on a corrupted page while committing.
+	s, path := newStore(t)
+	before := appendNote(t, s, "O1", "before")
+	boom := func() error { panic("invalid page type") }
+	s.failCommit.Store(&boom)
+	err := s.Do(context.Background(), func(tx *Tx) error { tx.Append(wire.Entry{Kind: wire.KindNote}); return nil })
+	if !errors.Is(err, ErrCommit) || !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), "invalid page type") {
+		t.Errorf("panicking commit: %v, want ErrCommit and ErrCorrupt", err)
+	}
+	s.failCommit.Store(nil)
+	if after := appendNote(t, s, "O1", "after"); after.Seq != before.Seq+1 || after.PrevHash != before.Hash {
+		t.Errorf("after: %d %s", after.Seq, after.PrevHash)
+	}
+	s.Close()
+	mustVerify(t, path)
+}

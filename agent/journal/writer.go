@@ -133,11 +133,18 @@ func (s *Store) run(batch []*call) {
 
 // apply runs the batch's functions against one bbolt transaction and commits it. A batch that
 // wrote nothing (only reads, or only failed functions) is rolled back: there is nothing to sync.
-func (s *Store) apply(batch []*call, results []error) (*Tx, error) {
+// bbolt panics on some corrupted pages; that fails the batch (ErrCorrupt) instead of the process.
+func (s *Store) apply(batch []*call, results []error) (_ *Tx, err error) {
 	btx, err := s.db.Begin(true)
 	if err != nil {
 		return nil, fmt.Errorf("begin: %w", err)
 	}
+	defer func() {
+		if r := recover(); r != nil {
+			btx.Rollback() // ErrTxClosed if the commit got that far: nothing else to undo
+			err = fmt.Errorf("%w: bbolt panicked: %v", ErrCorrupt, r)
+		}
+	}()
 	tx := &Tx{s: s, btx: btx, lastSeq: s.lastSeq.Load(), lastHash: s.lastHash, acked: s.ackedSeq.Load()}
 	if err := tx.runAll(batch, results); err != nil {
 		btx.Rollback()

@@ -52,6 +52,8 @@ func Confirm(ctx context.Context, p Printer, jobID string, opts *ConfirmOptions)
 	}
 	start := clk.Now()
 	sawPrinting := false
+	failures := 0
+	const maxFailures = 3
 	for polls := 1; ; polls++ {
 		st, err := p.Status(ctx)
 		switch {
@@ -61,12 +63,19 @@ func Confirm(ctx context.Context, p Printer, jobID string, opts *ConfirmOptions)
 			logf("fault after %d polls: %v", polls, st.Faults)
 			return st, &FaultError{Printer: p.String(), Faults: st.Faults, Status: st}
 		case err != nil:
-			if ctx.Err() != nil {
+			if ctx.Err() != nil || errors.Is(err, ErrClosed) {
 				return st, err
+			}
+			// A printer that cannot be reached at all (unplugged, powered off, port gone) is, for
+			// the operator, a printer that does not answer.
+			if failures++; failures >= maxFailures {
+				logf("status failed %d times: %v", failures, err)
+				st.Faults = []Fault{FaultNoAnswer}
+				return st, &FaultError{Printer: p.String(), Faults: st.Faults, Status: st}
 			}
 			logf("status error (will retry): %v", err)
 		case st.Printing:
-			sawPrinting = true
+			sawPrinting, failures = true, 0
 		case st.Done() && (st.FormatsInBuffer >= 0 || sawPrinting || clk.Now().Sub(start) >= settle):
 			logf("confirmed after %d polls", polls)
 			return st, nil

@@ -65,6 +65,9 @@ type Device struct {
 	dto     time.Duration
 	open    func(ctx context.Context, c transport.Config) (io.ReadWriteCloser, error)
 
+	life context.Context // cancelled by Close, so Close interrupts a waiting Print or Status
+	kill context.CancelFunc
+
 	mu     sync.Mutex // serialises wire operations
 	conn   io.ReadWriteCloser
 	in     chan []byte   // chunks read by the reader goroutine
@@ -133,6 +136,7 @@ func Open(cfg Config, opts *Options) (*Device, error) {
 	if d.open == nil {
 		d.open = transport.Open
 	}
+	d.life, d.kill = context.WithCancel(context.Background())
 	return d, nil
 }
 
@@ -254,6 +258,8 @@ func (d *Device) Print(ctx context.Context, job []byte) (string, error) {
 	if err := ctx.Err(); err != nil {
 		return "", d.wrap(err)
 	}
+	ctx, done := d.bound(ctx)
+	defer done()
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if err := d.connect(ctx); err != nil {
@@ -274,6 +280,8 @@ func (d *Device) Status(ctx context.Context) (Status, error) {
 	if len(d.queries) == 0 {
 		return Status{LabelsRemaining: -1, FormatsInBuffer: -1}, d.wrap(ErrNoStatus)
 	}
+	ctx, done := d.bound(ctx)
+	defer done()
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if err := d.connect(ctx); err != nil {
@@ -364,6 +372,9 @@ func (d *Device) query(ctx context.Context, q string) (Status, error) {
 			d.dropLocked()
 			return none, fmt.Errorf("%s: connection lost: %w", q, err)
 		case <-ctx.Done():
+			if d.life.Err() != nil {
+				return none, ErrClosed
+			}
 			return none, ctx.Err()
 		}
 	}
@@ -378,8 +389,17 @@ func incomplete(err, sentinel error) error {
 	return err
 }
 
-// Close closes the transport and waits for the reader goroutine.
+// bound returns ctx cancelled also by Close.
+func (d *Device) bound(ctx context.Context) (context.Context, func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	stop := context.AfterFunc(d.life, cancel)
+	return ctx, func() { stop(); cancel() }
+}
+
+// Close interrupts a waiting Print or Status, closes the transport and waits for the reader
+// goroutine.
 func (d *Device) Close() error {
+	d.kill()
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.closed = true

@@ -92,3 +92,45 @@ func TestPrintHonoursContext(t *testing.T) {
 		t.Fatal("Print blocked after its context ended")
 	}
 }
+
+// Close interrupts a Status waiting for an answer that will not come.
+func TestCloseInterruptsStatus(t *testing.T) {
+	emu := emulator.NewZPL(nil)
+	defer emu.Close()
+	addr, err := emu.ListenTCP("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	emu.SetFault(emulator.NoAnswer)
+	p, err := printer.Open(printer.Config{Name: "z", Transport: "tcp", Address: addr, Profile: prof(printer.LangZPL, printer.QueryZPLHS)}, &printer.Options{QueryTimeout: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { _, err := p.Status(context.Background()); done <- err }()
+	for emu.Queries() == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	p.Close()
+	select {
+	case err := <-done:
+		if !errors.Is(err, printer.ErrClosed) {
+			t.Fatalf("Status = %v, want ErrClosed", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("Close did not interrupt Status")
+	}
+}
+
+// A printer that cannot be reached at all is reported as not answering, not retried for ever.
+func TestConfirmUnreachableIsNoAnswer(t *testing.T) {
+	p, err := printer.Open(printer.Config{Name: "gone", Transport: "usblp", Address: "/nonexistent/lp9", Profile: prof(printer.LangTSPL, printer.QueryTSPLESCQ)}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	_, err = printer.Confirm(context.Background(), p, "j", &printer.ConfirmOptions{Interval: time.Millisecond})
+	if !errors.Is(err, printer.ErrNoAnswer) {
+		t.Fatalf("Confirm = %v, want a no-answer fault", err)
+	}
+}

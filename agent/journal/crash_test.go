@@ -127,6 +127,10 @@ func TestCrashSafety(t *testing.T) {
 				t.Fatalf("round %d: acknowledged order %s lost: %v %v", round, id, ok, err)
 			}
 		}
+		// Each Do wrote one order and one entry in one transaction: never one without the other.
+		if n := s.Counts()[flow.PendingAllocation]; uint64(n) != s.LastSeq() {
+			t.Errorf("round %d: %d orders for %d entries: a transaction was torn", round, n, s.LastSeq())
+		}
 		s.Close()
 	}
 	t.Logf("%d acknowledged entries survived 10 SIGKILLs", len(acked))

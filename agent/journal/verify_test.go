@@ -186,3 +186,34 @@ func TestVerifyUnreadable(t *testing.T) {
 		t.Errorf("Verify of a bbolt file that is not a journal: %+v %v", rep, err)
 	}
 }
+
+func TestOpenWarnsOnBrokenTail(t *testing.T) {
+	path := journalOf10(t)
+	raw(t, path, func(entries, _ *bolt.Bucket) error { return entries.Delete(be64(10)) })
+	var logs []string
+	o := testOpts()
+	o.Logf = func(format string, args ...any) { logs = append(logs, fmt.Sprintf(format, args...)) }
+	s := open(t, path, o)
+	if len(logs) != 1 || !strings.Contains(logs[0], "journal verify") {
+		t.Errorf("logs %q: want one warning pointing at journal verify", logs)
+	}
+	// The agent keeps recording on top of its meta; Verify still points at the hole.
+	if e := appendNote(t, s, "", "after"); e.Seq != 11 {
+		t.Errorf("seq %d, want 11", e.Seq)
+	}
+	s.Close()
+	if rep, err := Verify(path); err != nil || rep.OK || rep.FirstBad != 10 {
+		t.Errorf("verify: %s %v, want first bad 10", rep, err)
+	}
+}
+
+func TestOpenCorruptMeta(t *testing.T) {
+	path := journalOf10(t)
+	raw(t, path, func(_, meta *bolt.Bucket) error { return meta.Put([]byte(kLastSeq), []byte("ten")) })
+	if _, err := Open(path, testOpts()); !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), "last_seq") {
+		t.Errorf("Open with a garbled last_seq: %v, want ErrCorrupt naming it", err)
+	}
+	if rep, err := Verify(path); !errors.Is(err, ErrCorrupt) || rep.OK {
+		t.Errorf("Verify with a garbled last_seq: %+v %v", rep, err)
+	}
+}

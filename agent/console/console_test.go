@@ -22,6 +22,7 @@ import (
 	"wedge/agent/console"
 	"wedge/agent/console/consoletest"
 	"wedge/agent/flow"
+	"wedge/agent/kpi"
 	"wedge/internal/clock"
 	"wedge/sync/wire"
 )
@@ -36,7 +37,10 @@ func board() console.Snapshot {
 		Backlog: breaker.Stats{Backlog: 12, AvgWait: 3 * time.Minute, OldestWait: 9 * time.Minute},
 		Breaker: breaker.State{Thresholds: breaker.Thresholds{MaxBacklog: 200, MaxAvgWait: 8 * time.Minute, CloseRatio: 0.8, CloseAfter: time.Minute}},
 		Devices: []console.Device{{Name: "zebra-1", Kind: "printer", Station: "print-1", Up: true, Health: "ok"}},
-		Sync:    console.Sync{Unsynced: 4, LastAck: t0, Connected: true}}
+		Sync:    console.Sync{Unsynced: 4, LastAck: t0, Connected: true},
+		KPI: console.KPI{Goal: 0.92, Warn: 0.85,
+			Day:   kpi.Rate{Period: "2026-11-11", Counted: 420, Met: 371, Rate: 371.0 / 420, Level: kpi.LevelWarn},
+			Shift: kpi.Rate{Period: "2026-11-11 day", Shift: "day", ShiftZH: "白班", Counted: 130, Met: 124, Rate: 124.0 / 130, Level: kpi.LevelOK}}}
 }
 
 type env struct {

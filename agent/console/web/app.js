@@ -36,7 +36,7 @@
   ];
   let lang = localStorage.getItem("wedge.lang") === "en" ? "en" : "zh";
   let me = { role: "viewer", csrf: "" };
-  let board = null, feed = [], alerts = new Map(), lastSearch = null;
+  let board = null, feed = [], alerts = new Map(), lastSearch = null, connKey = "connecting";
   const $ = (id) => document.getElementById(id);
   const t = (k) => T[lang][k] || k;
   const msg = (m) => (m ? (lang === "zh" ? m.zh || m.en : m.en || m.zh) : "");
@@ -141,7 +141,8 @@
       el("td", {}, e.operator || ""), el("td", {}, e.reason || e.detail || "")));
     box.append(el("h3", {}, t("history")), el("table", { class: "hist" }, tb));
   }
-  function renderAll() { renderBoard(); renderFeed(); renderAlerts(); renderSearch(); if (me.role) setMe(me); }
+  function setConn(k) { connKey = k; $("conn").textContent = t(k); $("conn").className = k === "connected" ? "conn ok" : "conn"; }
+  function renderAll() { setConn(connKey); renderBoard(); renderFeed(); renderAlerts(); renderSearch(); if (me.role) setMe(me); }
 
   // ---- live ----
   let ws = null, retry = 500;
@@ -155,7 +156,7 @@
         case "snapshot":
           board = m.data.board; feed = m.data.feed || []; alerts = new Map();
           for (const a of m.data.alerts || []) if (!dismissed.has(a.id)) alerts.set(a.id, a);
-          $("conn").textContent = t("connected"); $("conn").className = "conn ok"; renderAll(); break;
+          connKey = "connected"; renderAll(); break;
         case "board": board = m.data; renderBoard(); break;
         case "scan": feed.push(m.data); if (feed.length > 50) feed.shift(); $("feed").tBodies[0].prepend(feedRow(m.data));
           while ($("feed").tBodies[0].rows.length > 50) $("feed").tBodies[0].lastChild.remove(); break;
@@ -163,7 +164,7 @@
         case "ack": alerts.delete(m.data.id); renderAlerts(); break;
       }
     };
-    ws.onclose = () => { $("conn").textContent = t("disconnected"); $("conn").className = "conn"; setTimeout(connect, retry); retry = Math.min(retry * 2, 10000); };
+    ws.onclose = () => { setConn("disconnected"); setTimeout(connect, retry); retry = Math.min(retry * 2, 10000); };
   }
 
   // ---- actions ----

@@ -1,0 +1,172 @@
+package console_test
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"wedge/agent/breaker"
+	"wedge/agent/console"
+	"wedge/agent/flow"
+)
+
+// chromium finds the system browser. Under CI=true a missing browser fails the test.
+func chromium(t *testing.T) string {
+	t.Helper()
+	for _, p := range []string{os.Getenv("WEDGE_CHROMIUM"), "/usr/bin/chromium", "/usr/bin/chromium-browser"} {
+		if p == "" {
+			continue
+		}
+		if _, err := os.Stat(p); err == nil {
+			return p
+		}
+	}
+	if p, err := exec.LookPath("chromium"); err == nil {
+		return p
+	}
+	if os.Getenv("CI") == "true" {
+		t.Fatal("chromium not found (CI must install it)")
+	}
+	t.Skip("chromium not installed")
+	return ""
+}
+
+// outDir is where screenshots go: testdata/out (ignored by git), kept as test output.
+func outDir(t *testing.T) string {
+	d := filepath.Join("testdata", "out")
+	if err := os.MkdirAll(d, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+// css marks a selector as CSS (a plain string would be a DOM search).
+func css(sel string) chromedp.CSS { return chromedp.CSS(sel) }
+
+func TestBrowser(t *testing.T) {
+	exe := chromium(t)
+	e := newEnv(t, nil)
+	opts := []chromedp.ExecAllocatorOption{
+		chromedp.ExecPath(exe),
+		chromedp.Flag("headless", true), chromedp.Flag("no-sandbox", true), chromedp.Flag("disable-gpu", true),
+		chromedp.Flag("disable-quic", true), chromedp.Flag("no-first-run", true),
+		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true), chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(1400, 900),
+	}
+	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	defer cancelAlloc()
+	ctx, cancel := chromedp.NewContext(actx)
+	defer cancel()
+	ctx, cancelT := context.WithTimeout(ctx, 90*time.Second)
+	defer cancelT()
+	shot := func(name string) {
+		buf, err := chromedp.Run(ctx, chromedp.FullScreenshot(100)) // quality 100 = PNG
+		if err != nil {
+			t.Fatalf("screenshot %s: %v", name, err)
+		}
+		p := filepath.Join(outDir(t), name)
+		if err := os.WriteFile(p, buf, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("screenshot %s", p)
+		if name == "console.png" && os.Getenv("WEDGE_UPDATE_DOCS") == "1" {
+			os.WriteFile(filepath.Join("..", "..", "docs", "img", "console.png"), buf, 0o644)
+		}
+	}
+
+	// The console loads and goes live.
+	if err := chromedp.Do(ctx, chromedp.Navigate(e.srv.URL+"/"), chromedp.WaitVisible(css(`#conn.ok`))); err != nil {
+		t.Fatal(err)
+	}
+	title, _ := chromedp.Run(ctx, chromedp.Text(css(`header h1 span`)))
+	if title != "主管看板" {
+		t.Fatalf("default language: title %q", title)
+	}
+
+	// Some live scans, then the breaker trips.
+	for i, s := range []console.Scan{
+		{Station: "print-1", Device: "scanner-a", Operator: "李四", Code: "TB20261111001", Result: "accepted", Message: flow.Message{ZH: "成功", EN: "OK"}},
+		{Station: "handover-1", Device: "scanner-b", Operator: "张三", Code: "SF1234567890123", Result: "rejected", Reason: flow.ReasonNotPrinted, Message: flow.ReasonNotPrinted.Message(flow.PendingAllocation)},
+	} {
+		s.At = time.Now().Add(time.Duration(i) * time.Second)
+		e.c.Publish(console.ScanEvent(s))
+	}
+	clk := e.clk
+	br, _ := breaker.New(breaker.Options{Clock: clk})
+	tr := br.Observe(201, 5*time.Minute)
+	b := board()
+	b.Counts[flow.PendingAllocation] = 201
+	b.Backlog.Backlog = 201
+	b.Breaker = br.State()
+	e.src.SetBoard(b)
+	e.c.Publish(console.BoardEvent(b))
+	e.c.Publish(console.AlertEvent(console.BreakerAlert(tr)))
+	popup := `.popup[data-kind="breaker"]`
+	pctx, pcancel := context.WithTimeout(ctx, 2*time.Second)
+	err := chromedp.Do(pctx, chromedp.WaitVisible(css(popup)))
+	pcancel()
+	if err != nil {
+		t.Fatalf("breaker popup not shown within 2 s: %v", err)
+	}
+	text, _ := chromedp.Run(ctx, chromedp.Text(css(popup+" h3")))
+	state, _ := chromedp.Run(ctx, chromedp.Text(css(`#breaker-state`)))
+	if !strings.Contains(text, "积压熔断") || !strings.Contains(text, "201") || state != "已熔断" {
+		t.Fatalf("popup %q, breaker state %q", text, state)
+	}
+	shot("console.png")
+
+	// Acknowledging (read-only viewer: this screen) closes it.
+	if err := chromedp.Do(ctx, chromedp.Click(css(popup+" button.ack")), chromedp.WaitNotPresent(css(popup))); err != nil {
+		t.Fatal(err)
+	}
+
+	// Supervisor login, then a reset with a reason reaches the Source.
+	err = chromedp.Do(ctx,
+		chromedp.Click(css(`#login-btn`)), chromedp.WaitVisible(css(`#login-user`)),
+		chromedp.SendKeys(css(`#login-user`), "wang"), chromedp.SendKeys(css(`#login-pass`), "secret-1"),
+		chromedp.Click(css(`#login-submit`)), chromedp.WaitVisible(css(`#reset-btn`)),
+		chromedp.Click(css(`#reset-btn`)), chromedp.WaitVisible(css(`#reset-reason`)),
+		chromedp.SendKeys(css(`#reset-reason`), "加派人手"), chromedp.Click(css(`#reset-submit`)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case call := <-e.src.Calls:
+		if call != "reset wang 加派人手" {
+			t.Fatalf("source got %q", call)
+		}
+	case <-ctx.Done():
+		t.Fatal("the reset never reached the source")
+	}
+	// A popup a supervisor acknowledges is acknowledged for everyone (and journaled by the Source).
+	e.c.Publish(console.AlertEvent(console.PrinterFaultAlert(time.Now(), "zebra-1", "head open")))
+	pf := `.popup[data-kind="printer_fault"]`
+	if err := chromedp.Do(ctx, chromedp.WaitVisible(css(pf)), chromedp.Click(css(pf+" button.ack")), chromedp.WaitNotPresent(css(pf))); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case call := <-e.src.Calls:
+		if !strings.HasPrefix(call, "ack ") {
+			t.Fatalf("source got %q", call)
+		}
+	case <-ctx.Done():
+		t.Fatal("the acknowledgement never reached the source")
+	}
+
+	// English toggle.
+	if err := chromedp.Do(ctx, chromedp.Click(css(`#lang-btn`))); err != nil {
+		t.Fatal(err)
+	}
+	title, _ = chromedp.Run(ctx, chromedp.Text(css(`header h1 span`)))
+	conn, _ := chromedp.Run(ctx, chromedp.Text(css(`#conn.ok`)))
+	if title != "Supervisor console" || conn != "live" {
+		t.Fatalf("English title %q, connection %q", title, conn)
+	}
+	shot("console-en-supervisor.png")
+}

@@ -245,6 +245,9 @@ func Open(cfg Config, opts *Options) (*Scanner, error) {
 			}
 		}
 	}
+	if cmd, err := feedback.Encode(cfg.Feedback, scanner.Good, opts.Comma); err == nil && cmd.Via == feedback.ViaSerial {
+		s.logf("scanner %s: profile feedback goes over serial; in HID mode the scanner beeps on its own decode", cfg.Name)
+	}
 	s.reads = make(chan result, 16)
 	s.fb = make(chan feedback.Command, 1)
 	s.stop = make(chan struct{})
@@ -314,7 +317,7 @@ func (s *Scanner) Feedback(ctx context.Context, o scanner.Outcome) error {
 		return fmt.Errorf("scanner %q: %w", s.cfg.Name, err)
 	}
 	if cmd.Via == feedback.ViaSerial {
-		return fmt.Errorf("scanner %q: feedback via serial on a HID device: %w", s.cfg.Name, feedback.ErrProtocol)
+		return nil // the profile's feedback is for its serial mode; in HID mode the scanner beeps on decode
 	}
 	if err := ctx.Err(); err != nil {
 		return err
@@ -546,4 +549,29 @@ func (s *Scanner) reader(dev Device, events chan<- event, done chan<- struct{}) 
 			return
 		}
 	}
+}
+
+// Keyboard-mode defaults applied by ModeHID when a model profile's hid block describes its HID POS
+// mode but the device enumerated in keyboard mode.
+const (
+	DefaultKeyboardIdleMS = 300
+	DefaultKeyboardSuffix = "" // Enter, keypad Enter or Tab
+)
+
+// ModeHID returns the hid settings for a device of profile p that enumerated in mode ("hid_pos",
+// "keyboard", or "" when unknown). A profile has one hid block (schema 1), usually for the HID POS
+// mode; a keyboard-mode device of the same model gets keyboard decoding with Unicode Alt codes and a
+// 300 ms idle cut-off (the profile's alt_codes/idle_cutoff_ms when its block is a keyboard block).
+func ModeHID(p profile.Profile, mode string) profile.HID {
+	var h profile.HID
+	if p.HID != nil {
+		h = *p.HID
+	}
+	if mode == "keyboard" && h.Layout != LayoutKeyboard {
+		return profile.HID{Layout: LayoutKeyboard, ReportSize: 8, IdleCutMS: DefaultKeyboardIdleMS, Suffix: DefaultKeyboardSuffix}
+	}
+	if mode == "hid_pos" && h.Layout == LayoutKeyboard {
+		return profile.HID{Layout: LayoutPOSAuto, ReportID: 2, ReportSize: 64}
+	}
+	return h
 }

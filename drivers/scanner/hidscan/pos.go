@@ -9,9 +9,9 @@ import (
 
 // HID POS layouts (profile hid.layout). See the package doc for the byte tables.
 const (
-	LayoutPOSA     = "pos_a"    // Honeywell, Access-IS, Youjie: AIM at bytes 2–4, data from 5
-	LayoutPOSB     = "pos_b"    // Newland, ID TECH, Unitech: data from byte 2
-	LayoutPOSAuto  = "pos_auto" // byte 2 == ']' → A, else B (the reference's parser guidance)
+	LayoutPOSA     = "pos_a"    // Honeywell, Access-IS, Youjie: AIM at bytes 2–4, data from 5; falls back to B without ']'
+	LayoutPOSB     = "pos_b"    // Newland, ID TECH, Unitech: data from byte 2, always
+	LayoutPOSAuto  = "pos_auto" // same as pos_a (byte 2 == ']' → A, else B: the reference's parser guidance)
 	LayoutKeyboard = "keyboard" // boot keyboard reports
 )
 
@@ -102,19 +102,19 @@ func (d *POSDecoder) Feed(dst []scanner.Read, r []byte, at time.Time) ([]scanner
 	layout := d.layout
 	off := 0 // extra leading byte (BracketAt3)
 	if layout != LayoutPOSB {
+		// pos_a and pos_auto: layout A when the AIM ']' is where A puts it, else layout B (a
+		// layout A report always carries the AIM, so its absence means the device is not A).
 		switch {
 		case r[2] == ']':
 			layout = LayoutPOSA
 		case d.at3 && len(r) > 3 && r[3] == ']':
 			layout, off = LayoutPOSA, 1
-		case layout == LayoutPOSAuto || d.started:
-			// continuation reports of layout A may not repeat the AIM: take data from byte 5
-			// when the payload started with an AIM, else fall back to layout B.
-			if d.started && d.aim != "" {
-				layout = "cont_a"
-			} else {
-				layout = LayoutPOSB
-			}
+		case d.started && d.aim != "":
+			// a continuation report of layout A that does not repeat the AIM: data from byte 5
+			// (UNCERTAIN: the Access-IS manual only says it "holds the remaining bytes")
+			layout = "cont_a"
+		default:
+			layout = LayoutPOSB
 		}
 	}
 	var data []byte

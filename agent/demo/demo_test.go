@@ -73,7 +73,11 @@ func TestDemoOrdersReachPickedUp(t *testing.T) {
 	var picked, contract *hubOrder
 	var stationReject *hubOrder
 	deadline := time.Now().Add(40 * time.Second)
-	for time.Now().Before(deadline) && (picked == nil || contract == nil || stationReject == nil || d.Snapshot().Totals.HubRefused == 0) {
+	malformed := func() bool { // both agents refused an unreadable downlink message
+		s := d.Snapshot()
+		return s.Agents[0].Malformed > 0 && s.Agents[1].Malformed > 0
+	}
+	for time.Now().Before(deadline) && (picked == nil || contract == nil || stationReject == nil || d.Snapshot().Totals.HubRefused == 0 || !malformed()) {
 		time.Sleep(500 * time.Millisecond)
 		for id, kind := range d.Records() {
 			var o hubOrder
@@ -134,6 +138,9 @@ func TestDemoOrdersReachPickedUp(t *testing.T) {
 	}
 	if snap.Totals.HubRefused == 0 {
 		t.Errorf("the hub refused no malformed message")
+	}
+	if !malformed() {
+		t.Errorf("the agents refused no malformed downlink message (faulty publisher sent %d): %+v", snap.Totals.Malformed, snap.Agents)
 	}
 	if snap.Totals.Rejected == 0 {
 		t.Errorf("no rejected scans")

@@ -179,3 +179,15 @@ func (g *gen) malformedBody(site string) (string, string) {
 	}
 	return `{"site":"` + site + `","orders":[{"type":"refund","order_id":"X"}]}`, "未知消息类型 unknown message type"
 }
+
+// malformedDownlink is what a faulty publisher puts on the site's downlink topic: truncated JSON,
+// binary noise or a JSON value that is no message.
+func (g *gen) malformedDownlink() []byte {
+	switch g.rnd.IntN(3) {
+	case 0:
+		return []byte(`{"type":"order","channel":"tmall","channel_order_no":"` + g.digits(18) + `","skus":["A1023`)
+	case 1:
+		return []byte{0x00, 0x1f, 0x8b, 0x08, 0xff, 'o', 'r', 'd', 'e', 'r'}
+	}
+	return []byte(`"order ` + g.digits(6) + `"`)
+}

@@ -94,6 +94,13 @@ func TestBadInputIsBad(t *testing.T) {
 	if len(kinds) != 3 {
 		t.Fatalf("malformed kinds %v", kinds)
 	}
+	for i := 0; i < 30; i++ {
+		p := g.malformedDownlink()
+		msgs, bad, err := wire.ParseDownlink(p)
+		if err == nil && (len(bad) == 0 || len(msgs) > 0) {
+			t.Fatalf("malformed downlink %q parses: %v", p, msgs)
+		}
+	}
 }
 
 // refused reports whether the hub's rules refuse every message of body: the envelope is not JSON,

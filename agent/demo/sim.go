@@ -8,6 +8,8 @@ import (
 	"sync"
 	"time"
 
+	mqtt "github.com/eclipse/paho.mqtt.golang"
+
 	"wedge/agent/flow"
 	"wedge/agent/station"
 	"wedge/sync/wire"
@@ -59,6 +61,7 @@ type Totals struct {
 	Presale     int // presale orders (deposit only)
 	BalancePaid int // balance_paid messages sent
 	Cancels     int // cancel messages sent
+	Malformed   int // unreadable messages a faulty publisher put on the downlink topic
 	Scans       int // committed scan results at the stations
 	Rejected    int // of them rejected
 	Printed     int // 待分仓 → 已打单 steps
@@ -363,6 +366,9 @@ func (d *Demo) generator(ctx context.Context, seed uint64) {
 	}
 	var balances []due
 	var watch []string // contract-breaking orders whose refusal has not been seen at the hub yet
+	faulty := &faultyPublisher{url: d.brk.URL(), topic: wire.TopicOrders(d.opts.Site), logf: d.logf}
+	defer faulty.close()
+	seenMalformed := map[string]uint64{}
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
@@ -384,8 +390,17 @@ func (d *Demo) generator(ctx context.Context, seed uint64) {
 			d.packQ.push(job{id: b.id})
 		}
 		watch = d.watchRefusals(ctx, watch)
+		d.watchMalformed(seenMalformed)
 		switch x := rnd.Float64(); {
-		case x < 0.03: // a malformed request
+		case x < 0.02: // a faulty publisher on the site's downlink topic, bypassing the hub
+			payload := g.malformedDownlink()
+			if err := faulty.publish(payload); err != nil {
+				d.logf("generator: faulty publisher: %v", err)
+				continue
+			}
+			d.stats.add(&d.stats.t.Malformed, 1)
+			d.ev.add(Event{Source: "generator", ZH: "模拟故障发布者向下发主题发送无法解析的消息", EN: "a faulty publisher sent an unreadable message on the downlink topic"})
+		case x < 0.045: // a malformed request
 			body, what := g.malformedBody(d.opts.Site)
 			resp, err := d.postRaw(ctx, []byte(body))
 			if err != nil {
@@ -398,7 +413,7 @@ func (d *Demo) generator(ctx context.Context, seed uint64) {
 				reason = resp.Errors[0].Error
 			}
 			d.ev.add(Event{Source: "hub", ZH: "中心拒收格式错误的消息（" + what + "）：" + reason, EN: "hub refused a malformed message"})
-		case x < 0.07: // an order that breaks the data contract
+		case x < 0.085: // an order that breaks the data contract
 			m := d.newOrder(now, false, true)
 			ids, err := d.post(ctx, []wire.OrderMsg{m})
 			if err != nil {
@@ -412,7 +427,7 @@ func (d *Demo) generator(ctx context.Context, seed uint64) {
 			d.stats.add(&d.stats.t.Contract, 1)
 			d.ev.add(Event{Source: "generator", ZH: fmt.Sprintf("下发违反数据契约的订单 %s 单号 %s：代理将拒收", m.Channel, m.ChannelOrderNo),
 				EN: "order breaking the data contract sent: agents refuse it (contract_violation)"})
-		case x < 0.15: // presale: deposit now, balance later
+		case x < 0.165: // presale: deposit now, balance later
 			ids, err := d.post(ctx, []wire.OrderMsg{d.newOrder(now, true, false)})
 			if err != nil {
 				d.postFailed(ctx, err)
@@ -426,7 +441,7 @@ func (d *Demo) generator(ctx context.Context, seed uint64) {
 					d.packQ.push(job{id: id, premature: true})
 				}
 			}
-		case x < 0.19: // ordered, then cancelled by the buyer
+		case x < 0.205: // ordered, then cancelled by the buyer
 			ids, err := d.post(ctx, []wire.OrderMsg{d.newOrder(now, false, false)})
 			if err != nil || len(ids) == 0 {
 				d.postFailed(ctx, err)
@@ -453,6 +468,51 @@ func (d *Demo) generator(ctx context.Context, seed uint64) {
 				d.packQ.push(job{id: id})
 			}
 		}
+	}
+}
+
+// watchMalformed shows each agent's refusals of unreadable downlink messages (journaled by its
+// intake as malformed_message).
+func (d *Demo) watchMalformed(seen map[string]uint64) {
+	for _, n := range []*node{d.pack, d.dock} {
+		m := n.a.Intake().Stats().Malformed
+		if m > seen[n.name] {
+			msg := flow.ReasonMalformed.Message("")
+			d.ev.add(Event{Source: n.name, ZH: msg.ZH, EN: msg.EN + " (" + string(flow.ReasonMalformed) + ")"})
+		}
+		seen[n.name] = m
+	}
+}
+
+// faultyPublisher stands for a broken system publishing on the site's downlink topic directly
+// (not through the hub). It connects on first use.
+type faultyPublisher struct {
+	url, topic string
+	logf       func(string, ...any)
+	cli        mqtt.Client
+}
+
+func (f *faultyPublisher) publish(payload []byte) error {
+	if f.cli == nil {
+		o := mqtt.NewClientOptions().AddBroker(f.url).SetClientID("wedge-demo-faulty-publisher").
+			SetCleanSession(true).SetAutoReconnect(false).SetConnectTimeout(5 * time.Second)
+		c := mqtt.NewClient(o)
+		if t := c.Connect(); !t.WaitTimeout(5*time.Second) || t.Error() != nil {
+			c.Disconnect(0)
+			return fmt.Errorf("connect %s: %v", f.url, t.Error())
+		}
+		f.cli = c
+	}
+	t := f.cli.Publish(f.topic, 1, false, payload)
+	if !t.WaitTimeout(5 * time.Second) {
+		return fmt.Errorf("publish to %s: timeout", f.topic)
+	}
+	return t.Error()
+}
+
+func (f *faultyPublisher) close() {
+	if f.cli != nil {
+		f.cli.Disconnect(250)
 	}
 }
 

@@ -20,6 +20,9 @@ type AgentStat struct {
 	LastSeq  uint64 // entries journaled
 	Acked    uint64 // entries the hub acknowledged (stored durably at the hub)
 	Unsynced uint64
+	// IntakeRejected counts downlink messages the agent's intake refused (journaled), Malformed
+	// those of them that could not be read at all.
+	IntakeRejected, Malformed uint64
 }
 
 // Snapshot is what the live view shows.
@@ -40,6 +43,8 @@ func (d *Demo) Snapshot() Snapshot {
 	for _, n := range []*node{d.pack, d.dock} {
 		st := n.a.Store()
 		a := AgentStat{Name: n.name, URL: "http://" + n.a.APIAddr(), LastSeq: st.LastSeq(), Acked: st.AckedSeq()}
+		is := n.a.Intake().Stats()
+		a.IntakeRejected, a.Malformed = is.Rejected, is.Malformed
 		if a.LastSeq > a.Acked {
 			a.Unsynced = a.LastSeq - a.Acked
 		}
@@ -107,13 +112,14 @@ func (d *Demo) renderFull(w io.Writer, s Snapshot, started time.Time) {
 	}
 	b.WriteString("\n代理同步 agent sync (日志条目 journal entries)\n")
 	for _, a := range s.Agents {
-		fmt.Fprintf(&b, "  %-7s 已记录 journaled %6d · 中心已确认 acked %6d · 未同步 unsynced %4d   %s\n", a.Name, a.LastSeq, a.Acked, a.Unsynced, a.Role)
+		fmt.Fprintf(&b, "  %-7s 已记录 journaled %6d · 中心已确认 acked %6d · 未同步 unsynced %4d · 下发拒收 intake refused %3d   %s\n",
+			a.Name, a.LastSeq, a.Acked, a.Unsynced, a.IntakeRejected, a.Role)
 	}
 	t := s.Totals
 	fmt.Fprintf(&b, "\n本次 this run: 已下发 sent %d · 待打单 work list %d · 扫码 scans %d (拒绝 rejected %d) · 打单 printed %d · 揽收 picked up %d\n",
 		t.Posted, s.Backlog, t.Scans, t.Rejected, t.Printed, t.PickedUp)
-	fmt.Fprintf(&b, "              预售 presale %d (尾款 balance paid %d) · 取消 cancelled %d · 违反数据契约 contract violations %d · 中心拒收 hub refused %d\n",
-		t.Presale, t.BalancePaid, t.Cancels, t.Contract, t.HubRefused)
+	fmt.Fprintf(&b, "              预售 presale %d (尾款 balance paid %d) · 取消 cancelled %d · 违反数据契约 contract violations %d · 中心拒收 hub refused %d · 故障发布 faulty downlink %d\n",
+		t.Presale, t.BalancePaid, t.Cancels, t.Contract, t.HubRefused, t.Malformed)
 	b.WriteString("\n最近事件 last events\n")
 	for i := len(s.Events) - 1; i >= 0 && i >= len(s.Events)-10; i-- {
 		b.WriteString("  " + s.Events[i].line() + "\n")

@@ -163,8 +163,8 @@ type Store struct {
 
 	commits, calls, failed atomic.Uint64
 
-	// failCommit, when set (tests only), is consulted instead of committing: a non-nil error rolls
-	// the batch back as if the commit had failed.
+	// failCommit is Options.FailCommit (tests swap it at run time): consulted before each commit, a
+	// non-nil error rolls the batch back as if the commit had failed.
 	failCommit atomic.Pointer[func() error]
 }
 
@@ -235,6 +235,13 @@ func Open(path string, opts *Options) (*Store, error) {
 // journal position.
 func (s *Store) init() error {
 	err := s.db.Update(func(tx *bolt.Tx) error {
+		if tx.Bucket(bMeta) == nil {
+			var other []string
+			tx.ForEach(func(name []byte, _ *bolt.Bucket) error { other = append(other, string(name)); return nil })
+			if len(other) > 0 { // never write into somebody else's bbolt file (say, hub.db)
+				return fmt.Errorf("%w: %s 不是 wedge 日志 is not a wedge journal (buckets %v)", ErrCorrupt, s.path, other)
+			}
+		}
 		for _, name := range allBuckets {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 				return fmt.Errorf("journal: create bucket %s: %w", name, err)
@@ -256,6 +263,9 @@ func (s *Store) init() error {
 			}
 			s.logf("created journal %s for %s/%s in %s", hex.EncodeToString(raw[:]), s.site, s.agent, s.path)
 			return nil
+		}
+		if f := string(meta.Get([]byte(kFormat))); f != formatV1 {
+			return fmt.Errorf("%w: %s has journal format %q; this wedge reads format %s", ErrCorrupt, s.path, f, formatV1)
 		}
 		site, agent := string(meta.Get([]byte(kSite))), string(meta.Get([]byte(kAgent)))
 		if site != s.site || agent != s.agent {

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	bolt "go.etcd.io/bbolt"
 	"go.uber.org/goleak"
 
 	"wedge/agent/flow"
@@ -166,6 +167,13 @@ func TestIdentityAndRestart(t *testing.T) {
 	if !errors.Is(err, ErrIdentity) {
 		t.Errorf("other site: %v, want ErrIdentity", err)
 	}
+
+	// A journal written by a future wedge is not guessed at.
+	raw(t, path, func(_, meta *bolt.Bucket) error { return meta.Put([]byte(kFormat), []byte("2")) })
+	if _, err := Open(path, testOpts()); !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), "format") {
+		t.Errorf("format 2: %v", err)
+	}
+	raw(t, path, func(_, meta *bolt.Bucket) error { return meta.Put([]byte(kFormat), []byte(formatV1)) })
 
 	s2 := open(t, path, nil)
 	if s2.JournalID() != id {

@@ -185,6 +185,28 @@ func TestVerifyUnreadable(t *testing.T) {
 	if rep, err := Verify(other); !errors.Is(err, ErrCorrupt) || rep.OK {
 		t.Errorf("Verify of a bbolt file that is not a journal: %+v %v", rep, err)
 	}
+	// Open must not adopt another program's bbolt file.
+	hub := filepath.Join(dir, "hub.db")
+	db, err = bolt.Open(hub, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.Update(func(tx *bolt.Tx) error { _, err := tx.CreateBucket([]byte("events")); return err })
+	db.Close()
+	if _, err := Open(hub, testOpts()); !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), "events") {
+		t.Errorf("Open of another program's bbolt file: %v, want ErrCorrupt naming its buckets", err)
+	}
+	db, err = bolt.Open(hub, 0o600, &bolt.Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.View(func(tx *bolt.Tx) error {
+		if tx.Bucket(bMeta) != nil {
+			t.Error("Open wrote into another program's file")
+		}
+		return nil
+	})
+	db.Close()
 }
 
 func TestOpenWarnsOnBrokenTail(t *testing.T) {

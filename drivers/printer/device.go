@@ -72,7 +72,7 @@ type Device struct {
 	conn   io.ReadWriteCloser
 	in     chan []byte   // chunks read by the reader goroutine
 	rdDone chan struct{} // closed when the reader goroutine ends
-	rdErr  error         // set before rdDone is closed
+	rdErr  *error        // the reader's final error, set before rdDone is closed (per connection)
 	closed bool
 	seq    uint64
 }
@@ -184,7 +184,7 @@ func (d *Device) connect(ctx context.Context) error {
 	if d.conn != nil {
 		select {
 		case <-d.rdDone:
-			d.logff("connection lost: %v; reopening", d.rdErr)
+			d.logff("connection lost: %v; reopening", *d.rdErr)
 			d.dropLocked()
 		default:
 			return nil
@@ -196,13 +196,13 @@ func (d *Device) connect(ctx context.Context) error {
 	if err != nil {
 		return d.wrap(err)
 	}
-	d.conn, d.in, d.rdDone, d.rdErr = c, make(chan []byte, 64), make(chan struct{}), nil
-	go d.reader(c, d.in, d.rdDone)
+	d.conn, d.in, d.rdDone, d.rdErr = c, make(chan []byte, 64), make(chan struct{}), new(error)
+	go d.reader(c, d.in, d.rdDone, d.rdErr)
 	return nil
 }
 
 // reader is the one goroutine reading a connection; it ends when the connection is closed.
-func (d *Device) reader(c io.Reader, in chan<- []byte, done chan struct{}) {
+func (d *Device) reader(c io.Reader, in chan<- []byte, done chan struct{}, final *error) {
 	defer close(done)
 	buf := make([]byte, 512)
 	for {
@@ -215,7 +215,7 @@ func (d *Device) reader(c io.Reader, in chan<- []byte, done chan struct{}) {
 			}
 		}
 		if err != nil {
-			d.rdErr = err
+			*final = err
 			return
 		}
 	}
@@ -246,7 +246,15 @@ func (d *Device) dropLocked() {
 		return
 	}
 	d.conn.Close()
-	<-d.rdDone
+	// Closing wakes the reader on TCP, serial ports, ptys and usblp (which supports poll). As a
+	// safety net against a character device whose read ignores close, Close does not hang for
+	// ever: after 2 s (wall time on purpose: this bounds a kernel call, not product logic) the
+	// reader is abandoned; it ends when its read does.
+	select {
+	case <-d.rdDone:
+	case <-clock.Real.After(2 * time.Second):
+		d.logff("reader did not stop after close; abandoning it")
+	}
 	d.conn = nil
 }
 
@@ -368,7 +376,7 @@ func (d *Device) query(ctx context.Context, q string) (Status, error) {
 			d.logff("no answer to %s within %v", q, d.qto)
 			return none, fmt.Errorf("%s: %w within %v", q, ErrNoAnswer, d.qto)
 		case <-d.rdDone:
-			err := d.rdErr
+			err := *d.rdErr
 			d.dropLocked()
 			return none, fmt.Errorf("%s: connection lost: %w", q, err)
 		case <-ctx.Done():

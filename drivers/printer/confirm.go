@@ -71,6 +71,9 @@ func Confirm(ctx context.Context, p Printer, jobID string, opts *ConfirmOptions)
 			if failures++; failures >= maxFailures {
 				logf("status failed %d times: %v", failures, err)
 				st.Faults = []Fault{FaultNoAnswer}
+				if errors.Is(err, ErrBadReply) {
+					st.Faults = []Fault{FaultUnknown} // it answers, but not what its profile says
+				}
 				return st, &FaultError{Printer: p.String(), Faults: st.Faults, Status: st}
 			}
 			logf("status error (will retry): %v", err)

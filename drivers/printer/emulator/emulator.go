@@ -49,6 +49,10 @@ type Options struct {
 	// SilentOnFault makes the emulator behave like Zebra printers that do not answer ~HS while out of
 	// media, head open or ribbon out (reference §5.1). Default false: it answers with the flags.
 	SilentOnFault bool
+	// MaxJobs and MaxReceived bound what is recorded for Jobs and Received (oldest dropped first;
+	// defaults 10000 formats and 16 MiB), so a long demo run does not grow without limit.
+	MaxJobs     int
+	MaxReceived int
 }
 
 // Emulator is one emulated printer. It may serve several TCP listeners and ptys at once; they
@@ -59,6 +63,8 @@ type Emulator struct {
 	pt   time.Duration
 	logf func(string, ...any)
 	silt bool
+	maxJ int
+	maxR int
 
 	mu       sync.Mutex
 	fault    printer.Fault
@@ -89,6 +95,13 @@ func newEmu(lang string, opts *Options) *Emulator {
 		silt: opts.SilentOnFault, conns: map[net.Conn]struct{}{}}
 	if e.pt <= 0 {
 		e.pt = 100 * time.Millisecond
+	}
+	e.maxJ, e.maxR = opts.MaxJobs, opts.MaxReceived
+	if e.maxJ <= 0 {
+		e.maxJ = 10000
+	}
+	if e.maxR <= 0 {
+		e.maxR = 16 << 20
 	}
 	return e
 }
@@ -300,12 +313,18 @@ func (e *Emulator) addFormat(job []byte, copies int) {
 	}
 	e.queue = append(e.queue, copies)
 	e.jobs = append(e.jobs, append([]byte(nil), job...))
+	if len(e.jobs) > e.maxJ {
+		e.jobs = append([][]byte(nil), e.jobs[len(e.jobs)-e.maxJ:]...)
+	}
 	e.log("format received (%d bytes, %d copies)", len(job), copies)
 }
 
 func (e *Emulator) addBytes(b []byte) {
 	e.mu.Lock()
 	e.all = append(e.all, b...)
+	if len(e.all) > e.maxR {
+		e.all = append([]byte(nil), e.all[len(e.all)-e.maxR:]...)
+	}
 	e.mu.Unlock()
 }
 

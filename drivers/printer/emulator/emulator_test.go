@@ -138,3 +138,18 @@ func TestSilentOnFault(t *testing.T) {
 		t.Fatal("answered ~HS while out of paper with SilentOnFault")
 	}
 }
+
+func TestRecordingIsBounded(t *testing.T) {
+	e := NewTSPL(&Options{MaxJobs: 2, MaxReceived: 30})
+	defer e.Close()
+	c := dial(t, e)
+	c.Write([]byte("CLS\r\nPRINT 1\r\nCLS\r\nPRINT 2\r\nCLS\r\nPRINT 3\r\n"))
+	c.Write(tspl.QueryStatus) // answered after the jobs: a sync point
+	read(t, c, 1)
+	if j := e.Jobs(); len(j) != 2 || string(j[1]) != "CLS\r\nPRINT 3\r\n" {
+		t.Fatalf("jobs %q", j)
+	}
+	if r := e.Received(); len(r) != 30 {
+		t.Fatalf("received %d bytes, want the last 30", len(r))
+	}
+}

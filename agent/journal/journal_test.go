@@ -870,3 +870,30 @@ func TestPanicInsideCommitFailsTheBatch(t *testing.T) {
 	s.Close()
 	mustVerify(t, path)
 }
+
+func TestReadsAfterClose(t *testing.T) {
+	s, _ := newStore(t)
+	appendNote(t, s, "O1", "x")
+	s.Close()
+	if _, _, err := s.Order("O1"); err == nil {
+		t.Error("Order after Close: no error")
+	}
+	if _, _, err := s.FindOrder("O1"); err == nil {
+		t.Error("FindOrder after Close: no error")
+	}
+	if _, err := s.Entries(0, 1, 0); err == nil {
+		t.Error("Entries after Close: no error")
+	}
+	if _, err := s.History("O1"); err == nil {
+		t.Error("History after Close: no error")
+	}
+	if err := s.ForEachOrder("", func(flow.Order) bool { return true }); err == nil {
+		t.Error("ForEachOrder after Close: no error")
+	}
+	if c := s.Counts(); len(c) != 0 {
+		t.Errorf("Counts after Close: %v", c)
+	}
+	if s.LastSeq() != 1 {
+		t.Errorf("LastSeq after Close: %d", s.LastSeq())
+	}
+}

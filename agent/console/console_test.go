@@ -44,14 +44,14 @@ func board() console.Snapshot {
 }
 
 type env struct {
-	t   *testing.T
+	t   testing.TB
 	src *consoletest.Source
 	c   *console.Console
 	srv *httptest.Server
 	clk *clock.Fake
 }
 
-func newEnv(t *testing.T, mod func(*console.Options)) *env {
+func newEnv(t testing.TB, mod func(*console.Options)) *env {
 	t.Helper()
 	h, err := console.HashPasswordIter("secret-1", console.MinIterations)
 	if err != nil {

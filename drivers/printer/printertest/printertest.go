@@ -5,6 +5,8 @@
 //
 // Time is a fake clock shared by the emulator, the printer and Confirm; the suite advances it
 // while a call waits, so no test depends on real timings.
+//
+// Fake is a hand-written scripted printer for tests of code that uses printers.
 package printertest
 
 import (

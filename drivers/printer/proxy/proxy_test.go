@@ -263,3 +263,28 @@ func BenchmarkProxyForwarding(b *testing.B) {
 		<-done
 	}
 }
+
+// A client that keeps its connection open: a quiet gap ends a job, the next bytes start another.
+func TestOpenConnectionIdleGapSplitsJobs(t *testing.T) {
+	r := newRig(t, printer.LangZPL, &proxy.Options{IdleGap: 50 * time.Millisecond})
+	c, err := net.Dial("tcp", r.px.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	first := "^XA^BCN^FDSF1385628716739^FS^XZ"
+	second := "^XA^BCN^FDYT8962646785389^FS^XZ"
+	c.Write([]byte(first))
+	if j := wait(t, r.jobs); !reflect.DeepEqual(j.Waybills, []string{"SF1385628716739"}) {
+		t.Fatalf("first job %+v", j)
+	}
+	c.Write([]byte(second))
+	if j := wait(t, r.jobs); !reflect.DeepEqual(j.Waybills, []string{"YT8962646785389"}) {
+		t.Fatalf("second job %+v", j)
+	}
+	wait(t, r.conf)
+	wait(t, r.conf)
+	if got := string(r.emu.Received()); got != first+second {
+		t.Fatalf("printer got %q", got)
+	}
+}

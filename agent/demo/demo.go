@@ -19,7 +19,6 @@ import (
 	"wedge/agent/config"
 	"wedge/agent/flow"
 	"wedge/agent/station"
-	"wedge/internal/pty"
 	"wedge/sync/broker"
 	"wedge/sync/hub"
 	"wedge/sync/wire"
@@ -151,11 +150,19 @@ type node struct {
 	name    string
 	station string
 	device  string
-	pty     *pty.Pair
+	pty     simPort
 	a       *agent.Agent
 	results chan station.Result
 	cfgFile string
 	console string // the supervisor console's URL, "" when the agent serves none
+}
+
+// simPort is the device side of a simulated serial scanner: what is written to it arrives at the
+// serial port Path, which the agent's driver opens.
+type simPort interface {
+	Write(b []byte) (int, error)
+	Close() error
+	Path() string
 }
 
 // Start starts everything: broker, hub, agents (with their scanners on ptys), then the operators
@@ -228,13 +235,13 @@ func Start(ctx context.Context, opts Options) (d *Demo, err error) {
 
 func (d *Demo) startNode(ctx context.Context, name, role, st, dev, listen string) (*node, error) {
 	n := &node{name: name, station: st, device: dev, results: make(chan station.Result, 256)}
-	p, err := pty.Open()
+	p, err := openScannerPort()
 	if err != nil {
 		return nil, fmt.Errorf("%w: scanner of %s: %w", ErrStart, name, err)
 	}
 	n.pty = p
 	n.cfgFile = filepath.Join(d.dir, name+".yaml")
-	if err := os.WriteFile(n.cfgFile, []byte(agentYAML(d.opts.Site, name, role, st, dev, p.Name, d.brk.URL(), freeOr(listen))), 0o640); err != nil {
+	if err := os.WriteFile(n.cfgFile, []byte(agentYAML(d.opts.Site, name, role, st, dev, p.Path(), d.brk.URL(), freeOr(listen))), 0o640); err != nil {
 		p.Close()
 		return nil, fmt.Errorf("%w: config of %s: %w", ErrStart, name, err)
 	}

@@ -7,8 +7,6 @@ import (
 	"strings"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"wedge/agent/flow"
 )
 
@@ -63,8 +61,8 @@ func isTerminal(w io.Writer) bool {
 	if !ok {
 		return false
 	}
-	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
-	return err == nil
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
 }
 
 // viewStates are the states shown, in flow order.
@@ -92,7 +90,7 @@ func (d *Demo) header(b *strings.Builder) {
 		}
 	}
 	fmt.Fprintf(b, "MQTT 代理 broker  %s (内置 embedded)\n", d.BrokerURL())
-	fmt.Fprintf(b, "扫码枪 scanners   %s → %s, %s → %s (串口 serial, %s)\n", d.pack.device, d.pack.pty.Name, d.dock.device, d.dock.pty.Name, Profile)
+	fmt.Fprintf(b, "扫码枪 scanners   %s → %s, %s → %s (串口 serial, %s)\n", d.pack.device, d.pack.pty.Path(), d.dock.device, d.dock.pty.Path(), Profile)
 	keep := "退出时删除 removed on exit"
 	if !d.tmp || d.opts.Keep {
 		keep = "保留 kept"

@@ -265,6 +265,7 @@ type Console struct {
 	feed    []Scan
 	alerts  []Alert
 	closed  bool
+	fails   map[string][]time.Time // failed logins by loginKey
 
 	nextID    atomic.Uint64
 	published atomic.Uint64

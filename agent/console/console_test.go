@@ -429,6 +429,26 @@ func TestAuthCSRFAndActions(t *testing.T) {
 	}
 }
 
+func TestLoginThrottle(t *testing.T) {
+	e := newEnv(t, nil)
+	b := newBrowser(t, e.srv.URL)
+	bad := map[string]string{"user": "wang", "password": "guess"}
+	for i := range 5 {
+		if code := b.post("/api/login", bad, nil, nil); code != http.StatusUnauthorized {
+			t.Fatalf("attempt %d = %d", i, code)
+		}
+	}
+	good := map[string]string{"user": "wang", "password": "secret-1"}
+	var ae struct{ Error flow.Message }
+	if code := b.post("/api/login", good, nil, &ae); code != http.StatusTooManyRequests || !strings.Contains(ae.Error.ZH, "分钟") {
+		t.Fatalf("6th attempt = %d %+v (even the right password waits)", code, ae)
+	}
+	e.clk.Advance(10 * time.Minute)
+	if code := b.post("/api/login", good, nil, nil); code != 200 {
+		t.Fatalf("after the window = %d", code)
+	}
+}
+
 func TestCookieAttributes(t *testing.T) {
 	e := newEnv(t, nil)
 	resp, err := http.Get(e.srv.URL + "/")

@@ -4,9 +4,12 @@ import (
 	"embed"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"io/fs"
+	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -119,6 +122,13 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	user := strings.TrimSpace(req.User)
+	key := loginKey(user, r.RemoteAddr)
+	if wait := c.throttled(key); wait > 0 {
+		mins := int(wait/time.Minute) + 1
+		w.Header().Set("Retry-After", strconv.Itoa(int(wait/time.Second)+1))
+		writeErr(w, http.StatusTooManyRequests, fmt.Sprintf("登录失败次数过多，请 %d 分钟后再试", mins), fmt.Sprintf("too many failed logins, try again in %d min", mins))
+		return
+	}
 	hash, known := c.opts.Users[user]
 	if !known {
 		// Same work for unknown users, so timing does not tell which names exist.
@@ -126,9 +136,11 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 	}
 	if !CheckPassword(hash, req.Password) || !known {
 		c.logf("console: failed login for %q from %s", user, r.RemoteAddr)
+		c.loginFailed(key)
 		writeErr(w, http.StatusUnauthorized, "用户名或密码错误", "wrong user name or password")
 		return
 	}
+	c.loginOK(key)
 	// A fresh nonce: a new session and a new CSRF token (no session fixation).
 	s := session{User: user, Role: RoleSupervisor, Exp: c.clk.Now().Add(c.opts.SessionTTL), Nonce: newNonce()}
 	c.setCookie(w, r, s)
@@ -137,6 +149,59 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 }
 
 // dummyHash is checked for unknown user names; made on first use, not at program start.
+// Login throttling: after loginMaxFails failures for one user name from one address within
+// loginWindow, further attempts are refused until the oldest failure leaves the window. Keyed by
+// name and address so that a stranger cannot lock a supervisor out from another machine.
+const (
+	loginMaxFails = 5
+	loginWindow   = 10 * time.Minute
+	loginMaxKeys  = 10000
+)
+
+func loginKey(user, remote string) string {
+	host, _, err := net.SplitHostPort(remote)
+	if err != nil {
+		host = remote
+	}
+	return strings.ToLower(user) + "|" + host
+}
+
+func (c *Console) recentFails(key string) []time.Time {
+	now := c.clk.Now()
+	f := c.fails[key][:0:0]
+	for _, t := range c.fails[key] {
+		if now.Sub(t) < loginWindow {
+			f = append(f, t)
+		}
+	}
+	return f
+}
+
+func (c *Console) throttled(key string) time.Duration {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	f := c.recentFails(key)
+	if len(f) < loginMaxFails {
+		return 0
+	}
+	return loginWindow - c.clk.Now().Sub(f[0])
+}
+
+func (c *Console) loginFailed(key string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.fails == nil || len(c.fails) > loginMaxKeys {
+		c.fails = map[string][]time.Time{} // bounded memory; forgetting old failures is the safe side
+	}
+	c.fails[key] = append(c.recentFails(key), c.clk.Now())
+}
+
+func (c *Console) loginOK(key string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.fails, key)
+}
+
 var dummyHash = sync.OnceValue(func() string {
 	h, _ := hashPassword("wedge-dummy", DefaultIterations)
 	return h

@@ -138,6 +138,7 @@ func FuzzAppend(f *testing.F) {
 	f.Add("O1", "SF1234567890123", "\xd6\xd0\xce\xc4", "note", "")
 	f.Add("", "", "", "", "2026-01-01T00:00:00.000Z")
 	f.Add("a\x00b", "<&>", "\u2028\x7f", "\ufffd\xff", "not a time")
+	f.Add(`\ufffd`, `x\ufffd`, `\\ufffd`, "\ufffd", `\u0000`) // the escape's text, not the escape
 	f.Fuzz(func(t *testing.T, orderID, wb, code, detail, at string) {
 		s, path := newStore(t)
 		var got wire.Entry

@@ -444,8 +444,10 @@ func (tx *Tx) Append(e wire.Entry) wire.Entry {
 	// Normalize through JSON first: encoding/json writes invalid UTF-8 (say, GBK bytes from a
 	// scanner) as \ufffd escapes, which decode to U+FFFD and then re-encode differently, so an entry
 	// sealed with the raw bytes would fail its own hash once read back.
+	// encoding/json writes the escape \ufffd only for invalid bytes (a real U+FFFD is written as
+	// is), so without it the entry is already stable and the decode can be skipped.
 	v, err := json.Marshal(e)
-	if err == nil {
+	if err == nil && bytes.Contains(v, []byte(`\ufffd`)) {
 		e = wire.Entry{}
 		err = json.Unmarshal(v, &e)
 	}

@@ -292,20 +292,33 @@ func (d *Device) Status(ctx context.Context) (Status, error) {
 	defer done()
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	unreachable := Status{Faults: []Fault{FaultNoAnswer}, LabelsRemaining: -1, FormatsInBuffer: -1}
 	if err := d.connect(ctx); err != nil {
-		return Status{}, err
+		if errors.Is(err, ErrClosed) {
+			return Status{LabelsRemaining: -1, FormatsInBuffer: -1}, err
+		}
+		return unreachable, err // the Status never looks healthy; err says why
 	}
 	var st Status
 	for i, q := range d.queries {
 		one, err := d.query(ctx, q)
+		if errors.Is(err, errConnLost) && ctx.Err() == nil {
+			d.logff("%v; retrying on a new connection", err)
+			if err = d.connect(ctx); err == nil {
+				one, err = d.query(ctx, q)
+			}
+		}
 		if i == 0 {
 			st = one
 		} else {
 			st = merge(st, one)
 		}
 		if err != nil {
-			if errors.Is(err, ErrNoAnswer) {
-				st = merge(st, Status{Faults: []Fault{FaultNoAnswer}, LabelsRemaining: -1, FormatsInBuffer: -1})
+			if !errors.Is(err, ErrClosed) && !errors.Is(err, ErrBadReply) && ctx.Err() == nil {
+				st = merge(st, unreachable) // no answer, or the connection dropped while asking
+			}
+			if errors.Is(err, ErrBadReply) {
+				st = merge(st, Status{Faults: []Fault{FaultUnknown}, LabelsRemaining: -1, FormatsInBuffer: -1})
 			}
 			return st, d.wrap(err)
 		}
@@ -354,7 +367,7 @@ func (d *Device) query(ctx context.Context, q string) (Status, error) {
 	}
 	if _, err := d.write(ctx, cmd); err != nil {
 		d.dropLocked()
-		return none, fmt.Errorf("send %s: %w", q, err)
+		return none, fmt.Errorf("send %s: %w: %w", q, errConnLost, err)
 	}
 	t := d.clk.NewTimer(d.qto)
 	defer t.Stop()
@@ -378,7 +391,7 @@ func (d *Device) query(ctx context.Context, q string) (Status, error) {
 		case <-d.rdDone:
 			err := *d.rdErr
 			d.dropLocked()
-			return none, fmt.Errorf("%s: connection lost: %w", q, err)
+			return none, fmt.Errorf("%s: %w: %w", q, errConnLost, err)
 		case <-ctx.Done():
 			if d.life.Err() != nil {
 				return none, ErrClosed
@@ -388,7 +401,12 @@ func (d *Device) query(ctx context.Context, q string) (Status, error) {
 	}
 }
 
-var errIncomplete = errors.New("incomplete")
+var (
+	errIncomplete = errors.New("incomplete")
+	// errConnLost: the connection died during a query (e.g. the printer closed an idle TCP
+	// connection). Status retries once on a fresh connection before calling it a fault.
+	errConnLost = errors.New("connection lost")
+)
 
 func incomplete(err, sentinel error) error {
 	if errors.Is(err, sentinel) {

@@ -53,8 +53,10 @@ type Printer interface {
 	// error means the bytes were handed to the transport, not that the label came out: use Confirm.
 	Print(ctx context.Context, job []byte) (jobID string, err error)
 	// Status queries the printer. With no answer within the timeout it returns a Status whose Faults
-	// hold FaultNoAnswer together with an error wrapping ErrNoAnswer. A printer whose profile has
-	// no status query returns ErrNoStatus.
+	// hold FaultNoAnswer together with an error wrapping ErrNoAnswer; an unreachable printer also
+	// gets FaultNoAnswer (with the transport error), a garbled reply FaultUnknown (with
+	// ErrBadReply): a Status returned with an error never looks healthy. A printer whose profile
+	// has no status query returns ErrNoStatus.
 	Status(ctx context.Context) (Status, error)
 	// Close releases the transport. It may be called more than once.
 	Close() error

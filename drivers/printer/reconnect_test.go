@@ -3,6 +3,7 @@ package printer_test
 import (
 	"context"
 	"errors"
+	"io"
 	"net"
 	"testing"
 	"time"
@@ -129,8 +130,60 @@ func TestConfirmUnreachableIsNoAnswer(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer p.Close()
+	if st, err := p.Status(context.Background()); err == nil || !st.Has(printer.FaultNoAnswer) || st.Ready {
+		t.Fatalf("unreachable printer status %+v, %v: must carry no_answer", st, err)
+	}
 	_, err = printer.Confirm(context.Background(), p, "j", &printer.ConfirmOptions{Interval: time.Millisecond})
 	if !errors.Is(err, printer.ErrNoAnswer) {
 		t.Fatalf("Confirm = %v, want a no-answer fault", err)
 	}
+}
+
+// A printer that closes idle connections (some do, after a timeout) is not reported as faulty: the
+// status query is retried once on a fresh connection.
+func TestIdleConnectionClosedByPrinterIsNotAFault(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	emu := emulator.NewTSPL(nil)
+	defer emu.Close()
+	emuAddr, err := emu.ListenTCP("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A front that closes the first connection after it reads the first query, then relays to the
+	// emulator for every later connection.
+	go func() {
+		n := 0
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			n++
+			if n == 1 {
+				c.Read(make([]byte, 3))
+				c.Close()
+				continue
+			}
+			up, err := net.Dial("tcp", emuAddr)
+			if err != nil {
+				c.Close()
+				return
+			}
+			go func() { io.Copy(up, c); up.Close() }()
+			go func() { io.Copy(c, up); c.Close() }()
+		}
+	}()
+	p, err := printer.Open(printer.Config{Name: "t", Transport: "tcp", Address: ln.Addr().String(), Profile: prof(printer.LangTSPL, printer.QueryTSPLESCQ)}, &printer.Options{QueryTimeout: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := p.Status(context.Background())
+	if err != nil || !st.Ready {
+		t.Fatalf("status = %+v, %v; want ready after one retry", st, err)
+	}
+	p.Close()
 }

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"wedge/drivers/profile"
 	"wedge/drivers/scanner"
 	"wedge/drivers/scanner/hidscan"
 	h "wedge/drivers/scanner/hidscan/hidscantest"
@@ -344,4 +345,61 @@ func FuzzKeyboard(f *testing.F) {
 		}
 		d.Flush(nil, at)
 	})
+}
+
+func TestPOSAFallsBackToLayoutB(t *testing.T) {
+	d := mustPOS(t, hidscan.POSOptions{Layout: hidscan.LayoutPOSA, Suffix: "cr"})
+	reads, errs := feedAll(t, d, h.POSB(0x31, []byte(qrText+"\r")))
+	if len(errs) != 0 || len(reads) != 1 || reads[0].Text != qrText || reads[0].AIM != "" {
+		t.Fatalf("%q %v", texts(reads), errs)
+	}
+	// explicit pos_b never looks for an AIM: a payload starting with ']' stays data
+	b := mustPOS(t, hidscan.POSOptions{Layout: hidscan.LayoutPOSB, Suffix: "cr"})
+	reads, errs = feedAll(t, b, h.POSB(0, []byte("]C0ABC\r")))
+	if len(errs) != 0 || reads[0].Text != "]C0ABC" || reads[0].AIM != "" {
+		t.Fatalf("%+v %v", reads, errs)
+	}
+}
+
+func TestModeHID(t *testing.T) {
+	p := profile.Profile{HID: &profile.HID{Layout: hidscan.LayoutPOSA, ReportID: 2, SetupReports: []string{"FE01"}}}
+	if got := hidscan.ModeHID(p, "hid_pos"); got.Layout != hidscan.LayoutPOSA || len(got.SetupReports) != 1 {
+		t.Errorf("hid_pos: %+v", got)
+	}
+	if got := hidscan.ModeHID(p, "keyboard"); got.Layout != hidscan.LayoutKeyboard || len(got.SetupReports) != 0 || got.IdleCutMS != 300 {
+		t.Errorf("keyboard: %+v", got)
+	}
+	k := profile.Profile{HID: &profile.HID{Layout: hidscan.LayoutKeyboard, AltCodes: "gbk"}}
+	if got := hidscan.ModeHID(k, "keyboard"); got.AltCodes != "gbk" {
+		t.Errorf("keyboard profile: %+v", got)
+	}
+	if got := hidscan.ModeHID(k, "hid_pos"); got.Layout != hidscan.LayoutPOSAuto {
+		t.Errorf("hid_pos of a keyboard profile: %+v", got)
+	}
+	if _, err := hidscan.NewDecoder(hidscan.ModeHID(k, "hid_pos")); err != nil {
+		t.Error(err)
+	}
+}
+
+// Every scanner profile shipped in firmware-profiles gives a working decoder for each HID mode.
+func TestEmbeddedProfilesDecode(t *testing.T) {
+	set, err := profile.LoadEmbedded()
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, p := range set {
+		if p.HID == nil {
+			continue
+		}
+		n++
+		for _, mode := range []string{"", "hid_pos", "keyboard"} {
+			if _, err := hidscan.NewDecoder(hidscan.ModeHID(p, mode)); err != nil {
+				t.Errorf("%s (%s): %v", p.ID, mode, err)
+			}
+		}
+	}
+	if n < 17 {
+		t.Errorf("only %d profiles with a hid block", n)
+	}
 }

@@ -79,7 +79,7 @@ type DeviceInfo struct {
 }
 
 // Device is an open HID device (the part of karalabe/hid's Device wedge uses). Close must unblock
-// a pending Read.
+// a pending Read and may be called more than once.
 type Device interface {
 	Read([]byte) (int, error)
 	Write([]byte) (int, error)
@@ -453,12 +453,15 @@ func (s *Scanner) session(dev Device, info DeviceInfo, first bool) bool {
 	events := make(chan event, 64)
 	readerDone := make(chan struct{})
 	go s.reader(dev, events, readerDone)
-	defer func() {
+	gone := func() {
 		s.mu.Lock()
 		s.dev = nil
 		s.health.Connected = false
 		s.mu.Unlock()
-		dev.Close()
+		dev.Close() // idempotent (Device contract); on Linux gives the interface back to usbhid
+	}
+	defer func() {
+		gone()
 		<-readerDone
 	}()
 
@@ -511,6 +514,7 @@ func (s *Scanner) session(dev Device, info DeviceInfo, first bool) bool {
 				s.setErr(err)
 				s.logf("scanner %s: %v", s.cfg.Name, err)
 				out, _ = dc.Flush(out[:0], s.clk.Now())
+				gone() // before the error reaches Read, so Health already says disconnected
 				if !deliver(out, nil) {
 					return false
 				}

@@ -101,3 +101,28 @@ func TestParseHex(t *testing.T) {
 		}
 	}
 }
+
+// Every shipped scanner profile's feedback block encodes (or says it has none) for both outcomes.
+func TestEmbeddedProfilesEncode(t *testing.T) {
+	set, err := profile.LoadEmbedded()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range set {
+		if p.Feedback == nil {
+			continue
+		}
+		for _, o := range []scanner.Outcome{scanner.Good, scanner.Bad} {
+			cmd, err := Encode(p.Feedback, o, false)
+			if errors.Is(err, ErrNoFeedback) {
+				continue
+			}
+			if err != nil || len(cmd.Bytes) == 0 {
+				t.Errorf("%s: %v %v", p.ID, cmd, err)
+			}
+			if p.ID == "honeywell-xenon-1950g" && o == scanner.Bad && !bytes.Equal(cmd.Bytes, []byte{0xFD, 0x03, 0x1B, 0x38, 0x2C}) {
+				t.Errorf("1950g bad = % X", cmd.Bytes)
+			}
+		}
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -161,7 +162,6 @@ func TestDemoOrdersReachPickedUp(t *testing.T) {
 // clean stop; the temporary data directory is removed.
 func TestRunPlain(t *testing.T) {
 	var out, errb bytes.Buffer
-	before, _ := filepath.Glob(filepath.Join(os.TempDir(), "wedge-demo-*"))
 	code := Run(context.Background(), []string{"--duration", "4s", "--rate", "300", "--scan-gap", "10ms", "--handover-delay", "100ms",
 		"--hub-listen", "127.0.0.1:0", "--pack-listen", "127.0.0.1:0", "--dock-listen", "127.0.0.1:0", "--seed", "7"}, &out, &errb)
 	if code != ExitOK {
@@ -179,9 +179,12 @@ func TestRunPlain(t *testing.T) {
 	if lines := strings.Count(s, " 扫码 scans "); lines < 3 {
 		t.Errorf("%d status lines in 4 s, want one a second:\n%s", lines, s)
 	}
-	after, _ := filepath.Glob(filepath.Join(os.TempDir(), "wedge-demo-*"))
-	if len(after) > len(before) {
-		t.Errorf("temporary data directory left behind: %v (before %v)", after, before)
+	m := regexp.MustCompile(`数据 data +(\S+) \(`).FindStringSubmatch(s)
+	if m == nil || !strings.HasPrefix(filepath.Base(m[1]), "wedge-demo-") {
+		t.Fatalf("output names no temporary data directory:\n%s", s)
+	}
+	if _, err := os.Stat(m[1]); !os.IsNotExist(err) {
+		t.Errorf("temporary data directory %s left behind (%v)", m[1], err)
 	}
 }
 

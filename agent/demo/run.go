@@ -80,6 +80,16 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		io.WriteString(stdout, b.String())
 	}
 	var seen uint64
+	render := func() {
+		if s := d.Snapshot(); tty {
+			d.renderFull(stdout, s, started)
+		} else {
+			seen = d.renderLine(stdout, s, seen)
+		}
+	}
+	if tty {
+		render() // the URLs at once, not after a second
+	}
 	t := time.NewTicker(time.Second)
 	for done := false; !done; {
 		select {
@@ -87,12 +97,7 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			done = true
 		case <-t.C:
 		}
-		s := d.Snapshot()
-		if tty {
-			d.renderFull(stdout, s, started)
-		} else {
-			seen = d.renderLine(stdout, s, seen)
-		}
+		render()
 	}
 	t.Stop()
 	if tty {

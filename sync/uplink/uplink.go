@@ -28,6 +28,7 @@ import (
 	"time"
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
+	"github.com/eclipse/paho.mqtt.golang/packets"
 
 	"wedge/internal/clock"
 	"wedge/sync/wire"
@@ -214,7 +215,8 @@ func New(ctx context.Context, src Source, opts Options) (*Uplink, error) {
 		SetDefaultPublishHandler(u.onMessage).
 		SetOnConnectHandler(u.onConnect).
 		SetConnectionLostHandler(u.onLost).
-		SetConnectionNotificationHandler(u.onNotify)
+		SetConnectionNotificationHandler(u.onNotify).
+		SetStore(copyStore{mqtt.NewMemoryStore()})
 	if opts.Username != "" {
 		mo.SetUsername(opts.Username)
 		mo.SetPassword(opts.Password)
@@ -233,6 +235,32 @@ func New(ctx context.Context, src Source, opts Options) (*Uplink, error) {
 	u.logf("uplink: started, broker %s, client id wedge-%s-%s, journal %s", opts.URL, opts.Site, opts.Agent, u.jid)
 	return u, nil
 }
+
+// copyStore is paho's memory store, except that it keeps its own copy of each PUBLISH and
+// SUBSCRIBE and hands out copies. paho's resume (after every connect with CleanSession false) sets
+// Dup on the packet it got from the store while the same packet, just published from the connect
+// handler or the owner, is being written (which sets its RemainingLength): a data race in paho
+// v1.5.1 that -race reports. With copies, a resumed packet is a harmless duplicate. paho's store
+// is only a cache here: the journal is the source of truth and the owner resends from it.
+type copyStore struct{ mqtt.Store }
+
+func clonePacket(p packets.ControlPacket) packets.ControlPacket {
+	switch pp := p.(type) {
+	case *packets.PublishPacket:
+		cp := *pp
+		return &cp
+	case *packets.SubscribePacket:
+		cp := *pp
+		return &cp
+	}
+	return p
+}
+
+// Put stores a copy: it runs before the packet is handed to the writer, so the copy is clean.
+func (s copyStore) Put(key string, p packets.ControlPacket) { s.Store.Put(key, clonePacket(p)) }
+
+// Get returns a copy, so the stored packet is never shared with a writer.
+func (s copyStore) Get(key string) packets.ControlPacket { return clonePacket(s.Store.Get(key)) }
 
 func tlsConfig(o Options) (*tls.Config, error) {
 	if o.URL == "" {

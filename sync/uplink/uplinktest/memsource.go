@@ -19,8 +19,15 @@ type MemSource struct {
 	acked     uint64
 	ackCalls  []uint64
 	committed chan struct{}
-	// AckErr, when set, is returned by Ack (and the ack is not applied), to test a failing store.
-	AckErr error
+	ackErr    error
+}
+
+// SetAckErr makes Ack fail with err (without applying the ack) until it is set back to nil, to test
+// a journal that cannot record acks (disk full).
+func (m *MemSource) SetAckErr(err error) {
+	m.mu.Lock()
+	m.ackErr = err
+	m.mu.Unlock()
 }
 
 // NewMemSource returns an empty journal with the given id.
@@ -93,8 +100,8 @@ func (m *MemSource) AckedSeq() uint64 {
 func (m *MemSource) Ack(_ context.Context, seq uint64) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if m.AckErr != nil {
-		return m.AckErr
+	if m.ackErr != nil {
+		return m.ackErr
 	}
 	m.ackCalls = append(m.ackCalls, seq)
 	if seq > uint64(len(m.entries)) {

@@ -312,3 +312,26 @@ func TestWatcherKeepsSerialPortsWhenEnumerationFails(t *testing.T) {
 		t.Fatalf("serial port dropped on an enumeration error")
 	}
 }
+
+func TestDevicesEndToEnd(t *testing.T) {
+	f := &fakeUSB{}
+	f.set([]hidscan.DeviceInfo{hw}, []discovery.Port{acm})
+	set, err := profile.LoadEmbedded()
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := opts(f)
+	o.Profiles, o.GOOS = set, "windows"
+	r, err := discovery.Devices(o)
+	if err != nil || len(r.Entries) != 2 {
+		t.Fatalf("%+v %v", r, err)
+	}
+	// 0C2E:0B8F is listed by both Voyager 1400g-series profiles
+	if e := r.Entries[0]; e.Profile != "honeywell-1450g" || e.Mode != "hid_pos" || !hasWarning(e, "several profiles") {
+		t.Errorf("honeywell %+v", e)
+	}
+	// 05E0:1701 (CDC) is listed by the serial helper's zebra-cdc and by the Zebra model profiles
+	if e := r.Entries[1]; e.Mode != "cdc_serial" || !strings.HasPrefix(e.Profile, "zebra-") {
+		t.Errorf("zebra cdc %+v", e)
+	}
+}

@@ -174,3 +174,11 @@ func (r Report) String() string {
 	}
 	return b.String()
 }
+
+// Devices scans once and builds the report for opts.Profiles and opts.GOOS (runtime.GOOS when
+// empty). A serial enumeration error is returned with the report of what was found.
+func Devices(opts *Options) (Report, error) {
+	o := opts.withDefaults()
+	devs, err := Scan(&o)
+	return NewReport(devs, o.Profiles, o.GOOS), err
+}

@@ -403,3 +403,22 @@ func TestEmbeddedProfilesDecode(t *testing.T) {
 		t.Errorf("only %d profiles with a hid block", n)
 	}
 }
+
+func TestConfigFor(t *testing.T) {
+	set, err := profile.LoadEmbedded()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, ok := set.Get("honeywell-xenon-1950g")
+	if !ok {
+		t.Fatal("no honeywell-xenon-1950g")
+	}
+	kbd := hidscan.ConfigFor("pack-2", hidscan.Match{VID: 0x0C2E, PID: 0x1001, Interface: hidscan.AnyInterface}, p)
+	if kbd.HID.Layout != hidscan.LayoutKeyboard || kbd.Feedback == nil || kbd.Name != "pack-2" {
+		t.Errorf("keyboard-mode 1950g: %+v", kbd)
+	}
+	pos := hidscan.ConfigFor("pack-2", hidscan.Match{VID: 0x0C2E, Interface: hidscan.AnyInterface}, p)
+	if pos.HID.Layout != hidscan.LayoutPOSA || len(pos.HID.SetupReports) != 1 {
+		t.Errorf("1950g by vid only: %+v", pos)
+	}
+}

@@ -537,8 +537,9 @@ func (s *Scanner) session(dev Device, info DeviceInfo, first bool) bool {
 // reader is the only caller of dev.Read.
 func (s *Scanner) reader(dev Device, events chan<- event, done chan<- struct{}) {
 	defer close(done)
+	size := max(65, s.cfg.HID.ReportSize+1)
 	for {
-		buf := make([]byte, 65)
+		buf := make([]byte, size)
 		n, err := dev.Read(buf)
 		ev := event{report: buf[:n], at: s.clk.Now(), err: err}
 		if err == nil && n == 0 {
@@ -578,4 +579,18 @@ func ModeHID(p profile.Profile, mode string) profile.HID {
 		return profile.HID{Layout: LayoutPOSAuto, ReportID: 2, ReportSize: 64}
 	}
 	return h
+}
+
+// ConfigFor builds the Config for a device named name, bound by m, of profile p: the mode comes
+// from the profile's usb entry for m's VID/PID (or "" when m names none, or the profile lists
+// none), and ModeHID picks the decoding for it.
+func ConfigFor(name string, m Match, p profile.Profile) Config {
+	mode := ""
+	for _, u := range p.USB {
+		if m.VID != 0 && m.PID != 0 && strings.EqualFold(u.VID, fmt.Sprintf("%04X", m.VID)) && strings.EqualFold(u.PID, fmt.Sprintf("%04X", m.PID)) {
+			mode = u.Mode
+			break
+		}
+	}
+	return Config{Name: name, Match: m, HID: ModeHID(p, mode), Feedback: p.Feedback}
 }

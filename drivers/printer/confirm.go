@@ -59,9 +59,9 @@ func Confirm(ctx context.Context, p Printer, jobID string, opts *ConfirmOptions)
 		switch {
 		case errors.Is(err, ErrNoStatus):
 			return st, err
-		case st.Has(FaultNoAnswer) || (err == nil && len(st.Faults) > 0):
-			logf("fault after %d polls: %v", polls, st.Faults)
-			return st, &FaultError{Printer: p.String(), Faults: st.Faults, Status: st}
+		case st.Has(FaultNoAnswer) || errors.Is(err, ErrJobLost) || (err == nil && len(st.Faults) > 0):
+			logf("fault after %d polls: %v (%v)", polls, st.Faults, err)
+			return st, &FaultError{Printer: p.String(), Faults: st.Faults, Status: st, Err: err}
 		case err != nil:
 			if ctx.Err() != nil || errors.Is(err, ErrClosed) {
 				return st, err
@@ -74,7 +74,7 @@ func Confirm(ctx context.Context, p Printer, jobID string, opts *ConfirmOptions)
 				if errors.Is(err, ErrBadReply) {
 					st.Faults = []Fault{FaultUnknown} // it answers, but not what its profile says
 				}
-				return st, &FaultError{Printer: p.String(), Faults: st.Faults, Status: st}
+				return st, &FaultError{Printer: p.String(), Faults: st.Faults, Status: st, Err: err}
 			}
 			logf("status error (will retry): %v", err)
 		case st.Printing:

@@ -75,6 +75,12 @@ type Device struct {
 	rdErr  *error        // the reader's final error, set before rdDone is closed (per connection)
 	closed bool
 	seq    uint64
+	gen    uint64 // counts connections opened
+	// pendingGen is the connection that carried the last job, until a Status on that same
+	// connection saw the printer done. If that connection dies first, the job may never have
+	// reached the printer (TCP accepts writes to a peer that was power-cycled), so the next Status
+	// reports ErrJobLost instead of the fresh, idle, "done-looking" state of a new connection.
+	pendingGen uint64
 }
 
 var _ Printer = (*Device)(nil)
@@ -196,6 +202,7 @@ func (d *Device) connect(ctx context.Context) error {
 	if err != nil {
 		return d.wrap(err)
 	}
+	d.gen++
 	d.conn, d.in, d.rdDone, d.rdErr = c, make(chan []byte, 64), make(chan struct{}), new(error)
 	go d.reader(c, d.in, d.rdDone, d.rdErr)
 	return nil
@@ -278,6 +285,7 @@ func (d *Device) Print(ctx context.Context, job []byte) (string, error) {
 		return "", d.wrap(fmt.Errorf("send job: %w", err))
 	}
 	d.seq++
+	d.pendingGen = d.gen
 	id := d.name + "-" + d.clk.Now().UTC().Format("20060102T150405.000") + "-" + strconv.FormatUint(d.seq, 10)
 	d.logff("job %s sent (%d bytes)", id, len(job))
 	return id, nil
@@ -299,12 +307,18 @@ func (d *Device) Status(ctx context.Context) (Status, error) {
 		}
 		return unreachable, err // the Status never looks healthy; err says why
 	}
+	if lost := d.jobLost(); lost != nil {
+		return Status{Faults: []Fault{FaultUnknown}, LabelsRemaining: -1, FormatsInBuffer: -1}, lost
+	}
 	var st Status
 	for i, q := range d.queries {
 		one, err := d.query(ctx, q)
 		if errors.Is(err, errConnLost) && ctx.Err() == nil {
 			d.logff("%v; retrying on a new connection", err)
 			if err = d.connect(ctx); err == nil {
+				if lost := d.jobLost(); lost != nil {
+					return Status{Faults: []Fault{FaultUnknown}, LabelsRemaining: -1, FormatsInBuffer: -1}, lost
+				}
 				one, err = d.query(ctx, q)
 			}
 		}
@@ -323,7 +337,21 @@ func (d *Device) Status(ctx context.Context) (Status, error) {
 			return st, d.wrap(err)
 		}
 	}
+	if st.Done() && d.pendingGen == d.gen {
+		d.pendingGen = 0
+	}
 	return st, nil
+}
+
+// jobLost reports (once) that the connection which carried the last job died before the printer
+// was seen done with it. Called with mu held, after connect.
+func (d *Device) jobLost() error {
+	if d.pendingGen == 0 || d.pendingGen == d.gen {
+		return nil
+	}
+	d.pendingGen = 0
+	d.logff("the connection that carried the last job was lost before the job was confirmed")
+	return d.wrap(ErrJobLost)
 }
 
 // query sends one status query and waits for its whole reply. Called with mu held.

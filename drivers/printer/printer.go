@@ -40,6 +40,10 @@ var (
 	ErrBadReply = errors.New("printer: malformed status reply")
 	// ErrConfig means the printer's configuration or profile is invalid.
 	ErrConfig = errors.New("printer: invalid configuration")
+	// ErrJobLost is returned by Status (with FaultUnknown) when the connection that carried the
+	// last job died before the printer was seen done with it: the job may never have arrived.
+	// Confirm turns it into a fault; the operator reprints explicitly.
+	ErrJobLost = errors.New("printer: connection lost before the job was confirmed (it may not have printed)")
 	// ErrEmptyJob is returned by Print for a job with no bytes.
 	ErrEmptyJob = errors.New("printer: empty job")
 )
@@ -147,7 +151,11 @@ type FaultError struct {
 	Printer string
 	Faults  []Fault
 	Status  Status
+	Err     error // the cause when it was an error rather than a reported flag (e.g. ErrJobLost); may be nil
 }
+
+// Unwrap returns the cause, if any.
+func (e *FaultError) Unwrap() error { return e.Err }
 
 func (e *FaultError) Error() string {
 	zh := make([]string, 0, len(e.Faults))

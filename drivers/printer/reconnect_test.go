@@ -187,3 +187,72 @@ func TestIdleConnectionClosedByPrinterIsNotAFault(t *testing.T) {
 	}
 	p.Close()
 }
+
+// A job whose connection dies before the printer was seen done with it is never confirmed from
+// the fresh connection's idle state: it may never have arrived (a power-cycled printer).
+func TestJobLostWithItsConnectionIsAFault(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	emu := emulator.NewZPL(nil)
+	defer emu.Close()
+	emuAddr, err := emu.ListenTCP("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan struct{})
+	go func() {
+		n := 0
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			n++
+			if n == 1 { // swallow the job, then "power off"
+				buf := make([]byte, 64)
+				for total := 0; total < len("^XA^FDx^FS^XZ"); {
+					k, err := c.Read(buf)
+					if err != nil {
+						break
+					}
+					total += k
+				}
+				c.Close()
+				close(got)
+				continue
+			}
+			up, err := net.Dial("tcp", emuAddr)
+			if err != nil {
+				c.Close()
+				return
+			}
+			go func() { io.Copy(up, c); up.Close() }()
+			go func() { io.Copy(c, up); c.Close() }()
+		}
+	}()
+	p, err := printer.Open(printer.Config{Name: "z", Transport: "tcp", Address: ln.Addr().String(), Profile: prof(printer.LangZPL, printer.QueryZPLHS)}, &printer.Options{QueryTimeout: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	id, err := p.Print(context.Background(), []byte("^XA^FDx^FS^XZ"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	<-got
+	_, err = printer.Confirm(context.Background(), p, id, &printer.ConfirmOptions{Interval: time.Millisecond})
+	var fe *printer.FaultError
+	if !errors.Is(err, printer.ErrJobLost) || !errors.As(err, &fe) || fe.Faults[0] != printer.FaultUnknown {
+		t.Fatalf("Confirm = %v, want a FaultError caused by ErrJobLost", err)
+	}
+	if len(emu.Jobs()) != 0 {
+		t.Fatal("the job reached the printer after all")
+	}
+	// Reported once: the printer itself is fine afterwards.
+	if st, err := p.Status(context.Background()); err != nil || !st.Ready {
+		t.Fatalf("status after the lost job: %+v, %v", st, err)
+	}
+}

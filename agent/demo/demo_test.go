@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -46,6 +47,13 @@ func getJSON(t *testing.T, c *http.Client, url string, v any) int {
 	return resp.StatusCode
 }
 
+// needPty skips where the simulated scanners cannot run.
+func needPty(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("the demo's simulated scanners need Linux pseudo-terminals")
+	}
+}
+
 // fastOptions run the demo quickly on free ports.
 func fastOptions(dir string) Options {
 	return Options{DataDir: dir, Rate: 600, Burst: 3, HubListen: "127.0.0.1:0", PackListen: "127.0.0.1:0", DockListen: "127.0.0.1:0",
@@ -56,6 +64,7 @@ func fastOptions(dir string) Options {
 // that orders went 待分仓 → 已打单 → 已揽收 with their history, and that bad input and operator
 // mistakes were refused with reasons.
 func TestDemoOrdersReachPickedUp(t *testing.T) {
+	needPty(t)
 	dir := t.TempDir()
 	d, err := Start(context.Background(), fastOptions(dir))
 	if err != nil {
@@ -161,6 +170,7 @@ func TestDemoOrdersReachPickedUp(t *testing.T) {
 // TestRunPlain runs the command for a few seconds with a plain view and checks its output and its
 // clean stop; the temporary data directory is removed.
 func TestRunPlain(t *testing.T) {
+	needPty(t)
 	var out, errb bytes.Buffer
 	code := Run(context.Background(), []string{"--duration", "4s", "--rate", "300", "--scan-gap", "10ms", "--handover-delay", "100ms",
 		"--hub-listen", "127.0.0.1:0", "--pack-listen", "127.0.0.1:0", "--dock-listen", "127.0.0.1:0", "--seed", "7"}, &out, &errb)
@@ -204,6 +214,7 @@ func TestRunUsage(t *testing.T) {
 // starts it again on the same data directory: the operators resume from the agents' journals and
 // every order of the burst reaches 已揽收 at the hub.
 func TestBurstAndResume(t *testing.T) {
+	needPty(t)
 	dir := t.TempDir()
 	o := fastOptions(dir)
 	o.Rate, o.Burst, o.Mistakes, o.ScanGap = -1, 20, -1, 300*time.Millisecond

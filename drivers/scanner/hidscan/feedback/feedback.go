@@ -9,7 +9,9 @@
 //   - Honeywell HID POS: output report 0xFD carries serial bytes as [FD][len][bytes…]; the documented
 //     example is the beep FD 03 16 07 0D [S11]. That ESC 7 / ESC 8 wrapped the same way (FD 02 1B 37)
 //     gives the host-ACK good/bad read is UNCERTAIN (derived from the serial manuals, not seen in a
-//     capture); the meaning of the length byte is UNCERTAIN too.
+//     capture); the meaning of byte 1 is UNCERTAIN too: wedge writes the payload length (03 for the
+//     3-byte beep), but python_hon_usbhid's README calls "FD 03" a fixed preamble and sent 0x0F for
+//     the 10-byte REVINF. menu command, which fits neither reading.
 //   - Zebra SSI: BEEP = opcode 0xE6 from the host (source 0x04) with one beep code; checksum is the
 //     16-bit two's complement of the byte sum, high byte first. Which beep code sounds how is
 //     UNCERTAIN (Zebra guide not retrieved); wedge uses 0x00 for good and 0x07 for bad.

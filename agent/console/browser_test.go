@@ -14,6 +14,7 @@ import (
 	"wedge/agent/breaker"
 	"wedge/agent/console"
 	"wedge/agent/flow"
+	"wedge/sync/wire"
 )
 
 // chromium finds the system browser. Under CI=true a missing browser fails the test.
@@ -157,6 +158,33 @@ func TestBrowser(t *testing.T) {
 		}
 	case <-ctx.Done():
 		t.Fatal("the acknowledgement never reached the source")
+	}
+
+	// Search an order, see its history, confirm its next step by hand (operator + reason).
+	e.src.AddOrder(console.OrderView{Order: flow.Order{ID: "O9", ChannelOrderNo: "TB123", State: flow.PendingAllocation, AssignedWaybill: "SF1234567890123", Carrier: "SF"},
+		History: []wire.Entry{{Seq: 3, Kind: wire.KindIntake, OrderID: "O9", To: "pending_allocation", Trigger: wire.TriggerHub, At: wire.Time(t0)}}})
+	err = chromedp.Do(ctx,
+		chromedp.SendKeys(css(`#search-code`), "TB123"), chromedp.Click(css(`#search-form button`)),
+		chromedp.WaitVisible(css(`#confirm-btn`)), chromedp.Click(css(`#confirm-btn`)), chromedp.WaitVisible(css(`#confirm-operator`)),
+		chromedp.SendKeys(css(`#confirm-operator`), "李四"), chromedp.SendKeys(css(`#confirm-note`), "扫描枪故障，人工核对"),
+		chromedp.Click(css(`#confirm-submit`)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case call := <-e.src.Calls:
+		if call != "confirm O9" {
+			t.Fatalf("source got %q", call)
+		}
+	case <-ctx.Done():
+		t.Fatal("the confirmation never reached the source")
+	}
+	if c := e.src.Confirms(); len(c) != 1 || c[0].By != "wang" || c[0].Operator != "李四" || c[0].Note != "扫描枪故障，人工核对" {
+		t.Fatalf("confirms = %+v", c)
+	}
+	// The refreshed search shows the new state.
+	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](`document.getElementById("search-result").textContent.includes("已打单")`)); err != nil {
+		t.Fatal(err)
 	}
 
 	// English toggle.

@@ -77,7 +77,6 @@ type Snapshot struct {
 	Devices  []Device           `json:"devices"`
 	Sync     Sync               `json:"sync"`
 	Overdue  []OrderRow         `json:"overdue"` // highlighted: in 待分仓 past overdue_after, oldest first
-	ReadOnly bool               `json:"read_only,omitempty"`
 }
 
 // KPI is the board's KPI part.

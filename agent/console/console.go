@@ -67,16 +67,16 @@ type AlertAcker interface {
 
 // Snapshot is the board. Durations are JSON nanoseconds.
 type Snapshot struct {
-	Site     string             `json:"site"`
-	Agent    string             `json:"agent"`
-	At       time.Time          `json:"at"`
-	Counts   map[flow.State]int `json:"counts"`
-	Backlog  breaker.Stats      `json:"backlog"`
-	Breaker  breaker.State      `json:"breaker"`
-	KPI      KPI                `json:"kpi"`
-	Devices  []Device           `json:"devices"`
-	Sync     Sync               `json:"sync"`
-	Overdue  []OrderRow         `json:"overdue"` // highlighted: in 待分仓 past overdue_after, oldest first
+	Site    string             `json:"site"`
+	Agent   string             `json:"agent"`
+	At      time.Time          `json:"at"`
+	Counts  map[flow.State]int `json:"counts"`
+	Backlog breaker.Stats      `json:"backlog"`
+	Breaker breaker.State      `json:"breaker"`
+	KPI     KPI                `json:"kpi"`
+	Devices []Device           `json:"devices"`
+	Sync    Sync               `json:"sync"`
+	Overdue []OrderRow         `json:"overdue"` // highlighted: in 待分仓 past overdue_after, oldest first
 }
 
 // KPI is the board's KPI part.

@@ -136,6 +136,9 @@ type Options struct {
 	FeedbackTimeout time.Duration
 	// Comma adds the Xenon/Granit comma to Honeywell host-ACK commands.
 	Comma bool
+	// Record, when set, is called with every input report as it arrives (on the owner goroutine;
+	// it must not block), to record traces from real devices (hidscantest.WriteTrace).
+	Record func(at time.Time, report []byte)
 }
 
 // Config is what to read: the device name (for errors and reads), which HID device, and the
@@ -519,6 +522,9 @@ func (s *Scanner) session(dev Device, info DeviceInfo, first bool) bool {
 					return false
 				}
 				return s.emit(result{err: err})
+			}
+			if s.opts.Record != nil {
+				s.opts.Record(ev.at, ev.report)
 			}
 			var err error
 			out, err = dc.Feed(out[:0], ev.report, ev.at)

@@ -157,6 +157,37 @@ func TestReadsSetupAndFeedback(t *testing.T) {
 	}
 }
 
+func TestRecordHook(t *testing.T) {
+	var mu sync.Mutex
+	var got [][]byte
+	bus := &h.Bus{}
+	reps := h.POSA("]Q1", 's', []byte(qrText+"\r"))
+	bus.Plug(honeywell, func() *h.Device { return h.NewDevice(reps...) })
+	cfg := posConfig()
+	sc, err := hidscan.Open(cfg, &hidscan.Options{Enumerate: bus.Enumerate, Open: bus.Open, Record: func(at time.Time, r []byte) {
+		mu.Lock()
+		got = append(got, append([]byte(nil), r...))
+		mu.Unlock()
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sc.Close()
+	if rd := readOK(t, sc); rd.Text != qrText {
+		t.Fatalf("read %q", rd.Text)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(got) != len(reps) {
+		t.Fatalf("recorded %d reports, want %d", len(got), len(reps))
+	}
+	for i := range reps {
+		if !bytes.Equal(got[i], reps[i]) {
+			t.Fatalf("report %d differs", i)
+		}
+	}
+}
+
 func TestFeedbackNeverDelaysReads(t *testing.T) {
 	r := newRig(t, posConfig())
 	r.plug(honeywell)

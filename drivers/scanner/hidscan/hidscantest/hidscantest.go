@@ -24,9 +24,12 @@ type Report struct {
 	Data []byte
 }
 
+// line is one event of the trace file form shared with scannertest ({"t_ms":..,"dir":..,"hex":..});
+// dir "out" lines (host → device) are skipped by ParseTrace, which returns input reports only.
 type line struct {
-	TMS int64  `json:"t_ms"`
-	Hex string `json:"hex"`
+	TMS float64 `json:"t_ms"`
+	Dir string  `json:"dir,omitempty"`
+	Hex string  `json:"hex"`
 }
 
 // ReadTrace reads a JSON-lines trace file.
@@ -60,7 +63,10 @@ func ParseTrace(r io.Reader) ([]Report, error) {
 		if err != nil {
 			return nil, fmt.Errorf("trace line %d: %w", n, err)
 		}
-		out = append(out, Report{At: time.Duration(l.TMS) * time.Millisecond, Data: b})
+		if l.Dir == "out" {
+			continue
+		}
+		out = append(out, Report{At: time.Duration(l.TMS * float64(time.Millisecond)), Data: b})
 	}
 	return out, sc.Err()
 }
@@ -68,7 +74,7 @@ func ParseTrace(r io.Reader) ([]Report, error) {
 // WriteTrace writes reports as JSON lines.
 func WriteTrace(w io.Writer, reps []Report) error {
 	for _, r := range reps {
-		b, _ := json.Marshal(line{TMS: r.At.Milliseconds(), Hex: hex.EncodeToString(r.Data)})
+		b, _ := json.Marshal(line{TMS: float64(r.At.Milliseconds()), Hex: hex.EncodeToString(r.Data)})
 		if _, err := fmt.Fprintf(w, "%s\n", b); err != nil {
 			return err
 		}

@@ -8,8 +8,12 @@ import (
 	"strconv"
 	"testing"
 
+	"go.uber.org/goleak"
+
 	"wedge/internal/pty"
 )
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 func TestOpenErrors(t *testing.T) {
 	ctx := context.Background()

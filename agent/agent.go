@@ -246,10 +246,7 @@ func (a *Agent) openScanner(d config.Device, p profile.Profile) (scanner.Scanner
 	}
 	switch d.Transport {
 	case config.TransportSerial:
-		if p.Serial == nil {
-			return nil, fmt.Errorf("profile %s has no serial settings", p.ID)
-		}
-		return serialscan.Open(d.Name, d.Port, *p.Serial, &serialscan.Options{Clock: a.deps.Clock, Logf: prefixed(a.logf, "device "+d.Name+": ")})
+		return serialscan.OpenProfile(d.Name, d.Port, p, &serialscan.Options{Clock: a.deps.Clock, Logf: prefixed(a.logf, "device "+d.Name+": ")})
 	}
 	return nil, fmt.Errorf("transport %q is not supported by this build yet", d.Transport)
 }

@@ -19,8 +19,8 @@ const (
 // Unicode, no idle cut-off, payloads up to scanner.MaxFrame.
 type KeyboardOptions struct {
 	AltCodes string // unicode | gbk ("" = unicode)
-	// Suffix selects the terminators: "" any of Enter, keypad Enter, Tab; cr/lf/crlf: Enter or
-	// keypad Enter only (Tab is data); tab: Tab only... plus Enter; none: only the idle cut-off.
+	// Suffix selects the terminators: "" or tab: Enter, keypad Enter or Tab; cr/lf/crlf: Enter or
+	// keypad Enter (Tab is data); none: only the idle cut-off (Enter and Tab are data).
 	Suffix string
 	// IdleCut ends a barcode after this quiet time (checked on the next report and by Flush).
 	IdleCut    time.Duration
@@ -69,7 +69,9 @@ var usTable = func() (t [256][2]byte) {
 
 // KeyboardDecoder decodes boot keyboard reports ([mod][0][k1..k6], or the same after a report id)
 // on edges: a usage counts when it appears and was not in the previous report, so "11" (press,
-// release, press) gives two 1s and a held key gives one.
+// release, press) gives two 1s and a held key gives one. It assumes the scanner's keyboard country
+// is US and NumLock on (keypad keys are digits); Ctrl+letter gives the control character and
+// Ctrl+] gives GS; F-keys, arrows and NumLock itself are not data.
 type KeyboardDecoder struct {
 	gbk     bool
 	termTab bool
@@ -120,11 +122,14 @@ func NewKeyboardDecoder(o KeyboardOptions) (*KeyboardDecoder, error) {
 // Pending reports whether keys of an unfinished barcode are buffered.
 func (d *KeyboardDecoder) Pending() bool { return d.pending }
 
-// Flush ends the pending barcode (idle cut-off).
+// Flush ends the pending barcode (idle cut-off). The read is stamped with its last key's time.
 func (d *KeyboardDecoder) Flush(dst []scanner.Read, at time.Time) ([]scanner.Read, error) {
 	d.finishAlt()
 	if !d.pending {
 		return dst, nil
+	}
+	if !d.last.IsZero() {
+		at = d.last
 	}
 	return d.emit(dst, at)
 }

@@ -376,7 +376,7 @@ func (s *Store) Ack(ctx context.Context, seq uint64) error {
 // Order returns the committed order with id.
 func (s *Store) Order(id string) (o flow.Order, ok bool, err error) {
 	id = jsonString(id)
-	err = s.db.View(func(tx *bolt.Tx) error {
+	err = s.view(func(tx *bolt.Tx) error {
 		o, ok, err = decodeOrder(tx.Bucket(bOrders).Get([]byte(id)))
 		return err
 	})
@@ -389,7 +389,7 @@ func (s *Store) FindOrder(code string) (o flow.Order, ok bool, err error) {
 	if code == "" {
 		return o, false, nil
 	}
-	err = s.db.View(func(tx *bolt.Tx) error {
+	err = s.view(func(tx *bolt.Tx) error {
 		orders := tx.Bucket(bOrders)
 		if o, ok, err = decodeOrder(orders.Get([]byte(code))); ok || err != nil {
 			return err
@@ -411,7 +411,7 @@ func (s *Store) FindOrder(code string) (o flow.Order, ok bool, err error) {
 func (s *Store) History(orderID string) ([]wire.Entry, error) {
 	var out []wire.Entry
 	prefix := append([]byte(jsonString(orderID)), 0)
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.view(func(tx *bolt.Tx) error {
 		entries := tx.Bucket(bEntries)
 		c := tx.Bucket(bIdxHistory).Cursor()
 		for k, _ := c.Seek(prefix); k != nil && len(k) >= len(prefix) && string(k[:len(prefix)]) == string(prefix); k, _ = c.Next() {
@@ -448,7 +448,7 @@ func (s *Store) Entries(after uint64, maxEntries, maxBytes int) ([]wire.Entry, e
 		return nil, nil
 	}
 	var out []wire.Entry
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.view(func(tx *bolt.Tx) error {
 		c := tx.Bucket(bEntries).Cursor()
 		size := 0
 		for k, v := c.Seek(be64(after + 1)); k != nil && len(out) < maxEntries; k, v = c.Next() {
@@ -470,7 +470,7 @@ func (s *Store) Entries(after uint64, maxEntries, maxBytes int) ([]wire.Entry, e
 // Counts returns the number of committed orders in each state (states with none are absent).
 func (s *Store) Counts() map[flow.State]int {
 	out := map[flow.State]int{}
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.view(func(tx *bolt.Tx) error {
 		return tx.Bucket(bCounts).ForEach(func(k, v []byte) error {
 			n, err := u64(v)
 			if err != nil {
@@ -491,7 +491,7 @@ func (s *Store) Counts() map[flow.State]int {
 // ForEachOrder calls fn for each committed order in state (every order when state is ""), in
 // order id order, until fn returns false. fn runs inside a read transaction: it must not call Do.
 func (s *Store) ForEachOrder(state flow.State, fn func(flow.Order) bool) error {
-	return s.db.View(func(tx *bolt.Tx) error {
+	return s.view(func(tx *bolt.Tx) error {
 		c := tx.Bucket(bOrders).Cursor()
 		for k, v := c.First(); k != nil; k, v = c.Next() {
 			o, _, err := decodeOrder(v)
@@ -518,6 +518,15 @@ func decodeOrder(v []byte) (flow.Order, bool, error) {
 		return flow.Order{}, false, fmt.Errorf("%w: order: %v", ErrCorrupt, err)
 	}
 	return o, true, nil
+}
+
+// view runs a read transaction; after Close it fails with ErrClosed.
+func (s *Store) view(fn func(*bolt.Tx) error) error {
+	err := s.db.View(fn)
+	if errors.Is(err, berrors.ErrDatabaseNotOpen) {
+		return ErrClosed
+	}
+	return err
 }
 
 // jsonString returns s as it reads back from JSON. Keys are made from what the stored JSON says,

@@ -875,19 +875,19 @@ func TestReadsAfterClose(t *testing.T) {
 	s, _ := newStore(t)
 	appendNote(t, s, "O1", "x")
 	s.Close()
-	if _, _, err := s.Order("O1"); err == nil {
+	if _, _, err := s.Order("O1"); !errors.Is(err, ErrClosed) {
 		t.Error("Order after Close: no error")
 	}
 	if _, _, err := s.FindOrder("O1"); err == nil {
 		t.Error("FindOrder after Close: no error")
 	}
-	if _, err := s.Entries(0, 1, 0); err == nil {
+	if _, err := s.Entries(0, 1, 0); !errors.Is(err, ErrClosed) {
 		t.Error("Entries after Close: no error")
 	}
 	if _, err := s.History("O1"); err == nil {
 		t.Error("History after Close: no error")
 	}
-	if err := s.ForEachOrder("", func(flow.Order) bool { return true }); err == nil {
+	if err := s.ForEachOrder("", func(flow.Order) bool { return true }); !errors.Is(err, ErrClosed) {
 		t.Error("ForEachOrder after Close: no error")
 	}
 	if c := s.Counts(); len(c) != 0 {

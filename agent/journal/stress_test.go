@@ -62,6 +62,9 @@ func TestConcurrentUseAndClose(t *testing.T) {
 			case <-s.Committed():
 			}
 			es, err := s.Entries(after, 50, 4096)
+			if errors.Is(err, ErrClosed) {
+				return
+			}
 			if err != nil {
 				t.Error(err)
 				return

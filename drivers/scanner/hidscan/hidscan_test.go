@@ -368,3 +368,46 @@ func TestConformance(t *testing.T) {
 		}
 	})
 }
+
+func TestFeedbackChannels(t *testing.T) {
+	// Newland: explicit bytes wrapped in output report 0x04
+	cfg := posConfig()
+	cfg.Feedback = &profile.Feedback{Protocol: "newland", Via: "feature_report", ReportID: 4, Good: "7E 00 08 01 00 00 D5 EF 41"}
+	r := newRig(t, cfg)
+	r.plug(honeywell)
+	r.waitOpen(t, 1)
+	dev := r.device(t, 0)
+	if err := r.sc.Feedback(context.Background(), scanner.Good); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for len(dev.Features()) < 2 && time.Now().Before(deadline) { // FE01 setup, then the feedback
+		time.Sleep(time.Millisecond)
+	}
+	f := dev.Features()
+	if len(f) != 2 || !bytes.Equal(f[1], []byte{0x04, 0x09, 0x7E, 0x00, 0x08, 0x01, 0x00, 0x00, 0xD5, 0xEF, 0x41}) {
+		t.Fatalf("feature reports % X", f)
+	}
+	// no bad bytes for newland: nothing to send, no error
+	if err := r.sc.Feedback(context.Background(), scanner.Bad); err != nil {
+		t.Fatalf("bad without bytes: %v", err)
+	}
+	// a cancelled context sends nothing
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := r.sc.Feedback(ctx, scanner.Good); !errors.Is(err, context.Canceled) {
+		t.Fatalf("cancelled: %v", err)
+	}
+	// serial-only feedback (a Zebra profile) is a no-op in HID mode
+	z := posConfig()
+	z.Feedback = &profile.Feedback{Protocol: "zebra_ssi", Via: "serial"}
+	rz := newRig(t, z)
+	rz.plug(honeywell)
+	rz.waitOpen(t, 1)
+	if err := rz.sc.Feedback(context.Background(), scanner.Good); err != nil {
+		t.Fatalf("serial feedback on HID: %v", err)
+	}
+	if w := rz.device(t, 0).Writes(); len(w) != 0 {
+		t.Fatalf("wrote % X", w)
+	}
+}

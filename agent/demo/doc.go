@@ -12,8 +12,10 @@
 // douyin and pdd orders with channel order numbers that fit the data contract, masked recipients,
 // SKUs and SF/YTO/ZTO/J&T waybills valid for agent/waybill; presale orders whose balance is paid a
 // little later; buyer cancels; now and then an order that breaks the data contract (the agents
-// refuse it as contract_violation, and the hub shows the refusal in the order's history) and a
-// malformed message (the hub refuses it with a clear error). --burst N dispatches N orders at once.
+// refuse it as contract_violation, and the hub shows the refusal in the order's history), a
+// malformed request (the hub refuses it with a clear error) and, from a "faulty publisher" on the
+// site's downlink topic, an unreadable message (each agent journals it as malformed_message and
+// goes on). --burst N dispatches N orders at once.
 // The operators sign in with a badge (OP-…), pair order and label at pack01, and hand the parcel
 // over at dock01 a little later; a small share of their scans go wrong on purpose (a product
 // barcode, a damaged label, a cancelled or unpaid presale order, an unprinted parcel at the dock),
@@ -24,7 +26,9 @@
 // and the URLs of the hub and agent APIs. When stdout is not a terminal (or with --plain) it prints
 // one status line per second, followed by the events that are new since the previous line.
 //
-// Data lives in a fresh temporary directory removed on exit (--data DIR or --keep keeps it);
-// --duration stops the demo by itself. Stop ends operators and generator, agents (which close their
+// Data lives in a fresh temporary directory removed on exit (--data DIR or --keep keeps it); a
+// second run on a kept directory resumes the orders its agents still hold in 待分仓 and 已打单.
+// --duration stops the demo by itself. The simulated scanners need Linux pseudo-terminals; elsewhere
+// the demo says so and exits (the rest of wedge builds everywhere). Stop ends operators and generator, agents (which close their
 // scanners), ptys, hub and broker, in that order, and waits for each.
 package demo

@@ -18,6 +18,7 @@
 package console
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/json"
@@ -49,7 +50,9 @@ var (
 
 // Source is what the agent provides to the console.
 type Source interface {
-	// Snapshot is the board now. It must be cheap (cached counts), it is called on every (re)connect.
+	// Snapshot is the board now. It must be cheap (cached counts): it is called on every (re)connect
+	// and every BoardEvery. The console encodes it on other goroutines, so return fresh values (a
+	// new Counts map, new slices) that the agent does not modify afterwards.
 	Snapshot() Snapshot
 	// Search finds an order by order id, channel order number or waybill, with its local history.
 	Search(ctx context.Context, code string) (OrderView, error)
@@ -238,8 +241,11 @@ type Options struct {
 	MaxAlerts     int           // open popups kept (default 50, oldest dropped)
 	WriteTimeout  time.Duration // per WebSocket write (default 10 s); a client that stalls longer is closed
 	PingEvery     time.Duration // WebSocket pings (default 30 s)
-	Clock         clock.Clock
-	Logf          func(format string, args ...any)
+	// BoardEvery is how often the console re-reads Source.Snapshot and pushes the board when it
+	// changed and someone is watching (default 2 s; negative: only on Refresh).
+	BoardEvery time.Duration
+	Clock      clock.Clock
+	Logf       func(format string, args ...any)
 }
 
 // Stats count fan-out health (for metrics and the benchmark).
@@ -272,10 +278,13 @@ type Console struct {
 	dropped   atomic.Uint64
 
 	closing chan struct{}
+	refresh chan struct{}
 	wg      sync.WaitGroup
+	lastBrd []byte // owned by the board goroutine
 }
 
-// New checks opts and returns a console; it starts no goroutine until a browser connects.
+// New checks opts and returns a console. It starts one owner goroutine (the board refresher);
+// each connected browser gets a reader and a writer goroutine. Close stops them all.
 func New(opts Options) (*Console, error) {
 	if opts.Source == nil {
 		return nil, fmt.Errorf("%w: Source is required", ErrOptions)
@@ -296,6 +305,9 @@ func New(opts Options) (*Console, error) {
 	def(&opts.SessionTTL, 12*time.Hour)
 	def(&opts.WriteTimeout, 10*time.Second)
 	def(&opts.PingEvery, 30*time.Second)
+	if opts.BoardEvery == 0 {
+		opts.BoardEvery = 2 * time.Second
+	}
 	if opts.QueueLen <= 0 {
 		opts.QueueLen = 256
 	}
@@ -306,7 +318,7 @@ func New(opts Options) (*Console, error) {
 		opts.MaxAlerts = 50
 	}
 	c := &Console{src: opts.Source, opts: opts, clk: clock.Or(opts.Clock), logf: opts.Logf, key: opts.SessionKey,
-		clients: map[*client]struct{}{}, closing: make(chan struct{})}
+		clients: map[*client]struct{}{}, closing: make(chan struct{}), refresh: make(chan struct{}, 1)}
 	if c.logf == nil {
 		c.logf = func(string, ...any) {}
 	}
@@ -316,7 +328,53 @@ func New(opts Options) (*Console, error) {
 	}
 	c.upgrader = websocket.Upgrader{CheckOrigin: c.originOK, ReadBufferSize: 1024, WriteBufferSize: 16 << 10,
 		HandshakeTimeout: 10 * time.Second}
+	c.wg.Add(1)
+	go c.boardLoop()
 	return c, nil
+}
+
+// Refresh asks for the board to be re-read and pushed now (e.g. after a commit or a breaker
+// transition). It never blocks; calls while one is pending coalesce.
+func (c *Console) Refresh() {
+	select {
+	case c.refresh <- struct{}{}:
+	default:
+	}
+}
+
+// boardLoop is the console's owner goroutine: it pushes the board when it changed.
+func (c *Console) boardLoop() {
+	defer c.wg.Done()
+	var tick <-chan time.Time
+	var timer clock.Timer
+	if c.opts.BoardEvery > 0 {
+		timer = c.clk.NewTimer(c.opts.BoardEvery)
+		defer timer.Stop()
+		tick = timer.C()
+	}
+	for {
+		select {
+		case <-c.closing:
+			return
+		case <-c.refresh:
+		case <-tick:
+			timer.Reset(c.opts.BoardEvery)
+		}
+		c.mu.Lock()
+		watched := len(c.clients) > 0
+		c.mu.Unlock()
+		if !watched {
+			continue
+		}
+		s := c.src.Snapshot()
+		s.At = time.Time{} // a new read time alone is no change
+		b, err := json.Marshal(s)
+		if err != nil || bytes.Equal(b, c.lastBrd) {
+			continue
+		}
+		c.lastBrd = b
+		c.Publish(BoardEvent(c.src.Snapshot()))
+	}
 }
 
 // Stats returns the fan-out counters.

@@ -225,6 +225,37 @@ func readUntilCode(conn *websocket.Conn, code string, snapshots *int) error {
 	}
 }
 
+func TestBoardRefresh(t *testing.T) {
+	e := newEnv(t, nil)
+	ws := e.dial(nil)
+	read(t, ws)
+	for e.c.Stats().Clients == 0 { // the writer registers the client before the snapshot is read, but be sure
+		time.Sleep(time.Millisecond)
+	}
+	b := board()
+	b.Counts[flow.PendingAllocation] = 99
+	e.src.SetBoard(b)
+	e.c.Refresh()
+	var s console.Snapshot
+	m := read(t, ws)
+	if json.Unmarshal(m.Data, &s); m.Type != console.EventBoard || s.Counts[flow.PendingAllocation] != 99 {
+		t.Fatalf("after Refresh: %s %s", m.Type, m.Data)
+	}
+	// The periodic refresh pushes a changed board, and nothing when it did not change.
+	e.c.Refresh() // unchanged: no event
+	b = board() // a new value: the console may still be encoding the old one
+	b.Counts[flow.PendingAllocation] = 100
+	e.src.SetBoard(b)
+	for e.clk.Waiters() == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	e.clk.Advance(2 * time.Second)
+	m = read(t, ws)
+	if json.Unmarshal(m.Data, &s); m.Type != console.EventBoard || s.Counts[flow.PendingAllocation] != 100 {
+		t.Fatalf("after the period: %s %s", m.Type, m.Data)
+	}
+}
+
 func TestOriginCheck(t *testing.T) {
 	e := newEnv(t, func(o *console.Options) { o.AllowedOrigins = []string{"https://ops.example"} })
 	for _, tc := range []struct {

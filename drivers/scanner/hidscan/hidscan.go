@@ -307,8 +307,9 @@ func (s *Scanner) setErr(err error) {
 	s.mu.Unlock()
 }
 
-// Feedback sends the profile's good or bad command without waiting for it: it returns at once,
-// the write happens on the feedback goroutine bounded by ctx's deadline (or FeedbackTimeout). If
+// Feedback sends the profile's good or bad command without waiting for it: it returns at once
+// (ctx is only checked, since callers cancel it as soon as Feedback returns), and the write happens
+// on the feedback goroutine, which gives up waiting after Options.FeedbackTimeout. If
 // the previous feedback is still in flight this one is dropped (logged, ErrFeedbackBusy). A
 // profile without feedback gives nil.
 func (s *Scanner) Feedback(ctx context.Context, o scanner.Outcome) error {
@@ -400,14 +401,20 @@ func (s *Scanner) emit(r result) bool {
 func (s *Scanner) run() {
 	defer close(s.done)
 	first := true
+	lastOpenErr := ""
 	for {
 		info, ok := s.find()
 		if ok {
 			dev, err := s.opts.Open(info)
 			if err != nil {
-				s.setErr(fmt.Errorf("open %s: %w", info.Path, err))
-				s.logf("scanner %s: open %s: %v", s.cfg.Name, info.Path, err)
+				err = fmt.Errorf("open %s: %w (on Linux: is packaging/udev/99-wedge-scanners.rules installed?)", info.Path, err)
+				s.setErr(err)
+				if err.Error() != lastOpenErr { // once per distinct error, not every re-scan
+					s.logf("scanner %s: %v", s.cfg.Name, err)
+				}
+				lastOpenErr = err.Error()
 			} else {
+				lastOpenErr = ""
 				if !s.session(dev, info, first) {
 					return
 				}

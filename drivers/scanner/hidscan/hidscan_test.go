@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -409,5 +410,42 @@ func TestFeedbackChannels(t *testing.T) {
 	}
 	if w := rz.device(t, 0).Writes(); len(w) != 0 {
 		t.Fatalf("wrote % X", w)
+	}
+}
+
+func TestOpenFailureIsRetriedAndReported(t *testing.T) {
+	var mu sync.Mutex
+	var logs []string
+	bus := &h.Bus{}
+	clk := clock.NewFake(t0)
+	bus.Plug(honeywell, func() *h.Device { return h.NewDevice(h.POSA("]C0", 'j', []byte("OK\r"))...) })
+	bus.FailOpen(errors.New("LIBUSB_ERROR_ACCESS"))
+	sc, err := hidscan.Open(posConfig(), &hidscan.Options{Clock: clk, Enumerate: bus.Enumerate, Open: bus.Open, Logf: func(f string, a ...any) {
+		mu.Lock()
+		logs = append(logs, f)
+		mu.Unlock()
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sc.Close()
+	for range 3 {
+		waitTimers(t, clk, 1)
+		clk.Advance(500 * time.Millisecond)
+	}
+	waitTimers(t, clk, 1)
+	if hl := sc.Health(); hl.Connected || !strings.Contains(hl.LastError, "LIBUSB_ERROR_ACCESS") {
+		t.Fatalf("health %+v", hl)
+	}
+	mu.Lock()
+	n := len(logs)
+	mu.Unlock()
+	if n != 1 {
+		t.Fatalf("%d log lines for the same open error, want 1", n)
+	}
+	bus.FailOpen(nil)
+	clk.Advance(500 * time.Millisecond)
+	if rd := readOK(t, sc); rd.Text != "OK" {
+		t.Fatalf("read %+v", rd)
 	}
 }

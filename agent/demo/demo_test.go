@@ -200,6 +200,18 @@ func TestRunPlain(t *testing.T) {
 	}
 }
 
+func TestRunHelp(t *testing.T) {
+	var out, errb bytes.Buffer
+	if code := Run(context.Background(), []string{"-h"}, &out, &errb); code != ExitOK {
+		t.Errorf("-h: exit %d", code)
+	}
+	for _, want := range []string{"wedge demo [flags]", "-burst", "-duration", "-rate"} {
+		if !strings.Contains(errb.String(), want) {
+			t.Errorf("help lacks %q:\n%s", want, errb.String())
+		}
+	}
+}
+
 func TestRunUsage(t *testing.T) {
 	for _, args := range [][]string{{"--nope"}, {"extra"}, {"--burst", "-1"}, {"--duration", "-1s"}} {
 		var out, errb bytes.Buffer

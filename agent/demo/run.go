@@ -2,6 +2,7 @@ package demo
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -18,6 +19,14 @@ const (
 
 // stopTimeout bounds the demo's stop.
 const stopTimeout = 25 * time.Second
+
+const usageText = `用法 Usage: wedge demo [flags]
+
+一键演示：内置 MQTT、参考中心、两个代理（打单台 pack01、交接台 dock01）、串口模拟扫码枪、订单生成器。
+The all-in-one demo: embedded MQTT broker, reference hub, two agents (print station pack01, handover
+station dock01) with simulated serial scanners on pseudo-terminals, and an order generator.
+
+`
 
 // Run is `wedge demo [flags]`: it starts the demo, shows the live view on stdout until ctx ends or
 // --duration passes, then stops everything. Errors go to stderr.
@@ -41,7 +50,14 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.DurationVar(&o.HandoverDelay, "handover-delay", DefaultHandover, "打单到交接的间隔 time from print to handover")
 	fs.Float64Var(&o.Mistakes, "mistakes", DefaultMistakes, "操作失误比例 share of operator mistakes (0: none)")
 	fs.Uint64Var(&o.Seed, "seed", 0, "随机种子 random seed (0: from the clock)")
+	fs.Usage = func() {
+		fmt.Fprint(stderr, usageText)
+		fs.PrintDefaults()
+	}
 	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return ExitOK
+		}
 		return ExitUsage
 	}
 	if fs.NArg() > 0 {

@@ -19,8 +19,6 @@ import (
 	"strings"
 	"time"
 
-	"go.bug.st/serial/enumerator"
-
 	"wedge/drivers/profile"
 	"wedge/drivers/scanner/hidscan"
 	"wedge/internal/clock"
@@ -113,19 +111,6 @@ func (o *Options) withDefaults() Options {
 		out.Debounce = time.Second
 	}
 	return out
-}
-
-// SystemSerialPorts lists serial ports through go.bug.st/serial/enumerator.
-func SystemSerialPorts() ([]Port, error) {
-	ps, err := enumerator.GetDetailedPortsList()
-	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrEnumerate, err)
-	}
-	out := make([]Port, 0, len(ps))
-	for _, p := range ps {
-		out = append(out, Port{Name: p.Name, IsUSB: p.IsUSB, VID: p.VID, PID: p.PID, SerialNumber: p.SerialNumber, Product: p.Product})
-	}
-	return out, nil
 }
 
 // Scan enumerates once: every HID interface and serial port, matched against the profiles, sorted

@@ -243,7 +243,7 @@ func TestBoardRefresh(t *testing.T) {
 	}
 	// The periodic refresh pushes a changed board, and nothing when it did not change.
 	e.c.Refresh() // unchanged: no event
-	b = board() // a new value: the console may still be encoding the old one
+	b = board()   // a new value: the console may still be encoding the old one
 	b.Counts[flow.PendingAllocation] = 100
 	e.src.SetBoard(b)
 	for e.clk.Waiters() == 0 {

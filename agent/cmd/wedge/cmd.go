@@ -28,7 +28,7 @@ const helpText = `wedge — 仓库边缘代理 warehouse edge agent
   wedge run --config FILE              运行代理 run the agent daemon
   wedge hub --broker URL --data DIR --listen ADDR
                                        运行参考中心 run the reference hub
-  wedge demo                           一键演示（内置 MQTT、中心、两个代理、模拟扫码枪）
+  wedge demo [flags]                   一键演示（内置 MQTT、中心、两个代理、模拟扫码枪）
                                        the all-in-one demo (embedded broker, hub, two agents, simulated scanners)
   wedge journal verify --data DIR      校验日志哈希链 verify the journal's hash chain
   wedge profiles validate DIR          校验固件配置文件 validate firmware profiles in DIR

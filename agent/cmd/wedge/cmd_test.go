@@ -39,8 +39,12 @@ func TestHelpVersionUsage(t *testing.T) {
 			t.Errorf("%q: exit %d, want %d", args, code, exitUsage)
 		}
 	}
-	if code, _, errs := wedge(t, "demo"); code != exitNotYet || !strings.Contains(errs, "not yet") {
-		t.Errorf("demo: %d %q", code, errs)
+	// demo is wired to agent/demo (its own tests run it); a bad flag is a usage error.
+	if code, _, _ := wedge(t, "demo", "--no-such-flag"); code != exitUsage {
+		t.Errorf("demo with a bad flag: %d", code)
+	}
+	if code, _, errs := wedge(t, "devices"); code != exitNotYet || !strings.Contains(errs, "not yet") {
+		t.Errorf("devices: %d %q", code, errs)
 	}
 }
 

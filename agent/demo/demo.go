@@ -41,7 +41,7 @@ const (
 	DefaultDockListen = "127.0.0.1:8471"
 	DefaultScanGap    = 300 * time.Millisecond
 	DefaultHandover   = 2 * time.Second
-	DefaultMistakes   = 0.05
+	DefaultMistakes   = 0.08
 	// APIToken is the demo agents' API bearer token (for POST /api/v1/scan and confirmations).
 	APIToken = "demo"
 	// Profile is the firmware profile of the demo's simulated serial scanners.

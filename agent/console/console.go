@@ -328,8 +328,12 @@ func New(opts Options) (*Console, error) {
 	}
 	c.upgrader = websocket.Upgrader{CheckOrigin: c.originOK, ReadBufferSize: 1024, WriteBufferSize: 16 << 10,
 		HandshakeTimeout: 10 * time.Second}
+	var timer clock.Timer
+	if opts.BoardEvery > 0 {
+		timer = c.clk.NewTimer(opts.BoardEvery) // armed before New returns, so a fake clock can drive it at once
+	}
 	c.wg.Add(1)
-	go c.boardLoop()
+	go c.boardLoop(timer)
 	return c, nil
 }
 
@@ -343,12 +347,10 @@ func (c *Console) Refresh() {
 }
 
 // boardLoop is the console's owner goroutine: it pushes the board when it changed.
-func (c *Console) boardLoop() {
+func (c *Console) boardLoop(timer clock.Timer) {
 	defer c.wg.Done()
 	var tick <-chan time.Time
-	var timer clock.Timer
-	if c.opts.BoardEvery > 0 {
-		timer = c.clk.NewTimer(c.opts.BoardEvery)
+	if timer != nil {
 		defer timer.Stop()
 		tick = timer.C()
 	}

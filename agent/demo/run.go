@@ -122,13 +122,21 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fmt.Fprintln(stdout, "wedge demo: 正在停止 stopping…")
 	sctx, cancel := context.WithTimeout(context.Background(), stopTimeout)
 	defer cancel()
-	tot := d.Snapshot().Totals
+	last := d.Snapshot()
+	tot := last.Totals
 	if err := d.Stop(sctx); err != nil {
 		fmt.Fprintf(stderr, "wedge demo: 停止出错 stop: %v\n", err)
 		return ExitFailure
 	}
 	fmt.Fprintf(stdout, "wedge demo: 已停止 stopped: 下发 sent %d, 打单 printed %d, 揽收 picked up %d, 扫码 scans %d (拒绝 rejected %d)\n",
 		tot.Posted, tot.Printed, tot.PickedUp, tot.Scans, tot.Rejected)
+	var hs []string
+	for _, st := range viewStates {
+		if n := last.HubStates[string(st)]; n > 0 {
+			hs = append(hs, fmt.Sprintf("%s %s %d", st.LabelZH(), st, n))
+		}
+	}
+	fmt.Fprintf(stdout, "wedge demo: 中心所见 the hub saw: %s\n", strings.Join(hs, " · "))
 	if !d.tmp || o.Keep {
 		fmt.Fprintf(stdout, "wedge demo: 数据保留在 data kept in %s\n", d.dir)
 	}

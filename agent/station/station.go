@@ -7,6 +7,10 @@
 // barcode when the courier takes the parcel: 已打单 → 已揽收. At any station a scan matching the
 // operator pattern signs that operator in; later entries carry the operator id.
 //
+// A print station with a printer (Options.Printing, implemented by agent/printing) does not pair:
+// every read except an operator badge is handed to Printing on the station's goroutine, which
+// prints the order's label and journals the outcome itself.
+//
 // Every scan leaves a trace: the decision (flow.Apply) and its journal entry are made inside one
 // journal Store.Do, so they commit in one bbolt transaction, and Handle returns the Result only
 // after that commit. Reads of one station are processed serially by the station's own goroutine
@@ -69,6 +73,16 @@ type Options struct {
 	// OnResult is called with every result after its commit, from the station's goroutine, before
 	// Handle returns it. It must not block (hand the result to a buffered channel or drop it).
 	OnResult func(Result)
+	// Printing, for a print station with a printer, takes every read except operator badges (see
+	// Printing). Nil: pairing mode.
+	Printing Printing
+}
+
+// Printing handles the reads of a print station that has a printer (agent/printing implements
+// it). Handle is called on the station's goroutine with the signed-in operator and returns the
+// Result only after its journal entry committed, like Station.Handle.
+type Printing interface {
+	Handle(ctx context.Context, r scanner.Read, operator string) Result
 }
 
 // Result is the single answer to a read or a confirmation.
@@ -92,11 +106,12 @@ func (r Result) Good() bool { return r.Err == nil && r.Outcome.Result.Good() }
 
 // Station is one print or handover station with its own goroutine.
 type Station struct {
-	cfg   Config
-	store *journal.Store
-	clk   clock.Clock
-	logf  func(string, ...any)
-	on    func(Result)
+	cfg      Config
+	store    *journal.Store
+	clk      clock.Clock
+	logf     func(string, ...any)
+	on       func(Result)
+	printing Printing
 
 	reqs chan request
 	stop chan struct{}
@@ -126,7 +141,7 @@ func New(cfg Config, store *journal.Store, opts Options) *Station {
 		cfg.PairWindow = DefaultPairWindow
 	}
 	s := &Station{
-		cfg: cfg, store: store, clk: clock.Or(opts.Clock), logf: opts.Logf, on: opts.OnResult,
+		cfg: cfg, store: store, clk: clock.Or(opts.Clock), logf: opts.Logf, on: opts.OnResult, printing: opts.Printing,
 		reqs: make(chan request), stop: make(chan struct{}), done: make(chan struct{}),
 	}
 	if s.logf == nil {
@@ -217,6 +232,9 @@ func (s *Station) process(ctx context.Context, r scanner.Read) Result {
 	code := strings.TrimSpace(r.Text)
 	device := r.Device
 	operator := s.Operator()
+	if s.printing != nil && s.cfg.Role == RolePrint && code != "" && !s.cfg.OperatorPattern.MatchString(code) {
+		return s.printing.Handle(ctx, r, operator)
+	}
 	base := wire.Entry{Station: s.cfg.Name, Device: device, Operator: operator, Trigger: wire.TriggerScan, Code: excerpt(code), At: wire.Time(now)}
 
 	var d decision

@@ -232,6 +232,13 @@ func (a *Agent) startStations() []*station.Station {
 }
 
 func (a *Agent) onResult(r station.Result) {
+	if r.Err == nil {
+		// One machine-readable line per committed outcome (the station's own line is for people):
+		// whoever reads the log (tests, log shippers) learns what the operator was told, and it is
+		// written only after the commit, so an accepted line is never lost by a crash.
+		a.logf("outcome station=%s device=%s code=%q result=%s kind=%s order=%s reason=%s seq=%d",
+			r.Station, r.Device, r.Code, r.Outcome.Result, r.Kind, r.Entry.OrderID, r.Entry.Reason, r.Entry.Seq)
+	}
 	if a.api != nil {
 		a.api.Record(r)
 	}

@@ -48,6 +48,8 @@ const (
 	DefaultBrokerURL       = "tcp://127.0.0.1:1883"
 	DefaultDataDir         = "data"
 	DefaultLogLevel        = "info"
+	DefaultReprintCode     = "REPRINT"
+	DefaultLabelSize       = "76x130"
 )
 
 // Station roles.
@@ -69,19 +71,22 @@ const (
 
 // Config is the whole wedge.yaml.
 type Config struct {
-	Site            string             `yaml:"site"`
-	Agent           string             `yaml:"agent"`
-	DataDir         string             `yaml:"data_dir"`     // default "data" (beside the config file)
-	ProfilesDir     string             `yaml:"profiles_dir"` // optional: firmware profiles that override the embedded ones
-	PairWindow      Duration           `yaml:"pair_window"`  // default 30s
-	OperatorPattern string             `yaml:"operator_pattern"`
-	StrictChannels  bool               `yaml:"strict_channels"` // orders of a channel not listed are refused
-	Channels        map[string]Channel `yaml:"channels"`
-	Broker          Broker             `yaml:"broker"`
-	API             API                `yaml:"api"`
-	Log             Log                `yaml:"log"`
-	Stations        []Station          `yaml:"stations"`
-	Devices         []Device           `yaml:"devices"`
+	Site            string   `yaml:"site"`
+	Agent           string   `yaml:"agent"`
+	DataDir         string   `yaml:"data_dir"`     // default "data" (beside the config file)
+	ProfilesDir     string   `yaml:"profiles_dir"` // optional: firmware profiles that override the embedded ones
+	PairWindow      Duration `yaml:"pair_window"`  // default 30s
+	OperatorPattern string   `yaml:"operator_pattern"`
+	// ReprintCode is the command barcode that, scanned at a print station with a printer, makes the
+	// next order code an explicit, journaled reprint (default "REPRINT").
+	ReprintCode    string             `yaml:"reprint_code"`
+	StrictChannels bool               `yaml:"strict_channels"` // orders of a channel not listed are refused
+	Channels       map[string]Channel `yaml:"channels"`
+	Broker         Broker             `yaml:"broker"`
+	API            API                `yaml:"api"`
+	Log            Log                `yaml:"log"`
+	Stations       []Station          `yaml:"stations"`
+	Devices        []Device           `yaml:"devices"`
 
 	// File is the path the config was loaded from (not in YAML).
 	File string `yaml:"-"`
@@ -134,6 +139,11 @@ type Device struct {
 	Profile   string `yaml:"profile"`   // firmware profile id
 	// ProxyListen (printers) is a raw port that stands in for the printer (issue 3).
 	ProxyListen string `yaml:"proxy_listen"`
+	// ProxyFilter (printers with a proxy) is a Go regexp a barcode in a proxied job must match to be
+	// taken as a waybill number; empty keeps every Code 128/39 barcode.
+	ProxyFilter string `yaml:"proxy_filter"`
+	// LabelSize (printers) is the label stock: 76x130 (default) or 100x180 mm.
+	LabelSize string `yaml:"label_size"`
 	// Match binds a USB device by its identity instead of a fixed port (issue 4).
 	Match *Match `yaml:"match"`
 }
@@ -459,6 +469,11 @@ func (c *Config) validate(v *validator, opts *Options) {
 			v.failf([]any{"api", "token"}, "required when api.listen (%q) is not a loopback address", c.API.Listen)
 		}
 	}
+	if c.ReprintCode == "" {
+		c.ReprintCode = DefaultReprintCode
+	} else if strings.TrimSpace(c.ReprintCode) != c.ReprintCode {
+		v.failf([]any{"reprint_code"}, "%q: no leading or trailing spaces", c.ReprintCode)
+	}
 	if c.Log.Level == "" {
 		c.Log.Level = DefaultLogLevel
 	}
@@ -548,6 +563,21 @@ func (c *Config) validate(v *validator, opts *Options) {
 				if _, _, err := net.SplitHostPort(d.ProxyListen); err != nil {
 					v.failf(at("proxy_listen"), "%q is not host:port", d.ProxyListen)
 				}
+			}
+			if d.ProxyFilter != "" {
+				if _, err := regexp.Compile(d.ProxyFilter); err != nil {
+					v.failf(at("proxy_filter"), "not a valid regular expression: %v", err)
+				}
+			}
+			switch d.LabelSize {
+			case "":
+				c.Devices[i].LabelSize = DefaultLabelSize
+			case "76x130", "100x180":
+			default:
+				v.failf(at("label_size"), "%q: want 76x130 or 100x180", d.LabelSize)
+			}
+			if s, ok := c.Station(d.Station); ok && s.Role != RolePrint {
+				v.failf(at("station"), "%q is a %s station; printers belong to print stations", d.Station, s.Role)
 			}
 		default:
 			v.failf(at("kind"), "%q: want scanner or printer", d.Kind)

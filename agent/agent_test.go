@@ -90,7 +90,8 @@ stations:
 devices:
   - {name: scan-p1, kind: scanner, station: print-1, transport: serial, port: %s, profile: generic-serial-cr}
   - {name: scan-d1, kind: scanner, station: dock-1, transport: serial, port: %s, profile: generic-serial-cr}
-`, filepath.Join(dir, "agent"), b.URL(), pp.Name, pd.Name)
+  - {name: scan-gone, kind: scanner, station: dock-1, transport: serial, port: %s, profile: generic-serial-cr}
+`, filepath.Join(dir, "agent"), b.URL(), pp.Name, pd.Name, filepath.Join(dir, "no-such-tty"))
 	cfgPath := filepath.Join(dir, "wedge.yaml")
 	os.WriteFile(cfgPath, []byte(yaml), 0o644)
 	cfg, err := config.Load(cfgPath, nil)
@@ -200,7 +201,14 @@ devices:
 	if code, err := getJSON("http://"+a.APIAddr()+"/api/v1/status", &st); err != nil || code != 200 {
 		t.Fatalf("status: %d %v", code, err)
 	}
-	if st.Unsynced != 0 || !st.BrokerConnected || len(st.Devices) != 2 || !st.Devices[0].Health.Connected || st.Stations[0].Operator != "OP-zhang3" {
+	// A scanner whose port does not exist does not stop the agent; the status shows it down.
+	if st.Unsynced != 0 || !st.BrokerConnected || len(st.Devices) != 3 || !st.Devices[0].Health.Connected || st.Stations[0].Operator != "OP-zhang3" {
 		t.Errorf("status: %+v", st)
+	}
+	if st.Devices[2].Name != "scan-gone" || st.Devices[2].Health.Connected {
+		t.Errorf("missing device reported as %+v", st.Devices[2])
+	}
+	if st.Devices[0].Health.Reads < 3 {
+		t.Errorf("scan-p1 health: %+v", st.Devices[0].Health)
 	}
 }

@@ -4,16 +4,21 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	bolt "go.etcd.io/bbolt"
 	"go.uber.org/goleak"
 
 	"wedge/agent/flow"
 	"wedge/agent/journal"
+	"wedge/internal/testbroker"
 	"wedge/sync/wire"
 )
 
@@ -134,5 +139,52 @@ func TestProfilesValidate(t *testing.T) {
 	}
 	if code, _, _ := wedge(t, "profiles", "validate", filepath.Join(dir, "nope")); code != exitUsage {
 		t.Errorf("missing dir: %d", code)
+	}
+}
+
+type syncBuf struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuf) Write(p []byte) (int, error) { s.mu.Lock(); defer s.mu.Unlock(); return s.b.Write(p) }
+func (s *syncBuf) String() string              { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
+
+// TestRunStopsGracefully: `wedge run` starts against a real broker, answers its API, and a cancel
+// (what SIGINT/SIGTERM do) stops it with exit 0 and a journal that verifies.
+func TestRunStopsGracefully(t *testing.T) {
+	b := testbroker.Start(t, nil)
+	dir := t.TempDir()
+	p := filepath.Join(dir, "wedge.yaml")
+	os.WriteFile(p, []byte(fmt.Sprintf("site: sz01\nagent: pack09\ndata_dir: data\nbroker: {url: %q}\napi: {listen: \"127.0.0.1:0\"}\nstations:\n  - {name: dock-1, role: handover}\n", b.URL())), 0o644)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var out, errb syncBuf
+	done := make(chan int, 1)
+	go func() { done <- runCtx(ctx, []string{"run", "--config", p}, &out, &errb) }()
+	deadline := time.Now().Add(20 * time.Second)
+	for !strings.Contains(out.String(), "running; API http://") {
+		select {
+		case code := <-done:
+			t.Fatalf("run exited early with %d: %s", code, errb.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("run never became ready: %s", errb.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	addr := strings.TrimSpace(out.String()[strings.Index(out.String(), "http://"):])
+	resp, err := http.Get(addr + "/healthz")
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("healthz: %v", err)
+	}
+	resp.Body.Close()
+	cancel()
+	if code := <-done; code != exitOK {
+		t.Fatalf("stop: exit %d: %s", code, errb.String())
+	}
+	if code, out, errs := wedge(t, "journal", "verify", "--data", filepath.Join(dir, "data")); code != exitOK {
+		t.Fatalf("journal after stop: %d %s %s", code, out, errs)
 	}
 }

@@ -212,3 +212,103 @@ devices:
 		t.Errorf("scan-p1 health: %+v", st.Devices[0].Health)
 	}
 }
+
+func startAgent(t *testing.T, ctx context.Context, dir, brokerURL, name, stations string) *agent.Agent {
+	t.Helper()
+	yaml := fmt.Sprintf("site: sz01\nagent: %s\ndata_dir: %s\nbroker: {url: %q}\napi: {listen: \"127.0.0.1:0\", token: tok}\nstations:\n%s",
+		name, filepath.Join(dir, name), brokerURL, stations)
+	p := filepath.Join(dir, name+".yaml")
+	os.WriteFile(p, []byte(yaml), 0o644)
+	cfg, err := config.Load(p, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := agent.New(ctx, cfg, agent.Deps{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		sctx, c := context.WithTimeout(context.Background(), 10*time.Second)
+		defer c()
+		if err := a.Stop(sctx); err != nil {
+			t.Errorf("stop %s: %v", name, err)
+		}
+	})
+	return a
+}
+
+func apiScan(t *testing.T, a *agent.Agent, st, code string) map[string]any {
+	t.Helper()
+	body, _ := json.Marshal(map[string]string{"station": st, "code": code})
+	req, _ := http.NewRequest("POST", "http://"+a.APIAddr()+"/api/v1/scan", bytes.NewReader(body))
+	req.Header.Set("Authorization", "Bearer tok")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var m map[string]any
+	json.NewDecoder(resp.Body).Decode(&m)
+	return m
+}
+
+// TestPrintOnAHandoverOnB: two agents of one site. The label is printed at PC A; PC B learns it
+// from the hub's state rebroadcast and its handover station takes the parcel.
+func TestPrintOnAHandoverOnB(t *testing.T) {
+	b := testbroker.Start(t, nil)
+	dir := t.TempDir()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	h, err := hub.New(ctx, hub.Options{BrokerURL: b.URL(), DataDir: filepath.Join(dir, "hub"), Listen: "127.0.0.1:0", ClientID: "hub-ab"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		sctx, c := context.WithTimeout(context.Background(), 10*time.Second)
+		defer c()
+		h.Stop(sctx)
+	})
+	pa := startAgent(t, ctx, dir, b.URL(), "pack01", "  - {name: print-1, role: print}\n")
+	pb := startAgent(t, ctx, dir, b.URL(), "dock01", "  - {name: dock-1, role: handover}\n")
+
+	body, _ := json.Marshal(wire.OrdersRequest{Site: "sz01", Orders: []wire.OrderMsg{
+		{Type: wire.TypeOrder, OrderID: "AB1", Channel: "jd", ChannelOrderNo: "88001", BuyerID: "b", OrderedAt: "2026-01-22T07:00:00Z", SKUs: []string{"S"}, Carrier: "zto"},
+	}})
+	resp, err := http.Post("http://"+h.Addr()+"/v1/orders", "application/json", bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	for _, a := range []*agent.Agent{pa, pb} {
+		eventually(t, "both agents receive the order", func() bool {
+			_, ok, _ := a.Store().Order("AB1")
+			return ok
+		})
+	}
+	const wb = "73123456789012" // ZTO
+	if m := apiScan(t, pb, "dock-1", wb); m["reason"] != string(flow.ReasonUnknownWaybill) {
+		t.Fatalf("handover before the print: %v", m)
+	}
+	apiScan(t, pa, "print-1", "88001")
+	if m := apiScan(t, pa, "print-1", wb); m["outcome"] != "accepted" {
+		t.Fatalf("print on A: %v", m)
+	}
+	eventually(t, "B learns the print through the hub", func() bool {
+		o, _, _ := pb.Store().Order("AB1")
+		return o.State == flow.WaybillPrinted && o.Waybill == wb
+	})
+	if m := apiScan(t, pb, "dock-1", wb); m["outcome"] != "accepted" || m["to"] != "picked_up" {
+		t.Fatalf("handover on B: %v", m)
+	}
+	var ho struct {
+		State string `json:"state"`
+	}
+	eventually(t, "the hub has 已揽收", func() bool {
+		code, err := getJSON("http://"+h.Addr()+"/v1/orders/AB1", &ho)
+		return err == nil && code == 200 && ho.State == string(flow.PickedUp)
+	})
+	eventually(t, "A learns the pickup too", func() bool {
+		o, _, _ := pa.Store().Order("AB1")
+		return o.State == flow.PickedUp
+	})
+}

@@ -164,12 +164,14 @@ func New(ctx context.Context, cfg *config.Config, deps Deps) (a *Agent, err erro
 	a.pumpDone = make(chan struct{})
 	go a.pump()
 
-	// 4. API handler (it records station results), then stations
+	// 4. stations, and the API handler that records their results (no read reaches a station
+	// before the drivers start below)
+	stations := a.startStations()
 	a.api = api.New(api.Options{
 		Info:  api.Info{Site: cfg.Site, Agent: cfg.Agent, Version: version.Version},
 		Token: cfg.API.Token, Store: a.store, Sync: a.up, Devices: a.devices,
 		Clock: deps.Clock, Logf: prefixed(a.logf, "api: "),
-		Stations: a.startStations(),
+		Stations: stations,
 	})
 
 	// 5. drivers

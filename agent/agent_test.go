@@ -312,3 +312,53 @@ func TestPrintOnAHandoverOnB(t *testing.T) {
 		return o.State == flow.PickedUp
 	})
 }
+
+// TestCatchupAfterOutage: the agent is down while more orders are dispatched than the broker
+// queues for it (max_queued_messages 1); after the restart it catches up from the hub and has
+// every order, and its journal id survives the restart.
+func TestCatchupAfterOutage(t *testing.T) {
+	b := testbroker.Start(t, &testbroker.Options{MaxQueued: 1})
+	dir := t.TempDir()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	h, err := hub.New(ctx, hub.Options{BrokerURL: b.URL(), DataDir: filepath.Join(dir, "hub"), Listen: "127.0.0.1:0", ClientID: "hub-cu"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		sctx, c := context.WithTimeout(context.Background(), 10*time.Second)
+		defer c()
+		h.Stop(sctx)
+	})
+	dispatch := func(id string) {
+		body, _ := json.Marshal(wire.OrdersRequest{Site: "sz01", Orders: []wire.OrderMsg{
+			{Type: wire.TypeOrder, OrderID: id, Channel: "jd", ChannelOrderNo: "no-" + id, BuyerID: "b", OrderedAt: "2026-01-22T07:00:00Z", SKUs: []string{"S"}},
+		}})
+		resp, err := http.Post("http://"+h.Addr()+"/v1/orders", "application/json", bytes.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+	}
+	sub := t.TempDir()
+	a := startAgent(t, ctx, sub, b.URL(), "pack01", "  - {name: print-1, role: print}\n")
+	jid := a.Store().JournalID()
+	dispatch("C1")
+	eventually(t, "the first order arrives", func() bool { _, ok, _ := a.Store().Order("C1"); return ok })
+	sctx, c := context.WithTimeout(context.Background(), 10*time.Second)
+	if err := a.Stop(sctx); err != nil {
+		t.Fatal(err)
+	}
+	c()
+	for _, id := range []string{"C2", "C3", "C4", "C5"} {
+		dispatch(id)
+	}
+	a = startAgent(t, ctx, sub, b.URL(), "pack01", "  - {name: print-1, role: print}\n")
+	if a.Store().JournalID() != jid {
+		t.Fatalf("journal id changed across a restart: %s → %s", jid, a.Store().JournalID())
+	}
+	for _, id := range []string{"C1", "C2", "C3", "C4", "C5"} {
+		eventually(t, "order "+id+" after the outage", func() bool { _, ok, _ := a.Store().Order(id); return ok })
+	}
+	eventually(t, "the hub sequence is contiguous again", func() bool { return a.Intake().CatchupSince() >= 5 })
+}

@@ -96,6 +96,11 @@ func New(opts Options) *API {
 	a.mux.HandleFunc("GET /api/v1/orders/{id}", a.order)
 	a.mux.HandleFunc("POST /api/v1/orders/{id}/confirm", a.auth(a.confirm))
 	a.mux.HandleFunc("POST /api/v1/scan", a.auth(a.scan))
+	for _, p := range []string{"/healthz", "/api/v1/status", "/api/v1/orders/{id}", "/api/v1/orders/{id}/confirm", "/api/v1/scan"} {
+		a.mux.HandleFunc(p, func(w http.ResponseWriter, r *http.Request) {
+			writeErr(w, http.StatusMethodNotAllowed, "method_not_allowed", "不支持的请求方法 "+r.Method, "method not allowed: "+r.Method)
+		})
+	}
 	a.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, http.StatusNotFound, "not_found", "没有这个接口", "no such endpoint")
 	})

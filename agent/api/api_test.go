@@ -226,6 +226,8 @@ func TestErrors(t *testing.T) {
 		{"POST", "/api/v1/scan", `{"station":`, 400, "bad_request"},
 		{"POST", "/api/v1/scan", `{"station":"print-1","code":"x","extra":1}`, 400, "bad_request"},
 		{"GET", "/api/v2/whatever", nil, 404, "not_found"},
+		{"GET", "/api/v1/scan", nil, 405, "method_not_allowed"},
+		{"DELETE", "/api/v1/orders/1001", nil, 405, "method_not_allowed"},
 	}
 	for _, c := range cases {
 		status, m := r.do(c.method, c.path, token, c.body)

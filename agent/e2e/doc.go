@@ -1,0 +1,8 @@
+// Package e2e holds the end-to-end tests of issue 2 with real processes: the test builds the real
+// wedge binary (with -race), runs a real mosquitto (internal/testbroker), `wedge hub` and `wedge run`
+// agents as child processes with configs written by the test, and drives serial scanners on real
+// pseudo-terminals (internal/pty). It checks results only through what a person or the hub's owner
+// would see: the hub's HTTP API, the agents' API, their logs and `wedge journal verify`.
+//
+// The tests are skipped with -short. The package has no non-test code besides this comment.
+package e2e

@@ -1,0 +1,619 @@
+package e2e
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"wedge/agent/journal"
+	"wedge/internal/pty"
+	"wedge/internal/testbroker"
+	"wedge/sync/wire"
+)
+
+// wedgeBin is the wedge binary built once by TestMain (empty with -short).
+var wedgeBin string
+
+func TestMain(m *testing.M) {
+	flag.Parse()
+	var dir string
+	if !testing.Short() && runtime.GOOS == "linux" {
+		var err error
+		dir, err = os.MkdirTemp("", "wedge-e2e-")
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "e2e:", err)
+			os.Exit(1)
+		}
+		wedgeBin = filepath.Join(dir, "wedge")
+		root, err := moduleRoot()
+		if err == nil {
+			cmd := exec.Command("go", "build", "-race", "-o", wedgeBin, "./agent/cmd/wedge")
+			cmd.Dir = root
+			var out []byte
+			out, err = cmd.CombinedOutput()
+			if err != nil {
+				err = fmt.Errorf("go build -race ./agent/cmd/wedge: %v\n%s", err, out)
+			}
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "e2e:", err)
+			os.RemoveAll(dir)
+			os.Exit(1)
+		}
+	}
+	goleak.VerifyTestMain(m, goleak.Cleanup(func(int) {
+		if dir != "" {
+			os.RemoveAll(dir)
+		}
+	}))
+}
+
+func moduleRoot() (string, error) {
+	out, err := exec.Command("go", "env", "GOMOD").Output()
+	if err != nil {
+		return "", fmt.Errorf("go env GOMOD: %w", err)
+	}
+	mod := strings.TrimSpace(string(out))
+	if mod == "" || mod == os.DevNull {
+		return "", errors.New("not inside the wedge module")
+	}
+	return filepath.Dir(mod), nil
+}
+
+// needE2E skips in -short mode and where the tests cannot run.
+func needE2E(t *testing.T) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("end-to-end test with real processes; skipped with -short")
+	}
+	if runtime.GOOS != "linux" || wedgeBin == "" {
+		t.Skip("end-to-end tests need Linux ptys")
+	}
+}
+
+// waitFor polls cond until it holds; the deadline only bounds a hung test, it asserts no timing.
+func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("never happened within %s: %s", timeout, what)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// proc is one child process (hub or agent) whose stdout and stderr go to one log file.
+type proc struct {
+	t       *testing.T
+	name    string
+	cmd     *exec.Cmd
+	logPath string
+	done    chan struct{}
+	state   *os.ProcessState
+}
+
+// start runs wedge with args; its output goes to logPath (appended: a restarted process keeps one log).
+func start(t *testing.T, name, logPath string, args ...string) *proc {
+	t.Helper()
+	f, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprintf(f, "=== e2e: start %s %s\n", name, strings.Join(args, " "))
+	cmd := exec.Command(wedgeBin, args...)
+	cmd.Stdout, cmd.Stderr = f, f // an *os.File: the child writes it directly, no copying goroutine
+	cmd.Env = append(os.Environ(), "GORACE=halt_on_error=1 exitcode=66")
+	if err := cmd.Start(); err != nil {
+		f.Close()
+		t.Fatalf("start %s: %v", name, err)
+	}
+	f.Close()
+	p := &proc{t: t, name: name, cmd: cmd, logPath: logPath, done: make(chan struct{})}
+	go func() {
+		cmd.Wait() //nolint:errcheck // the exit state is read from ProcessState
+		p.state = cmd.ProcessState
+		close(p.done)
+	}()
+	t.Cleanup(func() { p.kill() })
+	return p
+}
+
+func (p *proc) exited() bool {
+	select {
+	case <-p.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// kill sends SIGKILL and waits for the process to be gone.
+func (p *proc) kill() {
+	if !p.exited() {
+		p.cmd.Process.Signal(syscall.SIGKILL)
+	}
+	<-p.done
+}
+
+// stop asks the process to stop (SIGTERM) and fails the test unless it exits 0 in time.
+func (p *proc) stop() {
+	p.t.Helper()
+	if p.exited() {
+		p.t.Fatalf("%s had already exited: %v\n%s", p.name, p.state, p.tail())
+	}
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.done:
+	case <-time.After(40 * time.Second):
+		p.kill()
+		p.t.Fatalf("%s did not stop within 40 s of SIGTERM\n%s", p.name, p.tail())
+	}
+	if !p.state.Success() {
+		p.t.Fatalf("%s exited with %v\n%s", p.name, p.state, p.tail())
+	}
+}
+
+func (p *proc) log() string {
+	b, _ := os.ReadFile(p.logPath)
+	return string(b)
+}
+
+// tail is the end of the log, for failure messages.
+func (p *proc) tail() string {
+	s := p.log()
+	if len(s) > 6000 {
+		s = "…" + s[len(s)-6000:]
+	}
+	return s
+}
+
+// alive fails the test if the process exited (a crash, a race report, a fatal error).
+func (p *proc) alive() {
+	p.t.Helper()
+	if p.exited() {
+		p.t.Fatalf("%s exited unexpectedly: %v\n%s", p.name, p.state, p.tail())
+	}
+}
+
+// addrFromLog waits for the last line that announces the HTTP address (re matches it in group 1)
+// after the log had `after` bytes.
+func (p *proc) addrFromLog(re *regexp.Regexp, after int) string {
+	p.t.Helper()
+	var addr string
+	waitFor(p.t, 60*time.Second, p.name+" announces its HTTP address", func() bool {
+		p.alive()
+		s := p.log()
+		if len(s) < after {
+			return false
+		}
+		if m := re.FindAllStringSubmatch(s[after:], -1); m != nil {
+			addr = m[len(m)-1][1]
+			return true
+		}
+		return false
+	})
+	return addr
+}
+
+var (
+	hubAddrRE   = regexp.MustCompile(`wedge hub: listening on http://(\S+),`)
+	agentAddrRE = regexp.MustCompile(`running; API http://(\S+)`)
+)
+
+// ---- the hub ----
+
+type hubProc struct {
+	*proc
+	addr, broker, data string
+}
+
+// startHub runs `wedge hub` on addr (fixed across restarts) with data in dir.
+func startHub(t *testing.T, dir, broker, addr string) *hubProc {
+	h := &hubProc{addr: addr, broker: broker, data: filepath.Join(dir, "hub-data")}
+	h.run(t, filepath.Join(dir, "hub.log"))
+	return h
+}
+
+func (h *hubProc) run(t *testing.T, logPath string) {
+	before := 0
+	if b, err := os.ReadFile(logPath); err == nil {
+		before = len(b)
+	}
+	h.proc = start(t, "hub", logPath, "hub", "--broker", h.broker, "--data", h.data, "--listen", h.addr, "--client-id", "wedge-hub-e2e")
+	h.addrFromLog(hubAddrRE, before)
+}
+
+// restart kills the hub (SIGKILL: it must not depend on a clean stop) and starts it again.
+func (h *hubProc) restart(t *testing.T) {
+	h.kill()
+	h.run(t, h.logPath)
+}
+
+func (h *hubProc) url(path string) string { return "http://" + h.addr + path }
+
+func (h *hubProc) dispatch(t *testing.T, site string, orders []wire.OrderMsg) {
+	t.Helper()
+	body, _ := json.Marshal(wire.OrdersRequest{Site: site, Orders: orders})
+	resp, err := http.Post(h.url("/v1/orders"), "application/json", bytes.NewReader(body))
+	if err != nil {
+		t.Fatalf("POST /v1/orders: %v", err)
+	}
+	defer resp.Body.Close()
+	var out struct {
+		Accepted int               `json:"accepted"`
+		Errors   []json.RawMessage `json:"errors"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil || resp.StatusCode != 200 || out.Accepted != len(orders) {
+		t.Fatalf("POST /v1/orders: %d %v accepted %d of %d, errors %s", resp.StatusCode, err, out.Accepted, len(orders), out.Errors)
+	}
+}
+
+// hubEntry is one entry of an order's history at the hub.
+type hubEntry struct {
+	wire.Entry
+	Site  string `json:"site"`
+	Agent string `json:"agent"`
+}
+
+type hubOrder struct {
+	OrderID string     `json:"order_id"`
+	State   string     `json:"state"`
+	Waybill string     `json:"waybill"`
+	Carrier string     `json:"carrier"`
+	History []hubEntry `json:"history"`
+}
+
+// order returns the hub's view of an order (ok false on 404 or when the hub is unreachable).
+func (h *hubProc) order(id string) (hubOrder, bool) {
+	var o hubOrder
+	code, err := getJSON(h.url("/v1/orders/"+id), &o)
+	return o, err == nil && code == 200
+}
+
+type hubAgent struct {
+	Site      string `json:"site"`
+	Agent     string `json:"agent"`
+	JournalID string `json:"journal_id"`
+	AckedSeq  uint64 `json:"acked_seq"`
+	Online    bool   `json:"online"`
+}
+
+// agents returns /v1/agents by agent name.
+func (h *hubProc) agents() map[string]hubAgent {
+	var list []hubAgent
+	if code, err := getJSON(h.url("/v1/agents"), &list); err != nil || code != 200 {
+		return nil
+	}
+	m := map[string]hubAgent{}
+	for _, a := range list {
+		m[a.Agent] = a
+	}
+	return m
+}
+
+type hubStats struct {
+	EventsIngested    uint64         `json:"events_ingested"`
+	DuplicatesDropped uint64         `json:"duplicates_dropped"`
+	ChainBreaks       uint64         `json:"chain_breaks"`
+	OrdersPerState    map[string]int `json:"orders_per_state"`
+}
+
+func (h *hubProc) stats(t *testing.T) hubStats {
+	t.Helper()
+	var s hubStats
+	if code, err := getJSON(h.url("/v1/stats"), &s); err != nil || code != 200 {
+		t.Fatalf("GET /v1/stats: %d %v", code, err)
+	}
+	return s
+}
+
+func getJSON(url string, v any) (int, error) {
+	c := http.Client{Timeout: 10 * time.Second}
+	resp, err := c.Get(url)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 {
+		io.Copy(io.Discard, resp.Body)
+		return resp.StatusCode, nil
+	}
+	return resp.StatusCode, json.NewDecoder(resp.Body).Decode(v)
+}
+
+// ---- agents ----
+
+type stationSpec struct {
+	name, role string
+	pty        *pty.Pair // its scanner's device side
+}
+
+type agentProc struct {
+	*proc
+	name, dir, cfgPath, data, addr string
+}
+
+// newAgent writes the agent's config (site sz01, one serial scanner per station, profile
+// generic-serial-cr) into dir/<name>/ and starts it.
+func newAgent(t *testing.T, dir, name string, b *testbroker.Broker, stations ...stationSpec) *agentProc {
+	t.Helper()
+	a := &agentProc{name: name, dir: filepath.Join(dir, name)}
+	a.data = filepath.Join(a.dir, "data")
+	a.cfgPath = filepath.Join(a.dir, "wedge.yaml")
+	if err := os.MkdirAll(a.dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	var st, dev strings.Builder
+	for i, s := range stations {
+		fmt.Fprintf(&st, "  - {name: %s, role: %s}\n", s.name, s.role)
+		fmt.Fprintf(&dev, "  - {name: scan-%d, kind: scanner, station: %s, transport: serial, port: %s, profile: generic-serial-cr}\n", i+1, s.name, s.pty.Name)
+	}
+	cfg := fmt.Sprintf(`site: sz01
+agent: %s
+data_dir: %s
+broker: {url: %q}
+api: {listen: "127.0.0.1:0", token: "e2e-token"}
+channels:
+  tmall: {order_no_pattern: "^\\d{12,20}$"}
+stations:
+%sdevices:
+%s`, name, a.data, b.URL(), st.String(), dev.String())
+	if err := os.WriteFile(a.cfgPath, []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	a.run(t)
+	return a
+}
+
+// run starts (or restarts) the agent process and waits until its API answers.
+func (a *agentProc) run(t *testing.T) {
+	t.Helper()
+	logPath := filepath.Join(a.dir, "agent.log")
+	before := 0
+	if b, err := os.ReadFile(logPath); err == nil {
+		before = len(b)
+	}
+	a.proc = start(t, a.name, logPath, "run", "--config", a.cfgPath)
+	a.addr = a.addrFromLog(agentAddrRE, before)
+}
+
+type agentStatus struct {
+	JournalID       string `json:"journal_id"`
+	LastSeq         uint64 `json:"last_seq"`
+	AckedSeq        uint64 `json:"acked_seq"`
+	Unsynced        uint64 `json:"unsynced"`
+	BrokerConnected bool   `json:"broker_connected"`
+	Devices         []struct {
+		Name   string `json:"name"`
+		Health struct {
+			Connected bool `json:"connected"`
+		} `json:"health"`
+	} `json:"devices"`
+}
+
+func (a *agentProc) status(t *testing.T) agentStatus {
+	t.Helper()
+	a.alive()
+	var s agentStatus
+	if code, err := getJSON("http://"+a.addr+"/api/v1/status", &s); err != nil || code != 200 {
+		t.Fatalf("%s GET /api/v1/status: %d %v", a.name, code, err)
+	}
+	return s
+}
+
+// devicesConnected reports whether every scanner has its port open.
+func (a *agentProc) devicesConnected(t *testing.T) bool {
+	s := a.status(t)
+	for _, d := range s.Devices {
+		if !d.Health.Connected {
+			return false
+		}
+	}
+	return len(s.Devices) > 0
+}
+
+type agentOrder struct {
+	Order struct {
+		ID      string `json:"order_id"`
+		State   string `json:"state"`
+		Waybill string `json:"waybill"`
+	} `json:"order"`
+	History []wire.Entry `json:"history"`
+}
+
+// orderState returns the order's state as the agent's API shows it ("" when unknown).
+func (a *agentProc) orderState(t *testing.T, id string) string {
+	t.Helper()
+	a.alive()
+	var o agentOrder
+	if code, err := getJSON("http://"+a.addr+"/api/v1/orders/"+id, &o); err != nil || code != 200 {
+		return ""
+	}
+	return o.Order.State
+}
+
+// drained waits until the agent's journal is fully acked, as the agent and the hub both see it.
+func (a *agentProc) drained(t *testing.T, h *hubProc, timeout time.Duration) uint64 {
+	t.Helper()
+	var last uint64
+	waitFor(t, timeout, a.name+" drained (acked == last seq at the agent and the hub)", func() bool {
+		s := a.status(t)
+		last = s.LastSeq
+		ha, ok := h.agents()[a.name]
+		return s.AckedSeq == s.LastSeq && ok && ha.AckedSeq == s.LastSeq && ha.JournalID == s.JournalID
+	})
+	return last
+}
+
+// verify runs `wedge journal verify --data` on the stopped agent's data directory.
+func (a *agentProc) verify(t *testing.T) {
+	t.Helper()
+	out, err := exec.Command(wedgeBin, "journal", "verify", "--data", a.data).CombinedOutput()
+	if err != nil {
+		t.Fatalf("wedge journal verify --data %s: %v\n%s", a.data, err, out)
+	}
+}
+
+// entries reads the stopped agent's journal file.
+func (a *agentProc) entries(t *testing.T) []wire.Entry {
+	t.Helper()
+	st, err := journal.Open(filepath.Join(a.data, "wedge.db"), &journal.Options{Site: "sz01", Agent: a.name})
+	if err != nil {
+		t.Fatalf("open %s journal: %v", a.name, err)
+	}
+	defer st.Close()
+	var all []wire.Entry
+	var after uint64
+	for {
+		es, err := st.Entries(after, 1000, 1<<20)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(es) == 0 {
+			return all
+		}
+		all = append(all, es...)
+		after = es[len(es)-1].Seq
+	}
+}
+
+// outcome is one "outcome …" line the agent logs after a station result committed.
+type outcome struct {
+	station, code, result, kind, order, reason string
+	seq                                        uint64
+}
+
+var outcomeRE = regexp.MustCompile(`outcome station=(\S*) device=\S* code=("(?:[^"\\]|\\.)*") result=(\S+) kind=(\S*) order=(\S*) reason=(\S*) seq=(\d+)`)
+
+// outcomes parses every outcome line in the agent's log (all its runs).
+func (a *agentProc) outcomes(t *testing.T) []outcome {
+	t.Helper()
+	var out []outcome
+	sc := bufio.NewScanner(strings.NewReader(a.log()))
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		m := outcomeRE.FindStringSubmatch(sc.Text())
+		if m == nil {
+			continue
+		}
+		code, err := strconv.Unquote(m[2])
+		if err != nil {
+			t.Fatalf("bad outcome line %q: %v", sc.Text(), err)
+		}
+		seq, _ := strconv.ParseUint(m[7], 10, 64)
+		out = append(out, outcome{station: m[1], code: code, result: m[3], kind: m[4], order: m[5], reason: m[6], seq: seq})
+	}
+	return out
+}
+
+// ---- orders and scans ----
+
+// makeOrders returns n tmall orders PREFIX-0001… with SF waybills assigned by the hub.
+func makeOrders(prefix string, n int) []wire.OrderMsg {
+	out := make([]wire.OrderMsg, n)
+	for i := range out {
+		out[i] = wire.OrderMsg{Type: wire.TypeOrder, OrderID: orderID(prefix, i), Channel: "tmall",
+			ChannelOrderNo: fmt.Sprintf("4%014d", hashish(prefix)*10000+i), BuyerID: fmt.Sprintf("buyer-%d", i),
+			OrderedAt: "2026-11-25T07:00:00Z", PaidAt: "2026-11-25T07:01:00Z", SKUs: []string{"SKU-1", fmt.Sprintf("SKU-%d", i%7)},
+			Payment: "full", Carrier: "sf", Waybill: waybillFor(prefix, i)}
+	}
+	return out
+}
+
+func orderID(prefix string, i int) string { return fmt.Sprintf("%s-%04d", prefix, i+1) }
+
+func waybillFor(prefix string, i int) string {
+	return fmt.Sprintf("SF1%06d%06d", hashish(prefix), i+1)
+}
+
+// hashish turns a prefix into a small stable number, so different tests use different numbers.
+func hashish(s string) int {
+	n := 0
+	for _, c := range s {
+		n = (n*31 + int(c)) % 999983
+	}
+	return n
+}
+
+// scan writes barcodes to a scanner's device side, each with the CR terminator.
+func scan(t *testing.T, p *pty.Pair, codes ...string) {
+	t.Helper()
+	for _, c := range codes {
+		if _, err := p.Write([]byte(c + "\r")); err != nil {
+			t.Fatalf("write to %s: %v", p.Name, err)
+		}
+	}
+}
+
+func openPty(t *testing.T) *pty.Pair {
+	t.Helper()
+	p, err := pty.Open()
+	if err != nil {
+		t.Skipf("no pty: %v", err)
+	}
+	t.Cleanup(func() { p.Close() })
+	return p
+}
+
+// steps lists the hub history's step entries as "from→to@agent".
+func steps(o hubOrder) []string {
+	var s []string
+	for _, e := range o.History {
+		if e.Kind == wire.KindStep {
+			s = append(s, e.From+"→"+e.To+"@"+e.Agent)
+		}
+	}
+	return s
+}
+
+// checkPerAgentOrder fails if, in a hub history, one agent's seqs are not strictly increasing.
+func checkPerAgentOrder(t *testing.T, o hubOrder) {
+	t.Helper()
+	last := map[string]uint64{}
+	for _, e := range o.History {
+		k := e.Agent + "/" + e.JournalID
+		if e.Seq <= last[k] {
+			t.Errorf("order %s: hub history has %s seq %d after seq %d", o.OrderID, e.Agent, e.Seq, last[k])
+		}
+		last[k] = e.Seq
+	}
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	k := make([]string, 0, len(m))
+	for s := range m {
+		k = append(k, s)
+	}
+	sort.Strings(k)
+	return k
+}

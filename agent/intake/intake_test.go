@@ -309,15 +309,26 @@ func TestHSeqGapAndCatchup(t *testing.T) {
 	if r.in.CatchupSince() != 6 {
 		t.Fatalf("since %d after the gap filled, want 6", r.in.CatchupSince())
 	}
-	// Replays of old messages write nothing at all.
+	// Replays of old messages write nothing at all, not even a second rejection.
 	if es := r.apply(msg(2)); len(es) != 0 {
 		t.Fatal("a replayed message was applied twice")
+	}
+	bad := `{"type":"order","hseq":7,"order_id":"V1","channel":"tmall","channel_order_no":"1","buyer_id":"b","ordered_at":"2026-01-22T07:00:00Z"}`
+	one(t, r.apply(bad), wire.KindReject, flow.ReasonContract)
+	if es := r.apply(bad); len(es) != 0 {
+		t.Fatalf("a replayed contract violation was journaled again: %+v", es)
+	}
+	if es := r.apply(`[{"type":"nope","hseq":8}]`); len(es) != 1 {
+		t.Fatalf("malformed with hseq: %d entries", len(es))
+	}
+	if es := r.apply(`[{"type":"nope","hseq":8}]`); len(es) != 0 {
+		t.Fatal("a replayed malformed message was journaled again")
 	}
 	// The sequence survives a restart.
 	r.store.Close()
 	r.open()
-	if r.in.CatchupSince() != 6 {
-		t.Fatalf("since after restart %d, want 6", r.in.CatchupSince())
+	if r.in.CatchupSince() != 8 {
+		t.Fatalf("since after restart %d, want 8", r.in.CatchupSince())
 	}
 }
 

@@ -1,0 +1,851 @@
+// Package printing is the agent side of waybill printers (issue 3): the print station flow with a
+// printer, explicit reprints, the print proxy's jobs turned into order steps, printer faults for
+// the status API and the console, and the label of an order (for the printer and as a PNG).
+//
+// Print station flow (Station.Handle, called by agent/station on the station's goroutine for every
+// read except operator badges):
+//
+//   - order code (order id or channel order no) of an order in 待分仓 with a waybill assigned by
+//     the hub → the label is rendered in the printer's language (size and dpi from the config and
+//     the profile), sent, and confirmed by the printer's status (printer.Confirm); only then, in
+//     one journal Do, flow.Apply(print, assigned waybill) → a step entry with trigger print, device
+//     = the printer's name and job = the printer's job id.
+//   - no waybill yet → rejection no_waybill, journaled; nothing is sent.
+//   - a printer fault (paper out, head open, no answer, a lost job, a confirmation timeout) → a
+//     rejection printer_fault whose detail lists the faults (Chinese / English); the order stays
+//     待分仓, the fault shows in Status (the agent status API) and is passed to Options.OnEvent
+//     (the console's popup). It is cleared by the next confirmed job.
+//   - a repeat scan of an order already printed never prints again: AlreadyDone, a note entry,
+//     nothing is sent. A reprint is explicit: the reprint command barcode (Config.ReprintCode,
+//     default "REPRINT") followed within the pair window by the order code, or Reprint (the API).
+//     A confirmed reprint is journaled as a reprint entry.
+//
+// Printers without a status query (their profile lists none) confirm by scan-back: the label is
+// sent and a note is journaled; the order stays 待分仓 until the operator scans the printed label's
+// waybill at the same station within the pair window, which moves it to 已打单 with trigger scan
+// (the device is the scanner, the job the one that was sent). A scan after the window is rejected
+// with pairing_expired; scanning the order code again while a label waits for its scan-back does
+// not print again (use the reprint command).
+//
+// Proxy (Station.StartProxy): jobs that third-party software prints through the station's proxy
+// are forwarded byte for byte by drivers/printer/proxy; once the printer confirmed a job, every
+// waybill found in it advances the order it is assigned or bound to (trigger print, device the
+// printer, job the printer's job id). A waybill no order has is journaled as a rejection
+// unknown_waybill: the job still printed. A job through a printer without status waits for a
+// scan-back like above.
+//
+// Every result is returned (Handle, Reprint) or reported (Options.OnResult, for the proxy) only
+// after its journal entry committed.
+package printing
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"regexp"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"wedge/agent/flow"
+	"wedge/agent/journal"
+	"wedge/agent/station"
+	"wedge/agent/waybill"
+	"wedge/drivers/printer"
+	"wedge/drivers/printer/label"
+	"wedge/drivers/printer/proxy"
+	"wedge/drivers/scanner"
+	"wedge/internal/clock"
+	"wedge/sync/wire"
+)
+
+// Sentinel errors. Match them with errors.Is.
+var (
+	// ErrConfig means a Config is incomplete or invalid.
+	ErrConfig = errors.New("printing: invalid configuration")
+	// ErrNotFound means no order has that code.
+	ErrNotFound = errors.New("printing: order not found")
+	// ErrNoWaybill means the order has no waybill yet (neither assigned nor bound).
+	ErrNoWaybill = errors.New("printing: order has no waybill yet")
+	// ErrNoPrinter means no printer station fits the request.
+	ErrNoPrinter = errors.New("printing: no printer station for this request")
+	// ErrProxy means the station's proxy could not start or is already running.
+	ErrProxy = errors.New("printing: proxy")
+)
+
+// Defaults.
+const (
+	DefaultReprintCode = "REPRINT"
+	DefaultPairWindow  = 30 * time.Second
+	DefaultDPI         = 203
+	// journalTimeout bounds the journal commit that records a job whose caller's context ended
+	// (the label may have come out: the trace must not be lost with the context).
+	journalTimeout = 10 * time.Second
+)
+
+// Printer is what a station prints on: a printer that tells its language. *printer.Device fits.
+type Printer interface {
+	printer.Printer
+	Language() string // zpl | tspl
+}
+
+// Config is one print station with a printer.
+type Config struct {
+	Station     string        // the station's name (required)
+	Printer     Printer       // required; not closed by Close (its opener closes it)
+	Size        label.Size    // label stock; zero: 76×130 mm
+	DPI         int           // the printer's resolution (profile); 0: 203
+	ReprintCode string        // reprint command barcode; "": DefaultReprintCode
+	PairWindow  time.Duration // scan-back and reprint-command window; 0: DefaultPairWindow
+	// Confirm tunes printer.Confirm; nil: its defaults with Options.Clock.
+	Confirm *printer.ConfirmOptions
+}
+
+// Options are a station's dependencies. The zero value is valid.
+type Options struct {
+	Clock clock.Clock          // nil: the real clock
+	Logf  func(string, ...any) // nil: silent
+	// OnEvent receives printer faults and their clearing (for the console). It must not block.
+	OnEvent func(Event)
+	// OnResult receives the results of proxied jobs (one per waybill, after commit), which have
+	// no caller to return them to. It must not block.
+	OnResult func(station.Result)
+}
+
+// Event is a printer fault raised or cleared.
+type Event struct {
+	Station string          `json:"station"`
+	Printer string          `json:"printer"`
+	Faults  []printer.Fault `json:"faults,omitempty"` // empty when Cleared
+	Cleared bool            `json:"cleared,omitempty"`
+	Message flow.Message    `json:"message"`
+	OrderID string          `json:"order_id,omitempty"` // the order whose label failed, if any
+	Job     string          `json:"job,omitempty"`
+	At      time.Time       `json:"at"`
+}
+
+// PrinterStatus is one printer in the agent status.
+type PrinterStatus struct {
+	Station     string          `json:"station"`
+	Printer     string          `json:"printer"`
+	Language    string          `json:"language"`
+	OK          bool            `json:"ok"` // no fault since the last confirmed job
+	Faults      []printer.Fault `json:"faults,omitempty"`
+	Message     *flow.Message   `json:"message,omitempty"` // the fault for the operator
+	FaultSince  string          `json:"fault_since,omitempty"`
+	Jobs        uint64          `json:"jobs"`               // jobs sent by this agent (station and proxy)
+	LastJob     string          `json:"last_job,omitempty"` // the printer's id of the last job sent
+	Proxy       string          `json:"proxy,omitempty"`    // the proxy's listening address
+	WaitingScan int             `json:"waiting_scan_back"`  // labels sent, waiting for their scan-back
+}
+
+// Station is a print station's printer side. Its methods are safe for concurrent use.
+type Station struct {
+	cfg     Config
+	store   *journal.Store
+	clk     clock.Clock
+	logf    func(string, ...any)
+	onEvent func(Event)
+	onRes   func(station.Result)
+	confirm printer.ConfirmOptions
+
+	mu         sync.Mutex
+	faults     []printer.Fault
+	faultSince time.Time
+	jobs       uint64
+	lastJob    string
+	pending    map[string]scanBack // normalized waybill → label waiting for its scan-back
+	reprintAt  time.Time           // when the reprint command was scanned (zero: not armed)
+	px         *proxy.Proxy
+}
+
+type scanBack struct {
+	orderID string
+	job     string
+	at      time.Time
+}
+
+// New returns the printer side of a print station.
+func New(cfg Config, store *journal.Store, opts *Options) (*Station, error) {
+	if opts == nil {
+		opts = &Options{}
+	}
+	switch {
+	case cfg.Station == "":
+		return nil, fmt.Errorf("%w: empty station name", ErrConfig)
+	case cfg.Printer == nil:
+		return nil, fmt.Errorf("%w: station %s: no printer", ErrConfig, cfg.Station)
+	case store == nil:
+		return nil, fmt.Errorf("%w: station %s: no journal store", ErrConfig, cfg.Station)
+	}
+	if cfg.Size == (label.Size{}) {
+		cfg.Size = label.Size76x130
+	}
+	if cfg.DPI == 0 {
+		cfg.DPI = DefaultDPI
+	}
+	if cfg.ReprintCode == "" {
+		cfg.ReprintCode = DefaultReprintCode
+	}
+	if cfg.PairWindow <= 0 {
+		cfg.PairWindow = DefaultPairWindow
+	}
+	// Fail now, not at the first scan, when the label cannot be made for this printer.
+	if _, err := label.Render(label.Label{Waybill: "SF1234567890123"}, cfg.Size, cfg.DPI, cfg.Printer.Language()); err != nil {
+		return nil, fmt.Errorf("%w: station %s: %w", ErrConfig, cfg.Station, err)
+	}
+	s := &Station{cfg: cfg, store: store, clk: clock.Or(opts.Clock), logf: opts.Logf, onEvent: opts.OnEvent,
+		onRes: opts.OnResult, pending: map[string]scanBack{}}
+	if s.logf == nil {
+		s.logf = func(string, ...any) {}
+	}
+	if cfg.Confirm != nil {
+		s.confirm = *cfg.Confirm
+	}
+	if s.confirm.Clock == nil {
+		s.confirm.Clock = s.clk
+	}
+	return s, nil
+}
+
+// Name is the station's name.
+func (s *Station) Name() string { return s.cfg.Station }
+
+// Printer is the station's printer.
+func (s *Station) Printer() Printer { return s.cfg.Printer }
+
+// Status is the printer's state as this agent last saw it.
+func (s *Station) Status() PrinterStatus {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := PrinterStatus{Station: s.cfg.Station, Printer: s.cfg.Printer.String(), Language: s.cfg.Printer.Language(),
+		OK: len(s.faults) == 0, Faults: slices.Clone(s.faults), Jobs: s.jobs, LastJob: s.lastJob, WaitingScan: len(s.pending)}
+	if len(s.faults) > 0 {
+		m := faultMessage(st.Printer, s.faults)
+		st.Message = &m
+		st.FaultSince = wire.Time(s.faultSince)
+	}
+	if s.px != nil {
+		st.Proxy = s.px.Addr()
+	}
+	return st
+}
+
+// Close stops the station's proxy, if any, waiting for its jobs' confirmations until ctx ends. It
+// does not close the printer.
+func (s *Station) Close(ctx context.Context) error {
+	s.mu.Lock()
+	px := s.px
+	s.mu.Unlock()
+	if px == nil {
+		return nil
+	}
+	return px.Stop(ctx)
+}
+
+// Handle processes one read at the print station (see the package doc) and returns its result
+// after the journal commit. operator is the signed-in operator ("" if none).
+func (s *Station) Handle(ctx context.Context, r scanner.Read, operator string) station.Result {
+	now := s.clk.Now().UTC()
+	code := strings.TrimSpace(r.Text)
+	base := wire.Entry{Station: s.cfg.Station, Device: r.Device, Operator: operator, Trigger: wire.TriggerScan, Code: excerpt(code), At: wire.Time(now)}
+	res := station.Result{Station: s.cfg.Station, Device: r.Device, Code: code, Operator: operator, At: now}
+
+	if strings.EqualFold(code, s.cfg.ReprintCode) {
+		return s.armReprint(ctx, res, base, now)
+	}
+	armed := s.takeReprint(now)
+	o, found, err := s.store.FindOrder(code)
+	if err != nil {
+		return failed(res, err)
+	}
+	if armed {
+		if !found {
+			return s.commit(ctx, res, func(*journal.Tx) decision {
+				return reject(base, flow.Order{}, flow.ReasonUnknownOrder, "", "reprint: no order with this code")
+			})
+		}
+		req := ReprintRequest{Code: code, Operator: operator, Device: r.Device}
+		return s.reprint(ctx, res, base, o.ID, req)
+	}
+	if !found {
+		return s.scanBack(ctx, res, base, code, now)
+	}
+	if wb := waybill.Normalize(code); wb != "" && wb == waybill.Normalize(o.Waybill) && code != o.ID {
+		// The printed label's barcode of an order already printed: an idempotent repeat.
+		return s.commit(ctx, res, func(tx *journal.Tx) decision {
+			cur, ok := tx.Order(o.ID)
+			if !ok {
+				return reject(base, flow.Order{}, flow.ReasonUnknownOrder, wb, "order vanished")
+			}
+			return fromOutcome(base, flow.Apply(cur, flow.Request{Action: flow.ActPrint, Waybill: wb, At: now}))
+		})
+	}
+	return s.print(ctx, res, base, o, now)
+}
+
+// armReprint journals the reprint command and arms it for the pair window.
+func (s *Station) armReprint(ctx context.Context, res station.Result, base wire.Entry, now time.Time) station.Result {
+	secs := int(s.cfg.PairWindow.Seconds())
+	msg := flow.Message{
+		ZH: fmt.Sprintf("补打模式：请在%d秒内扫描要补打的订单号", secs),
+		EN: fmt.Sprintf("Reprint: scan the order code within %ds", secs),
+	}
+	res = s.commit(ctx, res, func(*journal.Tx) decision {
+		e := base
+		e.Kind = wire.KindNote
+		e.Detail = "reprint command scanned: the next order code within the pair window reprints its label"
+		return decision{out: flow.Outcome{Result: flow.Accepted}, entry: e, msg: &msg}
+	})
+	if res.Err == nil {
+		s.mu.Lock()
+		s.reprintAt = now
+		s.mu.Unlock()
+	}
+	return res
+}
+
+func (s *Station) takeReprint(now time.Time) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	at := s.reprintAt
+	s.reprintAt = time.Time{}
+	return !at.IsZero() && now.Sub(at) <= s.cfg.PairWindow
+}
+
+// scanBack handles a code that is no order: the printed label of a job waiting for its scan-back,
+// or a rejection.
+func (s *Station) scanBack(ctx context.Context, res station.Result, base wire.Entry, code string, now time.Time) station.Result {
+	wb := waybill.Normalize(code)
+	s.mu.Lock()
+	sb, waiting := s.pending[wb]
+	if waiting {
+		delete(s.pending, wb)
+	}
+	s.mu.Unlock()
+	if !waiting {
+		return s.commit(ctx, res, func(*journal.Tx) decision {
+			if _, ok := waybill.Detect(wb); ok {
+				return reject(base, flow.Order{}, flow.ReasonUnknownWaybill, wb,
+					"no order is bound to this waybill and no label waits for its scan-back here; scan the order code to print")
+			}
+			return reject(base, flow.Order{}, flow.ReasonUnknownCode, "", "neither an order, a waybill waiting for its scan-back, a badge nor the reprint command")
+		})
+	}
+	res = s.commit(ctx, res, func(tx *journal.Tx) decision {
+		o, ok := tx.Order(sb.orderID)
+		if !ok {
+			return reject(base, flow.Order{ID: sb.orderID}, flow.ReasonUnknownOrder, wb, "order vanished")
+		}
+		if age := now.Sub(sb.at); age > s.cfg.PairWindow {
+			return reject(base, o, flow.ReasonPairingExpired, wb,
+				fmt.Sprintf("scan-back of job %s came %s after the label was sent (window %s); scan REPRINT then the order code", sb.job, age.Round(time.Second), s.cfg.PairWindow))
+		}
+		d := fromOutcome(base, flow.Apply(o, flow.Request{Action: flow.ActPrint, Waybill: wb, Operator: base.Operator, At: now}))
+		d.entry.Job = sb.job
+		if d.out.Result == flow.Accepted {
+			d.entry.Detail = "label confirmed by scan-back (printer " + s.cfg.Printer.String() + " has no status query)"
+		}
+		return d
+	})
+	if res.Err != nil { // not recorded: the label still waits for its scan-back
+		s.mu.Lock()
+		s.pending[wb] = sb
+		s.mu.Unlock()
+	}
+	return res
+}
+
+// print prints the label of order o (found by its code) if it is due, and journals the outcome.
+func (s *Station) print(ctx context.Context, res station.Result, base wire.Entry, o flow.Order, now time.Time) station.Result {
+	wb := waybill.Normalize(o.AssignedWaybill)
+	if o.State != flow.PendingAllocation || wb == "" {
+		return s.commit(ctx, res, func(tx *journal.Tx) decision {
+			cur, ok := tx.Order(o.ID)
+			if !ok {
+				cur = o
+			}
+			d := fromOutcome(base, flow.Apply(cur, flow.Request{Action: flow.ActPrint, At: now}))
+			if d.out.Result == flow.AlreadyDone {
+				d.entry.Detail = "already printed: repeat scan, nothing sent to the printer"
+				d.msg = &flow.Message{
+					ZH: fmt.Sprintf("已打过单（面单 %s），未重复打印；如需补打请先扫描 %s 再扫订单号", cur.Waybill, s.cfg.ReprintCode),
+					EN: fmt.Sprintf("Already printed (waybill %s), nothing printed again; to reprint scan %s, then the order code", cur.Waybill, s.cfg.ReprintCode),
+				}
+			}
+			return d
+		})
+	}
+	// Refuse before printing what the flow would refuse after (e.g. a waybill invalid for the carrier).
+	if pre := flow.Apply(o, flow.Request{Action: flow.ActPrint, Waybill: wb, At: now}); pre.Result != flow.Accepted {
+		return s.commit(ctx, res, func(*journal.Tx) decision { return fromOutcome(base, pre) })
+	}
+	s.mu.Lock()
+	sb, waiting := s.pending[wb]
+	s.mu.Unlock()
+	if waiting && sb.orderID == o.ID && now.Sub(sb.at) <= s.cfg.PairWindow {
+		msg := flow.Message{
+			ZH: fmt.Sprintf("面单 %s 已发送到打印机：请扫描打出的面单确认；未打出请扫 %s 再扫订单号", wb, s.cfg.ReprintCode),
+			EN: fmt.Sprintf("Label %s was sent: scan the printed label to confirm; if none came out scan %s, then the order code", wb, s.cfg.ReprintCode),
+		}
+		return s.commit(ctx, res, func(*journal.Tx) decision {
+			e := base
+			e.Kind, e.OrderID, e.From, e.To, e.Waybill, e.Job = wire.KindNote, o.ID, string(o.State), string(o.State), wb, sb.job
+			e.Detail = "repeat scan while the label waits for its scan-back: nothing sent again"
+			return decision{out: flow.Outcome{Result: flow.AlreadyDone, From: o.State, To: o.State, Order: o, Waybill: wb}, entry: e, msg: &msg}
+		})
+	}
+
+	job, st, err := s.send(ctx, LabelFor(o, wb))
+	printerBase := base
+	printerBase.Device, printerBase.Job = s.cfg.Printer.String(), job
+	jctx := detached(ctx)
+	defer jctx.cancel()
+	switch {
+	case err == nil:
+		printerBase.Trigger = wire.TriggerPrint
+		res.Device = printerBase.Device
+		return s.commit(jctx, res, func(tx *journal.Tx) decision {
+			cur, ok := tx.Order(o.ID)
+			if !ok {
+				return reject(printerBase, o, flow.ReasonUnknownOrder, wb, "order vanished")
+			}
+			d := fromOutcome(printerBase, flow.Apply(cur, flow.Request{Action: flow.ActPrint, Waybill: wb, Operator: base.Operator, At: s.clk.Now().UTC()}))
+			if d.out.Result == flow.Accepted {
+				d.entry.Detail = "label confirmed by the printer's status"
+			} else {
+				d.entry.Detail = fmt.Sprintf("label printed (job %s) but the order changed meanwhile: %s", job, d.entry.Detail)
+			}
+			return d
+		})
+	case errors.Is(err, printer.ErrNoStatus):
+		s.mu.Lock()
+		s.pending[wb] = scanBack{orderID: o.ID, job: job, at: s.clk.Now()}
+		s.mu.Unlock()
+		secs := int(s.cfg.PairWindow.Seconds())
+		msg := flow.Message{
+			ZH: fmt.Sprintf("面单已发送：请在%d秒内扫描打出的面单条码 %s 确认", secs, wb),
+			EN: fmt.Sprintf("Label sent: scan the printed label's barcode %s within %ds to confirm", wb, secs),
+		}
+		res = s.commit(jctx, res, func(*journal.Tx) decision {
+			e := printerBase
+			e.Kind, e.OrderID, e.From, e.To, e.Waybill, e.Carrier = wire.KindNote, o.ID, string(o.State), string(o.State), wb, o.Carrier
+			e.Detail = "label sent; this printer has no status query: waiting for the scan-back of the printed label"
+			return decision{out: flow.Outcome{Result: flow.Accepted, From: o.State, To: o.State, Order: o, Waybill: wb}, entry: e, msg: &msg}
+		})
+		if res.Err != nil {
+			s.mu.Lock()
+			delete(s.pending, wb)
+			s.mu.Unlock()
+		}
+		return res
+	default:
+		res.Device = printerBase.Device
+		return s.commit(jctx, res, func(*journal.Tx) decision { return s.faultDecision(printerBase, o, wb, st, err, "") })
+	}
+}
+
+// send renders and prints l, then confirms it. It keeps the fault state and raises events.
+func (s *Station) send(ctx context.Context, l label.Label) (job string, st printer.Status, err error) {
+	b, err := label.Render(l, s.cfg.Size, s.cfg.DPI, s.cfg.Printer.Language())
+	if err != nil {
+		return "", st, err
+	}
+	job, err = s.cfg.Printer.Print(ctx, b)
+	if err == nil {
+		s.mu.Lock()
+		s.jobs++
+		s.lastJob = job
+		s.mu.Unlock()
+		st, err = printer.Confirm(ctx, s.cfg.Printer, job, &s.confirm)
+	}
+	s.observe(l.OrderID, job, st, err)
+	return job, st, err
+}
+
+// observe keeps the fault state after a job: a fault raises it, a confirmed job clears it.
+func (s *Station) observe(orderID, job string, st printer.Status, err error) {
+	now := s.clk.Now().UTC()
+	var ev *Event
+	s.mu.Lock()
+	switch {
+	case err == nil:
+		if len(s.faults) > 0 {
+			ev = &Event{Cleared: true, Message: flow.Message{
+				ZH: "打印机 " + s.cfg.Printer.String() + " 已恢复正常", EN: "Printer " + s.cfg.Printer.String() + " is back to normal"}}
+		}
+		s.faults, s.faultSince = nil, time.Time{}
+	case errors.Is(err, printer.ErrNoStatus), errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded),
+		errors.Is(err, label.ErrWaybill), errors.Is(err, printer.ErrClosed):
+		// not a printer fault
+	default:
+		faults := faultsOf(st, err)
+		if len(s.faults) == 0 {
+			s.faultSince = now
+		}
+		s.faults = faults
+		ev = &Event{Faults: slices.Clone(faults), Message: faultMessage(s.cfg.Printer.String(), faults)}
+	}
+	s.mu.Unlock()
+	if ev != nil {
+		ev.Station, ev.Printer, ev.OrderID, ev.Job, ev.At = s.cfg.Station, s.cfg.Printer.String(), orderID, job, now
+		s.logf("printing %s: %s", s.cfg.Station, ev.Message)
+		if s.onEvent != nil {
+			s.onEvent(*ev)
+		}
+	}
+}
+
+// faultsOf names the faults behind a failed job.
+func faultsOf(st printer.Status, err error) []printer.Fault {
+	var fe *printer.FaultError
+	switch {
+	case errors.As(err, &fe) && len(fe.Faults) > 0:
+		return slices.Clone(fe.Faults)
+	case len(st.Faults) > 0:
+		return slices.Clone(st.Faults)
+	case errors.Is(err, printer.ErrConfirmTimeout), errors.Is(err, printer.ErrBadReply):
+		return []printer.Fault{printer.FaultUnknown}
+	}
+	return []printer.Fault{printer.FaultNoAnswer} // the job could not be sent: unreachable
+}
+
+func faultMessage(name string, faults []printer.Fault) flow.Message {
+	zh := make([]string, 0, len(faults))
+	en := make([]string, 0, len(faults))
+	for _, f := range faults {
+		zh, en = append(zh, f.Zh()), append(en, f.En())
+	}
+	return flow.Message{
+		ZH: fmt.Sprintf("打印机 %s 故障：%s，面单未打出：排除故障后重新扫描订单", name, strings.Join(zh, "、")),
+		EN: fmt.Sprintf("Printer %s fault: %s, no label came out: clear the fault and scan the order again", name, strings.Join(en, ", ")),
+	}
+}
+
+// faultDecision is the rejection entry of a job that failed.
+func (s *Station) faultDecision(base wire.Entry, o flow.Order, wb string, st printer.Status, err error, what string) decision {
+	if errors.Is(err, label.ErrWaybill) {
+		return reject(base, o, flow.ReasonWaybillInvalid, wb, what+err.Error())
+	}
+	faults := faultsOf(st, err)
+	zh := make([]string, 0, len(faults))
+	en := make([]string, 0, len(faults))
+	for _, f := range faults {
+		zh, en = append(zh, f.Zh()), append(en, f.En())
+	}
+	detail := fmt.Sprintf("%s%s / %s (%v)", what, strings.Join(zh, "、"), strings.Join(en, ", "), err)
+	d := reject(base, o, flow.ReasonPrinterFault, wb, detail)
+	m := faultMessage(s.cfg.Printer.String(), faults)
+	d.msg = &m
+	return d
+}
+
+// ReprintRequest is an explicit reprint of an order's label.
+type ReprintRequest struct {
+	Code     string // order id, channel order no or waybill
+	Operator string
+	Note     string // why (optional)
+	Device   string // who asked: "" = station.DeviceAPI
+}
+
+// Reprint prints the label of an order that was already printed (or whose label waits for its
+// scan-back) again, and journals it as a reprint entry (trigger manual) after the printer confirmed
+// it; a fault is journaled as a rejection printer_fault. The order's state does not change. An
+// unknown code returns a Result with ErrNotFound and journals nothing.
+func (s *Station) Reprint(ctx context.Context, req ReprintRequest) station.Result {
+	now := s.clk.Now().UTC()
+	if req.Device == "" {
+		req.Device = station.DeviceAPI
+	}
+	code := strings.TrimSpace(req.Code)
+	res := station.Result{Station: s.cfg.Station, Device: req.Device, Code: code, Operator: strings.TrimSpace(req.Operator), At: now}
+	o, ok, err := s.store.FindOrder(code)
+	if err != nil {
+		return failed(res, err)
+	}
+	if !ok {
+		res = failed(res, fmt.Errorf("%w: %q", ErrNotFound, code))
+		res.Outcome.Reason = flow.ReasonUnknownOrder
+		res.Message = flow.ReasonUnknownOrder.Message("")
+		return res
+	}
+	base := wire.Entry{Station: s.cfg.Station, Device: req.Device, Operator: res.Operator, Trigger: wire.TriggerManual, Code: excerpt(code), At: wire.Time(now)}
+	return s.reprint(ctx, res, base, o.ID, req)
+}
+
+func (s *Station) reprint(ctx context.Context, res station.Result, base wire.Entry, orderID string, req ReprintRequest) station.Result {
+	o, ok, err := s.store.Order(orderID)
+	if err != nil || !ok {
+		return failed(res, fmt.Errorf("%w: %q (%v)", ErrNotFound, orderID, err))
+	}
+	wb := waybill.Normalize(o.Waybill)
+	s.mu.Lock()
+	_, waiting := s.pending[waybill.Normalize(o.AssignedWaybill)]
+	s.mu.Unlock()
+	if o.State == flow.PendingAllocation && waiting {
+		wb = waybill.Normalize(o.AssignedWaybill)
+	} else if (o.State != flow.WaybillPrinted && o.State != flow.PickedUp) || wb == "" {
+		return s.commit(ctx, res, func(*journal.Tx) decision {
+			r := flow.ReasonWrongState
+			if o.State == flow.Cancelled {
+				r = flow.ReasonCancelled
+			}
+			return reject(base, o, r, "", "reprint: only a printed order's label is reprinted; scan the order code to print it")
+		})
+	}
+	job, st, err := s.send(ctx, LabelFor(o, wb))
+	pb := base
+	pb.Device, pb.Job = s.cfg.Printer.String(), job
+	res.Device = pb.Device
+	jctx := detached(ctx)
+	defer jctx.cancel()
+	if err != nil && !errors.Is(err, printer.ErrNoStatus) {
+		return s.commit(jctx, res, func(*journal.Tx) decision { return s.faultDecision(pb, o, wb, st, err, "reprint: ") })
+	}
+	if waiting && o.State == flow.PendingAllocation {
+		s.mu.Lock()
+		s.pending[wb] = scanBack{orderID: o.ID, job: job, at: s.clk.Now()}
+		s.mu.Unlock()
+	}
+	return s.commit(jctx, res, func(*journal.Tx) decision {
+		e := pb
+		e.Kind, e.OrderID, e.From, e.To, e.Waybill, e.Carrier = wire.KindReprint, o.ID, string(o.State), string(o.State), wb, o.Carrier
+		e.Detail = "label reprinted, confirmed by the printer's status"
+		msg := flow.Message{ZH: "已补打面单 " + wb, EN: "Label reprinted: " + wb}
+		if errors.Is(err, printer.ErrNoStatus) {
+			e.Detail = "label sent again; this printer has no status query: check that it came out"
+			msg = flow.Message{ZH: "补打面单已发送 " + wb + "：请确认已打出", EN: "Reprint sent: " + wb + ": check that it came out"}
+		}
+		if n := strings.TrimSpace(req.Note); n != "" {
+			e.Detail += "; note: " + n
+		}
+		e.Detail = excerpt(e.Detail)
+		return decision{out: flow.Outcome{Result: flow.Accepted, From: o.State, To: o.State, Order: o, Waybill: wb}, entry: e, msg: &msg}
+	})
+}
+
+// StartProxy starts the station's print proxy on listen (host:port). filter, if not nil, selects
+// the barcodes that are waybill numbers. Close stops it.
+func (s *Station) StartProxy(listen string, filter *regexp.Regexp) (string, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.px != nil {
+		return "", fmt.Errorf("%w: station %s: already running on %s", ErrProxy, s.cfg.Station, s.px.Addr())
+	}
+	co := s.confirm
+	px, err := proxy.New(listen, s.cfg.Printer, &proxy.Options{Name: s.cfg.Station + "-proxy", Clock: s.clk, Logf: s.logf,
+		Filter: filter, Confirm: &co, OnConfirmed: s.proxyConfirmed})
+	if err != nil {
+		return "", fmt.Errorf("%w: station %s: %w", ErrProxy, s.cfg.Station, err)
+	}
+	s.px = px
+	return px.Addr(), nil
+}
+
+// proxyConfirmed turns a proxied job's waybills into order steps (or rejections).
+func (s *Station) proxyConfirmed(j proxy.Job, st printer.Status, err error) {
+	if j.PrinterJobID != "" {
+		s.mu.Lock()
+		s.jobs++
+		s.lastJob = j.PrinterJobID
+		s.mu.Unlock()
+	}
+	s.observe("", j.PrinterJobID, st, err)
+	if len(j.Waybills) == 0 {
+		s.logf("printing %s: proxy job %s (%d bytes from %s): no waybill found", s.cfg.Station, j.ID, j.Bytes, j.Remote)
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), journalTimeout)
+	defer cancel()
+	for _, code := range j.Waybills {
+		res := s.proxyWaybill(ctx, j, code, st, err)
+		if s.onRes != nil {
+			s.onRes(res)
+		}
+		if res.Err != nil {
+			s.logf("printing %s: proxy job %s waybill %s: not committed: %v", s.cfg.Station, j.ID, code, res.Err)
+		} else {
+			s.logf("printing %s: proxy job %s waybill %s → %s %s", s.cfg.Station, j.ID, code, res.Outcome.Result, res.Message)
+		}
+	}
+}
+
+func (s *Station) proxyWaybill(ctx context.Context, j proxy.Job, code string, st printer.Status, err error) station.Result {
+	now := s.clk.Now().UTC()
+	wb := waybill.Normalize(code)
+	name := s.cfg.Printer.String()
+	res := station.Result{Station: s.cfg.Station, Device: name, Code: wb, At: now}
+	base := wire.Entry{Station: s.cfg.Station, Device: name, Trigger: wire.TriggerPrint, Code: excerpt(wb), Job: j.PrinterJobID, At: wire.Time(now)}
+	src := fmt.Sprintf("proxy job %s from %s", j.ID, j.Remote)
+	id, found, ferr := s.findByWaybill(wb)
+	if ferr != nil {
+		return failed(res, ferr)
+	}
+	noStatus := errors.Is(err, printer.ErrNoStatus)
+	res = s.commit(ctx, res, func(tx *journal.Tx) decision {
+		var o flow.Order
+		ok := false
+		if found {
+			o, ok = tx.Order(id)
+		}
+		if !ok {
+			detail := src + ": no order has this waybill; the job still printed"
+			if err != nil && !noStatus {
+				detail = fmt.Sprintf("%s: no order has this waybill; the job failed: %v", src, err)
+			}
+			return reject(base, flow.Order{}, flow.ReasonUnknownWaybill, wb, detail)
+		}
+		switch {
+		case noStatus:
+			if o.State != flow.PendingAllocation {
+				break
+			}
+			e := base
+			e.Kind, e.OrderID, e.From, e.To, e.Waybill, e.Carrier = wire.KindNote, o.ID, string(o.State), string(o.State), wb, o.Carrier
+			e.Detail = src + ": label sent; this printer has no status query: waiting for the scan-back at the station"
+			msg := flow.Message{ZH: "面单已由外部软件打印：请扫描面单条码 " + wb + " 确认", EN: "Label printed by other software: scan its barcode " + wb + " to confirm"}
+			return decision{out: flow.Outcome{Result: flow.Accepted, From: o.State, To: o.State, Order: o, Waybill: wb}, entry: e, msg: &msg}
+		case err != nil:
+			return s.faultDecision(base, o, wb, st, err, src+": ")
+		}
+		out := flow.Apply(o, flow.Request{Action: flow.ActPrint, Waybill: wb, At: now})
+		d := fromOutcome(base, out)
+		switch out.Result {
+		case flow.Accepted:
+			d.entry.Detail = src + ": label confirmed by the printer's status"
+			if noStatus {
+				d.entry.Detail = src + ": sent"
+			}
+		case flow.AlreadyDone:
+			d.entry.Kind = wire.KindReprint
+			d.entry.Detail = src + ": the label was printed again by other software"
+			msg := flow.Message{ZH: "外部软件补打了面单 " + wb, EN: "Label " + wb + " printed again by other software"}
+			d.msg = &msg
+		default:
+			d.entry.Detail = src + ": the job still printed; " + d.entry.Detail
+		}
+		return d
+	})
+	if res.Err == nil && noStatus && res.Kind == wire.KindNote && res.Outcome.Order.ID != "" {
+		s.mu.Lock()
+		s.pending[wb] = scanBack{orderID: res.Outcome.Order.ID, job: j.PrinterJobID, at: now}
+		s.mu.Unlock()
+	}
+	return res
+}
+
+// findByWaybill finds the order a waybill is bound to, or else assigned to (an order not printed
+// yet). The journal indexes bound waybills only, so assigned ones are looked up in the orders that
+// can still be printed; the caller re-reads the order inside its transaction.
+func (s *Station) findByWaybill(wb string) (id string, ok bool, err error) {
+	if wb == "" {
+		return "", false, nil
+	}
+	o, ok, err := s.store.FindOrder(wb)
+	if err != nil || (ok && waybill.Normalize(o.Waybill) == wb) {
+		return o.ID, ok, err
+	}
+	for _, st := range []flow.State{flow.PendingAllocation, flow.Held, flow.AwaitingBalance} {
+		err = s.store.ForEachOrder(st, func(o flow.Order) bool {
+			if waybill.Normalize(o.AssignedWaybill) == wb {
+				id, ok = o.ID, true
+				return false
+			}
+			return true
+		})
+		if err != nil || ok {
+			return id, ok, err
+		}
+	}
+	return "", false, nil
+}
+
+// decision is what a journal transaction decided.
+type decision struct {
+	out   flow.Outcome
+	entry wire.Entry
+	msg   *flow.Message // overrides out.Message()
+}
+
+// commit journals the decision made inside one Do and returns the result after the commit.
+func (s *Station) commit(ctx context.Context, res station.Result, decide func(tx *journal.Tx) decision) station.Result {
+	var d decision
+	err := s.store.Do(ctx, func(tx *journal.Tx) error {
+		d = decide(tx)
+		d.entry = tx.Append(d.entry)
+		if d.entry.Kind == wire.KindStep {
+			tx.PutOrder(d.out.Order)
+		}
+		return nil
+	})
+	if err != nil {
+		return failed(res, err)
+	}
+	res.Outcome, res.Kind, res.Entry = d.out, d.entry.Kind, d.entry
+	res.Message = d.out.Message()
+	if d.msg != nil {
+		res.Message = *d.msg
+	}
+	return res
+}
+
+func failed(res station.Result, err error) station.Result {
+	res.Err = err
+	res.Outcome = flow.Outcome{Result: flow.Rejected}
+	res.Message = flow.Message{ZH: "系统错误，未记录：请重新扫描", EN: "System error, nothing recorded: scan again"}
+	return res
+}
+
+// fromOutcome turns a flow outcome into a decision: a step entry when the order moved, a reject
+// entry when refused, a note for an idempotent repeat (same rules as agent/station).
+func fromOutcome(base wire.Entry, out flow.Outcome) decision {
+	e := base
+	e.OrderID = out.Order.ID
+	e.From, e.To = string(out.From), string(out.To)
+	e.Waybill = out.Waybill
+	e.Carrier = out.Order.Carrier
+	switch out.Result {
+	case flow.Accepted:
+		e.Kind = wire.KindStep
+		e.Waybill = out.Order.Waybill
+	case flow.AlreadyDone:
+		e.Kind = wire.KindNote
+		e.Detail = "already done: repeat scan, no change"
+	default:
+		e.Kind = wire.KindReject
+		e.Reason = string(out.Reason)
+		e.Detail = excerpt(out.Detail)
+	}
+	return decision{out: out, entry: e}
+}
+
+func reject(base wire.Entry, o flow.Order, r flow.Reason, wb, detail string) decision {
+	out := flow.Outcome{Result: flow.Rejected, Reason: r, From: o.State, To: o.State, Order: o, Waybill: waybill.Normalize(wb), Detail: detail}
+	return fromOutcome(base, out)
+}
+
+type cancelCtx struct {
+	context.Context
+	cancel context.CancelFunc
+}
+
+// detached is ctx without its cancellation, bounded by journalTimeout: a job was sent, so its
+// outcome is journaled even when the caller stopped waiting.
+func detached(ctx context.Context) cancelCtx {
+	c, cancel := context.WithTimeout(context.WithoutCancel(ctx), journalTimeout)
+	return cancelCtx{c, cancel}
+}
+
+// excerpt bounds what goes into the journal.
+func excerpt(s string) string {
+	const max = 512
+	if len(s) <= max {
+		return s
+	}
+	cut := max
+	for cut > 0 && s[cut]&0xC0 == 0x80 {
+		cut--
+	}
+	return s[:cut] + "…"
+}

@@ -116,13 +116,15 @@ type Uplink struct {
 	clk      clock.Clock
 	logf     func(string, ...any)
 	cli      mqtt.Client
+	connTok  mqtt.Token
 	jid      string
 	maxBytes int
 
 	topicEvents, topicAck, topicStatus, topicCatchup string
 
 	connected atomic.Bool
-	lastAck   atomic.Int64 // unix nanos of the clock, 0 = never
+	gen       atomic.Uint64 // connection generation: +1 on every connect
+	lastAck   atomic.Int64  // unix nanos of the clock, 0 = never
 
 	batches, resends, acks, ignored, downlinks atomic.Uint64
 
@@ -151,7 +153,14 @@ type Uplink struct {
 
 type event struct {
 	connect bool
+	gen     uint64 // of a connect event
 	ack     []byte
+}
+
+// flight is one published batch that the hub has not acked yet.
+type flight struct {
+	last uint64 // its last seq
+	gen  uint64 // the connection generation it was published on
 }
 
 // New validates opts, starts the goroutines and begins connecting in the background: a broker that
@@ -227,7 +236,9 @@ func New(ctx context.Context, src Source, opts Options) (*Uplink, error) {
 	u.cli = mqtt.NewClient(mo)
 	go u.run()
 	go u.feed()
-	u.cli.Connect() // with ConnectRetry the token completes only once connected; never waited on
+	// With ConnectRetry the token completes once connected, or when Stop aborts the retries. Only
+	// Stop waits on it (so that paho's connect goroutine is gone when Stop returns).
+	u.connTok = u.cli.Connect()
 	unwatch := context.AfterFunc(ctx, func() { _ = u.Stop(context.Background()) })
 	u.mu.Lock()
 	u.unwatch = unwatch
@@ -395,6 +406,7 @@ func (u *Uplink) sendCatchup(since uint64) {
 // --- paho callbacks: they never block ---
 
 func (u *Uplink) onConnect(c mqtt.Client) {
+	gen := u.gen.Add(1)
 	u.connected.Store(true)
 	u.mu.Lock()
 	u.lastErr = nil
@@ -421,7 +433,7 @@ func (u *Uplink) onConnect(c mqtt.Client) {
 		u.sendCatchup(since)
 	}
 	u.logf("uplink: connected to %s", u.opts.URL)
-	u.push(event{connect: true})
+	u.push(event{connect: true, gen: gen})
 }
 
 func (u *Uplink) onLost(_ mqtt.Client, err error) {
@@ -513,7 +525,7 @@ func (u *Uplink) run() {
 	defer close(u.ownerDone)
 	acked := u.src.AckedSeq()
 	next := acked         // highest seq published in the current round
-	var inflight []uint64 // last seq of each batch in flight (all > acked)
+	var inflight []flight // batches in flight (all end > acked)
 	timer := u.clk.NewTimer(u.opts.ResendAfter)
 	timer.Stop()
 	armed := false
@@ -534,6 +546,7 @@ func (u *Uplink) run() {
 	}
 	for {
 		if u.connected.Load() {
+			gen := u.gen.Load()
 			for len(inflight) < u.opts.Window {
 				es, err := u.src.Entries(next, wire.MaxBatchEntries, u.maxBytes)
 				if err != nil {
@@ -548,7 +561,7 @@ func (u *Uplink) run() {
 				}
 				u.publishBatch(es)
 				next = es[len(es)-1].Seq
-				inflight = append(inflight, next)
+				inflight = append(inflight, flight{last: next, gen: gen})
 				if !armed {
 					arm()
 				}
@@ -574,7 +587,18 @@ func (u *Uplink) run() {
 					if a := u.src.AckedSeq(); a > acked {
 						acked = a
 					}
-					rewind("reconnected")
+					// Batches already published on this very connection (the owner saw it up
+					// before this event) need no resend; anything older does.
+					fresh := true
+					for _, f := range inflight {
+						fresh = fresh && f.gen >= e.gen
+					}
+					if !fresh {
+						rewind("reconnected")
+					} else if next < acked {
+						next, inflight = acked, nil
+						disarm()
+					}
 					continue
 				}
 				seq, ok := u.parseAck(e.ack, acked)
@@ -591,7 +615,7 @@ func (u *Uplink) run() {
 				if next < acked {
 					next = acked
 				}
-				for len(inflight) > 0 && inflight[0] <= acked {
+				for len(inflight) > 0 && inflight[0].last <= acked {
 					inflight = inflight[1:]
 				}
 				if len(inflight) == 0 {
@@ -690,6 +714,13 @@ func (u *Uplink) Stop(ctx context.Context) error {
 	}
 	u.connected.Store(false)
 	u.cli.Disconnect(disconnectQuiesceMS)
+	// When no connection was ever made, Disconnect returns at once but paho's connect goroutine
+	// finishes only after its current attempt or retry sleep: wait for it.
+	select {
+	case <-u.connTok.Done():
+	case <-ctx.Done():
+		err = ctx.Err()
+	}
 	close(u.disconnected)
 	if err != nil {
 		return fmt.Errorf("uplink: stop: %w", err)

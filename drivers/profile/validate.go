@@ -55,8 +55,8 @@ func (p Profile) Validate() error {
 
 // Validate checks the line settings and framing of s (zero fields mean their defaults).
 func (s *Serial) Validate() error {
-	v := &checker{file: "serial"}
-	s.check(v, nil)
+	v := &checker{}
+	s.check(v, []any{"serial"})
 	return errors.Join(v.errs...)
 }
 

@@ -176,12 +176,13 @@ func (in *Intake) Apply(ctx context.Context, payload []byte) error {
 	in.mu.Unlock()
 	var hseq uint64
 	var above map[uint64]struct{}
+	var sawGap bool
 
 	var st Stats
 	var logs []string
 	err := in.store.Do(ctx, func(tx *journal.Tx) error {
 		st, logs = Stats{Payloads: 1}, nil
-		hseq, above = h0, maps(a0)
+		hseq, above, sawGap = h0, maps(a0), false
 		if perr != nil {
 			e := malformed(now, "", perr, payload)
 			tx.Append(e)
@@ -197,6 +198,10 @@ func (in *Intake) Apply(ctx context.Context, payload []byte) error {
 					continue // already applied (a replay)
 				}
 			}
+			retry := false // leave it for the catch-up replay
+			if el.hseq > hseq+1 {
+				sawGap = true
+			}
 			if el.bad != nil {
 				tx.Append(malformed(now, code(el.hseq), el.bad, el.raw))
 				st.Rejected++
@@ -210,11 +215,15 @@ func (in *Intake) Apply(ctx context.Context, payload []byte) error {
 				case kind == wire.KindReject:
 					st.Rejected++
 					logs = append(logs, fmt.Sprintf("intake: %s %s refused: %s (%s)", el.msg.Type, e.OrderID, e.Reason, e.Detail))
+					// Beyond a gap, a message about an order not heard of yet may follow that
+					// order's message in the missing range: apply it again when the replay
+					// brings it in sequence, instead of counting it as applied.
+					retry = e.Reason == string(flow.ReasonUnknownOrder) && el.hseq > hseq+1
 				default:
 					st.Applied++
 				}
 			}
-			if el.hseq != 0 {
+			if el.hseq != 0 && !retry {
 				above[el.hseq] = struct{}{}
 				for {
 					if _, ok := above[hseq+1]; !ok {
@@ -239,7 +248,7 @@ func (in *Intake) Apply(ctx context.Context, payload []byte) error {
 	}
 	in.mu.Lock()
 	in.hseq, in.above = hseq, above
-	gap := len(above) > 0 && in.requested != hseq+1
+	gap := (len(above) > 0 || sawGap) && in.requested != hseq+1
 	if gap {
 		in.requested = hseq + 1
 		st.Catchups++

@@ -355,3 +355,26 @@ func FuzzApply(f *testing.F) {
 		}
 	})
 }
+
+// TestCancelBeyondAGapIsNotLost: the order message is lost (hseq 2), its cancel (hseq 3) arrives
+// first and is refused as unknown; the catch-up replay brings both in order and the cancel holds.
+func TestCancelBeyondAGapIsNotLost(t *testing.T) {
+	r := newRig(t)
+	r.apply(`{"type":"state","hseq":1,"order_id":"Z0","state":"pending_allocation"}`)
+	order := strings.Replace(strings.Replace(fmt.Sprintf(orderA, 2), `"A1"`, `"Z1"`, 1), "401234567890123", "401234567890555", 1)
+	cancel := `{"type":"cancel","hseq":3,"order_id":"Z1","reason":"buyer"}`
+	one(t, r.apply(cancel), wire.KindReject, flow.ReasonUnknownOrder)
+	r.mu.Lock()
+	asked := fmt.Sprint(r.catchups)
+	r.mu.Unlock()
+	if r.in.CatchupSince() != 1 || asked != "[1]" {
+		t.Fatalf("since %d, catch-ups %s; want 1, [1]", r.in.CatchupSince(), asked)
+	}
+	r.apply("[" + order + "," + cancel + "]")
+	if o, ok := r.order("Z1"); !ok || o.State != flow.Cancelled {
+		t.Fatalf("order after the replay: %+v (the cancel was lost)", o)
+	}
+	if r.in.CatchupSince() != 3 {
+		t.Fatalf("since %d after the replay, want 3", r.in.CatchupSince())
+	}
+}

@@ -1,0 +1,62 @@
+package uplink_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net/http"
+	"testing"
+	"time"
+
+	"wedge/internal/testbroker"
+	"wedge/sync/hub"
+	"wedge/sync/uplink"
+	"wedge/sync/uplink/uplinktest"
+	"wedge/sync/wire"
+)
+
+// The uplink against the real reference hub (sync/hub): the two sides of sync/wire agree.
+func TestWithReferenceHub(t *testing.T) {
+	b := testbroker.Start(t, nil)
+	shared := false
+	h, err := hub.New(context.Background(), hub.Options{BrokerURL: b.URL(), DataDir: t.TempDir(),
+		Listen: "127.0.0.1:0", ClientID: "wedge-hub-uplink-test", Shared: &shared})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = h.Stop(ctx)
+	})
+	select {
+	case <-h.Ready():
+	case <-time.After(15 * time.Second):
+		t.Fatal("hub not ready")
+	}
+	src := uplinktest.NewMemSource(jid)
+	src.Append(1200)
+	u := start(t, src, uplink.Options{URL: b.URL()})
+	eventually(t, 30*time.Second, "the hub acks all 1200", func() bool { return src.AckedSeq() == 1200 })
+
+	// The hub's downlink reaches the agent.
+	body, _ := json.Marshal(wire.OrdersRequest{Site: site, Orders: []wire.OrderMsg{{Type: wire.TypeOrder, OrderID: "O-dl-1",
+		Channel: "taobao", ChannelOrderNo: "TB1", BuyerID: "b1", OrderedAt: "2026-11-25T08:00:00.000Z", Payment: "full"}}})
+	resp, err := http.Post("http://"+h.Addr()+"/v1/orders", "application/json", bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		t.Fatalf("POST /v1/orders: %s", resp.Status)
+	}
+	select {
+	case m := <-u.Downlink():
+		msgs, bad, err := wire.ParseDownlink(m.Payload)
+		if err != nil || len(bad) != 0 || len(msgs) == 0 || msgs[0].ID() != "O-dl-1" {
+			t.Fatalf("downlink %s: %q: msgs %+v bad %v err %v", m.Topic, m.Payload, msgs, bad, err)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("no downlink from the hub")
+	}
+}

@@ -87,6 +87,11 @@ type Config struct {
 	Log            Log                `yaml:"log"`
 	Stations       []Station          `yaml:"stations"`
 	Devices        []Device           `yaml:"devices"`
+	// Issue 5 (agent/config/supervise.go): backlog breaker, overdue alerts, KPI, console.
+	Breaker      Breaker  `yaml:"breaker"`
+	OverdueAfter Duration `yaml:"overdue_after"` // default 30m
+	KPI          KPI      `yaml:"kpi"`
+	Console      Console  `yaml:"console"`
 
 	// File is the path the config was loaded from (not in YAML).
 	File string `yaml:"-"`
@@ -437,6 +442,7 @@ func (c *Config) validate(v *validator, opts *Options) {
 		v.failf([]any{"operator_pattern"}, "not a valid regular expression: %v", err)
 	}
 	c.operator = re
+	c.validateSupervise(v)
 
 	chans := make(map[string]Channel, len(c.Channels))
 	for _, name := range slices.Sorted(maps.Keys(c.Channels)) {
@@ -641,6 +647,7 @@ func (c *Config) resolvePaths(dir string) {
 	c.Broker.CA = abs(c.Broker.CA)
 	c.Broker.Cert = abs(c.Broker.Cert)
 	c.Broker.Key = abs(c.Broker.Key)
+	c.Console.SessionKeyFile = abs(c.Console.SessionKeyFile)
 }
 
 // OperatorRE is the compiled operator badge pattern.

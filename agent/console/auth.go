@@ -216,3 +216,9 @@ func (c *Console) checkWrite(w http.ResponseWriter, r *http.Request) (session, b
 	}
 	return s, true
 }
+
+// ValidHash reports whether h is a password hash in the form HashPassword makes (for config checks).
+func ValidHash(h string) bool {
+	_, err := parseHash(h)
+	return err == nil
+}

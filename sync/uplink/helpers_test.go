@@ -366,3 +366,13 @@ func (h *testHub) setAckLimit(n uint64) {
 	h.ackLimit = n
 	h.mu.Unlock()
 }
+
+func (h *testHub) maxSeq() uint64 {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	var m uint64
+	for s := range h.seen {
+		m = max(m, s)
+	}
+	return m
+}

@@ -96,16 +96,16 @@ func TestWindowBoundsInFlight(t *testing.T) {
 	src.Append(2000)
 	clk := clock.NewFake(time.Date(2026, 11, 25, 8, 0, 0, 0, time.UTC))
 	u := start(t, src, uplink.Options{URL: b.URL(), Window: 2, Clock: clk})
-	eventually(t, 30*time.Second, "hub receives two batches", func() bool { return hub.batchCount() == 2 })
-	sent := hub.contiguous()
-	if sent == 0 || sent >= 2000 {
-		t.Fatalf("two batches carried %d entries", sent)
-	}
+	eventually(t, 30*time.Second, "two batches published", func() bool { return u.Stats().Batches >= 2 })
 	// A new commit wakes the owner; the window is still full, so nothing more may go out.
 	src.Append(1)
-	time.Sleep(200 * time.Millisecond) // give a wrong implementation the chance to send more
-	if n := u.Stats().Batches; n != 2 || hub.count(sent+1) != 0 {
-		t.Fatalf("with Window 2 and no acks: %d batches published, seq %d seen %d times", n, sent+1, hub.count(sent+1))
+	time.Sleep(300 * time.Millisecond) // give a wrong implementation the chance to send more
+	if n := u.Stats().Batches; n != 2 {
+		t.Fatalf("with Window 2 and no acks: %d batches published", n)
+	}
+	eventually(t, 30*time.Second, "hub receives them", func() bool { return hub.contiguous() > 0 && hub.contiguous() == hub.maxSeq() })
+	if max := hub.maxSeq(); max >= 2000 || max < 2 {
+		t.Fatalf("two batches carried seq 1..%d", max)
 	}
 }
 

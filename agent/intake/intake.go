@@ -59,6 +59,9 @@ type Options struct {
 	Contract func(channel, orderNo string) error
 	// RequestCatchup asks the hub to replay the downlink after since. It must not block. Nil: none.
 	RequestCatchup func(since uint64)
+	// IntakeState is the state a new, fully paid order enters: flow.Held while the backlog breaker
+	// is open (supervise.Supervisor.IntakeState). Nil: flow.PendingAllocation.
+	IntakeState func() flow.State
 }
 
 // Intake applies downlink payloads. Apply may be called from one goroutine at a time (the agent's
@@ -467,6 +470,8 @@ func (in *Intake) order(tx *journal.Tx, m wire.OrderMsg, id string, base wire.En
 	n.State = flow.PendingAllocation
 	if n.Payment == flow.PaymentDeposit {
 		n.State = flow.AwaitingBalance
+	} else if in.opts.IntakeState != nil && in.opts.IntakeState() == flow.Held {
+		n.State = flow.Held // 暂停进入: the breaker is open; released to 待分仓 in arrival order
 	} else {
 		n.PendingSince = now
 	}

@@ -4,5 +4,6 @@
 // pseudo-terminals (internal/pty). It checks results only through what a person or the hub's owner
 // would see: the hub's HTTP API, the agents' API, their logs and `wedge journal verify`.
 //
-// The tests are skipped with -short. The package has no non-test code besides this comment.
+// The tests are skipped with -short. WEDGE_E2E_BIN names a prebuilt binary to use instead of
+// building one (build it with -race). The package has no non-test code besides this comment.
 package e2e

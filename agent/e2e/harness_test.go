@@ -36,7 +36,10 @@ var wedgeBin string
 func TestMain(m *testing.M) {
 	flag.Parse()
 	var dir string
-	if !testing.Short() && runtime.GOOS == "linux" {
+	if bin := os.Getenv("WEDGE_E2E_BIN"); bin != "" && !testing.Short() {
+		// A prebuilt binary (e.g. built from a clean checkout while the tree is being edited).
+		wedgeBin = bin
+	} else if !testing.Short() && runtime.GOOS == "linux" {
 		var err error
 		dir, err = os.MkdirTemp("", "wedge-e2e-")
 		if err != nil {

@@ -14,7 +14,7 @@ build:
 
 # Everything embedded: MQTT broker, hub, two agents, simulated scanners and printers, order generator.
 demo: build
-	./$(BIN) demo
+	./$(BIN) demo $(ARGS)
 
 # Every test, with the race detector. Tests needing mosquitto, socat, chromium or zbarimg fail under
 # CI when those are missing (.ci/run installs them) and skip with a message elsewhere.

@@ -188,11 +188,18 @@ func Parse(file, id string, data []byte) (Profile, []error) {
 		}
 		return Profile{}, []error{syntaxError(file, err)}
 	}
-	var second yaml.Node
-	if err := nodes.Decode(&second); err == nil {
-		return Profile{}, []error{&Error{File: file, Line: second.Line, Msg: "one profile per file: found a second YAML document (---)"}}
-	} else if !errors.Is(err, io.EOF) {
-		return Profile{}, []error{syntaxError(file, err)}
+	for {
+		var next yaml.Node
+		err := nodes.Decode(&next)
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return Profile{}, []error{syntaxError(file, err)}
+		}
+		if n := &next; len(n.Content) > 0 && !(n.Content[0].Kind == yaml.ScalarNode && n.Content[0].Tag == "!!null") {
+			return Profile{}, []error{&Error{File: file, Line: n.Content[0].Line, Msg: "one profile per file: found a second YAML document (---)"}}
+		}
 	}
 	doc := &root
 	if doc.Kind == yaml.DocumentNode && len(doc.Content) > 0 {

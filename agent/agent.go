@@ -22,6 +22,7 @@ import (
 	"wedge/agent/intake"
 	"wedge/agent/journal"
 	"wedge/agent/station"
+	"wedge/agent/supervise"
 	"wedge/agent/version"
 	"wedge/drivers/profile"
 	"wedge/drivers/scanner"
@@ -64,6 +65,7 @@ type Agent struct {
 	logf func(string, ...any)
 
 	store    *journal.Store
+	sup      *supervise.Supervisor // issue 5: breaker, overdue, KPI, metrics, console
 	up       *uplink.Uplink
 	in       *intake.Intake
 	stations map[string]*station.Station
@@ -142,10 +144,16 @@ func New(ctx context.Context, cfg *config.Config, deps Deps) (a *Agent, err erro
 		return a, fmt.Errorf("%w: journal: %w", ErrStart, err)
 	}
 
+	// 1b. supervision (issue 5): it decides the state of arriving orders, so it starts before intake.
+	if err := a.startSupervise(ctx); err != nil {
+		return a, fmt.Errorf("%w: %w", ErrStart, err)
+	}
+
 	// 2. intake (fed by the downlink once the uplink runs). It asks the uplink for catch-ups;
 	// the uplink asks it where to catch up from after every reconnect.
 	a.in, err = intake.New(ctx, a.store, intake.Options{Clock: deps.Clock, Logf: prefixed(a.logf, ""),
-		Contract: cfg.CheckOrderNo, RequestCatchup: func(since uint64) { a.up.RequestCatchup(since) }})
+		Contract: cfg.CheckOrderNo, RequestCatchup: func(since uint64) { a.up.RequestCatchup(since) },
+		IntakeState: a.sup.IntakeState})
 	if err != nil {
 		return a, fmt.Errorf("%w: %w", ErrStart, err)
 	}
@@ -205,7 +213,10 @@ func New(ctx context.Context, cfg *config.Config, deps Deps) (a *Agent, err erro
 		if err != nil {
 			return a, fmt.Errorf("%w: api listen %s: %w", ErrStart, cfg.API.Listen, err)
 		}
-		a.srv = &http.Server{Handler: a.api, ReadHeaderTimeout: 10 * time.Second}
+		mux := http.NewServeMux()
+		mux.Handle("/", a.api)
+		a.sup.Register(mux) // /console/, /metrics, GET /api/v1/kpi
+		a.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 		a.httpDone = make(chan struct{})
 		go func() {
 			defer close(a.httpDone)
@@ -243,6 +254,9 @@ func (a *Agent) onResult(r station.Result) {
 	}
 	if a.api != nil {
 		a.api.Record(r)
+	}
+	if a.sup != nil {
+		a.sup.OnResult(r)
 	}
 	if a.deps.OnResult != nil {
 		a.deps.OnResult(r)
@@ -313,9 +327,16 @@ func (a *Agent) pump() {
 			if !ok {
 				return
 			}
+			if m.Topic == wire.TopicCommand(a.cfg.Site, a.cfg.Agent) {
+				if err := a.sup.Command(ctx, m.Payload); err != nil {
+					a.logf("command: %v", err)
+				}
+				continue
+			}
 			if err := a.in.Apply(ctx, m.Payload); err != nil {
 				a.logf("intake: %v", err)
 			}
+			a.sup.Kick()
 		}
 	}
 }
@@ -324,6 +345,7 @@ func (a *Agent) status() wire.Status {
 	s := wire.Status{State: "online", Site: a.cfg.Site, Agent: a.cfg.Agent, Version: version.Version, At: wire.Time(clock.Or(a.deps.Clock).Now())}
 	if a.store != nil {
 		s.JournalID = a.store.JournalID()
+		s.BreakerOpen = a.sup != nil && a.sup.BreakerOpen()
 		if l, k := a.store.LastSeq(), a.store.AckedSeq(); l > k {
 			s.Unsynced = l - k
 		}
@@ -355,6 +377,10 @@ func (a *Agent) devices() []api.Device {
 	return out
 }
 
+// Supervisor is the agent's supervision (breaker, overdue, KPI, metrics, console). Printer
+// drivers report faults through Supervisor().PrinterFault.
+func (a *Agent) Supervisor() *supervise.Supervisor { return a.sup }
+
 // Store is the agent's journal store.
 func (a *Agent) Store() *journal.Store { return a.store }
 
@@ -380,6 +406,12 @@ func (a *Agent) APIAddr() string {
 func (a *Agent) Stop(ctx context.Context) error {
 	a.stopOnce.Do(func() {
 		var errs []error
+		if a.sup != nil {
+			// Before the HTTP server: Shutdown does not close the console's hijacked WebSockets.
+			if err := a.sup.Close(); err != nil {
+				errs = append(errs, fmt.Errorf("supervise: %w", err))
+			}
+		}
 		if a.srv != nil {
 			if err := a.srv.Shutdown(ctx); err != nil {
 				a.srv.Close()

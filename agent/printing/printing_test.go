@@ -269,7 +269,10 @@ func TestPaperOutMidJobThenPrintOnce(t *testing.T) {
 	r.emu.SetFault("")
 	// The stuck label finishes once the paper is back (as the real printer does); wait for it so
 	// that the count below is about the new scan only.
-	waitFor(t, func() bool { _, err := printer.Confirm(r.ctx, r.dev, "", &printer.ConfirmOptions{Interval: 10 * time.Millisecond}); return err == nil })
+	waitFor(t, func() bool {
+		_, err := printer.Confirm(r.ctx, r.dev, "", &printer.ConfirmOptions{Interval: 10 * time.Millisecond})
+		return err == nil
+	})
 	before := len(r.emu.Jobs())
 	res = r.scan("O-1")
 	if !res.Good() || res.Kind != wire.KindStep {

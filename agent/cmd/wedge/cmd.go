@@ -32,6 +32,8 @@ const helpText = `wedge — 仓库边缘代理 warehouse edge agent
                                        the all-in-one demo (embedded broker, hub, two agents, simulated scanners)
   wedge journal verify --data DIR      校验日志哈希链 verify the journal's hash chain
   wedge profiles validate DIR          校验固件配置文件 validate firmware profiles in DIR
+  wedge console hash-password          生成主管控制台密码哈希（读取标准输入一行）
+                                       hash a console password (one line on stdin) for console.users
   wedge devices                        列出已连接的扫码枪/打印机 list attached devices (not yet)
   wedge version                        版本 print the version
   wedge help                           本帮助 this help
@@ -74,6 +76,8 @@ func runCtx(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return cmdHub(ctx, rest, stdout, stderr)
 	case "demo":
 		return cmdDemo(ctx, rest, stdout, stderr)
+	case "console":
+		return cmdConsole(ctx, rest, stdout, stderr)
 	case "devices":
 		fmt.Fprintln(stderr, "wedge devices: 此版本尚未提供设备列表 not yet available in this build")
 		return exitNotYet

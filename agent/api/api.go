@@ -5,6 +5,10 @@
 //	GET  /api/v1/orders/{id}           the order and its local history; id = order id, channel order no or waybill
 //	POST /api/v1/orders/{id}/confirm   {"operator","note","waybill"?}: manual confirmation of the next step
 //	POST /api/v1/scan                  {"station","code","device"?}: a software scan, journaled with device "api"
+//	GET  /api/v1/orders/{id}/label.png the order's e-waybill label as a PNG (bound waybill, else the assigned one)
+//	POST /api/v1/orders/{id}/reprint   {"operator","note"?,"station"?}: explicit, journaled reprint of a printed label
+//
+// The status lists the printers ("printers") with their last seen faults (agent/printing).
 //
 // POST requests need "Authorization: Bearer <token>" (401 without it, 403 with a wrong one; 403 when
 // the agent has no token configured). Errors are {"error":{"code","zh","en"}}, Chinese first.
@@ -23,6 +27,7 @@ import (
 
 	"wedge/agent/flow"
 	"wedge/agent/journal"
+	"wedge/agent/printing"
 	"wedge/agent/station"
 	"wedge/drivers/scanner"
 	"wedge/internal/clock"
@@ -66,8 +71,16 @@ type Options struct {
 	Stations []*station.Station
 	Sync     Sync            // nil: reported as not connected
 	Devices  func() []Device // nil: no devices
+	Printing Printing        // nil: no printers (label.png still renders; reprint answers no_printer)
 	Clock    clock.Clock
 	Logf     func(string, ...any)
+}
+
+// Printing is the agent's printers. *printing.Set fits.
+type Printing interface {
+	Status() []printing.PrinterStatus
+	LabelPNG(code string) ([]byte, error)
+	Reprint(ctx context.Context, station string, req printing.ReprintRequest) station.Result
 }
 
 // API is an http.Handler.
@@ -96,6 +109,8 @@ func New(opts Options) *API {
 	a.mux.HandleFunc("GET /api/v1/orders/{id}", a.order)
 	a.mux.HandleFunc("POST /api/v1/orders/{id}/confirm", a.auth(a.confirm))
 	a.mux.HandleFunc("POST /api/v1/scan", a.auth(a.scan))
+	a.mux.HandleFunc("GET /api/v1/orders/{id}/label.png", a.labelPNG)
+	a.mux.HandleFunc("POST /api/v1/orders/{id}/reprint", a.auth(a.reprint))
 	for _, p := range []string{"/healthz", "/api/v1/status", "/api/v1/orders/{id}", "/api/v1/orders/{id}/confirm", "/api/v1/scan"} {
 		a.mux.HandleFunc(p, func(w http.ResponseWriter, r *http.Request) {
 			writeErr(w, http.StatusMethodNotAllowed, "method_not_allowed", "不支持的请求方法 "+r.Method, "method not allowed: "+r.Method)
@@ -189,17 +204,18 @@ func decode(w http.ResponseWriter, r *http.Request, v any) bool {
 // StatusJSON is GET /api/v1/status.
 type StatusJSON struct {
 	Info
-	JournalID       string             `json:"journal_id"`
-	LastSeq         uint64             `json:"last_seq"`
-	AckedSeq        uint64             `json:"acked_seq"`
-	Unsynced        uint64             `json:"unsynced"`
-	BrokerConnected bool               `json:"broker_connected"`
-	LastAck         string             `json:"last_ack,omitempty"`
-	Devices         []Device           `json:"devices"`
-	Backlog         map[flow.State]int `json:"backlog"`
-	Stations        []StationJSON      `json:"stations"`
-	Recent          []ResultJSON       `json:"recent"`
-	At              string             `json:"at"`
+	JournalID       string                   `json:"journal_id"`
+	LastSeq         uint64                   `json:"last_seq"`
+	AckedSeq        uint64                   `json:"acked_seq"`
+	Unsynced        uint64                   `json:"unsynced"`
+	BrokerConnected bool                     `json:"broker_connected"`
+	LastAck         string                   `json:"last_ack,omitempty"`
+	Devices         []Device                 `json:"devices"`
+	Backlog         map[flow.State]int       `json:"backlog"`
+	Stations        []StationJSON            `json:"stations"`
+	Printers        []printing.PrinterStatus `json:"printers"`
+	Recent          []ResultJSON             `json:"recent"`
+	At              string                   `json:"at"`
 }
 
 // StationJSON is one station in the status.
@@ -229,6 +245,10 @@ func (a *API) Status() StatusJSON {
 	}
 	if a.opts.Devices != nil {
 		s.Devices = append(s.Devices, a.opts.Devices()...)
+	}
+	s.Printers = []printing.PrinterStatus{}
+	if a.opts.Printing != nil {
+		s.Printers = append(s.Printers, a.opts.Printing.Status()...)
 	}
 	for _, x := range a.opts.Stations {
 		s.Stations = append(s.Stations, StationJSON{Name: x.Name(), Role: x.Role(), Operator: x.Operator()})
@@ -373,4 +393,68 @@ func (a *API) scan(w http.ResponseWriter, r *http.Request) {
 	}
 	res := s.Handle(r.Context(), scanner.Read{Text: req.Code, Raw: []byte(req.Code), At: a.clk.Now(), Device: station.DeviceAPI})
 	a.writeResult(w, res, http.StatusOK)
+}
+
+func (a *API) labelPNG(w http.ResponseWriter, r *http.Request) {
+	code := strings.TrimSpace(r.PathValue("id"))
+	var png []byte
+	var err error
+	if a.opts.Printing != nil {
+		png, err = a.opts.Printing.LabelPNG(code)
+	} else {
+		png, err = printing.NewSet(a.opts.Store).LabelPNG(code)
+	}
+	switch {
+	case errors.Is(err, printing.ErrNotFound):
+		m := flow.ReasonUnknownOrder.Message("")
+		writeErr(w, http.StatusNotFound, string(flow.ReasonUnknownOrder), m.ZH, m.EN)
+	case errors.Is(err, printing.ErrNoWaybill):
+		m := flow.ReasonNoWaybill.Message("")
+		writeErr(w, http.StatusConflict, string(flow.ReasonNoWaybill), m.ZH, m.EN)
+	case err != nil:
+		a.logf("api: label %q: %v", code, err)
+		writeErr(w, http.StatusUnprocessableEntity, "label_error", "无法生成面单："+err.Error(), "cannot render the label: "+err.Error())
+	default:
+		w.Header().Set("Content-Type", "image/png")
+		w.Header().Set("Cache-Control", "no-store")
+		w.WriteHeader(http.StatusOK)
+		_, _ = w.Write(png)
+	}
+}
+
+// ReprintRequest is the body of POST /api/v1/orders/{id}/reprint.
+type ReprintRequest struct {
+	Operator string `json:"operator"`
+	Note     string `json:"note,omitempty"`
+	Station  string `json:"station,omitempty"` // default: where the order was printed, or the only printer
+}
+
+func (a *API) reprint(w http.ResponseWriter, r *http.Request) {
+	var req ReprintRequest
+	if !decode(w, r, &req) {
+		return
+	}
+	if strings.TrimSpace(req.Operator) == "" {
+		writeErr(w, http.StatusBadRequest, "bad_request", "补打须填写操作员（operator）", "a reprint needs the operator")
+		return
+	}
+	if a.opts.Printing == nil {
+		writeErr(w, http.StatusConflict, "no_printer", "本机未配置打印机", "no printer is configured on this agent")
+		return
+	}
+	res := a.opts.Printing.Reprint(r.Context(), req.Station, printing.ReprintRequest{
+		Code: r.PathValue("id"), Operator: req.Operator, Note: req.Note, Device: station.DeviceAPI})
+	switch {
+	case errors.Is(res.Err, printing.ErrNotFound):
+		m := flow.ReasonUnknownOrder.Message("")
+		writeErr(w, http.StatusNotFound, string(flow.ReasonUnknownOrder), m.ZH, m.EN)
+		return
+	case errors.Is(res.Err, printing.ErrNoPrinter):
+		writeErr(w, http.StatusConflict, "no_printer", "没有可用的打印机："+res.Err.Error(), "no printer for this reprint: "+res.Err.Error())
+		return
+	}
+	if res.Err == nil {
+		a.Record(res)
+	}
+	a.writeResult(w, res, http.StatusConflict)
 }

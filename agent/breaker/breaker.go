@@ -171,7 +171,7 @@ func (t Transition) Entry() wire.Entry {
 	case EventThresholds:
 		from = to
 		trigger = wire.TriggerHub
-		if t.By != "" && t.By != "hub" {
+		if t.By != "" && t.By != "hub" && !strings.HasPrefix(t.By, "hub:") {
 			trigger = wire.TriggerManual
 		}
 	}

@@ -217,6 +217,10 @@ func (s *Supervisor) Kick() {
 	}
 }
 
+// Check observes now, like the owner loop does, and returns after any resulting commit (tests, and
+// callers that need the breaker decided before going on).
+func (s *Supervisor) Check(ctx context.Context) { s.observe(ctx) }
+
 // Register mounts the console (/console/), /metrics and GET /api/v1/kpi on mux.
 func (s *Supervisor) Register(mux *http.ServeMux) {
 	mux.Handle("/console/", http.StripPrefix("/console", s.con.Handler()))

@@ -1,6 +1,6 @@
 // Package agent wires one wedge agent together. New starts the parts from sinks to sources:
 //
-//	journal (bbolt) → intake → uplink (MQTT, feeding intake) → stations → drivers (scanners) → API
+//	journal (bbolt) → intake → uplink (MQTT, feeding intake) → printers → stations → drivers (scanners, print proxies) → API
 //
 // and Stop ends them in the reverse order, waiting for each. A device that fails to open is logged
 // and retried by its driver; the agent keeps running. Run is New, wait for ctx, Stop.
@@ -21,6 +21,7 @@ import (
 	"wedge/agent/config"
 	"wedge/agent/intake"
 	"wedge/agent/journal"
+	"wedge/agent/printing"
 	"wedge/agent/station"
 	"wedge/agent/supervise"
 	"wedge/agent/version"
@@ -56,6 +57,8 @@ type Deps struct {
 	OpenScanner func(d config.Device, p profile.Profile, logf func(string, ...any)) (scanner.Scanner, error)
 	// OnResult, if set, also receives every station result (after commit). It must not block.
 	OnResult func(station.Result)
+	// OnPrinterEvent, if set, also receives printer faults and their clearing. It must not block.
+	OnPrinterEvent func(printing.Event)
 }
 
 // Agent is a running agent.
@@ -76,6 +79,8 @@ type Agent struct {
 
 	mu       sync.Mutex
 	scanners []devScanner
+	printers []devPrinter // issue 3; fixed after New
+	printSet *printing.Set
 
 	stop     chan struct{}
 	pumpDone chan struct{}
@@ -174,16 +179,20 @@ func New(ctx context.Context, cfg *config.Config, deps Deps) (a *Agent, err erro
 
 	// 4. stations, and the API handler that records their results (no read reaches a station
 	// before the drivers start below)
+	a.openPrinters(profiles)
 	stations := a.startStations()
 	a.api = api.New(api.Options{
 		Info:  api.Info{Site: cfg.Site, Agent: cfg.Agent, Version: version.Version},
 		Token: cfg.API.Token, Store: a.store, Sync: a.up, Devices: a.devices,
 		Clock: deps.Clock, Logf: prefixed(a.logf, "api: "),
-		Stations: stations,
+		Stations: stations, Printing: a.printSet,
 	})
 
 	// 5. drivers
 	for _, d := range cfg.Devices {
+		if d.Kind == config.KindPrinter {
+			continue // opened above
+		}
 		if d.Kind != config.KindScanner {
 			a.logf("device %s: %s devices are not supported by this build yet; skipped", d.Name, d.Kind)
 			continue
@@ -206,6 +215,7 @@ func New(ctx context.Context, cfg *config.Config, deps Deps) (a *Agent, err erro
 		a.readers.Add(1)
 		go a.read(d, sc, a.stations[d.Station])
 	}
+	a.startProxies()
 
 	// 6. API server
 	if cfg.API.Listen != "off" {
@@ -237,7 +247,7 @@ func prefixed(logf func(string, ...any), p string) func(string, ...any) {
 func (a *Agent) startStations() []*station.Station {
 	for _, s := range a.cfg.Stations {
 		st := station.New(station.Config{Name: s.Name, Role: s.Role, OperatorPattern: a.cfg.OperatorRE(), PairWindow: a.cfg.PairWindow.D()},
-			a.store, station.Options{Clock: a.deps.Clock, Logf: prefixed(a.logf, ""), OnResult: a.onResult})
+			a.store, station.Options{Clock: a.deps.Clock, Logf: prefixed(a.logf, ""), OnResult: a.onResult, Printing: a.printingFor(s.Name)})
 		a.stations[s.Name] = st
 		a.order = append(a.order, st)
 	}
@@ -363,6 +373,10 @@ func (a *Agent) devices() []api.Device {
 	}
 	for _, d := range a.cfg.Devices {
 		x := api.Device{Name: d.Name, Kind: d.Kind, Station: d.Station, Profile: d.Profile, Port: d.Port}
+		if d.Kind == config.KindPrinter {
+			out = append(out, a.printerDevice(d, x))
+			continue
+		}
 		if sc, ok := open[d.Name]; ok {
 			if h, ok := sc.(scanner.HealthReporter); ok {
 				x.Health = h.Health()
@@ -429,9 +443,11 @@ func (a *Agent) Stop(ctx context.Context) error {
 		if err := waitCtx(ctx, func() { a.readers.Wait() }); err != nil {
 			errs = append(errs, fmt.Errorf("scanner readers: %w", err))
 		}
+		errs = append(errs, a.stopProxies(ctx)...)
 		for _, s := range a.order {
 			s.Close()
 		}
+		errs = append(errs, a.closePrinters()...)
 		if err := waitCtx(ctx, func() { <-a.pumpDone }); err != nil {
 			errs = append(errs, fmt.Errorf("downlink pump: %w", err))
 		}

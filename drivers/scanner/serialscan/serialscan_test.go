@@ -338,7 +338,7 @@ func TestReopenWithBackoff(t *testing.T) {
 func TestUnplugPTY(t *testing.T) {
 	p := newPTY(t)
 	clk := clock.NewFake(t0)
-	sc := open(t, p.Name, profile.Serial{}, &Options{Clock: clk})
+	sc := open(t, p.Name, profile.Serial{}, &Options{Clock: clk, Feedback: &profile.Feedback{Protocol: "datalogic", Good: "42", Bad: "46", Via: "serial"}})
 	write(t, p, "A1\rHALF")
 	mustText(t, sc, "A1")
 	p.Close() // the device side goes away: the port is gone
@@ -346,6 +346,12 @@ func TestUnplugPTY(t *testing.T) {
 	h := sc.Health()
 	if h.Connected || !strings.Contains(h.LastError, "disconnected") || !h.LastErrAt.Equal(t0) {
 		t.Fatalf("Health = %+v, want disconnected with the error at the clock's time", h)
+	}
+	// Feedback has nowhere to go and says so, within its context.
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := sc.Feedback(ctx, scanner.Good); !errors.Is(err, scanner.ErrDisconnected) {
+		t.Fatalf("Feedback while unplugged = %v, want ErrDisconnected", err)
 	}
 	// Reopening fails (the pty is gone) without a second ErrDisconnected; Close still works.
 	waitFor(t, "the retry timer", func() bool { return clk.Waiters() == 1 })
@@ -358,6 +364,9 @@ func TestUnplugPTY(t *testing.T) {
 	}
 	if err := <-errc; !errors.Is(err, scanner.ErrClosed) {
 		t.Fatalf("Read while reopening then Close = %v, want ErrClosed (no second ErrDisconnected)", err)
+	}
+	if err := sc.Feedback(ctx, scanner.Bad); !errors.Is(err, scanner.ErrClosed) {
+		t.Fatalf("Feedback after Close = %v, want ErrClosed", err)
 	}
 }
 

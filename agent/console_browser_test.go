@@ -1,0 +1,250 @@
+package agent_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"wedge/agent"
+	"wedge/agent/config"
+	"wedge/agent/console"
+	"wedge/agent/flow"
+	"wedge/internal/testbroker"
+	"wedge/sync/hub"
+	"wedge/sync/wire"
+)
+
+// browserPath finds the system chromium. Under CI=true a missing browser fails the test.
+func browserPath(t *testing.T) string {
+	t.Helper()
+	for _, p := range []string{os.Getenv("WEDGE_CHROMIUM"), "/usr/bin/chromium", "/usr/bin/chromium-browser"} {
+		if p != "" {
+			if _, err := os.Stat(p); err == nil {
+				return p
+			}
+		}
+	}
+	if p, err := exec.LookPath("chromium"); err == nil {
+		return p
+	}
+	if os.Getenv("CI") == "true" {
+		t.Fatal("chromium not found (CI must install it)")
+	}
+	t.Skip("chromium not installed")
+	return ""
+}
+
+// waitFor polls cond until it holds; the deadline only bounds a hung test.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("never happened: %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestConsoleBreakerInBrowser is issue 5's end-to-end test: a real mosquitto, the reference hub and
+// an agent; a real headless chromium shows the agent's console. 201 orders dispatched through the
+// hub trip the breaker, the popup appears within 2 s, acknowledging works, orders arriving while it
+// is open are held, a supervisor's reset closes it and the held orders appear in 待分仓.
+// Screenshots go to testdata/out (WEDGE_SCREENSHOTS overrides).
+func TestConsoleBreakerInBrowser(t *testing.T) {
+	exe := browserPath(t)
+	b := testbroker.Start(t, nil)
+	dir := t.TempDir()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	h, err := hub.New(ctx, hub.Options{BrokerURL: b.URL(), DataDir: filepath.Join(dir, "hub"), Listen: "127.0.0.1:0", ClientID: "hub-console"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		sctx, c := context.WithTimeout(context.Background(), 10*time.Second)
+		defer c()
+		h.Stop(sctx)
+	})
+
+	hash, err := console.HashPassword("secret-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	yaml := fmt.Sprintf("site: sz01\nagent: pack01\ndata_dir: %s\nbroker: {url: %q}\napi: {listen: \"127.0.0.1:0\", token: tok}\n"+
+		"stations:\n  - {name: print-1, role: print}\nconsole:\n  users: {wang: %q}\n", filepath.Join(dir, "pack01"), b.URL(), hash)
+	p := filepath.Join(dir, "pack01.yaml")
+	if err := os.WriteFile(p, []byte(yaml), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Load(p, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := agent.New(ctx, cfg, agent.Deps{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		sctx, c := context.WithTimeout(context.Background(), 10*time.Second)
+		defer c()
+		if err := a.Stop(sctx); err != nil {
+			t.Errorf("stop: %v", err)
+		}
+	})
+
+	n := 0
+	dispatch := func(count int) {
+		for count > 0 {
+			k := min(count, 50)
+			var msgs []wire.OrderMsg
+			for range k {
+				n++
+				id := fmt.Sprintf("C%04d", n)
+				msgs = append(msgs, wire.OrderMsg{Type: wire.TypeOrder, OrderID: id, Channel: "jd", ChannelOrderNo: "jd-" + id, BuyerID: "b",
+					OrderedAt: "2026-11-11T00:00:00Z", SKUs: []string{"S1"}, Carrier: "sf"})
+			}
+			body, _ := json.Marshal(wire.OrdersRequest{Site: "sz01", Orders: msgs})
+			resp, err := http.Post("http://"+h.Addr()+"/v1/orders", "application/json", bytes.NewReader(body))
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode/100 != 2 {
+				t.Fatalf("hub POST /v1/orders: %s", resp.Status)
+			}
+			count -= k
+		}
+	}
+
+	out := os.Getenv("WEDGE_SCREENSHOTS")
+	if out == "" {
+		out = filepath.Join("testdata", "out")
+	}
+	if err := os.MkdirAll(out, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(),
+		chromedp.ExecPath(exe), chromedp.Flag("headless", true), chromedp.Flag("no-sandbox", true), chromedp.Flag("disable-gpu", true),
+		chromedp.Flag("no-first-run", true), chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true), chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(1400, 1000))
+	defer cancelAlloc()
+	bctx, cancelB := chromedp.NewContext(actx)
+	defer cancelB()
+	bctx, cancelT := context.WithTimeout(bctx, 120*time.Second)
+	defer cancelT()
+	shot := func(name string) {
+		buf, err := chromedp.Run(bctx, chromedp.FullScreenshot(100))
+		if err != nil {
+			t.Fatalf("screenshot %s: %v", name, err)
+		}
+		if err := os.WriteFile(filepath.Join(out, name), buf, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("screenshot %s", filepath.Join(out, name))
+	}
+	css := func(s string) chromedp.CSS { return chromedp.CSS(s) }
+	count := func(st flow.State) string {
+		return fmt.Sprintf(`(document.querySelector('#counts tr[data-state="%s"] td:last-child')||{}).textContent`, st)
+	}
+
+	// The console loads from the agent's API server and goes live.
+	if err := chromedp.Do(bctx, chromedp.Navigate("http://"+a.APIAddr()+"/console"), chromedp.WaitVisible(css(`#conn.ok`))); err != nil {
+		t.Fatal(err)
+	}
+
+	// 201 orders through the hub trip the breaker; the popup shows within 2 s of the trip.
+	dispatch(201)
+	waitFor(t, "the breaker opens", func() bool { return a.Supervisor().BreakerOpen() })
+	popup := `.popup[data-kind="breaker"]`
+	pctx, pcancel := context.WithTimeout(bctx, 2*time.Second)
+	err = chromedp.Do(pctx, chromedp.WaitVisible(css(popup)))
+	pcancel()
+	if err != nil {
+		t.Fatalf("breaker popup not shown within 2 s: %v", err)
+	}
+	text, _ := chromedp.Run(bctx, chromedp.Text(css(popup+" h3")))
+	if !strings.Contains(text, "201") {
+		t.Fatalf("popup %q does not say 201", text)
+	}
+
+	// The hub learns from the retained status that intake is paused.
+	waitFor(t, "the hub sees breaker_open", func() bool {
+		var as []struct {
+			Agent   string `json:"agent"`
+			Breaker bool   `json:"breaker_open"`
+		}
+		resp, err := http.Get("http://" + h.Addr() + "/v1/agents")
+		if err != nil {
+			return false
+		}
+		defer resp.Body.Close()
+		json.NewDecoder(resp.Body).Decode(&as)
+		for _, x := range as {
+			if x.Breaker {
+				return true
+			}
+		}
+		return false
+	})
+
+	// Orders arriving while it is open are held, not in the backlog.
+	dispatch(7)
+	waitFor(t, "7 orders held", func() bool { return a.Store().Counts()[flow.Held] == 7 })
+	if _, err := chromedp.Run(bctx, chromedp.Poll[bool](count(flow.Held)+` === "7"`)); err != nil {
+		t.Fatalf("board never showed 7 held: %v", err)
+	}
+	shot("agent-console-breaker.png")
+
+	// Acknowledging closes the popup.
+	if err := chromedp.Do(bctx, chromedp.Click(css(popup+" button.ack")), chromedp.WaitNotPresent(css(popup))); err != nil {
+		t.Fatal(err)
+	}
+
+	// A supervisor logs in and resets with a reason: the held orders enter 待分仓.
+	err = chromedp.Do(bctx,
+		chromedp.Click(css(`#login-btn`)), chromedp.WaitVisible(css(`#login-user`)),
+		chromedp.SendKeys(css(`#login-user`), "wang"), chromedp.SendKeys(css(`#login-pass`), "secret-1"),
+		chromedp.Click(css(`#login-submit`)), chromedp.WaitVisible(css(`#reset-btn`)),
+		chromedp.Click(css(`#reset-btn`)), chromedp.WaitVisible(css(`#reset-reason`)),
+		chromedp.SendKeys(css(`#reset-reason`), "加派人手"), chromedp.Click(css(`#reset-submit`)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := chromedp.Run(bctx, chromedp.Poll[bool](count(flow.PendingAllocation)+` === "208" && `+count(flow.Held)+` === "0"`)); err != nil {
+		c := a.Store().Counts()
+		t.Fatalf("board never showed 208 in 待分仓 and none held (store counts %v): %v", c, err)
+	}
+	if a.Supervisor().BreakerOpen() {
+		t.Fatal("breaker still open after the reset")
+	}
+	shot("agent-console-reset.png")
+
+	// The journal has the reset (manual, with who and why) and one release step per held order.
+	es, err := a.Store().Entries(0, 10000, 1<<26)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var resets, releases int
+	for _, e := range es {
+		switch {
+		case e.Kind == wire.KindBreaker && e.Trigger == wire.TriggerManual && e.Operator == "wang":
+			resets++
+		case e.Kind == wire.KindStep && e.From == string(flow.Held) && e.To == string(flow.PendingAllocation):
+			releases++
+		}
+	}
+	if resets != 1 || releases != 7 {
+		t.Fatalf("journal: %d resets by wang, %d releases; want 1 and 7", resets, releases)
+	}
+}

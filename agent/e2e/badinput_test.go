@@ -1,0 +1,178 @@
+package e2e
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	mqtt "github.com/eclipse/paho.mqtt.golang"
+
+	"wedge/internal/pty"
+	"wedge/internal/testbroker"
+	"wedge/sync/wire"
+)
+
+// TestBadInput feeds one agent everything a warehouse throws at it: line noise and a 5 KiB line
+// without terminator on a serial scanner, malformed downlink JSON published straight to the site's
+// orders topic, unknown codes, wrong-state scans, invalid and mismatched waybills. The agent keeps
+// running, every refusal is journaled with its reason and reaches the hub, and the next good scan
+// is accepted each time.
+func TestBadInput(t *testing.T) {
+	needE2E(t)
+	dir := t.TempDir()
+	b := testbroker.Start(t, nil)
+	h := startHub(t, dir, b.URL(), freeAddr(t))
+	ps, ds := openPty(t), openPty(t)
+	a := newAgent(t, dir, "pack01", b, stationSpec{"print-1", "print", ps}, stationSpec{"dock-1", "handover", ds})
+
+	orders := makeOrders("BI", 3)
+	h.dispatch(t, "sz01", orders)
+	waitFor(t, 60*time.Second, "the agent receives the orders", func() bool {
+		return a.orderState(t, orders[2].OrderID) == "pending_allocation"
+	})
+	waitFor(t, 30*time.Second, "the scanners are open", func() bool { return a.devicesConnected(t) })
+	o1, o2, o3 := orders[0], orders[1], orders[2]
+
+	// expect writes code to p and waits for the agent's next outcome: it must be that code's,
+	// with the given result and reason. Outcomes of the codes in swallowed are skipped.
+	seen := 0
+	expect := func(p *pty.Pair, code, result, reason string, swallowed ...string) outcome {
+		t.Helper()
+		scan(t, p, code)
+		var got outcome
+		waitFor(t, 30*time.Second, "the outcome of "+code, func() bool {
+			a.alive()
+			outs := a.outcomes(t)
+			for ; seen < len(outs); seen++ {
+				o := outs[seen]
+				if len(swallowed) > 0 && o.code == swallowed[0] {
+					continue
+				}
+				if o.code != code || o.result != result || o.reason != reason {
+					t.Fatalf("scan %q: next outcome %+v, want result %s reason %q", code, o, result, reason)
+				}
+				got = o
+				seen++
+				return true
+			}
+			return false
+		})
+		return got
+	}
+
+	// Serial garbage: nothing reaches a station, the driver logs it, the next scan is accepted.
+	if _, err := ps.Write([]byte("\x01\x02\x03junk\x04\r\xff\xfe\xfd\xfc\r")); err != nil {
+		t.Fatal(err)
+	}
+	expect(ps, "OP-ok1", "accepted", "")
+	if _, err := ps.Write([]byte(strings.Repeat("A", 5<<10))); err != nil { // no terminator
+		t.Fatal(err)
+	}
+	// A real scanner's next barcode ends the discarded frame (the generic profile has no idle
+	// cut-off), so OP-lost may be swallowed with it; the one after is accepted.
+	scan(t, ps, "OP-lost")
+	expect(ps, "OP-ok2", "accepted", "", "OP-lost")
+	log := a.log()
+	if !strings.Contains(log, scannerNoise) || !strings.Contains(log, scannerOverlong) {
+		t.Errorf("the agent log names neither the noise nor the overlong line:\n%s", a.tail())
+	}
+
+	// Malformed downlink, straight to the broker: not JSON, a bad element beside a good one,
+	// an unknown type. The good order still arrives.
+	good := makeOrders("BIG", 1)[0]
+	goodJSON, _ := json.Marshal(good)
+	publish(t, b, wire.TopicOrders("sz01"),
+		`{"type":"order","order_id":`,
+		`[`+string(goodJSON)+`,{"type":"order","order_id":42},"just a string"]`,
+		`{"type":"teleport","order_id":"BI-0001"}`,
+		"\xff\xfe not even text")
+	waitFor(t, 30*time.Second, "the good order beside the malformed ones arrives", func() bool {
+		return a.orderState(t, good.OrderID) == "pending_allocation"
+	})
+
+	// Journaled refusals, each followed by a good scan.
+	expect(ps, "HELLO-WORLD", "rejected", "unknown_code")
+	expect(ps, o1.OrderID, "accepted", "")
+	expect(ps, "SF12", "rejected", "waybill_invalid")
+	expect(ps, o2.Waybill, "rejected", "waybill_mismatch")
+	step := expect(ps, o1.Waybill, "accepted", "")
+	if step.kind != wire.KindStep || step.order != o1.OrderID {
+		t.Errorf("print step outcome %+v", step)
+	}
+	expect(ds, "SF1999999999999", "rejected", "unknown_waybill")
+	expect(ds, "NOT A CODE", "rejected", "unknown_code")
+	wrong := expect(ds, o3.OrderID, "rejected", "not_printed") // still 待分仓
+	expect(ds, o1.Waybill, "accepted", "")
+	expect(ds, o1.Waybill, "already_done", "") // a repeat scan changes nothing
+	expect(ps, o1.OrderID, "already_done", "") // printing a picked-up order again changes nothing
+	expect(ps, good.OrderID, "accepted", "")
+	expect(ps, good.Waybill, "accepted", "")
+
+	// Everything reached the hub.
+	last := a.drained(t, h, 60*time.Second)
+	reasons := func(id string) []string {
+		ho, ok := h.order(id)
+		if !ok {
+			t.Fatalf("order %s unknown at the hub", id)
+		}
+		var r []string
+		for _, e := range ho.History {
+			if e.Kind == wire.KindReject {
+				r = append(r, e.Reason)
+			}
+		}
+		return r
+	}
+	if got := strings.Join(reasons(o1.OrderID), " "); got != "waybill_invalid waybill_mismatch" {
+		t.Errorf("hub rejects of %s: %q", o1.OrderID, got)
+	}
+	if got := strings.Join(reasons(o3.OrderID), " "); got != "not_printed" {
+		t.Errorf("hub rejects of %s: %q (outcome %+v)", o3.OrderID, got, wrong)
+	}
+	for id, want := range map[string]string{o1.OrderID: "picked_up", o3.OrderID: "pending_allocation", good.OrderID: "waybill_printed"} {
+		if ho, _ := h.order(id); ho.State != want {
+			t.Errorf("%s at the hub is %q, want %q", id, ho.State, want)
+		}
+	}
+	a.stop()
+	a.verify(t)
+
+	// Refusals without an order are journaled too; acked_seq == last seq says they are at the hub.
+	count := map[string]int{}
+	for _, e := range a.entries(t) {
+		if e.Kind == wire.KindReject {
+			count[e.Reason]++
+		}
+		if strings.Contains(e.Code, "AAAA") || strings.Contains(e.Code, "junk") {
+			t.Errorf("serial garbage reached a station: entry %+v", e)
+		}
+	}
+	if count["malformed_message"] < 3 || count["unknown_code"] != 2 || count["unknown_waybill"] != 1 {
+		t.Errorf("journaled refusals %v (last seq %d)", count, last)
+	}
+	t.Logf("journaled refusals %v; all %d entries acked by the hub", count, last)
+	if ha := h.agents()["pack01"]; ha.AckedSeq != last {
+		t.Errorf("hub acked_seq %d, last seq %d", ha.AckedSeq, last)
+	}
+}
+
+const (
+	scannerNoise    = "noise on the line"
+	scannerOverlong = "frame too long"
+)
+
+// publish sends raw payloads with a plain paho client, QoS 1, and disconnects.
+func publish(t *testing.T, b *testbroker.Broker, topic string, payloads ...string) {
+	t.Helper()
+	c := mqtt.NewClient(mqtt.NewClientOptions().AddBroker(b.URL()).SetClientID("e2e-bad-publisher").SetAutoReconnect(false))
+	if tok := c.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+		t.Fatalf("connect: %v", tok.Error())
+	}
+	defer c.Disconnect(250)
+	for _, p := range payloads {
+		if tok := c.Publish(topic, 1, false, p); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+			t.Fatalf("publish: %v", tok.Error())
+		}
+	}
+}

@@ -33,13 +33,25 @@ func TestMain(m *testing.M) {
 // Workload sizes. incidentBacklog is the peak backlog of the warehouse incident wedge is built for.
 const (
 	incidentBacklog = 47_000
-	scanners        = 32  // concurrent "scanner" goroutines
 	baselineBytes   = 300 // payload of one baseline message
 	fsyncSamples    = 2000
 	fsyncBytes      = 256
 	site            = "sz01"
 	hangAfter       = 5 * time.Minute // a deadline for a hang, never a timing assertion
 )
+
+// Knobs for exploring (documented in docs/BENCHMARKS.md); the defaults are the issue's setup.
+var (
+	scanners     = envInt("WEDGE_BENCH_SCANNERS", 32)     // concurrent "scanner" goroutines
+	uplinkWindow = envInt("WEDGE_BENCH_UPLINK_WINDOW", 0) // uplink.Options.Window; 0 = uplink's default
+)
+
+func envInt(name string, def int) int {
+	if v, err := strconv.Atoi(os.Getenv(name)); err == nil && v > 0 {
+		return v
+	}
+	return def
+}
 
 // BenchmarkSpine is the issue 2 benchmark, in one run against one local mosquitto:
 //
@@ -51,7 +63,8 @@ const (
 //     sync/uplink sends and the real sync/hub stores and acks → entries/s until the journal's
 //     AckedSeq is 47,000, the ratio to the baseline, and the Do latency p50/p99 under that load;
 //   - hub ingest: the hub's own rate over the live run, and the drain of a 47,000-entry backlog that
-//     was committed while the uplink was off (the incident: the network comes back).
+//     was committed while the uplink was off (the incident: the network comes back);
+//   - quiet: the same print step from one scanner alone (2,000 scans), Do p50/p99, for comparison.
 func BenchmarkSpine(b *testing.B) {
 	broker := testbroker.Start(b, nil)
 	var r spineResult
@@ -70,6 +83,9 @@ func BenchmarkSpine(b *testing.B) {
 	b.ReportMetric(us(r.fsyncP50), "fsync-p50-us")
 	b.ReportMetric(us(r.fsyncP99), "fsync-p99-us")
 	b.ReportMetric(float64(r.doP99)/float64(r.fsyncP99), "do-p99/fsync-p99")
+	b.ReportMetric(us(r.quietP50), "do1-p50-us")
+	b.ReportMetric(us(r.quietP99), "do1-p99-us")
+	b.ReportMetric(float64(r.quietP99)/float64(r.fsyncP99), "do1-p99/fsync-p99")
 	b.ReportMetric(r.perCommit, "entries/commit")
 	b.ReportMetric(r.hubPerCommit, "hub-entries/commit")
 	b.Logf("baseline paho QoS1 %d×%dB: %.0f msgs/s", incidentBacklog, baselineBytes, r.baseline)
@@ -79,12 +95,14 @@ func BenchmarkSpine(b *testing.B) {
 		r.hubLive, r.hubPerCommit, r.drain, r.drain/r.baseline)
 	b.Logf("Store.Do p50 %v p99 %v; raw fsync p50 %v p99 %v; p99 ratio %.2f (goal ≤ 3)",
 		r.doP50, r.doP99, r.fsyncP50, r.fsyncP99, float64(r.doP99)/float64(r.fsyncP99))
+	b.Logf("one scanner alone: Store.Do p50 %v p99 %v; p99 ratio %.2f", r.quietP50, r.quietP99, float64(r.quietP99)/float64(r.fsyncP99))
 }
 
 type spineResult struct {
 	baseline, wedge, commit, hubLive, drain float64
 	perCommit, hubPerCommit                 float64
 	doP50, doP99, fsyncP50, fsyncP99        time.Duration
+	quietP50, quietP99                      time.Duration
 }
 
 func runSpine(b *testing.B, url string, run int) spineResult {
@@ -109,7 +127,7 @@ func runSpine(b *testing.B, url string, run int) spineResult {
 	stopWatch := watchHub(h, hubBefore.EventsIngested+incidentBacklog, &hubDone)
 	js0 := st.Stats()
 	start := time.Now()
-	lat := printSteps(b, st, incidentBacklog)
+	lat := printSteps(b, st, incidentBacklog, scanners)
 	committed := time.Since(start)
 	js := st.Stats()
 	waitAcked(b, st, incidentBacklog)
@@ -138,14 +156,27 @@ func runSpine(b *testing.B, url string, run int) spineResult {
 	st2 := openJournal(b, filepath.Join(dir, agent+".db"), agent)
 	defer st2.Close()
 	seed(b, st2, incidentBacklog, flow.PendingAllocation)
-	printSteps(b, st2, incidentBacklog)
+	printSteps(b, st2, incidentBacklog, scanners)
 	start = time.Now()
 	up2 := startUplink(b, ctx, st2, url, agent)
 	waitAcked(b, st2, incidentBacklog)
 	r.drain = incidentBacklog / time.Since(start).Seconds() // includes the uplink's connect
 	stopUplink(b, up2)
+
+	// Quiet: one scanner alone (the uplink and hub still running), for comparison with the load.
+	agent = fmt.Sprintf("quiet%d", run)
+	st3 := openJournal(b, filepath.Join(dir, agent+".db"), agent)
+	defer st3.Close()
+	seed(b, st3, quietScans, flow.PendingAllocation)
+	up3 := startUplink(b, ctx, st3, url, agent)
+	lat = printSteps(b, st3, quietScans, 1)
+	r.quietP50, r.quietP99 = pct(lat, 50), pct(lat, 99)
+	waitAcked(b, st3, quietScans)
+	stopUplink(b, up3)
 	return r
 }
+
+const quietScans = 2000
 
 // rawFsync appends fsyncBytes and fsyncs, fsyncSamples times, in dir: the floor of any durable commit.
 func rawFsync(b *testing.B, dir string) (p50, p99 time.Duration) {
@@ -207,7 +238,7 @@ func openJournal(b *testing.B, path, agent string) *journal.Store {
 
 const seedPerDo = 1000
 
-func orderID(i int) string { return fmt.Sprintf("TB%010d", i) }
+func orderID(i int) string   { return fmt.Sprintf("TB%010d", i) }
 func waybillNo(i int) string { return fmt.Sprintf("SF1%012d", i) }
 
 // seed writes n orders in state st (as intake would have; without intake entries, so the journal's
@@ -236,14 +267,14 @@ func seed(b *testing.B, st *journal.Store, n int, state flow.State) {
 // printSteps has `scanners` goroutines commit the print step of orders 0..n-1, one Store.Do per
 // scan, as a print station does (read the order, flow.Apply, append the entry, write the order).
 // It returns each Do's latency.
-func printSteps(b *testing.B, st *journal.Store, n int) []time.Duration {
+func printSteps(b *testing.B, st *journal.Store, n, workers int) []time.Duration {
 	lat := make([]time.Duration, n)
 	var wg sync.WaitGroup
 	var failed atomic.Value
-	for w := range scanners {
+	for w := range workers {
 		wg.Go(func() {
 			station, device, op := fmt.Sprintf("print-%d", w%8), fmt.Sprintf("scan-p%02d", w), fmt.Sprintf("OP-%04d", w)
-			for i := w; i < n; i += scanners {
+			for i := w; i < n; i += workers {
 				id, wb := orderID(i), waybillNo(i)
 				t := time.Now()
 				err := st.Do(context.Background(), func(tx *journal.Tx) error {
@@ -306,7 +337,7 @@ type runningUplink struct {
 // startUplink starts the agent's uplink and consumes its downlink (the hub rebroadcasts every
 // state change to the site; an agent's intake would apply them, here they are discarded).
 func startUplink(b *testing.B, ctx context.Context, st *journal.Store, url, agent string) runningUplink {
-	u, err := uplink.New(ctx, st, uplink.Options{URL: url, Site: site, Agent: agent})
+	u, err := uplink.New(ctx, st, uplink.Options{URL: url, Site: site, Agent: agent, Window: uplinkWindow})
 	if err != nil {
 		b.Fatal(err)
 	}

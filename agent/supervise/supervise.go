@@ -36,6 +36,7 @@ import (
 	"wedge/agent/journal"
 	"wedge/agent/kpi"
 	"wedge/agent/metrics"
+	"wedge/agent/printing"
 	"wedge/agent/station"
 	"wedge/internal/clock"
 	"wedge/sync/wire"
@@ -291,6 +292,28 @@ func (s *Supervisor) OnResult(r station.Result) {
 // PrinterFault shows a printer fault popup on every console (the printers' event hook).
 func (s *Supervisor) PrinterFault(printer, detail string) {
 	s.con.Publish(console.AlertEvent(console.PrinterFaultAlert(s.clk.Now(), printer, detail)))
+}
+
+// PrinterEvent takes agent/printing's events (printing.Options.OnEvent): a fault raises a printer
+// fault popup on every console; a cleared fault only refreshes the board. It does not block.
+func (s *Supervisor) PrinterEvent(ev printing.Event) {
+	if ev.Cleared {
+		s.con.Refresh()
+		return
+	}
+	name := ev.Printer
+	if ev.Station != "" {
+		name += " @ " + ev.Station
+	}
+	detail := ev.Message.ZH + " / " + ev.Message.EN
+	if ev.OrderID != "" {
+		detail += " (order " + ev.OrderID + ")"
+	}
+	a := console.PrinterFaultAlert(ev.At, name, detail)
+	if a.At.IsZero() {
+		a.At = s.clk.Now()
+	}
+	s.con.Publish(console.AlertEvent(a))
 }
 
 // Unplugged shows an unplugged-device popup on every console.

@@ -1,0 +1,151 @@
+package agent_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	mqtt "github.com/eclipse/paho.mqtt.golang"
+
+	"wedge/agent"
+	"wedge/agent/config"
+	"wedge/agent/flow"
+	"wedge/internal/clock"
+	"wedge/internal/testbroker"
+	"wedge/sync/wire"
+)
+
+// An agent with a fake clock: the breaker opens, orders arriving while it is open are held, the
+// agent restarts while it is open (it stays open and keeps holding), a hub command on the command
+// topic raises the limit (audited), and the breaker closes by itself: every order is in 待分仓, the
+// held ones released in arrival order. Nothing is lost.
+func TestBreakerAcrossAgentRestart(t *testing.T) {
+	b := testbroker.Start(t, nil)
+	dir := t.TempDir()
+	clk := clock.NewFake(time.Date(2026, 11, 11, 2, 0, 0, 0, time.UTC))
+	yaml := fmt.Sprintf("site: sz01\nagent: pack01\ndata_dir: %s\nbroker: {url: %q}\napi: {listen: \"off\"}\n"+
+		"stations:\n  - {name: print-1, role: print}\nbreaker: {max_backlog: 3, close_after: 1m}\n", filepath.Join(dir, "data"), b.URL())
+	p := filepath.Join(dir, "wedge.yaml")
+	if err := os.WriteFile(p, []byte(yaml), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Load(p, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	start := func() *agent.Agent {
+		a, err := agent.New(ctx, cfg, agent.Deps{Clock: clk})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return a
+	}
+	stop := func(a *agent.Agent) {
+		sctx, c := context.WithTimeout(ctx, 10*time.Second)
+		defer c()
+		if err := a.Stop(sctx); err != nil {
+			t.Errorf("stop: %v", err)
+		}
+	}
+	n := 0
+	order := func(a *agent.Agent) string {
+		n++
+		id := fmt.Sprintf("R%02d", n)
+		p := fmt.Sprintf(`{"type":"order","order_id":%q,"channel":"jd","channel_order_no":"jd-%s","buyer_id":"b","ordered_at":"2026-11-11T00:00:00Z","skus":["S1"],"carrier":"sf"}`, id, id)
+		if err := a.Intake().Apply(ctx, []byte(p)); err != nil {
+			t.Fatal(err)
+		}
+		return id
+	}
+	state := func(a *agent.Agent, id string) flow.State {
+		o, ok, err := a.Store().Order(id)
+		if err != nil || !ok {
+			t.Fatalf("order %s lost (%v)", id, err)
+		}
+		return o.State
+	}
+
+	a := start()
+	for range 4 {
+		order(a)
+	}
+	a.Supervisor().Check(ctx)
+	if !a.Supervisor().BreakerOpen() {
+		t.Fatal("4 orders over a limit of 3 did not open the breaker")
+	}
+	var held []string
+	for range 3 {
+		clk.Advance(time.Second)
+		held = append(held, order(a))
+	}
+	stop(a)
+
+	a = start()
+	defer func() { stop(a) }()
+	if !a.Supervisor().BreakerOpen() {
+		t.Fatal("the breaker did not survive the restart")
+	}
+	for range 2 {
+		clk.Advance(time.Second)
+		held = append(held, order(a))
+	}
+	for _, id := range held {
+		if st := state(a, id); st != flow.Held {
+			t.Fatalf("%s is %s while the breaker is open", id, st)
+		}
+	}
+
+	// The hub raises the limit over the command topic.
+	c := mqtt.NewClient(mqtt.NewClientOptions().AddBroker(b.URL()).SetClientID("test-hub-cmd"))
+	if tok := c.Connect(); tok.Wait() && tok.Error() != nil {
+		t.Fatal(tok.Error())
+	}
+	defer c.Disconnect(100)
+	cmd := `{"type":"breaker_thresholds","id":"c-7","by":"ops","reason":"加人","max_backlog":100,"close_after":"1m"}`
+	waitFor(t, "the command applies", func() bool {
+		// QoS 1 to a subscribed topic; re-sent until applied (the agent may still be subscribing).
+		c.Publish(wire.TopicCommand("sz01", "pack01"), 1, false, cmd).Wait()
+		time.Sleep(50 * time.Millisecond)
+		return a.Supervisor().Breaker().Thresholds.MaxBacklog == 100
+	})
+
+	// Below 80% of the new limit for close_after: it closes by itself and releases in arrival order.
+	a.Supervisor().Check(ctx)
+	clk.Advance(61 * time.Second)
+	a.Supervisor().Check(ctx)
+	if a.Supervisor().BreakerOpen() {
+		t.Fatal("the breaker did not close by itself")
+	}
+	for i := 1; i <= n; i++ {
+		if st := state(a, fmt.Sprintf("R%02d", i)); st != flow.PendingAllocation {
+			t.Fatalf("R%02d is %s after the close", i, st)
+		}
+	}
+	es, err := a.Store().Entries(0, 10000, 1<<26)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var released, audit []string
+	for _, e := range es {
+		switch {
+		case e.Kind == wire.KindStep && e.From == string(flow.Held):
+			if e.Trigger != wire.TriggerSystem {
+				t.Fatalf("release by %s", e.Trigger)
+			}
+			released = append(released, e.OrderID)
+		case e.Kind == wire.KindBreaker:
+			audit = append(audit, e.To+"/"+e.Trigger+"/"+e.Code)
+		}
+	}
+	if strings.Join(released, ",") != strings.Join(held, ",") {
+		t.Fatalf("released %v, want %v", released, held)
+	}
+	if len(audit) < 3 || audit[0] != "open/system/" || audit[len(audit)-1] != "closed/system/" || !strings.Contains(strings.Join(audit, " "), "open/hub/c-7") {
+		t.Fatalf("breaker entries %v", audit)
+	}
+}

@@ -320,9 +320,6 @@ func (s *Station) scanBack(ctx context.Context, res station.Result, base wire.En
 	wb := waybill.Normalize(code)
 	s.mu.Lock()
 	sb, waiting := s.pending[wb]
-	if waiting {
-		delete(s.pending, wb)
-	}
 	s.mu.Unlock()
 	if !waiting {
 		return s.commit(ctx, res, func(*journal.Tx) decision {
@@ -338,9 +335,15 @@ func (s *Station) scanBack(ctx context.Context, res station.Result, base wire.En
 		if !ok {
 			return reject(base, flow.Order{ID: sb.orderID}, flow.ReasonUnknownOrder, wb, "order vanished")
 		}
-		if age := now.Sub(sb.at); age > s.cfg.PairWindow {
-			return reject(base, o, flow.ReasonPairingExpired, wb,
-				fmt.Sprintf("scan-back of job %s came %s after the label was sent (window %s); scan REPRINT then the order code", sb.job, age.Round(time.Second), s.cfg.PairWindow))
+		if age := now.Sub(sb.at); age > s.cfg.PairWindow && o.State == flow.PendingAllocation {
+			d := reject(base, o, flow.ReasonPairingExpired, wb,
+				fmt.Sprintf("scan-back of job %s came %s after the label was sent (window %s)", sb.job, age.Round(time.Second), s.cfg.PairWindow))
+			d.entry.Job = sb.job
+			d.msg = &flow.Message{
+				ZH: fmt.Sprintf("确认超时：请扫描 %s 再扫订单号重新打印，然后扫描新打出的面单", s.cfg.ReprintCode),
+				EN: fmt.Sprintf("Confirmation timed out: scan %s, then the order code to print again, then scan the new label", s.cfg.ReprintCode),
+			}
+			return d
 		}
 		d := fromOutcome(base, flow.Apply(o, flow.Request{Action: flow.ActPrint, Waybill: wb, Operator: base.Operator, At: now}))
 		d.entry.Job = sb.job
@@ -349,12 +352,29 @@ func (s *Station) scanBack(ctx context.Context, res station.Result, base wire.En
 		}
 		return d
 	})
-	if res.Err != nil { // not recorded: the label still waits for its scan-back
+	if res.Err == nil && res.Outcome.Reason != flow.ReasonPairingExpired {
+		// Settled (printed, or the order moved on): the label no longer waits. An expired one
+		// keeps waiting, so that the order is not printed again without the reprint command.
 		s.mu.Lock()
-		s.pending[wb] = sb
+		if cur, ok := s.pending[wb]; ok && cur == sb {
+			delete(s.pending, wb)
+		}
 		s.mu.Unlock()
 	}
 	return res
+}
+
+// await records a label sent to a printer without status, waiting for its scan-back. Entries of
+// labels never scanned back are dropped after a day.
+func (s *Station) await(wb string, sb scanBack) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for k, v := range s.pending {
+		if sb.at.Sub(v.at) > 24*time.Hour {
+			delete(s.pending, k)
+		}
+	}
+	s.pending[wb] = sb
 }
 
 // print prints the label of order o (found by its code) if it is due, and journals the outcome.
@@ -384,7 +404,7 @@ func (s *Station) print(ctx context.Context, res station.Result, base wire.Entry
 	s.mu.Lock()
 	sb, waiting := s.pending[wb]
 	s.mu.Unlock()
-	if waiting && sb.orderID == o.ID && now.Sub(sb.at) <= s.cfg.PairWindow {
+	if waiting && sb.orderID == o.ID {
 		msg := flow.Message{
 			ZH: fmt.Sprintf("面单 %s 已发送到打印机：请扫描打出的面单确认；未打出请扫 %s 再扫订单号", wb, s.cfg.ReprintCode),
 			EN: fmt.Sprintf("Label %s was sent: scan the printed label to confirm; if none came out scan %s, then the order code", wb, s.cfg.ReprintCode),
@@ -420,9 +440,7 @@ func (s *Station) print(ctx context.Context, res station.Result, base wire.Entry
 			return d
 		})
 	case errors.Is(err, printer.ErrNoStatus):
-		s.mu.Lock()
-		s.pending[wb] = scanBack{orderID: o.ID, job: job, at: s.clk.Now()}
-		s.mu.Unlock()
+		s.await(wb, scanBack{orderID: o.ID, job: job, at: s.clk.Now()})
 		secs := int(s.cfg.PairWindow.Seconds())
 		msg := flow.Message{
 			ZH: fmt.Sprintf("面单已发送：请在%d秒内扫描打出的面单条码 %s 确认", secs, wb),
@@ -505,7 +523,9 @@ func faultsOf(st printer.Status, err error) []printer.Fault {
 		return slices.Clone(fe.Faults)
 	case len(st.Faults) > 0:
 		return slices.Clone(st.Faults)
-	case errors.Is(err, printer.ErrConfirmTimeout), errors.Is(err, printer.ErrBadReply):
+	case errors.Is(err, printer.ErrConfirmTimeout), errors.Is(err, printer.ErrBadReply),
+		errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		// not confirmed either way (for a context: the agent stopped waiting)
 		return []printer.Fault{printer.FaultUnknown}
 	}
 	return []printer.Fault{printer.FaultNoAnswer} // the job could not be sent: unreachable
@@ -604,9 +624,7 @@ func (s *Station) reprint(ctx context.Context, res station.Result, base wire.Ent
 		return s.commit(jctx, res, func(*journal.Tx) decision { return s.faultDecision(pb, o, wb, st, err, "reprint: ") })
 	}
 	if waiting && o.State == flow.PendingAllocation {
-		s.mu.Lock()
-		s.pending[wb] = scanBack{orderID: o.ID, job: job, at: s.clk.Now()}
-		s.mu.Unlock()
+		s.await(wb, scanBack{orderID: o.ID, job: job, at: s.clk.Now()})
 	}
 	return s.commit(jctx, res, func(*journal.Tx) decision {
 		e := pb
@@ -728,9 +746,7 @@ func (s *Station) proxyWaybill(ctx context.Context, j proxy.Job, code string, st
 		return d
 	})
 	if res.Err == nil && noStatus && res.Kind == wire.KindNote && res.Outcome.Order.ID != "" {
-		s.mu.Lock()
-		s.pending[wb] = scanBack{orderID: res.Outcome.Order.ID, job: j.PrinterJobID, at: now}
-		s.mu.Unlock()
+		s.await(wb, scanBack{orderID: res.Outcome.Order.ID, job: j.PrinterJobID, at: now})
 	}
 	return res
 }

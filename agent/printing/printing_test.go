@@ -416,10 +416,62 @@ func TestScanBackWithoutStatus(t *testing.T) {
 		t.Fatal("moved after a late scan-back")
 	}
 	waitFor(t, func() bool { return len(r.emu.Jobs()) == 2 })
-	time.Sleep(50 * time.Millisecond) // nothing else may arrive
-	if n := len(r.emu.Jobs()); n != 2 {
-		t.Fatalf("%d formats, want 2", n)
+	// The late label still counts as sent: scanning the order does not print it again...
+	if res := r.scan("O-2"); res.Outcome.Result != flow.AlreadyDone {
+		t.Fatalf("order scan after a late scan-back: %+v", res)
 	}
+	// ...the reprint command does, and the new label's scan-back within the window prints it.
+	r.scan("REPRINT")
+	if res := r.scan("O-2"); !res.Good() || res.Kind != wire.KindReprint {
+		t.Fatalf("reprint while waiting: %+v", res)
+	}
+	waitFor(t, func() bool { return len(r.emu.Jobs()) == 3 })
+	clk.Advance(5 * time.Second)
+	if res := r.scan(wb2); !res.Good() || res.Kind != wire.KindStep {
+		t.Fatalf("scan-back after reprint: %+v", res)
+	}
+	if st := r.ps.Status(); st.WaitingScan != 0 {
+		t.Fatalf("status %+v", st)
+	}
+	time.Sleep(50 * time.Millisecond) // nothing else may arrive
+	if n := len(r.emu.Jobs()); n != 3 {
+		t.Fatalf("%d formats, want 3", n)
+	}
+	if h := r.history("O-2"); !reflect.DeepEqual(kinds(h), []string{"note", "reject", "note", "reprint", "step"}) {
+		t.Fatalf("history %v", kinds(h))
+	}
+}
+
+// A printer without status behind the proxy: the third-party label waits for its scan-back.
+func TestProxyScanBackWithoutStatus(t *testing.T) {
+	r := newRig(t, rigOpts{lang: "tspl", profile: "deli-dl-888", transport: "usblp"})
+	r.order("O-1", wb1, flow.PendingAllocation)
+	addr, err := r.ps.StartProxy("127.0.0.1:0", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	job := "SIZE 76 mm,130 mm\r\nCLS\r\nBARCODE 40,40,\"128\",100,1,0,2,2,\"" + wb1 + "\"\r\nPRINT 1,1\r\n"
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Write([]byte(job))
+	c.Close()
+	waitFor(t, func() bool {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		return len(r.results) == 1
+	})
+	r.mu.Lock()
+	res := r.results[0]
+	r.mu.Unlock()
+	if !res.Good() || res.Kind != wire.KindNote || r.get("O-1").State != flow.PendingAllocation {
+		t.Fatalf("proxy job without status: %+v", res)
+	}
+	if res := r.scan(wb1); !res.Good() || res.Kind != wire.KindStep || res.Entry.Trigger != wire.TriggerScan {
+		t.Fatalf("scan-back: %+v", res)
+	}
+	waitFor(t, func() bool { return string(r.emu.Received()) == job })
 }
 
 // A third-party ZPL job with two labels through the proxy: both orders advance (trigger print),

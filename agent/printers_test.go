@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -239,6 +240,28 @@ devices:
 	code, png := prDo(t, "GET", api+"/api/v1/orders/T1/label.png", nil, nil)
 	if code != 200 || !bytes.HasPrefix(png, []byte("\x89PNG\r\n\x1a\n")) {
 		t.Fatalf("label.png: %d %q", code, png[:min(len(png), 40)])
+	}
+	if zbar, err := exec.LookPath("zbarimg"); err == nil {
+		f := filepath.Join(dir, "label.png")
+		os.WriteFile(f, png, 0o600)
+		out, err := exec.Command(zbar, "--raw", "-q", f).Output()
+		if got := strings.TrimSpace(string(out)); err != nil || got != wb1 {
+			t.Fatalf("zbarimg read %q (%v), want exactly %q", got, err, wb1)
+		}
+	} else if os.Getenv("CI") != "" {
+		t.Fatal("zbarimg is required in CI (apt install zbar-tools)")
+	}
+	if code, _ := prDo(t, "GET", api+"/api/v1/orders/NOPE/label.png", nil, nil); code != 404 {
+		t.Fatalf("label.png of an unknown order: %d", code)
+	}
+	req, _ := http.NewRequest("POST", api+"/api/v1/orders/T1/reprint", strings.NewReader(`{"operator":"OP-li"}`))
+	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != 401 {
+		t.Fatalf("reprint without token: %v %v", resp, err)
+	} else {
+		resp.Body.Close()
+	}
+	if n := len(emu.Jobs()); n != 3 { // T1, T2 (paper out, then printed when the paper came back), the reprint
+		t.Fatalf("printer has %d formats, want 3", n)
 	}
 
 	// 4. proxy: a two-label third-party job advances T3 and T4; the printer gets the bytes as sent.

@@ -59,6 +59,7 @@ const MetaBreaker = "breaker"
 const (
 	DefaultEvery    = 5 * time.Second
 	DefaultKPIEvery = 30 * time.Second
+	DefaultMinGap   = 250 * time.Millisecond
 	// MaxOverdueRows bounds the overdue rows on the board.
 	MaxOverdueRows = 50
 )
@@ -78,6 +79,8 @@ type Options struct {
 	Console console.Options
 	// Every is how often the backlog is observed without a Kick (default 5 s).
 	Every time.Duration
+	// MinGap is the least time between two observations of the owner loop (default 250 ms).
+	MinGap time.Duration
 	// KPIEvery is how long the board's KPI is cached (default 30 s).
 	KPIEvery time.Duration
 	// Metrics receives the measurements; nil: a new registry.
@@ -134,6 +137,9 @@ func New(ctx context.Context, store *journal.Store, opts Options) (*Supervisor, 
 	}
 	if s.opts.Every <= 0 {
 		s.opts.Every = DefaultEvery
+	}
+	if s.opts.MinGap <= 0 {
+		s.opts.MinGap = DefaultMinGap
 	}
 	if s.opts.KPIEvery <= 0 {
 		s.opts.KPIEvery = DefaultKPIEvery
@@ -348,6 +354,13 @@ func (s *Supervisor) run() {
 		case <-s.kick:
 		}
 		s.observe(ctx)
+		// Bound the rate of observations under a stream of kicks (each reads the backlog); kicks
+		// that arrive meanwhile coalesce into one.
+		select {
+		case <-s.stop:
+			return
+		case <-s.clk.After(s.opts.MinGap):
+		}
 	}
 }
 
@@ -372,16 +385,19 @@ func (s *Supervisor) observe(ctx context.Context) {
 	now := s.clk.Now()
 	st := breaker.Backlog(append(slices.Clip(pending), held...), now)
 
+	wrote := false
 	s.txMu.Lock()
 	br := s.br.Load()
 	tr := br.Observe(st.Backlog, st.AvgWait)
 	switch {
 	case tr.Changed():
+		wrote = true
 		if _, err := s.commitLocked(ctx, br, tr, ""); err != nil {
 			s.logf("breaker: %v", err)
 		}
 	case !br.Open() && len(held) > 0:
 		// Held while the breaker was closing: release them now (arrival order).
+		wrote = true
 		hs := s.withSeq(held)
 		if err := s.store.Do(ctx, func(tx *journal.Tx) error {
 			s.releaseTx(tx, hs, now, wire.TriggerSystem, "", "熔断已关闭 / breaker closed")
@@ -413,11 +429,16 @@ func (s *Supervisor) observe(ctx context.Context) {
 		} else {
 			s.m.Overdue(n)
 			if n > 0 {
+				wrote = true
 				s.logf("overdue: %d 单在待分仓超过 %s / %d orders waited in pending_allocation over %s", n, s.opts.OverdueAfter, n, s.opts.OverdueAfter)
 			}
 		}
 	}
-	s.refreshCache(now)
+	if wrote {
+		s.refreshCache(now)
+	} else {
+		s.cache(now, pending, held)
+	}
 }
 
 // refreshCache re-reads what the board and the metrics show.
@@ -426,6 +447,11 @@ func (s *Supervisor) refreshCache(now time.Time) {
 	if err != nil {
 		return
 	}
+	s.cache(now, pending, held)
+}
+
+// cache stores what the board and the metrics show, from orders read at now.
+func (s *Supervisor) cache(now time.Time, pending, held []flow.Order) {
 	st := breaker.Backlog(append(slices.Clip(pending), held...), now)
 	counts := s.store.Counts()
 	var rows []console.OrderRow

@@ -50,7 +50,7 @@ var profiles = func() map[string]profile.Profile {
 }()
 
 type rig struct {
-	t     *testing.T
+	t     testing.TB
 	ctx   context.Context
 	store *journal.Store
 	emu   *emulator.Emulator
@@ -68,9 +68,11 @@ type rigOpts struct {
 	profile   string // default zebra-zd421 / tsc-te244
 	transport string // tcp (default) | serial | usblp (pty)
 	clk       clock.Clock
+	printTime time.Duration // emulator's per-label print time (default 20ms)
+	interval  time.Duration // Confirm's poll interval (default 10ms)
 }
 
-func newRig(t *testing.T, o rigOpts) *rig {
+func newRig(t testing.TB, o rigOpts) *rig {
 	t.Helper()
 	r := &rig{t: t, ctx: context.Background()}
 	s, err := journal.Open(filepath.Join(t.TempDir(), "wedge.db"), &journal.Options{Site: "sz01", Agent: "pack02", Clock: o.clk})
@@ -78,7 +80,13 @@ func newRig(t *testing.T, o rigOpts) *rig {
 		t.Fatal(err)
 	}
 	r.store = s
-	eo := &emulator.Options{PrintTime: 20 * time.Millisecond}
+	if o.printTime == 0 {
+		o.printTime = 20 * time.Millisecond
+	}
+	if o.interval == 0 {
+		o.interval = 10 * time.Millisecond
+	}
+	eo := &emulator.Options{PrintTime: o.printTime}
 	switch o.lang {
 	case "", printer.LangZPL:
 		r.emu = emulator.NewZPL(eo)
@@ -108,7 +116,7 @@ func newRig(t *testing.T, o rigOpts) *rig {
 		t.Fatal(err)
 	}
 	r.ps, err = printing.New(printing.Config{Station: "pack-1", Printer: r.dev, DPI: profiles[o.profile].Printer.DPI,
-		Confirm: &printer.ConfirmOptions{Interval: 10 * time.Millisecond, Timeout: 10 * time.Second, Settle: 60 * time.Millisecond}},
+		Confirm: &printer.ConfirmOptions{Interval: o.interval, Timeout: 10 * time.Second, Settle: 60 * time.Millisecond}},
 		r.store, &printing.Options{Clock: o.clk, OnEvent: func(e printing.Event) {
 			r.mu.Lock()
 			r.events = append(r.events, e)

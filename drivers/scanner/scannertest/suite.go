@@ -118,7 +118,7 @@ func Run(t *testing.T, newPair NewPair) {
 		}
 		_ = inject([]byte("JT5261988016578\r")) // may fail: the device side may be gone
 		for range 3 {
-			_, err := readWithin(t, s)
+			_, err := ReadWithin(t, s, wait)
 			if !errors.Is(err, scanner.ErrClosed) {
 				t.Fatalf("Read after Close returned %v, want ErrClosed", err)
 			}
@@ -274,14 +274,18 @@ func mustInject(t *testing.T, inject func([]byte) error, s string) {
 // mustRead returns the next barcode, failing on an error or after wait.
 func mustRead(t *testing.T, s scanner.Scanner) scanner.Read {
 	t.Helper()
-	r, err := readWithin(t, s)
+	r, err := ReadWithin(t, s, wait)
 	if err != nil {
 		t.Fatalf("Read: %v", err)
 	}
 	return r
 }
 
-func readWithin(t *testing.T, s scanner.Scanner) (scanner.Read, error) {
+// ReadWithin calls s.Read on another goroutine and returns its read or error. If Read does not
+// return within d it closes s (which unblocks a conforming driver's Read), waits up to d more for
+// that goroutine to end, so nothing is left behind for goleak, and fails the test. Driver tests use
+// it so that a hung Read fails instead of hanging the test binary.
+func ReadWithin(t testing.TB, s scanner.Scanner, d time.Duration) (scanner.Read, error) {
 	t.Helper()
 	type res struct {
 		r   scanner.Read
@@ -295,9 +299,13 @@ func readWithin(t *testing.T, s scanner.Scanner) (scanner.Read, error) {
 	select {
 	case x := <-c:
 		return x.r, x.err
-	case <-time.After(wait):
-		s.Close() // unblocks the Read above, so the goroutine ends
-		t.Fatalf("Read did not return within %s", wait)
+	case <-time.After(d):
+		s.Close()
+		select {
+		case <-c:
+		case <-time.After(d):
+		}
+		t.Fatalf("Read did not return within %s", d)
 		return scanner.Read{}, nil
 	}
 }

@@ -52,32 +52,12 @@ func write(t *testing.T, p *pty.Pair, s string) {
 	}
 }
 
-// read returns the next read or error, failing the test after 10 s.
-func read(t *testing.T, sc scanner.Scanner) (scanner.Read, error) {
-	t.Helper()
-	type res struct {
-		r   scanner.Read
-		err error
-	}
-	c := make(chan res, 1)
-	go func() {
-		r, err := sc.Read()
-		c <- res{r, err}
-	}()
-	select {
-	case x := <-c:
-		return x.r, x.err
-	case <-time.After(10 * time.Second):
-		sc.Close()
-		<-c
-		t.Fatal("Read did not return within 10 s")
-		return scanner.Read{}, nil
-	}
-}
+// readWait bounds every Read in these tests, so a hung driver fails instead of hanging.
+const readWait = 10 * time.Second
 
 func mustText(t *testing.T, sc scanner.Scanner, want string) scanner.Read {
 	t.Helper()
-	r, err := read(t, sc)
+	r, err := scannertest.ReadWithin(t, sc, readWait)
 	if err != nil {
 		t.Fatalf("Read: %v, want %q", err, want)
 	}
@@ -89,7 +69,7 @@ func mustText(t *testing.T, sc scanner.Scanner, want string) scanner.Read {
 
 func mustErr(t *testing.T, sc scanner.Scanner, want error) error {
 	t.Helper()
-	_, err := read(t, sc)
+	_, err := scannertest.ReadWithin(t, sc, readWait)
 	if !errors.Is(err, want) {
 		t.Fatalf("Read error = %v, want %v", err, want)
 	}
@@ -422,7 +402,7 @@ func TestBackpressureKeepsOrder(t *testing.T) {
 	}
 	go p.Write([]byte(b.String()))
 	for i := range n {
-		r, err := read(t, sc)
+		r, err := scannertest.ReadWithin(t, sc, readWait)
 		if err != nil {
 			t.Fatalf("read %d: %v", i, err)
 		}

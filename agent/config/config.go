@@ -153,12 +153,16 @@ type Device struct {
 	Match *Match `yaml:"match"`
 }
 
-// Match selects a USB device.
+// Match selects a USB device by its identity (issue 4 §2). Empty fields match anything; at least
+// one must be set. A HID scanner is always bound by match; a serial scanner by a fixed port, by
+// match (vid/pid/serial of a USB serial port, port then narrows it to that port name), or both.
 type Match struct {
-	VID     string `yaml:"vid"`
-	PID     string `yaml:"pid"`
-	Serial  string `yaml:"serial"`
-	USBPath string `yaml:"usb_path"`
+	VID     string `yaml:"vid"`      // 4 hex digits, e.g. "0C2E"
+	PID     string `yaml:"pid"`      // 4 hex digits
+	Serial  string `yaml:"serial"`   // the USB serial number (iSerial)
+	USBPath string `yaml:"usb_path"` // HID only: the HID path, i.e. the USB port (wedge devices prints it)
+	// Interface (HID only) is the USB interface number, for composite devices; nil = any.
+	Interface *int `yaml:"interface"`
 }
 
 // Duration is a time.Duration written as a Go duration string ("30s", "1m30s").
@@ -227,6 +231,9 @@ type Options struct {
 	// ProfileKind reports the device kind ("scanner", "printer") of a firmware profile id, and whether
 	// it exists. Nil: profile ids are not checked against a profile set.
 	ProfileKind func(id string) (kind string, ok bool)
+	// ProfileTransports lists the scanner transports ("serial", "hid") a firmware profile id has
+	// settings for (agent.ProfileTransports). Nil: not checked.
+	ProfileTransports func(id string) []string
 }
 
 var lineRE = regexp.MustCompile(`^line (\d+): (.*)$`)
@@ -538,12 +545,23 @@ func (c *Config) validate(v *validator, opts *Options) {
 		case KindScanner:
 			switch d.Transport {
 			case TransportSerial:
-				if d.Port == "" {
-					v.failf(at("port"), "required for a serial scanner (e.g. /dev/ttyACM0 or COM3)")
+				if d.Port == "" && d.Match == nil {
+					v.failf(at("port"), "required for a serial scanner (e.g. /dev/ttyACM0 or COM3), unless match binds it by vid/pid/serial")
+				}
+				if d.Match != nil {
+					if d.Match.USBPath != "" {
+						v.failf([]any{"devices", i, "match", "usb_path"}, "binds HID devices only; a serial scanner is bound by port or by vid/pid/serial")
+					}
+					if d.Match.Interface != nil {
+						v.failf([]any{"devices", i, "match", "interface"}, "binds HID devices only; a serial scanner is bound by port or by vid/pid/serial")
+					}
 				}
 			case TransportHID:
-				if d.Match == nil && d.Port == "" {
-					v.failf(at("match"), "required for a HID scanner (vid/pid/serial/usb_path) unless port names the hidraw device")
+				if d.Match == nil {
+					v.failf(at("match"), "required for a HID scanner: vid/pid (and serial, usb_path or interface to tell identical scanners apart); `wedge devices` prints it")
+				}
+				if d.Port != "" {
+					v.failf(at("port"), "a HID scanner is bound by match (vid/pid/serial/usb_path/interface), not by port")
 				}
 			case "":
 				v.failf(at("transport"), "required: serial or hid")
@@ -591,6 +609,13 @@ func (c *Config) validate(v *validator, opts *Options) {
 		if d.ProxyListen != "" && d.Kind != KindPrinter {
 			v.failf(at("proxy_listen"), "only printers have a proxy")
 		}
+		if d.Match != nil {
+			if d.Kind != KindScanner {
+				v.failf(at("match"), "only scanners are bound by match; a printer uses address or port")
+			} else {
+				d.Match.validate(v, []any{"devices", i, "match"})
+			}
+		}
 		switch {
 		case d.Profile == "":
 			v.failf(at("profile"), "required: a firmware profile id (e.g. generic-serial-cr)")
@@ -600,8 +625,42 @@ func (c *Config) validate(v *validator, opts *Options) {
 				v.failf(at("profile"), "%q is not a known firmware profile", d.Profile)
 			} else if kind != d.Kind {
 				v.failf(at("profile"), "%q is a %s profile, the device is a %s", d.Profile, kind, d.Kind)
+			} else if d.Kind == KindScanner && opts.ProfileTransports != nil && (d.Transport == TransportSerial || d.Transport == TransportHID) {
+				if ts := opts.ProfileTransports(d.Profile); !slices.Contains(ts, d.Transport) {
+					hint := "generic-serial-cr"
+					if d.Transport == TransportHID {
+						hint = "generic-hid-pos or generic-keyboard"
+					}
+					v.failf(at("profile"), "%q has no %s settings (it has: %s); use a %s profile such as %s", d.Profile, d.Transport, orNone(ts), d.Transport, hint)
+				}
 			}
 		}
+	}
+}
+
+func orNone(ts []string) string {
+	if len(ts) == 0 {
+		return "none"
+	}
+	return strings.Join(ts, ", ")
+}
+
+// validate checks a match rule: at least one field, 4-hex-digit vid/pid, an interface number.
+func (m *Match) validate(v *validator, path []any) {
+	at := func(f string) []any { return append(slices.Clip(path), f) }
+	if m.VID == "" && m.PID == "" && m.Serial == "" && m.USBPath == "" && m.Interface == nil {
+		v.failf(path, "empty: give at least one of vid, pid, serial, usb_path, interface")
+	}
+	for _, f := range []struct{ key, val string }{{"vid", m.VID}, {"pid", m.PID}} {
+		if f.val == "" {
+			continue
+		}
+		if _, err := strconv.ParseUint(f.val, 16, 16); err != nil || len(f.val) != 4 {
+			v.failf(at(f.key), "%q is not 4 hex digits (e.g. \"0C2E\"; quote it so YAML keeps it text)", f.val)
+		}
+	}
+	if m.Interface != nil && (*m.Interface < 0 || *m.Interface > 255) {
+		v.failf(at("interface"), "%d is not a USB interface number (0–255)", *m.Interface)
 	}
 }
 

@@ -151,3 +151,30 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+// A scanner's profile must have settings for its transport, and unquoted numeric USB ids stay text.
+func TestProfileTransports(t *testing.T) {
+	src := `site: s
+agent: a
+stations: [{name: p, role: print}]
+devices:
+  - {name: d1, station: p, transport: hid, match: {vid: 0C2E, pid: 1001}, profile: generic-serial-cr}
+  - {name: d2, station: p, transport: serial, match: {vid: 0C2E}, profile: generic-hid-pos}
+  - {name: d3, station: p, transport: hid, match: {vid: 0C2E, pid: 0001}, profile: generic-hid-pos}
+`
+	kinds := func(string) (string, bool) { return "scanner", true }
+	ts := map[string][]string{"generic-serial-cr": {"serial"}, "generic-hid-pos": {"hid"}}
+	_, err := Parse("w.yaml", []byte(src), &Options{ProfileKind: kinds, ProfileTransports: func(id string) []string { return ts[id] }})
+	want := `w.yaml:5: devices[0].profile: "generic-serial-cr" has no hid settings (it has: serial); use a hid profile such as generic-hid-pos or generic-keyboard
+w.yaml:6: devices[1].profile: "generic-hid-pos" has no serial settings (it has: hid); use a serial profile such as generic-serial-cr`
+	if err == nil || err.Error() != want {
+		t.Errorf("got %v\nwant %s", err, want)
+	}
+	c, err := Parse("w.yaml", []byte(src), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m := c.Devices[2].Match; m.VID != "0C2E" || m.PID != "0001" {
+		t.Errorf("unquoted ids: %+v", m)
+	}
+}

@@ -486,10 +486,13 @@ func (s *Station) send(ctx context.Context, l label.Label) (job string, st print
 func (s *Station) observe(orderID, job string, st printer.Status, err error) {
 	now := s.clk.Now().UTC()
 	var ev *Event
+	var was []printer.Fault
+	var since time.Time
 	s.mu.Lock()
 	switch {
 	case err == nil:
 		if len(s.faults) > 0 {
+			was, since = s.faults, s.faultSince
 			ev = &Event{Cleared: true, Message: flow.Message{
 				ZH: "打印机 " + s.cfg.Printer.String() + " 已恢复正常", EN: "Printer " + s.cfg.Printer.String() + " is back to normal"}}
 		}
@@ -511,6 +514,22 @@ func (s *Station) observe(orderID, job string, st printer.Status, err error) {
 		s.logf("printing %s: %s", s.cfg.Station, ev.Message)
 		if s.onEvent != nil {
 			s.onEvent(*ev)
+		}
+	}
+	if ev != nil && ev.Cleared {
+		// A trace of the fault's end (its start is the printer_fault rejection).
+		zh := make([]string, 0, len(was))
+		en := make([]string, 0, len(was))
+		for _, f := range was {
+			zh, en = append(zh, f.Zh()), append(en, f.En())
+		}
+		e := wire.Entry{Kind: wire.KindNote, Station: s.cfg.Station, Device: s.cfg.Printer.String(), Trigger: wire.TriggerPrint, Job: job,
+			At: wire.Time(now), Detail: fmt.Sprintf("printer fault cleared: %s / %s (since %s); job confirmed",
+				strings.Join(zh, "、"), strings.Join(en, ", "), wire.Time(since))}
+		ctx, cancel := context.WithTimeout(context.Background(), journalTimeout)
+		defer cancel()
+		if err := s.store.Do(ctx, func(tx *journal.Tx) error { tx.Append(e); return nil }); err != nil {
+			s.logf("printing %s: journal the cleared fault: %v", s.cfg.Station, err)
 		}
 	}
 }

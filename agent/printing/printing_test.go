@@ -295,6 +295,19 @@ func TestPaperOutMidJobThenPrintOnce(t *testing.T) {
 	if st := r.ps.Status(); !st.OK || len(st.Faults) != 0 {
 		t.Fatalf("status after clearing %+v", st)
 	}
+	all, err := r.store.Entries(0, 1000, 1<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cleared := 0
+	for _, e := range all {
+		if e.Kind == wire.KindNote && strings.Contains(e.Detail, "printer fault cleared") && strings.Contains(e.Detail, "paper out") && e.Device == "pack-1-printer" {
+			cleared++
+		}
+	}
+	if cleared != 1 {
+		t.Fatalf("%d 'fault cleared' notes in the journal, want 1", cleared)
+	}
 	r.mu.Lock()
 	if len(r.events) != 2 || !r.events[1].Cleared {
 		t.Fatalf("events %+v", r.events)

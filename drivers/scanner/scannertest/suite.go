@@ -90,24 +90,15 @@ func Run(t *testing.T, newPair NewPair) {
 		time.Sleep(20 * time.Millisecond) // let Read block; the assertion does not depend on it
 		closeDone := make(chan error, 1)
 		go func() { closeDone <- s.Close() }()
-		select {
-		case err := <-errc:
-			if !errors.Is(err, scanner.ErrClosed) {
-				t.Fatalf("pending Read after Close returned %v, want ErrClosed", err)
-			}
-			if scanner.Recoverable(err) {
-				t.Fatalf("scanner.Recoverable(%v) = true after Close", err)
-			}
-		case <-time.After(wait):
-			t.Fatal("Close did not unblock a pending Read")
+		err := recvWithin(t, errc, "Close did not unblock a pending Read")
+		if !errors.Is(err, scanner.ErrClosed) {
+			t.Fatalf("pending Read after Close returned %v, want ErrClosed", err)
 		}
-		select {
-		case err := <-closeDone:
-			if err != nil {
-				t.Fatalf("Close: %v", err)
-			}
-		case <-time.After(wait):
-			t.Fatal("Close did not return")
+		if scanner.Recoverable(err) {
+			t.Fatalf("scanner.Recoverable(%v) = true after Close", err)
+		}
+		if err := recvWithin(t, closeDone, "Close did not return"); err != nil {
+			t.Fatalf("Close: %v", err)
 		}
 	})
 
@@ -169,11 +160,7 @@ func Run(t *testing.T, newPair NewPair) {
 		}
 		done := make(chan struct{})
 		go func() { wg.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(wait):
-			t.Fatal("concurrent Read and Close did not all return")
-		}
+		recvWithin(t, done, "concurrent Read and Close did not all return")
 		close(errs)
 		for err := range errs {
 			t.Error(err)
@@ -193,11 +180,8 @@ func Run(t *testing.T, newPair NewPair) {
 			ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
 			done := make(chan error, 1)
 			go func() { done <- fb.Feedback(ctx, o) }()
-			select {
-			case <-done: // an error is allowed (a device may refuse); not returning is not
-			case <-time.After(wait):
-				t.Fatal("Feedback did not return within its context")
-			}
+			// An error is allowed (a device may refuse); not returning is not.
+			recvWithin(t, done, "Feedback did not return within its context")
 			cancel()
 		}
 		// Feedback while a Read is pending must not block either of them.
@@ -211,19 +195,10 @@ func Run(t *testing.T, newPair NewPair) {
 		fbDone := make(chan error, 1)
 		go func() { fbDone <- fb.Feedback(ctx, scanner.Good) }()
 		mustInject(t, inject, "DPK202252612836\r")
-		select {
-		case r := <-readc:
-			if r.Text != "DPK202252612836" {
-				t.Fatalf("read after feedback = %q, want %q", r.Text, "DPK202252612836")
-			}
-		case <-time.After(wait):
-			t.Fatal("Read blocked while Feedback ran")
+		if r := recvWithin(t, readc, "Read blocked while Feedback ran"); r.Text != "DPK202252612836" {
+			t.Fatalf("read after feedback = %q, want %q", r.Text, "DPK202252612836")
 		}
-		select {
-		case <-fbDone:
-		case <-time.After(wait):
-			t.Fatal("Feedback did not return within its context")
-		}
+		recvWithin(t, fbDone, "Feedback did not return within its context")
 	})
 
 	t.Run("Health", func(t *testing.T) {
@@ -268,6 +243,19 @@ func mustInject(t *testing.T, inject func([]byte) error, s string) {
 	t.Helper()
 	if err := inject([]byte(s)); err != nil {
 		t.Fatalf("inject %q: %v", s, err)
+	}
+}
+
+// recvWithin returns the next value from c, or fails the test with msg if none comes within wait.
+func recvWithin[T any](t *testing.T, c <-chan T, msg string) T {
+	t.Helper()
+	select {
+	case v := <-c:
+		return v
+	case <-time.After(wait):
+		t.Fatalf("%s (waited %s)", msg, wait)
+		var zero T
+		return zero
 	}
 }
 

@@ -347,6 +347,10 @@ func (in *Intake) apply(tx *journal.Tx, m wire.OrderMsg, now time.Time) (wire.En
 		case flow.Rejected:
 			return reject(o, out.Reason, out.Detail)
 		}
+		if out.To == flow.PendingAllocation && in.opts.IntakeState != nil && in.opts.IntakeState() == flow.Held {
+			// Balance paid while the backlog breaker is open: held like a new order (暂停进入).
+			out.To, out.Order.State, out.Order.PendingSince = flow.Held, flow.Held, time.Time{}
+		}
 		tx.PutOrder(out.Order)
 		e := base
 		e.Kind, e.From, e.To, e.Waybill, e.Carrier, e.Detail = wire.KindStep, string(out.From), string(out.To), out.Order.Waybill, out.Order.Carrier, excerpt(m.Reason, MaxExcerpt)

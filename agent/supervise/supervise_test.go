@@ -332,3 +332,30 @@ func TestHTTP(t *testing.T) {
 		t.Fatalf("console page: %.200s", b)
 	}
 }
+
+// A deposit order whose balance is paid while the breaker is open is held too, and released later.
+func TestBalancePaidWhileOpenIsHeld(t *testing.T) {
+	r := newRig(t, supervise.Options{Breaker: breaker.Options{MaxBacklog: 1}})
+	dep := `{"type":"order","order_id":"D1","channel":"tmall","channel_order_no":"4000000000009","buyer_id":"b","ordered_at":"2026-11-11T00:00:00Z","skus":["S1"],"payment":"deposit","carrier":"sf"}`
+	if err := r.in.Apply(context.Background(), []byte(dep)); err != nil {
+		t.Fatal(err)
+	}
+	r.order("P1")
+	r.order("P2")
+	r.sup.Check(context.Background())
+	if !r.sup.BreakerOpen() {
+		t.Fatal("not open")
+	}
+	if err := r.in.Apply(context.Background(), []byte(`{"type":"balance_paid","order_id":"D1"}`)); err != nil {
+		t.Fatal(err)
+	}
+	if st := r.state("D1"); st != flow.Held {
+		t.Fatalf("balance paid while open: %s", st)
+	}
+	if _, err := r.sup.Reset(context.Background(), "wang", "ok"); err != nil {
+		t.Fatal(err)
+	}
+	if st := r.state("D1"); st != flow.PendingAllocation {
+		t.Fatalf("after reset: %s", st)
+	}
+}

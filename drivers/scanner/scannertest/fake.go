@@ -61,10 +61,8 @@ func (f *Fake) PushErr(err error) error { return f.push(result{err: err}) }
 func (f *Fake) push(res result) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	select {
-	case <-f.closed:
-		return fmt.Errorf("scanner %q: %w", f.name, scanner.ErrClosed)
-	default:
+	if err := f.closedErr(); err != nil {
+		return err
 	}
 	f.queue = append(f.queue, res)
 	close(f.wake)
@@ -93,23 +91,16 @@ func (f *Fake) Inject(b []byte) error {
 			return err
 		}
 	}
-	select {
-	case <-f.closed:
-		return fmt.Errorf("scanner %q: %w", f.name, scanner.ErrClosed)
-	default:
-		return nil
-	}
+	return f.closedErr()
 }
 
 // Read returns the next queued read or error, blocking until there is one or Close is called.
 func (f *Fake) Read() (scanner.Read, error) {
 	for {
 		f.mu.Lock()
-		select {
-		case <-f.closed:
+		if err := f.closedErr(); err != nil {
 			f.mu.Unlock()
-			return scanner.Read{}, fmt.Errorf("scanner %q: %w", f.name, scanner.ErrClosed)
-		default:
+			return scanner.Read{}, err
 		}
 		if len(f.queue) > 0 {
 			res := f.queue[0]
@@ -152,6 +143,17 @@ func (f *Fake) stamp(res result) (scanner.Read, error) {
 	return r, nil
 }
 
+// closedErr is ErrClosed, wrapped with the device name as drivers do, once Close was called; nil
+// before.
+func (f *Fake) closedErr() error {
+	select {
+	case <-f.closed:
+		return fmt.Errorf("scanner %q: %w", f.name, scanner.ErrClosed)
+	default:
+		return nil
+	}
+}
+
 // Close unblocks Read (ErrClosed from then on). It may be called more than once.
 func (f *Fake) Close() error {
 	f.closeOnce.Do(func() {
@@ -170,10 +172,8 @@ func (f *Fake) Feedback(ctx context.Context, o scanner.Outcome) error {
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	select {
-	case <-f.closed:
-		return fmt.Errorf("scanner %q: %w", f.name, scanner.ErrClosed)
-	default:
+	if err := f.closedErr(); err != nil {
+		return err
 	}
 	f.feedback = append(f.feedback, o)
 	return nil

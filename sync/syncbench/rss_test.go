@@ -49,8 +49,8 @@ func BenchmarkAgentRSSBacklog(b *testing.B) {
 	var fill, restart map[string]rssSample
 	for i := 0; i < b.N; i++ {
 		dir := b.TempDir()
-		fill = runRSSChild(b, "fill", broker.URL(), dir)
-		restart = runRSSChild(b, "restart", broker.URL(), dir)
+		fill = runRSSChild(b, "fill", broker.URL(), dir, 0)
+		restart = runRSSChild(b, "restart", broker.URL(), dir, 0)
 	}
 	worst := 0.0
 	for _, k := range []string{"0", "250k", "500k", "1M", "sending"} {
@@ -79,9 +79,12 @@ func (s rssSample) anonMB() float64 { return float64(s.anon) / 1024 }
 func (s rssSample) fileMB() float64 { return float64(s.file) / 1024 }
 func (s rssSample) heapMB() float64 { return float64(s.heap) / (1 << 20) }
 
-func runRSSChild(b *testing.B, mode, url, dir string) map[string]rssSample {
+func runRSSChild(b testing.TB, mode, url, dir string, entries int) map[string]rssSample {
 	cmd := exec.Command(os.Args[0], "-test.run=^$", "-test.bench=^$")
 	cmd.Env = append(os.Environ(), rssChildEnv+"="+mode, rssURLEnv+"="+url, rssDirEnv+"="+dir)
+	if entries > 0 {
+		cmd.Env = append(cmd.Env, rssEntriesEnv+"="+strconv.Itoa(entries))
+	}
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil {

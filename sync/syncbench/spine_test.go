@@ -69,7 +69,7 @@ func BenchmarkSpine(b *testing.B) {
 	broker := testbroker.Start(b, nil)
 	var r spineResult
 	for i := 0; i < b.N; i++ {
-		r = runSpine(b, broker.URL(), i)
+		r = runSpine(b, broker.URL(), i, incidentBacklog)
 	}
 	b.ReportMetric(r.baseline, "baseline-msgs/s")
 	b.ReportMetric(r.wedge, "wedge-entries/s")
@@ -105,11 +105,11 @@ type spineResult struct {
 	quietP50, quietP99                      time.Duration
 }
 
-func runSpine(b *testing.B, url string, run int) spineResult {
+func runSpine(b testing.TB, url string, run, n int) spineResult {
 	dir := b.TempDir()
 	var r spineResult
 	r.fsyncP50, r.fsyncP99 = rawFsync(b, dir)
-	r.baseline = baseline(b, url, run)
+	r.baseline = baseline(b, url, run, n)
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -120,33 +120,36 @@ func runSpine(b *testing.B, url string, run int) spineResult {
 	agent := fmt.Sprintf("live%d", run)
 	st := openJournal(b, filepath.Join(dir, agent+".db"), agent)
 	defer st.Close()
-	seed(b, st, incidentBacklog, flow.PendingAllocation)
+	seed(b, st, n, flow.PendingAllocation)
 	up := startUplink(b, ctx, st, url, agent)
 	hubBefore := h.Stats()
 	var hubDone atomic.Int64
-	stopWatch := watchHub(h, hubBefore.EventsIngested+incidentBacklog, &hubDone)
+	stopWatch := watchHub(h, hubBefore.EventsIngested+uint64(n), &hubDone)
 	js0 := st.Stats()
 	start := time.Now()
-	lat := printSteps(b, st, incidentBacklog, scanners)
+	lat := printSteps(b, st, n, scanners)
 	committed := time.Since(start)
 	js := st.Stats()
-	waitAcked(b, st, incidentBacklog)
+	waitAcked(b, st, uint64(n))
 	acked := time.Since(start)
 	stopWatch()
 	stopUplink(b, up)
 	hubAfter := h.Stats()
-	r.wedge = incidentBacklog / acked.Seconds()
-	r.commit = incidentBacklog / committed.Seconds()
+	r.wedge = float64(n) / acked.Seconds()
+	r.commit = float64(n) / committed.Seconds()
 	if d := hubDone.Load(); d > 0 {
-		r.hubLive = incidentBacklog / time.Duration(d-start.UnixNano()).Seconds()
+		r.hubLive = float64(n) / time.Duration(d-start.UnixNano()).Seconds()
 	}
 	if c := hubAfter.Commits - hubBefore.Commits; c > 0 {
 		r.hubPerCommit = float64(hubAfter.EventsIngested-hubBefore.EventsIngested) / float64(c)
 	}
 	if c := js.Commits - js0.Commits; c > 0 {
-		r.perCommit = float64(incidentBacklog) / float64(c) // the uplink's Ack commits interleave and count too
+		r.perCommit = float64(n) / float64(c) // the uplink's Ack commits interleave and count too
 	}
 	r.doP50, r.doP99 = pct(lat, 50), pct(lat, 99)
+	if got := hubAfter.EventsIngested - hubBefore.EventsIngested; got != uint64(n) {
+		b.Fatalf("the hub stored %d entries of the live run, want exactly %d", got, n)
+	}
 	if dup := hubAfter.DuplicatesDropped - hubBefore.DuplicatesDropped; dup > 0 {
 		b.Logf("hub dropped %d duplicates during the live run (resends)", dup)
 	}
@@ -155,23 +158,24 @@ func runSpine(b *testing.B, url string, run int) spineResult {
 	agent = fmt.Sprintf("drain%d", run)
 	st2 := openJournal(b, filepath.Join(dir, agent+".db"), agent)
 	defer st2.Close()
-	seed(b, st2, incidentBacklog, flow.PendingAllocation)
-	printSteps(b, st2, incidentBacklog, scanners)
+	seed(b, st2, n, flow.PendingAllocation)
+	printSteps(b, st2, n, scanners)
 	start = time.Now()
 	up2 := startUplink(b, ctx, st2, url, agent)
-	waitAcked(b, st2, incidentBacklog)
-	r.drain = incidentBacklog / time.Since(start).Seconds() // includes the uplink's connect
+	waitAcked(b, st2, uint64(n))
+	r.drain = float64(n) / time.Since(start).Seconds() // includes the uplink's connect
 	stopUplink(b, up2)
 
 	// Quiet: one scanner alone (the uplink and hub still running), for comparison with the load.
 	agent = fmt.Sprintf("quiet%d", run)
 	st3 := openJournal(b, filepath.Join(dir, agent+".db"), agent)
 	defer st3.Close()
-	seed(b, st3, quietScans, flow.PendingAllocation)
+	q := min(quietScans, n)
+	seed(b, st3, q, flow.PendingAllocation)
 	up3 := startUplink(b, ctx, st3, url, agent)
-	lat = printSteps(b, st3, quietScans, 1)
+	lat = printSteps(b, st3, q, 1)
 	r.quietP50, r.quietP99 = pct(lat, 50), pct(lat, 99)
-	waitAcked(b, st3, quietScans)
+	waitAcked(b, st3, uint64(q))
 	stopUplink(b, up3)
 	return r
 }
@@ -179,7 +183,7 @@ func runSpine(b *testing.B, url string, run int) spineResult {
 const quietScans = 2000
 
 // rawFsync appends fsyncBytes and fsyncs, fsyncSamples times, in dir: the floor of any durable commit.
-func rawFsync(b *testing.B, dir string) (p50, p99 time.Duration) {
+func rawFsync(b testing.TB, dir string) (p50, p99 time.Duration) {
 	f, err := os.OpenFile(filepath.Join(dir, "fsync.probe"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
 		b.Fatal(err)
@@ -202,7 +206,7 @@ func rawFsync(b *testing.B, dir string) (p50, p99 time.Duration) {
 
 // baseline publishes incidentBacklog separate QoS 1 messages with paho (MemoryStore, not durable),
 // pipelined, and returns messages per second from the first Publish to the last PUBACK.
-func baseline(b *testing.B, url string, run int) float64 {
+func baseline(b testing.TB, url string, run, n int) float64 {
 	o := mqtt.NewClientOptions().AddBroker(url).SetClientID(fmt.Sprintf("bench-baseline-%d", run)).
 		SetCleanSession(true).SetStore(mqtt.NewMemoryStore()).SetAutoReconnect(false).SetWriteTimeout(30 * time.Second)
 	c := mqtt.NewClient(o)
@@ -215,9 +219,9 @@ func baseline(b *testing.B, url string, run int) float64 {
 		payload[i] = 'a' + byte(i%26)
 	}
 	topic := fmt.Sprintf("bench/baseline/%d", run)
-	toks := make([]mqtt.Token, 0, incidentBacklog)
+	toks := make([]mqtt.Token, 0, n)
 	start := time.Now()
-	for range incidentBacklog {
+	for range n {
 		toks = append(toks, c.Publish(topic, 1, false, payload))
 	}
 	for i, t := range toks {
@@ -225,10 +229,10 @@ func baseline(b *testing.B, url string, run int) float64 {
 			b.Fatalf("baseline publish %d: %v", i, t.Error())
 		}
 	}
-	return incidentBacklog / time.Since(start).Seconds()
+	return float64(n) / time.Since(start).Seconds()
 }
 
-func openJournal(b *testing.B, path, agent string) *journal.Store {
+func openJournal(b testing.TB, path, agent string) *journal.Store {
 	st, err := journal.Open(path, &journal.Options{Site: site, Agent: agent})
 	if err != nil {
 		b.Fatal(err)
@@ -243,7 +247,7 @@ func waybillNo(i int) string { return fmt.Sprintf("SF1%012d", i) }
 
 // seed writes n orders in state st (as intake would have; without intake entries, so the journal's
 // seq counts only the benchmark's steps). Orders in 已打单 get their waybill bound.
-func seed(b *testing.B, st *journal.Store, n int, state flow.State) {
+func seed(b testing.TB, st *journal.Store, n int, state flow.State) {
 	now := time.Now().UTC()
 	for lo := 0; lo < n; lo += seedPerDo {
 		err := st.Do(context.Background(), func(tx *journal.Tx) error {
@@ -267,7 +271,7 @@ func seed(b *testing.B, st *journal.Store, n int, state flow.State) {
 // printSteps has `scanners` goroutines commit the print step of orders 0..n-1, one Store.Do per
 // scan, as a print station does (read the order, flow.Apply, append the entry, write the order).
 // It returns each Do's latency.
-func printSteps(b *testing.B, st *journal.Store, n, workers int) []time.Duration {
+func printSteps(b testing.TB, st *journal.Store, n, workers int) []time.Duration {
 	lat := make([]time.Duration, n)
 	var wg sync.WaitGroup
 	var failed atomic.Value
@@ -308,7 +312,7 @@ func printSteps(b *testing.B, st *journal.Store, n, workers int) []time.Duration
 	return lat
 }
 
-func startHub(b *testing.B, ctx context.Context, url, dir, id string) *hub.Hub {
+func startHub(b testing.TB, ctx context.Context, url, dir, id string) *hub.Hub {
 	h, err := hub.New(ctx, hub.Options{BrokerURL: url, DataDir: dir, Listen: "127.0.0.1:0", ClientID: id})
 	if err != nil {
 		b.Fatal(err)
@@ -321,7 +325,7 @@ func startHub(b *testing.B, ctx context.Context, url, dir, id string) *hub.Hub {
 	return h
 }
 
-func stopHub(b *testing.B, h *hub.Hub) {
+func stopHub(b testing.TB, h *hub.Hub) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	if err := h.Stop(ctx); err != nil {
@@ -336,7 +340,7 @@ type runningUplink struct {
 
 // startUplink starts the agent's uplink and consumes its downlink (the hub rebroadcasts every
 // state change to the site; an agent's intake would apply them, here they are discarded).
-func startUplink(b *testing.B, ctx context.Context, st *journal.Store, url, agent string) runningUplink {
+func startUplink(b testing.TB, ctx context.Context, st *journal.Store, url, agent string) runningUplink {
 	u, err := uplink.New(ctx, st, uplink.Options{URL: url, Site: site, Agent: agent, Window: uplinkWindow})
 	if err != nil {
 		b.Fatal(err)
@@ -350,7 +354,7 @@ func startUplink(b *testing.B, ctx context.Context, st *journal.Store, url, agen
 	return r
 }
 
-func stopUplink(b *testing.B, r runningUplink) {
+func stopUplink(b testing.TB, r runningUplink) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	if err := r.u.Stop(ctx); err != nil {
@@ -359,7 +363,7 @@ func stopUplink(b *testing.B, r runningUplink) {
 	<-r.drained
 }
 
-func waitAcked(b *testing.B, st *journal.Store, n uint64) {
+func waitAcked(b testing.TB, st *journal.Store, n uint64) {
 	deadline := time.Now().Add(hangAfter)
 	for st.AckedSeq() < n {
 		if time.Now().After(deadline) {

@@ -29,7 +29,7 @@ func BenchmarkStationHandle(b *testing.B) {
 	var p50, p99, f50, f99 time.Duration
 	var rate float64
 	for i := 0; i < b.N; i++ {
-		p50, p99, f50, f99, rate = runStations(b, broker.URL(), i)
+		p50, p99, f50, f99, rate = runStations(b, broker.URL(), i, stationScans)
 	}
 	b.ReportMetric(us(p50), "handle-p50-us")
 	b.ReportMetric(us(p99), "handle-p99-us")
@@ -41,7 +41,7 @@ func BenchmarkStationHandle(b *testing.B) {
 		scanners, stationScans, p50, p99, f50, f99, float64(p99)/float64(f99), rate)
 }
 
-func runStations(b *testing.B, url string, run int) (p50, p99, f50, f99 time.Duration, rate float64) {
+func runStations(b testing.TB, url string, run, perStation int) (p50, p99, f50, f99 time.Duration, rate float64) {
 	dir := b.TempDir()
 	f50, f99 = rawFsync(b, dir)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -51,7 +51,7 @@ func runStations(b *testing.B, url string, run int) (p50, p99, f50, f99 time.Dur
 	agent := fmt.Sprintf("dock%d", run)
 	st := openJournal(b, filepath.Join(dir, agent+".db"), agent)
 	defer st.Close()
-	n := scanners * stationScans
+	n := scanners * perStation
 	seed(b, st, n, flow.WaybillPrinted)
 	up := startUplink(b, ctx, st, url, agent)
 	defer stopUplink(b, up)
@@ -69,7 +69,7 @@ func runStations(b *testing.B, url string, run int) (p50, p99, f50, f99 time.Dur
 				bad.CompareAndSwap(nil, fmt.Sprintf("badge at %s: %+v", s.Name(), res))
 				return
 			}
-			for k := range stationScans {
+			for k := range perStation {
 				i := w + k*scanners
 				t := time.Now()
 				res := s.Handle(ctx, scanner.Read{Text: waybillNo(i), Device: dev, At: t})

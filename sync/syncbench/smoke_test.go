@@ -1,0 +1,67 @@
+package syncbench
+
+import (
+	"testing"
+	"time"
+
+	"wedge/internal/testbroker"
+)
+
+// The benchmarks' machinery on a small scale, so `make test` keeps it working: every entry is
+// committed, stored by the hub exactly once and acked; the stations accept every scan; the RSS
+// child runs and reports every sample.
+func TestSmallSpine(t *testing.T) {
+	broker := testbroker.Start(t, nil)
+	r := runSpine(t, broker.URL(), 0, 640)
+	if r.baseline <= 0 || r.wedge <= 0 || r.drain <= 0 || r.doP99 <= 0 || r.fsyncP99 <= 0 || r.quietP99 <= 0 {
+		t.Fatalf("a measurement is missing: %+v", r)
+	}
+	if r.doP50 > r.doP99 || r.fsyncP50 > r.fsyncP99 {
+		t.Fatalf("percentiles out of order: %+v", r)
+	}
+}
+
+func TestSmallStations(t *testing.T) {
+	broker := testbroker.Start(t, nil)
+	p50, p99, _, _, rate := runStations(t, broker.URL(), 0, 4)
+	if p50 <= 0 || p99 < p50 || rate <= 0 {
+		t.Fatalf("p50 %v p99 %v rate %v", p50, p99, rate)
+	}
+}
+
+func TestSmallRSSChild(t *testing.T) {
+	if testing.Short() {
+		t.Skip("re-executes the test binary")
+	}
+	broker := testbroker.Start(t, nil)
+	dir := t.TempDir()
+	fill := runRSSChild(t, "fill", broker.URL(), dir, 2000)
+	for _, k := range []string{"0", "250k", "500k", "1M", "sending"} {
+		if fill[k].rss == 0 {
+			t.Errorf("fill sample %q missing: %v", k, fill)
+		}
+	}
+	restart := runRSSChild(t, "restart", broker.URL(), dir, 2000)
+	if restart["start"].rss == 0 || restart["sending"].rss == 0 {
+		t.Errorf("restart samples missing: %v", restart)
+	}
+}
+
+func TestPercentile(t *testing.T) {
+	ds := make([]time.Duration, 100)
+	for i := range ds {
+		ds[i] = time.Duration(100-i) * time.Millisecond // unsorted on purpose
+	}
+	if got := pct(ds, 50); got != 50*time.Millisecond {
+		t.Errorf("p50 = %v", got)
+	}
+	if got := pct(ds, 99); got != 99*time.Millisecond {
+		t.Errorf("p99 = %v", got)
+	}
+	if got := pct(ds[:1], 99); got != 100*time.Millisecond {
+		t.Errorf("p99 of one = %v", got)
+	}
+	if ds[0] != 100*time.Millisecond {
+		t.Error("pct sorted its input")
+	}
+}

@@ -288,7 +288,13 @@ func (s *Supervisor) OnResult(r station.Result) {
 	}
 	s.con.Publish(console.ScanEvent(console.Scan{At: at, Station: r.Station, Device: r.Device, Operator: r.Operator,
 		Code: r.Code, OrderID: r.Entry.OrderID, Result: res, Reason: r.Outcome.Reason, Message: r.Message}))
-	s.m.Scan(r.Station, r.Outcome.Result, r.Outcome.Reason)
+	if r.Entry.Trigger == wire.TriggerManual {
+		if r.Outcome.Result == flow.Rejected {
+			s.m.Reject(r.Outcome.Reason) // a manual confirmation is not a scan
+		}
+	} else {
+		s.m.Scan(r.Station, r.Outcome.Result, r.Outcome.Reason)
+	}
 	if r.Entry.Kind == wire.KindStep {
 		s.m.Step(flow.State(r.Entry.From), flow.State(r.Entry.To), r.Entry.Trigger)
 	}

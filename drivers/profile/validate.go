@@ -88,6 +88,23 @@ func ParseHex(s string) ([]byte, error) {
 
 func oneOf(v string, allowed []string) bool { return slices.Contains(allowed, v) }
 
+// enum checks a string field against its allowed values: empty is "required: one of …" when the
+// field is required and fine otherwise (a default applies); any other value must be allowed. It
+// reports whether the value is set and allowed, for checks that depend on it.
+func (v *checker) enum(p []any, val string, allowed []string, required bool) bool {
+	switch {
+	case val == "":
+		if required {
+			v.failf(p, "required: one of %s", list(allowed))
+		}
+		return false
+	case !oneOf(val, allowed):
+		v.failf(p, "%q is not one of %s", val, list(allowed))
+		return false
+	}
+	return true
+}
+
 func list(allowed []string) string { return strings.Join(allowed, ", ") }
 
 func ints(allowed []int) string {
@@ -118,11 +135,7 @@ func (p *Profile) check(v *checker, id string) {
 	case !idRE.MatchString(p.ID):
 		v.failf([]any{"id"}, "%q is not a valid id (lower-case letters, digits and single hyphens, e.g. zebra-ds2208)", p.ID)
 	}
-	if p.Kind == "" {
-		v.failf([]any{"kind"}, "required: one of %s", list(kinds))
-	} else if !oneOf(p.Kind, kinds) {
-		v.failf([]any{"kind"}, "%q is not one of %s", p.Kind, list(kinds))
-	}
+	v.enum([]any{"kind"}, p.Kind, kinds, true)
 	if strings.TrimSpace(p.Vendor) == "" {
 		v.failf([]any{"vendor"}, "required")
 	}
@@ -203,11 +216,7 @@ func (u *USBID) check(v *checker, p []any) {
 			v.failf(at(p, f.name), "%q is not 4 hex digits (e.g. \"05E0\"; quote it so YAML keeps leading zeros)", f.val)
 		}
 	}
-	if u.Mode == "" {
-		v.failf(at(p, "mode"), "required: one of %s", list(usbModes))
-	} else if !oneOf(u.Mode, usbModes) {
-		v.failf(at(p, "mode"), "%q is not one of %s", u.Mode, list(usbModes))
-	}
+	v.enum(at(p, "mode"), u.Mode, usbModes, true)
 	if u.Interface != nil && (*u.Interface < 0 || *u.Interface > 255) {
 		v.failf(at(p, "interface"), "%d is out of range 0–255", *u.Interface)
 	}
@@ -220,19 +229,13 @@ func (s *Serial) check(v *checker, p []any) {
 	if s.DataBits != 0 && (s.DataBits < 5 || s.DataBits > 8) {
 		v.failf(at(p, "data_bits"), "%d is out of range 5–8", s.DataBits)
 	}
-	if s.Parity != "" && !oneOf(s.Parity, parities) {
-		v.failf(at(p, "parity"), "%q is not one of %s", s.Parity, list(parities))
-	}
+	v.enum(at(p, "parity"), s.Parity, parities, false)
 	if s.StopBits != 0 && s.StopBits != 1 && s.StopBits != 2 {
 		v.failf(at(p, "stop_bits"), "%d is not one of 1, 2", s.StopBits)
 	}
-	if s.Terminator != "" && !oneOf(s.Terminator, terminators) {
-		v.failf(at(p, "terminator"), "%q is not one of %s", s.Terminator, list(terminators))
-	}
+	v.enum(at(p, "terminator"), s.Terminator, terminators, false)
 	checkIdle(v, at(p, "idle_cutoff_ms"), s.IdleCutMS)
-	if s.Charset != "" && !oneOf(s.Charset, charsets) {
-		v.failf(at(p, "charset"), "%q is not one of %s", s.Charset, list(charsets))
-	}
+	v.enum(at(p, "charset"), s.Charset, charsets, false)
 }
 
 func checkIdle(v *checker, p []any, ms int) {
@@ -242,47 +245,31 @@ func checkIdle(v *checker, p []any, ms int) {
 }
 
 func (h *HID) check(v *checker, p []any) {
-	if h.Layout == "" {
-		v.failf(at(p, "layout"), "required: one of %s", list(hidLayouts))
-	} else if !oneOf(h.Layout, hidLayouts) {
-		v.failf(at(p, "layout"), "%q is not one of %s", h.Layout, list(hidLayouts))
-	}
+	v.enum(at(p, "layout"), h.Layout, hidLayouts, true)
 	if h.ReportID < 0 || h.ReportID > 255 {
 		v.failf(at(p, "report_id"), "%d is out of range 0–255", h.ReportID)
 	}
 	if h.ReportSize < 0 || h.ReportSize > MaxReportSize {
 		v.failf(at(p, "report_size"), "%d is out of range 0 (default)–%d", h.ReportSize, MaxReportSize)
 	}
-	if h.Suffix != "" && !oneOf(h.Suffix, hidSuffixes) {
-		v.failf(at(p, "suffix"), "%q is not one of %s", h.Suffix, list(hidSuffixes))
-	}
+	v.enum(at(p, "suffix"), h.Suffix, hidSuffixes, false)
 	for i, r := range h.SetupReports {
 		if _, err := ParseHex(r); err != nil {
 			v.failf(at(p, "setup_reports", i), "%v", err)
 		}
 	}
-	if h.AltCodes != "" {
-		if !oneOf(h.AltCodes, altCodes) {
-			v.failf(at(p, "alt_codes"), "%q is not one of %s", h.AltCodes, list(altCodes))
-		} else if h.Layout != "" && h.Layout != "keyboard" {
-			v.failf(at(p, "alt_codes"), "only for layout keyboard (this is %s)", h.Layout)
-		}
+	if v.enum(at(p, "alt_codes"), h.AltCodes, altCodes, false) && h.Layout != "" && h.Layout != "keyboard" {
+		v.failf(at(p, "alt_codes"), "only for layout keyboard (this is %s)", h.Layout)
 	}
 	checkIdle(v, at(p, "idle_cutoff_ms"), h.IdleCutMS)
-	if h.Charset != "" && !oneOf(h.Charset, charsets) {
-		v.failf(at(p, "charset"), "%q is not one of %s", h.Charset, list(charsets))
-	}
+	v.enum(at(p, "charset"), h.Charset, charsets, false)
 }
 
 // serialProtocols are the feedback protocols that go over the serial line.
 var serialProtocols = []string{"honeywell_serial", "zebra_ssi", "datalogic"}
 
 func (f *Feedback) check(v *checker, p []any, prof *Profile) {
-	if f.Protocol == "" {
-		v.failf(at(p, "protocol"), "required: one of %s", list(protocols))
-	} else if !oneOf(f.Protocol, protocols) {
-		v.failf(at(p, "protocol"), "%q is not one of %s", f.Protocol, list(protocols))
-	}
+	v.enum(at(p, "protocol"), f.Protocol, protocols, true)
 	cmds := map[string][]byte{}
 	for _, c := range []struct{ name, val string }{{"good", f.Good}, {"bad", f.Bad}} {
 		if c.val == "" {
@@ -306,13 +293,10 @@ func (f *Feedback) check(v *checker, p []any, prof *Profile) {
 		}
 		return
 	}
-	if f.Via == "" {
-		if f.Good != "" || f.Bad != "" {
-			v.failf(at(p, "via"), "required with good/bad: one of %s", list(vias))
-		}
-	} else if !oneOf(f.Via, vias) {
-		v.failf(at(p, "via"), "%q is not one of %s", f.Via, list(vias))
+	if f.Via == "" && (f.Good != "" || f.Bad != "") {
+		v.failf(at(p, "via"), "required with good/bad: one of %s", list(vias))
 	}
+	v.enum(at(p, "via"), f.Via, vias, false)
 	if f.ReportID < 0 || f.ReportID > 255 {
 		v.failf(at(p, "report_id"), "%d is out of range 1–255", f.ReportID)
 	}
@@ -367,11 +351,7 @@ func SSIChecksum(b []byte) uint16 {
 }
 
 func (pr *Printer) check(v *checker, p []any) {
-	if pr.Language == "" {
-		v.failf(at(p, "language"), "required: one of %s", list(languages))
-	} else if !oneOf(pr.Language, languages) {
-		v.failf(at(p, "language"), "%q is not one of %s", pr.Language, list(languages))
-	}
+	v.enum(at(p, "language"), pr.Language, languages, true)
 	if pr.DPI == 0 {
 		v.failf(at(p, "dpi"), "required: one of %s", ints(dpis))
 	} else if !slices.Contains(dpis, pr.DPI) {

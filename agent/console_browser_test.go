@@ -201,6 +201,28 @@ func TestConsoleBreakerInBrowser(t *testing.T) {
 	// Orders arriving while it is open are held, not in the backlog.
 	dispatch(7)
 	waitFor(t, "7 orders held", func() bool { return a.Store().Counts()[flow.Held] == 7 })
+
+	// Prometheus and the KPI are on the same API server.
+	httpGet := func(path string) string {
+		resp, err := http.Get("http://" + a.APIAddr() + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var buf bytes.Buffer
+		buf.ReadFrom(resp.Body)
+		if resp.StatusCode != 200 {
+			t.Fatalf("GET %s: %s %s", path, resp.Status, buf.String())
+		}
+		return buf.String()
+	}
+	waitFor(t, "metrics show the open breaker and 7 held", func() bool {
+		m := httpGet("/metrics")
+		return strings.Contains(m, "wedge_breaker_open 1") && strings.Contains(m, "wedge_held_orders 7")
+	})
+	if k := httpGet("/api/v1/kpi"); !strings.Contains(k, `"zone":"Asia/Shanghai"`) {
+		t.Fatalf("kpi: %s", k)
+	}
 	if _, err := chromedp.Run(bctx, chromedp.Poll[bool](count(flow.Held)+` === "7"`)); err != nil {
 		t.Fatalf("board never showed 7 held: %v", err)
 	}

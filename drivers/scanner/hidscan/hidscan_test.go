@@ -449,3 +449,83 @@ func TestOpenFailureIsRetriedAndReported(t *testing.T) {
 		t.Fatalf("read %+v", rd)
 	}
 }
+
+// A keyboard trace played in fake time: two barcodes without a terminator, a second apart; the
+// idle cut-off separates them and each read carries its last key's time.
+func TestPlayedKeyboardTraceIdleCutoff(t *testing.T) {
+	clk := clock.NewFake(t0)
+	reps := h.Concat(h.Type("7361055558"))
+	trace := h.Spaced(0, 8*time.Millisecond, reps...)
+	for _, r := range h.Spaced(time.Second, 8*time.Millisecond, h.Type("JT5261988016578")...) {
+		trace = append(trace, r)
+	}
+	var mu sync.Mutex
+	var player *h.Player
+	bus := &h.Bus{}
+	zebra := hidscan.DeviceInfo{Path: "3-1:1.0", VendorID: 0x05E0, ProductID: 0x1200}
+	bus.Plug(zebra, func() *h.Device { return nil })
+	sc, err := hidscan.Open(hidscan.Config{Name: "kbd", Match: hidscan.Match{VID: 0x05E0, PID: 0x1200, Interface: hidscan.AnyInterface},
+		HID: profile.HID{Layout: hidscan.LayoutKeyboard, IdleCutMS: 300, Suffix: "none"}},
+		&hidscan.Options{Clock: clk, Enumerate: bus.Enumerate, Open: func(hidscan.DeviceInfo) (hidscan.Device, error) {
+			p := h.NewPlayer(clk, t0.Add(500*time.Millisecond), trace)
+			mu.Lock()
+			player = p
+			mu.Unlock()
+			return p, nil
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sc.Close()
+	type res struct {
+		r   scanner.Read
+		err error
+	}
+	reads := make(chan res, 4)
+	go func() {
+		for range 2 {
+			r, err := sc.Read()
+			reads <- res{r, err}
+		}
+	}()
+	// drive the fake clock: each report arrives exactly when due; after the last one, let the
+	// idle cut-off fire (bounded loop; real sleeps only hand the CPU to the scanner's goroutines)
+	var got []scanner.Read
+	for step := 0; len(got) < 2 && step < 20000; step++ {
+		select {
+		case x := <-reads:
+			if x.err != nil {
+				t.Fatal(x.err)
+			}
+			got = append(got, x.r)
+			continue
+		default:
+		}
+		mu.Lock()
+		player := player
+		mu.Unlock()
+		if player != nil {
+			if due, ok := player.Waiting(); ok {
+				clk.Set(due)
+			} else if player.Done() && clk.Waiters() > 0 {
+				clk.Advance(50 * time.Millisecond)
+			}
+		} else if clk.Waiters() > 0 {
+			clk.Advance(500 * time.Millisecond) // re-scan until the device is opened
+		}
+		time.Sleep(100 * time.Microsecond)
+	}
+	if len(got) != 2 {
+		t.Fatalf("got %d reads", len(got))
+	}
+	if got[0].Text != "7361055558" || got[1].Text != "JT5261988016578" {
+		t.Fatalf("reads %q %q", got[0].Text, got[1].Text)
+	}
+	last0 := t0.Add(500 * time.Millisecond).Add(trace[len(reps)-1].At)
+	if !got[0].At.Equal(last0) {
+		t.Errorf("first read at %v, want its last key %v", got[0].At, last0)
+	}
+	if !got[1].At.After(t0.Add(1500 * time.Millisecond)) {
+		t.Errorf("second read at %v", got[1].At)
+	}
+}

@@ -25,9 +25,10 @@ import (
 	"wedge/agent/station"
 	"wedge/agent/supervise"
 	"wedge/agent/version"
+	"wedge/drivers/discovery"
 	"wedge/drivers/profile"
 	"wedge/drivers/scanner"
-	"wedge/drivers/scanner/serialscan"
+	"wedge/drivers/scanner/hidscan"
 	"wedge/internal/clock"
 	"wedge/sync/uplink"
 	"wedge/sync/wire"
@@ -44,7 +45,8 @@ var (
 // JournalFile is the bbolt file's name inside data_dir.
 const JournalFile = "wedge.db"
 
-// FeedbackTimeout bounds a scanner's good/bad feedback, so it never delays the next read for long.
+// FeedbackTimeout bounds one good/bad feedback to a scanner (sent on the reader's feedback
+// goroutine, so it never delays the next read).
 const FeedbackTimeout = 300 * time.Millisecond
 
 // Deps are the agent's seams. The zero value means the real ones.
@@ -59,6 +61,18 @@ type Deps struct {
 	OnResult func(station.Result)
 	// OnPrinterEvent, if set, also receives printer faults and their clearing. It must not block.
 	OnPrinterEvent func(printing.Event)
+
+	// Issue 4 (scanners.go). HIDEnumerate and HIDOpen are hidscan's seams, SerialPorts discovery's
+	// (nil: the system's). Rescan is how often absent devices are looked for (default 500 ms);
+	// Debounce how long a device must stay away to count as unplugged (default 1 s).
+	HIDEnumerate func(vid, pid uint16) []hidscan.DeviceInfo
+	HIDOpen      func(hidscan.DeviceInfo) (hidscan.Device, error)
+	SerialPorts  func() ([]discovery.Port, error)
+	Rescan       time.Duration
+	Debounce     time.Duration
+	// OnDeviceEvent, if set, receives debounced plug/unplug events of configured scanners (from the
+	// discovery watcher, which runs when a HID or match-bound scanner is configured). It must not block.
+	OnDeviceEvent func(DeviceEvent)
 }
 
 // Agent is a running agent.
@@ -77,10 +91,13 @@ type Agent struct {
 	srv      *http.Server
 	ln       net.Listener
 
-	mu       sync.Mutex
-	scanners []devScanner
-	printers []devPrinter // issue 3; fixed after New
-	printSet *printing.Set
+	mu        sync.Mutex
+	scanners  []devScanner
+	bound     []*boundDev        // serial scanners bound by match rules (issue 4); fixed after New
+	watcher   *discovery.Watcher // nil when no scanner needs discovery
+	watchDone chan struct{}
+	printers  []devPrinter // issue 3; fixed after New
+	printSet  *printing.Set
 
 	stop     chan struct{}
 	pumpDone chan struct{}
@@ -188,33 +205,8 @@ func New(ctx context.Context, cfg *config.Config, deps Deps) (a *Agent, err erro
 		Stations: stations, Printing: a.printSet,
 	})
 
-	// 5. drivers
-	for _, d := range cfg.Devices {
-		if d.Kind == config.KindPrinter {
-			continue // opened above
-		}
-		if d.Kind != config.KindScanner {
-			a.logf("device %s: %s devices are not supported by this build yet; skipped", d.Name, d.Kind)
-			continue
-		}
-		p, ok := profiles[d.Profile]
-		if !ok {
-			a.logf("device %s: unknown firmware profile %q; skipped", d.Name, d.Profile)
-			continue
-		}
-		sc, err := a.openScanner(d, p)
-		if err != nil {
-			// The driver retries a vanished port; an error here is a configuration problem
-			// (unsupported transport, bad line settings). Log it and keep the agent running.
-			a.logf("device %s: cannot open: %v", d.Name, err)
-			continue
-		}
-		a.mu.Lock()
-		a.scanners = append(a.scanners, devScanner{dev: d, sc: sc})
-		a.mu.Unlock()
-		a.readers.Add(1)
-		go a.read(d, sc, a.stations[d.Station])
-	}
+	// 5. drivers: scanners (and the discovery watcher, scanners.go), then print proxies
+	a.openScanners(profiles)
 	a.startProxies()
 
 	// 6. API server
@@ -273,57 +265,6 @@ func (a *Agent) onResult(r station.Result) {
 	}
 }
 
-func (a *Agent) openScanner(d config.Device, p profile.Profile) (scanner.Scanner, error) {
-	if a.deps.OpenScanner != nil {
-		return a.deps.OpenScanner(d, p, prefixed(a.logf, "device "+d.Name+": "))
-	}
-	switch d.Transport {
-	case config.TransportSerial:
-		return serialscan.OpenProfile(d.Name, d.Port, p, &serialscan.Options{Clock: a.deps.Clock, Logf: prefixed(a.logf, "device "+d.Name+": ")})
-	}
-	return nil, fmt.Errorf("transport %q is not supported by this build yet", d.Transport)
-}
-
-// read is one scanner's reader: every read goes to its station; the outcome goes back to the
-// scanner as feedback when it can beep.
-func (a *Agent) read(d config.Device, sc scanner.Scanner, st *station.Station) {
-	defer a.readers.Done()
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go func() {
-		select {
-		case <-a.stop:
-			cancel()
-		case <-ctx.Done():
-		}
-	}()
-	for {
-		r, err := sc.Read()
-		if err != nil {
-			if !scanner.Recoverable(err) {
-				return
-			}
-			a.logf("device %s: %v", d.Name, err)
-			continue
-		}
-		if r.Device == "" {
-			r.Device = d.Name
-		}
-		res := st.Handle(ctx, r)
-		if fb, ok := sc.(scanner.Feedbacker); ok {
-			o := scanner.Bad
-			if res.Good() {
-				o = scanner.Good
-			}
-			fctx, fcancel := context.WithTimeout(ctx, FeedbackTimeout)
-			if err := fb.Feedback(fctx, o); err != nil {
-				a.logf("device %s: feedback: %v", d.Name, err)
-			}
-			fcancel()
-		}
-	}
-}
-
 func (a *Agent) pump() {
 	defer close(a.pumpDone)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -377,15 +318,7 @@ func (a *Agent) devices() []api.Device {
 			out = append(out, a.printerDevice(d, x))
 			continue
 		}
-		if sc, ok := open[d.Name]; ok {
-			if h, ok := sc.(scanner.HealthReporter); ok {
-				x.Health = h.Health()
-			} else {
-				x.Health.Connected = true
-			}
-		} else {
-			x.Health.LastError = "not opened (see the agent log)"
-		}
+		a.scannerDevice(d, open, &x)
 		out = append(out, x)
 	}
 	return out
@@ -433,13 +366,7 @@ func (a *Agent) Stop(ctx context.Context) error {
 			<-a.httpDone
 		}
 		close(a.stop)
-		a.mu.Lock()
-		for _, s := range a.scanners {
-			if err := s.sc.Close(); err != nil {
-				errs = append(errs, fmt.Errorf("device %s: %w", s.dev.Name, err))
-			}
-		}
-		a.mu.Unlock()
+		errs = append(errs, a.stopScanners()...)
 		if err := waitCtx(ctx, func() { a.readers.Wait() }); err != nil {
 			errs = append(errs, fmt.Errorf("scanner readers: %w", err))
 		}

@@ -43,7 +43,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		cfg, err = config.Load(*path, &config.Options{ProfileKind: func(id string) (string, bool) {
 			p, ok := profiles[id]
 			return p.Kind, ok
-		}})
+		}, ProfileTransports: func(id string) []string { return agent.ProfileTransports(profiles[id]) }})
 	}
 	if err != nil {
 		fmt.Fprintf(stderr, "wedge run: 配置文件有误 invalid config:\n%v\n", err)

@@ -18,6 +18,16 @@ func (a *Agent) startSupervise(ctx context.Context) error {
 		return err
 	}
 	clk := clock.Or(a.deps.Clock)
+	// Plug/unplug events from the discovery watcher also go to the console (popup) and metrics.
+	next := a.deps.OnDeviceEvent
+	a.deps.OnDeviceEvent = func(ev DeviceEvent) {
+		if a.sup != nil {
+			a.sup.DeviceEvent(ev.Kind, ev.Device, ev.Plugged)
+		}
+		if next != nil {
+			next(ev)
+		}
+	}
 	a.sup, err = supervise.New(ctx, a.store, supervise.Options{
 		Site: cfg.Site, Agent: cfg.Agent,
 		Breaker: breaker.Options{MaxBacklog: cfg.Breaker.MaxBacklog, MaxAvgWait: cfg.Breaker.MaxAvgWait.D(),

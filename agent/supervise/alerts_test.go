@@ -56,3 +56,32 @@ func TestDeviceAndPrinterPopups(t *testing.T) {
 		t.Fatalf("devices on the board: %+v", full.Board.Devices)
 	}
 }
+
+// A plug/unplug event raises one popup even when the device poll sees the same change afterwards.
+func TestDeviceEventNoDuplicate(t *testing.T) {
+	var up atomic.Bool
+	up.Store(true)
+	r := newRig(t, supervise.Options{Devices: func() []console.Device {
+		return []console.Device{{Name: "scan-h1", Kind: "scanner", Up: up.Load()}}
+	}})
+	r.sup.Check(context.Background())
+	up.Store(false)
+	r.sup.DeviceEvent("scanner", "scan-h1", false)
+	r.sup.Check(context.Background())
+	mux := http.NewServeMux()
+	r.sup.Register(mux)
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	res, err := http.Get(srv.URL + "/console/api/snapshot")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	var full console.Full
+	if err := json.NewDecoder(res.Body).Decode(&full); err != nil {
+		t.Fatal(err)
+	}
+	if len(full.Alerts) != 1 || full.Alerts[0].Kind != console.AlertUnplugged {
+		t.Fatalf("alerts %+v", full.Alerts)
+	}
+}

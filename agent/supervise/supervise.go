@@ -328,6 +328,21 @@ func (s *Supervisor) PrinterEvent(ev printing.Event) {
 	s.con.Publish(console.AlertEvent(a))
 }
 
+// DeviceEvent takes a debounced plug/unplug event (agent.Deps.OnDeviceEvent): an unplug raises one
+// unplugged popup (the periodic device poll will not raise a second for the same change), and the
+// board is refreshed. It does not block.
+func (s *Supervisor) DeviceEvent(kind, name string, plugged bool) {
+	s.mu.Lock()
+	was, seen := s.devUp[name]
+	s.devUp[name] = plugged
+	s.mu.Unlock()
+	if !plugged && (was || !seen) {
+		s.Unplugged(kind, name)
+	}
+	s.m.SetDevice(name, kind, plugged)
+	s.con.Refresh()
+}
+
 // Unplugged shows an unplugged-device popup on every console.
 func (s *Supervisor) Unplugged(kind, name string) {
 	s.con.Publish(console.AlertEvent(console.UnpluggedAlert(s.clk.Now(), kind, name)))

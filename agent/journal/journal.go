@@ -7,6 +7,7 @@
 //	meta        journal_id, site, agent, created_at, last_seq, last_hash, acked_seq, app.<key>
 //	orders      order id → JSON flow.Order
 //	idx_waybill bound waybill (normalized) → order id
+//	idx_assigned waybill the hub assigned (normalized) → order id, before and after it is printed
 //	idx_channel channel_order_no → order id
 //	counts      state → uint64 (8-byte big endian), kept in the same transaction as the order
 //	entries     seq (8-byte big endian) → JSON wire.Entry, gapless from 1, never deleted
@@ -21,6 +22,9 @@
 //
 // Ack records how far the hub has acknowledged the journal (acked_seq). Entries are kept forever;
 // "synced" means seq ≤ acked_seq. Verify checks the chain of a journal file offline.
+//
+// Open migrates a journal made before idx_assigned existed: it builds that index from the orders
+// in the same transaction that creates the bucket, so no order is ever missing from it.
 package journal
 
 import (
@@ -84,12 +88,13 @@ var (
 	bMeta       = []byte("meta")
 	bOrders     = []byte("orders")
 	bIdxWaybill = []byte("idx_waybill")
+	bIdxAssign  = []byte("idx_assigned")
 	bIdxChannel = []byte("idx_channel")
 	bEntries    = []byte("entries")
 	bIdxHistory = []byte("idx_history")
 	bCounts     = []byte("counts")
 
-	allBuckets = [][]byte{bMeta, bOrders, bIdxWaybill, bIdxChannel, bEntries, bIdxHistory, bCounts}
+	allBuckets = [][]byte{bMeta, bOrders, bIdxWaybill, bIdxAssign, bIdxChannel, bEntries, bIdxHistory, bCounts}
 )
 
 const (
@@ -242,12 +247,19 @@ func (s *Store) init() error {
 				return fmt.Errorf("%w: %s 不是 wedge 日志 is not a wedge journal (buckets %v)", ErrCorrupt, s.path, other)
 			}
 		}
+		// A journal from before idx_assigned: build it below, in this transaction.
+		migrateAssigned := tx.Bucket(bMeta) != nil && tx.Bucket(bIdxAssign) == nil
 		for _, name := range allBuckets {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 				return fmt.Errorf("journal: create bucket %s: %w", name, err)
 			}
 		}
 		meta := tx.Bucket(bMeta)
+		if migrateAssigned && meta.Get([]byte(kJournalID)) != nil {
+			if err := buildAssignedIndex(tx, s.logf); err != nil {
+				return err
+			}
+		}
 		if id := meta.Get([]byte(kJournalID)); id == nil {
 			var raw [8]byte
 			if _, err := rand.Read(raw[:]); err != nil {
@@ -298,6 +310,30 @@ func (s *Store) init() error {
 		}
 		return nil
 	})
+}
+
+// buildAssignedIndex fills idx_assigned from the orders (the migration of a journal made before
+// the index existed). Orders are visited in id order; as in PutOrder, the later one wins when two
+// orders carry the same assigned waybill.
+func buildAssignedIndex(tx *bolt.Tx, logf func(string, ...any)) error {
+	idx := tx.Bucket(bIdxAssign)
+	n := 0
+	err := tx.Bucket(bOrders).ForEach(func(k, v []byte) error {
+		o, _, err := decodeOrder(v)
+		if err != nil {
+			return fmt.Errorf("%w: order %q: %w", ErrCorrupt, k, err)
+		}
+		if wb := waybill.Normalize(o.AssignedWaybill); wb != "" {
+			n++
+			return idx.Put([]byte(wb), k)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("journal: build the assigned-waybill index: %w", err)
+	}
+	logf("journal: built the assigned-waybill index (%d orders)", n)
+	return nil
 }
 
 // load reads the journal id and position from meta.

@@ -348,6 +348,29 @@ func (tx *Tx) OrderByWaybill(wb string) (flow.Order, bool) {
 	return tx.Order(string(id))
 }
 
+// OrderByAssignedWaybill returns the order the hub assigned the waybill to, printed or not (an
+// order's AssignedWaybill, normalized with waybill.Normalize). It is not the bound waybill of a
+// printed label: for a parcel's label use OrderByWaybill.
+func (tx *Tx) OrderByAssignedWaybill(wb string) (flow.Order, bool) {
+	if !tx.usable("OrderByAssignedWaybill") {
+		return flow.Order{}, false
+	}
+	wb = jsonString(waybill.Normalize(wb))
+	if wb == "" {
+		return flow.Order{}, false
+	}
+	id := tx.get(bIdxAssign, []byte(wb))
+	if id == nil {
+		return flow.Order{}, false
+	}
+	o, ok := tx.Order(string(id))
+	if !ok || waybill.Normalize(o.AssignedWaybill) != wb {
+		// A stale key (written by a wedge that did not keep this index): no answer beats a wrong one.
+		return flow.Order{}, false
+	}
+	return o, true
+}
+
 // OrderByChannelNo returns the order with that channel order no.
 func (tx *Tx) OrderByChannelNo(no string) (flow.Order, bool) {
 	if !tx.usable("OrderByChannelNo") {
@@ -364,7 +387,8 @@ func (tx *Tx) OrderByChannelNo(no string) (flow.Order, bool) {
 	return tx.Order(string(id))
 }
 
-// PutOrder stores o, keeping the waybill and channel-no indexes and the per-state counts. An
+// PutOrder stores o, keeping the waybill (bound and assigned) and channel-no indexes and the
+// per-state counts. An
 // order without id or with an unknown state is refused: the function's Do returns ErrInvalid.
 func (tx *Tx) PutOrder(o flow.Order) {
 	if !tx.usable("PutOrder") {
@@ -400,6 +424,14 @@ func (tx *Tx) PutOrder(o flow.Order) {
 	}
 	if newWB != "" {
 		tx.put(bIdxWaybill, []byte(newWB), id)
+	}
+	// Assigned-waybill index: the waybill the hub assigned (changed or withdrawn by a reassignment).
+	oldAW, newAW := waybill.Normalize(old.AssignedWaybill), waybill.Normalize(o.AssignedWaybill)
+	if had && oldAW != "" && oldAW != newAW && string(tx.get(bIdxAssign, []byte(oldAW))) == o.ID {
+		tx.del(bIdxAssign, []byte(oldAW))
+	}
+	if newAW != "" {
+		tx.put(bIdxAssign, []byte(newAW), id)
 	}
 	oldNo, newNo := strings.TrimSpace(old.ChannelOrderNo), strings.TrimSpace(o.ChannelOrderNo)
 	if had && oldNo != "" && oldNo != newNo && string(tx.get(bIdxChannel, []byte(oldNo))) == o.ID {

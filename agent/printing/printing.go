@@ -715,16 +715,12 @@ func (s *Station) proxyWaybill(ctx context.Context, j proxy.Job, code string, st
 	res := station.Result{Station: s.cfg.Station, Device: name, Code: wb, At: now}
 	base := wire.Entry{Station: s.cfg.Station, Device: name, Trigger: wire.TriggerPrint, Code: excerpt(wb), Job: j.PrinterJobID, At: wire.Time(now)}
 	src := fmt.Sprintf("proxy job %s from %s", j.ID, j.Remote)
-	id, found, ferr := s.findByWaybill(wb)
-	if ferr != nil {
-		return failed(res, ferr)
-	}
 	noStatus := errors.Is(err, printer.ErrNoStatus)
 	res = s.commit(ctx, res, func(tx *journal.Tx) decision {
-		var o flow.Order
-		ok := false
-		if found {
-			o, ok = tx.Order(id)
+		// The order the waybill is bound to (a label printed before), else the one it is assigned to.
+		o, ok := tx.OrderByWaybill(wb)
+		if !ok {
+			o, ok = tx.OrderByAssignedWaybill(wb)
 		}
 		if !ok {
 			detail := src + ": no order has this waybill; the job still printed"
@@ -768,32 +764,6 @@ func (s *Station) proxyWaybill(ctx context.Context, j proxy.Job, code string, st
 		s.await(wb, scanBack{orderID: res.Outcome.Order.ID, job: j.PrinterJobID, at: now})
 	}
 	return res
-}
-
-// findByWaybill finds the order a waybill is bound to, or else assigned to (an order not printed
-// yet). The journal indexes bound waybills only, so assigned ones are looked up in the orders that
-// can still be printed; the caller re-reads the order inside its transaction.
-func (s *Station) findByWaybill(wb string) (id string, ok bool, err error) {
-	if wb == "" {
-		return "", false, nil
-	}
-	o, ok, err := s.store.FindOrder(wb)
-	if err != nil || (ok && waybill.Normalize(o.Waybill) == wb) {
-		return o.ID, ok, err
-	}
-	for _, st := range []flow.State{flow.PendingAllocation, flow.Held, flow.AwaitingBalance} {
-		err = s.store.ForEachOrder(st, func(o flow.Order) bool {
-			if waybill.Normalize(o.AssignedWaybill) == wb {
-				id, ok = o.ID, true
-				return false
-			}
-			return true
-		})
-		if err != nil || ok {
-			return id, ok, err
-		}
-	}
-	return "", false, nil
 }
 
 // decision is what a journal transaction decided.

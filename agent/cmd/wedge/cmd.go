@@ -34,7 +34,9 @@ const helpText = `wedge — 仓库边缘代理 warehouse edge agent
   wedge profiles validate DIR          校验固件配置文件 validate firmware profiles in DIR
   wedge console hash-password          生成主管控制台密码哈希（读取标准输入一行）
                                        hash a console password (one line on stdin) for console.users
-  wedge devices                        列出已连接的扫码枪/打印机 list attached devices (not yet)
+  wedge devices [--json] [--profiles DIR]
+                                       列出已连接的扫码枪、匹配的型号、模式和配置段落
+                                       list attached scanners, matched profile, mode and a config snippet
   wedge version                        版本 print the version
   wedge help                           本帮助 this help
 
@@ -79,8 +81,7 @@ func runCtx(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	case "console":
 		return cmdConsole(ctx, rest, stdout, stderr)
 	case "devices":
-		fmt.Fprintln(stderr, "wedge devices: 此版本尚未提供设备列表 not yet available in this build")
-		return exitNotYet
+		return cmdDevices(ctx, rest, stdout, stderr)
 	case "journal":
 		if len(rest) > 0 && rest[0] == "verify" {
 			return cmdJournalVerify(ctx, rest[1:], stdout, stderr)

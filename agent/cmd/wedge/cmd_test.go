@@ -48,7 +48,7 @@ func TestHelpVersionUsage(t *testing.T) {
 	if code, _, _ := wedge(t, "demo", "--no-such-flag"); code != exitUsage {
 		t.Errorf("demo with a bad flag: %d", code)
 	}
-	if code, _, errs := wedge(t, "devices"); code != exitNotYet || !strings.Contains(errs, "not yet") {
+	if code, _, errs := wedge(t, "devices", "extra"); code != exitUsage {
 		t.Errorf("devices: %d %q", code, errs)
 	}
 }

@@ -1,9 +1,6 @@
 package hidscan_test
 
 import (
-	"bytes"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -53,26 +50,3 @@ func TestConformanceKeyboard(t *testing.T) {
 		func(b []byte) [][]byte { return h.Type(string(b)) }))
 }
 
-// The trace files in testdata use the trace form scannertest reads.
-func TestTracesReadByScannertest(t *testing.T) {
-	for _, tr := range traces {
-		f, err := os.Open(filepath.Join("testdata", tr.file))
-		if err != nil {
-			t.Fatal(err)
-		}
-		st, err := scannertest.ReadTrace(f)
-		f.Close()
-		if err != nil {
-			t.Fatalf("%s: %v", tr.file, err)
-		}
-		mine, err := h.ReadTrace(filepath.Join("testdata", tr.file))
-		if err != nil || len(st) != len(mine) {
-			t.Fatalf("%s: scannertest %d events, hidscantest %d (%v)", tr.file, len(st), len(mine), err)
-		}
-		for i := range st {
-			if !bytes.Equal(st[i].Data, mine[i].Data) || st[i].At != mine[i].At {
-				t.Fatalf("%s: event %d differs", tr.file, i)
-			}
-		}
-	}
-}

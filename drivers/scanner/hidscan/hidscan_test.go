@@ -15,6 +15,7 @@ import (
 	"wedge/drivers/scanner"
 	"wedge/drivers/scanner/hidscan"
 	h "wedge/drivers/scanner/hidscan/hidscantest"
+	"wedge/drivers/scanner/scannertest"
 	"wedge/internal/clock"
 )
 
@@ -108,24 +109,11 @@ func newRig(t *testing.T, cfg hidscan.Config) *rig {
 
 func readOK(t *testing.T, sc scanner.Scanner) scanner.Read {
 	t.Helper()
-	type res struct {
-		r   scanner.Read
-		err error
+	r, err := scannertest.ReadWithin(t, sc, 5*time.Second)
+	if err != nil {
+		t.Fatalf("Read: %v", err)
 	}
-	c := make(chan res, 1)
-	go func() { r, err := sc.Read(); c <- res{r, err} }()
-	select {
-	case x := <-c:
-		if x.err != nil {
-			t.Fatalf("Read: %v", x.err)
-		}
-		return x.r
-	case <-time.After(5 * time.Second):
-		sc.Close()
-		<-c
-		t.Fatal("Read did not return")
-	}
-	return scanner.Read{}
+	return r
 }
 
 func TestReadsSetupAndFeedback(t *testing.T) {

@@ -1,21 +1,18 @@
 // Package hidscantest holds hand-written fakes for the hidscan driver: a fake HID device that plays
-// recorded byte traces, a fake enumerator for plug/unplug, trace files (JSON lines
-// {"t_ms":..,"hex":".."}) and builders that synthesise HID POS and boot keyboard reports.
+// recorded byte traces, a fake enumerator for plug/unplug, and builders that synthesise HID POS and
+// boot keyboard reports. Trace files are scannertest's format (scannertest.ReadTrace); this package
+// only turns their "in" events into input reports and back.
 package hidscantest
 
 import (
-	"bufio"
-	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"os"
-	"strings"
 	"sync"
 	"time"
 
 	"wedge/drivers/scanner/hidscan"
+	"wedge/drivers/scanner/scannertest"
 )
 
 // Report is one input report of a trace, at an offset from the start of the trace.
@@ -24,62 +21,47 @@ type Report struct {
 	Data []byte
 }
 
-// line is one event of the trace file form shared with scannertest ({"t_ms":..,"dir":..,"hex":..});
-// dir "out" lines (host → device) are skipped by ParseTrace, which returns input reports only.
-type line struct {
-	TMS float64 `json:"t_ms"`
-	Dir string  `json:"dir,omitempty"`
-	Hex string  `json:"hex"`
+// Reports returns the input reports of t: its "in" events (device → host). Its "out" events
+// (feedback, set-up reports) are not input and are left out.
+func Reports(t scannertest.Trace) []Report {
+	var out []Report
+	for _, e := range t.Filter(scannertest.In) {
+		out = append(out, Report{At: e.At, Data: e.Data})
+	}
+	return out
 }
 
-// ReadTrace reads a JSON-lines trace file.
+// Trace returns reps as a trace of "in" events.
+func Trace(reps []Report) scannertest.Trace {
+	t := make(scannertest.Trace, len(reps))
+	for i, r := range reps {
+		t[i] = scannertest.Event{At: r.At, Dir: scannertest.In, Data: r.Data}
+	}
+	return t
+}
+
+// ReadTrace reads a trace file (scannertest.LoadTrace) and returns its input reports.
 func ReadTrace(path string) ([]Report, error) {
-	f, err := os.Open(path)
+	t, err := scannertest.LoadTrace(path)
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
-	return ParseTrace(f)
+	return Reports(t), nil
 }
 
-// ParseTrace parses JSON lines {"t_ms":..,"hex":".."}; blank lines and lines starting with # or //
-// are skipped.
+// ParseTrace parses a trace (scannertest.ReadTrace) and returns its input reports.
 func ParseTrace(r io.Reader) ([]Report, error) {
-	var out []Report
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 64*1024), 1<<20)
-	n := 0
-	for sc.Scan() {
-		n++
-		s := strings.TrimSpace(sc.Text())
-		if s == "" || strings.HasPrefix(s, "#") || strings.HasPrefix(s, "//") {
-			continue
-		}
-		var l line
-		if err := json.Unmarshal([]byte(s), &l); err != nil {
-			return nil, fmt.Errorf("trace line %d: %w", n, err)
-		}
-		b, err := hex.DecodeString(strings.ReplaceAll(l.Hex, " ", ""))
-		if err != nil {
-			return nil, fmt.Errorf("trace line %d: %w", n, err)
-		}
-		if l.Dir == "out" {
-			continue
-		}
-		out = append(out, Report{At: time.Duration(l.TMS * float64(time.Millisecond)), Data: b})
+	t, err := scannertest.ReadTrace(r)
+	if err != nil {
+		return nil, err
 	}
-	return out, sc.Err()
+	return Reports(t), nil
 }
 
-// WriteTrace writes reports as JSON lines.
+// WriteTrace writes reps as a trace file of "in" events (scannertest's Trace.WriteTo).
 func WriteTrace(w io.Writer, reps []Report) error {
-	for _, r := range reps {
-		b, _ := json.Marshal(line{TMS: float64(r.At.Milliseconds()), Hex: hex.EncodeToString(r.Data)})
-		if _, err := fmt.Fprintf(w, "%s\n", b); err != nil {
-			return err
-		}
-	}
-	return nil
+	_, err := Trace(reps).WriteTo(w)
+	return err
 }
 
 // Spaced gives reports a fixed gap, starting at start.

@@ -240,13 +240,13 @@ func TestWithDefaults(t *testing.T) {
 }
 
 func TestParseHexAndSSI(t *testing.T) {
-	for in, want := range map[string]string{"1B37": "\x1b7", "1b 37 2c": "\x1b7,", "FD:03,16 07": "\xfd\x03\x16\x07"} {
+	for in, want := range map[string]string{"1B37": "\x1b7", "1b 37 2c": "\x1b7,", "FD:03,16 07": "\xfd\x03\x16\x07", "0x1B,0X37 0x2c": "\x1b7,"} {
 		got, err := ParseHex(in)
 		if err != nil || string(got) != want {
 			t.Errorf("ParseHex(%q) = % X, %v", in, got, err)
 		}
 	}
-	for _, in := range []string{"", "1", "1G", "  "} {
+	for _, in := range []string{"", "1", "1G", "  ", "0x", "1B 7 2C", "0x1B0x37"} {
 		if _, err := ParseHex(in); err == nil {
 			t.Errorf("ParseHex(%q) accepted", in)
 		}

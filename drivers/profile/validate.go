@@ -60,15 +60,18 @@ func (s *Serial) Validate() error {
 	return errors.Join(v.errs...)
 }
 
-// ParseHex decodes a byte string written as hex digits, optionally separated by spaces, commas or
-// colons ("1B37", "1B 37 2C"). It is how feedback commands and set-up reports are written.
+// ParseHex decodes a byte string written as hex digits, optionally separated by spaces, commas,
+// colons or tabs, each group optionally prefixed 0x ("1B37", "1B 37 2C", "0x1B,0x37"). It is how
+// feedback commands and set-up reports are written, and the one parser of them: the loader, the
+// serial driver and hidscan/feedback all call it, so a profile that validates is one they can send.
 func ParseHex(s string) ([]byte, error) {
-	clean := strings.Map(func(r rune) rune {
-		if r == ' ' || r == ',' || r == ':' || r == '\t' {
-			return -1
+	groups := strings.FieldsFunc(s, func(r rune) bool { return r == ' ' || r == ',' || r == ':' || r == '\t' })
+	for i, g := range groups {
+		if len(g) > 2 && (g[:2] == "0x" || g[:2] == "0X") {
+			groups[i] = g[2:]
 		}
-		return r
-	}, s)
+	}
+	clean := strings.Join(groups, "")
 	if clean == "" {
 		return nil, fmt.Errorf("%q has no bytes: want hex such as \"1B 37\"", s)
 	}

@@ -24,10 +24,8 @@
 package feedback
 
 import (
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"strings"
 
 	"wedge/drivers/profile"
 	"wedge/drivers/scanner"
@@ -239,21 +237,13 @@ func CRC16XModem(b []byte) uint16 {
 	return c
 }
 
-// ParseHex reads bytes written as hex, with or without spaces, commas or a 0x prefix per byte
-// ("1B37", "1B 37 2C", "0x1B,0x37").
+// ParseHex reads bytes written as hex the way profiles write them ("1B37", "1B 37 2C",
+// "0x1B,0x37"): it is profile.ParseHex, so the loader accepts exactly what this package can send,
+// with the error wrapping ErrHex.
 func ParseHex(s string) ([]byte, error) {
-	f := strings.FieldsFunc(s, func(r rune) bool { return r == ' ' || r == ',' || r == '\t' || r == ':' })
-	var sb strings.Builder
-	for _, p := range f {
-		p = strings.TrimPrefix(strings.TrimPrefix(p, "0x"), "0X")
-		if len(p)%2 == 1 && len(f) > 1 {
-			p = "0" + p
-		}
-		sb.WriteString(p)
-	}
-	b, err := hex.DecodeString(sb.String())
-	if err != nil || len(b) == 0 {
-		return nil, fmt.Errorf("%w: %q (write hex bytes such as \"1B 37\")", ErrHex, s)
+	b, err := profile.ParseHex(s)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrHex, err)
 	}
 	return b, nil
 }

@@ -102,6 +102,21 @@ func TestParseHex(t *testing.T) {
 	}
 }
 
+// The loader and this package accept exactly the same forms: a profile that validates can be sent,
+// and one this package would reject does not validate.
+func TestParseHexSameAsProfile(t *testing.T) {
+	for _, in := range []string{"1B37", "1b 37 2c", "0x1B,0x37", "FD:03\t16", "", "1", "1B3", "1B 7 2C", "0x", "zz", "1B 37 ,"} {
+		want, werr := profile.ParseHex(in)
+		got, err := ParseHex(in)
+		if (err == nil) != (werr == nil) || !bytes.Equal(got, want) {
+			t.Errorf("ParseHex(%q) = % X, %v; profile.ParseHex = % X, %v", in, got, err, want, werr)
+		}
+		if err != nil && !errors.Is(err, ErrHex) {
+			t.Errorf("ParseHex(%q) err %v does not wrap ErrHex", in, err)
+		}
+	}
+}
+
 // Every shipped scanner profile's feedback block encodes (or says it has none) for both outcomes.
 func TestEmbeddedProfilesEncode(t *testing.T) {
 	set, err := profile.LoadEmbedded()

@@ -1,8 +1,11 @@
 package agent_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -16,6 +19,7 @@ import (
 	"wedge/agent/flow"
 	"wedge/internal/clock"
 	"wedge/internal/testbroker"
+	"wedge/sync/hub"
 	"wedge/sync/wire"
 )
 
@@ -147,5 +151,78 @@ func TestBreakerAcrossAgentRestart(t *testing.T) {
 	}
 	if len(audit) < 3 || audit[0] != "open/system/" || audit[len(audit)-1] != "closed/system/" || !strings.Contains(strings.Join(audit, " "), "open/hub/c-7") {
 		t.Fatalf("breaker entries %v", audit)
+	}
+}
+
+// A threshold command POSTed to the reference hub reaches a real agent over mosquitto: the agent
+// applies it, journals it as a breaker entry carrying the hub's command id and who gave it, and the
+// hub acknowledges that entry (it is stored at the hub), next to its own record of the command.
+func TestHubCommandReachesAgent(t *testing.T) {
+	b := testbroker.Start(t, nil)
+	dir := t.TempDir()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	h, err := hub.New(ctx, hub.Options{BrokerURL: b.URL(), DataDir: filepath.Join(dir, "hub"), Listen: "127.0.0.1:0", ClientID: "hub-cmd-test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		sctx, c := context.WithTimeout(context.Background(), 10*time.Second)
+		defer c()
+		h.Stop(sctx)
+	}()
+	a := startAgent(t, ctx, dir, b.URL(), "pack01", "  - {name: print-1, role: print}\n")
+	base := "http://" + h.Addr() + "/v1/agents/sz01/pack01/commands"
+	eventually(t, "the hub knows the agent", func() bool {
+		var agents []map[string]any
+		code, err := getJSON("http://"+h.Addr()+"/v1/agents", &agents)
+		return err == nil && code == http.StatusOK && len(agents) == 1
+	})
+
+	post := func(body string) (int, map[string]any) {
+		resp, err := http.Post(base, "application/json", bytes.NewBufferString(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var v map[string]any
+		if err := json.NewDecoder(resp.Body).Decode(&v); err != nil {
+			t.Fatal(err)
+		}
+		return resp.StatusCode, v
+	}
+	// Refused at the hub: the agent is never asked.
+	if code, v := post(`{"type":"breaker_thresholds","by":"ops","max_backlog":0.5}`); code != http.StatusBadRequest {
+		t.Fatalf("fractional max_backlog: %d %v", code, v)
+	}
+	code, v := post(`{"type":"breaker_thresholds","by":"ops-zhang","reason":"双十一加派人手","max_backlog":300,"max_avg_wait":"10m"}`)
+	if code != http.StatusAccepted || v["id"] != "hub-1" {
+		t.Fatalf("POST: %d %v", code, v)
+	}
+	eventually(t, "the agent applies the hub's command", func() bool {
+		th := a.Supervisor().Breaker().Thresholds
+		return th.MaxBacklog == 300 && th.MaxAvgWait == 10*time.Minute
+	})
+	var seq uint64
+	eventually(t, "the breaker entry is journaled", func() bool {
+		es, err := a.Store().Entries(0, 10000, 1<<26)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range es {
+			if e.Kind == wire.KindBreaker && e.Trigger == wire.TriggerHub {
+				if e.Code != "hub-1" || e.Operator != "hub:ops-zhang" {
+					t.Fatalf("breaker entry %+v", e)
+				}
+				seq = e.Seq
+				return true
+			}
+		}
+		return false
+	})
+	eventually(t, "the hub acknowledges the breaker entry", func() bool { return a.Store().AckedSeq() >= seq })
+	var list []map[string]any
+	if code, err := getJSON(base, &list); err != nil || code != http.StatusOK || len(list) != 1 || list[0]["by"] != "ops-zhang" {
+		t.Fatalf("hub audit: %d %v %v", code, err, list)
 	}
 }

@@ -19,6 +19,8 @@ func (h *Hub) routes() http.Handler {
 	mux.HandleFunc("POST /v1/orders", h.postOrders)
 	mux.HandleFunc("GET /v1/orders/{order_id}", h.getOrder)
 	mux.HandleFunc("GET /v1/agents", h.getAgents)
+	mux.HandleFunc("POST /v1/agents/{site}/{agent}/commands", h.postCommand)
+	mux.HandleFunc("GET /v1/agents/{site}/{agent}/commands", h.getCommands)
 	mux.HandleFunc("GET /v1/stats", h.getStats)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]any{"ok": true, "mqtt_connected": h.Connected()})

@@ -26,6 +26,10 @@
 // they received, and a journal split between them is acked by neither beyond its first gap. Run one
 // reference hub per store.
 //
+// Commands. POST /v1/agents/{site}/{agent}/commands takes a breaker_thresholds command, checks it
+// with the agent's own parser (agent/breaker), stores it with who and when, and publishes it QoS 1
+// on the agent's command topic; GET on the same path lists them (the audit).
+//
 // What the hub does not do on its own: a cancel or balance_paid POSTed to /v1/orders is stored and
 // published, but the hub's order state moves only when an agent journals the step (every change of
 // state is a journal entry with who, device and when). A waybill message updates the hub's copy of

@@ -19,6 +19,7 @@ const (
 	kindStatus
 	kindCatchup
 	kindPost
+	kindCommand
 )
 
 // item is one unit of work for the owner.
@@ -27,6 +28,7 @@ type item struct {
 	topic   string
 	payload []byte
 	post    *postReq
+	cmd     *cmdReq
 }
 
 // postReq is a validated POST /v1/orders: the owner stores and publishes msgs.
@@ -66,6 +68,8 @@ type group struct {
 	catchups  []catchup
 	posts     []*postReq
 	results   map[*postReq][]uint64
+	cmds      []*cmdReq
+	cmdRecs   map[*cmdReq]CommandRecord
 }
 
 // commit runs items in one transaction, then publishes what it produced and answers the POSTs.
@@ -74,10 +78,14 @@ func (h *Hub) commit(items []item) {
 	st := h.stats.clone()
 	h.statsMu.Unlock()
 	g := &group{h: h, now: h.clk.Now().UTC(), stats: st, ackIdx: map[string]int{}, down: map[string][]wire.OrderMsg{},
-		results: map[*postReq][]uint64{}}
+		results: map[*postReq][]uint64{}, cmdRecs: map[*cmdReq]CommandRecord{}}
+	var cmds []*cmdReq // every command of the group, to answer even when the transaction fails
 	for _, it := range items {
-		if it.kind == kindPost {
+		switch it.kind {
+		case kindPost:
 			g.posts = append(g.posts, it.post)
+		case kindCommand:
+			cmds = append(cmds, it.cmd)
 		}
 	}
 	err := h.db.Update(func(tx *bolt.Tx) (err error) {
@@ -98,6 +106,8 @@ func (h *Hub) commit(items []item) {
 				err = g.catchup(it.topic, it.payload)
 			case kindPost:
 				err = g.post(it.post)
+			case kindCommand:
+				err = g.command(it.cmd)
 			}
 			if err != nil {
 				return err
@@ -119,6 +129,9 @@ func (h *Hub) commit(items []item) {
 		for _, p := range g.posts {
 			p.reply <- postResult{err: err}
 		}
+		for _, c := range cmds {
+			c.reply <- cmdResult{err: err}
+		}
 		return
 	}
 	h.statsMu.Lock()
@@ -137,6 +150,9 @@ func (h *Hub) commit(items []item) {
 	}
 	for _, p := range g.posts {
 		p.reply <- postResult{hseqs: g.results[p]}
+	}
+	for _, c := range g.cmds { // the POST handler publishes: it waits for the PUBACK, the owner never does
+		c.reply <- cmdResult{rec: g.cmdRecs[c]}
 	}
 	for _, c := range g.catchups {
 		h.replay(c)

@@ -21,6 +21,7 @@ import (
 //	history   order id 0 at 0 site 0 agent 0 seq(8) 0 journal    → entries key
 //	downlink  site (sub-bucket, its sequence is the hseq) / hseq(8) → wire.OrderMsg JSON
 //	agents    site 0 agent                                       → agentRec JSON
+//	commands  site 0 agent 0 n(8, the bucket's sequence)        → CommandRecord JSON
 //	meta      "stats"                                            → Stats JSON
 var (
 	bktEntries  = []byte("entries")
@@ -29,6 +30,7 @@ var (
 	bktHistory  = []byte("history")
 	bktDownlink = []byte("downlink")
 	bktAgents   = []byte("agents")
+	bktCommands = []byte("commands")
 	bktMeta     = []byte("meta")
 	keyStats    = []byte("stats")
 )
@@ -104,7 +106,7 @@ type agentRec struct {
 
 func initStore(db *bolt.DB, st *Stats) error {
 	err := db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bktEntries, bktJournals, bktOrders, bktHistory, bktDownlink, bktAgents, bktMeta} {
+		for _, b := range [][]byte{bktEntries, bktJournals, bktOrders, bktHistory, bktDownlink, bktAgents, bktCommands, bktMeta} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}

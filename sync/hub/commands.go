@@ -1,0 +1,203 @@
+package hub
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"wedge/agent/breaker"
+	"wedge/sync/wire"
+)
+
+// Commands to one agent (POST /v1/agents/{site}/{agent}/commands).
+//
+// The hub validates a command with the agent's own parser (breaker.ParseCommand), so a command the
+// hub accepts is one the agent can apply; it imports agent/breaker (pure policy, no I/O) rather than
+// keep a second copy of the payload type and its ranges in sync/wire that could drift. The command
+// is stored first (who, when, payload: the audit), then published QoS 1 on wire.TopicCommand. The
+// agent journals what it did with it (a breaker entry whose code is the command id, or a note with
+// reason command_refused), and that entry reaches the hub like every other.
+
+// maxCommandBody bounds a command request.
+const maxCommandBody = 16 << 10
+
+// commandPublishWait bounds how long a POST waits for the broker's PUBACK before answering with
+// published=false (paho keeps the message and sends it again after a reconnect).
+const commandPublishWait = 5 * time.Second
+
+// CommandRecord is a stored command, as GET /v1/agents/{site}/{agent}/commands lists it.
+type CommandRecord struct {
+	ID         string          `json:"id"`
+	Site       string          `json:"site"`
+	Agent      string          `json:"agent"`
+	Type       string          `json:"type"`
+	By         string          `json:"by"`
+	Reason     string          `json:"reason,omitempty"`
+	ReceivedAt string          `json:"received_at"` // hub clock
+	Payload    json.RawMessage `json:"payload"`     // exactly what was published
+}
+
+// cmdReq is a validated command for the owner to store.
+type cmdReq struct {
+	site, agent string
+	cmd         breaker.Command
+	reply       chan cmdResult // buffered 1
+}
+
+type cmdResult struct {
+	rec CommandRecord
+	err error
+}
+
+func commandPrefix(site, agent string) []byte { return append(join(site, agent), 0) }
+
+// command stores one command; the id is the client's or "hub-<n>" from the bucket's sequence.
+func (g *group) command(c *cmdReq) error {
+	b := g.tx.Bucket(bktCommands)
+	n, err := b.NextSequence()
+	if err != nil {
+		return err
+	}
+	cmd := c.cmd // a copy: a rolled-back group is retried item by item, with fresh ids
+	if cmd.ID == "" {
+		cmd.ID = fmt.Sprintf("hub-%d", n)
+	}
+	payload, err := json.Marshal(cmd)
+	if err != nil {
+		return err
+	}
+	rec := CommandRecord{ID: cmd.ID, Site: c.site, Agent: c.agent, Type: cmd.Type, By: cmd.By,
+		Reason: cmd.Reason, ReceivedAt: wire.Time(g.now), Payload: payload}
+	if err := putJSON(b, append(commandPrefix(c.site, c.agent), u64(n)...), rec); err != nil {
+		return err
+	}
+	g.cmds = append(g.cmds, c)
+	g.cmdRecs[c] = rec
+	return nil
+}
+
+func (h *Hub) agentKnown(site, agent string) (bool, error) {
+	var ok bool
+	err := h.db.View(func(tx *bolt.Tx) error {
+		ok = tx.Bucket(bktAgents).Get(join(site, agent)) != nil
+		return nil
+	})
+	return ok, err
+}
+
+// postCommand validates a command with breaker.ParseCommand, has the owner store it, then publishes
+// it and answers with the stored record and whether the broker acknowledged it.
+func (h *Hub) postCommand(w http.ResponseWriter, r *http.Request) {
+	site, agent := r.PathValue("site"), r.PathValue("agent")
+	if !wire.ValidName(site) || !wire.ValidName(agent) {
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("仓库或终端名无效 / invalid site %q or agent %q (1–64 of A-Z a-z 0-9 _ -)", site, agent))
+		return
+	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, maxCommandBody+1))
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "请求读取失败 / cannot read the request: "+err.Error())
+		return
+	}
+	if len(body) > maxCommandBody {
+		writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("请求过大 / command larger than %d bytes", maxCommandBody))
+		return
+	}
+	cmd, _, err := breaker.ParseCommand(bytes.TrimSpace(body))
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "指令无效 / invalid command: "+err.Error())
+		return
+	}
+	cmd.By = strings.TrimSpace(cmd.By)
+	if cmd.By == "" {
+		writeError(w, http.StatusBadRequest, "缺少下达人 / \"by\" is required: who gives the command is audited")
+		return
+	}
+	if len(cmd.ID) > 128 || len(cmd.By) > 128 || len(cmd.Reason) > 1000 {
+		writeError(w, http.StatusBadRequest, "id、by 或 reason 过长 / id or by longer than 128, or reason longer than 1000 bytes")
+		return
+	}
+	known, err := h.agentKnown(site, agent)
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, "读取失败 / store read failed: "+err.Error())
+		return
+	}
+	if !known {
+		// An agent is known once it has published its status; a typo must not send a command nowhere.
+		writeError(w, http.StatusNotFound, fmt.Sprintf("终端未知 / unknown agent %s/%s (never seen by this hub)", site, agent))
+		return
+	}
+	c := &cmdReq{site: site, agent: agent, cmd: cmd, reply: make(chan cmdResult, 1)}
+	select {
+	case <-h.quit:
+		writeError(w, http.StatusServiceUnavailable, "中心正在停止 / hub is stopping")
+		return
+	default:
+	}
+	if !h.enqueue(item{kind: kindCommand, topic: "POST commands " + site + "/" + agent, cmd: c}) {
+		writeError(w, http.StatusServiceUnavailable, "中心繁忙，请稍后重试 / hub busy, retry later")
+		return
+	}
+	var res cmdResult
+	select {
+	case res = <-c.reply:
+	case <-h.done:
+		writeError(w, http.StatusServiceUnavailable, "中心已停止 / hub stopped")
+		return
+	}
+	if res.err != nil {
+		writeError(w, http.StatusInternalServerError, "保存失败，未下发 / not stored, nothing sent: "+res.err.Error())
+		return
+	}
+	published := h.publishWait(wire.TopicCommand(site, agent), res.rec.Payload, commandPublishWait)
+	h.logf("hub: command %s (%s) by %s to %s/%s stored, published=%v", res.rec.ID, res.rec.Type, res.rec.By, site, agent, published)
+	writeJSON(w, http.StatusAccepted, struct {
+		CommandRecord
+		Published bool `json:"published"`
+	}{res.rec, published})
+}
+
+// publishWait publishes QoS 1 and waits up to d for the broker's PUBACK.
+func (h *Hub) publishWait(topic string, payload []byte, d time.Duration) bool {
+	if h.publishFn != nil {
+		h.publishFn(topic, payload)
+		return true
+	}
+	tok := h.cli.Publish(topic, 1, false, payload)
+	if !tok.WaitTimeout(d) {
+		return false
+	}
+	if err := tok.Error(); err != nil {
+		h.logf("hub: publish %s: %v", topic, err)
+		return false
+	}
+	return true
+}
+
+// getCommands lists the commands stored for one agent, oldest first.
+func (h *Hub) getCommands(w http.ResponseWriter, r *http.Request) {
+	site, agent := r.PathValue("site"), r.PathValue("agent")
+	out := []CommandRecord{}
+	err := h.db.View(func(tx *bolt.Tx) error {
+		c := tx.Bucket(bktCommands).Cursor()
+		p := commandPrefix(site, agent)
+		for k, v := c.Seek(p); k != nil && bytes.HasPrefix(k, p); k, v = c.Next() {
+			var rec CommandRecord
+			if err := json.Unmarshal(v, &rec); err != nil {
+				return fmt.Errorf("%w: command %q: %v", ErrStore, k, err)
+			}
+			out = append(out, rec)
+		}
+		return nil
+	})
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, "读取失败 / store read failed: "+err.Error())
+		return
+	}
+	writeJSON(w, http.StatusOK, out)
+}

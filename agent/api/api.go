@@ -74,6 +74,11 @@ type Options struct {
 	Printing Printing        // nil: no printers (label.png still renders; reprint answers no_printer)
 	Clock    clock.Clock
 	Logf     func(string, ...any)
+	// OnResult, if set, receives every committed manual confirmation (POST .../confirm), accepted or
+	// refused, after its commit and before the answer, like a station's OnResult; the agent routes it
+	// to the same sink as station results (console scan feed, metrics, outcome log). Scans through
+	// POST /api/v1/scan reach that sink through their station's hook, not this one. It must not block.
+	OnResult func(station.Result)
 }
 
 // Printing is the agent's printers. *printing.Set fits.
@@ -366,6 +371,9 @@ func (a *API) confirm(w http.ResponseWriter, r *http.Request) {
 	}, a.clk)
 	if res.Err == nil {
 		a.Record(res)
+		if a.opts.OnResult != nil {
+			a.opts.OnResult(res)
+		}
 	}
 	a.writeResult(w, res, http.StatusConflict)
 }

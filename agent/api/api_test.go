@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -20,6 +21,7 @@ import (
 	"wedge/agent/station"
 	"wedge/drivers/scanner"
 	"wedge/internal/clock"
+	"wedge/sync/wire"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -40,6 +42,15 @@ type rig struct {
 	store *journal.Store
 	a     *api.API
 	print *station.Station
+
+	mu     sync.Mutex
+	manual []station.Result // what Options.OnResult received
+}
+
+func (r *rig) hooked() []station.Result {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]station.Result(nil), r.manual...)
 }
 
 func newRig(t *testing.T, tok string) *rig {
@@ -62,6 +73,11 @@ func newRig(t *testing.T, tok string) *rig {
 	r.a = api.New(api.Options{
 		Info: api.Info{Site: "sz01", Agent: "pack02", Version: "test"}, Token: tok, Store: store,
 		Stations: []*station.Station{r.print}, Sync: fakeSync{ack: clk.Now()}, Clock: clk,
+		OnResult: func(res station.Result) {
+			r.mu.Lock()
+			r.manual = append(r.manual, res)
+			r.mu.Unlock()
+		},
 		Devices: func() []api.Device {
 			return []api.Device{{Name: "scan-p1", Kind: "scanner", Station: "print-1", Health: scanner.Health{Connected: true, Reads: 3}}}
 		},
@@ -234,5 +250,39 @@ func TestErrors(t *testing.T) {
 		if status != c.status || errCode(t, m) != c.code {
 			t.Errorf("%s %s: %d %v, want %d %s", c.method, c.path, status, m, c.status, c.code)
 		}
+	}
+}
+
+// Manual confirmations reach Options.OnResult (the agent's console feed and metrics) before the
+// answer, accepted and refused alike, with their journal entry; a confirmation that committed
+// nothing (unknown order) does not, and software scans reach it only through their station.
+func TestConfirmReachesOnResult(t *testing.T) {
+	r := newRig(t, token)
+	if code, m := r.do("POST", "/api/v1/scan", token, map[string]string{"station": "print-1", "code": "401234567890123"}); code != 200 {
+		t.Fatalf("scan: %d %v", code, m)
+	}
+	if got := r.hooked(); len(got) != 0 {
+		t.Fatalf("a scan reached the API's hook: %+v", got)
+	}
+	if code, m := r.do("POST", "/api/v1/orders/1001/confirm", token, map[string]string{"operator": "OP-boss", "note": "打印机坏了，手写面单"}); code != 200 || m["to"] != "waybill_printed" {
+		t.Fatalf("confirm: %d %v", code, m)
+	}
+	if code, m := r.do("POST", "/api/v1/orders/1002/confirm", token, map[string]string{"operator": "OP-boss"}); code != 409 {
+		t.Fatalf("confirm without note: %d %v", code, m)
+	}
+	if code, m := r.do("POST", "/api/v1/orders/nope/confirm", token, map[string]string{"operator": "a", "note": "b"}); code != 404 {
+		t.Fatalf("unknown order: %d %v", code, m)
+	}
+	got := r.hooked()
+	if len(got) != 2 {
+		t.Fatalf("hook got %d results, want 2: %+v", len(got), got)
+	}
+	ok, bad := got[0], got[1]
+	if !ok.Good() || ok.Entry.Kind != wire.KindStep || ok.Entry.Trigger != wire.TriggerManual || ok.Entry.OrderID != "1001" ||
+		ok.Entry.To != string(flow.WaybillPrinted) || ok.Operator != "OP-boss" || ok.Entry.Seq == 0 {
+		t.Fatalf("accepted confirmation: %+v", ok)
+	}
+	if bad.Good() || bad.Outcome.Reason != flow.ReasonManualIncomplete || bad.Entry.Trigger != wire.TriggerManual || bad.Entry.Seq <= ok.Entry.Seq {
+		t.Fatalf("refused confirmation: %+v", bad)
 	}
 }

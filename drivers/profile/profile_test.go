@@ -259,3 +259,50 @@ func TestParseHexAndSSI(t *testing.T) {
 		t.Errorf("AIM_OFF checksum %04X, want FF34", c)
 	}
 }
+
+// The per-mode overrides pick hid and feedback by the usb mode a device enumerated in; a mode
+// without an override, or an unknown one, gets the top-level blocks.
+func TestModeOverrides(t *testing.T) {
+	data, err := os.ReadFile("testdata/cases/ok-hid-modes/profile.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, errs := Parse("ok-hid-modes.yaml", "ok-hid-modes", data)
+	if len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	if got := p.ModeOf("0c2e", "1001"); got != ModeKeyboard {
+		t.Errorf("ModeOf(0c2e:1001) = %q", got)
+	}
+	if got := p.ModeOf("0C2E", "9999"); got != "" {
+		t.Errorf("ModeOf(unlisted) = %q", got)
+	}
+	if h := p.HIDFor(ModeKeyboard); h == nil || h.Layout != "keyboard" || h.AltCodes != "gbk" {
+		t.Errorf("HIDFor(keyboard) = %+v", h)
+	}
+	for _, m := range []string{ModeHIDPOS, "", ModeCDCSerial} {
+		if h := p.HIDFor(m); h != p.HID {
+			t.Errorf("HIDFor(%q) = %+v, want the top-level block", m, h)
+		}
+	}
+	if f := p.FeedbackFor(ModeKeyboard); f == nil || f.Protocol != "none" {
+		t.Errorf("FeedbackFor(keyboard) = %+v", f)
+	}
+	if f := p.FeedbackFor(ModeCDCSerial); f == nil || f.Protocol != "honeywell_serial" {
+		t.Errorf("FeedbackFor(cdc_serial) = %+v", f)
+	}
+	if f := p.FeedbackFor(ModeHIDPOS); f != p.Feedback {
+		t.Errorf("FeedbackFor(hid_pos) = %+v, want the top-level block", f)
+	}
+	if f := p.SerialFeedback(); f == nil || f.Protocol != "honeywell_serial" {
+		t.Errorf("SerialFeedback() = %+v", f)
+	}
+	var plain Profile
+	plain.Feedback = &Feedback{Protocol: "datalogic"}
+	if f := plain.SerialFeedback(); f != plain.Feedback {
+		t.Errorf("SerialFeedback without modes = %+v", f)
+	}
+	if plain.HIDFor(ModeKeyboard) != nil {
+		t.Error("HIDFor on a profile without hid is not nil")
+	}
+}

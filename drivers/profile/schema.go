@@ -3,6 +3,8 @@
 // validated here, by the daemon, by `wedge profiles validate` and by the tests alike.
 package profile
 
+import "strings"
+
 // SchemaVersion is the current profile schema. Files say `schema: 1`.
 const SchemaVersion = 1
 
@@ -29,6 +31,12 @@ type Profile struct {
 	Feedback *Feedback `yaml:"feedback,omitempty" json:"feedback,omitempty"`
 	Printer  *Printer  `yaml:"printer,omitempty" json:"printer,omitempty"`
 
+	// Modes overrides hid and/or feedback for a device that enumerated in one USB interface mode
+	// (key: a usb mode such as keyboard or cdc_serial). A real model switches between HID POS,
+	// keyboard and serial modes, and each mode decodes and beeps differently; hid and feedback
+	// above are the defaults for every mode without an override. Use HIDFor and FeedbackFor.
+	Modes map[string]Mode `yaml:"modes,omitempty" json:"modes,omitempty"`
+
 	// Sources name where the facts come from (manual, usb.ids, reference section).
 	Sources []string `yaml:"sources" json:"sources"`
 	// Uncertain lists facts not confirmed by a primary or second independent source.
@@ -37,6 +45,63 @@ type Profile struct {
 	// File is where the profile was loaded from ("firmware-profiles/NAME.yaml" for the embedded
 	// ones, else the path in the override directory); not in YAML.
 	File string `yaml:"-" json:"file"`
+}
+
+// Mode is what differs in one USB interface mode of a model; a nil field means the profile's
+// top-level block applies.
+type Mode struct {
+	HID      *HID      `yaml:"hid,omitempty" json:"hid,omitempty"`
+	Feedback *Feedback `yaml:"feedback,omitempty" json:"feedback,omitempty"`
+}
+
+// USB interface modes (usb[].mode and the keys of modes).
+const (
+	ModeHIDPOS    = "hid_pos"
+	ModeKeyboard  = "keyboard"
+	ModeCDCSerial = "cdc_serial"
+	ModeUSBCOM    = "usb_com"
+)
+
+// ModeOf returns the usb mode that p lists for vid:pid (4 hex digits, any case), or "" when p does
+// not list it.
+func (p Profile) ModeOf(vid, pid string) string {
+	for _, u := range p.USB {
+		if strings.EqualFold(u.VID, vid) && strings.EqualFold(u.PID, pid) {
+			return u.Mode
+		}
+	}
+	return ""
+}
+
+// HIDFor returns the hid settings for a device in usb mode mode: modes[mode].hid when the profile
+// overrides it, else the top-level hid block (nil when there is none). mode "" means unknown.
+func (p Profile) HIDFor(mode string) *HID {
+	if m, ok := p.Modes[mode]; ok && m.HID != nil {
+		return m.HID
+	}
+	return p.HID
+}
+
+// FeedbackFor returns the feedback for a device in usb mode mode: modes[mode].feedback when the
+// profile overrides it, else the top-level feedback block (nil when there is none). mode "" means
+// unknown.
+func (p Profile) FeedbackFor(mode string) *Feedback {
+	if m, ok := p.Modes[mode]; ok && m.Feedback != nil {
+		return m.Feedback
+	}
+	return p.Feedback
+}
+
+// SerialFeedback returns the feedback for a device read over a serial port whose USB mode is not
+// known (bound by its port): the cdc_serial override, else the usb_com override, else the
+// top-level feedback.
+func (p Profile) SerialFeedback() *Feedback {
+	for _, m := range []string{ModeCDCSerial, ModeUSBCOM} {
+		if o, ok := p.Modes[m]; ok && o.Feedback != nil {
+			return o.Feedback
+		}
+	}
+	return p.Feedback
 }
 
 // USBID is one USB identity: VID/PID as 4 hex digits ("0C2E"), the interface mode it means.
@@ -101,14 +166,15 @@ func (s *Serial) WithDefaults() Serial {
 
 // HID is how to read a USB HID scanner.
 type HID struct {
-	Layout       string   `yaml:"layout" json:"layout"`                                     // pos_a (AIM in bytes 2–4) | pos_b (data from byte 2) | keyboard
+	Layout       string   `yaml:"layout" json:"layout"`                                     // pos_a (AIM in bytes 2–4) | pos_b (data from byte 2) | pos_auto (A or B per report) | keyboard
 	ReportID     int      `yaml:"report_id,omitempty" json:"report_id,omitempty"`           // input report id (HID POS: 2)
 	ReportSize   int      `yaml:"report_size,omitempty" json:"report_size,omitempty"`       // bytes per input report incl. id (HID POS: 64, keyboard: 8)
 	Suffix       string   `yaml:"suffix,omitempty" json:"suffix,omitempty"`                 // configured suffix to strip: cr | lf | crlf | tab | none
 	SetupReports []string `yaml:"setup_reports,omitempty" json:"setup_reports,omitempty"`   // feature reports sent after open, hex ("FE01")
 	AltCodes     string   `yaml:"alt_codes,omitempty" json:"alt_codes,omitempty"`           // keyboard: unicode | gbk (Alt+keypad decimal meaning)
 	IdleCutMS    int      `yaml:"idle_cutoff_ms,omitempty" json:"idle_cutoff_ms,omitempty"` // keyboard: end a barcode after this quiet time
-	Charset      string   `yaml:"charset,omitempty" json:"charset,omitempty"`               // HID POS payload charset: utf-8 | gbk
+	Charset      string   `yaml:"charset,omitempty" json:"charset,omitempty"`               // HID POS payload charset: utf-8 | gbk | auto (UTF-8 when valid, else GBK)
+	AIMPrefix    bool     `yaml:"aim_prefix,omitempty" json:"aim_prefix,omitempty"`         // pos_b/pos_auto/keyboard: the data starts with "]Xm": strip it into Read.AIM
 }
 
 // Feedback is how to tell the scanner "good" or "bad" after the business decision.

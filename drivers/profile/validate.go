@@ -16,7 +16,9 @@ var (
 	parities     = []string{"none", "even", "odd"}
 	terminators  = []string{"cr", "lf", "crlf", "tab"}
 	charsets     = []string{"utf-8", "gbk"}
-	hidLayouts   = []string{"pos_a", "pos_b", "keyboard"}
+	hidCharsets  = []string{"utf-8", "gbk", "auto"}
+	hidLayouts   = []string{"pos_a", "pos_b", "pos_auto", "keyboard"}
+	posLayouts   = []string{"pos_a", "pos_b", "pos_auto"}
 	hidSuffixes  = []string{"cr", "lf", "crlf", "tab", "none"}
 	altCodes     = []string{"unicode", "gbk"}
 	protocols    = []string{"none", "honeywell_hid", "honeywell_serial", "zebra_ssi", "datalogic", "newland"}
@@ -191,6 +193,7 @@ func (p *Profile) check(v *checker, id string) {
 	if p.Feedback != nil {
 		p.Feedback.check(v, []any{"feedback"}, p)
 	}
+	p.checkModes(v)
 	if p.Printer != nil {
 		p.Printer.check(v, []any{"printer"})
 	}
@@ -265,7 +268,72 @@ func (h *HID) check(v *checker, p []any) {
 		v.failf(at(p, "alt_codes"), "only for layout keyboard (this is %s)", h.Layout)
 	}
 	checkIdle(v, at(p, "idle_cutoff_ms"), h.IdleCutMS)
-	v.enum(at(p, "charset"), h.Charset, charsets, false)
+	v.enum(at(p, "charset"), h.Charset, hidCharsets, false)
+	if h.AIMPrefix && h.Layout == "pos_a" {
+		v.failf(at(p, "aim_prefix"), "not for layout pos_a, which carries the AIM in bytes 2–4 (for pos_b, pos_auto or keyboard)")
+	}
+}
+
+// hidModes and serialModes are the usb modes read by hidscan and by serialscan.
+var (
+	hidModes    = []string{ModeHIDPOS, ModeKeyboard}
+	serialModes = []string{ModeCDCSerial, ModeUSBCOM}
+)
+
+// checkModes validates the per-mode overrides: each key is a usb mode, each entry overrides
+// something, a hid override fits its mode and has a top-level hid block beside it (the default for
+// the other HID modes), and feedback goes over the channel the mode has.
+func (p *Profile) checkModes(v *checker) {
+	if len(p.Modes) == 0 {
+		return
+	}
+	if p.Kind == KindPrinter {
+		v.failf([]any{"modes"}, "only for kind scanner")
+		return
+	}
+	keys := make([]string, 0, len(p.Modes))
+	for k := range p.Modes {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		m, mp := p.Modes[k], []any{"modes", k}
+		if !oneOf(k, usbModes) {
+			v.failf(mp, "%q is not a usb mode: want one of %s", k, list(usbModes))
+			continue
+		}
+		if m.HID == nil && m.Feedback == nil {
+			v.failf(mp, "empty: give hid and/or feedback for this mode, or leave the mode out")
+			continue
+		}
+		if m.HID != nil {
+			hp := at(mp, "hid")
+			m.HID.check(v, hp)
+			switch {
+			case !oneOf(k, hidModes):
+				v.failf(hp, "only for modes %s (mode %s is not read as HID)", list(hidModes), k)
+			case p.HID == nil:
+				v.failf(hp, "needs a top-level hid block (the settings for the other HID modes)")
+			case k == ModeKeyboard && m.HID.Layout != "" && m.HID.Layout != "keyboard":
+				v.failf(at(hp, "layout"), "mode keyboard sends boot keyboard reports: want keyboard, got %s", m.HID.Layout)
+			case k == ModeHIDPOS && m.HID.Layout != "" && !oneOf(m.HID.Layout, posLayouts):
+				v.failf(at(hp, "layout"), "mode hid_pos sends HID POS reports: want one of %s, got %s", list(posLayouts), m.HID.Layout)
+			}
+		}
+		if f := m.Feedback; f != nil {
+			fp := at(mp, "feedback")
+			mode := *p
+			mode.HID = p.HIDFor(k)
+			f.check(v, fp, &mode)
+			switch {
+			case f.Protocol == "none" || f.Via == "":
+			case oneOf(k, serialModes) && f.Via != "serial":
+				v.failf(at(fp, "via"), "mode %s is a serial port: want serial, got %s", k, f.Via)
+			case oneOf(k, hidModes) && f.Via == "serial":
+				v.failf(at(fp, "via"), "mode %s has no serial line: want output_report or feature_report, or protocol none", k)
+			}
+		}
+	}
 }
 
 // serialProtocols are the feedback protocols that go over the serial line.

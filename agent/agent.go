@@ -57,7 +57,8 @@ type Deps struct {
 	Profiles map[string]profile.Profile
 	// OpenScanner opens a configured scanner. Nil: serial scanners through serialscan.
 	OpenScanner func(d config.Device, p profile.Profile, logf func(string, ...any)) (scanner.Scanner, error)
-	// OnResult, if set, also receives every station result (after commit). It must not block.
+	// OnResult, if set, also receives every station result and every manual confirmation through
+	// the API (after commit). It must not block.
 	OnResult func(station.Result)
 	// OnPrinterEvent, if set, also receives printer faults and their clearing. It must not block.
 	OnPrinterEvent func(printing.Event)
@@ -203,6 +204,8 @@ func New(ctx context.Context, cfg *config.Config, deps Deps) (a *Agent, err erro
 		Token: cfg.API.Token, Store: a.store, Sync: a.up, Devices: a.devices,
 		Clock: deps.Clock, Logf: prefixed(a.logf, "api: "),
 		Stations: stations, Printing: a.printSet,
+		// Manual confirmations: the API records them itself; the rest of the sink is the stations'.
+		OnResult: a.resultSink,
 	})
 
 	// 5. drivers: scanners (and the discovery watcher, scanners.go), then print proxies
@@ -246,16 +249,23 @@ func (a *Agent) startStations() []*station.Station {
 	return a.order
 }
 
+// onResult is the stations' (and print proxies') hook: the API's recent list, then the sink.
 func (a *Agent) onResult(r station.Result) {
+	if a.api != nil {
+		a.api.Record(r)
+	}
+	a.resultSink(r)
+}
+
+// resultSink takes every committed result, from stations and from manual confirmations through the
+// API (api.Options.OnResult): the outcome log line, the console feed and metrics, Deps.OnResult.
+func (a *Agent) resultSink(r station.Result) {
 	if r.Err == nil {
 		// One machine-readable line per committed outcome (the station's own line is for people):
 		// whoever reads the log (tests, log shippers) learns what the operator was told, and it is
 		// written only after the commit, so an accepted line is never lost by a crash.
 		a.logf("outcome station=%s device=%s code=%q result=%s kind=%s order=%s reason=%s seq=%d",
 			r.Station, r.Device, r.Code, r.Outcome.Result, r.Kind, r.Entry.OrderID, r.Entry.Reason, r.Entry.Seq)
-	}
-	if a.api != nil {
-		a.api.Record(r)
 	}
 	if a.sup != nil {
 		a.sup.OnResult(r)

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -224,5 +225,76 @@ func TestHubCommandReachesAgent(t *testing.T) {
 	var list []map[string]any
 	if code, err := getJSON(base, &list); err != nil || code != http.StatusOK || len(list) != 1 || list[0]["by"] != "ops-zhang" {
 		t.Fatalf("hub audit: %d %v %v", code, err, list)
+	}
+}
+
+// A manual confirmation through the agent's API (POST /api/v1/orders/{id}/confirm) reaches the
+// console's scan feed and the metrics like a station's result, accepted and refused alike, and the
+// API's recent list holds it once.
+func TestAPIConfirmReachesConsoleAndMetrics(t *testing.T) {
+	b := testbroker.Start(t, nil)
+	dir := t.TempDir()
+	ctx := context.Background()
+	a := startAgent(t, ctx, dir, b.URL(), "pack01", "  - {name: print-1, role: print}\n")
+	order := `{"type":"order","order_id":"M1","channel":"jd","channel_order_no":"jd-M1","buyer_id":"b","ordered_at":"2026-11-11T00:00:00Z","skus":["S1"],"carrier":"sf","waybill":"SF1234567890123"}`
+	if err := a.Intake().Apply(ctx, []byte(order)); err != nil {
+		t.Fatal(err)
+	}
+	base := "http://" + a.APIAddr()
+	confirm := func(id, body string) int {
+		req, _ := http.NewRequest("POST", base+"/api/v1/orders/"+id+"/confirm", strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer tok")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if code := confirm("M1", `{"operator":"OP-boss","note":"打印机坏了，手写面单"}`); code != http.StatusOK {
+		t.Fatalf("confirm: %d", code)
+	}
+	if code := confirm("M1", `{"operator":"OP-boss"}`); code != http.StatusConflict {
+		t.Fatalf("confirm without note: %d", code)
+	}
+
+	// The hook runs before the answer: no waiting needed.
+	var snap struct {
+		Feed []struct {
+			Operator, Code, Result, Reason string
+			OrderID                        string `json:"order_id"`
+		} `json:"feed"`
+	}
+	if code, err := getJSON(base+"/console/api/snapshot", &snap); err != nil || code != http.StatusOK {
+		t.Fatalf("snapshot: %d %v", code, err)
+	}
+	if len(snap.Feed) != 2 || snap.Feed[0].Result != "accepted" || snap.Feed[0].OrderID != "M1" || snap.Feed[0].Operator != "OP-boss" ||
+		snap.Feed[1].Result != "rejected" || snap.Feed[1].Reason != string(flow.ReasonManualIncomplete) {
+		t.Fatalf("console feed %+v", snap.Feed)
+	}
+	resp, err := http.Get(base + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mb strings.Builder
+	_, _ = io.Copy(&mb, resp.Body)
+	resp.Body.Close()
+	m := mb.String()
+	for _, want := range []string{
+		`wedge_steps_total{from="pending_allocation",to="waybill_printed",trigger="manual"} 1`,
+		`wedge_rejections_total{reason="manual_incomplete"} 1`,
+	} {
+		if !strings.Contains(m, want) {
+			t.Fatalf("metrics lack %s:\n%s", want, m)
+		}
+	}
+	if strings.Contains(m, "wedge_scans_total{") {
+		t.Fatalf("a manual confirmation counted as a scan:\n%s", m)
+	}
+	var st struct {
+		Recent []map[string]any `json:"recent"`
+	}
+	if code, err := getJSON(base+"/api/v1/status", &st); err != nil || code != http.StatusOK || len(st.Recent) != 2 {
+		t.Fatalf("status recent: %d %v %v", code, err, st.Recent)
 	}
 }

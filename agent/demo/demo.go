@@ -18,6 +18,7 @@ import (
 	"wedge/agent"
 	"wedge/agent/config"
 	"wedge/agent/flow"
+	"wedge/agent/printing"
 	"wedge/agent/station"
 	"wedge/sync/broker"
 	"wedge/sync/hub"
@@ -46,6 +47,9 @@ const (
 	APIToken = "demo"
 	// Profile is the firmware profile of the demo's simulated serial scanners.
 	Profile = "generic-serial-cr"
+	// PrinterName and PrinterProfile are pack01's label printer: a ZPL emulator on TCP.
+	PrinterName    = "prn-p1"
+	PrinterProfile = "zebra-zd421"
 )
 
 // Options configure the demo. Zero values mean the documented defaults.
@@ -70,7 +74,7 @@ type Options struct {
 	// HandoverDelay is the time between a label's print and its handover (default DefaultHandover).
 	HandoverDelay time.Duration
 	// Mistakes is the share of operator actions that go wrong on purpose (default DefaultMistakes;
-	// negative: none).
+	// negative: none). Half as often, the printer runs out of paper before a label.
 	Mistakes float64
 	// Seed seeds the generator and the operators (0: from the clock).
 	Seed uint64
@@ -111,7 +115,8 @@ func (o *Options) defaults() {
 	}
 }
 
-// Demo is a running demo: broker, hub, two agents, simulated scanners, operators and generator.
+// Demo is a running demo: broker, hub, two agents, simulated scanners and printer, operators and
+// generator.
 type Demo struct {
 	opts    Options
 	dir     string
@@ -121,6 +126,7 @@ type Demo struct {
 
 	brk    *broker.Broker
 	hub    *hub.Hub
+	prn    simPrinter
 	pack   *node
 	dock   *node
 	tr     *http.Transport
@@ -155,6 +161,7 @@ type node struct {
 	results chan station.Result
 	cfgFile string
 	console string // the supervisor console's URL, "" when the agent serves none
+	printer string // the station's printer device, "" for a station without one
 }
 
 // simPort is the device side of a simulated serial scanner: what is written to it arrives at the
@@ -165,8 +172,17 @@ type simPort interface {
 	Path() string
 }
 
-// Start starts everything: broker, hub, agents (with their scanners on ptys), then the operators
-// and the generator. On error whatever started is stopped again.
+// simPrinter is the demo's emulated label printer on a TCP port (Addr). PaperOut(true) makes it
+// report paper out; false reloads the paper, and a label left in its buffer comes out then.
+type simPrinter interface {
+	Addr() string
+	PaperOut(out bool)
+	Printed() int // labels that came out
+	Close() error
+}
+
+// Start starts everything: broker, hub, the printer emulator, agents (with their scanners on ptys),
+// then the operators and the generator. On error whatever started is stopped again.
 func Start(ctx context.Context, opts Options) (d *Demo, err error) {
 	opts.defaults()
 	d = &Demo{opts: opts, ev: newEventLog(256), records: map[string]string{}, gen: newGen(opts.Seed), packQ: newQueue(), dockQ: newQueue()}
@@ -207,11 +223,14 @@ func Start(ctx context.Context, opts Options) (d *Demo, err error) {
 	}); err != nil {
 		return d, fmt.Errorf("%w: %w", ErrStart, err)
 	}
-	// 3. agents, each with a serial scanner on a pty
-	if d.pack, err = d.startNode(ctx, "pack01", station.RolePrint, "print-1", "scan-p1", opts.PackListen); err != nil {
+	// 3. pack01's label printer, then the agents, each with a serial scanner on a pty
+	if d.prn, err = startPrinter(d.logf); err != nil {
+		return d, fmt.Errorf("%w: printer emulator: %w", ErrStart, err)
+	}
+	if d.pack, err = d.startNode(ctx, "pack01", station.RolePrint, "print-1", "scan-p1", d.prn.Addr(), opts.PackListen); err != nil {
 		return d, err
 	}
-	if d.dock, err = d.startNode(ctx, "dock01", station.RoleHandover, "dock-1", "scan-d1", opts.DockListen); err != nil {
+	if d.dock, err = d.startNode(ctx, "dock01", station.RoleHandover, "dock-1", "scan-d1", "", opts.DockListen); err != nil {
 		return d, err
 	}
 	// The supervisor console, when this build's agent serves it.
@@ -233,15 +252,19 @@ func Start(ctx context.Context, opts Options) (d *Demo, err error) {
 	return d, nil
 }
 
-func (d *Demo) startNode(ctx context.Context, name, role, st, dev, listen string) (*node, error) {
+// startNode starts one agent; printerAddr, if not "", gives its station a ZPL printer on TCP.
+func (d *Demo) startNode(ctx context.Context, name, role, st, dev, printerAddr, listen string) (*node, error) {
 	n := &node{name: name, station: st, device: dev, results: make(chan station.Result, 256)}
+	if printerAddr != "" {
+		n.printer = PrinterName
+	}
 	p, err := openScannerPort()
 	if err != nil {
 		return nil, fmt.Errorf("%w: scanner of %s: %w", ErrStart, name, err)
 	}
 	n.pty = p
 	n.cfgFile = filepath.Join(d.dir, name+".yaml")
-	if err := os.WriteFile(n.cfgFile, []byte(agentYAML(d.opts.Site, name, role, st, dev, p.Path(), d.brk.URL(), freeOr(listen))), 0o640); err != nil {
+	if err := os.WriteFile(n.cfgFile, []byte(agentYAML(d.opts.Site, name, role, st, dev, p.Path(), printerAddr, d.brk.URL(), freeOr(listen))), 0o640); err != nil {
 		p.Close()
 		return nil, fmt.Errorf("%w: config of %s: %w", ErrStart, name, err)
 	}
@@ -250,7 +273,8 @@ func (d *Demo) startNode(ctx context.Context, name, role, st, dev, listen string
 		p.Close()
 		return nil, fmt.Errorf("%w: config of %s: %w", ErrStart, name, err)
 	}
-	n.a, err = agent.New(ctx, cfg, agent.Deps{Logf: prefixed(d.logf, name+": "), OnResult: func(r station.Result) { d.onResult(n, r) }})
+	n.a, err = agent.New(ctx, cfg, agent.Deps{Logf: prefixed(d.logf, name+": "), OnResult: func(r station.Result) { d.onResult(n, r) },
+		OnPrinterEvent: func(ev printing.Event) { d.onPrinterEvent(n, ev) }})
 	if err != nil {
 		p.Close()
 		return nil, fmt.Errorf("%w: agent %s: %w", ErrStart, name, err)
@@ -259,8 +283,8 @@ func (d *Demo) startNode(ctx context.Context, name, role, st, dev, listen string
 }
 
 // agentYAML is the configuration of one demo agent, written to DIR/NAME.yaml and loaded like any
-// wedge.yaml.
-func agentYAML(site, name, role, st, dev, port, brokerURL, listen string) string {
+// wedge.yaml. printerAddr, if not "", adds the station's network label printer.
+func agentYAML(site, name, role, st, dev, port, printerAddr, brokerURL, listen string) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "# wedge demo: %s (%s station %s)\n", name, role, st)
 	fmt.Fprintf(&b, "site: %s\nagent: %s\ndata_dir: %s\npair_window: 30s\n", site, name, name)
@@ -271,6 +295,9 @@ func agentYAML(site, name, role, st, dev, port, brokerURL, listen string) string
 	fmt.Fprintf(&b, "broker:\n  url: %q\napi:\n  listen: %q\n  token: %q\n", brokerURL, listen, APIToken)
 	fmt.Fprintf(&b, "stations:\n  - {name: %s, role: %s}\n", st, role)
 	fmt.Fprintf(&b, "devices:\n  - {name: %s, kind: scanner, station: %s, transport: serial, port: %s, profile: %s}\n", dev, st, port, Profile)
+	if printerAddr != "" {
+		fmt.Fprintf(&b, "  - {name: %s, kind: printer, station: %s, transport: tcp, address: %q, profile: %s}\n", PrinterName, st, printerAddr, PrinterProfile)
+	}
 	return b.String()
 }
 
@@ -332,13 +359,20 @@ func (d *Demo) onResult(n *node, r station.Result) {
 	} else if !good && r.Entry.Reason != "" {
 		e.EN += " (" + r.Entry.Reason + ")"
 	}
-	if !(good && r.Kind == wire.KindNote) { // pairing notes would crowd out the steps
+	if !(good && r.Kind == wire.KindNote) { // notes (repeat scans) would crowd out the steps
 		d.ev.add(e)
 	}
 	d.stats.result(r)
 	select {
 	case n.results <- r:
 	default: // the operator is not waiting for this one
+	}
+}
+
+// onPrinterEvent shows a printer fault's end (its start shows as the printer_fault rejection).
+func (d *Demo) onPrinterEvent(n *node, ev printing.Event) {
+	if ev.Cleared {
+		d.ev.add(Event{Source: n.name, Good: true, ZH: ev.Message.ZH, EN: ev.Message.EN})
 	}
 }
 
@@ -500,7 +534,7 @@ func (d *Demo) postRaw(ctx context.Context, body []byte) (postResponse, error) {
 }
 
 // Stop ends the demo in reverse start order: generator and operators, agents (which close their
-// scanners), ptys, hub, broker; then removes a temporary data directory unless Keep. It waits for
+// scanners and printer connections), ptys, printer emulator, hub, broker; then removes a temporary data directory unless Keep. It waits for
 // each part up to ctx's deadline. Calling it again returns the first result.
 func (d *Demo) Stop(ctx context.Context) error {
 	d.stopOnce.Do(func() {
@@ -520,6 +554,11 @@ func (d *Demo) Stop(ctx context.Context) error {
 			}
 			if n.pty != nil {
 				n.pty.Close()
+			}
+		}
+		if d.prn != nil {
+			if err := d.prn.Close(); err != nil {
+				errs = append(errs, fmt.Errorf("printer emulator: %w", err))
 			}
 		}
 		if d.hub != nil {

@@ -61,8 +61,9 @@ func fastOptions(dir string) Options {
 }
 
 // TestDemoOrdersReachPickedUp runs the demo in-process and checks, through the hub's HTTP API,
-// that orders went 待分仓 → 已打单 → 已揽收 with their history, and that bad input and operator
-// mistakes were refused with reasons.
+// that orders went 待分仓 → 已打单 → 已揽收 with their history (printed by pack01's emulated
+// printer on the order code alone), and that bad input, operator mistakes and the printer's
+// paper-out faults were refused with reasons.
 func TestDemoOrdersReachPickedUp(t *testing.T) {
 	needPty(t)
 	dir := t.TempDir()
@@ -81,13 +82,13 @@ func TestDemoOrdersReachPickedUp(t *testing.T) {
 	c := &http.Client{Transport: tr, Timeout: 10 * time.Second}
 
 	var picked, contract *hubOrder
-	var stationReject *hubOrder
+	var stationReject, printerFault *hubOrder
 	deadline := time.Now().Add(40 * time.Second)
 	malformed := func() bool { // both agents refused an unreadable downlink message
 		s := d.Snapshot()
 		return s.Agents[0].Malformed > 0 && s.Agents[1].Malformed > 0
 	}
-	for time.Now().Before(deadline) && (picked == nil || contract == nil || stationReject == nil || d.Snapshot().Totals.HubRefused == 0 || !malformed()) {
+	for time.Now().Before(deadline) && (picked == nil || contract == nil || stationReject == nil || printerFault == nil || d.Snapshot().Totals.HubRefused == 0 || !malformed()) {
 		time.Sleep(500 * time.Millisecond)
 		for id, kind := range d.Records() {
 			var o hubOrder
@@ -104,6 +105,9 @@ func TestDemoOrdersReachPickedUp(t *testing.T) {
 				if e.Kind == wire.KindReject && e.Trigger == wire.TriggerScan && stationReject == nil {
 					stationReject = &o
 				}
+				if e.Kind == wire.KindReject && e.Reason == string(flow.ReasonPrinterFault) && printerFault == nil {
+					printerFault = &o
+				}
 			}
 		}
 	}
@@ -115,7 +119,8 @@ func TestDemoOrdersReachPickedUp(t *testing.T) {
 		t.Errorf("hub stats count no picked_up orders: %v", snap.HubStates)
 	}
 
-	// The picked-up order's history: intake, print at pack01 by the signed-in operator, handover at dock01.
+	// The picked-up order's history: intake, print at pack01 by its printer for the signed-in
+	// operator (trigger print: the printer confirmed the label), handover at dock01.
 	var printed, handed bool
 	for _, e := range picked.History {
 		if e.Kind != wire.KindStep {
@@ -123,7 +128,7 @@ func TestDemoOrdersReachPickedUp(t *testing.T) {
 		}
 		switch {
 		case e.From == string(flow.PendingAllocation) && e.To == string(flow.WaybillPrinted):
-			printed = e.Agent == "pack01" && e.Operator == "OP-LI07" && e.Device == "scan-p1" && e.Trigger == wire.TriggerScan && e.Waybill == picked.Waybill
+			printed = e.Agent == "pack01" && e.Operator == "OP-LI07" && e.Device == PrinterName && e.Trigger == wire.TriggerPrint && e.Job != "" && e.Waybill == picked.Waybill
 		case e.From == string(flow.WaybillPrinted) && e.To == string(flow.PickedUp):
 			handed = e.Agent == "dock01" && e.Operator == "OP-WANG12" && e.Device == "scan-d1" && e.Waybill == picked.Waybill
 		}
@@ -145,6 +150,23 @@ func TestDemoOrdersReachPickedUp(t *testing.T) {
 	}
 	if stationReject == nil {
 		t.Errorf("no station rejection (operator mistake) reached the hub")
+	}
+	if printerFault == nil {
+		t.Errorf("no printer_fault rejection reached the hub (paper out %d times)", snap.Totals.PaperOut)
+	} else {
+		// The order whose label failed was printed once the paper was back.
+		var o hubOrder
+		for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+			if getJSON(t, c, d.HubURL()+"/v1/orders/"+printerFault.OrderID, &o) == http.StatusOK && o.Waybill != "" {
+				break
+			}
+		}
+		if o.Waybill == "" || o.State == string(flow.PendingAllocation) {
+			t.Errorf("order %s refused for paper out was not printed after the reload: state %q", printerFault.OrderID, o.State)
+		}
+	}
+	if snap.Totals.PaperOut == 0 || snap.Labels == 0 || snap.Labels < snap.Totals.Printed {
+		t.Errorf("printer: %d labels out, %d orders printed, %d paper outs", snap.Labels, snap.Totals.Printed, snap.Totals.PaperOut)
 	}
 	if snap.Totals.HubRefused == 0 {
 		t.Errorf("the hub refused no malformed message")
@@ -178,7 +200,7 @@ func TestRunPlain(t *testing.T) {
 		t.Fatalf("exit %d, stderr %s\nstdout %s", code, errb.String(), out.String())
 	}
 	s := out.String()
-	for _, want := range []string{"中心 hub API      http://127.0.0.1:", "/api/v1/status", "待分仓 pending_allocation", "已揽收 picked_up", "pack01 未同步 unsynced", "已停止 stopped"} {
+	for _, want := range []string{"中心 hub API      http://127.0.0.1:", "/api/v1/status", "面单打印机 printer prn-p1 → tcp 127.0.0.1:", "待分仓 pending_allocation", "已揽收 picked_up", "pack01 未同步 unsynced", "已停止 stopped"} {
 		if !strings.Contains(s, want) {
 			t.Errorf("output lacks %q:\n%s", want, s)
 		}

@@ -122,14 +122,21 @@ func refused(body string) bool {
 }
 
 func TestAgentConfigsLoad(t *testing.T) {
-	for _, role := range []string{"print", "handover"} {
-		y := agentYAML("sz01", "pack01", role, "print-1", "scan-p1", "/dev/pts/9", "tcp://127.0.0.1:1883", "127.0.0.1:0")
+	for role, printerAddr := range map[string]string{"print": "127.0.0.1:9100", "handover": ""} {
+		y := agentYAML("sz01", "pack01", role, "print-1", "scan-p1", "/dev/pts/9", printerAddr, "tcp://127.0.0.1:1883", "127.0.0.1:0")
 		c, err := config.Parse("pack01.yaml", []byte(y), nil)
 		if err != nil {
 			t.Fatalf("%s config does not load: %v\n%s", role, err, y)
 		}
-		if len(c.Stations) != 1 || c.Stations[0].Role != role || len(c.Devices) != 1 || c.Devices[0].Profile != Profile {
+		if len(c.Stations) != 1 || c.Stations[0].Role != role || len(c.Devices) == 0 || c.Devices[0].Profile != Profile {
 			t.Fatalf("config %+v", c)
+		}
+		switch {
+		case printerAddr == "" && len(c.Devices) != 1:
+			t.Fatalf("%s station without a printer has devices %+v", role, c.Devices)
+		case printerAddr != "" && (len(c.Devices) != 2 || c.Devices[1].Kind != config.KindPrinter || c.Devices[1].Address != printerAddr ||
+			c.Devices[1].Profile != PrinterProfile || c.Devices[1].Station != "print-1" || c.Devices[1].Transport != config.TransportTCP):
+			t.Fatalf("%s station's printer: %+v", role, c.Devices)
 		}
 		for _, ch := range channelContracts {
 			if err := c.CheckOrderNo(ch.Name, newGen(3).channelOrderNo(ch.Name, time.Now())); err != nil {

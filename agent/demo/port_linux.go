@@ -1,6 +1,10 @@
 package demo
 
-import "wedge/internal/pty"
+import (
+	"wedge/drivers/printer"
+	"wedge/drivers/printer/emulator"
+	"wedge/internal/pty"
+)
 
 // openScannerPort allocates the pseudo-terminal a simulated scanner types into: the driver opens
 // the returned path, the operators write to the returned writer.
@@ -17,3 +21,31 @@ type ptyPort struct{ p *pty.Pair }
 func (p ptyPort) Write(b []byte) (int, error) { return p.p.Write(b) }
 func (p ptyPort) Close() error                { return p.p.Close() }
 func (p ptyPort) Path() string                { return p.p.Name }
+
+// startPrinter starts the demo's label printer: a ZPL emulator (drivers/printer/emulator) on a
+// free loopback TCP port, which the print station's driver reaches like a network printer on 9100.
+func startPrinter(logf func(string, ...any)) (simPrinter, error) {
+	e := emulator.NewZPL(&emulator.Options{Logf: prefixed(logf, PrinterName+" (emulator): "), MaxJobs: 200, MaxReceived: 1 << 20})
+	addr, err := e.ListenTCP("127.0.0.1:0")
+	if err != nil {
+		e.Close()
+		return nil, err
+	}
+	return zplPrinter{e: e, addr: addr}, nil
+}
+
+type zplPrinter struct {
+	e    *emulator.Emulator
+	addr string
+}
+
+func (p zplPrinter) Addr() string { return p.addr }
+func (p zplPrinter) Printed() int { return p.e.Printed() }
+func (p zplPrinter) Close() error { return p.e.Close() }
+func (p zplPrinter) PaperOut(out bool) {
+	if out {
+		p.e.SetFault(printer.FaultPaperOut)
+	} else {
+		p.e.SetFault("")
+	}
+}

@@ -18,7 +18,7 @@ import (
 // Event is one line of the live view's event list.
 type Event struct {
 	At     time.Time
-	Source string // demo, generator, hub, pack01, dock01
+	Source string // demo, generator, hub, pack01, dock01, prn-p1
 	Good   bool
 	ZH, EN string
 }
@@ -65,6 +65,7 @@ type Totals struct {
 	Scans       int // committed scan results at the stations
 	Rejected    int // of them rejected
 	Printed     int // 待分仓 → 已打单 steps
+	PaperOut    int // paper-out faults of the emulated printer (each refused one label as printer_fault)
 	PickedUp    int // 已打单 → 已揽收 steps
 }
 
@@ -249,7 +250,9 @@ func (d *Demo) waitOrder(ctx context.Context, n *node, id string, limit time.Dur
 // orderWait bounds how long an operator waits for an order to reach its agent.
 const orderWait = 30 * time.Second
 
-// packOperator works the print station: badge, then for each order its code and its waybill label.
+// packOperator works the print station: badge, then for each order its code, which prints the
+// label on the station's printer (no second scan). Now and then the printer runs out of paper
+// first: the scan is refused (printer_fault), the operator puts in a new roll and scans again.
 func (d *Demo) packOperator(ctx context.Context, seed uint64) {
 	defer d.wg.Done()
 	n, rnd, g := d.pack, rand.New(rand.NewPCG(seed, 7)), newGen(seed)
@@ -288,20 +291,30 @@ func (d *Demo) packOperator(ctx context.Context, seed uint64) {
 			d.scan(ctx, n, g.productBarcode()) // the product's EAN instead of the order
 			sleep(ctx, d.opts.ScanGap)
 		}
-		if r, ok := d.scan(ctx, n, code); !ok || !r.Good() {
-			continue
+		if rnd.Float64() < d.opts.Mistakes/2 {
+			d.paperOut(ctx, n, code)
 		}
-		sleep(ctx, d.opts.ScanGap)
-		wb := o.AssignedWaybill
-		if rnd.Float64() < d.opts.Mistakes {
-			d.scan(ctx, n, g.badWaybill(wb)) // a damaged label: too short for the carrier
-			sleep(ctx, d.opts.ScanGap)
-		}
-		if r, ok := d.scan(ctx, n, wb); ok && r.Good() {
+		if r, ok := d.scan(ctx, n, code); ok && r.Good() && r.Kind == wire.KindStep {
 			d.dockQ.push(job{id: o.ID, notBefore: time.Now().Add(d.opts.HandoverDelay)})
 		}
 		sleep(ctx, d.opts.ScanGap)
 	}
+}
+
+// paperOutFor is how long the emulated printer stays out of paper (the operator fetching a roll).
+const paperOutFor = 500 * time.Millisecond
+
+// paperOut empties the printer's paper, scans code (refused: printer_fault, the order stays
+// 待分仓), then reloads the paper.
+func (d *Demo) paperOut(ctx context.Context, n *node, code string) {
+	d.prn.PaperOut(true)
+	d.stats.add(&d.stats.t.PaperOut, 1)
+	d.ev.add(Event{Source: PrinterName, ZH: "打印机缺纸（模拟故障）", EN: "printer out of paper (simulated fault)"})
+	d.scan(ctx, n, code)
+	sleep(ctx, paperOutFor)
+	d.prn.PaperOut(false)
+	d.ev.add(Event{Source: PrinterName, Good: true, ZH: "已换上新纸卷，重新扫描订单", EN: "paper roll replaced, scanning the order again"})
+	sleep(ctx, d.opts.ScanGap)
 }
 
 // dockOperator works the handover station: badge, then each printed parcel's waybill when the
@@ -326,7 +339,7 @@ func (d *Demo) dockOperator(ctx context.Context, seed uint64) {
 			continue
 		}
 		if rnd.Float64() < d.opts.Mistakes {
-			switch rnd.IntN(2) {
+			switch rnd.IntN(3) {
 			case 0: // a parcel that was never printed: the order's code instead of a label
 				if id, ok := d.packQ.peek(); ok {
 					if p, ok := d.waitOrder(ctx, n, id, 0, func(o flow.Order) bool { return o.State == flow.PendingAllocation }); ok {
@@ -334,6 +347,9 @@ func (d *Demo) dockOperator(ctx context.Context, seed uint64) {
 						sleep(ctx, d.opts.ScanGap)
 					}
 				}
+			case 1: // a damaged label: what the scanner reads is too short for the carrier
+				d.scan(ctx, n, g.badWaybill(o.Waybill))
+				sleep(ctx, d.opts.ScanGap)
 			default:
 				d.scan(ctx, n, g.productBarcode())
 				sleep(ctx, d.opts.ScanGap)

@@ -32,11 +32,12 @@ type Snapshot struct {
 	EventsAll uint64  // events ever added (to tell which are new)
 	Totals    Totals
 	Backlog   int // orders on the print operator's work list
+	Labels    int // labels the emulated printer put out
 }
 
 // Snapshot returns the current state of the demo.
 func (d *Demo) Snapshot() Snapshot {
-	s := Snapshot{At: time.Now(), HubStates: d.hub.Stats().OrdersPerState, Totals: d.stats.get(), Backlog: d.packQ.len()}
+	s := Snapshot{At: time.Now(), HubStates: d.hub.Stats().OrdersPerState, Totals: d.stats.get(), Backlog: d.packQ.len(), Labels: d.prn.Printed()}
 	s.Events, s.EventsAll = d.ev.last()
 	for _, n := range []*node{d.pack, d.dock} {
 		st := n.a.Store()
@@ -46,7 +47,7 @@ func (d *Demo) Snapshot() Snapshot {
 		if a.LastSeq > a.Acked {
 			a.Unsynced = a.LastSeq - a.Acked
 		}
-		a.Role = "打单台 print (配对 pairing: 订单号→面单 order code→waybill)"
+		a.Role = "打单台 print (扫订单号即打印面单 order code → label printed on " + PrinterName + ")"
 		if n == d.dock {
 			a.Role = "交接台 handover (扫面单 waybill)"
 		}
@@ -91,6 +92,7 @@ func (d *Demo) header(b *strings.Builder) {
 	}
 	fmt.Fprintf(b, "MQTT 代理 broker  %s (内置 embedded)\n", d.BrokerURL())
 	fmt.Fprintf(b, "扫码枪 scanners   %s → %s, %s → %s (串口 serial, %s)\n", d.pack.device, d.pack.pty.Path(), d.dock.device, d.dock.pty.Path(), Profile)
+	fmt.Fprintf(b, "面单打印机 printer %s → tcp %s (ZPL 模拟 emulated, %s)\n", PrinterName, d.prn.Addr(), PrinterProfile)
 	keep := "退出时删除 removed on exit"
 	if !d.tmp || d.opts.Keep {
 		keep = "保留 kept"
@@ -118,6 +120,7 @@ func (d *Demo) renderFull(w io.Writer, s Snapshot, started time.Time) {
 		t.Posted, s.Backlog, t.Scans, t.Rejected, t.Printed, t.PickedUp)
 	fmt.Fprintf(&b, "              预售 presale %d (尾款 balance paid %d) · 取消 cancelled %d · 违反数据契约 contract violations %d · 中心拒收 hub refused %d · 故障发布 faulty downlink %d\n",
 		t.Presale, t.BalancePaid, t.Cancels, t.Contract, t.HubRefused, t.Malformed)
+	fmt.Fprintf(&b, "              打印机 printer: 已出面单 labels out %d · 缺纸 paper out %d\n", s.Labels, t.PaperOut)
 	b.WriteString("\n最近事件 last events\n")
 	for i := len(s.Events) - 1; i >= 0 && i >= len(s.Events)-10; i-- {
 		b.WriteString("  " + s.Events[i].line() + "\n")

@@ -83,6 +83,9 @@ func BenchmarkSpine(b *testing.B) {
 	b.ReportMetric(us(r.fsyncP50), "fsync-p50-us")
 	b.ReportMetric(us(r.fsyncP99), "fsync-p99-us")
 	b.ReportMetric(float64(r.doP99)/float64(r.fsyncP99), "do-p99/fsync-p99")
+	b.ReportMetric(us(r.loadFsyncP50), "fsync-under-load-p50-us")
+	b.ReportMetric(us(r.loadFsyncP99), "fsync-under-load-p99-us")
+	b.ReportMetric(float64(r.doP99)/float64(r.loadFsyncP99), "do-p99/fsync-under-load-p99")
 	b.ReportMetric(us(r.quietP50), "do1-p50-us")
 	b.ReportMetric(us(r.quietP99), "do1-p99-us")
 	b.ReportMetric(float64(r.quietP99)/float64(r.fsyncP99), "do1-p99/fsync-p99")
@@ -95,6 +98,7 @@ func BenchmarkSpine(b *testing.B) {
 		r.hubLive, r.hubPerCommit, r.drain, r.drain/r.baseline)
 	b.Logf("Store.Do p50 %v p99 %v; raw fsync p50 %v p99 %v; p99 ratio %.2f (goal ≤ 3)",
 		r.doP50, r.doP99, r.fsyncP50, r.fsyncP99, float64(r.doP99)/float64(r.fsyncP99))
+	b.Logf("raw fsync while the scanners commit (same disk, same CPUs): p50 %v p99 %v", r.loadFsyncP50, r.loadFsyncP99)
 	b.Logf("one scanner alone: Store.Do p50 %v p99 %v; p99 ratio %.2f", r.quietP50, r.quietP99, float64(r.quietP99)/float64(r.fsyncP99))
 }
 
@@ -103,6 +107,7 @@ type spineResult struct {
 	perCommit, hubPerCommit                 float64
 	doP50, doP99, fsyncP50, fsyncP99        time.Duration
 	quietP50, quietP99                      time.Duration
+	loadFsyncP50, loadFsyncP99              time.Duration // raw fsync while the scanners commit
 }
 
 func runSpine(b testing.TB, url string, run, n int) spineResult {
@@ -126,9 +131,11 @@ func runSpine(b testing.TB, url string, run, n int) spineResult {
 	var hubDone atomic.Int64
 	stopWatch := watchHub(h, hubBefore.EventsIngested+uint64(n), &hubDone)
 	js0 := st.Stats()
+	probe := probeFsync(b, dir)
 	start := time.Now()
 	lat := printSteps(b, st, n, scanners)
 	committed := time.Since(start)
+	loaded := probe()
 	js := st.Stats()
 	waitAcked(b, st, uint64(n))
 	acked := time.Since(start)
@@ -147,6 +154,7 @@ func runSpine(b testing.TB, url string, run, n int) spineResult {
 		r.perCommit = float64(n) / float64(c) // the uplink's Ack commits interleave and count too
 	}
 	r.doP50, r.doP99 = pct(lat, 50), pct(lat, 99)
+	r.loadFsyncP50, r.loadFsyncP99 = pct(loaded, 50), pct(loaded, 99)
 	if got := hubAfter.EventsIngested - hubBefore.EventsIngested; got != uint64(n) {
 		b.Fatalf("the hub stored %d entries of the live run, want exactly %d", got, n)
 	}
@@ -202,6 +210,42 @@ func rawFsync(b testing.TB, dir string) (p50, p99 time.Duration) {
 		ds = append(ds, time.Since(t))
 	}
 	return pct(ds, 50), pct(ds, 99)
+}
+
+// probeFsync measures raw append+fsync in dir, one after another, until the returned func is
+// called (at most fsyncSamples, spread over the run by a 2 ms pause): what the disk gives a single
+// fsync while the system is under load. The func returns the samples.
+func probeFsync(b testing.TB, dir string) func() []time.Duration {
+	f, err := os.OpenFile(filepath.Join(dir, "fsync-load.probe"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		b.Fatal(err)
+	}
+	stop, done := make(chan struct{}), make(chan []time.Duration, 1)
+	go func() {
+		defer f.Close()
+		buf := make([]byte, fsyncBytes)
+		var ds []time.Duration
+		defer func() { done <- ds }()
+		for len(ds) < fsyncSamples {
+			select {
+			case <-stop:
+				return
+			case <-time.After(2 * time.Millisecond):
+			}
+			t := time.Now()
+			if _, err := f.Write(buf); err != nil {
+				b.Error(err)
+				return
+			}
+			if err := f.Sync(); err != nil {
+				b.Error(err)
+				return
+			}
+			ds = append(ds, time.Since(t))
+		}
+		<-stop
+	}()
+	return func() []time.Duration { close(stop); return <-done }
 }
 
 // baseline publishes incidentBacklog separate QoS 1 messages with paho (MemoryStore, not durable),

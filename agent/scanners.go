@@ -17,6 +17,7 @@ import (
 	"wedge/drivers/scanner"
 	"wedge/drivers/scanner/hidscan"
 	"wedge/drivers/scanner/serialscan"
+	"wedge/internal/clock"
 )
 
 // Issue 4, agent side: HID scanners, serial scanners bound by USB match rules through the
@@ -416,18 +417,45 @@ func (a *Agent) read(d config.Device, sc scanner.Scanner, st *station.Station) {
 		}
 		select {
 		case fbq <- o:
-		default:
-			a.logf("device %s: feedback queue full; beep for %q not sent", d.Name, r.Text)
+		default: // the oldest waiting beep goes; the operator waits for this one
+			select {
+			case <-fbq:
+			default:
+			}
+			select {
+			case fbq <- o:
+			default:
+			}
+			a.logf("device %s: feedback queue full (the scanner does not take its beeps); the oldest waiting one was not sent", d.Name)
 		}
 	}
 }
 
-// feedback sends queued outcomes to the scanner in order, each bounded by FeedbackTimeout.
+// feedbackRetry paces retries while a HID scanner is still writing the previous feedback.
+const feedbackRetry = 5 * time.Millisecond
+
+// feedback sends queued outcomes to the scanner in order, each bounded by FeedbackTimeout. hidscan
+// drops a beep while the previous one is still being written (ErrFeedbackBusy); back-to-back reads
+// would lose theirs, so it is retried every 5 ms until the bound. The pacing uses the wall clock
+// on purpose: it waits for a device write, not for business time (a fake clock would stall it).
 func (a *Agent) feedback(ctx context.Context, name string, fb scanner.Feedbacker, q <-chan scanner.Outcome, done chan<- struct{}) {
 	defer close(done)
 	for o := range q {
 		fctx, cancel := context.WithTimeout(ctx, FeedbackTimeout)
 		err := fb.Feedback(fctx, o)
+		for errors.Is(err, hidscan.ErrFeedbackBusy) {
+			t := clock.Real.NewTimer(feedbackRetry)
+			select {
+			case <-fctx.Done():
+				err = fmt.Errorf("%w (%w)", err, fctx.Err())
+			case <-t.C():
+				err = fb.Feedback(fctx, o)
+			}
+			t.Stop()
+			if fctx.Err() != nil {
+				break
+			}
+		}
 		cancel()
 		if err != nil && !errors.Is(err, context.Canceled) {
 			a.logf("device %s: feedback: %v", name, err)

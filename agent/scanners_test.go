@@ -1,0 +1,549 @@
+package agent_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"wedge/agent"
+	"wedge/agent/config"
+	"wedge/agent/flow"
+	"wedge/agent/station"
+	"wedge/drivers/discovery"
+	"wedge/drivers/profile"
+	"wedge/drivers/scanner"
+	"wedge/drivers/scanner/hidscan"
+	"wedge/drivers/scanner/hidscan/feedback"
+	"wedge/drivers/scanner/hidscan/hidscantest"
+	"wedge/drivers/scanner/scannertest"
+	"wedge/internal/clock"
+	"wedge/internal/pty"
+	"wedge/internal/testbroker"
+)
+
+// A Honeywell Voyager 1470g in HID POS mode (0C2E:0B8F, profile honeywell-1470g).
+var voyager = hidscan.DeviceInfo{Path: "1-1.2:1.0", VendorID: 0x0C2E, ProductID: 0x0B8F, Serial: "18094B2C11", Manufacturer: "Honeywell", Product: "Voyager 1470g", Interface: 0}
+
+const hidDevice = `  - {name: hid-1, station: print-1, transport: hid, profile: honeywell-1470g, match: {vid: "0C2E", pid: "0B8F", serial: "18094B2C11"}}
+`
+
+// recorder collects what the agent reports through its hooks.
+type recorder struct {
+	mu      sync.Mutex
+	results []station.Result
+	events  []agent.DeviceEvent
+	logs    bytes.Buffer
+}
+
+func (r *recorder) logf(f string, a ...any) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	fmt.Fprintf(&r.logs, f+"\n", a...)
+}
+
+func (r *recorder) result(res station.Result) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.results = append(r.results, res)
+}
+
+func (r *recorder) event(ev agent.DeviceEvent) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.events = append(r.events, ev)
+}
+
+func (r *recorder) Results() []station.Result {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.results)
+}
+
+func (r *recorder) Events() []agent.DeviceEvent {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.events)
+}
+
+// startHIDAgent starts an agent with a print station, the devices given and the deps' seams, on
+// a fake clock, against a real mosquitto.
+func startHIDAgent(t *testing.T, clk *clock.Fake, devices string, deps agent.Deps) (*agent.Agent, *recorder) {
+	t.Helper()
+	b := testbroker.Start(t, nil)
+	dir := t.TempDir()
+	yaml := fmt.Sprintf("site: sz01\nagent: pack01\ndata_dir: %s\nbroker: {url: %q}\napi: {listen: \"127.0.0.1:0\", token: tok}\n"+
+		"stations:\n  - {name: print-1, role: print}\ndevices:\n%s", filepath.Join(dir, "data"), b.URL(), devices)
+	p := filepath.Join(dir, "wedge.yaml")
+	if err := os.WriteFile(p, []byte(yaml), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	profiles, err := agent.LoadProfiles("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Load(p, &config.Options{
+		ProfileKind:       func(id string) (string, bool) { p, ok := profiles[id]; return p.Kind, ok },
+		ProfileTransports: func(id string) []string { return agent.ProfileTransports(profiles[id]) },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := &recorder{}
+	deps.Clock, deps.Logf, deps.OnResult, deps.OnDeviceEvent = clk, rec.logf, rec.result, rec.event
+	if deps.SerialPorts == nil {
+		deps.SerialPorts = func() ([]discovery.Port, error) { return nil, nil }
+	}
+	a, err := agent.New(context.Background(), cfg, deps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		sctx, c := context.WithTimeout(context.Background(), 10*time.Second)
+		defer c()
+		if err := a.Stop(sctx); err != nil {
+			t.Errorf("stop: %v", err)
+		}
+		if t.Failed() {
+			rec.mu.Lock()
+			t.Log("agent log:\n" + rec.logs.String())
+			rec.mu.Unlock()
+		}
+	})
+	return a, rec
+}
+
+func addOrder(t *testing.T, a *agent.Agent, id, channelNo string) {
+	t.Helper()
+	p := fmt.Sprintf(`{"type":"order","order_id":%q,"channel":"jd","channel_order_no":%q,"buyer_id":"b","ordered_at":"2026-11-11T00:00:00Z","skus":["S1"],"carrier":"zto"}`, id, channelNo)
+	if err := a.Intake().Apply(context.Background(), []byte(p)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func encode(t *testing.T, id string, o scanner.Outcome) []byte {
+	t.Helper()
+	profiles, err := agent.LoadProfiles("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd, err := feedback.Encode(profiles[id].Feedback, o, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cmd.Bytes
+}
+
+// A HID POS scanner plays a trace (scans built with hidscantest, then the recorded multi-report
+// UTF-8 QR trace of hidscan's testdata) through the agent: every scan reaches the print station,
+// and after each outcome the scanner gets the profile's good or bad output report, in scan order,
+// following the business decision (a code that decodes fine but is unknown gets the bad beep).
+func TestHIDScanFeedbackFollowsOutcome(t *testing.T) {
+	clk := clock.NewFake(time.Date(2026, 11, 11, 9, 0, 0, 0, time.UTC))
+	start := clk.Now()
+	const wb = "73123456789012" // ZTO
+	codes := []string{"OP-zhang", "NOPE-1", "88001", wb, wb}
+	var trace []hidscantest.Report
+	for k, c := range codes {
+		for j, r := range hidscantest.POSA("]C0", 'j', []byte(c+"\r")) {
+			trace = append(trace, hidscantest.Report{At: time.Duration(k+1)*time.Second + time.Duration(j)*time.Millisecond, Data: r})
+		}
+	}
+	recorded, err := hidscantest.ReadTrace(filepath.Join("..", "drivers", "scanner", "hidscan", "testdata", "pos_a_qr_utf8.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range recorded {
+		r.At += time.Duration(len(codes)+1) * time.Second
+		trace = append(trace, r)
+	}
+	player := hidscantest.NewPlayer(clk, start, trace)
+	var mu sync.Mutex
+	opens := 0
+	a, rec := startHIDAgent(t, clk, hidDevice, agent.Deps{
+		HIDEnumerate: func(vid, pid uint16) []hidscan.DeviceInfo { return []hidscan.DeviceInfo{voyager} },
+		HIDOpen: func(hidscan.DeviceInfo) (hidscan.Device, error) {
+			mu.Lock()
+			defer mu.Unlock()
+			opens++
+			if opens > 1 {
+				return nil, fmt.Errorf("opened twice")
+			}
+			return player, nil
+		},
+	})
+	addOrder(t, a, "H1", "88001")
+
+	good, bad := encode(t, "honeywell-1470g", scanner.Good), encode(t, "honeywell-1470g", scanner.Bad)
+	// Play the trace: move the fake clock to each report when the player waits for it; after
+	// the last report of a read, wait for its outcome and its feedback before going on.
+	nreads := len(codes) + 2
+	for !player.Done() {
+		var due time.Time
+		eventually(t, "the player waits for the next report", func() bool {
+			d, ok := player.Waiting()
+			due = d
+			return ok || player.Done()
+		})
+		if !due.IsZero() {
+			clk.Set(due)
+		}
+	}
+	eventually(t, "every read has an outcome and its feedback", func() bool {
+		return len(rec.Results()) == nreads && len(player.Writes()) == nreads
+	})
+	res := rec.Results()
+	want := []flow.Result{flow.Accepted, flow.Rejected, flow.Accepted, flow.Accepted, flow.AlreadyDone, flow.Rejected, flow.Rejected}
+	for i, r := range res {
+		if r.Err != nil || r.Outcome.Result != want[i] || r.Device != "hid-1" {
+			t.Errorf("read %d (%q): %s err %v device %q, want %s", i, r.Code, r.Outcome.Result, r.Err, r.Device, want[i])
+		}
+	}
+	if res[3].Outcome.To != flow.WaybillPrinted {
+		t.Errorf("the waybill scan did not print the order: %+v", res[3].Outcome)
+	}
+	if !strings.HasPrefix(res[6].Code, "收件人：张三") || !strings.HasSuffix(res[6].Code, "运单号SF1385628716739") {
+		t.Errorf("the multi-report QR did not arrive whole: %q", res[6].Code)
+	}
+	writes := player.Writes()
+	for i, w := range writes {
+		exp, name := bad, "bad"
+		if res[i].Good() {
+			exp, name = good, "good"
+		}
+		if !bytes.Equal(w, exp) {
+			t.Errorf("feedback %d after %s (%q): % X, want %s % X", i, res[i].Outcome.Result, res[i].Code, w, name, exp)
+		}
+	}
+	if !bytes.Equal(good, []byte{0xFD, 0x02, 0x1B, 0x37}) || !bytes.Equal(bad, []byte{0xFD, 0x02, 0x1B, 0x38}) {
+		t.Errorf("honeywell-1470g feedback: good % X bad % X", good, bad)
+	}
+	if f := player.Features(); len(f) != 1 || !bytes.Equal(f[0], []byte{0xFE, 0x01}) {
+		t.Errorf("setup feature reports: % X", f)
+	}
+}
+
+// A stuck feedback write (the device never answers the output report) delays no read: the next
+// scans still reach the station and get their outcomes.
+func TestStuckFeedbackDelaysNoRead(t *testing.T) {
+	clk := clock.NewFake(time.Date(2026, 11, 11, 9, 0, 0, 0, time.UTC))
+	dev := hidscantest.NewDevice()
+	release := dev.GateWrites()
+	defer release()
+	_, rec := startHIDAgent(t, clk, hidDevice, agent.Deps{
+		HIDEnumerate: func(vid, pid uint16) []hidscan.DeviceInfo { return []hidscan.DeviceInfo{voyager} },
+		HIDOpen:      func(hidscan.DeviceInfo) (hidscan.Device, error) { return dev, nil },
+	})
+	for i := range 12 {
+		dev.Push(hidscantest.POSA("]C0", 'j', fmt.Appendf(nil, "NOPE-%d\r", i))...)
+	}
+	eventually(t, "all 12 reads have outcomes while the first beep is stuck", func() bool { return len(rec.Results()) == 12 })
+	if w := dev.Writes(); len(w) != 0 {
+		t.Errorf("a gated write went through: %d", len(w))
+	}
+	release()
+	eventually(t, "the stuck beep is written once released", func() bool { return len(dev.Writes()) >= 1 })
+}
+
+// usbBus is a fake USB bus for hot-plug: the device is present or not, each plug-in a fresh fake
+// device; it counts the watcher's enumerations (vid/pid 0) apart from the driver's.
+type usbBus struct {
+	mu      sync.Mutex
+	present bool
+	dev     *hidscantest.Device
+	opens   int
+	scans   int
+}
+
+func (b *usbBus) enumerate(vid, pid uint16) []hidscan.DeviceInfo {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if vid == 0 && pid == 0 {
+		b.scans++
+	}
+	if !b.present {
+		return nil
+	}
+	return []hidscan.DeviceInfo{voyager}
+}
+
+func (b *usbBus) open(hidscan.DeviceInfo) (hidscan.Device, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if !b.present {
+		return nil, fmt.Errorf("no device")
+	}
+	b.opens++
+	return b.dev, nil
+}
+
+func (b *usbBus) plug() *hidscantest.Device {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.present, b.dev = true, hidscantest.NewDevice()
+	return b.dev
+}
+
+func (b *usbBus) unplug() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.present = false
+	b.dev.Unplug()
+}
+
+func (b *usbBus) counts() (opens, scans int) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.opens, b.scans
+}
+
+// Hot-plug over a fake enumerator on the fake clock: a drop-out shorter than the debounce is no
+// unplug event but the driver reconnects; a real unplug is one debounced event and shows in the
+// status (disconnected, last error); a replugged scanner reads again within 2 s.
+func TestHIDHotPlug(t *testing.T) {
+	clk := clock.NewFake(time.Date(2026, 11, 11, 9, 0, 0, 0, time.UTC))
+	bus := &usbBus{}
+	dev := bus.plug()
+	a, rec := startHIDAgent(t, clk, hidDevice, agent.Deps{HIDEnumerate: bus.enumerate, HIDOpen: bus.open})
+	scan := func(d *hidscantest.Device, code string, n int) {
+		t.Helper()
+		d.Push(hidscantest.POSA("]C0", 'j', []byte(code+"\r"))...)
+		eventually(t, "the read "+code+" reaches the station", func() bool { return len(rec.Results()) == n })
+	}
+	// advance moves the fake clock in 100 ms steps until cond holds, at most max of fake time.
+	advance := func(what string, max time.Duration, cond func() bool) time.Duration {
+		t.Helper()
+		var moved time.Duration
+		deadline := time.Now().Add(20 * time.Second)
+		for !cond() {
+			if moved >= max || time.Now().After(deadline) {
+				t.Fatalf("%s: not within %v of fake time", what, moved)
+			}
+			clk.Advance(100 * time.Millisecond)
+			moved += 100 * time.Millisecond
+			time.Sleep(5 * time.Millisecond) // let the woken goroutines run (the bound is fake time)
+		}
+		return moved
+	}
+	eventually(t, "plugged event at start", func() bool { return len(rec.Events()) == 1 })
+	scan(dev, "OP-li", 1)
+
+	// A drop-out: the watcher scans once while it is away, then it is back.
+	_, scans := bus.counts()
+	bus.unplug()
+	advance("the watcher scans while the device is away", 900*time.Millisecond, func() bool { _, s := bus.counts(); return s > scans })
+	dev = bus.plug()
+	advance("the driver reopens the device", 2*time.Second, func() bool { o, _ := bus.counts(); return o == 2 })
+	scan(dev, "OP-wang", 2)
+	_, scans = bus.counts()
+	advance("the watcher sees it again", time.Second, func() bool { _, s := bus.counts(); return s > scans })
+
+	// A real unplug: one debounced event, and the status says so.
+	bus.unplug()
+	advance("the unplug event", 3*time.Second, func() bool { return len(rec.Events()) == 2 })
+	ev := rec.Events()
+	if !ev[0].Plugged || ev[1].Plugged || ev[1].Device != "hid-1" || ev[1].Station != "print-1" || ev[1].Path != voyager.Path {
+		t.Fatalf("events: %+v (a drop-out shorter than the debounce must not be an unplug)", ev)
+	}
+	var st struct {
+		Devices []struct {
+			Name   string         `json:"name"`
+			Port   string         `json:"port"`
+			Health scanner.Health `json:"health"`
+		} `json:"devices"`
+	}
+	if code, err := getJSON("http://"+a.APIAddr()+"/api/v1/status", &st); err != nil || code != 200 || len(st.Devices) != 1 {
+		t.Fatalf("status: %d %v %+v", code, err, st)
+	}
+	if h := st.Devices[0].Health; h.Connected || h.Reads != 2 || h.Reconnects != 1 || h.LastError == "" || !h.LastRead.Equal(clk.Now()) && h.LastRead.IsZero() {
+		t.Errorf("status after unplug: %+v", h)
+	}
+
+	// Replugged: reads again within 2 s.
+	dev = bus.plug()
+	moved := advance("the replugged scanner is open again", 2*time.Second, func() bool { o, _ := bus.counts(); return o == 3 })
+	scan(dev, "OP-zhao", 3)
+	advance("the watcher reports it plugged in again", 2*time.Second, func() bool { return len(rec.Events()) == 3 })
+	if ev := rec.Events()[2]; !ev.Plugged {
+		t.Errorf("third event: %+v", ev)
+	}
+	t.Logf("replugged scanner open again after %v of fake time", moved)
+	if code, err := getJSON("http://"+a.APIAddr()+"/api/v1/status", &st); err != nil || code != 200 || !st.Devices[0].Health.Connected || st.Devices[0].Health.Reconnects != 2 || st.Devices[0].Port != voyager.Path {
+		t.Errorf("status after replug: %d %v %+v", code, err, st.Devices)
+	}
+}
+
+// ProfileTransports says which scanner transports each shipped scanner profile can drive.
+func TestProfileTransports(t *testing.T) {
+	profiles, err := agent.LoadProfiles("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for id, want := range map[string][]string{
+		"generic-serial-cr": {"serial"}, "generic-hid-pos": {"hid"}, "generic-keyboard": {"hid"},
+		"honeywell-1470g": {"hid"}, "newland-cdc": {"serial"},
+	} {
+		if got := agent.ProfileTransports(profiles[id]); !slices.Equal(got, want) {
+			t.Errorf("%s: %v, want %v", id, got, want)
+		}
+	}
+	if got := agent.ProfileTransports(profile.Profile{}); got != nil {
+		t.Errorf("empty profile: %v", got)
+	}
+}
+
+// stuckFeedback is a scanner whose Feedback blocks until released, whatever its ctx says (the
+// worst driver): the agent must still read on.
+type stuckFeedback struct {
+	*scannertest.Fake
+	gate  chan struct{}
+	calls atomic.Int32
+}
+
+func (s *stuckFeedback) Feedback(ctx context.Context, o scanner.Outcome) error {
+	s.calls.Add(1)
+	<-s.gate
+	return s.Fake.Feedback(context.Background(), o)
+}
+
+// Whatever the driver does with a beep, the reads go on: a Feedback that never returns delays
+// no scan, and once it returns the queued beeps follow in order, the newest kept when the queue
+// overflowed.
+func TestBlockingFeedbackDelaysNoRead(t *testing.T) {
+	clk := clock.NewFake(time.Date(2026, 11, 11, 9, 0, 0, 0, time.UTC))
+	in := make(chan scanner.Read)
+	sc := &stuckFeedback{Fake: scannertest.NewFake("ser-1", in, clk), gate: make(chan struct{})}
+	_, rec := startHIDAgent(t, clk, "  - {name: ser-1, station: print-1, transport: serial, port: /dev/ttyFAKE0, profile: generic-serial-cr}\n", agent.Deps{
+		OpenScanner: func(config.Device, profile.Profile, func(string, ...any)) (scanner.Scanner, error) { return sc, nil },
+	})
+	for i := range 3 + agent.FeedbackQueue {
+		in <- scanner.Read{Text: fmt.Sprintf("NOPE-%d", i), At: clk.Now()}
+	}
+	in <- scanner.Read{Text: "OP-li", At: clk.Now()}
+	eventually(t, "every read has its outcome while the first beep is stuck", func() bool { return len(rec.Results()) == 4+agent.FeedbackQueue })
+	if n := sc.calls.Load(); n != 1 {
+		t.Errorf("feedback calls while the first is stuck: %d", n)
+	}
+	close(sc.gate)
+	eventually(t, "the queued beeps are sent", func() bool { return len(sc.Feedbacks()) == 1+agent.FeedbackQueue })
+	fb := sc.Feedbacks()
+	for i, o := range fb[:len(fb)-1] {
+		if o != scanner.Bad {
+			t.Errorf("beep %d: %v, want bad", i, o)
+		}
+	}
+	if fb[len(fb)-1] != scanner.Good {
+		t.Errorf("the last queued beep (badge) is %v, want good", fb[len(fb)-1])
+	}
+}
+
+// serialBus is a fake serial port enumeration over real ptys.
+type serialBus struct {
+	mu    sync.Mutex
+	ports []discovery.Port
+	scans int
+}
+
+func (b *serialBus) list() ([]discovery.Port, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.scans++
+	return slices.Clone(b.ports), nil
+}
+
+func (b *serialBus) set(ports ...discovery.Port) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.ports = ports
+}
+
+// A USB serial scanner bound by vid/pid/serial, not by port name: it is opened on whatever tty the
+// enumerator lists for it, closed when it stays unplugged past the debounce, and bound again under
+// a new tty name when replugged (real ptys, real serial driver, fake enumeration and clock).
+func TestSerialScannerBoundByMatch(t *testing.T) {
+	clk := clock.NewFake(time.Date(2026, 11, 11, 9, 0, 0, 0, time.UTC))
+	p1, err := pty.Open()
+	if err != nil {
+		t.Skipf("no pty: %v", err)
+	}
+	defer p1.Close()
+	p2, err := pty.Open()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p2.Close()
+	port := func(name string) discovery.Port {
+		return discovery.Port{Name: name, IsUSB: true, VID: "1eab", PID: "1d06", SerialNumber: "NL-7", Product: "FM430"}
+	}
+	bus := &serialBus{}
+	a, rec := startHIDAgent(t, clk, `  - {name: cdc-1, station: print-1, transport: serial, profile: newland-cdc, match: {vid: "1EAB", pid: "1D06", serial: "NL-7"}}
+`, agent.Deps{SerialPorts: bus.list, HIDEnumerate: func(uint16, uint16) []hidscan.DeviceInfo { return nil }})
+	advance := func(what string, max time.Duration, cond func() bool) {
+		t.Helper()
+		var moved time.Duration
+		deadline := time.Now().Add(20 * time.Second)
+		for !cond() {
+			if moved >= max || time.Now().After(deadline) {
+				t.Fatalf("%s: not within %v of fake time", what, moved)
+			}
+			clk.Advance(100 * time.Millisecond)
+			moved += 100 * time.Millisecond
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	type dev struct {
+		Port   string         `json:"port"`
+		Health scanner.Health `json:"health"`
+	}
+	status := func() dev {
+		var st struct{ Devices []dev }
+		if code, err := getJSON("http://"+a.APIAddr()+"/api/v1/status", &st); err != nil || code != 200 || len(st.Devices) != 1 {
+			t.Fatalf("status: %d %v", code, err)
+		}
+		return st.Devices[0]
+	}
+	if d := status(); d.Health.Connected || d.Health.LastError == "" {
+		t.Errorf("before it is plugged in: %+v", d)
+	}
+	// Plugged in beside an identical scanner with another serial number, which is not bound.
+	bus.set(port(p1.Name), discovery.Port{Name: "/dev/ttyACM9", IsUSB: true, VID: "1eab", PID: "1d06", SerialNumber: "OTHER"})
+	advance("bound to the first tty", 2*time.Second, func() bool { return status().Health.Connected })
+	if d := status(); d.Port != p1.Name {
+		t.Errorf("bound to %q, want %q", d.Port, p1.Name)
+	}
+	p1.Write([]byte("OP-li\r"))
+	eventually(t, "the read reaches the station", func() bool { return len(rec.Results()) == 1 })
+
+	bus.set()
+	advance("unplugged after the debounce", 3*time.Second, func() bool {
+		ev := rec.Events()
+		return len(ev) == 2 && !ev[1].Plugged
+	})
+	if d := status(); d.Health.Connected {
+		t.Errorf("still connected after the unplug: %+v", d)
+	}
+	p1.Write([]byte("OP-ghost\r")) // the old tty is no longer read
+	bus.set(port(p2.Name))
+	advance("bound again under the new tty name", 2*time.Second, func() bool { return status().Health.Connected })
+	p2.Write([]byte("OP-wang\r"))
+	eventually(t, "the replugged scanner reads again", func() bool { return len(rec.Results()) >= 2 })
+	res := rec.Results()
+	if len(res) != 2 || res[1].Code != "OP-wang" {
+		t.Errorf("results: %+v", res)
+	}
+	d := status()
+	if d.Port != p2.Name || d.Health.Reads != 2 || d.Health.Reconnects != 1 {
+		t.Errorf("status after the replug: %+v", d)
+	}
+	ev := rec.Events()
+	if len(ev) != 3 || !ev[0].Plugged || ev[1].Plugged || !ev[2].Plugged || ev[0].Path != p1.Name || ev[2].Path != p2.Name {
+		t.Errorf("events: %+v", ev)
+	}
+}

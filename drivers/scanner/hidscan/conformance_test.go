@@ -49,4 +49,3 @@ func TestConformanceKeyboard(t *testing.T) {
 	scannertest.Run(t, pair(profile.HID{Layout: hidscan.LayoutKeyboard, IdleCutMS: 300}, nil,
 		func(b []byte) [][]byte { return h.Type(string(b)) }))
 }
-

@@ -120,3 +120,48 @@ func stripSuffix(b, suffix []byte) []byte {
 	}
 	return b
 }
+
+// StripAIM wraps d for hid.aim_prefix: a read that has no AIM yet and whose text starts with an AIM
+// symbology identifier "]Xm" (X a letter, m a letter or digit) gets it moved from Text and Raw into
+// Read.AIM, as HID POS layout B and keyboard mode deliver it inside the data. A read without one is
+// passed on unchanged; a read that is only an AIM identifier is noise.
+func StripAIM(d Decoder) Decoder { return aimDecoder{d} }
+
+type aimDecoder struct{ Decoder }
+
+func (a aimDecoder) Feed(dst []scanner.Read, report []byte, at time.Time) ([]scanner.Read, error) {
+	n := len(dst)
+	out, err := a.Decoder.Feed(dst, report, at)
+	return stripAIMs(out, n, err)
+}
+
+func (a aimDecoder) Flush(dst []scanner.Read, at time.Time) ([]scanner.Read, error) {
+	n := len(dst)
+	out, err := a.Decoder.Flush(dst, at)
+	return stripAIMs(out, n, err)
+}
+
+func stripAIMs(reads []scanner.Read, from int, err error) ([]scanner.Read, error) {
+	kept := reads[:from]
+	for _, r := range reads[from:] {
+		t := r.Text
+		if r.AIM != "" || len(t) < 3 || t[0] != ']' || !isLetter(t[1]) || !(isLetter(t[2]) || (t[2] >= '0' && t[2] <= '9')) {
+			kept = append(kept, r)
+			continue
+		}
+		if len(t) == 3 {
+			if err == nil {
+				err = fmt.Errorf("hidscan: AIM identifier %q without data: %w", t, scanner.ErrNoise)
+			}
+			continue
+		}
+		r.AIM, r.Text = t[:3], t[3:]
+		if len(r.Raw) >= 3 && string(r.Raw[:3]) == r.AIM {
+			r.Raw = r.Raw[3:]
+		}
+		kept = append(kept, r)
+	}
+	return kept, err
+}
+
+func isLetter(c byte) bool { return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') }

@@ -2,6 +2,7 @@ package hidscan_test
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -414,11 +415,110 @@ func TestConfigFor(t *testing.T) {
 		t.Fatal("no honeywell-xenon-1950g")
 	}
 	kbd := hidscan.ConfigFor("pack-2", hidscan.Match{VID: 0x0C2E, PID: 0x1001, Interface: hidscan.AnyInterface}, p)
-	if kbd.HID.Layout != hidscan.LayoutKeyboard || kbd.Feedback == nil || kbd.Name != "pack-2" {
-		t.Errorf("keyboard-mode 1950g: %+v", kbd)
+	if kbd.HID.Layout != hidscan.LayoutKeyboard || kbd.HID.Suffix != "cr" || kbd.Name != "pack-2" {
+		t.Errorf("keyboard-mode 1950g hid: %+v", kbd.HID)
+	}
+	if kbd.Feedback == nil || kbd.Feedback.Protocol != "none" {
+		t.Errorf("keyboard-mode 1950g feedback: %+v, want its modes.keyboard override (none)", kbd.Feedback)
 	}
 	pos := hidscan.ConfigFor("pack-2", hidscan.Match{VID: 0x0C2E, Interface: hidscan.AnyInterface}, p)
 	if pos.HID.Layout != hidscan.LayoutPOSA || len(pos.HID.SetupReports) != 1 {
 		t.Errorf("1950g by vid only: %+v", pos)
+	}
+	if pos.Feedback == nil || pos.Feedback.Protocol != "honeywell_hid" {
+		t.Errorf("1950g by vid only feedback: %+v, want the top-level block", pos.Feedback)
+	}
+}
+
+// Every shipped profile, bound by one of its HID-mode USB identities, gets a decoder and a feedback
+// the HID driver can send (a report, or none): serial-line feedback belongs to its serial mode.
+func TestEmbeddedProfilesHIDModes(t *testing.T) {
+	set, err := profile.LoadEmbedded()
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, p := range set {
+		for _, u := range p.USB {
+			if u.Mode != profile.ModeHIDPOS && u.Mode != profile.ModeKeyboard {
+				continue
+			}
+			var vid, pid uint64
+			fmt.Sscanf(u.VID+" "+u.PID, "%x %x", &vid, &pid)
+			cfg := hidscan.ConfigFor("s", hidscan.Match{VID: uint16(vid), PID: uint16(pid), Interface: hidscan.AnyInterface}, p)
+			if (u.Mode == profile.ModeKeyboard) != (cfg.HID.Layout == hidscan.LayoutKeyboard) {
+				t.Errorf("%s %s:%s (%s): layout %s", p.ID, u.VID, u.PID, u.Mode, cfg.HID.Layout)
+			}
+			if _, err := hidscan.NewDecoder(cfg.HID); err != nil {
+				t.Errorf("%s %s:%s: %v", p.ID, u.VID, u.PID, err)
+			}
+			if cfg.Feedback != nil && cfg.Feedback.Via == "serial" {
+				t.Errorf("%s %s:%s (%s): feedback goes over serial, which this mode has not", p.ID, u.VID, u.PID, u.Mode)
+			}
+			n++
+		}
+	}
+	if n < 5 {
+		t.Errorf("only %d HID-mode identities checked", n)
+	}
+}
+
+// A profile's modes.<mode>.hid wins over the fallback for that mode.
+func TestModeHIDOverride(t *testing.T) {
+	p := profile.Profile{HID: &profile.HID{Layout: hidscan.LayoutPOSA},
+		Modes: map[string]profile.Mode{"keyboard": {HID: &profile.HID{Layout: hidscan.LayoutKeyboard, AltCodes: "gbk", IdleCutMS: 150}}}}
+	if got := hidscan.ModeHID(p, "keyboard"); got.AltCodes != "gbk" || got.IdleCutMS != 150 {
+		t.Errorf("keyboard: %+v, want the override", got)
+	}
+	if got := hidscan.ModeHID(p, "hid_pos"); got.Layout != hidscan.LayoutPOSA {
+		t.Errorf("hid_pos: %+v", got)
+	}
+}
+
+// hid.aim_prefix: an AIM identifier inside the data (layout B, keyboard) moves to Read.AIM; layout
+// A's own AIM is kept; a read without one passes; an AIM alone is noise.
+func TestAIMPrefix(t *testing.T) {
+	b, err := hidscan.NewDecoder(profile.HID{Layout: hidscan.LayoutPOSB, Suffix: "cr", AIMPrefix: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reads, errs := feedAll(t, b, h.Concat(h.POSB(0, []byte("]C1SF1385628716739\r")), h.POSB(0, []byte("YT123\r")), h.POSB(0, []byte("]Q1\r"))))
+	if len(reads) != 2 || reads[0].AIM != "]C1" || reads[0].Text != "SF1385628716739" || string(reads[0].Raw) != "SF1385628716739" ||
+		reads[1].AIM != "" || reads[1].Text != "YT123" {
+		t.Fatalf("pos_b: %+v", reads)
+	}
+	if len(errs) != 1 || !errors.Is(errs[0], scanner.ErrNoise) {
+		t.Fatalf("AIM alone: errs %v, want one ErrNoise", errs)
+	}
+	auto, err := hidscan.NewDecoder(profile.HID{Layout: hidscan.LayoutPOSAuto, Suffix: "cr", AIMPrefix: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reads, errs = feedAll(t, auto, h.Concat(h.POSA("]Q1", 0, []byte("]C0X\r")), h.POSB(0, []byte("]E0690123\r"))))
+	if len(errs) != 0 || len(reads) != 2 || reads[0].AIM != "]Q1" || reads[0].Text != "]C0X" || reads[1].AIM != "]E0" || reads[1].Text != "690123" {
+		t.Fatalf("pos_auto: %+v %v", reads, errs)
+	}
+	// a layout B payload over two reports with the AIM prefix: told from layout A by its length byte
+	long := strings.Repeat("0123456789", 7)
+	reads, errs = feedAll(t, auto, h.POSB(0, []byte("]Q1"+long+"\r")))
+	if len(errs) != 0 || len(reads) != 1 || reads[0].AIM != "]Q1" || reads[0].Text != long {
+		t.Fatalf("pos_auto, two B reports: %+v %v", reads, errs)
+	}
+	// without aim_prefix such a report is still layout B, its AIM kept as data (never NULs as text)
+	noStrip, _ := hidscan.NewDecoder(profile.HID{Layout: hidscan.LayoutPOSA, Suffix: "cr"})
+	if reads, errs = feedAll(t, noStrip, h.POSB(0, []byte("]E0690123\r"))); len(errs) != 0 || len(reads) != 1 || reads[0].Text != "]E0690123" || reads[0].AIM != "" {
+		t.Fatalf("pos_a on a B report with an AIM: %+v %v", reads, errs)
+	}
+	kbd, err := hidscan.NewDecoder(profile.HID{Layout: hidscan.LayoutKeyboard, AIMPrefix: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reads, errs = feedAll(t, kbd, h.Type("]d2010950110153\r"))
+	if len(errs) != 0 || len(reads) != 1 || reads[0].AIM != "]d2" || reads[0].Text != "010950110153" {
+		t.Fatalf("keyboard: %+v %v", reads, errs)
+	}
+	plain, _ := hidscan.NewDecoder(profile.HID{Layout: hidscan.LayoutPOSB, Suffix: "cr"})
+	if reads, _ = feedAll(t, plain, h.POSB(0, []byte("]C1AB\r"))); len(reads) != 1 || reads[0].Text != "]C1AB" {
+		t.Fatalf("without aim_prefix the data is kept: %+v", reads)
 	}
 }

@@ -190,8 +190,17 @@ var (
 	_ scanner.HealthReporter = (*Scanner)(nil)
 )
 
-// NewDecoder returns the decoder a profile's hid section asks for.
+// NewDecoder returns the decoder a profile's hid section asks for (with aim_prefix, wrapped by
+// StripAIM).
 func NewDecoder(h profile.HID) (Decoder, error) {
+	d, err := newDecoder(h)
+	if err != nil || !h.AIMPrefix {
+		return d, err
+	}
+	return StripAIM(d), nil
+}
+
+func newDecoder(h profile.HID) (Decoder, error) {
 	switch h.Layout {
 	case LayoutKeyboard:
 		return NewKeyboardDecoder(KeyboardOptions{AltCodes: h.AltCodes, Suffix: h.Suffix, IdleCut: time.Duration(h.IdleCutMS) * time.Millisecond})
@@ -577,18 +586,19 @@ const (
 )
 
 // ModeHID returns the hid settings for a device of profile p that enumerated in mode ("hid_pos",
-// "keyboard", or "" when unknown). A profile has one hid block (schema 1), usually for the HID POS
-// mode; a keyboard-mode device of the same model gets keyboard decoding with Unicode Alt codes and a
-// 300 ms idle cut-off (the profile's alt_codes/idle_cutoff_ms when its block is a keyboard block).
+// "keyboard", or "" when unknown): the profile's modes.<mode>.hid when it has one, else its hid
+// block. When that block does not fit the mode (a HID POS block for a keyboard-mode device, or the
+// reverse), ModeHID falls back to generic settings: keyboard decoding with Unicode Alt codes and a
+// 300 ms idle cut-off, or HID POS with the layout detected per report (pos_auto).
 func ModeHID(p profile.Profile, mode string) profile.HID {
 	var h profile.HID
-	if p.HID != nil {
-		h = *p.HID
+	if ph := p.HIDFor(mode); ph != nil {
+		h = *ph
 	}
-	if mode == "keyboard" && h.Layout != LayoutKeyboard {
+	if mode == profile.ModeKeyboard && h.Layout != LayoutKeyboard {
 		return profile.HID{Layout: LayoutKeyboard, ReportSize: 8, IdleCutMS: DefaultKeyboardIdleMS, Suffix: DefaultKeyboardSuffix}
 	}
-	if mode == "hid_pos" && h.Layout == LayoutKeyboard {
+	if mode == profile.ModeHIDPOS && h.Layout == LayoutKeyboard {
 		return profile.HID{Layout: LayoutPOSAuto, ReportID: 2, ReportSize: 64}
 	}
 	return h
@@ -596,14 +606,12 @@ func ModeHID(p profile.Profile, mode string) profile.HID {
 
 // ConfigFor builds the Config for a device named name, bound by m, of profile p: the mode comes
 // from the profile's usb entry for m's VID/PID (or "" when m names none, or the profile lists
-// none), and ModeHID picks the decoding for it.
+// none); ModeHID picks the decoding for it and p.FeedbackFor the feedback (modes.<mode>.feedback,
+// else the top-level block).
 func ConfigFor(name string, m Match, p profile.Profile) Config {
 	mode := ""
-	for _, u := range p.USB {
-		if m.VID != 0 && m.PID != 0 && strings.EqualFold(u.VID, fmt.Sprintf("%04X", m.VID)) && strings.EqualFold(u.PID, fmt.Sprintf("%04X", m.PID)) {
-			mode = u.Mode
-			break
-		}
+	if m.VID != 0 && m.PID != 0 {
+		mode = p.ModeOf(fmt.Sprintf("%04X", m.VID), fmt.Sprintf("%04X", m.PID))
 	}
-	return Config{Name: name, Match: m, HID: ModeHID(p, mode), Feedback: p.Feedback}
+	return Config{Name: name, Match: m, HID: ModeHID(p, mode), Feedback: p.FeedbackFor(mode)}
 }

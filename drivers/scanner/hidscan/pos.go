@@ -11,7 +11,7 @@ import (
 const (
 	LayoutPOSA     = "pos_a"    // Honeywell, Access-IS, Youjie: AIM at bytes 2–4, data from 5; falls back to B without ']'
 	LayoutPOSB     = "pos_b"    // Newland, ID TECH, Unitech: data from byte 2, always
-	LayoutPOSAuto  = "pos_auto" // same as pos_a (byte 2 == ']' → A, else B: the reference's parser guidance)
+	LayoutPOSAuto  = "pos_auto" // same as pos_a: per report, byte 2 == ']' → A, else B (the reference's parser guidance); see bWithAIM
 	LayoutKeyboard = "keyboard" // boot keyboard reports
 )
 
@@ -105,7 +105,7 @@ func (d *POSDecoder) Feed(dst []scanner.Read, r []byte, at time.Time) ([]scanner
 		// pos_a and pos_auto: layout A when the AIM ']' is where A puts it, else layout B (a
 		// layout A report always carries the AIM, so its absence means the device is not A).
 		switch {
-		case r[2] == ']':
+		case r[2] == ']' && (d.started || !bWithAIM(r)):
 			layout = LayoutPOSA
 		case d.at3 && len(r) > 3 && r[3] == ']':
 			layout, off = LayoutPOSA, 1
@@ -161,6 +161,17 @@ func (d *POSDecoder) Feed(dst []scanner.Read, r []byte, at time.Time) ([]scanner
 		return dst, err
 	}
 	return append(dst, scanner.Read{Text: text, Raw: append([]byte(nil), raw...), AIM: d.aim, At: at}), nil
+}
+
+// bWithAIM reports whether a report with ']' at byte 2 is layout B carrying an AIM prefix in its data
+// rather than layout A: B's length byte counts the AIM, A's does not, so read as A the last three
+// "data" bytes would be B's zero padding. (Real data never ends in three NULs: NUL is noise.)
+func bWithAIM(r []byte) bool {
+	n := int(r[1])
+	if n < 3 || len(r) < 5+n {
+		return false
+	}
+	return r[2+n] == 0 && r[3+n] == 0 && r[4+n] == 0
 }
 
 // clampData returns r[start:start+n] limited to the field end and the report length.

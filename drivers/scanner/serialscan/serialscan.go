@@ -107,7 +107,9 @@ type fbReq struct {
 	done chan error // buffered (1)
 }
 
-// OpenProfile opens a scanner with the serial settings and feedback of a firmware profile.
+// OpenProfile opens a scanner with the serial settings and feedback of a firmware profile. The
+// feedback is the profile's serial-mode one (profile.SerialFeedback: modes.cdc_serial, else
+// modes.usb_com, else the top-level block) unless opts.Feedback is set.
 func OpenProfile(name, port string, p profile.Profile, opts *Options) (*Scanner, error) {
 	if p.Serial == nil {
 		return nil, fmt.Errorf("scanner %q: %w: profile %s has no serial block", name, ErrSettings, p.ID)
@@ -117,7 +119,7 @@ func OpenProfile(name, port string, p profile.Profile, opts *Options) (*Scanner,
 		o = *opts
 	}
 	if o.Feedback == nil {
-		o.Feedback = p.Feedback
+		o.Feedback = p.SerialFeedback()
 	}
 	return Open(name, port, *p.Serial, &o)
 }

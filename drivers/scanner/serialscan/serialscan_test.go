@@ -199,10 +199,13 @@ func TestIdleCutoff(t *testing.T) {
 	mustText(t, sc, "DEF")
 }
 
+// A port-bound scanner of a model with several modes beeps with its serial mode's feedback
+// (modes.cdc_serial), not with the top-level block, which is for its HID POS mode.
 func TestFeedbackOverPTY(t *testing.T) {
 	p := newPTY(t)
-	prof := profile.Profile{ID: "honeywell-xenon-cdc", Serial: &profile.Serial{},
-		Feedback: &profile.Feedback{Protocol: "honeywell_serial", Good: "1B 37 2C", Bad: "1B 38 2C", Via: "serial"}}
+	prof := profile.Profile{ID: "honeywell-xenon-1950g", Serial: &profile.Serial{}, HID: &profile.HID{Layout: "pos_a"},
+		Feedback: &profile.Feedback{Protocol: "honeywell_hid", Good: "1B 37 2C", Bad: "1B 38 2C", Via: "output_report", ReportID: 253},
+		Modes:    map[string]profile.Mode{"cdc_serial": {Feedback: &profile.Feedback{Protocol: "honeywell_serial", Good: "1B 37 2C", Bad: "1B 38 2C", Via: "serial"}}}}
 	sc, err := OpenProfile("scan-p1", p.Name, prof, nil)
 	if err != nil {
 		t.Fatal(err)

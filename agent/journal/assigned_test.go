@@ -24,6 +24,17 @@ func putOrders(t *testing.T, s *Store, orders ...flow.Order) {
 	}
 }
 
+// indexKey reads idx_assigned directly (OrderByAssignedWaybill ignores stale keys, so it cannot
+// tell whether PutOrder removed one).
+func indexKey(t *testing.T, s *Store, wb string) string {
+	t.Helper()
+	var id string
+	if err := s.view(func(tx *bolt.Tx) error { id = string(tx.Bucket(bIdxAssign).Get([]byte(wb))); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	return id
+}
+
 // byAssigned looks wb up in the assigned-waybill index (and, for contrast, the bound one).
 func byAssigned(t *testing.T, s *Store, wb string) (assigned, bound string) {
 	t.Helper()
@@ -71,8 +82,8 @@ func TestAssignedWaybillIndex(t *testing.T) {
 
 	// Reassigned by the hub: the old waybill no longer leads to the order, the new one does.
 	putOrders(t, s, flow.Order{ID: "A2", State: flow.PendingAllocation, Carrier: "yto", AssignedWaybill: "YT9999999999999"})
-	if a, _ := byAssigned(t, s, "YT1234567890123"); a != "" {
-		t.Errorf("old assignment still found: %q", a)
+	if a, _ := byAssigned(t, s, "YT1234567890123"); a != "" || indexKey(t, s, "YT1234567890123") != "" {
+		t.Errorf("old assignment still found: %q (key %q)", a, indexKey(t, s, "YT1234567890123"))
 	}
 	if a, _ := byAssigned(t, s, "YT9999999999999"); a != "A2" {
 		t.Errorf("new assignment: %q, want A2", a)
@@ -82,12 +93,12 @@ func TestAssignedWaybillIndex(t *testing.T) {
 	// order keeps its key.
 	putOrders(t, s, flow.Order{ID: "A3", State: flow.PendingAllocation, Carrier: "yto", AssignedWaybill: "YT1234567890123"})
 	putOrders(t, s, flow.Order{ID: "A2", State: flow.PendingAllocation, Carrier: "yto", AssignedWaybill: "YT8888888888888"})
-	if a, _ := byAssigned(t, s, "YT1234567890123"); a != "A3" {
+	if a, _ := byAssigned(t, s, "YT1234567890123"); a != "A3" || indexKey(t, s, "YT1234567890123") != "A3" {
 		t.Errorf("reused waybill: %q, want A3", a)
 	}
 	// Withdrawn: gone.
 	putOrders(t, s, flow.Order{ID: "A3", State: flow.PendingAllocation})
-	if a, _ := byAssigned(t, s, "YT1234567890123"); a != "" {
+	if a, _ := byAssigned(t, s, "YT1234567890123"); a != "" || indexKey(t, s, "YT1234567890123") != "" {
 		t.Errorf("withdrawn assignment still found: %q", a)
 	}
 
@@ -104,7 +115,7 @@ func TestAssignedWaybillIndex(t *testing.T) {
 	if err != errBoom || inside != "B1" {
 		t.Errorf("own write inside Do: %q (err %v)", inside, err)
 	}
-	if a, _ := byAssigned(t, s, "JT1234567890123"); a != "" {
+	if a, _ := byAssigned(t, s, "JT1234567890123"); a != "" || indexKey(t, s, "JT1234567890123") != "" {
 		t.Errorf("discarded write left an index key: %q", a)
 	}
 }

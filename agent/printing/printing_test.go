@@ -638,3 +638,51 @@ func waitFor(t *testing.T, cond func() bool) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+// The proxy finds orders by their assigned waybill through the journal's index, which follows a
+// reassignment by the hub; an assigned waybill is still no printed label, so a handover station
+// refuses it until the order is printed.
+func TestProxyAssignedIndexAndHandover(t *testing.T) {
+	r := newRig(t, rigOpts{})
+	r.order("O-1", wb1, flow.PendingAllocation)
+	h := station.New(station.Config{Name: "dock-1", Role: station.RoleHandover}, r.store, station.Options{})
+	t.Cleanup(func() { h.Close() })
+	if res := h.Handle(r.ctx, scanner.Read{Text: wb1, Device: "scan-d1"}); res.Good() || res.Outcome.Reason != flow.ReasonUnknownWaybill {
+		t.Fatalf("handover of an assigned, unprinted waybill: %+v", res.Outcome)
+	}
+
+	r.order("O-1", wb2, flow.PendingAllocation) // the hub reassigned the order's waybill
+	addr, err := r.ps.StartProxy("127.0.0.1:0", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxied := func(wb string) station.Result {
+		t.Helper()
+		r.mu.Lock()
+		n := len(r.results)
+		r.mu.Unlock()
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.Write([]byte("^XA^FO50,50^BCN,120,Y,N,N^FD" + wb + "^FS^XZ\r\n"))
+		c.Close()
+		waitFor(t, func() bool {
+			r.mu.Lock()
+			defer r.mu.Unlock()
+			return len(r.results) > n
+		})
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		return r.results[n]
+	}
+	if res := proxied(wb1); res.Outcome.Reason != flow.ReasonUnknownWaybill || r.get("O-1").State != flow.PendingAllocation {
+		t.Fatalf("the old assignment still leads to the order: %+v", res.Outcome)
+	}
+	if res := proxied(wb2); res.Kind != wire.KindStep || res.Outcome.Order.ID != "O-1" || r.get("O-1").Waybill != wb2 {
+		t.Fatalf("the new assignment: %+v", res.Outcome)
+	}
+	if res := h.Handle(r.ctx, scanner.Read{Text: wb2, Device: "scan-d1"}); res.Kind != wire.KindStep || r.get("O-1").State != flow.PickedUp {
+		t.Fatalf("handover of the printed label: %+v", res.Outcome)
+	}
+}

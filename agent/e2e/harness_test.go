@@ -147,7 +147,12 @@ func start(t *testing.T, name, logPath string, args ...string) *proc {
 		p.state = cmd.ProcessState
 		close(p.done)
 	}()
-	t.Cleanup(func() { p.kill() })
+	t.Cleanup(func() {
+		p.kill()
+		if t.Failed() {
+			t.Logf("%s log (%s), last part:\n%s", name, logPath, p.tail())
+		}
+	})
 	return p
 }
 
@@ -388,6 +393,8 @@ broker: {url: %q}
 api: {listen: "127.0.0.1:0", token: "e2e-token"}
 channels:
   tmall: {order_no_pattern: "^\\d{12,20}$"}
+# These tests dispatch hundreds of orders at once: keep the backlog breaker (issue 5) out of the way.
+breaker: {max_backlog: 100000, max_avg_wait: 24h}
 stations:
 %sdevices:
 %s`, name, a.data, b.URL(), st.String(), dev.String())

@@ -77,6 +77,13 @@ func (r *recorder) Events() []agent.DeviceEvent {
 // a fake clock, against a real mosquitto.
 func startHIDAgent(t *testing.T, clk *clock.Fake, devices string, deps agent.Deps) (*agent.Agent, *recorder) {
 	t.Helper()
+	return startAgentTB(t, clk, devices, deps)
+}
+
+// startAgentTB starts the agent on clk (nil: the real clock); deps.OnResult, if set, is called
+// after the recorder's.
+func startAgentTB(t testing.TB, clk clock.Clock, devices string, deps agent.Deps) (*agent.Agent, *recorder) {
+	t.Helper()
 	b := testbroker.Start(t, nil)
 	dir := t.TempDir()
 	yaml := fmt.Sprintf("site: sz01\nagent: pack01\ndata_dir: %s\nbroker: {url: %q}\napi: {listen: \"127.0.0.1:0\", token: tok}\n"+
@@ -97,7 +104,14 @@ func startHIDAgent(t *testing.T, clk *clock.Fake, devices string, deps agent.Dep
 		t.Fatal(err)
 	}
 	rec := &recorder{}
-	deps.Clock, deps.Logf, deps.OnResult, deps.OnDeviceEvent = clk, rec.logf, rec.result, rec.event
+	onResult := deps.OnResult
+	deps.Clock, deps.Logf, deps.OnDeviceEvent = clk, rec.logf, rec.event
+	deps.OnResult = func(r station.Result) {
+		rec.result(r)
+		if onResult != nil {
+			onResult(r)
+		}
+	}
 	if deps.SerialPorts == nil {
 		deps.SerialPorts = func() ([]discovery.Port, error) { return nil, nil }
 	}

@@ -83,7 +83,10 @@ type Device struct {
 	pendingGen uint64
 }
 
-var _ Printer = (*Device)(nil)
+var (
+	_ Printer   = (*Device)(nil)
+	_ Canceller = (*Device)(nil)
+)
 
 // Open checks the config against the profile and returns the printer. It does not connect yet:
 // the first Print or Status does, so an agent starts while a printer is still off.
@@ -341,6 +344,42 @@ func (d *Device) Status(ctx context.Context) (Status, error) {
 		d.pendingGen = 0
 	}
 	return st, nil
+}
+
+// Cancel drops every job the printer holds (see Canceller). ZPL: ~JA, then, when the profile has
+// ~HS, one ~HS must show no format in the buffer and no label remaining (a fault may still be
+// reported: paper out stays until the roll is replaced); without ~HS, or with no answer (Zebras
+// stay silent while out of media), the result is ErrCancelUnconfirmed. TSPL: ErrNoCancel, nothing
+// is sent.
+func (d *Device) Cancel(ctx context.Context) error {
+	if d.lang != LangZPL {
+		return d.wrap(fmt.Errorf("%w (%s)", ErrNoCancel, d.lang))
+	}
+	ctx, done := d.bound(ctx)
+	defer done()
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if err := d.connect(ctx); err != nil {
+		return fmt.Errorf("%w: %w", ErrCancelUnconfirmed, err)
+	}
+	if _, err := d.write(ctx, zpl.CancelAll); err != nil {
+		d.dropLocked()
+		return d.wrap(fmt.Errorf("%w: send ~JA: %w", ErrCancelUnconfirmed, err))
+	}
+	d.logff("~JA sent: cancel every buffered job")
+	if !contains(d.queries, QueryZPLHS) {
+		return d.wrap(fmt.Errorf("%w: the profile has no ~HS to show the buffer empty", ErrCancelUnconfirmed))
+	}
+	st, err := d.query(ctx, QueryZPLHS)
+	if err != nil {
+		return d.wrap(fmt.Errorf("%w: %w", ErrCancelUnconfirmed, err))
+	}
+	if st.FormatsInBuffer != 0 || st.LabelsRemaining != 0 {
+		return d.wrap(fmt.Errorf("%w: after ~JA the printer still holds %d formats, %d labels", ErrCancelUnconfirmed,
+			st.FormatsInBuffer, st.LabelsRemaining))
+	}
+	d.pendingGen = 0 // nothing is pending any more: the job is gone, not lost
+	return nil
 }
 
 // jobLost reports (once) that the connection which carried the last job died before the printer

@@ -46,7 +46,24 @@ var (
 	ErrJobLost = errors.New("printer: connection lost before the job was confirmed (it may not have printed)")
 	// ErrEmptyJob is returned by Print for a job with no bytes.
 	ErrEmptyJob = errors.New("printer: empty job")
+	// ErrNoCancel is returned by Cancel when the printer's language has no confirmed cancel
+	// command (TSPL: UNCERTAIN, the reference names none): a buffered job may still print later.
+	ErrNoCancel = errors.New("printer: no cancel command for this model")
+	// ErrCancelUnconfirmed is returned by Cancel when the cancel command was sent but the
+	// printer's status did not show an empty buffer afterwards (no answer, or a query that does not
+	// tell buffer counts): a buffered job may still print later.
+	ErrCancelUnconfirmed = errors.New("printer: cancel sent but not confirmed")
 )
+
+// Canceller is a printer that can drop every job it holds (buffered, or printing and unfinished),
+// so that a job which failed (paper out) does not come out later, unseen, after the fault is
+// cleared. *Device implements it; its Cancel works for ZPL (~JA) and returns ErrNoCancel for TSPL.
+type Canceller interface {
+	// Cancel drops every job the printer holds, jobs of other senders (the print proxy) included.
+	// nil means the printer's status afterwards showed nothing buffered. ErrNoCancel: the model
+	// cannot; ErrCancelUnconfirmed: sent, but not seen to work.
+	Cancel(ctx context.Context) error
+}
 
 // Printer is a label printer. All methods are safe for concurrent use; Print and Status are
 // serialised on the wire.

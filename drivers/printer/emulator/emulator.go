@@ -2,7 +2,8 @@
 // raw TCP (like port 9100) and on pseudo-terminals (internal/pty, for the serial and usblp
 // transports), answer ~HS / ~HQES and <ESC>!? / <ESC>!S byte-exactly as documented in
 // shared/reference/device-protocols.md §5, record every label format they receive, simulate print
-// time on an injected clock, and can be put into faults: paper out before a job, paper out in the
+// time on an injected clock, drop every buffered label on ZPL ~JA (cancel all; TSPL has no
+// confirmed cancel command), and can be put into faults: paper out before a job, paper out in the
 // middle of a job, head open, and no answer at all.
 //
 // Printing is simulated lazily: labels complete as the clock passes their print time, evaluated
@@ -75,6 +76,7 @@ type Emulator struct {
 	jobs     [][]byte
 	all      []byte
 	queries  int
+	cancels  int
 	closed   bool
 	closers  []io.Closer
 	conns    map[net.Conn]struct{}
@@ -328,6 +330,28 @@ func (e *Emulator) addBytes(b []byte) {
 	e.mu.Unlock()
 }
 
+// cancelAll is ~JA: every format waiting or printing is dropped (its labels never come out); a
+// fault stays until it is cleared.
+func (e *Emulator) cancelAll() {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.advance(e.clk.Now())
+	dropped := 0
+	for _, n := range e.queue {
+		dropped += n
+	}
+	e.queue = nil
+	e.cancels++
+	e.log("~JA: %d labels cancelled", dropped)
+}
+
+// Cancels is how many cancel-all commands (~JA) arrived.
+func (e *Emulator) Cancels() int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.cancels
+}
+
 // reply builds the answer to query q, or nil for silence.
 func (e *Emulator) reply(q string) []byte {
 	e.mu.Lock()
@@ -468,7 +492,10 @@ func (e *Emulator) consume(pend, cur []byte, w io.Writer) ([]byte, []byte) {
 				q, need = "~HS", 3
 			case len(pend) >= 5 && string(pend[:5]) == "~HQES":
 				q, need = "~HQES", 5
-			case len(pend) < 5 && bytes.HasPrefix([]byte("~HQES"), pend), len(pend) < 3 && bytes.HasPrefix([]byte("~HS"), pend):
+			case len(pend) >= 3 && string(pend[:3]) == "~JA":
+				q, need = "~JA", 3
+			case len(pend) < 5 && bytes.HasPrefix([]byte("~HQES"), pend), len(pend) < 3 && bytes.HasPrefix([]byte("~HS"), pend),
+				len(pend) < 3 && bytes.HasPrefix([]byte("~JA"), pend):
 				return pend, cur // wait for more
 			}
 		} else {
@@ -485,6 +512,11 @@ func (e *Emulator) consume(pend, cur []byte, w io.Writer) ([]byte, []byte) {
 			continue
 		}
 		pend = pend[need:]
+		if q == "~JA" {
+			e.cancelAll()
+			cur = nil // a format being received is cancelled too
+			continue
+		}
 		if rep := e.reply(q); rep != nil {
 			w.Write(rep)
 		}

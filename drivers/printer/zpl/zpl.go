@@ -16,6 +16,10 @@ import (
 var (
 	QueryHS   = []byte("~HS")
 	QueryHQES = []byte("~HQES")
+	// CancelAll is ~JA: the printer drops every format in its buffer, the label printing now
+	// included (ZPL II programming guide, "~JA Cancel All"; not in the reference's §5). A tilde
+	// command: it is executed when received, ahead of the buffered formats.
+	CancelAll = []byte("~JA")
 )
 
 // Control bytes framing every reply string.

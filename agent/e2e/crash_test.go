@@ -169,6 +169,7 @@ func TestCrash(t *testing.T) {
 			t.Errorf("journal entry %d (%s %s) is not in the hub history of %s", e.Seq, e.Kind, e.Reason, e.OrderID)
 		}
 	}
+	h.checkStats(t, last)
 	t.Logf("%d kills, %d journal entries, %d accepted print steps reported, %d more committed unreported, %d rejections reported, %d hub steps",
 		crashKills, len(journal), len(acceptedStep), unreported, len(rejected), hubSteps)
 }

@@ -37,8 +37,12 @@ func TestHappyPath(t *testing.T) {
 	}
 
 	scan(t, packScan, "OP-li4")
-	for _, o := range orders {
-		scan(t, packScan, o.OrderID, o.Waybill)
+	for i, o := range orders {
+		code := o.OrderID
+		if i%2 == 1 {
+			code = o.ChannelOrderNo // the pick slip may show the platform's order number instead
+		}
+		scan(t, packScan, code, o.Waybill)
 	}
 	waitFor(t, 90*time.Second, "dock01 learns every order is 已打单 from the hub", func() bool {
 		for _, o := range orders {
@@ -92,14 +96,16 @@ func TestHappyPath(t *testing.T) {
 	if s := h.stats(t); s.OrdersPerState["picked_up"] != n {
 		t.Errorf("hub stats: %+v", s)
 	}
+	var total uint64
 	for _, a := range []*agentProc{pack, dock} {
-		a.drained(t, h, 60*time.Second)
+		total += a.drained(t, h, 60*time.Second)
 		for _, o := range a.outcomes(t) {
 			if o.result != "accepted" {
 				t.Errorf("%s: scan %q was not accepted: %+v", a.name, o.code, o)
 			}
 		}
 	}
+	h.checkStats(t, total)
 	pack.stop()
 	dock.stop()
 	pack.verify(t)

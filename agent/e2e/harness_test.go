@@ -332,6 +332,7 @@ func (h *hubProc) agents() map[string]hubAgent {
 type hubStats struct {
 	EventsIngested    uint64         `json:"events_ingested"`
 	DuplicatesDropped uint64         `json:"duplicates_dropped"`
+	Conflicts         uint64         `json:"conflicts"`
 	ChainBreaks       uint64         `json:"chain_breaks"`
 	OrdersPerState    map[string]int `json:"orders_per_state"`
 }
@@ -343,6 +344,17 @@ func (h *hubProc) stats(t *testing.T) hubStats {
 		t.Fatalf("GET /v1/stats: %d %v", code, err)
 	}
 	return s
+}
+
+// checkStats fails unless the hub stored exactly entries distinct entries, with no conflicting
+// duplicate and no broken chain link.
+func (h *hubProc) checkStats(t *testing.T, entries uint64) {
+	t.Helper()
+	s := h.stats(t)
+	if s.EventsIngested != entries || s.Conflicts != 0 || s.ChainBreaks != 0 {
+		t.Errorf("hub stats %+v, want %d entries ingested, no conflicts, no chain breaks", s, entries)
+	}
+	t.Logf("hub: %d entries ingested, %d duplicates dropped", s.EventsIngested, s.DuplicatesDropped)
 }
 
 func getJSON(url string, v any) (int, error) {

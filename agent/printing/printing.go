@@ -15,6 +15,13 @@
 //     rejection printer_fault whose detail lists the faults (Chinese / English); the order stays
 //     待分仓, the fault shows in Status (the agent status API) and is passed to Options.OnEvent
 //     (the console's popup). It is cleared by the next confirmed job.
+//   - after a printer fault the failed job may still sit in the printer and come out once the
+//     fault is cleared, unseen, next to the rescan's label. A printer.Canceller (ZPL: ~JA) drops
+//     every job it holds and the message says no label came out. A printer that cannot (TSPL: no
+//     confirmed cancel command, UNCERTAIN) or did not confirm it: the message (zh/en) asks to check
+//     whether the label came out and, if so, to scan its waybill (scan-back, accepted for that
+//     order within the pair window from the fault, trigger scan, nothing printed again),
+//     otherwise to scan the order again, which prints again.
 //   - a repeat scan of an order already printed never prints again: AlreadyDone, a note entry,
 //     nothing is sent. A reprint is explicit: the reprint command barcode (Config.ReprintCode,
 //     default "REPRINT") followed within the pair window by the order code, or Reprint (the API).
@@ -164,6 +171,56 @@ type scanBack struct {
 	orderID string
 	job     string
 	at      time.Time
+	// fault: the job failed with a printer fault that could not be cancelled (TSPL); its label
+	// may come out late. Its scan-back is accepted like above, and a rescan of the order code
+	// prints again (the operator saw no label).
+	fault bool
+}
+
+// held is what became of a failed job still in the printer.
+type held struct {
+	sent      bool   // the job reached the transport (else nothing can come out)
+	cancelled bool   // the printer confirmed it dropped its buffered jobs (ZPL ~JA)
+	why       string // when sent and not cancelled: why not
+}
+
+// mayPrint reports whether the failed job's label may still come out.
+func (h held) mayPrint() bool { return h.sent && !h.cancelled }
+
+// cancelTimeout bounds the cancel of a failed job (the printer is in a fault: it may not answer).
+const cancelTimeout = 5 * time.Second
+
+// cancelHeld makes sure the failed job does not come out unseen after the fault is cleared (a
+// duplicate of the rescan's label): a printer.Canceller drops every job it holds (ZPL ~JA). A
+// printer that cannot (TSPL: no confirmed cancel command) or did not confirm it leaves the job
+// possibly printing later; the operator is told to check and scan the label back.
+func (s *Station) cancelHeld(ctx context.Context, job string, err error) held {
+	if job == "" || !isFault(err) {
+		return held{sent: job != ""}
+	}
+	h := held{sent: true}
+	c, ok := s.cfg.Printer.(printer.Canceller)
+	if !ok {
+		h.why = "this printer cannot cancel jobs"
+		return h
+	}
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cancelTimeout)
+	defer cancel()
+	if cerr := c.Cancel(cctx); cerr != nil {
+		h.why = cerr.Error()
+		s.logf("printing %s: job %s may still print: %v", s.cfg.Station, job, cerr)
+		return h
+	}
+	h.cancelled = true
+	s.logf("printing %s: job %s and every other job in the printer cancelled", s.cfg.Station, job)
+	return h
+}
+
+// isFault reports whether err is a printer fault (what observe raises), not a caller's or
+// config's error.
+func isFault(err error) bool {
+	return err != nil && !errors.Is(err, printer.ErrNoStatus) && !errors.Is(err, context.Canceled) &&
+		!errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, label.ErrWaybill) && !errors.Is(err, printer.ErrClosed)
 }
 
 // New returns the printer side of a print station.
@@ -349,6 +406,9 @@ func (s *Station) scanBack(ctx context.Context, res station.Result, base wire.En
 		d.entry.Job = sb.job
 		if d.out.Result == flow.Accepted {
 			d.entry.Detail = "label confirmed by scan-back (printer " + s.cfg.Printer.String() + " has no status query)"
+			if sb.fault {
+				d.entry.Detail = "label of job " + sb.job + " came out after the printer fault and was confirmed by scan-back; nothing printed again"
+			}
 		}
 		return d
 	})
@@ -404,7 +464,17 @@ func (s *Station) print(ctx context.Context, res station.Result, base wire.Entry
 	s.mu.Lock()
 	sb, waiting := s.pending[wb]
 	s.mu.Unlock()
-	if waiting && sb.orderID == o.ID {
+	if waiting && sb.orderID == o.ID && sb.fault {
+		// After a fault whose job could not be cancelled, the operator saw no label and scans
+		// the order again (as the fault message says): print again. Should the old label still
+		// come out after all, it is a second copy of the same waybill: the residual risk of a
+		// printer with no cancel command (TSPL, UNCERTAIN), which the message asks to check first.
+		s.mu.Lock()
+		if cur, ok := s.pending[wb]; ok && cur == sb {
+			delete(s.pending, wb)
+		}
+		s.mu.Unlock()
+	} else if waiting && sb.orderID == o.ID {
 		msg := flow.Message{
 			ZH: fmt.Sprintf("面单 %s 已发送到打印机：请扫描打出的面单确认；未打出请扫 %s 再扫订单号", wb, s.cfg.ReprintCode),
 			EN: fmt.Sprintf("Label %s was sent: scan the printed label to confirm; if none came out scan %s, then the order code", wb, s.cfg.ReprintCode),
@@ -417,7 +487,7 @@ func (s *Station) print(ctx context.Context, res station.Result, base wire.Entry
 		})
 	}
 
-	job, st, err := s.send(ctx, LabelFor(o, wb))
+	job, st, h, err := s.send(ctx, LabelFor(o, wb))
 	printerBase := base
 	printerBase.Device, printerBase.Job = s.cfg.Printer.String(), job
 	jctx := detached(ctx)
@@ -460,15 +530,19 @@ func (s *Station) print(ctx context.Context, res station.Result, base wire.Entry
 		return res
 	default:
 		res.Device = printerBase.Device
-		return s.commit(jctx, res, func(*journal.Tx) decision { return s.faultDecision(printerBase, o, wb, st, err, "") })
+		if h.mayPrint() {
+			s.await(wb, scanBack{orderID: o.ID, job: job, at: s.clk.Now(), fault: true})
+		}
+		return s.commit(jctx, res, func(*journal.Tx) decision { return s.faultDecision(printerBase, o, wb, st, err, "", h) })
 	}
 }
 
-// send renders and prints l, then confirms it. It keeps the fault state and raises events.
-func (s *Station) send(ctx context.Context, l label.Label) (job string, st printer.Status, err error) {
+// send renders and prints l, then confirms it. It keeps the fault state and raises events; a job
+// that failed with a printer fault is cancelled in the printer where it can be (cancelHeld).
+func (s *Station) send(ctx context.Context, l label.Label) (job string, st printer.Status, h held, err error) {
 	b, err := label.Render(l, s.cfg.Size, s.cfg.DPI, s.cfg.Printer.Language())
 	if err != nil {
-		return "", st, err
+		return "", st, h, err
 	}
 	job, err = s.cfg.Printer.Print(ctx, b)
 	if err == nil {
@@ -479,7 +553,8 @@ func (s *Station) send(ctx context.Context, l label.Label) (job string, st print
 		st, err = printer.Confirm(ctx, s.cfg.Printer, job, &s.confirm)
 	}
 	s.observe(l.OrderID, job, st, err)
-	return job, st, err
+	h = s.cancelHeld(ctx, job, err)
+	return job, st, h, err
 }
 
 // observe keeps the fault state after a job: a fault raises it, a confirmed job clears it.
@@ -562,8 +637,34 @@ func faultMessage(name string, faults []printer.Fault) flow.Message {
 	}
 }
 
+// heldMessage is the operator's message for a failed job, by what became of it in the printer.
+func (s *Station) heldMessage(faults []printer.Fault, wb string, h held) flow.Message {
+	name := s.cfg.Printer.String()
+	zh := make([]string, 0, len(faults))
+	en := make([]string, 0, len(faults))
+	for _, f := range faults {
+		zh, en = append(zh, f.Zh()), append(en, f.En())
+	}
+	switch {
+	case h.cancelled:
+		return flow.Message{
+			ZH: fmt.Sprintf("打印机 %s 故障：%s，面单未打出（打印机中的任务已取消）：排除故障后重新扫描订单", name, strings.Join(zh, "、")),
+			EN: fmt.Sprintf("Printer %s fault: %s, no label came out (the printer's queued jobs were cancelled): clear the fault and scan the order again", name, strings.Join(en, ", ")),
+		}
+	case h.mayPrint():
+		secs := int(s.cfg.PairWindow.Seconds())
+		return flow.Message{
+			ZH: fmt.Sprintf("打印机 %s 故障：%s。排除故障后查看面单 %s 是否打出：已打出请在%d秒内扫描该面单条码确认（不要重新打印）；未打出请重新扫描订单",
+				name, strings.Join(zh, "、"), wb, secs),
+			EN: fmt.Sprintf("Printer %s fault: %s. Once cleared, check whether label %s came out: if it did, scan its barcode within %ds to confirm (do not print again); if not, scan the order again",
+				name, strings.Join(en, ", "), wb, secs),
+		}
+	}
+	return faultMessage(name, faults)
+}
+
 // faultDecision is the rejection entry of a job that failed.
-func (s *Station) faultDecision(base wire.Entry, o flow.Order, wb string, st printer.Status, err error, what string) decision {
+func (s *Station) faultDecision(base wire.Entry, o flow.Order, wb string, st printer.Status, err error, what string, h held) decision {
 	if errors.Is(err, label.ErrWaybill) {
 		return reject(base, o, flow.ReasonWaybillInvalid, wb, what+err.Error())
 	}
@@ -574,8 +675,14 @@ func (s *Station) faultDecision(base wire.Entry, o flow.Order, wb string, st pri
 		zh, en = append(zh, f.Zh()), append(en, f.En())
 	}
 	detail := fmt.Sprintf("%s%s / %s (%v)", what, strings.Join(zh, "、"), strings.Join(en, ", "), err)
+	switch {
+	case h.cancelled:
+		detail += "; every job in the printer cancelled (~JA): this label will not come out"
+	case h.mayPrint():
+		detail += fmt.Sprintf("; the job could not be cancelled (%s): its label may come out once the fault is cleared, and its scan-back within %s confirms it", h.why, s.cfg.PairWindow)
+	}
 	d := reject(base, o, flow.ReasonPrinterFault, wb, detail)
-	m := faultMessage(s.cfg.Printer.String(), faults)
+	m := s.heldMessage(faults, wb, h)
 	d.msg = &m
 	return d
 }
@@ -633,14 +740,17 @@ func (s *Station) reprint(ctx context.Context, res station.Result, base wire.Ent
 			return reject(base, o, r, "", "reprint: only a printed order's label is reprinted; scan the order code to print it")
 		})
 	}
-	job, st, err := s.send(ctx, LabelFor(o, wb))
+	job, st, h, err := s.send(ctx, LabelFor(o, wb))
 	pb := base
 	pb.Device, pb.Job = s.cfg.Printer.String(), job
 	res.Device = pb.Device
 	jctx := detached(ctx)
 	defer jctx.cancel()
 	if err != nil && !errors.Is(err, printer.ErrNoStatus) {
-		return s.commit(jctx, res, func(*journal.Tx) decision { return s.faultDecision(pb, o, wb, st, err, "reprint: ") })
+		if h.mayPrint() && o.State == flow.PendingAllocation {
+			s.await(wb, scanBack{orderID: o.ID, job: job, at: s.clk.Now(), fault: true})
+		}
+		return s.commit(jctx, res, func(*journal.Tx) decision { return s.faultDecision(pb, o, wb, st, err, "reprint: ", h) })
 	}
 	if waiting && o.State == flow.PendingAllocation {
 		s.await(wb, scanBack{orderID: o.ID, job: job, at: s.clk.Now()})
@@ -689,6 +799,7 @@ func (s *Station) proxyConfirmed(j proxy.Job, st printer.Status, err error) {
 		s.mu.Unlock()
 	}
 	s.observe("", j.PrinterJobID, st, err)
+	h := s.cancelHeld(context.Background(), j.PrinterJobID, err)
 	if len(j.Waybills) == 0 {
 		s.logf("printing %s: proxy job %s (%d bytes from %s): no waybill found", s.cfg.Station, j.ID, j.Bytes, j.Remote)
 		return
@@ -696,7 +807,7 @@ func (s *Station) proxyConfirmed(j proxy.Job, st printer.Status, err error) {
 	ctx, cancel := context.WithTimeout(context.Background(), journalTimeout)
 	defer cancel()
 	for _, code := range j.Waybills {
-		res := s.proxyWaybill(ctx, j, code, st, err)
+		res := s.proxyWaybill(ctx, j, code, st, err, h)
 		if s.onRes != nil {
 			s.onRes(res)
 		}
@@ -708,7 +819,7 @@ func (s *Station) proxyConfirmed(j proxy.Job, st printer.Status, err error) {
 	}
 }
 
-func (s *Station) proxyWaybill(ctx context.Context, j proxy.Job, code string, st printer.Status, err error) station.Result {
+func (s *Station) proxyWaybill(ctx context.Context, j proxy.Job, code string, st printer.Status, err error, h held) station.Result {
 	now := s.clk.Now().UTC()
 	wb := waybill.Normalize(code)
 	name := s.cfg.Printer.String()
@@ -740,7 +851,7 @@ func (s *Station) proxyWaybill(ctx context.Context, j proxy.Job, code string, st
 			msg := flow.Message{ZH: "面单已由外部软件打印：请扫描面单条码 " + wb + " 确认", EN: "Label printed by other software: scan its barcode " + wb + " to confirm"}
 			return decision{out: flow.Outcome{Result: flow.Accepted, From: o.State, To: o.State, Order: o, Waybill: wb}, entry: e, msg: &msg}
 		case err != nil:
-			return s.faultDecision(base, o, wb, st, err, src+": ")
+			return s.faultDecision(base, o, wb, st, err, src+": ", h)
 		}
 		out := flow.Apply(o, flow.Request{Action: flow.ActPrint, Waybill: wb, At: now})
 		d := fromOutcome(base, out)

@@ -246,7 +246,8 @@ func TestScanPrintsConfirmsAndAdvances(t *testing.T) {
 }
 
 // Paper runs out in the middle of the label: the order stays 待分仓 with a printer_fault entry, the
-// fault shows in the status and as an event; with the fault cleared, a new scan prints once.
+// fault shows in the status and as an event, and the held job is cancelled (~JA); with the roll
+// replaced, a new scan prints, and exactly one label came out in all (no late duplicate).
 func TestPaperOutMidJobThenPrintOnce(t *testing.T) {
 	r := newRig(t, rigOpts{})
 	r.order("O-1", wb1, flow.PendingAllocation)
@@ -258,8 +259,12 @@ func TestPaperOutMidJobThenPrintOnce(t *testing.T) {
 	if !strings.Contains(res.Entry.Detail, "缺纸") || !strings.Contains(res.Entry.Detail, "paper out") || res.Entry.Device != "pack-1-printer" || res.Entry.Job == "" {
 		t.Fatalf("entry %+v", res.Entry)
 	}
-	if !strings.Contains(res.Message.ZH, "缺纸") || !strings.Contains(res.Message.EN, "paper out") {
+	if !strings.Contains(res.Message.ZH, "缺纸") || !strings.Contains(res.Message.EN, "paper out") ||
+		!strings.Contains(res.Message.ZH, "已取消") || !strings.Contains(res.Message.EN, "cancelled") {
 		t.Fatalf("message %+v", res.Message)
+	}
+	if !strings.Contains(res.Entry.Detail, "~JA") || r.emu.Cancels() != 1 {
+		t.Fatalf("held job not cancelled: %d ~JA, detail %q", r.emu.Cancels(), res.Entry.Detail)
 	}
 	if o := r.get("O-1"); o.State != flow.PendingAllocation || o.Waybill != "" {
 		t.Fatalf("order %+v", o)
@@ -274,13 +279,7 @@ func TestPaperOutMidJobThenPrintOnce(t *testing.T) {
 	}
 	r.mu.Unlock()
 
-	r.emu.SetFault("")
-	// The stuck label finishes once the paper is back (as the real printer does); wait for it so
-	// that the count below is about the new scan only.
-	waitFor(t, func() bool {
-		_, err := printer.Confirm(r.ctx, r.dev, "", &printer.ConfirmOptions{Interval: 10 * time.Millisecond})
-		return err == nil
-	})
+	r.emu.SetFault("") // new roll: without ~JA the held label would come out now
 	before := len(r.emu.Jobs())
 	res = r.scan("O-1")
 	if !res.Good() || res.Kind != wire.KindStep {
@@ -288,6 +287,9 @@ func TestPaperOutMidJobThenPrintOnce(t *testing.T) {
 	}
 	if n := len(r.emu.Jobs()) - before; n != 1 {
 		t.Fatalf("the scan after clearing sent %d formats, want 1", n)
+	}
+	if n := r.emu.Printed(); n != 1 {
+		t.Fatalf("%d labels came out in all, want exactly 1", n)
 	}
 	if h := r.history("O-1"); !reflect.DeepEqual(kinds(h), []string{"reject", "step"}) {
 		t.Fatalf("history %v", kinds(h))
@@ -313,6 +315,73 @@ func TestPaperOutMidJobThenPrintOnce(t *testing.T) {
 		t.Fatalf("events %+v", r.events)
 	}
 	r.mu.Unlock()
+}
+
+// TSPL has no confirmed cancel command: after paper out the message asks to check whether the
+// label came out and scan it back. The label comes out once the roll is replaced; its scan-back
+// advances the order (trigger scan, the faulted job) and nothing is printed a second time.
+func TestTSPLPaperOutLateLabelScannedBack(t *testing.T) {
+	r := newRig(t, rigOpts{lang: "tspl"})
+	r.order("O-1", wb1, flow.PendingAllocation)
+	r.emu.SetFault(emulator.PaperOutMidJob)
+	res := r.scan("O-1")
+	if res.Outcome.Reason != flow.ReasonPrinterFault || res.Entry.Job == "" {
+		t.Fatalf("result %+v", res)
+	}
+	job := res.Entry.Job
+	if !strings.Contains(res.Message.ZH, "是否打出") || !strings.Contains(res.Message.ZH, "扫描该面单条码") || !strings.Contains(res.Message.ZH, wb1) ||
+		!strings.Contains(res.Message.EN, "check whether label "+wb1+" came out") || !strings.Contains(res.Message.EN, "scan the order again") {
+		t.Fatalf("message %+v", res.Message)
+	}
+	if !strings.Contains(res.Entry.Detail, "could not be cancelled") || r.emu.Cancels() != 0 || r.ps.Status().WaitingScan != 1 {
+		t.Fatalf("detail %q, ~JA %d, status %+v", res.Entry.Detail, r.emu.Cancels(), r.ps.Status())
+	}
+	r.emu.SetFault("") // new roll: the held label comes out
+	waitFor(t, func() bool { return r.emu.Printed() == 1 })
+	res = r.scan(wb1)
+	if !res.Good() || res.Kind != wire.KindStep || res.Entry.Trigger != wire.TriggerScan || res.Entry.Job != job || res.Outcome.To != flow.WaybillPrinted {
+		t.Fatalf("scan-back of the late label: %+v", res)
+	}
+	if !strings.Contains(res.Entry.Detail, "after the printer fault") {
+		t.Fatalf("detail %q", res.Entry.Detail)
+	}
+	if o := r.get("O-1"); o.State != flow.WaybillPrinted || o.Waybill != wb1 {
+		t.Fatalf("order %+v", o)
+	}
+	if res := r.scan("O-1"); res.Outcome.Result != flow.AlreadyDone {
+		t.Fatalf("rescan: %+v", res)
+	}
+	if n, p := len(r.emu.Jobs()), r.emu.Printed(); n != 1 || p != 1 {
+		t.Fatalf("printer got %d formats and printed %d, want 1 and 1", n, p)
+	}
+	if h := r.history("O-1"); !reflect.DeepEqual(kinds(h), []string{"reject", "step", "note"}) {
+		t.Fatalf("history %v", kinds(h))
+	}
+	if st := r.ps.Status(); st.WaitingScan != 0 {
+		t.Fatalf("status %+v", st)
+	}
+}
+
+// TSPL, no label came out after the fault (the operator checked): scanning the order again prints
+// again instead of waiting for a scan-back that will not come.
+func TestTSPLPaperOutNoLabelRescanPrints(t *testing.T) {
+	r := newRig(t, rigOpts{lang: "tspl"})
+	r.order("O-1", wb1, flow.PendingAllocation)
+	r.emu.SetFault(printer.FaultPaperOut)
+	if res := r.scan("O-1"); res.Outcome.Reason != flow.ReasonPrinterFault {
+		t.Fatalf("result %+v", res)
+	}
+	r.emu.SetFault("")
+	res := r.scan("O-1")
+	if !res.Good() || res.Kind != wire.KindStep || res.Entry.Trigger != wire.TriggerPrint {
+		t.Fatalf("rescan: %+v", res)
+	}
+	if n := len(r.emu.Jobs()); n != 2 {
+		t.Fatalf("printer got %d formats, want 2", n)
+	}
+	if st := r.ps.Status(); st.WaitingScan != 0 || !st.OK {
+		t.Fatalf("status %+v", st)
+	}
 }
 
 // A printer that stays silent (Zebra out of media) is a fault, never healthy.

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -366,6 +368,17 @@ func TestHIDHotPlug(t *testing.T) {
 	if !ev[0].Plugged || ev[1].Plugged || ev[1].Device != "hid-1" || ev[1].Station != "print-1" || ev[1].Path != voyager.Path {
 		t.Fatalf("events: %+v (a drop-out shorter than the debounce must not be an unplug)", ev)
 	}
+	// The debounced event reaches the supervision at once (its own poll is 5 s of fake time
+	// away): /metrics says the scanner is down.
+	eventually(t, "wedge_device_up 0 for hid-1", func() bool {
+		resp, err := http.Get("http://" + a.APIAddr() + "/metrics")
+		if err != nil {
+			return false
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return strings.Contains(string(body), `wedge_device_up{device="hid-1",kind="scanner"} 0`)
+	})
 	var st struct {
 		Devices []struct {
 			Name   string         `json:"name"`

@@ -108,6 +108,7 @@ func TestHappyPath(t *testing.T) {
 	h.checkStats(t, total)
 	pack.stop()
 	dock.stop()
+	h.stop()
 	pack.verify(t)
 	dock.verify(t)
 }

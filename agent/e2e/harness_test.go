@@ -149,6 +149,9 @@ func start(t *testing.T, name, logPath string, args ...string) *proc {
 	}()
 	t.Cleanup(func() {
 		p.kill()
+		if strings.Contains(p.log(), "WARNING: DATA RACE") {
+			t.Errorf("%s (built with -race) reported a data race", name)
+		}
 		if t.Failed() {
 			t.Logf("%s log (%s), last part:\n%s", name, logPath, p.tail())
 		}

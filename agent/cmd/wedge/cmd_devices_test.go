@@ -184,3 +184,34 @@ sources: ["bench test"]
 		t.Errorf("fixed profile: %d %s %s", code, out, errs)
 	}
 }
+
+// `wedge run --check` checks a HID scanner's match rule and that its profile can drive HID.
+func TestRunCheckHIDDevice(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "wedge.yaml")
+	os.WriteFile(p, []byte(`site: sz01
+agent: pack01
+stations:
+  - {name: print-1, role: print}
+devices:
+  - name: hid-1
+    station: print-1
+    transport: hid
+    profile: generic-serial-cr
+    match: {vid: "0C2E", pid: "0B8"}
+`), 0o644)
+	code, _, errs := wedge(t, "run", "--check", "--config", p)
+	for _, want := range []string{
+		p + `:9: devices[0].profile: "generic-serial-cr" has no hid settings (it has: serial)`,
+		p + `:10: devices[0].match.pid: "0B8" is not 4 hex digits`,
+	} {
+		if code != exitUsage || !strings.Contains(errs, want) {
+			t.Errorf("exit %d, missing %q in:\n%s", code, want, errs)
+		}
+	}
+	os.WriteFile(p, []byte("site: sz01\nagent: pack01\nstations:\n  - {name: print-1, role: print}\ndevices:\n"+
+		"  - {name: hid-1, station: print-1, transport: hid, profile: honeywell-1470g, match: {vid: \"0C2E\", pid: \"0B8F\"}}\n"), 0o644)
+	if code, out, errs := wedge(t, "run", "--check", "--config", p); code != exitOK || !strings.Contains(out, "OK") {
+		t.Errorf("valid HID config: %d %s %s", code, out, errs)
+	}
+}

@@ -6,6 +6,10 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
+
+	"go.yaml.in/yaml/v3"
 
 	"wedge/agent"
 	"wedge/agent/config"
@@ -24,27 +28,17 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "wedge run: 多余的参数 unexpected arguments %q\n", fs.Args())
 		return exitUsage
 	}
-	profiles, err := agent.LoadProfiles("")
+	// Device profiles are checked against the embedded set plus profiles_dir, which is only known
+	// from the file: peek at it leniently, so one strict pass reports every problem at once.
+	profiles, err := agent.LoadProfiles(peekProfilesDir(*path))
 	if err != nil {
-		fmt.Fprintf(stderr, "wedge run: 内置固件配置无效 embedded firmware profiles: %v\n", err)
-		return exitFailure
+		fmt.Fprintf(stderr, "wedge run: 固件配置无效 firmware profiles (embedded or profiles_dir): %v\n", err)
+		return exitUsage
 	}
-	// The profile override directory is only known after parsing; check device profiles against
-	// the embedded set plus that directory.
-	cfg, err := config.Load(*path, nil)
-	if err == nil && cfg.ProfilesDir != "" {
-		profiles, err = agent.LoadProfiles(cfg.ProfilesDir)
-		if err != nil {
-			fmt.Fprintf(stderr, "wedge run: 固件配置目录无效 profiles_dir: %v\n", err)
-			return exitUsage
-		}
-	}
-	if err == nil {
-		cfg, err = config.Load(*path, &config.Options{ProfileKind: func(id string) (string, bool) {
-			p, ok := profiles[id]
-			return p.Kind, ok
-		}, ProfileTransports: func(id string) []string { return agent.ProfileTransports(profiles[id]) }})
-	}
+	cfg, err := config.Load(*path, &config.Options{ProfileKind: func(id string) (string, bool) {
+		p, ok := profiles[id]
+		return p.Kind, ok
+	}, ProfileTransports: func(id string) []string { return agent.ProfileTransports(profiles[id]) }})
 	if err != nil {
 		fmt.Fprintf(stderr, "wedge run: 配置文件有误 invalid config:\n%v\n", err)
 		return exitUsage
@@ -77,4 +71,23 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return exitFailure
 	}
 	return exitOK
+}
+
+// peekProfilesDir reads profiles_dir from the config file without validating anything ("" when
+// absent or unreadable); a relative path is taken from the file's directory, as config.Load does.
+func peekProfilesDir(path string) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return ""
+	}
+	var peek struct {
+		ProfilesDir string `yaml:"profiles_dir"`
+	}
+	if yaml.Unmarshal(b, &peek) != nil || peek.ProfilesDir == "" {
+		return ""
+	}
+	if filepath.IsAbs(peek.ProfilesDir) {
+		return peek.ProfilesDir
+	}
+	return filepath.Join(filepath.Dir(path), peek.ProfilesDir)
 }

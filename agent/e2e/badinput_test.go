@@ -15,7 +15,8 @@ import (
 
 // TestBadInput feeds one agent everything a warehouse throws at it: line noise and a 5 KiB line
 // without terminator on a serial scanner, malformed downlink JSON published straight to the site's
-// orders topic, unknown codes, wrong-state scans, invalid and mismatched waybills. The agent keeps
+// orders topic, unknown codes, wrong-state scans (not printed, cancelled, presale awaiting the balance),
+// invalid and mismatched waybills. The agent keeps
 // running, every refusal is journaled with its reason and reaches the hub, and the next good scan
 // is accepted each time.
 func TestBadInput(t *testing.T) {
@@ -26,13 +27,16 @@ func TestBadInput(t *testing.T) {
 	ps, ds := openPty(t), openPty(t)
 	a := newAgent(t, dir, "pack01", b, stationSpec{"print-1", "print", ps}, stationSpec{"dock-1", "handover", ds})
 
-	orders := makeOrders("BI", 3)
+	orders := makeOrders("BI", 5)
+	orders[4].Payment = "deposit" // presale: only the deposit is paid
 	h.dispatch(t, "sz01", orders)
-	waitFor(t, 60*time.Second, "the agent receives the orders", func() bool {
-		return a.orderState(t, orders[2].OrderID) == "pending_allocation"
+	h.dispatch(t, "sz01", []wire.OrderMsg{{Type: wire.TypeCancel, OrderID: orders[3].OrderID, Reason: "buyer cancelled"}})
+	waitFor(t, 60*time.Second, "the agent receives the orders and the cancellation", func() bool {
+		return a.orderState(t, orders[2].OrderID) == "pending_allocation" && a.orderState(t, orders[3].OrderID) == "cancelled" &&
+			a.orderState(t, orders[4].OrderID) == "awaiting_balance"
 	})
 	waitFor(t, 30*time.Second, "the scanners are open", func() bool { return a.devicesConnected(t) })
-	o1, o2, o3 := orders[0], orders[1], orders[2]
+	o1, o2, o3, o4, o5 := orders[0], orders[1], orders[2], orders[3], orders[4]
 
 	// expect writes code to p and waits for the agent's next outcome: it must be that code's,
 	// with the given result and reason. Outcomes of the codes in swallowed are skipped.
@@ -106,6 +110,8 @@ func TestBadInput(t *testing.T) {
 	expect(ds, o1.Waybill, "accepted", "")
 	expect(ds, o1.Waybill, "already_done", "") // a repeat scan changes nothing
 	expect(ps, o1.OrderID, "already_done", "") // printing a picked-up order again changes nothing
+	expect(ps, o4.OrderID, "rejected", "cancelled")
+	expect(ps, o5.OrderID, "rejected", "awaiting_balance")
 	expect(ps, good.OrderID, "accepted", "")
 	expect(ps, good.Waybill, "accepted", "")
 
@@ -130,7 +136,12 @@ func TestBadInput(t *testing.T) {
 	if got := strings.Join(reasons(o3.OrderID), " "); got != "not_printed" {
 		t.Errorf("hub rejects of %s: %q (outcome %+v)", o3.OrderID, got, wrong)
 	}
-	for id, want := range map[string]string{o1.OrderID: "picked_up", o3.OrderID: "pending_allocation", good.OrderID: "waybill_printed"} {
+	for id, want := range map[string]string{o4.OrderID: "cancelled", o5.OrderID: "awaiting_balance"} {
+		if got := strings.Join(reasons(id), " "); got != want {
+			t.Errorf("hub rejects of %s: %q, want %q", id, got, want)
+		}
+	}
+	for id, want := range map[string]string{o4.OrderID: "cancelled", o5.OrderID: "awaiting_balance", o1.OrderID: "picked_up", o3.OrderID: "pending_allocation", good.OrderID: "waybill_printed"} {
 		if ho, _ := h.order(id); ho.State != want {
 			t.Errorf("%s at the hub is %q, want %q", id, ho.State, want)
 		}

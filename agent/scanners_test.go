@@ -574,3 +574,55 @@ func TestSerialScannerBoundByMatch(t *testing.T) {
 		t.Errorf("events: %+v", ev)
 	}
 }
+
+// Replugged into another port faster than the debounce: the old tty is dead (the driver says
+// disconnected), so the new tty with the same identity is bound at once, without waiting for the
+// old one's unplug to be confirmed, and no unplug event is raised.
+func TestSerialScannerFastReplugRebinds(t *testing.T) {
+	clk := clock.NewFake(time.Date(2026, 11, 11, 9, 0, 0, 0, time.UTC))
+	p1, err := pty.Open()
+	if err != nil {
+		t.Skipf("no pty: %v", err)
+	}
+	defer p1.Close()
+	p2, err := pty.Open()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p2.Close()
+	port := func(name string) discovery.Port {
+		return discovery.Port{Name: name, IsUSB: true, VID: "1EAB", PID: "1D06", SerialNumber: "NL-7"}
+	}
+	bus := &serialBus{}
+	bus.set(port(p1.Name))
+	a, rec := startHIDAgent(t, clk, `  - {name: cdc-1, station: print-1, transport: serial, profile: newland-cdc, match: {serial: "NL-7"}}
+`, agent.Deps{SerialPorts: bus.list, HIDEnumerate: func(uint16, uint16) []hidscan.DeviceInfo { return nil }})
+	var st struct {
+		Devices []struct {
+			Port   string         `json:"port"`
+			Health scanner.Health `json:"health"`
+		} `json:"devices"`
+	}
+	status := func() (string, bool) {
+		if code, err := getJSON("http://"+a.APIAddr()+"/api/v1/status", &st); err != nil || code != 200 || len(st.Devices) != 1 {
+			t.Fatalf("status: %d %v", code, err)
+		}
+		return st.Devices[0].Port, st.Devices[0].Health.Connected
+	}
+	eventually(t, "bound to the first tty", func() bool { p, c := status(); return c && p == p1.Name })
+	p1.Write([]byte("OP-li\r"))
+	eventually(t, "first read", func() bool { return len(rec.Results()) == 1 })
+
+	p1.Close() // the cable is pulled: the tty dies
+	eventually(t, "the driver notices", func() bool { _, c := status(); return !c })
+	bus.set(port(p2.Name))              // and it is back at once on another port
+	clk.Advance(500 * time.Millisecond) // one watcher scan, well under the 1 s debounce
+	eventually(t, "bound to the new tty", func() bool { p, c := status(); return c && p == p2.Name })
+	p2.Write([]byte("OP-wang\r"))
+	eventually(t, "read on the new tty", func() bool { return len(rec.Results()) == 2 })
+	for _, ev := range rec.Events() {
+		if !ev.Plugged {
+			t.Errorf("unplug event for a replug faster than the debounce: %+v", ev)
+		}
+	}
+}

@@ -11,6 +11,7 @@ import (
 // committed, stored by the hub exactly once and acked; the stations accept every scan; the RSS
 // child runs and reports every sample.
 func TestSmallSpine(t *testing.T) {
+	shortHang(t)
 	broker := testbroker.Start(t, nil)
 	r := runSpine(t, broker.URL(), 0, 640)
 	if r.baseline <= 0 || r.wedge <= 0 || r.drain <= 0 || r.doP99 <= 0 || r.fsyncP99 <= 0 || r.quietP99 <= 0 {
@@ -22,6 +23,7 @@ func TestSmallSpine(t *testing.T) {
 }
 
 func TestSmallStations(t *testing.T) {
+	shortHang(t)
 	broker := testbroker.Start(t, nil)
 	p50, p99, _, _, rate := runStations(t, broker.URL(), 0, 4)
 	if p50 <= 0 || p99 < p50 || rate <= 0 {
@@ -64,4 +66,11 @@ func TestPercentile(t *testing.T) {
 	if ds[0] != 100*time.Millisecond {
 		t.Error("pct sorted its input")
 	}
+}
+
+// shortHang makes a hang fail the small tests after a minute instead of five.
+func shortHang(t *testing.T) {
+	old := hangAfter
+	hangAfter = time.Minute
+	t.Cleanup(func() { hangAfter = old })
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -54,14 +55,19 @@ const (
 )
 
 // ProfileTransports lists the scanner transports a profile has settings for: "serial" for a serial
-// block or a cdc_serial/usb_com USB identity, "hid" for a hid block or a hid_pos/keyboard identity.
+// block or a cdc_serial/usb_com USB identity or mode, "hid" for a hid block or a hid_pos/keyboard
+// USB identity or mode.
 func ProfileTransports(p profile.Profile) []string {
 	serial, hid := p.Serial != nil, p.HID != nil
+	modes := slices.Collect(maps.Keys(p.Modes))
 	for _, u := range p.USB {
-		switch u.Mode {
-		case "cdc_serial", "usb_com":
+		modes = append(modes, u.Mode)
+	}
+	for _, m := range modes {
+		switch m {
+		case profile.ModeCDCSerial, profile.ModeUSBCOM:
 			serial = true
-		case "hid_pos", "keyboard":
+		case profile.ModeHIDPOS, profile.ModeKeyboard:
 			hid = true
 		}
 	}

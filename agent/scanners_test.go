@@ -415,7 +415,7 @@ func TestProfileTransports(t *testing.T) {
 	}
 	for id, want := range map[string][]string{
 		"generic-serial-cr": {"serial"}, "generic-hid-pos": {"hid"}, "generic-keyboard": {"hid"},
-		"honeywell-1470g": {"hid"}, "newland-cdc": {"serial"},
+		"honeywell-1470g": {"hid"}, "newland-cdc": {"serial"}, "honeywell-xenon-1950g": {"serial", "hid"},
 	} {
 		if got := agent.ProfileTransports(profiles[id]); !slices.Equal(got, want) {
 			t.Errorf("%s: %v, want %v", id, got, want)

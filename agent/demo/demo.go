@@ -17,6 +17,7 @@ import (
 
 	"wedge/agent"
 	"wedge/agent/config"
+	"wedge/agent/console"
 	"wedge/agent/flow"
 	"wedge/agent/printing"
 	"wedge/agent/station"
@@ -50,6 +51,10 @@ const (
 	// PrinterName and PrinterProfile are pack01's label printer: a ZPL emulator on TCP.
 	PrinterName    = "prn-p1"
 	PrinterProfile = "zebra-zd421"
+	// ConsoleUser and ConsolePassword sign in to the agents' supervisor consoles (/console/); the
+	// password's hash is made at start-up with console.HashPassword and written to the agent YAML.
+	ConsoleUser     = "demo"
+	ConsolePassword = "demo"
 )
 
 // Options configure the demo. Zero values mean the documented defaults.
@@ -147,6 +152,16 @@ type Demo struct {
 	recMu   sync.Mutex
 	records map[string]string // order id → kind (normal, presale, cancel, contract)
 
+	// burstIn is closed once the start-up burst reached pack01 and its breaker looked at it (at
+	// once without a burst): the print operator starts after it, so that a burst above the
+	// breaker's max_backlog trips it whatever the operator's speed.
+	burstIn chan struct{}
+	// consoleHash is the hash of ConsolePassword in the agents' console.users.
+	consoleHash string
+
+	brMu      sync.Mutex
+	brWasOpen bool // pack01's breaker as the view last saw it (for the open/close events)
+
 	stopOnce sync.Once
 	stopErr  error
 }
@@ -173,7 +188,8 @@ type simPort interface {
 }
 
 // simPrinter is the demo's emulated label printer on a TCP port (Addr). PaperOut(true) makes it
-// report paper out; false reloads the paper, and a label left in its buffer comes out then.
+// report paper out; false reloads the paper. A label held by the paper-out does not come out then:
+// the agent cancelled it (~JA) when it recorded the printer_fault.
 type simPrinter interface {
 	Addr() string
 	PaperOut(out bool)
@@ -185,7 +201,11 @@ type simPrinter interface {
 // then the operators and the generator. On error whatever started is stopped again.
 func Start(ctx context.Context, opts Options) (d *Demo, err error) {
 	opts.defaults()
-	d = &Demo{opts: opts, ev: newEventLog(256), records: map[string]string{}, gen: newGen(opts.Seed), packQ: newQueue(), dockQ: newQueue()}
+	d = &Demo{opts: opts, ev: newEventLog(256), records: map[string]string{}, gen: newGen(opts.Seed), packQ: newQueue(), dockQ: newQueue(),
+		burstIn: make(chan struct{})}
+	if opts.Burst <= 0 {
+		close(d.burstIn)
+	}
 	defer func() {
 		if err != nil {
 			sctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
@@ -208,6 +228,9 @@ func Start(ctx context.Context, opts Options) (d *Demo, err error) {
 			return d, fmt.Errorf("%w: log file: %w", ErrStart, err)
 		}
 		d.logf = fileLogf(d.logFile)
+	}
+	if d.consoleHash, err = console.HashPassword(ConsolePassword); err != nil {
+		return d, fmt.Errorf("%w: console password: %w", ErrStart, err)
 	}
 	d.tr = &http.Transport{MaxIdleConnsPerHost: 4, IdleConnTimeout: 30 * time.Second}
 	d.client = &http.Client{Transport: d.tr, Timeout: 15 * time.Second}
@@ -264,7 +287,7 @@ func (d *Demo) startNode(ctx context.Context, name, role, st, dev, printerAddr, 
 	}
 	n.pty = p
 	n.cfgFile = filepath.Join(d.dir, name+".yaml")
-	if err := os.WriteFile(n.cfgFile, []byte(agentYAML(d.opts.Site, name, role, st, dev, p.Path(), printerAddr, d.brk.URL(), freeOr(listen))), 0o640); err != nil {
+	if err := os.WriteFile(n.cfgFile, []byte(agentYAML(d.opts.Site, name, role, st, dev, p.Path(), printerAddr, d.brk.URL(), freeOr(listen), d.consoleHash)), 0o640); err != nil {
 		p.Close()
 		return nil, fmt.Errorf("%w: config of %s: %w", ErrStart, name, err)
 	}
@@ -283,8 +306,9 @@ func (d *Demo) startNode(ctx context.Context, name, role, st, dev, printerAddr, 
 }
 
 // agentYAML is the configuration of one demo agent, written to DIR/NAME.yaml and loaded like any
-// wedge.yaml. printerAddr, if not "", adds the station's network label printer.
-func agentYAML(site, name, role, st, dev, port, printerAddr, brokerURL, listen string) string {
+// wedge.yaml. printerAddr, if not "", adds the station's network label printer; consoleHash is
+// the password hash of the console user ConsoleUser.
+func agentYAML(site, name, role, st, dev, port, printerAddr, brokerURL, listen, consoleHash string) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "# wedge demo: %s (%s station %s)\n", name, role, st)
 	fmt.Fprintf(&b, "site: %s\nagent: %s\ndata_dir: %s\npair_window: 30s\n", site, name, name)
@@ -293,6 +317,8 @@ func agentYAML(site, name, role, st, dev, port, printerAddr, brokerURL, listen s
 		fmt.Fprintf(&b, "  %s: {order_no_pattern: %q}\n", c.Name, c.Pattern)
 	}
 	fmt.Fprintf(&b, "broker:\n  url: %q\napi:\n  listen: %q\n  token: %q\n", brokerURL, listen, APIToken)
+	b.WriteString("breaker: {max_backlog: 200} # above 200 orders in 待分仓 new orders are held (暂停进入); --burst 201 trips it\n")
+	fmt.Fprintf(&b, "console:\n  users:\n    %s: %q # password %q (demo only)\n", ConsoleUser, consoleHash, ConsolePassword)
 	fmt.Fprintf(&b, "stations:\n  - {name: %s, role: %s}\n", st, role)
 	fmt.Fprintf(&b, "devices:\n  - {name: %s, kind: scanner, station: %s, transport: serial, port: %s, profile: %s}\n", dev, st, port, Profile)
 	if printerAddr != "" {
@@ -423,6 +449,11 @@ func (d *Demo) newOrder(now time.Time, deposit, bad bool) wire.OrderMsg {
 
 // Dispatch posts n orders at once (a burst), in requests of up to 200 orders.
 func (d *Demo) Dispatch(ctx context.Context, n int) error {
+	_, err := d.dispatch(ctx, n)
+	return err
+}
+
+func (d *Demo) dispatch(ctx context.Context, n int) (all []string, err error) {
 	for n > 0 {
 		k := min(n, 200)
 		n -= k
@@ -433,14 +464,15 @@ func (d *Demo) Dispatch(ctx context.Context, n int) error {
 		}
 		ids, err := d.post(ctx, msgs)
 		if err != nil {
-			return err
+			return all, err
 		}
 		for _, id := range ids {
 			d.record(id, "normal")
 			d.packQ.push(job{id: id})
 		}
+		all = append(all, ids...)
 	}
-	return nil
+	return all, nil
 }
 
 // postResponse is the hub's answer to POST /v1/orders.

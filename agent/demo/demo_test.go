@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"net/http/cookiejar"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -293,5 +294,83 @@ func TestBurstAndResume(t *testing.T) {
 	}
 	if len(left) > 0 {
 		t.Fatalf("%d of 20 orders did not reach 已揽收 after the restart: %v; totals %+v", len(left), left, d.Snapshot().Totals)
+	}
+}
+
+// TestBurstTripsBreakerAndConsoleLogin dispatches a burst of 201 orders, one above the breaker's
+// max_backlog: pack01's breaker opens, orders that arrive next are held (暂停进入), and the view
+// shows both (full and plain); the console printed in the header signs in as demo / demo.
+func TestBurstTripsBreakerAndConsoleLogin(t *testing.T) {
+	needPty(t)
+	o := fastOptions(t.TempDir())
+	o.Burst, o.Rate, o.Mistakes = 201, 600, -1
+	d, err := Start(context.Background(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Stop(context.Background())
+	var s Snapshot
+	for deadline := time.Now().Add(40 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		if s = d.Snapshot(); s.Breaker.Open && s.Breaker.Held > 0 {
+			break
+		}
+	}
+	if !s.Breaker.Open || s.Breaker.Held == 0 || s.Breaker.MaxBacklog != 200 || s.Breaker.Why != "backlog" {
+		t.Fatalf("after a burst of 201 the breaker is %+v, want open with held orders", s.Breaker)
+	}
+	var full, plain bytes.Buffer
+	d.renderFull(&full, s, time.Now())
+	d.renderLine(&plain, s, 0)
+	for _, out := range []string{full.String(), plain.String()} {
+		if !strings.Contains(out, "积压熔断 breaker pack01: 打开 OPEN") || !regexp.MustCompile(`暂停进入 held [1-9]\d*`).MatchString(out) {
+			t.Errorf("view lacks the open breaker and held count:\n%s", out)
+		}
+	}
+	events := ""
+	for _, e := range s.Events {
+		events += e.line() + "\n"
+	}
+	if !strings.Contains(events, "积压熔断打开") {
+		t.Errorf("no breaker-open event:\n%s", events)
+	}
+
+	// The console the header names, and its demo / demo login.
+	var hdr strings.Builder
+	d.header(&hdr)
+	m := regexp.MustCompile(`主管看板 console  (http://\S+/console/)  \(登录 login demo / demo\)`).FindStringSubmatch(hdr.String())
+	if m == nil || m[1] != "http://"+d.pack.a.APIAddr()+"/console/" {
+		t.Fatalf("header names no pack01 console with its login:\n%s", hdr.String())
+	}
+	tr := &http.Transport{}
+	defer tr.CloseIdleConnections()
+	jar, _ := cookiejar.New(nil)
+	c := &http.Client{Transport: tr, Jar: jar, Timeout: 10 * time.Second}
+	var sess struct {
+		User string `json:"user"`
+		CSRF string `json:"csrf"`
+	}
+	if code := getJSON(t, c, m[1]+"api/session", &sess); code != http.StatusOK || sess.CSRF == "" {
+		t.Fatalf("GET session: %d %+v", code, sess)
+	}
+	login := func(password string) (int, string) {
+		req, _ := http.NewRequest(http.MethodPost, m[1]+"api/login", strings.NewReader(`{"user":"demo","password":"`+password+`"}`))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("X-Wedge-CSRF", sess.CSRF)
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var v struct {
+			User string `json:"user"`
+		}
+		json.NewDecoder(resp.Body).Decode(&v)
+		return resp.StatusCode, v.User
+	}
+	if code, _ := login("wrong"); code != http.StatusUnauthorized {
+		t.Fatalf("wrong password: %d", code)
+	}
+	if code, user := login(ConsolePassword); code != http.StatusOK || user != ConsoleUser {
+		t.Fatalf("demo / demo login: %d %q", code, user)
 	}
 }

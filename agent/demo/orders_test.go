@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"wedge/agent/config"
+	"wedge/agent/console"
 	"wedge/agent/waybill"
 	"wedge/sync/wire"
 )
@@ -122,11 +123,21 @@ func refused(body string) bool {
 }
 
 func TestAgentConfigsLoad(t *testing.T) {
+	hash, err := console.HashPassword(ConsolePassword)
+	if err != nil {
+		t.Fatal(err)
+	}
 	for role, printerAddr := range map[string]string{"print": "127.0.0.1:9100", "handover": ""} {
-		y := agentYAML("sz01", "pack01", role, "print-1", "scan-p1", "/dev/pts/9", printerAddr, "tcp://127.0.0.1:1883", "127.0.0.1:0")
+		y := agentYAML("sz01", "pack01", role, "print-1", "scan-p1", "/dev/pts/9", printerAddr, "tcp://127.0.0.1:1883", "127.0.0.1:0", hash)
 		c, err := config.Parse("pack01.yaml", []byte(y), nil)
 		if err != nil {
 			t.Fatalf("%s config does not load: %v\n%s", role, err, y)
+		}
+		if h := c.Console.Users[ConsoleUser]; !console.CheckPassword(h, ConsolePassword) || console.CheckPassword(h, "x") {
+			t.Fatalf("console user %s: hash %q does not check the demo password", ConsoleUser, h)
+		}
+		if c.Breaker.MaxBacklog != 200 {
+			t.Fatalf("breaker %+v", c.Breaker)
 		}
 		if len(c.Stations) != 1 || c.Stations[0].Role != role || len(c.Devices) == 0 || c.Devices[0].Profile != Profile {
 			t.Fatalf("config %+v", c)

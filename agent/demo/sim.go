@@ -259,6 +259,11 @@ func (d *Demo) packOperator(ctx context.Context, seed uint64) {
 	if !d.signIn(ctx, n, "OP-LI07") {
 		return
 	}
+	select {
+	case <-d.burstIn:
+	case <-ctx.Done():
+		return
+	}
 	for {
 		j, ok := d.packQ.pop(ctx)
 		if !ok {
@@ -274,6 +279,13 @@ func (d *Demo) packOperator(ctx context.Context, seed uint64) {
 		}
 		if !ok {
 			d.ev.add(Event{Source: n.name, ZH: "订单未到达 " + short(j.id), EN: "order did not reach " + n.name})
+			continue
+		}
+		if o.State == flow.Held && !j.cancelled {
+			// Held by the backlog breaker (暂停进入): not on the shelf yet; back to the end of the
+			// work list until the breaker closes and releases it to 待分仓.
+			j.notBefore = time.Now().Add(time.Second)
+			d.packQ.push(j)
 			continue
 		}
 		code := o.ID
@@ -360,15 +372,41 @@ func (d *Demo) dockOperator(ctx context.Context, seed uint64) {
 	}
 }
 
+// burstWait bounds how long the print operator waits for the start-up burst to reach pack01.
+const burstWait = 30 * time.Second
+
+// burstArrived waits until pack01's journal holds every order of the burst, then has its breaker
+// look at the backlog at once: above max_backlog (200) it opens and the orders that arrive next are
+// held (暂停进入) until the backlog is worked down.
+func (d *Demo) burstArrived(ctx context.Context, ids []string) {
+	st := d.pack.a.Store()
+	for deadline := time.Now().Add(burstWait); len(ids) > 0; {
+		if _, ok, err := st.Order(ids[0]); err == nil && ok {
+			ids = ids[1:]
+			continue
+		}
+		if time.Now().After(deadline) || !sleep(ctx, 50*time.Millisecond) {
+			d.logf("demo: %d orders of the burst did not reach %s", len(ids), d.pack.name)
+			break
+		}
+	}
+	if sup := d.pack.a.Supervisor(); sup != nil && ctx.Err() == nil {
+		sup.Check(ctx)
+	}
+}
+
 // generator posts orders to the hub at the configured rate, with presales, cancels and bad input.
 func (d *Demo) generator(ctx context.Context, seed uint64) {
 	defer d.wg.Done()
 	if d.opts.Burst > 0 {
-		if err := d.Dispatch(ctx, d.opts.Burst); err != nil && ctx.Err() == nil {
+		ids, err := d.dispatch(ctx, d.opts.Burst)
+		if err != nil && ctx.Err() == nil {
 			d.ev.add(Event{Source: "generator", ZH: "批量下单失败 " + err.Error(), EN: "burst failed"})
 		} else if err == nil {
 			d.ev.add(Event{Source: "generator", Good: true, ZH: fmt.Sprintf("批量下发 %d 单", d.opts.Burst), EN: fmt.Sprintf("burst of %d orders dispatched", d.opts.Burst)})
 		}
+		d.burstArrived(ctx, ids)
+		close(d.burstIn)
 	}
 	if d.opts.Rate < 0 {
 		return

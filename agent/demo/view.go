@@ -33,11 +33,60 @@ type Snapshot struct {
 	Totals    Totals
 	Backlog   int // orders on the print operator's work list
 	Labels    int // labels the emulated printer put out
+	Breaker   BreakerView
+}
+
+// BreakerView is pack01's backlog breaker (issue 5) as the view shows it.
+type BreakerView struct {
+	Agent      string
+	Known      bool   // the agent runs a breaker
+	Open       bool   // new orders are held (暂停进入) instead of entering 待分仓
+	Why        string // why it opened, or how it closed
+	Backlog    int    // 待分仓 at its last observation
+	MaxBacklog int    // its threshold
+	Held       int    // orders held now, in the agent's journal
+}
+
+// breakerView reads pack01's breaker and journal, and adds an event when it opened or closed.
+func (d *Demo) breakerView() BreakerView {
+	v := BreakerView{Agent: d.pack.name}
+	sup := d.pack.a.Supervisor()
+	if sup == nil {
+		return v
+	}
+	st := sup.Breaker()
+	v.Known, v.Open, v.Why, v.Backlog, v.MaxBacklog = true, st.Open, st.Why, st.Backlog, st.Thresholds.MaxBacklog
+	d.pack.a.Store().ForEachOrder(flow.Held, func(flow.Order) bool { v.Held++; return true })
+	d.brMu.Lock()
+	changed := v.Open != d.brWasOpen
+	d.brWasOpen = v.Open
+	d.brMu.Unlock()
+	if changed && v.Open {
+		d.ev.add(Event{Source: d.pack.name, ZH: fmt.Sprintf("积压熔断打开：待分仓 %d 单超过上限 %d，新订单暂停进入", v.Backlog, v.MaxBacklog),
+			EN: fmt.Sprintf("backlog breaker open: %d pending > max %d, new orders are held", v.Backlog, v.MaxBacklog)})
+	} else if changed {
+		d.ev.add(Event{Source: d.pack.name, Good: true, ZH: "积压熔断已关闭：暂停进入的订单按到达顺序放行到待分仓",
+			EN: "backlog breaker closed: held orders released to pending in arrival order"})
+	}
+	return v
+}
+
+// line is the breaker in one line.
+func (v BreakerView) line() string {
+	if !v.Known {
+		return "积压熔断 breaker: 无 none"
+	}
+	state := "关闭 closed"
+	if v.Open {
+		state = "打开 OPEN"
+	}
+	return fmt.Sprintf("积压熔断 breaker %s: %s (待分仓 pending %d / 上限 max %d) · 暂停进入 held %d", v.Agent, state, v.Backlog, v.MaxBacklog, v.Held)
 }
 
 // Snapshot returns the current state of the demo.
 func (d *Demo) Snapshot() Snapshot {
-	s := Snapshot{At: time.Now(), HubStates: d.hub.Stats().OrdersPerState, Totals: d.stats.get(), Backlog: d.packQ.len(), Labels: d.prn.Printed()}
+	s := Snapshot{At: time.Now(), HubStates: d.hub.Stats().OrdersPerState, Totals: d.stats.get(), Backlog: d.packQ.len(), Labels: d.prn.Printed(),
+		Breaker: d.breakerView()}
 	s.Events, s.EventsAll = d.ev.last()
 	for _, n := range []*node{d.pack, d.dock} {
 		st := n.a.Store()
@@ -87,7 +136,7 @@ func (d *Demo) header(b *strings.Builder) {
 		u := "http://" + n.a.APIAddr()
 		fmt.Fprintf(b, "代理 agent %-6s %s/api/v1/status  ·  %s/api/v1/orders/{id}  (token %q)\n", n.name, u, u, APIToken)
 		if n.console != "" {
-			fmt.Fprintf(b, "主管看板 console  %s\n", n.console)
+			fmt.Fprintf(b, "主管看板 console  %s  (登录 login %s / %s)\n", n.console, ConsoleUser, ConsolePassword)
 		}
 	}
 	fmt.Fprintf(b, "MQTT 代理 broker  %s (内置 embedded)\n", d.BrokerURL())
@@ -121,6 +170,7 @@ func (d *Demo) renderFull(w io.Writer, s Snapshot, started time.Time) {
 	fmt.Fprintf(&b, "              预售 presale %d (尾款 balance paid %d) · 取消 cancelled %d · 违反数据契约 contract violations %d · 中心拒收 hub refused %d · 故障发布 faulty downlink %d\n",
 		t.Presale, t.BalancePaid, t.Cancels, t.Contract, t.HubRefused, t.Malformed)
 	fmt.Fprintf(&b, "              打印机 printer: 已出面单 labels out %d · 缺纸 paper out %d\n", s.Labels, t.PaperOut)
+	fmt.Fprintf(&b, "              %s\n", s.Breaker.line())
 	b.WriteString("\n最近事件 last events\n")
 	for i := len(s.Events) - 1; i >= 0 && i >= len(s.Events)-10; i-- {
 		b.WriteString("  " + s.Events[i].line() + "\n")
@@ -141,6 +191,9 @@ func (d *Demo) renderLine(w io.Writer, s Snapshot, seen uint64) uint64 {
 	}
 	for _, a := range s.Agents {
 		fmt.Fprintf(&b, " %s 未同步 unsynced %d 已确认 acked %d |", a.Name, a.Unsynced, a.Acked)
+	}
+	if s.Breaker.Open || s.Breaker.Held > 0 {
+		b.WriteString(" " + s.Breaker.line() + " |")
 	}
 	fmt.Fprintf(&b, " 扫码 scans %d 拒绝 rejected %d\n", s.Totals.Scans, s.Totals.Rejected)
 	fresh := int(s.EventsAll - seen)

@@ -1,0 +1,75 @@
+package syncbench
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"wedge/agent/flow"
+	"wedge/agent/journal"
+	"wedge/sync/wire"
+)
+
+// BenchmarkStepCPU is the journal writer's CPU per print step with the disk taken out (NoSync, 1,000
+// steps per Do, one goroutine): the ceiling of durable throughput on this CPU even if fsync were
+// free, since every step runs on the one writer goroutine. It reports the full step (read the
+// order, flow.Apply, Append, PutOrder) and its parts: Append alone, and Order + PutOrder alone.
+func BenchmarkStepCPU(b *testing.B) {
+	var full, appendOnly, orderOnly time.Duration
+	stepCPU(b, true, true) // warm-up: the first journal of a process pays for heap growth and page faults
+	b.ResetTimer()
+	for range b.N {
+		full = stepCPU(b, true, true)
+		appendOnly = stepCPU(b, true, false)
+		orderOnly = stepCPU(b, false, true)
+	}
+	per := func(d time.Duration) float64 { return float64(d.Nanoseconds()) / incidentBacklog }
+	b.ReportMetric(per(full), "ns/step")
+	b.ReportMetric(1e9/per(full), "max-steps/s")
+	b.ReportMetric(per(appendOnly), "ns/append")
+	b.ReportMetric(per(orderOnly), "ns/order-read+put")
+	b.Logf("writer CPU per print step %.1f µs (≤ %.0f steps/s on one core); Append alone %.1f µs; Order+PutOrder alone %.1f µs",
+		per(full)/1e3, 1e9/per(full), per(appendOnly)/1e3, per(orderOnly)/1e3)
+}
+
+func stepCPU(b testing.TB, withAppend, withOrder bool) time.Duration {
+	st, err := journal.Open(filepath.Join(b.TempDir(), "wedge.db"), &journal.Options{Site: site, Agent: "cpu", NoSync: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer st.Close()
+	seed(b, st, incidentBacklog, flow.PendingAllocation)
+	now := time.Now().UTC()
+	start := time.Now()
+	for lo := 0; lo < incidentBacklog; lo += 1000 {
+		err := st.Do(context.Background(), func(tx *journal.Tx) error {
+			for i := lo; i < min(lo+1000, incidentBacklog); i++ {
+				id, wb := orderID(i), waybillNo(i)
+				e := wire.Entry{Kind: wire.KindStep, OrderID: id, From: string(flow.PendingAllocation), To: string(flow.WaybillPrinted),
+					Waybill: wb, Carrier: "sf", Station: "print-1", Device: "scan-p01", Operator: "OP-0001",
+					Trigger: wire.TriggerScan, Code: wb, At: wire.Time(now)}
+				if withOrder {
+					o, ok := tx.Order(id)
+					if !ok {
+						return fmt.Errorf("order %s missing", id)
+					}
+					out := flow.Apply(o, flow.Request{Action: flow.ActPrint, Waybill: wb, Operator: "OP-0001", At: now})
+					if out.Result != flow.Accepted {
+						return fmt.Errorf("order %s: %v %s", id, out.Result, out.Reason)
+					}
+					tx.PutOrder(out.Order)
+				}
+				if withAppend {
+					tx.Append(e)
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+	return time.Since(start)
+}

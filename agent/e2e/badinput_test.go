@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -30,10 +31,15 @@ func TestBadInput(t *testing.T) {
 	orders := makeOrders("BI", 5)
 	orders[4].Payment = "deposit" // presale: only the deposit is paid
 	h.dispatch(t, "sz01", orders)
+	waitFor(t, 60*time.Second, "the agent receives the orders", func() bool {
+		return a.orderState(t, orders[3].OrderID) == "pending_allocation" && a.orderState(t, orders[4].OrderID) == "awaiting_balance"
+	})
+	// Only now the cancellation: sent at once, it can overtake the orders on a freshly started agent
+	// (the live message beats the catch-up replay); that is journaled as unknown_order and healed by
+	// the next catch-up, but this test wants exactly the scan refusals in the history.
 	h.dispatch(t, "sz01", []wire.OrderMsg{{Type: wire.TypeCancel, OrderID: orders[3].OrderID, Reason: "buyer cancelled"}})
-	waitFor(t, 60*time.Second, "the agent receives the orders and the cancellation", func() bool {
-		return a.orderState(t, orders[2].OrderID) == "pending_allocation" && a.orderState(t, orders[3].OrderID) == "cancelled" &&
-			a.orderState(t, orders[4].OrderID) == "awaiting_balance"
+	waitFor(t, 60*time.Second, "the agent receives the cancellation", func() bool {
+		return a.orderState(t, orders[3].OrderID) == "cancelled"
 	})
 	waitFor(t, 30*time.Second, "the scanners are open", func() bool { return a.devicesConnected(t) })
 	o1, o2, o3, o4, o5 := orders[0], orders[1], orders[2], orders[3], orders[4]
@@ -138,7 +144,12 @@ func TestBadInput(t *testing.T) {
 	}
 	for id, want := range map[string]string{o4.OrderID: "cancelled", o5.OrderID: "awaiting_balance"} {
 		if got := strings.Join(reasons(id), " "); got != want {
-			t.Errorf("hub rejects of %s: %q, want %q", id, got, want)
+			ho, _ := h.order(id)
+			var hist []string
+			for _, e := range ho.History {
+				hist = append(hist, fmt.Sprintf("%d %s %s→%s %s code=%s trigger=%s %s", e.Seq, e.Kind, e.From, e.To, e.Reason, e.Code, e.Trigger, e.Detail))
+			}
+			t.Errorf("hub rejects of %s: %q, want %q; history:\n%s", id, got, want, strings.Join(hist, "\n"))
 		}
 	}
 	for id, want := range map[string]string{o4.OrderID: "cancelled", o5.OrderID: "awaiting_balance", o1.OrderID: "picked_up", o3.OrderID: "pending_allocation", good.OrderID: "waybill_printed"} {

@@ -46,7 +46,7 @@ var (
 
 // Defaults of Options.
 const (
-	DefaultWindow       = 4
+	DefaultWindow       = 16
 	DefaultResendAfter  = 10 * time.Second
 	maxReconnect        = 10 * time.Second
 	writeTimeout        = 5 * time.Second

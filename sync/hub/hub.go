@@ -129,6 +129,7 @@ type Hub struct {
 	readyOnce sync.Once
 	stopOnce  sync.Once
 	stopErr   error
+	unwatchMu sync.Mutex // guards unwatch: the AfterFunc may fire (and call Stop) before New stores it
 	unwatch   func() bool
 
 	statsMu sync.Mutex
@@ -232,7 +233,9 @@ func New(ctx context.Context, opts Options) (*Hub, error) {
 	}
 	h.cli = mqtt.NewClient(mo)
 	h.cli.Connect() // with ConnectRetry the token completes once connected; onConnect subscribes
+	h.unwatchMu.Lock()
 	h.unwatch = context.AfterFunc(ctx, func() { _ = h.Stop(context.Background()) })
+	h.unwatchMu.Unlock()
 	h.logf("hub: started, http %s, broker %s, client id %s, shared=%v", h.Addr(), opts.BrokerURL, opts.ClientID, h.shared)
 	return h, nil
 }
@@ -251,9 +254,11 @@ func (h *Hub) Connected() bool { return h.cli.IsConnectionOpen() }
 // Stop again returns the first result.
 func (h *Hub) Stop(ctx context.Context) error {
 	h.stopOnce.Do(func() {
+		h.unwatchMu.Lock()
 		if h.unwatch != nil {
 			h.unwatch()
 		}
+		h.unwatchMu.Unlock()
 		close(h.quit)
 		shctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		if err := h.srv.Shutdown(shctx); err != nil {

@@ -344,7 +344,7 @@ func TestBurstTripsBreakerAndConsoleLogin(t *testing.T) {
 	tr := &http.Transport{}
 	defer tr.CloseIdleConnections()
 	jar, _ := cookiejar.New(nil)
-	c := &http.Client{Transport: tr, Jar: jar, Timeout: 10 * time.Second}
+	c := &http.Client{Transport: tr, Jar: jar, Timeout: 30 * time.Second}
 	var sess struct {
 		User string `json:"user"`
 		CSRF string `json:"csrf"`

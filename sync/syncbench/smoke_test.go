@@ -22,6 +22,17 @@ func TestSmallSpine(t *testing.T) {
 	}
 }
 
+// The burst with 2,500 orders: three dispatch POSTs (one partial), every order journaled once by
+// intake, every entry stored by the hub once and acked (runBurst fails otherwise).
+func TestSmallBurst(t *testing.T) {
+	shortHang(t)
+	broker := testbroker.Start(t, nil)
+	r := runBurst(t, broker.URL(), 0, 2500)
+	if r.baseline <= 0 || r.dispatch <= 0 || r.steps <= 0 || r.dispatchPerCommit <= 0 || r.stepsPerCommit <= 0 {
+		t.Fatalf("a measurement is missing: %+v", r)
+	}
+}
+
 func TestSmallStations(t *testing.T) {
 	shortHang(t)
 	broker := testbroker.Start(t, nil)

@@ -229,9 +229,21 @@ func Start(ctx context.Context, opts Options) (d *Demo, err error) {
 		}
 		d.logf = fileLogf(d.logFile)
 	}
-	if d.consoleHash, err = console.HashPassword(ConsolePassword); err != nil {
-		return d, fmt.Errorf("%w: console password: %w", ErrStart, err)
+	// The console password's hash (PBKDF2, deliberately slow) is made while the broker and hub start.
+	type hashed struct {
+		h   string
+		err error
 	}
+	hashc := make(chan hashed, 1)
+	go func() {
+		h, err := console.HashPassword(ConsolePassword)
+		hashc <- hashed{h, err}
+	}()
+	defer func() {
+		if hashc != nil {
+			<-hashc // an early error return: do not leave the goroutine behind
+		}
+	}()
 	d.tr = &http.Transport{MaxIdleConnsPerHost: 4, IdleConnTimeout: 30 * time.Second}
 	d.client = &http.Client{Transport: d.tr, Timeout: 15 * time.Second}
 
@@ -245,6 +257,11 @@ func Start(ctx context.Context, opts Options) (d *Demo, err error) {
 		ClientID: "wedge-demo-hub", Logf: d.logf,
 	}); err != nil {
 		return d, fmt.Errorf("%w: %w", ErrStart, err)
+	}
+	hr := <-hashc
+	hashc = nil
+	if d.consoleHash, err = hr.h, hr.err; err != nil {
+		return d, fmt.Errorf("%w: console password: %w", ErrStart, err)
 	}
 	// 3. pack01's label printer, then the agents, each with a serial scanner on a pty
 	if d.prn, err = startPrinter(d.logf); err != nil {
@@ -331,14 +348,22 @@ func agentYAML(site, name, role, st, dev, port, printerAddr, brokerURL, listen, 
 // the operators' work lists.
 func (d *Demo) resume() {
 	var printed []string
+	seen := map[string]bool{}
 	d.pack.a.Store().ForEachOrder(flow.PendingAllocation, func(o flow.Order) bool {
 		d.packQ.push(job{id: o.ID})
 		return true
 	})
-	d.dock.a.Store().ForEachOrder(flow.WaybillPrinted, func(o flow.Order) bool {
-		printed = append(printed, o.ID)
-		return true
-	})
+	// Printed as dock01 knows it, and as pack01 knows it: a label printed just before the stop may
+	// not have reached dock01 through the hub yet (the dock operator waits for it to arrive).
+	for _, n := range []*node{d.dock, d.pack} {
+		n.a.Store().ForEachOrder(flow.WaybillPrinted, func(o flow.Order) bool {
+			if !seen[o.ID] {
+				seen[o.ID] = true
+				printed = append(printed, o.ID)
+			}
+			return true
+		})
+	}
 	for _, id := range printed {
 		d.dockQ.push(job{id: id})
 	}

@@ -195,7 +195,7 @@ func TestDemoOrdersReachPickedUp(t *testing.T) {
 func TestRunPlain(t *testing.T) {
 	needPty(t)
 	var out, errb bytes.Buffer
-	code := Run(context.Background(), []string{"--duration", "4s", "--rate", "300", "--scan-gap", "10ms", "--handover-delay", "100ms",
+	code := Run(context.Background(), []string{"--duration", "5s", "--rate", "300", "--scan-gap", "10ms", "--handover-delay", "100ms",
 		"--hub-listen", "127.0.0.1:0", "--pack-listen", "127.0.0.1:0", "--dock-listen", "127.0.0.1:0", "--seed", "7"}, &out, &errb)
 	if code != ExitOK {
 		t.Fatalf("exit %d, stderr %s\nstdout %s", code, errb.String(), out.String())
@@ -209,7 +209,8 @@ func TestRunPlain(t *testing.T) {
 	if strings.Contains(s, "\x1b[") {
 		t.Errorf("plain output has ANSI escapes")
 	}
-	// A status line a second (at least two in 4 s even on a loaded machine), each starting with the time.
+	// A status line a second (at least two in 5 s, start-up included, even on a loaded machine),
+	// each starting with the time.
 	status := regexp.MustCompile(`(?m)^\d\d:\d\d:\d\d .* 扫码 scans \d+ 拒绝 rejected \d+$`).FindAllString(s, -1)
 	if len(status) < 2 {
 		t.Errorf("%d status lines, want one a second:\n%s", len(status), s)

@@ -212,7 +212,10 @@ func New(ctx context.Context, src Source, opts Options) (*Uplink, error) {
 		SetClientID("wedge-"+opts.Site+"-"+opts.Agent).
 		SetCleanSession(false).
 		SetResumeSubs(true).
-		SetOrderMatters(false).
+		// Ordered delivery: the handler only appends to a queue and returns, so it cannot block
+		// paho; unordered delivery made downlink arrays reach intake out of hseq order, and every
+		// apparent gap cost a catch-up replay (measured: 48 catch-ups for a 47,000-order burst).
+		SetOrderMatters(true).
 		SetAutoReconnect(true).
 		SetConnectRetry(true).
 		SetConnectRetryInterval(time.Second).

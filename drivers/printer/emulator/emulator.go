@@ -535,12 +535,17 @@ func (e *Emulator) data(b, cur []byte) []byte {
 				return cur
 			}
 			job := cur[:i+3]
+			cur = append([]byte(nil), cur[i+3:]...)
+			if !bytes.Contains(bytes.ToUpper(job), []byte("^XA")) {
+				// No format start (e.g. the tail of a format cancelled by ~JA): a Zebra prints nothing.
+				e.log("^XZ without ^XA ignored (%d bytes)", len(job))
+				continue
+			}
 			copies := 1
 			if m := rePQ.FindSubmatch(job); m != nil {
 				copies, _ = strconv.Atoi(string(m[1]))
 			}
 			e.addFormat(bytes.TrimLeft(job, " \r\n\t"), copies)
-			cur = append([]byte(nil), cur[i+3:]...)
 			continue
 		}
 		// TSPL: line by line; a PRINT line ends a label format.

@@ -153,3 +153,43 @@ func TestRecordingIsBounded(t *testing.T) {
 		t.Fatalf("received %d bytes, want the last 30", len(r))
 	}
 }
+
+// ~JA split over two writes drops every waiting and half-received format (the format being
+// received when it arrives never prints), is not recorded as job bytes, and later formats print.
+func TestZPLCancelAll(t *testing.T) {
+	clk := clock.NewFake(time.Unix(0, 0))
+	e := NewZPL(&Options{Clock: clk, PrintTime: time.Second})
+	defer e.Close()
+	c := dial(t, e)
+	c.Write([]byte("^XA^PQ2^FDa^FS^XZ^XA^FDb^FS^XZ^XA^FDhalf"))
+	c.Write([]byte("~J"))
+	time.Sleep(5 * time.Millisecond)
+	c.Write([]byte("A^FS^XZ"))
+	c.Write([]byte("~HS"))
+	// The ~HS after it reports an empty buffer.
+	want := zpl.FormatHS(zpl.HostStatus{CommSettings: 30, LabelLength: 1040, FunctionSettings: 1, PrintMode: 2, FormatWhilePrint: true})
+	if got := read(t, c, len(want)); !bytes.Equal(got, want) {
+		t.Fatalf("~HS after ~JA %q, want %q", got, want)
+	}
+	if n := e.Cancels(); n != 1 {
+		t.Fatalf("%d cancels, want 1", n)
+	}
+	clk.Advance(10 * time.Second)
+	if n := e.Printed(); n != 0 {
+		t.Fatalf("%d labels printed after ~JA, want 0", n)
+	}
+	if bytes.Contains(e.Received(), []byte("~J")) {
+		t.Fatalf("~JA recorded as job bytes: %q", e.Received())
+	}
+	c.Write([]byte("^XA^FDc^FS^XZ"))
+	for i := 0; len(e.Jobs()) < 3; i++ {
+		if i > 500 {
+			t.Fatalf("jobs %q", e.Jobs())
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	clk.Advance(time.Second)
+	if n := e.Printed(); n != 1 {
+		t.Fatalf("%d labels printed after ~JA and one more format, want 1", n)
+	}
+}

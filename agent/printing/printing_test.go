@@ -396,6 +396,12 @@ func TestNoAnswerIsAFault(t *testing.T) {
 	if r.get("O-1").State != flow.PendingAllocation {
 		t.Fatal("order moved")
 	}
+	// ~JA was sent but a silent printer cannot show it worked: the label may still come out, so
+	// the operator is asked to check and scan it back, and its scan-back is awaited.
+	if r.emu.Cancels() != 1 || !strings.Contains(res.Entry.Detail, "could not be cancelled") ||
+		!strings.Contains(res.Message.EN, "check whether label "+wb1+" came out") || r.ps.Status().WaitingScan != 1 {
+		t.Fatalf("~JA %d, detail %q, message %+v, status %+v", r.emu.Cancels(), res.Entry.Detail, res.Message, r.ps.Status())
+	}
 }
 
 // No waybill from the hub: a journaled rejection, nothing sent. Other states: refused, nothing sent.

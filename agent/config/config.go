@@ -26,6 +26,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"wedge/internal/yamlpath"
 
 	"go.yaml.in/yaml/v3"
 
@@ -302,57 +303,7 @@ type validator struct {
 
 // failf records a problem at the field path, e.g. ("devices", 0, "station").
 func (v *validator) failf(path []any, format string, args ...any) {
-	v.errs = append(v.errs, &Error{File: v.name, Line: lineOf(v.root, path), Field: fieldName(path), Msg: fmt.Sprintf(format, args...)})
-}
-
-func fieldName(path []any) string {
-	var b strings.Builder
-	for _, p := range path {
-		switch p := p.(type) {
-		case int:
-			fmt.Fprintf(&b, "[%d]", p)
-		case string:
-			if b.Len() > 0 {
-				b.WriteByte('.')
-			}
-			b.WriteString(p)
-		}
-	}
-	return b.String()
-}
-
-// lineOf finds the line of the field at path (the line of its key), or of the deepest ancestor
-// that exists.
-func lineOf(root *yaml.Node, path []any) int {
-	n := root
-	if n.Kind == yaml.DocumentNode && len(n.Content) > 0 {
-		n = n.Content[0]
-	}
-	line := n.Line
-	for _, p := range path {
-		var next *yaml.Node
-		switch p := p.(type) {
-		case string:
-			if n.Kind == yaml.MappingNode {
-				for i := 0; i+1 < len(n.Content); i += 2 {
-					if n.Content[i].Value == p {
-						next, line = n.Content[i+1], n.Content[i].Line
-						break
-					}
-				}
-			}
-		case int:
-			if n.Kind == yaml.SequenceNode && p < len(n.Content) {
-				next = n.Content[p]
-				line = next.Line
-			}
-		}
-		if next == nil {
-			return line
-		}
-		n = next
-	}
-	return line
+	v.errs = append(v.errs, &Error{File: v.name, Line: yamlpath.Line(v.root, path), Field: yamlpath.Field(path), Msg: fmt.Sprintf(format, args...)})
 }
 
 // fieldAtLine names the path of the mapping key on line (preferring the key named key), for the
@@ -374,11 +325,11 @@ func fieldAtLine(root *yaml.Node, line int, key string) string {
 				p := append(append([]any(nil), path...), k.Value)
 				if k.Line == line {
 					if key == "" || k.Value == key {
-						best = fieldName(p)
+						best = yamlpath.Field(p)
 						return true
 					}
 					if best == "" {
-						best = fieldName(p)
+						best = yamlpath.Field(p)
 					}
 				}
 				if walk(val, p) {

@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"wedge/internal/yamlpath"
 
 	"go.yaml.in/yaml/v3"
 
@@ -316,7 +317,7 @@ type checker struct {
 
 // failf records a problem at the field path, e.g. ("usb", 0, "vid").
 func (v *checker) failf(p []any, format string, args ...any) {
-	field := fieldName(p)
+	field := yamlpath.Field(p)
 	for _, t := range v.typeErrs {
 		if t != "" && (field == t || strings.HasPrefix(field, t+".") || strings.HasPrefix(field, t+"[")) {
 			return
@@ -324,59 +325,9 @@ func (v *checker) failf(p []any, format string, args ...any) {
 	}
 	line := 0
 	if v.root != nil {
-		line = lineOf(v.root, p)
+		line = yamlpath.Line(v.root, p)
 	}
 	v.errs = append(v.errs, &Error{File: v.file, Line: line, Field: field, Msg: fmt.Sprintf(format, args...)})
-}
-
-func fieldName(p []any) string {
-	var b strings.Builder
-	for _, x := range p {
-		switch x := x.(type) {
-		case int:
-			fmt.Fprintf(&b, "[%d]", x)
-		case string:
-			if b.Len() > 0 {
-				b.WriteByte('.')
-			}
-			b.WriteString(x)
-		}
-	}
-	return b.String()
-}
-
-// lineOf finds the line of the field at path (the line of its key), or of the deepest ancestor
-// that exists.
-func lineOf(root *yaml.Node, p []any) int {
-	n := root
-	if n.Kind == yaml.DocumentNode && len(n.Content) > 0 {
-		n = n.Content[0]
-	}
-	line := n.Line
-	for _, x := range p {
-		var next *yaml.Node
-		switch x := x.(type) {
-		case string:
-			if n.Kind == yaml.MappingNode {
-				for i := 0; i+1 < len(n.Content); i += 2 {
-					if n.Content[i].Value == x {
-						next, line = n.Content[i+1], n.Content[i].Line
-						break
-					}
-				}
-			}
-		case int:
-			if n.Kind == yaml.SequenceNode && x < len(n.Content) {
-				next = n.Content[x]
-				line = next.Line
-			}
-		}
-		if next == nil {
-			return line
-		}
-		n = next
-	}
-	return line
 }
 
 // fieldAtLine names the field on line that the decoder complained about: the key named key (an
@@ -390,10 +341,10 @@ func fieldAtLine(root *yaml.Node, line int, key string, kind yaml.Kind, value st
 			return
 		}
 		if fallback == "" {
-			fallback = fieldName(p)
+			fallback = yamlpath.Field(p)
 		}
 		if key == "" && n.Kind == kind && (value == "" || n.Kind != yaml.ScalarNode || n.Value == value) {
-			best = fieldName(p)
+			best = yamlpath.Field(p)
 		}
 	}
 	walk = func(n *yaml.Node, p []any) {
@@ -407,7 +358,7 @@ func fieldAtLine(root *yaml.Node, line int, key string, kind yaml.Kind, value st
 				k, val := n.Content[i], n.Content[i+1]
 				kp := append(slices.Clone(p), k.Value)
 				if key != "" && best == "" && k.Line == line && k.Value == key {
-					best = fieldName(kp)
+					best = yamlpath.Field(kp)
 				}
 				consider(val, kp)
 				walk(val, kp)

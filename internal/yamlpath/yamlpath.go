@@ -1,0 +1,62 @@
+// Package yamlpath turns a field path such as ("devices", 0, "station") into the name people read
+// ("devices[0].station") and into the line of that field in a parsed YAML document, so that the
+// config loader and the firmware profile loader report errors as FILE:LINE: FIELD: problem alike.
+package yamlpath
+
+import (
+	"fmt"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Field names a path: strings are mapping keys joined by dots, ints are sequence indexes in brackets.
+func Field(path []any) string {
+	var b strings.Builder
+	for _, p := range path {
+		switch p := p.(type) {
+		case int:
+			fmt.Fprintf(&b, "[%d]", p)
+		case string:
+			if b.Len() > 0 {
+				b.WriteByte('.')
+			}
+			b.WriteString(p)
+		}
+	}
+	return b.String()
+}
+
+// Line finds the line of the field at path (the line of its key), or of the deepest ancestor that
+// exists. root may be a document node or its content.
+func Line(root *yaml.Node, path []any) int {
+	n := root
+	if n.Kind == yaml.DocumentNode && len(n.Content) > 0 {
+		n = n.Content[0]
+	}
+	line := n.Line
+	for _, p := range path {
+		var next *yaml.Node
+		switch p := p.(type) {
+		case string:
+			if n.Kind == yaml.MappingNode {
+				for i := 0; i+1 < len(n.Content); i += 2 {
+					if n.Content[i].Value == p {
+						next, line = n.Content[i+1], n.Content[i].Line
+						break
+					}
+				}
+			}
+		case int:
+			if n.Kind == yaml.SequenceNode && p < len(n.Content) {
+				next = n.Content[p]
+				line = next.Line
+			}
+		}
+		if next == nil {
+			return line
+		}
+		n = next
+	}
+	return line
+}

@@ -1,0 +1,33 @@
+package yamlpath
+
+import (
+	"testing"
+
+	"go.yaml.in/yaml/v3"
+)
+
+func TestFieldAndLine(t *testing.T) {
+	src := "site: sz01\ndevices:\n  - name: a\n    station: p1\n  - name: b\n"
+	var root yaml.Node
+	if err := yaml.Unmarshal([]byte(src), &root); err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		path  []any
+		field string
+		line  int
+	}{
+		{[]any{"site"}, "site", 1},
+		{[]any{"devices", 0, "station"}, "devices[0].station", 4},
+		{[]any{"devices", 1, "station"}, "devices[1].station", 5}, // missing: deepest ancestor
+		{[]any{"devices", 7}, "devices[7]", 2},
+	}
+	for _, c := range cases {
+		if got := Field(c.path); got != c.field {
+			t.Errorf("Field(%v) = %q, want %q", c.path, got, c.field)
+		}
+		if got := Line(&root, c.path); got != c.line {
+			t.Errorf("Line(%v) = %d, want %d", c.path, got, c.line)
+		}
+	}
+}

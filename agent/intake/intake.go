@@ -395,6 +395,12 @@ func (in *Intake) apply(tx *journal.Tx, m wire.OrderMsg, now time.Time) (wire.En
 		if !known {
 			o = flow.Order{ID: id, State: flow.AwaitingBalance, ReceivedAt: now, StateSince: now}
 		}
+		if known && o.State == flow.Held && to == flow.PendingAllocation {
+			// Another PC, whose breaker is closed, took the order into its backlog. That is not a
+			// release: this PC's breaker decides when its held orders enter 待分仓. (A state past
+			// 待分仓 — printed elsewhere — still merges.)
+			return wire.Entry{}, false, ""
+		}
 		out := flow.Merge(o, to, m.Waybill, now)
 		switch out.Result {
 		case flow.Rejected:

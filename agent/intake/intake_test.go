@@ -378,3 +378,34 @@ func TestCancelBeyondAGapIsNotLost(t *testing.T) {
 		t.Fatalf("since %d after the replay, want 3", r.in.CatchupSince())
 	}
 }
+
+// A sibling agent with a closed breaker reaches 待分仓 for an order this agent holds: the hub's state
+// rebroadcast must not release it behind this agent's breaker. Printed elsewhere still merges.
+func TestHeldIsNotReleasedByAStateMessage(t *testing.T) {
+	r := newRig(t)
+	r.store.Close()
+	s, err := journal.Open(r.path, &journal.Options{Site: "sz01", Agent: "pack02", Clock: r.clk})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.store = s
+	r.in, err = intake.New(r.ctx, s, intake.Options{Clock: r.clk, Contract: contract(t),
+		IntakeState: func() flow.State { return flow.Held }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	one(t, r.apply(fmt.Sprintf(orderA, 0)), wire.KindIntake, "")
+	if o, _ := r.order("A1"); o.State != flow.Held {
+		t.Fatalf("order arrived while the breaker is open: %s, want held", o.State)
+	}
+	if es := r.apply(`{"type":"state","order_id":"A1","state":"pending_allocation"}`); len(es) != 0 {
+		t.Fatalf("a sibling's pending_allocation released a held order: %+v", es)
+	}
+	if o, _ := r.order("A1"); o.State != flow.Held {
+		t.Fatalf("state %s, want held", o.State)
+	}
+	e := one(t, r.apply(`{"type":"state","order_id":"A1","state":"waybill_printed","waybill":"SF1234567890123"}`), wire.KindMerge, "")
+	if e.From != string(flow.Held) || e.To != string(flow.WaybillPrinted) {
+		t.Fatalf("printed elsewhere did not merge: %+v", e)
+	}
+}

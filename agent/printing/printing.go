@@ -306,7 +306,7 @@ func (s *Station) Close(ctx context.Context) error {
 func (s *Station) Handle(ctx context.Context, r scanner.Read, operator string) station.Result {
 	now := s.clk.Now().UTC()
 	code := strings.TrimSpace(r.Text)
-	base := wire.Entry{Station: s.cfg.Station, Device: r.Device, Operator: operator, Trigger: wire.TriggerScan, Code: excerpt(code), At: wire.Time(now)}
+	base := wire.Entry{Station: s.cfg.Station, Device: r.Device, Operator: operator, Trigger: wire.TriggerScan, Code: station.Excerpt(code), At: wire.Time(now)}
 	res := station.Result{Station: s.cfg.Station, Device: r.Device, Code: code, Operator: operator, At: now}
 
 	if strings.EqualFold(code, s.cfg.ReprintCode) {
@@ -716,7 +716,7 @@ func (s *Station) Reprint(ctx context.Context, req ReprintRequest) station.Resul
 		res.Message = flow.ReasonUnknownOrder.Message("")
 		return res
 	}
-	base := wire.Entry{Station: s.cfg.Station, Device: req.Device, Operator: res.Operator, Trigger: wire.TriggerManual, Code: excerpt(code), At: wire.Time(now)}
+	base := wire.Entry{Station: s.cfg.Station, Device: req.Device, Operator: res.Operator, Trigger: wire.TriggerManual, Code: station.Excerpt(code), At: wire.Time(now)}
 	return s.reprint(ctx, res, base, o.ID, req)
 }
 
@@ -767,7 +767,7 @@ func (s *Station) reprint(ctx context.Context, res station.Result, base wire.Ent
 		if n := strings.TrimSpace(req.Note); n != "" {
 			e.Detail += "; note: " + n
 		}
-		e.Detail = excerpt(e.Detail)
+		e.Detail = station.Excerpt(e.Detail)
 		return decision{out: flow.Outcome{Result: flow.Accepted, From: o.State, To: o.State, Order: o, Waybill: wb}, entry: e, msg: &msg}
 	})
 }
@@ -824,7 +824,7 @@ func (s *Station) proxyWaybill(ctx context.Context, j proxy.Job, code string, st
 	wb := waybill.Normalize(code)
 	name := s.cfg.Printer.String()
 	res := station.Result{Station: s.cfg.Station, Device: name, Code: wb, At: now}
-	base := wire.Entry{Station: s.cfg.Station, Device: name, Trigger: wire.TriggerPrint, Code: excerpt(wb), Job: j.PrinterJobID, At: wire.Time(now)}
+	base := wire.Entry{Station: s.cfg.Station, Device: name, Trigger: wire.TriggerPrint, Code: station.Excerpt(wb), Job: j.PrinterJobID, At: wire.Time(now)}
 	src := fmt.Sprintf("proxy job %s from %s", j.ID, j.Remote)
 	noStatus := errors.Is(err, printer.ErrNoStatus)
 	res = s.commit(ctx, res, func(tx *journal.Tx) decision {
@@ -913,27 +913,8 @@ func failed(res station.Result, err error) station.Result {
 	return res
 }
 
-// fromOutcome turns a flow outcome into a decision: a step entry when the order moved, a reject
-// entry when refused, a note for an idempotent repeat (same rules as agent/station).
 func fromOutcome(base wire.Entry, out flow.Outcome) decision {
-	e := base
-	e.OrderID = out.Order.ID
-	e.From, e.To = string(out.From), string(out.To)
-	e.Waybill = out.Waybill
-	e.Carrier = out.Order.Carrier
-	switch out.Result {
-	case flow.Accepted:
-		e.Kind = wire.KindStep
-		e.Waybill = out.Order.Waybill
-	case flow.AlreadyDone:
-		e.Kind = wire.KindNote
-		e.Detail = "already done: repeat scan, no change"
-	default:
-		e.Kind = wire.KindReject
-		e.Reason = string(out.Reason)
-		e.Detail = excerpt(out.Detail)
-	}
-	return decision{out: out, entry: e}
+	return decision{out: out, entry: station.OutcomeEntry(base, out)}
 }
 
 func reject(base wire.Entry, o flow.Order, r flow.Reason, wb, detail string) decision {
@@ -951,17 +932,4 @@ type cancelCtx struct {
 func detached(ctx context.Context) cancelCtx {
 	c, cancel := context.WithTimeout(context.WithoutCancel(ctx), journalTimeout)
 	return cancelCtx{c, cancel}
-}
-
-// excerpt bounds what goes into the journal.
-func excerpt(s string) string {
-	const max = 512
-	if len(s) <= max {
-		return s
-	}
-	cut := max
-	for cut > 0 && s[cut]&0xC0 == 0x80 {
-		cut--
-	}
-	return s[:cut] + "…"
 }

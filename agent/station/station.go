@@ -235,7 +235,7 @@ func (s *Station) process(ctx context.Context, r scanner.Read) Result {
 	if s.printing != nil && s.cfg.Role == RolePrint && code != "" && !s.cfg.OperatorPattern.MatchString(code) {
 		return s.printing.Handle(ctx, r, operator)
 	}
-	base := wire.Entry{Station: s.cfg.Name, Device: device, Operator: operator, Trigger: wire.TriggerScan, Code: excerpt(code), At: wire.Time(now)}
+	base := wire.Entry{Station: s.cfg.Name, Device: device, Operator: operator, Trigger: wire.TriggerScan, Code: Excerpt(code), At: wire.Time(now)}
 
 	var d decision
 	err := s.store.Do(ctx, func(tx *journal.Tx) error {
@@ -377,9 +377,11 @@ func (s *Station) handover(tx *journal.Tx, code string, now time.Time, base wire
 	return reject(base, flow.Order{}, flow.ReasonUnknownCode, code, "neither a waybill nor a badge")
 }
 
-// fromOutcome turns a flow outcome into a decision: a step entry when the order moved, a reject
-// entry when refused, and, for an idempotent repeat, a note entry (the scan still leaves a trace).
-func fromOutcome(base wire.Entry, out flow.Outcome) decision {
+// OutcomeEntry is the journal entry for a flow outcome at a station: a step entry when the order
+// moved, a reject entry when refused, and, for an idempotent repeat, a note entry (the scan still
+// leaves a trace). base carries station, device, operator, trigger and code. The print station
+// (agent/printing) journals its outcomes with the same rules.
+func OutcomeEntry(base wire.Entry, out flow.Outcome) wire.Entry {
 	e := base
 	e.OrderID = out.Order.ID
 	e.From, e.To = string(out.From), string(out.To)
@@ -395,8 +397,13 @@ func fromOutcome(base wire.Entry, out flow.Outcome) decision {
 	default:
 		e.Kind = wire.KindReject
 		e.Reason = string(out.Reason)
-		e.Detail = out.Detail
+		e.Detail = Excerpt(out.Detail)
 	}
+	return e
+}
+
+func fromOutcome(base wire.Entry, out flow.Outcome) decision {
+	e := OutcomeEntry(base, out)
 	return decision{out: out, kind: e.Kind, entry: e}
 }
 
@@ -405,8 +412,8 @@ func reject(base wire.Entry, o flow.Order, r flow.Reason, wb, detail string) dec
 	return fromOutcome(base, out)
 }
 
-// excerpt bounds what a scan puts into the journal.
-func excerpt(s string) string {
+// Excerpt bounds what a scan puts into the journal (256 bytes, cut at a UTF-8 boundary).
+func Excerpt(s string) string {
 	const max = 256
 	if len(s) <= max {
 		return s
@@ -452,7 +459,7 @@ func Confirm(ctx context.Context, store *journal.Store, req ManualRequest, clk c
 			return nil
 		}
 		base := wire.Entry{Station: req.Station, Device: req.Device, Operator: strings.TrimSpace(req.Operator), Trigger: wire.TriggerManual,
-			Code: excerpt(req.Code), At: wire.Time(now)}
+			Code: Excerpt(req.Code), At: wire.Time(now)}
 		act, ok := flow.Next(o.State)
 		var out flow.Outcome
 		if !ok {
@@ -463,9 +470,9 @@ func Confirm(ctx context.Context, store *journal.Store, req ManualRequest, clk c
 		}
 		d = fromOutcome(base, out)
 		if d.kind != wire.KindReject || out.Detail == "" {
-			d.entry.Detail = excerpt(req.Note)
+			d.entry.Detail = Excerpt(req.Note)
 		} else {
-			d.entry.Detail = excerpt(out.Detail + "; note: " + req.Note)
+			d.entry.Detail = Excerpt(out.Detail + "; note: " + req.Note)
 		}
 		d.entry = tx.Append(d.entry)
 		if d.kind == wire.KindStep {

@@ -79,7 +79,7 @@ func (r Reason) Message(from State) Message {
 	case ReasonConflict:
 		return Message{"订单号重复但内容不同，已拒收并上报", "Order id reused with different data: refused and reported"}
 	case ReasonPrinterFault:
-		return Message{"打印机故障，面单未打出：排除故障后重新扫描订单", "Printer fault, no label came out: clear the fault and scan the order again"}
+		return Message{"打印机故障，订单仍为待分仓：排除故障后按提示处理（重新扫描订单，或扫描已打出的面单）", "Printer fault, the order is still pending: clear the fault, then scan the order again, or scan the label if one came out"}
 	}
 	return Message{"不支持的操作：" + string(r), "Unsupported: " + string(r)}
 }

@@ -1,8 +1,7 @@
 // Package station turns scanner reads into flow requests at a warehouse station and journals every
 // one of them.
 //
-// A print station without a printer works in pairing mode (with a printer it hands reads to
-// agent/printing, set in Options.Printing): the operator scans the order's code
+// A print station without a printer works in pairing mode: the operator scans the order's code
 // (its order_id or channel_order_no), then, within the pairing window, the waybill label's barcode;
 // the order moves 待分仓 → 已打单 with that waybill bound. A handover station takes the waybill
 // barcode when the courier takes the parcel: 已打单 → 已揽收. At any station a scan matching the

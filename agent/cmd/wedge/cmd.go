@@ -18,7 +18,7 @@ const (
 	exitOK       = 0 // success
 	exitFailure  = 1 // the command ran and failed: a broken journal chain, invalid profiles, a fatal run-time error
 	exitUsage    = 2 // bad usage, an invalid config file, a data directory that cannot be opened
-	exitNotYet   = 3 // the subcommand is not available in this build yet
+	exitNotYet   = 3 // the subcommand is not available in this build or on this platform
 	stopDeadline = 25 * time.Second
 )
 
@@ -37,6 +37,9 @@ const helpText = `wedge — 仓库边缘代理 warehouse edge agent
   wedge devices [--json] [--profiles DIR]
                                        列出已连接的扫码枪、匹配的型号、模式和配置段落
                                        list attached scanners, matched profile, mode and a config snippet
+  wedge service install --config FILE | uninstall
+                                       注册/删除 Windows 服务（仅 Windows；Linux 用 systemd）
+                                       install/remove the Windows service (Windows only; Linux uses systemd)
   wedge version                        版本 print the version
   wedge help                           本帮助 this help
 
@@ -46,7 +49,7 @@ const helpText = `wedge — 仓库边缘代理 warehouse edge agent
      failure: broken journal chain, invalid profiles, fatal run-time error
   2  用法错误、配置文件错误、数据目录无法打开
      usage error, invalid config file, data directory cannot be opened
-  3  此版本尚未提供该功能 not available in this build yet
+  3  此版本或此平台不提供该功能 not available in this build or on this platform
 
 SIGINT/SIGTERM 优雅停止 stop gracefully (the journal is closed cleanly; nothing acknowledged is lost).
 配置示例 Example config: docs/config.example.yaml
@@ -54,6 +57,11 @@ SIGINT/SIGTERM 优雅停止 stop gracefully (the journal is closed cleanly; noth
 
 // run is the whole command line; main only exits with its result.
 func run(args []string, stdout, stderr io.Writer) int {
+	// Started by the Windows service control manager: the service handler owns the process
+	// (service_windows.go). Elsewhere runAsService always declines.
+	if code, ok := runAsService(args); ok {
+		return code
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	return runCtx(ctx, args, stdout, stderr)
@@ -82,6 +90,8 @@ func runCtx(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return cmdConsole(ctx, rest, stdout, stderr)
 	case "devices":
 		return cmdDevices(ctx, rest, stdout, stderr)
+	case "service":
+		return cmdService(ctx, rest, stdout, stderr)
 	case "journal":
 		if len(rest) > 0 && rest[0] == "verify" {
 			return cmdJournalVerify(ctx, rest[1:], stdout, stderr)

@@ -16,10 +16,32 @@ import (
 	"wedge/internal/sdnotify"
 )
 
+// runHooks tell a supervisor how the agent's run goes: systemd through sdnotify (cmdRun), the
+// Windows service control manager through svc status changes (service_windows.go).
+type runHooks struct {
+	ready    func(status string) // the agent is up; status is a one-line summary
+	stopping func()              // a graceful stop has begun
+}
+
+// systemdHooks are the hooks of a plain `wedge run` (no-ops without NOTIFY_SOCKET).
+var systemdHooks = runHooks{
+	ready: func(status string) {
+		sdnotify.Ready()
+		sdnotify.Status(status)
+	},
+	stopping: func() { sdnotify.Stopping() },
+}
+
 func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	return runAgent(ctx, args, stdout, stderr, systemdHooks)
+}
+
+// runAgent is `wedge run`: it parses args, starts the agent, and stops it gracefully once ctx is
+// done, telling the supervisor through h.
+func runAgent(ctx context.Context, args []string, stdout, stderr io.Writer, h runHooks) int {
 	fs := flag.NewFlagSet("wedge run", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	path := fs.String("config", "/etc/wedge/wedge.yaml", "配置文件 config file (see docs/config.example.yaml)")
+	path := fs.String("config", defaultConfigPath, "配置文件 config file (see docs/config.example.yaml)")
 	check := fs.Bool("check", false, "只校验配置后退出 validate the config and exit")
 	if err := fs.Parse(args); err != nil {
 		return exitUsage
@@ -59,11 +81,10 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 		return exitFailure
 	}
-	sdnotify.Ready()
-	sdnotify.Status(fmt.Sprintf("site %s agent %s, API %s", cfg.Site, cfg.Agent, a.APIAddr()))
+	h.ready(fmt.Sprintf("site %s agent %s, API %s", cfg.Site, cfg.Agent, a.APIAddr()))
 	fmt.Fprintf(stdout, "wedge %s/%s running; API http://%s\n", cfg.Site, cfg.Agent, a.APIAddr())
 	<-ctx.Done()
-	sdnotify.Stopping()
+	h.stopping()
 	sctx, cancel := stopCtx()
 	defer cancel()
 	if err := a.Stop(sctx); err != nil {

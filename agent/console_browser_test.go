@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -18,31 +17,12 @@ import (
 	"wedge/agent"
 	"wedge/agent/config"
 	"wedge/agent/console"
+	"wedge/agent/console/consoletest"
 	"wedge/agent/flow"
 	"wedge/internal/testbroker"
 	"wedge/sync/hub"
 	"wedge/sync/wire"
 )
-
-// browserPath finds the system chromium. Under CI=true a missing browser fails the test.
-func browserPath(t *testing.T) string {
-	t.Helper()
-	for _, p := range []string{os.Getenv("WEDGE_CHROMIUM"), "/usr/bin/chromium", "/usr/bin/chromium-browser"} {
-		if p != "" {
-			if _, err := os.Stat(p); err == nil {
-				return p
-			}
-		}
-	}
-	if p, err := exec.LookPath("chromium"); err == nil {
-		return p
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatal("chromium not found (CI must install it)")
-	}
-	t.Skip("chromium not installed")
-	return ""
-}
 
 // waitFor polls cond until it holds; the deadline only bounds a hung test.
 func waitFor(t *testing.T, what string, cond func() bool) {
@@ -62,7 +42,7 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 // is open are held, a supervisor's reset closes it and the held orders appear in 待分仓.
 // Screenshots go to testdata/out (WEDGE_SCREENSHOTS overrides).
 func TestConsoleBreakerInBrowser(t *testing.T) {
-	exe := browserPath(t)
+	exe := consoletest.Chromium(t)
 	b := testbroker.Start(t, nil)
 	dir := t.TempDir()
 	ctx, cancel := context.WithCancel(context.Background())
@@ -134,13 +114,7 @@ func TestConsoleBreakerInBrowser(t *testing.T) {
 	if err := os.MkdirAll(out, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(),
-		chromedp.ExecPath(exe), chromedp.Flag("headless", true), chromedp.Flag("no-sandbox", true), chromedp.Flag("disable-gpu", true),
-		chromedp.Flag("no-first-run", true), chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true), chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(1400, 1000))
-	defer cancelAlloc()
-	bctx, cancelB := chromedp.NewContext(actx)
-	defer cancelB()
+	bctx := consoletest.Browser(t, exe, 1400, 1000)
 	bctx, cancelT := context.WithTimeout(bctx, 120*time.Second)
 	defer cancelT()
 	shot := func(name string) {

@@ -3,7 +3,6 @@ package console_test
 import (
 	"context"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -13,30 +12,10 @@ import (
 
 	"wedge/agent/breaker"
 	"wedge/agent/console"
+	"wedge/agent/console/consoletest"
 	"wedge/agent/flow"
 	"wedge/sync/wire"
 )
-
-// chromium finds the system browser. Under CI=true a missing browser fails the test.
-func chromium(t *testing.T) string {
-	t.Helper()
-	for _, p := range []string{os.Getenv("WEDGE_CHROMIUM"), "/usr/bin/chromium", "/usr/bin/chromium-browser"} {
-		if p == "" {
-			continue
-		}
-		if _, err := os.Stat(p); err == nil {
-			return p
-		}
-	}
-	if p, err := exec.LookPath("chromium"); err == nil {
-		return p
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatal("chromium not found (CI must install it)")
-	}
-	t.Skip("chromium not installed")
-	return ""
-}
 
 // outDir is where screenshots go: testdata/out (ignored by git), kept as test output.
 func outDir(t *testing.T) string {
@@ -51,19 +30,9 @@ func outDir(t *testing.T) string {
 func css(sel string) chromedp.CSS { return chromedp.CSS(sel) }
 
 func TestBrowser(t *testing.T) {
-	exe := chromium(t)
+	exe := consoletest.Chromium(t)
 	e := newEnv(t, nil)
-	opts := []chromedp.ExecAllocatorOption{
-		chromedp.ExecPath(exe),
-		chromedp.Flag("headless", true), chromedp.Flag("no-sandbox", true), chromedp.Flag("disable-gpu", true),
-		chromedp.Flag("disable-quic", true), chromedp.Flag("no-first-run", true),
-		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true), chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(1400, 900),
-	}
-	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	defer cancelAlloc()
-	ctx, cancel := chromedp.NewContext(actx)
-	defer cancel()
+	ctx := consoletest.Browser(t, exe, 1400, 900)
 	ctx, cancelT := context.WithTimeout(ctx, 90*time.Second)
 	defer cancelT()
 	shot := func(name string) {

@@ -6,38 +6,20 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"go.uber.org/goleak"
 
 	"wedge/agent"
-	"wedge/agent/config"
 	"wedge/agent/flow"
-	"wedge/internal/pty"
 	"wedge/internal/testbroker"
-	"wedge/sync/hub"
 	"wedge/sync/wire"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
-
-// eventually polls cond until it holds or the deadline passes. It asserts an outcome, not a timing:
-// the deadline only bounds a hung test.
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("never happened: %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
 
 func getJSON(url string, v any) (int, error) {
 	resp, err := http.Get(url)
@@ -56,26 +38,9 @@ func TestScanToHub(t *testing.T) {
 	dir := t.TempDir()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	h, err := hub.New(ctx, hub.Options{BrokerURL: b.URL(), DataDir: filepath.Join(dir, "hub"), Listen: "127.0.0.1:0", ClientID: "hub-test"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		sctx, c := context.WithTimeout(context.Background(), 10*time.Second)
-		defer c()
-		h.Stop(sctx)
-	}()
-
-	pp, err := pty.Open()
-	if err != nil {
-		t.Skipf("no pty: %v", err)
-	}
-	defer pp.Close()
-	pd, err := pty.Open()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pd.Close()
+	h := startHub(t, ctx, b.URL(), dir, "hub-test")
+	ptys := openPTYs(t, 2)
+	pp, pd := ptys[0], ptys[1]
 
 	yaml := fmt.Sprintf(`site: sz01
 agent: pack02
@@ -92,48 +57,14 @@ devices:
   - {name: scan-d1, kind: scanner, station: dock-1, transport: serial, port: %s, profile: generic-serial-cr}
   - {name: scan-gone, kind: scanner, station: dock-1, transport: serial, port: %s, profile: generic-serial-cr}
 `, filepath.Join(dir, "agent"), b.URL(), pp.Name, pd.Name, filepath.Join(dir, "no-such-tty"))
-	cfgPath := filepath.Join(dir, "wedge.yaml")
-	os.WriteFile(cfgPath, []byte(yaml), 0o644)
-	cfg, err := config.Load(cfgPath, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var mu sync.Mutex
-	var logs bytes.Buffer
-	logf := func(f string, a ...any) {
-		mu.Lock()
-		fmt.Fprintf(&logs, f+"\n", a...)
-		mu.Unlock()
-	}
-	t.Cleanup(func() {
-		if t.Failed() {
-			mu.Lock()
-			t.Log("agent log:\n" + logs.String())
-			mu.Unlock()
-		}
-	})
-	a, err := agent.New(ctx, cfg, agent.Deps{Logf: logf})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		sctx, c := context.WithTimeout(context.Background(), 10*time.Second)
-		defer c()
-		if err := a.Stop(sctx); err != nil {
-			t.Errorf("stop: %v", err)
-		}
-	}()
+	cfg := writeConfig(t, filepath.Join(dir, "wedge.yaml"), yaml, nil)
+	a := runAgent(t, ctx, cfg, agent.Deps{Logf: testLog(t)})
 
 	// Dispatch one good order and one that breaks the tmall contract.
-	body, _ := json.Marshal(wire.OrdersRequest{Site: "sz01", Orders: []wire.OrderMsg{
-		{Type: wire.TypeOrder, OrderID: "T1", Channel: "tmall", ChannelOrderNo: "401234567890123", BuyerID: "b1", OrderedAt: "2026-01-22T07:00:00Z", SKUs: []string{"S1"}, Carrier: "sf"},
-		{Type: wire.TypeOrder, OrderID: "T2", Channel: "tmall", ChannelOrderNo: "123", BuyerID: "b2", OrderedAt: "2026-01-22T07:00:00Z", SKUs: []string{"S1"}},
-	}})
-	resp, err := http.Post("http://"+h.Addr()+"/v1/orders", "application/json", bytes.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
+	postOrders(t, h,
+		wire.OrderMsg{Type: wire.TypeOrder, OrderID: "T1", Channel: "tmall", ChannelOrderNo: "401234567890123", BuyerID: "b1", OrderedAt: "2026-01-22T07:00:00Z", SKUs: []string{"S1"}, Carrier: "sf"},
+		wire.OrderMsg{Type: wire.TypeOrder, OrderID: "T2", Channel: "tmall", ChannelOrderNo: "123", BuyerID: "b2", OrderedAt: "2026-01-22T07:00:00Z", SKUs: []string{"S1"}},
+	)
 	eventually(t, "the agent receives the order", func() bool {
 		o, ok, _ := a.Store().Order("T1")
 		return ok && o.State == flow.PendingAllocation
@@ -217,24 +148,8 @@ func startAgent(t *testing.T, ctx context.Context, dir, brokerURL, name, station
 	t.Helper()
 	yaml := fmt.Sprintf("site: sz01\nagent: %s\ndata_dir: %s\nbroker: {url: %q}\napi: {listen: \"127.0.0.1:0\", token: tok}\nstations:\n%s",
 		name, filepath.Join(dir, name), brokerURL, stations)
-	p := filepath.Join(dir, name+".yaml")
-	os.WriteFile(p, []byte(yaml), 0o644)
-	cfg, err := config.Load(p, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	a, err := agent.New(ctx, cfg, agent.Deps{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		sctx, c := context.WithTimeout(context.Background(), 10*time.Second)
-		defer c()
-		if err := a.Stop(sctx); err != nil {
-			t.Errorf("stop %s: %v", name, err)
-		}
-	})
-	return a
+	cfg := writeConfig(t, filepath.Join(dir, name+".yaml"), yaml, nil)
+	return runAgent(t, ctx, cfg, agent.Deps{})
 }
 
 func apiScan(t *testing.T, a *agent.Agent, st, code string) map[string]any {
@@ -259,26 +174,11 @@ func TestPrintOnAHandoverOnB(t *testing.T) {
 	dir := t.TempDir()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	h, err := hub.New(ctx, hub.Options{BrokerURL: b.URL(), DataDir: filepath.Join(dir, "hub"), Listen: "127.0.0.1:0", ClientID: "hub-ab"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		sctx, c := context.WithTimeout(context.Background(), 10*time.Second)
-		defer c()
-		h.Stop(sctx)
-	})
+	h := startHub(t, ctx, b.URL(), dir, "hub-ab")
 	pa := startAgent(t, ctx, dir, b.URL(), "pack01", "  - {name: print-1, role: print}\n")
 	pb := startAgent(t, ctx, dir, b.URL(), "dock01", "  - {name: dock-1, role: handover}\n")
 
-	body, _ := json.Marshal(wire.OrdersRequest{Site: "sz01", Orders: []wire.OrderMsg{
-		{Type: wire.TypeOrder, OrderID: "AB1", Channel: "jd", ChannelOrderNo: "88001", BuyerID: "b", OrderedAt: "2026-01-22T07:00:00Z", SKUs: []string{"S"}, Carrier: "zto"},
-	}})
-	resp, err := http.Post("http://"+h.Addr()+"/v1/orders", "application/json", bytes.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
+	postOrders(t, h, wire.OrderMsg{Type: wire.TypeOrder, OrderID: "AB1", Channel: "jd", ChannelOrderNo: "88001", BuyerID: "b", OrderedAt: "2026-01-22T07:00:00Z", SKUs: []string{"S"}, Carrier: "zto"})
 	for _, a := range []*agent.Agent{pa, pb} {
 		eventually(t, "both agents receive the order", func() bool {
 			_, ok, _ := a.Store().Order("AB1")
@@ -321,24 +221,9 @@ func TestCatchupAfterOutage(t *testing.T) {
 	dir := t.TempDir()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	h, err := hub.New(ctx, hub.Options{BrokerURL: b.URL(), DataDir: filepath.Join(dir, "hub"), Listen: "127.0.0.1:0", ClientID: "hub-cu"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		sctx, c := context.WithTimeout(context.Background(), 10*time.Second)
-		defer c()
-		h.Stop(sctx)
-	})
+	h := startHub(t, ctx, b.URL(), dir, "hub-cu")
 	dispatch := func(id string) {
-		body, _ := json.Marshal(wire.OrdersRequest{Site: "sz01", Orders: []wire.OrderMsg{
-			{Type: wire.TypeOrder, OrderID: id, Channel: "jd", ChannelOrderNo: "no-" + id, BuyerID: "b", OrderedAt: "2026-01-22T07:00:00Z", SKUs: []string{"S"}},
-		}})
-		resp, err := http.Post("http://"+h.Addr()+"/v1/orders", "application/json", bytes.NewReader(body))
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
+		postOrders(t, h, wire.OrderMsg{Type: wire.TypeOrder, OrderID: id, Channel: "jd", ChannelOrderNo: "no-" + id, BuyerID: "b", OrderedAt: "2026-01-22T07:00:00Z", SKUs: []string{"S"}})
 	}
 	sub := t.TempDir()
 	a := startAgent(t, ctx, sub, b.URL(), "pack01", "  - {name: print-1, role: print}\n")

@@ -15,26 +15,12 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"wedge/agent"
-	"wedge/agent/config"
 	"wedge/agent/console"
 	"wedge/agent/console/consoletest"
 	"wedge/agent/flow"
 	"wedge/internal/testbroker"
-	"wedge/sync/hub"
 	"wedge/sync/wire"
 )
-
-// waitFor polls cond until it holds; the deadline only bounds a hung test.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("never happened: %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
 
 // TestConsoleBreakerInBrowser is issue 5's end-to-end test: a real mosquitto, the reference hub and
 // an agent; a real headless chromium shows the agent's console. 201 orders dispatched through the
@@ -47,15 +33,7 @@ func TestConsoleBreakerInBrowser(t *testing.T) {
 	dir := t.TempDir()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	h, err := hub.New(ctx, hub.Options{BrokerURL: b.URL(), DataDir: filepath.Join(dir, "hub"), Listen: "127.0.0.1:0", ClientID: "hub-console"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		sctx, c := context.WithTimeout(context.Background(), 10*time.Second)
-		defer c()
-		h.Stop(sctx)
-	})
+	h := startHub(t, ctx, b.URL(), dir, "hub-console")
 
 	hash, err := console.HashPassword("secret-1")
 	if err != nil {
@@ -63,25 +41,8 @@ func TestConsoleBreakerInBrowser(t *testing.T) {
 	}
 	yaml := fmt.Sprintf("site: sz01\nagent: pack01\ndata_dir: %s\nbroker: {url: %q}\napi: {listen: \"127.0.0.1:0\", token: tok}\n"+
 		"stations:\n  - {name: print-1, role: print}\nconsole:\n  users: {wang: %q}\n", filepath.Join(dir, "pack01"), b.URL(), hash)
-	p := filepath.Join(dir, "pack01.yaml")
-	if err := os.WriteFile(p, []byte(yaml), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := config.Load(p, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	a, err := agent.New(ctx, cfg, agent.Deps{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		sctx, c := context.WithTimeout(context.Background(), 10*time.Second)
-		defer c()
-		if err := a.Stop(sctx); err != nil {
-			t.Errorf("stop: %v", err)
-		}
-	})
+	cfg := writeConfig(t, filepath.Join(dir, "pack01.yaml"), yaml, nil)
+	a := runAgent(t, ctx, cfg, agent.Deps{})
 
 	n := 0
 	dispatch := func(count int) {
@@ -94,14 +55,8 @@ func TestConsoleBreakerInBrowser(t *testing.T) {
 				msgs = append(msgs, wire.OrderMsg{Type: wire.TypeOrder, OrderID: id, Channel: "jd", ChannelOrderNo: "jd-" + id, BuyerID: "b",
 					OrderedAt: "2026-11-11T00:00:00Z", SKUs: []string{"S1"}, Carrier: "sf"})
 			}
-			body, _ := json.Marshal(wire.OrdersRequest{Site: "sz01", Orders: msgs})
-			resp, err := http.Post("http://"+h.Addr()+"/v1/orders", "application/json", bytes.NewReader(body))
-			if err != nil {
-				t.Fatal(err)
-			}
-			resp.Body.Close()
-			if resp.StatusCode/100 != 2 {
-				t.Fatalf("hub POST /v1/orders: %s", resp.Status)
+			if code := postOrders(t, h, msgs...); code/100 != 2 {
+				t.Fatalf("hub POST /v1/orders: %d", code)
 			}
 			count -= k
 		}
@@ -139,7 +94,7 @@ func TestConsoleBreakerInBrowser(t *testing.T) {
 
 	// 201 orders through the hub trip the breaker; the popup shows within 2 s of the trip.
 	dispatch(201)
-	waitFor(t, "the breaker opens", func() bool { return a.Supervisor().BreakerOpen() })
+	eventually(t, "the breaker opens", func() bool { return a.Supervisor().BreakerOpen() })
 	popup := `.popup[data-kind="breaker"]`
 	pctx, pcancel := context.WithTimeout(bctx, 2*time.Second)
 	err = chromedp.Do(pctx, chromedp.WaitVisible(css(popup)))
@@ -153,7 +108,7 @@ func TestConsoleBreakerInBrowser(t *testing.T) {
 	}
 
 	// The hub learns from the retained status that intake is paused.
-	waitFor(t, "the hub sees breaker_open", func() bool {
+	eventually(t, "the hub sees breaker_open", func() bool {
 		var as []struct {
 			Agent   string `json:"agent"`
 			Breaker bool   `json:"breaker_open"`
@@ -174,7 +129,7 @@ func TestConsoleBreakerInBrowser(t *testing.T) {
 
 	// Orders arriving while it is open are held, not in the backlog.
 	dispatch(7)
-	waitFor(t, "7 orders held", func() bool { return a.Store().Counts()[flow.Held] == 7 })
+	eventually(t, "7 orders held", func() bool { return a.Store().Counts()[flow.Held] == 7 })
 
 	// Prometheus and the KPI are on the same API server.
 	httpGet := func(path string) string {
@@ -190,7 +145,7 @@ func TestConsoleBreakerInBrowser(t *testing.T) {
 		}
 		return buf.String()
 	}
-	waitFor(t, "metrics show the open breaker and 7 held", func() bool {
+	eventually(t, "metrics show the open breaker and 7 held", func() bool {
 		m := httpGet("/metrics")
 		return strings.Contains(m, "wedge_breaker_open 1") && strings.Contains(m, "wedge_held_orders 7")
 	})

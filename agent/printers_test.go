@@ -18,28 +18,14 @@ import (
 	"time"
 
 	"wedge/agent"
-	"wedge/agent/config"
 	"wedge/agent/flow"
 	"wedge/agent/printing"
 	"wedge/drivers/printer"
 	"wedge/drivers/printer/emulator"
 	"wedge/drivers/printer/jobscan"
-	"wedge/internal/pty"
 	"wedge/internal/testbroker"
-	"wedge/sync/hub"
 	"wedge/sync/wire"
 )
-
-func prEventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting: %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
 
 func prDo(t *testing.T, method, url string, body any, v any) (int, []byte) {
 	t.Helper()
@@ -71,22 +57,10 @@ func TestPrinterEndToEnd(t *testing.T) {
 	dir := t.TempDir()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	h, err := hub.New(ctx, hub.Options{BrokerURL: b.URL(), DataDir: filepath.Join(dir, "hub"), Listen: "127.0.0.1:0", ClientID: "hub-pr"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		sctx, c := context.WithTimeout(context.Background(), 10*time.Second)
-		defer c()
-		h.Stop(sctx)
-	}()
-	pp, err := pty.Open()
-	if err != nil {
-		t.Skipf("no pty: %v", err)
-	}
-	defer pp.Close()
+	h := startHub(t, ctx, b.URL(), dir, "hub-pr")
+	pp := openPTYs(t, 1)[0]
 	emu := emulator.NewZPL(&emulator.Options{PrintTime: 20 * time.Millisecond})
-	defer emu.Close()
+	t.Cleanup(func() { emu.Close() }) // after the agent stops, as the printer outlives its driver
 	paddr, err := emu.ListenTCP("127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -103,42 +77,14 @@ devices:
   - {name: scan-p1, kind: scanner, station: print-1, transport: serial, port: %s, profile: generic-serial-cr}
   - {name: zd421-1, kind: printer, station: print-1, transport: tcp, address: %q, profile: zebra-zd421, proxy_listen: "127.0.0.1:0", proxy_filter: "^SF\\d{13}$"}
 `, filepath.Join(dir, "agent"), b.URL(), pp.Name, paddr)
-	cfgPath := filepath.Join(dir, "wedge.yaml")
-	os.WriteFile(cfgPath, []byte(yaml), 0o644)
-	cfg, err := config.Load(cfgPath, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	cfg := writeConfig(t, filepath.Join(dir, "wedge.yaml"), yaml, nil)
 	var mu sync.Mutex
-	var logs bytes.Buffer
 	var events []printing.Event
-	logf := func(f string, a ...any) {
-		mu.Lock()
-		fmt.Fprintf(&logs, f+"\n", a...)
-		mu.Unlock()
-	}
-	t.Cleanup(func() {
-		if t.Failed() {
-			mu.Lock()
-			t.Log("agent log:\n" + logs.String())
-			mu.Unlock()
-		}
-	})
-	a, err := agent.New(ctx, cfg, agent.Deps{Logf: logf, OnPrinterEvent: func(e printing.Event) {
+	a := runAgent(t, ctx, cfg, agent.Deps{Logf: testLog(t), OnPrinterEvent: func(e printing.Event) {
 		mu.Lock()
 		events = append(events, e)
 		mu.Unlock()
 	}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		sctx, c := context.WithTimeout(context.Background(), 10*time.Second)
-		defer c()
-		if err := a.Stop(sctx); err != nil {
-			t.Errorf("stop: %v", err)
-		}
-	}()
 	api := "http://" + a.APIAddr()
 
 	const wb1, wb2, wb3, wb4 = "SF1234567890123", "SF1234567890222", "SF1234567890333", "SF1234567890444"
@@ -148,20 +94,15 @@ devices:
 			ChannelOrderNo: fmt.Sprintf("40123456789012%d", i+1), BuyerID: "b", OrderedAt: "2026-01-22T07:00:00Z",
 			SKUs: []string{"S1"}, Carrier: "sf", Waybill: wb, Recipient: "张** 138****5678"})
 	}
-	body, _ := json.Marshal(wire.OrdersRequest{Site: "sz01", Orders: orders})
-	resp, err := http.Post("http://"+h.Addr()+"/v1/orders", "application/json", bytes.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	prEventually(t, "the agent receives the orders with their waybills", func() bool {
+	postOrders(t, h, orders...)
+	eventually(t, "the agent receives the orders with their waybills", func() bool {
 		o, ok, _ := a.Store().Order("T4")
 		return ok && o.State == flow.PendingAllocation && o.AssignedWaybill == wb4
 	})
 
 	// 1. scan → printed → confirmed → 已打单, at the hub too.
 	pp.Write([]byte("OP-zhang3\r401234567890121\r"))
-	prEventually(t, "T1 printed", func() bool {
+	eventually(t, "T1 printed", func() bool {
 		o, _, _ := a.Store().Order("T1")
 		return o.State == flow.WaybillPrinted && o.Waybill == wb1
 	})
@@ -173,7 +114,7 @@ devices:
 		Waybill string       `json:"waybill"`
 		History []wire.Entry `json:"history"`
 	}
-	prEventually(t, "the hub shows T1 已打单 with its waybill", func() bool {
+	eventually(t, "the hub shows T1 已打单 with its waybill", func() bool {
 		code, _ := prDo(t, "GET", "http://"+h.Addr()+"/v1/orders/T1", nil, &ho)
 		return code == 200 && ho.State == string(flow.WaybillPrinted) && ho.Waybill == wb1
 	})
@@ -190,7 +131,7 @@ devices:
 	// 2. paper out: T2 stays 待分仓, the fault is in the status and reached the event hook.
 	emu.SetFault(printer.FaultPaperOut)
 	pp.Write([]byte("401234567890122\r"))
-	prEventually(t, "T2's printer_fault is journaled", func() bool {
+	eventually(t, "T2's printer_fault is journaled", func() bool {
 		hist, _ := a.Store().History("T2")
 		return len(hist) == 2 && hist[1].Reason == string(flow.ReasonPrinterFault)
 	})
@@ -273,7 +214,7 @@ devices:
 	}
 	c.Write(job)
 	c.Close()
-	prEventually(t, "T3 and T4 printed through the proxy", func() bool {
+	eventually(t, "T3 and T4 printed through the proxy", func() bool {
 		o3, _, _ := a.Store().Order("T3")
 		o4, _, _ := a.Store().Order("T4")
 		return o3.State == flow.WaybillPrinted && o4.State == flow.WaybillPrinted
@@ -281,5 +222,5 @@ devices:
 	if got := emu.Received()[before:]; !bytes.Equal(got, job) {
 		t.Fatalf("printer received %q, want the job unchanged", got)
 	}
-	prEventually(t, "everything is acked by the hub", func() bool { return a.Store().AckedSeq() == a.Store().LastSeq() })
+	eventually(t, "everything is acked by the hub", func() bool { return a.Store().AckedSeq() == a.Store().LastSeq() })
 }

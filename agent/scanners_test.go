@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -27,7 +26,6 @@ import (
 	"wedge/drivers/scanner/hidscan/hidscantest"
 	"wedge/drivers/scanner/scannertest"
 	"wedge/internal/clock"
-	"wedge/internal/pty"
 	"wedge/internal/testbroker"
 )
 
@@ -90,21 +88,14 @@ func startAgentTB(t testing.TB, clk clock.Clock, devices string, deps agent.Deps
 	dir := t.TempDir()
 	yaml := fmt.Sprintf("site: sz01\nagent: pack01\ndata_dir: %s\nbroker: {url: %q}\napi: {listen: \"127.0.0.1:0\", token: tok}\n"+
 		"stations:\n  - {name: print-1, role: print}\ndevices:\n%s", filepath.Join(dir, "data"), b.URL(), devices)
-	p := filepath.Join(dir, "wedge.yaml")
-	if err := os.WriteFile(p, []byte(yaml), 0o644); err != nil {
-		t.Fatal(err)
-	}
 	profiles, err := agent.LoadProfiles("")
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := config.Load(p, &config.Options{
+	cfg := writeConfig(t, filepath.Join(dir, "wedge.yaml"), yaml, &config.Options{
 		ProfileKind:       func(id string) (string, bool) { p, ok := profiles[id]; return p.Kind, ok },
 		ProfileTransports: func(id string) []string { return agent.ProfileTransports(profiles[id]) },
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
 	rec := &recorder{}
 	onResult := deps.OnResult
 	deps.Clock, deps.Logf, deps.OnDeviceEvent = clk, rec.logf, rec.event
@@ -117,22 +108,14 @@ func startAgentTB(t testing.TB, clk clock.Clock, devices string, deps agent.Deps
 	if deps.SerialPorts == nil {
 		deps.SerialPorts = func() ([]discovery.Port, error) { return nil, nil }
 	}
-	a, err := agent.New(context.Background(), cfg, deps)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		sctx, c := context.WithTimeout(context.Background(), 10*time.Second)
-		defer c()
-		if err := a.Stop(sctx); err != nil {
-			t.Errorf("stop: %v", err)
-		}
+	t.Cleanup(func() { // runs after the agent has stopped
 		if t.Failed() {
 			rec.mu.Lock()
 			t.Log("agent log:\n" + rec.logs.String())
 			rec.mu.Unlock()
 		}
 	})
+	a := runAgent(t, context.Background(), cfg, deps)
 	return a, rec
 }
 
@@ -496,16 +479,8 @@ func (b *serialBus) set(ports ...discovery.Port) {
 // a new tty name when replugged (real ptys, real serial driver, fake enumeration and clock).
 func TestSerialScannerBoundByMatch(t *testing.T) {
 	clk := clock.NewFake(time.Date(2026, 11, 11, 9, 0, 0, 0, time.UTC))
-	p1, err := pty.Open()
-	if err != nil {
-		t.Skipf("no pty: %v", err)
-	}
-	defer p1.Close()
-	p2, err := pty.Open()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p2.Close()
+	ptys := openPTYs(t, 2)
+	p1, p2 := ptys[0], ptys[1]
 	port := func(name string) discovery.Port {
 		return discovery.Port{Name: name, IsUSB: true, VID: "1eab", PID: "1d06", SerialNumber: "NL-7", Product: "FM430"}
 	}
@@ -580,16 +555,8 @@ func TestSerialScannerBoundByMatch(t *testing.T) {
 // old one's unplug to be confirmed, and no unplug event is raised.
 func TestSerialScannerFastReplugRebinds(t *testing.T) {
 	clk := clock.NewFake(time.Date(2026, 11, 11, 9, 0, 0, 0, time.UTC))
-	p1, err := pty.Open()
-	if err != nil {
-		t.Skipf("no pty: %v", err)
-	}
-	defer p1.Close()
-	p2, err := pty.Open()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p2.Close()
+	ptys := openPTYs(t, 2)
+	p1, p2 := ptys[0], ptys[1]
 	port := func(name string) discovery.Port {
 		return discovery.Port{Name: name, IsUSB: true, VID: "1EAB", PID: "1D06", SerialNumber: "NL-7"}
 	}

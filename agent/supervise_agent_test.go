@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -16,11 +15,9 @@ import (
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 
 	"wedge/agent"
-	"wedge/agent/config"
 	"wedge/agent/flow"
 	"wedge/internal/clock"
 	"wedge/internal/testbroker"
-	"wedge/sync/hub"
 	"wedge/sync/wire"
 )
 
@@ -34,14 +31,7 @@ func TestBreakerAcrossAgentRestart(t *testing.T) {
 	clk := clock.NewFake(time.Date(2026, 11, 11, 2, 0, 0, 0, time.UTC))
 	yaml := fmt.Sprintf("site: sz01\nagent: pack01\ndata_dir: %s\nbroker: {url: %q}\napi: {listen: \"off\"}\n"+
 		"stations:\n  - {name: print-1, role: print}\nbreaker: {max_backlog: 3, close_after: 1m}\n", filepath.Join(dir, "data"), b.URL())
-	p := filepath.Join(dir, "wedge.yaml")
-	if err := os.WriteFile(p, []byte(yaml), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := config.Load(p, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	cfg := writeConfig(t, filepath.Join(dir, "wedge.yaml"), yaml, nil)
 	ctx := context.Background()
 	start := func() *agent.Agent {
 		a, err := agent.New(ctx, cfg, agent.Deps{Clock: clk})
@@ -112,7 +102,7 @@ func TestBreakerAcrossAgentRestart(t *testing.T) {
 	}
 	defer c.Disconnect(100)
 	cmd := `{"type":"breaker_thresholds","id":"c-7","by":"ops","reason":"加人","max_backlog":100,"close_after":"1m"}`
-	waitFor(t, "the command applies", func() bool {
+	eventually(t, "the command applies", func() bool {
 		// QoS 1 to a subscribed topic; re-sent until applied (the agent may still be subscribing).
 		c.Publish(wire.TopicCommand("sz01", "pack01"), 1, false, cmd).Wait()
 		time.Sleep(50 * time.Millisecond)
@@ -163,15 +153,7 @@ func TestHubCommandReachesAgent(t *testing.T) {
 	dir := t.TempDir()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	h, err := hub.New(ctx, hub.Options{BrokerURL: b.URL(), DataDir: filepath.Join(dir, "hub"), Listen: "127.0.0.1:0", ClientID: "hub-cmd-test"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		sctx, c := context.WithTimeout(context.Background(), 10*time.Second)
-		defer c()
-		h.Stop(sctx)
-	}()
+	h := startHub(t, ctx, b.URL(), dir, "hub-cmd-test")
 	a := startAgent(t, ctx, dir, b.URL(), "pack01", "  - {name: print-1, role: print}\n")
 	base := "http://" + h.Addr() + "/v1/agents/sz01/pack01/commands"
 	eventually(t, "the hub knows the agent", func() bool {

@@ -142,11 +142,6 @@ func TestConfirmUnreachableIsNoAnswer(t *testing.T) {
 // A printer that closes idle connections (some do, after a timeout) is not reported as faulty: the
 // status query is retried once on a fresh connection.
 func TestIdleConnectionClosedByPrinterIsNotAFault(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
 	emu := emulator.NewTSPL(nil)
 	defer emu.Close()
 	emuAddr, err := emu.ListenTCP("127.0.0.1:0")
@@ -155,29 +150,11 @@ func TestIdleConnectionClosedByPrinterIsNotAFault(t *testing.T) {
 	}
 	// A front that closes the first connection after it reads the first query, then relays to the
 	// emulator for every later connection.
-	go func() {
-		n := 0
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			n++
-			if n == 1 {
-				c.Read(make([]byte, 3))
-				c.Close()
-				continue
-			}
-			up, err := net.Dial("tcp", emuAddr)
-			if err != nil {
-				c.Close()
-				return
-			}
-			go func() { io.Copy(up, c); up.Close() }()
-			go func() { io.Copy(c, up); c.Close() }()
-		}
-	}()
-	p, err := printer.Open(printer.Config{Name: "t", Transport: "tcp", Address: ln.Addr().String(), Profile: prof(printer.LangTSPL, printer.QueryTSPLESCQ)}, &printer.Options{QueryTimeout: time.Hour})
+	front := frontRelay(t, emuAddr, func(c net.Conn) {
+		c.Read(make([]byte, 3))
+		c.Close()
+	})
+	p, err := printer.Open(printer.Config{Name: "t", Transport: "tcp", Address: front, Profile: prof(printer.LangTSPL, printer.QueryTSPLESCQ)}, &printer.Options{QueryTimeout: time.Hour})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -191,11 +168,6 @@ func TestIdleConnectionClosedByPrinterIsNotAFault(t *testing.T) {
 // A job whose connection dies before the printer was seen done with it is never confirmed from
 // the fresh connection's idle state: it may never have arrived (a power-cycled printer).
 func TestJobLostWithItsConnectionIsAFault(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
 	emu := emulator.NewZPL(nil)
 	defer emu.Close()
 	emuAddr, err := emu.ListenTCP("127.0.0.1:0")
@@ -203,37 +175,19 @@ func TestJobLostWithItsConnectionIsAFault(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := make(chan struct{})
-	go func() {
-		n := 0
-		for {
-			c, err := ln.Accept()
+	front := frontRelay(t, emuAddr, func(c net.Conn) { // swallow the job, then "power off"
+		buf := make([]byte, 64)
+		for total := 0; total < len("^XA^FDx^FS^XZ"); {
+			k, err := c.Read(buf)
 			if err != nil {
-				return
+				break
 			}
-			n++
-			if n == 1 { // swallow the job, then "power off"
-				buf := make([]byte, 64)
-				for total := 0; total < len("^XA^FDx^FS^XZ"); {
-					k, err := c.Read(buf)
-					if err != nil {
-						break
-					}
-					total += k
-				}
-				c.Close()
-				close(got)
-				continue
-			}
-			up, err := net.Dial("tcp", emuAddr)
-			if err != nil {
-				c.Close()
-				return
-			}
-			go func() { io.Copy(up, c); up.Close() }()
-			go func() { io.Copy(c, up); c.Close() }()
+			total += k
 		}
-	}()
-	p, err := printer.Open(printer.Config{Name: "z", Transport: "tcp", Address: ln.Addr().String(), Profile: prof(printer.LangZPL, printer.QueryZPLHS)}, &printer.Options{QueryTimeout: time.Hour})
+		c.Close()
+		close(got)
+	})
+	p, err := printer.Open(printer.Config{Name: "z", Transport: "tcp", Address: front, Profile: prof(printer.LangZPL, printer.QueryZPLHS)}, &printer.Options{QueryTimeout: time.Hour})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -255,4 +209,38 @@ func TestJobLostWithItsConnectionIsAFault(t *testing.T) {
 	if st, err := p.Status(context.Background()); err != nil || !st.Ready {
 		t.Fatalf("status after the lost job: %+v, %v", st, err)
 	}
+}
+
+// frontRelay listens on a free local port in front of a printer at emuAddr: the first connection is
+// handed to first (which must close it), every later one is relayed to emuAddr both ways. It
+// returns the front's address; the listener is closed in t's cleanup.
+func frontRelay(t *testing.T, emuAddr string, first func(c net.Conn)) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		n := 0
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			n++
+			if n == 1 {
+				first(c)
+				continue
+			}
+			up, err := net.Dial("tcp", emuAddr)
+			if err != nil {
+				c.Close()
+				return
+			}
+			go func() { io.Copy(up, c); up.Close() }()
+			go func() { io.Copy(c, up); c.Close() }()
+		}
+	}()
+	return ln.Addr().String()
 }

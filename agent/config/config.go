@@ -188,30 +188,8 @@ func (d Duration) MarshalYAML() (any, error) { return time.Duration(d).String(),
 // D returns the time.Duration.
 func (d Duration) D() time.Duration { return time.Duration(d) }
 
-// Error is one problem in the file.
-type Error struct {
-	File  string
-	Line  int // 0 if unknown
-	Field string
-	Msg   string
-}
-
-func (e *Error) Error() string {
-	var b strings.Builder
-	b.WriteString(e.File)
-	if e.Line > 0 {
-		b.WriteString(":" + strconv.Itoa(e.Line))
-	}
-	b.WriteString(": ")
-	if e.Field != "" {
-		b.WriteString(e.Field + ": ")
-	}
-	b.WriteString(e.Msg)
-	return b.String()
-}
-
-// Unwrap makes every Error match ErrInvalid.
-func (e *Error) Unwrap() error { return ErrInvalid }
+// Error is one problem in the file (FILE:LINE: FIELD: MSG). It wraps ErrInvalid.
+type Error = yamlpath.Error
 
 // Load reads and validates the file at path.
 func Load(path string, opts *Options) (*Config, error) {
@@ -259,7 +237,7 @@ func Parse(name string, data []byte, opts *Options) (*Config, error) {
 		}
 		var errs []error
 		for _, s := range te.Errors {
-			e := &Error{File: name, Msg: s}
+			e := &Error{File: name, Msg: s, Err: ErrInvalid}
 			if m := lineRE.FindStringSubmatch(s); m != nil {
 				e.Line, _ = strconv.Atoi(m[1])
 				e.Msg = m[2]
@@ -286,7 +264,7 @@ func Parse(name string, data []byte, opts *Options) (*Config, error) {
 
 func syntaxError(name string, err error) error {
 	msg := strings.TrimPrefix(err.Error(), "yaml: ")
-	e := &Error{File: name, Msg: "YAML syntax: " + msg}
+	e := &Error{File: name, Msg: "YAML syntax: " + msg, Err: ErrInvalid}
 	if m := lineRE.FindStringSubmatch(msg); m != nil {
 		e.Line, _ = strconv.Atoi(m[1])
 		e.Msg = "YAML syntax: " + m[2]
@@ -303,7 +281,7 @@ type validator struct {
 
 // failf records a problem at the field path, e.g. ("devices", 0, "station").
 func (v *validator) failf(path []any, format string, args ...any) {
-	v.errs = append(v.errs, &Error{File: v.name, Line: yamlpath.Line(v.root, path), Field: yamlpath.Field(path), Msg: fmt.Sprintf(format, args...)})
+	v.errs = append(v.errs, &Error{File: v.name, Line: yamlpath.Line(v.root, path), Field: yamlpath.Field(path), Msg: fmt.Sprintf(format, args...), Err: ErrInvalid})
 }
 
 // fieldAtLine names the path of the mapping key on line (preferring the key named key), for the

@@ -29,33 +29,8 @@ var (
 	ErrRead = errors.New("cannot read firmware profiles")
 )
 
-// Error is one problem in one profile file. It wraps ErrInvalid.
-type Error struct {
-	File  string // e.g. "firmware-profiles/zebra-cdc.yaml"
-	Line  int    // 1-based; 0 when unknown
-	Field string // dotted path, e.g. "serial.terminator" or "usb[1].pid"; "" for the whole file
-	Msg   string
-}
-
-// Error formats as FILE:LINE: FIELD: MSG, leaving out what is unknown.
-func (e *Error) Error() string {
-	var b strings.Builder
-	if e.File != "" {
-		b.WriteString(e.File)
-		if e.Line > 0 {
-			b.WriteString(":" + strconv.Itoa(e.Line))
-		}
-		b.WriteString(": ")
-	}
-	if e.Field != "" {
-		b.WriteString(e.Field + ": ")
-	}
-	b.WriteString(e.Msg)
-	return b.String()
-}
-
-// Unwrap makes errors.Is(err, ErrInvalid) true.
-func (e *Error) Unwrap() error { return ErrInvalid }
+// Error is one problem in one profile file (FILE:LINE: FIELD: MSG). It wraps ErrInvalid.
+type Error = yamlpath.Error
 
 // Set is a collection of profiles with unique ids, sorted by id. It is a plain slice, so it can
 // be ranged over; use Get to look one up.
@@ -149,7 +124,7 @@ func load(fsys fs.FS, dir string, label func(string) string) (Set, error) {
 			continue
 		}
 		if strings.HasSuffix(name, ".yml") {
-			errs = append(errs, &Error{File: label(name), Msg: "profile files must end in .yaml; rename it to " + strings.TrimSuffix(name, ".yml") + ".yaml"})
+			errs = append(errs, &Error{File: label(name), Msg: "profile files must end in .yaml; rename it to " + strings.TrimSuffix(name, ".yml") + ".yaml", Err: ErrInvalid})
 			continue
 		}
 		if !strings.HasSuffix(name, ".yaml") {
@@ -185,7 +160,7 @@ func Parse(file, id string, data []byte) (Profile, []error) {
 	nodes := yaml.NewDecoder(bytes.NewReader(data))
 	if err := nodes.Decode(&root); err != nil {
 		if errors.Is(err, io.EOF) {
-			return Profile{}, []error{&Error{File: file, Msg: "empty file: want a profile (schema: 1, id: " + id + ", kind: ...)"}}
+			return Profile{}, []error{&Error{File: file, Msg: "empty file: want a profile (schema: 1, id: " + id + ", kind: ...)", Err: ErrInvalid}}
 		}
 		return Profile{}, []error{syntaxError(file, err)}
 	}
@@ -199,7 +174,7 @@ func Parse(file, id string, data []byte) (Profile, []error) {
 			return Profile{}, []error{syntaxError(file, err)}
 		}
 		if n := &next; len(n.Content) > 0 && !(n.Content[0].Kind == yaml.ScalarNode && n.Content[0].Tag == "!!null") {
-			return Profile{}, []error{&Error{File: file, Line: n.Content[0].Line, Msg: "one profile per file: found a second YAML document (---)"}}
+			return Profile{}, []error{&Error{File: file, Line: n.Content[0].Line, Msg: "one profile per file: found a second YAML document (---)", Err: ErrInvalid}}
 		}
 	}
 	doc := &root
@@ -207,7 +182,7 @@ func Parse(file, id string, data []byte) (Profile, []error) {
 		doc = doc.Content[0]
 	}
 	if doc.Kind != yaml.MappingNode {
-		return Profile{}, []error{&Error{File: file, Line: doc.Line, Msg: "wrong type: want a mapping (schema: 1, id: " + id + ", ...), got " + kindName(doc)}}
+		return Profile{}, []error{&Error{File: file, Line: doc.Line, Msg: "wrong type: want a mapping (schema: 1, id: " + id + ", ...), got " + kindName(doc), Err: ErrInvalid}}
 	}
 
 	v := &checker{file: file, root: &root}
@@ -220,7 +195,7 @@ func Parse(file, id string, data []byte) (Profile, []error) {
 			return Profile{}, []error{syntaxError(file, err)}
 		}
 		for _, s := range te.Errors {
-			e := &Error{File: file, Msg: s}
+			e := &Error{File: file, Msg: s, Err: ErrInvalid}
 			if m := lineRE.FindStringSubmatch(s); m != nil {
 				e.Line, _ = strconv.Atoi(m[1])
 				e.Msg = m[2]
@@ -261,7 +236,7 @@ func (p *Profile) applyDefaults() {
 
 func syntaxError(file string, err error) error {
 	msg := strings.TrimPrefix(err.Error(), "yaml: ")
-	e := &Error{File: file, Msg: "YAML syntax: " + msg}
+	e := &Error{File: file, Msg: "YAML syntax: " + msg, Err: ErrInvalid}
 	if m := lineRE.FindStringSubmatch(msg); m != nil {
 		e.Line, _ = strconv.Atoi(m[1])
 		e.Msg = "YAML syntax: " + m[2]
@@ -327,7 +302,7 @@ func (v *checker) failf(p []any, format string, args ...any) {
 	if v.root != nil {
 		line = yamlpath.Line(v.root, p)
 	}
-	v.errs = append(v.errs, &Error{File: v.file, Line: line, Field: field, Msg: fmt.Sprintf(format, args...)})
+	v.errs = append(v.errs, &Error{File: v.file, Line: line, Field: field, Msg: fmt.Sprintf(format, args...), Err: ErrInvalid})
 }
 
 // fieldAtLine names the field on line that the decoder complained about: the key named key (an

@@ -60,3 +60,32 @@ func Line(root *yaml.Node, path []any) int {
 	}
 	return line
 }
+
+// Error is one problem in one YAML file, formatted FILE:LINE: FIELD: MSG (unknown parts left out).
+// Err is the loader's sentinel (e.g. config.ErrInvalid), so errors.Is works per loader.
+type Error struct {
+	File  string // e.g. "firmware-profiles/zebra-cdc.yaml"
+	Line  int    // 1-based; 0 when unknown
+	Field string // dotted path, e.g. "serial.terminator" or "devices[0].station"; "" for the whole file
+	Msg   string
+	Err   error
+}
+
+func (e *Error) Error() string {
+	var b strings.Builder
+	if e.File != "" {
+		b.WriteString(e.File)
+		if e.Line > 0 {
+			fmt.Fprintf(&b, ":%d", e.Line)
+		}
+		b.WriteString(": ")
+	}
+	if e.Field != "" {
+		b.WriteString(e.Field + ": ")
+	}
+	b.WriteString(e.Msg)
+	return b.String()
+}
+
+// Unwrap returns the loader's sentinel.
+func (e *Error) Unwrap() error { return e.Err }

@@ -1,6 +1,7 @@
 package yamlpath
 
 import (
+	"errors"
 	"testing"
 
 	"go.yaml.in/yaml/v3"
@@ -28,6 +29,27 @@ func TestFieldAndLine(t *testing.T) {
 		}
 		if got := Line(&root, c.path); got != c.line {
 			t.Errorf("Line(%v) = %d, want %d", c.path, got, c.line)
+		}
+	}
+}
+
+func TestError(t *testing.T) {
+	sentinel := errors.New("invalid")
+	cases := []struct {
+		e    Error
+		want string
+	}{
+		{Error{File: "wedge.yaml", Line: 14, Field: "devices[0].station", Msg: "unknown"}, "wedge.yaml:14: devices[0].station: unknown"},
+		{Error{File: "x.yaml", Msg: "empty file"}, "x.yaml: empty file"},
+		{Error{Field: "id", Msg: "missing"}, "id: missing"},
+	}
+	for _, c := range cases {
+		c.e.Err = sentinel
+		if got := c.e.Error(); got != c.want {
+			t.Errorf("Error() = %q, want %q", got, c.want)
+		}
+		if !errors.Is(&c.e, sentinel) {
+			t.Errorf("%q does not wrap its sentinel", c.want)
 		}
 	}
 }

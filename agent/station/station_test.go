@@ -13,6 +13,7 @@ import (
 	"wedge/agent/flow"
 	"wedge/agent/intake"
 	"wedge/agent/journal"
+	"wedge/agent/journal/journaltest"
 	"wedge/agent/station"
 	"wedge/drivers/scanner"
 	"wedge/internal/clock"
@@ -402,3 +403,43 @@ func TestClosedStationAndStoreAcknowledgeNothing(t *testing.T) {
 }
 
 func regexpMust(s string) *regexp.Regexp { return regexp.MustCompile(s) }
+
+// A full disk: the scan is not acknowledged (no good signal, a clear message, nothing journaled, the
+// order does not move), and once there is room again the same scan goes through with a gapless chain.
+func TestFullDiskAcknowledgesNothing(t *testing.T) {
+	var full journaltest.DiskFull
+	clk := clock.NewFake(t0)
+	store := journaltest.Open(t, &journal.Options{Site: "sz01", Agent: "pack02", Clock: clk, FailCommit: full.Hook()})
+	if err := store.Do(context.Background(), func(tx *journal.Tx) error {
+		o := pending("1001")
+		o.State, o.Waybill = flow.WaybillPrinted, wbSF
+		tx.PutOrder(o)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	h := station.New(station.Config{Name: "dock-1", Role: station.RoleHandover}, store, station.Options{Clock: clk})
+	t.Cleanup(func() { h.Close() })
+
+	full.Set(true)
+	before := store.LastSeq()
+	res := scan(h, "scan-d1", wbSF)
+	if res.Err == nil || res.Good() {
+		t.Fatalf("disk full: result %+v, want an error and no good signal", res)
+	}
+	if res.Message.ZH == "" || res.Message.EN == "" {
+		t.Fatalf("disk full: no message for the operator: %+v", res.Message)
+	}
+	if store.LastSeq() != before {
+		t.Fatalf("disk full: journal moved from seq %d to %d", before, store.LastSeq())
+	}
+	if o, _, _ := store.Order("1001"); o.State != flow.WaybillPrinted {
+		t.Fatalf("disk full: order moved to %s", o.State)
+	}
+
+	full.Set(false)
+	res = scan(h, "scan-d1", wbSF)
+	if !res.Good() || res.Outcome.Result != flow.Accepted || res.Entry.Seq != before+1 {
+		t.Fatalf("after the disk recovered: %+v", res)
+	}
+}

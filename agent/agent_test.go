@@ -14,8 +14,8 @@ import (
 	"go.uber.org/goleak"
 
 	"wedge/agent"
-	"wedge/agent/flow"
 	"wedge/internal/testbroker"
+	"wedge/order"
 	"wedge/sync/wire"
 )
 
@@ -67,11 +67,11 @@ devices:
 	)
 	eventually(t, "the agent receives the order", func() bool {
 		o, ok, _ := a.Store().Order("T1")
-		return ok && o.State == flow.PendingAllocation
+		return ok && o.State == order.PendingAllocation
 	})
 	eventually(t, "the contract violation is journaled", func() bool {
 		h, _ := a.Store().History("T2")
-		return len(h) == 1 && h[0].Reason == string(flow.ReasonContract)
+		return len(h) == 1 && h[0].Reason == string(order.ReasonContract)
 	})
 
 	const wb = "SF1234567890123"
@@ -83,12 +83,12 @@ devices:
 	pp.Write([]byte("\x01\x02noise\r" + wb + "\r"))
 	eventually(t, "the order is printed", func() bool {
 		o, _, _ := a.Store().Order("T1")
-		return o.State == flow.WaybillPrinted && o.Waybill == wb
+		return o.State == order.WaybillPrinted && o.Waybill == wb
 	})
 	pd.Write([]byte(wb + "\r"))
 	eventually(t, "the order is picked up", func() bool {
 		o, _, _ := a.Store().Order("T1")
-		return o.State == flow.PickedUp
+		return o.State == order.PickedUp
 	})
 
 	var ho struct {
@@ -98,7 +98,7 @@ devices:
 	}
 	eventually(t, "the hub sees 已揽收 with the history", func() bool {
 		code, err := getJSON("http://"+h.Addr()+"/v1/orders/T1", &ho)
-		return err == nil && code == 200 && ho.State == string(flow.PickedUp)
+		return err == nil && code == 200 && ho.State == string(order.PickedUp)
 	})
 	if ho.Waybill != wb {
 		t.Errorf("hub waybill %q", ho.Waybill)
@@ -186,7 +186,7 @@ func TestPrintOnAHandoverOnB(t *testing.T) {
 		})
 	}
 	const wb = "73123456789012" // ZTO
-	if m := apiScan(t, pb, "dock-1", wb); m["reason"] != string(flow.ReasonUnknownWaybill) {
+	if m := apiScan(t, pb, "dock-1", wb); m["reason"] != string(order.ReasonUnknownWaybill) {
 		t.Fatalf("handover before the print: %v", m)
 	}
 	apiScan(t, pa, "print-1", "88001")
@@ -195,7 +195,7 @@ func TestPrintOnAHandoverOnB(t *testing.T) {
 	}
 	eventually(t, "B learns the print through the hub", func() bool {
 		o, _, _ := pb.Store().Order("AB1")
-		return o.State == flow.WaybillPrinted && o.Waybill == wb
+		return o.State == order.WaybillPrinted && o.Waybill == wb
 	})
 	if m := apiScan(t, pb, "dock-1", wb); m["outcome"] != "accepted" || m["to"] != "picked_up" {
 		t.Fatalf("handover on B: %v", m)
@@ -205,11 +205,11 @@ func TestPrintOnAHandoverOnB(t *testing.T) {
 	}
 	eventually(t, "the hub has 已揽收", func() bool {
 		code, err := getJSON("http://"+h.Addr()+"/v1/orders/AB1", &ho)
-		return err == nil && code == 200 && ho.State == string(flow.PickedUp)
+		return err == nil && code == 200 && ho.State == string(order.PickedUp)
 	})
 	eventually(t, "A learns the pickup too", func() bool {
 		o, _, _ := pa.Store().Order("AB1")
-		return o.State == flow.PickedUp
+		return o.State == order.PickedUp
 	})
 }
 

@@ -17,8 +17,8 @@ import (
 	"wedge/agent"
 	"wedge/agent/console"
 	"wedge/agent/console/consoletest"
-	"wedge/agent/flow"
 	"wedge/internal/testbroker"
+	"wedge/order"
 	"wedge/sync/wire"
 )
 
@@ -83,7 +83,7 @@ func TestConsoleBreakerInBrowser(t *testing.T) {
 		t.Logf("screenshot %s", filepath.Join(out, name))
 	}
 	css := func(s string) chromedp.CSS { return chromedp.CSS(s) }
-	count := func(st flow.State) string {
+	count := func(st order.State) string {
 		return fmt.Sprintf(`(document.querySelector('#counts tr[data-state="%s"] td:last-child')||{}).textContent`, st)
 	}
 
@@ -129,7 +129,7 @@ func TestConsoleBreakerInBrowser(t *testing.T) {
 
 	// Orders arriving while it is open are held, not in the backlog.
 	dispatch(7)
-	eventually(t, "7 orders held", func() bool { return a.Store().Counts()[flow.Held] == 7 })
+	eventually(t, "7 orders held", func() bool { return a.Store().Counts()[order.Held] == 7 })
 
 	// Prometheus and the KPI are on the same API server.
 	httpGet := func(path string) string {
@@ -152,7 +152,7 @@ func TestConsoleBreakerInBrowser(t *testing.T) {
 	if k := httpGet("/api/v1/kpi"); !strings.Contains(k, `"zone":"Asia/Shanghai"`) {
 		t.Fatalf("kpi: %s", k)
 	}
-	if _, err := chromedp.Run(bctx, chromedp.Poll[bool](count(flow.Held)+` === "7"`)); err != nil {
+	if _, err := chromedp.Run(bctx, chromedp.Poll[bool](count(order.Held)+` === "7"`)); err != nil {
 		t.Fatalf("board never showed 7 held: %v", err)
 	}
 	shot("agent-console-breaker.png")
@@ -172,7 +172,7 @@ func TestConsoleBreakerInBrowser(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := chromedp.Run(bctx, chromedp.Poll[bool](count(flow.PendingAllocation)+` === "208" && `+count(flow.Held)+` === "0"`)); err != nil {
+	if _, err := chromedp.Run(bctx, chromedp.Poll[bool](count(order.PendingAllocation)+` === "208" && `+count(order.Held)+` === "0"`)); err != nil {
 		c := a.Store().Counts()
 		t.Fatalf("board never showed 208 in 待分仓 and none held (store counts %v): %v", c, err)
 	}
@@ -191,7 +191,7 @@ func TestConsoleBreakerInBrowser(t *testing.T) {
 		switch {
 		case e.Kind == wire.KindBreaker && e.Trigger == wire.TriggerManual && e.Operator == "wang":
 			resets++
-		case e.Kind == wire.KindStep && e.From == string(flow.Held) && e.To == string(flow.PendingAllocation):
+		case e.Kind == wire.KindStep && e.From == string(order.Held) && e.To == string(order.PendingAllocation):
 			releases++
 		}
 	}

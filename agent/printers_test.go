@@ -18,12 +18,12 @@ import (
 	"time"
 
 	"wedge/agent"
-	"wedge/agent/flow"
 	"wedge/agent/printing"
 	"wedge/drivers/printer"
 	"wedge/drivers/printer/emulator"
 	"wedge/drivers/printer/jobscan"
 	"wedge/internal/testbroker"
+	"wedge/order"
 	"wedge/sync/wire"
 )
 
@@ -97,14 +97,14 @@ devices:
 	postOrders(t, h, orders...)
 	eventually(t, "the agent receives the orders with their waybills", func() bool {
 		o, ok, _ := a.Store().Order("T4")
-		return ok && o.State == flow.PendingAllocation && o.AssignedWaybill == wb4
+		return ok && o.State == order.PendingAllocation && o.AssignedWaybill == wb4
 	})
 
 	// 1. scan → printed → confirmed → 已打单, at the hub too.
 	pp.Write([]byte("OP-zhang3\r401234567890121\r"))
 	eventually(t, "T1 printed", func() bool {
 		o, _, _ := a.Store().Order("T1")
-		return o.State == flow.WaybillPrinted && o.Waybill == wb1
+		return o.State == order.WaybillPrinted && o.Waybill == wb1
 	})
 	if jobs := emu.Jobs(); len(jobs) != 1 || !reflect.DeepEqual(jobscan.Scan(jobs[0], nil), []string{wb1}) {
 		t.Fatalf("printer jobs: %d", len(jobs))
@@ -116,7 +116,7 @@ devices:
 	}
 	eventually(t, "the hub shows T1 已打单 with its waybill", func() bool {
 		code, _ := prDo(t, "GET", "http://"+h.Addr()+"/v1/orders/T1", nil, &ho)
-		return code == 200 && ho.State == string(flow.WaybillPrinted) && ho.Waybill == wb1
+		return code == 200 && ho.State == string(order.WaybillPrinted) && ho.Waybill == wb1
 	})
 	var step *wire.Entry
 	for i := range ho.History {
@@ -133,7 +133,7 @@ devices:
 	pp.Write([]byte("401234567890122\r"))
 	eventually(t, "T2's printer_fault is journaled", func() bool {
 		hist, _ := a.Store().History("T2")
-		return len(hist) == 2 && hist[1].Reason == string(flow.ReasonPrinterFault)
+		return len(hist) == 2 && hist[1].Reason == string(order.ReasonPrinterFault)
 	})
 	var st struct {
 		Printers []printing.PrinterStatus `json:"printers"`
@@ -159,7 +159,7 @@ devices:
 		t.Fatalf("events %+v", events)
 	}
 	mu.Unlock()
-	if o, _, _ := a.Store().Order("T2"); o.State != flow.PendingAllocation {
+	if o, _, _ := a.Store().Order("T2"); o.State != order.PendingAllocation {
 		t.Fatalf("T2 %+v", o)
 	}
 	emu.SetFault("")
@@ -217,7 +217,7 @@ devices:
 	eventually(t, "T3 and T4 printed through the proxy", func() bool {
 		o3, _, _ := a.Store().Order("T3")
 		o4, _, _ := a.Store().Order("T4")
-		return o3.State == flow.WaybillPrinted && o4.State == flow.WaybillPrinted
+		return o3.State == order.WaybillPrinted && o4.State == order.WaybillPrinted
 	})
 	if got := emu.Received()[before:]; !bytes.Equal(got, job) {
 		t.Fatalf("printer received %q, want the job unchanged", got)

@@ -16,7 +16,6 @@ import (
 
 	"wedge/agent"
 	"wedge/agent/config"
-	"wedge/agent/flow"
 	"wedge/agent/station"
 	"wedge/drivers/discovery"
 	"wedge/drivers/profile"
@@ -27,6 +26,7 @@ import (
 	"wedge/drivers/scanner/scannertest"
 	"wedge/internal/clock"
 	"wedge/internal/testbroker"
+	"wedge/order"
 )
 
 // A Honeywell Voyager 1470g in HID POS mode (0C2E:0B8F, profile honeywell-1470g).
@@ -199,13 +199,13 @@ func TestHIDScanFeedbackFollowsOutcome(t *testing.T) {
 		return len(rec.Results()) == nreads && len(player.Writes()) == nreads
 	})
 	res := rec.Results()
-	want := []flow.Result{flow.Accepted, flow.Rejected, flow.Accepted, flow.Accepted, flow.AlreadyDone, flow.Rejected, flow.Rejected}
+	want := []order.Result{order.Accepted, order.Rejected, order.Accepted, order.Accepted, order.AlreadyDone, order.Rejected, order.Rejected}
 	for i, r := range res {
 		if r.Err != nil || r.Outcome.Result != want[i] || r.Device != "hid-1" {
 			t.Errorf("read %d (%q): %s err %v device %q, want %s", i, r.Code, r.Outcome.Result, r.Err, r.Device, want[i])
 		}
 	}
-	if res[3].Outcome.To != flow.WaybillPrinted {
+	if res[3].Outcome.To != order.WaybillPrinted {
 		t.Errorf("the waybill scan did not print the order: %+v", res[3].Outcome)
 	}
 	if !strings.HasPrefix(res[6].Code, "收件人：张三") || !strings.HasSuffix(res[6].Code, "运单号SF1385628716739") {

@@ -15,9 +15,9 @@ import (
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 
 	"wedge/agent"
-	"wedge/agent/flow"
 	"wedge/internal/clock"
 	"wedge/internal/testbroker"
+	"wedge/order"
 	"wedge/sync/wire"
 )
 
@@ -48,7 +48,7 @@ func TestBreakerAcrossAgentRestart(t *testing.T) {
 		}
 	}
 	n := 0
-	order := func(a *agent.Agent) string {
+	newOrder := func(a *agent.Agent) string {
 		n++
 		id := fmt.Sprintf("R%02d", n)
 		p := fmt.Sprintf(`{"type":"order","order_id":%q,"channel":"jd","channel_order_no":"jd-%s","buyer_id":"b","ordered_at":"2026-11-11T00:00:00Z","skus":["S1"],"carrier":"sf"}`, id, id)
@@ -57,7 +57,7 @@ func TestBreakerAcrossAgentRestart(t *testing.T) {
 		}
 		return id
 	}
-	state := func(a *agent.Agent, id string) flow.State {
+	state := func(a *agent.Agent, id string) order.State {
 		o, ok, err := a.Store().Order(id)
 		if err != nil || !ok {
 			t.Fatalf("order %s lost (%v)", id, err)
@@ -67,7 +67,7 @@ func TestBreakerAcrossAgentRestart(t *testing.T) {
 
 	a := start()
 	for range 4 {
-		order(a)
+		newOrder(a)
 	}
 	a.Supervisor().Check(ctx)
 	if !a.Supervisor().BreakerOpen() {
@@ -76,7 +76,7 @@ func TestBreakerAcrossAgentRestart(t *testing.T) {
 	var held []string
 	for range 3 {
 		clk.Advance(time.Second)
-		held = append(held, order(a))
+		held = append(held, newOrder(a))
 	}
 	stop(a)
 
@@ -87,10 +87,10 @@ func TestBreakerAcrossAgentRestart(t *testing.T) {
 	}
 	for range 2 {
 		clk.Advance(time.Second)
-		held = append(held, order(a))
+		held = append(held, newOrder(a))
 	}
 	for _, id := range held {
-		if st := state(a, id); st != flow.Held {
+		if st := state(a, id); st != order.Held {
 			t.Fatalf("%s is %s while the breaker is open", id, st)
 		}
 	}
@@ -117,7 +117,7 @@ func TestBreakerAcrossAgentRestart(t *testing.T) {
 		t.Fatal("the breaker did not close by itself")
 	}
 	for i := 1; i <= n; i++ {
-		if st := state(a, fmt.Sprintf("R%02d", i)); st != flow.PendingAllocation {
+		if st := state(a, fmt.Sprintf("R%02d", i)); st != order.PendingAllocation {
 			t.Fatalf("R%02d is %s after the close", i, st)
 		}
 	}
@@ -128,7 +128,7 @@ func TestBreakerAcrossAgentRestart(t *testing.T) {
 	var released, audit []string
 	for _, e := range es {
 		switch {
-		case e.Kind == wire.KindStep && e.From == string(flow.Held):
+		case e.Kind == wire.KindStep && e.From == string(order.Held):
 			if e.Trigger != wire.TriggerSystem {
 				t.Fatalf("release by %s", e.Trigger)
 			}
@@ -218,8 +218,8 @@ func TestAPIConfirmReachesConsoleAndMetrics(t *testing.T) {
 	dir := t.TempDir()
 	ctx := context.Background()
 	a := startAgent(t, ctx, dir, b.URL(), "pack01", "  - {name: print-1, role: print}\n")
-	order := `{"type":"order","order_id":"M1","channel":"jd","channel_order_no":"jd-M1","buyer_id":"b","ordered_at":"2026-11-11T00:00:00Z","skus":["S1"],"carrier":"sf","waybill":"SF1234567890123"}`
-	if err := a.Intake().Apply(ctx, []byte(order)); err != nil {
+	msg := `{"type":"order","order_id":"M1","channel":"jd","channel_order_no":"jd-M1","buyer_id":"b","ordered_at":"2026-11-11T00:00:00Z","skus":["S1"],"carrier":"sf","waybill":"SF1234567890123"}`
+	if err := a.Intake().Apply(ctx, []byte(msg)); err != nil {
 		t.Fatal(err)
 	}
 	base := "http://" + a.APIAddr()
@@ -251,7 +251,7 @@ func TestAPIConfirmReachesConsoleAndMetrics(t *testing.T) {
 		t.Fatalf("snapshot: %d %v", code, err)
 	}
 	if len(snap.Feed) != 2 || snap.Feed[0].Result != "accepted" || snap.Feed[0].OrderID != "M1" || snap.Feed[0].Operator != "OP-boss" ||
-		snap.Feed[1].Result != "rejected" || snap.Feed[1].Reason != string(flow.ReasonManualIncomplete) {
+		snap.Feed[1].Result != "rejected" || snap.Feed[1].Reason != string(order.ReasonManualIncomplete) {
 		t.Fatalf("console feed %+v", snap.Feed)
 	}
 	resp, err := http.Get(base + "/metrics")

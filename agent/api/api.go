@@ -25,12 +25,12 @@ import (
 	"sync"
 	"time"
 
-	"wedge/agent/flow"
 	"wedge/agent/journal"
 	"wedge/agent/printing"
 	"wedge/agent/station"
 	"wedge/drivers/scanner"
 	"wedge/internal/clock"
+	"wedge/order"
 	"wedge/sync/wire"
 )
 
@@ -216,7 +216,7 @@ type StatusJSON struct {
 	BrokerConnected bool                     `json:"broker_connected"`
 	LastAck         string                   `json:"last_ack,omitempty"`
 	Devices         []Device                 `json:"devices"`
-	Backlog         map[flow.State]int       `json:"backlog"`
+	Backlog         map[order.State]int      `json:"backlog"`
 	Stations        []StationJSON            `json:"stations"`
 	Printers        []printing.PrinterStatus `json:"printers"`
 	Recent          []ResultJSON             `json:"recent"`
@@ -234,11 +234,11 @@ type StationJSON struct {
 func (a *API) Status() StatusJSON {
 	st := a.opts.Store
 	s := StatusJSON{Info: a.opts.Info, JournalID: st.JournalID(), LastSeq: st.LastSeq(), AckedSeq: st.AckedSeq(),
-		Backlog: map[flow.State]int{}, Devices: []Device{}, Stations: []StationJSON{}, At: wire.Time(a.clk.Now())}
+		Backlog: map[order.State]int{}, Devices: []Device{}, Stations: []StationJSON{}, At: wire.Time(a.clk.Now())}
 	if s.LastSeq > s.AckedSeq {
 		s.Unsynced = s.LastSeq - s.AckedSeq
 	}
-	for _, state := range flow.States {
+	for _, state := range order.States {
 		s.Backlog[state] = 0
 	}
 	for k, v := range st.Counts() {
@@ -271,7 +271,7 @@ func (a *API) status(w http.ResponseWriter, r *http.Request) { writeJSON(w, 200,
 
 // OrderJSON is GET /api/v1/orders/{id}.
 type OrderJSON struct {
-	Order   flow.Order   `json:"order"`
+	Order   order.Order  `json:"order"`
 	StateZH string       `json:"state_zh"`
 	History []wire.Entry `json:"history"`
 }
@@ -285,8 +285,8 @@ func (a *API) order(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !ok {
-		m := flow.ReasonUnknownOrder.Message("")
-		writeErr(w, http.StatusNotFound, string(flow.ReasonUnknownOrder), m.ZH, m.EN)
+		m := order.ReasonUnknownOrder.Message("")
+		writeErr(w, http.StatusNotFound, string(order.ReasonUnknownOrder), m.ZH, m.EN)
 		return
 	}
 	h, err := a.opts.Store.History(o.ID)
@@ -303,29 +303,29 @@ func (a *API) order(w http.ResponseWriter, r *http.Request) {
 
 // ResultJSON is the answer to a scan or a confirmation.
 type ResultJSON struct {
-	Good     bool         `json:"good"`
-	Outcome  string       `json:"outcome"` // accepted | already_done | rejected
-	Reason   string       `json:"reason,omitempty"`
-	Kind     string       `json:"kind,omitempty"`
-	OrderID  string       `json:"order_id,omitempty"`
-	From     string       `json:"from,omitempty"`
-	To       string       `json:"to,omitempty"`
-	Waybill  string       `json:"waybill,omitempty"`
-	Message  flow.Message `json:"message"`
-	Station  string       `json:"station,omitempty"`
-	Device   string       `json:"device,omitempty"`
-	Operator string       `json:"operator,omitempty"`
-	Code     string       `json:"code,omitempty"`
-	Seq      uint64       `json:"seq,omitempty"`
-	At       string       `json:"at"`
-	Error    string       `json:"error,omitempty"`
+	Good     bool          `json:"good"`
+	Outcome  string        `json:"outcome"` // accepted | already_done | rejected
+	Reason   string        `json:"reason,omitempty"`
+	Kind     string        `json:"kind,omitempty"`
+	OrderID  string        `json:"order_id,omitempty"`
+	From     string        `json:"from,omitempty"`
+	To       string        `json:"to,omitempty"`
+	Waybill  string        `json:"waybill,omitempty"`
+	Message  order.Message `json:"message"`
+	Station  string        `json:"station,omitempty"`
+	Device   string        `json:"device,omitempty"`
+	Operator string        `json:"operator,omitempty"`
+	Code     string        `json:"code,omitempty"`
+	Seq      uint64        `json:"seq,omitempty"`
+	At       string        `json:"at"`
+	Error    string        `json:"error,omitempty"`
 }
 
 func resultJSON(r station.Result) ResultJSON {
 	j := ResultJSON{Good: r.Good(), Outcome: r.Outcome.Result.String(), Kind: r.Kind, OrderID: r.Outcome.Order.ID,
 		From: string(r.Outcome.From), To: string(r.Outcome.To), Waybill: r.Outcome.Waybill, Message: r.Message,
 		Station: r.Station, Device: r.Device, Operator: r.Operator, Code: r.Code, Seq: r.Entry.Seq, At: wire.Time(r.At)}
-	if r.Outcome.Result == flow.Rejected {
+	if r.Outcome.Result == order.Rejected {
 		j.Reason = string(r.Outcome.Reason)
 	}
 	if r.Err != nil {
@@ -338,8 +338,8 @@ func (a *API) writeResult(w http.ResponseWriter, res station.Result, rejectedSta
 	j := resultJSON(res)
 	switch {
 	case res.Err != nil && errors.Is(res.Err, station.ErrNotFound):
-		m := flow.ReasonUnknownOrder.Message("")
-		writeErr(w, http.StatusNotFound, string(flow.ReasonUnknownOrder), m.ZH, m.EN)
+		m := order.ReasonUnknownOrder.Message("")
+		writeErr(w, http.StatusNotFound, string(order.ReasonUnknownOrder), m.ZH, m.EN)
 	case res.Err != nil && (errors.Is(res.Err, context.Canceled) || errors.Is(res.Err, context.DeadlineExceeded)):
 		writeErr(w, http.StatusServiceUnavailable, "timeout", "处理超时，未确认：请重试", "timed out, nothing acknowledged: try again")
 	case res.Err != nil:
@@ -414,11 +414,11 @@ func (a *API) labelPNG(w http.ResponseWriter, r *http.Request) {
 	}
 	switch {
 	case errors.Is(err, printing.ErrNotFound):
-		m := flow.ReasonUnknownOrder.Message("")
-		writeErr(w, http.StatusNotFound, string(flow.ReasonUnknownOrder), m.ZH, m.EN)
+		m := order.ReasonUnknownOrder.Message("")
+		writeErr(w, http.StatusNotFound, string(order.ReasonUnknownOrder), m.ZH, m.EN)
 	case errors.Is(err, printing.ErrNoWaybill):
-		m := flow.ReasonNoWaybill.Message("")
-		writeErr(w, http.StatusConflict, string(flow.ReasonNoWaybill), m.ZH, m.EN)
+		m := order.ReasonNoWaybill.Message("")
+		writeErr(w, http.StatusConflict, string(order.ReasonNoWaybill), m.ZH, m.EN)
 	case err != nil:
 		a.logf("api: label %q: %v", code, err)
 		writeErr(w, http.StatusUnprocessableEntity, "label_error", "无法生成面单："+err.Error(), "cannot render the label: "+err.Error())
@@ -454,8 +454,8 @@ func (a *API) reprint(w http.ResponseWriter, r *http.Request) {
 		Code: r.PathValue("id"), Operator: req.Operator, Note: req.Note, Device: station.DeviceAPI})
 	switch {
 	case errors.Is(res.Err, printing.ErrNotFound):
-		m := flow.ReasonUnknownOrder.Message("")
-		writeErr(w, http.StatusNotFound, string(flow.ReasonUnknownOrder), m.ZH, m.EN)
+		m := order.ReasonUnknownOrder.Message("")
+		writeErr(w, http.StatusNotFound, string(order.ReasonUnknownOrder), m.ZH, m.EN)
 		return
 	case errors.Is(res.Err, printing.ErrNoPrinter):
 		writeErr(w, http.StatusConflict, "no_printer", "没有可用的打印机："+res.Err.Error(), "no printer for this reprint: "+res.Err.Error())

@@ -16,11 +16,11 @@ import (
 	"go.uber.org/goleak"
 
 	"wedge/agent/api"
-	"wedge/agent/flow"
 	"wedge/agent/journal"
 	"wedge/agent/station"
 	"wedge/drivers/scanner"
 	"wedge/internal/clock"
+	"wedge/order"
 	"wedge/sync/wire"
 )
 
@@ -61,8 +61,8 @@ func newRig(t *testing.T, tok string) *rig {
 		t.Fatal(err)
 	}
 	err = store.Do(context.Background(), func(tx *journal.Tx) error {
-		tx.PutOrder(flow.Order{ID: "1001", Channel: "tmall", ChannelOrderNo: "401234567890123", Carrier: "sf", AssignedWaybill: wbSF, State: flow.PendingAllocation})
-		tx.PutOrder(flow.Order{ID: "1002", Carrier: "sf", State: flow.PendingAllocation})
+		tx.PutOrder(order.Order{ID: "1001", Channel: "tmall", ChannelOrderNo: "401234567890123", Carrier: "sf", AssignedWaybill: wbSF, State: order.PendingAllocation})
+		tx.PutOrder(order.Order{ID: "1002", Carrier: "sf", State: order.PendingAllocation})
 		return nil
 	})
 	if err != nil {
@@ -176,7 +176,7 @@ func TestAuth(t *testing.T) {
 			t.Errorf("scan with token %q: %d %v", c.tok, code, m)
 		}
 	}
-	if o, _, _ := r.store.Order("1001"); o.State != flow.PendingAllocation {
+	if o, _, _ := r.store.Order("1001"); o.State != order.PendingAllocation {
 		t.Fatal("an unauthorised request changed an order")
 	}
 	if r.store.LastSeq() != 0 {
@@ -279,10 +279,10 @@ func TestConfirmReachesOnResult(t *testing.T) {
 	}
 	ok, bad := got[0], got[1]
 	if !ok.Good() || ok.Entry.Kind != wire.KindStep || ok.Entry.Trigger != wire.TriggerManual || ok.Entry.OrderID != "1001" ||
-		ok.Entry.To != string(flow.WaybillPrinted) || ok.Operator != "OP-boss" || ok.Entry.Seq == 0 {
+		ok.Entry.To != string(order.WaybillPrinted) || ok.Operator != "OP-boss" || ok.Entry.Seq == 0 {
 		t.Fatalf("accepted confirmation: %+v", ok)
 	}
-	if bad.Good() || bad.Outcome.Reason != flow.ReasonManualIncomplete || bad.Entry.Trigger != wire.TriggerManual || bad.Entry.Seq <= ok.Entry.Seq {
+	if bad.Good() || bad.Outcome.Reason != order.ReasonManualIncomplete || bad.Entry.Trigger != wire.TriggerManual || bad.Entry.Seq <= ok.Entry.Seq {
 		t.Fatalf("refused confirmation: %+v", bad)
 	}
 }

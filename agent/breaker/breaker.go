@@ -4,7 +4,7 @@
 // hub command. Every change is returned as a Transition that the agent journals as a
 // wire.KindBreaker entry (Transition.Entry); the breaker itself does no I/O.
 //
-// While the breaker is open, orders arriving from the hub are held (flow.Held, 暂停进入) instead of
+// While the breaker is open, orders arriving from the hub are held (order.Held, 暂停进入) instead of
 // entering the backlog (IntakeState); when it closes they are released in arrival order
 // (ReleaseOrder). Backlog measures the inputs of Observe from a set of orders.
 //
@@ -24,8 +24,8 @@ import (
 	"sync"
 	"time"
 
-	"wedge/agent/flow"
 	"wedge/internal/clock"
+	"wedge/order"
 	"wedge/sync/wire"
 )
 
@@ -136,27 +136,27 @@ type Transition struct {
 func (t Transition) Changed() bool { return t.Event != "" }
 
 // Message is the supervisor-facing text, Chinese first.
-func (t Transition) Message() flow.Message {
+func (t Transition) Message() order.Message {
 	switch t.Event {
 	case EventOpen:
 		if t.Reason == WhyAvgWait {
-			return flow.Message{
+			return order.Message{
 				ZH: fmt.Sprintf("积压熔断：待分仓平均等待 %s 超过上限 %s，新订单暂停进入", t.AvgWait.Round(time.Second), t.Thresholds.MaxAvgWait),
 				EN: fmt.Sprintf("Backlog breaker open: average wait %s exceeds %s, intake paused", t.AvgWait.Round(time.Second), t.Thresholds.MaxAvgWait),
 			}
 		}
-		return flow.Message{
+		return order.Message{
 			ZH: fmt.Sprintf("积压熔断：待分仓 %d 单超过上限 %d，新订单暂停进入", t.Backlog, t.Thresholds.MaxBacklog),
 			EN: fmt.Sprintf("Backlog breaker open: %d pending exceeds %d, intake paused", t.Backlog, t.Thresholds.MaxBacklog),
 		}
 	case EventClose:
-		return flow.Message{ZH: "积压已恢复，熔断关闭，暂停的订单按到达顺序进入待分仓", EN: "Backlog recovered: breaker closed, held orders enter pending allocation in arrival order"}
+		return order.Message{ZH: "积压已恢复，熔断关闭，暂停的订单按到达顺序进入待分仓", EN: "Backlog recovered: breaker closed, held orders enter pending allocation in arrival order"}
 	case EventReset:
-		return flow.Message{ZH: fmt.Sprintf("主管 %s 复位熔断（原因：%s），暂停的订单按到达顺序进入待分仓", t.By, t.Reason), EN: fmt.Sprintf("Supervisor %s reset the breaker (%s): held orders enter pending allocation in arrival order", t.By, t.Reason)}
+		return order.Message{ZH: fmt.Sprintf("主管 %s 复位熔断（原因：%s），暂停的订单按到达顺序进入待分仓", t.By, t.Reason), EN: fmt.Sprintf("Supervisor %s reset the breaker (%s): held orders enter pending allocation in arrival order", t.By, t.Reason)}
 	case EventThresholds:
-		return flow.Message{ZH: "熔断阈值已修改：" + t.Thresholds.String(), EN: "Breaker thresholds changed: " + t.Thresholds.String()}
+		return order.Message{ZH: "熔断阈值已修改：" + t.Thresholds.String(), EN: "Breaker thresholds changed: " + t.Thresholds.String()}
 	}
-	return flow.Message{}
+	return order.Message{}
 }
 
 // Entry is the journal entry for t (wire.KindBreaker): From/To are "closed"/"open", Trigger is
@@ -252,13 +252,13 @@ func (b *Breaker) Open() bool {
 	return b.st.Open
 }
 
-// IntakeState is the state a newly arriving (fully paid) order enters: flow.Held while the breaker is
-// open, flow.PendingAllocation otherwise.
-func (b *Breaker) IntakeState() flow.State {
+// IntakeState is the state a newly arriving (fully paid) order enters: order.Held while the breaker is
+// open, order.PendingAllocation otherwise.
+func (b *Breaker) IntakeState() order.State {
 	if b.Open() {
-		return flow.Held
+		return order.Held
 	}
-	return flow.PendingAllocation
+	return order.PendingAllocation
 }
 
 func (b *Breaker) transition(event string, now time.Time) Transition {
@@ -363,14 +363,14 @@ type Stats struct {
 }
 
 // Backlog measures orders at now. Orders without PendingSince use StateSince, then ReceivedAt.
-func Backlog(orders []flow.Order, now time.Time) Stats {
+func Backlog(orders []order.Order, now time.Time) Stats {
 	var s Stats
 	var total time.Duration
 	for _, o := range orders {
 		switch o.State {
-		case flow.Held:
+		case order.Held:
 			s.Held++
-		case flow.PendingAllocation:
+		case order.PendingAllocation:
 			s.Backlog++
 			w := max(now.Sub(PendingSince(o)), 0)
 			total += w
@@ -387,7 +387,7 @@ func Backlog(orders []flow.Order, now time.Time) Stats {
 }
 
 // PendingSince is when o entered 待分仓 (PendingSince, else StateSince, else ReceivedAt).
-func PendingSince(o flow.Order) time.Time {
+func PendingSince(o order.Order) time.Time {
 	switch {
 	case !o.PendingSince.IsZero():
 		return o.PendingSince
@@ -400,7 +400,7 @@ func PendingSince(o flow.Order) time.Time {
 // Held is an order held by the breaker with the journal sequence number of its intake entry, which
 // breaks ties between orders received in the same instant.
 type Held struct {
-	Order flow.Order
+	Order order.Order
 	Seq   uint64
 }
 

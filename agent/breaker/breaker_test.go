@@ -5,8 +5,8 @@ import (
 	"testing"
 	"time"
 
-	"wedge/agent/flow"
 	"wedge/internal/clock"
+	"wedge/order"
 	"wedge/sync/wire"
 )
 
@@ -54,7 +54,7 @@ func TestOpensOnThresholds(t *testing.T) {
 				t.Fatalf("changed=%v open=%v, want %v", tr.Changed(), b.Open(), tc.open)
 			}
 			if !tc.open {
-				if b.IntakeState() != flow.PendingAllocation {
+				if b.IntakeState() != order.PendingAllocation {
 					t.Fatal("closed breaker must admit orders to pending")
 				}
 				return
@@ -62,7 +62,7 @@ func TestOpensOnThresholds(t *testing.T) {
 			if tr.Event != EventOpen || tr.Reason != tc.why || !tr.Open || !tr.At.Equal(t0) || tr.Backlog != tc.backlog {
 				t.Fatalf("transition = %+v", tr)
 			}
-			if b.IntakeState() != flow.Held {
+			if b.IntakeState() != order.Held {
 				t.Fatal("open breaker must hold new orders")
 			}
 			if st := b.State(); st.Why != tc.why || !st.Since.Equal(t0) {
@@ -219,11 +219,11 @@ func TestMessages(t *testing.T) {
 
 func TestBacklogStats(t *testing.T) {
 	now := t0.Add(time.Hour)
-	orders := []flow.Order{
-		{ID: "a", State: flow.PendingAllocation, PendingSince: now.Add(-10 * time.Minute)},
-		{ID: "b", State: flow.PendingAllocation, StateSince: now.Add(-20 * time.Minute), Overdue: true},
-		{ID: "c", State: flow.Held, ReceivedAt: now.Add(-time.Hour)},
-		{ID: "d", State: flow.WaybillPrinted},
+	orders := []order.Order{
+		{ID: "a", State: order.PendingAllocation, PendingSince: now.Add(-10 * time.Minute)},
+		{ID: "b", State: order.PendingAllocation, StateSince: now.Add(-20 * time.Minute), Overdue: true},
+		{ID: "c", State: order.Held, ReceivedAt: now.Add(-time.Hour)},
+		{ID: "d", State: order.WaybillPrinted},
 	}
 	s := Backlog(orders, now)
 	if s.Backlog != 2 || s.Held != 1 || s.AvgWait != 15*time.Minute || s.OldestWait != 20*time.Minute || s.Overdue != 1 {
@@ -237,12 +237,12 @@ func TestBacklogStats(t *testing.T) {
 func TestReleaseOrder(t *testing.T) {
 	at := func(m int) time.Time { return t0.Add(time.Duration(m) * time.Minute) }
 	held := []Held{
-		{flow.Order{ID: "late", ReceivedAt: at(5)}, 9},
-		{flow.Order{ID: "tie-seq2", ReceivedAt: at(1)}, 2},
-		{flow.Order{ID: "first", ReceivedAt: at(0)}, 7},
-		{flow.Order{ID: "tie-seq1", ReceivedAt: at(1)}, 1},
-		{flow.Order{ID: "z-same", ReceivedAt: at(3)}, 4},
-		{flow.Order{ID: "a-same", ReceivedAt: at(3)}, 4},
+		{order.Order{ID: "late", ReceivedAt: at(5)}, 9},
+		{order.Order{ID: "tie-seq2", ReceivedAt: at(1)}, 2},
+		{order.Order{ID: "first", ReceivedAt: at(0)}, 7},
+		{order.Order{ID: "tie-seq1", ReceivedAt: at(1)}, 1},
+		{order.Order{ID: "z-same", ReceivedAt: at(3)}, 4},
+		{order.Order{ID: "a-same", ReceivedAt: at(3)}, 4},
 	}
 	orig := append([]Held(nil), held...)
 	got := ReleaseOrder(held)

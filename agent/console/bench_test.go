@@ -10,7 +10,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"wedge/agent/console"
-	"wedge/agent/flow"
+	"wedge/order"
 )
 
 // cpuSeconds is the process's CPU time as the Go runtime accounts it (user + GC + scavenger).
@@ -68,7 +68,7 @@ func BenchmarkFanOut(b *testing.B) {
 	for i := range b.N * rate {
 		<-tick.C
 		e.c.Publish(console.ScanEvent(console.Scan{At: time.Now(), Station: "print-1", Device: "scanner-a", Operator: "李四",
-			Code: "TB2026111100" + string(rune('0'+i%10)), Result: "accepted", Message: flow.Message{ZH: "成功：待分仓 → 已打单", EN: "OK"}}))
+			Code: "TB2026111100" + string(rune('0'+i%10)), Result: "accepted", Message: order.Message{ZH: "成功：待分仓 → 已打单", EN: "OK"}}))
 	}
 	elapsed := time.Since(start)
 	// Let the queues drain before counting.

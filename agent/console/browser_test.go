@@ -13,7 +13,7 @@ import (
 	"wedge/agent/breaker"
 	"wedge/agent/console"
 	"wedge/agent/console/consoletest"
-	"wedge/agent/flow"
+	"wedge/order"
 	"wedge/sync/wire"
 )
 
@@ -61,8 +61,8 @@ func TestBrowser(t *testing.T) {
 
 	// Some live scans, then the breaker trips.
 	for i, s := range []console.Scan{
-		{Station: "print-1", Device: "scanner-a", Operator: "李四", Code: "TB20261111001", Result: "accepted", Message: flow.Message{ZH: "成功", EN: "OK"}},
-		{Station: "handover-1", Device: "scanner-b", Operator: "张三", Code: "SF1234567890123", Result: "rejected", Reason: flow.ReasonNotPrinted, Message: flow.ReasonNotPrinted.Message(flow.PendingAllocation)},
+		{Station: "print-1", Device: "scanner-a", Operator: "李四", Code: "TB20261111001", Result: "accepted", Message: order.Message{ZH: "成功", EN: "OK"}},
+		{Station: "handover-1", Device: "scanner-b", Operator: "张三", Code: "SF1234567890123", Result: "rejected", Reason: order.ReasonNotPrinted, Message: order.ReasonNotPrinted.Message(order.PendingAllocation)},
 	} {
 		s.At = time.Now().Add(time.Duration(i) * time.Second)
 		e.c.Publish(console.ScanEvent(s))
@@ -71,7 +71,7 @@ func TestBrowser(t *testing.T) {
 	br, _ := breaker.New(breaker.Options{Clock: clk})
 	tr := br.Observe(201, 5*time.Minute)
 	b := board()
-	b.Counts[flow.PendingAllocation] = 201
+	b.Counts[order.PendingAllocation] = 201
 	b.Backlog.Backlog = 201
 	b.Breaker = br.State()
 	e.src.SetBoard(b)
@@ -130,7 +130,7 @@ func TestBrowser(t *testing.T) {
 	}
 
 	// Search an order, see its history, confirm its next step by hand (operator + reason).
-	e.src.AddOrder(console.OrderView{Order: flow.Order{ID: "O9", ChannelOrderNo: "TB123", State: flow.PendingAllocation, AssignedWaybill: "SF1234567890123", Carrier: "SF"},
+	e.src.AddOrder(console.OrderView{Order: order.Order{ID: "O9", ChannelOrderNo: "TB123", State: order.PendingAllocation, AssignedWaybill: "SF1234567890123", Carrier: "SF"},
 		History: []wire.Entry{{Seq: 3, Kind: wire.KindIntake, OrderID: "O9", To: "pending_allocation", Trigger: wire.TriggerHub, At: wire.Time(t0)}}})
 	err = chromedp.Do(ctx,
 		chromedp.SendKeys(css(`#search-code`), "TB123"), chromedp.Click(css(`#search-form button`)),

@@ -32,9 +32,9 @@ import (
 	"github.com/gorilla/websocket"
 
 	"wedge/agent/breaker"
-	"wedge/agent/flow"
 	"wedge/agent/kpi"
 	"wedge/internal/clock"
+	"wedge/order"
 	"wedge/sync/wire"
 )
 
@@ -70,16 +70,16 @@ type AlertAcker interface {
 
 // Snapshot is the board. Durations are JSON nanoseconds.
 type Snapshot struct {
-	Site    string             `json:"site"`
-	Agent   string             `json:"agent"`
-	At      time.Time          `json:"at"`
-	Counts  map[flow.State]int `json:"counts"`
-	Backlog breaker.Stats      `json:"backlog"`
-	Breaker breaker.State      `json:"breaker"`
-	KPI     KPI                `json:"kpi"`
-	Devices []Device           `json:"devices"`
-	Sync    Sync               `json:"sync"`
-	Overdue []OrderRow         `json:"overdue"` // highlighted: in 待分仓 past overdue_after, oldest first
+	Site    string              `json:"site"`
+	Agent   string              `json:"agent"`
+	At      time.Time           `json:"at"`
+	Counts  map[order.State]int `json:"counts"`
+	Backlog breaker.Stats       `json:"backlog"`
+	Breaker breaker.State       `json:"breaker"`
+	KPI     KPI                 `json:"kpi"`
+	Devices []Device            `json:"devices"`
+	Sync    Sync                `json:"sync"`
+	Overdue []OrderRow          `json:"overdue"` // highlighted: in 待分仓 past overdue_after, oldest first
 }
 
 // KPI is the board's KPI part.
@@ -109,18 +109,18 @@ type Sync struct {
 
 // OrderRow is an order line on the board.
 type OrderRow struct {
-	ID             string     `json:"order_id"`
-	ChannelOrderNo string     `json:"channel_order_no,omitempty"`
-	State          flow.State `json:"state"`
-	Since          time.Time  `json:"since"`
-	Overdue        bool       `json:"overdue,omitempty"`
+	ID             string      `json:"order_id"`
+	ChannelOrderNo string      `json:"channel_order_no,omitempty"`
+	State          order.State `json:"state"`
+	Since          time.Time   `json:"since"`
+	Overdue        bool        `json:"overdue,omitempty"`
 }
 
 // OrderView is a search result.
 type OrderView struct {
-	Order   flow.Order   `json:"order"`
+	Order   order.Order  `json:"order"`
 	History []wire.Entry `json:"history"`
-	Next    flow.Action  `json:"next,omitempty"` // what a manual confirmation would do, "" if nothing
+	Next    order.Action `json:"next,omitempty"` // what a manual confirmation would do, "" if nothing
 }
 
 // ConfirmRequest is a manual confirmation.
@@ -133,23 +133,23 @@ type ConfirmRequest struct {
 
 // ConfirmResult is the answer to a confirmation.
 type ConfirmResult struct {
-	OK      bool         `json:"ok"`
-	From    flow.State   `json:"from,omitempty"`
-	To      flow.State   `json:"to,omitempty"`
-	Message flow.Message `json:"message"`
+	OK      bool          `json:"ok"`
+	From    order.State   `json:"from,omitempty"`
+	To      order.State   `json:"to,omitempty"`
+	Message order.Message `json:"message"`
 }
 
 // Scan is one line of the live scan feed.
 type Scan struct {
-	At       time.Time    `json:"at"`
-	Station  string       `json:"station"`
-	Device   string       `json:"device"`
-	Operator string       `json:"operator,omitempty"`
-	Code     string       `json:"code"`
-	OrderID  string       `json:"order_id,omitempty"`
-	Result   string       `json:"result"`           // accepted | already_done | rejected
-	Reason   flow.Reason  `json:"reason,omitempty"` // when rejected
-	Message  flow.Message `json:"message"`
+	At       time.Time     `json:"at"`
+	Station  string        `json:"station"`
+	Device   string        `json:"device"`
+	Operator string        `json:"operator,omitempty"`
+	Code     string        `json:"code"`
+	OrderID  string        `json:"order_id,omitempty"`
+	Result   string        `json:"result"`           // accepted | already_done | rejected
+	Reason   order.Reason  `json:"reason,omitempty"` // when rejected
+	Message  order.Message `json:"message"`
 }
 
 // Alert kinds.
@@ -162,13 +162,13 @@ const (
 
 // Alert is a popup that stays until acknowledged.
 type Alert struct {
-	ID      string       `json:"id"` // set by Publish when empty
-	Kind    string       `json:"kind"`
-	At      time.Time    `json:"at"`
-	Title   flow.Message `json:"title"`
-	Detail  string       `json:"detail,omitempty"`
-	AckedBy string       `json:"acked_by,omitempty"`
-	AckedAt time.Time    `json:"acked_at,omitzero"`
+	ID      string        `json:"id"` // set by Publish when empty
+	Kind    string        `json:"kind"`
+	At      time.Time     `json:"at"`
+	Title   order.Message `json:"title"`
+	Detail  string        `json:"detail,omitempty"`
+	AckedBy string        `json:"acked_by,omitempty"`
+	AckedAt time.Time     `json:"acked_at,omitzero"`
 }
 
 // BreakerAlert is the popup for a breaker transition (open or reset/close, so every screen learns it).
@@ -178,13 +178,13 @@ func BreakerAlert(t breaker.Transition) Alert {
 
 // PrinterFaultAlert is the popup for a printer fault.
 func PrinterFaultAlert(at time.Time, printer, detail string) Alert {
-	return Alert{Kind: AlertPrinterFault, At: at, Detail: detail, Title: flow.Message{
+	return Alert{Kind: AlertPrinterFault, At: at, Detail: detail, Title: order.Message{
 		ZH: "打印机故障：" + printer + "，请检查纸张、碳带和机盖", EN: "Printer fault: " + printer + ", check paper, ribbon and cover"}}
 }
 
 // UnpluggedAlert is the popup for a device that disappeared.
 func UnpluggedAlert(at time.Time, kind, name string) Alert {
-	return Alert{Kind: AlertUnplugged, At: at, Title: flow.Message{
+	return Alert{Kind: AlertUnplugged, At: at, Title: order.Message{
 		ZH: "设备已断开：" + name + "（" + kind + "），请检查 USB 线", EN: "Device unplugged: " + name + " (" + kind + "), check the USB cable"}}
 }
 

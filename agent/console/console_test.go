@@ -21,9 +21,9 @@ import (
 	"wedge/agent/breaker"
 	"wedge/agent/console"
 	"wedge/agent/console/consoletest"
-	"wedge/agent/flow"
 	"wedge/agent/kpi"
 	"wedge/internal/clock"
+	"wedge/order"
 	"wedge/sync/wire"
 )
 
@@ -33,7 +33,7 @@ var t0 = time.Date(2026, 11, 11, 2, 0, 0, 0, time.UTC)
 
 func board() console.Snapshot {
 	return console.Snapshot{Site: "sz01", Agent: "a1", At: t0,
-		Counts:  map[flow.State]int{flow.PendingAllocation: 12, flow.WaybillPrinted: 3},
+		Counts:  map[order.State]int{order.PendingAllocation: 12, order.WaybillPrinted: 3},
 		Backlog: breaker.Stats{Backlog: 12, AvgWait: 3 * time.Minute, OldestWait: 9 * time.Minute},
 		Breaker: breaker.State{Thresholds: breaker.Thresholds{MaxBacklog: 200, MaxAvgWait: 8 * time.Minute, CloseRatio: 0.8, CloseAfter: time.Minute}},
 		Devices: []console.Device{{Name: "zebra-1", Kind: "printer", Station: "print-1", Up: true, Health: "ok"}},
@@ -123,13 +123,13 @@ func TestFanOutAndResyncOnReconnect(t *testing.T) {
 		c := e.dial(nil)
 		m := read(t, c)
 		var full console.Full
-		if m.Type != console.EventSnapshot || json.Unmarshal(m.Data, &full) != nil || full.Board.Site != "sz01" || full.Board.Counts[flow.PendingAllocation] != 12 {
+		if m.Type != console.EventSnapshot || json.Unmarshal(m.Data, &full) != nil || full.Board.Site != "sz01" || full.Board.Counts[order.PendingAllocation] != 12 {
 			t.Fatalf("first message = %s %s", m.Type, m.Data)
 		}
 		conns = append(conns, c)
 	}
 	e.c.Publish(console.ScanEvent(console.Scan{At: t0, Station: "print-1", Device: "scanner-a", Operator: "李四", Code: "O1",
-		Result: "rejected", Reason: flow.ReasonHeld, Message: flow.ReasonHeld.Message(flow.Held)}))
+		Result: "rejected", Reason: order.ReasonHeld, Message: order.ReasonHeld.Message(order.Held)}))
 	for _, c := range conns {
 		m := read(t, c)
 		var s console.Scan
@@ -175,7 +175,7 @@ func TestSlowClientIsDroppedAndResynced(t *testing.T) {
 
 	pad := strings.Repeat("x", 4<<10)
 	for i := range 300 { // ~1.2 MB: far more than the socket buffers between the console and the slow client
-		e.c.Publish(console.ScanEvent(console.Scan{Code: fmt.Sprint(i), Result: "accepted", Message: flow.Message{ZH: pad}}))
+		e.c.Publish(console.ScanEvent(console.Scan{Code: fmt.Sprint(i), Result: "accepted", Message: order.Message{ZH: pad}}))
 	}
 	e.c.Publish(console.ScanEvent(console.Scan{Code: "last", Result: "accepted"}))
 	// Publish returned for every event although the slow client read nothing: it never blocks.
@@ -233,22 +233,22 @@ func TestBoardRefresh(t *testing.T) {
 		time.Sleep(time.Millisecond)
 	}
 	b := board()
-	b.Counts[flow.PendingAllocation] = 99
+	b.Counts[order.PendingAllocation] = 99
 	e.src.SetBoard(b)
 	e.c.Refresh()
 	var s console.Snapshot
 	m := read(t, ws)
-	if json.Unmarshal(m.Data, &s); m.Type != console.EventBoard || s.Counts[flow.PendingAllocation] != 99 {
+	if json.Unmarshal(m.Data, &s); m.Type != console.EventBoard || s.Counts[order.PendingAllocation] != 99 {
 		t.Fatalf("after Refresh: %s %s", m.Type, m.Data)
 	}
 	// The periodic refresh pushes a changed board, and nothing when it did not change.
 	e.c.Refresh() // unchanged: no event
 	b = board()   // a new value: the console may still be encoding the old one
-	b.Counts[flow.PendingAllocation] = 100
+	b.Counts[order.PendingAllocation] = 100
 	e.src.SetBoard(b)
 	e.clk.Advance(2 * time.Second) // the board timer was armed by New
 	m = read(t, ws)
-	if json.Unmarshal(m.Data, &s); m.Type != console.EventBoard || s.Counts[flow.PendingAllocation] != 100 {
+	if json.Unmarshal(m.Data, &s); m.Type != console.EventBoard || s.Counts[order.PendingAllocation] != 100 {
 		t.Fatalf("after the period: %s %s", m.Type, m.Data)
 	}
 }
@@ -344,7 +344,7 @@ func (b *browser) post(path string, body any, hdr map[string]string, out any) in
 
 func TestAuthCSRFAndActions(t *testing.T) {
 	e := newEnv(t, nil)
-	e.src.AddOrder(console.OrderView{Order: flow.Order{ID: "O9", ChannelOrderNo: "TB123", State: flow.PendingAllocation, AssignedWaybill: "SF1234567890123", Carrier: "SF"},
+	e.src.AddOrder(console.OrderView{Order: order.Order{ID: "O9", ChannelOrderNo: "TB123", State: order.PendingAllocation, AssignedWaybill: "SF1234567890123", Carrier: "SF"},
 		History: []wire.Entry{{Seq: 3, Kind: wire.KindIntake, OrderID: "O9"}}})
 	b := newBrowser(t, e.srv.URL)
 	reset := map[string]string{"reason": "加派人手"}
@@ -357,7 +357,7 @@ func TestAuthCSRFAndActions(t *testing.T) {
 	if code := b.post("/api/login", map[string]string{"user": "wang", "password": "secret-1"}, map[string]string{"X-Wedge-CSRF": ""}, nil); code != http.StatusForbidden {
 		t.Fatalf("login without CSRF = %d", code)
 	}
-	var ae struct{ Error flow.Message }
+	var ae struct{ Error order.Message }
 	if code := b.post("/api/login", map[string]string{"user": "wang", "password": "wrong"}, nil, &ae); code != http.StatusUnauthorized || ae.Error.ZH == "" || ae.Error.EN == "" {
 		t.Fatalf("bad password = %d %+v", code, ae)
 	}
@@ -406,7 +406,7 @@ func TestAuthCSRFAndActions(t *testing.T) {
 	// Search and manual confirmation.
 	var v console.OrderView
 	b.get("/api/search?code=TB123", &v, 200)
-	if v.Order.ID != "O9" || v.Next != flow.ActPrint || len(v.History) != 1 {
+	if v.Order.ID != "O9" || v.Next != order.ActPrint || len(v.History) != 1 {
 		t.Fatalf("search = %+v", v)
 	}
 	b.get("/api/search?code=NOPE", nil, 404)
@@ -415,7 +415,7 @@ func TestAuthCSRFAndActions(t *testing.T) {
 		t.Fatalf("confirm without note = %d", code)
 	}
 	var res console.ConfirmResult
-	if code := b.post("/api/confirm", console.ConfirmRequest{OrderID: "O9", Operator: "李四", Note: "扫描枪故障，人工核对面单"}, nil, &res); code != 200 || !res.OK || res.To != flow.WaybillPrinted {
+	if code := b.post("/api/confirm", console.ConfirmRequest{OrderID: "O9", Operator: "李四", Note: "扫描枪故障，人工核对面单"}, nil, &res); code != 200 || !res.OK || res.To != order.WaybillPrinted {
 		t.Fatalf("confirm = %d %+v", code, res)
 	}
 	if c := e.src.Confirms(); len(c) != 1 || c[0].By != "wang" || c[0].Operator != "李四" {
@@ -467,7 +467,7 @@ func TestLoginThrottle(t *testing.T) {
 		}
 	}
 	good := map[string]string{"user": "wang", "password": "secret-1"}
-	var ae struct{ Error flow.Message }
+	var ae struct{ Error order.Message }
 	if code := b.post("/api/login", good, nil, &ae); code != http.StatusTooManyRequests || !strings.Contains(ae.Error.ZH, "分钟") {
 		t.Fatalf("6th attempt = %d %+v (even the right password waits)", code, ae)
 	}

@@ -14,7 +14,7 @@ import (
 	"sync"
 	"time"
 
-	"wedge/agent/flow"
+	"wedge/order"
 )
 
 //go:embed web
@@ -74,11 +74,11 @@ func (c *Console) sessionView(s session) sessionView {
 }
 
 type apiError struct {
-	Error flow.Message `json:"error"`
+	Error order.Message `json:"error"`
 }
 
 func writeErr(w http.ResponseWriter, code int, zh, en string) {
-	writeJSON(w, code, apiError{flow.Message{ZH: zh, EN: en}})
+	writeJSON(w, code, apiError{order.Message{ZH: zh, EN: en}})
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {
@@ -233,7 +233,7 @@ func (c *Console) search(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if v.Next == "" {
-		v.Next, _ = flow.Next(v.Order.State)
+		v.Next, _ = order.Next(v.Order.State)
 	}
 	writeJSON(w, http.StatusOK, v)
 }
@@ -249,7 +249,7 @@ func (c *Console) confirm(w http.ResponseWriter, r *http.Request) {
 	}
 	req.OrderID, req.Operator, req.Note = strings.TrimSpace(req.OrderID), strings.TrimSpace(req.Operator), strings.TrimSpace(req.Note)
 	if req.OrderID == "" || req.Operator == "" || req.Note == "" {
-		m := flow.ReasonManualIncomplete.Message("")
+		m := order.ReasonManualIncomplete.Message("")
 		writeErr(w, http.StatusBadRequest, m.ZH, m.EN)
 		return
 	}

@@ -18,9 +18,9 @@ import (
 	"wedge/agent"
 	"wedge/agent/config"
 	"wedge/agent/console"
-	"wedge/agent/flow"
 	"wedge/agent/printing"
 	"wedge/agent/station"
+	"wedge/order"
 	"wedge/sync/broker"
 	"wedge/sync/hub"
 	"wedge/sync/wire"
@@ -349,14 +349,14 @@ func agentYAML(site, name, role, st, dev, port, printerAddr, brokerURL, listen, 
 func (d *Demo) resume() {
 	var printed []string
 	seen := map[string]bool{}
-	d.pack.a.Store().ForEachOrder(flow.PendingAllocation, func(o flow.Order) bool {
+	d.pack.a.Store().ForEachOrder(order.PendingAllocation, func(o order.Order) bool {
 		d.packQ.push(job{id: o.ID})
 		return true
 	})
 	// Printed as dock01 knows it, and as pack01 knows it: a label printed just before the stop may
 	// not have reached dock01 through the hub yet (the dock operator waits for it to arrive).
 	for _, n := range []*node{d.dock, d.pack} {
-		n.a.Store().ForEachOrder(flow.WaybillPrinted, func(o flow.Order) bool {
+		n.a.Store().ForEachOrder(order.WaybillPrinted, func(o order.Order) bool {
 			if !seen[o.ID] {
 				seen[o.ID] = true
 				printed = append(printed, o.ID)
@@ -405,7 +405,7 @@ func (d *Demo) onResult(n *node, r station.Result) {
 	}
 	e.ZH = "[" + code + "] " + e.ZH
 	if r.Kind == wire.KindStep {
-		e.ZH = fmt.Sprintf("[%s] 订单 %s %s → %s", code, short(r.Entry.OrderID), flow.State(r.Entry.From).LabelZH(), flow.State(r.Entry.To).LabelZH())
+		e.ZH = fmt.Sprintf("[%s] 订单 %s %s → %s", code, short(r.Entry.OrderID), order.State(r.Entry.From).LabelZH(), order.State(r.Entry.To).LabelZH())
 		e.EN = fmt.Sprintf("%s → %s", r.Entry.From, r.Entry.To)
 	} else if !good && r.Entry.Reason != "" {
 		e.EN += " (" + r.Entry.Reason + ")"

@@ -16,7 +16,7 @@ import (
 
 	"go.uber.org/goleak"
 
-	"wedge/agent/flow"
+	"wedge/order"
 	"wedge/sync/wire"
 )
 
@@ -97,7 +97,7 @@ func TestDemoOrdersReachPickedUp(t *testing.T) {
 				continue
 			}
 			switch {
-			case kind == "normal" && o.State == string(flow.PickedUp) && picked == nil:
+			case kind == "normal" && o.State == string(order.PickedUp) && picked == nil:
 				picked = &o
 			case kind == "contract" && len(o.History) > 0 && contract == nil:
 				contract = &o
@@ -106,7 +106,7 @@ func TestDemoOrdersReachPickedUp(t *testing.T) {
 				if e.Kind == wire.KindReject && e.Trigger == wire.TriggerScan && stationReject == nil {
 					stationReject = &o
 				}
-				if e.Kind == wire.KindReject && e.Reason == string(flow.ReasonPrinterFault) && printerFault == nil {
+				if e.Kind == wire.KindReject && e.Reason == string(order.ReasonPrinterFault) && printerFault == nil {
 					printerFault = &o
 				}
 			}
@@ -116,7 +116,7 @@ func TestDemoOrdersReachPickedUp(t *testing.T) {
 	if picked == nil {
 		t.Fatalf("no order reached 已揽收 at the hub; hub states %v, totals %+v, events %v", snap.HubStates, snap.Totals, snap.Events)
 	}
-	if snap.HubStates[string(flow.PickedUp)] == 0 {
+	if snap.HubStates[string(order.PickedUp)] == 0 {
 		t.Errorf("hub stats count no picked_up orders: %v", snap.HubStates)
 	}
 
@@ -128,9 +128,9 @@ func TestDemoOrdersReachPickedUp(t *testing.T) {
 			continue
 		}
 		switch {
-		case e.From == string(flow.PendingAllocation) && e.To == string(flow.WaybillPrinted):
+		case e.From == string(order.PendingAllocation) && e.To == string(order.WaybillPrinted):
 			printed = e.Agent == "pack01" && e.Operator == "OP-LI07" && e.Device == PrinterName && e.Trigger == wire.TriggerPrint && e.Job != "" && e.Waybill == picked.Waybill
-		case e.From == string(flow.WaybillPrinted) && e.To == string(flow.PickedUp):
+		case e.From == string(order.WaybillPrinted) && e.To == string(order.PickedUp):
 			handed = e.Agent == "dock01" && e.Operator == "OP-WANG12" && e.Device == "scan-d1" && e.Waybill == picked.Waybill
 		}
 	}
@@ -143,9 +143,9 @@ func TestDemoOrdersReachPickedUp(t *testing.T) {
 	} else {
 		found := false
 		for _, e := range contract.History {
-			found = found || (e.Kind == wire.KindReject && e.Reason == string(flow.ReasonContract))
+			found = found || (e.Kind == wire.KindReject && e.Reason == string(order.ReasonContract))
 		}
-		if !found || contract.State != "" && contract.State != string(flow.PendingAllocation) {
+		if !found || contract.State != "" && contract.State != string(order.PendingAllocation) {
 			t.Errorf("contract-breaking order %s: state %q, history %+v", contract.OrderID, contract.State, contract.History)
 		}
 	}
@@ -162,7 +162,7 @@ func TestDemoOrdersReachPickedUp(t *testing.T) {
 				break
 			}
 		}
-		if o.Waybill == "" || o.State == string(flow.PendingAllocation) {
+		if o.Waybill == "" || o.State == string(order.PendingAllocation) {
 			t.Errorf("order %s refused for paper out was not printed after the reload: state %q", printerFault.OrderID, o.State)
 		}
 	}
@@ -287,7 +287,7 @@ func TestBurstAndResume(t *testing.T) {
 		next := map[string]string{}
 		for id, kind := range left {
 			var h hubOrder
-			if getJSON(t, c, d.HubURL()+"/v1/orders/"+id, &h) != http.StatusOK || h.State != string(flow.PickedUp) {
+			if getJSON(t, c, d.HubURL()+"/v1/orders/"+id, &h) != http.StatusOK || h.State != string(order.PickedUp) {
 				next[id] = kind
 			}
 		}

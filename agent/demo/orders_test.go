@@ -9,7 +9,7 @@ import (
 
 	"wedge/agent/config"
 	"wedge/agent/console"
-	"wedge/agent/waybill"
+	"wedge/order/waybill"
 	"wedge/sync/wire"
 )
 

@@ -10,8 +10,8 @@ import (
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 
-	"wedge/agent/flow"
 	"wedge/agent/station"
+	"wedge/order"
 	"wedge/sync/wire"
 )
 
@@ -88,10 +88,10 @@ func (s *statCounters) result(r station.Result) {
 		s.t.Rejected++
 	}
 	if r.Kind == wire.KindStep {
-		switch flow.State(r.Entry.To) {
-		case flow.WaybillPrinted:
+		switch order.State(r.Entry.To) {
+		case order.WaybillPrinted:
 			s.t.Printed++
-		case flow.PickedUp:
+		case order.PickedUp:
 			s.t.PickedUp++
 		}
 	}
@@ -234,7 +234,7 @@ func (d *Demo) signIn(ctx context.Context, n *node, badge string) bool {
 }
 
 // waitOrder polls the agent's store until the order satisfies ok, up to limit.
-func (d *Demo) waitOrder(ctx context.Context, n *node, id string, limit time.Duration, ok func(flow.Order) bool) (flow.Order, bool) {
+func (d *Demo) waitOrder(ctx context.Context, n *node, id string, limit time.Duration, ok func(order.Order) bool) (order.Order, bool) {
 	deadline := time.Now().Add(limit)
 	for {
 		o, found, err := n.a.Store().Order(id)
@@ -269,9 +269,9 @@ func (d *Demo) packOperator(ctx context.Context, seed uint64) {
 		if !ok {
 			return
 		}
-		known := func(o flow.Order) bool { return o.State != flow.AwaitingBalance || j.premature }
+		known := func(o order.Order) bool { return o.State != order.AwaitingBalance || j.premature }
 		if j.cancelled {
-			known = func(o flow.Order) bool { return o.State == flow.Cancelled }
+			known = func(o order.Order) bool { return o.State == order.Cancelled }
 		}
 		o, ok := d.waitOrder(ctx, n, j.id, orderWait, known)
 		if ctx.Err() != nil {
@@ -281,7 +281,7 @@ func (d *Demo) packOperator(ctx context.Context, seed uint64) {
 			d.ev.add(Event{Source: n.name, ZH: "订单未到达 " + short(j.id), EN: "order did not reach " + n.name})
 			continue
 		}
-		if o.State == flow.Held && !j.cancelled {
+		if o.State == order.Held && !j.cancelled {
 			// Held by the backlog breaker (暂停进入): not on the shelf yet; back to the end of the
 			// work list until the breaker closes and releases it to 待分仓.
 			j.notBefore = time.Now().Add(time.Second)
@@ -292,7 +292,7 @@ func (d *Demo) packOperator(ctx context.Context, seed uint64) {
 		if o.ChannelOrderNo != "" && rnd.IntN(2) == 0 {
 			code = o.ChannelOrderNo
 		}
-		if j.premature || j.cancelled || o.State != flow.PendingAllocation {
+		if j.premature || j.cancelled || o.State != order.PendingAllocation {
 			// A presale order before its balance, or a cancelled one, taken from the shelf by
 			// mistake: the station refuses it.
 			d.scan(ctx, n, code)
@@ -342,7 +342,7 @@ func (d *Demo) dockOperator(ctx context.Context, seed uint64) {
 		if !ok {
 			return
 		}
-		o, ok := d.waitOrder(ctx, n, j.id, orderWait, func(o flow.Order) bool { return o.Waybill != "" && o.State != flow.PendingAllocation })
+		o, ok := d.waitOrder(ctx, n, j.id, orderWait, func(o order.Order) bool { return o.Waybill != "" && o.State != order.PendingAllocation })
 		if ctx.Err() != nil {
 			return
 		}
@@ -354,7 +354,7 @@ func (d *Demo) dockOperator(ctx context.Context, seed uint64) {
 			switch rnd.IntN(3) {
 			case 0: // a parcel that was never printed: the order's code instead of a label
 				if id, ok := d.packQ.peek(); ok {
-					if p, ok := d.waitOrder(ctx, n, id, 0, func(o flow.Order) bool { return o.State == flow.PendingAllocation }); ok {
+					if p, ok := d.waitOrder(ctx, n, id, 0, func(o order.Order) bool { return o.State == order.PendingAllocation }); ok {
 						d.scan(ctx, n, p.ID)
 						sleep(ctx, d.opts.ScanGap)
 					}
@@ -531,8 +531,8 @@ func (d *Demo) watchMalformed(seen map[string]uint64) {
 	for _, n := range []*node{d.pack, d.dock} {
 		m := n.a.Intake().Stats().Malformed
 		if m > seen[n.name] {
-			msg := flow.ReasonMalformed.Message("")
-			d.ev.add(Event{Source: n.name, ZH: msg.ZH, EN: msg.EN + " (" + string(flow.ReasonMalformed) + ")"})
+			msg := order.ReasonMalformed.Message("")
+			d.ev.add(Event{Source: n.name, ZH: msg.ZH, EN: msg.EN + " (" + string(order.ReasonMalformed) + ")"})
 		}
 		seen[n.name] = m
 	}
@@ -592,7 +592,7 @@ func (d *Demo) watchRefusals(ctx context.Context, ids []string) []string {
 		var agents []string
 		detail := ""
 		for _, e := range o.History {
-			if e.Kind == wire.KindReject && e.Reason == string(flow.ReasonContract) {
+			if e.Kind == wire.KindReject && e.Reason == string(order.ReasonContract) {
 				agents = append(agents, e.Agent)
 				detail = e.Detail
 			}
@@ -601,7 +601,7 @@ func (d *Demo) watchRefusals(ctx context.Context, ids []string) []string {
 			keep = append(keep, id)
 			continue
 		}
-		m := flow.ReasonContract.Message("")
+		m := order.ReasonContract.Message("")
 		d.ev.add(Event{Source: strings.Join(agents, ","), ZH: fmt.Sprintf("拒收订单 %s：%s", short(id), m.ZH),
 			EN: m.EN + " (" + detail + ")"})
 	}

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"time"
 
-	"wedge/agent/flow"
+	"wedge/order"
 )
 
 // AgentStat is one agent's journal and sync position.
@@ -56,7 +56,7 @@ func (d *Demo) breakerView() BreakerView {
 	}
 	st := sup.Breaker()
 	v.Known, v.Open, v.Why, v.Backlog, v.MaxBacklog = true, st.Open, st.Why, st.Backlog, st.Thresholds.MaxBacklog
-	d.pack.a.Store().ForEachOrder(flow.Held, func(flow.Order) bool { v.Held++; return true })
+	d.pack.a.Store().ForEachOrder(order.Held, func(order.Order) bool { v.Held++; return true })
 	d.brMu.Lock()
 	changed := v.Open != d.brWasOpen
 	d.brWasOpen = v.Open
@@ -116,7 +116,7 @@ func isTerminal(w io.Writer) bool {
 }
 
 // viewStates are the states shown, in flow order.
-var viewStates = []flow.State{flow.AwaitingBalance, flow.Held, flow.PendingAllocation, flow.WaybillPrinted, flow.PickedUp, flow.Cancelled}
+var viewStates = []order.State{order.AwaitingBalance, order.Held, order.PendingAllocation, order.WaybillPrinted, order.PickedUp, order.Cancelled}
 
 func mark(good bool) string {
 	if good {
@@ -185,7 +185,7 @@ func (d *Demo) renderLine(w io.Writer, s Snapshot, seen uint64) uint64 {
 	var b strings.Builder
 	b.WriteString(s.At.Format("15:04:05"))
 	for _, st := range viewStates {
-		if n := s.HubStates[string(st)]; n > 0 || st == flow.PendingAllocation || st == flow.WaybillPrinted || st == flow.PickedUp {
+		if n := s.HubStates[string(st)]; n > 0 || st == order.PendingAllocation || st == order.WaybillPrinted || st == order.PickedUp {
 			fmt.Fprintf(&b, " %s %s %d |", st.LabelZH(), st, n)
 		}
 	}

@@ -7,7 +7,7 @@
 // a message that cannot be read (malformed_message, with a bounded excerpt). Nothing it receives
 // crashes it or blocks the queue.
 //
-// State messages are other agents' progress as the hub saw it; they merge monotonically (flow.Merge)
+// State messages are other agents' progress as the hub saw it; they merge monotonically (order.Merge)
 // and create a minimal order record when the order is unknown here, so that an order printed on
 // PC A can be handed over on PC B.
 //
@@ -29,10 +29,10 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"wedge/agent/flow"
 	"wedge/agent/journal"
-	"wedge/agent/waybill"
 	"wedge/internal/clock"
+	"wedge/order"
+	"wedge/order/waybill"
 	"wedge/sync/wire"
 )
 
@@ -59,9 +59,9 @@ type Options struct {
 	Contract func(channel, orderNo string) error
 	// RequestCatchup asks the hub to replay the downlink after since. It must not block. Nil: none.
 	RequestCatchup func(since uint64)
-	// IntakeState is the state a new, fully paid order enters: flow.Held while the backlog breaker
-	// is open (supervise.Supervisor.IntakeState). Nil: flow.PendingAllocation.
-	IntakeState func() flow.State
+	// IntakeState is the state a new, fully paid order enters: order.Held while the backlog breaker
+	// is open (supervise.Supervisor.IntakeState). Nil: order.PendingAllocation.
+	IntakeState func() order.State
 }
 
 // Intake applies downlink payloads. Apply may be called from one goroutine at a time (the agent's
@@ -221,7 +221,7 @@ func (in *Intake) Apply(ctx context.Context, payload []byte) error {
 					// Beyond a gap, a message about an order not heard of yet may follow that
 					// order's message in the missing range: apply it again when the replay
 					// brings it in sequence, instead of counting it as applied.
-					retry = e.Reason == string(flow.ReasonUnknownOrder) && el.hseq > hseq+1
+					retry = e.Reason == string(order.ReasonUnknownOrder) && el.hseq > hseq+1
 				default:
 					st.Applied++
 				}
@@ -292,7 +292,7 @@ func code(hseq uint64) string {
 }
 
 func malformed(now time.Time, code string, err error, raw []byte) wire.Entry {
-	return wire.Entry{Kind: wire.KindReject, Trigger: wire.TriggerHub, Reason: string(flow.ReasonMalformed), Code: code,
+	return wire.Entry{Kind: wire.KindReject, Trigger: wire.TriggerHub, Reason: string(order.ReasonMalformed), Code: code,
 		Detail: excerpt(err.Error(), MaxExcerpt) + " | payload: " + excerpt(string(raw), MaxExcerpt), At: wire.Time(now)}
 }
 
@@ -321,7 +321,7 @@ func (in *Intake) apply(tx *journal.Tx, m wire.OrderMsg, now time.Time) (wire.En
 	write := func(e wire.Entry) (wire.Entry, bool, string) {
 		return tx.Append(e), true, e.Kind
 	}
-	reject := func(o flow.Order, r flow.Reason, detail string) (wire.Entry, bool, string) {
+	reject := func(o order.Order, r order.Reason, detail string) (wire.Entry, bool, string) {
 		e := base
 		e.Kind, e.Reason, e.Detail = wire.KindReject, string(r), excerpt(detail, 4*MaxExcerpt)
 		e.From, e.To = string(o.State), string(o.State)
@@ -334,22 +334,22 @@ func (in *Intake) apply(tx *journal.Tx, m wire.OrderMsg, now time.Time) (wire.En
 	case wire.TypeBalancePaid, wire.TypeCancel:
 		o, ok := tx.Order(id)
 		if !ok {
-			return reject(flow.Order{}, flow.ReasonUnknownOrder, m.Type+" for an order this agent does not know")
+			return reject(order.Order{}, order.ReasonUnknownOrder, m.Type+" for an order this agent does not know")
 		}
-		req := flow.Request{Action: flow.ActBalancePaid, At: now}
+		req := order.Request{Action: order.ActBalancePaid, At: now}
 		if m.Type == wire.TypeCancel {
-			req = flow.Request{Action: flow.ActCancel, Note: m.Reason, At: now}
+			req = order.Request{Action: order.ActCancel, Note: m.Reason, At: now}
 		}
-		out := flow.Apply(o, req)
+		out := order.Apply(o, req)
 		switch out.Result {
-		case flow.AlreadyDone:
+		case order.AlreadyDone:
 			return wire.Entry{}, false, ""
-		case flow.Rejected:
+		case order.Rejected:
 			return reject(o, out.Reason, out.Detail)
 		}
-		if out.To == flow.PendingAllocation && in.opts.IntakeState != nil && in.opts.IntakeState() == flow.Held {
+		if out.To == order.PendingAllocation && in.opts.IntakeState != nil && in.opts.IntakeState() == order.Held {
 			// Balance paid while the backlog breaker is open: held like a new order (暂停进入).
-			out.To, out.Order.State, out.Order.PendingSince = flow.Held, flow.Held, time.Time{}
+			out.To, out.Order.State, out.Order.PendingSince = order.Held, order.Held, time.Time{}
 		}
 		tx.PutOrder(out.Order)
 		e := base
@@ -359,7 +359,7 @@ func (in *Intake) apply(tx *journal.Tx, m wire.OrderMsg, now time.Time) (wire.En
 	case wire.TypeWaybill:
 		o, ok := tx.Order(id)
 		if !ok {
-			return reject(flow.Order{}, flow.ReasonUnknownOrder, "waybill for an order this agent does not know")
+			return reject(order.Order{}, order.ReasonUnknownOrder, "waybill for an order this agent does not know")
 		}
 		wb := waybill.Normalize(m.Waybill)
 		carrier := strings.ToLower(strings.TrimSpace(m.Carrier))
@@ -367,16 +367,16 @@ func (in *Intake) apply(tx *journal.Tx, m wire.OrderMsg, now time.Time) (wire.En
 			carrier = o.Carrier
 		}
 		if err := waybill.Validate(carrier, wb); err != nil {
-			return reject(o, flow.ReasonWaybillInvalid, err.Error())
+			return reject(o, order.ReasonWaybillInvalid, err.Error())
 		}
 		if o.Waybill != "" && o.Waybill != wb {
-			return reject(o, flow.ReasonWaybillMismatch, fmt.Sprintf("already printed with waybill %s; refusing %s", o.Waybill, wb))
+			return reject(o, order.ReasonWaybillMismatch, fmt.Sprintf("already printed with waybill %s; refusing %s", o.Waybill, wb))
 		}
 		if o.AssignedWaybill == wb && o.Carrier == carrier {
 			return wire.Entry{}, false, ""
 		}
-		if o.State == flow.Cancelled {
-			return reject(o, flow.ReasonCancelled, "waybill for a cancelled order")
+		if o.State == order.Cancelled {
+			return reject(o, order.ReasonCancelled, "waybill for a cancelled order")
 		}
 		n := o
 		n.AssignedWaybill, n.Carrier = wb, carrier
@@ -387,25 +387,25 @@ func (in *Intake) apply(tx *journal.Tx, m wire.OrderMsg, now time.Time) (wire.En
 		return write(e)
 
 	case wire.TypeState:
-		to, err := flow.ParseState(m.State)
+		to, err := order.ParseState(m.State)
 		if err != nil {
-			return reject(flow.Order{}, flow.ReasonUnsupported, err.Error())
+			return reject(order.Order{}, order.ReasonUnsupported, err.Error())
 		}
 		o, known := tx.Order(id)
 		if !known {
-			o = flow.Order{ID: id, State: flow.AwaitingBalance, ReceivedAt: now, StateSince: now}
+			o = order.Order{ID: id, State: order.AwaitingBalance, ReceivedAt: now, StateSince: now}
 		}
-		if known && o.State == flow.Held && to == flow.PendingAllocation {
+		if known && o.State == order.Held && to == order.PendingAllocation {
 			// Another PC, whose breaker is closed, took the order into its backlog. That is not a
 			// release: this PC's breaker decides when its held orders enter 待分仓. (A state past
 			// 待分仓 — printed elsewhere — still merges.)
 			return wire.Entry{}, false, ""
 		}
-		out := flow.Merge(o, to, m.Waybill, now)
+		out := order.Merge(o, to, m.Waybill, now)
 		switch out.Result {
-		case flow.Rejected:
+		case order.Rejected:
 			return reject(o, out.Reason, out.Detail)
-		case flow.AlreadyDone:
+		case order.AlreadyDone:
 			if known {
 				return wire.Entry{}, false, ""
 			}
@@ -425,27 +425,27 @@ func (in *Intake) apply(tx *journal.Tx, m wire.OrderMsg, now time.Time) (wire.En
 		}
 		return write(e)
 	}
-	return reject(flow.Order{}, flow.ReasonUnsupported, "unknown message type "+m.Type)
+	return reject(order.Order{}, order.ReasonUnsupported, "unknown message type "+m.Type)
 }
 
 func (in *Intake) order(tx *journal.Tx, m wire.OrderMsg, id string, base wire.Entry, now time.Time,
-	write func(wire.Entry) (wire.Entry, bool, string), reject func(flow.Order, flow.Reason, string) (wire.Entry, bool, string)) (wire.Entry, bool, string) {
+	write func(wire.Entry) (wire.Entry, bool, string), reject func(order.Order, order.Reason, string) (wire.Entry, bool, string)) (wire.Entry, bool, string) {
 	if in.opts.Contract != nil {
 		if err := in.opts.Contract(m.Channel, m.ChannelOrderNo); err != nil {
-			return reject(flow.Order{}, flow.ReasonContract, err.Error())
+			return reject(order.Order{}, order.ReasonContract, err.Error())
 		}
 	}
 	ordered, _ := wire.ParseTime(m.OrderedAt) // validated by wire
 	paid, _ := wire.ParseTime(m.PaidAt)
 	skus := slices.Clone(m.SKUs)
 	slices.Sort(skus)
-	n := flow.Order{
+	n := order.Order{
 		ID: id, Channel: strings.ToLower(strings.TrimSpace(m.Channel)), ChannelOrderNo: strings.TrimSpace(m.ChannelOrderNo),
 		BuyerID: strings.TrimSpace(m.BuyerID), OrderedAt: ordered, PaidAt: paid, SKUs: skus, Payment: m.Payment,
 		Recipient: m.Recipient, Carrier: strings.ToLower(strings.TrimSpace(m.Carrier)), AssignedWaybill: waybill.Normalize(m.Waybill),
 	}
 	if n.Payment == "" {
-		n.Payment = flow.PaymentFull
+		n.Payment = order.PaymentFull
 	}
 	if o, ok := tx.Order(id); ok {
 		if o.Channel == "" && o.ChannelOrderNo == "" && o.BuyerID == "" {
@@ -465,7 +465,7 @@ func (in *Intake) order(tx *journal.Tx, m wire.OrderMsg, id string, base wire.En
 			return write(e)
 		}
 		if diff := sameOrder(o, n); diff != "" {
-			return reject(o, flow.ReasonConflict, fmt.Sprintf("order id %s already holds different data (%s)", id, diff))
+			return reject(o, order.ReasonConflict, fmt.Sprintf("order id %s already holds different data (%s)", id, diff))
 		}
 		return wire.Entry{}, false, ""
 	}
@@ -474,14 +474,14 @@ func (in *Intake) order(tx *journal.Tx, m wire.OrderMsg, id string, base wire.En
 		// missing cross-channel dedup). Refuse, the hub sees it.
 		other, _ := tx.OrderByChannelNo(n.ChannelOrderNo)
 		if other.ID != id {
-			return reject(flow.Order{}, flow.ReasonConflict, fmt.Sprintf("channel_order_no %s already belongs to order %s", n.ChannelOrderNo, other.ID))
+			return reject(order.Order{}, order.ReasonConflict, fmt.Sprintf("channel_order_no %s already belongs to order %s", n.ChannelOrderNo, other.ID))
 		}
 	}
-	n.State = flow.PendingAllocation
-	if n.Payment == flow.PaymentDeposit {
-		n.State = flow.AwaitingBalance
-	} else if in.opts.IntakeState != nil && in.opts.IntakeState() == flow.Held {
-		n.State = flow.Held // 暂停进入: the breaker is open; released to 待分仓 in arrival order
+	n.State = order.PendingAllocation
+	if n.Payment == order.PaymentDeposit {
+		n.State = order.AwaitingBalance
+	} else if in.opts.IntakeState != nil && in.opts.IntakeState() == order.Held {
+		n.State = order.Held // 暂停进入: the breaker is open; released to 待分仓 in arrival order
 	} else {
 		n.PendingSince = now
 	}
@@ -493,7 +493,7 @@ func (in *Intake) order(tx *journal.Tx, m wire.OrderMsg, id string, base wire.En
 }
 
 // sameOrder names the first identity field that differs, or "".
-func sameOrder(o, n flow.Order) string {
+func sameOrder(o, n order.Order) string {
 	a := slices.Clone(o.SKUs)
 	slices.Sort(a)
 	switch {

@@ -13,10 +13,10 @@ import (
 	"go.uber.org/goleak"
 
 	"wedge/agent/config"
-	"wedge/agent/flow"
 	"wedge/agent/intake"
 	"wedge/agent/journal"
 	"wedge/internal/clock"
+	"wedge/order"
 	"wedge/sync/wire"
 )
 
@@ -83,7 +83,7 @@ func (r *rig) apply(payload string) []wire.Entry {
 	return es
 }
 
-func (r *rig) order(id string) (flow.Order, bool) {
+func (r *rig) order(id string) (order.Order, bool) {
 	o, ok, err := r.store.Order(id)
 	if err != nil {
 		r.t.Fatal(err)
@@ -91,7 +91,7 @@ func (r *rig) order(id string) (flow.Order, bool) {
 	return o, ok
 }
 
-func one(t *testing.T, es []wire.Entry, kind string, reason flow.Reason) wire.Entry {
+func one(t *testing.T, es []wire.Entry, kind string, reason order.Reason) wire.Entry {
 	t.Helper()
 	if len(es) != 1 {
 		t.Fatalf("want one entry, got %d: %+v", len(es), es)
@@ -108,11 +108,11 @@ const orderA = `{"type":"order","hseq":%d,"order_id":"A1","channel":"tmall","cha
 func TestOrderIntakeIsIdempotent(t *testing.T) {
 	r := newRig(t)
 	e := one(t, r.apply(fmt.Sprintf(orderA, 0)), wire.KindIntake, "")
-	if e.OrderID != "A1" || e.To != string(flow.PendingAllocation) || e.Order == nil || e.Order.ChannelOrderNo != "401234567890123" {
+	if e.OrderID != "A1" || e.To != string(order.PendingAllocation) || e.Order == nil || e.Order.ChannelOrderNo != "401234567890123" {
 		t.Fatalf("intake entry: %+v", e)
 	}
 	o, ok := r.order("A1")
-	if !ok || o.State != flow.PendingAllocation || o.PendingSince.IsZero() || o.Carrier != "sf" || !o.ReceivedAt.Equal(t0) {
+	if !ok || o.State != order.PendingAllocation || o.PendingSince.IsZero() || o.Carrier != "sf" || !o.ReceivedAt.Equal(t0) {
 		t.Fatalf("order: %+v", o)
 	}
 	if es := r.apply(fmt.Sprintf(orderA, 0)); len(es) != 0 {
@@ -133,27 +133,27 @@ func TestFingerprintAndDeposit(t *testing.T) {
 	msg := `{"type":"order","channel":"Tmall","channel_order_no":"401234567890999","buyer_id":"b-2","ordered_at":"2026-01-22T07:00:00.000+08:00","skus":["X"],"payment":"deposit"}`
 	e := one(t, r.apply(msg), wire.KindIntake, "")
 	want := wire.Fingerprint("tmall", "401234567890999", "b-2", time.Date(2026, 1, 21, 23, 0, 0, 0, time.UTC), []string{"X"})
-	if e.OrderID != want || e.To != string(flow.AwaitingBalance) {
+	if e.OrderID != want || e.To != string(order.AwaitingBalance) {
 		t.Fatalf("fingerprint order: id %s (want %s), to %s", e.OrderID, want, e.To)
 	}
 	if es := r.apply(msg); len(es) != 0 {
 		t.Fatal("fingerprinted repeat not idempotent")
 	}
 	e = one(t, r.apply(`{"type":"balance_paid","order_id":"`+want+`"}`), wire.KindStep, "")
-	if e.From != string(flow.AwaitingBalance) || e.To != string(flow.PendingAllocation) {
+	if e.From != string(order.AwaitingBalance) || e.To != string(order.PendingAllocation) {
 		t.Fatalf("balance paid: %+v", e)
 	}
 	if es := r.apply(`{"type":"balance_paid","order_id":"` + want + `"}`); len(es) != 0 {
 		t.Fatal("balance_paid repeat not idempotent")
 	}
-	one(t, r.apply(`{"type":"balance_paid","order_id":"ghost"}`), wire.KindReject, flow.ReasonUnknownOrder)
+	one(t, r.apply(`{"type":"balance_paid","order_id":"ghost"}`), wire.KindReject, order.ReasonUnknownOrder)
 }
 
 func TestConflictAndContract(t *testing.T) {
 	r := newRig(t)
 	r.apply(fmt.Sprintf(orderA, 0))
 	other := strings.Replace(fmt.Sprintf(orderA, 0), `"b-1"`, `"b-9"`, 1)
-	e := one(t, r.apply(other), wire.KindReject, flow.ReasonConflict)
+	e := one(t, r.apply(other), wire.KindReject, order.ReasonConflict)
 	if e.OrderID != "A1" || !strings.Contains(e.Detail, "buyer_id") || e.Order == nil {
 		t.Fatalf("conflict entry: %+v", e)
 	}
@@ -161,7 +161,7 @@ func TestConflictAndContract(t *testing.T) {
 		t.Fatal("a conflicting message changed the order")
 	}
 	bad := `{"type":"order","order_id":"C1","channel":"tmall","channel_order_no":"12345","buyer_id":"b","ordered_at":"2026-01-22T07:00:00Z","skus":["S"]}`
-	e = one(t, r.apply(bad), wire.KindReject, flow.ReasonContract)
+	e = one(t, r.apply(bad), wire.KindReject, order.ReasonContract)
 	if e.OrderID != "C1" || e.Order == nil || e.Order.ChannelOrderNo != "12345" || !strings.Contains(e.Detail, "12345") {
 		t.Fatalf("contract entry: %+v", e)
 	}
@@ -174,12 +174,12 @@ func TestConflictAndContract(t *testing.T) {
 
 func TestMalformedNeverCrashes(t *testing.T) {
 	r := newRig(t)
-	e := one(t, r.apply(`{"type":"order", oops`), wire.KindReject, flow.ReasonMalformed)
+	e := one(t, r.apply(`{"type":"order", oops`), wire.KindReject, order.ReasonMalformed)
 	if !strings.Contains(e.Detail, "oops") {
 		t.Fatalf("malformed entry without excerpt: %q", e.Detail)
 	}
 	huge := `[` + strings.Repeat(`"x`, 1<<18)
-	e = one(t, r.apply(huge), wire.KindReject, flow.ReasonMalformed)
+	e = one(t, r.apply(huge), wire.KindReject, order.ReasonMalformed)
 	if len(e.Detail) > 3*intake.MaxExcerpt+100 {
 		t.Fatalf("excerpt not bounded: %d bytes", len(e.Detail))
 	}
@@ -230,12 +230,12 @@ func TestWaybillAndCancel(t *testing.T) {
 	if es := r.apply(`{"type":"waybill","order_id":"A1","carrier":"sf","waybill":"SF1234567890123"}`); len(es) != 0 {
 		t.Fatal("waybill repeat not idempotent")
 	}
-	one(t, r.apply(`{"type":"waybill","order_id":"A1","carrier":"sf","waybill":"YT1234567890123"}`), wire.KindReject, flow.ReasonWaybillInvalid)
+	one(t, r.apply(`{"type":"waybill","order_id":"A1","carrier":"sf","waybill":"YT1234567890123"}`), wire.KindReject, order.ReasonWaybillInvalid)
 	// Printed with the assigned one (via another agent's state), a different waybill is refused.
 	one(t, r.apply(`{"type":"state","order_id":"A1","state":"waybill_printed","waybill":"SF1234567890123"}`), wire.KindMerge, "")
-	one(t, r.apply(`{"type":"waybill","order_id":"A1","carrier":"sf","waybill":"SF1234567890999"}`), wire.KindReject, flow.ReasonWaybillMismatch)
+	one(t, r.apply(`{"type":"waybill","order_id":"A1","carrier":"sf","waybill":"SF1234567890999"}`), wire.KindReject, order.ReasonWaybillMismatch)
 	e = one(t, r.apply(`{"type":"cancel","order_id":"A1","reason":"buyer changed mind"}`), wire.KindStep, "")
-	if e.To != string(flow.Cancelled) || e.Detail != "buyer changed mind" {
+	if e.To != string(order.Cancelled) || e.Detail != "buyer changed mind" {
 		t.Fatalf("cancel: %+v", e)
 	}
 	if es := r.apply(`{"type":"cancel","order_id":"A1","reason":"again"}`); len(es) != 0 {
@@ -243,17 +243,17 @@ func TestWaybillAndCancel(t *testing.T) {
 	}
 	// A parcel the courier has cannot be cancelled.
 	r.apply(`{"type":"state","order_id":"P1","state":"picked_up","waybill":"SF1234567890555"}`)
-	one(t, r.apply(`{"type":"cancel","order_id":"P1","reason":"late"}`), wire.KindReject, flow.ReasonAlreadyPickedUp)
+	one(t, r.apply(`{"type":"cancel","order_id":"P1","reason":"late"}`), wire.KindReject, order.ReasonAlreadyPickedUp)
 }
 
 func TestStateMerge(t *testing.T) {
 	r := newRig(t)
 	// Unknown order: a minimal record, so a handover here works for an order printed elsewhere.
 	e := one(t, r.apply(`{"type":"state","order_id":"M1","state":"waybill_printed","waybill":"SF1234567890123"}`), wire.KindMerge, "")
-	if e.From != "" || e.To != string(flow.WaybillPrinted) || e.Waybill != "SF1234567890123" {
+	if e.From != "" || e.To != string(order.WaybillPrinted) || e.Waybill != "SF1234567890123" {
 		t.Fatalf("merge of an unknown order: %+v", e)
 	}
-	if o, ok, _ := r.store.FindOrder("SF1234567890123"); !ok || o.ID != "M1" || o.State != flow.WaybillPrinted {
+	if o, ok, _ := r.store.FindOrder("SF1234567890123"); !ok || o.ID != "M1" || o.State != order.WaybillPrinted {
 		t.Fatalf("minimal record not found by waybill: %+v", o)
 	}
 	// Backwards and duplicate: nothing.
@@ -263,17 +263,17 @@ func TestStateMerge(t *testing.T) {
 		}
 	}
 	e = one(t, r.apply(`{"type":"state","order_id":"M1","state":"picked_up"}`), wire.KindMerge, "")
-	if e.From != string(flow.WaybillPrinted) || e.To != string(flow.PickedUp) {
+	if e.From != string(order.WaybillPrinted) || e.To != string(order.PickedUp) {
 		t.Fatalf("forward merge: %+v", e)
 	}
 	// The order's data arriving later fills the minimal record without moving it back.
 	msg := strings.Replace(fmt.Sprintf(orderA, 0), `"A1"`, `"M1"`, 1)
 	one(t, r.apply(msg), wire.KindIntake, "")
-	if o, _ := r.order("M1"); o.State != flow.PickedUp || o.BuyerID != "b-1" {
+	if o, _ := r.order("M1"); o.State != order.PickedUp || o.BuyerID != "b-1" {
 		t.Fatalf("filled record: %+v", o)
 	}
-	one(t, r.apply(`{"type":"state","order_id":"M2","state":"shipped"}`), wire.KindReject, flow.ReasonUnsupported)
-	one(t, r.apply(`{"type":"state","order_id":"M3","state":"waybill_printed"}`), wire.KindReject, flow.ReasonNoWaybill)
+	one(t, r.apply(`{"type":"state","order_id":"M2","state":"shipped"}`), wire.KindReject, order.ReasonUnsupported)
+	one(t, r.apply(`{"type":"state","order_id":"M3","state":"waybill_printed"}`), wire.KindReject, order.ReasonNoWaybill)
 }
 
 func TestHSeqGapAndCatchup(t *testing.T) {
@@ -314,7 +314,7 @@ func TestHSeqGapAndCatchup(t *testing.T) {
 		t.Fatal("a replayed message was applied twice")
 	}
 	bad := `{"type":"order","hseq":7,"order_id":"V1","channel":"tmall","channel_order_no":"1","buyer_id":"b","ordered_at":"2026-01-22T07:00:00Z"}`
-	one(t, r.apply(bad), wire.KindReject, flow.ReasonContract)
+	one(t, r.apply(bad), wire.KindReject, order.ReasonContract)
 	if es := r.apply(bad); len(es) != 0 {
 		t.Fatalf("a replayed contract violation was journaled again: %+v", es)
 	}
@@ -361,17 +361,17 @@ func FuzzApply(f *testing.F) {
 func TestCancelBeyondAGapIsNotLost(t *testing.T) {
 	r := newRig(t)
 	r.apply(`{"type":"state","hseq":1,"order_id":"Z0","state":"pending_allocation"}`)
-	order := strings.Replace(strings.Replace(fmt.Sprintf(orderA, 2), `"A1"`, `"Z1"`, 1), "401234567890123", "401234567890555", 1)
+	msg := strings.Replace(strings.Replace(fmt.Sprintf(orderA, 2), `"A1"`, `"Z1"`, 1), "401234567890123", "401234567890555", 1)
 	cancel := `{"type":"cancel","hseq":3,"order_id":"Z1","reason":"buyer"}`
-	one(t, r.apply(cancel), wire.KindReject, flow.ReasonUnknownOrder)
+	one(t, r.apply(cancel), wire.KindReject, order.ReasonUnknownOrder)
 	r.mu.Lock()
 	asked := fmt.Sprint(r.catchups)
 	r.mu.Unlock()
 	if r.in.CatchupSince() != 1 || asked != "[1]" {
 		t.Fatalf("since %d, catch-ups %s; want 1, [1]", r.in.CatchupSince(), asked)
 	}
-	r.apply("[" + order + "," + cancel + "]")
-	if o, ok := r.order("Z1"); !ok || o.State != flow.Cancelled {
+	r.apply("[" + msg + "," + cancel + "]")
+	if o, ok := r.order("Z1"); !ok || o.State != order.Cancelled {
 		t.Fatalf("order after the replay: %+v (the cancel was lost)", o)
 	}
 	if r.in.CatchupSince() != 3 {
@@ -390,22 +390,22 @@ func TestHeldIsNotReleasedByAStateMessage(t *testing.T) {
 	}
 	r.store = s
 	r.in, err = intake.New(r.ctx, s, intake.Options{Clock: r.clk, Contract: contract(t),
-		IntakeState: func() flow.State { return flow.Held }})
+		IntakeState: func() order.State { return order.Held }})
 	if err != nil {
 		t.Fatal(err)
 	}
 	one(t, r.apply(fmt.Sprintf(orderA, 0)), wire.KindIntake, "")
-	if o, _ := r.order("A1"); o.State != flow.Held {
+	if o, _ := r.order("A1"); o.State != order.Held {
 		t.Fatalf("order arrived while the breaker is open: %s, want held", o.State)
 	}
 	if es := r.apply(`{"type":"state","order_id":"A1","state":"pending_allocation"}`); len(es) != 0 {
 		t.Fatalf("a sibling's pending_allocation released a held order: %+v", es)
 	}
-	if o, _ := r.order("A1"); o.State != flow.Held {
+	if o, _ := r.order("A1"); o.State != order.Held {
 		t.Fatalf("state %s, want held", o.State)
 	}
 	e := one(t, r.apply(`{"type":"state","order_id":"A1","state":"waybill_printed","waybill":"SF1234567890123"}`), wire.KindMerge, "")
-	if e.From != string(flow.Held) || e.To != string(flow.WaybillPrinted) {
+	if e.From != string(order.Held) || e.To != string(order.WaybillPrinted) {
 		t.Fatalf("printed elsewhere did not merge: %+v", e)
 	}
 }

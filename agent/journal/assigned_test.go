@@ -8,11 +8,11 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
-	"wedge/agent/flow"
+	"wedge/order"
 )
 
 // putOrders stores orders in one Do.
-func putOrders(t *testing.T, s *Store, orders ...flow.Order) {
+func putOrders(t *testing.T, s *Store, orders ...order.Order) {
 	t.Helper()
 	if err := s.Do(context.Background(), func(tx *Tx) error {
 		for _, o := range orders {
@@ -55,9 +55,9 @@ func byAssigned(t *testing.T, s *Store, wb string) (assigned, bound string) {
 func TestAssignedWaybillIndex(t *testing.T) {
 	s, _ := newStore(t)
 	putOrders(t, s,
-		flow.Order{ID: "A1", State: flow.PendingAllocation, Carrier: "sf", AssignedWaybill: "SF1234567890123"},
-		flow.Order{ID: "A2", State: flow.AwaitingBalance, Carrier: "yto", AssignedWaybill: "yt1234567890123"},
-		flow.Order{ID: "A3", State: flow.PendingAllocation})
+		order.Order{ID: "A1", State: order.PendingAllocation, Carrier: "sf", AssignedWaybill: "SF1234567890123"},
+		order.Order{ID: "A2", State: order.AwaitingBalance, Carrier: "yto", AssignedWaybill: "yt1234567890123"},
+		order.Order{ID: "A3", State: order.PendingAllocation})
 
 	// Found normalized (case, spaces), not bound: the station's bound lookup does not see it.
 	for _, q := range []string{"SF1234567890123", " sf1234567890123 "} {
@@ -75,13 +75,13 @@ func TestAssignedWaybillIndex(t *testing.T) {
 	}
 
 	// Printed: both indexes name it.
-	putOrders(t, s, flow.Order{ID: "A1", State: flow.WaybillPrinted, Carrier: "sf", AssignedWaybill: "SF1234567890123", Waybill: "SF1234567890123"})
+	putOrders(t, s, order.Order{ID: "A1", State: order.WaybillPrinted, Carrier: "sf", AssignedWaybill: "SF1234567890123", Waybill: "SF1234567890123"})
 	if a, b := byAssigned(t, s, "SF1234567890123"); a != "A1" || b != "A1" {
 		t.Errorf("printed: assigned %q bound %q, want A1 twice", a, b)
 	}
 
 	// Reassigned by the hub: the old waybill no longer leads to the order, the new one does.
-	putOrders(t, s, flow.Order{ID: "A2", State: flow.PendingAllocation, Carrier: "yto", AssignedWaybill: "YT9999999999999"})
+	putOrders(t, s, order.Order{ID: "A2", State: order.PendingAllocation, Carrier: "yto", AssignedWaybill: "YT9999999999999"})
 	if a, _ := byAssigned(t, s, "YT1234567890123"); a != "" || indexKey(t, s, "YT1234567890123") != "" {
 		t.Errorf("old assignment still found: %q (key %q)", a, indexKey(t, s, "YT1234567890123"))
 	}
@@ -91,13 +91,13 @@ func TestAssignedWaybillIndex(t *testing.T) {
 
 	// The old waybill given to another order, then the first order changes again: the other
 	// order keeps its key.
-	putOrders(t, s, flow.Order{ID: "A3", State: flow.PendingAllocation, Carrier: "yto", AssignedWaybill: "YT1234567890123"})
-	putOrders(t, s, flow.Order{ID: "A2", State: flow.PendingAllocation, Carrier: "yto", AssignedWaybill: "YT8888888888888"})
+	putOrders(t, s, order.Order{ID: "A3", State: order.PendingAllocation, Carrier: "yto", AssignedWaybill: "YT1234567890123"})
+	putOrders(t, s, order.Order{ID: "A2", State: order.PendingAllocation, Carrier: "yto", AssignedWaybill: "YT8888888888888"})
 	if a, _ := byAssigned(t, s, "YT1234567890123"); a != "A3" || indexKey(t, s, "YT1234567890123") != "A3" {
 		t.Errorf("reused waybill: %q, want A3", a)
 	}
 	// Withdrawn: gone.
-	putOrders(t, s, flow.Order{ID: "A3", State: flow.PendingAllocation})
+	putOrders(t, s, order.Order{ID: "A3", State: order.PendingAllocation})
 	if a, _ := byAssigned(t, s, "YT1234567890123"); a != "" || indexKey(t, s, "YT1234567890123") != "" {
 		t.Errorf("withdrawn assignment still found: %q", a)
 	}
@@ -106,7 +106,7 @@ func TestAssignedWaybillIndex(t *testing.T) {
 	var inside string
 	errBoom := context.Canceled
 	err := s.Do(context.Background(), func(tx *Tx) error {
-		tx.PutOrder(flow.Order{ID: "B1", State: flow.PendingAllocation, AssignedWaybill: "JT1234567890123"})
+		tx.PutOrder(order.Order{ID: "B1", State: order.PendingAllocation, AssignedWaybill: "JT1234567890123"})
 		if o, ok := tx.OrderByAssignedWaybill("JT1234567890123"); ok {
 			inside = o.ID
 		}
@@ -126,9 +126,9 @@ func TestAssignedWaybillIndex(t *testing.T) {
 func TestAssignedIndexMigration(t *testing.T) {
 	s, path := newStore(t)
 	putOrders(t, s,
-		flow.Order{ID: "M1", State: flow.PendingAllocation, Carrier: "sf", AssignedWaybill: "SF1111111111111"},
-		flow.Order{ID: "M2", State: flow.WaybillPrinted, Carrier: "zto", AssignedWaybill: "731234567890", Waybill: "731234567890"},
-		flow.Order{ID: "M3", State: flow.PendingAllocation})
+		order.Order{ID: "M1", State: order.PendingAllocation, Carrier: "sf", AssignedWaybill: "SF1111111111111"},
+		order.Order{ID: "M2", State: order.WaybillPrinted, Carrier: "zto", AssignedWaybill: "731234567890", Waybill: "731234567890"},
+		order.Order{ID: "M3", State: order.PendingAllocation})
 	appendNote(t, s, "M1", "before the upgrade")
 	last := s.LastSeq()
 	s.Close()

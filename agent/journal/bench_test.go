@@ -7,7 +7,7 @@ import (
 	"strconv"
 	"testing"
 
-	"wedge/agent/flow"
+	"wedge/order"
 	"wedge/sync/wire"
 )
 
@@ -24,7 +24,7 @@ func BenchmarkDoParallel(b *testing.B) {
 			i++
 			id := "B" + strconv.Itoa(i%1000)
 			if err := s.Do(context.Background(), func(tx *Tx) error {
-				tx.PutOrder(flow.Order{ID: id, State: flow.PendingAllocation})
+				tx.PutOrder(order.Order{ID: id, State: order.PendingAllocation})
 				tx.Append(wire.Entry{Kind: wire.KindIntake, OrderID: id, Trigger: wire.TriggerHub, Station: "pack-1", Device: "scanner-1"})
 				return nil
 			}); err != nil {

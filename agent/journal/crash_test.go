@@ -13,7 +13,7 @@ import (
 	"sync"
 	"testing"
 
-	"wedge/agent/flow"
+	"wedge/order"
 	"wedge/sync/wire"
 )
 
@@ -39,7 +39,7 @@ func crashChild(path string) {
 				id := fmt.Sprintf("C%d-%d-%d", os.Getpid(), g, i)
 				var seq uint64
 				err := s.Do(context.Background(), func(tx *Tx) error {
-					tx.PutOrder(flow.Order{ID: id, State: flow.PendingAllocation})
+					tx.PutOrder(order.Order{ID: id, State: order.PendingAllocation})
 					seq = tx.Append(wire.Entry{Kind: wire.KindIntake, OrderID: id, Trigger: wire.TriggerHub}).Seq
 					return nil
 				})
@@ -123,12 +123,12 @@ func TestCrashSafety(t *testing.T) {
 			if err != nil || len(es) != 1 || es[0].Seq != seq || es[0].OrderID != id {
 				t.Fatalf("round %d: acknowledged seq %d (%s) lost: %v %v", round, seq, id, es, err)
 			}
-			if o, ok, err := s.Order(id); !ok || err != nil || o.State != flow.PendingAllocation {
+			if o, ok, err := s.Order(id); !ok || err != nil || o.State != order.PendingAllocation {
 				t.Fatalf("round %d: acknowledged order %s lost: %v %v", round, id, ok, err)
 			}
 		}
 		// Each Do wrote one order and one entry in one transaction: never one without the other.
-		if n := s.Counts()[flow.PendingAllocation]; uint64(n) != s.LastSeq() {
+		if n := s.Counts()[order.PendingAllocation]; uint64(n) != s.LastSeq() {
 			t.Errorf("round %d: %d orders for %d entries: a transaction was torn", round, n, s.LastSeq())
 		}
 		s.Close()

@@ -7,9 +7,9 @@ import (
 	"path/filepath"
 	"time"
 
-	"wedge/agent/flow"
 	"wedge/agent/journal"
 	"wedge/internal/clock"
+	"wedge/order"
 	"wedge/sync/wire"
 )
 
@@ -28,7 +28,7 @@ func ExampleStore_Do() {
 
 	ctx := context.Background()
 	s.Do(ctx, func(tx *journal.Tx) error {
-		tx.PutOrder(flow.Order{ID: "O1", ChannelOrderNo: "TB-1001", State: flow.PendingAllocation})
+		tx.PutOrder(order.Order{ID: "O1", ChannelOrderNo: "TB-1001", State: order.PendingAllocation})
 		tx.Append(wire.Entry{Kind: wire.KindIntake, OrderID: "O1", Trigger: wire.TriggerHub})
 		return nil
 	})
@@ -38,7 +38,7 @@ func ExampleStore_Do() {
 		if !ok {
 			return fmt.Errorf("unknown order")
 		}
-		out := flow.Apply(o, flow.Request{Action: flow.ActPrint, Waybill: "SF1234567890123", At: clk.Now()})
+		out := order.Apply(o, order.Request{Action: order.ActPrint, Waybill: "SF1234567890123", At: clk.Now()})
 		step = tx.Append(wire.Entry{Kind: wire.KindStep, OrderID: o.ID, From: string(out.From), To: string(out.To),
 			Waybill: out.Waybill, Station: "print-1", Trigger: wire.TriggerScan})
 		tx.PutOrder(out.Order)
@@ -46,7 +46,7 @@ func ExampleStore_Do() {
 	})
 	fmt.Println(err, step.Seq, step.From, "→", step.To)
 	o, _, _ := s.FindOrder("SF1234567890123")
-	fmt.Println(o.ID, o.State, s.Counts()[flow.WaybillPrinted])
+	fmt.Println(o.ID, o.State, s.Counts()[order.WaybillPrinted])
 	// Output:
 	// <nil> 2 pending_allocation → waybill_printed
 	// O1 waybill_printed 1

@@ -5,7 +5,7 @@
 // Layout (bucket: key → value):
 //
 //	meta        journal_id, site, agent, created_at, last_seq, last_hash, acked_seq, app.<key>
-//	orders      order id → JSON flow.Order
+//	orders      order id → JSON order.Order
 //	idx_waybill bound waybill (normalized) → order id
 //	idx_assigned waybill the hub assigned (normalized) → order id, before and after it is printed
 //	idx_channel channel_order_no → order id
@@ -49,9 +49,9 @@ import (
 	bolt "go.etcd.io/bbolt"
 	berrors "go.etcd.io/bbolt/errors"
 
-	"wedge/agent/flow"
-	"wedge/agent/waybill"
 	"wedge/internal/clock"
+	"wedge/order"
+	"wedge/order/waybill"
 	"wedge/sync/wire"
 )
 
@@ -410,7 +410,7 @@ func (s *Store) Ack(ctx context.Context, seq uint64) error {
 }
 
 // Order returns the committed order with id.
-func (s *Store) Order(id string) (o flow.Order, ok bool, err error) {
+func (s *Store) Order(id string) (o order.Order, ok bool, err error) {
 	id = jsonString(id)
 	err = s.view(func(tx *bolt.Tx) error {
 		o, ok, err = decodeOrder(tx.Bucket(bOrders).Get([]byte(id)))
@@ -420,7 +420,7 @@ func (s *Store) Order(id string) (o flow.Order, ok bool, err error) {
 }
 
 // FindOrder finds a committed order by id, bound waybill or channel order no (in that order).
-func (s *Store) FindOrder(code string) (o flow.Order, ok bool, err error) {
+func (s *Store) FindOrder(code string) (o order.Order, ok bool, err error) {
 	code = jsonString(strings.TrimSpace(code))
 	if code == "" {
 		return o, false, nil
@@ -504,8 +504,8 @@ func (s *Store) Entries(after uint64, maxEntries, maxBytes int) ([]wire.Entry, e
 }
 
 // Counts returns the number of committed orders in each state (states with none are absent).
-func (s *Store) Counts() map[flow.State]int {
-	out := map[flow.State]int{}
+func (s *Store) Counts() map[order.State]int {
+	out := map[order.State]int{}
 	err := s.view(func(tx *bolt.Tx) error {
 		return tx.Bucket(bCounts).ForEach(func(k, v []byte) error {
 			n, err := u64(v)
@@ -513,7 +513,7 @@ func (s *Store) Counts() map[flow.State]int {
 				return fmt.Errorf("%w: count of %s: %w", ErrCorrupt, k, err)
 			}
 			if n > 0 {
-				out[flow.State(k)] = int(n)
+				out[order.State(k)] = int(n)
 			}
 			return nil
 		})
@@ -526,7 +526,7 @@ func (s *Store) Counts() map[flow.State]int {
 
 // ForEachOrder calls fn for each committed order in state (every order when state is ""), in
 // order id order, until fn returns false. fn runs inside a read transaction: it must not call Do.
-func (s *Store) ForEachOrder(state flow.State, fn func(flow.Order) bool) error {
+func (s *Store) ForEachOrder(state order.State, fn func(order.Order) bool) error {
 	return s.view(func(tx *bolt.Tx) error {
 		c := tx.Bucket(bOrders).Cursor()
 		for k, v := c.First(); k != nil; k, v = c.Next() {
@@ -545,13 +545,13 @@ func (s *Store) ForEachOrder(state flow.State, fn func(flow.Order) bool) error {
 	})
 }
 
-func decodeOrder(v []byte) (flow.Order, bool, error) {
+func decodeOrder(v []byte) (order.Order, bool, error) {
 	if v == nil {
-		return flow.Order{}, false, nil
+		return order.Order{}, false, nil
 	}
-	var o flow.Order
+	var o order.Order
 	if err := json.Unmarshal(v, &o); err != nil {
-		return flow.Order{}, false, fmt.Errorf("%w: order: %v", ErrCorrupt, err)
+		return order.Order{}, false, fmt.Errorf("%w: order: %v", ErrCorrupt, err)
 	}
 	return o, true, nil
 }

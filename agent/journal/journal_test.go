@@ -16,8 +16,8 @@ import (
 	bolt "go.etcd.io/bbolt"
 	"go.uber.org/goleak"
 
-	"wedge/agent/flow"
 	"wedge/internal/clock"
+	"wedge/order"
 	"wedge/sync/wire"
 )
 
@@ -312,7 +312,7 @@ func TestBatchIsolationAndOverlay(t *testing.T) {
 	fns := []func(tx *Tx) (wire.Entry, error){
 		// A: creates an order, binds a waybill, appends.
 		func(tx *Tx) (wire.Entry, error) {
-			tx.PutOrder(flow.Order{ID: "A1", ChannelOrderNo: "TB-1", State: flow.PendingAllocation})
+			tx.PutOrder(order.Order{ID: "A1", ChannelOrderNo: "TB-1", State: order.PendingAllocation})
 			if o, ok := tx.Order("A1"); !ok || o.ChannelOrderNo != "TB-1" {
 				return wire.Entry{}, fmt.Errorf("A does not see its own write: %v %v", o, ok)
 			}
@@ -325,9 +325,9 @@ func TestBatchIsolationAndOverlay(t *testing.T) {
 			if !ok {
 				return wire.Entry{}, fmt.Errorf("B does not see A's order")
 			}
-			o.State, o.Waybill = flow.WaybillPrinted, "sf1234567890123"
+			o.State, o.Waybill = order.WaybillPrinted, "sf1234567890123"
 			tx.PutOrder(o)
-			tx.PutOrder(flow.Order{ID: "B1", State: flow.PendingAllocation})
+			tx.PutOrder(order.Order{ID: "B1", State: order.PendingAllocation})
 			tx.SetMeta("hseq", []byte{2})
 			tx.Append(wire.Entry{Kind: wire.KindStep, OrderID: "A1"})
 			return wire.Entry{}, boom
@@ -335,7 +335,7 @@ func TestBatchIsolationAndOverlay(t *testing.T) {
 		// C: sees A but nothing of B, and continues the chain right after A.
 		func(tx *Tx) (wire.Entry, error) {
 			o, ok := tx.Order("A1")
-			if !ok || o.State != flow.PendingAllocation || o.Waybill != "" {
+			if !ok || o.State != order.PendingAllocation || o.Waybill != "" {
 				return wire.Entry{}, fmt.Errorf("C sees %+v %v, want A's version", o, ok)
 			}
 			if _, ok := tx.Order("B1"); ok {
@@ -347,13 +347,13 @@ func TestBatchIsolationAndOverlay(t *testing.T) {
 			if m := tx.Meta("hseq"); len(m) != 1 || m[0] != 1 {
 				return wire.Entry{}, fmt.Errorf("C sees meta %v, want A's [1]", m)
 			}
-			o.State, o.Waybill = flow.WaybillPrinted, "SF1234567890123"
+			o.State, o.Waybill = order.WaybillPrinted, "SF1234567890123"
 			tx.PutOrder(o)
 			return tx.Append(wire.Entry{Kind: wire.KindStep, OrderID: "A1", From: "pending_allocation", To: "waybill_printed"}), nil
 		},
 		// D: panics after writing.
 		func(tx *Tx) (wire.Entry, error) {
-			tx.PutOrder(flow.Order{ID: "D1", State: flow.PendingAllocation})
+			tx.PutOrder(order.Order{ID: "D1", State: order.PendingAllocation})
 			tx.Append(wire.Entry{Kind: wire.KindNote})
 			var m map[string]int
 			m["x"]++ // nil map: panics
@@ -395,7 +395,7 @@ func TestBatchIsolationAndOverlay(t *testing.T) {
 	if _, ok, _ := s.Order("D1"); ok {
 		t.Error("D's order was stored")
 	}
-	if o, ok, err := s.FindOrder("sf1234567890123"); err != nil || !ok || o.ID != "A1" || o.State != flow.WaybillPrinted {
+	if o, ok, err := s.FindOrder("sf1234567890123"); err != nil || !ok || o.ID != "A1" || o.State != order.WaybillPrinted {
 		t.Errorf("FindOrder by waybill: %+v %v %v", o, ok, err)
 	}
 	if s.LastSeq() != 2 {
@@ -413,10 +413,10 @@ func TestInvalidWrites(t *testing.T) {
 	s, _ := newStore(t)
 	ctx := context.Background()
 	for name, fn := range map[string]func(tx *Tx){
-		"empty id":      func(tx *Tx) { tx.PutOrder(flow.Order{State: flow.PendingAllocation}) },
-		"nul in id":     func(tx *Tx) { tx.PutOrder(flow.Order{ID: "a\x00b", State: flow.PendingAllocation}) },
-		"unknown state": func(tx *Tx) { tx.PutOrder(flow.Order{ID: "X", State: "lost"}) },
-		"no state":      func(tx *Tx) { tx.PutOrder(flow.Order{ID: "X"}) },
+		"empty id":      func(tx *Tx) { tx.PutOrder(order.Order{State: order.PendingAllocation}) },
+		"nul in id":     func(tx *Tx) { tx.PutOrder(order.Order{ID: "a\x00b", State: order.PendingAllocation}) },
+		"unknown state": func(tx *Tx) { tx.PutOrder(order.Order{ID: "X", State: "lost"}) },
+		"no state":      func(tx *Tx) { tx.PutOrder(order.Order{ID: "X"}) },
 		"empty meta":    func(tx *Tx) { tx.SetMeta("", []byte("x")) },
 	} {
 		err := s.Do(ctx, func(tx *Tx) error {
@@ -443,7 +443,7 @@ func TestTxOutsideDo(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Misuse must neither crash nor write.
-	kept.PutOrder(flow.Order{ID: "late", State: flow.PendingAllocation})
+	kept.PutOrder(order.Order{ID: "late", State: order.PendingAllocation})
 	kept.Append(wire.Entry{Kind: wire.KindNote})
 	kept.SetMeta("k", []byte("v"))
 	if _, ok := kept.Order("late"); ok {
@@ -458,7 +458,7 @@ func TestTxOutsideDo(t *testing.T) {
 func TestOrdersIndexesCounts(t *testing.T) {
 	s, path := newStore(t)
 	ctx := context.Background()
-	put := func(o flow.Order) {
+	put := func(o order.Order) {
 		t.Helper()
 		if err := s.Do(ctx, func(tx *Tx) error {
 			tx.PutOrder(o)
@@ -468,14 +468,14 @@ func TestOrdersIndexesCounts(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	put(flow.Order{ID: "O1", ChannelOrderNo: "TB-1", State: flow.PendingAllocation})
-	put(flow.Order{ID: "O2", ChannelOrderNo: "JD-2", State: flow.PendingAllocation})
-	put(flow.Order{ID: "O3", State: flow.AwaitingBalance})
-	put(flow.Order{ID: "O1", ChannelOrderNo: "TB-1", State: flow.WaybillPrinted, Waybill: "SF1000000000001"})
-	put(flow.Order{ID: "O1", ChannelOrderNo: "TB-1b", State: flow.WaybillPrinted, Waybill: "SF1000000000002"}) // rebound
-	put(flow.Order{ID: "O2", ChannelOrderNo: "JD-2", State: flow.PickedUp, Waybill: "YT2000000000001"})
+	put(order.Order{ID: "O1", ChannelOrderNo: "TB-1", State: order.PendingAllocation})
+	put(order.Order{ID: "O2", ChannelOrderNo: "JD-2", State: order.PendingAllocation})
+	put(order.Order{ID: "O3", State: order.AwaitingBalance})
+	put(order.Order{ID: "O1", ChannelOrderNo: "TB-1", State: order.WaybillPrinted, Waybill: "SF1000000000001"})
+	put(order.Order{ID: "O1", ChannelOrderNo: "TB-1b", State: order.WaybillPrinted, Waybill: "SF1000000000002"}) // rebound
+	put(order.Order{ID: "O2", ChannelOrderNo: "JD-2", State: order.PickedUp, Waybill: "YT2000000000001"})
 
-	want := map[flow.State]int{flow.PendingAllocation: 0, flow.WaybillPrinted: 1, flow.PickedUp: 1, flow.AwaitingBalance: 1}
+	want := map[order.State]int{order.PendingAllocation: 0, order.WaybillPrinted: 1, order.PickedUp: 1, order.AwaitingBalance: 1}
 	got := s.Counts()
 	for st, n := range want {
 		if got[st] != n {
@@ -493,11 +493,11 @@ func TestOrdersIndexesCounts(t *testing.T) {
 		}
 	}
 	var printed []string
-	if err := s.ForEachOrder(flow.WaybillPrinted, func(o flow.Order) bool { printed = append(printed, o.ID); return true }); err != nil || len(printed) != 1 || printed[0] != "O1" {
+	if err := s.ForEachOrder(order.WaybillPrinted, func(o order.Order) bool { printed = append(printed, o.ID); return true }); err != nil || len(printed) != 1 || printed[0] != "O1" {
 		t.Errorf("ForEachOrder(printed) = %v %v", printed, err)
 	}
 	n := 0
-	if err := s.ForEachOrder("", func(flow.Order) bool { n++; return n < 2 }); err != nil || n != 2 {
+	if err := s.ForEachOrder("", func(order.Order) bool { n++; return n < 2 }); err != nil || n != 2 {
 		t.Errorf("ForEachOrder(all) stopping after 2 visited %d (%v)", n, err)
 	}
 	h, err := s.History("O1")
@@ -522,7 +522,7 @@ func TestOrdersIndexesCounts(t *testing.T) {
 	s.Close()
 	// Counts survive a restart.
 	s2 := open(t, path, nil)
-	if got := s2.Counts(); got[flow.PickedUp] != 1 || got[flow.WaybillPrinted] != 1 {
+	if got := s2.Counts(); got[order.PickedUp] != 1 || got[order.WaybillPrinted] != 1 {
 		t.Errorf("counts after restart %v", got)
 	}
 }
@@ -639,7 +639,7 @@ func TestCommitFailure(t *testing.T) {
 	for i := range errs {
 		wg.Go(func() {
 			errs[i] = s.Do(ctx, func(tx *Tx) error {
-				tx.PutOrder(flow.Order{ID: fmt.Sprint("F", i), State: flow.PendingAllocation})
+				tx.PutOrder(order.Order{ID: fmt.Sprint("F", i), State: order.PendingAllocation})
 				tx.Append(wire.Entry{Kind: wire.KindIntake, OrderID: fmt.Sprint("F", i)})
 				return nil
 			})
@@ -887,7 +887,7 @@ func TestReadsAfterClose(t *testing.T) {
 	if _, err := s.History("O1"); err == nil {
 		t.Error("History after Close: no error")
 	}
-	if err := s.ForEachOrder("", func(flow.Order) bool { return true }); !errors.Is(err, ErrClosed) {
+	if err := s.ForEachOrder("", func(order.Order) bool { return true }); !errors.Is(err, ErrClosed) {
 		t.Error("ForEachOrder after Close: no error")
 	}
 	if c := s.Counts(); len(c) != 0 {

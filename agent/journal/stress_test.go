@@ -8,7 +8,7 @@ import (
 	"sync"
 	"testing"
 
-	"wedge/agent/flow"
+	"wedge/order"
 	"wedge/sync/wire"
 )
 
@@ -31,10 +31,10 @@ func TestConcurrentUseAndClose(t *testing.T) {
 				var seq uint64
 				err := s.Do(ctx, func(tx *Tx) error {
 					if i%5 == 4 {
-						tx.PutOrder(flow.Order{ID: id, State: flow.PendingAllocation})
+						tx.PutOrder(order.Order{ID: id, State: order.PendingAllocation})
 						return errors.New("refused") // discarded, must not appear
 					}
-					tx.PutOrder(flow.Order{ID: id, ChannelOrderNo: "CH-" + id, State: flow.PendingAllocation})
+					tx.PutOrder(order.Order{ID: id, ChannelOrderNo: "CH-" + id, State: order.PendingAllocation})
 					seq = tx.Append(wire.Entry{Kind: wire.KindIntake, OrderID: id}).Seq
 					return nil
 				})
@@ -127,9 +127,9 @@ func TestConcurrentUseAndClose(t *testing.T) {
 		}
 	}
 	n := 0
-	s2.ForEachOrder(flow.PendingAllocation, func(flow.Order) bool { n++; return true })
-	if n != len(written) || s2.Counts()[flow.PendingAllocation] != n {
-		t.Errorf("%d orders, count %d, %d acknowledged", n, s2.Counts()[flow.PendingAllocation], len(written))
+	s2.ForEachOrder(order.PendingAllocation, func(order.Order) bool { n++; return true })
+	if n != len(written) || s2.Counts()[order.PendingAllocation] != n {
+		t.Errorf("%d orders, count %d, %d acknowledged", n, s2.Counts()[order.PendingAllocation], len(written))
 	}
 	s2.Close()
 	mustVerify(t, path)
@@ -168,11 +168,11 @@ func FuzzAppend(f *testing.F) {
 		}
 		// Orders keyed by such strings are found again, and rewriting one does not duplicate it.
 		if orderID != "" && !strings.ContainsRune(orderID, 0) {
-			put := func(st flow.State) {
+			put := func(st order.State) {
 				if err := s.Do(context.Background(), func(tx *Tx) error {
 					o, ok := tx.Order(orderID)
 					if !ok {
-						o = flow.Order{ID: orderID, ChannelOrderNo: code, Waybill: wb}
+						o = order.Order{ID: orderID, ChannelOrderNo: code, Waybill: wb}
 					}
 					o.State = st
 					tx.PutOrder(o)
@@ -181,16 +181,16 @@ func FuzzAppend(f *testing.F) {
 					t.Fatal(err)
 				}
 			}
-			put(flow.PendingAllocation)
-			put(flow.WaybillPrinted)
-			if c := s.Counts(); c[flow.WaybillPrinted] != 1 || c[flow.PendingAllocation] != 0 {
+			put(order.PendingAllocation)
+			put(order.WaybillPrinted)
+			if c := s.Counts(); c[order.WaybillPrinted] != 1 || c[order.PendingAllocation] != 0 {
 				t.Errorf("counts %v", c)
 			}
 			for _, k := range []string{orderID, code, wb} {
 				if strings.TrimSpace(k) == "" {
 					continue
 				}
-				if o, ok, err := s.FindOrder(k); !ok || err != nil || o.State != flow.WaybillPrinted {
+				if o, ok, err := s.FindOrder(k); !ok || err != nil || o.State != order.WaybillPrinted {
 					t.Errorf("FindOrder(%q) = %+v %v %v", k, o, ok, err)
 				}
 			}

@@ -10,8 +10,8 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
-	"wedge/agent/flow"
-	"wedge/agent/waybill"
+	"wedge/order"
+	"wedge/order/waybill"
 	"wedge/sync/wire"
 )
 
@@ -319,31 +319,31 @@ func (tx *Tx) usable(what string) bool {
 }
 
 // Order returns the order with id as this function sees it.
-func (tx *Tx) Order(id string) (flow.Order, bool) {
+func (tx *Tx) Order(id string) (order.Order, bool) {
 	if !tx.usable("Order") || id == "" {
-		return flow.Order{}, false
+		return order.Order{}, false
 	}
 	id = jsonString(id)
 	o, ok, err := decodeOrder(tx.get(bOrders, []byte(id)))
 	if err != nil {
 		tx.invalid("read order %q: %v", id, err)
-		return flow.Order{}, false
+		return order.Order{}, false
 	}
 	return o, ok
 }
 
 // OrderByWaybill returns the order the waybill is bound to (its printed label).
-func (tx *Tx) OrderByWaybill(wb string) (flow.Order, bool) {
+func (tx *Tx) OrderByWaybill(wb string) (order.Order, bool) {
 	if !tx.usable("OrderByWaybill") {
-		return flow.Order{}, false
+		return order.Order{}, false
 	}
 	wb = jsonString(waybill.Normalize(wb))
 	if wb == "" {
-		return flow.Order{}, false
+		return order.Order{}, false
 	}
 	id := tx.get(bIdxWaybill, []byte(wb))
 	if id == nil {
-		return flow.Order{}, false
+		return order.Order{}, false
 	}
 	return tx.Order(string(id))
 }
@@ -351,38 +351,38 @@ func (tx *Tx) OrderByWaybill(wb string) (flow.Order, bool) {
 // OrderByAssignedWaybill returns the order the hub assigned the waybill to, printed or not (an
 // order's AssignedWaybill, normalized with waybill.Normalize). It is not the bound waybill of a
 // printed label: for a parcel's label use OrderByWaybill.
-func (tx *Tx) OrderByAssignedWaybill(wb string) (flow.Order, bool) {
+func (tx *Tx) OrderByAssignedWaybill(wb string) (order.Order, bool) {
 	if !tx.usable("OrderByAssignedWaybill") {
-		return flow.Order{}, false
+		return order.Order{}, false
 	}
 	wb = jsonString(waybill.Normalize(wb))
 	if wb == "" {
-		return flow.Order{}, false
+		return order.Order{}, false
 	}
 	id := tx.get(bIdxAssign, []byte(wb))
 	if id == nil {
-		return flow.Order{}, false
+		return order.Order{}, false
 	}
 	o, ok := tx.Order(string(id))
 	if !ok || waybill.Normalize(o.AssignedWaybill) != wb {
 		// A stale key (written by a wedge that did not keep this index): no answer beats a wrong one.
-		return flow.Order{}, false
+		return order.Order{}, false
 	}
 	return o, true
 }
 
 // OrderByChannelNo returns the order with that channel order no.
-func (tx *Tx) OrderByChannelNo(no string) (flow.Order, bool) {
+func (tx *Tx) OrderByChannelNo(no string) (order.Order, bool) {
 	if !tx.usable("OrderByChannelNo") {
-		return flow.Order{}, false
+		return order.Order{}, false
 	}
 	no = jsonString(strings.TrimSpace(no))
 	if no == "" {
-		return flow.Order{}, false
+		return order.Order{}, false
 	}
 	id := tx.get(bIdxChannel, []byte(no))
 	if id == nil {
-		return flow.Order{}, false
+		return order.Order{}, false
 	}
 	return tx.Order(string(id))
 }
@@ -390,7 +390,7 @@ func (tx *Tx) OrderByChannelNo(no string) (flow.Order, bool) {
 // PutOrder stores o, keeping the waybill (bound and assigned) and channel-no indexes and the
 // per-state counts. An
 // order without id or with an unknown state is refused: the function's Do returns ErrInvalid.
-func (tx *Tx) PutOrder(o flow.Order) {
+func (tx *Tx) PutOrder(o order.Order) {
 	if !tx.usable("PutOrder") {
 		return
 	}
@@ -405,7 +405,7 @@ func (tx *Tx) PutOrder(o flow.Order) {
 	// Keys come from the order as it reads back from JSON (see jsonString).
 	v, err := json.Marshal(o)
 	if err == nil {
-		o = flow.Order{}
+		o = order.Order{}
 		err = json.Unmarshal(v, &o)
 	}
 	if err != nil {
@@ -449,7 +449,7 @@ func (tx *Tx) PutOrder(o flow.Order) {
 	tx.put(bOrders, id, v)
 }
 
-func (tx *Tx) addCount(st flow.State, d int) {
+func (tx *Tx) addCount(st order.State, d int) {
 	n, err := u64(tx.get(bCounts, []byte(st)))
 	if err != nil {
 		tx.invalid("count of %s: %v", st, err)

@@ -1,6 +1,6 @@
 // Package kpi computes 【已揽收】达成时效达标率, the share of orders picked up within 4 hours of
 // payment, per day and per shift, with days and shifts in the site's time zone (default
-// Asia/Shanghai) whatever the zone of the PC. Pure computation over []flow.Order.
+// Asia/Shanghai) whatever the zone of the PC. Pure computation over []order.Order.
 //
 // Which orders count. An order belongs to the period (day, shift) in which it was paid (PaidAt,
 // in the site's zone). It is counted in the denominator when it was paid (PaidAt set), is not
@@ -22,7 +22,7 @@ import (
 	"strings"
 	"time"
 
-	"wedge/agent/flow"
+	"wedge/order"
 )
 
 // ErrConfig means bad options (zone, goal/warn levels or shifts).
@@ -222,8 +222,8 @@ func (c *Calculator) shiftOf(t time.Time) (shift, time.Time) {
 }
 
 // Classify tells whether o counts at now and whether it met the deadline.
-func (c *Calculator) Classify(o flow.Order, now time.Time) (counted, met, pending bool) {
-	if o.PaidAt.IsZero() || o.State == flow.AwaitingBalance || o.State == flow.Cancelled {
+func (c *Calculator) Classify(o order.Order, now time.Time) (counted, met, pending bool) {
+	if o.PaidAt.IsZero() || o.State == order.AwaitingBalance || o.State == order.Cancelled {
 		return false, false, false
 	}
 	deadline := o.PaidAt.Add(c.within)
@@ -237,7 +237,7 @@ func (c *Calculator) Classify(o flow.Order, now time.Time) (counted, met, pendin
 }
 
 // Compute returns the KPI of orders at now, per day and per shift.
-func (c *Calculator) Compute(orders []flow.Order, now time.Time) Report {
+func (c *Calculator) Compute(orders []order.Order, now time.Time) Report {
 	days := map[string]*Rate{}
 	shifts := map[string]*Rate{}
 	add := func(m map[string]*Rate, key string, mk func() *Rate, counted, met, pending bool) {

@@ -6,7 +6,7 @@ import (
 	"time"
 	_ "time/tzdata"
 
-	"wedge/agent/flow"
+	"wedge/order"
 )
 
 func sh(t *testing.T, s string) time.Time {
@@ -42,24 +42,24 @@ func TestDenominatorAndDays(t *testing.T) {
 		t.Fatal(err)
 	}
 	now := sh(t, "2026-11-12 10:00")
-	p := func(id, paid, picked string, st flow.State) flow.Order {
-		o := flow.Order{ID: id, State: st, PaidAt: sh(t, paid)}
+	p := func(id, paid, picked string, st order.State) order.Order {
+		o := order.Order{ID: id, State: st, PaidAt: sh(t, paid)}
 		if picked != "" {
 			o.PickedUpAt = sh(t, picked)
 		}
 		return o
 	}
-	orders := []flow.Order{
-		p("late-night-met", "2026-11-11 23:30", "2026-11-12 03:00", flow.PickedUp),  // day 11, night shift of 11
-		p("late-night-late", "2026-11-11 23:30", "2026-11-12 03:31", flow.PickedUp), // day 11, missed
-		p("exact-deadline", "2026-11-11 09:00", "2026-11-11 13:00", flow.PickedUp),  // met at exactly 4 h
-		p("open-overdue", "2026-11-11 12:00", "", flow.PendingAllocation),           // counted, missed
-		p("held-overdue", "2026-11-11 13:00", "", flow.Held),                        // counted, missed
-		p("running", "2026-11-12 08:30", "", flow.WaybillPrinted),                   // pending, not counted
-		p("cancelled", "2026-11-11 10:00", "", flow.Cancelled),                      // excluded
-		p("presale", "2026-11-11 10:00", "", flow.AwaitingBalance),                  // excluded
-		{ID: "unpaid", State: flow.PendingAllocation},                               // excluded
-		p("early-morning", "2026-11-12 07:59", "2026-11-12 09:00", flow.PickedUp),   // day 12, night shift of 11
+	orders := []order.Order{
+		p("late-night-met", "2026-11-11 23:30", "2026-11-12 03:00", order.PickedUp),  // day 11, night shift of 11
+		p("late-night-late", "2026-11-11 23:30", "2026-11-12 03:31", order.PickedUp), // day 11, missed
+		p("exact-deadline", "2026-11-11 09:00", "2026-11-11 13:00", order.PickedUp),  // met at exactly 4 h
+		p("open-overdue", "2026-11-11 12:00", "", order.PendingAllocation),           // counted, missed
+		p("held-overdue", "2026-11-11 13:00", "", order.Held),                        // counted, missed
+		p("running", "2026-11-12 08:30", "", order.WaybillPrinted),                   // pending, not counted
+		p("cancelled", "2026-11-11 10:00", "", order.Cancelled),                      // excluded
+		p("presale", "2026-11-11 10:00", "", order.AwaitingBalance),                  // excluded
+		{ID: "unpaid", State: order.PendingAllocation},                               // excluded
+		p("early-morning", "2026-11-12 07:59", "2026-11-12 09:00", order.PickedUp),   // day 12, night shift of 11
 	}
 	rep := c.Compute(orders, now)
 	if rep.Zone != "Asia/Shanghai" || rep.Goal != 0.92 || rep.Warn != 0.85 {
@@ -116,7 +116,7 @@ func TestDSTZoneDays(t *testing.T) {
 	}
 	loc := c.Location()
 	paid := time.Date(2026, 10, 25, 23, 30, 0, 0, loc)
-	rep := c.Compute([]flow.Order{{ID: "x", State: flow.PickedUp, PaidAt: paid.UTC(), PickedUpAt: paid.Add(time.Hour).UTC()}}, paid.Add(5*time.Hour))
+	rep := c.Compute([]order.Order{{ID: "x", State: order.PickedUp, PaidAt: paid.UTC(), PickedUpAt: paid.Add(time.Hour).UTC()}}, paid.Add(5*time.Hour))
 	d := rep.Days[0]
 	if d.Period != "2026-10-25" || d.End.Sub(d.Start) != 25*time.Hour {
 		t.Fatalf("DST day = %+v (%s long)", d, d.End.Sub(d.Start))

@@ -13,7 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
-	"wedge/agent/flow"
+	"wedge/order"
 )
 
 // Metrics holds the collectors. Its methods are safe for concurrent use; a nil *Metrics is a
@@ -69,7 +69,7 @@ func New() *Metrics {
 	m.reg.MustRegister(m.scans, m.rejections, m.steps, m.backlog, m.avgWait, m.oldestWait, m.breaker, m.held,
 		m.unsynced, m.syncLag, m.connected, m.devicesUp, m.overdue,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	for _, s := range flow.States {
+	for _, s := range order.States {
 		m.backlog.WithLabelValues(string(s)).Set(0)
 	}
 	return m
@@ -84,29 +84,29 @@ func (m *Metrics) Handler() http.Handler {
 }
 
 // Scan counts one handled read; a rejected one is also counted under its reason.
-func (m *Metrics) Scan(station string, r flow.Result, reason flow.Reason) {
+func (m *Metrics) Scan(station string, r order.Result, reason order.Reason) {
 	if m == nil {
 		return
 	}
 	m.scans.WithLabelValues(station, r.String()).Inc()
-	if r == flow.Rejected {
+	if r == order.Rejected {
 		m.Reject(reason)
 	}
 }
 
 // Reject counts a rejection that did not come from a scan (intake, manual).
-func (m *Metrics) Reject(reason flow.Reason) {
+func (m *Metrics) Reject(reason order.Reason) {
 	if m == nil {
 		return
 	}
 	if reason == "" {
-		reason = flow.ReasonUnsupported
+		reason = order.ReasonUnsupported
 	}
 	m.rejections.WithLabelValues(string(reason)).Inc()
 }
 
 // Step counts one state change.
-func (m *Metrics) Step(from, to flow.State, trigger string) {
+func (m *Metrics) Step(from, to order.State, trigger string) {
 	if m == nil {
 		return
 	}
@@ -114,14 +114,14 @@ func (m *Metrics) Step(from, to flow.State, trigger string) {
 }
 
 // SetCounts sets the per-state gauges (states missing from counts are 0) and the held gauge.
-func (m *Metrics) SetCounts(counts map[flow.State]int) {
+func (m *Metrics) SetCounts(counts map[order.State]int) {
 	if m == nil {
 		return
 	}
-	for _, s := range flow.States {
+	for _, s := range order.States {
 		m.backlog.WithLabelValues(string(s)).Set(float64(counts[s]))
 	}
-	m.held.Set(float64(counts[flow.Held]))
+	m.held.Set(float64(counts[order.Held]))
 }
 
 // SetWait sets the backlog's average and oldest wait.

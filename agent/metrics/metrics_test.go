@@ -9,17 +9,17 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
-	"wedge/agent/flow"
+	"wedge/order"
 )
 
 func TestSettersAndScrape(t *testing.T) {
 	m := New()
-	m.Scan("print-1", flow.Accepted, "")
-	m.Scan("print-1", flow.Rejected, flow.ReasonWaybillMismatch)
-	m.Scan("print-1", flow.Rejected, flow.ReasonWaybillMismatch)
-	m.Reject(flow.ReasonContract)
-	m.Step(flow.PendingAllocation, flow.WaybillPrinted, "print")
-	m.SetCounts(map[flow.State]int{flow.PendingAllocation: 201, flow.Held: 7})
+	m.Scan("print-1", order.Accepted, "")
+	m.Scan("print-1", order.Rejected, order.ReasonWaybillMismatch)
+	m.Scan("print-1", order.Rejected, order.ReasonWaybillMismatch)
+	m.Reject(order.ReasonContract)
+	m.Step(order.PendingAllocation, order.WaybillPrinted, "print")
+	m.SetCounts(map[order.State]int{order.PendingAllocation: 201, order.Held: 7})
 	m.SetWait(90*time.Second, 5*time.Minute)
 	m.SetBreaker(true)
 	m.SetSync(12, 3*time.Second, true)
@@ -77,7 +77,7 @@ func TestSettersAndScrape(t *testing.T) {
 
 func TestNilIsNoop(t *testing.T) {
 	var m *Metrics
-	m.Scan("x", flow.Rejected, flow.ReasonHeld)
+	m.Scan("x", order.Rejected, order.ReasonHeld)
 	m.SetCounts(nil)
 	m.SetSync(1, time.Second, false)
 	m.SetDevice("a", "b", true)

@@ -6,8 +6,8 @@ import (
 	"testing"
 	"time"
 
-	"wedge/agent/flow"
 	"wedge/drivers/scanner"
+	"wedge/order"
 	"wedge/sync/wire"
 )
 
@@ -22,7 +22,7 @@ func BenchmarkScanToPrinted(b *testing.B) {
 			ids := make([]string, b.N)
 			for i := range ids {
 				ids[i] = fmt.Sprintf("B-%d", i)
-				r.order(ids[i], fmt.Sprintf("SF%013d", 1000000000000+int64(i)), flow.PendingAllocation)
+				r.order(ids[i], fmt.Sprintf("SF%013d", 1000000000000+int64(i)), order.PendingAllocation)
 			}
 			lat := make([]time.Duration, 0, b.N)
 			b.ResetTimer()

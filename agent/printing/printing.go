@@ -8,7 +8,7 @@
 //   - order code (order id or channel order no) of an order in 待分仓 with a waybill assigned by
 //     the hub → the label is rendered in the printer's language (size and dpi from the config and
 //     the profile), sent, and confirmed by the printer's status (printer.Confirm); only then, in
-//     one journal Do, flow.Apply(print, assigned waybill) → a step entry with trigger print, device
+//     one journal Do, order.Apply(print, assigned waybill) → a step entry with trigger print, device
 //     = the printer's name and job = the printer's job id.
 //   - no waybill yet → rejection no_waybill, journaled; nothing is sent.
 //   - a printer fault (paper out, head open, no answer, a lost job, a confirmation timeout) → a
@@ -55,15 +55,15 @@ import (
 	"sync"
 	"time"
 
-	"wedge/agent/flow"
 	"wedge/agent/journal"
 	"wedge/agent/station"
-	"wedge/agent/waybill"
 	"wedge/drivers/printer"
 	"wedge/drivers/printer/label"
 	"wedge/drivers/printer/proxy"
 	"wedge/drivers/scanner"
 	"wedge/internal/clock"
+	"wedge/order"
+	"wedge/order/waybill"
 	"wedge/sync/wire"
 )
 
@@ -126,7 +126,7 @@ type Event struct {
 	Printer string          `json:"printer"`
 	Faults  []printer.Fault `json:"faults,omitempty"` // empty when Cleared
 	Cleared bool            `json:"cleared,omitempty"`
-	Message flow.Message    `json:"message"`
+	Message order.Message   `json:"message"`
 	OrderID string          `json:"order_id,omitempty"` // the order whose label failed, if any
 	Job     string          `json:"job,omitempty"`
 	At      time.Time       `json:"at"`
@@ -139,7 +139,7 @@ type PrinterStatus struct {
 	Language    string          `json:"language"`
 	OK          bool            `json:"ok"` // no fault since the last confirmed job
 	Faults      []printer.Fault `json:"faults,omitempty"`
-	Message     *flow.Message   `json:"message,omitempty"` // the fault for the operator
+	Message     *order.Message  `json:"message,omitempty"` // the fault for the operator
 	FaultSince  string          `json:"fault_since,omitempty"`
 	Jobs        uint64          `json:"jobs"`               // jobs sent by this agent (station and proxy)
 	LastJob     string          `json:"last_job,omitempty"` // the printer's id of the last job sent
@@ -320,7 +320,7 @@ func (s *Station) Handle(ctx context.Context, r scanner.Read, operator string) s
 	if armed {
 		if !found {
 			return s.commit(ctx, res, func(*journal.Tx) decision {
-				return reject(base, flow.Order{}, flow.ReasonUnknownOrder, "", "reprint: no order with this code")
+				return reject(base, order.Order{}, order.ReasonUnknownOrder, "", "reprint: no order with this code")
 			})
 		}
 		req := ReprintRequest{Code: code, Operator: operator, Device: r.Device}
@@ -334,9 +334,9 @@ func (s *Station) Handle(ctx context.Context, r scanner.Read, operator string) s
 		return s.commit(ctx, res, func(tx *journal.Tx) decision {
 			cur, ok := tx.Order(o.ID)
 			if !ok {
-				return reject(base, flow.Order{}, flow.ReasonUnknownOrder, wb, "order vanished")
+				return reject(base, order.Order{}, order.ReasonUnknownOrder, wb, "order vanished")
 			}
-			return fromOutcome(base, flow.Apply(cur, flow.Request{Action: flow.ActPrint, Waybill: wb, At: now}))
+			return fromOutcome(base, order.Apply(cur, order.Request{Action: order.ActPrint, Waybill: wb, At: now}))
 		})
 	}
 	return s.print(ctx, res, base, o, now)
@@ -345,7 +345,7 @@ func (s *Station) Handle(ctx context.Context, r scanner.Read, operator string) s
 // armReprint journals the reprint command and arms it for the pair window.
 func (s *Station) armReprint(ctx context.Context, res station.Result, base wire.Entry, now time.Time) station.Result {
 	secs := int(s.cfg.PairWindow.Seconds())
-	msg := flow.Message{
+	msg := order.Message{
 		ZH: fmt.Sprintf("补打模式：请在%d秒内扫描要补打的订单号", secs),
 		EN: fmt.Sprintf("Reprint: scan the order code within %ds", secs),
 	}
@@ -353,7 +353,7 @@ func (s *Station) armReprint(ctx context.Context, res station.Result, base wire.
 		e := base
 		e.Kind = wire.KindNote
 		e.Detail = "reprint command scanned: the next order code within the pair window reprints its label"
-		return decision{out: flow.Outcome{Result: flow.Accepted}, entry: e, msg: &msg}
+		return decision{out: order.Outcome{Result: order.Accepted}, entry: e, msg: &msg}
 	})
 	if res.Err == nil {
 		s.mu.Lock()
@@ -381,30 +381,30 @@ func (s *Station) scanBack(ctx context.Context, res station.Result, base wire.En
 	if !waiting {
 		return s.commit(ctx, res, func(*journal.Tx) decision {
 			if _, ok := waybill.Detect(wb); ok {
-				return reject(base, flow.Order{}, flow.ReasonUnknownWaybill, wb,
+				return reject(base, order.Order{}, order.ReasonUnknownWaybill, wb,
 					"no order is bound to this waybill and no label waits for its scan-back here; scan the order code to print")
 			}
-			return reject(base, flow.Order{}, flow.ReasonUnknownCode, "", "neither an order, a waybill waiting for its scan-back, a badge nor the reprint command")
+			return reject(base, order.Order{}, order.ReasonUnknownCode, "", "neither an order, a waybill waiting for its scan-back, a badge nor the reprint command")
 		})
 	}
 	res = s.commit(ctx, res, func(tx *journal.Tx) decision {
 		o, ok := tx.Order(sb.orderID)
 		if !ok {
-			return reject(base, flow.Order{ID: sb.orderID}, flow.ReasonUnknownOrder, wb, "order vanished")
+			return reject(base, order.Order{ID: sb.orderID}, order.ReasonUnknownOrder, wb, "order vanished")
 		}
-		if age := now.Sub(sb.at); age > s.cfg.PairWindow && o.State == flow.PendingAllocation {
-			d := reject(base, o, flow.ReasonPairingExpired, wb,
+		if age := now.Sub(sb.at); age > s.cfg.PairWindow && o.State == order.PendingAllocation {
+			d := reject(base, o, order.ReasonPairingExpired, wb,
 				fmt.Sprintf("scan-back of job %s came %s after the label was sent (window %s)", sb.job, age.Round(time.Second), s.cfg.PairWindow))
 			d.entry.Job = sb.job
-			d.msg = &flow.Message{
+			d.msg = &order.Message{
 				ZH: fmt.Sprintf("确认超时：请扫描 %s 再扫订单号重新打印，然后扫描新打出的面单", s.cfg.ReprintCode),
 				EN: fmt.Sprintf("Confirmation timed out: scan %s, then the order code to print again, then scan the new label", s.cfg.ReprintCode),
 			}
 			return d
 		}
-		d := fromOutcome(base, flow.Apply(o, flow.Request{Action: flow.ActPrint, Waybill: wb, Operator: base.Operator, At: now}))
+		d := fromOutcome(base, order.Apply(o, order.Request{Action: order.ActPrint, Waybill: wb, Operator: base.Operator, At: now}))
 		d.entry.Job = sb.job
-		if d.out.Result == flow.Accepted {
+		if d.out.Result == order.Accepted {
 			d.entry.Detail = "label confirmed by scan-back (printer " + s.cfg.Printer.String() + " has no status query)"
 			if sb.fault {
 				d.entry.Detail = "label of job " + sb.job + " came out after the printer fault and was confirmed by scan-back; nothing printed again"
@@ -412,7 +412,7 @@ func (s *Station) scanBack(ctx context.Context, res station.Result, base wire.En
 		}
 		return d
 	})
-	if res.Err == nil && res.Outcome.Reason != flow.ReasonPairingExpired {
+	if res.Err == nil && res.Outcome.Reason != order.ReasonPairingExpired {
 		// Settled (printed, or the order moved on): the label no longer waits. An expired one
 		// keeps waiting, so that the order is not printed again without the reprint command.
 		s.mu.Lock()
@@ -438,18 +438,18 @@ func (s *Station) await(wb string, sb scanBack) {
 }
 
 // print prints the label of order o (found by its code) if it is due, and journals the outcome.
-func (s *Station) print(ctx context.Context, res station.Result, base wire.Entry, o flow.Order, now time.Time) station.Result {
+func (s *Station) print(ctx context.Context, res station.Result, base wire.Entry, o order.Order, now time.Time) station.Result {
 	wb := waybill.Normalize(o.AssignedWaybill)
-	if o.State != flow.PendingAllocation || wb == "" {
+	if o.State != order.PendingAllocation || wb == "" {
 		return s.commit(ctx, res, func(tx *journal.Tx) decision {
 			cur, ok := tx.Order(o.ID)
 			if !ok {
 				cur = o
 			}
-			d := fromOutcome(base, flow.Apply(cur, flow.Request{Action: flow.ActPrint, At: now}))
-			if d.out.Result == flow.AlreadyDone {
+			d := fromOutcome(base, order.Apply(cur, order.Request{Action: order.ActPrint, At: now}))
+			if d.out.Result == order.AlreadyDone {
 				d.entry.Detail = "already printed: repeat scan, nothing sent to the printer"
-				d.msg = &flow.Message{
+				d.msg = &order.Message{
 					ZH: fmt.Sprintf("已打过单（面单 %s），未重复打印；如需补打请先扫描 %s 再扫订单号", cur.Waybill, s.cfg.ReprintCode),
 					EN: fmt.Sprintf("Already printed (waybill %s), nothing printed again; to reprint scan %s, then the order code", cur.Waybill, s.cfg.ReprintCode),
 				}
@@ -458,7 +458,7 @@ func (s *Station) print(ctx context.Context, res station.Result, base wire.Entry
 		})
 	}
 	// Refuse before printing what the flow would refuse after (e.g. a waybill invalid for the carrier).
-	if pre := flow.Apply(o, flow.Request{Action: flow.ActPrint, Waybill: wb, At: now}); pre.Result != flow.Accepted {
+	if pre := order.Apply(o, order.Request{Action: order.ActPrint, Waybill: wb, At: now}); pre.Result != order.Accepted {
 		return s.commit(ctx, res, func(*journal.Tx) decision { return fromOutcome(base, pre) })
 	}
 	s.mu.Lock()
@@ -475,7 +475,7 @@ func (s *Station) print(ctx context.Context, res station.Result, base wire.Entry
 		}
 		s.mu.Unlock()
 	} else if waiting && sb.orderID == o.ID {
-		msg := flow.Message{
+		msg := order.Message{
 			ZH: fmt.Sprintf("面单 %s 已发送到打印机：请扫描打出的面单确认；未打出请扫 %s 再扫订单号", wb, s.cfg.ReprintCode),
 			EN: fmt.Sprintf("Label %s was sent: scan the printed label to confirm; if none came out scan %s, then the order code", wb, s.cfg.ReprintCode),
 		}
@@ -483,7 +483,7 @@ func (s *Station) print(ctx context.Context, res station.Result, base wire.Entry
 			e := base
 			e.Kind, e.OrderID, e.From, e.To, e.Waybill, e.Job = wire.KindNote, o.ID, string(o.State), string(o.State), wb, sb.job
 			e.Detail = "repeat scan while the label waits for its scan-back: nothing sent again"
-			return decision{out: flow.Outcome{Result: flow.AlreadyDone, From: o.State, To: o.State, Order: o, Waybill: wb}, entry: e, msg: &msg}
+			return decision{out: order.Outcome{Result: order.AlreadyDone, From: o.State, To: o.State, Order: o, Waybill: wb}, entry: e, msg: &msg}
 		})
 	}
 
@@ -499,10 +499,10 @@ func (s *Station) print(ctx context.Context, res station.Result, base wire.Entry
 		return s.commit(jctx, res, func(tx *journal.Tx) decision {
 			cur, ok := tx.Order(o.ID)
 			if !ok {
-				return reject(printerBase, o, flow.ReasonUnknownOrder, wb, "order vanished")
+				return reject(printerBase, o, order.ReasonUnknownOrder, wb, "order vanished")
 			}
-			d := fromOutcome(printerBase, flow.Apply(cur, flow.Request{Action: flow.ActPrint, Waybill: wb, Operator: base.Operator, At: s.clk.Now().UTC()}))
-			if d.out.Result == flow.Accepted {
+			d := fromOutcome(printerBase, order.Apply(cur, order.Request{Action: order.ActPrint, Waybill: wb, Operator: base.Operator, At: s.clk.Now().UTC()}))
+			if d.out.Result == order.Accepted {
 				d.entry.Detail = "label confirmed by the printer's status"
 			} else {
 				d.entry.Detail = fmt.Sprintf("label printed (job %s) but the order changed meanwhile: %s", job, d.entry.Detail)
@@ -512,7 +512,7 @@ func (s *Station) print(ctx context.Context, res station.Result, base wire.Entry
 	case errors.Is(err, printer.ErrNoStatus):
 		s.await(wb, scanBack{orderID: o.ID, job: job, at: s.clk.Now()})
 		secs := int(s.cfg.PairWindow.Seconds())
-		msg := flow.Message{
+		msg := order.Message{
 			ZH: fmt.Sprintf("面单已发送：请在%d秒内扫描打出的面单条码 %s 确认", secs, wb),
 			EN: fmt.Sprintf("Label sent: scan the printed label's barcode %s within %ds to confirm", wb, secs),
 		}
@@ -520,7 +520,7 @@ func (s *Station) print(ctx context.Context, res station.Result, base wire.Entry
 			e := printerBase
 			e.Kind, e.OrderID, e.From, e.To, e.Waybill, e.Carrier = wire.KindNote, o.ID, string(o.State), string(o.State), wb, o.Carrier
 			e.Detail = "label sent; this printer has no status query: waiting for the scan-back of the printed label"
-			return decision{out: flow.Outcome{Result: flow.Accepted, From: o.State, To: o.State, Order: o, Waybill: wb}, entry: e, msg: &msg}
+			return decision{out: order.Outcome{Result: order.Accepted, From: o.State, To: o.State, Order: o, Waybill: wb}, entry: e, msg: &msg}
 		})
 		if res.Err != nil {
 			s.mu.Lock()
@@ -568,7 +568,7 @@ func (s *Station) observe(orderID, job string, st printer.Status, err error) {
 	case err == nil:
 		if len(s.faults) > 0 {
 			was, since = s.faults, s.faultSince
-			ev = &Event{Cleared: true, Message: flow.Message{
+			ev = &Event{Cleared: true, Message: order.Message{
 				ZH: "打印机 " + s.cfg.Printer.String() + " 已恢复正常", EN: "Printer " + s.cfg.Printer.String() + " is back to normal"}}
 		}
 		s.faults, s.faultSince = nil, time.Time{}
@@ -625,20 +625,20 @@ func faultsOf(st printer.Status, err error) []printer.Fault {
 	return []printer.Fault{printer.FaultNoAnswer} // the job could not be sent: unreachable
 }
 
-func faultMessage(name string, faults []printer.Fault) flow.Message {
+func faultMessage(name string, faults []printer.Fault) order.Message {
 	zh := make([]string, 0, len(faults))
 	en := make([]string, 0, len(faults))
 	for _, f := range faults {
 		zh, en = append(zh, f.Zh()), append(en, f.En())
 	}
-	return flow.Message{
+	return order.Message{
 		ZH: fmt.Sprintf("打印机 %s 故障：%s，面单未打出：排除故障后重新扫描订单", name, strings.Join(zh, "、")),
 		EN: fmt.Sprintf("Printer %s fault: %s, no label came out: clear the fault and scan the order again", name, strings.Join(en, ", ")),
 	}
 }
 
 // heldMessage is the operator's message for a failed job, by what became of it in the printer.
-func (s *Station) heldMessage(faults []printer.Fault, wb string, h held) flow.Message {
+func (s *Station) heldMessage(faults []printer.Fault, wb string, h held) order.Message {
 	name := s.cfg.Printer.String()
 	zh := make([]string, 0, len(faults))
 	en := make([]string, 0, len(faults))
@@ -647,13 +647,13 @@ func (s *Station) heldMessage(faults []printer.Fault, wb string, h held) flow.Me
 	}
 	switch {
 	case h.cancelled:
-		return flow.Message{
+		return order.Message{
 			ZH: fmt.Sprintf("打印机 %s 故障：%s，面单未打出（打印机中的任务已取消）：排除故障后重新扫描订单", name, strings.Join(zh, "、")),
 			EN: fmt.Sprintf("Printer %s fault: %s, no label came out (the printer's queued jobs were cancelled): clear the fault and scan the order again", name, strings.Join(en, ", ")),
 		}
 	case h.mayPrint():
 		secs := int(s.cfg.PairWindow.Seconds())
-		return flow.Message{
+		return order.Message{
 			ZH: fmt.Sprintf("打印机 %s 故障：%s。排除故障后查看面单 %s 是否打出：已打出请在%d秒内扫描该面单条码确认（不要重新打印）；未打出请重新扫描订单",
 				name, strings.Join(zh, "、"), wb, secs),
 			EN: fmt.Sprintf("Printer %s fault: %s. Once cleared, check whether label %s came out: if it did, scan its barcode within %ds to confirm (do not print again); if not, scan the order again",
@@ -664,9 +664,9 @@ func (s *Station) heldMessage(faults []printer.Fault, wb string, h held) flow.Me
 }
 
 // faultDecision is the rejection entry of a job that failed.
-func (s *Station) faultDecision(base wire.Entry, o flow.Order, wb string, st printer.Status, err error, what string, h held) decision {
+func (s *Station) faultDecision(base wire.Entry, o order.Order, wb string, st printer.Status, err error, what string, h held) decision {
 	if errors.Is(err, label.ErrWaybill) {
-		return reject(base, o, flow.ReasonWaybillInvalid, wb, what+err.Error())
+		return reject(base, o, order.ReasonWaybillInvalid, wb, what+err.Error())
 	}
 	faults := faultsOf(st, err)
 	zh := make([]string, 0, len(faults))
@@ -681,7 +681,7 @@ func (s *Station) faultDecision(base wire.Entry, o flow.Order, wb string, st pri
 	case h.mayPrint():
 		detail += fmt.Sprintf("; the job could not be cancelled (%s): its label may come out once the fault is cleared, and its scan-back within %s confirms it", h.why, s.cfg.PairWindow)
 	}
-	d := reject(base, o, flow.ReasonPrinterFault, wb, detail)
+	d := reject(base, o, order.ReasonPrinterFault, wb, detail)
 	m := s.heldMessage(faults, wb, h)
 	d.msg = &m
 	return d
@@ -712,8 +712,8 @@ func (s *Station) Reprint(ctx context.Context, req ReprintRequest) station.Resul
 	}
 	if !ok {
 		res = failed(res, fmt.Errorf("%w: %q", ErrNotFound, code))
-		res.Outcome.Reason = flow.ReasonUnknownOrder
-		res.Message = flow.ReasonUnknownOrder.Message("")
+		res.Outcome.Reason = order.ReasonUnknownOrder
+		res.Message = order.ReasonUnknownOrder.Message("")
 		return res
 	}
 	base := wire.Entry{Station: s.cfg.Station, Device: req.Device, Operator: res.Operator, Trigger: wire.TriggerManual, Code: station.Excerpt(code), At: wire.Time(now)}
@@ -729,13 +729,13 @@ func (s *Station) reprint(ctx context.Context, res station.Result, base wire.Ent
 	s.mu.Lock()
 	_, waiting := s.pending[waybill.Normalize(o.AssignedWaybill)]
 	s.mu.Unlock()
-	if o.State == flow.PendingAllocation && waiting {
+	if o.State == order.PendingAllocation && waiting {
 		wb = waybill.Normalize(o.AssignedWaybill)
-	} else if (o.State != flow.WaybillPrinted && o.State != flow.PickedUp) || wb == "" {
+	} else if (o.State != order.WaybillPrinted && o.State != order.PickedUp) || wb == "" {
 		return s.commit(ctx, res, func(*journal.Tx) decision {
-			r := flow.ReasonWrongState
-			if o.State == flow.Cancelled {
-				r = flow.ReasonCancelled
+			r := order.ReasonWrongState
+			if o.State == order.Cancelled {
+				r = order.ReasonCancelled
 			}
 			return reject(base, o, r, "", "reprint: only a printed order's label is reprinted; scan the order code to print it")
 		})
@@ -747,28 +747,28 @@ func (s *Station) reprint(ctx context.Context, res station.Result, base wire.Ent
 	jctx := detached(ctx)
 	defer jctx.cancel()
 	if err != nil && !errors.Is(err, printer.ErrNoStatus) {
-		if h.mayPrint() && o.State == flow.PendingAllocation {
+		if h.mayPrint() && o.State == order.PendingAllocation {
 			s.await(wb, scanBack{orderID: o.ID, job: job, at: s.clk.Now(), fault: true})
 		}
 		return s.commit(jctx, res, func(*journal.Tx) decision { return s.faultDecision(pb, o, wb, st, err, "reprint: ", h) })
 	}
-	if waiting && o.State == flow.PendingAllocation {
+	if waiting && o.State == order.PendingAllocation {
 		s.await(wb, scanBack{orderID: o.ID, job: job, at: s.clk.Now()})
 	}
 	return s.commit(jctx, res, func(*journal.Tx) decision {
 		e := pb
 		e.Kind, e.OrderID, e.From, e.To, e.Waybill, e.Carrier = wire.KindReprint, o.ID, string(o.State), string(o.State), wb, o.Carrier
 		e.Detail = "label reprinted, confirmed by the printer's status"
-		msg := flow.Message{ZH: "已补打面单 " + wb, EN: "Label reprinted: " + wb}
+		msg := order.Message{ZH: "已补打面单 " + wb, EN: "Label reprinted: " + wb}
 		if errors.Is(err, printer.ErrNoStatus) {
 			e.Detail = "label sent again; this printer has no status query: check that it came out"
-			msg = flow.Message{ZH: "补打面单已发送 " + wb + "：请确认已打出", EN: "Reprint sent: " + wb + ": check that it came out"}
+			msg = order.Message{ZH: "补打面单已发送 " + wb + "：请确认已打出", EN: "Reprint sent: " + wb + ": check that it came out"}
 		}
 		if n := strings.TrimSpace(req.Note); n != "" {
 			e.Detail += "; note: " + n
 		}
 		e.Detail = station.Excerpt(e.Detail)
-		return decision{out: flow.Outcome{Result: flow.Accepted, From: o.State, To: o.State, Order: o, Waybill: wb}, entry: e, msg: &msg}
+		return decision{out: order.Outcome{Result: order.Accepted, From: o.State, To: o.State, Order: o, Waybill: wb}, entry: e, msg: &msg}
 	})
 }
 
@@ -838,33 +838,33 @@ func (s *Station) proxyWaybill(ctx context.Context, j proxy.Job, code string, st
 			if err != nil && !noStatus {
 				detail = fmt.Sprintf("%s: no order has this waybill; the job failed: %v", src, err)
 			}
-			return reject(base, flow.Order{}, flow.ReasonUnknownWaybill, wb, detail)
+			return reject(base, order.Order{}, order.ReasonUnknownWaybill, wb, detail)
 		}
 		switch {
 		case noStatus:
-			if o.State != flow.PendingAllocation {
+			if o.State != order.PendingAllocation {
 				break
 			}
 			e := base
 			e.Kind, e.OrderID, e.From, e.To, e.Waybill, e.Carrier = wire.KindNote, o.ID, string(o.State), string(o.State), wb, o.Carrier
 			e.Detail = src + ": label sent; this printer has no status query: waiting for the scan-back at the station"
-			msg := flow.Message{ZH: "面单已由外部软件打印：请扫描面单条码 " + wb + " 确认", EN: "Label printed by other software: scan its barcode " + wb + " to confirm"}
-			return decision{out: flow.Outcome{Result: flow.Accepted, From: o.State, To: o.State, Order: o, Waybill: wb}, entry: e, msg: &msg}
+			msg := order.Message{ZH: "面单已由外部软件打印：请扫描面单条码 " + wb + " 确认", EN: "Label printed by other software: scan its barcode " + wb + " to confirm"}
+			return decision{out: order.Outcome{Result: order.Accepted, From: o.State, To: o.State, Order: o, Waybill: wb}, entry: e, msg: &msg}
 		case err != nil:
 			return s.faultDecision(base, o, wb, st, err, src+": ", h)
 		}
-		out := flow.Apply(o, flow.Request{Action: flow.ActPrint, Waybill: wb, At: now})
+		out := order.Apply(o, order.Request{Action: order.ActPrint, Waybill: wb, At: now})
 		d := fromOutcome(base, out)
 		switch out.Result {
-		case flow.Accepted:
+		case order.Accepted:
 			d.entry.Detail = src + ": label confirmed by the printer's status"
 			if noStatus {
 				d.entry.Detail = src + ": sent"
 			}
-		case flow.AlreadyDone:
+		case order.AlreadyDone:
 			d.entry.Kind = wire.KindReprint
 			d.entry.Detail = src + ": the label was printed again by other software"
-			msg := flow.Message{ZH: "外部软件补打了面单 " + wb, EN: "Label " + wb + " printed again by other software"}
+			msg := order.Message{ZH: "外部软件补打了面单 " + wb, EN: "Label " + wb + " printed again by other software"}
 			d.msg = &msg
 		default:
 			d.entry.Detail = src + ": the job still printed; " + d.entry.Detail
@@ -879,9 +879,9 @@ func (s *Station) proxyWaybill(ctx context.Context, j proxy.Job, code string, st
 
 // decision is what a journal transaction decided.
 type decision struct {
-	out   flow.Outcome
+	out   order.Outcome
 	entry wire.Entry
-	msg   *flow.Message // overrides out.Message()
+	msg   *order.Message // overrides out.Message()
 }
 
 // commit journals the decision made inside one Do and returns the result after the commit.
@@ -908,17 +908,17 @@ func (s *Station) commit(ctx context.Context, res station.Result, decide func(tx
 
 func failed(res station.Result, err error) station.Result {
 	res.Err = err
-	res.Outcome = flow.Outcome{Result: flow.Rejected}
-	res.Message = flow.Message{ZH: "系统错误，未记录：请重新扫描", EN: "System error, nothing recorded: scan again"}
+	res.Outcome = order.Outcome{Result: order.Rejected}
+	res.Message = order.Message{ZH: "系统错误，未记录：请重新扫描", EN: "System error, nothing recorded: scan again"}
 	return res
 }
 
-func fromOutcome(base wire.Entry, out flow.Outcome) decision {
+func fromOutcome(base wire.Entry, out order.Outcome) decision {
 	return decision{out: out, entry: station.OutcomeEntry(base, out)}
 }
 
-func reject(base wire.Entry, o flow.Order, r flow.Reason, wb, detail string) decision {
-	out := flow.Outcome{Result: flow.Rejected, Reason: r, From: o.State, To: o.State, Order: o, Waybill: waybill.Normalize(wb), Detail: detail}
+func reject(base wire.Entry, o order.Order, r order.Reason, wb, detail string) decision {
+	out := order.Outcome{Result: order.Rejected, Reason: r, From: o.State, To: o.State, Order: o, Waybill: waybill.Normalize(wb), Detail: detail}
 	return fromOutcome(base, out)
 }
 

@@ -16,7 +16,6 @@ import (
 
 	"go.uber.org/goleak"
 
-	"wedge/agent/flow"
 	"wedge/agent/journal"
 	"wedge/agent/printing"
 	"wedge/agent/station"
@@ -26,6 +25,7 @@ import (
 	"wedge/drivers/profile"
 	"wedge/drivers/scanner"
 	"wedge/internal/clock"
+	"wedge/order"
 	"wedge/sync/wire"
 )
 
@@ -144,10 +144,10 @@ func newRig(t testing.TB, o rigOpts) *rig {
 	return r
 }
 
-func (r *rig) order(id, assigned string, st flow.State) {
+func (r *rig) order(id, assigned string, st order.State) {
 	r.t.Helper()
 	err := r.store.Do(r.ctx, func(tx *journal.Tx) error {
-		tx.PutOrder(flow.Order{ID: id, Channel: "tmall", ChannelOrderNo: "T" + id, Carrier: "sf", AssignedWaybill: assigned, State: st,
+		tx.PutOrder(order.Order{ID: id, Channel: "tmall", ChannelOrderNo: "T" + id, Carrier: "sf", AssignedWaybill: assigned, State: st,
 			Recipient: "张三 13812345678 深圳市南山区", SKUs: []string{"CUP-1", "CUP-1", "LID-2"}})
 		return nil
 	})
@@ -165,7 +165,7 @@ func (r *rig) scan(code string) station.Result {
 	return res
 }
 
-func (r *rig) get(id string) flow.Order {
+func (r *rig) get(id string) order.Order {
 	r.t.Helper()
 	o, ok, err := r.store.Order(id)
 	if err != nil || !ok {
@@ -197,9 +197,9 @@ func TestScanPrintsConfirmsAndAdvances(t *testing.T) {
 	for _, tc := range []rigOpts{{lang: "zpl"}, {lang: "tspl", transport: "serial"}} {
 		t.Run(tc.lang, func(t *testing.T) {
 			r := newRig(t, tc)
-			r.order("O-1", wb1, flow.PendingAllocation)
+			r.order("O-1", wb1, order.PendingAllocation)
 			res := r.scan("O-1")
-			if !res.Good() || res.Kind != wire.KindStep || res.Outcome.To != flow.WaybillPrinted {
+			if !res.Good() || res.Kind != wire.KindStep || res.Outcome.To != order.WaybillPrinted {
 				t.Fatalf("result %+v", res)
 			}
 			e := res.Entry
@@ -217,7 +217,7 @@ func TestScanPrintsConfirmsAndAdvances(t *testing.T) {
 				t.Fatalf("printed %d", r.emu.Printed())
 			}
 			o := r.get("O-1")
-			if o.State != flow.WaybillPrinted || o.Waybill != wb1 {
+			if o.State != order.WaybillPrinted || o.Waybill != wb1 {
 				t.Fatalf("order %+v", o)
 			}
 			if st := r.ps.Status(); !st.OK || st.Jobs != 1 || st.LastJob != e.Job {
@@ -226,12 +226,12 @@ func TestScanPrintsConfirmsAndAdvances(t *testing.T) {
 
 			// A repeat scan never prints again silently.
 			res = r.scan("O-1")
-			if res.Outcome.Result != flow.AlreadyDone || res.Kind != wire.KindNote || !strings.Contains(res.Message.EN, "REPRINT") {
+			if res.Outcome.Result != order.AlreadyDone || res.Kind != wire.KindNote || !strings.Contains(res.Message.EN, "REPRINT") {
 				t.Fatalf("repeat: %+v", res)
 			}
 			// So does a scan of the printed label, or the channel order no.
 			for _, code := range []string{wb1, "TO-1"} {
-				if res := r.scan(code); res.Outcome.Result != flow.AlreadyDone {
+				if res := r.scan(code); res.Outcome.Result != order.AlreadyDone {
 					t.Fatalf("repeat %s: %+v", code, res)
 				}
 			}
@@ -250,10 +250,10 @@ func TestScanPrintsConfirmsAndAdvances(t *testing.T) {
 // replaced, a new scan prints, and exactly one label came out in all (no late duplicate).
 func TestPaperOutMidJobThenPrintOnce(t *testing.T) {
 	r := newRig(t, rigOpts{})
-	r.order("O-1", wb1, flow.PendingAllocation)
+	r.order("O-1", wb1, order.PendingAllocation)
 	r.emu.SetFault(emulator.PaperOutMidJob)
 	res := r.scan("O-1")
-	if res.Good() || res.Outcome.Reason != flow.ReasonPrinterFault || res.Kind != wire.KindReject {
+	if res.Good() || res.Outcome.Reason != order.ReasonPrinterFault || res.Kind != wire.KindReject {
 		t.Fatalf("result %+v", res)
 	}
 	if !strings.Contains(res.Entry.Detail, "缺纸") || !strings.Contains(res.Entry.Detail, "paper out") || res.Entry.Device != "pack-1-printer" || res.Entry.Job == "" {
@@ -266,7 +266,7 @@ func TestPaperOutMidJobThenPrintOnce(t *testing.T) {
 	if !strings.Contains(res.Entry.Detail, "~JA") || r.emu.Cancels() != 1 {
 		t.Fatalf("held job not cancelled: %d ~JA, detail %q", r.emu.Cancels(), res.Entry.Detail)
 	}
-	if o := r.get("O-1"); o.State != flow.PendingAllocation || o.Waybill != "" {
+	if o := r.get("O-1"); o.State != order.PendingAllocation || o.Waybill != "" {
 		t.Fatalf("order %+v", o)
 	}
 	st := r.ps.Status()
@@ -322,10 +322,10 @@ func TestPaperOutMidJobThenPrintOnce(t *testing.T) {
 // advances the order (trigger scan, the faulted job) and nothing is printed a second time.
 func TestTSPLPaperOutLateLabelScannedBack(t *testing.T) {
 	r := newRig(t, rigOpts{lang: "tspl"})
-	r.order("O-1", wb1, flow.PendingAllocation)
+	r.order("O-1", wb1, order.PendingAllocation)
 	r.emu.SetFault(emulator.PaperOutMidJob)
 	res := r.scan("O-1")
-	if res.Outcome.Reason != flow.ReasonPrinterFault || res.Entry.Job == "" {
+	if res.Outcome.Reason != order.ReasonPrinterFault || res.Entry.Job == "" {
 		t.Fatalf("result %+v", res)
 	}
 	job := res.Entry.Job
@@ -339,16 +339,16 @@ func TestTSPLPaperOutLateLabelScannedBack(t *testing.T) {
 	r.emu.SetFault("") // new roll: the held label comes out
 	waitFor(t, func() bool { return r.emu.Printed() == 1 })
 	res = r.scan(wb1)
-	if !res.Good() || res.Kind != wire.KindStep || res.Entry.Trigger != wire.TriggerScan || res.Entry.Job != job || res.Outcome.To != flow.WaybillPrinted {
+	if !res.Good() || res.Kind != wire.KindStep || res.Entry.Trigger != wire.TriggerScan || res.Entry.Job != job || res.Outcome.To != order.WaybillPrinted {
 		t.Fatalf("scan-back of the late label: %+v", res)
 	}
 	if !strings.Contains(res.Entry.Detail, "after the printer fault") {
 		t.Fatalf("detail %q", res.Entry.Detail)
 	}
-	if o := r.get("O-1"); o.State != flow.WaybillPrinted || o.Waybill != wb1 {
+	if o := r.get("O-1"); o.State != order.WaybillPrinted || o.Waybill != wb1 {
 		t.Fatalf("order %+v", o)
 	}
-	if res := r.scan("O-1"); res.Outcome.Result != flow.AlreadyDone {
+	if res := r.scan("O-1"); res.Outcome.Result != order.AlreadyDone {
 		t.Fatalf("rescan: %+v", res)
 	}
 	if n, p := len(r.emu.Jobs()), r.emu.Printed(); n != 1 || p != 1 {
@@ -366,9 +366,9 @@ func TestTSPLPaperOutLateLabelScannedBack(t *testing.T) {
 // again instead of waiting for a scan-back that will not come.
 func TestTSPLPaperOutNoLabelRescanPrints(t *testing.T) {
 	r := newRig(t, rigOpts{lang: "tspl"})
-	r.order("O-1", wb1, flow.PendingAllocation)
+	r.order("O-1", wb1, order.PendingAllocation)
 	r.emu.SetFault(printer.FaultPaperOut)
-	if res := r.scan("O-1"); res.Outcome.Reason != flow.ReasonPrinterFault {
+	if res := r.scan("O-1"); res.Outcome.Reason != order.ReasonPrinterFault {
 		t.Fatalf("result %+v", res)
 	}
 	r.emu.SetFault("")
@@ -387,13 +387,13 @@ func TestTSPLPaperOutNoLabelRescanPrints(t *testing.T) {
 // A printer that stays silent (Zebra out of media) is a fault, never healthy.
 func TestNoAnswerIsAFault(t *testing.T) {
 	r := newRig(t, rigOpts{})
-	r.order("O-1", wb1, flow.PendingAllocation)
+	r.order("O-1", wb1, order.PendingAllocation)
 	r.emu.SetFault(emulator.NoAnswer)
 	res := r.scan("O-1")
-	if res.Outcome.Reason != flow.ReasonPrinterFault || !strings.Contains(res.Entry.Detail, "no_answer") && !strings.Contains(res.Entry.Detail, "does not answer") {
+	if res.Outcome.Reason != order.ReasonPrinterFault || !strings.Contains(res.Entry.Detail, "no_answer") && !strings.Contains(res.Entry.Detail, "does not answer") {
 		t.Fatalf("result %+v", res)
 	}
-	if r.get("O-1").State != flow.PendingAllocation {
+	if r.get("O-1").State != order.PendingAllocation {
 		t.Fatal("order moved")
 	}
 	// ~JA was sent but a silent printer cannot show it worked: the label may still come out, so
@@ -407,11 +407,11 @@ func TestNoAnswerIsAFault(t *testing.T) {
 // No waybill from the hub: a journaled rejection, nothing sent. Other states: refused, nothing sent.
 func TestRefusalsSendNothing(t *testing.T) {
 	r := newRig(t, rigOpts{})
-	r.order("O-1", "", flow.PendingAllocation)
-	r.order("O-2", wb2, flow.Held)
-	r.order("O-3", wb3, flow.Cancelled)
-	for code, want := range map[string]flow.Reason{"O-1": flow.ReasonNoWaybill, "O-2": flow.ReasonHeld, "O-3": flow.ReasonCancelled,
-		"NOPE-1": flow.ReasonUnknownCode, "SF9999999999999": flow.ReasonUnknownWaybill} {
+	r.order("O-1", "", order.PendingAllocation)
+	r.order("O-2", wb2, order.Held)
+	r.order("O-3", wb3, order.Cancelled)
+	for code, want := range map[string]order.Reason{"O-1": order.ReasonNoWaybill, "O-2": order.ReasonHeld, "O-3": order.ReasonCancelled,
+		"NOPE-1": order.ReasonUnknownCode, "SF9999999999999": order.ReasonUnknownWaybill} {
 		res := r.scan(code)
 		if res.Good() || res.Outcome.Reason != want || res.Kind != wire.KindReject || res.Entry.Seq == 0 {
 			t.Fatalf("%s: %+v, want %s", code, res, want)
@@ -425,8 +425,8 @@ func TestRefusalsSendNothing(t *testing.T) {
 // REPRINT then the order code: a reprint entry, one more label; the order's state stays.
 func TestReprintCommandAndAPI(t *testing.T) {
 	r := newRig(t, rigOpts{})
-	r.order("O-1", wb1, flow.PendingAllocation)
-	r.order("O-2", wb2, flow.PendingAllocation)
+	r.order("O-1", wb1, order.PendingAllocation)
+	r.order("O-2", wb2, order.PendingAllocation)
 	r.scan("O-1")
 	if res := r.scan("REPRINT"); !res.Good() || res.Kind != wire.KindNote {
 		t.Fatalf("reprint command: %+v", res)
@@ -439,12 +439,12 @@ func TestReprintCommandAndAPI(t *testing.T) {
 		t.Fatalf("%d formats, want 2", n)
 	}
 	// The command is used up: the next scan is a repeat again.
-	if res := r.scan("O-1"); res.Outcome.Result != flow.AlreadyDone {
+	if res := r.scan("O-1"); res.Outcome.Result != order.AlreadyDone {
 		t.Fatalf("after reprint: %+v", res)
 	}
 	// Reprint of an order not printed yet: refused, nothing sent.
 	r.scan("REPRINT")
-	if res := r.scan("O-2"); res.Good() || res.Outcome.Reason != flow.ReasonWrongState {
+	if res := r.scan("O-2"); res.Good() || res.Outcome.Reason != order.ReasonWrongState {
 		t.Fatalf("reprint of unprinted: %+v", res)
 	}
 	// Through the API's Set: the station where it was printed.
@@ -462,7 +462,7 @@ func TestReprintCommandAndAPI(t *testing.T) {
 	if res := set.Reprint(r.ctx, "dock-1", printing.ReprintRequest{Code: "O-1"}); !errors.Is(res.Err, printing.ErrNoPrinter) {
 		t.Fatalf("unknown station: %+v", res)
 	}
-	if o := r.get("O-1"); o.State != flow.WaybillPrinted {
+	if o := r.get("O-1"); o.State != order.WaybillPrinted {
 		t.Fatalf("order %+v", o)
 	}
 	if h := r.history("O-1"); !reflect.DeepEqual(kinds(h), []string{"step", "reprint", "note", "reprint"}) {
@@ -475,19 +475,19 @@ func TestReprintCommandAndAPI(t *testing.T) {
 func TestScanBackWithoutStatus(t *testing.T) {
 	clk := clock.NewFake(time.Date(2026, 11, 25, 8, 0, 0, 0, time.UTC))
 	r := newRig(t, rigOpts{lang: "tspl", profile: "xprinter-xp-460b", transport: "usblp", clk: clk})
-	r.order("O-1", wb1, flow.PendingAllocation)
-	r.order("O-2", wb2, flow.PendingAllocation)
+	r.order("O-1", wb1, order.PendingAllocation)
+	r.order("O-2", wb2, order.PendingAllocation)
 
 	res := r.scan("O-1")
 	if !res.Good() || res.Kind != wire.KindNote || res.Entry.Job == "" || !strings.Contains(res.Message.EN, wb1) {
 		t.Fatalf("sent: %+v", res)
 	}
-	if r.get("O-1").State != flow.PendingAllocation {
+	if r.get("O-1").State != order.PendingAllocation {
 		t.Fatal("moved before the scan-back")
 	}
 	waitFor(t, func() bool { return len(r.emu.Jobs()) == 1 })
 	// Scanning the order again does not print again.
-	if res := r.scan("O-1"); res.Outcome.Result != flow.AlreadyDone {
+	if res := r.scan("O-1"); res.Outcome.Result != order.AlreadyDone {
 		t.Fatalf("repeat: %+v", res)
 	}
 	if st := r.ps.Status(); st.WaitingScan != 1 {
@@ -498,22 +498,22 @@ func TestScanBackWithoutStatus(t *testing.T) {
 	if !res.Good() || res.Kind != wire.KindStep || res.Entry.Trigger != wire.TriggerScan || res.Entry.Device != "scan-p1" || res.Entry.Job == "" {
 		t.Fatalf("scan-back: %+v", res)
 	}
-	if o := r.get("O-1"); o.State != flow.WaybillPrinted || o.Waybill != wb1 {
+	if o := r.get("O-1"); o.State != order.WaybillPrinted || o.Waybill != wb1 {
 		t.Fatalf("order %+v", o)
 	}
 
 	// Too late: refused, the order stays.
 	r.scan("O-2")
 	clk.Advance(31 * time.Second)
-	if res := r.scan(wb2); res.Good() || res.Outcome.Reason != flow.ReasonPairingExpired {
+	if res := r.scan(wb2); res.Good() || res.Outcome.Reason != order.ReasonPairingExpired {
 		t.Fatalf("late scan-back: %+v", res)
 	}
-	if r.get("O-2").State != flow.PendingAllocation {
+	if r.get("O-2").State != order.PendingAllocation {
 		t.Fatal("moved after a late scan-back")
 	}
 	waitFor(t, func() bool { return len(r.emu.Jobs()) == 2 })
 	// The late label still counts as sent: scanning the order does not print it again...
-	if res := r.scan("O-2"); res.Outcome.Result != flow.AlreadyDone {
+	if res := r.scan("O-2"); res.Outcome.Result != order.AlreadyDone {
 		t.Fatalf("order scan after a late scan-back: %+v", res)
 	}
 	// ...the reprint command does, and the new label's scan-back within the window prints it.
@@ -541,7 +541,7 @@ func TestScanBackWithoutStatus(t *testing.T) {
 // A printer without status behind the proxy: the third-party label waits for its scan-back.
 func TestProxyScanBackWithoutStatus(t *testing.T) {
 	r := newRig(t, rigOpts{lang: "tspl", profile: "deli-dl-888", transport: "usblp"})
-	r.order("O-1", wb1, flow.PendingAllocation)
+	r.order("O-1", wb1, order.PendingAllocation)
 	addr, err := r.ps.StartProxy("127.0.0.1:0", nil)
 	if err != nil {
 		t.Fatal(err)
@@ -561,7 +561,7 @@ func TestProxyScanBackWithoutStatus(t *testing.T) {
 	r.mu.Lock()
 	res := r.results[0]
 	r.mu.Unlock()
-	if !res.Good() || res.Kind != wire.KindNote || r.get("O-1").State != flow.PendingAllocation {
+	if !res.Good() || res.Kind != wire.KindNote || r.get("O-1").State != order.PendingAllocation {
 		t.Fatalf("proxy job without status: %+v", res)
 	}
 	if res := r.scan(wb1); !res.Good() || res.Kind != wire.KindStep || res.Entry.Trigger != wire.TriggerScan {
@@ -574,8 +574,8 @@ func TestProxyScanBackWithoutStatus(t *testing.T) {
 // an unknown waybill is a rejection, and the printer receives the job's bytes unchanged.
 func TestProxyTwoLabels(t *testing.T) {
 	r := newRig(t, rigOpts{})
-	r.order("O-1", wb1, flow.PendingAllocation)
-	r.order("O-2", wb2, flow.PendingAllocation)
+	r.order("O-1", wb1, order.PendingAllocation)
+	r.order("O-2", wb2, order.PendingAllocation)
 	addr, err := r.ps.StartProxy("127.0.0.1:0", nil)
 	if err != nil {
 		t.Fatal(err)
@@ -605,7 +605,7 @@ func TestProxyTwoLabels(t *testing.T) {
 	})
 	for _, id := range []string{"O-1", "O-2"} {
 		o := r.get(id)
-		if o.State != flow.WaybillPrinted {
+		if o.State != order.WaybillPrinted {
 			t.Fatalf("%s: %+v", id, o)
 		}
 		h := r.history(id)
@@ -617,7 +617,7 @@ func TestProxyTwoLabels(t *testing.T) {
 	r.mu.Lock()
 	var unknown *station.Result
 	for i := range r.results {
-		if r.results[i].Outcome.Reason == flow.ReasonUnknownWaybill {
+		if r.results[i].Outcome.Reason == order.ReasonUnknownWaybill {
 			unknown = &r.results[i]
 		}
 	}
@@ -658,8 +658,8 @@ func TestLabelPNGDecodes(t *testing.T) {
 		t.Skip("zbarimg not installed")
 	}
 	r := newRig(t, rigOpts{})
-	r.order("O-1", wb1, flow.PendingAllocation)
-	r.order("O-2", "", flow.PendingAllocation)
+	r.order("O-1", wb1, order.PendingAllocation)
+	r.order("O-2", "", order.PendingAllocation)
 	set := printing.NewSet(r.store, r.ps)
 	png, err := set.LabelPNG("TO-1")
 	if err != nil {
@@ -685,7 +685,7 @@ func TestLabelPNGDecodes(t *testing.T) {
 }
 
 func TestLabelFor(t *testing.T) {
-	l := printing.LabelFor(flow.Order{ID: "O-9", Carrier: "sf", Recipient: "张** 138****5678 深圳市南山区", SKUs: []string{"A", "B", "A"}}, " sf1234567890123 ")
+	l := printing.LabelFor(order.Order{ID: "O-9", Carrier: "sf", Recipient: "张** 138****5678 深圳市南山区", SKUs: []string{"A", "B", "A"}}, " sf1234567890123 ")
 	if l.Waybill != wb1 || l.OrderID != "O-9" || l.RecipientName != "张**" || l.RecipientPhone != "138****5678" || l.SKUSummary != "A ×2, B" || !strings.Contains(l.Carrier, "SF") {
 		t.Fatalf("%+v", l)
 	}
@@ -719,14 +719,14 @@ func waitFor(t *testing.T, cond func() bool) {
 // refuses it until the order is printed.
 func TestProxyAssignedIndexAndHandover(t *testing.T) {
 	r := newRig(t, rigOpts{})
-	r.order("O-1", wb1, flow.PendingAllocation)
+	r.order("O-1", wb1, order.PendingAllocation)
 	h := station.New(station.Config{Name: "dock-1", Role: station.RoleHandover}, r.store, station.Options{})
 	t.Cleanup(func() { h.Close() })
-	if res := h.Handle(r.ctx, scanner.Read{Text: wb1, Device: "scan-d1"}); res.Good() || res.Outcome.Reason != flow.ReasonUnknownWaybill {
+	if res := h.Handle(r.ctx, scanner.Read{Text: wb1, Device: "scan-d1"}); res.Good() || res.Outcome.Reason != order.ReasonUnknownWaybill {
 		t.Fatalf("handover of an assigned, unprinted waybill: %+v", res.Outcome)
 	}
 
-	r.order("O-1", wb2, flow.PendingAllocation) // the hub reassigned the order's waybill
+	r.order("O-1", wb2, order.PendingAllocation) // the hub reassigned the order's waybill
 	addr, err := r.ps.StartProxy("127.0.0.1:0", nil)
 	if err != nil {
 		t.Fatal(err)
@@ -751,13 +751,13 @@ func TestProxyAssignedIndexAndHandover(t *testing.T) {
 		defer r.mu.Unlock()
 		return r.results[n]
 	}
-	if res := proxied(wb1); res.Outcome.Reason != flow.ReasonUnknownWaybill || r.get("O-1").State != flow.PendingAllocation {
+	if res := proxied(wb1); res.Outcome.Reason != order.ReasonUnknownWaybill || r.get("O-1").State != order.PendingAllocation {
 		t.Fatalf("the old assignment still leads to the order: %+v", res.Outcome)
 	}
 	if res := proxied(wb2); res.Kind != wire.KindStep || res.Outcome.Order.ID != "O-1" || r.get("O-1").Waybill != wb2 {
 		t.Fatalf("the new assignment: %+v", res.Outcome)
 	}
-	if res := h.Handle(r.ctx, scanner.Read{Text: wb2, Device: "scan-d1"}); res.Kind != wire.KindStep || r.get("O-1").State != flow.PickedUp {
+	if res := h.Handle(r.ctx, scanner.Read{Text: wb2, Device: "scan-d1"}); res.Kind != wire.KindStep || r.get("O-1").State != order.PickedUp {
 		t.Fatalf("handover of the printed label: %+v", res.Outcome)
 	}
 }

@@ -5,17 +5,17 @@ import (
 	"fmt"
 	"strings"
 
-	"wedge/agent/flow"
 	"wedge/agent/journal"
 	"wedge/agent/station"
-	"wedge/agent/waybill"
 	"wedge/drivers/printer/label"
+	"wedge/order"
+	"wedge/order/waybill"
 	"wedge/sync/wire"
 )
 
 // LabelFor is the label of order o carrying waybill wb: the carrier's name, the order id, the
 // masked recipient and a summary of the SKUs, when the hub provided them.
-func LabelFor(o flow.Order, wb string) label.Label {
+func LabelFor(o order.Order, wb string) label.Label {
 	l := label.Label{Waybill: waybill.Normalize(wb), OrderID: o.ID, SKUSummary: skuSummary(o.SKUs)}
 	c, ok := waybill.Lookup(o.Carrier)
 	if !ok {
@@ -72,7 +72,7 @@ func skuSummary(skus []string) string {
 
 // LabelPNG renders order o's label as a PNG: the bound waybill, else the assigned one
 // (ErrNoWaybill when there is neither).
-func LabelPNG(o flow.Order, size label.Size, dpi int) ([]byte, error) {
+func LabelPNG(o order.Order, size label.Size, dpi int) ([]byte, error) {
 	wb := o.Waybill
 	if wb == "" {
 		wb = o.AssignedWaybill
@@ -160,14 +160,14 @@ func (s *Set) Reprint(ctx context.Context, stationName string, req ReprintReques
 	}
 	if !ok {
 		res := fail(fmt.Errorf("%w: %q", ErrNotFound, req.Code))
-		res.Outcome.Reason = flow.ReasonUnknownOrder
-		res.Message = flow.ReasonUnknownOrder.Message("")
+		res.Outcome.Reason = order.ReasonUnknownOrder
+		res.Message = order.ReasonUnknownOrder.Message("")
 		return res
 	}
 	if h, err := s.store.History(o.ID); err == nil {
 		for i := len(h) - 1; i >= 0; i-- {
 			e := h[i]
-			if (e.Kind == wire.KindStep && e.To == string(flow.WaybillPrinted)) || e.Kind == wire.KindReprint {
+			if (e.Kind == wire.KindStep && e.To == string(order.WaybillPrinted)) || e.Kind == wire.KindReprint {
 				if x, ok := s.Station(e.Station); ok {
 					return x.Reprint(ctx, req)
 				}

@@ -5,9 +5,9 @@ import (
 	"sync"
 	"testing"
 
-	"wedge/agent/flow"
 	"wedge/agent/station"
 	"wedge/drivers/scanner"
+	"wedge/order"
 	"wedge/sync/wire"
 )
 
@@ -23,7 +23,7 @@ func (f *fakePrinting) Handle(ctx context.Context, r scanner.Read, operator stri
 	defer f.mu.Unlock()
 	f.codes = append(f.codes, r.Text)
 	f.ops = append(f.ops, operator)
-	return station.Result{Station: "p", Code: r.Text, Kind: wire.KindNote, Outcome: flow.Outcome{Result: flow.Accepted}}
+	return station.Result{Station: "p", Code: r.Text, Kind: wire.KindNote, Outcome: order.Outcome{Result: order.Accepted}}
 }
 
 // A print station with Printing hands it every read but operator badges (which it still signs in
@@ -44,7 +44,7 @@ func TestPrintStationDelegatesToPrinting(t *testing.T) {
 			t.Fatalf("%s: %+v", code, res)
 		}
 	}
-	if res := h.Handle(r.ctx, scanner.Read{Text: wbSF, Device: "d"}); res.Outcome.Reason != flow.ReasonUnknownWaybill {
+	if res := h.Handle(r.ctx, scanner.Read{Text: wbSF, Device: "d"}); res.Outcome.Reason != order.ReasonUnknownWaybill {
 		t.Fatalf("handover: %+v", res)
 	}
 	fp.mu.Lock()

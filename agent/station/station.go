@@ -11,7 +11,7 @@
 // every read except an operator badge is handed to Printing on the station's goroutine, which
 // prints the order's label and journals the outcome itself.
 //
-// Every scan leaves a trace: the decision (flow.Apply) and its journal entry are made inside one
+// Every scan leaves a trace: the decision (order.Apply) and its journal entry are made inside one
 // journal Store.Do, so they commit in one bbolt transaction, and Handle returns the Result only
 // after that commit. Reads of one station are processed serially by the station's own goroutine
 // (the pairing state is per station); different stations run in parallel.
@@ -26,11 +26,11 @@ import (
 	"sync"
 	"time"
 
-	"wedge/agent/flow"
 	"wedge/agent/journal"
-	"wedge/agent/waybill"
 	"wedge/drivers/scanner"
 	"wedge/internal/clock"
+	"wedge/order"
+	"wedge/order/waybill"
 	"wedge/sync/wire"
 )
 
@@ -87,11 +87,11 @@ type Printing interface {
 
 // Result is the single answer to a read or a confirmation.
 type Result struct {
-	Outcome flow.Outcome
-	Kind    string       // the journal entry's kind (wire.KindStep, KindReject, KindOperator, KindNote)
-	Message flow.Message // what the operator reads (Chinese, English)
-	Entry   wire.Entry   // the committed journal entry (zero if Err is set)
-	Err     error        // the read was not processed or not committed: nothing was acknowledged
+	Outcome order.Outcome
+	Kind    string        // the journal entry's kind (wire.KindStep, KindReject, KindOperator, KindNote)
+	Message order.Message // what the operator reads (Chinese, English)
+	Entry   wire.Entry    // the committed journal entry (zero if Err is set)
+	Err     error         // the read was not processed or not committed: nothing was acknowledged
 
 	Station  string
 	Device   string
@@ -177,7 +177,7 @@ func (s *Station) Close() error {
 func (s *Station) Handle(ctx context.Context, r scanner.Read) Result {
 	req := request{ctx: ctx, read: r, reply: make(chan Result, 1)}
 	fail := func(err error) Result {
-		return Result{Err: err, Station: s.cfg.Name, Device: r.Device, Code: r.Text, Outcome: flow.Outcome{Result: flow.Rejected}}
+		return Result{Err: err, Station: s.cfg.Name, Device: r.Device, Code: r.Text, Outcome: order.Outcome{Result: order.Rejected}}
 	}
 	select {
 	case s.reqs <- req:
@@ -218,9 +218,9 @@ func (s *Station) run() {
 
 // decision is what process decided inside the transaction.
 type decision struct {
-	out    flow.Outcome
+	out    order.Outcome
 	kind   string
-	msg    *flow.Message // overrides out.Message()
+	msg    *order.Message // overrides out.Message()
 	entry  wire.Entry
 	pair   string // order id to pair with (print station, order scanned)
 	unpair bool
@@ -249,8 +249,8 @@ func (s *Station) process(ctx context.Context, r scanner.Read) Result {
 	res := Result{Station: s.cfg.Name, Device: device, Code: code, Operator: operator, At: now}
 	if err != nil {
 		res.Err = err
-		res.Outcome = flow.Outcome{Result: flow.Rejected}
-		res.Message = flow.Message{ZH: "系统错误，未记录：请重新扫描", EN: "System error, nothing recorded: scan again"}
+		res.Outcome = order.Outcome{Result: order.Rejected}
+		res.Message = order.Message{ZH: "系统错误，未记录：请重新扫描", EN: "System error, nothing recorded: scan again"}
 		return res
 	}
 	// Committed: now the in-memory station state may follow.
@@ -277,13 +277,13 @@ func (s *Station) process(ctx context.Context, r scanner.Read) Result {
 // decide runs inside the transaction and returns the decision with its (unsealed) entry.
 func (s *Station) decide(tx *journal.Tx, code string, now time.Time, base wire.Entry) decision {
 	if code == "" {
-		return reject(base, flow.Order{}, flow.ReasonUnknownCode, "", "empty read")
+		return reject(base, order.Order{}, order.ReasonUnknownCode, "", "empty read")
 	}
 	if s.cfg.OperatorPattern.MatchString(code) {
 		e := base
 		e.Kind, e.Operator = wire.KindOperator, code
-		msg := flow.Message{ZH: "操作员已登录：" + code, EN: "Operator signed in: " + code}
-		return decision{out: flow.Outcome{Result: flow.Accepted}, kind: wire.KindOperator, msg: &msg, entry: e, signIn: code}
+		msg := order.Message{ZH: "操作员已登录：" + code, EN: "Operator signed in: " + code}
+		return decision{out: order.Outcome{Result: order.Accepted}, kind: wire.KindOperator, msg: &msg, entry: e, signIn: code}
 	}
 	if s.cfg.Role == RoleHandover {
 		return s.handover(tx, code, now, base)
@@ -291,7 +291,7 @@ func (s *Station) decide(tx *journal.Tx, code string, now time.Time, base wire.E
 	return s.print(tx, code, now, base)
 }
 
-func lookupOrder(tx *journal.Tx, code string) (flow.Order, bool) {
+func lookupOrder(tx *journal.Tx, code string) (order.Order, bool) {
 	if o, ok := tx.Order(code); ok {
 		return o, true
 	}
@@ -302,17 +302,17 @@ func (s *Station) print(tx *journal.Tx, code string, now time.Time, base wire.En
 	if o, ok := lookupOrder(tx, code); ok {
 		// The first half of a pair. Refuse at once what cannot be printed.
 		switch o.State {
-		case flow.PendingAllocation:
+		case order.PendingAllocation:
 			e := base
 			e.Kind, e.OrderID, e.From, e.To = wire.KindNote, o.ID, string(o.State), string(o.State)
 			e.Detail = "order scanned at the print station; waiting for the waybill label (pairing)"
-			msg := flow.Message{
+			msg := order.Message{
 				ZH: fmt.Sprintf("已扫订单 %s：请在%d秒内扫描面单条码", o.ID, int(s.cfg.PairWindow.Seconds())),
 				EN: fmt.Sprintf("Order %s scanned: scan the waybill label within %ds", o.ID, int(s.cfg.PairWindow.Seconds())),
 			}
-			return decision{out: flow.Outcome{Result: flow.Accepted, From: o.State, To: o.State, Order: o}, kind: wire.KindNote, msg: &msg, entry: e, pair: o.ID}
+			return decision{out: order.Outcome{Result: order.Accepted, From: o.State, To: o.State, Order: o}, kind: wire.KindNote, msg: &msg, entry: e, pair: o.ID}
 		default:
-			out := flow.Apply(o, flow.Request{Action: flow.ActPrint, At: now})
+			out := order.Apply(o, order.Request{Action: order.ActPrint, At: now})
 			d := fromOutcome(base, out)
 			d.unpair = true // the next waybill must not bind to an order scanned before this one
 			return d
@@ -322,34 +322,34 @@ func (s *Station) print(tx *journal.Tx, code string, now time.Time, base wire.En
 		expired := s.pairOrder != ""
 		if bound, ok := tx.OrderByWaybill(code); ok && !expired {
 			// A repeat scan of a label that is already bound: idempotent when printed.
-			out := flow.Apply(bound, flow.Request{Action: flow.ActPrint, Waybill: code, At: now})
-			if out.Result == flow.AlreadyDone {
+			out := order.Apply(bound, order.Request{Action: order.ActPrint, Waybill: code, At: now})
+			if out.Result == order.AlreadyDone {
 				return fromOutcome(base, out)
 			}
 		}
 		if _, ok := waybill.Detect(code); !ok {
 			if _, ok := tx.OrderByWaybill(code); !ok {
-				return reject(base, flow.Order{}, flow.ReasonUnknownCode, code, "neither an order, a waybill nor a badge")
+				return reject(base, order.Order{}, order.ReasonUnknownCode, code, "neither an order, a waybill nor a badge")
 			}
 		}
 		if expired {
-			d := reject(base, flow.Order{ID: s.pairOrder}, flow.ReasonPairingExpired, code,
+			d := reject(base, order.Order{ID: s.pairOrder}, order.ReasonPairingExpired, code,
 				fmt.Sprintf("order %s was scanned %s ago (window %s)", s.pairOrder, now.Sub(s.pairAt).Round(time.Second), s.cfg.PairWindow))
 			d.unpair = true
 			return d
 		}
-		return reject(base, flow.Order{}, flow.ReasonNoOrderScanned, code, "waybill scanned with no order scanned before")
+		return reject(base, order.Order{}, order.ReasonNoOrderScanned, code, "waybill scanned with no order scanned before")
 	}
 	o, ok := tx.Order(s.pairOrder)
 	if !ok { // cannot happen: orders are never deleted
-		d := reject(base, flow.Order{ID: s.pairOrder}, flow.ReasonUnknownOrder, code, "paired order vanished")
+		d := reject(base, order.Order{ID: s.pairOrder}, order.ReasonUnknownOrder, code, "paired order vanished")
 		d.unpair = true
 		return d
 	}
 	if bound, ok := tx.OrderByWaybill(code); ok && bound.ID != o.ID {
-		return reject(base, o, flow.ReasonWaybillMismatch, code, fmt.Sprintf("waybill %s is bound to order %s", waybill.Normalize(code), bound.ID))
+		return reject(base, o, order.ReasonWaybillMismatch, code, fmt.Sprintf("waybill %s is bound to order %s", waybill.Normalize(code), bound.ID))
 	}
-	out := flow.Apply(o, flow.Request{Action: flow.ActPrint, Waybill: code, Operator: base.Operator, At: now})
+	out := order.Apply(o, order.Request{Action: order.ActPrint, Waybill: code, Operator: base.Operator, At: now})
 	d := fromOutcome(base, out)
 	if out.Result.Good() {
 		d.unpair = true
@@ -360,38 +360,38 @@ func (s *Station) print(tx *journal.Tx, code string, now time.Time, base wire.En
 func (s *Station) handover(tx *journal.Tx, code string, now time.Time, base wire.Entry) decision {
 	wb := waybill.Normalize(code)
 	if o, ok := tx.OrderByWaybill(wb); ok {
-		out := flow.Apply(o, flow.Request{Action: flow.ActPickup, Waybill: wb, Operator: base.Operator, At: now})
+		out := order.Apply(o, order.Request{Action: order.ActPickup, Waybill: wb, Operator: base.Operator, At: now})
 		return fromOutcome(base, out)
 	}
 	if o, ok := lookupOrder(tx, code); ok {
-		out := flow.Apply(o, flow.Request{Action: flow.ActPickup, Waybill: code, Operator: base.Operator, At: now})
+		out := order.Apply(o, order.Request{Action: order.ActPickup, Waybill: code, Operator: base.Operator, At: now})
 		d := fromOutcome(base, out)
-		if out.Result == flow.Rejected {
+		if out.Result == order.Rejected {
 			d.entry.Detail = "order code scanned at handover; scan the waybill label instead. " + d.entry.Detail
 		}
 		return d
 	}
 	if _, ok := waybill.Detect(wb); ok {
-		return reject(base, flow.Order{}, flow.ReasonUnknownWaybill, wb, "no order is bound to this waybill")
+		return reject(base, order.Order{}, order.ReasonUnknownWaybill, wb, "no order is bound to this waybill")
 	}
-	return reject(base, flow.Order{}, flow.ReasonUnknownCode, code, "neither a waybill nor a badge")
+	return reject(base, order.Order{}, order.ReasonUnknownCode, code, "neither a waybill nor a badge")
 }
 
 // OutcomeEntry is the journal entry for a flow outcome at a station: a step entry when the order
 // moved, a reject entry when refused, and, for an idempotent repeat, a note entry (the scan still
 // leaves a trace). base carries station, device, operator, trigger and code. The print station
 // (agent/printing) journals its outcomes with the same rules.
-func OutcomeEntry(base wire.Entry, out flow.Outcome) wire.Entry {
+func OutcomeEntry(base wire.Entry, out order.Outcome) wire.Entry {
 	e := base
 	e.OrderID = out.Order.ID
 	e.From, e.To = string(out.From), string(out.To)
 	e.Waybill = out.Waybill
 	e.Carrier = out.Order.Carrier
 	switch out.Result {
-	case flow.Accepted:
+	case order.Accepted:
 		e.Kind = wire.KindStep
 		e.Waybill = out.Order.Waybill
-	case flow.AlreadyDone:
+	case order.AlreadyDone:
 		e.Kind = wire.KindNote
 		e.Detail = "already done: repeat scan, no change"
 	default:
@@ -402,13 +402,13 @@ func OutcomeEntry(base wire.Entry, out flow.Outcome) wire.Entry {
 	return e
 }
 
-func fromOutcome(base wire.Entry, out flow.Outcome) decision {
+func fromOutcome(base wire.Entry, out order.Outcome) decision {
 	e := OutcomeEntry(base, out)
 	return decision{out: out, kind: e.Kind, entry: e}
 }
 
-func reject(base wire.Entry, o flow.Order, r flow.Reason, wb, detail string) decision {
-	out := flow.Outcome{Result: flow.Rejected, Reason: r, From: o.State, To: o.State, Order: o, Waybill: waybill.Normalize(wb), Detail: detail}
+func reject(base wire.Entry, o order.Order, r order.Reason, wb, detail string) decision {
+	out := order.Outcome{Result: order.Rejected, Reason: r, From: o.State, To: o.State, Order: o, Waybill: waybill.Normalize(wb), Detail: detail}
 	return fromOutcome(base, out)
 }
 
@@ -438,7 +438,7 @@ type ManualRequest struct {
 }
 
 // Confirm performs the next step of an order as a manual confirmation (trigger manual, with
-// operator and note); flow.Next decides the action. It journals the step or the rejection in one
+// operator and note); order.Next decides the action. It journals the step or the rejection in one
 // transaction and returns after the commit. An unknown code returns a Result with ErrNotFound and
 // journals nothing.
 func Confirm(ctx context.Context, store *journal.Store, req ManualRequest, clk clock.Clock) Result {
@@ -460,13 +460,13 @@ func Confirm(ctx context.Context, store *journal.Store, req ManualRequest, clk c
 		}
 		base := wire.Entry{Station: req.Station, Device: req.Device, Operator: strings.TrimSpace(req.Operator), Trigger: wire.TriggerManual,
 			Code: Excerpt(req.Code), At: wire.Time(now)}
-		act, ok := flow.Next(o.State)
-		var out flow.Outcome
+		act, ok := order.Next(o.State)
+		var out order.Outcome
 		if !ok {
-			out = flow.Outcome{Result: flow.Rejected, Reason: flow.ReasonWrongState, From: o.State, To: o.State, Order: o,
+			out = order.Outcome{Result: order.Rejected, Reason: order.ReasonWrongState, From: o.State, To: o.State, Order: o,
 				Detail: "no next step from " + string(o.State)}
 		} else {
-			out = flow.Apply(o, flow.Request{Action: act, Manual: true, Operator: req.Operator, Note: req.Note, Waybill: req.Waybill, At: now})
+			out = order.Apply(o, order.Request{Action: act, Manual: true, Operator: req.Operator, Note: req.Note, Waybill: req.Waybill, At: now})
 		}
 		d = fromOutcome(base, out)
 		if d.kind != wire.KindReject || out.Detail == "" {
@@ -483,11 +483,11 @@ func Confirm(ctx context.Context, store *journal.Store, req ManualRequest, clk c
 	switch {
 	case err != nil:
 		res.Err = err
-		res.Outcome = flow.Outcome{Result: flow.Rejected}
+		res.Outcome = order.Outcome{Result: order.Rejected}
 	case !found:
 		res.Err = fmt.Errorf("%w: %q", ErrNotFound, req.Code)
-		res.Outcome = flow.Outcome{Result: flow.Rejected, Reason: flow.ReasonUnknownOrder}
-		res.Message = flow.ReasonUnknownOrder.Message("")
+		res.Outcome = order.Outcome{Result: order.Rejected, Reason: order.ReasonUnknownOrder}
+		res.Message = order.ReasonUnknownOrder.Message("")
 	default:
 		res.Outcome, res.Kind, res.Entry, res.Message = d.out, d.kind, d.entry, d.out.Message()
 	}

@@ -10,13 +10,13 @@ import (
 
 	"go.uber.org/goleak"
 
-	"wedge/agent/flow"
 	"wedge/agent/intake"
 	"wedge/agent/journal"
 	"wedge/agent/journal/journaltest"
 	"wedge/agent/station"
 	"wedge/drivers/scanner"
 	"wedge/internal/clock"
+	"wedge/order"
 	"wedge/sync/wire"
 )
 
@@ -61,7 +61,7 @@ func (r *rig) station(name, role string) *station.Station {
 	return s
 }
 
-func (r *rig) put(orders ...flow.Order) {
+func (r *rig) put(orders ...order.Order) {
 	r.t.Helper()
 	err := r.store.Do(r.ctx, func(tx *journal.Tx) error {
 		for _, o := range orders {
@@ -74,7 +74,7 @@ func (r *rig) put(orders ...flow.Order) {
 	}
 }
 
-func (r *rig) order(id string) flow.Order {
+func (r *rig) order(id string) order.Order {
 	r.t.Helper()
 	o, ok, err := r.store.Order(id)
 	if err != nil || !ok {
@@ -87,12 +87,12 @@ func scan(s *station.Station, device, code string) station.Result {
 	return s.Handle(context.Background(), scanner.Read{Text: code, Device: device})
 }
 
-func pending(id string) flow.Order {
-	return flow.Order{ID: id, Channel: "tmall", ChannelOrderNo: "40" + id + "0000000000", Carrier: "sf", State: flow.PendingAllocation, StateSince: t0}
+func pending(id string) order.Order {
+	return order.Order{ID: id, Channel: "tmall", ChannelOrderNo: "40" + id + "0000000000", Carrier: "sf", State: order.PendingAllocation, StateSince: t0}
 }
 
 // mustEntry checks a result's committed entry.
-func mustEntry(t *testing.T, res station.Result, kind string, reason flow.Reason) wire.Entry {
+func mustEntry(t *testing.T, res station.Result, kind string, reason order.Reason) wire.Entry {
 	t.Helper()
 	if res.Err != nil {
 		t.Fatalf("not committed: %v", res.Err)
@@ -123,18 +123,18 @@ func TestPrintPairing(t *testing.T) {
 	r.clk.Advance(10 * time.Second)
 	res = scan(p, "scan-p1", wbSF)
 	e = mustEntry(t, res, wire.KindStep, "")
-	if res.Outcome.Result != flow.Accepted || e.From != string(flow.PendingAllocation) || e.To != string(flow.WaybillPrinted) || e.Waybill != wbSF || e.Carrier != "sf" {
+	if res.Outcome.Result != order.Accepted || e.From != string(order.PendingAllocation) || e.To != string(order.WaybillPrinted) || e.Waybill != wbSF || e.Carrier != "sf" {
 		t.Fatalf("waybill scan: %+v", e)
 	}
 	if e.Seq > r.store.LastSeq() {
 		t.Fatal("result returned before its entry was in the journal")
 	}
-	if o := r.order("1001"); o.State != flow.WaybillPrinted || o.Waybill != wbSF {
+	if o := r.order("1001"); o.State != order.WaybillPrinted || o.Waybill != wbSF {
 		t.Fatalf("order after print: %+v", o)
 	}
 	// The pairing is used up: a second label needs a new order scan.
 	res = scan(p, "scan-p1", wbSF2)
-	mustEntry(t, res, wire.KindReject, flow.ReasonNoOrderScanned)
+	mustEntry(t, res, wire.KindReject, order.ReasonNoOrderScanned)
 
 	// The order's channel order number pairs too.
 	scan(p, "scan-p1", "4010020000000000")
@@ -156,21 +156,21 @@ func TestPairingExpires(t *testing.T) {
 	scan(p, "d", "1001")
 	r.clk.Advance(30*time.Second + time.Millisecond)
 	res := scan(p, "d", wbSF)
-	e := mustEntry(t, res, wire.KindReject, flow.ReasonPairingExpired)
+	e := mustEntry(t, res, wire.KindReject, order.ReasonPairingExpired)
 	if res.Good() || e.OrderID != "1001" || e.Code != wbSF || e.Device != "d" {
 		t.Fatalf("expired pairing: %+v", e)
 	}
-	if o := r.order("1001"); o.State != flow.PendingAllocation {
+	if o := r.order("1001"); o.State != order.PendingAllocation {
 		t.Fatalf("expired pairing moved the order: %s", o.State)
 	}
 	// After the rejection the operator starts again.
-	if res := scan(p, "d", wbSF); res.Outcome.Reason != flow.ReasonNoOrderScanned {
+	if res := scan(p, "d", wbSF); res.Outcome.Reason != order.ReasonNoOrderScanned {
 		t.Fatalf("after expiry: %s", res.Outcome.Reason)
 	}
 	// Exactly at the window's end it still pairs.
 	scan(p, "d", "1001")
 	r.clk.Advance(30 * time.Second)
-	if res := scan(p, "d", wbSF); res.Outcome.Result != flow.Accepted {
+	if res := scan(p, "d", wbSF); res.Outcome.Result != order.Accepted {
 		t.Fatalf("at the window's edge: %s %s", res.Outcome.Result, res.Outcome.Reason)
 	}
 }
@@ -190,7 +190,7 @@ func TestOperatorBadge(t *testing.T) {
 		t.Fatalf("step without operator: %+v", e)
 	}
 	res = scan(p, "d", "nonsense!")
-	if e := mustEntry(t, res, wire.KindReject, flow.ReasonUnknownCode); e.Operator != "OP-zhang3" {
+	if e := mustEntry(t, res, wire.KindReject, order.ReasonUnknownCode); e.Operator != "OP-zhang3" {
 		t.Fatalf("rejection without operator: %+v", e)
 	}
 	// A custom pattern.
@@ -209,13 +209,13 @@ func TestOperatorBadge(t *testing.T) {
 func TestEveryRejectionJournaled(t *testing.T) {
 	r := newRig(t)
 	cancelled := pending("2001")
-	cancelled.State = flow.Cancelled
+	cancelled.State = order.Cancelled
 	deposit := pending("2002")
-	deposit.State = flow.AwaitingBalance
+	deposit.State = order.AwaitingBalance
 	assigned := pending("2003")
 	assigned.AssignedWaybill = wbSF
 	printed := pending("2004")
-	printed.State, printed.Waybill = flow.WaybillPrinted, wbSF2
+	printed.State, printed.Waybill = order.WaybillPrinted, wbSF2
 	r.put(pending("2000"), cancelled, deposit, assigned, printed)
 	p := r.station("print-1", station.RolePrint)
 	scan(p, "d", "OP-li")
@@ -223,16 +223,16 @@ func TestEveryRejectionJournaled(t *testing.T) {
 	cases := []struct {
 		name   string
 		codes  []string // all but the last are set-up scans
-		reason flow.Reason
+		reason order.Reason
 	}{
-		{"unknown code", []string{"hello world"}, flow.ReasonUnknownCode},
-		{"no order scanned", []string{"SF1234567890555"}, flow.ReasonNoOrderScanned},
-		{"invalid waybill", []string{"2000", "YT1234567890123"}, flow.ReasonWaybillInvalid},
-		{"garbage as waybill", []string{"2000", "12"}, flow.ReasonWaybillInvalid},
-		{"cancelled order", []string{"2001"}, flow.ReasonCancelled},
-		{"awaiting balance", []string{"2002"}, flow.ReasonAwaitingBalance},
-		{"not the assigned waybill", []string{"2003", "SF1234567890555"}, flow.ReasonWaybillMismatch},
-		{"waybill bound to another order", []string{"2000", wbSF2}, flow.ReasonWaybillMismatch},
+		{"unknown code", []string{"hello world"}, order.ReasonUnknownCode},
+		{"no order scanned", []string{"SF1234567890555"}, order.ReasonNoOrderScanned},
+		{"invalid waybill", []string{"2000", "YT1234567890123"}, order.ReasonWaybillInvalid},
+		{"garbage as waybill", []string{"2000", "12"}, order.ReasonWaybillInvalid},
+		{"cancelled order", []string{"2001"}, order.ReasonCancelled},
+		{"awaiting balance", []string{"2002"}, order.ReasonAwaitingBalance},
+		{"not the assigned waybill", []string{"2003", "SF1234567890555"}, order.ReasonWaybillMismatch},
+		{"waybill bound to another order", []string{"2000", wbSF2}, order.ReasonWaybillMismatch},
 	}
 	for _, c := range cases {
 		var res station.Result
@@ -248,7 +248,7 @@ func TestEveryRejectionJournaled(t *testing.T) {
 			t.Errorf("%s: a rejection is not good", c.name)
 		}
 	}
-	for id, want := range map[string]flow.State{"2000": flow.PendingAllocation, "2001": flow.Cancelled, "2002": flow.AwaitingBalance, "2003": flow.PendingAllocation, "2004": flow.WaybillPrinted} {
+	for id, want := range map[string]order.State{"2000": order.PendingAllocation, "2001": order.Cancelled, "2002": order.AwaitingBalance, "2003": order.PendingAllocation, "2004": order.WaybillPrinted} {
 		if got := r.order(id).State; got != want {
 			t.Errorf("order %s moved to %s by a rejection", id, got)
 		}
@@ -256,14 +256,14 @@ func TestEveryRejectionJournaled(t *testing.T) {
 	// The invalid waybill keeps the pairing: the right label still goes through.
 	scan(p, "d", "2000")
 	scan(p, "d", "YT1234567890123")
-	if res := scan(p, "d", "SF1234567890777"); res.Outcome.Result != flow.Accepted {
+	if res := scan(p, "d", "SF1234567890777"); res.Outcome.Result != order.Accepted {
 		t.Errorf("after a bad label, the right one: %s %s", res.Outcome.Result, res.Outcome.Reason)
 	}
 	// A printed order scanned again is an idempotent repeat, still traced.
-	if res := scan(p, "d", "2004"); res.Outcome.Result != flow.AlreadyDone || res.Entry.Seq == 0 {
+	if res := scan(p, "d", "2004"); res.Outcome.Result != order.AlreadyDone || res.Entry.Seq == 0 {
 		t.Errorf("printed order rescanned: %s seq %d", res.Outcome.Result, res.Entry.Seq)
 	}
-	if res := scan(p, "d", wbSF2); res.Outcome.Result != flow.AlreadyDone {
+	if res := scan(p, "d", wbSF2); res.Outcome.Result != order.AlreadyDone {
 		t.Errorf("printed label rescanned: %s %s", res.Outcome.Result, res.Outcome.Reason)
 	}
 }
@@ -271,24 +271,24 @@ func TestEveryRejectionJournaled(t *testing.T) {
 func TestHandover(t *testing.T) {
 	r := newRig(t)
 	printed := pending("3001")
-	printed.State, printed.Waybill = flow.WaybillPrinted, wbSF
+	printed.State, printed.Waybill = order.WaybillPrinted, wbSF
 	r.put(printed, pending("3002"))
 	h := r.station("dock-1", station.RoleHandover)
 
 	res := scan(h, "scan-d1", "sf1234567890123") // lower case from a CapsLock keyboard scanner
 	e := mustEntry(t, res, wire.KindStep, "")
-	if e.From != string(flow.WaybillPrinted) || e.To != string(flow.PickedUp) || e.OrderID != "3001" || e.Waybill != wbSF {
+	if e.From != string(order.WaybillPrinted) || e.To != string(order.PickedUp) || e.OrderID != "3001" || e.Waybill != wbSF {
 		t.Fatalf("handover: %+v", e)
 	}
-	if o := r.order("3001"); o.State != flow.PickedUp || o.PickedUpAt.IsZero() {
+	if o := r.order("3001"); o.State != order.PickedUp || o.PickedUpAt.IsZero() {
 		t.Fatalf("after handover: %+v", o)
 	}
-	if res := scan(h, "scan-d1", wbSF); res.Outcome.Result != flow.AlreadyDone || !res.Good() {
+	if res := scan(h, "scan-d1", wbSF); res.Outcome.Result != order.AlreadyDone || !res.Good() {
 		t.Fatalf("repeat handover: %s", res.Outcome.Result)
 	}
-	mustEntry(t, scan(h, "scan-d1", wbSF2), wire.KindReject, flow.ReasonUnknownWaybill)
-	mustEntry(t, scan(h, "scan-d1", "3002"), wire.KindReject, flow.ReasonNotPrinted)
-	mustEntry(t, scan(h, "scan-d1", "???"), wire.KindReject, flow.ReasonUnknownCode)
+	mustEntry(t, scan(h, "scan-d1", wbSF2), wire.KindReject, order.ReasonUnknownWaybill)
+	mustEntry(t, scan(h, "scan-d1", "3002"), wire.KindReject, order.ReasonNotPrinted)
+	mustEntry(t, scan(h, "scan-d1", "???"), wire.KindReject, order.ReasonUnknownCode)
 }
 
 // TestHandoverOfOrderPrintedElsewhere: PC A printed it; this agent only heard the hub's state
@@ -304,7 +304,7 @@ func TestHandoverOfOrderPrintedElsewhere(t *testing.T) {
 	}
 	h := r.station("dock-1", station.RoleHandover)
 	res := scan(h, "scan-d1", wbSF)
-	if e := mustEntry(t, res, wire.KindStep, ""); e.OrderID != "9001" || e.To != string(flow.PickedUp) {
+	if e := mustEntry(t, res, wire.KindStep, ""); e.OrderID != "9001" || e.To != string(order.PickedUp) {
 		t.Fatalf("handover of a merged order: %+v", e)
 	}
 }
@@ -315,22 +315,22 @@ func TestManualConfirm(t *testing.T) {
 	o.AssignedWaybill = wbSF
 	r.put(o)
 	res := station.Confirm(r.ctx, r.store, station.ManualRequest{Code: "4001", Operator: "OP-boss"}, r.clk)
-	e := mustEntry(t, res, wire.KindReject, flow.ReasonManualIncomplete)
+	e := mustEntry(t, res, wire.KindReject, order.ReasonManualIncomplete)
 	if e.Trigger != wire.TriggerManual || e.Device != station.DeviceAPI {
 		t.Fatalf("incomplete manual: %+v", e)
 	}
 	res = station.Confirm(r.ctx, r.store, station.ManualRequest{Code: "4001", Operator: "OP-boss", Note: "printer jammed, label printed by hand"}, r.clk)
 	e = mustEntry(t, res, wire.KindStep, "")
-	if e.Trigger != wire.TriggerManual || e.Operator != "OP-boss" || e.Detail == "" || e.To != string(flow.WaybillPrinted) || e.Waybill != wbSF {
+	if e.Trigger != wire.TriggerManual || e.Operator != "OP-boss" || e.Detail == "" || e.To != string(order.WaybillPrinted) || e.Waybill != wbSF {
 		t.Fatalf("manual print: %+v", e)
 	}
 	// By waybill, the next step is the pickup.
 	res = station.Confirm(r.ctx, r.store, station.ManualRequest{Code: wbSF, Operator: "OP-boss", Note: "courier forgot to scan"}, r.clk)
-	if e := mustEntry(t, res, wire.KindStep, ""); e.To != string(flow.PickedUp) {
+	if e := mustEntry(t, res, wire.KindStep, ""); e.To != string(order.PickedUp) {
 		t.Fatalf("manual pickup: %+v", e)
 	}
 	res = station.Confirm(r.ctx, r.store, station.ManualRequest{Code: "4001", Operator: "OP-boss", Note: "again"}, r.clk)
-	mustEntry(t, res, wire.KindReject, flow.ReasonWrongState)
+	mustEntry(t, res, wire.KindReject, order.ReasonWrongState)
 	last := r.store.LastSeq()
 	res = station.Confirm(r.ctx, r.store, station.ManualRequest{Code: "nope", Operator: "OP-boss", Note: "x"}, r.clk)
 	if res.Err == nil || res.Good() || r.store.LastSeq() != last {
@@ -343,7 +343,7 @@ func TestManualConfirm(t *testing.T) {
 func TestStationsRunInParallelAndSerially(t *testing.T) {
 	r := newRig(t)
 	const n = 40
-	var orders []flow.Order
+	var orders []order.Order
 	for i := 0; i < n; i++ {
 		o := pending(string(rune('A'+i%26)) + string(rune('a'+i/26)))
 		orders = append(orders, o)
@@ -360,7 +360,7 @@ func TestStationsRunInParallelAndSerially(t *testing.T) {
 			for j := i; j < n; j += 2 {
 				scan(st, "d", orders[j].ID)
 				wb := "SF1" + string(rune('0'+j/10)) + string(rune('0'+j%10)) + "0000000000"
-				if res := scan(st, "d", wb); res.Outcome.Result != flow.Accepted {
+				if res := scan(st, "d", wb); res.Outcome.Result != order.Accepted {
 					t.Errorf("order %s: %s %s %s", orders[j].ID, res.Outcome.Result, res.Outcome.Reason, res.Outcome.Detail)
 				}
 			}
@@ -370,7 +370,7 @@ func TestStationsRunInParallelAndSerially(t *testing.T) {
 	if got := r.store.LastSeq() - before; got != 2*n {
 		t.Errorf("%d entries for %d scans", got, 2*n)
 	}
-	if c := r.store.Counts()[flow.WaybillPrinted]; c != n {
+	if c := r.store.Counts()[order.WaybillPrinted]; c != n {
 		t.Errorf("%d printed, want %d", c, n)
 	}
 	r.mu.Lock()
@@ -412,7 +412,7 @@ func TestFullDiskAcknowledgesNothing(t *testing.T) {
 	store := journaltest.Open(t, &journal.Options{Site: "sz01", Agent: "pack02", Clock: clk, FailCommit: full.Hook()})
 	if err := store.Do(context.Background(), func(tx *journal.Tx) error {
 		o := pending("1001")
-		o.State, o.Waybill = flow.WaybillPrinted, wbSF
+		o.State, o.Waybill = order.WaybillPrinted, wbSF
 		tx.PutOrder(o)
 		return nil
 	}); err != nil {
@@ -433,13 +433,13 @@ func TestFullDiskAcknowledgesNothing(t *testing.T) {
 	if store.LastSeq() != before {
 		t.Fatalf("disk full: journal moved from seq %d to %d", before, store.LastSeq())
 	}
-	if o, _, _ := store.Order("1001"); o.State != flow.WaybillPrinted {
+	if o, _, _ := store.Order("1001"); o.State != order.WaybillPrinted {
 		t.Fatalf("disk full: order moved to %s", o.State)
 	}
 
 	full.Set(false)
 	res = scan(h, "scan-d1", wbSF)
-	if !res.Good() || res.Outcome.Result != flow.Accepted || res.Entry.Seq != before+1 {
+	if !res.Good() || res.Outcome.Result != order.Accepted || res.Entry.Seq != before+1 {
 		t.Fatalf("after the disk recovered: %+v", res)
 	}
 }

@@ -10,9 +10,9 @@ import (
 	"testing"
 
 	"wedge/agent/console"
-	"wedge/agent/flow"
 	"wedge/agent/printing"
 	"wedge/agent/supervise"
+	"wedge/order"
 )
 
 // A device that goes from up to down raises one unplugged popup; a printer fault event raises a
@@ -28,7 +28,7 @@ func TestDeviceAndPrinterPopups(t *testing.T) {
 	up.Store(false)
 	r.sup.Check(context.Background())
 	r.sup.Check(context.Background())
-	r.sup.PrinterEvent(printing.Event{Station: "print-1", Printer: "zebra-1", Message: flow.Message{ZH: "缺纸", EN: "paper out"}, At: t0})
+	r.sup.PrinterEvent(printing.Event{Station: "print-1", Printer: "zebra-1", Message: order.Message{ZH: "缺纸", EN: "paper out"}, At: t0})
 	r.sup.PrinterEvent(printing.Event{Station: "print-1", Printer: "zebra-1", Cleared: true, At: t0})
 
 	mux := http.NewServeMux()

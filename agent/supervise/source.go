@@ -6,9 +6,9 @@ import (
 	"fmt"
 
 	"wedge/agent/console"
-	"wedge/agent/flow"
 	"wedge/agent/journal"
 	"wedge/agent/station"
+	"wedge/order"
 	"wedge/sync/wire"
 )
 
@@ -26,7 +26,7 @@ func (src *source) Snapshot() console.Snapshot {
 	k := s.kpiNow(now)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	counts := make(map[flow.State]int, len(s.counts))
+	counts := make(map[order.State]int, len(s.counts))
 	for st, n := range s.counts {
 		counts[st] = n
 	}
@@ -56,7 +56,7 @@ func (src *source) Search(ctx context.Context, code string) (console.OrderView, 
 		return console.OrderView{}, err
 	}
 	v := console.OrderView{Order: o, History: h}
-	if a, ok := flow.Next(o.State); ok {
+	if a, ok := order.Next(o.State); ok {
 		v.Next = a
 	}
 	return v, nil

@@ -8,8 +8,8 @@ import (
 
 	"wedge/agent/breaker"
 	"wedge/agent/console"
-	"wedge/agent/flow"
 	"wedge/agent/supervise"
+	"wedge/order"
 	"wedge/sync/wire"
 )
 
@@ -26,22 +26,22 @@ func TestSource(t *testing.T) {
 	r.sup.Check(context.Background())
 	src := supervise.SourceOf(r.sup)
 	snap := src.Snapshot()
-	if snap.Counts[flow.PendingAllocation] != 1 || len(snap.Overdue) != 1 || snap.Overdue[0].ID != "W1" || !snap.Overdue[0].Overdue || snap.Backlog.Overdue != 1 {
+	if snap.Counts[order.PendingAllocation] != 1 || len(snap.Overdue) != 1 || snap.Overdue[0].ID != "W1" || !snap.Overdue[0].Overdue || snap.Backlog.Overdue != 1 {
 		t.Fatalf("snapshot %+v", snap)
 	}
-	snap.Counts[flow.PendingAllocation] = 99 // the console owns what it gets
-	if src.Snapshot().Counts[flow.PendingAllocation] != 1 {
+	snap.Counts[order.PendingAllocation] = 99 // the console owns what it gets
+	if src.Snapshot().Counts[order.PendingAllocation] != 1 {
 		t.Fatal("Snapshot shares its map")
 	}
 	if _, err := src.Search(context.Background(), "nope"); !errors.Is(err, console.ErrNotFound) {
 		t.Fatalf("search unknown: %v", err)
 	}
 	v, err := src.Search(context.Background(), "4000000000001")
-	if err != nil || v.Order.ID != "W1" || v.Next != flow.ActPrint || len(v.History) != 2 {
+	if err != nil || v.Order.ID != "W1" || v.Next != order.ActPrint || len(v.History) != 2 {
 		t.Fatalf("search: %+v %v", v, err)
 	}
 	res, err := src.Confirm(context.Background(), console.ConfirmRequest{OrderID: "W1", Operator: "李四", Note: "扫描枪坏了", By: "wang"})
-	if err != nil || !res.OK || res.To != flow.WaybillPrinted {
+	if err != nil || !res.OK || res.To != order.WaybillPrinted {
 		t.Fatalf("confirm: %+v %v", res, err)
 	}
 	h, _ := r.store.History("W1")

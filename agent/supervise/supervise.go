@@ -7,7 +7,7 @@
 // whenever Kick is called (after intake, after station results). A breaker transition is journaled
 // (wire.KindBreaker) together with the breaker state (journal meta MetaBreaker) in one transaction;
 // when the breaker closes (hysteresis or a supervisor's reset) the held orders are released to
-// 待分仓 in arrival order (flow.ActRelease, one step entry each) in that same transaction. Only
+// 待分仓 in arrival order (order.ActRelease, one step entry each) in that same transaction. Only
 // after the commit are the uplink status, the console and the metrics told. A restart while the
 // breaker is open restores it from the meta, so intake keeps holding and nothing is lost.
 //
@@ -32,13 +32,13 @@ import (
 	"wedge/agent/breaker"
 	"wedge/agent/breaker/overdue"
 	"wedge/agent/console"
-	"wedge/agent/flow"
 	"wedge/agent/journal"
 	"wedge/agent/kpi"
 	"wedge/agent/metrics"
 	"wedge/agent/printing"
 	"wedge/agent/station"
 	"wedge/internal/clock"
+	"wedge/order"
 	"wedge/sync/wire"
 )
 
@@ -114,7 +114,7 @@ type Supervisor struct {
 	txMu sync.Mutex
 
 	mu       sync.Mutex
-	counts   map[flow.State]int
+	counts   map[order.State]int
 	stats    breaker.Stats
 	overdue  []console.OrderRow
 	kpiAt    time.Time
@@ -212,9 +212,9 @@ func (s *Supervisor) Breaker() breaker.State { return s.br.Load().State() }
 // BreakerOpen reports whether intake is paused (for the agent's retained status).
 func (s *Supervisor) BreakerOpen() bool { return s.br.Load().Open() }
 
-// IntakeState is the state a newly arriving, fully paid order enters: flow.Held while the breaker
-// is open, else flow.PendingAllocation (intake.Options.IntakeState).
-func (s *Supervisor) IntakeState() flow.State { return s.br.Load().IntakeState() }
+// IntakeState is the state a newly arriving, fully paid order enters: order.Held while the breaker
+// is open, else order.PendingAllocation (intake.Options.IntakeState).
+func (s *Supervisor) IntakeState() order.State { return s.br.Load().IntakeState() }
 
 // Kick asks for an observation now (coalesced; never blocks).
 func (s *Supervisor) Kick() {
@@ -260,9 +260,9 @@ type KPIResponse struct {
 
 // ComputeKPI computes the KPI report over the orders in the journal at now.
 func (s *Supervisor) ComputeKPI(now time.Time) (kpi.Report, error) {
-	var orders []flow.Order
-	for _, st := range flow.States {
-		if err := s.store.ForEachOrder(st, func(o flow.Order) bool { orders = append(orders, o); return true }); err != nil {
+	var orders []order.Order
+	for _, st := range order.States {
+		if err := s.store.ForEachOrder(st, func(o order.Order) bool { orders = append(orders, o); return true }); err != nil {
 			return kpi.Report{}, err
 		}
 	}
@@ -277,9 +277,9 @@ func (s *Supervisor) OnResult(r station.Result) {
 	}
 	res := "accepted"
 	switch r.Outcome.Result {
-	case flow.AlreadyDone:
+	case order.AlreadyDone:
 		res = "already_done"
-	case flow.Rejected:
+	case order.Rejected:
 		res = "rejected"
 	}
 	at := r.At
@@ -289,14 +289,14 @@ func (s *Supervisor) OnResult(r station.Result) {
 	s.con.Publish(console.ScanEvent(console.Scan{At: at, Station: r.Station, Device: r.Device, Operator: r.Operator,
 		Code: r.Code, OrderID: r.Entry.OrderID, Result: res, Reason: r.Outcome.Reason, Message: r.Message}))
 	if r.Entry.Trigger == wire.TriggerManual {
-		if r.Outcome.Result == flow.Rejected {
+		if r.Outcome.Result == order.Rejected {
 			s.m.Reject(r.Outcome.Reason) // a manual confirmation is not a scan
 		}
 	} else {
 		s.m.Scan(r.Station, r.Outcome.Result, r.Outcome.Reason)
 	}
 	if r.Entry.Kind == wire.KindStep {
-		s.m.Step(flow.State(r.Entry.From), flow.State(r.Entry.To), r.Entry.Trigger)
+		s.m.Step(order.State(r.Entry.From), order.State(r.Entry.To), r.Entry.Trigger)
 	}
 	s.Kick()
 }
@@ -386,11 +386,11 @@ func (s *Supervisor) run() {
 }
 
 // orders returns the orders in 待分仓 and the held ones.
-func (s *Supervisor) orders() (pending, held []flow.Order, err error) {
-	if err = s.store.ForEachOrder(flow.PendingAllocation, func(o flow.Order) bool { pending = append(pending, o); return true }); err != nil {
+func (s *Supervisor) orders() (pending, held []order.Order, err error) {
+	if err = s.store.ForEachOrder(order.PendingAllocation, func(o order.Order) bool { pending = append(pending, o); return true }); err != nil {
 		return nil, nil, err
 	}
-	err = s.store.ForEachOrder(flow.Held, func(o flow.Order) bool { held = append(held, o); return true })
+	err = s.store.ForEachOrder(order.Held, func(o order.Order) bool { held = append(held, o); return true })
 	return pending, held, err
 }
 
@@ -435,7 +435,7 @@ func (s *Supervisor) observe(ctx context.Context) {
 			n = 0
 			for _, id := range ids {
 				o, ok := tx.Order(id)
-				if !ok || o.State != flow.PendingAllocation || o.Overdue {
+				if !ok || o.State != order.PendingAllocation || o.Overdue {
 					continue
 				}
 				o, e := overdue.Mark(o, now)
@@ -472,7 +472,7 @@ func (s *Supervisor) refreshCache(now time.Time) {
 }
 
 // cache stores what the board and the metrics show, from orders read at now.
-func (s *Supervisor) cache(now time.Time, pending, held []flow.Order) {
+func (s *Supervisor) cache(now time.Time, pending, held []order.Order) {
 	st := breaker.Backlog(append(slices.Clip(pending), held...), now)
 	counts := s.store.Counts()
 	var rows []console.OrderRow
@@ -529,8 +529,8 @@ func (s *Supervisor) commitLocked(ctx context.Context, br *breaker.Breaker, tr b
 	state, _ := json.Marshal(br.State())
 	var held []breaker.Held // read before the transaction (no read inside a write); re-checked in it
 	if !tr.Open {
-		var orders []flow.Order
-		if err := s.store.ForEachOrder(flow.Held, func(o flow.Order) bool { orders = append(orders, o); return true }); err != nil {
+		var orders []order.Order
+		if err := s.store.ForEachOrder(order.Held, func(o order.Order) bool { orders = append(orders, o); return true }); err != nil {
 			s.restore(br, tr)
 			return 0, fmt.Errorf("%w: read held orders: %w", ErrCommit, err)
 		}
@@ -595,11 +595,11 @@ func (s *Supervisor) releaseTx(tx *journal.Tx, held []breaker.Held, now time.Tim
 	n := 0
 	for _, h := range breaker.ReleaseOrder(held) {
 		o, ok := tx.Order(h.Order.ID)
-		if !ok || o.State != flow.Held {
+		if !ok || o.State != order.Held {
 			continue
 		}
-		out := flow.Apply(o, flow.Request{Action: flow.ActRelease, At: now})
-		if out.Result != flow.Accepted {
+		out := order.Apply(o, order.Request{Action: order.ActRelease, At: now})
+		if out.Result != order.Accepted {
 			continue
 		}
 		tx.PutOrder(out.Order)
@@ -612,7 +612,7 @@ func (s *Supervisor) releaseTx(tx *journal.Tx, held []breaker.Held, now time.Tim
 }
 
 // withSeq pairs held orders with their intake seq (read outside any write transaction).
-func (s *Supervisor) withSeq(orders []flow.Order) []breaker.Held {
+func (s *Supervisor) withSeq(orders []order.Order) []breaker.Held {
 	held := make([]breaker.Held, 0, len(orders))
 	for _, o := range orders {
 		held = append(held, breaker.Held{Order: o, Seq: s.intakeSeq(o.ID)})

@@ -17,11 +17,11 @@ import (
 	"go.uber.org/goleak"
 
 	"wedge/agent/breaker"
-	"wedge/agent/flow"
 	"wedge/agent/intake"
 	"wedge/agent/journal"
 	"wedge/agent/supervise"
 	"wedge/internal/clock"
+	"wedge/order"
 	"wedge/sync/wire"
 )
 
@@ -94,7 +94,7 @@ func (r *rig) next() int {
 	return r.orders
 }
 
-func (r *rig) state(id string) flow.State {
+func (r *rig) state(id string) order.State {
 	r.t.Helper()
 	o, ok, err := r.store.Order(id)
 	if err != nil || !ok {
@@ -147,7 +147,7 @@ func TestBreakerHoldsAcrossRestartAndResetReleasesInOrder(t *testing.T) {
 			r.clk.Advance(time.Second)
 		}
 		r.order(id)
-		if st := r.state(id); st != flow.Held {
+		if st := r.state(id); st != order.Held {
 			t.Fatalf("%s entered %s while the breaker was open", id, st)
 		}
 	}
@@ -159,11 +159,11 @@ func TestBreakerHoldsAcrossRestartAndResetReleasesInOrder(t *testing.T) {
 	held = append(held, "H0")
 	r.sup.Check(context.Background())
 	for _, id := range held {
-		if st := r.state(id); st != flow.Held {
+		if st := r.state(id); st != order.Held {
 			t.Fatalf("after restart %s is %s", id, st)
 		}
 	}
-	if n := r.store.Counts()[flow.Held]; n != len(held) {
+	if n := r.store.Counts()[order.Held]; n != len(held) {
 		t.Fatalf("held count %d, want %d", n, len(held))
 	}
 	if _, err := r.sup.Reset(context.Background(), "", ""); !errors.Is(err, breaker.ErrNoReason) {
@@ -178,7 +178,7 @@ func TestBreakerHoldsAcrossRestartAndResetReleasesInOrder(t *testing.T) {
 	}
 	var released []string
 	for _, e := range r.entries(wire.KindStep) {
-		if e.From == string(flow.Held) && e.To == string(flow.PendingAllocation) {
+		if e.From == string(order.Held) && e.To == string(order.PendingAllocation) {
 			if e.Trigger != wire.TriggerManual || e.Operator != "zhang" {
 				t.Fatalf("release entry %+v", e)
 			}
@@ -192,7 +192,7 @@ func TestBreakerHoldsAcrossRestartAndResetReleasesInOrder(t *testing.T) {
 	if last := bes[len(bes)-1]; last.To != "closed" || last.Trigger != wire.TriggerManual || last.Operator != "zhang" || !strings.Contains(last.Reason+last.Detail, "加派人手") {
 		t.Fatalf("reset entry %+v", last)
 	}
-	if c := r.store.Counts(); c[flow.Held] != 0 || c[flow.PendingAllocation] != 4+len(held) {
+	if c := r.store.Counts(); c[order.Held] != 0 || c[order.PendingAllocation] != 4+len(held) {
 		t.Fatalf("counts after reset %v", c)
 	}
 	r.mu.Lock()
@@ -231,11 +231,11 @@ func TestBreakerClosesByItselfAndReleases(t *testing.T) {
 	if r.sup.BreakerOpen() {
 		t.Fatal("still open after close_after below the ratio")
 	}
-	if st := r.state("H1"); st != flow.PendingAllocation {
+	if st := r.state("H1"); st != order.PendingAllocation {
 		t.Fatalf("held order is %s after the close", st)
 	}
 	r.order("N1")
-	if st := r.state("N1"); st != flow.PendingAllocation {
+	if st := r.state("N1"); st != order.PendingAllocation {
 		t.Fatalf("new order is %s with the breaker closed", st)
 	}
 }
@@ -349,13 +349,13 @@ func TestBalancePaidWhileOpenIsHeld(t *testing.T) {
 	if err := r.in.Apply(context.Background(), []byte(`{"type":"balance_paid","order_id":"D1"}`)); err != nil {
 		t.Fatal(err)
 	}
-	if st := r.state("D1"); st != flow.Held {
+	if st := r.state("D1"); st != order.Held {
 		t.Fatalf("balance paid while open: %s", st)
 	}
 	if _, err := r.sup.Reset(context.Background(), "wang", "ok"); err != nil {
 		t.Fatal(err)
 	}
-	if st := r.state("D1"); st != flow.PendingAllocation {
+	if st := r.state("D1"); st != order.PendingAllocation {
 		t.Fatalf("after reset: %s", st)
 	}
 }

@@ -8,7 +8,7 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
-	"wedge/agent/flow"
+	"wedge/order"
 	"wedge/sync/wire"
 )
 
@@ -348,12 +348,12 @@ func (g *group) applyEntry(site, agent string, e wire.Entry, key []byte) error {
 	case wire.KindIntake:
 		if e.Order != nil && !known {
 			o := orderFromMsg(id, *e.Order)
-			st, err := flow.ParseState(e.To)
+			st, err := order.ParseState(e.To)
 			if err != nil {
 				st = initialState(*e.Order)
 			}
 			o.State, o.StateSince, o.ReceivedAt = st, at, at
-			if st == flow.PendingAllocation {
+			if st == order.PendingAllocation {
 				o.PendingSince = at
 			}
 			rec = orderRec{Site: site, Order: o, CreatedAt: wire.Time(g.now)}
@@ -376,19 +376,19 @@ func (g *group) applyEntry(site, agent string, e wire.Entry, key []byte) error {
 	return nil
 }
 
-// merge moves the order forward to e.To with flow.Merge and rebroadcasts a change.
+// merge moves the order forward to e.To with order.Merge and rebroadcasts a change.
 func (g *group) merge(ob *bolt.Bucket, rec orderRec, known bool, site string, e wire.Entry, at time.Time) error {
-	to, err := flow.ParseState(e.To)
+	to, err := order.ParseState(e.To)
 	if err != nil {
 		g.logf("hub: %s seq %d (%s): %v", site, e.Seq, e.Kind, err)
 		return nil
 	}
 	if !known {
-		rec = orderRec{Site: site, Order: flow.Order{ID: e.OrderID, ReceivedAt: at}, CreatedAt: wire.Time(g.now)}
+		rec = orderRec{Site: site, Order: order.Order{ID: e.OrderID, ReceivedAt: at}, CreatedAt: wire.Time(g.now)}
 	}
-	out := flow.Merge(rec.Order, to, e.Waybill, at)
-	if out.Result != flow.Accepted {
-		if out.Result == flow.Rejected {
+	out := order.Merge(rec.Order, to, e.Waybill, at)
+	if out.Result != order.Accepted {
+		if out.Result == order.Rejected {
 			g.logf("hub: order %s: %s → %s not applied: %s", e.OrderID, rec.Order.State, to, out.Detail)
 		}
 		return nil
@@ -515,7 +515,7 @@ func (g *group) post(p *postReq) error {
 			case m.Type == wire.TypeOrder && !known:
 				o := orderFromMsg(id, m)
 				o.State, o.StateSince, o.ReceivedAt = initialState(m), g.now, g.now
-				if o.State == flow.PendingAllocation {
+				if o.State == order.PendingAllocation {
 					o.PendingSince = g.now
 				}
 				g.stats.OrdersPerState[string(o.State)]++

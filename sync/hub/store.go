@@ -9,7 +9,7 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
-	"wedge/agent/flow"
+	"wedge/order"
 	"wedge/sync/wire"
 )
 
@@ -86,10 +86,10 @@ type journalRec struct {
 }
 
 type orderRec struct {
-	Site      string     `json:"site"`
-	Order     flow.Order `json:"order"`
-	CreatedAt string     `json:"created_at"` // hub clock
-	UpdatedAt string     `json:"updated_at"`
+	Site      string      `json:"site"`
+	Order     order.Order `json:"order"`
+	CreatedAt string      `json:"created_at"` // hub clock
+	UpdatedAt string      `json:"updated_at"`
 }
 
 type agentRec struct {
@@ -215,22 +215,22 @@ func downlinkAfter(tx *bolt.Tx, site string, since uint64, fn func(m wire.OrderM
 
 // initialState is the state of an order the hub first hears of through data (a POST or an intake
 // entry without a valid to-state).
-func initialState(m wire.OrderMsg) flow.State {
-	if m.Payment == flow.PaymentDeposit {
-		return flow.AwaitingBalance
+func initialState(m wire.OrderMsg) order.State {
+	if m.Payment == order.PaymentDeposit {
+		return order.AwaitingBalance
 	}
-	return flow.PendingAllocation
+	return order.PendingAllocation
 }
 
 // orderFromMsg builds the order's data from an order message (the state is set by the caller).
-func orderFromMsg(id string, m wire.OrderMsg) flow.Order {
-	o := flow.Order{
+func orderFromMsg(id string, m wire.OrderMsg) order.Order {
+	o := order.Order{
 		ID: id, Channel: m.Channel, ChannelOrderNo: m.ChannelOrderNo, BuyerID: m.BuyerID,
 		SKUs: append([]string(nil), m.SKUs...), Payment: m.Payment, Recipient: m.Recipient,
 		Carrier: m.Carrier, AssignedWaybill: m.Waybill,
 	}
 	if o.Payment == "" {
-		o.Payment = flow.PaymentFull
+		o.Payment = order.PaymentFull
 	}
 	o.OrderedAt, _ = wire.ParseTime(m.OrderedAt)
 	o.PaidAt, _ = wire.ParseTime(m.PaidAt)
@@ -238,7 +238,7 @@ func orderFromMsg(id string, m wire.OrderMsg) flow.Order {
 }
 
 // mergeData copies the non-empty data fields of m into o (never the state).
-func mergeData(o flow.Order, m wire.OrderMsg) flow.Order {
+func mergeData(o order.Order, m wire.OrderMsg) order.Order {
 	set := func(dst *string, v string) {
 		if v != "" {
 			*dst = v

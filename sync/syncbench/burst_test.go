@@ -12,10 +12,10 @@ import (
 	"testing"
 	"time"
 
-	"wedge/agent/flow"
 	"wedge/agent/intake"
 	"wedge/agent/journal"
 	"wedge/internal/testbroker"
+	"wedge/order"
 	"wedge/sync/uplink"
 	"wedge/sync/wire"
 )
@@ -109,7 +109,7 @@ func runBurst(b testing.TB, url string, run, n int) burstResult {
 	agent = fmt.Sprintf("steps%d", run)
 	st2 := openJournal(b, filepath.Join(dir, agent+".db"), agent)
 	defer st2.Close()
-	seed(b, st2, n, flow.PendingAllocation)
+	seed(b, st2, n, order.PendingAllocation)
 	up := startUplink(b, ctx, st2, url, agent)
 	waitConnected(b, up.u)
 	hub1 := h.Stats()

@@ -15,9 +15,9 @@ import (
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 	"go.uber.org/goleak"
 
-	"wedge/agent/flow"
 	"wedge/agent/journal"
 	"wedge/internal/testbroker"
+	"wedge/order"
 	"wedge/sync/hub"
 	"wedge/sync/uplink"
 	"wedge/sync/wire"
@@ -60,7 +60,7 @@ func envInt(name string, def int) int {
 //   - raw fsync: append 256 bytes + fsync, 2,000 times, in the run's temp dir → p50/p99;
 //   - baseline: paho QoS 1, 47,000 separate 300-byte messages, MemoryStore, pipelined (all tokens
 //     waited for at the end), no subscriber → msgs/s;
-//   - wedge live: 32 goroutines each commit a print step (待分仓 → 已打单, the order read, flow.Apply,
+//   - wedge live: 32 goroutines each commit a print step (待分仓 → 已打单, the order read, order.Apply,
 //     the entry appended and the order written in one Store.Do, real fsync) for 47,000 orders while
 //     sync/uplink sends and the real sync/hub stores and acks → entries/s until the journal's
 //     AckedSeq is 47,000, the ratio to the baseline, and the Do latency p50/p99 under that load;
@@ -127,7 +127,7 @@ func runSpine(b testing.TB, url string, run, n int) spineResult {
 	agent := fmt.Sprintf("live%d", run)
 	st := openJournal(b, filepath.Join(dir, agent+".db"), agent)
 	defer st.Close()
-	seed(b, st, n, flow.PendingAllocation)
+	seed(b, st, n, order.PendingAllocation)
 	up := startUplink(b, ctx, st, url, agent)
 	hubBefore := h.Stats()
 	var hubDone atomic.Int64
@@ -168,7 +168,7 @@ func runSpine(b testing.TB, url string, run, n int) spineResult {
 	agent = fmt.Sprintf("drain%d", run)
 	st2 := openJournal(b, filepath.Join(dir, agent+".db"), agent)
 	defer st2.Close()
-	seed(b, st2, n, flow.PendingAllocation)
+	seed(b, st2, n, order.PendingAllocation)
 	printSteps(b, st2, n, scanners)
 	start = time.Now()
 	up2 := startUplink(b, ctx, st2, url, agent)
@@ -181,7 +181,7 @@ func runSpine(b testing.TB, url string, run, n int) spineResult {
 	st3 := openJournal(b, filepath.Join(dir, agent+".db"), agent)
 	defer st3.Close()
 	q := min(quietScans, n)
-	seed(b, st3, q, flow.PendingAllocation)
+	seed(b, st3, q, order.PendingAllocation)
 	up3 := startUplink(b, ctx, st3, url, agent)
 	lat = printSteps(b, st3, q, 1)
 	r.quietP50, r.quietP99 = pct(lat, 50), pct(lat, 99)
@@ -293,15 +293,15 @@ func waybillNo(i int) string { return fmt.Sprintf("SF1%012d", i) }
 
 // seed writes n orders in state st (as intake would have; without intake entries, so the journal's
 // seq counts only the benchmark's steps). Orders in 已打单 get their waybill bound.
-func seed(b testing.TB, st *journal.Store, n int, state flow.State) {
+func seed(b testing.TB, st *journal.Store, n int, state order.State) {
 	now := time.Now().UTC()
 	for lo := 0; lo < n; lo += seedPerDo {
 		err := st.Do(context.Background(), func(tx *journal.Tx) error {
 			for i := lo; i < min(lo+seedPerDo, n); i++ {
-				o := flow.Order{ID: orderID(i), Channel: "taobao", ChannelOrderNo: strconv.Itoa(4000000000 + i), BuyerID: "buyer" + strconv.Itoa(i%977),
+				o := order.Order{ID: orderID(i), Channel: "taobao", ChannelOrderNo: strconv.Itoa(4000000000 + i), BuyerID: "buyer" + strconv.Itoa(i%977),
 					SKUs: []string{"SKU-" + strconv.Itoa(i%311)}, Payment: "full", Carrier: "sf",
 					State: state, StateSince: now, PendingSince: now, ReceivedAt: now}
-				if state == flow.WaybillPrinted {
+				if state == order.WaybillPrinted {
 					o.Waybill, o.PrintedAt = waybillNo(i), now
 				}
 				tx.PutOrder(o)
@@ -315,7 +315,7 @@ func seed(b testing.TB, st *journal.Store, n int, state flow.State) {
 }
 
 // printSteps has `scanners` goroutines commit the print step of orders 0..n-1, one Store.Do per
-// scan, as a print station does (read the order, flow.Apply, append the entry, write the order).
+// scan, as a print station does (read the order, order.Apply, append the entry, write the order).
 // It returns each Do's latency.
 func printSteps(b testing.TB, st *journal.Store, n, workers int) []time.Duration {
 	lat := make([]time.Duration, n)
@@ -333,8 +333,8 @@ func printSteps(b testing.TB, st *journal.Store, n, workers int) []time.Duration
 						return fmt.Errorf("order %s missing", id)
 					}
 					now := time.Now().UTC()
-					out := flow.Apply(o, flow.Request{Action: flow.ActPrint, Waybill: wb, Operator: op, At: now})
-					if out.Result != flow.Accepted {
+					out := order.Apply(o, order.Request{Action: order.ActPrint, Waybill: wb, Operator: op, At: now})
+					if out.Result != order.Accepted {
 						return fmt.Errorf("order %s: %v %s %s", id, out.Result, out.Reason, out.Detail)
 					}
 					tx.Append(wire.Entry{Kind: wire.KindStep, OrderID: id, From: string(out.From), To: string(out.To),

@@ -9,10 +9,10 @@ import (
 	"testing"
 	"time"
 
-	"wedge/agent/flow"
 	"wedge/agent/station"
 	"wedge/drivers/scanner"
 	"wedge/internal/testbroker"
+	"wedge/order"
 	"wedge/sync/wire"
 )
 
@@ -52,7 +52,7 @@ func runStations(b testing.TB, url string, run, perStation int) (p50, p99, f50, 
 	st := openJournal(b, filepath.Join(dir, agent+".db"), agent)
 	defer st.Close()
 	n := scanners * perStation
-	seed(b, st, n, flow.WaybillPrinted)
+	seed(b, st, n, order.WaybillPrinted)
 	up := startUplink(b, ctx, st, url, agent)
 	defer stopUplink(b, up)
 
@@ -74,7 +74,7 @@ func runStations(b testing.TB, url string, run, perStation int) (p50, p99, f50, 
 				t := time.Now()
 				res := s.Handle(ctx, scanner.Read{Text: waybillNo(i), Device: dev, At: t})
 				lat[i] = time.Since(t)
-				if !res.Good() || res.Kind != wire.KindStep || res.Entry.To != string(flow.PickedUp) {
+				if !res.Good() || res.Kind != wire.KindStep || res.Entry.To != string(order.PickedUp) {
 					bad.CompareAndSwap(nil, fmt.Sprintf("scan %s at %s: %s %s %v", waybillNo(i), s.Name(), res.Kind, res.Message.EN, res.Err))
 					return
 				}

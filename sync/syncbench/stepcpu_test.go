@@ -7,15 +7,15 @@ import (
 	"testing"
 	"time"
 
-	"wedge/agent/flow"
 	"wedge/agent/journal"
+	"wedge/order"
 	"wedge/sync/wire"
 )
 
 // BenchmarkStepCPU is the journal writer's CPU per print step with the disk taken out (NoSync, 1,000
 // steps per Do, one goroutine): the ceiling of durable throughput on this CPU even if fsync were
 // free, since every step runs on the one writer goroutine. It reports the full step (read the
-// order, flow.Apply, Append, PutOrder) and its parts: Append alone, and Order + PutOrder alone.
+// order, order.Apply, Append, PutOrder) and its parts: Append alone, and Order + PutOrder alone.
 func BenchmarkStepCPU(b *testing.B) {
 	var full, appendOnly, orderOnly time.Duration
 	stepCPU(b, true, true) // warm-up: the first journal of a process pays for heap growth and page faults
@@ -40,14 +40,14 @@ func stepCPU(b testing.TB, withAppend, withOrder bool) time.Duration {
 		b.Fatal(err)
 	}
 	defer st.Close()
-	seed(b, st, incidentBacklog, flow.PendingAllocation)
+	seed(b, st, incidentBacklog, order.PendingAllocation)
 	now := time.Now().UTC()
 	start := time.Now()
 	for lo := 0; lo < incidentBacklog; lo += 1000 {
 		err := st.Do(context.Background(), func(tx *journal.Tx) error {
 			for i := lo; i < min(lo+1000, incidentBacklog); i++ {
 				id, wb := orderID(i), waybillNo(i)
-				e := wire.Entry{Kind: wire.KindStep, OrderID: id, From: string(flow.PendingAllocation), To: string(flow.WaybillPrinted),
+				e := wire.Entry{Kind: wire.KindStep, OrderID: id, From: string(order.PendingAllocation), To: string(order.WaybillPrinted),
 					Waybill: wb, Carrier: "sf", Station: "print-1", Device: "scan-p01", Operator: "OP-0001",
 					Trigger: wire.TriggerScan, Code: wb, At: wire.Time(now)}
 				if withOrder {
@@ -55,8 +55,8 @@ func stepCPU(b testing.TB, withAppend, withOrder bool) time.Duration {
 					if !ok {
 						return fmt.Errorf("order %s missing", id)
 					}
-					out := flow.Apply(o, flow.Request{Action: flow.ActPrint, Waybill: wb, Operator: "OP-0001", At: now})
-					if out.Result != flow.Accepted {
+					out := order.Apply(o, order.Request{Action: order.ActPrint, Waybill: wb, Operator: "OP-0001", At: now})
+					if out.Result != order.Accepted {
 						return fmt.Errorf("order %s: %v %s", id, out.Result, out.Reason)
 					}
 					tx.PutOrder(out.Order)

@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"wedge/agent/breaker"
-	"wedge/agent/flow"
+	"wedge/order"
 	"wedge/sync/wire"
 )
 
@@ -19,7 +19,7 @@ const DefaultAfter = 30 * time.Minute
 
 // Scan returns the ids of the orders that are due an overdue alert at now: in 待分仓, not yet
 // flagged, and waiting strictly longer than after (0 = DefaultAfter). Oldest first.
-func Scan(orders []flow.Order, now time.Time, after time.Duration) []string {
+func Scan(orders []order.Order, now time.Time, after time.Duration) []string {
 	if after <= 0 {
 		after = DefaultAfter
 	}
@@ -29,7 +29,7 @@ func Scan(orders []flow.Order, now time.Time, after time.Duration) []string {
 	}
 	var d []due
 	for _, o := range orders {
-		if o.State != flow.PendingAllocation || o.Overdue {
+		if o.State != order.PendingAllocation || o.Overdue {
 			continue
 		}
 		since := breaker.PendingSince(o)
@@ -52,7 +52,7 @@ func Scan(orders []flow.Order, now time.Time, after time.Duration) []string {
 }
 
 // Mark returns o flagged overdue and the journal entry to append with it (in one transaction).
-func Mark(o flow.Order, now time.Time) (flow.Order, wire.Entry) {
+func Mark(o order.Order, now time.Time) (order.Order, wire.Entry) {
 	wait := now.Sub(breaker.PendingSince(o)).Round(time.Second)
 	o.Overdue = true
 	return o, wire.Entry{Kind: wire.KindOverdue, OrderID: o.ID, From: string(o.State), To: string(o.State),

@@ -5,21 +5,21 @@ import (
 	"testing"
 	"time"
 
-	"wedge/agent/flow"
+	"wedge/order"
 	"wedge/sync/wire"
 )
 
 func TestScanExactlyOnce(t *testing.T) {
 	t0 := time.Date(2026, 11, 11, 1, 0, 0, 0, time.UTC)
-	orders := []flow.Order{
-		{ID: "new", State: flow.PendingAllocation, PendingSince: t0.Add(-10 * time.Minute)},
-		{ID: "exactly30", State: flow.PendingAllocation, PendingSince: t0.Add(-30 * time.Minute)},
-		{ID: "old", State: flow.PendingAllocation, PendingSince: t0.Add(-2 * time.Hour)},
-		{ID: "mid", State: flow.PendingAllocation, PendingSince: t0.Add(-31 * time.Minute)},
-		{ID: "flagged", State: flow.PendingAllocation, PendingSince: t0.Add(-3 * time.Hour), Overdue: true},
-		{ID: "printed", State: flow.WaybillPrinted, PendingSince: t0.Add(-3 * time.Hour)},
-		{ID: "held", State: flow.Held, ReceivedAt: t0.Add(-3 * time.Hour)},
-		{ID: "nosince", State: flow.PendingAllocation},
+	orders := []order.Order{
+		{ID: "new", State: order.PendingAllocation, PendingSince: t0.Add(-10 * time.Minute)},
+		{ID: "exactly30", State: order.PendingAllocation, PendingSince: t0.Add(-30 * time.Minute)},
+		{ID: "old", State: order.PendingAllocation, PendingSince: t0.Add(-2 * time.Hour)},
+		{ID: "mid", State: order.PendingAllocation, PendingSince: t0.Add(-31 * time.Minute)},
+		{ID: "flagged", State: order.PendingAllocation, PendingSince: t0.Add(-3 * time.Hour), Overdue: true},
+		{ID: "printed", State: order.WaybillPrinted, PendingSince: t0.Add(-3 * time.Hour)},
+		{ID: "held", State: order.Held, ReceivedAt: t0.Add(-3 * time.Hour)},
+		{ID: "nosince", State: order.PendingAllocation},
 	}
 	got := Scan(orders, t0, 0)
 	if want := []string{"old", "mid"}; !slices.Equal(got, want) {

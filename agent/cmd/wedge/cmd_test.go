@@ -16,9 +16,9 @@ import (
 	bolt "go.etcd.io/bbolt"
 	"go.uber.org/goleak"
 
-	"wedge/agent/flow"
 	"wedge/agent/journal"
 	"wedge/internal/testbroker"
+	"wedge/order"
 	"wedge/sync/wire"
 )
 
@@ -85,7 +85,7 @@ func TestJournalVerify(t *testing.T) {
 	}
 	for i := 0; i < 5; i++ {
 		err := s.Do(context.Background(), func(tx *journal.Tx) error {
-			tx.PutOrder(flow.Order{ID: "O" + string(rune('0'+i)), State: flow.PendingAllocation})
+			tx.PutOrder(order.Order{ID: "O" + string(rune('0'+i)), State: order.PendingAllocation})
 			tx.Append(wire.Entry{Kind: wire.KindIntake, OrderID: "O" + string(rune('0'+i)), Trigger: wire.TriggerHub})
 			return nil
 		})

@@ -8,7 +8,7 @@ import (
 	"sync"
 
 	"wedge/agent/console"
-	"wedge/agent/flow"
+	"wedge/order"
 )
 
 // Reset is one recorded breaker reset.
@@ -90,13 +90,13 @@ func (s *Source) Confirm(_ context.Context, req console.ConfirmRequest) (console
 	if !ok {
 		return console.ConfirmResult{}, fmt.Errorf("consoletest: %q: %w", req.OrderID, console.ErrNotFound)
 	}
-	act, ok := flow.Next(v.Order.State)
+	act, ok := order.Next(v.Order.State)
 	if !ok {
-		m := flow.ReasonWrongState.Message(v.Order.State)
+		m := order.ReasonWrongState.Message(v.Order.State)
 		return console.ConfirmResult{OK: false, From: v.Order.State, To: v.Order.State, Message: m}, nil
 	}
-	out := flow.Apply(v.Order, flow.Request{Action: act, Manual: true, Operator: req.Operator, Note: req.Note})
-	if out.Result == flow.Accepted {
+	out := order.Apply(v.Order, order.Request{Action: act, Manual: true, Operator: req.Operator, Note: req.Note})
+	if out.Result == order.Accepted {
 		v.Order = out.Order
 		s.orders[req.OrderID] = v
 	}

@@ -1,4 +1,4 @@
-// Package flow is the fulfilment state machine of wedge, pure and without I/O:
+// Package order holds the rules of an order's life, pure and without I/O. The fulfilment state machine:
 //
 //	待付尾款 awaiting_balance ─(balance paid)─┐
 //	暂停进入 held ─────────(breaker closes)───┤
@@ -12,14 +12,14 @@
 //
 // Merge is different from a step: it applies a state that another agent or the hub already reached
 // (their journals hold the intermediate steps), so it may move several states at once, but never back.
-package flow
+package order
 
 import (
 	"fmt"
 	"strings"
 	"time"
 
-	"wedge/agent/waybill"
+	"wedge/order/waybill"
 )
 
 // State is an order's fulfilment state. The string is the stable code used in config, on the wire
@@ -106,7 +106,7 @@ func (s State) rank() int {
 func ParseState(code string) (State, error) {
 	s := State(strings.TrimSpace(code))
 	if !s.Valid() {
-		return "", fmt.Errorf("flow: unknown state %q", code)
+		return "", fmt.Errorf("order: unknown state %q", code)
 	}
 	return s, nil
 }

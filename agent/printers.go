@@ -1,9 +1,11 @@
 package agent
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"regexp"
 	"time"
 
@@ -159,3 +161,22 @@ func (a *Agent) printerDevice(d config.Device, x api.Device) api.Device {
 
 // Printing is the agent's printers (status, labels, reprints).
 func (a *Agent) Printing() *printing.Set { return a.printSet }
+
+// logfLogger carries the slog records of the station and printing packages to the agent's Logf
+// (text, without the time Logf adds itself) until the agent logs through slog.
+func logfLogger(logf func(string, ...any)) *slog.Logger {
+	noTime := func(groups []string, a slog.Attr) slog.Attr {
+		if a.Key == slog.TimeKey && len(groups) == 0 {
+			return slog.Attr{}
+		}
+		return a
+	}
+	return slog.New(slog.NewTextHandler(logfWriter(logf), &slog.HandlerOptions{ReplaceAttr: noTime}))
+}
+
+type logfWriter func(string, ...any)
+
+func (w logfWriter) Write(p []byte) (int, error) {
+	w("%s", bytes.TrimSuffix(p, []byte("\n")))
+	return len(p), nil
+}

@@ -21,6 +21,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"regexp"
 	"strings"
 	"sync"
@@ -29,6 +30,7 @@ import (
 	"wedge/agent/journal"
 	"wedge/drivers/scanner"
 	"wedge/internal/clock"
+	"wedge/internal/logging"
 	"wedge/order"
 	"wedge/order/waybill"
 	"wedge/sync/wire"
@@ -68,8 +70,8 @@ type Config struct {
 
 // Options are the station's dependencies. The zero value is valid.
 type Options struct {
-	Clock clock.Clock          // nil: the real clock
-	Logf  func(string, ...any) // nil: silent
+	Clock  clock.Clock  // nil: the real clock
+	Logger *slog.Logger // nil: silent
 	// OnResult is called with every result after its commit, from the station's goroutine, before
 	// Handle returns it. It must not block (hand the result to a buffered channel or drop it).
 	OnResult func(Result)
@@ -109,7 +111,7 @@ type Station struct {
 	cfg      Config
 	store    *journal.Store
 	clk      clock.Clock
-	logf     func(string, ...any)
+	log      *slog.Logger
 	on       func(Result)
 	printing Printing
 
@@ -141,11 +143,9 @@ func New(cfg Config, store *journal.Store, opts Options) *Station {
 		cfg.PairWindow = DefaultPairWindow
 	}
 	s := &Station{
-		cfg: cfg, store: store, clk: clock.Or(opts.Clock), logf: opts.Logf, on: opts.OnResult, printing: opts.Printing,
+		cfg: cfg, store: store, clk: clock.Or(opts.Clock), on: opts.OnResult, printing: opts.Printing,
+		log:  logging.Or(opts.Logger).With(logging.KeyStation, cfg.Name),
 		reqs: make(chan request), stop: make(chan struct{}), done: make(chan struct{}),
-	}
-	if s.logf == nil {
-		s.logf = func(string, ...any) {}
 	}
 	go s.run()
 	return s
@@ -207,21 +207,28 @@ func (s *Station) run() {
 				s.on(res) // before the reply, so that whoever sees the result can also see it recorded
 			}
 			req.reply <- res
-			if res.Err != nil {
-				s.logf("station %s: %s %q: not committed: %v", s.cfg.Name, res.Device, res.Code, res.Err)
-			} else {
-				s.logf("station %s: %s %q → %s %s", s.cfg.Name, res.Device, res.Code, res.Outcome.Result, res.Message.String())
-			}
+			LogResult(s.log, res)
 		}
 	}
 }
 
-// decision is what process decided inside the transaction.
+// LogResult logs a read's result: an error when it was not committed (the operator must scan
+// again), else at debug level (the agent logs every outcome itself).
+func LogResult(log *slog.Logger, res Result) {
+	if res.Err != nil {
+		log.Error("read not committed", logging.KeyDevice, res.Device, "code", res.Code, logging.Err(res.Err))
+		return
+	}
+	if logging.Enabled(log, slog.LevelDebug) {
+		log.Debug("read", logging.KeyDevice, res.Device, "code", res.Code, logging.KeyOrder, res.Outcome.Order.ID,
+			"result", res.Outcome.Result.String(), "kind", res.Kind, "reason", string(res.Outcome.Reason), "msg", res.Message.String())
+	}
+}
+
+// decision is what process decided inside the transaction: the change, and what becomes of the
+// station's own state once it committed.
 type decision struct {
-	out    order.Outcome
-	kind   string
-	msg    *order.Message // overrides out.Message()
-	entry  wire.Entry
+	Decision
 	pair   string // order id to pair with (print station, order scanned)
 	unpair bool
 	signIn string // operator to sign in
@@ -238,19 +245,12 @@ func (s *Station) process(ctx context.Context, r scanner.Read) Result {
 	base := wire.Entry{Station: s.cfg.Name, Device: device, Operator: operator, Trigger: wire.TriggerScan, Code: Excerpt(code), At: wire.Time(now)}
 
 	var d decision
-	err := s.store.Do(ctx, func(tx *journal.Tx) error {
-		d = s.decide(tx, code, now, base)
-		d.entry = tx.Append(d.entry)
-		if d.kind == wire.KindStep {
-			tx.PutOrder(d.out.Order)
-		}
-		return nil
-	})
-	res := Result{Station: s.cfg.Name, Device: device, Code: code, Operator: operator, At: now}
-	if err != nil {
-		res.Err = err
-		res.Outcome = order.Outcome{Result: order.Rejected}
-		res.Message = order.Message{ZH: "系统错误，未记录：请重新扫描", EN: "System error, nothing recorded: scan again"}
+	res := Commit(ctx, s.store, Result{Station: s.cfg.Name, Device: device, Code: code, Operator: operator, At: now},
+		func(tx *journal.Tx) Decision {
+			d = s.decide(tx, code, now, base)
+			return d.Decision
+		})
+	if res.Err != nil {
 		return res
 	}
 	// Committed: now the in-memory station state may follow.
@@ -266,11 +266,6 @@ func (s *Station) process(ctx context.Context, r scanner.Read) Result {
 	if d.unpair {
 		s.pairOrder, s.pairAt = "", time.Time{}
 	}
-	res.Outcome, res.Kind, res.Entry = d.out, d.kind, d.entry
-	res.Message = d.out.Message()
-	if d.msg != nil {
-		res.Message = *d.msg
-	}
 	return res
 }
 
@@ -282,8 +277,8 @@ func (s *Station) decide(tx *journal.Tx, code string, now time.Time, base wire.E
 	if s.cfg.OperatorPattern.MatchString(code) {
 		e := base
 		e.Kind, e.Operator = wire.KindOperator, code
-		msg := order.Message{ZH: "操作员已登录：" + code, EN: "Operator signed in: " + code}
-		return decision{out: order.Outcome{Result: order.Accepted}, kind: wire.KindOperator, msg: &msg, entry: e, signIn: code}
+		msg := order.NoticeOperatorSignedIn.Message(order.NoticeArgs{Operator: code})
+		return decision{Decision: Decision{Outcome: order.Outcome{Result: order.Accepted}, Entry: e, Message: &msg}, signIn: code}
 	}
 	if s.cfg.Role == RoleHandover {
 		return s.handover(tx, code, now, base)
@@ -303,14 +298,9 @@ func (s *Station) print(tx *journal.Tx, code string, now time.Time, base wire.En
 		// The first half of a pair. Refuse at once what cannot be printed.
 		switch o.State {
 		case order.PendingAllocation:
-			e := base
-			e.Kind, e.OrderID, e.From, e.To = wire.KindNote, o.ID, string(o.State), string(o.State)
-			e.Detail = "order scanned at the print station; waiting for the waybill label (pairing)"
-			msg := order.Message{
-				ZH: fmt.Sprintf("已扫订单 %s：请在%d秒内扫描面单条码", o.ID, int(s.cfg.PairWindow.Seconds())),
-				EN: fmt.Sprintf("Order %s scanned: scan the waybill label within %ds", o.ID, int(s.cfg.PairWindow.Seconds())),
-			}
-			return decision{out: order.Outcome{Result: order.Accepted, From: o.State, To: o.State, Order: o}, kind: wire.KindNote, msg: &msg, entry: e, pair: o.ID}
+			msg := order.NoticePairOrderScanned.Message(order.NoticeArgs{Order: o.ID, Seconds: int(s.cfg.PairWindow.Seconds())})
+			n := Note(base, o, "", "order scanned at the print station; waiting for the waybill label (pairing)", msg)
+			return decision{Decision: n, pair: o.ID}
 		default:
 			out := order.Apply(o, order.Request{Action: order.ActPrint, At: now})
 			d := fromOutcome(base, out)
@@ -367,7 +357,7 @@ func (s *Station) handover(tx *journal.Tx, code string, now time.Time, base wire
 		out := order.Apply(o, order.Request{Action: order.ActPickup, Waybill: code, Operator: base.Operator, At: now})
 		d := fromOutcome(base, out)
 		if out.Result == order.Rejected {
-			d.entry.Detail = "order code scanned at handover; scan the waybill label instead. " + d.entry.Detail
+			d.Entry.Detail = "order code scanned at handover; scan the waybill label instead. " + d.Entry.Detail
 		}
 		return d
 	}
@@ -380,7 +370,7 @@ func (s *Station) handover(tx *journal.Tx, code string, now time.Time, base wire
 // OutcomeEntry is the journal entry for a flow outcome at a station: a step entry when the order
 // moved, a reject entry when refused, and, for an idempotent repeat, a note entry (the scan still
 // leaves a trace). base carries station, device, operator, trigger and code. The print station
-// (agent/printing) journals its outcomes with the same rules.
+// (agent/printing) journals its outcomes with the same rules, through Decide.
 func OutcomeEntry(base wire.Entry, out order.Outcome) wire.Entry {
 	e := base
 	e.OrderID = out.Order.ID
@@ -403,13 +393,11 @@ func OutcomeEntry(base wire.Entry, out order.Outcome) wire.Entry {
 }
 
 func fromOutcome(base wire.Entry, out order.Outcome) decision {
-	e := OutcomeEntry(base, out)
-	return decision{out: out, kind: e.Kind, entry: e}
+	return decision{Decision: Decide(base, out)}
 }
 
 func reject(base wire.Entry, o order.Order, r order.Reason, wb, detail string) decision {
-	out := order.Outcome{Result: order.Rejected, Reason: r, From: o.State, To: o.State, Order: o, Waybill: waybill.Normalize(wb), Detail: detail}
-	return fromOutcome(base, out)
+	return decision{Decision: Reject(base, o, r, wb, detail)}
 }
 
 // Excerpt bounds what a scan puts into the journal (256 bytes, cut at a UTF-8 boundary).
@@ -447,7 +435,7 @@ func Confirm(ctx context.Context, store *journal.Store, req ManualRequest, clk c
 		req.Device = DeviceAPI
 	}
 	res := Result{Station: req.Station, Device: req.Device, Code: req.Code, Operator: req.Operator, At: now}
-	var d decision
+	var d Decision
 	found := true
 	err := store.Do(ctx, func(tx *journal.Tx) error {
 		o, ok := lookupOrder(tx, req.Code)
@@ -468,28 +456,23 @@ func Confirm(ctx context.Context, store *journal.Store, req ManualRequest, clk c
 		} else {
 			out = order.Apply(o, order.Request{Action: act, Manual: true, Operator: req.Operator, Note: req.Note, Waybill: req.Waybill, At: now})
 		}
-		d = fromOutcome(base, out)
-		if d.kind != wire.KindReject || out.Detail == "" {
-			d.entry.Detail = Excerpt(req.Note)
+		d = Decide(base, out)
+		if d.Entry.Kind != wire.KindReject || out.Detail == "" {
+			d.Entry.Detail = Excerpt(req.Note)
 		} else {
-			d.entry.Detail = Excerpt(out.Detail + "; note: " + req.Note)
+			d.Entry.Detail = Excerpt(out.Detail + "; note: " + req.Note)
 		}
-		d.entry = tx.Append(d.entry)
-		if d.kind == wire.KindStep {
-			tx.PutOrder(d.out.Order)
-		}
+		d = d.append(tx)
 		return nil
 	})
 	switch {
 	case err != nil:
-		res.Err = err
-		res.Outcome = order.Outcome{Result: order.Rejected}
+		return Failed(res, err)
 	case !found:
 		res.Err = fmt.Errorf("%w: %q", ErrNotFound, req.Code)
 		res.Outcome = order.Outcome{Result: order.Rejected, Reason: order.ReasonUnknownOrder}
 		res.Message = order.ReasonUnknownOrder.Message("")
-	default:
-		res.Outcome, res.Kind, res.Entry, res.Message = d.out, d.kind, d.entry, d.out.Message()
+		return res
 	}
-	return res
+	return d.fill(res)
 }

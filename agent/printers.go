@@ -61,7 +61,7 @@ func (a *Agent) openPrinters(profiles map[string]profile.Profile) {
 		}
 		ps, err := printing.New(printing.Config{Station: d.Station, Printer: p, Size: size, DPI: prof.Printer.DPI,
 			ReprintCode: a.cfg.ReprintCode, PairWindow: a.cfg.PairWindow.D()}, a.store,
-			&printing.Options{Clock: a.deps.Clock, Logf: logf, OnEvent: a.onPrinterEvent, OnResult: a.onResult})
+			&printing.Options{Clock: a.deps.Clock, Logger: logfLogger(a.logf), OnEvent: a.onPrinterEvent, OnResult: a.onResult})
 		if err != nil {
 			p.Close()
 			a.logf("device %s: %v", d.Name, err)

@@ -23,16 +23,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"slices"
 	"strings"
 	"sync"
 	"time"
-	"unicode/utf8"
 
 	"wedge/agent/journal"
 	"wedge/internal/clock"
 	"wedge/order"
-	"wedge/order/waybill"
 	"wedge/sync/wire"
 )
 
@@ -48,7 +45,7 @@ var (
 const MetaHSeq = "intake/hseq"
 
 // MaxExcerpt bounds the bytes of a bad payload kept in a journal entry's detail.
-const MaxExcerpt = 200
+const MaxExcerpt = order.MaxIntakeExcerpt
 
 // Options are intake's dependencies and settings. The zero value is valid.
 type Options struct {
@@ -187,7 +184,7 @@ func (in *Intake) Apply(ctx context.Context, payload []byte) error {
 		st, logs = Stats{Payloads: 1}, nil
 		hseq, above, sawGap = h0, maps(a0), false
 		if perr != nil {
-			e := malformed(now, "", perr, payload)
+			e := order.Malformed(now, 0, perr, payload)
 			tx.Append(e)
 			st.Rejected++
 			st.Malformed++
@@ -206,12 +203,13 @@ func (in *Intake) Apply(ctx context.Context, payload []byte) error {
 				sawGap = true
 			}
 			if el.bad != nil {
-				tx.Append(malformed(now, code(el.hseq), el.bad, el.raw))
+				tx.Append(order.Malformed(now, el.hseq, el.bad, el.raw))
 				st.Rejected++
 				st.Malformed++
 				logs = append(logs, fmt.Sprintf("intake: malformed message skipped: %v", el.bad))
 			} else {
-				e, wrote, kind := in.apply(tx, el.msg, now)
+				e, wrote := in.apply(tx, el.msg, now)
+				kind := e.Kind
 				switch {
 				case !wrote:
 					st.NoOps++
@@ -284,229 +282,18 @@ func maps(m map[uint64]struct{}) map[uint64]struct{} {
 	return c
 }
 
-func code(hseq uint64) string {
-	if hseq == 0 {
-		return ""
-	}
-	return fmt.Sprintf("hseq:%d", hseq)
-}
-
-func malformed(now time.Time, code string, err error, raw []byte) wire.Entry {
-	return wire.Entry{Kind: wire.KindReject, Trigger: wire.TriggerHub, Reason: string(order.ReasonMalformed), Code: code,
-		Detail: excerpt(err.Error(), MaxExcerpt) + " | payload: " + excerpt(string(raw), MaxExcerpt), At: wire.Time(now)}
-}
-
-// excerpt returns at most max bytes of s, valid UTF-8, with invalid bytes replaced.
-func excerpt(s string, max int) string {
-	s = strings.ToValidUTF8(s, "�")
-	if len(s) <= max {
-		return s
-	}
-	cut := max
-	for cut > 0 && !utf8.RuneStart(s[cut]) {
-		cut--
-	}
-	return s[:cut] + "…"
-}
-
-// apply applies one valid message inside tx. It returns the entry written, if any.
-func (in *Intake) apply(tx *journal.Tx, m wire.OrderMsg, now time.Time) (wire.Entry, bool, string) {
+// apply decides one valid message with the order domain's rules and commits the decision. It returns
+// the entry written and whether one was.
+func (in *Intake) apply(tx *journal.Tx, m wire.OrderMsg, now time.Time) (wire.Entry, bool) {
 	id := m.ID()
-	base := wire.Entry{OrderID: id, Trigger: wire.TriggerHub, Code: code(m.HSeq), At: wire.Time(now)}
-	if m.Type == wire.TypeOrder {
-		msg := m
-		msg.OrderID = id
-		base.Order = &msg // the hub and sibling agents can rebuild the order (or see what was refused)
-	}
-	write := func(e wire.Entry) (wire.Entry, bool, string) {
-		return tx.Append(e), true, e.Kind
-	}
-	reject := func(o order.Order, r order.Reason, detail string) (wire.Entry, bool, string) {
-		e := base
-		e.Kind, e.Reason, e.Detail = wire.KindReject, string(r), excerpt(detail, 4*MaxExcerpt)
-		e.From, e.To = string(o.State), string(o.State)
-		return write(e)
-	}
-	switch m.Type {
-	case wire.TypeOrder:
-		return in.order(tx, m, id, base, now, write, reject)
-
-	case wire.TypeBalancePaid, wire.TypeCancel:
-		o, ok := tx.Order(id)
-		if !ok {
-			return reject(order.Order{}, order.ReasonUnknownOrder, m.Type+" for an order this agent does not know")
-		}
-		req := order.Request{Action: order.ActBalancePaid, At: now}
-		if m.Type == wire.TypeCancel {
-			req = order.Request{Action: order.ActCancel, Note: m.Reason, At: now}
-		}
-		out := order.Apply(o, req)
-		switch out.Result {
-		case order.AlreadyDone:
-			return wire.Entry{}, false, ""
-		case order.Rejected:
-			return reject(o, out.Reason, out.Detail)
-		}
-		if out.To == order.PendingAllocation && in.opts.IntakeState != nil && in.opts.IntakeState() == order.Held {
-			// Balance paid while the backlog breaker is open: held like a new order (暂停进入).
-			out.To, out.Order.State, out.Order.PendingSince = order.Held, order.Held, time.Time{}
-		}
-		tx.PutOrder(out.Order)
-		e := base
-		e.Kind, e.From, e.To, e.Waybill, e.Carrier, e.Detail = wire.KindStep, string(out.From), string(out.To), out.Order.Waybill, out.Order.Carrier, excerpt(m.Reason, MaxExcerpt)
-		return write(e)
-
-	case wire.TypeWaybill:
-		o, ok := tx.Order(id)
-		if !ok {
-			return reject(order.Order{}, order.ReasonUnknownOrder, "waybill for an order this agent does not know")
-		}
-		wb := waybill.Normalize(m.Waybill)
-		carrier := strings.ToLower(strings.TrimSpace(m.Carrier))
-		if carrier == "" {
-			carrier = o.Carrier
-		}
-		if err := waybill.Validate(carrier, wb); err != nil {
-			return reject(o, order.ReasonWaybillInvalid, err.Error())
-		}
-		if o.Waybill != "" && o.Waybill != wb {
-			return reject(o, order.ReasonWaybillMismatch, fmt.Sprintf("already printed with waybill %s; refusing %s", o.Waybill, wb))
-		}
-		if o.AssignedWaybill == wb && o.Carrier == carrier {
-			return wire.Entry{}, false, ""
-		}
-		if o.State == order.Cancelled {
-			return reject(o, order.ReasonCancelled, "waybill for a cancelled order")
-		}
-		n := o
-		n.AssignedWaybill, n.Carrier = wb, carrier
-		tx.PutOrder(n)
-		e := base
-		e.Kind, e.Waybill, e.Carrier, e.From, e.To = wire.KindIntake, wb, carrier, string(o.State), string(o.State)
-		e.Detail = "waybill assigned"
-		return write(e)
-
-	case wire.TypeState:
-		to, err := order.ParseState(m.State)
-		if err != nil {
-			return reject(order.Order{}, order.ReasonUnsupported, err.Error())
-		}
-		o, known := tx.Order(id)
-		if !known {
-			o = order.Order{ID: id, State: order.AwaitingBalance, ReceivedAt: now, StateSince: now}
-		}
-		if known && o.State == order.Held && to == order.PendingAllocation {
-			// Another PC, whose breaker is closed, took the order into its backlog. That is not a
-			// release: this PC's breaker decides when its held orders enter 待分仓. (A state past
-			// 待分仓 — printed elsewhere — still merges.)
-			return wire.Entry{}, false, ""
-		}
-		out := order.Merge(o, to, m.Waybill, now)
-		switch out.Result {
-		case order.Rejected:
-			return reject(o, out.Reason, out.Detail)
-		case order.AlreadyDone:
-			if known {
-				return wire.Entry{}, false, ""
-			}
-			out.Order = o
-			out.Order.State = to // a minimal record in a pre-backlog state
-		}
-		if m.Carrier != "" && out.Order.Carrier == "" {
-			out.Order.Carrier = strings.ToLower(m.Carrier)
-		}
-		tx.PutOrder(out.Order)
-		e := base
-		e.Kind, e.To, e.Waybill, e.Carrier = wire.KindMerge, string(out.Order.State), out.Order.Waybill, out.Order.Carrier
-		if known {
-			e.From = string(o.State)
-		} else {
-			e.Detail = "order first heard of through another agent's state"
-		}
-		return write(e)
-	}
-	return reject(order.Order{}, order.ReasonUnsupported, "unknown message type "+m.Type)
-}
-
-func (in *Intake) order(tx *journal.Tx, m wire.OrderMsg, id string, base wire.Entry, now time.Time,
-	write func(wire.Entry) (wire.Entry, bool, string), reject func(order.Order, order.Reason, string) (wire.Entry, bool, string)) (wire.Entry, bool, string) {
-	if in.opts.Contract != nil {
-		if err := in.opts.Contract(m.Channel, m.ChannelOrderNo); err != nil {
-			return reject(order.Order{}, order.ReasonContract, err.Error())
+	o, known := tx.Order(id)
+	env := order.MsgEnv{At: now, Contract: in.opts.Contract,
+		Held: in.opts.IntakeState != nil && in.opts.IntakeState() == order.Held}
+	if m.Type == wire.TypeOrder && !known {
+		if other, ok := tx.OrderByChannelNo(strings.TrimSpace(m.ChannelOrderNo)); ok {
+			env.ChannelNoOwnerID = other.ID
 		}
 	}
-	ordered, _ := wire.ParseTime(m.OrderedAt) // validated by wire
-	paid, _ := wire.ParseTime(m.PaidAt)
-	skus := slices.Clone(m.SKUs)
-	slices.Sort(skus)
-	n := order.Order{
-		ID: id, Channel: strings.ToLower(strings.TrimSpace(m.Channel)), ChannelOrderNo: strings.TrimSpace(m.ChannelOrderNo),
-		BuyerID: strings.TrimSpace(m.BuyerID), OrderedAt: ordered, PaidAt: paid, SKUs: skus, Payment: m.Payment,
-		Recipient: m.Recipient, Carrier: strings.ToLower(strings.TrimSpace(m.Carrier)), AssignedWaybill: waybill.Normalize(m.Waybill),
-	}
-	if n.Payment == "" {
-		n.Payment = order.PaymentFull
-	}
-	if o, ok := tx.Order(id); ok {
-		if o.Channel == "" && o.ChannelOrderNo == "" && o.BuyerID == "" {
-			// A minimal record made from another agent's state: fill in the data, keep the state.
-			f := o
-			f.Channel, f.ChannelOrderNo, f.BuyerID, f.OrderedAt, f.PaidAt, f.SKUs, f.Payment, f.Recipient =
-				n.Channel, n.ChannelOrderNo, n.BuyerID, n.OrderedAt, n.PaidAt, n.SKUs, n.Payment, n.Recipient
-			if f.Carrier == "" {
-				f.Carrier = n.Carrier
-			}
-			if f.AssignedWaybill == "" {
-				f.AssignedWaybill = n.AssignedWaybill
-			}
-			tx.PutOrder(f)
-			e := base
-			e.Kind, e.From, e.To, e.Waybill, e.Carrier, e.Detail = wire.KindIntake, string(o.State), string(o.State), f.AssignedWaybill, f.Carrier, "order data for a known order"
-			return write(e)
-		}
-		if diff := sameOrder(o, n); diff != "" {
-			return reject(o, order.ReasonConflict, fmt.Sprintf("order id %s already holds different data (%s)", id, diff))
-		}
-		return wire.Entry{}, false, ""
-	}
-	if _, ok := tx.OrderByChannelNo(n.ChannelOrderNo); ok && n.ChannelOrderNo != "" {
-		// Another id for the same channel order number: the same order entered twice (field notes:
-		// missing cross-channel dedup). Refuse, the hub sees it.
-		other, _ := tx.OrderByChannelNo(n.ChannelOrderNo)
-		if other.ID != id {
-			return reject(order.Order{}, order.ReasonConflict, fmt.Sprintf("channel_order_no %s already belongs to order %s", n.ChannelOrderNo, other.ID))
-		}
-	}
-	n.State = order.PendingAllocation
-	if n.Payment == order.PaymentDeposit {
-		n.State = order.AwaitingBalance
-	} else if in.opts.IntakeState != nil && in.opts.IntakeState() == order.Held {
-		n.State = order.Held // 暂停进入: the breaker is open; released to 待分仓 in arrival order
-	} else {
-		n.PendingSince = now
-	}
-	n.StateSince, n.ReceivedAt = now, now
-	tx.PutOrder(n)
-	e := base
-	e.Kind, e.To, e.Waybill, e.Carrier = wire.KindIntake, string(n.State), n.AssignedWaybill, n.Carrier
-	return write(e)
-}
-
-// sameOrder names the first identity field that differs, or "".
-func sameOrder(o, n order.Order) string {
-	a := slices.Clone(o.SKUs)
-	slices.Sort(a)
-	switch {
-	case o.Channel != n.Channel:
-		return "channel"
-	case o.ChannelOrderNo != n.ChannelOrderNo:
-		return "channel_order_no"
-	case o.BuyerID != n.BuyerID:
-		return "buyer_id"
-	case !o.OrderedAt.Equal(n.OrderedAt):
-		return "ordered_at"
-	case !slices.Equal(a, n.SKUs):
-		return "skus"
-	}
-	return ""
+	d := tx.Commit(order.DecideMsg(o, known, m, env))
+	return d.Entry, d.Journaled()
 }

@@ -23,12 +23,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"sync"
 	"time"
 
 	"wedge/agent/journal"
 	"wedge/internal/clock"
+	"wedge/internal/logging"
 	"wedge/order"
 	"wedge/sync/wire"
 )
@@ -49,8 +51,8 @@ const MaxExcerpt = order.MaxIntakeExcerpt
 
 // Options are intake's dependencies and settings. The zero value is valid.
 type Options struct {
-	Clock clock.Clock          // nil: the real clock
-	Logf  func(string, ...any) // nil: silent
+	Clock  clock.Clock  // nil: the real clock
+	Logger *slog.Logger // nil: silent
 	// Contract checks a channel order number against the channel's data contract (nil: no
 	// contract); config.Config.CheckOrderNo fits.
 	Contract func(channel, orderNo string) error
@@ -67,13 +69,14 @@ type Intake struct {
 	store *journal.Store
 	opts  Options
 	clk   clock.Clock
-	logf  func(string, ...any)
+	log   *slog.Logger
 
 	mu        sync.Mutex
 	hseq      uint64              // highest contiguous applied
 	above     map[uint64]struct{} // applied beyond a gap
 	requested uint64              // the since of the last catch-up request (+1; 0 = none)
 	stats     Stats
+	junk      junkBudget // bounds the reject entries of unauthenticated junk
 }
 
 // Stats counts what intake did.
@@ -84,14 +87,14 @@ type Stats struct {
 	Rejected  uint64 `json:"rejected"`  // reject entries written
 	Malformed uint64 `json:"malformed"` // of which malformed_message
 	Catchups  uint64 `json:"catchups"`  // catch-up requests made
+	// Suppressed counts unreadable unauthenticated elements past the journaling budget: counted,
+	// logged and summed up in one note entry per window instead of one reject entry each.
+	Suppressed uint64 `json:"suppressed"`
 }
 
 // New returns an Intake over store, loading the remembered hub sequence.
 func New(ctx context.Context, store *journal.Store, opts Options) (*Intake, error) {
-	in := &Intake{store: store, opts: opts, clk: clock.Or(opts.Clock), logf: opts.Logf, above: map[uint64]struct{}{}}
-	if in.logf == nil {
-		in.logf = func(string, ...any) {}
-	}
+	in := &Intake{store: store, opts: opts, clk: clock.Or(opts.Clock), log: logging.Or(opts.Logger), above: map[uint64]struct{}{}}
 	err := store.Do(ctx, func(tx *journal.Tx) error {
 		if b := tx.Meta(MetaHSeq); len(b) == 8 {
 			in.hseq = binary.BigEndian.Uint64(b)
@@ -164,31 +167,63 @@ func split(payload []byte) ([]element, error) {
 	return out, nil
 }
 
-// Apply applies one downlink payload (a JSON object or an array). Everything it refuses is journaled
-// and logged; it returns an error only when the journal could not commit (wrapping ErrCommit), in
-// which case nothing of the payload was applied.
+// Apply applies one downlink payload that was not authenticated (the agent accepts unsigned
+// messages): an element consumes its hub sequence number only when it can be read and validated, so
+// junk carrying the next numbers can never make the hub's real orders and cancels look already
+// applied; the gap it leaves is recovered from the hub's log by a catch-up. Refusals are journaled
+// (unreadable junk within a budget per window, see junkBudget) and logged; it returns an error only
+// when the journal could not commit (wrapping ErrCommit), in which case nothing was applied.
 func (in *Intake) Apply(ctx context.Context, payload []byte) error {
+	return in.apply(ctx, payload, false)
+}
+
+// ApplyAuthenticated applies a payload whose signature by the hub was verified: every element with a
+// sequence number consumes it, including one this version cannot read (journaled as a rejection),
+// because the hub really sent it and asking again would bring the same element back forever.
+func (in *Intake) ApplyAuthenticated(ctx context.Context, payload []byte) error {
+	return in.apply(ctx, payload, true)
+}
+
+// logLine is a log record decided inside the transaction and written after the commit.
+type logLine struct {
+	level slog.Level
+	msg   string
+	args  []any
+}
+
+func (in *Intake) apply(ctx context.Context, payload []byte, authenticated bool) error {
 	now := in.clk.Now().UTC()
 	elems, perr := split(payload)
 
 	in.mu.Lock()
-	h0, a0 := in.hseq, maps(in.above)
+	h0, a0, j0 := in.hseq, maps(in.above), in.junk
 	in.mu.Unlock()
 	var hseq uint64
 	var above map[uint64]struct{}
 	var sawGap bool
+	var junk junkBudget
 
 	var st Stats
-	var logs []string
+	var logs []logLine
 	err := in.store.Do(ctx, func(tx *journal.Tx) error {
 		st, logs = Stats{Payloads: 1}, nil
-		hseq, above, sawGap = h0, maps(a0), false
-		if perr != nil {
-			e := order.Malformed(now, 0, perr, payload)
-			tx.Append(e)
+		hseq, above, sawGap, junk = h0, maps(a0), false, j0
+		if summary := junk.roll(now); summary.Kind != "" {
+			tx.Append(summary)
+		}
+		// rejectJunk journals an unreadable payload or element within the budget.
+		rejectJunk := func(seq uint64, err error, raw []byte) {
 			st.Rejected++
 			st.Malformed++
-			logs = append(logs, fmt.Sprintf("intake: malformed payload skipped: %v", perr))
+			if junk.take(authenticated) {
+				tx.Append(order.Malformed(now, seq, err, raw))
+				logs = append(logs, logLine{slog.LevelWarn, "intake: malformed message skipped", []any{logging.Err(err)}})
+			} else {
+				st.Suppressed++
+			}
+		}
+		if perr != nil {
+			rejectJunk(0, perr, payload)
 			return nil
 		}
 		for _, el := range elems {
@@ -198,33 +233,33 @@ func (in *Intake) Apply(ctx context.Context, payload []byte) error {
 					continue // already applied (a replay)
 				}
 			}
-			retry := false // leave it for the catch-up replay
-			if el.hseq > hseq+1 {
-				sawGap = true
-			}
+			consume := el.hseq != 0
 			if el.bad != nil {
-				tx.Append(order.Malformed(now, el.hseq, el.bad, el.raw))
-				st.Rejected++
-				st.Malformed++
-				logs = append(logs, fmt.Sprintf("intake: malformed message skipped: %v", el.bad))
+				rejectJunk(el.hseq, el.bad, el.raw)
+				consume = consume && authenticated
 			} else {
-				e, wrote := in.apply(tx, el.msg, now)
-				kind := e.Kind
+				if el.hseq > hseq+1 {
+					sawGap = true
+				}
+				e, wrote := in.decide(tx, el.msg, now)
 				switch {
 				case !wrote:
 					st.NoOps++
-				case kind == wire.KindReject:
+				case e.Kind == wire.KindReject:
 					st.Rejected++
-					logs = append(logs, fmt.Sprintf("intake: %s %s refused: %s (%s)", el.msg.Type, e.OrderID, e.Reason, e.Detail))
+					logs = append(logs, logLine{slog.LevelWarn, "intake: message refused", []any{"type", el.msg.Type,
+						logging.KeyOrder, e.OrderID, "reason", e.Reason, "detail", e.Detail}})
 					// Beyond a gap, a message about an order not heard of yet may follow that
 					// order's message in the missing range: apply it again when the replay
 					// brings it in sequence, instead of counting it as applied.
-					retry = e.Reason == string(order.ReasonUnknownOrder) && el.hseq > hseq+1
+					if e.Reason == string(order.ReasonUnknownOrder) && el.hseq > hseq+1 {
+						consume = false
+					}
 				default:
 					st.Applied++
 				}
 			}
-			if el.hseq != 0 && !retry {
+			if consume {
 				above[el.hseq] = struct{}{}
 				for {
 					if _, ok := above[hseq+1]; !ok {
@@ -241,14 +276,14 @@ func (in *Intake) Apply(ctx context.Context, payload []byte) error {
 		return nil
 	})
 	if err != nil {
-		in.logf("intake: payload not applied, will be replayed by a catch-up: %v", err)
+		in.log.Error("intake: payload not applied, a catch-up will replay it", logging.Err(err))
 		return fmt.Errorf("%w: %w", ErrCommit, err)
 	}
 	for _, l := range logs {
-		in.logf("%s", l)
+		in.log.Log(ctx, l.level, l.msg, l.args...)
 	}
 	in.mu.Lock()
-	in.hseq, in.above = hseq, above
+	in.hseq, in.above, in.junk = hseq, above, junk
 	gap := (len(above) > 0 || sawGap) && in.requested != hseq+1
 	if gap {
 		in.requested = hseq + 1
@@ -257,12 +292,51 @@ func (in *Intake) Apply(ctx context.Context, payload []byte) error {
 	in.stats.add(st)
 	in.mu.Unlock()
 	if gap {
-		in.logf("intake: gap in the hub sequence after %d: asking for a catch-up", hseq)
+		in.log.Info("intake: gap in the hub sequence, asking for a catch-up", "after", hseq)
 		if in.opts.RequestCatchup != nil {
 			in.opts.RequestCatchup(hseq)
 		}
 	}
 	return nil
+}
+
+// Junk budget: at most JunkBurst reject entries for unreadable unauthenticated input per JunkWindow.
+// Past it, junk is counted (Stats.Suppressed), and the first entry of the next window is preceded
+// by one note entry that says how many were suppressed, so a flood grows the journal by a bounded
+// amount and still leaves a trace. Authenticated input (signed by the hub) is always journaled.
+const (
+	JunkBurst  = 20
+	JunkWindow = time.Minute
+)
+
+type junkBudget struct {
+	start      time.Time // of the current window
+	used       int
+	suppressed int
+}
+
+// roll starts a new window when the current one is over; the returned note, when its Kind is set,
+// says how many entries the window that ended suppressed (journal it first).
+func (j *junkBudget) roll(now time.Time) (summary wire.Entry) {
+	if now.Sub(j.start) < JunkWindow && !now.Before(j.start) {
+		return summary
+	}
+	if j.suppressed > 0 {
+		summary = wire.Entry{Kind: wire.KindNote, Trigger: wire.TriggerHub, Reason: string(order.ReasonMalformed), At: wire.Time(now),
+			Detail: fmt.Sprintf("%d unreadable downlink messages were not journaled one by one (more than %d per %s)", j.suppressed, JunkBurst, JunkWindow)}
+	}
+	*j = junkBudget{start: now}
+	return summary
+}
+
+// take reports whether one more junk entry may be journaled in the current window.
+func (j *junkBudget) take(authenticated bool) bool {
+	if authenticated || j.used < JunkBurst {
+		j.used++
+		return true
+	}
+	j.suppressed++
+	return false
 }
 
 func (s *Stats) add(o Stats) {
@@ -272,6 +346,7 @@ func (s *Stats) add(o Stats) {
 	s.Rejected += o.Rejected
 	s.Malformed += o.Malformed
 	s.Catchups += o.Catchups
+	s.Suppressed += o.Suppressed
 }
 
 func maps(m map[uint64]struct{}) map[uint64]struct{} {
@@ -282,9 +357,9 @@ func maps(m map[uint64]struct{}) map[uint64]struct{} {
 	return c
 }
 
-// apply decides one valid message with the order domain's rules and commits the decision. It returns
+// decide decides one valid message with the order domain's rules and commits the decision. It returns
 // the entry written and whether one was.
-func (in *Intake) apply(tx *journal.Tx, m wire.OrderMsg, now time.Time) (wire.Entry, bool) {
+func (in *Intake) decide(tx *journal.Tx, m wire.OrderMsg, now time.Time) (wire.Entry, bool) {
 	id := m.ID()
 	o, known := tx.Order(id)
 	env := order.MsgEnv{At: now, Contract: in.opts.Contract,

@@ -1,11 +1,9 @@
 package agent
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"regexp"
 	"time"
 
@@ -16,6 +14,7 @@ import (
 	"wedge/drivers/printer"
 	"wedge/drivers/printer/label"
 	"wedge/drivers/profile"
+	"wedge/internal/logging"
 )
 
 // devPrinter is one configured printer with its print station's printing side.
@@ -61,7 +60,7 @@ func (a *Agent) openPrinters(profiles map[string]profile.Profile) {
 		}
 		ps, err := printing.New(printing.Config{Station: d.Station, Printer: p, Size: size, DPI: prof.Printer.DPI,
 			ReprintCode: a.cfg.ReprintCode, PairWindow: a.cfg.PairWindow.D()}, a.store,
-			&printing.Options{Clock: a.deps.Clock, Logger: logfLogger(a.logf), OnEvent: a.onPrinterEvent, OnResult: a.onResult})
+			&printing.Options{Clock: a.deps.Clock, Logger: logging.FromLogf(a.logf), OnEvent: a.onPrinterEvent, OnResult: a.onResult})
 		if err != nil {
 			p.Close()
 			a.logf("device %s: %v", d.Name, err)
@@ -161,22 +160,3 @@ func (a *Agent) printerDevice(d config.Device, x api.Device) api.Device {
 
 // Printing is the agent's printers (status, labels, reprints).
 func (a *Agent) Printing() *printing.Set { return a.printSet }
-
-// logfLogger carries the slog records of the station and printing packages to the agent's Logf
-// (text, without the time Logf adds itself) until the agent logs through slog.
-func logfLogger(logf func(string, ...any)) *slog.Logger {
-	noTime := func(groups []string, a slog.Attr) slog.Attr {
-		if a.Key == slog.TimeKey && len(groups) == 0 {
-			return slog.Attr{}
-		}
-		return a
-	}
-	return slog.New(slog.NewTextHandler(logfWriter(logf), &slog.HandlerOptions{ReplaceAttr: noTime}))
-}
-
-type logfWriter func(string, ...any)
-
-func (w logfWriter) Write(p []byte) (int, error) {
-	w("%s", bytes.TrimSuffix(p, []byte("\n")))
-	return len(p), nil
-}

@@ -149,11 +149,12 @@ func (d *device) observe(orderID, job string, st printer.Status, err error) {
 // journalCleared leaves a trace of a fault's end: a note about the printer, no order.
 func (d *device) journalCleared(was []printer.Fault, since time.Time, job string, now time.Time) {
 	names := printjob.Names(was)
-	e := wire.Entry{Kind: wire.KindNote, Station: d.station, Device: d.p.String(), Trigger: wire.TriggerPrint, Job: job, At: wire.Time(now),
-		Detail: fmt.Sprintf("printer fault cleared: %s / %s (since %s); job confirmed", names.ZH, names.EN, wire.Time(since))}
+	e := order.Source{Station: d.station, Device: d.p.String(), Trigger: wire.TriggerPrint, At: now}.Entry()
+	e.Kind, e.Job = wire.KindNote, job
+	e.Detail = fmt.Sprintf("printer fault cleared: %s / %s (since %s); job confirmed", names.ZH, names.EN, wire.Time(since))
 	ctx, cancel := context.WithTimeout(context.Background(), journalTimeout)
 	defer cancel()
-	if err := d.store.Do(ctx, func(tx *journal.Tx) error { tx.Append(e); return nil }); err != nil {
+	if err := d.store.Do(ctx, func(tx *journal.Tx) error { tx.Commit(order.Decision{Entry: e}); return nil }); err != nil {
 		d.log.Error("printer fault cleared: not journaled", "job", job, logging.Err(err))
 	}
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"strings"
-	"time"
 
 	"wedge/agent/journal"
 	"wedge/agent/printing/printjob"
@@ -21,11 +20,11 @@ import (
 func (s *Station) Handle(ctx context.Context, r scanner.Read, operator string) station.Result {
 	now := s.clk.Now().UTC()
 	code := strings.TrimSpace(r.Text)
-	base := wire.Entry{Station: s.cfg.Station, Device: r.Device, Operator: operator, Trigger: wire.TriggerScan, Code: station.Excerpt(code), At: wire.Time(now)}
+	src := order.Source{Station: s.cfg.Station, Device: r.Device, Operator: operator, Trigger: wire.TriggerScan, Code: order.Excerpt(code, order.MaxExcerpt), At: now}
 	res := station.Result{Station: s.cfg.Station, Device: r.Device, Code: code, Operator: operator, At: now}
 
 	if strings.EqualFold(code, s.cfg.ReprintCode) {
-		return s.armReprint(ctx, res, base, now)
+		return s.armReprint(ctx, res, src)
 	}
 	armed := s.reprints.take(now, s.cfg.PairWindow)
 	o, found, err := s.store.FindOrder(code)
@@ -34,39 +33,39 @@ func (s *Station) Handle(ctx context.Context, r scanner.Read, operator string) s
 		return station.Failed(res, err)
 	case armed && !found:
 		return station.Commit(ctx, s.store, res, func(*journal.Tx) station.Decision {
-			return station.Reject(base, order.Order{}, order.ReasonUnknownOrder, "", "reprint: no order with this code")
+			return station.Refuse(order.Order{}, order.ReasonUnknownOrder, "", "reprint: no order with this code", src)
 		})
 	case armed:
-		return s.reprint(ctx, res, base, o.ID, ReprintRequest{Code: code, Operator: operator, Device: r.Device})
+		return s.reprint(ctx, res, src, o.ID, ReprintRequest{Code: code, Operator: operator, Device: r.Device})
 	case !found:
-		return s.book.Scan(ctx, res, base, now)
+		return s.book.Scan(ctx, res, src)
 	}
 	if wb := waybill.Normalize(code); wb != "" && wb == waybill.Normalize(o.Waybill) && code != o.ID {
 		// The printed label's barcode of an order already printed: an idempotent repeat.
 		return station.Commit(ctx, s.store, res, func(tx *journal.Tx) station.Decision {
 			cur, ok := tx.Order(o.ID)
 			if !ok {
-				return station.Reject(base, order.Order{}, order.ReasonUnknownOrder, wb, "order vanished")
+				return station.Refuse(order.Order{}, order.ReasonUnknownOrder, wb, "order vanished", src)
 			}
-			return station.Decide(base, order.Apply(cur, order.Request{Action: order.ActPrint, Waybill: wb, At: now}))
+			return station.Decide(cur, order.Request{Action: order.ActPrint, Waybill: wb, At: now}, src)
 		})
 	}
-	return s.print(ctx, res, base, o, now)
+	return s.print(ctx, res, src, o)
 }
 
 // print prints the label of order o (found by its code) if it is due, and journals the outcome.
-func (s *Station) print(ctx context.Context, res station.Result, base wire.Entry, o order.Order, now time.Time) station.Result {
+func (s *Station) print(ctx context.Context, res station.Result, src order.Source, o order.Order) station.Result {
 	wb := waybill.Normalize(o.AssignedWaybill)
 	if o.State != order.PendingAllocation || wb == "" {
-		return s.notDue(ctx, res, base, o, now)
+		return s.notDue(ctx, res, src, o)
 	}
 	// Refuse before printing what the flow would refuse after (e.g. a waybill invalid for the carrier).
-	if pre := order.Apply(o, order.Request{Action: order.ActPrint, Waybill: wb, At: now}); pre.Result != order.Accepted {
-		return station.Commit(ctx, s.store, res, func(*journal.Tx) station.Decision { return station.Decide(base, pre) })
+	if pre := station.Decide(o, order.Request{Action: order.ActPrint, Waybill: wb, At: src.At}, src); pre.Outcome.Result != order.Accepted {
+		return station.Commit(ctx, s.store, res, func(*journal.Tx) station.Decision { return pre })
 	}
 	if l, ok := s.book.Waiting(wb); ok && l.OrderID == o.ID {
 		if !l.Fault {
-			return s.awaiting(ctx, res, base, o, wb, l)
+			return s.awaiting(ctx, res, src, o, wb, l)
 		}
 		// After a fault whose job could not be cancelled, the operator saw no label and scans
 		// the order again (as the fault message says): print again. Should the old label still
@@ -75,28 +74,32 @@ func (s *Station) print(ctx context.Context, res station.Result, base wire.Entry
 		s.book.Settle(wb, l)
 	}
 	r := s.dev.send(ctx, o, wb)
-	pb := base
-	pb.Device, pb.Job = r.Printer, r.Job
 	jctx, cancel := detached(ctx)
 	defer cancel()
 	switch {
 	case r.Err == nil:
-		return s.printed(jctx, res, pb, o, wb)
+		return s.printed(jctx, res, onPrinter(src, r), o, wb, r.Job)
 	case r.NoStatus():
-		return s.sent(jctx, res, pb, o, wb)
+		return s.sent(jctx, res, onPrinter(src, r), o, wb, r.Job)
 	}
-	return s.failed(jctx, res, pb, o, wb, r, "")
+	return s.failed(jctx, res, onPrinter(src, r), o, wb, r, "")
+}
+
+// onPrinter is src with the printer as its device: a printer's answer is the printer's entry.
+func onPrinter(src order.Source, r printjob.Result) order.Source {
+	src.Device = r.Printer
+	return src
 }
 
 // notDue journals the scan of an order whose label is not due: printed already (a repeat, nothing
 // printed again), or a state or a missing waybill the flow refuses.
-func (s *Station) notDue(ctx context.Context, res station.Result, base wire.Entry, o order.Order, now time.Time) station.Result {
+func (s *Station) notDue(ctx context.Context, res station.Result, src order.Source, o order.Order) station.Result {
 	return station.Commit(ctx, s.store, res, func(tx *journal.Tx) station.Decision {
 		cur, ok := tx.Order(o.ID)
 		if !ok {
 			cur = o
 		}
-		d := station.Decide(base, order.Apply(cur, order.Request{Action: order.ActPrint, At: now}))
+		d := station.Decide(cur, order.Request{Action: order.ActPrint, At: src.At}, src)
 		if d.Outcome.Result == order.AlreadyDone {
 			d.Entry.Detail = "already printed: repeat scan, nothing sent to the printer"
 			m := order.NoticeAlreadyPrinted.Message(order.NoticeArgs{Waybill: cur.Waybill, Command: s.cfg.ReprintCode})
@@ -108,43 +111,52 @@ func (s *Station) notDue(ctx context.Context, res station.Result, base wire.Entr
 
 // awaiting journals a repeat scan of order o whose label l (waybill wb) waits for its scan-back:
 // nothing is sent again.
-func (s *Station) awaiting(ctx context.Context, res station.Result, base wire.Entry, o order.Order, wb string, l scanback.Label) station.Result {
+func (s *Station) awaiting(ctx context.Context, res station.Result, src order.Source, o order.Order, wb string, l scanback.Label) station.Result {
 	msg := order.NoticeAwaitingScanBack.Message(order.NoticeArgs{Waybill: wb, Command: s.cfg.ReprintCode})
 	return station.Commit(ctx, s.store, res, func(*journal.Tx) station.Decision {
-		d := station.Note(base, o, wb, "repeat scan while the label waits for its scan-back: nothing sent again", msg)
+		d := station.Note(o, wb, "repeat scan while the label waits for its scan-back: nothing sent again", msg, src)
 		d.Outcome.Result = order.AlreadyDone
 		d.Entry.Job = l.Job
 		return d
 	})
 }
 
-// printed journals the print step of order o, whose label the printer confirmed. pb is the
-// printer's entry (device, job).
-func (s *Station) printed(ctx context.Context, res station.Result, pb wire.Entry, o order.Order, wb string) station.Result {
-	pb.Trigger = wire.TriggerPrint
-	res.Device = pb.Device
+// printed journals the print step of order o, whose label wb the printer confirmed as job.
+func (s *Station) printed(ctx context.Context, res station.Result, src order.Source, o order.Order, wb, job string) station.Result {
+	src.Trigger = wire.TriggerPrint
+	res.Device = src.Device
 	return station.Commit(ctx, s.store, res, func(tx *journal.Tx) station.Decision {
-		cur, ok := tx.Order(o.ID)
-		if !ok {
-			return station.Reject(pb, o, order.ReasonUnknownOrder, wb, "order vanished")
-		}
-		d := station.Decide(pb, order.Apply(cur, order.Request{Action: order.ActPrint, Waybill: wb, Operator: pb.Operator, At: s.clk.Now().UTC()}))
-		if d.Outcome.Result == order.Accepted {
-			d.Entry.Detail = "label confirmed by the printer's status"
-		} else {
-			d.Entry.Detail = fmt.Sprintf("label printed (job %s) but the order changed meanwhile: %s", pb.Job, d.Entry.Detail)
-		}
+		d := s.confirmed(tx, o, wb, job, src)
+		d.Entry.Job = job
 		return d
 	})
 }
 
-// sent journals a label sent to a printer without status; it waits for its scan-back.
-func (s *Station) sent(ctx context.Context, res station.Result, pb wire.Entry, o order.Order, wb string) station.Result {
-	l := scanback.Label{OrderID: o.ID, Job: pb.Job, At: s.clk.Now()}
+// confirmed is the print step of order o, whose label wb the printer confirmed as job.
+func (s *Station) confirmed(tx *journal.Tx, o order.Order, wb, job string, src order.Source) station.Decision {
+	cur, ok := tx.Order(o.ID)
+	if !ok {
+		return station.Refuse(o, order.ReasonUnknownOrder, wb, "order vanished", src)
+	}
+	d := station.Decide(cur, order.Request{Action: order.ActPrint, Waybill: wb, Operator: src.Operator, At: s.clk.Now().UTC()}, src)
+	if d.Outcome.Result == order.Accepted {
+		d.Entry.Detail = "label confirmed by the printer's status"
+	} else {
+		d.Entry.Detail = fmt.Sprintf("label printed (job %s) but the order changed meanwhile: %s", job, d.Entry.Detail)
+	}
+	return d
+}
+
+// sent journals label wb of order o, sent as job to a printer without status; it waits for its
+// scan-back.
+func (s *Station) sent(ctx context.Context, res station.Result, src order.Source, o order.Order, wb, job string) station.Result {
+	l := scanback.Label{OrderID: o.ID, Job: job, At: s.clk.Now()}
 	s.book.Await(wb, l)
 	msg := order.NoticeLabelSent.Message(order.NoticeArgs{Waybill: wb, Seconds: int(s.cfg.PairWindow.Seconds())})
 	res = station.Commit(ctx, s.store, res, func(*journal.Tx) station.Decision {
-		return station.Note(pb, o, wb, "label sent; this printer has no status query: waiting for the scan-back of the printed label", msg)
+		d := station.Note(o, wb, "label sent; this printer has no status query: waiting for the scan-back of the printed label", msg, src)
+		d.Entry.Job = job
+		return d
 	})
 	if res.Err != nil {
 		s.book.Settle(wb, l)
@@ -155,10 +167,10 @@ func (s *Station) sent(ctx context.Context, res station.Result, pb wire.Entry, o
 // failed journals the printer_fault rejection of order o's label wb, whose job ended as r; what
 // prefixes the detail. While the order waits, a label that may still come out waits for its
 // scan-back.
-func (s *Station) failed(ctx context.Context, res station.Result, pb wire.Entry, o order.Order, wb string, r printjob.Result, what string) station.Result {
-	res.Device = pb.Device
+func (s *Station) failed(ctx context.Context, res station.Result, src order.Source, o order.Order, wb string, r printjob.Result, what string) station.Result {
+	res.Device = src.Device
 	if r.MayPrint() && o.State == order.PendingAllocation {
 		s.book.Await(wb, scanback.Label{OrderID: o.ID, Job: r.Job, At: s.clk.Now(), Fault: true})
 	}
-	return station.Commit(ctx, s.store, res, func(*journal.Tx) station.Decision { return r.Reject(pb, o, wb, what, s.cfg.PairWindow) })
+	return station.Commit(ctx, s.store, res, func(*journal.Tx) station.Decision { return r.Reject(o, wb, what, s.cfg.PairWindow, src) })
 }

@@ -10,7 +10,7 @@
 //   - order code (order id or channel order no) of an order in 待分仓 with a waybill assigned by
 //     the hub → the label is rendered in the printer's language (size and dpi from the config and
 //     the profile), sent, and confirmed by the printer's status (printer.Confirm); only then, in
-//     one journal Do, order.Apply(print, assigned waybill) → a step entry with trigger print, device
+//     one journal Do, order.Decide(print, assigned waybill) → a step entry with trigger print, device
 //     = the printer's name and job = the printer's job id.
 //   - no waybill yet → rejection no_waybill, journaled; nothing is sent.
 //   - a printer fault (paper out, head open, no answer, a lost job, a confirmation timeout) → a

@@ -42,8 +42,8 @@ func (s *Station) Reprint(ctx context.Context, req ReprintRequest) station.Resul
 	if !ok {
 		return notFound(res, code)
 	}
-	base := wire.Entry{Station: s.cfg.Station, Device: req.Device, Operator: res.Operator, Trigger: wire.TriggerManual, Code: station.Excerpt(code), At: wire.Time(now)}
-	return s.reprint(ctx, res, base, o.ID, req)
+	src := order.Source{Station: s.cfg.Station, Device: req.Device, Operator: res.Operator, Trigger: wire.TriggerManual, Code: order.Excerpt(code, order.MaxExcerpt), At: now}
+	return s.reprint(ctx, res, src, o.ID, req)
 }
 
 // notFound is res for a code no order has: ErrNotFound, nothing journaled.
@@ -55,7 +55,7 @@ func notFound(res station.Result, code string) station.Result {
 }
 
 // reprint prints the label of order orderID again, if it was printed or waits for its scan-back.
-func (s *Station) reprint(ctx context.Context, res station.Result, base wire.Entry, orderID string, req ReprintRequest) station.Result {
+func (s *Station) reprint(ctx context.Context, res station.Result, src order.Source, orderID string, req ReprintRequest) station.Result {
 	o, ok, err := s.store.Order(orderID)
 	if err != nil || !ok {
 		return station.Failed(res, fmt.Errorf("%w: %q (%v)", ErrNotFound, orderID, err))
@@ -67,22 +67,21 @@ func (s *Station) reprint(ctx context.Context, res station.Result, base wire.Ent
 			if o.State == order.Cancelled {
 				r = order.ReasonCancelled
 			}
-			return station.Reject(base, o, r, "", "reprint: only a printed order's label is reprinted; scan the order code to print it")
+			return station.Refuse(o, r, "", "reprint: only a printed order's label is reprinted; scan the order code to print it", src)
 		})
 	}
 	r := s.dev.send(ctx, o, wb)
-	pb := base
-	pb.Device, pb.Job = r.Printer, r.Job
-	res.Device = pb.Device
+	src = onPrinter(src, r)
+	res.Device = src.Device
 	jctx, cancel := detached(ctx)
 	defer cancel()
 	if r.Failed() {
-		return s.failed(jctx, res, pb, o, wb, r, "reprint: ")
+		return s.failed(jctx, res, src, o, wb, r, "reprint: ")
 	}
 	if waiting && o.State == order.PendingAllocation {
 		s.book.Await(wb, scanback.Label{OrderID: o.ID, Job: r.Job, At: s.clk.Now()})
 	}
-	return station.Commit(jctx, s.store, res, func(*journal.Tx) station.Decision { return reprinted(pb, o, wb, r, req.Note) })
+	return station.Commit(jctx, s.store, res, func(*journal.Tx) station.Decision { return reprinted(o, wb, r, req.Note, src) })
 }
 
 // reprintable is the waybill whose label of order o is reprinted: the printed one, or the assigned
@@ -97,8 +96,9 @@ func (s *Station) reprintable(o order.Order) (wb string, waiting, ok bool) {
 	return wb, waiting, (o.State == order.WaybillPrinted || o.State == order.PickedUp) && wb != ""
 }
 
-// reprinted is the reprint entry of order o's label wb, sent as r, with the operator's note.
-func reprinted(pb wire.Entry, o order.Order, wb string, r printjob.Result, note string) station.Decision {
+// reprinted is the reprint entry of order o's label wb, sent as r, with the operator's note. The
+// order does not change.
+func reprinted(o order.Order, wb string, r printjob.Result, note string, src order.Source) station.Decision {
 	detail, n := "label reprinted, confirmed by the printer's status", order.NoticeReprinted
 	if r.NoStatus() {
 		detail, n = "label sent again; this printer has no status query: check that it came out", order.NoticeReprintSent
@@ -106,19 +106,19 @@ func reprinted(pb wire.Entry, o order.Order, wb string, r printjob.Result, note 
 	if note = strings.TrimSpace(note); note != "" {
 		detail += "; note: " + note
 	}
-	d := station.Note(pb, o, wb, detail, n.Message(order.NoticeArgs{Waybill: wb}))
-	d.Entry.Kind = wire.KindReprint
+	d := station.Note(o, wb, detail, n.Message(order.NoticeArgs{Waybill: wb}), src)
+	d.Entry.Kind, d.Entry.Job = wire.KindReprint, r.Job
 	return d
 }
 
 // armReprint journals the reprint command and arms it for the pair window.
-func (s *Station) armReprint(ctx context.Context, res station.Result, base wire.Entry, now time.Time) station.Result {
+func (s *Station) armReprint(ctx context.Context, res station.Result, src order.Source) station.Result {
 	msg := order.NoticeReprintArmed.Message(order.NoticeArgs{Seconds: int(s.cfg.PairWindow.Seconds())})
 	res = station.Commit(ctx, s.store, res, func(*journal.Tx) station.Decision {
-		return station.Note(base, order.Order{}, "", "reprint command scanned: the next order code within the pair window reprints its label", msg)
+		return station.Note(order.Order{}, "", "reprint command scanned: the next order code within the pair window reprints its label", msg, src)
 	})
 	if res.Err == nil {
-		s.reprints.arm(now)
+		s.reprints.arm(src.At)
 	}
 	return res
 }

@@ -9,43 +9,33 @@ import (
 	"wedge/sync/wire"
 )
 
-// Decision is one change decided at a station: the flow's outcome, its (unsealed) journal entry and,
-// when the outcome's own message does not say enough, the operator's message.
+// Decision is one change decided at a station: the order domain's decision and, when the outcome's
+// own message does not say enough, the operator's message.
 type Decision struct {
-	Outcome order.Outcome
-	Entry   wire.Entry
+	order.Decision
 	Message *order.Message // nil: Outcome.Message()
 }
 
-// Decide is the decision for a flow outcome, its entry made by OutcomeEntry's rules.
-func Decide(base wire.Entry, out order.Outcome) Decision {
-	return Decision{Outcome: out, Entry: OutcomeEntry(base, out)}
+// Decide applies req to order o on behalf of src (order.Decide).
+func Decide(o order.Order, req order.Request, src order.Source) Decision {
+	return Decision{Decision: order.Decide(o, req, src)}
 }
 
-// Reject is the decision for a rejection the station makes itself, about order o (zero if none).
-func Reject(base wire.Entry, o order.Order, r order.Reason, wb, detail string) Decision {
-	return Decide(base, order.Outcome{Result: order.Rejected, Reason: r, From: o.State, To: o.State, Order: o, Waybill: waybill.Normalize(wb), Detail: detail})
+// Refuse is the rejection, with reason r, of a scan about order o (zero if none) that no rule of
+// the flow decides (order.Refuse); wb is normalized.
+func Refuse(o order.Order, r order.Reason, wb, detail string, src order.Source) Decision {
+	return Decision{Decision: order.Refuse(o, r, waybill.Normalize(wb), detail, src)}
 }
 
 // Note is the decision to journal a note about order o (zero if none) that leaves it as it is: an
 // accepted scan the operator reads msg for. Callers adjust the result or the entry's kind (a
 // repeat, a reprint) on the returned value.
-func Note(base wire.Entry, o order.Order, wb, detail string, msg order.Message) Decision {
-	out := order.Outcome{Result: order.Accepted, From: o.State, To: o.State, Order: o, Waybill: wb}
-	e := base
+func Note(o order.Order, wb, detail string, msg order.Message, src order.Source) Decision {
+	e := src.Entry()
 	e.Kind, e.OrderID, e.From, e.To, e.Waybill, e.Carrier = wire.KindNote, o.ID, string(o.State), string(o.State), wb, o.Carrier
-	e.Detail = Excerpt(detail)
-	return Decision{Outcome: out, Entry: e, Message: &msg}
-}
-
-// append journals d in tx: it appends the entry and stores the order when the entry is a step. It
-// returns d with the sealed entry.
-func (d Decision) append(tx *journal.Tx) Decision {
-	d.Entry = tx.Append(d.Entry)
-	if d.Entry.Kind == wire.KindStep {
-		tx.PutOrder(d.Outcome.Order)
-	}
-	return d
+	e.Detail = order.Excerpt(detail, order.MaxExcerpt)
+	out := order.Outcome{Result: order.Accepted, From: o.State, To: o.State, Order: o, Waybill: wb}
+	return Decision{Decision: order.Decision{Outcome: out, Entry: e}, Message: &msg}
 }
 
 // fill is res answered by the committed d.
@@ -58,12 +48,14 @@ func (d Decision) fill(res Result) Result {
 	return res
 }
 
-// Commit journals the decision that decide makes inside one journal transaction and returns res
-// answered by it, after the commit. A failed commit acknowledges nothing: Failed(res, err).
+// Commit commits the decision that decide makes inside one journal transaction (journal.Tx.Commit)
+// and returns res answered by it, after the commit. A failed commit acknowledges nothing:
+// Failed(res, err).
 func Commit(ctx context.Context, store *journal.Store, res Result, decide func(tx *journal.Tx) Decision) Result {
 	var d Decision
 	err := store.Do(ctx, func(tx *journal.Tx) error {
-		d = decide(tx).append(tx)
+		d = decide(tx)
+		d.Decision = tx.Commit(d.Decision)
 		return nil
 	})
 	if err != nil {

@@ -11,10 +11,11 @@
 // every read except an operator badge is handed to Printing on the station's goroutine, which
 // prints the order's label and journals the outcome itself.
 //
-// Every scan leaves a trace: the decision (order.Apply) and its journal entry are made inside one
-// journal Store.Do, so they commit in one bbolt transaction, and Handle returns the Result only
-// after that commit. Reads of one station are processed serially by the station's own goroutine
-// (the pairing state is per station); different stations run in parallel.
+// Every scan leaves a trace: its decision (order.Decide, with its journal entry) is made and
+// committed (journal Tx.Commit, through Commit) inside one journal Store.Do, so it commits in one
+// bbolt transaction, and Handle returns the Result only after that commit. Reads of one station
+// are processed serially by the station's own goroutine (the pairing state is per station);
+// different stations run in parallel.
 package station
 
 import (
@@ -242,12 +243,12 @@ func (s *Station) process(ctx context.Context, r scanner.Read) Result {
 	if s.printing != nil && s.cfg.Role == RolePrint && code != "" && !s.cfg.OperatorPattern.MatchString(code) {
 		return s.printing.Handle(ctx, r, operator)
 	}
-	base := wire.Entry{Station: s.cfg.Name, Device: device, Operator: operator, Trigger: wire.TriggerScan, Code: Excerpt(code), At: wire.Time(now)}
+	src := order.Source{Station: s.cfg.Name, Device: device, Operator: operator, Trigger: wire.TriggerScan, Code: order.Excerpt(code, order.MaxExcerpt), At: now}
 
 	var d decision
 	res := Commit(ctx, s.store, Result{Station: s.cfg.Name, Device: device, Code: code, Operator: operator, At: now},
 		func(tx *journal.Tx) Decision {
-			d = s.decide(tx, code, now, base)
+			d = s.decide(tx, code, now, src)
 			return d.Decision
 		})
 	if res.Err != nil {
@@ -270,20 +271,21 @@ func (s *Station) process(ctx context.Context, r scanner.Read) Result {
 }
 
 // decide runs inside the transaction and returns the decision with its (unsealed) entry.
-func (s *Station) decide(tx *journal.Tx, code string, now time.Time, base wire.Entry) decision {
+func (s *Station) decide(tx *journal.Tx, code string, now time.Time, src order.Source) decision {
 	if code == "" {
-		return reject(base, order.Order{}, order.ReasonUnknownCode, "", "empty read")
+		return refuse(order.Order{}, order.ReasonUnknownCode, "", "empty read", src)
 	}
 	if s.cfg.OperatorPattern.MatchString(code) {
-		e := base
+		// A badge changes no order: an operator entry, no order decision.
+		e := src.Entry()
 		e.Kind, e.Operator = wire.KindOperator, code
 		msg := order.NoticeOperatorSignedIn.Message(order.NoticeArgs{Operator: code})
-		return decision{Decision: Decision{Outcome: order.Outcome{Result: order.Accepted}, Entry: e, Message: &msg}, signIn: code}
+		return decision{Decision: Decision{Decision: order.Decision{Outcome: order.Outcome{Result: order.Accepted}, Entry: e}, Message: &msg}, signIn: code}
 	}
 	if s.cfg.Role == RoleHandover {
-		return s.handover(tx, code, now, base)
+		return s.handover(tx, code, now, src)
 	}
-	return s.print(tx, code, now, base)
+	return s.print(tx, code, now, src)
 }
 
 func lookupOrder(tx *journal.Tx, code string) (order.Order, bool) {
@@ -293,17 +295,16 @@ func lookupOrder(tx *journal.Tx, code string) (order.Order, bool) {
 	return tx.OrderByChannelNo(code)
 }
 
-func (s *Station) print(tx *journal.Tx, code string, now time.Time, base wire.Entry) decision {
+func (s *Station) print(tx *journal.Tx, code string, now time.Time, src order.Source) decision {
 	if o, ok := lookupOrder(tx, code); ok {
 		// The first half of a pair. Refuse at once what cannot be printed.
 		switch o.State {
 		case order.PendingAllocation:
 			msg := order.NoticePairOrderScanned.Message(order.NoticeArgs{Order: o.ID, Seconds: int(s.cfg.PairWindow.Seconds())})
-			n := Note(base, o, "", "order scanned at the print station; waiting for the waybill label (pairing)", msg)
+			n := Note(o, "", "order scanned at the print station; waiting for the waybill label (pairing)", msg, src)
 			return decision{Decision: n, pair: o.ID}
 		default:
-			out := order.Apply(o, order.Request{Action: order.ActPrint, At: now})
-			d := fromOutcome(base, out)
+			d := decide(o, order.Request{Action: order.ActPrint, At: now}, src)
 			d.unpair = true // the next waybill must not bind to an order scanned before this one
 			return d
 		}
@@ -312,108 +313,64 @@ func (s *Station) print(tx *journal.Tx, code string, now time.Time, base wire.En
 		expired := s.pairOrder != ""
 		if bound, ok := tx.OrderByWaybill(code); ok && !expired {
 			// A repeat scan of a label that is already bound: idempotent when printed.
-			out := order.Apply(bound, order.Request{Action: order.ActPrint, Waybill: code, At: now})
-			if out.Result == order.AlreadyDone {
-				return fromOutcome(base, out)
+			if d := decide(bound, order.Request{Action: order.ActPrint, Waybill: code, At: now}, src); d.Outcome.Result == order.AlreadyDone {
+				return d
 			}
 		}
 		if _, ok := waybill.Detect(code); !ok {
 			if _, ok := tx.OrderByWaybill(code); !ok {
-				return reject(base, order.Order{}, order.ReasonUnknownCode, code, "neither an order, a waybill nor a badge")
+				return refuse(order.Order{}, order.ReasonUnknownCode, code, "neither an order, a waybill nor a badge", src)
 			}
 		}
 		if expired {
-			d := reject(base, order.Order{ID: s.pairOrder}, order.ReasonPairingExpired, code,
-				fmt.Sprintf("order %s was scanned %s ago (window %s)", s.pairOrder, now.Sub(s.pairAt).Round(time.Second), s.cfg.PairWindow))
+			d := refuse(order.Order{ID: s.pairOrder}, order.ReasonPairingExpired, code,
+				fmt.Sprintf("order %s was scanned %s ago (window %s)", s.pairOrder, now.Sub(s.pairAt).Round(time.Second), s.cfg.PairWindow), src)
 			d.unpair = true
 			return d
 		}
-		return reject(base, order.Order{}, order.ReasonNoOrderScanned, code, "waybill scanned with no order scanned before")
+		return refuse(order.Order{}, order.ReasonNoOrderScanned, code, "waybill scanned with no order scanned before", src)
 	}
 	o, ok := tx.Order(s.pairOrder)
 	if !ok { // cannot happen: orders are never deleted
-		d := reject(base, order.Order{ID: s.pairOrder}, order.ReasonUnknownOrder, code, "paired order vanished")
+		d := refuse(order.Order{ID: s.pairOrder}, order.ReasonUnknownOrder, code, "paired order vanished", src)
 		d.unpair = true
 		return d
 	}
 	if bound, ok := tx.OrderByWaybill(code); ok && bound.ID != o.ID {
-		return reject(base, o, order.ReasonWaybillMismatch, code, fmt.Sprintf("waybill %s is bound to order %s", waybill.Normalize(code), bound.ID))
+		return refuse(o, order.ReasonWaybillMismatch, code, fmt.Sprintf("waybill %s is bound to order %s", waybill.Normalize(code), bound.ID), src)
 	}
-	out := order.Apply(o, order.Request{Action: order.ActPrint, Waybill: code, Operator: base.Operator, At: now})
-	d := fromOutcome(base, out)
-	if out.Result.Good() {
+	d := decide(o, order.Request{Action: order.ActPrint, Waybill: code, Operator: src.Operator, At: now}, src)
+	if d.Outcome.Result.Good() {
 		d.unpair = true
 	}
 	return d
 }
 
-func (s *Station) handover(tx *journal.Tx, code string, now time.Time, base wire.Entry) decision {
+func (s *Station) handover(tx *journal.Tx, code string, now time.Time, src order.Source) decision {
 	wb := waybill.Normalize(code)
 	if o, ok := tx.OrderByWaybill(wb); ok {
-		out := order.Apply(o, order.Request{Action: order.ActPickup, Waybill: wb, Operator: base.Operator, At: now})
-		return fromOutcome(base, out)
+		return decide(o, order.Request{Action: order.ActPickup, Waybill: wb, Operator: src.Operator, At: now}, src)
 	}
 	if o, ok := lookupOrder(tx, code); ok {
-		out := order.Apply(o, order.Request{Action: order.ActPickup, Waybill: code, Operator: base.Operator, At: now})
-		d := fromOutcome(base, out)
-		if out.Result == order.Rejected {
+		d := decide(o, order.Request{Action: order.ActPickup, Waybill: code, Operator: src.Operator, At: now}, src)
+		if d.Outcome.Result == order.Rejected {
 			d.Entry.Detail = "order code scanned at handover; scan the waybill label instead. " + d.Entry.Detail
 		}
 		return d
 	}
 	if _, ok := waybill.Detect(wb); ok {
-		return reject(base, order.Order{}, order.ReasonUnknownWaybill, wb, "no order is bound to this waybill")
+		return refuse(order.Order{}, order.ReasonUnknownWaybill, wb, "no order is bound to this waybill", src)
 	}
-	return reject(base, order.Order{}, order.ReasonUnknownCode, code, "neither a waybill nor a badge")
+	return refuse(order.Order{}, order.ReasonUnknownCode, code, "neither a waybill nor a badge", src)
 }
 
-// OutcomeEntry is the journal entry for a flow outcome at a station: a step entry when the order
-// moved, a reject entry when refused, and, for an idempotent repeat, a note entry (the scan still
-// leaves a trace). base carries station, device, operator, trigger and code. The print station
-// (agent/printing) journals its outcomes with the same rules, through Decide.
-func OutcomeEntry(base wire.Entry, out order.Outcome) wire.Entry {
-	e := base
-	e.OrderID = out.Order.ID
-	e.From, e.To = string(out.From), string(out.To)
-	e.Waybill = out.Waybill
-	e.Carrier = out.Order.Carrier
-	switch out.Result {
-	case order.Accepted:
-		e.Kind = wire.KindStep
-		e.Waybill = out.Order.Waybill
-	case order.AlreadyDone:
-		e.Kind = wire.KindNote
-		e.Detail = "already done: repeat scan, no change"
-	default:
-		e.Kind = wire.KindReject
-		e.Reason = string(out.Reason)
-		e.Detail = Excerpt(out.Detail)
-	}
-	return e
+func decide(o order.Order, req order.Request, src order.Source) decision {
+	return decision{Decision: Decide(o, req, src)}
 }
 
-func fromOutcome(base wire.Entry, out order.Outcome) decision {
-	return decision{Decision: Decide(base, out)}
+func refuse(o order.Order, r order.Reason, wb, detail string, src order.Source) decision {
+	return decision{Decision: Refuse(o, r, wb, detail, src)}
 }
-
-func reject(base wire.Entry, o order.Order, r order.Reason, wb, detail string) decision {
-	return decision{Decision: Reject(base, o, r, wb, detail)}
-}
-
-// Excerpt bounds what a scan puts into the journal (256 bytes, cut at a UTF-8 boundary).
-func Excerpt(s string) string {
-	const max = 256
-	if len(s) <= max {
-		return s
-	}
-	cut := max
-	for cut > 0 && !utf8Start(s[cut]) {
-		cut--
-	}
-	return s[:cut] + "…"
-}
-
-func utf8Start(b byte) bool { return b&0xC0 != 0x80 }
 
 // ManualRequest is an explicit human confirmation of an order's next step (agent API, console).
 type ManualRequest struct {
@@ -446,23 +403,19 @@ func Confirm(ctx context.Context, store *journal.Store, req ManualRequest, clk c
 			found = false
 			return nil
 		}
-		base := wire.Entry{Station: req.Station, Device: req.Device, Operator: strings.TrimSpace(req.Operator), Trigger: wire.TriggerManual,
-			Code: Excerpt(req.Code), At: wire.Time(now)}
-		act, ok := order.Next(o.State)
-		var out order.Outcome
-		if !ok {
-			out = order.Outcome{Result: order.Rejected, Reason: order.ReasonWrongState, From: o.State, To: o.State, Order: o,
-				Detail: "no next step from " + string(o.State)}
+		src := order.Source{Station: req.Station, Device: req.Device, Operator: strings.TrimSpace(req.Operator), Trigger: wire.TriggerManual,
+			Code: order.Excerpt(req.Code, order.MaxExcerpt), At: now}
+		if act, ok := order.Next(o.State); ok {
+			d = Decide(o, order.Request{Action: act, Manual: true, Operator: req.Operator, Note: req.Note, Waybill: req.Waybill, At: now}, src)
 		} else {
-			out = order.Apply(o, order.Request{Action: act, Manual: true, Operator: req.Operator, Note: req.Note, Waybill: req.Waybill, At: now})
+			d = Refuse(o, order.ReasonWrongState, "", "no next step from "+string(o.State), src)
 		}
-		d = Decide(base, out)
-		if d.Entry.Kind != wire.KindReject || out.Detail == "" {
-			d.Entry.Detail = Excerpt(req.Note)
+		if d.Entry.Kind != wire.KindReject || d.Outcome.Detail == "" {
+			d.Entry.Detail = order.Excerpt(req.Note, order.MaxExcerpt)
 		} else {
-			d.Entry.Detail = Excerpt(out.Detail + "; note: " + req.Note)
+			d.Entry.Detail = order.Excerpt(d.Outcome.Detail+"; note: "+req.Note, order.MaxExcerpt)
 		}
-		d = d.append(tx)
+		d.Decision = tx.Commit(d.Decision)
 		return nil
 	})
 	switch {

@@ -16,7 +16,6 @@ import (
 	"wedge/drivers/printer"
 	"wedge/drivers/printer/label"
 	"wedge/order"
-	"wedge/sync/wire"
 )
 
 // Result is what became of one print job.
@@ -96,10 +95,12 @@ func (r Result) Message(wb string, window time.Duration) order.Message {
 // Reject is the rejection of order o whose label, waybill wb, failed as r: printer_fault, with the
 // faults and what became of the job in the detail and Message for the operator; waybill_invalid
 // when no label can carry wb. what prefixes the detail; window is the scan-back window of a label
-// that may still come out.
-func (r Result) Reject(base wire.Entry, o order.Order, wb, what string, window time.Duration) station.Decision {
+// that may still come out. The entry names the job.
+func (r Result) Reject(o order.Order, wb, what string, window time.Duration, src order.Source) station.Decision {
 	if errors.Is(r.Err, label.ErrWaybill) {
-		return station.Reject(base, o, order.ReasonWaybillInvalid, wb, what+r.Err.Error())
+		d := station.Refuse(o, order.ReasonWaybillInvalid, wb, what+r.Err.Error(), src)
+		d.Entry.Job = r.Job
+		return d
 	}
 	names := Names(Faults(r.Status, r.Err))
 	detail := fmt.Sprintf("%s%s / %s (%v)", what, names.ZH, names.EN, r.Err)
@@ -109,7 +110,8 @@ func (r Result) Reject(base wire.Entry, o order.Order, wb, what string, window t
 	case r.MayPrint():
 		detail += fmt.Sprintf("; the job could not be cancelled (%s): its label may come out once the fault is cleared, and its scan-back within %s confirms it", r.Why, window)
 	}
-	d := station.Reject(base, o, order.ReasonPrinterFault, wb, detail)
+	d := station.Refuse(o, order.ReasonPrinterFault, wb, detail, src)
+	d.Entry.Job = r.Job
 	m := r.Message(wb, window)
 	d.Message = &m
 	return d

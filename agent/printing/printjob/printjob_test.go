@@ -22,7 +22,7 @@ var paperOut = &printer.FaultError{Printer: "zebra-1", Faults: []printer.Fault{p
 // printer fault.
 func TestReject(t *testing.T) {
 	o := order.Order{ID: "O-1", State: order.PendingAllocation, Carrier: "sf"}
-	base := wire.Entry{Station: "pack-1", Device: "zebra-1", Trigger: wire.TriggerScan, Job: "7"}
+	src := order.Source{Station: "pack-1", Device: "zebra-1", Trigger: wire.TriggerScan, At: time.Now()}
 	for name, tc := range map[string]struct {
 		r      printjob.Result
 		detail string
@@ -33,8 +33,8 @@ func TestReject(t *testing.T) {
 		"never sent":  {printjob.Result{Printer: "zebra-1", Err: fmt.Errorf("dial: %w", context.DeadlineExceeded)}, "unknown", "面单未打出：排除故障后重新扫描订单"},
 		"unreachable": {printjob.Result{Printer: "zebra-1", Err: fmt.Errorf("dial: refused")}, "no_answer", "面单未打出：排除故障后重新扫描订单"},
 	} {
-		d := tc.r.Reject(base, o, wb, "reprint: ", 30*time.Second)
-		if !tc.r.Failed() || d.Outcome.Reason != order.ReasonPrinterFault || d.Entry.Kind != wire.KindReject || d.Entry.OrderID != "O-1" || d.Entry.Job != "7" {
+		d := tc.r.Reject(o, wb, "reprint: ", 30*time.Second, src)
+		if !tc.r.Failed() || d.Outcome.Reason != order.ReasonPrinterFault || d.Entry.Kind != wire.KindReject || d.Entry.OrderID != "O-1" || d.Entry.Job != tc.r.Job {
 			t.Fatalf("%s: %+v", name, d)
 		}
 		if !strings.HasPrefix(d.Entry.Detail, "reprint: ") || !strings.Contains(d.Entry.Detail, tc.detail) && !strings.Contains(d.Entry.Detail, printer.Fault(tc.detail).En()) {
@@ -45,7 +45,7 @@ func TestReject(t *testing.T) {
 		}
 	}
 	bad := printjob.Result{Printer: "zebra-1", Err: fmt.Errorf("%w: byte 0x01", label.ErrWaybill)}
-	if d := bad.Reject(base, o, "SF\x01", "", time.Minute); d.Outcome.Reason != order.ReasonWaybillInvalid || printjob.IsFault(bad.Err) {
+	if d := bad.Reject(o, "SF\x01", "", time.Minute, src); d.Outcome.Reason != order.ReasonWaybillInvalid || printjob.IsFault(bad.Err) {
 		t.Fatalf("unprintable waybill: %+v", d)
 	}
 }

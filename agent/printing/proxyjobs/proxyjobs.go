@@ -120,22 +120,12 @@ func (p *Proxy) waybill(ctx context.Context, j proxy.Job, code string, r printjo
 	wb := waybill.Normalize(code)
 	dev := p.cfg.Printer.String()
 	res := station.Result{Station: p.cfg.Station, Device: dev, Code: wb, At: now}
-	base := wire.Entry{Station: p.cfg.Station, Device: dev, Trigger: wire.TriggerPrint, Code: station.Excerpt(wb), Job: j.PrinterJobID, At: wire.Time(now)}
-	src := fmt.Sprintf("proxy job %s from %s", j.ID, j.Remote)
+	src := order.Source{Station: p.cfg.Station, Device: dev, Trigger: wire.TriggerPrint, Code: order.Excerpt(wb, order.MaxExcerpt), At: now}
+	what := fmt.Sprintf("proxy job %s from %s", j.ID, j.Remote)
 	res = station.Commit(ctx, p.store, res, func(tx *journal.Tx) station.Decision {
-		// The order the waybill is bound to (a label printed before), else the one it is assigned to.
-		o, ok := tx.OrderByWaybill(wb)
-		if !ok {
-			o, ok = tx.OrderByAssignedWaybill(wb)
-		}
-		if !ok {
-			detail := src + ": no order has this waybill; the job still printed"
-			if r.Failed() {
-				detail = fmt.Sprintf("%s: no order has this waybill; the job failed: %v", src, r.Err)
-			}
-			return station.Reject(base, order.Order{}, order.ReasonUnknownWaybill, wb, detail)
-		}
-		return p.decide(base, o, wb, src, r, now)
+		d := p.decide(tx, wb, what, r, src)
+		d.Entry.Job = j.PrinterJobID
+		return d
 	})
 	if res.Err == nil && r.NoStatus() && res.Kind == wire.KindNote && res.Outcome.Order.ID != "" {
 		p.opts.Book.Await(wb, scanback.Label{OrderID: res.Outcome.Order.ID, Job: j.PrinterJobID, At: now})
@@ -143,31 +133,40 @@ func (p *Proxy) waybill(ctx context.Context, j proxy.Job, code string, r printjo
 	return res
 }
 
-// decide is what waybill wb of a job that ended as r does to order o: a print step once the
-// printer confirmed it, a reprint of a printed order, a wait for the scan-back without status, or
-// a printer_fault rejection.
-func (p *Proxy) decide(base wire.Entry, o order.Order, wb, src string, r printjob.Result, now time.Time) station.Decision {
-	switch {
-	case r.NoStatus() && o.State == order.PendingAllocation:
-		return station.Note(base, o, wb, src+": label sent; this printer has no status query: waiting for the scan-back at the station",
-			order.NoticeProxyLabelSent.Message(order.NoticeArgs{Waybill: wb}))
-	case r.Failed():
-		return r.Reject(base, o, wb, src+": ", p.cfg.Window)
+// decide is what waybill wb, found in the job what that ended as r, does to the order it is bound
+// to (a label printed before), else the one it is assigned to: a print step once the printer
+// confirmed the job, a reprint of a printed order, a wait for the scan-back without status, a
+// printer_fault rejection; unknown_waybill when no order has it.
+func (p *Proxy) decide(tx *journal.Tx, wb, what string, r printjob.Result, src order.Source) station.Decision {
+	o, ok := tx.OrderByWaybill(wb)
+	if !ok {
+		o, ok = tx.OrderByAssignedWaybill(wb)
 	}
-	d := station.Decide(base, order.Apply(o, order.Request{Action: order.ActPrint, Waybill: wb, At: now}))
+	switch {
+	case !ok && r.Failed():
+		return station.Refuse(order.Order{}, order.ReasonUnknownWaybill, wb, fmt.Sprintf("%s: no order has this waybill; the job failed: %v", what, r.Err), src)
+	case !ok:
+		return station.Refuse(order.Order{}, order.ReasonUnknownWaybill, wb, what+": no order has this waybill; the job still printed", src)
+	case r.NoStatus() && o.State == order.PendingAllocation:
+		return station.Note(o, wb, what+": label sent; this printer has no status query: waiting for the scan-back at the station",
+			order.NoticeProxyLabelSent.Message(order.NoticeArgs{Waybill: wb}), src)
+	case r.Failed():
+		return r.Reject(o, wb, what+": ", p.cfg.Window, src)
+	}
+	d := station.Decide(o, order.Request{Action: order.ActPrint, Waybill: wb, At: src.At}, src)
 	switch d.Outcome.Result {
 	case order.Accepted:
-		d.Entry.Detail = src + ": label confirmed by the printer's status"
+		d.Entry.Detail = what + ": label confirmed by the printer's status"
 		if r.NoStatus() {
-			d.Entry.Detail = src + ": sent"
+			d.Entry.Detail = what + ": sent"
 		}
 	case order.AlreadyDone:
 		d.Entry.Kind = wire.KindReprint
-		d.Entry.Detail = src + ": the label was printed again by other software"
+		d.Entry.Detail = what + ": the label was printed again by other software"
 		m := order.NoticeProxyReprinted.Message(order.NoticeArgs{Waybill: wb})
 		d.Message = &m
 	default:
-		d.Entry.Detail = src + ": the job still printed; " + d.Entry.Detail
+		d.Entry.Detail = what + ": the job still printed; " + d.Entry.Detail
 	}
 	return d
 }

@@ -14,7 +14,6 @@ import (
 	"wedge/agent/station"
 	"wedge/order"
 	"wedge/order/waybill"
-	"wedge/sync/wire"
 )
 
 // Label is a label waiting for its scan-back.
@@ -93,26 +92,27 @@ func (b *Book) Len() int {
 
 // Scan takes res.Code, a code that is no order's, at the print station: the barcode of a label
 // waiting for its scan-back, or a rejection (unknown_waybill, unknown_code). It journals the
-// outcome and returns res answered after the commit. base carries station, device, operator,
-// trigger and code.
-func (b *Book) Scan(ctx context.Context, res station.Result, base wire.Entry, now time.Time) station.Result {
+// outcome and returns res answered after the commit. src is the scan.
+func (b *Book) Scan(ctx context.Context, res station.Result, src order.Source) station.Result {
 	wb := waybill.Normalize(res.Code)
 	l, ok := b.Waiting(wb)
 	if !ok {
 		return station.Commit(ctx, b.store, res, func(*journal.Tx) station.Decision {
 			if _, ok := waybill.Detect(wb); ok {
-				return station.Reject(base, order.Order{}, order.ReasonUnknownWaybill, wb,
-					"no order is bound to this waybill and no label waits for its scan-back here; scan the order code to print")
+				return station.Refuse(order.Order{}, order.ReasonUnknownWaybill, wb,
+					"no order is bound to this waybill and no label waits for its scan-back here; scan the order code to print", src)
 			}
-			return station.Reject(base, order.Order{}, order.ReasonUnknownCode, "", "neither an order, a waybill waiting for its scan-back, a badge nor the reprint command")
+			return station.Refuse(order.Order{}, order.ReasonUnknownCode, "", "neither an order, a waybill waiting for its scan-back, a badge nor the reprint command", src)
 		})
 	}
 	res = station.Commit(ctx, b.store, res, func(tx *journal.Tx) station.Decision {
 		o, ok := tx.Order(l.OrderID)
 		if !ok {
-			return station.Reject(base, order.Order{ID: l.OrderID}, order.ReasonUnknownOrder, wb, "order vanished")
+			return station.Refuse(order.Order{ID: l.OrderID}, order.ReasonUnknownOrder, wb, "order vanished", src)
 		}
-		return b.decide(o, l, wb, base, now)
+		d := b.decide(o, l, wb, src)
+		d.Entry.Job = l.Job
+		return d
 	})
 	if res.Err == nil && res.Outcome.Reason != order.ReasonPairingExpired {
 		// Settled (printed, or the order moved on): the label no longer waits. An expired one
@@ -122,19 +122,17 @@ func (b *Book) Scan(ctx context.Context, res station.Result, base wire.Entry, no
 	return res
 }
 
-// decide is the scan-back of label l, waybill wb, for order o: printed within the window, or
+// decide is the scan-back src of label l, waybill wb, for order o: printed within the window, or
 // refused after it while the order still waits.
-func (b *Book) decide(o order.Order, l Label, wb string, base wire.Entry, now time.Time) station.Decision {
-	if age := now.Sub(l.At); age > b.cfg.Window && o.State == order.PendingAllocation {
-		d := station.Reject(base, o, order.ReasonPairingExpired, wb,
-			fmt.Sprintf("scan-back of job %s came %s after the label was sent (window %s)", l.Job, age.Round(time.Second), b.cfg.Window))
-		d.Entry.Job = l.Job
+func (b *Book) decide(o order.Order, l Label, wb string, src order.Source) station.Decision {
+	if age := src.At.Sub(l.At); age > b.cfg.Window && o.State == order.PendingAllocation {
+		d := station.Refuse(o, order.ReasonPairingExpired, wb,
+			fmt.Sprintf("scan-back of job %s came %s after the label was sent (window %s)", l.Job, age.Round(time.Second), b.cfg.Window), src)
 		m := order.NoticeScanBackExpired.Message(order.NoticeArgs{Command: b.cfg.Command})
 		d.Message = &m
 		return d
 	}
-	d := station.Decide(base, order.Apply(o, order.Request{Action: order.ActPrint, Waybill: wb, Operator: base.Operator, At: now}))
-	d.Entry.Job = l.Job
+	d := station.Decide(o, order.Request{Action: order.ActPrint, Waybill: wb, Operator: src.Operator, At: src.At}, src)
 	if d.Outcome.Result == order.Accepted {
 		d.Entry.Detail = "label confirmed by scan-back (printer " + b.cfg.Printer + " has no status query)"
 		if l.Fault {

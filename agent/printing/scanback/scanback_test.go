@@ -41,8 +41,8 @@ func newBook(t *testing.T) (*scanback.Book, *journal.Store) {
 }
 
 func scan(b *scanback.Book, code string, at time.Time) station.Result {
-	base := wire.Entry{Station: "pack-1", Device: "scan-p1", Trigger: wire.TriggerScan, Code: code, At: wire.Time(at)}
-	return b.Scan(context.Background(), station.Result{Station: "pack-1", Device: "scan-p1", Code: code, At: at}, base, at)
+	src := order.Source{Station: "pack-1", Device: "scan-p1", Trigger: wire.TriggerScan, Code: code, At: at}
+	return b.Scan(context.Background(), station.Result{Station: "pack-1", Device: "scan-p1", Code: code, At: at}, src)
 }
 
 // A label is settled only by its own scan-back, never one that replaced it; labels never scanned

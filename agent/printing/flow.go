@@ -126,25 +126,19 @@ func (s *Station) printed(ctx context.Context, res station.Result, src order.Sou
 	src.Trigger = wire.TriggerPrint
 	res.Device = src.Device
 	return station.Commit(ctx, s.store, res, func(tx *journal.Tx) station.Decision {
-		d := s.confirmed(tx, o, wb, job, src)
+		cur, ok := tx.Order(o.ID)
+		if !ok {
+			return station.Refuse(o, order.ReasonUnknownOrder, wb, "order vanished", src)
+		}
+		d := station.Decide(cur, order.Request{Action: order.ActPrint, Waybill: wb, Operator: src.Operator, At: s.clk.Now().UTC()}, src)
 		d.Entry.Job = job
+		if d.Outcome.Result == order.Accepted {
+			d.Entry.Detail = "label confirmed by the printer's status"
+		} else {
+			d.Entry.Detail = fmt.Sprintf("label printed (job %s) but the order changed meanwhile: %s", job, d.Entry.Detail)
+		}
 		return d
 	})
-}
-
-// confirmed is the print step of order o, whose label wb the printer confirmed as job.
-func (s *Station) confirmed(tx *journal.Tx, o order.Order, wb, job string, src order.Source) station.Decision {
-	cur, ok := tx.Order(o.ID)
-	if !ok {
-		return station.Refuse(o, order.ReasonUnknownOrder, wb, "order vanished", src)
-	}
-	d := station.Decide(cur, order.Request{Action: order.ActPrint, Waybill: wb, Operator: src.Operator, At: s.clk.Now().UTC()}, src)
-	if d.Outcome.Result == order.Accepted {
-		d.Entry.Detail = "label confirmed by the printer's status"
-	} else {
-		d.Entry.Detail = fmt.Sprintf("label printed (job %s) but the order changed meanwhile: %s", job, d.Entry.Detail)
-	}
-	return d
 }
 
 // sent journals label wb of order o, sent as job to a printer without status; it waits for its

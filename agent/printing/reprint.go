@@ -60,7 +60,7 @@ func (s *Station) reprint(ctx context.Context, res station.Result, src order.Sou
 	if err != nil || !ok {
 		return station.Failed(res, fmt.Errorf("%w: %q (%v)", ErrNotFound, orderID, err))
 	}
-	wb, waiting, ok := s.reprintable(o)
+	wb, waiting, ok := reprintable(o, s.book)
 	if !ok {
 		return station.Commit(ctx, s.store, res, func(*journal.Tx) station.Decision {
 			r := order.ReasonWrongState
@@ -85,10 +85,11 @@ func (s *Station) reprint(ctx context.Context, res station.Result, src order.Sou
 }
 
 // reprintable is the waybill whose label of order o is reprinted: the printed one, or the assigned
-// one while its label waits for its scan-back (waiting). ok is false for an order without a label.
-func (s *Station) reprintable(o order.Order) (wb string, waiting, ok bool) {
+// one while its label waits for its scan-back in book (waiting). ok is false for an order without
+// a label.
+func reprintable(o order.Order, book *scanback.Book) (wb string, waiting, ok bool) {
 	assigned := waybill.Normalize(o.AssignedWaybill)
-	_, waiting = s.book.Waiting(assigned)
+	_, waiting = book.Waiting(assigned)
 	if o.State == order.PendingAllocation && waiting {
 		return assigned, true, true
 	}

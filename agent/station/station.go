@@ -310,25 +310,7 @@ func (s *Station) print(tx *journal.Tx, code string, now time.Time, src order.So
 		}
 	}
 	if s.pairOrder == "" || now.Sub(s.pairAt) > s.cfg.PairWindow {
-		expired := s.pairOrder != ""
-		if bound, ok := tx.OrderByWaybill(code); ok && !expired {
-			// A repeat scan of a label that is already bound: idempotent when printed.
-			if d := decide(bound, order.Request{Action: order.ActPrint, Waybill: code, At: now}, src); d.Outcome.Result == order.AlreadyDone {
-				return d
-			}
-		}
-		if _, ok := waybill.Detect(code); !ok {
-			if _, ok := tx.OrderByWaybill(code); !ok {
-				return refuse(order.Order{}, order.ReasonUnknownCode, code, "neither an order, a waybill nor a badge", src)
-			}
-		}
-		if expired {
-			d := refuse(order.Order{ID: s.pairOrder}, order.ReasonPairingExpired, code,
-				fmt.Sprintf("order %s was scanned %s ago (window %s)", s.pairOrder, now.Sub(s.pairAt).Round(time.Second), s.cfg.PairWindow), src)
-			d.unpair = true
-			return d
-		}
-		return refuse(order.Order{}, order.ReasonNoOrderScanned, code, "waybill scanned with no order scanned before", src)
+		return s.unpaired(tx, code, now, src)
 	}
 	o, ok := tx.Order(s.pairOrder)
 	if !ok { // cannot happen: orders are never deleted
@@ -344,6 +326,30 @@ func (s *Station) print(tx *journal.Tx, code string, now time.Time, src order.So
 		d.unpair = true
 	}
 	return d
+}
+
+// unpaired decides a code that is no order's at a print station with no order scanned within the
+// pairing window: a repeat of a printed label, or a rejection.
+func (s *Station) unpaired(tx *journal.Tx, code string, now time.Time, src order.Source) decision {
+	expired := s.pairOrder != ""
+	if bound, ok := tx.OrderByWaybill(code); ok && !expired {
+		// A repeat scan of a label that is already bound: idempotent when printed.
+		if d := decide(bound, order.Request{Action: order.ActPrint, Waybill: code, At: now}, src); d.Outcome.Result == order.AlreadyDone {
+			return d
+		}
+	}
+	if _, ok := waybill.Detect(code); !ok {
+		if _, ok := tx.OrderByWaybill(code); !ok {
+			return refuse(order.Order{}, order.ReasonUnknownCode, code, "neither an order, a waybill nor a badge", src)
+		}
+	}
+	if expired {
+		d := refuse(order.Order{ID: s.pairOrder}, order.ReasonPairingExpired, code,
+			fmt.Sprintf("order %s was scanned %s ago (window %s)", s.pairOrder, now.Sub(s.pairAt).Round(time.Second), s.cfg.PairWindow), src)
+		d.unpair = true
+		return d
+	}
+	return refuse(order.Order{}, order.ReasonNoOrderScanned, code, "waybill scanned with no order scanned before", src)
 }
 
 func (s *Station) handover(tx *journal.Tx, code string, now time.Time, src order.Source) decision {

@@ -157,12 +157,6 @@ type event struct {
 	ack     []byte
 }
 
-// flight is one published batch that the hub has not acked yet.
-type flight struct {
-	last uint64 // its last seq
-	gen  uint64 // the connection generation it was published on
-}
-
 // New validates opts, starts the goroutines and begins connecting in the background: a broker that
 // is down is not an error (the agent works offline and syncs later); see Connected and LastError.
 // When ctx ends the uplink stops as by Stop.
@@ -524,110 +518,99 @@ func (u *Uplink) feed() {
 
 // --- the owner ---
 
+// run is the owner goroutine: it fills the window from the journal while connected and handles
+// connects, hub acks and the resend deadline.
 func (u *Uplink) run() {
 	defer close(u.ownerDone)
-	acked := u.src.AckedSeq()
-	next := acked         // highest seq published in the current round
-	var inflight []flight // batches in flight (all end > acked)
-	timer := u.clk.NewTimer(u.opts.ResendAfter)
-	timer.Stop()
-	armed := false
-	arm := func() { timer.Reset(u.opts.ResendAfter); armed = true }
-	disarm := func() {
-		if armed {
-			timer.Stop()
-			armed = false
-		}
-	}
-	rewind := func(why string) {
-		if len(inflight) > 0 || next > acked {
-			u.resends.Add(1)
-			u.logf("uplink: resending from seq %d (%s)", acked+1, why)
-		}
-		next, inflight = acked, nil
-		disarm()
-	}
+	w := newWindow(u.src.AckedSeq(), u.opts.Window)
+	rt := newResendTimer(u.clk, u.opts.ResendAfter)
+	defer rt.disarm()
 	for {
 		if u.connected.Load() {
-			gen := u.gen.Load()
-			for len(inflight) < u.opts.Window {
-				es, err := u.src.Entries(next, wire.MaxBatchEntries, u.maxBytes)
-				if err != nil {
-					u.logf("uplink: reading the journal after seq %d: %v", next, err)
-					if !armed {
-						arm() // try again after ResendAfter
-					}
-					break
-				}
-				if len(es) == 0 {
-					break
-				}
-				u.publishBatch(es)
-				next = es[len(es)-1].Seq
-				inflight = append(inflight, flight{last: next, gen: gen})
-				if !armed {
-					arm()
-				}
-			}
+			u.fill(w, rt)
 		}
 		select {
 		case <-u.stopped:
-			timer.Stop()
 			return
 		case <-u.src.Committed():
-		case <-timer.C():
-			armed = false
-			if len(inflight) > 0 {
-				rewind(fmt.Sprintf("no hub ack progress for %v", u.opts.ResendAfter))
+		case <-rt.C():
+			rt.fired()
+			if w.busy() {
+				u.rewind(w, rt, fmt.Sprintf("no hub ack progress for %v", u.opts.ResendAfter))
 			}
 		case <-u.inboxSig:
-			u.mu.Lock()
-			evs := u.inbox
-			u.inbox = nil
-			u.mu.Unlock()
-			for _, e := range evs {
-				if e.connect {
-					if a := u.src.AckedSeq(); a > acked {
-						acked = a
-					}
-					// Batches already published on this very connection (the owner saw it up
-					// before this event) need no resend; anything older does.
-					fresh := true
-					for _, f := range inflight {
-						fresh = fresh && f.gen >= e.gen
-					}
-					if !fresh {
-						rewind("reconnected")
-					} else if next < acked {
-						next, inflight = acked, nil
-						disarm()
-					}
-					continue
-				}
-				seq, ok := u.parseAck(e.ack, acked)
-				if !ok {
-					continue
-				}
-				if err := u.src.Ack(u.ctx, seq); err != nil {
-					u.logf("uplink: recording hub ack %d failed: %v (will be acked again)", seq, err)
-					continue
-				}
-				acked = seq
-				u.acks.Add(1)
-				u.lastAck.Store(u.clk.Now().UnixNano())
-				if next < acked {
-					next = acked
-				}
-				for len(inflight) > 0 && inflight[0].last <= acked {
-					inflight = inflight[1:]
-				}
-				if len(inflight) == 0 {
-					disarm()
-				} else {
-					arm()
-				}
+			for _, e := range u.takeInbox() {
+				u.handle(w, rt, e)
 			}
 		}
+	}
+}
+
+// fill publishes batches after the window's round while it has room and the journal has entries.
+func (u *Uplink) fill(w *window, rt *resendTimer) {
+	gen := u.gen.Load()
+	for !w.full() {
+		es, err := u.src.Entries(w.next, wire.MaxBatchEntries, u.maxBytes)
+		if err != nil {
+			u.logf("uplink: reading the journal after seq %d: %v", w.next, err)
+			rt.armIfIdle() // try again after ResendAfter
+			return
+		}
+		if len(es) == 0 {
+			return
+		}
+		u.publishBatch(es)
+		w.sent(es[len(es)-1].Seq, gen)
+		rt.armIfIdle()
+	}
+}
+
+// rewind sends everything after the acked seq again, counting a resend if anything was unacked.
+func (u *Uplink) rewind(w *window, rt *resendTimer, why string) {
+	acked := w.acked
+	if w.rewind() {
+		u.resends.Add(1)
+		u.logf("uplink: resending from seq %d (%s)", acked+1, why)
+	}
+	rt.disarm()
+}
+
+func (u *Uplink) takeInbox() []event {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	evs := u.inbox
+	u.inbox = nil
+	return evs
+}
+
+// handle applies one connect or ack event to the window.
+func (u *Uplink) handle(w *window, rt *resendTimer, e event) {
+	if e.connect {
+		acked := max(w.acked, u.src.AckedSeq())
+		reset, resend := w.connected(e.gen, acked)
+		if resend {
+			u.resends.Add(1)
+			u.logf("uplink: resending from seq %d (%s)", acked+1, "reconnected")
+		}
+		if reset {
+			rt.disarm()
+		}
+		return
+	}
+	seq, ok := u.parseAck(e.ack, w.acked)
+	if !ok {
+		return
+	}
+	if err := u.src.Ack(u.ctx, seq); err != nil {
+		u.logf("uplink: recording hub ack %d failed: %v (will be acked again)", seq, err)
+		return
+	}
+	u.acks.Add(1)
+	u.lastAck.Store(u.clk.Now().UnixNano())
+	if w.ack(seq) {
+		rt.arm()
+	} else {
+		rt.disarm()
 	}
 }
 

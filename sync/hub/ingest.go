@@ -338,8 +338,7 @@ func (g *group) applyEntry(site, agent string, e wire.Entry, key []byte) error {
 		return err
 	}
 	ob := g.tx.Bucket(bktOrders)
-	var rec orderRec
-	known, err := getJSON(ob, []byte(id), &rec)
+	rec, known, err := loadOrder(ob, id)
 	if err != nil {
 		return err
 	}
@@ -414,7 +413,7 @@ func (g *group) merge(ob *bolt.Bucket, rec orderRec, known bool, site string, e 
 
 func (g *group) saveOrder(ob *bolt.Bucket, rec orderRec) error {
 	rec.UpdatedAt = wire.Time(g.now)
-	return putJSON(ob, []byte(rec.Order.ID), rec)
+	return putOrder(ob, rec)
 }
 
 // downlink gives m the site's next hseq and stores it; it is published after the commit.
@@ -506,8 +505,7 @@ func (g *group) post(p *postReq) error {
 	for _, m := range p.msgs {
 		id := m.ID()
 		if validOrderID(id) {
-			var rec orderRec
-			known, err := getJSON(ob, []byte(id), &rec)
+			rec, known, err := loadOrder(ob, id)
 			if err != nil {
 				return err
 			}

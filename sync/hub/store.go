@@ -17,7 +17,7 @@ import (
 //
 //	entries   site 0 agent 0 journal 0 seq(8, big endian)        → storedEntry JSON
 //	journals  site 0 agent 0 journal                             → journalRec JSON
-//	orders    order id                                           → orderRec JSON
+//	orders    order id                                           → storedOrder JSON (versioned)
 //	history   order id 0 at 0 site 0 agent 0 seq(8) 0 journal    → entries key
 //	downlink  site (sub-bucket, its sequence is the hseq) / hseq(8) → wire.OrderMsg JSON
 //	agents    site 0 agent                                       → agentRec JSON
@@ -83,13 +83,6 @@ type journalRec struct {
 	MaxSeq    uint64 `json:"max_seq"`
 	FirstSeen string `json:"first_seen"`
 	LastSeen  string `json:"last_seen"`
-}
-
-type orderRec struct {
-	Site      string      `json:"site"`
-	Order     order.Order `json:"order"`
-	CreatedAt string      `json:"created_at"` // hub clock
-	UpdatedAt string      `json:"updated_at"`
 }
 
 type agentRec struct {

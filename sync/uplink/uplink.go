@@ -33,7 +33,6 @@ import (
 
 	"wedge/internal/clock"
 	"wedge/internal/logging"
-	"wedge/sync/internal/legacylog"
 	"wedge/sync/wire"
 )
 
@@ -95,7 +94,7 @@ type Options struct {
 	Logger *slog.Logger
 	// Logf receives each record as one text line when Logger is nil; nil = silent.
 	//
-	// Deprecated: use Logger. Kept until every caller passes a *slog.Logger.
+	// Deprecated: use Logger (or logging.FromLogf). Kept until every caller passes a logger.
 	Logf func(format string, args ...any)
 	// Window is the number of batches in flight beyond the acked seq; 0 = DefaultWindow.
 	Window int
@@ -187,7 +186,11 @@ func New(ctx context.Context, src Source, opts Options) (*Uplink, error) {
 	if opts.ResendAfter <= 0 {
 		opts.ResendAfter = DefaultResendAfter
 	}
-	log := legacylog.Logger(opts.Logger, opts.Logf).With(logging.KeySite, opts.Site, logging.KeyAgent, opts.Agent)
+	log := opts.Logger
+	if log == nil {
+		log = logging.FromLogf(opts.Logf)
+	}
+	log = log.With(logging.KeySite, opts.Site, logging.KeyAgent, opts.Agent)
 	u := &Uplink{
 		src: src, opts: opts, clk: clock.Or(opts.Clock), log: log, jid: src.JournalID(),
 		topicEvents:  wire.TopicEvents(opts.Site, opts.Agent),

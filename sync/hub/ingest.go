@@ -346,21 +346,18 @@ func (g *group) applyEntry(site, agent string, e wire.Entry, key []byte) error {
 	switch e.Kind {
 	case wire.KindIntake:
 		if e.Order != nil && !known {
-			o := orderFromMsg(id, *e.Order)
 			st, err := order.ParseState(e.To)
 			if err != nil {
-				st = initialState(*e.Order)
+				st = order.InitialState(e.Order.Payment, false)
 			}
-			o.State, o.StateSince, o.ReceivedAt = st, at, at
-			if st == order.PendingAllocation {
-				o.PendingSince = at
-			}
-			rec = orderRec{Site: site, Order: o, CreatedAt: wire.Time(g.now)}
+			o := order.FromMsg(*e.Order)
+			o.ID = id // the entry's order id wins over the message's own
+			rec = orderRec{Site: site, Order: o.Receive(st, at), CreatedAt: wire.Time(g.now)}
 			g.stats.OrdersPerState[string(st)]++
 			return g.saveOrder(ob, rec)
 		}
 		if e.Order != nil && known {
-			rec.Order = mergeData(rec.Order, *e.Order)
+			rec.Order = order.MergeData(rec.Order, *e.Order)
 			if err := g.saveOrder(ob, rec); err != nil {
 				return err
 			}
@@ -394,8 +391,8 @@ func (g *group) merge(ob *bolt.Bucket, rec orderRec, known bool, site string, e 
 	}
 	before := rec.Order
 	rec.Order = out.Order
-	if rec.Order.Carrier == "" && e.Carrier != "" {
-		rec.Order.Carrier = e.Carrier
+	if rec.Order.Carrier == "" {
+		rec.Order.Carrier = order.NormalizeCode(e.Carrier)
 	}
 	if before.State != "" {
 		g.stats.OrdersPerState[string(before.State)]--
@@ -511,19 +508,15 @@ func (g *group) post(p *postReq) error {
 			}
 			switch {
 			case m.Type == wire.TypeOrder && !known:
-				o := orderFromMsg(id, m)
-				o.State, o.StateSince, o.ReceivedAt = initialState(m), g.now, g.now
-				if o.State == order.PendingAllocation {
-					o.PendingSince = g.now
-				}
+				o := order.FromMsg(m)
+				o.ID = id
+				o = o.Receive(order.InitialState(m.Payment, false), g.now)
 				g.stats.OrdersPerState[string(o.State)]++
 				if err := g.saveOrder(ob, orderRec{Site: p.site, Order: o, CreatedAt: wire.Time(g.now)}); err != nil {
 					return err
 				}
 			case m.Type == wire.TypeOrder || m.Type == wire.TypeWaybill && known:
-				rec.Order = mergeData(rec.Order, wire.OrderMsg{Carrier: m.Carrier, Waybill: m.Waybill, Channel: m.Channel,
-					ChannelOrderNo: m.ChannelOrderNo, BuyerID: m.BuyerID, SKUs: m.SKUs, Recipient: m.Recipient,
-					OrderedAt: m.OrderedAt, PaidAt: m.PaidAt})
+				rec.Order = order.MergeData(rec.Order, m)
 				if err := g.saveOrder(ob, rec); err != nil {
 					return err
 				}

@@ -9,7 +9,6 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
-	"wedge/order"
 	"wedge/sync/wire"
 )
 
@@ -204,55 +203,6 @@ func downlinkAfter(tx *bolt.Tx, site string, since uint64, fn func(m wire.OrderM
 		}
 	}
 	return nil
-}
-
-// initialState is the state of an order the hub first hears of through data (a POST or an intake
-// entry without a valid to-state).
-func initialState(m wire.OrderMsg) order.State {
-	if m.Payment == order.PaymentDeposit {
-		return order.AwaitingBalance
-	}
-	return order.PendingAllocation
-}
-
-// orderFromMsg builds the order's data from an order message (the state is set by the caller).
-func orderFromMsg(id string, m wire.OrderMsg) order.Order {
-	o := order.Order{
-		ID: id, Channel: m.Channel, ChannelOrderNo: m.ChannelOrderNo, BuyerID: m.BuyerID,
-		SKUs: append([]string(nil), m.SKUs...), Payment: m.Payment, Recipient: m.Recipient,
-		Carrier: m.Carrier, AssignedWaybill: m.Waybill,
-	}
-	if o.Payment == "" {
-		o.Payment = order.PaymentFull
-	}
-	o.OrderedAt, _ = wire.ParseTime(m.OrderedAt)
-	o.PaidAt, _ = wire.ParseTime(m.PaidAt)
-	return o
-}
-
-// mergeData copies the non-empty data fields of m into o (never the state).
-func mergeData(o order.Order, m wire.OrderMsg) order.Order {
-	set := func(dst *string, v string) {
-		if v != "" {
-			*dst = v
-		}
-	}
-	set(&o.Channel, m.Channel)
-	set(&o.ChannelOrderNo, m.ChannelOrderNo)
-	set(&o.BuyerID, m.BuyerID)
-	set(&o.Recipient, m.Recipient)
-	set(&o.Carrier, m.Carrier)
-	set(&o.AssignedWaybill, m.Waybill)
-	if len(m.SKUs) > 0 {
-		o.SKUs = append([]string(nil), m.SKUs...)
-	}
-	if t, err := wire.ParseTime(m.OrderedAt); err == nil && !t.IsZero() {
-		o.OrderedAt = t
-	}
-	if t, err := wire.ParseTime(m.PaidAt); err == nil && !t.IsZero() {
-		o.PaidAt = t
-	}
-	return o
 }
 
 // entryTime is the entry's own time, or fallback when it has none or an unreadable one.

@@ -6,11 +6,15 @@ import (
 	"fmt"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	bolt "go.etcd.io/bbolt"
 
 	"wedge/sync/wire"
 )
+
+// keyJournal is the log field of a journal id.
+const keyJournal = "journal"
 
 // Buckets of hub.db.
 //
@@ -224,11 +228,16 @@ func sortableAt(e wire.Entry) string {
 	return wire.Time(t)
 }
 
+// excerpt is the start of a payload for a log field (the handler quotes it as needed).
 func excerpt(b []byte) string {
 	const n = 120
 	s := strings.ToValidUTF8(string(b), "?")
 	if len(s) > n {
-		s = s[:n] + "…"
+		cut := n
+		for cut > 0 && !utf8.RuneStart(s[cut]) {
+			cut--
+		}
+		s = s[:cut] + "…"
 	}
-	return fmt.Sprintf("%q", s)
+	return s
 }

@@ -1,7 +1,7 @@
 // Package hub is the reference wedge hub: it ingests the agents' journal batches from MQTT, stores
 // every entry once in its own bbolt file (DataDir/hub.db) keyed by (site, agent, journal_id, seq),
 // acknowledges the highest contiguous seq of each journal only after the bbolt commit, keeps the
-// authoritative state of every order (moved forward with flow.Merge, never backwards), rebroadcasts
+// authoritative state of every order (moved forward with order.Merge, never backwards), rebroadcasts
 // state changes to the site, replays the site's downlink on catch-up requests, tracks agents, and
 // serves a small JSON API over HTTP.
 //

@@ -3,7 +3,6 @@ package hub
 import (
 	"encoding/json"
 	"fmt"
-	"log/slog"
 	"runtime/debug"
 	"time"
 
@@ -215,31 +214,29 @@ func (h *Hub) replay(c catchup) {
 	h.publishChunks(wire.TopicDirect(c.site, c.agent), msgs, true)
 }
 
-func (g *group) log() *slog.Logger { return g.h.log }
-
 // batch ingests one events payload.
 func (g *group) batch(topic string, payload []byte) error {
 	site, agent, _, ok := wire.ParseAgentTopic(topic)
 	if !ok || !wire.ValidName(site) || !wire.ValidName(agent) {
 		g.stats.MismatchedDropped++
-		g.log().Error("batch on a topic with an invalid site or agent dropped", "topic", topic)
+		g.h.log.Error("batch on a topic with an invalid site or agent dropped", "topic", topic)
 		return nil
 	}
 	var b wire.Batch
 	if err := json.Unmarshal(payload, &b); err != nil {
 		g.stats.MalformedDropped++
-		g.log().Error("malformed batch dropped", logging.KeySite, site, logging.KeyAgent, agent, "payload", excerpt(payload), logging.Err(err))
+		g.h.log.Error("malformed batch dropped", logging.KeySite, site, logging.KeyAgent, agent, "payload", excerpt(payload), logging.Err(err))
 		return nil
 	}
 	if b.Site != site || b.Agent != agent {
 		g.stats.MismatchedDropped++
-		g.log().Error("batch names another site or agent than its topic: dropped", logging.KeySite, site, logging.KeyAgent, agent,
+		g.h.log.Error("batch names another site or agent than its topic: dropped", logging.KeySite, site, logging.KeyAgent, agent,
 			"batch_site", b.Site, "batch_agent", b.Agent)
 		return nil
 	}
 	if !validJournalID(b.JournalID) {
 		g.stats.MalformedDropped++
-		g.log().Error("batch with an invalid journal id dropped", logging.KeySite, site, logging.KeyAgent, agent, keyJournal, b.JournalID)
+		g.h.log.Error("batch with an invalid journal id dropped", logging.KeySite, site, logging.KeyAgent, agent, keyJournal, b.JournalID)
 		return nil
 	}
 	jb := g.tx.Bucket(bktJournals)
@@ -255,7 +252,7 @@ func (g *group) batch(topic string, payload []byte) error {
 	for _, e := range b.Events {
 		if e.JournalID != b.JournalID || e.Seq == 0 {
 			g.stats.InvalidEntries++
-			g.log().Error("entry that cannot be keyed skipped (seq 0 or another journal id)", logging.KeySite, site, logging.KeyAgent, agent,
+			g.h.log.Error("entry that cannot be keyed skipped (seq 0 or another journal id)", logging.KeySite, site, logging.KeyAgent, agent,
 				keyJournal, b.JournalID, logging.KeySeq, e.Seq, "entry_journal", e.JournalID)
 			continue
 		}
@@ -265,7 +262,7 @@ func (g *group) batch(topic string, payload []byte) error {
 			var se storedEntry
 			if json.Unmarshal(old, &se) == nil && se.Hash != e.Hash {
 				g.stats.Conflicts++
-				g.log().Warn("entry sent again with different content: the first is kept", logging.KeySite, site, logging.KeyAgent, agent,
+				g.h.log.Warn("entry sent again with different content: the first is kept", logging.KeySite, site, logging.KeyAgent, agent,
 					keyJournal, b.JournalID, logging.KeySeq, e.Seq, "hash", e.Hash, "stored_hash", se.Hash)
 			}
 			continue
@@ -273,7 +270,7 @@ func (g *group) batch(topic string, payload []byte) error {
 		se := storedEntry{Entry: e, Site: site, Agent: agent, ReceivedAt: wire.Time(g.now), ChainError: g.chainCheck(eb, site, agent, e)}
 		if se.ChainError != "" {
 			g.stats.ChainBreaks++
-			g.log().Warn("journal chain broken: entry stored as evidence", logging.KeySite, site, logging.KeyAgent, agent,
+			g.h.log.Warn("journal chain broken: entry stored as evidence", logging.KeySite, site, logging.KeyAgent, agent,
 				keyJournal, b.JournalID, logging.KeySeq, e.Seq, "chain_error", se.ChainError)
 		}
 		if err := putJSON(eb, key, se); err != nil {
@@ -336,7 +333,7 @@ func (g *group) applyEntry(site, agent string, e wire.Entry, key []byte) error {
 		return nil
 	}
 	if !validOrderID(id) {
-		g.log().Warn("order id unusable (1–128 printable characters): entry kept, not indexed", logging.KeySite, site, logging.KeyAgent, agent,
+		g.h.log.Warn("order id unusable (1–128 printable characters): entry kept, not indexed", logging.KeySite, site, logging.KeyAgent, agent,
 			logging.KeySeq, e.Seq, logging.KeyOrder, id)
 		return nil
 	}
@@ -382,7 +379,7 @@ func (g *group) applyEntry(site, agent string, e wire.Entry, key []byte) error {
 func (g *group) merge(ob *bolt.Bucket, rec orderRec, known bool, site, agent string, e wire.Entry, at time.Time) error {
 	to, err := order.ParseState(e.To)
 	if err != nil {
-		g.log().Warn("entry with an unknown to-state: order not moved", logging.KeySite, site, logging.KeyAgent, agent,
+		g.h.log.Warn("entry with an unknown to-state: order not moved", logging.KeySite, site, logging.KeyAgent, agent,
 			logging.KeySeq, e.Seq, logging.KeyOrder, e.OrderID, "kind", e.Kind, logging.Err(err))
 		return nil
 	}
@@ -392,7 +389,7 @@ func (g *group) merge(ob *bolt.Bucket, rec orderRec, known bool, site, agent str
 	out := order.Merge(rec.Order, to, e.Waybill, at)
 	if out.Result != order.Accepted {
 		if out.Result == order.Rejected {
-			g.log().Warn("state not applied", logging.KeySite, site, logging.KeyAgent, agent, logging.KeySeq, e.Seq,
+			g.h.log.Warn("state not applied", logging.KeySite, site, logging.KeyAgent, agent, logging.KeySeq, e.Seq,
 				logging.KeyOrder, e.OrderID, "from", rec.Order.State, "to", to, "detail", out.Detail)
 		}
 		return nil
@@ -467,7 +464,7 @@ func (g *group) status(topic string, payload []byte) error {
 	var s wire.Status
 	if err := json.Unmarshal(payload, &s); err != nil {
 		g.stats.MalformedDropped++
-		g.log().Warn("malformed status dropped", logging.KeySite, site, logging.KeyAgent, agent, "payload", excerpt(payload), logging.Err(err))
+		g.h.log.Warn("malformed status dropped", logging.KeySite, site, logging.KeyAgent, agent, "payload", excerpt(payload), logging.Err(err))
 		return nil
 	}
 	return g.touchAgent(site, agent, func(a *agentRec) {
@@ -497,7 +494,7 @@ func (g *group) catchup(topic string, payload []byte) error {
 	var r wire.CatchupRequest
 	if err := json.Unmarshal(payload, &r); err != nil {
 		g.stats.MalformedDropped++
-		g.log().Warn("malformed catch-up request dropped", logging.KeySite, site, logging.KeyAgent, agent, "payload", excerpt(payload), logging.Err(err))
+		g.h.log.Warn("malformed catch-up request dropped", logging.KeySite, site, logging.KeyAgent, agent, "payload", excerpt(payload), logging.Err(err))
 		return nil
 	}
 	g.catchups = append(g.catchups, catchup{site: site, agent: agent, since: r.Since})

@@ -352,10 +352,14 @@ func TestBrokerDropsForgedPublishesFromAnAgent(t *testing.T) {
 func TestBrokerDeliversOnlyAnAgentsOwnTopics(t *testing.T) {
 	r := newRig(t, testSites)
 	h := r.mustDial("hub:hub1", r.hub("hub1"))
-	h.sub(wire.SharedGroup+wire.FilterEvents, wire.FilterStatus)
 	a1 := r.mustDial("s1/a1", r.agent("s1", "a1"))
 	a2 := r.mustDial("s1/a2", r.agent("s1", "a2"))
 	b1 := r.mustDial("s2/b1", r.agent("s2", "b1"))
+	// A retained status (as the agents' status and last will are) is checked on delivery too.
+	if tok := b1.c.Publish(wire.TopicStatus("s2", "b1"), 1, true, "retained-b1"); !tok.WaitTimeout(waitLong) || tok.Error() != nil {
+		t.Fatal(tok.Error())
+	}
+	h.sub(wire.SharedGroup+wire.FilterEvents, wire.FilterStatus)
 	a1.sub("#", wire.SharedGroup+"#", wire.TopicAck("s1", "a2"), wire.TopicCommand("s1", "a2"),
 		wire.TopicDirect("s1", "a2"), wire.TopicOrders("s2"), wire.FilterEvents, wire.FilterStatus, "$SYS/#")
 
@@ -380,7 +384,7 @@ func TestBrokerDeliversOnlyAnAgentsOwnTopics(t *testing.T) {
 	// a1's "$share/wedge-hub/#" is a group of its own (another filter): the hub still gets all.
 	b1.pub(wire.TopicStatus("s2", "b1"), "sentinel")
 	hgot := h.until(wire.TopicStatus("s2", "b1"), "sentinel")
-	want := []msg{{wire.TopicEvents("s1", "a2"), "batch-a2"}, {wire.TopicStatus("s1", "a2"), "status-a2"},
+	want := []msg{{wire.TopicStatus("s2", "b1"), "retained-b1"}, {wire.TopicEvents("s1", "a2"), "batch-a2"}, {wire.TopicStatus("s1", "a2"), "status-a2"},
 		{wire.TopicEvents("s2", "b1"), "batch-b1"}, {wire.TopicStatus("s2", "b1"), "sentinel"}}
 	if fmt.Sprint(hgot) != fmt.Sprint(want) {
 		t.Errorf("hub got %v, want %v", hgot, want)
@@ -546,4 +550,51 @@ func parseCRL(t *testing.T, b []byte) *x509.RevocationList {
 		t.Fatal(err)
 	}
 	return crl
+}
+
+// Replacing the CA: while PCs move to certificates of the new CA, the broker trusts both. cafile
+// holds both CA certificates and crlfile both CRLs (with a CRL file, OpenSSL refuses a client whose
+// CA has no CRL in it), and a revocation by either CA is honoured.
+func TestBrokerTrustsTwoCAsDuringACARotation(t *testing.T) {
+	r := newRig(t, testSites)
+	next, err := pki.Init(filepath.Join(t.TempDir(), "next"), pki.InitOptions{Name: "next"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	concat := func(name string, parts ...string) {
+		var all []byte
+		for _, p := range parts {
+			b, err := os.ReadFile(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			all = append(all, b...)
+		}
+		if err := os.WriteFile(filepath.Join(r.brokerDir, name), all, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	revokedNext, err := next.IssueAgent("s1", "a2", pki.IssueOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := next.Revoke(revokedNext.Serial); err != nil {
+		t.Fatal(err)
+	}
+	concat(pki.FileCACert, filepath.Join(r.caDir, pki.FileCACert), filepath.Join(next.Dir(), pki.FileCACert))
+	concat(pki.FileCRL, r.ca.CRLPath(), next.CRLPath())
+	r.b.Restart() // cafile is read at start
+
+	r.mustDial("s1/a1 (old CA)", r.agent("s1", "a1"))
+	is, err := next.IssueAgent("s1", "a1", pki.IssueOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := r.mustDial("hub:hub1 (old CA)", r.hub("hub1"))
+	h.sub(wire.FilterStatus)
+	a1 := r.mustDial("s1/a1 (new CA)", keyPair(t, is))
+	a1.pub(wire.TopicStatus("s1", "a1"), "new-ca")
+	h.until(wire.TopicStatus("s1", "a1"), "new-ca")
+	revoked := keyPair(t, revokedNext)
+	r.refused("a certificate revoked by the new CA", &revoked)
 }

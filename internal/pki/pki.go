@@ -164,8 +164,10 @@ func Init(dir string, o InitOptions) (*Store, error) {
 	if dir == "" {
 		return nil, fmt.Errorf("%w: no directory given", ErrStore)
 	}
-	if _, err := os.Stat(filepath.Join(dir, FileCAKey)); err == nil {
-		return nil, fmt.Errorf("%w: %s already holds a CA (%s)", ErrExists, dir, FileCAKey)
+	for _, f := range []string{FileCAKey, FileCACert, FileIndex} {
+		if _, err := os.Lstat(filepath.Join(dir, f)); err == nil {
+			return nil, fmt.Errorf("%w: %s already holds a CA (%s)", ErrExists, dir, f)
+		}
 	}
 	if o.Name == "" {
 		o.Name = "wedge"
@@ -382,11 +384,11 @@ func (s *Store) Revoke(serial string) (Record, error) {
 			return *r, fmt.Errorf("%w: %s (%s) on %s", ErrAlreadyRevoked, r.Serial, r.CN, r.RevokedAt.Format(time.RFC3339))
 		}
 		r.RevokedAt = s.clk.Now().UTC().Truncate(time.Second)
-		if _, err := s.WriteCRL(); err != nil {
+		if err := s.writeIndex(); err != nil {
 			r.RevokedAt = time.Time{}
 			return Record{}, err
 		}
-		return *r, nil
+		return *r, s.crlAfterRevoke()
 	}
 	return Record{}, fmt.Errorf("%w: serial %s", ErrNotFound, want)
 }
@@ -414,7 +416,7 @@ func (s *Store) RevokeCN(cn string) ([]Record, error) {
 	case len(done) == 0:
 		return nil, fmt.Errorf("%w: every certificate of %q", ErrAlreadyRevoked, cn)
 	}
-	if _, err := s.WriteCRL(); err != nil {
+	if err := s.writeIndex(); err != nil {
 		for _, i := range done {
 			s.idx.Certs[i].RevokedAt = time.Time{}
 		}
@@ -424,7 +426,17 @@ func (s *Store) RevokeCN(cn string) ([]Record, error) {
 	for _, i := range done {
 		out = append(out, s.idx.Certs[i])
 	}
-	return out, nil
+	return out, s.crlAfterRevoke()
+}
+
+// crlAfterRevoke writes the CRL once a revocation is recorded in the index. If that fails the
+// revocation stands (a second revoke would only say "already revoked"), so the error says how to
+// get crl.pem written.
+func (s *Store) crlAfterRevoke() error {
+	if _, err := s.WriteCRL(); err != nil {
+		return fmt.Errorf("%w (the revocation is recorded in %s, but %s is not updated: run `wedge certs crl`)", err, FileIndex, FileCRL)
+	}
+	return nil
 }
 
 // WriteCRL signs a new CRL (next CRL number) listing every revoked certificate, writes it to

@@ -26,8 +26,8 @@ const helpText = `wedge — 仓库边缘代理 warehouse edge agent
 
 用法 Usage:
   wedge run --config FILE              运行代理 run the agent daemon
-  wedge hub --broker URL --data DIR --listen ADDR
-                                       运行参考中心 run the reference hub
+  wedge hub --broker URL --data DIR --listen ADDR [--ca F --cert F --key F]
+                                       运行参考中心 run the reference hub (TLS client certificate: wedge certs issue --hub)
   wedge demo [flags]                   一键演示（内置 MQTT、中心、两个代理、模拟扫码枪）
                                        the all-in-one demo (embedded broker, hub, two agents, simulated scanners)
   wedge journal verify --data DIR      校验日志哈希链 verify the journal's hash chain

@@ -17,6 +17,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"wedge/agent/api"
@@ -163,7 +164,10 @@ func New(ctx context.Context, cfg *config.Config, deps Deps) (a *Agent, err erro
 	})
 
 	// 3. supervision: it decides the state of arriving orders, so it starts before intake.
-	a.sup, err = startSupervise(ctx, cfg, a.store, a.dev, func() *uplink.Uplink { return a.up }, res, deps.Clock, log)
+	// The supervision's goroutine asks for the uplink's state at any time; the uplink starts
+	// after it (it publishes the breaker's state), so it is handed over through up.
+	var up atomic.Pointer[uplink.Uplink]
+	a.sup, err = startSupervise(ctx, cfg, a.store, a.dev, up.Load, res, deps.Clock, log)
 	if err != nil {
 		return a, fmt.Errorf("%w: %w", ErrStart, err)
 	}
@@ -189,6 +193,7 @@ func New(ctx context.Context, cfg *config.Config, deps Deps) (a *Agent, err erro
 	if err != nil {
 		return a, fmt.Errorf("%w: uplink: %w", ErrStart, err)
 	}
+	up.Store(a.up)
 	a.pumpDone = make(chan struct{})
 	go downlink{cfg: cfg, sup: a.sup, in: a.in, log: log}.pump(a.up.Downlink(), a.stop, a.pumpDone)
 

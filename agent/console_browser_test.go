@@ -22,7 +22,7 @@ import (
 	"wedge/sync/wire"
 )
 
-// TestConsoleBreakerInBrowser is issue 5's end-to-end test: a real mosquitto, the reference hub and
+// TestConsoleBreakerInBrowser is the console's end-to-end test: a real mosquitto, the reference hub and
 // an agent; a real headless chromium shows the agent's console. 201 orders dispatched through the
 // hub trip the breaker, the popup appears within 2 s, acknowledging works, orders arriving while it
 // is open are held, a supervisor's reset closes it and the held orders appear in 待分仓.

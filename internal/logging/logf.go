@@ -2,6 +2,7 @@ package logging
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"strings"
 )
@@ -63,4 +64,15 @@ func (h *logfHandler) WithGroup(name string) slog.Handler {
 	}
 	n.group = name
 	return &n
+}
+
+// Printf adapts l to a printf-style log function (info level, prefix before each line), for a
+// component that still takes one.
+func Printf(l *slog.Logger, prefix string) func(format string, args ...any) {
+	l = Or(l)
+	return func(format string, args ...any) {
+		if l.Enabled(context.Background(), slog.LevelInfo) {
+			l.Info(prefix + fmt.Sprintf(format, args...))
+		}
+	}
 }

@@ -13,6 +13,7 @@ import (
 
 	"wedge/agent"
 	"wedge/agent/config"
+	"wedge/internal/logging"
 	"wedge/internal/sdnotify"
 )
 
@@ -69,11 +70,12 @@ func runAgent(ctx context.Context, args []string, stdout, stderr io.Writer, h ru
 		fmt.Fprintf(stdout, "%s: OK (site %s, agent %s, %d stations, %d devices)\n", *path, cfg.Site, cfg.Agent, len(cfg.Stations), len(cfg.Devices))
 		return exitOK
 	}
-	logf := logger(stderr, "")
-	if cfg.Log.Level == "warn" || cfg.Log.Level == "error" {
-		logf = func(string, ...any) {}
+	log, err := logging.New(stderr, cfg.Log.Level, "")
+	if err != nil {
+		fmt.Fprintf(stderr, "wedge run: 配置文件有误 invalid config: log: %v\n", err)
+		return exitUsage
 	}
-	a, err := agent.New(ctx, cfg, agent.Deps{Logf: logf, Profiles: profiles})
+	a, err := agent.New(ctx, cfg, agent.Deps{Logger: log, Profiles: profiles})
 	if err != nil {
 		fmt.Fprintf(stderr, "wedge run: 无法启动 cannot start: %v\n", err)
 		if errors.Is(err, agent.ErrStart) {

@@ -36,7 +36,7 @@ type Snapshot struct {
 	Breaker   BreakerView
 }
 
-// BreakerView is pack01's backlog breaker (issue 5) as the view shows it.
+// BreakerView is pack01's backlog breaker as the view shows it.
 type BreakerView struct {
 	Agent      string
 	Known      bool   // the agent runs a breaker

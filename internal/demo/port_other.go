@@ -2,7 +2,10 @@
 
 package demo
 
-import "errors"
+import (
+	"errors"
+	"log/slog"
+)
 
 // openScannerPort fails: the demo's simulated serial scanners need Linux pseudo-terminals
 // (internal/pty). The rest of wedge builds and runs on other systems.
@@ -11,6 +14,6 @@ func openScannerPort() (simPort, error) {
 }
 
 // startPrinter fails like openScannerPort: the printer emulator serves Linux pseudo-terminals too.
-func startPrinter(func(string, ...any)) (simPrinter, error) {
+func startPrinter(*slog.Logger) (simPrinter, error) {
 	return nil, errors.New("模拟打印机需要 Linux / the simulated printer needs Linux")
 }

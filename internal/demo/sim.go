@@ -11,6 +11,7 @@ import (
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 
 	"wedge/agent/station"
+	"wedge/internal/logging"
 	"wedge/order"
 	"wedge/sync/wire"
 )
@@ -199,7 +200,7 @@ func (d *Demo) scan(ctx context.Context, n *node, code string) (station.Result, 
 		}
 	}
 	if _, err := n.pty.Write([]byte(code + "\r")); err != nil {
-		d.logf("%s: scanner pty write: %v", n.name, err)
+		d.log.Warn("demo: scanner pty write", logging.KeyAgent, n.name, logging.Err(err))
 		return station.Result{}, false
 	}
 	t := time.NewTimer(scanTimeout)
@@ -211,7 +212,7 @@ func (d *Demo) scan(ctx context.Context, n *node, code string) (station.Result, 
 				return r, true
 			}
 		case <-t.C:
-			d.logf("%s: no answer to scan %q within %s", n.name, code, scanTimeout)
+			d.log.Warn("demo: no answer to a scan", logging.KeyAgent, n.name, "code", code, "timeout", scanTimeout)
 			return station.Result{}, false
 		case <-ctx.Done():
 			return station.Result{}, false
@@ -386,7 +387,7 @@ func (d *Demo) burstArrived(ctx context.Context, ids []string) {
 			continue
 		}
 		if time.Now().After(deadline) || !sleep(ctx, 50*time.Millisecond) {
-			d.logf("demo: %d orders of the burst did not reach %s", len(ids), d.pack.name)
+			d.log.Warn("demo: orders of the burst did not reach the agent", logging.KeyAgent, d.pack.name, "missing", len(ids))
 			break
 		}
 	}
@@ -420,7 +421,7 @@ func (d *Demo) generator(ctx context.Context, seed uint64) {
 	}
 	var balances []due
 	var watch []string // contract-breaking orders whose refusal has not been seen at the hub yet
-	faulty := &faultyPublisher{url: d.brk.URL(), topic: wire.TopicOrders(d.opts.Site), logf: d.logf}
+	faulty := &faultyPublisher{url: d.brk.URL(), topic: wire.TopicOrders(d.opts.Site)}
 	defer faulty.close()
 	seenMalformed := map[string]uint64{}
 	t := time.NewTicker(interval)
@@ -449,7 +450,7 @@ func (d *Demo) generator(ctx context.Context, seed uint64) {
 		case x < 0.02: // a faulty publisher on the site's downlink topic, bypassing the hub
 			payload := g.malformedDownlink()
 			if err := faulty.publish(payload); err != nil {
-				d.logf("generator: faulty publisher: %v", err)
+				d.log.Warn("generator: faulty publisher", logging.Err(err))
 				continue
 			}
 			d.stats.add(&d.stats.t.Malformed, 1)
@@ -542,7 +543,6 @@ func (d *Demo) watchMalformed(seen map[string]uint64) {
 // (not through the hub). It connects on first use.
 type faultyPublisher struct {
 	url, topic string
-	logf       func(string, ...any)
 	cli        mqtt.Client
 }
 
@@ -615,7 +615,7 @@ func (d *Demo) postFailed(ctx context.Context, err error) {
 	if err == nil {
 		err = fmt.Errorf("no order id returned")
 	}
-	d.logf("generator: %v", err)
+	d.log.Warn("generator: posting to the hub failed", logging.Err(err))
 	d.ev.add(Event{Source: "generator", ZH: "下单失败 " + err.Error(), EN: "posting to the hub failed"})
 }
 

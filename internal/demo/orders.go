@@ -18,7 +18,7 @@ var channelContracts = []struct{ Name, Pattern string }{
 	{"pdd", `^\d{6}-\d{15}$`},
 }
 
-// carriers the generator assigns waybills from; each number is valid for agent/waybill.
+// carriers the generator assigns waybills from; each number is valid for order/waybill.
 var demoCarriers = []string{"sf", "yto", "zto", "jt"}
 
 var skus = []string{
@@ -85,7 +85,7 @@ func (g *gen) badOrderNo(channel string) string {
 	return "NO." + g.digits(14)
 }
 
-// waybillNo makes a waybill number of the carrier that agent/waybill accepts.
+// waybillNo makes a waybill number of the carrier that order/waybill accepts.
 func (g *gen) waybillNo(carrier string) string {
 	switch carrier {
 	case "sf":

@@ -17,7 +17,7 @@
 //
 // An order generator posts to the hub's POST /v1/orders at --rate orders per minute: tmall, jd,
 // douyin and pdd orders with channel order numbers that fit the data contract, masked recipients,
-// SKUs and SF/YTO/ZTO/J&T waybills valid for agent/waybill; presale orders whose balance is paid a
+// SKUs and SF/YTO/ZTO/J&T waybills valid for order/waybill; presale orders whose balance is paid a
 // little later; buyer cancels; now and then an order that breaks the data contract (the agents
 // refuse it as contract_violation, and the hub shows the refusal in the order's history), a
 // malformed request (the hub refuses it with a clear error) and, from a "faulty publisher" on the

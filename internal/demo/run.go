@@ -74,11 +74,6 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "wedge demo: --duration 和 --burst 不能为负 must not be negative")
 		return ExitUsage
 	}
-	if duration > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, duration)
-		defer cancel()
-	}
 	tty := !plain && isTerminal(stdout)
 
 	started := time.Now()
@@ -86,6 +81,13 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		fmt.Fprintf(stderr, "wedge demo: 无法启动 cannot start: %v\n", err)
 		return ExitFailure
+	}
+	// --duration counts from the moment everything runs: a slow start (a loaded machine, the
+	// deliberately slow console password hash) neither eats the run nor aborts the start.
+	if duration > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, duration)
+		defer cancel()
 	}
 	var b strings.Builder
 	if tty {

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -20,6 +21,7 @@ import (
 	"wedge/agent/console"
 	"wedge/agent/printing"
 	"wedge/agent/station"
+	"wedge/internal/logging"
 	"wedge/order"
 	"wedge/sync/broker"
 	"wedge/sync/hub"
@@ -83,8 +85,9 @@ type Options struct {
 	Mistakes float64
 	// Seed seeds the generator and the operators (0: from the clock).
 	Seed uint64
-	// Logf receives the components' log lines (nil: the file demo.log in the data directory).
-	Logf func(format string, args ...any)
+	// Logger receives the components' log records (nil: text records in the file demo.log in the
+	// data directory).
+	Logger *slog.Logger
 }
 
 func (o *Options) defaults() {
@@ -127,7 +130,7 @@ type Demo struct {
 	dir     string
 	tmp     bool
 	logFile *os.File
-	logf    func(string, ...any)
+	log     *slog.Logger
 
 	brk    *broker.Broker
 	hub    *hub.Hub
@@ -222,12 +225,12 @@ func Start(ctx context.Context, opts Options) (d *Demo, err error) {
 	} else if err := os.MkdirAll(d.dir, 0o750); err != nil {
 		return d, fmt.Errorf("%w: data directory: %w", ErrStart, err)
 	}
-	d.logf = opts.Logf
-	if d.logf == nil {
+	d.log = opts.Logger
+	if d.log == nil {
 		if d.logFile, err = os.OpenFile(filepath.Join(d.dir, "demo.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o640); err != nil {
 			return d, fmt.Errorf("%w: log file: %w", ErrStart, err)
 		}
-		d.logf = fileLogf(d.logFile)
+		d.log = slog.New(slog.NewTextHandler(d.logFile, nil))
 	}
 	// The console password's hash (PBKDF2, deliberately slow) is made while the broker and hub start.
 	type hashed struct {
@@ -248,13 +251,13 @@ func Start(ctx context.Context, opts Options) (d *Demo, err error) {
 	d.client = &http.Client{Transport: d.tr, Timeout: 15 * time.Second}
 
 	// 1. broker
-	if d.brk, err = broker.Start("127.0.0.1:0", &broker.Options{Logf: d.logf}); err != nil {
+	if d.brk, err = broker.Start("127.0.0.1:0", &broker.Options{Logf: logging.Printf(d.log, "")}); err != nil {
 		return d, fmt.Errorf("%w: %w", ErrStart, err)
 	}
 	// 2. hub
 	if d.hub, err = hub.New(context.WithoutCancel(ctx), hub.Options{
 		BrokerURL: d.brk.URL(), DataDir: filepath.Join(d.dir, "hub"), Listen: freeOr(opts.HubListen),
-		ClientID: "wedge-demo-hub", Logf: d.logf,
+		ClientID: "wedge-demo-hub", Logf: logging.Printf(d.log, ""),
 	}); err != nil {
 		return d, fmt.Errorf("%w: %w", ErrStart, err)
 	}
@@ -264,7 +267,7 @@ func Start(ctx context.Context, opts Options) (d *Demo, err error) {
 		return d, fmt.Errorf("%w: console password: %w", ErrStart, err)
 	}
 	// 3. pack01's label printer, then the agents, each with a serial scanner on a pty
-	if d.prn, err = startPrinter(d.logf); err != nil {
+	if d.prn, err = startPrinter(d.log); err != nil {
 		return d, fmt.Errorf("%w: printer emulator: %w", ErrStart, err)
 	}
 	if d.pack, err = d.startNode(ctx, "pack01", station.RolePrint, "print-1", "scan-p1", d.prn.Addr(), opts.PackListen); err != nil {
@@ -313,7 +316,7 @@ func (d *Demo) startNode(ctx context.Context, name, role, st, dev, printerAddr, 
 		p.Close()
 		return nil, fmt.Errorf("%w: config of %s: %w", ErrStart, name, err)
 	}
-	n.a, err = agent.New(ctx, cfg, agent.Deps{Logf: prefixed(d.logf, name+": "), OnResult: func(r station.Result) { d.onResult(n, r) },
+	n.a, err = agent.New(ctx, cfg, agent.Deps{Logger: d.log, OnResult: func(r station.Result) { d.onResult(n, r) },
 		OnPrinterEvent: func(ev printing.Event) { d.onPrinterEvent(n, ev) }})
 	if err != nil {
 		p.Close()
@@ -380,19 +383,6 @@ func freeOr(addr string) string {
 	}
 	ln.Close()
 	return addr
-}
-
-func prefixed(logf func(string, ...any), p string) func(string, ...any) {
-	return func(format string, args ...any) { logf(p+format, args...) }
-}
-
-func fileLogf(f *os.File) func(string, ...any) {
-	var mu sync.Mutex
-	return func(format string, args ...any) {
-		mu.Lock()
-		defer mu.Unlock()
-		fmt.Fprintf(f, "%s %s\n", time.Now().Format("15:04:05.000"), fmt.Sprintf(format, args...))
-	}
 }
 
 // onResult receives every committed station result of an agent (from the station's goroutine).

@@ -1,10 +1,10 @@
-package agent
+package devices
 
 import (
 	"context"
 	"errors"
 	"fmt"
-	"maps"
+	"log/slog"
 	"slices"
 	"strings"
 	"sync"
@@ -12,17 +12,17 @@ import (
 
 	"wedge/agent/api"
 	"wedge/agent/config"
-	"wedge/agent/station"
 	"wedge/drivers/discovery"
 	"wedge/drivers/profile"
 	"wedge/drivers/scanner"
 	"wedge/drivers/scanner/hidscan"
 	"wedge/drivers/scanner/serialscan"
 	"wedge/internal/clock"
+	"wedge/internal/logging"
 )
 
-// Issue 4, agent side: HID scanners, serial scanners bound by USB match rules through the
-// discovery watcher, per-device health, unplug events, and feedback after the business decision.
+// Scanners: HID scanners, serial scanners bound by USB match rules through the discovery watcher,
+// per-device health, unplug events, and feedback after the business decision.
 //
 // A scanner is opened in one of three ways:
 //   - serial with a fixed port and no match: serialscan on that port (it reopens a vanished port);
@@ -32,53 +32,12 @@ import (
 //     debounce the slot closes it, and the next matching port (maybe under another name) binds.
 //
 // The watcher runs when any HID or match-bound scanner is configured; its debounced plug/unplug
-// events for configured devices go to Deps.OnDeviceEvent and the log.
+// events for configured devices go to Options.OnEvent and the log.
 
-// DeviceEvent is a configured device plugged in or unplugged (debounced: a brief drop-out is no
-// event), for Deps.OnDeviceEvent.
-type DeviceEvent struct {
-	Device  string    `json:"device"` // the configured name
-	Kind    string    `json:"kind"`   // scanner
-	Station string    `json:"station"`
-	Plugged bool      `json:"plugged"` // false: unplugged
-	Path    string    `json:"path"`    // the HID path or serial port
-	At      time.Time `json:"at"`
-}
-
-// Default discovery timing (Deps.Rescan, Deps.Debounce).
-const (
-	DefaultRescan   = 500 * time.Millisecond
-	DefaultDebounce = time.Second
-	// FeedbackQueue is how many outcomes may wait for a scanner's feedback goroutine; beyond that
-	// the oldest waiting beep is not sent (logged), so feedback never holds up a read.
-	FeedbackQueue = 8
-)
-
-// ProfileTransports lists the scanner transports a profile has settings for: "serial" for a serial
-// block or a cdc_serial/usb_com USB identity or mode, "hid" for a hid block or a hid_pos/keyboard
-// USB identity or mode.
-func ProfileTransports(p profile.Profile) []string {
-	serial, hid := p.Serial != nil, p.HID != nil
-	modes := slices.Collect(maps.Keys(p.Modes))
-	for _, u := range p.USB {
-		modes = append(modes, u.Mode)
-	}
-	for _, m := range modes {
-		switch m {
-		case profile.ModeCDCSerial, profile.ModeUSBCOM:
-			serial = true
-		case profile.ModeHIDPOS, profile.ModeKeyboard:
-			hid = true
-		}
-	}
-	var out []string
-	if serial {
-		out = append(out, config.TransportSerial)
-	}
-	if hid {
-		out = append(out, config.TransportHID)
-	}
-	return out
+// openScanner is a scanner opened at Start (fixed port or HID), for its whole run.
+type openScanner struct {
+	dev config.Device
+	sc  scanner.Scanner
 }
 
 // rule is the discovery rule of a configured scanner (ok false: none, a fixed port only).
@@ -102,7 +61,7 @@ type boundDev struct {
 	dev  config.Device
 	prof profile.Profile
 	rule discovery.Rule
-	st   *station.Station
+	st   Station // nil: no such station
 
 	mu     sync.Mutex
 	sc     scanner.Scanner // nil while unbound
@@ -150,112 +109,113 @@ func scannerHealth(sc scanner.Scanner) scanner.Health {
 	return scanner.Health{Connected: true}
 }
 
-// openScanners opens every configured scanner (step 5 of New) and starts the discovery watcher
-// when a scanner needs it.
-func (a *Agent) openScanners(profiles map[string]profile.Profile) {
+// openScanners opens every configured scanner and starts the discovery watcher when a scanner
+// needs it.
+func (d *Devices) openScanners(stations map[string]Station) {
 	needWatch := false
-	for _, d := range a.cfg.Devices {
-		if d.Kind != config.KindScanner {
-			if d.Kind != config.KindPrinter {
-				a.logf("device %s: %s devices are not supported by this build yet; skipped", d.Name, d.Kind)
+	for _, c := range d.opts.Config.Devices {
+		log := d.log.With(logging.KeyDevice, c.Name)
+		if c.Kind != config.KindScanner {
+			if c.Kind != config.KindPrinter {
+				log.Warn("device kind not supported by this build yet; skipped", "kind", c.Kind)
 			}
 			continue
 		}
-		p, ok := profiles[d.Profile]
+		p, ok := d.opts.Profiles[c.Profile]
 		if !ok {
-			a.logf("device %s: unknown firmware profile %q; skipped", d.Name, d.Profile)
+			log.Error("unknown firmware profile; device skipped", "profile", c.Profile)
 			continue
 		}
-		st := a.stations[d.Station]
-		if d.Transport == config.TransportSerial && d.Match != nil {
-			r, _ := rule(d)
-			a.mu.Lock() // devices() may already run (the console polls it)
-			a.bound = append(a.bound, &boundDev{dev: d, prof: p, rule: r, st: st})
-			a.mu.Unlock()
+		st := stations[c.Station]
+		if c.Transport == config.TransportSerial && c.Match != nil {
+			r, _ := rule(c)
+			d.mu.Lock() // List may already run (the console polls it)
+			d.bound = append(d.bound, &boundDev{dev: c, prof: p, rule: r, st: st})
+			d.mu.Unlock()
 			needWatch = true
 			continue
 		}
-		if d.Transport == config.TransportHID {
+		if c.Transport == config.TransportHID {
 			needWatch = true
 		}
-		sc, err := a.openScanner(d, p)
+		sc, err := d.openScanner(c, p)
 		if err != nil {
 			// The driver retries a vanished device; an error here is a configuration problem
 			// (unsupported transport, bad line settings, bad profile). Log it and keep running.
-			a.logf("device %s: cannot open: %v", d.Name, err)
+			log.Error("cannot open scanner", logging.Err(err))
 			continue
 		}
-		a.mu.Lock()
-		a.scanners = append(a.scanners, devScanner{dev: d, sc: sc})
-		a.mu.Unlock()
-		a.readers.Add(1)
-		go a.read(d, sc, st)
+		d.mu.Lock()
+		d.scanners = append(d.scanners, openScanner{dev: c, sc: sc})
+		d.mu.Unlock()
+		d.readers.Add(1)
+		go d.read(c, sc, st)
 	}
 	if !needWatch {
 		return
 	}
 	var set []profile.Profile
-	for _, p := range profiles {
+	for _, p := range d.opts.Profiles {
 		set = append(set, p)
 	}
 	slices.SortFunc(set, func(x, y profile.Profile) int { return strings.Compare(x.ID, y.ID) })
 	w := discovery.Watch(&discovery.Options{
-		HIDEnumerate: a.deps.HIDEnumerate, SerialPorts: a.deps.SerialPorts, Profiles: set,
-		Clock: a.deps.Clock, Logf: prefixed(a.logf, ""), Interval: a.deps.Rescan, Debounce: a.deps.Debounce,
+		HIDEnumerate: d.opts.HIDEnumerate, SerialPorts: d.opts.SerialPorts, Profiles: set,
+		Clock: d.opts.Clock, Logf: logging.Printf(d.log, ""), Interval: d.opts.Rescan, Debounce: d.opts.Debounce,
 	})
-	a.mu.Lock()
-	a.watcher = w
-	a.mu.Unlock()
-	a.watchDone = make(chan struct{})
-	go a.watch()
+	d.mu.Lock()
+	d.watcher = w
+	d.mu.Unlock()
+	d.watchDone = make(chan struct{})
+	go d.watch(w)
 }
 
 // watch is the owner of the bound slots: it applies the watcher's debounced events.
-func (a *Agent) watch() {
-	defer close(a.watchDone)
+func (d *Devices) watch(w *discovery.Watcher) {
+	defer close(d.watchDone)
 	warned := map[string]bool{}
 	for {
 		select {
-		case <-a.stop:
+		case <-d.stop:
 			return
-		case ev := <-a.watcher.Events():
-			a.onDeviceChange(ev, warned)
+		case ev := <-w.Events():
+			d.onDeviceChange(w, ev, warned)
 		}
 	}
 }
 
-func (a *Agent) onDeviceChange(ev discovery.Event, warned map[string]bool) {
-	d := ev.Device
-	for _, cd := range a.cfg.Devices {
-		if cd.Kind != config.KindScanner {
+func (d *Devices) onDeviceChange(w *discovery.Watcher, ev discovery.Event, warned map[string]bool) {
+	found := ev.Device
+	for _, c := range d.opts.Config.Devices {
+		if c.Kind != config.KindScanner {
 			continue
 		}
-		r, ok := rule(cd)
-		if !ok || !transportFits(cd.Transport, d.Transport) || !r.Matches(d) {
+		r, ok := rule(c)
+		if !ok || !transportFits(c.Transport, found.Transport) || !r.Matches(found) {
 			continue
 		}
-		if ev.Kind == discovery.Added && !warned[cd.Name] {
-			if n := len(discovery.Bind(a.watcher.Present(), r)); n > 1 {
-				warned[cd.Name] = true
-				a.logf("device %s: 匹配规则命中 %d 个设备，请加上 serial 或 usb_path / the match rule selects %d attached devices: add serial or usb_path to tell them apart", cd.Name, n, n)
+		log := d.log.With(logging.KeyDevice, c.Name)
+		if ev.Kind == discovery.Added && !warned[c.Name] {
+			if n := len(discovery.Bind(w.Present(), r)); n > 1 {
+				warned[c.Name] = true
+				log.Warn("匹配规则命中多个设备，请加上 serial 或 usb_path / the match rule selects several attached devices: add serial or usb_path to tell them apart", "matches", n)
 			}
 		}
-		verb := "plugged in"
+		attrs := []any{"path", found.Path, "vid", found.VID, "pid", found.PID}
 		if ev.Kind == discovery.Removed {
-			verb = "unplugged"
+			log.Warn("scanner unplugged", attrs...)
+		} else {
+			log.Info("scanner plugged in", attrs...)
 		}
-		a.logf("device %s: %s (%s %s:%s)", cd.Name, verb, d.Path, d.VID, d.PID)
-		if b := a.boundFor(cd.Name); b != nil {
+		if b := d.boundFor(c.Name); b != nil {
 			if ev.Kind == discovery.Added {
-				a.bind(b, d)
+				d.bind(b, found)
 			} else {
-				a.unbind(b, d.Key)
+				d.unbind(b, found.Key)
 			}
 		}
-		if a.deps.OnDeviceEvent != nil {
-			a.deps.OnDeviceEvent(DeviceEvent{Device: cd.Name, Kind: cd.Kind, Station: cd.Station,
-				Plugged: ev.Kind == discovery.Added, Path: d.Path, At: ev.At})
-		}
+		d.event(Event{Device: c.Name, Kind: c.Kind, Station: c.Station,
+			Plugged: ev.Kind == discovery.Added, Path: found.Path, At: ev.At})
 	}
 }
 
@@ -264,8 +224,8 @@ func transportFits(cfg, found string) bool {
 		(cfg == config.TransportSerial && found == discovery.TransportSerial)
 }
 
-func (a *Agent) boundFor(name string) *boundDev {
-	for _, b := range a.bound {
+func (d *Devices) boundFor(name string) *boundDev {
+	for _, b := range d.bound {
 		if b.dev.Name == name {
 			return b
 		}
@@ -273,35 +233,35 @@ func (a *Agent) boundFor(name string) *boundDev {
 	return nil
 }
 
-// bind opens the slot's scanner on port d, unless it is bound to a port that still works.
-func (a *Agent) bind(b *boundDev, d discovery.Device) {
+// bind opens the slot's scanner on port found, unless it is bound to a port that still works.
+func (d *Devices) bind(b *boundDev, found discovery.Device) {
 	b.mu.Lock()
 	cur, curKey := b.sc, b.key
 	b.mu.Unlock()
 	if cur != nil {
-		if curKey == d.Key || scannerHealth(cur).Connected {
+		if curKey == found.Key || scannerHealth(cur).Connected {
 			return
 		}
-		a.unbind(b, curKey) // replugged under another name before the old one timed out
+		d.unbind(b, curKey) // replugged under another name before the old one timed out
 	}
 	dev := b.dev
-	dev.Port = d.Path
-	sc, err := a.openScanner(dev, b.prof)
+	dev.Port = found.Path
+	sc, err := d.openScanner(dev, b.prof)
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if err != nil {
-		b.errMsg, b.errAt = fmt.Sprintf("open %s: %v", d.Path, err), clockNow(a)
-		a.logf("device %s: cannot open %s: %v", dev.Name, d.Path, err)
+		b.errMsg, b.errAt = fmt.Sprintf("open %s: %v", found.Path, err), d.now()
+		d.log.Warn("cannot open scanner", logging.KeyDevice, dev.Name, "path", found.Path, logging.Err(err))
 		return
 	}
-	b.sc, b.key, b.path = sc, d.Key, d.Path
+	b.sc, b.key, b.path = sc, found.Key, found.Path
 	b.binds++
-	a.readers.Add(1)
-	go a.read(dev, sc, b.st)
+	d.readers.Add(1)
+	go d.read(dev, sc, b.st)
 }
 
 // unbind closes the slot's scanner if it is bound to key, keeping its health.
-func (a *Agent) unbind(b *boundDev, key string) {
+func (d *Devices) unbind(b *boundDev, key string) {
 	b.mu.Lock()
 	sc := b.sc
 	if sc == nil || b.key != key {
@@ -318,74 +278,71 @@ func (a *Agent) unbind(b *boundDev, key string) {
 		b.past.LastError, b.past.LastErrAt = h.LastError, h.LastErrAt
 	}
 	b.sc, b.key = nil, ""
-	b.errMsg, b.errAt = "unplugged: "+b.path, clockNow(a)
+	b.errMsg, b.errAt = "unplugged: "+b.path, d.now()
 	b.mu.Unlock()
 	if err := sc.Close(); err != nil {
-		a.logf("device %s: close: %v", b.dev.Name, err)
+		d.log.Warn("scanner close", logging.KeyDevice, b.dev.Name, logging.Err(err))
 	}
 }
 
-func clockNow(a *Agent) time.Time {
-	if a.deps.Clock != nil {
-		return a.deps.Clock.Now()
-	}
-	return time.Now()
-}
-
-// stopScanners stops the watcher and closes every scanner (Stop, after close(a.stop)).
-func (a *Agent) stopScanners() []error {
+// stopScanners stops the watcher and closes every scanner (StopInputs, after close(d.stop)).
+func (d *Devices) stopScanners() []error {
 	var errs []error
-	if a.watcher != nil {
-		a.watcher.Close()
-		<-a.watchDone
+	d.mu.Lock()
+	w := d.watcher
+	d.mu.Unlock()
+	if w != nil {
+		w.Close()
+		<-d.watchDone
 	}
-	for _, b := range a.bound {
+	for _, b := range d.bound {
 		b.mu.Lock()
 		key := b.key
 		b.mu.Unlock()
-		a.unbind(b, key)
+		d.unbind(b, key)
 	}
-	a.mu.Lock()
-	for _, s := range a.scanners {
+	d.mu.Lock()
+	for _, s := range d.scanners {
 		if err := s.sc.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("device %s: %w", s.dev.Name, err))
 		}
 	}
-	a.mu.Unlock()
+	d.mu.Unlock()
 	return errs
 }
 
-// openScanner opens one scanner with its driver (or Deps.OpenScanner).
-func (a *Agent) openScanner(d config.Device, p profile.Profile) (scanner.Scanner, error) {
-	logf := prefixed(a.logf, "device "+d.Name+": ")
-	if a.deps.OpenScanner != nil {
-		return a.deps.OpenScanner(d, p, logf)
+// openScanner opens one scanner with its driver (or Options.OpenScanner).
+func (d *Devices) openScanner(c config.Device, p profile.Profile) (scanner.Scanner, error) {
+	log := d.log.With(logging.KeyDevice, c.Name)
+	if d.opts.OpenScanner != nil {
+		return d.opts.OpenScanner(c, p, log)
 	}
-	switch d.Transport {
+	switch c.Transport {
 	case config.TransportSerial:
-		return serialscan.OpenProfile(d.Name, d.Port, p, &serialscan.Options{Clock: a.deps.Clock, Logf: logf})
+		return serialscan.OpenProfile(c.Name, c.Port, p, &serialscan.Options{Clock: d.opts.Clock, Logf: logging.Printf(log, "")})
 	case config.TransportHID:
-		r, _ := rule(d)
+		r, _ := rule(c)
 		m, err := r.HIDMatch()
 		if err != nil {
 			return nil, err
 		}
-		return hidscan.Open(hidscan.ConfigFor(d.Name, m, p), &hidscan.Options{Clock: a.deps.Clock, Logf: logf,
-			Enumerate: a.deps.HIDEnumerate, Open: a.deps.HIDOpen, Rescan: a.deps.Rescan})
+		return hidscan.Open(hidscan.ConfigFor(c.Name, m, p), &hidscan.Options{Clock: d.opts.Clock, Logf: logging.Printf(log, ""),
+			Enumerate: d.opts.HIDEnumerate, Open: d.opts.HIDOpen, Rescan: d.opts.Rescan})
 	}
-	return nil, fmt.Errorf("transport %q is not supported by this build", d.Transport)
+	return nil, fmt.Errorf("transport %q is not supported by this build", c.Transport)
 }
 
 // read is one scanner's reader: every read goes to its station, and the outcome goes back to the
 // scanner as feedback (accepted or already done → Good, rejected → Bad) on the reader's feedback
 // goroutine, so a slow or stuck beep never delays the next read.
-func (a *Agent) read(d config.Device, sc scanner.Scanner, st *station.Station) {
-	defer a.readers.Done()
+func (d *Devices) read(c config.Device, sc scanner.Scanner, st Station) {
+	defer d.readers.Done()
+	log := d.log.With(logging.KeyDevice, c.Name)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go func() {
 		select {
-		case <-a.stop:
+		case <-d.stop:
 			cancel()
 		case <-ctx.Done():
 		}
@@ -394,7 +351,7 @@ func (a *Agent) read(d config.Device, sc scanner.Scanner, st *station.Station) {
 	if fb, ok := sc.(scanner.Feedbacker); ok {
 		fbq = make(chan scanner.Outcome, FeedbackQueue)
 		fbDone := make(chan struct{})
-		go a.feedback(ctx, d.Name, fb, fbq, fbDone)
+		go feedback(ctx, log, fb, fbq, fbDone)
 		defer func() { close(fbq); <-fbDone }()
 	}
 	for {
@@ -403,14 +360,14 @@ func (a *Agent) read(d config.Device, sc scanner.Scanner, st *station.Station) {
 			if !scanner.Recoverable(err) {
 				return
 			}
-			a.logf("device %s: %v", d.Name, err)
+			log.Warn("scanner read", logging.Err(err))
 			continue
 		}
 		if r.Device == "" {
-			r.Device = d.Name
+			r.Device = c.Name
 		}
 		if st == nil {
-			a.logf("device %s: no station %q; read %q dropped", d.Name, d.Station, r.Text)
+			log.Error("no such station; read dropped", logging.KeyStation, c.Station, "code", r.Text)
 			continue
 		}
 		res := st.Handle(ctx, r)
@@ -432,7 +389,7 @@ func (a *Agent) read(d config.Device, sc scanner.Scanner, st *station.Station) {
 			case fbq <- o:
 			default:
 			}
-			a.logf("device %s: feedback queue full (the scanner does not take its beeps); the oldest waiting one was not sent", d.Name)
+			log.Warn("feedback queue full (the scanner does not take its beeps); the oldest waiting one was not sent")
 		}
 	}
 }
@@ -444,7 +401,7 @@ const feedbackRetry = 5 * time.Millisecond
 // drops a beep while the previous one is still being written (ErrFeedbackBusy); back-to-back reads
 // would lose theirs, so it is retried every 5 ms until the bound. The pacing uses the wall clock
 // on purpose: it waits for a device write, not for business time (a fake clock would stall it).
-func (a *Agent) feedback(ctx context.Context, name string, fb scanner.Feedbacker, q <-chan scanner.Outcome, done chan<- struct{}) {
+func feedback(ctx context.Context, log *slog.Logger, fb scanner.Feedbacker, q <-chan scanner.Outcome, done chan<- struct{}) {
 	defer close(done)
 	for o := range q {
 		fctx, cancel := context.WithTimeout(ctx, FeedbackTimeout)
@@ -464,14 +421,15 @@ func (a *Agent) feedback(ctx context.Context, name string, fb scanner.Feedbacker
 		}
 		cancel()
 		if err != nil && !errors.Is(err, context.Canceled) {
-			a.logf("device %s: feedback: %v", name, err)
+			log.Warn("scanner feedback", logging.Err(err))
 		}
 	}
 }
 
-// scannerDevice fills x (a scanner in the status) with its health and the port it is bound to.
-func (a *Agent) scannerDevice(d config.Device, open map[string]scanner.Scanner, x *api.Device) {
-	if b := a.boundFor(d.Name); b != nil {
+// scannerDevice fills x (a scanner in the list) with its health and the port it is bound to.
+// d.mu is held.
+func (d *Devices) scannerDevice(c config.Device, open map[string]scanner.Scanner, x *api.Device) {
+	if b := d.boundFor(c.Name); b != nil {
 		x.Health = b.health()
 		b.mu.Lock()
 		if b.sc != nil {
@@ -480,11 +438,11 @@ func (a *Agent) scannerDevice(d config.Device, open map[string]scanner.Scanner, 
 		b.mu.Unlock()
 		return
 	}
-	if sc, ok := open[d.Name]; ok {
+	if sc, ok := open[c.Name]; ok {
 		x.Health = scannerHealth(sc)
-		if d.Transport == config.TransportHID && a.watcher != nil {
-			if r, ok := rule(d); ok {
-				for _, dev := range discovery.Bind(a.watcher.Present(), r) {
+		if c.Transport == config.TransportHID && d.watcher != nil {
+			if r, ok := rule(c); ok {
+				for _, dev := range discovery.Bind(d.watcher.Present(), r) {
 					if dev.Transport == discovery.TransportHID {
 						x.Port = dev.Path
 						break

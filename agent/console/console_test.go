@@ -35,7 +35,7 @@ func board() console.Snapshot {
 	return console.Snapshot{Site: "sz01", Agent: "a1", At: t0,
 		Counts:  map[order.State]int{order.PendingAllocation: 12, order.WaybillPrinted: 3},
 		Backlog: breaker.Stats{Backlog: 12, AvgWait: 3 * time.Minute, OldestWait: 9 * time.Minute},
-		Breaker: breaker.State{Thresholds: breaker.Thresholds{MaxBacklog: 200, MaxAvgWait: 8 * time.Minute, CloseRatio: 0.8, CloseAfter: time.Minute}},
+		Breaker: breaker.State{Thresholds: order.Thresholds{MaxBacklog: 200, MaxAvgWait: 8 * time.Minute, CloseRatio: 0.8, CloseAfter: time.Minute}},
 		Devices: []console.Device{{Name: "zebra-1", Kind: "printer", Station: "print-1", Up: true, Health: "ok"}},
 		Sync:    console.Sync{Unsynced: 4, LastAck: t0, Connected: true},
 		KPI: console.KPI{Goal: 0.92, Warn: 0.85,

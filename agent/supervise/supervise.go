@@ -170,7 +170,7 @@ func New(ctx context.Context, store *journal.Store, opts Options) (*Supervisor, 
 		return nil, fmt.Errorf("supervise: load breaker state: %w", err)
 	}
 	bo := opts.Breaker
-	bo.Clock, bo.Logf, bo.Initial = s.clk, s.logf, initial
+	bo.Clock, bo.Initial = s.clk, initial
 	if initial != nil {
 		// Thresholds changed by a hub command survive the restart; the config gives the rest.
 		bo.MaxBacklog, bo.MaxAvgWait = initial.Thresholds.MaxBacklog, initial.Thresholds.MaxAvgWait
@@ -584,7 +584,7 @@ func (s *Supervisor) restore(br *breaker.Breaker, tr breaker.Transition) {
 	}
 	th := prev.Thresholds
 	nb, err := breaker.New(breaker.Options{MaxBacklog: th.MaxBacklog, MaxAvgWait: th.MaxAvgWait, CloseRatio: th.CloseRatio,
-		CloseAfter: th.CloseAfter, ResetGrace: s.opts.Breaker.ResetGrace, Clock: s.clk, Logf: s.logf, Initial: &prev})
+		CloseAfter: th.CloseAfter, ResetGrace: s.opts.Breaker.ResetGrace, Clock: s.clk, Initial: &prev})
 	if err == nil {
 		s.br.Store(nb)
 	}
@@ -651,7 +651,7 @@ func (s *Supervisor) Reset(ctx context.Context, by, reason string) (released int
 // Command applies a hub command (wire.TopicCommand). A command that cannot be read or applied is
 // journaled as a note (so the hub sees the refusal) and returned wrapping ErrCommand.
 func (s *Supervisor) Command(ctx context.Context, payload []byte) error {
-	cmd, th, err := breaker.ParseCommand(payload)
+	cmd, th, err := order.ParseCommand(payload)
 	if err == nil {
 		s.txMu.Lock()
 		br := s.br.Load()

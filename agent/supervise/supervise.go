@@ -30,11 +30,11 @@ import (
 	"time"
 
 	"wedge/agent/breaker"
-	"wedge/agent/breaker/overdue"
 	"wedge/agent/console"
 	"wedge/agent/journal"
 	"wedge/agent/kpi"
 	"wedge/agent/metrics"
+	"wedge/agent/overdue"
 	"wedge/agent/printing"
 	"wedge/agent/station"
 	"wedge/internal/clock"

@@ -1,7 +1,7 @@
-// Package overdue is the 30-minute overdue policy of issue 5, pure: an order that has waited in
-// 待分仓 pending_allocation longer than the limit gets exactly one overdue alert. The order's
-// Overdue flag, set by the agent in the same transaction as the wire.KindOverdue journal entry,
-// prevents repeats.
+// Package overdue is the overdue policy, pure: an order that has waited in 待分仓
+// pending_allocation longer than the limit (30 minutes by default) gets exactly one overdue alert.
+// The order's Overdue flag, set by the agent in the same transaction as the wire.KindOverdue journal
+// entry, prevents repeats.
 package overdue
 
 import (
@@ -9,7 +9,6 @@ import (
 	"sort"
 	"time"
 
-	"wedge/agent/breaker"
 	"wedge/order"
 	"wedge/sync/wire"
 )
@@ -32,7 +31,7 @@ func Scan(orders []order.Order, now time.Time, after time.Duration) []string {
 		if o.State != order.PendingAllocation || o.Overdue {
 			continue
 		}
-		since := breaker.PendingSince(o)
+		since := waitingSince(o)
 		if since.IsZero() || now.Sub(since) <= after {
 			continue
 		}
@@ -53,9 +52,22 @@ func Scan(orders []order.Order, now time.Time, after time.Duration) []string {
 
 // Mark returns o flagged overdue and the journal entry to append with it (in one transaction).
 func Mark(o order.Order, now time.Time) (order.Order, wire.Entry) {
-	wait := now.Sub(breaker.PendingSince(o)).Round(time.Second)
+	wait := now.Sub(waitingSince(o)).Round(time.Second)
 	o.Overdue = true
 	return o, wire.Entry{Kind: wire.KindOverdue, OrderID: o.ID, From: string(o.State), To: string(o.State),
 		Trigger: wire.TriggerSystem, Reason: "overdue", At: wire.Time(now),
 		Detail: fmt.Sprintf("超时未分仓 overdue: waited %s in %s", wait, o.State.Label())}
+}
+
+// waitingSince is when o entered 待分仓: PendingSince, else StateSince, else ReceivedAt (as
+// breaker.Backlog measures the wait). It is the order's waiting-time rule, kept here until the order
+// package has it; the overdue policy does not depend on the breaker.
+func waitingSince(o order.Order) time.Time {
+	switch {
+	case !o.PendingSince.IsZero():
+		return o.PendingSince
+	case !o.StateSince.IsZero():
+		return o.StateSince
+	}
+	return o.ReceivedAt
 }

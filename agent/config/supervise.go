@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"wedge/agent/console"
-	"wedge/agent/kpi"
+	"wedge/order/kpi"
 )
 
 // Defaults of the issue-5 settings (breaker, overdue, KPI, console).

@@ -32,9 +32,9 @@ import (
 	"github.com/gorilla/websocket"
 
 	"wedge/agent/breaker"
-	"wedge/agent/kpi"
 	"wedge/internal/clock"
 	"wedge/order"
+	"wedge/order/kpi"
 	"wedge/sync/wire"
 )
 

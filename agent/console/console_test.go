@@ -21,9 +21,9 @@ import (
 	"wedge/agent/breaker"
 	"wedge/agent/console"
 	"wedge/agent/console/consoletest"
-	"wedge/agent/kpi"
 	"wedge/internal/clock"
 	"wedge/order"
+	"wedge/order/kpi"
 	"wedge/sync/wire"
 )
 

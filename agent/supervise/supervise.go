@@ -32,13 +32,13 @@ import (
 	"wedge/agent/breaker"
 	"wedge/agent/console"
 	"wedge/agent/journal"
-	"wedge/agent/kpi"
 	"wedge/agent/metrics"
 	"wedge/agent/overdue"
 	"wedge/agent/printing"
 	"wedge/agent/station"
 	"wedge/internal/clock"
 	"wedge/order"
+	"wedge/order/kpi"
 	"wedge/sync/wire"
 )
 

@@ -15,9 +15,9 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"wedge/agent"
-	"wedge/agent/console"
 	"wedge/agent/console/consoletest"
 	"wedge/internal/testbroker"
+	"wedge/internal/webauth/password"
 	"wedge/order"
 	"wedge/sync/wire"
 )
@@ -35,7 +35,7 @@ func TestConsoleBreakerInBrowser(t *testing.T) {
 	defer cancel()
 	h := startHub(t, ctx, b.URL(), dir, "hub-console")
 
-	hash, err := console.HashPassword("secret-1")
+	hash, err := password.Hash("secret-1")
 	if err != nil {
 		t.Fatal(err)
 	}

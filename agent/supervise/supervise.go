@@ -187,17 +187,13 @@ func New(ctx context.Context, store *journal.Store, opts Options) (*Supervisor, 
 	s.m.SetBreaker(br.Open())
 
 	co := opts.Console
-	co.Source, co.Clock, co.Logf = (*source)(s), s.clk, prefixed(s.logf, "console: ")
+	co.Source, co.Clock = (*source)(s), s.clk
 	if s.con, err = console.New(co); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
 	}
 	s.observe(ctx) // the board is right from the first connection
 	go s.run()
 	return s, nil
-}
-
-func prefixed(logf func(string, ...any), p string) func(string, ...any) {
-	return func(format string, args ...any) { logf(p+format, args...) }
 }
 
 // Console is the supervisor console.

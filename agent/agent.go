@@ -21,9 +21,9 @@ import (
 	"wedge/agent/config"
 	"wedge/agent/intake"
 	"wedge/agent/journal"
+	"wedge/agent/oversight"
 	"wedge/agent/printing"
 	"wedge/agent/station"
-	"wedge/agent/supervise"
 	"wedge/agent/version"
 	"wedge/drivers/discovery"
 	"wedge/drivers/profile"
@@ -83,7 +83,7 @@ type Agent struct {
 	logf func(string, ...any)
 
 	store    *journal.Store
-	sup      *supervise.Supervisor // issue 5: breaker, overdue, KPI, metrics, console
+	sup      *oversight.Oversight // breaker, overdue, KPI, metrics, console
 	up       *uplink.Uplink
 	in       *intake.Intake
 	stations map[string]*station.Station
@@ -176,7 +176,7 @@ func New(ctx context.Context, cfg *config.Config, deps Deps) (a *Agent, err erro
 	// the uplink asks it where to catch up from after every reconnect.
 	a.in, err = intake.New(ctx, a.store, intake.Options{Clock: deps.Clock, Logf: prefixed(a.logf, ""),
 		Contract: cfg.CheckOrderNo, RequestCatchup: func(since uint64) { a.up.RequestCatchup(since) },
-		IntakeState: a.sup.IntakeState})
+		IntakeState: a.sup.Breaker().IntakeState})
 	if err != nil {
 		return a, fmt.Errorf("%w: %w", ErrStart, err)
 	}
@@ -268,7 +268,7 @@ func (a *Agent) resultSink(r station.Result) {
 			r.Station, r.Device, r.Code, r.Outcome.Result, r.Kind, r.Entry.OrderID, r.Entry.Reason, r.Entry.Seq)
 	}
 	if a.sup != nil {
-		a.sup.OnResult(r)
+		a.sup.Events().OnResult(r)
 	}
 	if a.deps.OnResult != nil {
 		a.deps.OnResult(r)
@@ -289,7 +289,7 @@ func (a *Agent) pump() {
 				return
 			}
 			if m.Topic == wire.TopicCommand(a.cfg.Site, a.cfg.Agent) {
-				if err := a.sup.Command(ctx, m.Payload); err != nil {
+				if err := a.sup.Breaker().Command(ctx, m.Payload); err != nil {
 					a.logf("command: %v", err)
 				}
 				continue
@@ -306,7 +306,7 @@ func (a *Agent) status() wire.Status {
 	s := wire.Status{State: "online", Site: a.cfg.Site, Agent: a.cfg.Agent, Version: version.Version, At: wire.Time(clock.Or(a.deps.Clock).Now())}
 	if a.store != nil {
 		s.JournalID = a.store.JournalID()
-		s.BreakerOpen = a.sup != nil && a.sup.BreakerOpen()
+		s.BreakerOpen = a.sup != nil && a.sup.Breaker().Open()
 		if l, k := a.store.LastSeq(), a.store.AckedSeq(); l > k {
 			s.Unsynced = l - k
 		}
@@ -334,9 +334,9 @@ func (a *Agent) devices() []api.Device {
 	return out
 }
 
-// Supervisor is the agent's supervision (breaker, overdue, KPI, metrics, console). Printer
-// drivers report faults through Supervisor().PrinterFault.
-func (a *Agent) Supervisor() *supervise.Supervisor { return a.sup }
+// Supervisor is the agent's oversight (breaker, overdue, KPI, metrics, console). Printer
+// drivers report faults through Supervisor().Events().PrinterFault.
+func (a *Agent) Supervisor() *oversight.Oversight { return a.sup }
 
 // Store is the agent's journal store.
 func (a *Agent) Store() *journal.Store { return a.store }

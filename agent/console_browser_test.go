@@ -94,7 +94,7 @@ func TestConsoleBreakerInBrowser(t *testing.T) {
 
 	// 201 orders through the hub trip the breaker; the popup shows within 2 s of the trip.
 	dispatch(201)
-	eventually(t, "the breaker opens", func() bool { return a.Supervisor().BreakerOpen() })
+	eventually(t, "the breaker opens", func() bool { return a.Supervisor().Breaker().Open() })
 	popup := `.popup[data-kind="breaker"]`
 	pctx, pcancel := context.WithTimeout(bctx, 2*time.Second)
 	err = chromedp.Do(pctx, chromedp.WaitVisible(css(popup)))
@@ -176,7 +176,7 @@ func TestConsoleBreakerInBrowser(t *testing.T) {
 		c := a.Store().Counts()
 		t.Fatalf("board never showed 208 in 待分仓 and none held (store counts %v): %v", c, err)
 	}
-	if a.Supervisor().BreakerOpen() {
+	if a.Supervisor().Breaker().Open() {
 		t.Fatal("breaker still open after the reset")
 	}
 	shot("agent-console-reset.png")

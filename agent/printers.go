@@ -127,7 +127,7 @@ func (a *Agent) closePrinters() []error {
 // onPrinterEvent passes a printer fault to the consoles (popup) and to Deps.OnPrinterEvent.
 func (a *Agent) onPrinterEvent(ev printing.Event) {
 	if a.sup != nil && !ev.Cleared {
-		a.sup.PrinterFault(ev.Printer, ev.Message.String())
+		a.sup.Events().PrinterFault(ev.Printer, ev.Message.String())
 	}
 	if a.deps.OnPrinterEvent != nil {
 		a.deps.OnPrinterEvent(ev)

@@ -1,16 +1,18 @@
 package agent
 
 import (
+	"bytes"
 	"context"
+	"log/slog"
 
 	"wedge/agent/breaker"
 	"wedge/agent/console"
+	"wedge/agent/oversight"
 	"wedge/agent/station"
-	"wedge/agent/supervise"
 	"wedge/internal/clock"
 )
 
-// startSupervise starts the issue-5 supervision over the journal (agent/supervise).
+// startSupervise starts the oversight over the journal (agent/oversight).
 func (a *Agent) startSupervise(ctx context.Context) error {
 	cfg := a.cfg
 	key, err := cfg.SessionKey()
@@ -22,13 +24,13 @@ func (a *Agent) startSupervise(ctx context.Context) error {
 	next := a.deps.OnDeviceEvent
 	a.deps.OnDeviceEvent = func(ev DeviceEvent) {
 		if a.sup != nil {
-			a.sup.DeviceEvent(ev.Kind, ev.Device, ev.Plugged)
+			a.sup.Events().DeviceEvent(ev.Kind, ev.Device, ev.Plugged)
 		}
 		if next != nil {
 			next(ev)
 		}
 	}
-	a.sup, err = supervise.New(ctx, a.store, supervise.Options{
+	a.sup, err = oversight.New(ctx, a.store, oversight.Options{
 		Site: cfg.Site, Agent: cfg.Agent,
 		Breaker: breaker.Options{MaxBacklog: cfg.Breaker.MaxBacklog, MaxAvgWait: cfg.Breaker.MaxAvgWait.D(),
 			CloseRatio: cfg.Breaker.CloseRatio, CloseAfter: cfg.Breaker.CloseAfter.D()},
@@ -52,11 +54,20 @@ func (a *Agent) startSupervise(ctx context.Context) error {
 			}
 			return r
 		},
-		Every: supervise.DefaultEvery,
-		Clock: clk,
-		Logf:  prefixed(a.logf, ""),
+		Every:  oversight.DefaultEvery,
+		Clock:  clk,
+		Logger: slog.New(slog.NewTextHandler(logfWriter(a.logf), nil)),
 	})
 	return err
+}
+
+// logfWriter passes each record of a slog text handler to the agent's Logf, until the agent
+// itself has a *slog.Logger.
+type logfWriter func(string, ...any)
+
+func (w logfWriter) Write(p []byte) (int, error) {
+	w("%s", bytes.TrimRight(p, "\n"))
+	return len(p), nil
 }
 
 func (a *Agent) consoleDevices() []console.Device {

@@ -33,14 +33,14 @@ fmt:
 
 # Benchmarks (see docs/BENCHMARKS.md for results and the machine they ran on). One package at a
 # time (-p 1): they measure fsync latency and CPU, and parallel packages would disturb each other.
-# Package micro-benchmarks run for Go's default 1 s; the cross-component ones in sync/syncbench are
+# Package micro-benchmarks run for Go's default 1 s; the cross-component ones in bench/ are
 # fixed workloads (47,000 entries, 1,000,000-entry backlog), run once each, three times. About 4 min
 # on a 2-core machine.
 # Only packages that have benchmarks (so a package mid-edit elsewhere in the tree cannot stop the run).
-BENCH_PKGS ?= $(shell grep -rl --include='*_test.go' '^func Benchmark' . | xargs -r -n1 dirname | sort -u | grep -v '^./sync/syncbench$$')
+BENCH_PKGS ?= $(shell grep -rl --include='*_test.go' '^func Benchmark' . | xargs -r -n1 dirname | sort -u | grep -v '^./bench$$')
 bench:
 	$(GO) test -p 1 -run '^$$' -bench . -benchmem -timeout 30m $(BENCH_PKGS)
-	$(GO) test -run '^$$' -bench . -benchmem -benchtime 1x -count 3 -timeout 30m ./sync/syncbench
+	$(GO) test -run '^$$' -bench . -benchmem -benchtime 1x -count 3 -timeout 30m ./bench
 
 clean:
 	rm -rf bin

@@ -30,6 +30,7 @@ import (
 	"wedge/drivers/scanner"
 	"wedge/drivers/scanner/hidscan"
 	"wedge/internal/clock"
+	"wedge/internal/logging"
 	"wedge/sync/uplink"
 	"wedge/sync/wire"
 )
@@ -174,7 +175,7 @@ func New(ctx context.Context, cfg *config.Config, deps Deps) (a *Agent, err erro
 
 	// 2. intake (fed by the downlink once the uplink runs). It asks the uplink for catch-ups;
 	// the uplink asks it where to catch up from after every reconnect.
-	a.in, err = intake.New(ctx, a.store, intake.Options{Clock: deps.Clock, Logf: prefixed(a.logf, ""),
+	a.in, err = intake.New(ctx, a.store, intake.Options{Clock: deps.Clock, Logger: logging.FromLogf(a.logf),
 		Contract: cfg.CheckOrderNo, RequestCatchup: func(since uint64) { a.up.RequestCatchup(since) },
 		IntakeState: a.sup.Breaker().IntakeState})
 	if err != nil {

@@ -162,6 +162,7 @@ type Request struct {
 	Manual   bool      // an explicit human confirmation: Operator and Note are required
 	Operator string    // who
 	Note     string    // why (manual confirmations, cancels)
+	Hold     bool      // balance paid: intake is held by an open breaker, so the order enters 暂停进入, not 待分仓
 	At       time.Time // when (agent clock)
 }
 
@@ -263,7 +264,14 @@ func Apply(o Order, req Request) Outcome {
 		if o.State != AwaitingBalance {
 			return done(o, wb)
 		}
-		n := enter(o, PendingAllocation, req.At)
+		to := PendingAllocation
+		if req.Hold {
+			to = Held // released to 待分仓 in arrival order when the breaker closes
+		}
+		n := enter(o, to, req.At)
+		if req.Hold {
+			n.PendingSince = time.Time{}
+		}
 		n.Payment = PaymentFull
 		if n.PaidAt.IsZero() {
 			n.PaidAt = req.At

@@ -23,16 +23,15 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"slices"
+	"log/slog"
 	"strings"
 	"sync"
 	"time"
-	"unicode/utf8"
 
 	"wedge/agent/journal"
 	"wedge/internal/clock"
+	"wedge/internal/logging"
 	"wedge/order"
-	"wedge/order/waybill"
 	"wedge/sync/wire"
 )
 
@@ -48,12 +47,12 @@ var (
 const MetaHSeq = "intake/hseq"
 
 // MaxExcerpt bounds the bytes of a bad payload kept in a journal entry's detail.
-const MaxExcerpt = 200
+const MaxExcerpt = order.MaxIntakeExcerpt
 
 // Options are intake's dependencies and settings. The zero value is valid.
 type Options struct {
-	Clock clock.Clock          // nil: the real clock
-	Logf  func(string, ...any) // nil: silent
+	Clock  clock.Clock  // nil: the real clock
+	Logger *slog.Logger // nil: silent
 	// Contract checks a channel order number against the channel's data contract (nil: no
 	// contract); config.Config.CheckOrderNo fits.
 	Contract func(channel, orderNo string) error
@@ -70,13 +69,14 @@ type Intake struct {
 	store *journal.Store
 	opts  Options
 	clk   clock.Clock
-	logf  func(string, ...any)
+	log   *slog.Logger
 
 	mu        sync.Mutex
 	hseq      uint64              // highest contiguous applied
 	above     map[uint64]struct{} // applied beyond a gap
 	requested uint64              // the since of the last catch-up request (+1; 0 = none)
 	stats     Stats
+	junk      junkBudget // bounds the reject entries of unauthenticated junk
 }
 
 // Stats counts what intake did.
@@ -87,14 +87,14 @@ type Stats struct {
 	Rejected  uint64 `json:"rejected"`  // reject entries written
 	Malformed uint64 `json:"malformed"` // of which malformed_message
 	Catchups  uint64 `json:"catchups"`  // catch-up requests made
+	// Suppressed counts unreadable unauthenticated elements past the journaling budget: counted,
+	// logged and summed up in one note entry per window instead of one reject entry each.
+	Suppressed uint64 `json:"suppressed"`
 }
 
 // New returns an Intake over store, loading the remembered hub sequence.
 func New(ctx context.Context, store *journal.Store, opts Options) (*Intake, error) {
-	in := &Intake{store: store, opts: opts, clk: clock.Or(opts.Clock), logf: opts.Logf, above: map[uint64]struct{}{}}
-	if in.logf == nil {
-		in.logf = func(string, ...any) {}
-	}
+	in := &Intake{store: store, opts: opts, clk: clock.Or(opts.Clock), log: logging.Or(opts.Logger), above: map[uint64]struct{}{}}
 	err := store.Do(ctx, func(tx *journal.Tx) error {
 		if b := tx.Meta(MetaHSeq); len(b) == 8 {
 			in.hseq = binary.BigEndian.Uint64(b)
@@ -167,31 +167,63 @@ func split(payload []byte) ([]element, error) {
 	return out, nil
 }
 
-// Apply applies one downlink payload (a JSON object or an array). Everything it refuses is journaled
-// and logged; it returns an error only when the journal could not commit (wrapping ErrCommit), in
-// which case nothing of the payload was applied.
+// Apply applies one downlink payload that was not authenticated (the agent accepts unsigned
+// messages): an element consumes its hub sequence number only when it can be read and validated, so
+// junk carrying the next numbers can never make the hub's real orders and cancels look already
+// applied; the gap it leaves is recovered from the hub's log by a catch-up. Refusals are journaled
+// (unreadable junk within a budget per window, see junkBudget) and logged; it returns an error only
+// when the journal could not commit (wrapping ErrCommit), in which case nothing was applied.
 func (in *Intake) Apply(ctx context.Context, payload []byte) error {
+	return in.apply(ctx, payload, false)
+}
+
+// ApplyAuthenticated applies a payload whose signature by the hub was verified: every element with a
+// sequence number consumes it, including one this version cannot read (journaled as a rejection),
+// because the hub really sent it and asking again would bring the same element back forever.
+func (in *Intake) ApplyAuthenticated(ctx context.Context, payload []byte) error {
+	return in.apply(ctx, payload, true)
+}
+
+// logLine is a log record decided inside the transaction and written after the commit.
+type logLine struct {
+	level slog.Level
+	msg   string
+	args  []any
+}
+
+func (in *Intake) apply(ctx context.Context, payload []byte, authenticated bool) error {
 	now := in.clk.Now().UTC()
 	elems, perr := split(payload)
 
 	in.mu.Lock()
-	h0, a0 := in.hseq, maps(in.above)
+	h0, a0, j0 := in.hseq, maps(in.above), in.junk
 	in.mu.Unlock()
 	var hseq uint64
 	var above map[uint64]struct{}
 	var sawGap bool
+	var junk junkBudget
 
 	var st Stats
-	var logs []string
+	var logs []logLine
 	err := in.store.Do(ctx, func(tx *journal.Tx) error {
 		st, logs = Stats{Payloads: 1}, nil
-		hseq, above, sawGap = h0, maps(a0), false
-		if perr != nil {
-			e := malformed(now, "", perr, payload)
-			tx.Append(e)
+		hseq, above, sawGap, junk = h0, maps(a0), false, j0
+		if summary := junk.roll(now); summary.Kind != "" {
+			tx.Append(summary)
+		}
+		// rejectJunk journals an unreadable payload or element within the budget.
+		rejectJunk := func(seq uint64, err error, raw []byte) {
 			st.Rejected++
 			st.Malformed++
-			logs = append(logs, fmt.Sprintf("intake: malformed payload skipped: %v", perr))
+			if junk.take(authenticated) {
+				tx.Append(order.Malformed(now, seq, err, raw))
+				logs = append(logs, logLine{slog.LevelWarn, "intake: malformed message skipped", []any{logging.Err(err)}})
+			} else {
+				st.Suppressed++
+			}
+		}
+		if perr != nil {
+			rejectJunk(0, perr, payload)
 			return nil
 		}
 		for _, el := range elems {
@@ -201,32 +233,33 @@ func (in *Intake) Apply(ctx context.Context, payload []byte) error {
 					continue // already applied (a replay)
 				}
 			}
-			retry := false // leave it for the catch-up replay
-			if el.hseq > hseq+1 {
-				sawGap = true
-			}
+			consume := el.hseq != 0
 			if el.bad != nil {
-				tx.Append(malformed(now, code(el.hseq), el.bad, el.raw))
-				st.Rejected++
-				st.Malformed++
-				logs = append(logs, fmt.Sprintf("intake: malformed message skipped: %v", el.bad))
+				rejectJunk(el.hseq, el.bad, el.raw)
+				consume = consume && authenticated
 			} else {
-				e, wrote, kind := in.apply(tx, el.msg, now)
+				if el.hseq > hseq+1 {
+					sawGap = true
+				}
+				e, wrote := in.decide(tx, el.msg, now)
 				switch {
 				case !wrote:
 					st.NoOps++
-				case kind == wire.KindReject:
+				case e.Kind == wire.KindReject:
 					st.Rejected++
-					logs = append(logs, fmt.Sprintf("intake: %s %s refused: %s (%s)", el.msg.Type, e.OrderID, e.Reason, e.Detail))
+					logs = append(logs, logLine{slog.LevelWarn, "intake: message refused", []any{"type", el.msg.Type,
+						logging.KeyOrder, e.OrderID, "reason", e.Reason, "detail", e.Detail}})
 					// Beyond a gap, a message about an order not heard of yet may follow that
 					// order's message in the missing range: apply it again when the replay
 					// brings it in sequence, instead of counting it as applied.
-					retry = e.Reason == string(order.ReasonUnknownOrder) && el.hseq > hseq+1
+					if e.Reason == string(order.ReasonUnknownOrder) && el.hseq > hseq+1 {
+						consume = false
+					}
 				default:
 					st.Applied++
 				}
 			}
-			if el.hseq != 0 && !retry {
+			if consume {
 				above[el.hseq] = struct{}{}
 				for {
 					if _, ok := above[hseq+1]; !ok {
@@ -243,14 +276,14 @@ func (in *Intake) Apply(ctx context.Context, payload []byte) error {
 		return nil
 	})
 	if err != nil {
-		in.logf("intake: payload not applied, will be replayed by a catch-up: %v", err)
+		in.log.Error("intake: payload not applied, a catch-up will replay it", logging.Err(err))
 		return fmt.Errorf("%w: %w", ErrCommit, err)
 	}
 	for _, l := range logs {
-		in.logf("%s", l)
+		in.log.Log(ctx, l.level, l.msg, l.args...)
 	}
 	in.mu.Lock()
-	in.hseq, in.above = hseq, above
+	in.hseq, in.above, in.junk = hseq, above, junk
 	gap := (len(above) > 0 || sawGap) && in.requested != hseq+1
 	if gap {
 		in.requested = hseq + 1
@@ -259,12 +292,51 @@ func (in *Intake) Apply(ctx context.Context, payload []byte) error {
 	in.stats.add(st)
 	in.mu.Unlock()
 	if gap {
-		in.logf("intake: gap in the hub sequence after %d: asking for a catch-up", hseq)
+		in.log.Info("intake: gap in the hub sequence, asking for a catch-up", "after", hseq)
 		if in.opts.RequestCatchup != nil {
 			in.opts.RequestCatchup(hseq)
 		}
 	}
 	return nil
+}
+
+// Junk budget: at most JunkBurst reject entries for unreadable unauthenticated input per JunkWindow.
+// Past it, junk is counted (Stats.Suppressed), and the first entry of the next window is preceded
+// by one note entry that says how many were suppressed, so a flood grows the journal by a bounded
+// amount and still leaves a trace. Authenticated input (signed by the hub) is always journaled.
+const (
+	JunkBurst  = 20
+	JunkWindow = time.Minute
+)
+
+type junkBudget struct {
+	start      time.Time // of the current window
+	used       int
+	suppressed int
+}
+
+// roll starts a new window when the current one is over; the returned note, when its Kind is set,
+// says how many entries the window that ended suppressed (journal it first).
+func (j *junkBudget) roll(now time.Time) (summary wire.Entry) {
+	if now.Sub(j.start) < JunkWindow && !now.Before(j.start) {
+		return summary
+	}
+	if j.suppressed > 0 {
+		summary = wire.Entry{Kind: wire.KindNote, Trigger: wire.TriggerHub, Reason: string(order.ReasonMalformed), At: wire.Time(now),
+			Detail: fmt.Sprintf("%d unreadable downlink messages were not journaled one by one (more than %d per %s)", j.suppressed, JunkBurst, JunkWindow)}
+	}
+	*j = junkBudget{start: now}
+	return summary
+}
+
+// take reports whether one more junk entry may be journaled in the current window.
+func (j *junkBudget) take(authenticated bool) bool {
+	if authenticated || j.used < JunkBurst {
+		j.used++
+		return true
+	}
+	j.suppressed++
+	return false
 }
 
 func (s *Stats) add(o Stats) {
@@ -274,6 +346,7 @@ func (s *Stats) add(o Stats) {
 	s.Rejected += o.Rejected
 	s.Malformed += o.Malformed
 	s.Catchups += o.Catchups
+	s.Suppressed += o.Suppressed
 }
 
 func maps(m map[uint64]struct{}) map[uint64]struct{} {
@@ -284,229 +357,18 @@ func maps(m map[uint64]struct{}) map[uint64]struct{} {
 	return c
 }
 
-func code(hseq uint64) string {
-	if hseq == 0 {
-		return ""
-	}
-	return fmt.Sprintf("hseq:%d", hseq)
-}
-
-func malformed(now time.Time, code string, err error, raw []byte) wire.Entry {
-	return wire.Entry{Kind: wire.KindReject, Trigger: wire.TriggerHub, Reason: string(order.ReasonMalformed), Code: code,
-		Detail: excerpt(err.Error(), MaxExcerpt) + " | payload: " + excerpt(string(raw), MaxExcerpt), At: wire.Time(now)}
-}
-
-// excerpt returns at most max bytes of s, valid UTF-8, with invalid bytes replaced.
-func excerpt(s string, max int) string {
-	s = strings.ToValidUTF8(s, "�")
-	if len(s) <= max {
-		return s
-	}
-	cut := max
-	for cut > 0 && !utf8.RuneStart(s[cut]) {
-		cut--
-	}
-	return s[:cut] + "…"
-}
-
-// apply applies one valid message inside tx. It returns the entry written, if any.
-func (in *Intake) apply(tx *journal.Tx, m wire.OrderMsg, now time.Time) (wire.Entry, bool, string) {
+// decide decides one valid message with the order domain's rules and commits the decision. It returns
+// the entry written and whether one was.
+func (in *Intake) decide(tx *journal.Tx, m wire.OrderMsg, now time.Time) (wire.Entry, bool) {
 	id := m.ID()
-	base := wire.Entry{OrderID: id, Trigger: wire.TriggerHub, Code: code(m.HSeq), At: wire.Time(now)}
-	if m.Type == wire.TypeOrder {
-		msg := m
-		msg.OrderID = id
-		base.Order = &msg // the hub and sibling agents can rebuild the order (or see what was refused)
-	}
-	write := func(e wire.Entry) (wire.Entry, bool, string) {
-		return tx.Append(e), true, e.Kind
-	}
-	reject := func(o order.Order, r order.Reason, detail string) (wire.Entry, bool, string) {
-		e := base
-		e.Kind, e.Reason, e.Detail = wire.KindReject, string(r), excerpt(detail, 4*MaxExcerpt)
-		e.From, e.To = string(o.State), string(o.State)
-		return write(e)
-	}
-	switch m.Type {
-	case wire.TypeOrder:
-		return in.order(tx, m, id, base, now, write, reject)
-
-	case wire.TypeBalancePaid, wire.TypeCancel:
-		o, ok := tx.Order(id)
-		if !ok {
-			return reject(order.Order{}, order.ReasonUnknownOrder, m.Type+" for an order this agent does not know")
-		}
-		req := order.Request{Action: order.ActBalancePaid, At: now}
-		if m.Type == wire.TypeCancel {
-			req = order.Request{Action: order.ActCancel, Note: m.Reason, At: now}
-		}
-		out := order.Apply(o, req)
-		switch out.Result {
-		case order.AlreadyDone:
-			return wire.Entry{}, false, ""
-		case order.Rejected:
-			return reject(o, out.Reason, out.Detail)
-		}
-		if out.To == order.PendingAllocation && in.opts.IntakeState != nil && in.opts.IntakeState() == order.Held {
-			// Balance paid while the backlog breaker is open: held like a new order (暂停进入).
-			out.To, out.Order.State, out.Order.PendingSince = order.Held, order.Held, time.Time{}
-		}
-		tx.PutOrder(out.Order)
-		e := base
-		e.Kind, e.From, e.To, e.Waybill, e.Carrier, e.Detail = wire.KindStep, string(out.From), string(out.To), out.Order.Waybill, out.Order.Carrier, excerpt(m.Reason, MaxExcerpt)
-		return write(e)
-
-	case wire.TypeWaybill:
-		o, ok := tx.Order(id)
-		if !ok {
-			return reject(order.Order{}, order.ReasonUnknownOrder, "waybill for an order this agent does not know")
-		}
-		wb := waybill.Normalize(m.Waybill)
-		carrier := strings.ToLower(strings.TrimSpace(m.Carrier))
-		if carrier == "" {
-			carrier = o.Carrier
-		}
-		if err := waybill.Validate(carrier, wb); err != nil {
-			return reject(o, order.ReasonWaybillInvalid, err.Error())
-		}
-		if o.Waybill != "" && o.Waybill != wb {
-			return reject(o, order.ReasonWaybillMismatch, fmt.Sprintf("already printed with waybill %s; refusing %s", o.Waybill, wb))
-		}
-		if o.AssignedWaybill == wb && o.Carrier == carrier {
-			return wire.Entry{}, false, ""
-		}
-		if o.State == order.Cancelled {
-			return reject(o, order.ReasonCancelled, "waybill for a cancelled order")
-		}
-		n := o
-		n.AssignedWaybill, n.Carrier = wb, carrier
-		tx.PutOrder(n)
-		e := base
-		e.Kind, e.Waybill, e.Carrier, e.From, e.To = wire.KindIntake, wb, carrier, string(o.State), string(o.State)
-		e.Detail = "waybill assigned"
-		return write(e)
-
-	case wire.TypeState:
-		to, err := order.ParseState(m.State)
-		if err != nil {
-			return reject(order.Order{}, order.ReasonUnsupported, err.Error())
-		}
-		o, known := tx.Order(id)
-		if !known {
-			o = order.Order{ID: id, State: order.AwaitingBalance, ReceivedAt: now, StateSince: now}
-		}
-		if known && o.State == order.Held && to == order.PendingAllocation {
-			// Another PC, whose breaker is closed, took the order into its backlog. That is not a
-			// release: this PC's breaker decides when its held orders enter 待分仓. (A state past
-			// 待分仓 — printed elsewhere — still merges.)
-			return wire.Entry{}, false, ""
-		}
-		out := order.Merge(o, to, m.Waybill, now)
-		switch out.Result {
-		case order.Rejected:
-			return reject(o, out.Reason, out.Detail)
-		case order.AlreadyDone:
-			if known {
-				return wire.Entry{}, false, ""
-			}
-			out.Order = o
-			out.Order.State = to // a minimal record in a pre-backlog state
-		}
-		if m.Carrier != "" && out.Order.Carrier == "" {
-			out.Order.Carrier = strings.ToLower(m.Carrier)
-		}
-		tx.PutOrder(out.Order)
-		e := base
-		e.Kind, e.To, e.Waybill, e.Carrier = wire.KindMerge, string(out.Order.State), out.Order.Waybill, out.Order.Carrier
-		if known {
-			e.From = string(o.State)
-		} else {
-			e.Detail = "order first heard of through another agent's state"
-		}
-		return write(e)
-	}
-	return reject(order.Order{}, order.ReasonUnsupported, "unknown message type "+m.Type)
-}
-
-func (in *Intake) order(tx *journal.Tx, m wire.OrderMsg, id string, base wire.Entry, now time.Time,
-	write func(wire.Entry) (wire.Entry, bool, string), reject func(order.Order, order.Reason, string) (wire.Entry, bool, string)) (wire.Entry, bool, string) {
-	if in.opts.Contract != nil {
-		if err := in.opts.Contract(m.Channel, m.ChannelOrderNo); err != nil {
-			return reject(order.Order{}, order.ReasonContract, err.Error())
+	o, known := tx.Order(id)
+	env := order.MsgEnv{At: now, Contract: in.opts.Contract,
+		Held: in.opts.IntakeState != nil && in.opts.IntakeState() == order.Held}
+	if m.Type == wire.TypeOrder && !known {
+		if other, ok := tx.OrderByChannelNo(strings.TrimSpace(m.ChannelOrderNo)); ok {
+			env.ChannelNoOwnerID = other.ID
 		}
 	}
-	ordered, _ := wire.ParseTime(m.OrderedAt) // validated by wire
-	paid, _ := wire.ParseTime(m.PaidAt)
-	skus := slices.Clone(m.SKUs)
-	slices.Sort(skus)
-	n := order.Order{
-		ID: id, Channel: strings.ToLower(strings.TrimSpace(m.Channel)), ChannelOrderNo: strings.TrimSpace(m.ChannelOrderNo),
-		BuyerID: strings.TrimSpace(m.BuyerID), OrderedAt: ordered, PaidAt: paid, SKUs: skus, Payment: m.Payment,
-		Recipient: m.Recipient, Carrier: strings.ToLower(strings.TrimSpace(m.Carrier)), AssignedWaybill: waybill.Normalize(m.Waybill),
-	}
-	if n.Payment == "" {
-		n.Payment = order.PaymentFull
-	}
-	if o, ok := tx.Order(id); ok {
-		if o.Channel == "" && o.ChannelOrderNo == "" && o.BuyerID == "" {
-			// A minimal record made from another agent's state: fill in the data, keep the state.
-			f := o
-			f.Channel, f.ChannelOrderNo, f.BuyerID, f.OrderedAt, f.PaidAt, f.SKUs, f.Payment, f.Recipient =
-				n.Channel, n.ChannelOrderNo, n.BuyerID, n.OrderedAt, n.PaidAt, n.SKUs, n.Payment, n.Recipient
-			if f.Carrier == "" {
-				f.Carrier = n.Carrier
-			}
-			if f.AssignedWaybill == "" {
-				f.AssignedWaybill = n.AssignedWaybill
-			}
-			tx.PutOrder(f)
-			e := base
-			e.Kind, e.From, e.To, e.Waybill, e.Carrier, e.Detail = wire.KindIntake, string(o.State), string(o.State), f.AssignedWaybill, f.Carrier, "order data for a known order"
-			return write(e)
-		}
-		if diff := sameOrder(o, n); diff != "" {
-			return reject(o, order.ReasonConflict, fmt.Sprintf("order id %s already holds different data (%s)", id, diff))
-		}
-		return wire.Entry{}, false, ""
-	}
-	if _, ok := tx.OrderByChannelNo(n.ChannelOrderNo); ok && n.ChannelOrderNo != "" {
-		// Another id for the same channel order number: the same order entered twice (field notes:
-		// missing cross-channel dedup). Refuse, the hub sees it.
-		other, _ := tx.OrderByChannelNo(n.ChannelOrderNo)
-		if other.ID != id {
-			return reject(order.Order{}, order.ReasonConflict, fmt.Sprintf("channel_order_no %s already belongs to order %s", n.ChannelOrderNo, other.ID))
-		}
-	}
-	n.State = order.PendingAllocation
-	if n.Payment == order.PaymentDeposit {
-		n.State = order.AwaitingBalance
-	} else if in.opts.IntakeState != nil && in.opts.IntakeState() == order.Held {
-		n.State = order.Held // 暂停进入: the breaker is open; released to 待分仓 in arrival order
-	} else {
-		n.PendingSince = now
-	}
-	n.StateSince, n.ReceivedAt = now, now
-	tx.PutOrder(n)
-	e := base
-	e.Kind, e.To, e.Waybill, e.Carrier = wire.KindIntake, string(n.State), n.AssignedWaybill, n.Carrier
-	return write(e)
-}
-
-// sameOrder names the first identity field that differs, or "".
-func sameOrder(o, n order.Order) string {
-	a := slices.Clone(o.SKUs)
-	slices.Sort(a)
-	switch {
-	case o.Channel != n.Channel:
-		return "channel"
-	case o.ChannelOrderNo != n.ChannelOrderNo:
-		return "channel_order_no"
-	case o.BuyerID != n.BuyerID:
-		return "buyer_id"
-	case !o.OrderedAt.Equal(n.OrderedAt):
-		return "ordered_at"
-	case !slices.Equal(a, n.SKUs):
-		return "skus"
-	}
-	return ""
+	d := tx.Commit(order.DecideMsg(o, known, m, env))
+	return d.Entry, d.Journaled()
 }

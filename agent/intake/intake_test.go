@@ -69,11 +69,22 @@ func (r *rig) open() {
 	}
 }
 
-// apply applies a payload and returns the entries it wrote.
+// apply applies an unauthenticated payload and returns the entries it wrote.
 func (r *rig) apply(payload string) []wire.Entry {
 	r.t.Helper()
+	return r.applyWith(r.in.Apply, payload)
+}
+
+// applyAuthenticated applies a payload as one whose hub signature was verified.
+func (r *rig) applyAuthenticated(payload string) []wire.Entry {
+	r.t.Helper()
+	return r.applyWith(r.in.ApplyAuthenticated, payload)
+}
+
+func (r *rig) applyWith(apply func(context.Context, []byte) error, payload string) []wire.Entry {
+	r.t.Helper()
 	before := r.store.LastSeq()
-	if err := r.in.Apply(r.ctx, []byte(payload)); err != nil {
+	if err := apply(r.ctx, []byte(payload)); err != nil {
 		r.t.Fatalf("apply %s: %v", payload, err)
 	}
 	es, err := r.store.Entries(before, 1000, 1<<20)
@@ -193,8 +204,23 @@ func TestMalformedNeverCrashes(t *testing.T) {
 	if strings.Join(kinds, " ") != want {
 		t.Fatalf("entries %v, want %s", kinds, want)
 	}
-	if got := r.in.CatchupSince(); got != 4 {
-		t.Fatalf("hseq after a batch with bad elements: %d, want 4 (bad elements count as seen)", got)
+	// Unauthenticated, the unreadable elements consume no sequence number: 1 and 3 stay missing and
+	// a catch-up is asked for from 0. Signed by the hub, they count as seen (the hub sent them).
+	if got := r.in.CatchupSince(); got != 0 {
+		t.Fatalf("hseq after an unauthenticated batch with bad elements: %d, want 0", got)
+	}
+	r.mu.Lock()
+	asked := fmt.Sprint(r.catchups)
+	r.mu.Unlock()
+	if asked != "[0]" {
+		t.Fatalf("catch-ups %s, want [0]", asked)
+	}
+	ra := newRig(t)
+	if err := ra.in.ApplyAuthenticated(ra.ctx, []byte(`[{"type":"teleport","hseq":1},`+fmt.Sprintf(orderA, 2)+`,{"type":"waybill","hseq":3,"order_id":"A1"},"just a string",{"type":"cancel","hseq":4,"order_id":"A1","reason":"buyer"}]`)); err != nil {
+		t.Fatal(err)
+	}
+	if got := ra.in.CatchupSince(); got != 4 {
+		t.Fatalf("hseq after an authenticated batch with bad elements: %d, want 4 (bad elements count as seen)", got)
 	}
 	// Random garbage: never a panic, never an error, at most one entry each.
 	rng := rand.New(rand.NewSource(1))
@@ -205,6 +231,7 @@ func TestMalformedNeverCrashes(t *testing.T) {
 			b[0] = '['
 		}
 		before := r.store.LastSeq()
+		r.clk.Advance(intake.JunkWindow) // one per window: within the junk budget, every one journaled
 		if err := r.in.Apply(r.ctx, b); err != nil {
 			t.Fatalf("garbage %q: %v", b, err)
 		}
@@ -318,10 +345,10 @@ func TestHSeqGapAndCatchup(t *testing.T) {
 	if es := r.apply(bad); len(es) != 0 {
 		t.Fatalf("a replayed contract violation was journaled again: %+v", es)
 	}
-	if es := r.apply(`[{"type":"nope","hseq":8}]`); len(es) != 1 {
+	if es := r.applyAuthenticated(`[{"type":"nope","hseq":8}]`); len(es) != 1 {
 		t.Fatalf("malformed with hseq: %d entries", len(es))
 	}
-	if es := r.apply(`[{"type":"nope","hseq":8}]`); len(es) != 0 {
+	if es := r.applyAuthenticated(`[{"type":"nope","hseq":8}]`); len(es) != 0 {
 		t.Fatal("a replayed malformed message was journaled again")
 	}
 	// The sequence survives a restart.
@@ -407,5 +434,54 @@ func TestHeldIsNotReleasedByAStateMessage(t *testing.T) {
 	e := one(t, r.apply(`{"type":"state","order_id":"A1","state":"waybill_printed","waybill":"SF1234567890123"}`), wire.KindMerge, "")
 	if e.From != string(order.Held) || e.To != string(order.WaybillPrinted) {
 		t.Fatalf("printed elsewhere did not merge: %+v", e)
+	}
+}
+
+// Junk carrying the hub's next sequence numbers (unauthenticated) must not make the hub's real
+// orders and cancel look already applied: they still apply when they arrive, also after a restart,
+// and a flood of junk grows the journal by a bounded amount (one summary note for the rest).
+func TestJunkDoesNotSwallowRealMessages(t *testing.T) {
+	r := newRig(t)
+	var junk []string
+	for i := 1; i <= 50; i++ {
+		junk = append(junk, fmt.Sprintf(`{"type":"junk","hseq":%d}`, i))
+	}
+	before := r.store.LastSeq()
+	if err := r.in.Apply(r.ctx, []byte("["+strings.Join(junk, ",")+"]")); err != nil {
+		t.Fatal(err)
+	}
+	if n := r.store.LastSeq() - before; n != intake.JunkBurst {
+		t.Fatalf("50 junk elements wrote %d entries, want the budget %d", n, intake.JunkBurst)
+	}
+	if st := r.in.Stats(); st.Malformed != 50 || st.Suppressed != 50-intake.JunkBurst {
+		t.Fatalf("stats %+v", st)
+	}
+	if r.in.CatchupSince() != 0 {
+		t.Fatalf("junk moved the hub sequence to %d", r.in.CatchupSince())
+	}
+	// The restart forgets nothing and junk left no position behind.
+	r.store.Close()
+	r.open()
+	if r.in.CatchupSince() != 0 {
+		t.Fatalf("after restart: since %d", r.in.CatchupSince())
+	}
+	// The real messages with those numbers arrive (live or by catch-up) and apply.
+	one(t, r.apply(fmt.Sprintf(orderA, 1)), wire.KindIntake, "")
+	one(t, r.apply(`{"type":"cancel","hseq":2,"order_id":"A1","reason":"buyer"}`), wire.KindStep, "")
+	if o, ok := r.order("A1"); !ok || o.State != order.Cancelled {
+		t.Fatalf("order after junk and the real cancel: %+v %v", o, ok)
+	}
+	if r.in.CatchupSince() != 2 {
+		t.Fatalf("since %d, want 2", r.in.CatchupSince())
+	}
+	// The next window starts with one note about what was suppressed (the restart began a new
+	// budget, so send junk past it again first).
+	for i := 0; i < intake.JunkBurst+5; i++ {
+		r.apply(`{"type":"junk","hseq":99}`)
+	}
+	r.clk.Advance(intake.JunkWindow)
+	es := r.apply(`{"type":"junk","hseq":99}`)
+	if len(es) != 2 || es[0].Kind != wire.KindNote || !strings.Contains(es[0].Detail, "5 unreadable") || es[1].Reason != string(order.ReasonMalformed) {
+		t.Fatalf("next window: %+v", es)
 	}
 }

@@ -387,6 +387,19 @@ func (tx *Tx) OrderByChannelNo(no string) (order.Order, bool) {
 	return tx.Order(string(id))
 }
 
+// Commit records a decision of the order domain: it stores the order when d.Store and appends
+// d.Entry when there is one, and returns d with the entry as sealed (journal id, seq, hashes). It is
+// the one way stations, printing, intake and oversight commit a change of an order.
+func (tx *Tx) Commit(d order.Decision) order.Decision {
+	if d.Store {
+		tx.PutOrder(d.Outcome.Order)
+	}
+	if d.Journaled() {
+		d.Entry = tx.Append(d.Entry)
+	}
+	return d
+}
+
 // PutOrder stores o, keeping the waybill (bound and assigned) and channel-no indexes and the
 // per-state counts. An
 // order without id or with an unknown state is refused: the function's Do returns ErrInvalid.

@@ -11,6 +11,7 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
+	"wedge/internal/logging"
 	"wedge/order"
 	"wedge/sync/wire"
 )
@@ -155,7 +156,8 @@ func (h *Hub) postCommand(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	published := h.publishWait(wire.TopicCommand(site, agent), res.rec.Payload, commandPublishWait)
-	h.logf("hub: command %s (%s) by %s to %s/%s stored, published=%v", res.rec.ID, res.rec.Type, res.rec.By, site, agent, published)
+	h.log.Info("command stored", logging.KeySite, site, logging.KeyAgent, agent, "command", res.rec.ID, "type", res.rec.Type,
+		"by", res.rec.By, "published", published)
 	writeJSON(w, http.StatusAccepted, struct {
 		CommandRecord
 		Published bool `json:"published"`
@@ -173,7 +175,7 @@ func (h *Hub) publishWait(topic string, payload []byte, d time.Duration) bool {
 		return false
 	}
 	if err := tok.Error(); err != nil {
-		h.logf("hub: publish %s: %v", topic, err)
+		h.log.Warn("publish failed", "topic", topic, logging.Err(err))
 		return false
 	}
 	return true

@@ -166,8 +166,7 @@ func (h *Hub) getOrder(w http.ResponseWriter, r *http.Request) {
 	var resp orderResponse
 	var found bool
 	err := h.db.View(func(tx *bolt.Tx) error {
-		var rec orderRec
-		ok, err := getJSON(tx.Bucket(bktOrders), []byte(id), &rec)
+		rec, ok, err := loadOrder(tx.Bucket(bktOrders), id)
 		if err != nil {
 			return err
 		}

@@ -1,7 +1,7 @@
 // Package hub is the reference wedge hub: it ingests the agents' journal batches from MQTT, stores
 // every entry once in its own bbolt file (DataDir/hub.db) keyed by (site, agent, journal_id, seq),
 // acknowledges the highest contiguous seq of each journal only after the bbolt commit, keeps the
-// authoritative state of every order (moved forward with flow.Merge, never backwards), rebroadcasts
+// authoritative state of every order (moved forward with order.Merge, never backwards), rebroadcasts
 // state changes to the site, replays the site's downlink on catch-up requests, tracks agents, and
 // serves a small JSON API over HTTP.
 //
@@ -42,6 +42,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
@@ -55,6 +56,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"wedge/internal/clock"
+	"wedge/internal/logging"
 	"wedge/sync/wire"
 )
 
@@ -99,7 +101,12 @@ type Options struct {
 	Shared *bool
 	// Clock is the time source for receive times and last-seen (nil = clock.Real).
 	Clock clock.Clock
-	// Logf receives log lines (nil = silent).
+	// Logger receives the hub's log, with site/agent/seq fields where they apply (nil = silent,
+	// unless Logf).
+	Logger *slog.Logger
+	// Logf receives each record as one text line when Logger is nil (nil = silent).
+	//
+	// Deprecated: use Logger (or logging.FromLogf). Kept until every caller passes a logger.
 	Logf func(format string, args ...any)
 }
 
@@ -107,7 +114,7 @@ type Options struct {
 type Hub struct {
 	opts   Options
 	clk    clock.Clock
-	logf   func(string, ...any)
+	log    *slog.Logger
 	shared bool
 
 	db  *bolt.DB
@@ -170,7 +177,7 @@ func New(ctx context.Context, opts Options) (*Hub, error) {
 	h := &Hub{
 		opts:     opts,
 		clk:      clock.Or(opts.Clock),
-		logf:     opts.Logf,
+		log:      opts.Logger,
 		shared:   opts.Shared == nil || *opts.Shared,
 		wake:     make(chan struct{}, 1),
 		quit:     make(chan struct{}),
@@ -179,8 +186,8 @@ func New(ctx context.Context, opts Options) (*Hub, error) {
 		httpDone: make(chan struct{}),
 		ready:    make(chan struct{}),
 	}
-	if h.logf == nil {
-		h.logf = func(string, ...any) {}
+	if h.log == nil {
+		h.log = logging.FromLogf(opts.Logf)
 	}
 	if err := os.MkdirAll(opts.DataDir, 0o750); err != nil {
 		return nil, fmt.Errorf("%w: data dir: %v", ErrStore, err)
@@ -204,7 +211,7 @@ func New(ctx context.Context, opts Options) (*Hub, error) {
 	go func() {
 		defer close(h.httpDone)
 		if err := h.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			h.logf("hub: http: %v", err)
+			h.log.Error("hub HTTP server failed", logging.Err(err))
 		}
 	}()
 	go h.run()
@@ -223,7 +230,9 @@ func New(ctx context.Context, opts Options) (*Hub, error) {
 		SetOrderMatters(true).
 		SetDefaultPublishHandler(h.onMessage).
 		SetOnConnectHandler(h.onConnect).
-		SetConnectionLostHandler(func(_ mqtt.Client, err error) { h.logf("hub: mqtt connection lost: %v", err) })
+		SetConnectionLostHandler(func(_ mqtt.Client, err error) {
+			h.log.Warn("hub MQTT connection lost, reconnecting", "broker", opts.BrokerURL, logging.Err(err))
+		})
 	if opts.Username != "" {
 		mo.SetUsername(opts.Username)
 		mo.SetPassword(opts.Password)
@@ -236,7 +245,7 @@ func New(ctx context.Context, opts Options) (*Hub, error) {
 	h.unwatchMu.Lock()
 	h.unwatch = context.AfterFunc(ctx, func() { _ = h.Stop(context.Background()) })
 	h.unwatchMu.Unlock()
-	h.logf("hub: started, http %s, broker %s, client id %s, shared=%v", h.Addr(), opts.BrokerURL, opts.ClientID, h.shared)
+	h.log.Info("hub started", "http", h.Addr(), "broker", opts.BrokerURL, "client_id", opts.ClientID, "shared", h.shared)
 	return h, nil
 }
 
@@ -295,10 +304,10 @@ func (h *Hub) onConnect(c mqtt.Client) {
 		return
 	}
 	if err := tok.Error(); err != nil {
-		h.logf("hub: subscribe: %v", err)
+		h.log.Error("hub cannot subscribe (retried on the next connect)", logging.Err(err))
 		return
 	}
-	h.logf("hub: connected and subscribed")
+	h.log.Info("hub connected and subscribed")
 	h.readyOnce.Do(func() { close(h.ready) })
 }
 
@@ -308,7 +317,7 @@ func (h *Hub) onMessage(_ mqtt.Client, m mqtt.Message) {
 	var k kind
 	switch {
 	case !ok:
-		h.logf("hub: message on unexpected topic %q dropped", m.Topic())
+		h.log.Warn("message on an unexpected topic dropped", "topic", m.Topic())
 		return
 	case leaf == "events":
 		k = kindBatch
@@ -332,7 +341,7 @@ func (h *Hub) enqueue(it item) bool {
 		h.statsMu.Lock()
 		h.stats.OverloadDropped++
 		h.statsMu.Unlock()
-		h.logf("hub: queue full (%d messages, %d bytes): %s dropped (the agent will resend)", n, b, it.topic)
+		h.log.Warn("hub queue full: message dropped (an agent resends it, a POST is refused)", "topic", it.topic, "queued", n, "queued_bytes", b)
 		return false
 	}
 	h.queue = append(h.queue, it)

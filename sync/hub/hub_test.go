@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"sync"
 	"testing"
@@ -51,10 +52,12 @@ type logSink struct {
 	lines []string
 }
 
-func (l *logSink) logf(format string, args ...any) {
+// Write takes one record of slog's text handler.
+func (l *logSink) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.lines = append(l.lines, fmt.Sprintf(format, args...))
+	l.lines = append(l.lines, string(bytes.TrimRight(p, "\n")))
+	return len(p), nil
 }
 
 func (l *logSink) contains(s string) bool {
@@ -76,15 +79,15 @@ func newEnv(t *testing.T) *env {
 
 func (e *env) startHub(clientID string) *hub.Hub {
 	e.t.Helper()
-	h := startHub(e.t, e.broker.URL(), e.dir, clientID, e.clk, e.logs.logf)
+	h := startHub(e.t, e.broker.URL(), e.dir, clientID, e.clk, slog.New(slog.NewTextHandler(e.logs, nil)))
 	e.hub = h
 	return h
 }
 
-func startHub(t *testing.T, url, dir, clientID string, clk clock.Clock, logf func(string, ...any)) *hub.Hub {
+func startHub(t *testing.T, url, dir, clientID string, clk clock.Clock, log *slog.Logger) *hub.Hub {
 	t.Helper()
 	h, err := hub.New(context.Background(), hub.Options{BrokerURL: url, DataDir: dir, Listen: "127.0.0.1:0",
-		ClientID: clientID, Clock: clk, Logf: logf})
+		ClientID: clientID, Clock: clk, Logger: log})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -660,7 +663,7 @@ func TestMalformedInputDroppedHubKeepsGoing(t *testing.T) {
 	if s.MalformedDropped != 4 || s.MismatchedDropped != 1 || s.InvalidEntries != 1 || s.EventsIngested != 3 {
 		t.Fatalf("stats = %+v", s)
 	}
-	if !e.logs.contains("malformed batch from sz01/pack01") || !e.logs.contains(`says site "sz01" agent "intruder"`) {
+	if !e.logs.contains(`msg="malformed batch dropped" site=sz01 agent=pack01`) || !e.logs.contains(`site=sz01 agent=pack01 batch_site=sz01 batch_agent=intruder`) {
 		t.Fatalf("logs = %v", e.logs.lines)
 	}
 	if o := e.order("O-1"); o.State != "picked_up" {

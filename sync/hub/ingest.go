@@ -8,6 +8,7 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
+	"wedge/internal/logging"
 	"wedge/order"
 	"wedge/sync/wire"
 )
@@ -118,14 +119,14 @@ func (h *Hub) commit(items []item) {
 	})
 	if err != nil && len(items) > 1 {
 		// One bad item must not cost the others their commit: try each on its own.
-		h.logf("hub: group of %d failed (%v); committing them one by one", len(items), err)
+		h.log.Warn("group commit failed; committing its items one by one", "items", len(items), logging.Err(err))
 		for _, it := range items {
 			h.commit([]item{it})
 		}
 		return
 	}
 	if err != nil {
-		h.logf("hub: commit failed, nothing acked (agents will resend): %s: %v", items[0].topic, err)
+		h.log.Error("commit failed, nothing acked (agents resend, a POST is answered with the error)", "topic", items[0].topic, logging.Err(err))
 		for _, p := range g.posts {
 			p.reply <- postResult{err: err}
 		}
@@ -171,7 +172,7 @@ func (h *Hub) publish(topic string, payload []byte) {
 	select {
 	case <-tok.Done():
 		if err := tok.Error(); err != nil {
-			h.logf("hub: publish %s: %v", topic, err)
+			h.log.Warn("publish failed", "topic", topic, logging.Err(err))
 		}
 	default:
 	}
@@ -207,36 +208,35 @@ func (h *Hub) replay(c catchup) {
 		})
 	})
 	if err != nil {
-		h.logf("hub: catch-up for %s/%s since %d: %v", c.site, c.agent, c.since, err)
+		h.log.Error("catch-up replay failed", logging.KeySite, c.site, logging.KeyAgent, c.agent, "since_hseq", c.since, logging.Err(err))
 		return
 	}
 	h.publishChunks(wire.TopicDirect(c.site, c.agent), msgs, true)
 }
-
-func (g *group) logf(format string, args ...any) { g.h.logf(format, args...) }
 
 // batch ingests one events payload.
 func (g *group) batch(topic string, payload []byte) error {
 	site, agent, _, ok := wire.ParseAgentTopic(topic)
 	if !ok || !wire.ValidName(site) || !wire.ValidName(agent) {
 		g.stats.MismatchedDropped++
-		g.logf("hub: batch on topic %q with invalid site/agent dropped", topic)
+		g.h.log.Error("batch on a topic with an invalid site or agent dropped", "topic", topic)
 		return nil
 	}
 	var b wire.Batch
 	if err := json.Unmarshal(payload, &b); err != nil {
 		g.stats.MalformedDropped++
-		g.logf("hub: malformed batch from %s/%s dropped: %v; payload %s", site, agent, err, excerpt(payload))
+		g.h.log.Error("malformed batch dropped", logging.KeySite, site, logging.KeyAgent, agent, "payload", excerpt(payload), logging.Err(err))
 		return nil
 	}
 	if b.Site != site || b.Agent != agent {
 		g.stats.MismatchedDropped++
-		g.logf("hub: batch on %s/%s says site %q agent %q: dropped", site, agent, b.Site, b.Agent)
+		g.h.log.Error("batch names another site or agent than its topic: dropped", logging.KeySite, site, logging.KeyAgent, agent,
+			"batch_site", b.Site, "batch_agent", b.Agent)
 		return nil
 	}
 	if !validJournalID(b.JournalID) {
 		g.stats.MalformedDropped++
-		g.logf("hub: batch from %s/%s with invalid journal id %q dropped", site, agent, b.JournalID)
+		g.h.log.Error("batch with an invalid journal id dropped", logging.KeySite, site, logging.KeyAgent, agent, keyJournal, b.JournalID)
 		return nil
 	}
 	jb := g.tx.Bucket(bktJournals)
@@ -252,7 +252,8 @@ func (g *group) batch(topic string, payload []byte) error {
 	for _, e := range b.Events {
 		if e.JournalID != b.JournalID || e.Seq == 0 {
 			g.stats.InvalidEntries++
-			g.logf("hub: %s/%s journal %s: entry seq %d with journal id %q skipped", site, agent, b.JournalID, e.Seq, e.JournalID)
+			g.h.log.Error("entry that cannot be keyed skipped (seq 0 or another journal id)", logging.KeySite, site, logging.KeyAgent, agent,
+				keyJournal, b.JournalID, logging.KeySeq, e.Seq, "entry_journal", e.JournalID)
 			continue
 		}
 		key := entryKey(site, agent, b.JournalID, e.Seq)
@@ -261,15 +262,16 @@ func (g *group) batch(topic string, payload []byte) error {
 			var se storedEntry
 			if json.Unmarshal(old, &se) == nil && se.Hash != e.Hash {
 				g.stats.Conflicts++
-				g.logf("hub: %s/%s journal %s seq %d sent again with different content (hash %s, stored %s): kept the first",
-					site, agent, b.JournalID, e.Seq, e.Hash, se.Hash)
+				g.h.log.Warn("entry sent again with different content: the first is kept", logging.KeySite, site, logging.KeyAgent, agent,
+					keyJournal, b.JournalID, logging.KeySeq, e.Seq, "hash", e.Hash, "stored_hash", se.Hash)
 			}
 			continue
 		}
 		se := storedEntry{Entry: e, Site: site, Agent: agent, ReceivedAt: wire.Time(g.now), ChainError: g.chainCheck(eb, site, agent, e)}
 		if se.ChainError != "" {
 			g.stats.ChainBreaks++
-			g.logf("hub: %s/%s journal %s seq %d: %s (stored as evidence)", site, agent, b.JournalID, e.Seq, se.ChainError)
+			g.h.log.Warn("journal chain broken: entry stored as evidence", logging.KeySite, site, logging.KeyAgent, agent,
+				keyJournal, b.JournalID, logging.KeySeq, e.Seq, "chain_error", se.ChainError)
 		}
 		if err := putJSON(eb, key, se); err != nil {
 			return err
@@ -331,15 +333,15 @@ func (g *group) applyEntry(site, agent string, e wire.Entry, key []byte) error {
 		return nil
 	}
 	if !validOrderID(id) {
-		g.logf("hub: %s/%s seq %d: order id %q unusable (1–128 printable characters): entry kept, not indexed", site, agent, e.Seq, id)
+		g.h.log.Warn("order id unusable (1–128 printable characters): entry kept, not indexed", logging.KeySite, site, logging.KeyAgent, agent,
+			logging.KeySeq, e.Seq, logging.KeyOrder, id)
 		return nil
 	}
 	if err := g.tx.Bucket(bktHistory).Put(historyKey(id, sortableAt(e), site, agent, e.Seq, e.JournalID), key); err != nil {
 		return err
 	}
 	ob := g.tx.Bucket(bktOrders)
-	var rec orderRec
-	known, err := getJSON(ob, []byte(id), &rec)
+	rec, known, err := loadOrder(ob, id)
 	if err != nil {
 		return err
 	}
@@ -347,21 +349,18 @@ func (g *group) applyEntry(site, agent string, e wire.Entry, key []byte) error {
 	switch e.Kind {
 	case wire.KindIntake:
 		if e.Order != nil && !known {
-			o := orderFromMsg(id, *e.Order)
 			st, err := order.ParseState(e.To)
 			if err != nil {
-				st = initialState(*e.Order)
+				st = order.InitialState(e.Order.Payment, false)
 			}
-			o.State, o.StateSince, o.ReceivedAt = st, at, at
-			if st == order.PendingAllocation {
-				o.PendingSince = at
-			}
-			rec = orderRec{Site: site, Order: o, CreatedAt: wire.Time(g.now)}
+			o := order.FromMsg(*e.Order)
+			o.ID = id // the entry's order id wins over the message's own
+			rec = orderRec{Site: site, Order: o.Receive(st, at), CreatedAt: wire.Time(g.now)}
 			g.stats.OrdersPerState[string(st)]++
 			return g.saveOrder(ob, rec)
 		}
 		if e.Order != nil && known {
-			rec.Order = mergeData(rec.Order, *e.Order)
+			rec.Order = order.MergeData(rec.Order, *e.Order)
 			if err := g.saveOrder(ob, rec); err != nil {
 				return err
 			}
@@ -369,18 +368,19 @@ func (g *group) applyEntry(site, agent string, e wire.Entry, key []byte) error {
 		if e.To == "" {
 			return nil
 		}
-		return g.merge(ob, rec, known, site, e, at)
+		return g.merge(ob, rec, known, site, agent, e, at)
 	case wire.KindStep, wire.KindMerge:
-		return g.merge(ob, rec, known, site, e, at)
+		return g.merge(ob, rec, known, site, agent, e, at)
 	}
 	return nil
 }
 
 // merge moves the order forward to e.To with order.Merge and rebroadcasts a change.
-func (g *group) merge(ob *bolt.Bucket, rec orderRec, known bool, site string, e wire.Entry, at time.Time) error {
+func (g *group) merge(ob *bolt.Bucket, rec orderRec, known bool, site, agent string, e wire.Entry, at time.Time) error {
 	to, err := order.ParseState(e.To)
 	if err != nil {
-		g.logf("hub: %s seq %d (%s): %v", site, e.Seq, e.Kind, err)
+		g.h.log.Warn("entry with an unknown to-state: order not moved", logging.KeySite, site, logging.KeyAgent, agent,
+			logging.KeySeq, e.Seq, logging.KeyOrder, e.OrderID, "kind", e.Kind, logging.Err(err))
 		return nil
 	}
 	if !known {
@@ -389,14 +389,15 @@ func (g *group) merge(ob *bolt.Bucket, rec orderRec, known bool, site string, e 
 	out := order.Merge(rec.Order, to, e.Waybill, at)
 	if out.Result != order.Accepted {
 		if out.Result == order.Rejected {
-			g.logf("hub: order %s: %s → %s not applied: %s", e.OrderID, rec.Order.State, to, out.Detail)
+			g.h.log.Warn("state not applied", logging.KeySite, site, logging.KeyAgent, agent, logging.KeySeq, e.Seq,
+				logging.KeyOrder, e.OrderID, "from", rec.Order.State, "to", to, "detail", out.Detail)
 		}
 		return nil
 	}
 	before := rec.Order
 	rec.Order = out.Order
-	if rec.Order.Carrier == "" && e.Carrier != "" {
-		rec.Order.Carrier = e.Carrier
+	if rec.Order.Carrier == "" {
+		rec.Order.Carrier = order.NormalizeCode(e.Carrier)
 	}
 	if before.State != "" {
 		g.stats.OrdersPerState[string(before.State)]--
@@ -414,7 +415,7 @@ func (g *group) merge(ob *bolt.Bucket, rec orderRec, known bool, site string, e 
 
 func (g *group) saveOrder(ob *bolt.Bucket, rec orderRec) error {
 	rec.UpdatedAt = wire.Time(g.now)
-	return putJSON(ob, []byte(rec.Order.ID), rec)
+	return putOrder(ob, rec)
 }
 
 // downlink gives m the site's next hseq and stores it; it is published after the commit.
@@ -463,7 +464,7 @@ func (g *group) status(topic string, payload []byte) error {
 	var s wire.Status
 	if err := json.Unmarshal(payload, &s); err != nil {
 		g.stats.MalformedDropped++
-		g.logf("hub: malformed status from %s/%s dropped: %v; payload %s", site, agent, err, excerpt(payload))
+		g.h.log.Warn("malformed status dropped", logging.KeySite, site, logging.KeyAgent, agent, "payload", excerpt(payload), logging.Err(err))
 		return nil
 	}
 	return g.touchAgent(site, agent, func(a *agentRec) {
@@ -493,7 +494,7 @@ func (g *group) catchup(topic string, payload []byte) error {
 	var r wire.CatchupRequest
 	if err := json.Unmarshal(payload, &r); err != nil {
 		g.stats.MalformedDropped++
-		g.logf("hub: malformed catch-up request from %s/%s dropped: %v; payload %s", site, agent, err, excerpt(payload))
+		g.h.log.Warn("malformed catch-up request dropped", logging.KeySite, site, logging.KeyAgent, agent, "payload", excerpt(payload), logging.Err(err))
 		return nil
 	}
 	g.catchups = append(g.catchups, catchup{site: site, agent: agent, since: r.Since})
@@ -506,26 +507,21 @@ func (g *group) post(p *postReq) error {
 	for _, m := range p.msgs {
 		id := m.ID()
 		if validOrderID(id) {
-			var rec orderRec
-			known, err := getJSON(ob, []byte(id), &rec)
+			rec, known, err := loadOrder(ob, id)
 			if err != nil {
 				return err
 			}
 			switch {
 			case m.Type == wire.TypeOrder && !known:
-				o := orderFromMsg(id, m)
-				o.State, o.StateSince, o.ReceivedAt = initialState(m), g.now, g.now
-				if o.State == order.PendingAllocation {
-					o.PendingSince = g.now
-				}
+				o := order.FromMsg(m)
+				o.ID = id
+				o = o.Receive(order.InitialState(m.Payment, false), g.now)
 				g.stats.OrdersPerState[string(o.State)]++
 				if err := g.saveOrder(ob, orderRec{Site: p.site, Order: o, CreatedAt: wire.Time(g.now)}); err != nil {
 					return err
 				}
 			case m.Type == wire.TypeOrder || m.Type == wire.TypeWaybill && known:
-				rec.Order = mergeData(rec.Order, wire.OrderMsg{Carrier: m.Carrier, Waybill: m.Waybill, Channel: m.Channel,
-					ChannelOrderNo: m.ChannelOrderNo, BuyerID: m.BuyerID, SKUs: m.SKUs, Recipient: m.Recipient,
-					OrderedAt: m.OrderedAt, PaidAt: m.PaidAt})
+				rec.Order = order.MergeData(rec.Order, m)
 				if err := g.saveOrder(ob, rec); err != nil {
 					return err
 				}

@@ -8,6 +8,7 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
+	"wedge/internal/logging"
 	"wedge/sync/wire"
 )
 
@@ -27,7 +28,7 @@ func FuzzBatch(f *testing.F) {
 		f.Fatal(err)
 	}
 	defer db.Close()
-	h := &Hub{logf: func(string, ...any) {}}
+	h := &Hub{log: logging.Discard}
 	if err := initStore(db, &h.stats); err != nil {
 		f.Fatal(err)
 	}

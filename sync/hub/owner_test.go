@@ -11,6 +11,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"wedge/internal/clock"
+	"wedge/internal/logging"
 	"wedge/sync/wire"
 )
 
@@ -36,7 +37,7 @@ func ownerOnly(t *testing.T) (*Hub, *recorder) {
 		t.Fatal(err)
 	}
 	rec := &recorder{}
-	h := &Hub{clk: clock.NewFake(t0), logf: t.Logf, db: db, wake: make(chan struct{}, 1), stopc: make(chan struct{}),
+	h := &Hub{clk: clock.NewFake(t0), log: logging.FromLogf(t.Logf), db: db, wake: make(chan struct{}, 1), stopc: make(chan struct{}),
 		done: make(chan struct{}), quit: make(chan struct{}), publishFn: rec.publish}
 	if err := initStore(db, &h.stats); err != nil {
 		t.Fatal(err)
@@ -161,7 +162,7 @@ func BenchmarkIngest(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	h := &Hub{clk: clock.NewFake(t0), logf: func(string, ...any) {}, db: db, wake: make(chan struct{}, 1), stopc: make(chan struct{}),
+	h := &Hub{clk: clock.NewFake(t0), log: logging.Discard, db: db, wake: make(chan struct{}, 1), stopc: make(chan struct{}),
 		done: make(chan struct{}), quit: make(chan struct{}), publishFn: func(string, []byte) {}}
 	if err := initStore(db, &h.stats); err != nil {
 		b.Fatal(err)

@@ -6,18 +6,21 @@ import (
 	"fmt"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	bolt "go.etcd.io/bbolt"
 
-	"wedge/order"
 	"wedge/sync/wire"
 )
+
+// keyJournal is the log field of a journal id.
+const keyJournal = "journal"
 
 // Buckets of hub.db.
 //
 //	entries   site 0 agent 0 journal 0 seq(8, big endian)        → storedEntry JSON
 //	journals  site 0 agent 0 journal                             → journalRec JSON
-//	orders    order id                                           → orderRec JSON
+//	orders    order id                                           → storedOrder JSON (versioned)
 //	history   order id 0 at 0 site 0 agent 0 seq(8) 0 journal    → entries key
 //	downlink  site (sub-bucket, its sequence is the hseq) / hseq(8) → wire.OrderMsg JSON
 //	agents    site 0 agent                                       → agentRec JSON
@@ -83,13 +86,6 @@ type journalRec struct {
 	MaxSeq    uint64 `json:"max_seq"`
 	FirstSeen string `json:"first_seen"`
 	LastSeen  string `json:"last_seen"`
-}
-
-type orderRec struct {
-	Site      string      `json:"site"`
-	Order     order.Order `json:"order"`
-	CreatedAt string      `json:"created_at"` // hub clock
-	UpdatedAt string      `json:"updated_at"`
 }
 
 type agentRec struct {
@@ -213,55 +209,6 @@ func downlinkAfter(tx *bolt.Tx, site string, since uint64, fn func(m wire.OrderM
 	return nil
 }
 
-// initialState is the state of an order the hub first hears of through data (a POST or an intake
-// entry without a valid to-state).
-func initialState(m wire.OrderMsg) order.State {
-	if m.Payment == order.PaymentDeposit {
-		return order.AwaitingBalance
-	}
-	return order.PendingAllocation
-}
-
-// orderFromMsg builds the order's data from an order message (the state is set by the caller).
-func orderFromMsg(id string, m wire.OrderMsg) order.Order {
-	o := order.Order{
-		ID: id, Channel: m.Channel, ChannelOrderNo: m.ChannelOrderNo, BuyerID: m.BuyerID,
-		SKUs: append([]string(nil), m.SKUs...), Payment: m.Payment, Recipient: m.Recipient,
-		Carrier: m.Carrier, AssignedWaybill: m.Waybill,
-	}
-	if o.Payment == "" {
-		o.Payment = order.PaymentFull
-	}
-	o.OrderedAt, _ = wire.ParseTime(m.OrderedAt)
-	o.PaidAt, _ = wire.ParseTime(m.PaidAt)
-	return o
-}
-
-// mergeData copies the non-empty data fields of m into o (never the state).
-func mergeData(o order.Order, m wire.OrderMsg) order.Order {
-	set := func(dst *string, v string) {
-		if v != "" {
-			*dst = v
-		}
-	}
-	set(&o.Channel, m.Channel)
-	set(&o.ChannelOrderNo, m.ChannelOrderNo)
-	set(&o.BuyerID, m.BuyerID)
-	set(&o.Recipient, m.Recipient)
-	set(&o.Carrier, m.Carrier)
-	set(&o.AssignedWaybill, m.Waybill)
-	if len(m.SKUs) > 0 {
-		o.SKUs = append([]string(nil), m.SKUs...)
-	}
-	if t, err := wire.ParseTime(m.OrderedAt); err == nil && !t.IsZero() {
-		o.OrderedAt = t
-	}
-	if t, err := wire.ParseTime(m.PaidAt); err == nil && !t.IsZero() {
-		o.PaidAt = t
-	}
-	return o
-}
-
 // entryTime is the entry's own time, or fallback when it has none or an unreadable one.
 func entryTime(e wire.Entry, fallback time.Time) time.Time {
 	t, err := wire.ParseTime(e.At)
@@ -281,11 +228,16 @@ func sortableAt(e wire.Entry) string {
 	return wire.Time(t)
 }
 
+// excerpt is the start of a payload for a log field (the handler quotes it as needed).
 func excerpt(b []byte) string {
 	const n = 120
 	s := strings.ToValidUTF8(string(b), "?")
 	if len(s) > n {
-		s = s[:n] + "…"
+		cut := n
+		for cut > 0 && !utf8.RuneStart(s[cut]) {
+			cut--
+		}
+		s = s[:cut] + "…"
 	}
-	return fmt.Sprintf("%q", s)
+	return s
 }

@@ -5,8 +5,8 @@
 // will, and asks the hub for catch-ups.
 //
 // What is synced is decided by exactly one thing: a wire.Ack on wire.TopicAck with our journal id.
-// A paho token or a broker PUBACK means nothing here (see delivery-pitfalls.md): a broker can lose
-// what it acknowledged, and paho completes tokens of resent messages early.
+// A paho token or a broker PUBACK means nothing here: a broker can lose what it acknowledged, and
+// paho completes tokens of resent messages early.
 //
 // Goroutines: one owner goroutine reads the Source and publishes; one feeder goroutine owns the
 // downlink queue and feeds Downlink(). paho's handlers only append to queues and return.
@@ -20,6 +20,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/url"
 	"os"
 	"strings"
@@ -31,6 +32,7 @@ import (
 	"github.com/eclipse/paho.mqtt.golang/packets"
 
 	"wedge/internal/clock"
+	"wedge/internal/logging"
 	"wedge/sync/wire"
 )
 
@@ -43,6 +45,9 @@ var (
 	// ErrConnect means the last attempt to reach the broker failed (see LastError).
 	ErrConnect = errors.New("uplink: 无法连接消息服务器 / cannot connect to the MQTT broker")
 )
+
+// keyJournal is the log field of a journal id.
+const keyJournal = "journal"
 
 // Defaults of Options.
 const (
@@ -85,7 +90,11 @@ type Options struct {
 	Username, Password        string
 	// Clock drives ResendAfter and status times; nil = clock.Real.
 	Clock clock.Clock
-	// Logf receives diagnostics; nil = silent.
+	// Logger receives diagnostics, with the site and agent fields; nil = silent (unless Logf).
+	Logger *slog.Logger
+	// Logf receives each record as one text line when Logger is nil; nil = silent.
+	//
+	// Deprecated: use Logger (or logging.FromLogf). Kept until every caller passes a logger.
 	Logf func(format string, args ...any)
 	// Window is the number of batches in flight beyond the acked seq; 0 = DefaultWindow.
 	Window int
@@ -114,7 +123,7 @@ type Uplink struct {
 	src      Source
 	opts     Options
 	clk      clock.Clock
-	logf     func(string, ...any)
+	log      *slog.Logger
 	cli      mqtt.Client
 	connTok  mqtt.Token
 	jid      string
@@ -157,12 +166,6 @@ type event struct {
 	ack     []byte
 }
 
-// flight is one published batch that the hub has not acked yet.
-type flight struct {
-	last uint64 // its last seq
-	gen  uint64 // the connection generation it was published on
-}
-
 // New validates opts, starts the goroutines and begins connecting in the background: a broker that
 // is down is not an error (the agent works offline and syncs later); see Connected and LastError.
 // When ctx ends the uplink stops as by Stop.
@@ -183,12 +186,13 @@ func New(ctx context.Context, src Source, opts Options) (*Uplink, error) {
 	if opts.ResendAfter <= 0 {
 		opts.ResendAfter = DefaultResendAfter
 	}
-	logf := opts.Logf
-	if logf == nil {
-		logf = func(string, ...any) {}
+	log := opts.Logger
+	if log == nil {
+		log = logging.FromLogf(opts.Logf)
 	}
+	log = log.With(logging.KeySite, opts.Site, logging.KeyAgent, opts.Agent)
 	u := &Uplink{
-		src: src, opts: opts, clk: clock.Or(opts.Clock), logf: logf, jid: src.JournalID(),
+		src: src, opts: opts, clk: clock.Or(opts.Clock), log: log, jid: src.JournalID(),
 		topicEvents:  wire.TopicEvents(opts.Site, opts.Agent),
 		topicAck:     wire.TopicAck(opts.Site, opts.Agent),
 		topicStatus:  wire.TopicStatus(opts.Site, opts.Agent),
@@ -246,7 +250,7 @@ func New(ctx context.Context, src Source, opts Options) (*Uplink, error) {
 	u.mu.Lock()
 	u.unwatch = unwatch
 	u.mu.Unlock()
-	u.logf("uplink: started, broker %s, client id wedge-%s-%s, journal %s", opts.URL, opts.Site, opts.Agent, u.jid)
+	u.log.Info("uplink started", "broker", opts.URL, "client_id", "wedge-"+opts.Site+"-"+opts.Agent, keyJournal, u.jid)
 	return u, nil
 }
 
@@ -403,7 +407,7 @@ func (u *Uplink) RequestCatchup(since uint64) {
 func (u *Uplink) sendCatchup(since uint64) {
 	b, _ := json.Marshal(wire.CatchupRequest{JournalID: u.jid, Since: since})
 	u.cli.Publish(u.topicCatchup, 1, false, b) // not waited on: a lost request is asked again on reconnect
-	u.logf("uplink: catch-up requested since hseq %d", since)
+	u.log.Debug("catch-up requested", "since_hseq", since)
 }
 
 // --- paho callbacks: they never block ---
@@ -435,21 +439,25 @@ func (u *Uplink) onConnect(c mqtt.Client) {
 	if ask {
 		u.sendCatchup(since)
 	}
-	u.logf("uplink: connected to %s", u.opts.URL)
+	u.log.Info("uplink connected", "broker", u.opts.URL)
 	u.push(event{connect: true, gen: gen})
 }
 
 func (u *Uplink) onLost(_ mqtt.Client, err error) {
 	u.connected.Store(false)
 	u.setErr(err)
-	u.logf("uplink: 连接断开 / connection lost: %v (reconnecting)", err)
+	u.log.Warn("连接断开，正在重连 / uplink connection lost, reconnecting", "broker", u.opts.URL, logging.Err(err))
 }
 
 func (u *Uplink) onNotify(_ mqtt.Client, n mqtt.ConnectionNotification) {
 	switch n := n.(type) {
 	case mqtt.ConnectionNotificationBrokerFailed:
 		u.setErr(n.Reason)
-		u.logf("uplink: 连接失败 / connect to %s failed: %v", n.Broker, n.Reason)
+		broker := u.opts.URL
+		if n.Broker != nil {
+			broker = n.Broker.Redacted()
+		}
+		u.log.Warn("连接失败 / uplink cannot connect", "broker", broker, logging.Err(n.Reason))
 	case mqtt.ConnectionNotificationFailed:
 		u.setErr(n.Reason)
 	}
@@ -524,110 +532,99 @@ func (u *Uplink) feed() {
 
 // --- the owner ---
 
+// run is the owner goroutine: it fills the window from the journal while connected and handles
+// connects, hub acks and the resend deadline.
 func (u *Uplink) run() {
 	defer close(u.ownerDone)
-	acked := u.src.AckedSeq()
-	next := acked         // highest seq published in the current round
-	var inflight []flight // batches in flight (all end > acked)
-	timer := u.clk.NewTimer(u.opts.ResendAfter)
-	timer.Stop()
-	armed := false
-	arm := func() { timer.Reset(u.opts.ResendAfter); armed = true }
-	disarm := func() {
-		if armed {
-			timer.Stop()
-			armed = false
-		}
-	}
-	rewind := func(why string) {
-		if len(inflight) > 0 || next > acked {
-			u.resends.Add(1)
-			u.logf("uplink: resending from seq %d (%s)", acked+1, why)
-		}
-		next, inflight = acked, nil
-		disarm()
-	}
+	w := newWindow(u.src.AckedSeq(), u.opts.Window)
+	rt := newResendTimer(u.clk, u.opts.ResendAfter)
+	defer rt.disarm()
 	for {
 		if u.connected.Load() {
-			gen := u.gen.Load()
-			for len(inflight) < u.opts.Window {
-				es, err := u.src.Entries(next, wire.MaxBatchEntries, u.maxBytes)
-				if err != nil {
-					u.logf("uplink: reading the journal after seq %d: %v", next, err)
-					if !armed {
-						arm() // try again after ResendAfter
-					}
-					break
-				}
-				if len(es) == 0 {
-					break
-				}
-				u.publishBatch(es)
-				next = es[len(es)-1].Seq
-				inflight = append(inflight, flight{last: next, gen: gen})
-				if !armed {
-					arm()
-				}
-			}
+			u.fill(w, rt)
 		}
 		select {
 		case <-u.stopped:
-			timer.Stop()
 			return
 		case <-u.src.Committed():
-		case <-timer.C():
-			armed = false
-			if len(inflight) > 0 {
-				rewind(fmt.Sprintf("no hub ack progress for %v", u.opts.ResendAfter))
+		case <-rt.C():
+			rt.fired()
+			if w.busy() {
+				u.rewind(w, rt, fmt.Sprintf("no hub ack progress for %v", u.opts.ResendAfter))
 			}
 		case <-u.inboxSig:
-			u.mu.Lock()
-			evs := u.inbox
-			u.inbox = nil
-			u.mu.Unlock()
-			for _, e := range evs {
-				if e.connect {
-					if a := u.src.AckedSeq(); a > acked {
-						acked = a
-					}
-					// Batches already published on this very connection (the owner saw it up
-					// before this event) need no resend; anything older does.
-					fresh := true
-					for _, f := range inflight {
-						fresh = fresh && f.gen >= e.gen
-					}
-					if !fresh {
-						rewind("reconnected")
-					} else if next < acked {
-						next, inflight = acked, nil
-						disarm()
-					}
-					continue
-				}
-				seq, ok := u.parseAck(e.ack, acked)
-				if !ok {
-					continue
-				}
-				if err := u.src.Ack(u.ctx, seq); err != nil {
-					u.logf("uplink: recording hub ack %d failed: %v (will be acked again)", seq, err)
-					continue
-				}
-				acked = seq
-				u.acks.Add(1)
-				u.lastAck.Store(u.clk.Now().UnixNano())
-				if next < acked {
-					next = acked
-				}
-				for len(inflight) > 0 && inflight[0].last <= acked {
-					inflight = inflight[1:]
-				}
-				if len(inflight) == 0 {
-					disarm()
-				} else {
-					arm()
-				}
+			for _, e := range u.takeInbox() {
+				u.handle(w, rt, e)
 			}
 		}
+	}
+}
+
+// fill publishes batches after the window's round while it has room and the journal has entries.
+func (u *Uplink) fill(w *window, rt *resendTimer) {
+	gen := u.gen.Load()
+	for !w.full() {
+		es, err := u.src.Entries(w.next, wire.MaxBatchEntries, u.maxBytes)
+		if err != nil {
+			u.log.Warn("cannot read the journal, retrying after the resend delay", "after_seq", w.next, logging.Err(err))
+			rt.armIfIdle() // try again after ResendAfter
+			return
+		}
+		if len(es) == 0 {
+			return
+		}
+		u.publishBatch(es)
+		w.sent(es[len(es)-1].Seq, gen)
+		rt.armIfIdle()
+	}
+}
+
+// rewind sends everything after the acked seq again, counting a resend if anything was unacked.
+func (u *Uplink) rewind(w *window, rt *resendTimer, why string) {
+	acked := w.acked
+	if w.rewind() {
+		u.resends.Add(1)
+		u.log.Warn("resending unacked entries", logging.KeySeq, acked+1, "why", why)
+	}
+	rt.disarm()
+}
+
+func (u *Uplink) takeInbox() []event {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	evs := u.inbox
+	u.inbox = nil
+	return evs
+}
+
+// handle applies one connect or ack event to the window.
+func (u *Uplink) handle(w *window, rt *resendTimer, e event) {
+	if e.connect {
+		acked := max(w.acked, u.src.AckedSeq())
+		reset, resend := w.connected(e.gen, acked)
+		if resend {
+			u.resends.Add(1)
+			u.log.Info("resending unacked entries", logging.KeySeq, acked+1, "why", "reconnected")
+		}
+		if reset {
+			rt.disarm()
+		}
+		return
+	}
+	seq, ok := u.parseAck(e.ack, w.acked)
+	if !ok {
+		return
+	}
+	if err := u.src.Ack(u.ctx, seq); err != nil {
+		u.log.Warn("cannot record the hub ack (it will come again)", logging.KeySeq, seq, logging.Err(err))
+		return
+	}
+	u.acks.Add(1)
+	u.lastAck.Store(u.clk.Now().UnixNano())
+	if w.ack(seq) {
+		rt.arm()
+	} else {
+		rt.disarm()
 	}
 }
 
@@ -636,17 +633,17 @@ func (u *Uplink) parseAck(p []byte, acked uint64) (uint64, bool) {
 	var a wire.Ack
 	if err := json.Unmarshal(p, &a); err != nil {
 		u.ignored.Add(1)
-		u.logf("uplink: ignoring malformed hub ack %q: %v", excerpt(p), err)
+		u.log.Warn("malformed hub ack ignored", "payload", excerpt(p), logging.Err(err))
 		return 0, false
 	}
 	if a.JournalID != u.jid {
 		u.ignored.Add(1)
-		u.logf("uplink: ignoring hub ack for journal %q (ours is %q)", a.JournalID, u.jid)
+		u.log.Warn("hub ack for another journal ignored", keyJournal, a.JournalID, "ours", u.jid, logging.KeySeq, a.AckedSeq)
 		return 0, false
 	}
 	if last := u.src.LastSeq(); a.AckedSeq > last {
 		u.ignored.Add(1)
-		u.logf("uplink: ignoring hub ack %d above our last seq %d (hub bug or a foreign journal with our id)", a.AckedSeq, last)
+		u.log.Warn("hub ack above our last seq ignored (hub bug or a foreign journal with our id)", logging.KeySeq, a.AckedSeq, "last_seq", last)
 		return 0, false
 	}
 	if a.AckedSeq <= acked {
@@ -659,7 +656,7 @@ func (u *Uplink) parseAck(p []byte, acked uint64) (uint64, bool) {
 func (u *Uplink) publishBatch(es []wire.Entry) {
 	b, err := json.Marshal(wire.Batch{Site: u.opts.Site, Agent: u.opts.Agent, JournalID: u.jid, Events: es})
 	if err != nil { // cannot happen for these types
-		u.logf("uplink: encoding batch: %v", err)
+		u.log.Error("cannot encode a batch", logging.KeySeq, es[0].Seq, logging.Err(err))
 		return
 	}
 	// The token is not waited on: its outcome means nothing for sync (only the hub's ack does), and

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -24,7 +25,7 @@ func start(t *testing.T, src uplink.Source, o uplink.Options) *uplink.Uplink {
 	t.Helper()
 	o.Site, o.Agent = site, agent
 	if testing.Verbose() {
-		o.Logf = t.Logf
+		o.Logger = slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
 	u, err := uplink.New(context.Background(), src, o)
 	if err != nil {
@@ -240,13 +241,8 @@ func TestBadAcksAreIgnored(t *testing.T) {
 	b := testbroker.Start(t, nil)
 	src := uplinktest.NewMemSource(jid)
 	src.Append(10)
-	var logMu sync.Mutex
-	var logs []string
-	o := uplink.Options{URL: b.URL(), Site: site, Agent: agent, Logf: func(f string, a ...any) {
-		logMu.Lock()
-		logs = append(logs, fmt.Sprintf(f, a...))
-		logMu.Unlock()
-	}}
+	var logs lockedBuffer
+	o := uplink.Options{URL: b.URL(), Site: site, Agent: agent, Logger: slog.New(slog.NewTextHandler(&logs, nil))}
 	u, err := uplink.New(context.Background(), src, o)
 	if err != nil {
 		t.Fatal(err)
@@ -284,10 +280,8 @@ func TestBadAcksAreIgnored(t *testing.T) {
 	if err := u.Stop(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	logMu.Lock()
-	all := strings.Join(logs, "\n")
-	logMu.Unlock()
-	for _, want := range []string{"malformed hub ack", "journal \"J-other\"", "above our last seq"} {
+	all := logs.String()
+	for _, want := range []string{"malformed hub ack", "journal=J-other", "above our last seq", "seq=11 last_seq=10", "site=" + site + " agent=" + agent} {
 		if !strings.Contains(all, want) {
 			t.Errorf("log lacks %q:\n%s", want, all)
 		}

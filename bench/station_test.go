@@ -1,4 +1,4 @@
-package syncbench
+package bench
 
 import (
 	"context"

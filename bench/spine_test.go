@@ -1,4 +1,4 @@
-package syncbench
+package bench
 
 import (
 	"context"
@@ -42,7 +42,7 @@ const (
 // hangAfter is a deadline for a hang, never a timing assertion (the small tests shorten it).
 var hangAfter = 5 * time.Minute
 
-// Knobs for exploring (documented in docs/BENCHMARKS.md); the defaults are the issue's setup.
+// Knobs for exploring (documented in docs/BENCHMARKS.md); the defaults are the benchmark's setup.
 var (
 	scanners     = envInt("WEDGE_BENCH_SCANNERS", 32)     // concurrent "scanner" goroutines
 	uplinkWindow = envInt("WEDGE_BENCH_UPLINK_WINDOW", 0) // uplink.Options.Window; 0 = uplink's default
@@ -55,7 +55,7 @@ func envInt(name string, def int) int {
 	return def
 }
 
-// BenchmarkSpine is the issue 2 benchmark, in one run against one local mosquitto:
+// BenchmarkSpine is the spine benchmark, in one run against one local mosquitto:
 //
 //   - raw fsync: append 256 bytes + fsync, 2,000 times, in the run's temp dir → p50/p99;
 //   - baseline: paho QoS 1, 47,000 separate 300-byte messages, MemoryStore, pipelined (all tokens

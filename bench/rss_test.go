@@ -1,4 +1,4 @@
-package syncbench
+package bench
 
 import (
 	"bufio"
@@ -41,7 +41,7 @@ const (
 //   - restart: a fresh process opens that 1M-entry journal and starts the uplink (what an agent
 //     restarted during an outage does), sampled for 3 s while it sends.
 //
-// Goal (issue 2): ≤ 64 MB and not growing with the backlog. VmRSS is reported with its two parts:
+// Goal: ≤ 64 MB and not growing with the backlog. VmRSS is reported with its two parts:
 // anonymous memory (Go heap, stacks) and file pages (bbolt's read-only mmap of wedge.db that the
 // process touched; the kernel can drop those, and they are shared with the page cache).
 func BenchmarkAgentRSSBacklog(b *testing.B) {

@@ -1,4 +1,4 @@
-package syncbench
+package bench
 
 import (
 	"bytes"
@@ -23,7 +23,7 @@ import (
 // dispatchPerPost is how many orders one POST /v1/orders carries in the burst.
 const dispatchPerPost = 1000
 
-// BenchmarkBurst is the open-loop form of the issue 2 throughput goal: the incident's 47,000-order
+// BenchmarkBurst is the open-loop form of the throughput goal: the incident's 47,000-order
 // backlog arrives at once, nobody waits for one event before sending the next, so group commit can
 // batch as deep as the queue is. Two bursts, each against the paho baseline of the same run:
 //

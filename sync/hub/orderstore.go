@@ -1,0 +1,110 @@
+package hub
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"wedge/order"
+)
+
+// orderVersion is the version of the order record layout in hub.db that this hub writes. Records
+// written before the version field existed have the same layout and read as version 1. A record
+// of a newer version is refused (ErrStore) rather than read wrongly by an older hub.
+const orderVersion = 1
+
+// orderRec is the hub's authoritative view of one order, as the owner works with it.
+type orderRec struct {
+	Site      string
+	Order     order.Order
+	CreatedAt string // hub clock, wire.Time
+	UpdatedAt string
+}
+
+// storedOrder is an order record as hub.db keeps it (bucket orders). It is the hub's own schema:
+// the fields and their JSON names are spelled out here and converted at the boundary, so a change
+// to order.Order (the agent's record) cannot silently change what the hub stores or reads back.
+type storedOrder struct {
+	V         int         `json:"v"`
+	Site      string      `json:"site"`
+	Order     orderFields `json:"order"`
+	CreatedAt string      `json:"created_at"`
+	UpdatedAt string      `json:"updated_at"`
+}
+
+// orderFields are the order's data and state in a stored record. An agent-only field (the overdue
+// alert flag, raised by an agent's supervision) is not part of the hub's record.
+type orderFields struct {
+	ID              string    `json:"order_id"`
+	Channel         string    `json:"channel,omitempty"`
+	ChannelOrderNo  string    `json:"channel_order_no,omitempty"`
+	BuyerID         string    `json:"buyer_id,omitempty"`
+	OrderedAt       time.Time `json:"ordered_at,omitzero"`
+	PaidAt          time.Time `json:"paid_at,omitzero"`
+	SKUs            []string  `json:"skus,omitempty"`
+	Payment         string    `json:"payment,omitempty"`
+	Recipient       string    `json:"recipient,omitempty"`
+	Carrier         string    `json:"carrier,omitempty"`
+	AssignedWaybill string    `json:"assigned_waybill,omitempty"`
+	Waybill         string    `json:"waybill,omitempty"`
+	State           string    `json:"state"`
+	StateSince      time.Time `json:"state_since,omitzero"`
+	PendingSince    time.Time `json:"pending_since,omitzero"`
+	ReceivedAt      time.Time `json:"received_at,omitzero"`
+	PrintedAt       time.Time `json:"printed_at,omitzero"`
+	PickedUpAt      time.Time `json:"picked_up_at,omitzero"`
+}
+
+func toStored(r orderRec) storedOrder {
+	o := r.Order
+	return storedOrder{V: orderVersion, Site: r.Site, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt, Order: orderFields{
+		ID: o.ID, Channel: o.Channel, ChannelOrderNo: o.ChannelOrderNo, BuyerID: o.BuyerID,
+		OrderedAt: o.OrderedAt, PaidAt: o.PaidAt, SKUs: o.SKUs, Payment: o.Payment, Recipient: o.Recipient,
+		Carrier: o.Carrier, AssignedWaybill: o.AssignedWaybill, Waybill: o.Waybill,
+		State: string(o.State), StateSince: o.StateSince, PendingSince: o.PendingSince,
+		ReceivedAt: o.ReceivedAt, PrintedAt: o.PrintedAt, PickedUpAt: o.PickedUpAt,
+	}}
+}
+
+func (s storedOrder) rec() orderRec {
+	f := s.Order
+	return orderRec{Site: s.Site, CreatedAt: s.CreatedAt, UpdatedAt: s.UpdatedAt, Order: order.Order{
+		ID: f.ID, Channel: f.Channel, ChannelOrderNo: f.ChannelOrderNo, BuyerID: f.BuyerID,
+		OrderedAt: f.OrderedAt, PaidAt: f.PaidAt, SKUs: f.SKUs, Payment: f.Payment, Recipient: f.Recipient,
+		Carrier: f.Carrier, AssignedWaybill: f.AssignedWaybill, Waybill: f.Waybill,
+		State: order.State(f.State), StateSince: f.StateSince, PendingSince: f.PendingSince,
+		ReceivedAt: f.ReceivedAt, PrintedAt: f.PrintedAt, PickedUpAt: f.PickedUpAt,
+	}}
+}
+
+// decodeOrder reads a stored order record of any version this hub knows.
+func decodeOrder(key, raw []byte) (orderRec, error) {
+	var s storedOrder
+	if err := json.Unmarshal(raw, &s); err != nil {
+		return orderRec{}, fmt.Errorf("%w: decode order %q: %v", ErrStore, key, err)
+	}
+	switch s.V {
+	case 0, 1: // 0: written before the version field; the layout is version 1's
+	default:
+		return orderRec{}, fmt.Errorf("%w: order %q is stored in record version %d; this hub reads up to %d (a newer hub wrote it)",
+			ErrStore, key, s.V, orderVersion)
+	}
+	return s.rec(), nil
+}
+
+// loadOrder reads order id from the orders bucket; known is false when there is no record.
+func loadOrder(ob *bolt.Bucket, id string) (rec orderRec, known bool, err error) {
+	raw := ob.Get([]byte(id))
+	if raw == nil {
+		return orderRec{}, false, nil
+	}
+	rec, err = decodeOrder([]byte(id), raw)
+	return rec, err == nil, err
+}
+
+// putOrder writes rec in the current record version.
+func putOrder(ob *bolt.Bucket, rec orderRec) error {
+	return putJSON(ob, []byte(rec.Order.ID), toStored(rec))
+}

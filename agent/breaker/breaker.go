@@ -304,12 +304,12 @@ func (b *Breaker) SetThresholds(by, reason string, th order.Thresholds) (Transit
 type Stats struct {
 	Backlog    int           `json:"backlog"`     // orders in pending_allocation
 	Held       int           `json:"held"`        // orders held by the breaker (not in the backlog)
-	AvgWait    time.Duration `json:"avg_wait"`    // mean of now − PendingSince over the backlog
+	AvgWait    time.Duration `json:"avg_wait"`    // mean of now − WaitingSince over the backlog
 	OldestWait time.Duration `json:"oldest_wait"` // the longest of those
 	Overdue    int           `json:"overdue"`     // backlog orders flagged overdue
 }
 
-// Backlog measures orders at now. Orders without PendingSince use StateSince, then ReceivedAt.
+// Backlog measures orders at now; the wait of an order is order.Order.Waited.
 func Backlog(orders []order.Order, now time.Time) Stats {
 	var s Stats
 	var total time.Duration
@@ -319,7 +319,7 @@ func Backlog(orders []order.Order, now time.Time) Stats {
 			s.Held++
 		case order.PendingAllocation:
 			s.Backlog++
-			w := max(now.Sub(PendingSince(o)), 0)
+			w := o.Waited(now)
 			total += w
 			s.OldestWait = max(s.OldestWait, w)
 			if o.Overdue {
@@ -331,17 +331,6 @@ func Backlog(orders []order.Order, now time.Time) Stats {
 		s.AvgWait = total / time.Duration(s.Backlog)
 	}
 	return s
-}
-
-// PendingSince is when o entered 待分仓 (PendingSince, else StateSince, else ReceivedAt).
-func PendingSince(o order.Order) time.Time {
-	switch {
-	case !o.PendingSince.IsZero():
-		return o.PendingSince
-	case !o.StateSince.IsZero():
-		return o.StateSince
-	}
-	return o.ReceivedAt
 }
 
 // Held is an order held by the breaker with the journal sequence number of its intake entry, which

@@ -31,7 +31,7 @@ func Scan(orders []order.Order, now time.Time, after time.Duration) []string {
 		if o.State != order.PendingAllocation || o.Overdue {
 			continue
 		}
-		since := waitingSince(o)
+		since := o.WaitingSince()
 		if since.IsZero() || now.Sub(since) <= after {
 			continue
 		}
@@ -50,24 +50,17 @@ func Scan(orders []order.Order, now time.Time, after time.Duration) []string {
 	return ids
 }
 
-// Mark returns o flagged overdue and the journal entry to append with it (in one transaction).
-func Mark(o order.Order, now time.Time) (order.Order, wire.Entry) {
-	wait := now.Sub(waitingSince(o)).Round(time.Second)
-	o.Overdue = true
-	return o, wire.Entry{Kind: wire.KindOverdue, OrderID: o.ID, From: string(o.State), To: string(o.State),
-		Trigger: wire.TriggerSystem, Reason: "overdue", At: wire.Time(now),
-		Detail: fmt.Sprintf("超时未分仓 overdue: waited %s in %s", wait, o.State.Label())}
-}
-
-// waitingSince is when o entered 待分仓: PendingSince, else StateSince, else ReceivedAt (as
-// breaker.Backlog measures the wait). It is the order's waiting-time rule, kept here until the order
-// package has it; the overdue policy does not depend on the breaker.
-func waitingSince(o order.Order) time.Time {
-	switch {
-	case !o.PendingSince.IsZero():
-		return o.PendingSince
-	case !o.StateSince.IsZero():
-		return o.StateSince
+// Mark is the decision to flag o overdue at now: the order to store (Overdue set, its state
+// unchanged) and the wire.KindOverdue entry to journal with it, in one transaction (Tx.Commit).
+func Mark(o order.Order, now time.Time) order.Decision {
+	wait := o.Waited(now).Round(time.Second)
+	n := o
+	n.Overdue = true
+	return order.Decision{
+		Outcome: order.Outcome{Result: order.Accepted, From: o.State, To: o.State, Order: n},
+		Store:   true,
+		Entry: wire.Entry{Kind: wire.KindOverdue, OrderID: o.ID, From: string(o.State), To: string(o.State),
+			Trigger: wire.TriggerSystem, Reason: "overdue", At: wire.Time(now),
+			Detail: fmt.Sprintf("超时未分仓 overdue: waited %s in %s", wait, o.State.Label())},
 	}
-	return o.ReceivedAt
 }

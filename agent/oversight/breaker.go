@@ -222,22 +222,23 @@ func (b *Breaker) restore(br *breaker.Breaker, tr breaker.Transition) {
 	}
 }
 
-// releaseHeld moves every held order to 待分仓 in arrival order inside tx and returns how many.
+// releaseHeld moves every held order to 待分仓 in arrival order inside tx (order.ActRelease, one
+// step entry each, detail saying why) and returns how many.
 func releaseHeld(tx *journal.Tx, m *metrics.Metrics, held []breaker.Held, now time.Time, trigger, by, detail string) int {
 	n := 0
+	src := order.Source{Trigger: trigger, Operator: by, At: now}
 	for _, h := range breaker.ReleaseOrder(held) {
 		o, ok := tx.Order(h.Order.ID)
 		if !ok || o.State != order.Held {
 			continue
 		}
-		out := order.Apply(o, order.Request{Action: order.ActRelease, At: now})
-		if out.Result != order.Accepted {
+		d := order.Decide(o, order.Request{Action: order.ActRelease, At: now}, src)
+		if d.Outcome.Result != order.Accepted {
 			continue
 		}
-		tx.PutOrder(out.Order)
-		tx.Append(wire.Entry{Kind: wire.KindStep, OrderID: o.ID, From: string(out.From), To: string(out.To),
-			Trigger: trigger, Operator: by, At: wire.Time(now), Detail: detail})
-		m.Step(out.From, out.To, trigger)
+		d.Entry.Detail = detail
+		tx.Commit(d)
+		m.Step(d.Outcome.From, d.Outcome.To, trigger)
 		n++
 	}
 	return n

@@ -37,9 +37,7 @@ func (om *overdueMarker) mark(ctx context.Context, pending []order.Order, now ti
 			if !ok || o.State != order.PendingAllocation || o.Overdue {
 				continue
 			}
-			o, e := overdue.Mark(o, now)
-			tx.PutOrder(o)
-			tx.Append(e)
+			tx.Commit(overdue.Mark(o, now))
 			n++
 		}
 		return nil

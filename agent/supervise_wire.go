@@ -1,15 +1,14 @@
 package agent
 
 import (
-	"bytes"
 	"context"
-	"log/slog"
 
 	"wedge/agent/breaker"
 	"wedge/agent/console"
 	"wedge/agent/oversight"
 	"wedge/agent/station"
 	"wedge/internal/clock"
+	"wedge/internal/logging"
 )
 
 // startSupervise starts the oversight over the journal (agent/oversight).
@@ -56,18 +55,9 @@ func (a *Agent) startSupervise(ctx context.Context) error {
 		},
 		Every:  oversight.DefaultEvery,
 		Clock:  clk,
-		Logger: slog.New(slog.NewTextHandler(logfWriter(a.logf), nil)),
+		Logger: logging.FromLogf(a.logf),
 	})
 	return err
-}
-
-// logfWriter passes each record of a slog text handler to the agent's Logf, until the agent
-// itself has a *slog.Logger.
-type logfWriter func(string, ...any)
-
-func (w logfWriter) Write(p []byte) (int, error) {
-	w("%s", bytes.TrimRight(p, "\n"))
-	return len(p), nil
 }
 
 func (a *Agent) consoleDevices() []console.Device {

@@ -243,7 +243,7 @@ func prefixed(logf func(string, ...any), p string) func(string, ...any) {
 func (a *Agent) startStations() []*station.Station {
 	for _, s := range a.cfg.Stations {
 		st := station.New(station.Config{Name: s.Name, Role: s.Role, OperatorPattern: a.cfg.OperatorRE(), PairWindow: a.cfg.PairWindow.D()},
-			a.store, station.Options{Clock: a.deps.Clock, Logf: prefixed(a.logf, ""), OnResult: a.onResult, Printing: a.printingFor(s.Name)})
+			a.store, station.Options{Clock: a.deps.Clock, Logger: logging.FromLogf(a.logf), OnResult: a.onResult, Printing: a.printingFor(s.Name)})
 		a.stations[s.Name] = st
 		a.order = append(a.order, st)
 	}

@@ -14,6 +14,7 @@ import (
 	"wedge/drivers/printer"
 	"wedge/drivers/printer/label"
 	"wedge/drivers/profile"
+	"wedge/internal/logging"
 )
 
 // devPrinter is one configured printer with its print station's printing side.
@@ -59,7 +60,7 @@ func (a *Agent) openPrinters(profiles map[string]profile.Profile) {
 		}
 		ps, err := printing.New(printing.Config{Station: d.Station, Printer: p, Size: size, DPI: prof.Printer.DPI,
 			ReprintCode: a.cfg.ReprintCode, PairWindow: a.cfg.PairWindow.D()}, a.store,
-			&printing.Options{Clock: a.deps.Clock, Logf: logf, OnEvent: a.onPrinterEvent, OnResult: a.onResult})
+			&printing.Options{Clock: a.deps.Clock, Logger: logging.FromLogf(a.logf), OnEvent: a.onPrinterEvent, OnResult: a.onResult})
 		if err != nil {
 			p.Close()
 			a.logf("device %s: %v", d.Name, err)

@@ -25,9 +25,9 @@ import (
 	"wedge/agent/devices"
 	"wedge/agent/intake"
 	"wedge/agent/journal"
+	"wedge/agent/oversight"
 	"wedge/agent/printing"
 	"wedge/agent/station"
-	"wedge/agent/supervise"
 	"wedge/agent/version"
 	"wedge/drivers/discovery"
 	"wedge/drivers/profile"
@@ -84,7 +84,7 @@ type Agent struct {
 
 	store    *journal.Store
 	dev      *devices.Devices
-	sup      *supervise.Supervisor // breaker, overdue, KPI, metrics, console
+	sup      *oversight.Oversight // breaker, overdue, KPI, metrics, console
 	up       *uplink.Uplink
 	in       *intake.Intake
 	stations []*station.Station
@@ -150,13 +150,13 @@ func New(ctx context.Context, cfg *config.Config, deps Deps) (a *Agent, err erro
 		// The supervision (next step) hears of unplugs (popup, metrics) and printer faults
 		// (popup). Device and printer events come only from reads and jobs, after it started.
 		OnEvent: []func(devices.Event){
-			func(ev devices.Event) { a.sup.DeviceEvent(ev.Kind, ev.Device, ev.Plugged) },
+			func(ev devices.Event) { a.sup.Events().DeviceEvent(ev.Kind, ev.Device, ev.Plugged) },
 			deps.OnDeviceEvent,
 		},
 		OnPrinterEvent: []func(printing.Event){
 			func(ev printing.Event) {
 				if !ev.Cleared {
-					a.sup.PrinterFault(ev.Printer, ev.Message.String())
+					a.sup.Events().PrinterFault(ev.Printer, ev.Message.String())
 				}
 			},
 			deps.OnPrinterEvent,
@@ -177,7 +177,7 @@ func New(ctx context.Context, cfg *config.Config, deps Deps) (a *Agent, err erro
 	// the uplink asks it where to catch up from after every reconnect.
 	a.in, err = intake.New(ctx, a.store, intake.Options{Clock: deps.Clock, Logger: log,
 		Contract: cfg.CheckOrderNo, RequestCatchup: func(since uint64) { a.up.RequestCatchup(since) },
-		IntakeState: a.sup.IntakeState})
+		IntakeState: a.sup.Breaker().IntakeState})
 	if err != nil {
 		return a, fmt.Errorf("%w: %w", ErrStart, err)
 	}
@@ -244,7 +244,7 @@ func New(ctx context.Context, cfg *config.Config, deps Deps) (a *Agent, err erro
 }
 
 // Supervisor is the agent's supervision (breaker, overdue, KPI, metrics, console).
-func (a *Agent) Supervisor() *supervise.Supervisor { return a.sup }
+func (a *Agent) Supervisor() *oversight.Oversight { return a.sup }
 
 // Store is the agent's journal store.
 func (a *Agent) Store() *journal.Store { return a.store }

@@ -12,8 +12,8 @@ import (
 	"wedge/agent/devices"
 	"wedge/agent/intake"
 	"wedge/agent/journal"
+	"wedge/agent/oversight"
 	"wedge/agent/station"
-	"wedge/agent/supervise"
 	"wedge/agent/version"
 	"wedge/internal/clock"
 	"wedge/internal/logging"
@@ -31,7 +31,7 @@ import (
 type results struct {
 	log  *slog.Logger
 	api  *api.API
-	sup  *supervise.Supervisor
+	sup  *oversight.Oversight
 	next func(station.Result)
 }
 
@@ -52,7 +52,7 @@ func (r *results) sink(res station.Result) {
 			"reason", res.Entry.Reason, logging.KeySeq, res.Entry.Seq)
 	}
 	if r.sup != nil {
-		r.sup.OnResult(res)
+		r.sup.Events().OnResult(res)
 	}
 	if r.next != nil {
 		r.next(res)
@@ -63,7 +63,7 @@ func (r *results) sink(res station.Result) {
 // everything else to the intake.
 type downlink struct {
 	cfg *config.Config
-	sup *supervise.Supervisor
+	sup *oversight.Oversight
 	in  *intake.Intake
 	log *slog.Logger
 }
@@ -83,7 +83,7 @@ func (d downlink) pump(dl <-chan uplink.Message, stop <-chan struct{}, done chan
 				return
 			}
 			if m.Topic == cmdTopic {
-				if err := d.sup.Command(ctx, m.Payload); errors.Is(err, supervise.ErrCommand) {
+				if err := d.sup.Breaker().Command(ctx, m.Payload); errors.Is(err, oversight.ErrCommand) {
 					d.log.Warn("hub command refused", logging.Err(err))
 				} else if err != nil {
 					d.log.Error("hub command not applied", logging.Err(err))
@@ -99,10 +99,10 @@ func (d downlink) pump(dl <-chan uplink.Message, stop <-chan struct{}, done chan
 }
 
 // statusOf is the agent's status for the uplink to publish.
-func statusOf(cfg *config.Config, store *journal.Store, sup *supervise.Supervisor, clk clock.Clock) func() wire.Status {
+func statusOf(cfg *config.Config, store *journal.Store, sup *oversight.Oversight, clk clock.Clock) func() wire.Status {
 	return func() wire.Status {
 		s := wire.Status{State: "online", Site: cfg.Site, Agent: cfg.Agent, Version: version.Version,
-			At: wire.Time(clock.Or(clk).Now()), JournalID: store.JournalID(), BreakerOpen: sup.BreakerOpen()}
+			At: wire.Time(clock.Or(clk).Now()), JournalID: store.JournalID(), BreakerOpen: sup.Breaker().Open()}
 		if l, k := store.LastSeq(), store.AckedSeq(); l > k {
 			s.Unsynced = l - k
 		}
@@ -115,12 +115,12 @@ func statusOf(cfg *config.Config, store *journal.Store, sup *supervise.Superviso
 // uplink's (up returns nil until the uplink runs). Its confirmations take the API's path
 // (station.Confirm, trigger manual) and are recorded through res like every station result.
 func startSupervise(ctx context.Context, cfg *config.Config, store *journal.Store, dev *devices.Devices,
-	up func() *uplink.Uplink, res *results, clk clock.Clock, log *slog.Logger) (*supervise.Supervisor, error) {
+	up func() *uplink.Uplink, res *results, clk clock.Clock, log *slog.Logger) (*oversight.Oversight, error) {
 	key, err := cfg.SessionKey()
 	if err != nil {
 		return nil, err
 	}
-	return supervise.New(ctx, store, supervise.Options{
+	return oversight.New(ctx, store, oversight.Options{
 		Site: cfg.Site, Agent: cfg.Agent,
 		Breaker: breaker.Options{MaxBacklog: cfg.Breaker.MaxBacklog, MaxAvgWait: cfg.Breaker.MaxAvgWait.D(),
 			CloseRatio: cfg.Breaker.CloseRatio, CloseAfter: cfg.Breaker.CloseAfter.D()},
@@ -142,9 +142,9 @@ func startSupervise(ctx context.Context, cfg *config.Config, store *journal.Stor
 			}
 			return r
 		},
-		Every: supervise.DefaultEvery,
-		Clock: clock.Or(clk),
-		Logf:  logging.Printf(log, ""),
+		Every:  oversight.DefaultEvery,
+		Clock:  clock.Or(clk),
+		Logger: log,
 	})
 }
 

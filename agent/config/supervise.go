@@ -7,8 +7,8 @@ import (
 	"strings"
 	"time"
 
-	"wedge/agent/console"
-	"wedge/agent/kpi"
+	"wedge/internal/webauth/password"
+	"wedge/order/kpi"
 )
 
 // Defaults of the issue-5 settings (breaker, overdue, KPI, console).
@@ -142,7 +142,7 @@ func (c *Config) validateSupervise(v *validator) {
 		}
 	}
 	for _, name := range slices.Sorted(maps.Keys(c.Console.Users)) {
-		if !console.ValidHash(c.Console.Users[name]) {
+		if password.Validate(c.Console.Users[name]) != nil {
 			v.failf([]any{"console", "users", name}, "not a password hash: create one with `wedge console hash-password`")
 		}
 	}

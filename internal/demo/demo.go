@@ -18,10 +18,10 @@ import (
 
 	"wedge/agent"
 	"wedge/agent/config"
-	"wedge/agent/console"
 	"wedge/agent/printing"
 	"wedge/agent/station"
 	"wedge/internal/logging"
+	"wedge/internal/webauth/password"
 	"wedge/order"
 	"wedge/sync/broker"
 	"wedge/sync/hub"
@@ -54,7 +54,7 @@ const (
 	PrinterName    = "prn-p1"
 	PrinterProfile = "zebra-zd421"
 	// ConsoleUser and ConsolePassword sign in to the agents' supervisor consoles (/console/); the
-	// password's hash is made at start-up with console.HashPassword and written to the agent YAML.
+	// password's hash is made at start-up with password.Hash and written to the agent YAML.
 	ConsoleUser     = "demo"
 	ConsolePassword = "demo"
 )
@@ -239,7 +239,7 @@ func Start(ctx context.Context, opts Options) (d *Demo, err error) {
 	}
 	hashc := make(chan hashed, 1)
 	go func() {
-		h, err := console.HashPassword(ConsolePassword)
+		h, err := password.Hash(ConsolePassword)
 		hashc <- hashed{h, err}
 	}()
 	defer func() {

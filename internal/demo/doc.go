@@ -36,7 +36,7 @@
 // printer put out and its paper-outs, pack01's breaker (open or closed, 待分仓 against its limit,
 // held orders), the last events and the URLs of the hub and agent APIs and of each agent's
 // supervisor console (http://<agent API>/console/, sign in as demo / demo: console.users in each
-// agent's YAML, hashed with console.HashPassword at start-up). When stdout is not a terminal (or
+// agent's YAML, hashed with password.Hash at start-up). When stdout is not a terminal (or
 // with --plain) it prints the URLs, then one status line per second (with the breaker while it is
 // open or holds orders), followed by the events that are new since the previous line.
 //

@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"wedge/agent/config"
-	"wedge/agent/console"
+	"wedge/internal/webauth/password"
 	"wedge/order/waybill"
 	"wedge/sync/wire"
 )
@@ -123,8 +123,8 @@ func refused(body string) bool {
 }
 
 func TestAgentConfigsLoad(t *testing.T) {
-	hash, err := console.HashPassword(ConsolePassword)
-	if err != nil || !console.CheckPassword(hash, ConsolePassword) {
+	hash, err := password.Hash(ConsolePassword)
+	if err != nil || !password.Check(hash, ConsolePassword) {
 		t.Fatal(err)
 	}
 	for role, printerAddr := range map[string]string{"print": "127.0.0.1:9100", "handover": ""} {

@@ -54,7 +54,7 @@ func (d *Demo) breakerView() BreakerView {
 	if sup == nil {
 		return v
 	}
-	st := sup.Breaker()
+	st := sup.Breaker().State()
 	v.Known, v.Open, v.Why, v.Backlog, v.MaxBacklog = true, st.Open, st.Why, st.Backlog, st.Thresholds.MaxBacklog
 	d.pack.a.Store().ForEachOrder(order.Held, func(order.Order) bool { v.Held++; return true })
 	d.brMu.Lock()

@@ -1,4 +1,4 @@
-package supervise_test
+package oversight_test
 
 import (
 	"context"
@@ -8,7 +8,7 @@ import (
 
 	"wedge/agent/breaker"
 	"wedge/agent/console"
-	"wedge/agent/supervise"
+	"wedge/agent/oversight"
 	"wedge/order"
 	"wedge/sync/wire"
 )
@@ -17,14 +17,14 @@ import (
 // a manual confirmation is journaled as trigger manual with the supervisor's name, acknowledged
 // popups are journaled.
 func TestSource(t *testing.T) {
-	r := newRig(t, supervise.Options{OverdueAfter: 30 * time.Minute})
+	r := newRig(t, oversight.Options{OverdueAfter: 30 * time.Minute})
 	p := `{"type":"order","order_id":"W1","channel":"tmall","channel_order_no":"4000000000001","buyer_id":"b","ordered_at":"2026-11-11T00:00:00Z","paid_at":"2026-11-11T00:01:00Z","skus":["S1"],"carrier":"sf","waybill":"SF1385628716739"}`
 	if err := r.in.Apply(context.Background(), []byte(p)); err != nil {
 		t.Fatal(err)
 	}
 	r.clk.Advance(31 * time.Minute)
-	r.sup.Check(context.Background())
-	src := supervise.SourceOf(r.sup)
+	r.ov.Check(context.Background())
+	src := oversight.SourceOf(r.ov)
 	snap := src.Snapshot()
 	if snap.Counts[order.PendingAllocation] != 1 || len(snap.Overdue) != 1 || snap.Overdue[0].ID != "W1" || !snap.Overdue[0].Overdue || snap.Backlog.Overdue != 1 {
 		t.Fatalf("snapshot %+v", snap)

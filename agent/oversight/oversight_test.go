@@ -1,4 +1,4 @@
-package supervise_test
+package oversight_test
 
 import (
 	"context"
@@ -19,7 +19,7 @@ import (
 	"wedge/agent/breaker"
 	"wedge/agent/intake"
 	"wedge/agent/journal"
-	"wedge/agent/supervise"
+	"wedge/agent/oversight"
 	"wedge/internal/clock"
 	"wedge/order"
 	"wedge/sync/wire"
@@ -29,22 +29,22 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 var t0 = time.Date(2026, 11, 11, 1, 0, 0, 0, time.UTC)
 
-// rig is a journal, an intake and a supervisor over a fake clock, reopened as by an agent restart.
+// rig is a journal, an intake and an oversight over a fake clock, reopened as by an agent restart.
 type rig struct {
 	t     *testing.T
 	path  string
 	clk   *clock.Fake
 	store *journal.Store
 	in    *intake.Intake
-	sup   *supervise.Supervisor
-	opts  supervise.Options
+	ov    *oversight.Oversight
+	opts  oversight.Options
 
 	mu       sync.Mutex
 	statuses int
 	orders   int
 }
 
-func newRig(t *testing.T, opts supervise.Options) *rig {
+func newRig(t *testing.T, opts oversight.Options) *rig {
 	r := &rig{t: t, path: filepath.Join(t.TempDir(), "wedge.db"), clk: clock.NewFake(t0), opts: opts}
 	r.open()
 	t.Cleanup(r.close)
@@ -60,19 +60,19 @@ func (r *rig) open() {
 	o := r.opts
 	o.Site, o.Agent, o.Clock, o.Every = "sz01", "pack02", r.clk, time.Hour // observations by Check only
 	o.PublishStatus = func() { r.mu.Lock(); r.statuses++; r.mu.Unlock() }
-	if r.sup, err = supervise.New(context.Background(), r.store, o); err != nil {
+	if r.ov, err = oversight.New(context.Background(), r.store, o); err != nil {
 		r.t.Fatal(err)
 	}
-	if r.in, err = intake.New(context.Background(), r.store, intake.Options{Clock: r.clk, IntakeState: r.sup.IntakeState}); err != nil {
+	if r.in, err = intake.New(context.Background(), r.store, intake.Options{Clock: r.clk, IntakeState: r.ov.Breaker().IntakeState}); err != nil {
 		r.t.Fatal(err)
 	}
 }
 
 func (r *rig) close() {
-	if r.sup != nil {
-		r.sup.Close()
+	if r.ov != nil {
+		r.ov.Close()
 		r.store.Close()
-		r.sup = nil
+		r.ov = nil
 	}
 }
 
@@ -129,12 +129,12 @@ func ids(prefix string, n int) []string {
 // The breaker opens above max_backlog, new orders are held durably, a restart while open keeps
 // holding and loses nothing, and a supervisor's reset releases them in arrival order.
 func TestBreakerHoldsAcrossRestartAndResetReleasesInOrder(t *testing.T) {
-	r := newRig(t, supervise.Options{Breaker: breaker.Options{MaxBacklog: 3}})
+	r := newRig(t, oversight.Options{Breaker: breaker.Options{MaxBacklog: 3}})
 	for _, id := range ids("P", 4) {
 		r.order(id)
 	}
-	r.sup.Check(context.Background())
-	if !r.sup.BreakerOpen() {
+	r.ov.Check(context.Background())
+	if !r.ov.Breaker().Open() {
 		t.Fatal("4 orders over a limit of 3 did not open the breaker")
 	}
 	if es := r.entries(wire.KindBreaker); len(es) != 1 || es[0].To != "open" || es[0].Trigger != wire.TriggerSystem {
@@ -152,12 +152,12 @@ func TestBreakerHoldsAcrossRestartAndResetReleasesInOrder(t *testing.T) {
 		}
 	}
 	r.restart()
-	if !r.sup.BreakerOpen() {
+	if !r.ov.Breaker().Open() {
 		t.Fatal("the breaker closed across a restart")
 	}
 	r.order("H0") // still held after the restart
 	held = append(held, "H0")
-	r.sup.Check(context.Background())
+	r.ov.Check(context.Background())
 	for _, id := range held {
 		if st := r.state(id); st != order.Held {
 			t.Fatalf("after restart %s is %s", id, st)
@@ -166,14 +166,14 @@ func TestBreakerHoldsAcrossRestartAndResetReleasesInOrder(t *testing.T) {
 	if n := r.store.Counts()[order.Held]; n != len(held) {
 		t.Fatalf("held count %d, want %d", n, len(held))
 	}
-	if _, err := r.sup.Reset(context.Background(), "", ""); !errors.Is(err, breaker.ErrNoReason) {
+	if _, err := r.ov.Breaker().Reset(context.Background(), "", ""); !errors.Is(err, breaker.ErrNoReason) {
 		t.Fatalf("reset without reason: %v", err)
 	}
-	n, err := r.sup.Reset(context.Background(), "zhang", "加派人手")
+	n, err := r.ov.Breaker().Reset(context.Background(), "zhang", "加派人手")
 	if err != nil || n != len(held) {
 		t.Fatalf("reset released %d (%v), want %d", n, err, len(held))
 	}
-	if r.sup.BreakerOpen() {
+	if r.ov.Breaker().Open() {
 		t.Fatal("open after reset")
 	}
 	var released []string
@@ -203,18 +203,18 @@ func TestBreakerHoldsAcrossRestartAndResetReleasesInOrder(t *testing.T) {
 	}
 	// The closed state survives a restart too.
 	r.restart()
-	if r.sup.BreakerOpen() {
+	if r.ov.Breaker().Open() {
 		t.Fatal("reopened after restart")
 	}
 }
 
 // Hysteresis: with the backlog under 80% for close_after the breaker closes by itself and releases.
 func TestBreakerClosesByItselfAndReleases(t *testing.T) {
-	r := newRig(t, supervise.Options{Breaker: breaker.Options{MaxBacklog: 3, CloseAfter: time.Minute}})
+	r := newRig(t, oversight.Options{Breaker: breaker.Options{MaxBacklog: 3, CloseAfter: time.Minute}})
 	for _, id := range ids("P", 4) {
 		r.order(id)
 	}
-	r.sup.Check(context.Background())
+	r.ov.Check(context.Background())
 	r.order("H1")
 	// Two orders leave 待分仓 (cancelled by the hub), backlog 2 < 0.8*3.
 	for _, id := range []string{"P00", "P01"} {
@@ -222,13 +222,13 @@ func TestBreakerClosesByItselfAndReleases(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	r.sup.Check(context.Background())
-	if !r.sup.BreakerOpen() {
+	r.ov.Check(context.Background())
+	if !r.ov.Breaker().Open() {
 		t.Fatal("closed without waiting close_after")
 	}
 	r.clk.Advance(61 * time.Second)
-	r.sup.Check(context.Background())
-	if r.sup.BreakerOpen() {
+	r.ov.Check(context.Background())
+	if r.ov.Breaker().Open() {
 		t.Fatal("still open after close_after below the ratio")
 	}
 	if st := r.state("H1"); st != order.PendingAllocation {
@@ -242,19 +242,19 @@ func TestBreakerClosesByItselfAndReleases(t *testing.T) {
 
 // Exactly one overdue entry per order past overdue_after.
 func TestOverdueOncePerOrder(t *testing.T) {
-	r := newRig(t, supervise.Options{OverdueAfter: 30 * time.Minute})
+	r := newRig(t, oversight.Options{OverdueAfter: 30 * time.Minute})
 	r.order("A1")
 	r.clk.Advance(20 * time.Minute)
 	r.order("A2")
 	r.clk.Advance(10*time.Minute + time.Second)
-	r.sup.Check(context.Background())
-	r.sup.Check(context.Background())
+	r.ov.Check(context.Background())
+	r.ov.Check(context.Background())
 	if es := r.entries(wire.KindOverdue); len(es) != 1 || es[0].OrderID != "A1" {
 		t.Fatalf("overdue entries %+v", es)
 	}
 	r.clk.Advance(25 * time.Minute)
 	r.restart()
-	r.sup.Check(context.Background())
+	r.ov.Check(context.Background())
 	es := r.entries(wire.KindOverdue)
 	if len(es) != 2 || es[1].OrderID != "A2" {
 		t.Fatalf("overdue entries %+v", es)
@@ -263,12 +263,12 @@ func TestOverdueOncePerOrder(t *testing.T) {
 
 // A hub command changes the thresholds, journaled with its id; a bad one is journaled as refused.
 func TestHubCommand(t *testing.T) {
-	r := newRig(t, supervise.Options{})
-	err := r.sup.Command(context.Background(), []byte(`{"type":"breaker_thresholds","id":"c-42","by":"ops","reason":"双十一","max_backlog":2}`))
+	r := newRig(t, oversight.Options{})
+	err := r.ov.Breaker().Command(context.Background(), []byte(`{"type":"breaker_thresholds","id":"c-42","by":"ops","reason":"双十一","max_backlog":2}`))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if th := r.sup.Breaker().Thresholds; th.MaxBacklog != 2 {
+	if th := r.ov.Breaker().State().Thresholds; th.MaxBacklog != 2 {
 		t.Fatalf("thresholds %+v", th)
 	}
 	es := r.entries(wire.KindBreaker)
@@ -276,17 +276,17 @@ func TestHubCommand(t *testing.T) {
 		t.Fatalf("command entry %+v", es)
 	}
 	r.restart()
-	if th := r.sup.Breaker().Thresholds; th.MaxBacklog != 2 {
+	if th := r.ov.Breaker().State().Thresholds; th.MaxBacklog != 2 {
 		t.Fatalf("thresholds after restart %+v", th)
 	}
 	for _, id := range ids("P", 3) {
 		r.order(id)
 	}
-	r.sup.Check(context.Background())
-	if !r.sup.BreakerOpen() {
+	r.ov.Check(context.Background())
+	if !r.ov.Breaker().Open() {
 		t.Fatal("the new limit did not apply")
 	}
-	if err := r.sup.Command(context.Background(), []byte(`{"type":"breaker_thresholds","max_backlog":-1,"bogus":1}`)); !errors.Is(err, supervise.ErrCommand) {
+	if err := r.ov.Breaker().Command(context.Background(), []byte(`{"type":"breaker_thresholds","max_backlog":-1,"bogus":1}`)); !errors.Is(err, oversight.ErrCommand) {
 		t.Fatalf("bad command: %v", err)
 	}
 	if notes := r.entries(wire.KindNote); len(notes) != 1 || notes[0].Reason != "command_refused" {
@@ -296,12 +296,12 @@ func TestHubCommand(t *testing.T) {
 
 // GET /api/v1/kpi counts days in the site zone; /metrics shows the breaker.
 func TestHTTP(t *testing.T) {
-	r := newRig(t, supervise.Options{Breaker: breaker.Options{MaxBacklog: 1}})
+	r := newRig(t, oversight.Options{Breaker: breaker.Options{MaxBacklog: 1}})
 	r.order("A1")
 	r.order("A2")
-	r.sup.Check(context.Background())
+	r.ov.Check(context.Background())
 	mux := http.NewServeMux()
-	r.sup.Register(mux)
+	r.ov.Register(mux)
 	srv := httptest.NewServer(mux)
 	defer srv.Close()
 	get := func(path string) string {
@@ -316,7 +316,7 @@ func TestHTTP(t *testing.T) {
 		}
 		return string(b)
 	}
-	var k supervise.KPIResponse
+	var k oversight.KPIResponse
 	if err := json.Unmarshal([]byte(get("/api/v1/kpi")), &k); err != nil {
 		t.Fatal(err)
 	}
@@ -335,15 +335,15 @@ func TestHTTP(t *testing.T) {
 
 // A deposit order whose balance is paid while the breaker is open is held too, and released later.
 func TestBalancePaidWhileOpenIsHeld(t *testing.T) {
-	r := newRig(t, supervise.Options{Breaker: breaker.Options{MaxBacklog: 1}})
+	r := newRig(t, oversight.Options{Breaker: breaker.Options{MaxBacklog: 1}})
 	dep := `{"type":"order","order_id":"D1","channel":"tmall","channel_order_no":"4000000000009","buyer_id":"b","ordered_at":"2026-11-11T00:00:00Z","skus":["S1"],"payment":"deposit","carrier":"sf"}`
 	if err := r.in.Apply(context.Background(), []byte(dep)); err != nil {
 		t.Fatal(err)
 	}
 	r.order("P1")
 	r.order("P2")
-	r.sup.Check(context.Background())
-	if !r.sup.BreakerOpen() {
+	r.ov.Check(context.Background())
+	if !r.ov.Breaker().Open() {
 		t.Fatal("not open")
 	}
 	if err := r.in.Apply(context.Background(), []byte(`{"type":"balance_paid","order_id":"D1"}`)); err != nil {
@@ -352,7 +352,7 @@ func TestBalancePaidWhileOpenIsHeld(t *testing.T) {
 	if st := r.state("D1"); st != order.Held {
 		t.Fatalf("balance paid while open: %s", st)
 	}
-	if _, err := r.sup.Reset(context.Background(), "wang", "ok"); err != nil {
+	if _, err := r.ov.Breaker().Reset(context.Background(), "wang", "ok"); err != nil {
 		t.Fatal(err)
 	}
 	if st := r.state("D1"); st != order.PendingAllocation {

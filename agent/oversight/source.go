@@ -1,4 +1,4 @@
-package supervise
+package oversight
 
 import (
 	"context"
@@ -8,42 +8,39 @@ import (
 	"wedge/agent/console"
 	"wedge/agent/journal"
 	"wedge/agent/station"
+	"wedge/internal/clock"
 	"wedge/order"
 	"wedge/sync/wire"
 )
 
-// source is the console.Source of a Supervisor.
-type source Supervisor
+// DeviceConsole is the Device field of manual confirmations made in the console.
+const DeviceConsole = "console"
 
-var (
-	_ console.Source     = (*source)(nil)
-	_ console.AlertAcker = (*source)(nil)
-)
-
-func (src *source) Snapshot() console.Snapshot {
-	s := (*Supervisor)(src)
-	now := s.clk.Now()
-	k := s.kpiNow(now)
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	counts := make(map[order.State]int, len(s.counts))
-	for st, n := range s.counts {
-		counts[st] = n
-	}
-	var devs []console.Device
-	if s.opts.Devices != nil {
-		devs = s.opts.Devices()
-	}
-	sy := s.lastSync
-	if s.opts.Sync != nil {
-		sy = s.opts.Sync()
-	}
-	return console.Snapshot{Site: s.opts.Site, Agent: s.opts.Agent, At: now, Counts: counts, Backlog: s.stats,
-		Breaker: s.Breaker(), KPI: k, Devices: devs, Sync: sy, Overdue: append([]console.OrderRow(nil), s.overdue...)}
+// consoleSource is what the console reads and asks of the agent (console.Source): the board, order
+// search, manual confirmations, breaker resets and journaled popup acknowledgements.
+type consoleSource struct {
+	store   *journal.Store
+	clk     clock.Clock
+	board   *board
+	kpi     *KPI
+	breaker *Breaker
+	events  *Events
+	// confirm performs a manual confirmation (Options.Confirm); nil: station.Confirm on the store,
+	// and the result goes to events.
+	confirm func(ctx context.Context, req station.ManualRequest) station.Result
 }
 
-func (src *source) Search(ctx context.Context, code string) (console.OrderView, error) {
-	s := (*Supervisor)(src)
+var (
+	_ console.Source     = (*consoleSource)(nil)
+	_ console.AlertAcker = (*consoleSource)(nil)
+)
+
+func (s *consoleSource) Snapshot() console.Snapshot {
+	now := s.clk.Now()
+	return s.board.snapshot(now, s.breaker.State(), s.kpi.board(now))
+}
+
+func (s *consoleSource) Search(ctx context.Context, code string) (console.OrderView, error) {
 	o, ok, err := s.store.FindOrder(code)
 	if err != nil {
 		return console.OrderView{}, err
@@ -62,15 +59,14 @@ func (src *source) Search(ctx context.Context, code string) (console.OrderView, 
 	return v, nil
 }
 
-func (src *source) Confirm(ctx context.Context, req console.ConfirmRequest) (console.ConfirmResult, error) {
-	s := (*Supervisor)(src)
+func (s *consoleSource) Confirm(ctx context.Context, req console.ConfirmRequest) (console.ConfirmResult, error) {
 	mr := station.ManualRequest{Code: req.OrderID, Operator: req.Operator, Note: req.Note, Device: DeviceConsole}
 	if req.Note != "" && req.By != "" {
 		mr.Note = req.Note + " (confirmed by " + req.By + ")"
 	}
 	var r station.Result
-	if s.opts.Confirm != nil {
-		r = s.opts.Confirm(ctx, mr)
+	if s.confirm != nil {
+		r = s.confirm(ctx, mr)
 	} else {
 		r = station.Confirm(ctx, s.store, mr, s.clk)
 	}
@@ -80,20 +76,19 @@ func (src *source) Confirm(ctx context.Context, req console.ConfirmRequest) (con
 	if r.Err != nil {
 		return console.ConfirmResult{}, r.Err
 	}
-	if s.opts.Confirm == nil {
-		s.OnResult(r)
+	if s.confirm == nil {
+		s.events.OnResult(r)
 	}
 	return console.ConfirmResult{OK: r.Good(), From: r.Outcome.From, To: r.Outcome.To, Message: r.Message}, nil
 }
 
-func (src *source) ResetBreaker(ctx context.Context, by, reason string) error {
-	_, err := (*Supervisor)(src).Reset(ctx, by, reason)
+func (s *consoleSource) ResetBreaker(ctx context.Context, by, reason string) error {
+	_, err := s.breaker.Reset(ctx, by, reason)
 	return err
 }
 
 // AckAlert journals an acknowledged popup as a note.
-func (src *source) AckAlert(ctx context.Context, a console.Alert) error {
-	s := (*Supervisor)(src)
+func (s *consoleSource) AckAlert(ctx context.Context, a console.Alert) error {
 	now := s.clk.Now()
 	return s.store.Do(ctx, func(tx *journal.Tx) error {
 		tx.Append(wire.Entry{Kind: wire.KindNote, Trigger: wire.TriggerManual, Operator: a.AckedBy, At: wire.Time(now),

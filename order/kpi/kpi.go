@@ -1,6 +1,7 @@
 // Package kpi computes 【已揽收】达成时效达标率, the share of orders picked up within 4 hours of
 // payment, per day and per shift, with days and shifts in the site's time zone (default
-// Asia/Shanghai) whatever the zone of the PC. Pure computation over []order.Order.
+// Asia/Shanghai) whatever the zone of the PC. Pure computation over []order.Order, beside the order
+// rules so that the agent's board and the hub compute the same numbers.
 //
 // Which orders count. An order belongs to the period (day, shift) in which it was paid (PaidAt,
 // in the site's zone). It is counted in the denominator when it was paid (PaidAt set), is not

@@ -1,4 +1,4 @@
-package supervise_test
+package oversight_test
 
 import (
 	"context"
@@ -10,8 +10,8 @@ import (
 	"testing"
 
 	"wedge/agent/console"
+	"wedge/agent/oversight"
 	"wedge/agent/printing"
-	"wedge/agent/supervise"
 	"wedge/order"
 )
 
@@ -20,19 +20,19 @@ import (
 func TestDeviceAndPrinterPopups(t *testing.T) {
 	var up atomic.Bool
 	up.Store(true)
-	r := newRig(t, supervise.Options{Devices: func() []console.Device {
+	r := newRig(t, oversight.Options{Devices: func() []console.Device {
 		return []console.Device{{Name: "scan-p1", Kind: "scanner", Station: "print-1", Up: up.Load()},
 			{Name: "never-seen", Kind: "scanner", Up: false}}
 	}})
-	r.sup.Check(context.Background())
+	r.ov.Check(context.Background())
 	up.Store(false)
-	r.sup.Check(context.Background())
-	r.sup.Check(context.Background())
-	r.sup.PrinterEvent(printing.Event{Station: "print-1", Printer: "zebra-1", Message: order.Message{ZH: "缺纸", EN: "paper out"}, At: t0})
-	r.sup.PrinterEvent(printing.Event{Station: "print-1", Printer: "zebra-1", Cleared: true, At: t0})
+	r.ov.Check(context.Background())
+	r.ov.Check(context.Background())
+	r.ov.Events().PrinterEvent(printing.Event{Station: "print-1", Printer: "zebra-1", Message: order.Message{ZH: "缺纸", EN: "paper out"}, At: t0})
+	r.ov.Events().PrinterEvent(printing.Event{Station: "print-1", Printer: "zebra-1", Cleared: true, At: t0})
 
 	mux := http.NewServeMux()
-	r.sup.Register(mux)
+	r.ov.Register(mux)
 	srv := httptest.NewServer(mux)
 	defer srv.Close()
 	res, err := http.Get(srv.URL + "/console/api/snapshot")
@@ -61,15 +61,15 @@ func TestDeviceAndPrinterPopups(t *testing.T) {
 func TestDeviceEventNoDuplicate(t *testing.T) {
 	var up atomic.Bool
 	up.Store(true)
-	r := newRig(t, supervise.Options{Devices: func() []console.Device {
+	r := newRig(t, oversight.Options{Devices: func() []console.Device {
 		return []console.Device{{Name: "scan-h1", Kind: "scanner", Up: up.Load()}}
 	}})
-	r.sup.Check(context.Background())
+	r.ov.Check(context.Background())
 	up.Store(false)
-	r.sup.DeviceEvent("scanner", "scan-h1", false)
-	r.sup.Check(context.Background())
+	r.ov.Events().DeviceEvent("scanner", "scan-h1", false)
+	r.ov.Check(context.Background())
 	mux := http.NewServeMux()
-	r.sup.Register(mux)
+	r.ov.Register(mux)
 	srv := httptest.NewServer(mux)
 	defer srv.Close()
 	res, err := http.Get(srv.URL + "/console/api/snapshot")

@@ -28,8 +28,9 @@ func TestScanExactlyOnce(t *testing.T) {
 	// The agent marks them; the next scan yields nothing for them.
 	for i, o := range orders {
 		if slices.Contains(got, o.ID) {
-			n, e := Mark(o, t0)
-			if !n.Overdue || e.Kind != wire.KindOverdue || e.OrderID != o.ID || e.Trigger != wire.TriggerSystem || e.At == "" {
+			d := Mark(o, t0)
+			n, e := d.Outcome.Order, d.Entry
+			if !d.Store || !n.Overdue || n.State != o.State || e.Kind != wire.KindOverdue || e.OrderID != o.ID || e.Trigger != wire.TriggerSystem || e.At == "" {
 				t.Fatalf("Mark = %+v %+v", n, e)
 			}
 			orders[i] = n

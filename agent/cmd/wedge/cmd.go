@@ -6,7 +6,6 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"strings"
 	"syscall"
 	"time"
 
@@ -107,14 +106,6 @@ func runCtx(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintf(stderr, "未知命令 unknown command %q\n\n%s", cmd, helpText)
 	return exitUsage
-}
-
-// logger returns a logf writing timestamped lines to w.
-func logger(w io.Writer, prefix string) func(string, ...any) {
-	return func(format string, args ...any) {
-		line := fmt.Sprintf(format, args...)
-		fmt.Fprintf(w, "%s %s%s\n", time.Now().UTC().Format("2006-01-02T15:04:05.000Z"), prefix, strings.TrimRight(line, "\n"))
-	}
 }
 
 // stopCtx bounds a graceful stop.

@@ -547,7 +547,7 @@ func (a *agentProc) outcomes(t *testing.T) []outcome {
 	sc := bufio.NewScanner(strings.NewReader(a.log()))
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	for sc.Scan() {
-		m := outcomeRE.FindStringSubmatch(sc.Text())
+		m := outcomeRE.FindStringSubmatch(logMessage(sc.Text()))
 		if m == nil {
 			continue
 		}
@@ -559,6 +559,21 @@ func (a *agentProc) outcomes(t *testing.T) []outcome {
 		out = append(out, outcome{station: m[1], code: code, result: m[3], kind: m[4], order: m[5], reason: m[6], seq: seq})
 	}
 	return out
+}
+
+// logMessage is the message of a log/slog text line (its msg="…" value, unquoted), or the line
+// itself when it has no quoted message.
+func logMessage(line string) string {
+	_, rest, ok := strings.Cut(line, " msg=")
+	if !ok || !strings.HasPrefix(rest, `"`) {
+		return line
+	}
+	q, err := strconv.QuotedPrefix(rest)
+	if err != nil {
+		return line
+	}
+	msg, _ := strconv.Unquote(q)
+	return msg
 }
 
 // ---- orders and scans ----

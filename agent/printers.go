@@ -14,6 +14,7 @@ import (
 	"wedge/drivers/printer"
 	"wedge/drivers/printer/label"
 	"wedge/drivers/profile"
+	"wedge/internal/logging"
 )
 
 // devPrinter is one configured printer with its print station's printing side.
@@ -48,7 +49,7 @@ func (a *Agent) openPrinters(profiles map[string]profile.Profile) {
 		}
 		logf := prefixed(a.logf, "device "+d.Name+": ")
 		p, err := printer.Open(printer.Config{Name: d.Name, Transport: d.Transport, Address: addr, Profile: prof},
-			&printer.Options{Clock: a.deps.Clock, Logf: logf})
+			&printer.Options{Clock: a.deps.Clock, Logger: logging.FromLogf(logf)})
 		if err != nil {
 			a.logf("device %s: cannot open: %v", d.Name, err)
 			continue

@@ -19,6 +19,7 @@ import (
 	"wedge/drivers/scanner/hidscan"
 	"wedge/drivers/scanner/serialscan"
 	"wedge/internal/clock"
+	"wedge/internal/logging"
 )
 
 // Issue 4, agent side: HID scanners, serial scanners bound by USB match rules through the
@@ -201,7 +202,7 @@ func (a *Agent) openScanners(profiles map[string]profile.Profile) {
 	slices.SortFunc(set, func(x, y profile.Profile) int { return strings.Compare(x.ID, y.ID) })
 	w := discovery.Watch(&discovery.Options{
 		HIDEnumerate: a.deps.HIDEnumerate, SerialPorts: a.deps.SerialPorts, Profiles: set,
-		Clock: a.deps.Clock, Logf: prefixed(a.logf, ""), Interval: a.deps.Rescan, Debounce: a.deps.Debounce,
+		Clock: a.deps.Clock, Logger: logging.FromLogf(a.logf), Interval: a.deps.Rescan, Debounce: a.deps.Debounce,
 	})
 	a.mu.Lock()
 	a.watcher = w
@@ -363,14 +364,14 @@ func (a *Agent) openScanner(d config.Device, p profile.Profile) (scanner.Scanner
 	}
 	switch d.Transport {
 	case config.TransportSerial:
-		return serialscan.OpenProfile(d.Name, d.Port, p, &serialscan.Options{Clock: a.deps.Clock, Logf: logf})
+		return serialscan.OpenProfile(d.Name, d.Port, p, &serialscan.Options{Clock: a.deps.Clock, Logger: logging.FromLogf(logf)})
 	case config.TransportHID:
 		r, _ := rule(d)
 		m, err := r.HIDMatch()
 		if err != nil {
 			return nil, err
 		}
-		return hidscan.Open(hidscan.ConfigFor(d.Name, m, p), &hidscan.Options{Clock: a.deps.Clock, Logf: logf,
+		return hidscan.Open(hidscan.ConfigFor(d.Name, m, p), &hidscan.Options{Clock: a.deps.Clock, Logger: logging.FromLogf(logf),
 			Enumerate: a.deps.HIDEnumerate, Open: a.deps.HIDOpen, Rescan: a.deps.Rescan})
 	}
 	return nil, fmt.Errorf("transport %q is not supported by this build", d.Transport)

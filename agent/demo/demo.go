@@ -20,6 +20,7 @@ import (
 	"wedge/agent/console"
 	"wedge/agent/printing"
 	"wedge/agent/station"
+	"wedge/internal/logging"
 	"wedge/order"
 	"wedge/sync/broker"
 	"wedge/sync/hub"
@@ -248,7 +249,7 @@ func Start(ctx context.Context, opts Options) (d *Demo, err error) {
 	d.client = &http.Client{Transport: d.tr, Timeout: 15 * time.Second}
 
 	// 1. broker
-	if d.brk, err = broker.Start("127.0.0.1:0", &broker.Options{Logf: d.logf}); err != nil {
+	if d.brk, err = broker.Start("127.0.0.1:0", &broker.Options{Logger: logging.FromLogf(d.logf)}); err != nil {
 		return d, fmt.Errorf("%w: %w", ErrStart, err)
 	}
 	// 2. hub

@@ -3,6 +3,7 @@ package demo
 import (
 	"wedge/drivers/printer"
 	"wedge/drivers/printer/emulator"
+	"wedge/internal/logging"
 	"wedge/internal/pty"
 )
 
@@ -25,7 +26,7 @@ func (p ptyPort) Path() string                { return p.p.Name }
 // startPrinter starts the demo's label printer: a ZPL emulator (drivers/printer/emulator) on a
 // free loopback TCP port, which the print station's driver reaches like a network printer on 9100.
 func startPrinter(logf func(string, ...any)) (simPrinter, error) {
-	e := emulator.NewZPL(&emulator.Options{Logf: prefixed(logf, PrinterName+" (emulator): "), MaxJobs: 200, MaxReceived: 1 << 20})
+	e := emulator.NewZPL(&emulator.Options{Logger: logging.FromLogf(prefixed(logf, PrinterName+" (emulator): ")), MaxJobs: 200, MaxReceived: 1 << 20})
 	addr, err := e.ListenTCP("127.0.0.1:0")
 	if err != nil {
 		e.Close()

@@ -62,6 +62,7 @@ import (
 	"wedge/drivers/printer/proxy"
 	"wedge/drivers/scanner"
 	"wedge/internal/clock"
+	"wedge/internal/logging"
 	"wedge/order"
 	"wedge/order/waybill"
 	"wedge/sync/wire"
@@ -781,7 +782,7 @@ func (s *Station) StartProxy(listen string, filter *regexp.Regexp) (string, erro
 		return "", fmt.Errorf("%w: station %s: already running on %s", ErrProxy, s.cfg.Station, s.px.Addr())
 	}
 	co := s.confirm
-	px, err := proxy.New(listen, s.cfg.Printer, &proxy.Options{Name: s.cfg.Station + "-proxy", Clock: s.clk, Logf: s.logf,
+	px, err := proxy.New(listen, s.cfg.Printer, &proxy.Options{Name: s.cfg.Station + "-proxy", Clock: s.clk, Logger: logging.FromLogf(s.logf),
 		Filter: filter, Confirm: &co, OnConfirmed: s.proxyConfirmed})
 	if err != nil {
 		return "", fmt.Errorf("%w: station %s: %w", ErrProxy, s.cfg.Station, err)

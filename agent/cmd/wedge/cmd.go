@@ -25,7 +25,7 @@ const helpText = `wedge — 仓库边缘代理 warehouse edge agent
 
 用法 Usage:
   wedge run --config FILE              运行代理 run the agent daemon
-  wedge hub --broker URL --data DIR --listen ADDR
+  wedge hub --broker URL --data DIR --listen ADDR [--log-level LEVEL] [--log-format text|json]
                                        运行参考中心 run the reference hub
   wedge demo [flags]                   一键演示（内置 MQTT、中心、两个代理、模拟扫码枪）
                                        the all-in-one demo (embedded broker, hub, two agents, simulated scanners)

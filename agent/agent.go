@@ -187,7 +187,7 @@ func New(ctx context.Context, cfg *config.Config, deps Deps) (a *Agent, err erro
 		URL: cfg.Broker.URL, Site: cfg.Site, Agent: cfg.Agent,
 		CAFile: cfg.Broker.CA, CertFile: cfg.Broker.Cert, KeyFile: cfg.Broker.Key,
 		Username: cfg.Broker.Username, Password: cfg.Broker.Password,
-		Clock: deps.Clock, Logf: logging.Printf(log, ""), Status: statusOf(cfg, a.store, a.sup, deps.Clock),
+		Clock: deps.Clock, Logger: log, Status: statusOf(cfg, a.store, a.sup, deps.Clock),
 		CatchupSince: a.in.CatchupSince,
 	})
 	if err != nil {

@@ -125,7 +125,7 @@ func startSupervise(ctx context.Context, cfg *config.Config, store *journal.Stor
 		Breaker: breaker.Options{MaxBacklog: cfg.Breaker.MaxBacklog, MaxAvgWait: cfg.Breaker.MaxAvgWait.D(),
 			CloseRatio: cfg.Breaker.CloseRatio, CloseAfter: cfg.Breaker.CloseAfter.D()},
 		OverdueAfter: cfg.OverdueAfter.D(),
-		KPI:          cfg.KPIOptions(),
+		KPI:          kpiOptions(cfg.KPI),
 		Console: console.Options{Users: cfg.Console.Users, SessionKey: key,
 			AllowedOrigins: cfg.Console.AllowedOrigins, SecureCookies: cfg.Console.SecureCookies},
 		Devices: func() []console.Device { return consoleDevices(dev) },

@@ -47,7 +47,7 @@ func (d *Devices) openPrinters() {
 			addr = c.Port
 		}
 		p, err := printer.Open(printer.Config{Name: c.Name, Transport: c.Transport, Address: addr, Profile: prof},
-			&printer.Options{Clock: d.opts.Clock, Logf: logging.Printf(log, "")})
+			&printer.Options{Clock: d.opts.Clock, Logger: log})
 		if err != nil {
 			log.Error("cannot open printer", logging.Err(err))
 			continue

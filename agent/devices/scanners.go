@@ -161,7 +161,7 @@ func (d *Devices) openScanners(stations map[string]Station) {
 	slices.SortFunc(set, func(x, y profile.Profile) int { return strings.Compare(x.ID, y.ID) })
 	w := discovery.Watch(&discovery.Options{
 		HIDEnumerate: d.opts.HIDEnumerate, SerialPorts: d.opts.SerialPorts, Profiles: set,
-		Clock: d.opts.Clock, Logf: logging.Printf(d.log, ""), Interval: d.opts.Rescan, Debounce: d.opts.Debounce,
+		Clock: d.opts.Clock, Logger: d.log, Interval: d.opts.Rescan, Debounce: d.opts.Debounce,
 	})
 	d.mu.Lock()
 	d.watcher = w
@@ -319,14 +319,14 @@ func (d *Devices) openScanner(c config.Device, p profile.Profile) (scanner.Scann
 	}
 	switch c.Transport {
 	case config.TransportSerial:
-		return serialscan.OpenProfile(c.Name, c.Port, p, &serialscan.Options{Clock: d.opts.Clock, Logf: logging.Printf(log, "")})
+		return serialscan.OpenProfile(c.Name, c.Port, p, &serialscan.Options{Clock: d.opts.Clock, Logger: log})
 	case config.TransportHID:
 		r, _ := rule(c)
 		m, err := r.HIDMatch()
 		if err != nil {
 			return nil, err
 		}
-		return hidscan.Open(hidscan.ConfigFor(c.Name, m, p), &hidscan.Options{Clock: d.opts.Clock, Logf: logging.Printf(log, ""),
+		return hidscan.Open(hidscan.ConfigFor(c.Name, m, p), &hidscan.Options{Clock: d.opts.Clock, Logger: log,
 			Enumerate: d.opts.HIDEnumerate, Open: d.opts.HIDOpen, Rescan: d.opts.Rescan})
 	}
 	return nil, fmt.Errorf("transport %q is not supported by this build", c.Transport)

@@ -20,7 +20,6 @@ import (
 	"wedge/agent/config"
 	"wedge/agent/printing"
 	"wedge/agent/station"
-	"wedge/internal/logging"
 	"wedge/internal/webauth/password"
 	"wedge/order"
 	"wedge/sync/broker"
@@ -251,13 +250,13 @@ func Start(ctx context.Context, opts Options) (d *Demo, err error) {
 	d.client = &http.Client{Transport: d.tr, Timeout: 15 * time.Second}
 
 	// 1. broker
-	if d.brk, err = broker.Start("127.0.0.1:0", &broker.Options{Logf: logging.Printf(d.log, "")}); err != nil {
+	if d.brk, err = broker.Start("127.0.0.1:0", &broker.Options{Logger: d.log}); err != nil {
 		return d, fmt.Errorf("%w: %w", ErrStart, err)
 	}
 	// 2. hub
 	if d.hub, err = hub.New(context.WithoutCancel(ctx), hub.Options{
 		BrokerURL: d.brk.URL(), DataDir: filepath.Join(d.dir, "hub"), Listen: freeOr(opts.HubListen),
-		ClientID: "wedge-demo-hub", Logf: logging.Printf(d.log, ""),
+		ClientID: "wedge-demo-hub", Logger: d.log,
 	}); err != nil {
 		return d, fmt.Errorf("%w: %w", ErrStart, err)
 	}

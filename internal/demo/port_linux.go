@@ -28,7 +28,7 @@ func (p ptyPort) Path() string                { return p.p.Name }
 // startPrinter starts the demo's label printer: a ZPL emulator (drivers/printer/emulator) on a
 // free loopback TCP port, which the print station's driver reaches like a network printer on 9100.
 func startPrinter(log *slog.Logger) (simPrinter, error) {
-	e := emulator.NewZPL(&emulator.Options{Logf: logging.Printf(log.With(logging.KeyDevice, PrinterName), ""), MaxJobs: 200, MaxReceived: 1 << 20})
+	e := emulator.NewZPL(&emulator.Options{Logger: log.With(logging.KeyDevice, PrinterName), MaxJobs: 200, MaxReceived: 1 << 20})
 	addr, err := e.ListenTCP("127.0.0.1:0")
 	if err != nil {
 		e.Close()

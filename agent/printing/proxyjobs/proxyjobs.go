@@ -75,8 +75,7 @@ func Start(store *journal.Store, cfg Config, opts Options) (*Proxy, error) {
 	p := &Proxy{store: store, cfg: cfg, opts: opts, clk: clock.Or(opts.Clock),
 		log: logging.Or(opts.Logger).With(logging.KeyStation, cfg.Station, logging.KeyDevice, cfg.Printer.String())}
 	co := cfg.Confirm
-	logf := func(format string, a ...any) { p.log.Info(fmt.Sprintf(format, a...)) }
-	px, err := proxy.New(cfg.Listen, cfg.Printer, &proxy.Options{Name: cfg.Station + "-proxy", Clock: p.clk, Logf: logf,
+	px, err := proxy.New(cfg.Listen, cfg.Printer, &proxy.Options{Name: cfg.Station + "-proxy", Clock: p.clk, Logger: p.log,
 		Filter: cfg.Filter, Confirm: &co, OnConfirmed: p.confirmed})
 	if err != nil {
 		return nil, err

@@ -18,7 +18,7 @@
 // Downlink. Every message the hub publishes to a site (orders and other messages POSTed to
 // /v1/orders, and state rebroadcasts) gets the site's next hseq and is stored in the downlink log in
 // the same transaction, before it is published. A catch-up request replays the log after `since` on
-// the agent's direct topic in arrays of up to 200 messages.
+// the agent's direct topic, in pages paced per agent (catchup.go), in arrays of up to 200 messages.
 //
 // Scale-out. With Shared (the default) the hub subscribes with the $share/wedge-hub/ prefix, so
 // several hub processes split the stream. Production hubs that share the load must share one store:
@@ -130,6 +130,8 @@ type Options struct {
 	HTTP httpserve.Options
 	// TLSCertFile and TLSKeyFile, both set, make the API listener serve HTTPS with this certificate.
 	TLSCertFile, TLSKeyFile string
+	// Catchup bounds the answers to catch-up requests (see CatchupLimits).
+	Catchup CatchupLimits
 }
 
 // Hub is a running hub. Create it with New and end it with Stop.
@@ -145,6 +147,7 @@ type Hub struct {
 	ln     net.Listener
 	srv    *http.Server
 	https  bool
+	pacer  *pacer // catch-up pacing; owner goroutine only
 
 	mu         sync.Mutex
 	queue      []item
@@ -229,6 +232,7 @@ func New(ctx context.Context, opts Options) (*Hub, error) {
 		db.Close()
 		return nil, err
 	}
+	h.pacer = newPacer(opts.Catchup)
 	if err := h.listen(); err != nil {
 		db.Close()
 		return nil, err

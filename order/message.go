@@ -59,12 +59,13 @@ func DecideMsg(o Order, known bool, m wire.OrderMsg, env MsgEnv) Decision {
 
 	switch m.Type {
 	case wire.TypeOrder:
+		n := FromMsg(m)
+		// The contract judges the normalised values, the ones that are stored and printed.
 		if env.Contract != nil {
-			if err := env.Contract(m.Channel, m.ChannelOrderNo); err != nil {
+			if err := env.Contract(n.Channel, n.ChannelOrderNo); err != nil {
 				return refuse(Order{}, ReasonContract, err.Error())
 			}
 		}
-		n := FromMsg(m)
 		if known {
 			if o.Channel == "" && o.ChannelOrderNo == "" && o.BuyerID == "" {
 				// A skeleton made from a sibling's state: fill in the data, keep the state.

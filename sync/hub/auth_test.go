@@ -24,9 +24,9 @@ import (
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 
-	"wedge/agent/breaker"
 	"wedge/internal/httpserve"
 	"wedge/internal/testbroker"
+	"wedge/order"
 	"wedge/sync/apitoken"
 	"wedge/sync/hub"
 	"wedge/sync/wire"
@@ -57,7 +57,7 @@ func TestAPINeedsATokenWithTheRightScope(t *testing.T) {
 	orders := newToken(t, h, "erp", apitoken.OrdersWrite)
 	commands := newToken(t, h, "ops", apitoken.CommandsWrite)
 	admin := newToken(t, h, "root", apitoken.Admin)
-	order, _ := json.Marshal(map[string]any{"site": "sz01", "orders": []*wire.OrderMsg{orderMsg("1")}})
+	orderBody, _ := json.Marshal(map[string]any{"site": "sz01", "orders": []*wire.OrderMsg{orderMsg("1")}})
 	command := []byte(`{"type":"breaker_thresholds","max_backlog":300}`)
 	token := []byte(`{"name":"x","scopes":["read"]}`)
 	routes := []struct {
@@ -65,7 +65,7 @@ func TestAPINeedsATokenWithTheRightScope(t *testing.T) {
 		body         []byte
 		scope        string // the token that may
 	}{
-		{"POST", "/v1/orders", order, orders},
+		{"POST", "/v1/orders", orderBody, orders},
 		{"GET", "/v1/orders/O-1", nil, reader},
 		{"GET", "/v1/agents", nil, reader},
 		{"POST", "/v1/agents/sz01/pack01/commands", command, commands},
@@ -200,7 +200,7 @@ func TestCommandByIsTheTokenName(t *testing.T) {
 		}
 		select {
 		case p := <-got:
-			cmd, _, err := breaker.ParseCommand(p)
+			cmd, _, err := order.ParseCommand(p)
 			if err != nil || cmd.By != c.by {
 				t.Fatalf("published %s: by %q, want %q (%v)", p, cmd.By, c.by, err)
 			}

@@ -27,7 +27,7 @@
 // reference hub per store.
 //
 // Commands. POST /v1/agents/{site}/{agent}/commands takes a breaker_thresholds command, checks it
-// with the agent's own parser (agent/breaker), stores it with who (the API token's name) and when,
+// with the agent's own parser (order.ParseCommand), stores it with who (the API token's name) and when,
 // and publishes it QoS 1 on the agent's command topic; GET on the same path lists them (the audit).
 //
 // API security. Every route but GET /healthz needs a bearer token (sync/apitoken) with the route's

@@ -6,7 +6,6 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"strings"
 	"syscall"
 	"time"
 
@@ -26,7 +25,7 @@ const helpText = `wedge — 仓库边缘代理 warehouse edge agent
 
 用法 Usage:
   wedge run --config FILE              运行代理 run the agent daemon
-  wedge hub --broker URL --data DIR --listen ADDR [--ca F --cert F --key F]
+  wedge hub --broker URL --data DIR --listen ADDR [--ca F --cert F --key F] [--log-level LEVEL] [--log-format text|json]
                                        运行参考中心 run the reference hub (TLS client certificate: wedge certs issue --hub)
   wedge demo [flags]                   一键演示（内置 MQTT、中心、两个代理、模拟扫码枪）
                                        the all-in-one demo (embedded broker, hub, two agents, simulated scanners)
@@ -112,14 +111,6 @@ func runCtx(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintf(stderr, "未知命令 unknown command %q\n\n%s", cmd, helpText)
 	return exitUsage
-}
-
-// logger returns a logf writing timestamped lines to w.
-func logger(w io.Writer, prefix string) func(string, ...any) {
-	return func(format string, args ...any) {
-		line := fmt.Sprintf(format, args...)
-		fmt.Fprintf(w, "%s %s%s\n", time.Now().UTC().Format("2006-01-02T15:04:05.000Z"), prefix, strings.TrimRight(line, "\n"))
-	}
 }
 
 // stopCtx bounds a graceful stop.

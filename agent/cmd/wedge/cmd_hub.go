@@ -7,6 +7,7 @@ import (
 	"io"
 	"strings"
 
+	"wedge/internal/logging"
 	"wedge/sync/hub"
 )
 
@@ -50,6 +51,8 @@ func cmdHub(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&o.TLSKeyFile, "tls-key", "", "API 的 HTTPS 私钥 key of --tls-cert")
 	fs.StringVar(&allowed, "allowed-hosts", "", "API 接受的主机名（逗号分隔；localhost 总是接受）host names the API answers to, comma-separated (localhost and the --listen IP always)")
 	fs.StringVar(&o.BootstrapTokenFile, "bootstrap-token-file", "", "令牌库为空时写出管理员令牌到此文件 write an admin token to this file when the hub has no token yet")
+	level := fs.String("log-level", "info", "日志级别 log level: debug, info, warn or error")
+	format := fs.String("log-format", "text", "日志格式 log format: text or json")
 	if err := fs.Parse(args); err != nil {
 		return exitUsage
 	}
@@ -62,10 +65,15 @@ func cmdHub(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			o.HTTP.AllowedHosts = append(o.HTTP.AllowedHosts, h)
 		}
 	}
-	o.Logf = logger(stderr, "hub: ")
+	log, err := newLogger(stderr, *level, *format)
+	if err != nil {
+		fmt.Fprintf(stderr, "wedge hub: 日志设置无效 invalid log settings: %v\n", err)
+		return exitUsage
+	}
+	o.Logf = logfShim(log)
 	h, err := hub.New(ctx, o)
 	if err != nil {
-		fmt.Fprintf(stderr, "wedge hub: 无法启动 cannot start: %v\n", err)
+		log.Error("无法启动 cannot start", logging.Err(err))
 		return exitUsage
 	}
 	fmt.Fprintf(stdout, "wedge hub: listening on %s, broker %s\n", h.URL(), o.BrokerURL)
@@ -73,7 +81,7 @@ func cmdHub(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	sctx, cancel := stopCtx()
 	defer cancel()
 	if err := h.Stop(sctx); err != nil {
-		fmt.Fprintf(stderr, "wedge hub: 停止出错 stop: %v\n", err)
+		log.Error("停止出错 stop failed", logging.Err(err))
 		return exitFailure
 	}
 	return exitOK

@@ -137,13 +137,13 @@ type Demo struct {
 
 	brk    *broker.Broker
 	hub    *hub.Hub
-	// hubToken is the demo's admin token of the hub API.
-	hubToken string
 	prn    simPrinter
 	pack   *node
 	dock   *node
 	tr     *http.Transport
 	client *http.Client
+
+	hubToken string // the demo's admin token of the hub API
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup

@@ -97,7 +97,7 @@ devices:
 		History []wire.Entry `json:"history"`
 	}
 	eventually(t, "the hub sees 已揽收 with the history", func() bool {
-		code, err := getJSON("http://"+h.Addr()+"/v1/orders/T1", &ho)
+		code, err := hubGetJSON(t, h, "/v1/orders/T1", &ho)
 		return err == nil && code == 200 && ho.State == string(order.PickedUp)
 	})
 	if ho.Waybill != wb {
@@ -204,7 +204,7 @@ func TestPrintOnAHandoverOnB(t *testing.T) {
 		State string `json:"state"`
 	}
 	eventually(t, "the hub has 已揽收", func() bool {
-		code, err := getJSON("http://"+h.Addr()+"/v1/orders/AB1", &ho)
+		code, err := hubGetJSON(t, h, "/v1/orders/AB1", &ho)
 		return err == nil && code == 200 && ho.State == string(order.PickedUp)
 	})
 	eventually(t, "A learns the pickup too", func() bool {

@@ -142,6 +142,19 @@ devices:
 	if st.Devices[0].Health.Reads < 3 {
 		t.Errorf("scan-p1 health: %+v", st.Devices[0].Health)
 	}
+	// A page on another host name (DNS rebinding) gets nothing from the API or the console.
+	for _, path := range []string{"/api/v1/status", "/console/"} {
+		req, _ := http.NewRequest("GET", "http://"+a.APIAddr()+path, nil)
+		req.Host = "rebind.example:8470"
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusMisdirectedRequest {
+			t.Errorf("%s with a foreign Host: %d, want 421", path, resp.StatusCode)
+		}
+	}
 }
 
 func startAgent(t *testing.T, ctx context.Context, dir, brokerURL, name, stations string) *agent.Agent {

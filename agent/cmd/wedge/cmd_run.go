@@ -16,6 +16,7 @@ import (
 	"wedge/agent/version"
 	"wedge/internal/logging"
 	"wedge/internal/sdnotify"
+	"wedge/sync/uplink"
 )
 
 // runHooks tell a supervisor how the agent's run goes: systemd through sdnotify (cmdRun), the
@@ -65,6 +66,12 @@ func runAgent(ctx context.Context, args []string, stdout, stderr io.Writer, h ru
 	}, ProfileTransports: func(id string) []string { return agent.ProfileTransports(profiles[id]) }})
 	if err != nil {
 		fmt.Fprintf(stderr, "wedge run: 配置文件有误 invalid config:\n%v\n", err)
+		return exitUsage
+	}
+	// Every certificate and key the config names is loaded now, so a missing CA file is a config
+	// error at --check (and at start), not a connection that fails later.
+	if err := uplink.CheckTLS(uplink.Options{URL: cfg.Broker.URL, CAFile: cfg.Broker.CA, CertFile: cfg.Broker.Cert, KeyFile: cfg.Broker.Key}); err != nil {
+		fmt.Fprintf(stderr, "wedge run: 配置文件有误 invalid config: %s: broker: %v\n", *path, err)
 		return exitUsage
 	}
 	if *check {

@@ -22,6 +22,7 @@ func (h *Hub) routes() http.Handler {
 	mux.HandleFunc("POST /v1/agents/{site}/{agent}/commands", h.postCommand)
 	mux.HandleFunc("GET /v1/agents/{site}/{agent}/commands", h.getCommands)
 	mux.HandleFunc("GET /v1/stats", h.getStats)
+	mux.HandleFunc("GET /v1/journals/{site}/{agent}/{journal_id}/entries", h.getJournalEntries)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]any{"ok": true, "mqtt_connected": h.Connected()})
 	})

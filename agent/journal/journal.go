@@ -23,6 +23,12 @@
 // Ack records how far the hub has acknowledged the journal (acked_seq). Entries are kept forever;
 // "synced" means seq ≤ acked_seq. Verify checks the chain of a journal file offline.
 //
+// A file damaged on disk (bytes changed or lost) is an error wrapping ErrDamaged, never a panic or
+// a fault: Open checks the file before bbolt maps it (see precheck), and reads and writes turn
+// bbolt's panics and memory faults into that error. Verify also checks every page, record and
+// index of the file; Salvage reads what is left of a damaged one, and Rebuild writes a new one
+// from a complete chain of entries (the hub's copy): `wedge journal recover`.
+//
 // Open migrates a journal made before idx_assigned existed: it builds that index from the orders
 // in the same transaction that creates the bucket, so no order is ever missing from it.
 package journal
@@ -40,10 +46,12 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	bolt "go.etcd.io/bbolt"
@@ -71,7 +79,8 @@ var (
 	// ErrInvalid means a write inside Do was refused (an order without id, an unknown state, an
 	// empty meta key); the function's writes were discarded.
 	ErrInvalid = errors.New("journal: invalid write")
-	// ErrCorrupt means the db holds data that cannot be decoded or is structurally wrong.
+	// ErrCorrupt means the db holds data that cannot be decoded or is structurally wrong, or is
+	// not a wedge journal at all. Damage to the file (ErrDamaged) matches it too.
 	ErrCorrupt = errors.New("journal: db corrupt")
 	// ErrPanic means a function passed to Do panicked; its writes were discarded.
 	ErrPanic = errors.New("journal: function panicked")
@@ -171,6 +180,8 @@ type Store struct {
 	// failCommit is Options.FailCommit (tests swap it at run time): consulted before each commit, a
 	// non-nil error rolls the batch back as if the commit had failed.
 	failCommit atomic.Pointer[func() error]
+
+	damage atomic.Pointer[error] // the first damage met at run time (see markDamaged)
 }
 
 // Open opens (creating if needed) the journal db file at path. A new file gets a random journal
@@ -212,15 +223,35 @@ func Open(path string, opts *Options) (*Store, error) {
 	}
 	_, statErr := os.Stat(path)
 	created := errors.Is(statErr, fs.ErrNotExist)
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: timeout, NoSync: opts.NoSync})
+	locked := fmt.Errorf("%w: %s: 日志文件被另一个进程占用（是否已有代理在运行？） the file is locked by another process (is an agent already running?)", ErrLocked, path)
+	// An existing file is checked before bbolt maps it: bbolt trusts the file, and a damaged one
+	// makes it panic or fault (SIGBUS past the end of a truncated file) instead of failing.
+	if !created {
+		if err := checkFile(path); err != nil {
+			if lockedBy(path, timeout) { // a running agent's writes may be what looked damaged
+				return nil, locked
+			}
+			return nil, err
+		}
+	}
+	// The pre-check cannot see every page at a constant cost: whatever bbolt trips over while
+	// opening and reading the first buckets becomes ErrDamaged too.
+	var db *bolt.DB
+	err := guard(path, "open", func() (err error) {
+		db, err = bolt.Open(path, 0o600, &bolt.Options{Timeout: timeout, NoSync: opts.NoSync})
+		return err
+	})
 	if err != nil {
 		if errors.Is(err, berrors.ErrTimeout) {
-			return nil, fmt.Errorf("%w: %s: 日志文件被另一个进程占用（是否已有代理在运行？） the file is locked by another process (is an agent already running?)", ErrLocked, path)
+			return nil, locked
+		}
+		if errors.Is(err, ErrDamaged) {
+			return nil, err
 		}
 		return nil, fmt.Errorf("journal: open %s: %w", path, err)
 	}
 	s.db = db
-	if err := s.init(); err != nil {
+	if err := guard(path, "read", s.init); err != nil {
 		db.Close()
 		return nil, err
 	}
@@ -240,9 +271,18 @@ func Open(path string, opts *Options) (*Store, error) {
 // journal position.
 func (s *Store) init() error {
 	err := s.db.Update(func(tx *bolt.Tx) error {
-		if tx.Bucket(bMeta) == nil {
+		fresh := tx.Bucket(bMeta) == nil
+		if fresh {
 			var other []string
-			tx.ForEach(func(name []byte, _ *bolt.Bucket) error { other = append(other, string(name)); return nil })
+			ours := false
+			tx.ForEach(func(name []byte, _ *bolt.Bucket) error {
+				other = append(other, string(name))
+				ours = ours || slices.ContainsFunc(allBuckets, func(b []byte) bool { return string(b) == string(name) })
+				return nil
+			})
+			if ours { // a journal that lost its meta bucket: never start it over with a new identity
+				return damaged(s.path, fmt.Sprintf("缺少 meta 桶 the meta bucket is missing (buckets %v)", other))
+			}
 			if len(other) > 0 { // never write into somebody else's bbolt file (say, hub.db)
 				return fmt.Errorf("%w: %s 不是 wedge 日志 is not a wedge journal (buckets %v)", ErrCorrupt, s.path, other)
 			}
@@ -261,6 +301,9 @@ func (s *Store) init() error {
 			}
 		}
 		if id := meta.Get([]byte(kJournalID)); id == nil {
+			if !fresh { // the identity was made with the bucket, in one transaction: it was lost
+				return damaged(s.path, "meta 桶中缺少日志编号 the meta bucket has no journal_id")
+			}
 			var raw [8]byte
 			if _, err := rand.Read(raw[:]); err != nil {
 				return fmt.Errorf("journal: journal id: %w", err)
@@ -277,9 +320,15 @@ func (s *Store) init() error {
 			return nil
 		}
 		if f := string(meta.Get([]byte(kFormat))); f != formatV1 {
+			if !isDecimal(f) { // not a format a wedge wrote: the value was damaged
+				return damaged(s.path, fmt.Sprintf("meta format %q", f))
+			}
 			return fmt.Errorf("%w: %s has journal format %q; this wedge reads format %s", ErrCorrupt, s.path, f, formatV1)
 		}
 		site, agent := string(meta.Get([]byte(kSite))), string(meta.Get([]byte(kAgent)))
+		if (site != s.site || agent != s.agent) && (!printable(site) || !printable(agent)) {
+			return damaged(s.path, fmt.Sprintf("meta site %q agent %q", site, agent)) // no agent wrote these
+		}
 		if site != s.site || agent != s.agent {
 			return fmt.Errorf("%w: %s 属于 belongs to %s/%s, 而配置为 but this agent is configured as %s/%s — 这是别人的数据 it is someone else's data",
 				ErrIdentity, s.path, site, agent, s.site, s.agent)
@@ -321,7 +370,7 @@ func buildAssignedIndex(tx *bolt.Tx, logf func(string, ...any)) error {
 	err := tx.Bucket(bOrders).ForEach(func(k, v []byte) error {
 		o, _, err := decodeOrder(v)
 		if err != nil {
-			return fmt.Errorf("%w: order %q: %w", ErrCorrupt, k, err)
+			return fmt.Errorf("order %q: %w", k, err)
 		}
 		if wb := waybill.Normalize(o.AssignedWaybill); wb != "" {
 			n++
@@ -338,19 +387,19 @@ func buildAssignedIndex(tx *bolt.Tx, logf func(string, ...any)) error {
 
 // load reads the journal id and position from meta.
 func (s *Store) load() error {
-	return s.db.View(func(tx *bolt.Tx) error {
+	return s.view(func(tx *bolt.Tx) error {
 		meta := tx.Bucket(bMeta)
 		if meta == nil {
-			return fmt.Errorf("%w: no meta bucket", ErrCorrupt)
+			return damaged(s.path, "缺少 meta 桶 the meta bucket is missing")
 		}
 		s.journalID = string(meta.Get([]byte(kJournalID)))
 		last, err := u64(meta.Get([]byte(kLastSeq)))
 		if err != nil {
-			return fmt.Errorf("%w: meta last_seq: %w", ErrCorrupt, err)
+			return damaged(s.path, fmt.Sprintf("meta last_seq: %v", err))
 		}
 		acked, err := u64(meta.Get([]byte(kAckedSeq)))
 		if err != nil {
-			return fmt.Errorf("%w: meta acked_seq: %w", ErrCorrupt, err)
+			return damaged(s.path, fmt.Sprintf("meta acked_seq: %v", err))
 		}
 		s.lastSeq.Store(last)
 		s.ackedSeq.Store(acked)
@@ -456,11 +505,11 @@ func (s *Store) History(orderID string) ([]wire.Entry, error) {
 			}
 			v := entries.Get(k[len(prefix):])
 			if v == nil {
-				return fmt.Errorf("%w: history of %q names seq %d, which is missing", ErrCorrupt, orderID, binary.BigEndian.Uint64(k[len(prefix):]))
+				return damaged(s.path, fmt.Sprintf("history of %q names seq %d, which is missing", orderID, binary.BigEndian.Uint64(k[len(prefix):])))
 			}
 			var e wire.Entry
 			if err := json.Unmarshal(v, &e); err != nil {
-				return fmt.Errorf("%w: entry %d: %v", ErrCorrupt, binary.BigEndian.Uint64(k[len(prefix):]), err)
+				return damaged(s.path, fmt.Sprintf("entry %d: %v", binary.BigEndian.Uint64(k[len(prefix):]), err))
 			}
 			out = append(out, e)
 		}
@@ -493,7 +542,7 @@ func (s *Store) Entries(after uint64, maxEntries, maxBytes int) ([]wire.Entry, e
 			}
 			var e wire.Entry
 			if err := json.Unmarshal(v, &e); err != nil {
-				return fmt.Errorf("%w: entry %d: %v", ErrCorrupt, binary.BigEndian.Uint64(k), err)
+				return damaged(s.path, fmt.Sprintf("entry %d: %v", binary.BigEndian.Uint64(k), err))
 			}
 			size += len(v)
 			out = append(out, e)
@@ -510,7 +559,7 @@ func (s *Store) Counts() map[order.State]int {
 		return tx.Bucket(bCounts).ForEach(func(k, v []byte) error {
 			n, err := u64(v)
 			if err != nil {
-				return fmt.Errorf("%w: count of %s: %w", ErrCorrupt, k, err)
+				return damaged(s.path, fmt.Sprintf("count of %s: %v", k, err))
 			}
 			if n > 0 {
 				out[order.State(k)] = int(n)
@@ -551,17 +600,19 @@ func decodeOrder(v []byte) (order.Order, bool, error) {
 	}
 	var o order.Order
 	if err := json.Unmarshal(v, &o); err != nil {
-		return order.Order{}, false, fmt.Errorf("%w: order: %v", ErrCorrupt, err)
+		return order.Order{}, false, damaged("", fmt.Sprintf("order: %v", err))
 	}
 	return o, true, nil
 }
 
-// view runs a read transaction; after Close it fails with ErrClosed.
+// view runs a read transaction; after Close it fails with ErrClosed. bbolt dying on a damaged
+// page (a panic or a fault) becomes an error wrapping ErrDamaged (see Store.Damaged).
 func (s *Store) view(fn func(*bolt.Tx) error) error {
-	err := s.db.View(fn)
+	err := guard(s.path, "read", func() error { return s.db.View(fn) })
 	if errors.Is(err, berrors.ErrDatabaseNotOpen) {
 		return ErrClosed
 	}
+	s.markDamaged(err)
 	return err
 }
 
@@ -575,6 +626,21 @@ func jsonString(s string) string {
 	var out string
 	json.Unmarshal(b, &out)
 	return out
+}
+
+// printable reports whether s is non-empty valid UTF-8 without control characters, as every name
+// is.
+func printable(s string) bool {
+	return s != "" && utf8.ValidString(s) && !strings.ContainsFunc(s, unicode.IsControl)
+}
+
+func isDecimal(s string) bool {
+	for _, c := range s {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return s != ""
 }
 
 func syncDir(dir string) error {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"runtime/debug"
 	"strings"
 	"sync/atomic"
 
@@ -68,6 +69,9 @@ func (s *Store) Do(ctx context.Context, fn func(tx *Tx) error) error {
 // writer is the owner goroutine: it drains the queue batch by batch until Close.
 func (s *Store) writer() {
 	defer close(s.done)
+	// A fault reading a damaged page of the mapped file panics (recovered in apply) instead of
+	// killing the process.
+	debug.SetPanicOnFault(true)
 	for {
 		batch := s.take()
 		if len(batch) > 0 {
@@ -133,7 +137,8 @@ func (s *Store) run(batch []*call) {
 
 // apply runs the batch's functions against one bbolt transaction and commits it. A batch that
 // wrote nothing (only reads, or only failed functions) is rolled back: there is nothing to sync.
-// bbolt panics on some corrupted pages; that fails the batch (ErrCorrupt) instead of the process.
+// bbolt panics (or faults) on some damaged pages; that fails the batch with an error wrapping
+// ErrDamaged (and ErrCorrupt) instead of killing the process (see Store.Damaged).
 func (s *Store) apply(batch []*call, results []error) (_ *Tx, err error) {
 	btx, err := s.db.Begin(true)
 	if err != nil {
@@ -142,7 +147,8 @@ func (s *Store) apply(batch []*call, results []error) (_ *Tx, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			btx.Rollback() // ErrTxClosed if the commit got that far: nothing else to undo
-			err = fmt.Errorf("%w: bbolt panicked: %v", ErrCorrupt, r)
+			err = &damageError{path: s.path, what: []string{fmt.Sprintf("bbolt panicked: %v", r)}, panicked: true}
+			s.markDamaged(err)
 		}
 	}()
 	tx := &Tx{s: s, btx: btx, lastSeq: s.lastSeq.Load(), lastHash: s.lastHash, acked: s.ackedSeq.Load()}

@@ -36,6 +36,7 @@ func (h *Hub) routes() http.Handler {
 	need("POST /v1/tokens", apitoken.Admin, h.postToken)
 	need("GET /v1/tokens", apitoken.Admin, h.getTokens)
 	need("DELETE /v1/tokens/{name}", apitoken.Admin, h.deleteToken)
+	need("GET /v1/journals/{site}/{agent}/{journal_id}/entries", apitoken.Read, h.getJournalEntries)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]any{"ok": true, "mqtt_connected": h.Connected()})
 	})

@@ -90,7 +90,7 @@ func TestCertsEndToEndWithHubAndAgent(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	hubAPI := hubClient{base: hubURL, token: strings.TrimSpace(string(hubToken))}
+	hubAPI := hubAPIClient{base: hubURL, token: strings.TrimSpace(string(hubToken))}
 
 	cfg := filepath.Join(pcDir, "wedge.yaml")
 	os.WriteFile(cfg, []byte(fmt.Sprintf(`site: sz01
@@ -215,7 +215,7 @@ func TestCertsCommandLine(t *testing.T) {
 
 // roundTrip posts an order for sz01/pack09 to the hub and waits until the agent has journaled it
 // (it arrived on the downlink) and the hub has acknowledged that entry (it went up on the uplink).
-func roundTrip(t *testing.T, hub hubClient, agentURL, orderID string, logs func() string) {
+func roundTrip(t *testing.T, hub hubAPIClient, agentURL, orderID string, logs func() string) {
 	t.Helper()
 	body, _ := json.Marshal(wire.OrdersRequest{Site: "sz01", Orders: []wire.OrderMsg{{Type: wire.TypeOrder, OrderID: orderID,
 		Channel: "taobao", ChannelOrderNo: "TB-" + orderID, BuyerID: "b1", OrderedAt: "2026-11-25T08:00:00.000Z", Payment: "full"}}})
@@ -261,10 +261,10 @@ func roundTrip(t *testing.T, hub hubClient, agentURL, orderID string, logs func(
 	}
 }
 
-// hubClient calls the hub's API with a bearer token.
-type hubClient struct{ base, token string }
+// hubAPIClient calls the hub's API with a bearer token.
+type hubAPIClient struct{ base, token string }
 
-func (c hubClient) do(method, path string, body []byte) (*http.Response, error) {
+func (c hubAPIClient) do(method, path string, body []byte) (*http.Response, error) {
 	req, err := http.NewRequest(method, c.base+path, bytes.NewReader(body))
 	if err != nil {
 		return nil, err

@@ -13,6 +13,7 @@ import (
 
 	"wedge/agent"
 	"wedge/agent/config"
+	"wedge/agent/journal"
 	"wedge/agent/version"
 	"wedge/internal/logging"
 	"wedge/internal/sdnotify"
@@ -88,10 +89,24 @@ func runAgent(ctx context.Context, args []string, stdout, stderr io.Writer, h ru
 	a, err := agent.New(ctx, cfg, agent.Deps{Logger: log, Profiles: profiles})
 	if err != nil {
 		log.Error("无法启动 cannot start", logging.Err(err))
+		if errors.Is(err, journal.ErrDamaged) {
+			// A distinct status, so systemd does not restart into the same damage forever.
+			fmt.Fprint(stderr, recoverSteps(cfg.DataDir))
+			return exitDamagedJournal
+		}
 		if errors.Is(err, agent.ErrStart) {
 			return exitUsage
 		}
 		return exitFailure
+	}
+	if err := a.Store().Damaged(); err != nil {
+		// The journal opened, but what the agent read at start (an order, a page) does not read
+		// back: the same answer as a journal that does not open.
+		fmt.Fprintf(stderr, "wedge run: 无法启动 cannot start: %v\n%s", err, recoverSteps(cfg.DataDir))
+		sctx, cancel := stopCtx()
+		defer cancel()
+		a.Stop(sctx)
+		return exitDamagedJournal
 	}
 	h.ready(fmt.Sprintf("site %s agent %s, API %s", cfg.Site, cfg.Agent, a.APIAddr()))
 	fmt.Fprintf(stdout, "wedge %s/%s running; API http://%s\n", cfg.Site, cfg.Agent, a.APIAddr())

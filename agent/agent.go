@@ -133,7 +133,7 @@ func New(ctx context.Context, cfg *config.Config, deps Deps) (a *Agent, err erro
 		return a, fmt.Errorf("%w: data_dir: %w", ErrStart, err)
 	}
 	a.store, err = journal.Open(filepath.Join(cfg.DataDir, JournalFile), &journal.Options{
-		Site: cfg.Site, Agent: cfg.Agent, Clock: deps.Clock, Logf: logging.Printf(log, "journal: ")})
+		Site: cfg.Site, Agent: cfg.Agent, Clock: deps.Clock, Logger: log.With("component", "journal")})
 	if err != nil {
 		return a, fmt.Errorf("%w: journal: %w", ErrStart, err)
 	}

@@ -7,6 +7,7 @@ import (
 	"runtime/debug"
 	"strings"
 	"time"
+	"wedge/internal/logging"
 
 	bolt "go.etcd.io/bbolt"
 	berrors "go.etcd.io/bbolt/errors"
@@ -100,7 +101,7 @@ func lockedBy(path string, timeout time.Duration) bool {
 // record did not read back — and logs it once.
 func (s *Store) markDamaged(err error) {
 	if errors.Is(err, ErrDamaged) && s.damage.CompareAndSwap(nil, &err) {
-		s.logf("%v — 请停止代理并运行 wedge journal verify: stop the agent and run `wedge journal verify`", err)
+		s.log.Error("日志文件损坏，请停止代理并运行 wedge journal verify / journal damaged: stop the agent and run `wedge journal verify`", logging.Err(err))
 	}
 }
 

@@ -13,8 +13,8 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
-	"wedge/order"
 	"wedge/internal/clock"
+	"wedge/order"
 	"wedge/sync/wire"
 )
 

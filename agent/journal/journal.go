@@ -42,6 +42,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"math"
 	"os"
 	"path/filepath"
@@ -58,6 +59,7 @@ import (
 	berrors "go.etcd.io/bbolt/errors"
 
 	"wedge/internal/clock"
+	"wedge/internal/logging"
 	"wedge/order"
 	"wedge/order/waybill"
 	"wedge/sync/wire"
@@ -126,8 +128,8 @@ type Options struct {
 	Agent string // required: the agent's name; must match what the db was created with
 	// Clock stamps entries whose At is empty. Nil means clock.Real.
 	Clock clock.Clock
-	// Logf receives diagnostics. Nil means silent.
-	Logf func(format string, args ...any)
+	// Logger receives diagnostics. Nil means silent.
+	Logger *slog.Logger
 	// MaxBatch is the most Do calls folded into one transaction. 0 means DefaultMaxBatch.
 	MaxBatch int
 	// LockTimeout is how long Open waits for another process holding the file. 0 means
@@ -157,7 +159,7 @@ type Store struct {
 	site      string
 	agent     string
 	clk       clock.Clock
-	logf      func(string, ...any)
+	log       *slog.Logger
 	maxBatch  int
 
 	lastSeq  atomic.Uint64
@@ -201,15 +203,12 @@ func Open(path string, opts *Options) (*Store, error) {
 		site:      opts.Site,
 		agent:     opts.Agent,
 		clk:       clock.Or(opts.Clock),
-		logf:      opts.Logf,
+		log:       logging.Or(opts.Logger),
 		maxBatch:  opts.MaxBatch,
 		wake:      make(chan struct{}, 1),
 		quit:      make(chan struct{}),
 		done:      make(chan struct{}),
 		committed: make(chan struct{}, 1),
-	}
-	if s.logf == nil {
-		s.logf = func(string, ...any) {}
 	}
 	if opts.FailCommit != nil {
 		s.failCommit.Store(&opts.FailCommit)
@@ -296,7 +295,7 @@ func (s *Store) init() error {
 		}
 		meta := tx.Bucket(bMeta)
 		if migrateAssigned && meta.Get([]byte(kJournalID)) != nil {
-			if err := buildAssignedIndex(tx, s.logf); err != nil {
+			if err := buildAssignedIndex(tx, s.log); err != nil {
 				return err
 			}
 		}
@@ -316,7 +315,7 @@ func (s *Store) init() error {
 					return err
 				}
 			}
-			s.logf("created journal %s for %s/%s in %s", hex.EncodeToString(raw[:]), s.site, s.agent, s.path)
+			s.log.Info("journal created", "journal", hex.EncodeToString(raw[:]), logging.KeySite, s.site, logging.KeyAgent, s.agent, "path", s.path)
 			return nil
 		}
 		if f := string(meta.Get([]byte(kFormat))); f != formatV1 {
@@ -355,7 +354,7 @@ func (s *Store) init() error {
 			}
 		}
 		if last != s.lastSeq.Load() || hash != s.lastHash {
-			s.logf("警告 WARNING: journal tail (seq %d) disagrees with meta last_seq %d: run `wedge journal verify`", last, s.lastSeq.Load())
+			s.log.Error("警告 journal tail disagrees with meta last_seq: run `wedge journal verify`", "tail_seq", last, "last_seq", s.lastSeq.Load())
 		}
 		return nil
 	})
@@ -364,7 +363,7 @@ func (s *Store) init() error {
 // buildAssignedIndex fills idx_assigned from the orders (the migration of a journal made before
 // the index existed). Orders are visited in id order; as in PutOrder, the later one wins when two
 // orders carry the same assigned waybill.
-func buildAssignedIndex(tx *bolt.Tx, logf func(string, ...any)) error {
+func buildAssignedIndex(tx *bolt.Tx, log *slog.Logger) error {
 	idx := tx.Bucket(bIdxAssign)
 	n := 0
 	err := tx.Bucket(bOrders).ForEach(func(k, v []byte) error {
@@ -381,7 +380,7 @@ func buildAssignedIndex(tx *bolt.Tx, logf func(string, ...any)) error {
 	if err != nil {
 		return fmt.Errorf("journal: build the assigned-waybill index: %w", err)
 	}
-	logf("journal: built the assigned-waybill index (%d orders)", n)
+	log.Info("journal: built the assigned-waybill index", "orders", n)
 	return nil
 }
 
@@ -447,7 +446,7 @@ func (s *Store) Stats() Stats {
 func (s *Store) Ack(ctx context.Context, seq uint64) error {
 	return s.Do(ctx, func(tx *Tx) error {
 		if seq > tx.fnSeq {
-			s.logf("ack %d beyond the last seq %d: clamped", seq, tx.fnSeq)
+			s.log.Warn("ack beyond the last seq: clamped", logging.KeySeq, seq, "last_seq", tx.fnSeq)
 			seq = tx.fnSeq
 		}
 		if seq > tx.fnAck {
@@ -568,7 +567,7 @@ func (s *Store) Counts() map[order.State]int {
 		})
 	})
 	if err != nil {
-		s.logf("counts: %v", err)
+		s.log.Error("journal counts", logging.Err(err))
 	}
 	return out
 }

@@ -15,9 +15,9 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
+	"wedge/internal/clock"
 	"wedge/order"
 	"wedge/order/waybill"
-	"wedge/internal/clock"
 	"wedge/sync/wire"
 )
 

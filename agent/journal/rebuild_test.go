@@ -10,8 +10,8 @@ import (
 	"slices"
 	"testing"
 
-	"wedge/order"
 	"wedge/internal/clock"
+	"wedge/order"
 	"wedge/sync/wire"
 )
 

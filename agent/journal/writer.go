@@ -11,6 +11,7 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
+	"wedge/internal/logging"
 	"wedge/order"
 	"wedge/order/waybill"
 	"wedge/sync/wire"
@@ -192,9 +193,9 @@ func (tx *Tx) runAll(batch []*call, results []error) error {
 // in-memory position is reloaded from the db, which is what the next batch builds on.
 func (s *Store) fail(batch []*call, results []error, err error) {
 	s.failed.Add(1)
-	s.logf("%v (%d calls answered with the error)", err, len(batch))
+	s.log.Error("journal commit failed", logging.Err(err), "calls", len(batch))
 	if lerr := s.load(); lerr != nil {
-		s.logf("reload after failed commit: %v", lerr)
+		s.log.Error("journal reload after a failed commit", logging.Err(lerr))
 	}
 	for i, c := range batch {
 		if results[i] == nil {
@@ -235,7 +236,7 @@ func (tx *Tx) exec(fn func(*Tx) error) (err error) {
 		tx.active = false
 		if r := recover(); r != nil {
 			err = fmt.Errorf("%w: %v", ErrPanic, r)
-			tx.s.logf("%v", err)
+			tx.s.log.Error("journal write refused", logging.Err(err))
 		}
 		if err == nil {
 			err = tx.err
@@ -317,7 +318,7 @@ func (tx *Tx) invalid(format string, args ...any) {
 func (tx *Tx) usable(what string) bool {
 	if tx == nil || !tx.active {
 		if tx != nil {
-			tx.s.logf("journal: %s on a Tx outside its Do function ignored", what)
+			tx.s.log.Error("journal: call on a Tx outside its Do function ignored", "call", what)
 		}
 		return false
 	}
@@ -475,7 +476,7 @@ func (tx *Tx) addCount(st order.State, d int) {
 		return
 	}
 	if d < 0 && n == 0 {
-		tx.s.logf("count of %s would go below zero: kept at 0", st)
+		tx.s.log.Warn("journal count would go below zero: kept at 0", "state", st)
 		return
 	}
 	tx.put(bCounts, []byte(st), be64(uint64(int64(n)+int64(d))))

@@ -64,6 +64,8 @@ func OutcomeEntry(base wire.Entry, out Outcome) wire.Entry {
 	case Accepted:
 		e.Kind = wire.KindStep
 		e.Waybill = out.Order.Waybill
+		e.LabelVersion = out.Order.LabelVersion // siblings learn which data the label carries
+		e.Detail = Excerpt(out.Detail, MaxExcerpt)
 	case AlreadyDone:
 		e.Kind = wire.KindNote
 		e.Detail = "already done: repeat scan, no change"

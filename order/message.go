@@ -3,6 +3,7 @@ package order
 import (
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"wedge/order/waybill"
@@ -29,8 +30,8 @@ func MsgCode(hseq uint64) string {
 
 // DecideMsg decides a valid downlink message m (wire.OrderMsg.Validate passed) for the order it
 // names: o is that order as stored, known whether it exists. The decision's entry kind says what
-// happened: intake, step or merge (applied), reject (refused, with reason), or none (an idempotent
-// repeat).
+// happened: intake, update, intercept, step or merge (applied), reject (refused, with reason), or
+// none (an idempotent repeat).
 func DecideMsg(o Order, known bool, m wire.OrderMsg, env MsgEnv) Decision {
 	if !known {
 		o = Order{}
@@ -49,6 +50,8 @@ func DecideMsg(o Order, known bool, m wire.OrderMsg, env MsgEnv) Decision {
 		return d.waybill()
 	case wire.TypeState:
 		return d.state()
+	case wire.TypeIntercept:
+		return d.intercept()
 	}
 	return d.refuse(Order{}, ReasonUnsupported, "unknown message type "+m.Type)
 }
@@ -99,6 +102,11 @@ func (d msgDecision) order() Decision {
 			f := o
 			f.Channel, f.ChannelOrderNo, f.BuyerID, f.OrderedAt, f.PaidAt, f.SKUs, f.Payment, f.Recipient =
 				n.Channel, n.ChannelOrderNo, n.BuyerID, n.OrderedAt, n.PaidAt, n.SKUs, n.Payment, n.Recipient
+			f.RecipientName, f.RecipientPhone, f.RecipientAddress = n.RecipientName, n.RecipientPhone, n.RecipientAddress
+			// Which version the label printed elsewhere was made from is known (its label
+			// version); whether this version changed the address is not: assume it did.
+			f.Version, f.AddressVersion = max(f.Version, n.Version), max(f.AddressVersion, n.Version)
+			f = f.refresh()
 			if f.Carrier == "" {
 				f.Carrier = n.Carrier
 			}
@@ -108,6 +116,12 @@ func (d msgDecision) order() Decision {
 			e := d.base
 			e.Kind, e.From, e.To, e.Waybill, e.Carrier, e.Detail = wire.KindIntake, string(o.State), string(o.State), f.AssignedWaybill, f.Carrier, "order data for a known order"
 			return d.store(o, f, e)
+		}
+		if d.m.Version != 0 {
+			if d.m.Version <= o.Version {
+				return d.nothing() // an older or the same version: nothing to change
+			}
+			return d.update()
 		}
 		if diff := SameIdentity(o, n); diff != "" {
 			return d.refuse(o, ReasonConflict, fmt.Sprintf("order id %s already holds different data (%s)", d.id, diff))
@@ -181,7 +195,8 @@ func (d msgDecision) waybill() Decision {
 
 }
 
-// state: a state another agent or the hub reached, merged forward only.
+// state: a state another agent or the hub reached, merged forward only, with the label version and
+// the intercept it brings.
 func (d msgDecision) state() Decision {
 	o := d.o
 	to, err := ParseState(d.m.State)
@@ -191,32 +206,58 @@ func (d msgDecision) state() Decision {
 	if !d.known {
 		o = Order{ID: d.id, State: AwaitingBalance, ReceivedAt: d.env.At, StateSince: d.env.At}
 	}
+	var out Outcome
 	if d.known && o.State == Held && to == PendingAllocation {
 		// A sibling's 待分仓 does not release an order this agent holds behind its open breaker.
-		return d.nothing()
+		out = done(o, "")
+	} else {
+		out = Merge(o, to, d.m.Waybill, d.env.At)
 	}
-	out := Merge(o, to, d.m.Waybill, d.env.At)
 	switch out.Result {
 	case Rejected:
 		return d.refuse(o, out.Reason, out.Detail)
 	case AlreadyDone:
-		if d.known {
-			return d.nothing()
-		}
 		out.Order = o
-		out.Order.State = to // a minimal record in a pre-backlog state
+		if !d.known {
+			out.Order.State = to // a minimal record in a pre-backlog state
+		}
 	}
-	if d.m.Carrier != "" && out.Order.Carrier == "" {
-		out.Order.Carrier = NormalizeCode(d.m.Carrier)
+	n := out.Order
+	var marks []string
+	if m, ok := MergeLabel(n, d.m.LabelVersion); ok {
+		n = m
+		marks = append(marks, fmt.Sprintf("label version %d", n.LabelVersion))
+	}
+	if d.m.Intercept != "" {
+		if m, ok := MergeIntercept(n, d.m.InterceptID, d.m.Intercept, d.env.At); ok {
+			n = m
+			marks = append(marks, "intercept "+n.Intercept.Status)
+		}
+	}
+	if d.known && out.Result == AlreadyDone && len(marks) == 0 {
+		return d.nothing()
+	}
+	if d.m.Carrier != "" && n.Carrier == "" {
+		n.Carrier = NormalizeCode(d.m.Carrier)
 	}
 	e := d.base
-	e.Kind, e.To, e.Waybill, e.Carrier = wire.KindMerge, string(out.Order.State), out.Order.Waybill, out.Order.Carrier
+	e.Kind, e.To, e.Waybill, e.Carrier = wire.KindMerge, string(n.State), n.Waybill, n.Carrier
+	e.LabelVersion = n.LabelVersion
+	if len(marks) > 0 {
+		e.InterceptID, e.Intercept = n.Intercept.ID, n.Intercept.Status
+	}
 	if d.known {
 		e.From = string(o.State)
 	} else {
 		e.Detail = "order first heard of through another agent's state"
 	}
-	return d.store(o, out.Order, e)
+	if len(marks) > 0 {
+		e.Detail = strings.TrimPrefix(e.Detail+"; from another agent: "+strings.Join(marks, ", "), "; ")
+		if n.LabelOutdated != o.LabelOutdated {
+			e.Detail += fmt.Sprintf("; label outdated: %t", n.LabelOutdated)
+		}
+	}
+	return d.store(o, n, e)
 }
 
 // MaxIntakeExcerpt bounds what a downlink message puts into a journal entry's detail.

@@ -29,7 +29,10 @@ func FromMsg(m wire.OrderMsg) Order {
 	o := Order{
 		ID: m.ID(), Channel: NormalizeCode(m.Channel), ChannelOrderNo: strings.TrimSpace(m.ChannelOrderNo),
 		BuyerID: strings.TrimSpace(m.BuyerID), SKUs: skus, Payment: m.Payment, Recipient: m.Recipient,
-		Carrier: NormalizeCode(m.Carrier), AssignedWaybill: waybill.Normalize(m.Waybill),
+		RecipientName: strings.TrimSpace(m.RecipientName), RecipientPhone: strings.TrimSpace(m.RecipientPhone),
+		RecipientAddress: strings.TrimSpace(m.RecipientAddress),
+		Carrier:          NormalizeCode(m.Carrier), AssignedWaybill: waybill.Normalize(m.Waybill),
+		Version: m.Version, AddressVersion: m.Version,
 	}
 	if o.Payment == "" {
 		o.Payment = PaymentFull
@@ -81,8 +84,18 @@ func SameIdentity(a, b Order) string {
 }
 
 // MergeData copies the non-empty data fields of m, normalised as FromMsg does, into o (never the
-// state or its times).
+// state or its times). A message of a lower version than o's changes nothing; a higher one raises
+// o's version (and its address version when the recipient or address changes).
 func MergeData(o Order, m wire.OrderMsg) Order {
+	if m.Version != 0 && m.Version < o.Version {
+		return o
+	}
+	if m.Version > o.Version {
+		if labelChanged(Changes(o, m)) {
+			o.AddressVersion = m.Version
+		}
+		o.Version = m.Version
+	}
 	n := FromMsg(m)
 	set := func(dst *string, v string) {
 		if v != "" {
@@ -93,6 +106,9 @@ func MergeData(o Order, m wire.OrderMsg) Order {
 	set(&o.ChannelOrderNo, n.ChannelOrderNo)
 	set(&o.BuyerID, n.BuyerID)
 	set(&o.Recipient, n.Recipient)
+	set(&o.RecipientName, n.RecipientName)
+	set(&o.RecipientPhone, n.RecipientPhone)
+	set(&o.RecipientAddress, n.RecipientAddress)
 	set(&o.Carrier, n.Carrier)
 	set(&o.AssignedWaybill, n.AssignedWaybill)
 	if len(n.SKUs) > 0 {
@@ -104,5 +120,5 @@ func MergeData(o Order, m wire.OrderMsg) Order {
 	if !n.PaidAt.IsZero() {
 		o.PaidAt = n.PaidAt
 	}
-	return o
+	return o.refresh()
 }

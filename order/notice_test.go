@@ -26,6 +26,8 @@ func TestNoticeMessages(t *testing.T) {
 		NoticePrinterFaultClear: {"zebra-1"},
 		NoticePrinterFaultCheck: {"zebra-1", "SF1234567890123", "30"},
 		NoticePrinterRecovered:  {"zebra-1"},
+		NoticeLabelUpdated:      {"SF1234567890123"},
+		NoticeLabelOutdatedPair: {"O-7", "SF1234567890123", "30"},
 	}
 	unknown := Notice("nope").Message(a)
 	seen := map[Message]Notice{}

@@ -127,7 +127,23 @@ type Order struct {
 	PaidAt         time.Time `json:"paid_at,omitzero"`
 	SKUs           []string  `json:"skus,omitempty"`
 	Payment        string    `json:"payment,omitempty"`
-	Recipient      string    `json:"recipient,omitempty"` // masked, for labels only, e.g. "张**  138****5678 深圳市…"
+	Recipient      string    `json:"recipient,omitempty"` // masked one-line recipient of older order systems, e.g. "张**  138****5678 深圳市…"
+	// The recipient as separate fields, whole (the label prints the full address); shown masked
+	// everywhere else (Masked).
+	RecipientName    string `json:"recipient_name,omitempty"`
+	RecipientPhone   string `json:"recipient_phone,omitempty"`
+	RecipientAddress string `json:"recipient_address,omitempty"`
+	// Version is the order data's version from the hub (0: sent without one). AddressVersion is
+	// the version at which the recipient or the address last changed; LabelVersion the data
+	// version the printed label carries (or that a supervisor accepted it for). LabelOutdated is
+	// set while a printed label carries an older recipient or address than the order (see
+	// LabelOutdated rule in version.go).
+	Version        uint64 `json:"version,omitempty"`
+	AddressVersion uint64 `json:"address_version,omitempty"`
+	LabelVersion   uint64 `json:"label_version,omitempty"`
+	LabelOutdated  bool   `json:"label_outdated,omitempty"`
+	// Intercept is the order system's last request to stop the parcel, and what became of it.
+	Intercept Intercept `json:"intercept,omitzero"`
 
 	Carrier         string `json:"carrier,omitempty"`
 	AssignedWaybill string `json:"assigned_waybill,omitempty"` // from the hub; when set, the printed label must carry it
@@ -157,13 +173,16 @@ const (
 // Request is one attempt to move an order.
 type Request struct {
 	Action   Action
-	Waybill  string    // the printed or scanned waybill (print, pickup)
-	Carrier  string    // optional; defaults to the order's carrier
-	Manual   bool      // an explicit human confirmation: Operator and Note are required
-	Operator string    // who
-	Note     string    // why (manual confirmations, cancels)
-	Hold     bool      // balance paid: intake is held by an open breaker, so the order enters 暂停进入, not 待分仓
-	At       time.Time // when (agent clock)
+	Waybill  string // the printed or scanned waybill (print, pickup)
+	Carrier  string // optional; defaults to the order's carrier
+	Manual   bool   // an explicit human confirmation: Operator and Note are required
+	Operator string // who
+	Note     string // why (manual confirmations, cancels)
+	Hold     bool   // balance paid: intake is held by an open breaker, so the order enters 暂停进入, not 待分仓
+	// LabelVersion (print) is the order data version the printed label was made from; 0: the
+	// order's current version. A label made before an update committed is outdated at once.
+	LabelVersion uint64
+	At           time.Time // when (agent clock)
 }
 
 // Result is the kind of outcome.
@@ -226,6 +245,7 @@ func done(o Order, waybill string) Outcome {
 }
 
 func accept(before, after Order, waybill string) Outcome {
+	after = after.refresh()
 	return Outcome{Result: Accepted, From: before.State, To: after.State, Order: after, Waybill: waybill}
 }
 
@@ -248,6 +268,10 @@ func Apply(o Order, req Request) Outcome {
 	}
 	if req.Action == ActCancel {
 		return applyCancel(o, req, wb)
+	}
+	if (req.Action == ActPrint || req.Action == ActPickup) && o.Intercepted() {
+		// Even a manual confirmation: a supervisor resolves the intercept first (Resolve).
+		return reject(o, ReasonIntercepted, wb, "intercept requested: "+o.Intercept.Reason)
 	}
 	if o.State == Cancelled {
 		return reject(o, ReasonCancelled, wb, "order is cancelled")
@@ -339,6 +363,11 @@ func applyPrint(o Order, req Request, wb string) Outcome {
 	n := enter(o, WaybillPrinted, req.At)
 	n.Waybill = wb
 	n.PrintedAt = req.At
+	lv := req.LabelVersion
+	if lv == 0 {
+		lv = o.Version
+	}
+	n.LabelVersion = max(n.LabelVersion, lv)
 	if n.Carrier == "" {
 		if c, ok := waybill.Detect(wb); ok {
 			n.Carrier = c.Code
@@ -369,9 +398,20 @@ func applyPickup(o Order, req Request, wb string) Outcome {
 	if wb != o.Waybill {
 		return reject(o, ReasonWaybillMismatch, wb, fmt.Sprintf("bound waybill is %s", o.Waybill))
 	}
+	outdated := ""
+	if o.LabelOutdated {
+		outdated = fmt.Sprintf("the label carries data version %d, the recipient or address changed in version %d", o.LabelVersion, o.AddressVersion)
+		if !req.Manual {
+			return reject(o, ReasonLabelOutdated, wb, outdated+": reprint it")
+		}
+	}
 	n := enter(o, PickedUp, req.At)
 	n.PickedUpAt = req.At
-	return accept(o, n, wb)
+	out := accept(o, n, wb)
+	if outdated != "" {
+		out.Detail = outdated + ": handed over on a supervisor's confirmation"
+	}
+	return out
 }
 
 // Next is the action a manual confirmation of "the next step" performs from state s, if any.
@@ -400,7 +440,7 @@ func Merge(o Order, to State, wb string, at time.Time) Outcome {
 		if o.State == to && wb != "" && o.Waybill == "" && to.rank() >= WaybillPrinted.rank() {
 			n := o
 			n.Waybill = wb
-			return Outcome{Result: Accepted, From: o.State, To: o.State, Order: n, Waybill: wb}
+			return accept(o, n, wb)
 		}
 		return done(o, wb)
 	}

@@ -284,7 +284,7 @@ func TestReasonsHaveMessages(t *testing.T) {
 	reasons := []Reason{ReasonUnknownOrder, ReasonUnknownCode, ReasonWrongState, ReasonNotPrinted, ReasonWaybillInvalid,
 		ReasonWaybillMismatch, ReasonUnknownWaybill, ReasonNoWaybill, ReasonCancelled, ReasonAlreadyPickedUp,
 		ReasonAwaitingBalance, ReasonHeld, ReasonNoOrderScanned, ReasonPairingExpired, ReasonManualIncomplete,
-		ReasonContract, ReasonMalformed, ReasonConflict, ReasonPrinterFault}
+		ReasonContract, ReasonMalformed, ReasonConflict, ReasonPrinterFault, ReasonLabelOutdated, ReasonIntercepted, ReasonNoIntercept}
 	seen := map[string]Reason{}
 	for _, r := range reasons {
 		m := r.Message(PendingAllocation)

@@ -29,6 +29,9 @@ const (
 	ReasonConflict         Reason = "conflict"           // intake: an order id already holds different data
 	ReasonPrinterFault     Reason = "printer_fault"      // the printer reported a fault; nothing was printed
 	ReasonUnsupported      Reason = "unsupported"        // an action or state this version does not know
+	ReasonLabelOutdated    Reason = "label_outdated"     // handover: the recipient or address changed after the label was printed
+	ReasonIntercepted      Reason = "intercepted"        // the order system asked to stop the parcel: exception shelf
+	ReasonNoIntercept      Reason = "no_intercept"       // an intercept resolution for an order without an open intercept
 )
 
 // Message is operator-facing text, Chinese first.
@@ -78,6 +81,13 @@ func (r Reason) Message(from State) Message {
 		return Message{"收到无法解析的下发消息，已记录并跳过", "Unreadable message from the hub: logged and skipped"}
 	case ReasonConflict:
 		return Message{"订单号重复但内容不同，已拒收并上报", "Order id reused with different data: refused and reported"}
+	case ReasonLabelOutdated:
+		return Message{"面单已过期：打单后收件人或地址已变更，请将包裹送回打单台重新打印面单（再扫订单号即补打），或由主管人工确认",
+			"Label outdated: the recipient or address changed after printing; take the parcel back to the print station to reprint the label (scan the order code there), or have a supervisor confirm"}
+	case ReasonIntercepted:
+		return Message{"订单已被拦截：请勿发货，将包裹放到异常件架，由主管处理", "Order intercepted: do not ship, put the parcel on the exception shelf for the supervisor"}
+	case ReasonNoIntercept:
+		return Message{"该订单没有待处理的拦截", "This order has no open intercept"}
 	case ReasonPrinterFault:
 		return Message{"打印机故障，订单仍为待分仓：排除故障后按提示处理（重新扫描订单，或扫描已打出的面单）", "Printer fault, the order is still pending: clear the fault, then scan the order again, or scan the label if one came out"}
 	}
@@ -108,6 +118,8 @@ const (
 	NoticePrinterFaultClear Notice = "printer_fault_clear" // no label came out, the printer's jobs were cancelled (Printer, Faults)
 	NoticePrinterFaultCheck Notice = "printer_fault_check" // the label may come out late: check, scan it back (Printer, Faults, Waybill, Seconds)
 	NoticePrinterRecovered  Notice = "printer_recovered"   // a job was confirmed after a fault (Printer)
+	NoticeLabelUpdated      Notice = "label_updated"       // an outdated label was reprinted with the order's new data (Waybill)
+	NoticeLabelOutdatedPair Notice = "label_outdated_pair" // pairing: outdated label, reprint it and scan it (Order, Waybill, Seconds)
 )
 
 // NoticeArgs fill the blanks of a Notice's message; each notice uses the fields its comment names.
@@ -164,6 +176,12 @@ func (n Notice) Message(a NoticeArgs) Message {
 			a.Printer, a.Faults.ZH, a.Waybill, a.Seconds),
 			fmt.Sprintf("Printer %s fault: %s. Once cleared, check whether label %s came out: if it did, scan its barcode within %ds to confirm (do not print again); if not, scan the order again",
 				a.Printer, a.Faults.EN, a.Waybill, a.Seconds)}
+	case NoticeLabelUpdated:
+		return Message{"收件信息已变更，已按新信息补打面单 " + a.Waybill + "：请换贴新面单，旧面单作废",
+			"Recipient changed: label " + a.Waybill + " reprinted with the new data; replace the old label on the parcel"}
+	case NoticeLabelOutdatedPair:
+		return Message{fmt.Sprintf("订单 %s 的面单已过期（收件信息已变更）：请用新信息重新打印面单，并在%d秒内扫描新面单条码 %s", a.Order, a.Seconds, a.Waybill),
+			fmt.Sprintf("Order %s: the label is outdated (recipient changed): print it again with the new data and scan its barcode %s within %ds", a.Order, a.Waybill, a.Seconds)}
 	case NoticePrinterRecovered:
 		return Message{"打印机 " + a.Printer + " 已恢复正常", "Printer " + a.Printer + " is back to normal"}
 	}

@@ -66,6 +66,12 @@ const (
 	KindBreaker  = "breaker"  // the backlog breaker opened, closed, was reset or re-configured
 	KindReprint  = "reprint"  // an explicit reprint of a label
 	KindNote     = "note"     // anything else worth a trace (e.g. a printer fault cleared)
+	// KindUpdate: a known order's data changed (a higher version from the hub): the changed
+	// fields old → new, personal data masked, in detail; the message in order.
+	KindUpdate = "update"
+	// KindIntercept: an intercept of the order was requested, recorded after pickup, or resolved
+	// without a state change (released, acknowledged); intercept and intercept_id say which.
+	KindIntercept = "intercept"
 )
 
 // Triggers: what caused an entry.
@@ -96,6 +102,13 @@ type Entry struct {
 	Detail    string `json:"detail,omitempty"` // free text: the operator's note, a fault, an excerpt of bad input
 	Code      string `json:"code,omitempty"`   // the scanned code or the downlink message id that caused it
 	Job       string `json:"job,omitempty"`    // a print job id
+	// LabelVersion is the order data version a printed or reprinted label carries (print steps,
+	// reprints, merges of another agent's label): siblings merge the highest.
+	LabelVersion uint64 `json:"label_version,omitempty"`
+	// InterceptID and Intercept are the order's intercept as this entry leaves it: the hub sequence
+	// of the intercept message and its status (Intercept* constants).
+	InterceptID uint64 `json:"intercept_id,omitempty"`
+	Intercept   string `json:"intercept,omitempty"`
 	// Order carries the order's data on intake entries, so the hub and sibling agents can rebuild it.
 	Order    *OrderMsg `json:"order,omitempty"`
 	At       string    `json:"at"` // agent clock, Time()
@@ -240,18 +253,42 @@ const (
 	TypeWaybill     = "waybill"
 	TypeCancel      = "cancel"
 	TypeState       = "state"
+	TypeIntercept   = "intercept"
 )
+
+// Intercept statuses, on entries (intercept) and state messages (intercept).
+const (
+	InterceptRequested       = "requested"         // stop the parcel wherever it is next scanned
+	InterceptAfterPickup     = "after_pickup"      // requested after 已揽收: contact the carrier
+	InterceptReleased        = "released"          // a supervisor let the parcel go on
+	InterceptAcknowledged    = "acknowledged"      // after pickup: a supervisor contacted the carrier
+	InterceptCancelled       = "cancelled"         // the order was cancelled
+	InterceptReturnedToStock = "returned_to_stock" // cancelled, the goods went back to stock
+)
+
+// ValidIntercept reports whether s is an intercept status ("" is not).
+func ValidIntercept(s string) bool {
+	switch s {
+	case InterceptRequested, InterceptAfterPickup, InterceptReleased, InterceptAcknowledged, InterceptCancelled, InterceptReturnedToStock:
+		return true
+	}
+	return false
+}
 
 // OrderMsg is one downlink message. Which fields matter depends on Type:
 //
-//	order        {order_id?, channel, channel_order_no, buyer_id, ordered_at, paid_at, skus[], payment, carrier?, waybill?, recipient?}
+//	order        {order_id?, version?, channel, channel_order_no, buyer_id, ordered_at, paid_at, skus[], payment, carrier?, waybill?,
+//	              recipient?, recipient_name?, recipient_phone?, recipient_address?}
 //	balance_paid {order_id}
 //	waybill      {order_id, carrier, waybill}
 //	cancel       {order_id, reason}
-//	state        {order_id, state, waybill?}
+//	intercept    {order_id, reason}
+//	state        {order_id, state, waybill?, label_version?, intercept_id?, intercept?}
 //
 // HSeq is the hub's per-site downlink sequence (set by the hub when it publishes; 0 for messages
 // from elsewhere). Agents remember the highest one they applied and ask for a catch-up on a gap.
+// Version is the order data's version, given by the hub and only increasing: an order message
+// with a higher version than the agent holds is an update, a lower or equal one changes nothing.
 type OrderMsg struct {
 	Type           string   `json:"type"`
 	HSeq           uint64   `json:"hseq,omitempty"`
@@ -265,9 +302,19 @@ type OrderMsg struct {
 	Payment        string   `json:"payment,omitempty"`
 	Carrier        string   `json:"carrier,omitempty"`
 	Waybill        string   `json:"waybill,omitempty"`
-	Recipient      string   `json:"recipient,omitempty"`
-	Reason         string   `json:"reason,omitempty"`
-	State          string   `json:"state,omitempty"`
+	Recipient      string   `json:"recipient,omitempty"` // masked one-line recipient (older order systems)
+	// The recipient as separate fields, unmasked: labels print the name, the masked phone and
+	// the full address; logs, the console and journal details show them masked.
+	RecipientName    string `json:"recipient_name,omitempty"`
+	RecipientPhone   string `json:"recipient_phone,omitempty"`
+	RecipientAddress string `json:"recipient_address,omitempty"`
+	Version          uint64 `json:"version,omitempty"`
+	Reason           string `json:"reason,omitempty"`
+	State            string `json:"state,omitempty"`
+	// State messages: the label version and the intercept the hub merged from the agents' entries.
+	LabelVersion uint64 `json:"label_version,omitempty"`
+	InterceptID  uint64 `json:"intercept_id,omitempty"`
+	Intercept    string `json:"intercept,omitempty"`
 }
 
 // ParseDownlink parses a downlink payload: one JSON object or an array of them. A payload that is not
@@ -338,11 +385,14 @@ func (m OrderMsg) Validate() error {
 			return err
 		}
 		return need("waybill", m.Waybill)
-	case TypeCancel:
+	case TypeCancel, TypeIntercept:
 		return need("order_id", m.OrderID)
 	case TypeState:
 		if err := need("order_id", m.OrderID); err != nil {
 			return err
+		}
+		if m.Intercept != "" && !ValidIntercept(m.Intercept) {
+			return fmt.Errorf("%w: state message with intercept %q", ErrInvalid, m.Intercept)
 		}
 		return need("state", m.State)
 	case "":

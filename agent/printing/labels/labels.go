@@ -1,6 +1,6 @@
 // Package labels makes an order's shipping label: what is printed on it (the waybill's barcode, the
-// carrier, the order id, the masked recipient, a summary of the SKUs), rendered in a printer's
-// language or as a PNG preview.
+// carrier, the order id, the recipient as carriers print it (name and phone masked, the full
+// address), a summary of the SKUs), rendered in a printer's language or as a PNG preview.
 package labels
 
 import (
@@ -56,8 +56,10 @@ func (s Stock) PNG(o order.Order) ([]byte, error) {
 	return label.PNG(For(o, wb), s.Size, s.DPI)
 }
 
-// For is the label of order o carrying waybill wb: the carrier's name, the order id, the masked
-// recipient and a summary of the SKUs, when the hub provided them.
+// For is the label of order o carrying waybill wb: the carrier's name, the order id, the recipient
+// (name and phone, masked when rendered, and the full address) and a summary of the SKUs, when the
+// hub provided them. The separate recipient fields win over the one-line recipient of older order
+// systems, field by field.
 func For(o order.Order, wb string) label.Label {
 	l := label.Label{Waybill: waybill.Normalize(wb), OrderID: o.ID, SKUSummary: skuSummary(o.SKUs)}
 	c, ok := waybill.Lookup(o.Carrier)
@@ -71,6 +73,13 @@ func For(o order.Order, wb string) label.Label {
 		l.Carrier = o.Carrier
 	}
 	l.RecipientName, l.RecipientPhone = splitRecipient(o.Recipient)
+	if o.RecipientName != "" {
+		l.RecipientName = o.RecipientName
+	}
+	if o.RecipientPhone != "" {
+		l.RecipientPhone = o.RecipientPhone
+	}
+	l.RecipientAddress = o.RecipientAddress
 	return l
 }
 

@@ -1,7 +1,8 @@
 // Package label renders the e-waybill label of an order: 76×130 mm and 100×180 mm layouts at 203 and
 // 300 dpi, in ZPL or TSPL for the printer, and as PNG (pure Go, image/png) for the preview served by
 // the agent API. The label carries the carrier, a Code 128 of the waybill number with its
-// human-readable line, the order id, the masked recipient and a SKU summary when present.
+// human-readable line, the order id, the recipient as carriers print it (name and phone masked, the
+// full address, wrapped) and a SKU summary when present.
 //
 // Code 128 is encoded here (subsets B and C chosen automatically, mod-103 check); the PNG's barcode
 // is verified with zbarimg, a real decoder, in the tests. Text in the PNG uses a tiny built-in 5×7
@@ -41,8 +42,14 @@ type Label struct {
 	OrderID        string
 	RecipientName  string // masked when rendered: 张** / Z**
 	RecipientPhone string // masked when rendered: 138****5678
-	SKUSummary     string // e.g. "SKU-1 ×2, SKU-7 ×1"
+	// RecipientAddress is printed in full, wrapped over up to MaxAddressLines lines: the courier
+	// delivers to it.
+	RecipientAddress string
+	SKUSummary       string // e.g. "SKU-1 ×2, SKU-7 ×1"
 }
+
+// MaxAddressLines bounds the lines of the address; the last one ends with "…" when it is cut.
+const MaxAddressLines = 4
 
 // Size is a label size in millimetres.
 type Size struct{ WidthMM, HeightMM int }
@@ -87,7 +94,9 @@ type line struct {
 	zh, en string // Chinese label (ZPL/TSPL only) and the value line
 }
 
-func (l Label) lines() []line {
+// lines are the text lines of the label; width is the printable width in half-width characters
+// (a Chinese character takes two).
+func (l Label) lines(width int) []line {
 	var out []line
 	if l.OrderID != "" {
 		out = append(out, line{"订单号", "ORDER " + l.OrderID})
@@ -95,11 +104,55 @@ func (l Label) lines() []line {
 	if r := strings.TrimSpace(MaskName(l.RecipientName) + " " + MaskPhone(l.RecipientPhone)); r != "" {
 		out = append(out, line{"收件人", "TO " + r})
 	}
+	if a := strings.Join(strings.Fields(l.RecipientAddress), " "); a != "" {
+		const prefix = 10 // "地址 ADDR " in half-width characters
+		for i, part := range wrap(a, max(width-prefix, 8), MaxAddressLines) {
+			zh, en := "地址", "ADDR "+part
+			if i > 0 {
+				zh, en = "    ", "     "+part
+			}
+			out = append(out, line{zh, en})
+		}
+	}
 	if l.SKUSummary != "" {
 		out = append(out, line{"商品", "SKU " + l.SKUSummary})
 	}
 	return out
 }
+
+// wrap splits s into at most n lines of at most width half-width characters each (a non-ASCII
+// character counts two), the last one ending in "…" when s does not fit.
+func wrap(s string, width, n int) []string {
+	var out []string
+	var cur strings.Builder
+	used := 0
+	for _, r := range s {
+		w := 1
+		if r >= 0x80 {
+			w = 2
+		}
+		if used+w > width {
+			out = append(out, cur.String())
+			cur.Reset()
+			used = 0
+			if len(out) == n {
+				last := []rune(out[n-1])
+				out[n-1] = string(last[:max(len(last)-1, 0)]) + "…"
+				return out
+			}
+		}
+		cur.WriteRune(r)
+		used += w
+	}
+	if cur.Len() > 0 {
+		out = append(out, cur.String())
+	}
+	return out
+}
+
+// textWidth is the printable width of g in half-width characters (a character of text height h
+// is about h/2 dots wide when half-width, h when full-width).
+func (g geometry) textWidth() int { return (g.w - 2*g.margin) / max(g.textH/2, 1) }
 
 // geometry is the layout in dots.
 type geometry struct {
@@ -175,7 +228,7 @@ func renderZPL(l Label, g geometry) []byte {
 	}
 	fmt.Fprintf(&b, "^FO%d,%d^BY%d^BCN,%d,Y,N,N,A^FH_^FD%s^FS\n", g.barX, g.barY, g.module, g.barH, zplText(l.Waybill))
 	y := g.linesY
-	for _, ln := range l.lines() {
+	for _, ln := range l.lines(g.textWidth()) {
 		fmt.Fprintf(&b, "^FO%d,%d^AJN,%d,%d^FH_^FD%s %s^FS\n", g.margin, y, g.textH, g.textH, ln.zh, zplText(ln.en))
 		y += g.lineGap
 	}
@@ -210,7 +263,7 @@ func renderTSPL(l Label, g geometry, size Size) []byte {
 	// BARCODE x,y,"128",height,human readable,rotation,narrow,wide,"content" ("128" = automatic subsets).
 	fmt.Fprintf(&b, "BARCODE %d,%d,\"128\",%d,1,0,%d,%d,\"%s\"\r\n", g.barX, g.barY, g.barH, g.module, g.module, tsplText(l.Waybill))
 	y := g.linesY
-	for _, ln := range l.lines() {
+	for _, ln := range l.lines(g.textWidth()) {
 		fmt.Fprintf(&b, "TEXT %d,%d,%s,0,%d,%d,\"%s %s\"\r\n", g.margin, y, font, mul, mul, tsplText(ln.zh), tsplText(ln.en))
 		y += g.lineGap
 	}
@@ -270,7 +323,7 @@ func PNG(l Label, size Size, dpi int) ([]byte, error) {
 	scale := max(1, g.textH/7)
 	text((g.w-len(l.Waybill)*6*scale)/2, g.hrY, g.textH, l.Waybill)
 	y := g.linesY
-	for _, ln := range l.lines() {
+	for _, ln := range l.lines(g.textWidth()) {
 		text(g.margin, y, g.textH, asciiOnly(ln.en))
 		y += g.lineGap
 	}

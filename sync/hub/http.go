@@ -14,6 +14,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"wedge/internal/httpserve"
+	"wedge/order"
 	"wedge/sync/apitoken"
 	"wedge/sync/wire"
 )
@@ -112,6 +113,7 @@ type postResponse struct {
 	Accepted int         `json:"accepted"`
 	OrderIDs []string    `json:"order_ids"`
 	HSeqs    []uint64    `json:"hseqs,omitempty"`
+	Versions []uint64    `json:"versions,omitempty"` // per accepted message: the order version it got (0: not an order message)
 	Errors   []postError `json:"errors"`
 }
 
@@ -204,6 +206,7 @@ func (h *Hub) postOrders(w http.ResponseWriter, r *http.Request) {
 		resp.OrderIDs = append(resp.OrderIDs, m.OrderID)
 	}
 	resp.HSeqs = res.hseqs
+	resp.Versions = res.versions
 	writeJSON(w, http.StatusOK, resp)
 }
 
@@ -219,6 +222,12 @@ type orderResponse struct {
 	ChannelOrderNo  string        `json:"channel_order_no,omitempty"`
 	UpdatedAt       string        `json:"updated_at"`
 	History         []storedEntry `json:"history"`
+	// The order data's version, every version posted (oldest first), the label's version and the
+	// intercept.
+	Version      uint64           `json:"version,omitempty"`
+	Versions     []wire.OrderMsg  `json:"versions,omitempty"`
+	LabelVersion uint64           `json:"label_version,omitempty"`
+	Intercept    *order.Intercept `json:"intercept,omitempty"`
 }
 
 func (h *Hub) getOrder(w http.ResponseWriter, r *http.Request) {
@@ -239,6 +248,14 @@ func (h *Hub) getOrder(w http.ResponseWriter, r *http.Request) {
 			UpdatedAt: rec.UpdatedAt, History: []storedEntry{}}
 		if ok {
 			resp.StateLabel = o.State.Label()
+			resp.Version, resp.LabelVersion = o.Version, o.LabelVersion
+			if o.Intercept.Status != "" {
+				i := o.Intercept
+				resp.Intercept = &i
+			}
+			if resp.Versions, err = versionsOf(tx, id); err != nil {
+				return err
+			}
 		}
 		eb := tx.Bucket(bktEntries)
 		c := tx.Bucket(bktHistory).Cursor()

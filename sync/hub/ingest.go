@@ -42,8 +42,9 @@ type postReq struct {
 }
 
 type postResult struct {
-	hseqs []uint64
-	err   error
+	hseqs    []uint64
+	versions []uint64
+	err      error
 }
 
 type publication struct {
@@ -71,6 +72,7 @@ type group struct {
 	catchups  []catchup
 	posts     []*postReq
 	results   map[*postReq][]uint64
+	versions  map[*postReq][]uint64 // the version each posted message got (0: not an order message)
 	cmds      []*cmdReq
 	cmdRecs   map[*cmdReq]CommandRecord
 }
@@ -95,7 +97,7 @@ func (h *Hub) commit(items []item) {
 	st := h.stats.clone()
 	h.statsMu.Unlock()
 	g := &group{h: h, now: h.clk.Now().UTC(), stats: st, ackIdx: map[string]int{}, down: map[string][]wire.OrderMsg{},
-		results: map[*postReq][]uint64{}, cmdRecs: map[*cmdReq]CommandRecord{}}
+		results: map[*postReq][]uint64{}, versions: map[*postReq][]uint64{}, cmdRecs: map[*cmdReq]CommandRecord{}}
 	var cmds []*cmdReq // every command of the group, to answer even when the transaction fails
 	for _, it := range items {
 		switch it.kind {
@@ -166,7 +168,7 @@ func (h *Hub) commit(items []item) {
 		h.publish(wire.TopicAck(j.Site, j.Agent), b)
 	}
 	for _, p := range g.posts {
-		p.reply <- postResult{hseqs: g.results[p]}
+		p.reply <- postResult{hseqs: g.results[p], versions: g.versions[p]}
 	}
 	for _, c := range g.cmds { // the POST handler publishes: it waits for the PUBACK, the owner never does
 		c.reply <- cmdResult{rec: g.cmdRecs[c]}
@@ -367,6 +369,13 @@ func (g *group) applyEntry(site, agent string, e wire.Entry, key []byte) error {
 		return g.merge(ob, rec, known, site, agent, e, at)
 	case wire.KindStep, wire.KindMerge:
 		return g.merge(ob, rec, known, site, agent, e, at)
+	case wire.KindUpdate:
+		if e.Order != nil && known {
+			rec.Order = order.MergeData(rec.Order, *e.Order) // an older version changes nothing
+			return g.saveOrder(ob, rec)
+		}
+	case wire.KindReprint, wire.KindIntercept:
+		return g.marks(ob, rec, known, site, agent, e, at)
 	}
 	return nil
 }
@@ -388,10 +397,10 @@ func (g *group) merge(ob *bolt.Bucket, rec orderRec, known bool, site, agent str
 			g.h.log.Warn("state not applied", logging.KeySite, site, logging.KeyAgent, agent, logging.KeySeq, e.Seq,
 				logging.KeyOrder, e.OrderID, "from", rec.Order.State, "to", to, "detail", out.Detail)
 		}
-		return nil
+		return g.marks(ob, rec, known, site, agent, e, at)
 	}
 	before := rec.Order
-	rec.Order = out.Order
+	rec.Order = mergeMarks(out.Order, e, at)
 	if rec.Order.Carrier == "" {
 		rec.Order.Carrier = order.NormalizeCode(e.Carrier)
 	}
@@ -402,10 +411,10 @@ func (g *group) merge(ob *bolt.Bucket, rec orderRec, known bool, site, agent str
 	if err := g.saveOrder(ob, rec); err != nil {
 		return err
 	}
-	if before.State == rec.Order.State && before.Waybill == rec.Order.Waybill {
+	if before.State == rec.Order.State && before.Waybill == rec.Order.Waybill && !marksChanged(before, rec.Order) {
 		return nil
 	}
-	_, err = g.downlink(rec.Site, wire.OrderMsg{Type: wire.TypeState, OrderID: rec.Order.ID, State: string(rec.Order.State), Waybill: rec.Order.Waybill})
+	_, err = g.downlink(rec.Site, stateMsg(rec.Order))
 	return err
 }
 
@@ -508,6 +517,12 @@ func (g *group) post(p *postReq) error {
 			if err != nil {
 				return err
 			}
+			if m.Type == wire.TypeOrder {
+				m.Version = order.AssignVersion(rec.Order, known, m)
+				if err := g.putVersion(id, m); err != nil {
+					return err
+				}
+			}
 			switch {
 			case m.Type == wire.TypeOrder && !known:
 				o := order.FromMsg(m)
@@ -528,7 +543,13 @@ func (g *group) post(p *postReq) error {
 		if err != nil {
 			return err
 		}
+		if m.Type == wire.TypeIntercept && validOrderID(id) {
+			if err := g.intercepted(ob, id, hseq, m.Reason); err != nil {
+				return err
+			}
+		}
 		g.results[p] = append(g.results[p], hseq)
+		g.versions[p] = append(g.versions[p], m.Version)
 	}
 	return nil
 }

@@ -15,9 +15,11 @@ import (
 	"wedge/sync/wire"
 )
 
-// orderData is o without its state and the times of its states: the data a message gives it.
+// orderData is o without its state and the times of its states, nor the version the hub gives a
+// posted message: the data a message gives it.
 func orderData(o order.Order) order.Order {
 	o.State, o.StateSince, o.PendingSince, o.ReceivedAt, o.PrintedAt, o.PickedUpAt = "", time.Time{}, time.Time{}, time.Time{}, time.Time{}, time.Time{}
+	o.Version, o.AddressVersion = 0, 0
 	return o
 }
 

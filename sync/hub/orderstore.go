@@ -13,7 +13,10 @@ import (
 // orderVersion is the version of the order record layout in hub.db that this hub writes. Records
 // written before the version field existed have the same layout and read as version 1. A record
 // of a newer version is refused (ErrStore) rather than read wrongly by an older hub.
-const orderVersion = 1
+//
+// Version 2 adds the recipient's separate fields, the order data's version, the label's version
+// and the intercept; a version 1 record reads with them empty.
+const orderVersion = 2
 
 // orderRec is the hub's authoritative view of one order, as the owner works with it.
 type orderRec struct {
@@ -55,6 +58,27 @@ type orderFields struct {
 	ReceivedAt      time.Time `json:"received_at,omitzero"`
 	PrintedAt       time.Time `json:"printed_at,omitzero"`
 	PickedUpAt      time.Time `json:"picked_up_at,omitzero"`
+
+	// Version 2.
+	RecipientName    string          `json:"recipient_name,omitempty"`
+	RecipientPhone   string          `json:"recipient_phone,omitempty"`
+	RecipientAddress string          `json:"recipient_address,omitempty"`
+	Version          uint64          `json:"version,omitempty"`
+	AddressVersion   uint64          `json:"address_version,omitempty"`
+	LabelVersion     uint64          `json:"label_version,omitempty"`
+	LabelOutdated    bool            `json:"label_outdated,omitempty"`
+	Intercept        interceptFields `json:"intercept,omitzero"`
+}
+
+// interceptFields are the order's intercept in a stored record (order.Intercept).
+type interceptFields struct {
+	ID         uint64    `json:"id,omitempty"`
+	Status     string    `json:"status,omitempty"`
+	Reason     string    `json:"reason,omitempty"`
+	At         time.Time `json:"at,omitzero"`
+	By         string    `json:"by,omitempty"`
+	Note       string    `json:"note,omitempty"`
+	ResolvedAt time.Time `json:"resolved_at,omitzero"`
 }
 
 func toStored(r orderRec) storedOrder {
@@ -65,6 +89,9 @@ func toStored(r orderRec) storedOrder {
 		Carrier: o.Carrier, AssignedWaybill: o.AssignedWaybill, Waybill: o.Waybill,
 		State: string(o.State), StateSince: o.StateSince, PendingSince: o.PendingSince,
 		ReceivedAt: o.ReceivedAt, PrintedAt: o.PrintedAt, PickedUpAt: o.PickedUpAt,
+		RecipientName: o.RecipientName, RecipientPhone: o.RecipientPhone, RecipientAddress: o.RecipientAddress,
+		Version: o.Version, AddressVersion: o.AddressVersion, LabelVersion: o.LabelVersion, LabelOutdated: o.LabelOutdated,
+		Intercept: interceptFields(o.Intercept),
 	}}
 }
 
@@ -76,6 +103,9 @@ func (s storedOrder) rec() orderRec {
 		Carrier: f.Carrier, AssignedWaybill: f.AssignedWaybill, Waybill: f.Waybill,
 		State: order.State(f.State), StateSince: f.StateSince, PendingSince: f.PendingSince,
 		ReceivedAt: f.ReceivedAt, PrintedAt: f.PrintedAt, PickedUpAt: f.PickedUpAt,
+		RecipientName: f.RecipientName, RecipientPhone: f.RecipientPhone, RecipientAddress: f.RecipientAddress,
+		Version: f.Version, AddressVersion: f.AddressVersion, LabelVersion: f.LabelVersion, LabelOutdated: f.LabelOutdated,
+		Intercept: order.Intercept(f.Intercept),
 	}}
 }
 
@@ -86,7 +116,7 @@ func decodeOrder(key, raw []byte) (orderRec, error) {
 		return orderRec{}, fmt.Errorf("%w: decode order %q: %v", ErrStore, key, err)
 	}
 	switch s.V {
-	case 0, 1: // 0: written before the version field; the layout is version 1's
+	case 0, 1, 2: // 0: written before the version field; the layout is version 1's
 	default:
 		return orderRec{}, fmt.Errorf("%w: order %q is stored in record version %d; this hub reads up to %d (a newer hub wrote it)",
 			ErrStore, key, s.V, orderVersion)

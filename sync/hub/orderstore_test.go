@@ -3,6 +3,7 @@ package hub
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -100,8 +101,8 @@ func TestLegacyOrderRecordUpgradedInPlace(t *testing.T) {
 		raw = append(raw, tx.Bucket(bktOrders).Get([]byte("O-legacy-1"))...)
 		return nil
 	})
-	if !strings.HasPrefix(string(raw), `{"v":1,`) {
-		t.Errorf("record not rewritten in version 1: %s", raw)
+	if !strings.HasPrefix(string(raw), fmt.Sprintf(`{"v":%d,`, orderVersion)) {
+		t.Errorf("record not rewritten in version %d: %s", orderVersion, raw)
 	}
 	got, err := decodeOrder([]byte("O-legacy-1"), raw)
 	if err != nil {
@@ -119,10 +120,11 @@ func TestLegacyOrderRecordUpgradedInPlace(t *testing.T) {
 
 // A record from a newer hub is refused with ErrStore, not half-read.
 func TestNewerOrderRecordRefused(t *testing.T) {
-	raw := strings.Replace(legacyOrderRecord, `{"site"`, `{"v":2,"site"`, 1)
+	newer := orderVersion + 1
+	raw := strings.Replace(legacyOrderRecord, `{"site"`, fmt.Sprintf(`{"v":%d,"site"`, newer), 1)
 	_, err := decodeOrder([]byte("O-legacy-1"), []byte(raw))
-	if !errors.Is(err, ErrStore) || !strings.Contains(err.Error(), "version 2") {
-		t.Fatalf("err = %v, want ErrStore naming version 2", err)
+	if !errors.Is(err, ErrStore) || !strings.Contains(err.Error(), fmt.Sprintf("version %d", newer)) {
+		t.Fatalf("err = %v, want ErrStore naming version %d", err, newer)
 	}
 	if _, err := decodeOrder([]byte("O-x"), []byte(`{"order":`)); !errors.Is(err, ErrStore) {
 		t.Fatalf("truncated record: err = %v", err)
@@ -153,6 +155,10 @@ func TestStoredOrderSchema(t *testing.T) {
 			f.Set(reflect.ValueOf([]string{"a-" + name, "b-" + name}))
 		case f.Kind() == reflect.Bool:
 			f.SetBool(true)
+		case f.Kind() == reflect.Uint64:
+			f.SetUint(uint64(100 + i))
+		case f.Type() == reflect.TypeFor[order.Intercept]():
+			f.Set(reflect.ValueOf(order.Intercept{ID: 7, Status: "x-status", Reason: "x-reason", At: base, By: "x-by", Note: "x-note", ResolvedAt: base.Add(time.Hour)}))
 		default:
 			t.Fatalf("order.Order.%s has a type (%s) this test cannot fill: extend the test and the hub's record", name, f.Type())
 		}
@@ -188,7 +194,10 @@ func TestStoredOrderSchema(t *testing.T) {
 	wantTop := []string{"created_at", "order", "site", "updated_at", "v"}
 	wantFields := []string{"assigned_waybill", "buyer_id", "carrier", "channel", "channel_order_no", "order_id", "ordered_at",
 		"paid_at", "payment", "pending_since", "picked_up_at", "printed_at", "received_at", "recipient", "skus", "state",
-		"state_since", "waybill"}
+		"state_since", "waybill",
+		// record version 2
+		"address_version", "intercept", "label_outdated", "label_version", "recipient_address", "recipient_name", "recipient_phone", "version"}
+	slices.Sort(wantFields)
 	if got := keys(top); !slices.Equal(got, wantTop) {
 		t.Errorf("record keys %v, want %v (a new key needs a new record version)", got, wantTop)
 	}

@@ -1,0 +1,117 @@
+package hub
+
+import (
+	"bytes"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"wedge/internal/logging"
+	"wedge/order"
+	"wedge/sync/wire"
+)
+
+// Order versions, label versions and intercepts at the hub.
+//
+// Every order message posted gets a version (order.AssignVersion: the posted one, 1 for a new
+// order, the same for a repeat, the next for a change), and every version is kept in the versions
+// bucket, not only the last one the order record holds. An intercept posted is recorded on the
+// order under its hseq. The agents' entries bring the label version a print or reprint carried and
+// intercept resolutions; when they change the hub's record, the hub publishes a state message with
+// them, so the other agents of the site merge them (order.MergeLabel, order.MergeIntercept).
+
+// bktVersions: order id 0 version(8, big endian) → wire.OrderMsg JSON, every version posted.
+var bktVersions = []byte("versions")
+
+func versionKey(id string, v uint64) []byte { return append(append([]byte(id), 0), u64(v)...) }
+
+// putVersion stores version m.Version of order id, unless that version is stored already (the
+// first one posted under a number is kept).
+func (g *group) putVersion(id string, m wire.OrderMsg) error {
+	b, err := g.tx.CreateBucketIfNotExists(bktVersions)
+	if err != nil {
+		return err
+	}
+	k := versionKey(id, m.Version)
+	if b.Get(k) != nil {
+		return nil
+	}
+	m.HSeq = 0
+	return putJSON(b, k, m)
+}
+
+// versionsOf reads every stored version of order id, oldest first.
+func versionsOf(tx *bolt.Tx, id string) ([]wire.OrderMsg, error) {
+	b := tx.Bucket(bktVersions)
+	out := []wire.OrderMsg{}
+	if b == nil {
+		return out, nil
+	}
+	prefix := append([]byte(id), 0)
+	c := b.Cursor()
+	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+		var m wire.OrderMsg
+		if _, err := getJSON(b, k, &m); err != nil {
+			return nil, err
+		}
+		out = append(out, m)
+	}
+	return out, nil
+}
+
+// intercepted records intercept message hseq (reason) on order id, if the hub knows the order.
+func (g *group) intercepted(ob *bolt.Bucket, id string, hseq uint64, reason string) error {
+	rec, known, err := loadOrder(ob, id)
+	if err != nil || !known {
+		return err
+	}
+	o, ok := order.RequestIntercept(rec.Order, hseq, reason, g.now)
+	if !ok {
+		return nil
+	}
+	rec.Order = o
+	return g.saveOrder(ob, rec)
+}
+
+// mergeMarks merges the label version and the intercept entry e brings into o.
+func mergeMarks(o order.Order, e wire.Entry, at time.Time) order.Order {
+	o, _ = order.MergeLabel(o, e.LabelVersion)
+	if e.Intercept != "" {
+		o, _ = order.MergeIntercept(o, e.InterceptID, e.Intercept, at)
+	}
+	return o
+}
+
+// marksChanged reports whether the label version or the intercept differ between a and b.
+func marksChanged(a, b order.Order) bool {
+	return a.LabelVersion != b.LabelVersion || a.Intercept.ID != b.Intercept.ID || a.Intercept.Status != b.Intercept.Status
+}
+
+// stateMsg is the state message that tells the site's agents what the hub's record of o reached.
+func stateMsg(o order.Order) wire.OrderMsg {
+	m := wire.OrderMsg{Type: wire.TypeState, OrderID: o.ID, State: string(o.State), Waybill: o.Waybill, LabelVersion: o.LabelVersion}
+	if o.Intercept.Status != "" {
+		m.InterceptID, m.Intercept = o.Intercept.ID, o.Intercept.Status
+	}
+	return m
+}
+
+// marks applies an entry that changes no state (a reprint, an intercept resolution) or whose state
+// the hub already had: the label version and intercept it brings; a change is published.
+func (g *group) marks(ob *bolt.Bucket, rec orderRec, known bool, site, agent string, e wire.Entry, at time.Time) error {
+	if !known || (e.LabelVersion == 0 && e.Intercept == "") {
+		return nil
+	}
+	before := rec.Order
+	rec.Order = mergeMarks(rec.Order, e, at)
+	if !marksChanged(before, rec.Order) {
+		return nil
+	}
+	g.h.log.Debug("label or intercept merged", logging.KeySite, site, logging.KeyAgent, agent, logging.KeySeq, e.Seq,
+		logging.KeyOrder, rec.Order.ID, "label_version", rec.Order.LabelVersion, "intercept", rec.Order.Intercept.Status)
+	if err := g.saveOrder(ob, rec); err != nil {
+		return err
+	}
+	_, err := g.downlink(rec.Site, stateMsg(rec.Order))
+	return err
+}

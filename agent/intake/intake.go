@@ -1,5 +1,10 @@
 // Package intake applies the hub's downlink messages (wire.OrderMsg: order, balance_paid, waybill,
-// cancel, state) to the agent's journal store.
+// cancel, intercept, state) to the agent's journal store.
+//
+// An order message of a higher version than the order holds is an update (an update entry with
+// the changed fields, old → new, personal data masked); a lower or equal version writes nothing.
+// An intercept flags the order (an intercept entry). The rules are the order domain's
+// (order.DecideMsg); intake only reads, decides and commits.
 //
 // Intake is idempotent: a repeat of a message that changes nothing writes nothing. What it refuses
 // it journals as a reject entry, so the hub sees it: an order id reused with different data

@@ -113,19 +113,30 @@ func (o Order) refresh() Order {
 	return o
 }
 
+// RequestIntercept records the order system's intercept id (the hub sequence of its message)
+// with its reason: a new open intercept (after_pickup when the courier has the parcel already),
+// unless o holds this intercept or a later one already (ok false: a replay). The agent's intake
+// and the hub's record use it alike.
+func RequestIntercept(o Order, id uint64, reason string, at time.Time) (n Order, ok bool) {
+	if o.Intercept.Status != "" && id <= o.Intercept.ID {
+		return o, false
+	}
+	n = o
+	n.Intercept = Intercept{ID: id, Status: wire.InterceptRequested, Reason: Excerpt(strings.TrimSpace(reason), MaxIntakeExcerpt), At: at}
+	return n.refresh(), true
+}
+
 // intercept: the order system asks to stop the order's parcel (message id = its hub sequence).
 func (d msgDecision) intercept() Decision {
 	o := d.o
 	if !d.known {
 		return d.unknown("intercept")
 	}
-	id := d.m.HSeq
-	if o.Intercept.Status != "" && id <= o.Intercept.ID {
+	n, ok := RequestIntercept(o, d.m.HSeq, d.m.Reason, d.env.At)
+	if !ok {
 		return d.nothing() // a replay, or an older intercept than the one the order holds
 	}
-	n := o
-	n.Intercept = Intercept{ID: id, Status: wire.InterceptRequested, Reason: Excerpt(strings.TrimSpace(d.m.Reason), MaxIntakeExcerpt), At: d.env.At}
-	n = n.refresh()
+	id := d.m.HSeq
 	e := d.base
 	e.Kind, e.From, e.To, e.Waybill, e.Carrier = wire.KindIntercept, string(o.State), string(o.State), o.Waybill, o.Carrier
 	e.InterceptID, e.Intercept = id, n.Intercept.Status

@@ -186,3 +186,21 @@ func (d msgDecision) update() Decision {
 	e.Detail = Excerpt(b.String(), 4*MaxIntakeExcerpt)
 	return d.store(o, u, e)
 }
+
+// Reprinted is the decision for the label of o (waybill wb) printed again from data version v: a
+// reprint the printer confirmed, or, at a print station without a printer, the new label's barcode
+// scanned. A reprint entry carries the label version (other agents merge it); the order's label
+// version rises to v, so an outdated label printed again from the current data is current again.
+// detail says how it was printed; the order's state does not change.
+func Reprinted(o Order, wb string, v uint64, detail string, src Source) Decision {
+	n, changed := MergeLabel(o, v)
+	if o.LabelOutdated && !n.LabelOutdated {
+		detail += fmt.Sprintf("; the outdated label (version %d) is replaced by version %d", o.LabelVersion, v)
+	}
+	e := src.Entry()
+	e.Kind, e.OrderID, e.From, e.To, e.Waybill, e.Carrier = wire.KindReprint, o.ID, string(o.State), string(o.State), wb, o.Carrier
+	e.LabelVersion = v
+	e.Detail = Excerpt(detail, MaxExcerpt)
+	out := Outcome{Result: Accepted, From: o.State, To: o.State, Order: n, Waybill: wb}
+	return Decision{Outcome: out, Store: changed, Entry: e}
+}

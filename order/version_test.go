@@ -232,3 +232,20 @@ func TestUpdateAfterMergedPrint(t *testing.T) {
 		t.Fatalf("%+v", d.Outcome.Order)
 	}
 }
+
+// A reprint from the current data replaces an outdated label: a reprint entry with the label
+// version, the order stored current; a reprint of a current label changes nothing but still
+// leaves its entry.
+func TestReprinted(t *testing.T) {
+	o := take(t, printedV1(t), vMsg(2, vName, vPhone, vAddr2)).Outcome.Order
+	src := order.Source{Station: "print-1", Trigger: wire.TriggerScan, At: t0}
+	d := order.Reprinted(o, vWaybill, o.Version, "label reprinted", src)
+	if !d.Store || d.Outcome.Order.LabelOutdated || d.Entry.Kind != wire.KindReprint || d.Entry.LabelVersion != 2 ||
+		!strings.Contains(d.Entry.Detail, "outdated label (version 1) is replaced by version 2") || d.Entry.To != string(order.WaybillPrinted) {
+		t.Fatalf("%+v", d)
+	}
+	again := order.Reprinted(d.Outcome.Order, vWaybill, 2, "label reprinted", src)
+	if again.Store || !again.Journaled() || again.Entry.Detail != "label reprinted" {
+		t.Fatalf("%+v", again)
+	}
+}

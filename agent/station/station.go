@@ -298,10 +298,17 @@ func lookupOrder(tx *journal.Tx, code string) (order.Order, bool) {
 func (s *Station) print(tx *journal.Tx, code string, now time.Time, src order.Source) decision {
 	if o, ok := lookupOrder(tx, code); ok {
 		// The first half of a pair. Refuse at once what cannot be printed.
-		switch o.State {
-		case order.PendingAllocation:
+		switch {
+		case o.State == order.PendingAllocation && !o.Intercepted():
 			msg := order.NoticePairOrderScanned.Message(order.NoticeArgs{Order: o.ID, Seconds: int(s.cfg.PairWindow.Seconds())})
 			n := Note(o, "", "order scanned at the print station; waiting for the waybill label (pairing)", msg, src)
+			return decision{Decision: n, pair: o.ID}
+		case o.LabelOutdated && !o.Intercepted():
+			// The recipient or address changed after print: the operator prints the label again
+			// with the new data and scans it, which pairs like a first print.
+			msg := order.NoticeLabelOutdatedPair.Message(order.NoticeArgs{Order: o.ID, Waybill: o.Waybill, Seconds: int(s.cfg.PairWindow.Seconds())})
+			n := Note(o, o.Waybill, fmt.Sprintf("outdated label (version %d, order version %d): waiting for the new label's barcode (pairing)", o.LabelVersion, o.Version), msg, src)
+			n.Outcome.Result = order.AlreadyDone
 			return decision{Decision: n, pair: o.ID}
 		default:
 			d := decide(o, order.Request{Action: order.ActPrint, At: now}, src)
@@ -320,6 +327,13 @@ func (s *Station) print(tx *journal.Tx, code string, now time.Time, src order.So
 	}
 	if bound, ok := tx.OrderByWaybill(code); ok && bound.ID != o.ID {
 		return refuse(o, order.ReasonWaybillMismatch, code, fmt.Sprintf("waybill %s is bound to order %s", waybill.Normalize(code), bound.ID), src)
+	}
+	if wb := waybill.Normalize(code); o.LabelOutdated && !o.Intercepted() && wb == o.Waybill {
+		// The new label of an order whose label was outdated: printed from the order's data now.
+		d := Decision{Decision: order.Reprinted(o, wb, o.Version, "new label scanned at the print station (pairing)", src)}
+		m := order.NoticeLabelUpdated.Message(order.NoticeArgs{Waybill: wb})
+		d.Message = &m
+		return decision{Decision: d, unpair: true}
 	}
 	d := decide(o, order.Request{Action: order.ActPrint, Waybill: code, Operator: src.Operator, At: now}, src)
 	if d.Outcome.Result.Good() {
@@ -416,9 +430,10 @@ func Confirm(ctx context.Context, store *journal.Store, req ManualRequest, clk c
 		} else {
 			d = Refuse(o, order.ReasonWrongState, "", "no next step from "+string(o.State), src)
 		}
-		if d.Entry.Kind != wire.KindReject || d.Outcome.Detail == "" {
+		if d.Outcome.Detail == "" {
 			d.Entry.Detail = order.Excerpt(req.Note, order.MaxExcerpt)
 		} else {
+			// A refusal's cause, or what the confirmation overrode (an outdated label), stays in the trace.
 			d.Entry.Detail = order.Excerpt(d.Outcome.Detail+"; note: "+req.Note, order.MaxExcerpt)
 		}
 		d.Decision = tx.Commit(d.Decision)

@@ -39,6 +39,10 @@ func (s *Station) Handle(ctx context.Context, r scanner.Read, operator string) s
 		return s.reprint(ctx, res, src, o.ID, ReprintRequest{Code: code, Operator: operator, Device: r.Device})
 	case !found:
 		return s.book.Scan(ctx, res, src)
+	case o.LabelOutdated && !o.Intercepted():
+		// The recipient or address changed after print: the next scan of the order (its code or
+		// its old label's barcode) prints the label again with the new data.
+		return s.reprint(ctx, res, src, o.ID, ReprintRequest{Code: code, Operator: operator, Device: r.Device, Note: "the label was outdated"})
 	}
 	if wb := waybill.Normalize(code); wb != "" && wb == waybill.Normalize(o.Waybill) && code != o.ID {
 		// The printed label's barcode of an order already printed: an idempotent repeat.
@@ -130,7 +134,7 @@ func (s *Station) printed(ctx context.Context, res station.Result, src order.Sou
 		if !ok {
 			return station.Refuse(o, order.ReasonUnknownOrder, wb, "order vanished", src)
 		}
-		d := station.Decide(cur, order.Request{Action: order.ActPrint, Waybill: wb, Operator: src.Operator, At: s.clk.Now().UTC()}, src)
+		d := station.Decide(cur, order.Request{Action: order.ActPrint, Waybill: wb, Operator: src.Operator, LabelVersion: o.Version, At: s.clk.Now().UTC()}, src)
 		d.Entry.Job = job
 		if d.Outcome.Result == order.Accepted {
 			d.Entry.Detail = "label confirmed by the printer's status"
@@ -144,7 +148,7 @@ func (s *Station) printed(ctx context.Context, res station.Result, src order.Sou
 // sent journals label wb of order o, sent as job to a printer without status; it waits for its
 // scan-back.
 func (s *Station) sent(ctx context.Context, res station.Result, src order.Source, o order.Order, wb, job string) station.Result {
-	l := scanback.Label{OrderID: o.ID, Job: job, At: s.clk.Now()}
+	l := scanback.Label{OrderID: o.ID, Job: job, At: s.clk.Now(), Version: o.Version}
 	s.book.Await(wb, l)
 	msg := order.NoticeLabelSent.Message(order.NoticeArgs{Waybill: wb, Seconds: int(s.cfg.PairWindow.Seconds())})
 	res = station.Commit(ctx, s.store, res, func(*journal.Tx) station.Decision {
@@ -164,7 +168,7 @@ func (s *Station) sent(ctx context.Context, res station.Result, src order.Source
 func (s *Station) failed(ctx context.Context, res station.Result, src order.Source, o order.Order, wb string, r printjob.Result, what string) station.Result {
 	res.Device = src.Device
 	if r.MayPrint() && o.State == order.PendingAllocation {
-		s.book.Await(wb, scanback.Label{OrderID: o.ID, Job: r.Job, At: s.clk.Now(), Fault: true})
+		s.book.Await(wb, scanback.Label{OrderID: o.ID, Job: r.Job, At: s.clk.Now(), Fault: true, Version: o.Version})
 	}
 	return station.Commit(ctx, s.store, res, func(*journal.Tx) station.Decision { return r.Reject(o, wb, what, s.cfg.PairWindow, src) })
 }

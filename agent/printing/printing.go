@@ -27,7 +27,14 @@
 //   - a repeat scan of an order already printed never prints again: AlreadyDone, a note entry,
 //     nothing is sent. A reprint is explicit: the reprint command barcode (Config.ReprintCode,
 //     default "REPRINT") followed within the pair window by the order code, or Reprint (the API).
-//     A confirmed reprint is journaled as a reprint entry.
+//     A confirmed reprint is journaled as a reprint entry with the data version the label was
+//     made from (order.Reprinted).
+//   - except when the label is outdated (the recipient or address changed after print,
+//     order.Order.LabelOutdated): the next scan of the order, its code or its old label's
+//     barcode, prints the label again from the order's current data, a reprint entry that makes
+//     the label current (the handover refuses the parcel until then).
+//   - an intercepted order (order.Order.Intercepted) is neither printed nor reprinted: rejection
+//     intercepted, the operator takes the parcel to the exception shelf.
 //
 // Printers without a status query (their profile lists none) confirm by scan-back: the label is
 // sent and a note is journaled; the order stays 待分仓 until the operator scans the printed label's

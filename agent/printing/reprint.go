@@ -60,6 +60,12 @@ func (s *Station) reprint(ctx context.Context, res station.Result, src order.Sou
 	if err != nil || !ok {
 		return station.Failed(res, fmt.Errorf("%w: %q (%v)", ErrNotFound, orderID, err))
 	}
+	if o.Intercepted() {
+		// The parcel goes to the exception shelf, not out with a new label.
+		return station.Commit(ctx, s.store, res, func(*journal.Tx) station.Decision {
+			return station.Refuse(o, order.ReasonIntercepted, o.Waybill, "reprint refused: intercept requested: "+o.Intercept.Reason, src)
+		})
+	}
 	wb, waiting, ok := reprintable(o, s.book)
 	if !ok {
 		return station.Commit(ctx, s.store, res, func(*journal.Tx) station.Decision {
@@ -79,9 +85,15 @@ func (s *Station) reprint(ctx context.Context, res station.Result, src order.Sou
 		return s.failed(jctx, res, src, o, wb, r, "reprint: ")
 	}
 	if waiting && o.State == order.PendingAllocation {
-		s.book.Await(wb, scanback.Label{OrderID: o.ID, Job: r.Job, At: s.clk.Now()})
+		s.book.Await(wb, scanback.Label{OrderID: o.ID, Job: r.Job, At: s.clk.Now(), Version: o.Version})
 	}
-	return station.Commit(jctx, s.store, res, func(*journal.Tx) station.Decision { return reprinted(o, wb, r, req.Note, src) })
+	return station.Commit(jctx, s.store, res, func(tx *journal.Tx) station.Decision {
+		cur, ok := tx.Order(o.ID)
+		if !ok {
+			cur = o
+		}
+		return reprinted(cur, o.Version, wb, r, req.Note, src)
+	})
 }
 
 // reprintable is the waybill whose label of order o is reprinted: the printed one, or the assigned
@@ -97,9 +109,10 @@ func reprintable(o order.Order, book *scanback.Book) (wb string, waiting, ok boo
 	return wb, waiting, (o.State == order.WaybillPrinted || o.State == order.PickedUp) && wb != ""
 }
 
-// reprinted is the reprint entry of order o's label wb, sent as r, with the operator's note. The
-// order does not change.
-func reprinted(o order.Order, wb string, r printjob.Result, note string, src order.Source) station.Decision {
+// reprinted is the reprint entry of order o's label wb, made from data version v and sent as r,
+// with the operator's note. The order's state does not change; its label version rises to v
+// (order.Reprinted), so an outdated label printed again is current.
+func reprinted(o order.Order, v uint64, wb string, r printjob.Result, note string, src order.Source) station.Decision {
 	detail, n := "label reprinted, confirmed by the printer's status", order.NoticeReprinted
 	if r.NoStatus() {
 		detail, n = "label sent again; this printer has no status query: check that it came out", order.NoticeReprintSent
@@ -107,8 +120,13 @@ func reprinted(o order.Order, wb string, r printjob.Result, note string, src ord
 	if note = strings.TrimSpace(note); note != "" {
 		detail += "; note: " + note
 	}
-	d := station.Note(o, wb, detail, n.Message(order.NoticeArgs{Waybill: wb}), src)
-	d.Entry.Kind, d.Entry.Job = wire.KindReprint, r.Job
+	d := station.Decision{Decision: order.Reprinted(o, wb, v, detail, src)}
+	if o.LabelOutdated && !d.Outcome.Order.LabelOutdated && !r.NoStatus() {
+		n = order.NoticeLabelUpdated
+	}
+	m := n.Message(order.NoticeArgs{Waybill: wb})
+	d.Message = &m
+	d.Entry.Job = r.Job
 	return d
 }
 

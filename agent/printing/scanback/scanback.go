@@ -25,6 +25,9 @@ type Label struct {
 	// out late. Its scan-back is accepted like any other, and a rescan of the order code prints
 	// again (the operator saw no label).
 	Fault bool
+	// Version is the order data version the label was made from (0: the order's version when it
+	// is scanned back): a label made before an update is outdated once printed.
+	Version uint64
 }
 
 // Config is a print station's scan-back rules.
@@ -132,7 +135,7 @@ func (b *Book) decide(o order.Order, l Label, wb string, src order.Source) stati
 		d.Message = &m
 		return d
 	}
-	d := station.Decide(o, order.Request{Action: order.ActPrint, Waybill: wb, Operator: src.Operator, At: src.At}, src)
+	d := station.Decide(o, order.Request{Action: order.ActPrint, Waybill: wb, Operator: src.Operator, LabelVersion: l.Version, At: src.At}, src)
 	if d.Outcome.Result == order.Accepted {
 		d.Entry.Detail = "label confirmed by scan-back (printer " + b.cfg.Printer + " has no status query)"
 		if l.Fault {

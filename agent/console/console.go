@@ -3,7 +3,9 @@
 // hub that pushes the live board, the scan feed and popups to every open browser.
 //
 // The agent implements Source (board snapshot, order search, manual confirmation, breaker reset)
-// and pushes events with Publish. Each browser gets a snapshot when it connects, then events. A
+// and, optionally, ExceptionSource (the exception queue of intercepted orders and their
+// resolution), and pushes events with Publish. Personal data is shown masked (order.Masked):
+// search answers mask the order and its entries' order messages. Each browser gets a snapshot when it connects, then events. A
 // slow browser never blocks Publish: each client has a bounded queue; when it overflows the queue
 // is dropped and that client gets a fresh snapshot instead (a resync).
 //

@@ -47,6 +47,8 @@ func (c *Console) Handler() http.Handler {
 	mux.HandleFunc("/api/confirm", c.confirm)
 	mux.HandleFunc("/api/breaker/reset", c.resetBreaker)
 	mux.HandleFunc("/api/alerts/ack", c.ackAlert)
+	mux.HandleFunc("GET /api/exceptions", c.exceptions)
+	mux.HandleFunc("/api/exceptions/resolve", c.resolve)
 	return securityHeaders(c.crossOrigin(mux))
 }
 
@@ -179,7 +181,7 @@ func (c *Console) search(w http.ResponseWriter, r *http.Request) {
 	if v.Next == "" {
 		v.Next, _ = order.Next(v.Order.State)
 	}
-	writeJSON(w, http.StatusOK, v)
+	writeJSON(w, http.StatusOK, v.masked())
 }
 
 func (c *Console) confirm(w http.ResponseWriter, r *http.Request) {

@@ -24,6 +24,7 @@ type Source struct {
 	confirms []console.ConfirmRequest
 	resets   []Reset
 	acks     []console.Alert
+	resolves []console.ResolveRequest
 	ResetErr error
 	// Calls receives a note of every state-changing call (buffered; never blocks the console).
 	Calls chan string

@@ -14,6 +14,8 @@
       ack: "知道了", open: "已熔断", closed: "正常", up: "在线", down: "离线", yes: "已连接", no: "未连接",
       accepted: "成功", already_done: "重复", rejected: "拒绝", history: "本地记录", nextStep: "人工确认下一步",
       none: "暂无", lang: "English", readonly: "只读", supervisor: "主管",
+      exceptions: "异常件（拦截）", resolve: "处理", resolveTitle: "处理拦截件", resolveAction: "处理方式",
+      release: "放行", cancelOrder: "取消订单", return_to_stock: "退回库存", acknowledge: "已联系快递",
     },
     en: {
       title: "Supervisor console", connecting: "connecting…", connected: "live", disconnected: "disconnected, retrying…",
@@ -27,6 +29,8 @@
       ack: "Acknowledge", open: "OPEN", closed: "closed", up: "up", down: "down", yes: "connected", no: "disconnected",
       accepted: "OK", already_done: "repeat", rejected: "rejected", history: "Local history", nextStep: "Confirm next step",
       none: "none", lang: "中文", readonly: "read-only", supervisor: "supervisor",
+      exceptions: "Exceptions (intercepted)", resolve: "Resolve", resolveTitle: "Resolve an intercept", resolveAction: "Action",
+      release: "Release", cancelOrder: "Cancel order", return_to_stock: "Return to stock", acknowledge: "Carrier contacted",
     },
   };
   const STATES = [
@@ -37,6 +41,8 @@
   let lang = localStorage.getItem("wedge.lang") === "en" ? "en" : "zh";
   let me = { role: "viewer", csrf: "" };
   let board = null, feed = [], alerts = new Map(), lastSearch = null, connKey = "connecting";
+  let exceptions = null, exLoaded = 0; // the exception queue (null: this agent keeps none)
+  const actionLabel = (a) => t(a === "cancel" ? "cancelOrder" : a);
   const $ = (id) => document.getElementById(id);
   const t = (k) => T[lang][k] || k;
   const msg = (m) => (m ? (lang === "zh" ? m.zh || m.en : m.en || m.zh) : "");
@@ -141,8 +147,32 @@
       el("td", {}, e.operator || ""), el("td", {}, e.reason || e.detail || "")));
     box.append(el("h3", {}, t("history")), el("table", { class: "hist" }, tb));
   }
+  function renderExceptions() {
+    $("exceptions-box").hidden = !exceptions;
+    if (!exceptions) return;
+    const tb = $("exceptions").tBodies[0]; tb.textContent = "";
+    for (const x of exceptions) {
+      const b = el("button", { class: "for-supervisor resolve-btn", "data-order": x.order_id }, t("resolve"));
+      b.addEventListener("click", () => openResolve(x));
+      tb.append(el("tr", { class: "exception " + x.status, "data-order": x.order_id }, el("td", {}, x.order_id), el("td", {}, stateLabel(x.state)),
+        el("td", {}, msg(x.message) + (x.reason ? " (" + x.reason + ")" : "")), el("td", {}, hhmm(x.since)), el("td", {}, b)));
+    }
+    if (!exceptions.length) tb.append(el("tr", {}, el("td", {}, t("none"))));
+  }
+  async function loadExceptions(force) {
+    if (!force && Date.now() - exLoaded < 10000) return; // at most every 10 s on board changes
+    exLoaded = Date.now();
+    try { const r = await api("api/exceptions"); exceptions = r.available ? r.exceptions : null; } catch (e) { return; }
+    renderExceptions();
+  }
+  function openResolve(x) {
+    $("resolve-what").textContent = x.order_id + ": " + msg(x.message);
+    const sel = $("resolve-action"); sel.textContent = "";
+    for (const a of x.actions) sel.append(el("option", { value: a }, actionLabel(a)));
+    $("resolve-err").textContent = ""; $("resolve-dlg").dataset.order = x.order_id; $("resolve-dlg").showModal();
+  }
   function setConn(k) { connKey = k; $("conn").textContent = t(k); $("conn").className = k === "connected" ? "conn ok" : "conn"; }
-  function renderAll() { setConn(connKey); renderBoard(); renderFeed(); renderAlerts(); renderSearch(); if (me.role) setMe(me); }
+  function renderAll() { setConn(connKey); renderBoard(); renderFeed(); renderAlerts(); renderSearch(); renderExceptions(); if (me.role) setMe(me); }
 
   // ---- live ----
   let ws = null, retry = 500;
@@ -156,9 +186,10 @@
         case "snapshot":
           board = m.data.board; feed = m.data.feed || []; alerts = new Map();
           for (const a of m.data.alerts || []) if (!dismissed.has(a.id)) alerts.set(a.id, a);
-          connKey = "connected"; renderAll(); break;
-        case "board": board = m.data; renderBoard(); break;
-        case "scan": feed.push(m.data); if (feed.length > 50) feed.shift(); $("feed").tBodies[0].prepend(feedRow(m.data));
+          connKey = "connected"; renderAll(); loadExceptions(true); break;
+        case "board": board = m.data; renderBoard(); loadExceptions(false); break;
+        case "scan": if (m.data.reason === "intercepted") loadExceptions(true);
+          feed.push(m.data); if (feed.length > 50) feed.shift(); $("feed").tBodies[0].prepend(feedRow(m.data));
           while ($("feed").tBodies[0].rows.length > 50) $("feed").tBodies[0].lastChild.remove(); break;
         case "alert": alerts.set(m.data.id, m.data); renderAlerts(); break;
         case "ack": alerts.delete(m.data.id); renderAlerts(); break;
@@ -200,6 +231,11 @@
     wireDialog($("confirm-dlg"), $("confirm-form"), async () => {
       const r = await api("api/confirm", { order_id: $("confirm-dlg").dataset.order, operator: $("confirm-operator").value, note: $("confirm-note").value });
       lastSearch = null; await doSearch(r && $("confirm-dlg").dataset.order);
+    });
+    wireDialog($("resolve-dlg"), $("resolve-form"), async () => {
+      await api("api/exceptions/resolve", { order_id: $("resolve-dlg").dataset.order, action: $("resolve-action").value,
+        operator: $("resolve-operator").value, note: $("resolve-note").value });
+      $("resolve-note").value = ""; await loadExceptions(true);
     });
     $("search-form").addEventListener("submit", (ev) => { ev.preventDefault(); const c = $("search-code").value.trim(); if (c) doSearch(c); });
     applyLang();

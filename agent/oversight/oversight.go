@@ -140,7 +140,8 @@ func New(ctx context.Context, store *journal.Store, opts Options) (*Oversight, e
 	o.overdue = &overdueMarker{store: store, after: opts.OverdueAfter, m: o.m, log: o.log}
 	o.board = &board{site: opts.Site, agent: opts.Agent, devices: opts.Devices, sync: opts.Sync}
 	o.events = &Events{m: o.m, clk: o.clk, kick: o.Kick, devUp: map[string]bool{}}
-	o.src = &consoleSource{store: store, clk: o.clk, board: o.board, kpi: o.kpi, breaker: o.breaker, events: o.events, confirm: opts.Confirm}
+	o.src = &consoleSource{store: store, clk: o.clk, board: o.board, kpi: o.kpi, breaker: o.breaker, events: o.events, confirm: opts.Confirm,
+		exq: station.NewExceptionQueue(store)}
 
 	co := opts.Console
 	co.Source, co.Clock, co.Logger = o.src, o.clk, o.log

@@ -28,6 +28,8 @@ type consoleSource struct {
 	// confirm performs a manual confirmation (Options.Confirm); nil: station.Confirm on the store,
 	// and the result goes to events.
 	confirm func(ctx context.Context, req station.ManualRequest) station.Result
+	// exq is the exception queue (intercepted orders), see exceptions.go.
+	exq *station.ExceptionQueue
 }
 
 var (

@@ -21,6 +21,7 @@ func (h *Hub) routes() http.Handler {
 	mux.HandleFunc("GET /v1/agents", h.getAgents)
 	mux.HandleFunc("POST /v1/agents/{site}/{agent}/commands", h.postCommand)
 	mux.HandleFunc("GET /v1/agents/{site}/{agent}/commands", h.getCommands)
+	mux.HandleFunc("GET /v1/agents/{site}/{agent}/unverified", h.getUnverified)
 	mux.HandleFunc("GET /v1/stats", h.getStats)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]any{"ok": true, "mqtt_connected": h.Connected()})

@@ -11,6 +11,11 @@
 // (a hub crash) is never acked, so the agent sends it again. Duplicates are counted and dropped;
 // a gap (seq 1, 2, 4) keeps the ack at 2 until 3 arrives.
 //
+// Trust. MQTT does not say who published. The hub signs what it publishes (Options.SigningKey,
+// keys.go) and applies an agent's entry only when the batch is signed by the key registered for
+// that agent (Options.AgentKeysDir) and the entry links to the journal's previous stored entry;
+// anything else is kept as unverified evidence and never applied or acked (verify.go).
+//
 // One owner goroutine does all writing. MQTT handlers and HTTP POSTs only queue work for it and never
 // block paho; the owner drains whatever has queued up into one bbolt transaction (group commit), then
 // publishes the acks and downlink messages of that transaction.
@@ -38,6 +43,7 @@ package hub
 
 import (
 	"context"
+	"crypto/ed25519"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
@@ -108,6 +114,17 @@ type Options struct {
 	//
 	// Deprecated: use Logger (or logging.FromLogf). Kept until every caller passes a logger.
 	Logf func(format string, args ...any)
+
+	// SigningKey signs everything only the hub may say: downlink on the orders topic, acks,
+	// commands and catch-up replays (see keys.go). Every replica of a hub uses the same key.
+	// nil = unsigned (agents then have to accept unsigned messages; a warning is logged).
+	SigningKey ed25519.PrivateKey
+	// AgentKeysDir is the agent key registry, {dir}/{site}/{agent}.pub (see keys.go). With it, an
+	// entry is applied only when its batch is signed by the key registered for the agent its topic
+	// names and it links to the journal's previous stored entry; anything else is kept as
+	// unverified evidence. "" = batches are accepted unsigned (the chain must still link; a
+	// warning is logged).
+	AgentKeysDir string
 }
 
 // Hub is a running hub. Create it with New and end it with Stop.
@@ -141,6 +158,9 @@ type Hub struct {
 
 	statsMu sync.Mutex
 	stats   Stats
+
+	signer    *wire.Signer // nil: publish unsigned
+	agentKeys *keyring     // nil: accept unsigned batches
 
 	publishFn func(topic string, payload []byte) // nil: MQTT
 }
@@ -188,6 +208,17 @@ func New(ctx context.Context, opts Options) (*Hub, error) {
 	}
 	if h.log == nil {
 		h.log = logging.FromLogf(opts.Logf)
+	}
+	if opts.SigningKey != nil {
+		if len(opts.SigningKey) != ed25519.PrivateKeySize {
+			return nil, fmt.Errorf("%w: SigningKey has %d bytes, want %d", ErrOptions, len(opts.SigningKey), ed25519.PrivateKeySize)
+		}
+		h.signer = wire.NewSigner(opts.SigningKey)
+	}
+	if opts.AgentKeysDir != "" {
+		if h.agentKeys, err = newKeyring(opts.AgentKeysDir); err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrOptions, err)
+		}
 	}
 	if err := os.MkdirAll(opts.DataDir, 0o750); err != nil {
 		return nil, fmt.Errorf("%w: data dir: %v", ErrStore, err)
@@ -246,6 +277,7 @@ func New(ctx context.Context, opts Options) (*Hub, error) {
 	h.unwatch = context.AfterFunc(ctx, func() { _ = h.Stop(context.Background()) })
 	h.unwatchMu.Unlock()
 	h.log.Info("hub started", "http", h.Addr(), "broker", opts.BrokerURL, "client_id", opts.ClientID, "shared", h.shared)
+	h.logTrust()
 	return h, nil
 }
 

@@ -22,6 +22,8 @@ func cmdHub(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&o.KeyFile, "key", "", "client key for TLS")
 	fs.StringVar(&o.Username, "username", "", "broker user name")
 	fs.StringVar(&o.Password, "password", "", "broker password")
+	var keys hubKeyFlags
+	keys.register(fs)
 	if err := fs.Parse(args); err != nil {
 		return exitUsage
 	}
@@ -29,12 +31,19 @@ func cmdHub(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "wedge hub: 多余的参数 unexpected arguments %q\n", fs.Args())
 		return exitUsage
 	}
+	if done, err := keys.apply(&o, stdout); err != nil {
+		fmt.Fprintf(stderr, "wedge hub: %v\n", err)
+		return exitUsage
+	} else if done {
+		return exitOK
+	}
 	o.Logf = logger(stderr, "hub: ")
 	h, err := hub.New(ctx, o)
 	if err != nil {
 		fmt.Fprintf(stderr, "wedge hub: 无法启动 cannot start: %v\n", err)
 		return exitUsage
 	}
+	reloadOnHUP(ctx, h)
 	fmt.Fprintf(stdout, "wedge hub: listening on http://%s, broker %s\n", h.Addr(), o.BrokerURL)
 	<-ctx.Done()
 	sctx, cancel := stopCtx()

@@ -58,7 +58,7 @@ devices:
   - {name: scan-gone, kind: scanner, station: dock-1, transport: serial, port: %s, profile: generic-serial-cr}
 `, filepath.Join(dir, "agent"), b.URL(), pp.Name, pd.Name, filepath.Join(dir, "no-such-tty"))
 	cfg := writeConfig(t, filepath.Join(dir, "wedge.yaml"), yaml, nil)
-	a := runAgent(t, ctx, cfg, agent.Deps{Logf: testLog(t)})
+	a := runAgent(t, ctx, cfg, agent.Deps{Logger: testLog(t)})
 
 	// Dispatch one good order and one that breaks the tmall contract.
 	postOrders(t, h,

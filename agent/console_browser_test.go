@@ -15,14 +15,14 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"wedge/agent"
-	"wedge/agent/console"
 	"wedge/agent/console/consoletest"
 	"wedge/internal/testbroker"
+	"wedge/internal/webauth/password"
 	"wedge/order"
 	"wedge/sync/wire"
 )
 
-// TestConsoleBreakerInBrowser is issue 5's end-to-end test: a real mosquitto, the reference hub and
+// TestConsoleBreakerInBrowser is the console's end-to-end test: a real mosquitto, the reference hub and
 // an agent; a real headless chromium shows the agent's console. 201 orders dispatched through the
 // hub trip the breaker, the popup appears within 2 s, acknowledging works, orders arriving while it
 // is open are held, a supervisor's reset closes it and the held orders appear in 待分仓.
@@ -35,7 +35,7 @@ func TestConsoleBreakerInBrowser(t *testing.T) {
 	defer cancel()
 	h := startHub(t, ctx, b.URL(), dir, "hub-console")
 
-	hash, err := console.HashPassword("secret-1")
+	hash, err := password.Hash("secret-1")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -94,7 +94,7 @@ func TestConsoleBreakerInBrowser(t *testing.T) {
 
 	// 201 orders through the hub trip the breaker; the popup shows within 2 s of the trip.
 	dispatch(201)
-	eventually(t, "the breaker opens", func() bool { return a.Supervisor().BreakerOpen() })
+	eventually(t, "the breaker opens", func() bool { return a.Supervisor().Breaker().Open() })
 	popup := `.popup[data-kind="breaker"]`
 	pctx, pcancel := context.WithTimeout(bctx, 2*time.Second)
 	err = chromedp.Do(pctx, chromedp.WaitVisible(css(popup)))
@@ -176,7 +176,7 @@ func TestConsoleBreakerInBrowser(t *testing.T) {
 		c := a.Store().Counts()
 		t.Fatalf("board never showed 208 in 待分仓 and none held (store counts %v): %v", c, err)
 	}
-	if a.Supervisor().BreakerOpen() {
+	if a.Supervisor().Breaker().Open() {
 		t.Fatal("breaker still open after the reset")
 	}
 	shot("agent-console-reset.png")

@@ -48,7 +48,7 @@ func prDo(t *testing.T, method, url string, body any, v any) (int, []byte) {
 	return resp.StatusCode, b
 }
 
-// Issue 3 end to end through the agent: real mosquitto, the reference hub, a pty scanner and a ZPL
+// Printing end to end through the agent: real mosquitto, the reference hub, a pty scanner and a ZPL
 // emulator over TCP. A scan prints, the printer confirms, and the hub shows 已打单 with the waybill;
 // a paper-out fault shows in the status and reaches the event hook; the API reprints and serves
 // the label PNG; a third-party two-label job through the proxy advances both orders.
@@ -80,7 +80,7 @@ devices:
 	cfg := writeConfig(t, filepath.Join(dir, "wedge.yaml"), yaml, nil)
 	var mu sync.Mutex
 	var events []printing.Event
-	a := runAgent(t, ctx, cfg, agent.Deps{Logf: testLog(t), OnPrinterEvent: func(e printing.Event) {
+	a := runAgent(t, ctx, cfg, agent.Deps{Logger: testLog(t), OnPrinterEvent: func(e printing.Event) {
 		mu.Lock()
 		events = append(events, e)
 		mu.Unlock()

@@ -4,7 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
+	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -93,22 +93,33 @@ func runAgent(t testing.TB, ctx context.Context, cfg *config.Config, deps agent.
 	return a
 }
 
-// testLog returns a Logf that collects the agent's log and prints it if t fails.
-func testLog(t testing.TB) func(format string, args ...any) {
-	var mu sync.Mutex
-	var logs bytes.Buffer
+// testLog returns a logger that collects the agent's log and prints it if t fails.
+func testLog(t testing.TB) *slog.Logger {
+	w := &logBuffer{}
 	t.Cleanup(func() {
 		if t.Failed() {
-			mu.Lock()
-			t.Log("agent log:\n" + logs.String())
-			mu.Unlock()
+			t.Log("agent log:\n" + w.String())
 		}
 	})
-	return func(f string, a ...any) {
-		mu.Lock()
-		fmt.Fprintf(&logs, f+"\n", a...)
-		mu.Unlock()
-	}
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+// logBuffer is a bytes.Buffer safe for concurrent writers.
+type logBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *logBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *logBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
 
 // openPTYs opens n pseudo-terminals, closed in t's cleanup. Without pty support the test is skipped.

@@ -28,7 +28,7 @@ func splitReads(reps []hidscantest.Report) [][][]byte {
 	return out
 }
 
-// BenchmarkHIDReportToOutcome (issue 4): from the first report of a read entering the fake HID
+// BenchmarkHIDReportToOutcome: from the first report of a read entering the fake HID
 // device to the station's committed outcome (decode, station, journal fsync), replaying
 // hidscan's recorded UTF-8 QR trace (a one-report waybill and a three-report Chinese QR, both
 // rejected and journaled) plus a badge, on the real clock and a real journal. One op is 300 reads.

@@ -38,7 +38,7 @@ func cpuTime() time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
-// BenchmarkIdleCPU4Devices (issue 4, goal < 1% of a core, no busy polling): the whole agent
+// BenchmarkIdleCPU4Devices (goal < 1% of a core, no busy polling): the whole agent
 // (journal, uplink connected to mosquitto, supervision, API, discovery watcher re-scanning every
 // 500 ms) with 4 HID scanners attached that read like hidapi does (250 ms read timeout), measured
 // as the process's CPU time (getrusage) over 10 s with no scans. The enumerators are fakes, so the

@@ -70,7 +70,7 @@ func TestBreakerAcrossAgentRestart(t *testing.T) {
 		newOrder(a)
 	}
 	a.Supervisor().Check(ctx)
-	if !a.Supervisor().BreakerOpen() {
+	if !a.Supervisor().Breaker().Open() {
 		t.Fatal("4 orders over a limit of 3 did not open the breaker")
 	}
 	var held []string
@@ -82,7 +82,7 @@ func TestBreakerAcrossAgentRestart(t *testing.T) {
 
 	a = start()
 	defer func() { stop(a) }()
-	if !a.Supervisor().BreakerOpen() {
+	if !a.Supervisor().Breaker().Open() {
 		t.Fatal("the breaker did not survive the restart")
 	}
 	for range 2 {
@@ -106,14 +106,14 @@ func TestBreakerAcrossAgentRestart(t *testing.T) {
 		// QoS 1 to a subscribed topic; re-sent until applied (the agent may still be subscribing).
 		c.Publish(wire.TopicCommand("sz01", "pack01"), 1, false, cmd).Wait()
 		time.Sleep(50 * time.Millisecond)
-		return a.Supervisor().Breaker().Thresholds.MaxBacklog == 100
+		return a.Supervisor().Breaker().State().Thresholds.MaxBacklog == 100
 	})
 
 	// Below 80% of the new limit for close_after: it closes by itself and releases in arrival order.
 	a.Supervisor().Check(ctx)
 	clk.Advance(61 * time.Second)
 	a.Supervisor().Check(ctx)
-	if a.Supervisor().BreakerOpen() {
+	if a.Supervisor().Breaker().Open() {
 		t.Fatal("the breaker did not close by itself")
 	}
 	for i := 1; i <= n; i++ {
@@ -183,7 +183,7 @@ func TestHubCommandReachesAgent(t *testing.T) {
 		t.Fatalf("POST: %d %v", code, v)
 	}
 	eventually(t, "the agent applies the hub's command", func() bool {
-		th := a.Supervisor().Breaker().Thresholds
+		th := a.Supervisor().Breaker().State().Thresholds
 		return th.MaxBacklog == 300 && th.MaxAvgWait == 10*time.Minute
 	})
 	var seq uint64

@@ -2,65 +2,154 @@ package agent
 
 import (
 	"context"
+	"errors"
+	"log/slog"
 
+	"wedge/agent/api"
 	"wedge/agent/breaker"
+	"wedge/agent/config"
 	"wedge/agent/console"
+	"wedge/agent/devices"
+	"wedge/agent/intake"
+	"wedge/agent/journal"
+	"wedge/agent/oversight"
 	"wedge/agent/station"
-	"wedge/agent/supervise"
+	"wedge/agent/version"
 	"wedge/internal/clock"
+	"wedge/internal/logging"
+	"wedge/sync/uplink"
+	"wedge/sync/wire"
 )
 
-// startSupervise starts the issue-5 supervision over the journal (agent/supervise).
-func (a *Agent) startSupervise(ctx context.Context) error {
-	cfg := a.cfg
+// The wiring between the agent's parts: where results, hub messages, the status and the
+// supervision's views come from and go to.
+
+// results routes every committed result. Station and print proxy results (fromStation) go to the
+// API's recent list; those and the API's manual confirmations (sink) go to the outcome log line,
+// the supervision (console feed, metrics) and Deps.OnResult. api and sup are set once they run,
+// before anything can deliver a result to them.
+type results struct {
+	log  *slog.Logger
+	api  *api.API
+	sup  *oversight.Oversight
+	next func(station.Result)
+}
+
+func (r *results) fromStation(res station.Result) {
+	if r.api != nil {
+		r.api.Record(res)
+	}
+	r.sink(res)
+}
+
+func (r *results) sink(res station.Result) {
+	if res.Err == nil {
+		// One machine-readable line per committed outcome (the station's own line is for people):
+		// whoever reads the log (tests, log shippers) learns what the operator was told, and it is
+		// written only after the commit, so an accepted line is never lost by a crash.
+		r.log.Info("outcome", logging.KeyStation, res.Station, logging.KeyDevice, res.Device, "code", res.Code,
+			"result", res.Outcome.Result.String(), "kind", res.Kind, logging.KeyOrder, res.Entry.OrderID,
+			"reason", res.Entry.Reason, logging.KeySeq, res.Entry.Seq)
+	}
+	if r.sup != nil {
+		r.sup.Events().OnResult(res)
+	}
+	if r.next != nil {
+		r.next(res)
+	}
+}
+
+// downlink routes what the hub sends: commands on the agent's command topic to the supervision,
+// everything else to the intake.
+type downlink struct {
+	cfg *config.Config
+	sup *oversight.Oversight
+	in  *intake.Intake
+	log *slog.Logger
+}
+
+// pump applies the messages of dl until stop is closed or dl ends, then closes done.
+func (d downlink) pump(dl <-chan uplink.Message, stop <-chan struct{}, done chan<- struct{}) {
+	defer close(done)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	cmdTopic := wire.TopicCommand(d.cfg.Site, d.cfg.Agent)
+	for {
+		select {
+		case <-stop:
+			return
+		case m, ok := <-dl:
+			if !ok {
+				return
+			}
+			if m.Topic == cmdTopic {
+				if err := d.sup.Breaker().Command(ctx, m.Payload); errors.Is(err, oversight.ErrCommand) {
+					d.log.Warn("hub command refused", logging.Err(err))
+				} else if err != nil {
+					d.log.Error("hub command not applied", logging.Err(err))
+				}
+				continue
+			}
+			if err := d.in.Apply(ctx, m.Payload); err != nil {
+				d.log.Error("downlink payload not applied", logging.Err(err))
+			}
+			d.sup.Kick()
+		}
+	}
+}
+
+// statusOf is the agent's status for the uplink to publish.
+func statusOf(cfg *config.Config, store *journal.Store, sup *oversight.Oversight, clk clock.Clock) func() wire.Status {
+	return func() wire.Status {
+		s := wire.Status{State: "online", Site: cfg.Site, Agent: cfg.Agent, Version: version.Version,
+			At: wire.Time(clock.Or(clk).Now()), JournalID: store.JournalID(), BreakerOpen: sup.Breaker().Open()}
+		if l, k := store.LastSeq(), store.AckedSeq(); l > k {
+			s.Unsynced = l - k
+		}
+		return s
+	}
+}
+
+// startSupervise starts the supervision over the journal: breaker, overdue alerts, KPI, metrics and
+// the console, whose device board is dev's list and whose sync state is the journal's and the
+// uplink's (up returns nil until the uplink runs). Its confirmations take the API's path
+// (station.Confirm, trigger manual) and are recorded through res like every station result.
+func startSupervise(ctx context.Context, cfg *config.Config, store *journal.Store, dev *devices.Devices,
+	up func() *uplink.Uplink, res *results, clk clock.Clock, log *slog.Logger) (*oversight.Oversight, error) {
 	key, err := cfg.SessionKey()
 	if err != nil {
-		return err
+		return nil, err
 	}
-	clk := clock.Or(a.deps.Clock)
-	// Plug/unplug events from the discovery watcher also go to the console (popup) and metrics.
-	next := a.deps.OnDeviceEvent
-	a.deps.OnDeviceEvent = func(ev DeviceEvent) {
-		if a.sup != nil {
-			a.sup.DeviceEvent(ev.Kind, ev.Device, ev.Plugged)
-		}
-		if next != nil {
-			next(ev)
-		}
-	}
-	a.sup, err = supervise.New(ctx, a.store, supervise.Options{
+	return oversight.New(ctx, store, oversight.Options{
 		Site: cfg.Site, Agent: cfg.Agent,
 		Breaker: breaker.Options{MaxBacklog: cfg.Breaker.MaxBacklog, MaxAvgWait: cfg.Breaker.MaxAvgWait.D(),
 			CloseRatio: cfg.Breaker.CloseRatio, CloseAfter: cfg.Breaker.CloseAfter.D()},
 		OverdueAfter: cfg.OverdueAfter.D(),
-		KPI:          cfg.KPIOptions(),
+		KPI:          kpiOptions(cfg.KPI),
 		Console: console.Options{Users: cfg.Console.Users, SessionKey: key,
 			AllowedOrigins: cfg.Console.AllowedOrigins, SecureCookies: cfg.Console.SecureCookies},
-		Devices: a.consoleDevices,
-		Sync:    a.consoleSync,
+		Devices: func() []console.Device { return consoleDevices(dev) },
+		Sync:    func() console.Sync { return consoleSync(store, up()) },
 		PublishStatus: func() {
-			if a.up != nil {
-				a.up.PublishStatus()
+			if u := up(); u != nil {
+				u.PublishStatus()
 			}
 		},
-		// The console's confirmations take the API's path (station.Confirm, trigger manual) and
-		// are recorded like every station result.
 		Confirm: func(ctx context.Context, req station.ManualRequest) station.Result {
-			r := station.Confirm(ctx, a.store, req, a.deps.Clock)
+			r := station.Confirm(ctx, store, req, clk)
 			if r.Err == nil {
-				a.onResult(r)
+				res.fromStation(r)
 			}
 			return r
 		},
-		Every: supervise.DefaultEvery,
-		Clock: clk,
-		Logf:  prefixed(a.logf, ""),
+		Every:  oversight.DefaultEvery,
+		Clock:  clock.Or(clk),
+		Logger: log,
 	})
-	return err
 }
 
-func (a *Agent) consoleDevices() []console.Device {
-	ds := a.devices()
+func consoleDevices(dev *devices.Devices) []console.Device {
+	ds := dev.List()
 	out := make([]console.Device, 0, len(ds))
 	for _, d := range ds {
 		h := "ok"
@@ -72,16 +161,14 @@ func (a *Agent) consoleDevices() []console.Device {
 	return out
 }
 
-func (a *Agent) consoleSync() console.Sync {
+func consoleSync(store *journal.Store, up *uplink.Uplink) console.Sync {
 	var s console.Sync
-	if a.store != nil {
-		if l, k := a.store.LastSeq(), a.store.AckedSeq(); l > k {
-			s.Unsynced = l - k
-		}
+	if l, k := store.LastSeq(), store.AckedSeq(); l > k {
+		s.Unsynced = l - k
 	}
-	if a.up != nil {
-		s.Connected = a.up.Connected()
-		s.LastAck = a.up.LastAck()
+	if up != nil {
+		s.Connected = up.Connected()
+		s.LastAck = up.LastAck()
 	}
 	return s
 }

@@ -83,3 +83,89 @@ func (r Reason) Message(from State) Message {
 	}
 	return Message{"不支持的操作：" + string(r), "Unsupported: " + string(r)}
 }
+
+// Notice is an operator message that is not an outcome's own Message: what a station says when a
+// scan is taken without moving the order, when a printer needs the operator, or when nothing could
+// be recorded. Like Reason, the string is a stable code (logs, metrics); Message fills its blanks
+// from NoticeArgs, so that every station words the same situation the same way.
+type Notice string
+
+// The notices.
+const (
+	NoticeSystemError       Notice = "system_error"        // the journal refused the entry: nothing was recorded
+	NoticeOperatorSignedIn  Notice = "operator_signed_in"  // a badge was scanned (Operator)
+	NoticePairOrderScanned  Notice = "pair_order_scanned"  // pairing: order scanned, waybill label next (Order, Seconds)
+	NoticeReprintArmed      Notice = "reprint_armed"       // the reprint command was scanned (Seconds)
+	NoticeAlreadyPrinted    Notice = "already_printed"     // repeat scan of a printed order (Waybill, Command)
+	NoticeLabelSent         Notice = "label_sent"          // sent to a printer without status: scan it back (Waybill, Seconds)
+	NoticeAwaitingScanBack  Notice = "awaiting_scan_back"  // repeat scan while the label waits for its scan-back (Waybill, Command)
+	NoticeScanBackExpired   Notice = "scan_back_expired"   // the scan-back came after the window (Command)
+	NoticeReprinted         Notice = "reprinted"           // a reprint the printer confirmed (Waybill)
+	NoticeReprintSent       Notice = "reprint_sent"        // a reprint sent to a printer without status (Waybill)
+	NoticeProxyLabelSent    Notice = "proxy_label_sent"    // other software printed a label without status (Waybill)
+	NoticeProxyReprinted    Notice = "proxy_reprinted"     // other software printed a printed order's label again (Waybill)
+	NoticePrinterFault      Notice = "printer_fault"       // no label came out (Printer, Faults)
+	NoticePrinterFaultClear Notice = "printer_fault_clear" // no label came out, the printer's jobs were cancelled (Printer, Faults)
+	NoticePrinterFaultCheck Notice = "printer_fault_check" // the label may come out late: check, scan it back (Printer, Faults, Waybill, Seconds)
+	NoticePrinterRecovered  Notice = "printer_recovered"   // a job was confirmed after a fault (Printer)
+)
+
+// NoticeArgs fill the blanks of a Notice's message; each notice uses the fields its comment names.
+type NoticeArgs struct {
+	Order    string  // order id
+	Waybill  string  // waybill number
+	Operator string  // operator badge
+	Printer  string  // printer name
+	Command  string  // the reprint command barcode
+	Seconds  int     // the pairing, scan-back or reprint window
+	Faults   Message // the printer's faults by name ("缺纸、开盖" / "paper out, head open")
+}
+
+// Message is the notice's text with the blanks filled.
+func (n Notice) Message(a NoticeArgs) Message {
+	switch n {
+	case NoticeSystemError:
+		return Message{"系统错误，未记录：请重新扫描", "System error, nothing recorded: scan again"}
+	case NoticeOperatorSignedIn:
+		return Message{"操作员已登录：" + a.Operator, "Operator signed in: " + a.Operator}
+	case NoticePairOrderScanned:
+		return Message{fmt.Sprintf("已扫订单 %s：请在%d秒内扫描面单条码", a.Order, a.Seconds),
+			fmt.Sprintf("Order %s scanned: scan the waybill label within %ds", a.Order, a.Seconds)}
+	case NoticeReprintArmed:
+		return Message{fmt.Sprintf("补打模式：请在%d秒内扫描要补打的订单号", a.Seconds), fmt.Sprintf("Reprint: scan the order code within %ds", a.Seconds)}
+	case NoticeAlreadyPrinted:
+		return Message{fmt.Sprintf("已打过单（面单 %s），未重复打印；如需补打请先扫描 %s 再扫订单号", a.Waybill, a.Command),
+			fmt.Sprintf("Already printed (waybill %s), nothing printed again; to reprint scan %s, then the order code", a.Waybill, a.Command)}
+	case NoticeLabelSent:
+		return Message{fmt.Sprintf("面单已发送：请在%d秒内扫描打出的面单条码 %s 确认", a.Seconds, a.Waybill),
+			fmt.Sprintf("Label sent: scan the printed label's barcode %s within %ds to confirm", a.Waybill, a.Seconds)}
+	case NoticeAwaitingScanBack:
+		return Message{fmt.Sprintf("面单 %s 已发送到打印机：请扫描打出的面单确认；未打出请扫 %s 再扫订单号", a.Waybill, a.Command),
+			fmt.Sprintf("Label %s was sent: scan the printed label to confirm; if none came out scan %s, then the order code", a.Waybill, a.Command)}
+	case NoticeScanBackExpired:
+		return Message{fmt.Sprintf("确认超时：请扫描 %s 再扫订单号重新打印，然后扫描新打出的面单", a.Command),
+			fmt.Sprintf("Confirmation timed out: scan %s, then the order code to print again, then scan the new label", a.Command)}
+	case NoticeReprinted:
+		return Message{"已补打面单 " + a.Waybill, "Label reprinted: " + a.Waybill}
+	case NoticeReprintSent:
+		return Message{"补打面单已发送 " + a.Waybill + "：请确认已打出", "Reprint sent: " + a.Waybill + ": check that it came out"}
+	case NoticeProxyLabelSent:
+		return Message{"面单已由外部软件打印：请扫描面单条码 " + a.Waybill + " 确认", "Label printed by other software: scan its barcode " + a.Waybill + " to confirm"}
+	case NoticeProxyReprinted:
+		return Message{"外部软件补打了面单 " + a.Waybill, "Label " + a.Waybill + " printed again by other software"}
+	case NoticePrinterFault:
+		return Message{fmt.Sprintf("打印机 %s 故障：%s，面单未打出：排除故障后重新扫描订单", a.Printer, a.Faults.ZH),
+			fmt.Sprintf("Printer %s fault: %s, no label came out: clear the fault and scan the order again", a.Printer, a.Faults.EN)}
+	case NoticePrinterFaultClear:
+		return Message{fmt.Sprintf("打印机 %s 故障：%s，面单未打出（打印机中的任务已取消）：排除故障后重新扫描订单", a.Printer, a.Faults.ZH),
+			fmt.Sprintf("Printer %s fault: %s, no label came out (the printer's queued jobs were cancelled): clear the fault and scan the order again", a.Printer, a.Faults.EN)}
+	case NoticePrinterFaultCheck:
+		return Message{fmt.Sprintf("打印机 %s 故障：%s。排除故障后查看面单 %s 是否打出：已打出请在%d秒内扫描该面单条码确认（不要重新打印）；未打出请重新扫描订单",
+			a.Printer, a.Faults.ZH, a.Waybill, a.Seconds),
+			fmt.Sprintf("Printer %s fault: %s. Once cleared, check whether label %s came out: if it did, scan its barcode within %ds to confirm (do not print again); if not, scan the order again",
+				a.Printer, a.Faults.EN, a.Waybill, a.Seconds)}
+	case NoticePrinterRecovered:
+		return Message{"打印机 " + a.Printer + " 已恢复正常", "Printer " + a.Printer + " is back to normal"}
+	}
+	return Message{"未知提示：" + string(n), "Unknown notice: " + string(n)}
+}

@@ -20,6 +20,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"log/slog"
 	"net/http"
 	"strings"
 	"sync"
@@ -30,6 +31,7 @@ import (
 	"wedge/agent/station"
 	"wedge/drivers/scanner"
 	"wedge/internal/clock"
+	"wedge/internal/logging"
 	"wedge/order"
 	"wedge/sync/wire"
 )
@@ -73,7 +75,7 @@ type Options struct {
 	Devices  func() []Device // nil: no devices
 	Printing Printing        // nil: no printers (label.png still renders; reprint answers no_printer)
 	Clock    clock.Clock
-	Logf     func(string, ...any)
+	Logger   *slog.Logger // nil: discard
 	// OnResult, if set, receives every committed manual confirmation (POST .../confirm), accepted or
 	// refused, after its commit and before the answer, like a station's OnResult; the agent routes it
 	// to the same sink as station results (console scan feed, metrics, outcome log). Scans through
@@ -92,7 +94,7 @@ type Printing interface {
 type API struct {
 	opts     Options
 	clk      clock.Clock
-	logf     func(string, ...any)
+	log      *slog.Logger
 	mux      *http.ServeMux
 	stations map[string]*station.Station
 
@@ -102,10 +104,7 @@ type API struct {
 
 // New returns the API handler.
 func New(opts Options) *API {
-	a := &API{opts: opts, clk: clock.Or(opts.Clock), logf: opts.Logf, mux: http.NewServeMux(), stations: map[string]*station.Station{}}
-	if a.logf == nil {
-		a.logf = func(string, ...any) {}
-	}
+	a := &API{opts: opts, clk: clock.Or(opts.Clock), log: logging.Or(opts.Logger), mux: http.NewServeMux(), stations: map[string]*station.Station{}}
 	for _, s := range opts.Stations {
 		a.stations[s.Name()] = s
 	}
@@ -131,7 +130,7 @@ func New(opts Options) *API {
 func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	defer func() {
 		if v := recover(); v != nil {
-			a.logf("api: panic serving %s %s: %v", r.Method, r.URL.Path, v)
+			a.log.Error("api: panic serving a request", "method", r.Method, "path", r.URL.Path, "panic", v)
 			writeErr(w, http.StatusInternalServerError, "internal", "内部错误", "internal error")
 		}
 	}()
@@ -280,7 +279,7 @@ func (a *API) order(w http.ResponseWriter, r *http.Request) {
 	code := strings.TrimSpace(r.PathValue("id"))
 	o, ok, err := a.opts.Store.FindOrder(code)
 	if err != nil {
-		a.logf("api: find order %q: %v", code, err)
+		a.log.Error("api: cannot read the order", "code", code, logging.Err(err))
 		writeErr(w, http.StatusServiceUnavailable, "store_error", "读取本地数据失败", "cannot read the local store")
 		return
 	}
@@ -291,7 +290,7 @@ func (a *API) order(w http.ResponseWriter, r *http.Request) {
 	}
 	h, err := a.opts.Store.History(o.ID)
 	if err != nil {
-		a.logf("api: history %q: %v", o.ID, err)
+		a.log.Error("api: cannot read the order's history", logging.KeyOrder, o.ID, logging.Err(err))
 		writeErr(w, http.StatusServiceUnavailable, "store_error", "读取本地数据失败", "cannot read the local store")
 		return
 	}
@@ -343,7 +342,7 @@ func (a *API) writeResult(w http.ResponseWriter, res station.Result, rejectedSta
 	case res.Err != nil && (errors.Is(res.Err, context.Canceled) || errors.Is(res.Err, context.DeadlineExceeded)):
 		writeErr(w, http.StatusServiceUnavailable, "timeout", "处理超时，未确认：请重试", "timed out, nothing acknowledged: try again")
 	case res.Err != nil:
-		a.logf("api: not committed: %v", res.Err)
+		a.log.Error("api: not committed", logging.KeyStation, res.Station, "code", res.Code, logging.Err(res.Err))
 		writeErr(w, http.StatusServiceUnavailable, "not_committed", "写入日志失败，未确认：请重试", "journal commit failed, nothing acknowledged: try again")
 	case !res.Good():
 		writeJSON(w, rejectedStatus, j)
@@ -420,7 +419,7 @@ func (a *API) labelPNG(w http.ResponseWriter, r *http.Request) {
 		m := order.ReasonNoWaybill.Message("")
 		writeErr(w, http.StatusConflict, string(order.ReasonNoWaybill), m.ZH, m.EN)
 	case err != nil:
-		a.logf("api: label %q: %v", code, err)
+		a.log.Warn("api: cannot render the label", "code", code, logging.Err(err))
 		writeErr(w, http.StatusUnprocessableEntity, "label_error", "无法生成面单："+err.Error(), "cannot render the label: "+err.Error())
 	default:
 		w.Header().Set("Content-Type", "image/png")

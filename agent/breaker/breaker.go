@@ -1,7 +1,7 @@
-// Package breaker is the backlog circuit breaker of issue 5, as pure policy over a clock: it opens
+// Package breaker is the backlog circuit breaker, as pure policy over a clock: it opens
 // when the 待分仓 pending_allocation backlog or its average wait passes a limit, closes by itself
 // with hysteresis, or by a supervisor's reset with a reason, and its thresholds can be changed by a
-// hub command. Every change is returned as a Transition that the agent journals as a
+// hub command (order.Command). Every change is returned as a Transition that the agent journals as a
 // wire.KindBreaker entry (Transition.Entry); the breaker itself does no I/O.
 //
 // While the breaker is open, orders arriving from the hub are held (order.Held, 暂停进入) instead of
@@ -19,80 +19,29 @@ package breaker
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"sort"
 	"strings"
 	"sync"
 	"time"
 
 	"wedge/internal/clock"
+	"wedge/internal/logging"
 	"wedge/order"
 	"wedge/sync/wire"
 )
 
-// Sentinel errors.
+// Sentinel errors. Thresholds out of range wrap order.ErrThresholds.
 var (
 	// ErrNoReason means a reset without the supervisor's name or reason.
 	ErrNoReason = errors.New("breaker: a reset needs who and why")
 	// ErrNotOpen means a reset of a breaker that is already closed.
 	ErrNotOpen = errors.New("breaker: not open")
-	// ErrThresholds means thresholds out of range.
-	ErrThresholds = errors.New("breaker: invalid thresholds")
 )
-
-// Defaults.
-const (
-	DefaultMaxBacklog = 200
-	DefaultMaxAvgWait = 8 * time.Minute
-	DefaultCloseRatio = 0.8
-	DefaultCloseAfter = time.Minute
-)
-
-// Thresholds are the breaker's limits.
-type Thresholds struct {
-	MaxBacklog int           `json:"max_backlog"`
-	MaxAvgWait time.Duration `json:"max_avg_wait"`
-	CloseRatio float64       `json:"close_ratio"`
-	CloseAfter time.Duration `json:"close_after"`
-}
-
-// withDefaults fills zero fields.
-func (t Thresholds) withDefaults() Thresholds {
-	if t.MaxBacklog == 0 {
-		t.MaxBacklog = DefaultMaxBacklog
-	}
-	if t.MaxAvgWait == 0 {
-		t.MaxAvgWait = DefaultMaxAvgWait
-	}
-	if t.CloseRatio == 0 {
-		t.CloseRatio = DefaultCloseRatio
-	}
-	if t.CloseAfter == 0 {
-		t.CloseAfter = DefaultCloseAfter
-	}
-	return t
-}
-
-// Validate checks the ranges (after defaults): limits positive, ratio in (0, 1], CloseAfter ≥ 0.
-func (t Thresholds) Validate() error {
-	switch {
-	case t.MaxBacklog <= 0:
-		return fmt.Errorf("%w: max_backlog %d must be positive", ErrThresholds, t.MaxBacklog)
-	case t.MaxAvgWait <= 0:
-		return fmt.Errorf("%w: max_avg_wait %s must be positive", ErrThresholds, t.MaxAvgWait)
-	case !(t.CloseRatio > 0 && t.CloseRatio <= 1):
-		return fmt.Errorf("%w: close_ratio %g must be in (0, 1]", ErrThresholds, t.CloseRatio)
-	case t.CloseAfter < 0:
-		return fmt.Errorf("%w: close_after %s must not be negative", ErrThresholds, t.CloseAfter)
-	}
-	return nil
-}
-
-func (t Thresholds) String() string {
-	return fmt.Sprintf("max_backlog=%d max_avg_wait=%s close_ratio=%g close_after=%s", t.MaxBacklog, t.MaxAvgWait, t.CloseRatio, t.CloseAfter)
-}
 
 // Options configure a Breaker. Zero fields mean the documented defaults: MaxBacklog 200, MaxAvgWait
-// 8 min, CloseRatio 0.8, CloseAfter 1 min, ResetGrace = CloseAfter, Clock real, Logf silent.
+// 8 min, CloseRatio 0.8, CloseAfter 1 min (order.Default*), ResetGrace = CloseAfter, Clock real,
+// Logger discarding.
 type Options struct {
 	MaxBacklog int
 	MaxAvgWait time.Duration
@@ -100,7 +49,8 @@ type Options struct {
 	CloseAfter time.Duration
 	ResetGrace time.Duration
 	Clock      clock.Clock
-	Logf       func(format string, args ...any)
+	// Logger gets the breaker's own decisions at debug level (the agent logs them once committed).
+	Logger *slog.Logger
 	// Initial restores the state persisted before a restart (State as saved by the agent); nil = closed.
 	Initial *State
 }
@@ -121,15 +71,15 @@ const (
 
 // Transition is one change of the breaker. The zero value (Event "") means nothing changed.
 type Transition struct {
-	Event      string        `json:"event,omitempty"`
-	Open       bool          `json:"open"` // state after the change
-	At         time.Time     `json:"at"`
-	By         string        `json:"by,omitempty"`     // the supervisor or "hub"; "" for the breaker itself
-	Reason     string        `json:"reason,omitempty"` // why code (open), or the supervisor's / hub's reason
-	Backlog    int           `json:"backlog"`
-	AvgWait    time.Duration `json:"avg_wait"`
-	Thresholds Thresholds    `json:"thresholds"`
-	Previous   *Thresholds   `json:"previous,omitempty"` // EventThresholds only
+	Event      string            `json:"event,omitempty"`
+	Open       bool              `json:"open"` // state after the change
+	At         time.Time         `json:"at"`
+	By         string            `json:"by,omitempty"`     // the supervisor or "hub"; "" for the breaker itself
+	Reason     string            `json:"reason,omitempty"` // why code (open), or the supervisor's / hub's reason
+	Backlog    int               `json:"backlog"`
+	AvgWait    time.Duration     `json:"avg_wait"`
+	Thresholds order.Thresholds  `json:"thresholds"`
+	Previous   *order.Thresholds `json:"previous,omitempty"` // EventThresholds only
 }
 
 // Changed reports whether t is a real transition.
@@ -192,12 +142,12 @@ func openWord(open bool) string {
 
 // State is the breaker's state, also the form the agent persists (journal Meta) across restarts.
 type State struct {
-	Open       bool          `json:"open"`
-	Since      time.Time     `json:"since,omitzero"` // when it last opened or closed
-	Why        string        `json:"why,omitempty"`  // why it opened, or how it closed
-	Backlog    int           `json:"backlog"`        // last observation
-	AvgWait    time.Duration `json:"avg_wait"`
-	Thresholds Thresholds    `json:"thresholds"`
+	Open       bool             `json:"open"`
+	Since      time.Time        `json:"since,omitzero"` // when it last opened or closed
+	Why        string           `json:"why,omitempty"`  // why it opened, or how it closed
+	Backlog    int              `json:"backlog"`        // last observation
+	AvgWait    time.Duration    `json:"avg_wait"`
+	Thresholds order.Thresholds `json:"thresholds"`
 	// BelowSince is when the observations went below the close ratio (open only; zero = not below).
 	BelowSince time.Time `json:"below_since,omitzero"`
 	// GraceUntil is the end of the post-reset grace period.
@@ -207,7 +157,7 @@ type State struct {
 // Breaker is safe for concurrent use.
 type Breaker struct {
 	clk   clock.Clock
-	logf  func(string, ...any)
+	log   *slog.Logger
 	grace time.Duration
 
 	mu sync.Mutex
@@ -216,24 +166,21 @@ type Breaker struct {
 
 // New returns a closed breaker (or the one restored from opts.Initial).
 func New(opts Options) (*Breaker, error) {
-	th := Thresholds{MaxBacklog: opts.MaxBacklog, MaxAvgWait: opts.MaxAvgWait, CloseRatio: opts.CloseRatio, CloseAfter: opts.CloseAfter}.withDefaults()
+	th := order.Thresholds{MaxBacklog: opts.MaxBacklog, MaxAvgWait: opts.MaxAvgWait, CloseRatio: opts.CloseRatio, CloseAfter: opts.CloseAfter}.WithDefaults()
 	if err := th.Validate(); err != nil {
 		return nil, err
 	}
-	b := &Breaker{clk: clock.Or(opts.Clock), logf: opts.Logf, grace: opts.ResetGrace}
+	b := &Breaker{clk: clock.Or(opts.Clock), log: logging.Or(opts.Logger), grace: opts.ResetGrace}
 	if b.grace <= 0 {
 		b.grace = th.CloseAfter
-	}
-	if b.logf == nil {
-		b.logf = func(string, ...any) {}
 	}
 	b.st = State{Thresholds: th, Since: b.clk.Now()}
 	if opts.Initial != nil {
 		b.st = *opts.Initial
-		if b.st.Thresholds.withDefaults().Validate() != nil {
+		if b.st.Thresholds.WithDefaults().Validate() != nil {
 			b.st.Thresholds = th
 		}
-		b.st.Thresholds = b.st.Thresholds.withDefaults()
+		b.st.Thresholds = b.st.Thresholds.WithDefaults()
 	}
 	return b, nil
 }
@@ -289,7 +236,7 @@ func (b *Breaker) Observe(backlog int, avgWait time.Duration) Transition {
 		b.st.Open, b.st.Since, b.st.Why, b.st.BelowSince, b.st.GraceUntil = true, now, why, time.Time{}, time.Time{}
 		t := b.transition(EventOpen, now)
 		t.Reason = why
-		b.logf("breaker: open (%s): backlog=%d avg_wait=%s", why, backlog, avgWait)
+		b.log.Debug("breaker opens", "why", why, "backlog", backlog, "avg_wait", avgWait)
 		return t
 	}
 	below := float64(backlog) < th.CloseRatio*float64(th.MaxBacklog) && float64(avgWait) < th.CloseRatio*float64(th.MaxAvgWait)
@@ -306,7 +253,7 @@ func (b *Breaker) Observe(backlog int, avgWait time.Duration) Transition {
 	b.st.Open, b.st.Since, b.st.Why, b.st.BelowSince = false, now, "recovered", time.Time{}
 	t := b.transition(EventClose, now)
 	t.Reason = "recovered"
-	b.logf("breaker: closed (recovered): backlog=%d avg_wait=%s", backlog, avgWait)
+	b.log.Debug("breaker closes", "why", "recovered", "backlog", backlog, "avg_wait", avgWait)
 	return t
 }
 
@@ -326,20 +273,20 @@ func (b *Breaker) Reset(by, reason string) (Transition, error) {
 	b.st.GraceUntil = now.Add(b.grace)
 	t := b.transition(EventReset, now)
 	t.By, t.Reason = by, reason
-	b.logf("breaker: reset by %s: %s", by, reason)
+	b.log.Debug("breaker reset", "by", by, "reason", reason)
 	return t, nil
 }
 
 // SetThresholds changes the limits (a hub command, or config reloaded). Zero fields keep their
 // defaults. by is who asked ("hub" for a command) and reason its text; the transition is to be
 // journaled. The open/closed state does not change here; the next Observe applies the new limits.
-func (b *Breaker) SetThresholds(by, reason string, th Thresholds) (Transition, error) {
-	th = th.withDefaults()
+func (b *Breaker) SetThresholds(by, reason string, th order.Thresholds) (Transition, error) {
+	th = th.WithDefaults()
 	if err := th.Validate(); err != nil {
 		return Transition{}, err
 	}
 	if strings.TrimSpace(by) == "" {
-		return Transition{}, fmt.Errorf("%w: who changed them is required", ErrThresholds)
+		return Transition{}, fmt.Errorf("%w: who changed them is required", order.ErrThresholds)
 	}
 	now := b.clk.Now()
 	b.mu.Lock()
@@ -349,7 +296,7 @@ func (b *Breaker) SetThresholds(by, reason string, th Thresholds) (Transition, e
 	b.st.BelowSince = time.Time{} // the close period restarts under the new limits
 	t := b.transition(EventThresholds, now)
 	t.By, t.Reason, t.Previous = by, reason, &prev
-	b.logf("breaker: thresholds %s (was %s) by %s", th, prev, by)
+	b.log.Debug("breaker thresholds changed", "thresholds", th.String(), "was", prev.String(), "by", by)
 	return t, nil
 }
 
@@ -357,12 +304,12 @@ func (b *Breaker) SetThresholds(by, reason string, th Thresholds) (Transition, e
 type Stats struct {
 	Backlog    int           `json:"backlog"`     // orders in pending_allocation
 	Held       int           `json:"held"`        // orders held by the breaker (not in the backlog)
-	AvgWait    time.Duration `json:"avg_wait"`    // mean of now − PendingSince over the backlog
+	AvgWait    time.Duration `json:"avg_wait"`    // mean of now − WaitingSince over the backlog
 	OldestWait time.Duration `json:"oldest_wait"` // the longest of those
 	Overdue    int           `json:"overdue"`     // backlog orders flagged overdue
 }
 
-// Backlog measures orders at now. Orders without PendingSince use StateSince, then ReceivedAt.
+// Backlog measures orders at now; the wait of an order is order.Order.Waited.
 func Backlog(orders []order.Order, now time.Time) Stats {
 	var s Stats
 	var total time.Duration
@@ -372,7 +319,7 @@ func Backlog(orders []order.Order, now time.Time) Stats {
 			s.Held++
 		case order.PendingAllocation:
 			s.Backlog++
-			w := max(now.Sub(PendingSince(o)), 0)
+			w := o.Waited(now)
 			total += w
 			s.OldestWait = max(s.OldestWait, w)
 			if o.Overdue {
@@ -384,17 +331,6 @@ func Backlog(orders []order.Order, now time.Time) Stats {
 		s.AvgWait = total / time.Duration(s.Backlog)
 	}
 	return s
-}
-
-// PendingSince is when o entered 待分仓 (PendingSince, else StateSince, else ReceivedAt).
-func PendingSince(o order.Order) time.Time {
-	switch {
-	case !o.PendingSince.IsZero():
-		return o.PendingSince
-	case !o.StateSince.IsZero():
-		return o.StateSince
-	}
-	return o.ReceivedAt
 }
 
 // Held is an order held by the breaker with the journal sequence number of its intake entry, which

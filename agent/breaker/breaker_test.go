@@ -24,12 +24,12 @@ func newB(t *testing.T, clk clock.Clock) *Breaker {
 func TestDefaultsAndValidation(t *testing.T) {
 	b := newB(t, clock.NewFake(t0))
 	th := b.State().Thresholds
-	if th != (Thresholds{200, 8 * time.Minute, 0.8, time.Minute}) {
+	if th != (order.Thresholds{MaxBacklog: 200, MaxAvgWait: 8 * time.Minute, CloseRatio: 0.8, CloseAfter: time.Minute}) {
 		t.Fatalf("defaults = %+v", th)
 	}
 	for _, o := range []Options{{MaxBacklog: -1}, {MaxAvgWait: -time.Second}, {CloseRatio: 1.5}, {CloseRatio: -0.1}, {CloseAfter: -1}} {
-		if _, err := New(o); !errors.Is(err, ErrThresholds) {
-			t.Errorf("New(%+v) err = %v, want ErrThresholds", o, err)
+		if _, err := New(o); !errors.Is(err, order.ErrThresholds) {
+			t.Errorf("New(%+v) err = %v, want order.ErrThresholds", o, err)
 		}
 	}
 }
@@ -163,17 +163,17 @@ func TestManualReset(t *testing.T) {
 func TestSetThresholds(t *testing.T) {
 	clk := clock.NewFake(t0)
 	b := newB(t, clk)
-	if _, err := b.SetThresholds("hub", "x", Thresholds{MaxBacklog: -5}); !errors.Is(err, ErrThresholds) {
+	if _, err := b.SetThresholds("hub", "x", order.Thresholds{MaxBacklog: -5}); !errors.Is(err, order.ErrThresholds) {
 		t.Fatal(err)
 	}
-	if _, err := b.SetThresholds("", "x", Thresholds{MaxBacklog: 50}); !errors.Is(err, ErrThresholds) {
+	if _, err := b.SetThresholds("", "x", order.Thresholds{MaxBacklog: 50}); !errors.Is(err, order.ErrThresholds) {
 		t.Fatal("anonymous change accepted")
 	}
-	tr, err := b.SetThresholds("hub", "双十一", Thresholds{MaxBacklog: 50})
+	tr, err := b.SetThresholds("hub", "双十一", order.Thresholds{MaxBacklog: 50})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if tr.Event != EventThresholds || tr.Previous == nil || tr.Previous.MaxBacklog != 200 || tr.Thresholds.MaxBacklog != 50 || tr.Thresholds.MaxAvgWait != DefaultMaxAvgWait {
+	if tr.Event != EventThresholds || tr.Previous == nil || tr.Previous.MaxBacklog != 200 || tr.Thresholds.MaxBacklog != 50 || tr.Thresholds.MaxAvgWait != order.DefaultMaxAvgWait {
 		t.Fatalf("transition = %+v", tr)
 	}
 	if e := tr.Entry(); e.Trigger != wire.TriggerHub || e.Kind != wire.KindBreaker || e.From != e.To {
@@ -186,7 +186,7 @@ func TestSetThresholds(t *testing.T) {
 		t.Fatalf("new threshold not applied: %+v", tr)
 	}
 	// Raising the limit while open: it closes only after the close period under the new limit.
-	b.SetThresholds("hub", "恢复", Thresholds{MaxBacklog: 200})
+	b.SetThresholds("hub", "恢复", order.Thresholds{MaxBacklog: 200})
 	b.Observe(51, 0)
 	clk.Advance(time.Minute)
 	if tr := b.Observe(51, 0); tr.Event != EventClose {
@@ -257,28 +257,4 @@ func TestReleaseOrder(t *testing.T) {
 			t.Fatal("input modified")
 		}
 	}
-}
-
-func TestParseCommand(t *testing.T) {
-	c, th, err := ParseCommand([]byte(`{"type":"breaker_thresholds","id":"c-1","by":"ops","reason":"双十一","max_backlog":300,"max_avg_wait":"10m"}`))
-	if err != nil || c.ID != "c-1" || th.MaxBacklog != 300 || th.MaxAvgWait != 10*time.Minute || th.CloseRatio != DefaultCloseRatio || th.CloseAfter != DefaultCloseAfter {
-		t.Fatalf("ParseCommand = %+v %+v %v", c, th, err)
-	}
-	for _, bad := range []string{``, `[]`, `{"type":"reboot"}`, `{"type":"breaker_thresholds","max_avg_wait":"soon"}`,
-		`{"type":"breaker_thresholds","max_backlog":-1}`, `{"type":"breaker_thresholds","close_ratio":2}`,
-		`{"type":"breaker_thresholds","extra":1}`, `{"type":"breaker_thresholds","close_after":"-1m"}`} {
-		if _, _, err := ParseCommand([]byte(bad)); !errors.Is(err, ErrThresholds) {
-			t.Errorf("ParseCommand(%s) = %v, want ErrThresholds", bad, err)
-		}
-	}
-}
-
-func FuzzParseCommand(f *testing.F) {
-	f.Add([]byte(`{"type":"breaker_thresholds","max_backlog":300}`))
-	f.Fuzz(func(t *testing.T, b []byte) {
-		_, th, err := ParseCommand(b)
-		if err == nil && th.Validate() != nil {
-			t.Fatalf("accepted invalid thresholds %+v", th)
-		}
-	})
 }

@@ -9,6 +9,10 @@
 // or absent fields take the documented defaults below; relative paths (data_dir, profiles_dir, the
 // broker's ca/cert/key) are resolved against the directory of the config file. docs/config.example.yaml
 // is the annotated example, and a test loads it.
+//
+// Loading runs in steps: decode, fill the defaults (defaults.go, the one place they are set),
+// validate (validate.go, which only reports), then normalise channel names and compile patterns.
+// The package is plain data and checks: it imports no runtime package of the agent.
 package config
 
 import (
@@ -17,8 +21,6 @@ import (
 	"fmt"
 	"io"
 	"maps"
-	"net"
-	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -26,11 +28,10 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"wedge/internal/yamlpath"
 
 	"go.yaml.in/yaml/v3"
 
-	"wedge/sync/wire"
+	"wedge/internal/yamlpath"
 )
 
 // Sentinel errors. Match them with errors.Is.
@@ -49,6 +50,7 @@ const (
 	DefaultBrokerURL       = "tcp://127.0.0.1:1883"
 	DefaultDataDir         = "data"
 	DefaultLogLevel        = "info"
+	DefaultLogFormat       = "text"
 	DefaultReprintCode     = "REPRINT"
 	DefaultLabelSize       = "76x130"
 )
@@ -88,7 +90,7 @@ type Config struct {
 	Log            Log                `yaml:"log"`
 	Stations       []Station          `yaml:"stations"`
 	Devices        []Device           `yaml:"devices"`
-	// Issue 5 (agent/config/supervise.go): backlog breaker, overdue alerts, KPI, console.
+	// Supervision (supervise.go): backlog breaker, overdue alerts, KPI, console.
 	Breaker      Breaker  `yaml:"breaker"`
 	OverdueAfter Duration `yaml:"overdue_after"` // default 30m
 	KPI          KPI      `yaml:"kpi"`
@@ -123,9 +125,11 @@ type API struct {
 	Token  string `yaml:"token"`  // bearer token for state-changing calls; required when Listen is not loopback
 }
 
-// Log sets the agent's logging.
+// Log sets the agent's logging (log/slog to standard error, which journald or the Windows service
+// log collects). warn hides info lines but never errors.
 type Log struct {
-	Level string `yaml:"level"` // debug | info | warn | error (default info)
+	Level  string `yaml:"level"`  // debug | info | warn | error (default info)
+	Format string `yaml:"format"` // text | json (default text)
 }
 
 // Station is a place where staff scan.
@@ -143,18 +147,19 @@ type Device struct {
 	Port      string `yaml:"port"`      // serial port or device path (/dev/ttyACM0, COM3, /dev/usb/lp0)
 	Address   string `yaml:"address"`   // printer host:port for tcp
 	Profile   string `yaml:"profile"`   // firmware profile id
-	// ProxyListen (printers) is a raw port that stands in for the printer (issue 3).
+	// ProxyListen (printers) is a raw port that stands in for the printer: jobs that other software
+	// sends to it are forwarded to the printer and their waybills taken as printed.
 	ProxyListen string `yaml:"proxy_listen"`
 	// ProxyFilter (printers with a proxy) is a Go regexp a barcode in a proxied job must match to be
 	// taken as a waybill number; empty keeps every Code 128/39 barcode.
 	ProxyFilter string `yaml:"proxy_filter"`
 	// LabelSize (printers) is the label stock: 76x130 (default) or 100x180 mm.
 	LabelSize string `yaml:"label_size"`
-	// Match binds a USB device by its identity instead of a fixed port (issue 4).
+	// Match binds a USB device by its identity instead of a fixed port.
 	Match *Match `yaml:"match"`
 }
 
-// Match selects a USB device by its identity (issue 4 §2). Empty fields match anything; at least
+// Match selects a USB device by its identity. Empty fields match anything; at least
 // one must be set. A HID scanner is always bound by match; a serial scanner by a fixed port, by
 // match (vid/pid/serial of a USB serial port, port then narrows it to that port name), or both.
 type Match struct {
@@ -253,12 +258,11 @@ func Parse(name string, data []byte, opts *Options) (*Config, error) {
 		}
 		return nil, errors.Join(errs...)
 	}
-	v := &validator{name: name, root: &root}
-	c.validate(v, opts)
-	if len(v.errs) > 0 {
-		slices.SortStableFunc(v.errs, func(a, b error) int { return a.(*Error).Line - b.(*Error).Line })
-		return nil, errors.Join(v.errs...)
+	c.setDefaults()
+	if errs := c.validate(name, &root, opts); len(errs) > 0 {
+		return nil, errors.Join(errs...)
 	}
+	c.compile()
 	return c, nil
 }
 
@@ -270,18 +274,6 @@ func syntaxError(name string, err error) error {
 		e.Msg = "YAML syntax: " + m[2]
 	}
 	return e
-}
-
-// validator collects errors with their line numbers.
-type validator struct {
-	name string
-	root *yaml.Node
-	errs []error
-}
-
-// failf records a problem at the field path, e.g. ("devices", 0, "station").
-func (v *validator) failf(path []any, format string, args ...any) {
-	v.errs = append(v.errs, &Error{File: v.name, Line: yamlpath.Line(v.root, path), Field: yamlpath.Field(path), Msg: fmt.Sprintf(format, args...), Err: ErrInvalid})
 }
 
 // fieldAtLine names the path of the mapping key on line (preferring the key named key), for the
@@ -353,275 +345,21 @@ func friendlyType(msg string) string {
 	return fmt.Sprintf("wrong type: got %s, want %s", name(m[1]), name(m[2]))
 }
 
-func (c *Config) validate(v *validator, opts *Options) {
-	for _, f := range []struct{ key, val string }{{"site", c.Site}, {"agent", c.Agent}} {
-		switch {
-		case f.val == "":
-			v.failf([]any{f.key}, "required (1–64 of A–Z a–z 0–9 _ -)")
-		case !wire.ValidName(f.val):
-			v.failf([]any{f.key}, "%q is not a valid name (1–64 of A–Z a–z 0–9 _ -)", f.val)
-		}
-	}
-	if c.DataDir == "" {
-		c.DataDir = DefaultDataDir
-	}
-	if c.PairWindow == 0 {
-		c.PairWindow = Duration(DefaultPairWindow)
-	} else if c.PairWindow < 0 {
-		v.failf([]any{"pair_window"}, "must be positive, got %s", c.PairWindow.D())
-	}
-	if c.OperatorPattern == "" {
-		c.OperatorPattern = DefaultOperatorPattern
-	}
-	re, err := regexp.Compile(c.OperatorPattern)
-	if err != nil {
-		v.failf([]any{"operator_pattern"}, "not a valid regular expression: %v", err)
-	}
-	c.operator = re
-	c.validateSupervise(v)
-
+// compile finishes a valid configuration: channel names are matched case-insensitively (so the
+// map is keyed by the lower-cased, trimmed name) and the patterns are compiled once.
+func (c *Config) compile() {
+	c.operator = regexp.MustCompile(c.OperatorPattern)
 	chans := make(map[string]Channel, len(c.Channels))
 	for _, name := range slices.Sorted(maps.Keys(c.Channels)) {
 		ch := c.Channels[name]
-		key := strings.ToLower(strings.TrimSpace(name))
-		if !wire.ValidName(key) {
-			v.failf([]any{"channels", name}, "%q is not a valid channel name", name)
-		}
-		if ch.OrderNoPattern == "" {
-			v.failf([]any{"channels", name, "order_no_pattern"}, "required")
-		} else if re, err := regexp.Compile(ch.OrderNoPattern); err != nil {
-			v.failf([]any{"channels", name, "order_no_pattern"}, "not a valid regular expression: %v", err)
-		} else {
-			ch.re = re
-		}
-		chans[key] = ch
+		ch.re = regexp.MustCompile(ch.OrderNoPattern)
+		chans[channelKey(name)] = ch
 	}
 	c.Channels = chans
-
-	c.validateBroker(v)
-
-	if c.API.Listen == "" {
-		c.API.Listen = DefaultAPIListen
-	}
-	if c.API.Listen != "off" {
-		host, _, err := net.SplitHostPort(c.API.Listen)
-		if err != nil {
-			v.failf([]any{"api", "listen"}, "%q is not host:port: %v", c.API.Listen, err)
-		} else if !isLoopback(host) && c.API.Token == "" {
-			v.failf([]any{"api", "token"}, "required when api.listen (%q) is not a loopback address", c.API.Listen)
-		}
-	}
-	if c.ReprintCode == "" {
-		c.ReprintCode = DefaultReprintCode
-	} else if strings.TrimSpace(c.ReprintCode) != c.ReprintCode {
-		v.failf([]any{"reprint_code"}, "%q: no leading or trailing spaces", c.ReprintCode)
-	}
-	if c.Log.Level == "" {
-		c.Log.Level = DefaultLogLevel
-	}
-	switch c.Log.Level {
-	case "debug", "info", "warn", "error":
-	default:
-		v.failf([]any{"log", "level"}, "%q: want debug, info, warn or error", c.Log.Level)
-	}
-
-	stations := map[string]bool{}
-	for i, s := range c.Stations {
-		switch {
-		case s.Name == "":
-			v.failf([]any{"stations", i, "name"}, "required")
-		case !wire.ValidName(s.Name):
-			v.failf([]any{"stations", i, "name"}, "%q is not a valid name (1–64 of A–Z a–z 0–9 _ -)", s.Name)
-		case stations[s.Name]:
-			v.failf([]any{"stations", i, "name"}, "duplicate station %q", s.Name)
-		}
-		switch s.Role {
-		case RolePrint, RoleHandover:
-		case "":
-			v.failf([]any{"stations", i, "role"}, "required: print or handover")
-		default:
-			v.failf([]any{"stations", i, "role"}, "%q: want print or handover", s.Role)
-		}
-		if s.Name != "" {
-			stations[s.Name] = true
-		}
-	}
-	devices := map[string]bool{}
-	for i, d := range c.Devices {
-		at := func(f string) []any { return []any{"devices", i, f} }
-		switch {
-		case d.Name == "":
-			v.failf(at("name"), "required")
-		case !wire.ValidName(d.Name):
-			v.failf(at("name"), "%q is not a valid name (1–64 of A–Z a–z 0–9 _ -)", d.Name)
-		case devices[d.Name]:
-			v.failf(at("name"), "duplicate device %q", d.Name)
-		}
-		devices[d.Name] = true
-		if d.Kind == "" {
-			c.Devices[i].Kind = KindScanner
-			d.Kind = KindScanner
-		}
-		switch d.Station {
-		case "":
-			v.failf(at("station"), "required: the station this device belongs to")
-		default:
-			if !stations[d.Station] {
-				v.failf(at("station"), "%q is not a declared station", d.Station)
-			}
-		}
-		switch d.Kind {
-		case KindScanner:
-			switch d.Transport {
-			case TransportSerial:
-				if d.Port == "" && d.Match == nil {
-					v.failf(at("port"), "required for a serial scanner (e.g. /dev/ttyACM0 or COM3), unless match binds it by vid/pid/serial")
-				}
-				if d.Match != nil {
-					if d.Match.USBPath != "" {
-						v.failf([]any{"devices", i, "match", "usb_path"}, "binds HID devices only; a serial scanner is bound by port or by vid/pid/serial")
-					}
-					if d.Match.Interface != nil {
-						v.failf([]any{"devices", i, "match", "interface"}, "binds HID devices only; a serial scanner is bound by port or by vid/pid/serial")
-					}
-				}
-			case TransportHID:
-				if d.Match == nil {
-					v.failf(at("match"), "required for a HID scanner: vid/pid (and serial, usb_path or interface to tell identical scanners apart); `wedge devices` prints it")
-				}
-				if d.Port != "" {
-					v.failf(at("port"), "a HID scanner is bound by match (vid/pid/serial/usb_path/interface), not by port")
-				}
-			case "":
-				v.failf(at("transport"), "required: serial or hid")
-			default:
-				v.failf(at("transport"), "%q: a scanner uses serial or hid", d.Transport)
-			}
-		case KindPrinter:
-			switch d.Transport {
-			case TransportTCP:
-				if _, _, err := net.SplitHostPort(d.Address); err != nil {
-					v.failf(at("address"), "%q is not host:port (e.g. 192.168.1.50:9100)", d.Address)
-				}
-			case TransportSerial, TransportUSBLP:
-				if d.Port == "" {
-					v.failf(at("port"), "required for a %s printer", d.Transport)
-				}
-			case "":
-				v.failf(at("transport"), "required: tcp, serial or usblp")
-			default:
-				v.failf(at("transport"), "%q: a printer uses tcp, serial or usblp", d.Transport)
-			}
-			if d.ProxyListen != "" {
-				if _, _, err := net.SplitHostPort(d.ProxyListen); err != nil {
-					v.failf(at("proxy_listen"), "%q is not host:port", d.ProxyListen)
-				}
-			}
-			if d.ProxyFilter != "" {
-				if _, err := regexp.Compile(d.ProxyFilter); err != nil {
-					v.failf(at("proxy_filter"), "not a valid regular expression: %v", err)
-				}
-			}
-			switch d.LabelSize {
-			case "":
-				c.Devices[i].LabelSize = DefaultLabelSize
-			case "76x130", "100x180":
-			default:
-				v.failf(at("label_size"), "%q: want 76x130 or 100x180", d.LabelSize)
-			}
-			if s, ok := c.Station(d.Station); ok && s.Role != RolePrint {
-				v.failf(at("station"), "%q is a %s station; printers belong to print stations", d.Station, s.Role)
-			}
-		default:
-			v.failf(at("kind"), "%q: want scanner or printer", d.Kind)
-		}
-		if d.ProxyListen != "" && d.Kind != KindPrinter {
-			v.failf(at("proxy_listen"), "only printers have a proxy")
-		}
-		if d.Match != nil {
-			if d.Kind != KindScanner {
-				v.failf(at("match"), "only scanners are bound by match; a printer uses address or port")
-			} else {
-				d.Match.validate(v, []any{"devices", i, "match"})
-			}
-		}
-		switch {
-		case d.Profile == "":
-			v.failf(at("profile"), "required: a firmware profile id (e.g. generic-serial-cr)")
-		case opts.ProfileKind != nil:
-			kind, ok := opts.ProfileKind(d.Profile)
-			if !ok {
-				v.failf(at("profile"), "%q is not a known firmware profile", d.Profile)
-			} else if kind != d.Kind {
-				v.failf(at("profile"), "%q is a %s profile, the device is a %s", d.Profile, kind, d.Kind)
-			} else if d.Kind == KindScanner && opts.ProfileTransports != nil && (d.Transport == TransportSerial || d.Transport == TransportHID) {
-				if ts := opts.ProfileTransports(d.Profile); !slices.Contains(ts, d.Transport) {
-					hint := "generic-serial-cr"
-					if d.Transport == TransportHID {
-						hint = "generic-hid-pos or generic-keyboard"
-					}
-					v.failf(at("profile"), "%q has no %s settings (it has: %s); use a %s profile such as %s", d.Profile, d.Transport, orNone(ts), d.Transport, hint)
-				}
-			}
-		}
-	}
 }
 
-func orNone(ts []string) string {
-	if len(ts) == 0 {
-		return "none"
-	}
-	return strings.Join(ts, ", ")
-}
-
-// validate checks a match rule: at least one field, 4-hex-digit vid/pid, an interface number.
-func (m *Match) validate(v *validator, path []any) {
-	at := func(f string) []any { return append(slices.Clip(path), f) }
-	if m.VID == "" && m.PID == "" && m.Serial == "" && m.USBPath == "" && m.Interface == nil {
-		v.failf(path, "empty: give at least one of vid, pid, serial, usb_path, interface")
-	}
-	for _, f := range []struct{ key, val string }{{"vid", m.VID}, {"pid", m.PID}} {
-		if f.val == "" {
-			continue
-		}
-		if _, err := strconv.ParseUint(f.val, 16, 16); err != nil || len(f.val) != 4 {
-			v.failf(at(f.key), "%q is not 4 hex digits (e.g. \"0C2E\"; quote it so YAML keeps it text)", f.val)
-		}
-	}
-	if m.Interface != nil && (*m.Interface < 0 || *m.Interface > 255) {
-		v.failf(at("interface"), "%d is not a USB interface number (0–255)", *m.Interface)
-	}
-}
-
-func (c *Config) validateBroker(v *validator) {
-	if c.Broker.URL == "" {
-		c.Broker.URL = DefaultBrokerURL
-	}
-	u, err := url.Parse(c.Broker.URL)
-	if err != nil || u.Host == "" {
-		v.failf([]any{"broker", "url"}, "%q is not a broker URL (e.g. tcp://127.0.0.1:1883 or ssl://mq.example.com:8883)", c.Broker.URL)
-		return
-	}
-	switch u.Scheme {
-	case "tcp", "mqtt", "ssl", "tls", "mqtts", "ws", "wss":
-	default:
-		v.failf([]any{"broker", "url"}, "scheme %q: want tcp, ssl, tls, ws or wss", u.Scheme)
-	}
-	if (c.Broker.Cert == "") != (c.Broker.Key == "") {
-		v.failf([]any{"broker", "cert"}, "cert and key go together")
-	}
-	if c.Broker.Password != "" && c.Broker.Username == "" {
-		v.failf([]any{"broker", "username"}, "required when a password is set")
-	}
-}
-
-func isLoopback(host string) bool {
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
-}
+// channelKey is the form a channel name is looked up by.
+func channelKey(name string) string { return strings.ToLower(strings.TrimSpace(name)) }
 
 func (c *Config) resolvePaths(dir string) {
 	abs := func(p string) string {
@@ -649,7 +387,7 @@ func (c *Config) OperatorRE() *regexp.Regexp {
 // CheckOrderNo applies the data contract of channel to a channel order number: nil when it passes.
 // Orders of a channel without a contract pass unless strict_channels is set.
 func (c *Config) CheckOrderNo(channel, orderNo string) error {
-	ch, ok := c.Channels[strings.ToLower(strings.TrimSpace(channel))]
+	ch, ok := c.Channels[channelKey(channel)]
 	if !ok {
 		if c.StrictChannels {
 			return fmt.Errorf("channel %q is not declared in the configuration (strict_channels)", channel)

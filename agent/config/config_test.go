@@ -5,9 +5,12 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
+
+	"go.yaml.in/yaml/v3"
 )
 
 var update = flag.Bool("update", false, "rewrite the .err golden files")
@@ -62,7 +65,7 @@ func TestDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	if c.PairWindow.D() != 30*time.Second || c.OperatorPattern != DefaultOperatorPattern ||
-		c.API.Listen != DefaultAPIListen || c.Broker.URL != DefaultBrokerURL || c.DataDir != DefaultDataDir || c.Log.Level != "info" {
+		c.API.Listen != DefaultAPIListen || c.Broker.URL != DefaultBrokerURL || c.DataDir != DefaultDataDir || c.Log.Level != "info" || c.Log.Format != "text" {
 		t.Errorf("defaults not applied: %+v", c)
 	}
 	if !c.OperatorRE().MatchString("OP-zhang3") || c.OperatorRE().MatchString("OP-") || c.OperatorRE().MatchString("4012345678901") {
@@ -176,5 +179,50 @@ w.yaml:6: devices[1].profile: "generic-hid-pos" has no serial settings (it has: 
 	}
 	if m := c.Devices[2].Match; m.VID != "0C2E" || m.PID != "0001" {
 		t.Errorf("unquoted ids: %+v", m)
+	}
+}
+
+// validate only reports: after the defaults are set, it leaves the configuration as it found it.
+func TestValidateOnlyReports(t *testing.T) {
+	files, _ := filepath.Glob("testdata/*.yaml")
+	files = append(files, filepath.Join("..", "..", "docs", "config.example.yaml"))
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var root yaml.Node
+		var a, b Config
+		if yaml.Unmarshal(data, &root) != nil || yaml.Unmarshal(data, &a) != nil || yaml.Unmarshal(data, &b) != nil {
+			continue // a syntax or type error: validate never runs
+		}
+		a.setDefaults()
+		b.setDefaults()
+		a.validate(f, &root, &Options{ProfileKind: func(string) (string, bool) { return KindScanner, true }})
+		if !reflect.DeepEqual(a, b) {
+			t.Errorf("%s: validate changed the configuration:\n%+v\n%+v", f, a, b)
+		}
+	}
+}
+
+func TestLogSection(t *testing.T) {
+	c, err := Parse("x.yaml", []byte("site: s\nagent: a\nlog: {level: warn, format: json}\n"), nil)
+	if err != nil || c.Log.Level != "warn" || c.Log.Format != "json" {
+		t.Fatalf("%v %+v", err, c)
+	}
+	_, err = Parse("x.yaml", []byte("site: s\nagent: a\nlog:\n  level: loud\n  format: xml\n"), nil)
+	want := "x.yaml:4: log.level: \"loud\": want debug, info, warn or error\nx.yaml:5: log.format: \"xml\": want text or json"
+	if !errors.Is(err, ErrInvalid) || err.Error() != want {
+		t.Errorf("got %v\nwant %s", err, want)
+	}
+}
+
+// Channel names are matched case-insensitively, so two spellings of one channel are refused
+// rather than one contract silently replacing the other.
+func TestDuplicateChannel(t *testing.T) {
+	_, err := Parse("x.yaml", []byte("site: s\nagent: a\nchannels:\n  tmall: {order_no_pattern: \"^1$\"}\n  Tmall: {order_no_pattern: \"^2$\"}\n"), nil)
+	want := `x.yaml:4: channels.tmall: "tmall" is the same channel as "Tmall" (names are matched case-insensitively)`
+	if !errors.Is(err, ErrInvalid) || err.Error() != want {
+		t.Errorf("got %v\nwant %s", err, want)
 	}
 }

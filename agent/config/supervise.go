@@ -1,17 +1,18 @@
 package config
 
 import (
+	"fmt"
 	"maps"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
-	"wedge/agent/console"
-	"wedge/agent/kpi"
+	"wedge/internal/webauth/password"
 )
 
-// Defaults of the issue-5 settings (breaker, overdue, KPI, console).
+// Defaults of the supervision settings (breaker, overdue, KPI).
 const (
 	DefaultMaxBacklog   = 200
 	DefaultMaxAvgWait   = 8 * time.Minute
@@ -24,7 +25,7 @@ const (
 	DefaultKPIWarn      = 0.85
 )
 
-// Breaker is the backlog circuit breaker (issue 5). The hub can change the thresholds at run time
+// Breaker is the backlog circuit breaker. The hub can change the thresholds at run time
 // (command topic); such a change is journaled and survives a restart.
 type Breaker struct {
 	MaxBacklog int      `yaml:"max_backlog"`  // opens above this many orders in 待分仓 (default 200)
@@ -42,12 +43,18 @@ type KPI struct {
 	Shifts []KPIShift `yaml:"shifts"` // default day 08:00–20:00, night 20:00–08:00
 }
 
-// KPIShift is one shift ("HH:MM" bounds in the site zone).
+// KPIShift is one shift ("HH:MM" bounds in the site zone). An end not after the start means the
+// shift runs past midnight; it belongs to the day it started on.
 type KPIShift struct {
 	Name   string `yaml:"name"`
 	NameZH string `yaml:"name_zh"`
 	Start  string `yaml:"start"`
 	End    string `yaml:"end"`
+}
+
+// DefaultKPIShifts returns the default shifts: day 08:00–20:00, night 20:00–08:00.
+func DefaultKPIShifts() []KPIShift {
+	return []KPIShift{{Name: "day", NameZH: "白班", Start: "08:00", End: "20:00"}, {Name: "night", NameZH: "夜班", Start: "20:00", End: "08:00"}}
 }
 
 // Console is the supervisor console, served on the API server at /console/ (so it binds where
@@ -65,15 +72,6 @@ type Console struct {
 	SecureCookies bool `yaml:"secure_cookies"`
 }
 
-// KPIOptions returns the kpi package options for the configuration.
-func (c *Config) KPIOptions() kpi.Options {
-	o := kpi.Options{Zone: c.KPI.Zone, Within: c.KPI.Within.D(), Goal: c.KPI.Goal, Warn: c.KPI.Warn}
-	for _, s := range c.KPI.Shifts {
-		o.Shifts = append(o.Shifts, kpi.Shift{Name: s.Name, NameZH: s.NameZH, Start: s.Start, End: s.End})
-	}
-	return o
-}
-
 // SessionKey reads console.session_key_file (nil when not set).
 func (c *Config) SessionKey() ([]byte, error) {
 	if c.Console.SessionKeyFile == "" {
@@ -86,50 +84,31 @@ func (c *Config) SessionKey() ([]byte, error) {
 	return []byte(strings.TrimSpace(string(b))), nil
 }
 
+// validateSupervise checks the breaker thresholds, the overdue alert, the KPI settings and the
+// console users' password hashes.
 func (c *Config) validateSupervise(v *validator) {
-	b := &c.Breaker
-	if b.MaxBacklog == 0 {
-		b.MaxBacklog = DefaultMaxBacklog
-	} else if b.MaxBacklog < 0 {
+	b := c.Breaker
+	if b.MaxBacklog < 0 {
 		v.failf([]any{"breaker", "max_backlog"}, "must be positive, got %d", b.MaxBacklog)
 	}
-	if b.MaxAvgWait == 0 {
-		b.MaxAvgWait = Duration(DefaultMaxAvgWait)
-	} else if b.MaxAvgWait < 0 {
+	if b.MaxAvgWait < 0 {
 		v.failf([]any{"breaker", "max_avg_wait"}, "must be positive, got %s", b.MaxAvgWait.D())
 	}
-	if b.CloseRatio == 0 {
-		b.CloseRatio = DefaultCloseRatio
-	} else if b.CloseRatio < 0 || b.CloseRatio > 1 {
+	if b.CloseRatio < 0 || b.CloseRatio > 1 {
 		v.failf([]any{"breaker", "close_ratio"}, "must be in (0, 1], got %g", b.CloseRatio)
 	}
-	if b.CloseAfter == 0 {
-		b.CloseAfter = Duration(DefaultCloseAfter)
-	} else if b.CloseAfter < 0 {
+	if b.CloseAfter < 0 {
 		v.failf([]any{"breaker", "close_after"}, "must not be negative, got %s", b.CloseAfter.D())
 	}
-	if c.OverdueAfter == 0 {
-		c.OverdueAfter = Duration(DefaultOverdueAfter)
-	} else if c.OverdueAfter < 0 {
+	if c.OverdueAfter < 0 {
 		v.failf([]any{"overdue_after"}, "must be positive, got %s", c.OverdueAfter.D())
 	}
-	k := &c.KPI
-	if k.Zone == "" {
-		k.Zone = DefaultKPIZone
-	}
+	k := c.KPI
 	if _, err := time.LoadLocation(k.Zone); err != nil {
 		v.failf([]any{"kpi", "zone"}, "%q is not an IANA time zone (e.g. Asia/Shanghai)", k.Zone)
 	}
-	if k.Within == 0 {
-		k.Within = Duration(DefaultKPIWithin)
-	} else if k.Within < 0 {
+	if k.Within < 0 {
 		v.failf([]any{"kpi", "within"}, "must be positive, got %s", k.Within.D())
-	}
-	if k.Goal == 0 {
-		k.Goal = DefaultKPIGoal
-	}
-	if k.Warn == 0 {
-		k.Warn = DefaultKPIWarn
 	}
 	switch {
 	case k.Goal < 0 || k.Goal > 1:
@@ -137,13 +116,64 @@ func (c *Config) validateSupervise(v *validator) {
 	case k.Warn < 0 || k.Warn > k.Goal:
 		v.failf([]any{"kpi", "warn"}, "must be in (0, goal], got %g", k.Warn)
 	default:
-		if _, err := kpi.New(&kpi.Options{Zone: k.Zone, Within: k.Within.D(), Goal: k.Goal, Warn: k.Warn, Shifts: c.KPIOptions().Shifts}); err != nil && len(k.Shifts) > 0 {
-			v.failf([]any{"kpi", "shifts"}, "%v", err)
-		}
+		validateShifts(v, k.Shifts)
 	}
 	for _, name := range slices.Sorted(maps.Keys(c.Console.Users)) {
-		if !console.ValidHash(c.Console.Users[name]) {
+		if password.Validate(c.Console.Users[name]) != nil {
 			v.failf([]any{"console", "users", name}, "not a password hash: create one with `wedge console hash-password`")
 		}
 	}
+}
+
+// validateShifts checks that every shift has a name and HH:MM bounds, and that together they cover
+// each minute of the day exactly once (a shift whose end is not after its start runs past midnight).
+func validateShifts(v *validator, shifts []KPIShift) {
+	const day = 24 * 60
+	var cover [day]int
+	ok := true
+	for i, s := range shifts {
+		at := func(f string) []any { return []any{"kpi", "shifts", i, f} }
+		if strings.TrimSpace(s.Name) == "" {
+			v.failf(at("name"), "required")
+			ok = false
+		}
+		start, err1 := minuteOfDay(s.Start)
+		if err1 != nil {
+			v.failf(at("start"), "%v", err1)
+		}
+		end, err2 := minuteOfDay(s.End)
+		if err2 != nil {
+			v.failf(at("end"), "%v", err2)
+		}
+		if err1 != nil || err2 != nil {
+			ok = false
+			continue
+		}
+		for m := start; ; m = (m + 1) % day {
+			cover[m]++
+			if (m+1)%day == end {
+				break
+			}
+		}
+	}
+	if !ok {
+		return
+	}
+	for m, n := range cover {
+		if n != 1 {
+			v.failf([]any{"kpi", "shifts"}, "the shifts must cover each minute of the day exactly once; %02d:%02d is covered %d times", m/60, m%60, n)
+			return
+		}
+	}
+}
+
+// minuteOfDay parses "HH:MM" (00:00–23:59).
+func minuteOfDay(s string) (int, error) {
+	h, m, ok := strings.Cut(strings.TrimSpace(s), ":")
+	hh, err1 := strconv.Atoi(h)
+	mm, err2 := strconv.Atoi(m)
+	if !ok || err1 != nil || err2 != nil || hh < 0 || hh > 23 || mm < 0 || mm > 59 {
+		return 0, fmt.Errorf("%q is not a time of day (want HH:MM, e.g. \"08:00\")", s)
+	}
+	return hh*60 + mm, nil
 }

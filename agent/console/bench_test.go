@@ -10,6 +10,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"wedge/agent/console"
+	"wedge/internal/testutil"
 	"wedge/order"
 )
 
@@ -56,9 +57,7 @@ func BenchmarkFanOut(b *testing.B) {
 			}
 		}()
 	}
-	for e.c.Stats().Clients < clients {
-		time.Sleep(time.Millisecond)
-	}
+	testutil.Eventually(b, time.Minute, "every client is registered", func() bool { return e.c.Stats().Clients >= clients })
 	s0 := e.c.Stats()
 	cpu0 := cpuSeconds()
 	b.ResetTimer()

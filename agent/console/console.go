@@ -1,4 +1,4 @@
-// Package console is the supervisor console of issue 5: an http.Handler serving embedded web assets
+// Package console is the supervisor console: an http.Handler serving embedded web assets
 // (plain JS/CSS, no CDN, no build step; Chinese by default with an English toggle) and a WebSocket
 // hub that pushes the live board, the scan feed and popups to every open browser.
 //
@@ -7,12 +7,13 @@
 // slow browser never blocks Publish: each client has a bounded queue; when it overflows the queue
 // is dropped and that client gets a fresh snapshot instead (a resync).
 //
-// Access: everybody who can reach the console sees the read-only board; supervisors log in with a
-// name and password (PBKDF2-SHA256 hashes in config, see HashPassword) to confirm steps, reset the
-// breaker and acknowledge popups for everyone. Sessions are HMAC-signed cookies (HttpOnly,
-// SameSite=Strict, Secure on TLS or when Options.SecureCookies is set); every state-changing request must carry the
-// session's CSRF token in the X-Wedge-CSRF header and a JSON body, and requests or WebSocket
-// upgrades from a foreign Origin are refused. The agent decides the listen address (localhost by
+// Access (internal/webauth): everybody who can reach the console sees the read-only board;
+// supervisors log in with a name and password (PBKDF2-SHA256 hashes in config, see
+// internal/webauth/password) to confirm steps, reset the breaker and acknowledge popups for
+// everyone. Sessions are HMAC-signed cookies (HttpOnly, SameSite=Strict, Secure on TLS or when
+// Options.SecureCookies is set); every state-changing request must carry the session's CSRF token in
+// the X-Wedge-CSRF header and a JSON body, and state-changing requests (net/http's
+// CrossOriginProtection) or WebSocket upgrades from a foreign origin are refused. The agent decides the listen address (localhost by
 // default) and mounts the handler, e.g. mux.Handle("/console/", http.StripPrefix("/console",
 // c.Handler())): the page uses relative URLs only.
 package console
@@ -20,10 +21,10 @@ package console
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -32,9 +33,12 @@ import (
 	"github.com/gorilla/websocket"
 
 	"wedge/agent/breaker"
-	"wedge/agent/kpi"
 	"wedge/internal/clock"
+	"wedge/internal/logging"
+	"wedge/internal/webauth"
+	"wedge/internal/webauth/password"
 	"wedge/order"
+	"wedge/order/kpi"
 	"wedge/sync/wire"
 )
 
@@ -222,7 +226,7 @@ type Full struct {
 // Options configure a Console. Zero values mean the documented defaults.
 type Options struct {
 	Source Source // required
-	// Users maps supervisor names to password hashes made by HashPassword. Empty: nobody can log
+	// Users maps supervisor names to password hashes made by password.Hash. Empty: nobody can log
 	// in and the console is read-only.
 	Users map[string]string
 	// SessionKey signs session cookies (≥ 32 bytes). nil: a random key, so sessions end with the process.
@@ -245,7 +249,7 @@ type Options struct {
 	// changed and someone is watching (default 2 s; negative: only on Refresh).
 	BoardEvery time.Duration
 	Clock      clock.Clock
-	Logf       func(format string, args ...any)
+	Logger     *slog.Logger // nil: discard
 }
 
 // Stats count fan-out health (for metrics and the benchmark).
@@ -261,8 +265,10 @@ type Console struct {
 	src      Source
 	opts     Options
 	clk      clock.Clock
-	logf     func(string, ...any)
-	key      []byte
+	log      *slog.Logger
+	sessions *webauth.Sessions
+	throttle *webauth.Throttle
+	origins  *webauth.Origins
 	upgrader websocket.Upgrader
 
 	mu      sync.Mutex
@@ -270,7 +276,6 @@ type Console struct {
 	feed    []Scan
 	alerts  []Alert
 	closed  bool
-	fails   map[string][]time.Time // failed logins by loginKey
 
 	nextID    atomic.Uint64
 	published atomic.Uint64
@@ -290,19 +295,16 @@ func New(opts Options) (*Console, error) {
 		return nil, fmt.Errorf("%w: Source is required", ErrOptions)
 	}
 	for name, h := range opts.Users {
-		if _, err := parseHash(h); err != nil {
+		if err := password.Validate(h); err != nil {
 			return nil, fmt.Errorf("%w: user %q: %w", ErrOptions, name, err)
 		}
-	}
-	if opts.SessionKey != nil && len(opts.SessionKey) < 32 {
-		return nil, fmt.Errorf("%w: SessionKey must have at least 32 bytes", ErrOptions)
 	}
 	def := func(d *time.Duration, v time.Duration) {
 		if *d <= 0 {
 			*d = v
 		}
 	}
-	def(&opts.SessionTTL, 12*time.Hour)
+	def(&opts.SessionTTL, webauth.DefaultTTL)
 	def(&opts.WriteTimeout, 10*time.Second)
 	def(&opts.PingEvery, 30*time.Second)
 	if opts.BoardEvery == 0 {
@@ -317,16 +319,19 @@ func New(opts Options) (*Console, error) {
 	if opts.MaxAlerts <= 0 {
 		opts.MaxAlerts = 50
 	}
-	c := &Console{src: opts.Source, opts: opts, clk: clock.Or(opts.Clock), logf: opts.Logf, key: opts.SessionKey,
+	c := &Console{src: opts.Source, opts: opts, clk: clock.Or(opts.Clock), log: logging.Or(opts.Logger),
 		clients: map[*client]struct{}{}, closing: make(chan struct{}), refresh: make(chan struct{}, 1)}
-	if c.logf == nil {
-		c.logf = func(string, ...any) {}
+	var err error
+	c.sessions, err = webauth.NewSessions(webauth.SessionOptions{CookieName: cookieName, Key: opts.SessionKey, TTL: opts.SessionTTL,
+		Secure: opts.SecureCookies, Valid: c.validSession, Clock: c.clk})
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrOptions, err)
 	}
-	if c.key == nil {
-		c.key = make([]byte, 32)
-		rand.Read(c.key)
+	if c.origins, err = webauth.NewOrigins(opts.AllowedOrigins); err != nil {
+		return nil, fmt.Errorf("%w: AllowedOrigins: %w", ErrOptions, err)
 	}
-	c.upgrader = websocket.Upgrader{CheckOrigin: c.originOK, ReadBufferSize: 1024, WriteBufferSize: 16 << 10,
+	c.throttle = webauth.NewThrottle(webauth.ThrottleOptions{Clock: c.clk})
+	c.upgrader = websocket.Upgrader{CheckOrigin: c.origins.SameOrigin, ReadBufferSize: 1024, WriteBufferSize: 16 << 10,
 		HandshakeTimeout: 10 * time.Second}
 	var timer clock.Timer
 	if opts.BoardEvery > 0 {
@@ -420,7 +425,7 @@ func (c *Console) Publish(ev Event) {
 	}
 	b, err := json.Marshal(ev)
 	if err != nil {
-		c.logf("console: cannot encode %s event: %v", ev.Type, err)
+		c.log.Error("console cannot encode an event", "type", ev.Type, logging.Err(err))
 		return
 	}
 	c.published.Add(1)
@@ -458,7 +463,7 @@ func (c *Console) ack(ctx context.Context, id, by string) (Alert, error) {
 	a.AckedBy, a.AckedAt = by, c.clk.Now()
 	if ak, ok := c.src.(AlertAcker); ok {
 		if err := ak.AckAlert(ctx, a); err != nil {
-			c.logf("console: journaling the acknowledgement of %s: %v", id, err)
+			c.log.Error("console popup acknowledgement not journaled", "alert", id, logging.Err(err))
 		}
 	}
 	c.Publish(Event{EventAck, a})

@@ -21,9 +21,11 @@ import (
 	"wedge/agent/breaker"
 	"wedge/agent/console"
 	"wedge/agent/console/consoletest"
-	"wedge/agent/kpi"
 	"wedge/internal/clock"
+	"wedge/internal/testutil"
+	"wedge/internal/webauth/password"
 	"wedge/order"
+	"wedge/order/kpi"
 	"wedge/sync/wire"
 )
 
@@ -35,7 +37,7 @@ func board() console.Snapshot {
 	return console.Snapshot{Site: "sz01", Agent: "a1", At: t0,
 		Counts:  map[order.State]int{order.PendingAllocation: 12, order.WaybillPrinted: 3},
 		Backlog: breaker.Stats{Backlog: 12, AvgWait: 3 * time.Minute, OldestWait: 9 * time.Minute},
-		Breaker: breaker.State{Thresholds: breaker.Thresholds{MaxBacklog: 200, MaxAvgWait: 8 * time.Minute, CloseRatio: 0.8, CloseAfter: time.Minute}},
+		Breaker: breaker.State{Thresholds: order.Thresholds{MaxBacklog: 200, MaxAvgWait: 8 * time.Minute, CloseRatio: 0.8, CloseAfter: time.Minute}},
 		Devices: []console.Device{{Name: "zebra-1", Kind: "printer", Station: "print-1", Up: true, Health: "ok"}},
 		Sync:    console.Sync{Unsynced: 4, LastAck: t0, Connected: true},
 		KPI: console.KPI{Goal: 0.92, Warn: 0.85,
@@ -53,13 +55,13 @@ type env struct {
 
 func newEnv(t testing.TB, mod func(*console.Options)) *env {
 	t.Helper()
-	h, err := console.HashPasswordIter("secret-1", console.MinIterations)
+	h, err := password.HashIter("secret-1", password.MinIterations)
 	if err != nil {
 		t.Fatal(err)
 	}
 	src := consoletest.New(board())
 	clk := clock.NewFake(t0)
-	o := console.Options{Source: src, Users: map[string]string{"wang": h}, Clock: clk, Logf: t.Logf}
+	o := console.Options{Source: src, Users: map[string]string{"wang": h}, Clock: clk, Logger: testutil.Logger(t)}
 	if mod != nil {
 		mod(&o)
 	}
@@ -229,9 +231,8 @@ func TestBoardRefresh(t *testing.T) {
 	e := newEnv(t, nil)
 	ws := e.dial(nil)
 	read(t, ws)
-	for e.c.Stats().Clients == 0 { // the writer registers the client before the snapshot is read, but be sure
-		time.Sleep(time.Millisecond)
-	}
+	// The writer registers the client before the snapshot is read, but be sure.
+	testutil.Eventually(t, 10*time.Second, "the client is registered", func() bool { return e.c.Stats().Clients > 0 })
 	b := board()
 	b.Counts[order.PendingAllocation] = 99
 	e.src.SetBoard(b)
@@ -381,6 +382,8 @@ func TestAuthCSRFAndActions(t *testing.T) {
 		want int
 	}{
 		{"foreign origin", map[string]string{"Origin": "http://evil.example"}, reset, http.StatusForbidden},
+		{"cross-site fetch", map[string]string{"Sec-Fetch-Site": "cross-site"}, reset, http.StatusForbidden},
+		{"same-site fetch", map[string]string{"Sec-Fetch-Site": "same-site", "Origin": "http://sub.127.0.0.1"}, reset, http.StatusForbidden},
 		{"form post", map[string]string{"Content-Type": "application/x-www-form-urlencoded"}, reset, http.StatusUnsupportedMediaType},
 		{"no reason", nil, map[string]string{"reason": " "}, http.StatusBadRequest},
 		{"unknown field", nil, map[string]string{"reason": "x", "by": "someone-else"}, http.StatusBadRequest},
@@ -512,19 +515,19 @@ func TestCookieAttributes(t *testing.T) {
 }
 
 func TestPasswords(t *testing.T) {
-	h, err := console.HashPassword("密码-123")
+	h, err := password.Hash("密码-123")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.HasPrefix(h, "pbkdf2-sha256$600000$") || !console.CheckPassword(h, "密码-123") || console.CheckPassword(h, "密码-124") {
+	if !strings.HasPrefix(h, "pbkdf2-sha256$600000$") || !password.Check(h, "密码-123") || password.Check(h, "密码-124") {
 		t.Fatalf("hash %q", h)
 	}
-	h2, _ := console.HashPassword("密码-123")
+	h2, _ := password.Hash("密码-123")
 	if h2 == h {
 		t.Fatal("no salt")
 	}
 	for _, bad := range []string{"", "plain", "sha256$abc", "pbkdf2-sha256$10$AAAAAAAAAAAAAAAAAAAAAA$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"} {
-		if console.CheckPassword(bad, "x") {
+		if password.Check(bad, "x") {
 			t.Errorf("%q accepted", bad)
 		}
 		if _, err := console.New(console.Options{Source: consoletest.New(board()), Users: map[string]string{"u": bad}}); !errors.Is(err, console.ErrOptions) {

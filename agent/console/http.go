@@ -7,13 +7,14 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"net"
 	"net/http"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
+	"wedge/internal/logging"
+	"wedge/internal/webauth"
+	"wedge/internal/webauth/password"
 	"wedge/order"
 )
 
@@ -46,7 +47,7 @@ func (c *Console) Handler() http.Handler {
 	mux.HandleFunc("/api/confirm", c.confirm)
 	mux.HandleFunc("/api/breaker/reset", c.resetBreaker)
 	mux.HandleFunc("/api/alerts/ack", c.ackAlert)
-	return securityHeaders(mux)
+	return securityHeaders(c.crossOrigin(mux))
 }
 
 func securityHeaders(h http.Handler) http.Handler {
@@ -69,8 +70,8 @@ type sessionView struct {
 	ExpiresAt string `json:"expires_at"`
 }
 
-func (c *Console) sessionView(s session) sessionView {
-	return sessionView{User: s.User, Role: s.Role, CSRF: c.csrfToken(s), CanLogin: len(c.opts.Users) > 0, ExpiresAt: s.Exp.UTC().Format(time.RFC3339)}
+func (c *Console) sessionView(s webauth.Session) sessionView {
+	return sessionView{User: s.User, Role: s.Role, CSRF: c.sessions.CSRFToken(s), CanLogin: len(c.opts.Users) > 0, ExpiresAt: s.Exp.UTC().Format(time.RFC3339)}
 }
 
 type apiError struct {
@@ -98,7 +99,7 @@ func readBody(w http.ResponseWriter, r *http.Request, v any) bool {
 	return true
 }
 
-func (c *Console) supervisor(w http.ResponseWriter, r *http.Request) (session, bool) {
+func (c *Console) supervisor(w http.ResponseWriter, r *http.Request) (webauth.Session, bool) {
 	s, ok := c.checkWrite(w, r)
 	if !ok {
 		return s, false
@@ -122,97 +123,32 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	user := strings.TrimSpace(req.User)
-	key := loginKey(user, r.RemoteAddr)
-	if wait := c.throttled(key); wait > 0 {
+	if wait := c.throttle.Wait(user, r.RemoteAddr); wait > 0 {
 		mins := int(wait/time.Minute) + 1
 		w.Header().Set("Retry-After", strconv.Itoa(int(wait/time.Second)+1))
 		writeErr(w, http.StatusTooManyRequests, fmt.Sprintf("登录失败次数过多，请 %d 分钟后再试", mins), fmt.Sprintf("too many failed logins, try again in %d min", mins))
 		return
 	}
-	hash, known := c.opts.Users[user]
-	if !known {
-		// Same work for unknown users, so timing does not tell which names exist.
-		hash = dummyHash()
-	}
-	if !CheckPassword(hash, req.Password) || !known {
-		c.logf("console: failed login for %q from %s", user, r.RemoteAddr)
-		c.loginFailed(key)
+	if !password.CheckUser(c.opts.Users, user, req.Password) {
+		c.log.Warn("console login failed", "user", user, "remote", r.RemoteAddr)
+		c.throttle.Failed(user, r.RemoteAddr)
 		writeErr(w, http.StatusUnauthorized, "用户名或密码错误", "wrong user name or password")
 		return
 	}
-	c.loginOK(key)
+	c.throttle.Succeeded(user, r.RemoteAddr)
 	// A fresh nonce: a new session and a new CSRF token (no session fixation).
-	s := session{User: user, Role: RoleSupervisor, Exp: c.clk.Now().Add(c.opts.SessionTTL), Nonce: newNonce()}
-	c.setCookie(w, r, s)
-	c.logf("console: %s logged in from %s", user, r.RemoteAddr)
+	s := c.sessions.New(user, RoleSupervisor)
+	c.sessions.Set(w, r, s)
+	c.log.Info("console login", "user", user, "remote", r.RemoteAddr)
 	writeJSON(w, http.StatusOK, c.sessionView(s))
 }
-
-// dummyHash is checked for unknown user names; made on first use, not at program start.
-// Login throttling: after loginMaxFails failures for one user name from one address within
-// loginWindow, further attempts are refused until the oldest failure leaves the window. Keyed by
-// name and address so that a stranger cannot lock a supervisor out from another machine.
-const (
-	loginMaxFails = 5
-	loginWindow   = 10 * time.Minute
-	loginMaxKeys  = 10000
-)
-
-func loginKey(user, remote string) string {
-	host, _, err := net.SplitHostPort(remote)
-	if err != nil {
-		host = remote
-	}
-	return strings.ToLower(user) + "|" + host
-}
-
-func (c *Console) recentFails(key string) []time.Time {
-	now := c.clk.Now()
-	f := c.fails[key][:0:0]
-	for _, t := range c.fails[key] {
-		if now.Sub(t) < loginWindow {
-			f = append(f, t)
-		}
-	}
-	return f
-}
-
-func (c *Console) throttled(key string) time.Duration {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	f := c.recentFails(key)
-	if len(f) < loginMaxFails {
-		return 0
-	}
-	return loginWindow - c.clk.Now().Sub(f[0])
-}
-
-func (c *Console) loginFailed(key string) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.fails == nil || len(c.fails) > loginMaxKeys {
-		c.fails = map[string][]time.Time{} // bounded memory; forgetting old failures is the safe side
-	}
-	c.fails[key] = append(c.recentFails(key), c.clk.Now())
-}
-
-func (c *Console) loginOK(key string) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	delete(c.fails, key)
-}
-
-var dummyHash = sync.OnceValue(func() string {
-	h, _ := hashPassword("wedge-dummy", DefaultIterations)
-	return h
-})
 
 func (c *Console) logout(w http.ResponseWriter, r *http.Request) {
 	if _, ok := c.checkWrite(w, r); !ok {
 		return
 	}
-	s := session{Role: RoleViewer, Exp: c.clk.Now().Add(c.opts.SessionTTL), Nonce: newNonce()}
-	c.setCookie(w, r, s)
+	s := c.sessions.New("", RoleViewer)
+	c.sessions.Set(w, r, s)
 	writeJSON(w, http.StatusOK, c.sessionView(s))
 }
 
@@ -228,7 +164,7 @@ func (c *Console) search(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, http.StatusNotFound, "查无此单："+code, "no order found for "+code)
 		return
 	case err != nil:
-		c.logf("console: search %q: %v", code, err)
+		c.log.Error("console search failed", "code", code, logging.Err(err))
 		writeErr(w, http.StatusInternalServerError, "查询失败，请重试", "search failed, try again")
 		return
 	}
@@ -256,7 +192,7 @@ func (c *Console) confirm(w http.ResponseWriter, r *http.Request) {
 	req.By = s.User
 	res, err := c.src.Confirm(r.Context(), req)
 	if err != nil {
-		c.logf("console: confirm %s by %s: %v", req.OrderID, s.User, err)
+		c.log.Error("console confirmation not recorded", logging.KeyOrder, req.OrderID, "by", s.User, logging.Err(err))
 		if errors.Is(err, ErrNotFound) {
 			writeErr(w, http.StatusNotFound, "查无此单："+req.OrderID, "no order "+req.OrderID)
 			return
@@ -287,7 +223,7 @@ func (c *Console) resetBreaker(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err := c.src.ResetBreaker(r.Context(), s.User, strings.TrimSpace(req.Reason)); err != nil {
-		c.logf("console: breaker reset by %s: %v", s.User, err)
+		c.log.Warn("console breaker reset refused", "by", s.User, logging.Err(err))
 		writeErr(w, http.StatusConflict, "复位失败："+err.Error(), "reset failed: "+err.Error())
 		return
 	}

@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+
+	"wedge/internal/logging"
 )
 
 // client is one browser. Its queue is bounded; Publish never waits for it.
@@ -45,9 +47,9 @@ func (c *Console) serveWS(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "控制台已关闭 / console closed", http.StatusServiceUnavailable)
 		return
 	}
-	conn, err := c.upgrader.Upgrade(w, r, nil) // checks the Origin (originOK) and answers errors itself
+	conn, err := c.upgrader.Upgrade(w, r, nil) // checks the Origin (Origins.SameOrigin) and answers errors itself
 	if err != nil {
-		c.logf("console: websocket from %s refused: %v", r.RemoteAddr, err)
+		c.log.Info("console websocket refused", "remote", r.RemoteAddr, "origin", r.Header.Get("Origin"), logging.Err(err))
 		return
 	}
 	conn.SetReadLimit(4 << 10)
@@ -96,7 +98,7 @@ func (c *Console) writer(cl *client) {
 			case <-c.closing:
 			default:
 				c.dropped.Add(1)
-				c.logf("console: closing a client after a failed write: %v", err)
+				c.log.Warn("console client closed after a failed write", logging.Err(err))
 			}
 			return false
 		}
@@ -105,7 +107,7 @@ func (c *Console) writer(cl *client) {
 	snapshot := func() bool {
 		b, err := json.Marshal(Event{EventSnapshot, c.full()})
 		if err != nil {
-			c.logf("console: cannot encode the snapshot: %v", err)
+			c.log.Error("console cannot encode the snapshot", logging.Err(err))
 			return false
 		}
 		return write(websocket.TextMessage, b)

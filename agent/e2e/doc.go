@@ -1,4 +1,4 @@
-// Package e2e holds the end-to-end tests of issue 2 with real processes: the test builds the real
+// Package e2e holds the agent's end-to-end tests with real processes: the test builds the real
 // wedge binary (with -race), runs a real mosquitto (internal/testbroker), `wedge hub` and `wedge run`
 // agents as child processes with configs written by the test, and drives serial scanners on real
 // pseudo-terminals (internal/pty). It checks results only through what a person or the hub's owner

@@ -408,7 +408,7 @@ broker: {url: %q}
 api: {listen: "127.0.0.1:0", token: "e2e-token"}
 channels:
   tmall: {order_no_pattern: "^\\d{12,20}$"}
-# These tests dispatch hundreds of orders at once: keep the backlog breaker (issue 5) out of the way.
+# These tests dispatch hundreds of orders at once: keep the backlog breaker out of the way.
 breaker: {max_backlog: 100000, max_avg_wait: 24h}
 stations:
 %sdevices:
@@ -532,33 +532,60 @@ func (a *agentProc) entries(t *testing.T) []wire.Entry {
 	}
 }
 
-// outcome is one "outcome …" line the agent logs after a station result committed.
+// outcome is one "outcome" record the agent logs after a station result committed.
 type outcome struct {
 	station, code, result, kind, order, reason string
 	seq                                        uint64
 }
 
-var outcomeRE = regexp.MustCompile(`outcome station=(\S*) device=\S* code=("(?:[^"\\]|\\.)*") result=(\S+) kind=(\S*) order=(\S*) reason=(\S*) seq=(\d+)`)
-
-// outcomes parses every outcome line in the agent's log (all its runs).
+// outcomes parses every outcome record in the agent's log (all its runs).
 func (a *agentProc) outcomes(t *testing.T) []outcome {
 	t.Helper()
 	var out []outcome
 	sc := bufio.NewScanner(strings.NewReader(a.log()))
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	for sc.Scan() {
-		m := outcomeRE.FindStringSubmatch(sc.Text())
-		if m == nil {
+		if !strings.Contains(sc.Text(), " msg=outcome ") {
 			continue
 		}
-		code, err := strconv.Unquote(m[2])
+		kv, err := logRecord(sc.Text())
+		if err != nil || kv["msg"] != "outcome" {
+			t.Fatalf("bad outcome line %q: %v", sc.Text(), err)
+		}
+		seq, err := strconv.ParseUint(kv["seq"], 10, 64)
 		if err != nil {
 			t.Fatalf("bad outcome line %q: %v", sc.Text(), err)
 		}
-		seq, _ := strconv.ParseUint(m[7], 10, 64)
-		out = append(out, outcome{station: m[1], code: code, result: m[3], kind: m[4], order: m[5], reason: m[6], seq: seq})
+		out = append(out, outcome{station: kv["station"], code: kv["code"], result: kv["result"], kind: kv["kind"],
+			order: kv["order"], reason: kv["reason"], seq: seq})
 	}
 	return out
+}
+
+// logRecord splits a log/slog text record (key=value pairs separated by spaces, a value either
+// bare or a Go-quoted string) into its attributes.
+func logRecord(line string) (map[string]string, error) {
+	kv := map[string]string{}
+	for rest := strings.TrimSpace(line); rest != ""; rest = strings.TrimLeft(rest, " ") {
+		k, v, ok := strings.Cut(rest, "=")
+		if !ok || k == "" || strings.Contains(k, " ") {
+			return nil, fmt.Errorf("no key=value at %q", rest)
+		}
+		if strings.HasPrefix(v, `"`) {
+			q, err := strconv.QuotedPrefix(v)
+			if err != nil {
+				return nil, fmt.Errorf("key %s: %w", k, err)
+			}
+			if kv[k], err = strconv.Unquote(q); err != nil {
+				return nil, fmt.Errorf("key %s: %w", k, err)
+			}
+			rest = v[len(q):]
+			continue
+		}
+		val, tail, _ := strings.Cut(v, " ")
+		kv[k], rest = val, tail
+	}
+	return kv, nil
 }
 
 // ---- orders and scans ----

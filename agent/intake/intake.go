@@ -59,7 +59,7 @@ type Options struct {
 	// RequestCatchup asks the hub to replay the downlink after since. It must not block. Nil: none.
 	RequestCatchup func(since uint64)
 	// IntakeState is the state a new, fully paid order enters: order.Held while the backlog breaker
-	// is open (supervise.Supervisor.IntakeState). Nil: order.PendingAllocation.
+	// is open (oversight.Breaker.IntakeState). Nil: order.PendingAllocation.
 	IntakeState func() order.State
 }
 

@@ -1,8 +1,8 @@
-// Package metrics is the agent's Prometheus registry (issue 5 §6): scans, rejections by reason,
-// steps, backlog per state, average wait, breaker state, held orders, unsynced entries, sync lag
-// and devices up, with setters the agent calls and a Handler for GET /metrics. It uses its own
-// registry (plus the Go and process collectors), never the global one, so tests and several
-// agents in one process do not collide.
+// Package metrics is the agent's Prometheus registry: scans, rejections by reason, steps, backlog
+// per state, average wait, breaker state, held orders, unsynced entries, sync lag and devices up,
+// with setters the agent calls and a Handler for GET /metrics. It uses its own registry (plus the
+// Go and process collectors), never the global one, so tests and several agents in one process do
+// not collide.
 package metrics
 
 import (

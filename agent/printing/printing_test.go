@@ -684,13 +684,6 @@ func TestLabelPNGDecodes(t *testing.T) {
 	}
 }
 
-func TestLabelFor(t *testing.T) {
-	l := printing.LabelFor(order.Order{ID: "O-9", Carrier: "sf", Recipient: "张** 138****5678 深圳市南山区", SKUs: []string{"A", "B", "A"}}, " sf1234567890123 ")
-	if l.Waybill != wb1 || l.OrderID != "O-9" || l.RecipientName != "张**" || l.RecipientPhone != "138****5678" || l.SKUSummary != "A ×2, B" || !strings.Contains(l.Carrier, "SF") {
-		t.Fatalf("%+v", l)
-	}
-}
-
 func TestNewChecksConfig(t *testing.T) {
 	dir := t.TempDir()
 	s, err := journal.Open(filepath.Join(dir, "w.db"), &journal.Options{Site: "s", Agent: "a"})

@@ -6,88 +6,11 @@ import (
 	"strings"
 
 	"wedge/agent/journal"
+	"wedge/agent/printing/labels"
 	"wedge/agent/station"
-	"wedge/drivers/printer/label"
 	"wedge/order"
-	"wedge/order/waybill"
 	"wedge/sync/wire"
 )
-
-// LabelFor is the label of order o carrying waybill wb: the carrier's name, the order id, the
-// masked recipient and a summary of the SKUs, when the hub provided them.
-func LabelFor(o order.Order, wb string) label.Label {
-	l := label.Label{Waybill: waybill.Normalize(wb), OrderID: o.ID, SKUSummary: skuSummary(o.SKUs)}
-	c, ok := waybill.Lookup(o.Carrier)
-	if !ok {
-		c, ok = waybill.Detect(l.Waybill)
-	}
-	switch {
-	case ok:
-		l.Carrier = c.NameZH + " " + c.NameEN
-	default:
-		l.Carrier = o.Carrier
-	}
-	l.RecipientName, l.RecipientPhone = splitRecipient(o.Recipient)
-	return l
-}
-
-// splitRecipient takes the name and the phone out of the hub's masked recipient line
-// ("张**  138****5678 深圳市…"); the address is left off the label.
-func splitRecipient(r string) (name, phone string) {
-	f := strings.Fields(r)
-	if len(f) == 0 {
-		return "", ""
-	}
-	name = f[0]
-	if len(f) > 1 && strings.ContainsAny(f[1], "0123456789") && strings.Trim(f[1], "0123456789*+- ") == "" {
-		phone = f[1]
-	}
-	return name, phone
-}
-
-// skuSummary is "SKU-1 ×2, SKU-7" (counts for repeated SKUs, first-seen order).
-func skuSummary(skus []string) string {
-	var order []string
-	n := map[string]int{}
-	for _, s := range skus {
-		s = strings.TrimSpace(s)
-		if s == "" {
-			continue
-		}
-		if n[s] == 0 {
-			order = append(order, s)
-		}
-		n[s]++
-	}
-	parts := make([]string, 0, len(order))
-	for _, s := range order {
-		if n[s] > 1 {
-			parts = append(parts, fmt.Sprintf("%s ×%d", s, n[s]))
-		} else {
-			parts = append(parts, s)
-		}
-	}
-	return strings.Join(parts, ", ")
-}
-
-// LabelPNG renders order o's label as a PNG: the bound waybill, else the assigned one
-// (ErrNoWaybill when there is neither).
-func LabelPNG(o order.Order, size label.Size, dpi int) ([]byte, error) {
-	wb := o.Waybill
-	if wb == "" {
-		wb = o.AssignedWaybill
-	}
-	if wb == "" {
-		return nil, fmt.Errorf("%w: order %s", ErrNoWaybill, o.ID)
-	}
-	if size == (label.Size{}) {
-		size = label.Size76x130
-	}
-	if dpi == 0 {
-		dpi = DefaultDPI
-	}
-	return label.PNG(LabelFor(o, wb), size, dpi)
-}
 
 // Set is the agent's print stations with printers, for the API. The zero Set (no printers) is
 // valid: labels still render, reprints fail with ErrNoPrinter.
@@ -133,11 +56,11 @@ func (s *Set) LabelPNG(code string) ([]byte, error) {
 	if !ok {
 		return nil, fmt.Errorf("%w: %q", ErrNotFound, code)
 	}
-	size, dpi := label.Size76x130, DefaultDPI
+	var stock labels.Stock
 	if len(s.stations) > 0 {
-		size, dpi = s.stations[0].cfg.Size, s.stations[0].cfg.DPI
+		stock = s.stations[0].dev.stock
 	}
-	return LabelPNG(o, size, dpi)
+	return stock.PNG(o)
 }
 
 // Reprint reprints on the named station's printer; with stationName "" on the station where the
@@ -145,7 +68,7 @@ func (s *Set) LabelPNG(code string) ([]byte, error) {
 // ErrNotFound for an unknown code.
 func (s *Set) Reprint(ctx context.Context, stationName string, req ReprintRequest) station.Result {
 	fail := func(err error) station.Result {
-		return failed(station.Result{Station: stationName, Device: req.Device, Code: req.Code, Operator: req.Operator}, err)
+		return station.Failed(station.Result{Station: stationName, Device: req.Device, Code: req.Code, Operator: req.Operator}, err)
 	}
 	if stationName != "" {
 		x, ok := s.Station(stationName)
@@ -159,10 +82,7 @@ func (s *Set) Reprint(ctx context.Context, stationName string, req ReprintReques
 		return fail(err)
 	}
 	if !ok {
-		res := fail(fmt.Errorf("%w: %q", ErrNotFound, req.Code))
-		res.Outcome.Reason = order.ReasonUnknownOrder
-		res.Message = order.ReasonUnknownOrder.Message("")
-		return res
+		return notFound(station.Result{Station: stationName, Device: req.Device, Code: req.Code, Operator: req.Operator}, req.Code)
 	}
 	if h, err := s.store.History(o.ID); err == nil {
 		for i := len(h) - 1; i >= 0; i-- {

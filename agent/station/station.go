@@ -11,16 +11,18 @@
 // every read except an operator badge is handed to Printing on the station's goroutine, which
 // prints the order's label and journals the outcome itself.
 //
-// Every scan leaves a trace: the decision (order.Apply) and its journal entry are made inside one
-// journal Store.Do, so they commit in one bbolt transaction, and Handle returns the Result only
-// after that commit. Reads of one station are processed serially by the station's own goroutine
-// (the pairing state is per station); different stations run in parallel.
+// Every scan leaves a trace: its decision (order.Decide, with its journal entry) is made and
+// committed (journal Tx.Commit, through Commit) inside one journal Store.Do, so it commits in one
+// bbolt transaction, and Handle returns the Result only after that commit. Reads of one station
+// are processed serially by the station's own goroutine (the pairing state is per station);
+// different stations run in parallel.
 package station
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"regexp"
 	"strings"
 	"sync"
@@ -29,6 +31,7 @@ import (
 	"wedge/agent/journal"
 	"wedge/drivers/scanner"
 	"wedge/internal/clock"
+	"wedge/internal/logging"
 	"wedge/order"
 	"wedge/order/waybill"
 	"wedge/sync/wire"
@@ -68,8 +71,8 @@ type Config struct {
 
 // Options are the station's dependencies. The zero value is valid.
 type Options struct {
-	Clock clock.Clock          // nil: the real clock
-	Logf  func(string, ...any) // nil: silent
+	Clock  clock.Clock  // nil: the real clock
+	Logger *slog.Logger // nil: silent
 	// OnResult is called with every result after its commit, from the station's goroutine, before
 	// Handle returns it. It must not block (hand the result to a buffered channel or drop it).
 	OnResult func(Result)
@@ -109,7 +112,7 @@ type Station struct {
 	cfg      Config
 	store    *journal.Store
 	clk      clock.Clock
-	logf     func(string, ...any)
+	log      *slog.Logger
 	on       func(Result)
 	printing Printing
 
@@ -141,11 +144,9 @@ func New(cfg Config, store *journal.Store, opts Options) *Station {
 		cfg.PairWindow = DefaultPairWindow
 	}
 	s := &Station{
-		cfg: cfg, store: store, clk: clock.Or(opts.Clock), logf: opts.Logf, on: opts.OnResult, printing: opts.Printing,
+		cfg: cfg, store: store, clk: clock.Or(opts.Clock), on: opts.OnResult, printing: opts.Printing,
+		log:  logging.Or(opts.Logger).With(logging.KeyStation, cfg.Name),
 		reqs: make(chan request), stop: make(chan struct{}), done: make(chan struct{}),
-	}
-	if s.logf == nil {
-		s.logf = func(string, ...any) {}
 	}
 	go s.run()
 	return s
@@ -207,21 +208,28 @@ func (s *Station) run() {
 				s.on(res) // before the reply, so that whoever sees the result can also see it recorded
 			}
 			req.reply <- res
-			if res.Err != nil {
-				s.logf("station %s: %s %q: not committed: %v", s.cfg.Name, res.Device, res.Code, res.Err)
-			} else {
-				s.logf("station %s: %s %q → %s %s", s.cfg.Name, res.Device, res.Code, res.Outcome.Result, res.Message.String())
-			}
+			LogResult(s.log, res)
 		}
 	}
 }
 
-// decision is what process decided inside the transaction.
+// LogResult logs a read's result: an error when it was not committed (the operator must scan
+// again), else at debug level (the agent logs every outcome itself).
+func LogResult(log *slog.Logger, res Result) {
+	if res.Err != nil {
+		log.Error("read not committed", logging.KeyDevice, res.Device, "code", res.Code, logging.Err(res.Err))
+		return
+	}
+	if logging.Enabled(log, slog.LevelDebug) {
+		log.Debug("read", logging.KeyDevice, res.Device, "code", res.Code, logging.KeyOrder, res.Outcome.Order.ID,
+			"result", res.Outcome.Result.String(), "kind", res.Kind, "reason", string(res.Outcome.Reason), "msg", res.Message.String())
+	}
+}
+
+// decision is what process decided inside the transaction: the change, and what becomes of the
+// station's own state once it committed.
 type decision struct {
-	out    order.Outcome
-	kind   string
-	msg    *order.Message // overrides out.Message()
-	entry  wire.Entry
+	Decision
 	pair   string // order id to pair with (print station, order scanned)
 	unpair bool
 	signIn string // operator to sign in
@@ -235,22 +243,15 @@ func (s *Station) process(ctx context.Context, r scanner.Read) Result {
 	if s.printing != nil && s.cfg.Role == RolePrint && code != "" && !s.cfg.OperatorPattern.MatchString(code) {
 		return s.printing.Handle(ctx, r, operator)
 	}
-	base := wire.Entry{Station: s.cfg.Name, Device: device, Operator: operator, Trigger: wire.TriggerScan, Code: Excerpt(code), At: wire.Time(now)}
+	src := order.Source{Station: s.cfg.Name, Device: device, Operator: operator, Trigger: wire.TriggerScan, Code: order.Excerpt(code, order.MaxExcerpt), At: now}
 
 	var d decision
-	err := s.store.Do(ctx, func(tx *journal.Tx) error {
-		d = s.decide(tx, code, now, base)
-		d.entry = tx.Append(d.entry)
-		if d.kind == wire.KindStep {
-			tx.PutOrder(d.out.Order)
-		}
-		return nil
-	})
-	res := Result{Station: s.cfg.Name, Device: device, Code: code, Operator: operator, At: now}
-	if err != nil {
-		res.Err = err
-		res.Outcome = order.Outcome{Result: order.Rejected}
-		res.Message = order.Message{ZH: "系统错误，未记录：请重新扫描", EN: "System error, nothing recorded: scan again"}
+	res := Commit(ctx, s.store, Result{Station: s.cfg.Name, Device: device, Code: code, Operator: operator, At: now},
+		func(tx *journal.Tx) Decision {
+			d = s.decide(tx, code, now, src)
+			return d.Decision
+		})
+	if res.Err != nil {
 		return res
 	}
 	// Committed: now the in-memory station state may follow.
@@ -266,29 +267,25 @@ func (s *Station) process(ctx context.Context, r scanner.Read) Result {
 	if d.unpair {
 		s.pairOrder, s.pairAt = "", time.Time{}
 	}
-	res.Outcome, res.Kind, res.Entry = d.out, d.kind, d.entry
-	res.Message = d.out.Message()
-	if d.msg != nil {
-		res.Message = *d.msg
-	}
 	return res
 }
 
 // decide runs inside the transaction and returns the decision with its (unsealed) entry.
-func (s *Station) decide(tx *journal.Tx, code string, now time.Time, base wire.Entry) decision {
+func (s *Station) decide(tx *journal.Tx, code string, now time.Time, src order.Source) decision {
 	if code == "" {
-		return reject(base, order.Order{}, order.ReasonUnknownCode, "", "empty read")
+		return refuse(order.Order{}, order.ReasonUnknownCode, "", "empty read", src)
 	}
 	if s.cfg.OperatorPattern.MatchString(code) {
-		e := base
+		// A badge changes no order: an operator entry, no order decision.
+		e := src.Entry()
 		e.Kind, e.Operator = wire.KindOperator, code
-		msg := order.Message{ZH: "操作员已登录：" + code, EN: "Operator signed in: " + code}
-		return decision{out: order.Outcome{Result: order.Accepted}, kind: wire.KindOperator, msg: &msg, entry: e, signIn: code}
+		msg := order.NoticeOperatorSignedIn.Message(order.NoticeArgs{Operator: code})
+		return decision{Decision: Decision{Decision: order.Decision{Outcome: order.Outcome{Result: order.Accepted}, Entry: e}, Message: &msg}, signIn: code}
 	}
 	if s.cfg.Role == RoleHandover {
-		return s.handover(tx, code, now, base)
+		return s.handover(tx, code, now, src)
 	}
-	return s.print(tx, code, now, base)
+	return s.print(tx, code, now, src)
 }
 
 func lookupOrder(tx *journal.Tx, code string) (order.Order, bool) {
@@ -298,134 +295,88 @@ func lookupOrder(tx *journal.Tx, code string) (order.Order, bool) {
 	return tx.OrderByChannelNo(code)
 }
 
-func (s *Station) print(tx *journal.Tx, code string, now time.Time, base wire.Entry) decision {
+func (s *Station) print(tx *journal.Tx, code string, now time.Time, src order.Source) decision {
 	if o, ok := lookupOrder(tx, code); ok {
 		// The first half of a pair. Refuse at once what cannot be printed.
 		switch o.State {
 		case order.PendingAllocation:
-			e := base
-			e.Kind, e.OrderID, e.From, e.To = wire.KindNote, o.ID, string(o.State), string(o.State)
-			e.Detail = "order scanned at the print station; waiting for the waybill label (pairing)"
-			msg := order.Message{
-				ZH: fmt.Sprintf("已扫订单 %s：请在%d秒内扫描面单条码", o.ID, int(s.cfg.PairWindow.Seconds())),
-				EN: fmt.Sprintf("Order %s scanned: scan the waybill label within %ds", o.ID, int(s.cfg.PairWindow.Seconds())),
-			}
-			return decision{out: order.Outcome{Result: order.Accepted, From: o.State, To: o.State, Order: o}, kind: wire.KindNote, msg: &msg, entry: e, pair: o.ID}
+			msg := order.NoticePairOrderScanned.Message(order.NoticeArgs{Order: o.ID, Seconds: int(s.cfg.PairWindow.Seconds())})
+			n := Note(o, "", "order scanned at the print station; waiting for the waybill label (pairing)", msg, src)
+			return decision{Decision: n, pair: o.ID}
 		default:
-			out := order.Apply(o, order.Request{Action: order.ActPrint, At: now})
-			d := fromOutcome(base, out)
+			d := decide(o, order.Request{Action: order.ActPrint, At: now}, src)
 			d.unpair = true // the next waybill must not bind to an order scanned before this one
 			return d
 		}
 	}
 	if s.pairOrder == "" || now.Sub(s.pairAt) > s.cfg.PairWindow {
-		expired := s.pairOrder != ""
-		if bound, ok := tx.OrderByWaybill(code); ok && !expired {
-			// A repeat scan of a label that is already bound: idempotent when printed.
-			out := order.Apply(bound, order.Request{Action: order.ActPrint, Waybill: code, At: now})
-			if out.Result == order.AlreadyDone {
-				return fromOutcome(base, out)
-			}
-		}
-		if _, ok := waybill.Detect(code); !ok {
-			if _, ok := tx.OrderByWaybill(code); !ok {
-				return reject(base, order.Order{}, order.ReasonUnknownCode, code, "neither an order, a waybill nor a badge")
-			}
-		}
-		if expired {
-			d := reject(base, order.Order{ID: s.pairOrder}, order.ReasonPairingExpired, code,
-				fmt.Sprintf("order %s was scanned %s ago (window %s)", s.pairOrder, now.Sub(s.pairAt).Round(time.Second), s.cfg.PairWindow))
-			d.unpair = true
-			return d
-		}
-		return reject(base, order.Order{}, order.ReasonNoOrderScanned, code, "waybill scanned with no order scanned before")
+		return s.unpaired(tx, code, now, src)
 	}
 	o, ok := tx.Order(s.pairOrder)
 	if !ok { // cannot happen: orders are never deleted
-		d := reject(base, order.Order{ID: s.pairOrder}, order.ReasonUnknownOrder, code, "paired order vanished")
+		d := refuse(order.Order{ID: s.pairOrder}, order.ReasonUnknownOrder, code, "paired order vanished", src)
 		d.unpair = true
 		return d
 	}
 	if bound, ok := tx.OrderByWaybill(code); ok && bound.ID != o.ID {
-		return reject(base, o, order.ReasonWaybillMismatch, code, fmt.Sprintf("waybill %s is bound to order %s", waybill.Normalize(code), bound.ID))
+		return refuse(o, order.ReasonWaybillMismatch, code, fmt.Sprintf("waybill %s is bound to order %s", waybill.Normalize(code), bound.ID), src)
 	}
-	out := order.Apply(o, order.Request{Action: order.ActPrint, Waybill: code, Operator: base.Operator, At: now})
-	d := fromOutcome(base, out)
-	if out.Result.Good() {
+	d := decide(o, order.Request{Action: order.ActPrint, Waybill: code, Operator: src.Operator, At: now}, src)
+	if d.Outcome.Result.Good() {
 		d.unpair = true
 	}
 	return d
 }
 
-func (s *Station) handover(tx *journal.Tx, code string, now time.Time, base wire.Entry) decision {
+// unpaired decides a code that is no order's at a print station with no order scanned within the
+// pairing window: a repeat of a printed label, or a rejection.
+func (s *Station) unpaired(tx *journal.Tx, code string, now time.Time, src order.Source) decision {
+	expired := s.pairOrder != ""
+	if bound, ok := tx.OrderByWaybill(code); ok && !expired {
+		// A repeat scan of a label that is already bound: idempotent when printed.
+		if d := decide(bound, order.Request{Action: order.ActPrint, Waybill: code, At: now}, src); d.Outcome.Result == order.AlreadyDone {
+			return d
+		}
+	}
+	if _, ok := waybill.Detect(code); !ok {
+		if _, ok := tx.OrderByWaybill(code); !ok {
+			return refuse(order.Order{}, order.ReasonUnknownCode, code, "neither an order, a waybill nor a badge", src)
+		}
+	}
+	if expired {
+		d := refuse(order.Order{ID: s.pairOrder}, order.ReasonPairingExpired, code,
+			fmt.Sprintf("order %s was scanned %s ago (window %s)", s.pairOrder, now.Sub(s.pairAt).Round(time.Second), s.cfg.PairWindow), src)
+		d.unpair = true
+		return d
+	}
+	return refuse(order.Order{}, order.ReasonNoOrderScanned, code, "waybill scanned with no order scanned before", src)
+}
+
+func (s *Station) handover(tx *journal.Tx, code string, now time.Time, src order.Source) decision {
 	wb := waybill.Normalize(code)
 	if o, ok := tx.OrderByWaybill(wb); ok {
-		out := order.Apply(o, order.Request{Action: order.ActPickup, Waybill: wb, Operator: base.Operator, At: now})
-		return fromOutcome(base, out)
+		return decide(o, order.Request{Action: order.ActPickup, Waybill: wb, Operator: src.Operator, At: now}, src)
 	}
 	if o, ok := lookupOrder(tx, code); ok {
-		out := order.Apply(o, order.Request{Action: order.ActPickup, Waybill: code, Operator: base.Operator, At: now})
-		d := fromOutcome(base, out)
-		if out.Result == order.Rejected {
-			d.entry.Detail = "order code scanned at handover; scan the waybill label instead. " + d.entry.Detail
+		d := decide(o, order.Request{Action: order.ActPickup, Waybill: code, Operator: src.Operator, At: now}, src)
+		if d.Outcome.Result == order.Rejected {
+			d.Entry.Detail = "order code scanned at handover; scan the waybill label instead. " + d.Entry.Detail
 		}
 		return d
 	}
 	if _, ok := waybill.Detect(wb); ok {
-		return reject(base, order.Order{}, order.ReasonUnknownWaybill, wb, "no order is bound to this waybill")
+		return refuse(order.Order{}, order.ReasonUnknownWaybill, wb, "no order is bound to this waybill", src)
 	}
-	return reject(base, order.Order{}, order.ReasonUnknownCode, code, "neither a waybill nor a badge")
+	return refuse(order.Order{}, order.ReasonUnknownCode, code, "neither a waybill nor a badge", src)
 }
 
-// OutcomeEntry is the journal entry for a flow outcome at a station: a step entry when the order
-// moved, a reject entry when refused, and, for an idempotent repeat, a note entry (the scan still
-// leaves a trace). base carries station, device, operator, trigger and code. The print station
-// (agent/printing) journals its outcomes with the same rules.
-func OutcomeEntry(base wire.Entry, out order.Outcome) wire.Entry {
-	e := base
-	e.OrderID = out.Order.ID
-	e.From, e.To = string(out.From), string(out.To)
-	e.Waybill = out.Waybill
-	e.Carrier = out.Order.Carrier
-	switch out.Result {
-	case order.Accepted:
-		e.Kind = wire.KindStep
-		e.Waybill = out.Order.Waybill
-	case order.AlreadyDone:
-		e.Kind = wire.KindNote
-		e.Detail = "already done: repeat scan, no change"
-	default:
-		e.Kind = wire.KindReject
-		e.Reason = string(out.Reason)
-		e.Detail = Excerpt(out.Detail)
-	}
-	return e
+func decide(o order.Order, req order.Request, src order.Source) decision {
+	return decision{Decision: Decide(o, req, src)}
 }
 
-func fromOutcome(base wire.Entry, out order.Outcome) decision {
-	e := OutcomeEntry(base, out)
-	return decision{out: out, kind: e.Kind, entry: e}
+func refuse(o order.Order, r order.Reason, wb, detail string, src order.Source) decision {
+	return decision{Decision: Refuse(o, r, wb, detail, src)}
 }
-
-func reject(base wire.Entry, o order.Order, r order.Reason, wb, detail string) decision {
-	out := order.Outcome{Result: order.Rejected, Reason: r, From: o.State, To: o.State, Order: o, Waybill: waybill.Normalize(wb), Detail: detail}
-	return fromOutcome(base, out)
-}
-
-// Excerpt bounds what a scan puts into the journal (256 bytes, cut at a UTF-8 boundary).
-func Excerpt(s string) string {
-	const max = 256
-	if len(s) <= max {
-		return s
-	}
-	cut := max
-	for cut > 0 && !utf8Start(s[cut]) {
-		cut--
-	}
-	return s[:cut] + "…"
-}
-
-func utf8Start(b byte) bool { return b&0xC0 != 0x80 }
 
 // ManualRequest is an explicit human confirmation of an order's next step (agent API, console).
 type ManualRequest struct {
@@ -447,7 +398,7 @@ func Confirm(ctx context.Context, store *journal.Store, req ManualRequest, clk c
 		req.Device = DeviceAPI
 	}
 	res := Result{Station: req.Station, Device: req.Device, Code: req.Code, Operator: req.Operator, At: now}
-	var d decision
+	var d Decision
 	found := true
 	err := store.Do(ctx, func(tx *journal.Tx) error {
 		o, ok := lookupOrder(tx, req.Code)
@@ -458,38 +409,29 @@ func Confirm(ctx context.Context, store *journal.Store, req ManualRequest, clk c
 			found = false
 			return nil
 		}
-		base := wire.Entry{Station: req.Station, Device: req.Device, Operator: strings.TrimSpace(req.Operator), Trigger: wire.TriggerManual,
-			Code: Excerpt(req.Code), At: wire.Time(now)}
-		act, ok := order.Next(o.State)
-		var out order.Outcome
-		if !ok {
-			out = order.Outcome{Result: order.Rejected, Reason: order.ReasonWrongState, From: o.State, To: o.State, Order: o,
-				Detail: "no next step from " + string(o.State)}
+		src := order.Source{Station: req.Station, Device: req.Device, Operator: strings.TrimSpace(req.Operator), Trigger: wire.TriggerManual,
+			Code: order.Excerpt(req.Code, order.MaxExcerpt), At: now}
+		if act, ok := order.Next(o.State); ok {
+			d = Decide(o, order.Request{Action: act, Manual: true, Operator: req.Operator, Note: req.Note, Waybill: req.Waybill, At: now}, src)
 		} else {
-			out = order.Apply(o, order.Request{Action: act, Manual: true, Operator: req.Operator, Note: req.Note, Waybill: req.Waybill, At: now})
+			d = Refuse(o, order.ReasonWrongState, "", "no next step from "+string(o.State), src)
 		}
-		d = fromOutcome(base, out)
-		if d.kind != wire.KindReject || out.Detail == "" {
-			d.entry.Detail = Excerpt(req.Note)
+		if d.Entry.Kind != wire.KindReject || d.Outcome.Detail == "" {
+			d.Entry.Detail = order.Excerpt(req.Note, order.MaxExcerpt)
 		} else {
-			d.entry.Detail = Excerpt(out.Detail + "; note: " + req.Note)
+			d.Entry.Detail = order.Excerpt(d.Outcome.Detail+"; note: "+req.Note, order.MaxExcerpt)
 		}
-		d.entry = tx.Append(d.entry)
-		if d.kind == wire.KindStep {
-			tx.PutOrder(d.out.Order)
-		}
+		d.Decision = tx.Commit(d.Decision)
 		return nil
 	})
 	switch {
 	case err != nil:
-		res.Err = err
-		res.Outcome = order.Outcome{Result: order.Rejected}
+		return Failed(res, err)
 	case !found:
 		res.Err = fmt.Errorf("%w: %q", ErrNotFound, req.Code)
 		res.Outcome = order.Outcome{Result: order.Rejected, Reason: order.ReasonUnknownOrder}
 		res.Message = order.ReasonUnknownOrder.Message("")
-	default:
-		res.Outcome, res.Kind, res.Entry, res.Message = d.out, d.kind, d.entry, d.out.Message()
+		return res
 	}
-	return res
+	return d.fill(res)
 }

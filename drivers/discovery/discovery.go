@@ -13,6 +13,7 @@ package discovery
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"runtime"
 	"slices"
 	"strconv"
@@ -22,6 +23,7 @@ import (
 	"wedge/drivers/profile"
 	"wedge/drivers/scanner/hidscan"
 	"wedge/internal/clock"
+	"wedge/internal/logging"
 )
 
 // Sentinel errors.
@@ -77,7 +79,8 @@ type Options struct {
 	Profiles     []profile.Profile
 	GOOS         string
 	Clock        clock.Clock
-	Logf         func(format string, args ...any)
+	// Logger receives a Watcher's enumeration failures (nil = discard).
+	Logger *slog.Logger
 	// Interval is the re-scan period of a Watcher (default 500 ms: a replugged device is seen
 	// again well within 2 s).
 	Interval time.Duration
@@ -101,9 +104,7 @@ func (o *Options) withDefaults() Options {
 		out.GOOS = runtime.GOOS
 	}
 	out.Clock = clock.Or(out.Clock)
-	if out.Logf == nil {
-		out.Logf = func(string, ...any) {}
-	}
+	out.Logger = logging.Or(out.Logger)
 	if out.Interval <= 0 {
 		out.Interval = 500 * time.Millisecond
 	}

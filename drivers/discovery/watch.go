@@ -5,6 +5,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"wedge/internal/logging"
 )
 
 // EventKind says what happened to a device.
@@ -131,7 +133,7 @@ func (w *Watcher) scan() []Event {
 	defer w.mu.Unlock()
 	if err != nil {
 		if err.Error() != w.scanErr {
-			w.o.Logf("discovery: %v", err)
+			w.o.Logger.Warn("device scan failed", logging.Err(err))
 		}
 		w.scanErr = err.Error()
 	} else {

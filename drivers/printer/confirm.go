@@ -4,17 +4,19 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"wedge/internal/clock"
+	"wedge/internal/logging"
 )
 
 // ConfirmOptions tune Confirm. A nil *ConfirmOptions means all defaults.
 type ConfirmOptions struct {
-	Clock    clock.Clock                   // nil = real time
-	Logf     func(format string, a ...any) // nil = silent
-	Interval time.Duration                 // between polls (default 250ms)
-	Timeout  time.Duration                 // give up after this long with ErrConfirmTimeout (default 60s)
+	Clock    clock.Clock   // nil = real time
+	Logger   *slog.Logger  // nil = discard; records carry the printer as device and the job id
+	Interval time.Duration // between polls (default 250ms)
+	Timeout  time.Duration // give up after this long with ErrConfirmTimeout (default 60s)
 	// Settle applies to printers whose status does not tell buffer counts (TSPL): "not printing" is
 	// believed only after the printer was seen printing or Settle has passed since Confirm began,
 	// because <ESC>!? is answered at once, possibly before the job's PRINT command was parsed
@@ -45,11 +47,7 @@ func Confirm(ctx context.Context, p Printer, jobID string, opts *ConfirmOptions)
 	if settle <= 0 {
 		settle = 500 * time.Millisecond
 	}
-	logf := func(format string, a ...any) {
-		if opts.Logf != nil {
-			opts.Logf("printer %s job %s: "+format, append([]any{p.String(), jobID}, a...)...)
-		}
-	}
+	log := logging.Or(opts.Logger).With(logging.KeyDevice, p.String(), "job", jobID)
 	start := clk.Now()
 	sawPrinting := false
 	failures := 0
@@ -60,7 +58,11 @@ func Confirm(ctx context.Context, p Printer, jobID string, opts *ConfirmOptions)
 		case errors.Is(err, ErrNoStatus):
 			return st, err
 		case st.Has(FaultNoAnswer) || errors.Is(err, ErrJobLost) || (err == nil && len(st.Faults) > 0):
-			logf("fault after %d polls: %v (%v)", polls, st.Faults, err)
+			attrs := []any{"faults", st.Faults, "polls", polls}
+			if err != nil {
+				attrs = append(attrs, logging.Err(err))
+			}
+			log.Warn("printer fault", attrs...)
 			return st, &FaultError{Printer: p.String(), Faults: st.Faults, Status: st, Err: err}
 		case err != nil:
 			if ctx.Err() != nil || errors.Is(err, ErrClosed) {
@@ -69,18 +71,18 @@ func Confirm(ctx context.Context, p Printer, jobID string, opts *ConfirmOptions)
 			// A printer that cannot be reached at all (unplugged, powered off, port gone) is, for
 			// the operator, a printer that does not answer.
 			if failures++; failures >= maxFailures {
-				logf("status failed %d times: %v", failures, err)
+				log.Warn("printer status failed; reported as a fault", "failures", failures, logging.Err(err))
 				st.Faults = []Fault{FaultNoAnswer}
 				if errors.Is(err, ErrBadReply) {
 					st.Faults = []Fault{FaultUnknown} // it answers, but not what its profile says
 				}
 				return st, &FaultError{Printer: p.String(), Faults: st.Faults, Status: st, Err: err}
 			}
-			logf("status error (will retry): %v", err)
+			log.Warn("printer status failed; retrying", "failures", failures, logging.Err(err))
 		case st.Printing:
 			sawPrinting, failures = true, 0
 		case st.Done() && (st.FormatsInBuffer >= 0 || sawPrinting || clk.Now().Sub(start) >= settle):
-			logf("confirmed after %d polls", polls)
+			log.Debug("print job confirmed", "polls", polls)
 			return st, nil
 		}
 		if clk.Now().Sub(start) >= timeout {

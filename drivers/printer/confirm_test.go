@@ -1,8 +1,11 @@
 package printer_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"log/slog"
+	"strings"
 	"testing"
 	"time"
 
@@ -90,5 +93,29 @@ func TestConfirmTimeoutAndFaults(t *testing.T) {
 	cancel()
 	if _, err := printer.Confirm(ctx, busy, "j", &printer.ConfirmOptions{Clock: clk}); !errors.Is(err, context.Canceled) {
 		t.Fatalf("cancelled: %v", err)
+	}
+}
+
+// A fault is logged as a warning that names the printer (device), the job and the faults; the
+// confirmation of a healthy job is debug chatter.
+func TestConfirmLogs(t *testing.T) {
+	clk := clock.NewFake(time.Unix(0, 0))
+	var buf bytes.Buffer
+	log := slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	ok := &printertest.Fake{StatusFunc: func(int) (printer.Status, error) { return printer.Status{Ready: true}, nil }}
+	if _, err := confirmOn(ok, clk, time.Second, printer.ConfirmOptions{Logger: log}); err != nil {
+		t.Fatal(err)
+	}
+	if buf.Len() != 0 {
+		t.Fatalf("a confirmed job logged at info: %s", buf.String())
+	}
+	jam := &printertest.Fake{StatusFunc: func(int) (printer.Status, error) {
+		return printer.Status{Faults: []printer.Fault{printer.FaultJam}}, nil
+	}}
+	if _, err := confirmOn(jam, clk, time.Second, printer.ConfirmOptions{Logger: log}); err == nil {
+		t.Fatal("jam confirmed")
+	}
+	if s := buf.String(); !strings.Contains(s, "level=WARN") || !strings.Contains(s, "device="+jam.String()) || !strings.Contains(s, "job=j") || !strings.Contains(s, "faults=") {
+		t.Fatalf("fault log %q", s)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"strconv"
 	"sync"
 	"time"
@@ -14,6 +15,7 @@ import (
 	"wedge/drivers/printer/zpl"
 	"wedge/drivers/profile"
 	"wedge/internal/clock"
+	"wedge/internal/logging"
 )
 
 // Languages.
@@ -41,10 +43,10 @@ type Config struct {
 
 // Options tune a printer. A nil *Options means all defaults.
 type Options struct {
-	Clock        clock.Clock                   // nil = real time
-	Logf         func(format string, a ...any) // nil = silent
-	QueryTimeout time.Duration                 // how long a status query waits for its answer (default 2s)
-	DialTimeout  time.Duration                 // TCP dial timeout (default 5s)
+	Clock        clock.Clock   // nil = real time
+	Logger       *slog.Logger  // nil = discard; records carry the printer's name as device
+	QueryTimeout time.Duration // how long a status query waits for its answer (default 2s)
+	DialTimeout  time.Duration // TCP dial timeout (default 5s)
 	// Open replaces transport.Open (tests); nil = transport.Open.
 	Open func(ctx context.Context, c transport.Config) (io.ReadWriteCloser, error)
 }
@@ -60,7 +62,7 @@ type Device struct {
 	queries []string
 	tcfg    transport.Config
 	clk     clock.Clock
-	logf    func(string, ...any)
+	log     *slog.Logger
 	qto     time.Duration
 	dto     time.Duration
 	open    func(ctx context.Context, c transport.Config) (io.ReadWriteCloser, error)
@@ -135,7 +137,7 @@ func Open(cfg Config, opts *Options) (*Device, error) {
 		tc.Serial = transport.SerialMode{Baud: s.Baud, DataBits: s.DataBits, Parity: s.Parity, StopBits: s.StopBits}
 	}
 	d := &Device{name: cfg.Name, lang: p.Language, queries: order(qs), tcfg: tc, clk: clock.Or(opts.Clock),
-		logf: opts.Logf, qto: opts.QueryTimeout, dto: opts.DialTimeout, open: opts.Open}
+		log: logging.Or(opts.Logger).With(logging.KeyDevice, cfg.Name), qto: opts.QueryTimeout, dto: opts.DialTimeout, open: opts.Open}
 	if d.qto <= 0 {
 		d.qto = DefaultQueryTimeout
 	}
@@ -177,12 +179,6 @@ func (d *Device) Language() string { return d.lang }
 // HasStatus reports whether the profile lists a status query (else confirm by scan-back).
 func (d *Device) HasStatus() bool { return len(d.queries) > 0 }
 
-func (d *Device) logff(format string, a ...any) {
-	if d.logf != nil {
-		d.logf("printer %s: "+format, append([]any{d.name}, a...)...)
-	}
-}
-
 func (d *Device) wrap(err error) error { return fmt.Errorf("printer %q: %w", d.name, err) }
 
 // connect opens the transport if needed. Called with mu held.
@@ -193,7 +189,7 @@ func (d *Device) connect(ctx context.Context) error {
 	if d.conn != nil {
 		select {
 		case <-d.rdDone:
-			d.logff("connection lost: %v; reopening", *d.rdErr)
+			d.log.Warn("printer connection lost; reopening", logging.Err(*d.rdErr))
 			d.dropLocked()
 		default:
 			return nil
@@ -263,7 +259,7 @@ func (d *Device) dropLocked() {
 	select {
 	case <-d.rdDone:
 	case <-clock.Real.After(2 * time.Second):
-		d.logff("reader did not stop after close; abandoning it")
+		d.log.Warn("printer reader did not stop after close; abandoning it")
 	}
 	d.conn = nil
 }
@@ -290,7 +286,7 @@ func (d *Device) Print(ctx context.Context, job []byte) (string, error) {
 	d.seq++
 	d.pendingGen = d.gen
 	id := d.name + "-" + d.clk.Now().UTC().Format("20060102T150405.000") + "-" + strconv.FormatUint(d.seq, 10)
-	d.logff("job %s sent (%d bytes)", id, len(job))
+	d.log.Debug("print job sent", "job", id, "bytes", len(job))
 	return id, nil
 }
 
@@ -317,7 +313,7 @@ func (d *Device) Status(ctx context.Context) (Status, error) {
 	for i, q := range d.queries {
 		one, err := d.query(ctx, q)
 		if errors.Is(err, errConnLost) && ctx.Err() == nil {
-			d.logff("%v; retrying on a new connection", err)
+			d.log.Warn("printer connection lost during a status query; retrying on a new connection", "query", q, logging.Err(err))
 			if err = d.connect(ctx); err == nil {
 				if lost := d.jobLost(); lost != nil {
 					return Status{Faults: []Fault{FaultUnknown}, LabelsRemaining: -1, FormatsInBuffer: -1}, lost
@@ -366,7 +362,7 @@ func (d *Device) Cancel(ctx context.Context) error {
 		d.dropLocked()
 		return d.wrap(fmt.Errorf("%w: send ~JA: %w", ErrCancelUnconfirmed, err))
 	}
-	d.logff("~JA sent: cancel every buffered job")
+	d.log.Info("~JA sent: cancel every buffered job")
 	if !contains(d.queries, QueryZPLHS) {
 		return d.wrap(fmt.Errorf("%w: the profile has no ~HS to show the buffer empty", ErrCancelUnconfirmed))
 	}
@@ -389,7 +385,7 @@ func (d *Device) jobLost() error {
 		return nil
 	}
 	d.pendingGen = 0
-	d.logff("the connection that carried the last job was lost before the job was confirmed")
+	d.log.Error("the connection that carried the last print job was lost before the job was confirmed")
 	return d.wrap(ErrJobLost)
 }
 
@@ -453,7 +449,7 @@ func (d *Device) query(ctx context.Context, q string) (Status, error) {
 			st.Raw = quote(buf[:n])
 			return st, nil
 		case <-t.C():
-			d.logff("no answer to %s within %v", q, d.qto)
+			d.log.Warn("printer did not answer a status query", "query", q, "within", d.qto)
 			return none, fmt.Errorf("%s: %w within %v", q, ErrNoAnswer, d.qto)
 		case <-d.rdDone:
 			err := *d.rdErr

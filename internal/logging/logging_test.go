@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"strings"
 	"testing"
 )
@@ -46,13 +45,4 @@ func TestJSON(t *testing.T) {
 		t.Fatalf("record %v", rec)
 	}
 	Or(nil).Error("discarded") // must not panic
-}
-
-func TestFromLogf(t *testing.T) {
-	var lines []string
-	l := FromLogf(func(f string, a ...any) { lines = append(lines, strings.TrimSpace(fmt.Sprintf(f, a...))) })
-	l.With(KeySite, "sz01").Warn("gap", "after", 7)
-	if len(lines) != 1 || lines[0] != "WARN gap site=sz01 after=7" {
-		t.Fatalf("lines %q", lines)
-	}
 }

@@ -11,7 +11,9 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -23,7 +25,7 @@ type Broker struct {
 	Port    int
 	mu      sync.Mutex
 	cmd     *exec.Cmd
-	log     bytes.Buffer
+	log     syncBuffer
 	waitErr chan error
 }
 
@@ -33,6 +35,12 @@ type Options struct {
 	MaxQueued int
 	// Persistence turns on mosquitto persistence (in the test's temp dir).
 	Persistence bool
+	// Config, if set, returns the listener and security part of mosquitto.conf for the broker's
+	// port, instead of the default anonymous plain-TCP listener on 127.0.0.1. It is how tests run a
+	// TLS listener with client certificates, an ACL file and a CRL (internal/pki generates such a
+	// configuration); connect to URL with the ssl scheme then (TLSURL). MaxQueued and Persistence
+	// are appended to it.
+	Config func(port int) string
 }
 
 // Path returns the mosquitto binary, or "" if none is installed.
@@ -60,6 +68,14 @@ func Start(t testing.TB, opts *Options) *Broker {
 	}
 	b := &Broker{t: t, dir: t.TempDir(), Port: freePort(t)}
 	conf := fmt.Sprintf("listener %d 127.0.0.1\nallow_anonymous true\n", b.Port)
+	if opts.Config != nil {
+		conf = strings.TrimRight(opts.Config(b.Port), "\n") + "\n"
+		if os.Geteuid() == 0 {
+			// mosquitto started as root drops to the "mosquitto" user, which cannot read the
+			// certificates and ACL in the test's private temp dir. "user root" keeps it as root.
+			conf += "user root\n"
+		}
+	}
 	if opts.MaxQueued > 0 {
 		conf += fmt.Sprintf("max_queued_messages %d\n", opts.MaxQueued)
 	}
@@ -76,6 +92,40 @@ func Start(t testing.TB, opts *Options) *Broker {
 
 // URL is the broker's tcp:// URL.
 func (b *Broker) URL() string { return "tcp://127.0.0.1:" + strconv.Itoa(b.Port) }
+
+// TLSURL is the broker's ssl:// URL, for a listener configured with Options.Config.
+func (b *Broker) TLSURL() string { return "ssl://127.0.0.1:" + strconv.Itoa(b.Port) }
+
+// Dir is the broker's directory (its mosquitto.conf, persistence); removed after the test.
+func (b *Broker) Dir() string { return b.dir }
+
+// Log is what mosquitto printed so far (with Options.Config, add "log_type all" to see more).
+func (b *Broker) Log() string { return b.log.String() }
+
+// Reload sends SIGHUP, as `systemctl reload mosquitto` does: mosquitto re-reads its ACL file and
+// some TLS files. It returns once mosquitto has logged the reload (or fails the test after 10 s).
+func (b *Broker) Reload() {
+	b.t.Helper()
+	b.mu.Lock()
+	if b.cmd == nil {
+		b.mu.Unlock()
+		b.t.Fatalf("testbroker: Reload of a stopped broker")
+	}
+	before := strings.Count(b.log.String(), "Reloading config")
+	err := b.cmd.Process.Signal(syscall.SIGHUP)
+	b.mu.Unlock()
+	if err != nil {
+		b.t.Fatalf("testbroker: SIGHUP: %v", err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		if strings.Count(b.Log(), "Reloading config") > before {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	b.t.Fatalf("testbroker: mosquitto did not log a reload after SIGHUP\n%s", b.Log())
+}
 
 // Addr is host:port.
 func (b *Broker) Addr() string { return "127.0.0.1:" + strconv.Itoa(b.Port) }
@@ -124,6 +174,24 @@ func (b *Broker) Stop() {
 func (b *Broker) Restart() {
 	b.Stop()
 	b.start()
+}
+
+// syncBuffer is a bytes.Buffer that mosquitto's output goroutine and the test can share.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.buf.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.buf.String()
 }
 
 func freePort(t testing.TB) int {

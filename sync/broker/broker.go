@@ -14,7 +14,6 @@ package broker
 
 import (
 	"bytes"
-	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -24,6 +23,8 @@ import (
 	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/listeners"
 	"github.com/mochi-mqtt/server/v2/packets"
+
+	"wedge/internal/logging"
 )
 
 // Sentinel errors. Match them with errors.Is.
@@ -42,8 +43,8 @@ type Options struct {
 	// AllowRemote lets the broker listen on a non-loopback address. The broker lets every client
 	// in, so this is for a closed demo network only. Default false: loopback only.
 	AllowRemote bool
-	// Logf receives the broker's log lines at Info level and above (nil = silent).
-	Logf func(format string, args ...any)
+	// Logger receives the broker's (mochi's) log records, with component=broker (nil = discard).
+	Logger *slog.Logger
 }
 
 // Broker is a running embedded broker.
@@ -72,11 +73,7 @@ func Start(addr string, opts *Options) (*Broker, error) {
 			return nil, fmt.Errorf("%w: address %q is not loopback (the embedded broker lets anyone in; set AllowRemote for a closed demo network)", ErrOptions, addr)
 		}
 	}
-	logger := slog.New(slog.DiscardHandler)
-	if opts.Logf != nil {
-		logger = slog.New(logfHandler{logf: opts.Logf})
-	}
-	srv := mqtt.New(&mqtt.Options{InlineClient: false, Logger: logger})
+	srv := mqtt.New(&mqtt.Options{InlineClient: false, Logger: logging.Or(opts.Logger).With("component", "broker")})
 	if err := srv.AddHook(new(allowAll), nil); err != nil {
 		return nil, fmt.Errorf("%w: auth hook: %v", ErrStart, err)
 	}
@@ -103,33 +100,6 @@ func (b *Broker) Close() error {
 	b.once.Do(func() { b.close = b.srv.Close() })
 	return b.close
 }
-
-// logfHandler turns mochi's slog records into Logf lines.
-type logfHandler struct {
-	logf  func(format string, args ...any)
-	attrs []slog.Attr
-}
-
-func (h logfHandler) Enabled(_ context.Context, l slog.Level) bool { return l >= slog.LevelInfo }
-
-func (h logfHandler) Handle(_ context.Context, r slog.Record) error {
-	s := "broker: " + r.Message
-	for _, a := range h.attrs {
-		s += " " + a.String()
-	}
-	r.Attrs(func(a slog.Attr) bool {
-		s += " " + a.String()
-		return true
-	})
-	h.logf("%s", s)
-	return nil
-}
-
-func (h logfHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
-	return logfHandler{logf: h.logf, attrs: append(append([]slog.Attr(nil), h.attrs...), attrs...)}
-}
-
-func (h logfHandler) WithGroup(string) slog.Handler { return h }
 
 // allowAll lets every client connect and use every topic. It is mochi's auth.AllowHook, written out
 // here because mochi's auth package also pulls in a YAML library for its ledger.

@@ -1,8 +1,11 @@
 package broker_test
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
+	"log/slog"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -166,13 +169,8 @@ func TestStartRejectsNonLoopbackAndBusyPort(t *testing.T) {
 	if _, err := broker.Start(b.Addr(), nil); !errors.Is(err, broker.ErrStart) {
 		t.Fatalf("busy port: %v, want ErrStart", err)
 	}
-	var lines []string
-	var mu sync.Mutex
-	b2, err := broker.Start("127.0.0.1:0", &broker.Options{Logf: func(f string, a ...any) {
-		mu.Lock()
-		defer mu.Unlock()
-		lines = append(lines, fmt.Sprintf(f, a...))
-	}})
+	var logs lockedBuf
+	b2, err := broker.Start("127.0.0.1:0", &broker.Options{Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -182,9 +180,25 @@ func TestStartRejectsNonLoopbackAndBusyPort(t *testing.T) {
 	if err := b2.Close(); err != nil { // twice is fine
 		t.Fatal(err)
 	}
-	mu.Lock()
-	defer mu.Unlock()
-	if len(lines) == 0 {
-		t.Fatal("Logf got nothing")
+	if s := logs.String(); s == "" || !strings.Contains(s, "component=broker") {
+		t.Fatalf("the logger got no broker records: %q", s)
 	}
+}
+
+// lockedBuf is a bytes.Buffer safe for the broker's goroutines.
+type lockedBuf struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuf) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuf) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }

@@ -9,7 +9,7 @@ import (
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 
-	"wedge/agent/breaker"
+	"wedge/order"
 	"wedge/sync/wire"
 )
 
@@ -63,7 +63,7 @@ func TestCommandStoredAndPublished(t *testing.T) {
 
 	var first commandView
 	postJSON(t, e.hub, path, raw(`{"type":"breaker_thresholds","by":" ops-zhang ","reason":"双十一加派人手","max_backlog":300,"max_avg_wait":"10m"}`), http.StatusAccepted, &first)
-	if first.ID != "hub-1" || first.By != "ops-zhang" || first.ReceivedAt != wire.Time(t0) || !first.Published || first.Type != breaker.CommandThresholds {
+	if first.ID != "hub-1" || first.By != "ops-zhang" || first.ReceivedAt != wire.Time(t0) || !first.Published || first.Type != order.CommandThresholds {
 		t.Fatalf("answer %+v", first)
 	}
 
@@ -95,12 +95,12 @@ func TestCommandStoredAndPublished(t *testing.T) {
 	if len(msgs) != 2 {
 		t.Fatalf("published %d commands: %q", len(msgs), msgs)
 	}
-	c1, th1, err := breaker.ParseCommand(msgs[0])
+	c1, th1, err := order.ParseCommand(msgs[0])
 	if err != nil || c1.ID != "hub-1" || c1.By != "ops-zhang" || c1.Reason != "双十一加派人手" || th1.MaxBacklog != 300 || th1.MaxAvgWait != 10*time.Minute {
 		t.Fatalf("first command %s: %+v %+v %v", msgs[0], c1, th1, err)
 	}
-	c2, th2, err := breaker.ParseCommand(msgs[1])
-	if err != nil || c2.ID != "c-42" || th2.CloseRatio != 0.5 || th2.MaxBacklog != breaker.DefaultMaxBacklog {
+	c2, th2, err := order.ParseCommand(msgs[1])
+	if err != nil || c2.ID != "c-42" || th2.CloseRatio != 0.5 || th2.MaxBacklog != order.DefaultMaxBacklog {
 		t.Fatalf("second command %s: %+v %+v %v", msgs[1], c2, th2, err)
 	}
 

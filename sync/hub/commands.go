@@ -11,19 +11,19 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
-	"wedge/agent/breaker"
 	"wedge/internal/logging"
+	"wedge/order"
 	"wedge/sync/wire"
 )
 
 // Commands to one agent (POST /v1/agents/{site}/{agent}/commands).
 //
-// The hub validates a command with the agent's own parser (breaker.ParseCommand), so a command the
-// hub accepts is one the agent can apply; it imports agent/breaker (pure policy, no I/O) rather than
-// keep a second copy of the payload type and its ranges in sync/wire that could drift. The command
-// is stored first (who, when, payload: the audit), then published QoS 1 on wire.TopicCommand. The
-// agent journals what it did with it (a breaker entry whose code is the command id, or a note with
-// reason command_refused), and that entry reaches the hub like every other.
+// The hub validates a command with the parser the agent applies it with (order.ParseCommand), so a
+// command the hub accepts is one the agent can apply, and there is no second copy of the payload
+// type and its ranges that could drift. The command is stored first (who, when, payload: the
+// audit), then published QoS 1 on wire.TopicCommand. The agent journals what it did with it (a
+// breaker entry whose code is the command id, or a note with reason command_refused), and that
+// entry reaches the hub like every other.
 
 // maxCommandBody bounds a command request.
 const maxCommandBody = 16 << 10
@@ -47,7 +47,7 @@ type CommandRecord struct {
 // cmdReq is a validated command for the owner to store.
 type cmdReq struct {
 	site, agent string
-	cmd         breaker.Command
+	cmd         order.Command
 	reply       chan cmdResult // buffered 1
 }
 
@@ -92,7 +92,7 @@ func (h *Hub) agentKnown(site, agent string) (bool, error) {
 	return ok, err
 }
 
-// postCommand validates a command with breaker.ParseCommand, has the owner store it, then publishes
+// postCommand validates a command with order.ParseCommand, has the owner store it, then publishes
 // it and answers with the stored record and whether the broker acknowledged it.
 func (h *Hub) postCommand(w http.ResponseWriter, r *http.Request) {
 	site, agent := r.PathValue("site"), r.PathValue("agent")
@@ -109,7 +109,7 @@ func (h *Hub) postCommand(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("请求过大 / command larger than %d bytes", maxCommandBody))
 		return
 	}
-	cmd, _, err := breaker.ParseCommand(bytes.TrimSpace(body))
+	cmd, _, err := order.ParseCommand(bytes.TrimSpace(body))
 	if err != nil {
 		writeError(w, http.StatusBadRequest, "指令无效 / invalid command: "+err.Error())
 		return

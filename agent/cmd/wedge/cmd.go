@@ -6,7 +6,6 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"strings"
 	"syscall"
 	"time"
 
@@ -26,8 +25,8 @@ const helpText = `wedge — 仓库边缘代理 warehouse edge agent
 
 用法 Usage:
   wedge run --config FILE              运行代理 run the agent daemon
-  wedge hub --broker URL --data DIR --listen ADDR
-                                       运行参考中心 run the reference hub
+  wedge hub --broker URL --data DIR --listen ADDR [--ca F --cert F --key F] [--log-level LEVEL] [--log-format text|json]
+                                       运行参考中心 run the reference hub (TLS client certificate: wedge certs issue --hub)
   wedge demo [flags]                   一键演示（内置 MQTT、中心、两个代理、模拟扫码枪）
                                        the all-in-one demo (embedded broker, hub, two agents, simulated scanners)
   wedge journal verify --data DIR      校验日志哈希链 verify the journal's hash chain
@@ -37,6 +36,9 @@ const helpText = `wedge — 仓库边缘代理 warehouse edge agent
   wedge devices [--json] [--profiles DIR]
                                        列出已连接的扫码枪、匹配的型号、模式和配置段落
                                        list attached scanners, matched profile, mode and a config snippet
+  wedge certs init|issue|revoke|crl|list|mosquitto --dir CA_DIR ...
+                                       证书：CA、代理/中心/服务器证书、吊销、mosquitto 配置和 ACL
+                                       certificates: CA, agent/hub/broker certs, revocation, mosquitto config and ACL
   wedge service install --config FILE | uninstall
                                        注册/删除 Windows 服务（仅 Windows；Linux 用 systemd）
                                        install/remove the Windows service (Windows only; Linux uses systemd)
@@ -92,6 +94,8 @@ func runCtx(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return cmdDevices(ctx, rest, stdout, stderr)
 	case "service":
 		return cmdService(ctx, rest, stdout, stderr)
+	case "certs":
+		return cmdCerts(ctx, rest, stdout, stderr)
 	case "journal":
 		if len(rest) > 0 && rest[0] == "verify" {
 			return cmdJournalVerify(ctx, rest[1:], stdout, stderr)
@@ -107,14 +111,6 @@ func runCtx(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintf(stderr, "未知命令 unknown command %q\n\n%s", cmd, helpText)
 	return exitUsage
-}
-
-// logger returns a logf writing timestamped lines to w.
-func logger(w io.Writer, prefix string) func(string, ...any) {
-	return func(format string, args ...any) {
-		line := fmt.Sprintf(format, args...)
-		fmt.Fprintf(w, "%s %s%s\n", time.Now().UTC().Format("2006-01-02T15:04:05.000Z"), prefix, strings.TrimRight(line, "\n"))
-	}
 }
 
 // stopCtx bounds a graceful stop.

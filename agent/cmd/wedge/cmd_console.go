@@ -8,7 +8,7 @@ import (
 	"os"
 	"strings"
 
-	"wedge/agent/console"
+	"wedge/internal/webauth/password"
 )
 
 // consoleStdin is where `wedge console hash-password` reads the password (a test replaces it).
@@ -32,7 +32,7 @@ func cmdConsole(_ context.Context, args []string, stdout, stderr io.Writer) int 
 		fmt.Fprintln(stderr, "密码为空 the password is empty")
 		return exitUsage
 	}
-	h, err := console.HashPassword(pw)
+	h, err := password.Hash(pw)
 	if err != nil {
 		fmt.Fprintf(stderr, "无法生成哈希 cannot hash: %v\n", err)
 		return exitUsage

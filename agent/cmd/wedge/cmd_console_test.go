@@ -7,7 +7,7 @@ import (
 	"testing"
 
 	"wedge/agent/config"
-	"wedge/agent/console"
+	"wedge/internal/webauth/password"
 )
 
 func TestConsoleHashPassword(t *testing.T) {
@@ -19,7 +19,7 @@ func TestConsoleHashPassword(t *testing.T) {
 		t.Fatalf("exit %d: %s", code, errb.String())
 	}
 	h := strings.TrimSpace(out.String())
-	if !console.CheckPassword(h, "s3cret-pw") || console.CheckPassword(h, "other") {
+	if !password.Check(h, "s3cret-pw") || password.Check(h, "other") {
 		t.Fatalf("hash %q does not check", h)
 	}
 	// The hash is accepted by the config as written.

@@ -4,10 +4,10 @@ import (
 	"context"
 	"io"
 
-	"wedge/agent/demo"
+	"wedge/internal/demo"
 )
 
-// cmdDemo runs `wedge demo` (agent/demo).
+// cmdDemo runs `wedge demo` (internal/demo).
 func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	return demo.Run(ctx, args, stdout, stderr)
 }

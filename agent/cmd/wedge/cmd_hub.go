@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 
+	"wedge/internal/logging"
 	"wedge/sync/hub"
 )
 
@@ -22,6 +23,8 @@ func cmdHub(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&o.KeyFile, "key", "", "client key for TLS")
 	fs.StringVar(&o.Username, "username", "", "broker user name")
 	fs.StringVar(&o.Password, "password", "", "broker password")
+	level := fs.String("log-level", "info", "日志级别 log level: debug, info, warn or error")
+	format := fs.String("log-format", "text", "日志格式 log format: text or json")
 	var keys hubKeyFlags
 	keys.register(fs)
 	if err := fs.Parse(args); err != nil {
@@ -37,10 +40,15 @@ func cmdHub(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	} else if done {
 		return exitOK
 	}
-	o.Logf = logger(stderr, "hub: ")
+	log, err := newLogger(stderr, *level, *format)
+	if err != nil {
+		fmt.Fprintf(stderr, "wedge hub: 日志设置无效 invalid log settings: %v\n", err)
+		return exitUsage
+	}
+	o.Logf = logfShim(log)
 	h, err := hub.New(ctx, o)
 	if err != nil {
-		fmt.Fprintf(stderr, "wedge hub: 无法启动 cannot start: %v\n", err)
+		log.Error("无法启动 cannot start", logging.Err(err))
 		return exitUsage
 	}
 	reloadOnHUP(ctx, h)
@@ -49,7 +57,7 @@ func cmdHub(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	sctx, cancel := stopCtx()
 	defer cancel()
 	if err := h.Stop(sctx); err != nil {
-		fmt.Fprintf(stderr, "wedge hub: 停止出错 stop: %v\n", err)
+		log.Error("停止出错 stop failed", logging.Err(err))
 		return exitFailure
 	}
 	return exitOK

@@ -13,6 +13,8 @@ import (
 
 	"wedge/agent"
 	"wedge/agent/config"
+	"wedge/agent/version"
+	"wedge/internal/logging"
 	"wedge/internal/sdnotify"
 )
 
@@ -69,13 +71,16 @@ func runAgent(ctx context.Context, args []string, stdout, stderr io.Writer, h ru
 		fmt.Fprintf(stdout, "%s: OK (site %s, agent %s, %d stations, %d devices)\n", *path, cfg.Site, cfg.Agent, len(cfg.Stations), len(cfg.Devices))
 		return exitOK
 	}
-	logf := logger(stderr, "")
-	if cfg.Log.Level == "warn" || cfg.Log.Level == "error" {
-		logf = func(string, ...any) {}
+	log, err := newLogger(stderr, cfg.Log.Level, cfg.Log.Format)
+	if err != nil { // config.Load accepts only what logging.New takes; kept for safety
+		fmt.Fprintf(stderr, "wedge run: 日志设置无效 invalid log settings: %v\n", err)
+		return exitUsage
 	}
-	a, err := agent.New(ctx, cfg, agent.Deps{Logf: logf, Profiles: profiles})
+	log = log.With(logging.KeySite, cfg.Site, logging.KeyAgent, cfg.Agent)
+	log.Info("启动 starting", "config", *path, "version", version.Version)
+	a, err := agent.New(ctx, cfg, agent.Deps{Logger: log, Profiles: profiles})
 	if err != nil {
-		fmt.Fprintf(stderr, "wedge run: 无法启动 cannot start: %v\n", err)
+		log.Error("无法启动 cannot start", logging.Err(err))
 		if errors.Is(err, agent.ErrStart) {
 			return exitUsage
 		}
@@ -85,12 +90,14 @@ func runAgent(ctx context.Context, args []string, stdout, stderr io.Writer, h ru
 	fmt.Fprintf(stdout, "wedge %s/%s running; API http://%s\n", cfg.Site, cfg.Agent, a.APIAddr())
 	<-ctx.Done()
 	h.stopping()
+	log.Info("停止 stopping")
 	sctx, cancel := stopCtx()
 	defer cancel()
 	if err := a.Stop(sctx); err != nil {
-		fmt.Fprintf(stderr, "wedge run: 停止出错 stop: %v\n", err)
+		log.Error("停止出错 stop failed", logging.Err(err))
 		return exitFailure
 	}
+	log.Info("已停止 stopped")
 	return exitOK
 }
 

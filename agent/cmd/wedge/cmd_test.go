@@ -44,7 +44,7 @@ func TestHelpVersionUsage(t *testing.T) {
 			t.Errorf("%q: exit %d, want %d", args, code, exitUsage)
 		}
 	}
-	// demo is wired to agent/demo (its own tests run it); a bad flag is a usage error.
+	// demo is wired to internal/demo (its own tests run it); a bad flag is a usage error.
 	if code, _, _ := wedge(t, "demo", "--no-such-flag"); code != exitUsage {
 		t.Errorf("demo with a bad flag: %d", code)
 	}

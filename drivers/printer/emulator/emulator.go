@@ -1,7 +1,8 @@
 // Package emulator has ZPL and TSPL label printer emulators for tests and the demo. They listen on
 // raw TCP (like port 9100) and on pseudo-terminals (internal/pty, for the serial and usblp
-// transports), answer ~HS / ~HQES and <ESC>!? / <ESC>!S byte-exactly as documented in
-// shared/reference/device-protocols.md §5, record every label format they receive, simulate print
+// transports), answer ~HS / ~HQES and <ESC>!? / <ESC>!S byte-exactly as the printers' programming
+// manuals document them (the layouts are in drivers/printer/zpl and tspl), record every label
+// format they receive, simulate print
 // time on an injected clock, drop every buffered label on ZPL ~JA (cancel all; TSPL has no
 // confirmed cancel command), and can be put into faults: paper out before a job, paper out in the
 // middle of a job, head open, and no answer at all.
@@ -16,6 +17,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"os"
 	"regexp"
@@ -29,6 +31,7 @@ import (
 	"wedge/drivers/printer/tspl"
 	"wedge/drivers/printer/zpl"
 	"wedge/internal/clock"
+	"wedge/internal/logging"
 	"wedge/internal/pty"
 )
 
@@ -44,11 +47,11 @@ var ErrClosed = errors.New("emulator: closed")
 
 // Options tune an emulator. A nil *Options means all defaults.
 type Options struct {
-	Clock     clock.Clock                   // nil = real time
-	PrintTime time.Duration                 // per label (default 100ms)
-	Logf      func(format string, a ...any) // nil = silent
+	Clock     clock.Clock   // nil = real time
+	PrintTime time.Duration // per label (default 100ms)
+	Logger    *slog.Logger  // nil = discard; records carry the language as emulator
 	// SilentOnFault makes the emulator behave like Zebra printers that do not answer ~HS while out of
-	// media, head open or ribbon out (reference §5.1). Default false: it answers with the flags.
+	// media, head open or ribbon out. Default false: it answers with the flags.
 	SilentOnFault bool
 	// MaxJobs and MaxReceived bound what is recorded for Jobs and Received (oldest dropped first;
 	// defaults 10000 formats and 16 MiB), so a long demo run does not grow without limit.
@@ -62,7 +65,7 @@ type Emulator struct {
 	lang string
 	clk  clock.Clock
 	pt   time.Duration
-	logf func(string, ...any)
+	log  *slog.Logger
 	silt bool
 	maxJ int
 	maxR int
@@ -93,7 +96,7 @@ func newEmu(lang string, opts *Options) *Emulator {
 	if opts == nil {
 		opts = &Options{}
 	}
-	e := &Emulator{lang: lang, clk: clock.Or(opts.Clock), pt: opts.PrintTime, logf: opts.Logf,
+	e := &Emulator{lang: lang, clk: clock.Or(opts.Clock), pt: opts.PrintTime, log: logging.Or(opts.Logger).With("emulator", lang),
 		silt: opts.SilentOnFault, conns: map[net.Conn]struct{}{}}
 	if e.pt <= 0 {
 		e.pt = 100 * time.Millisecond
@@ -106,12 +109,6 @@ func newEmu(lang string, opts *Options) *Emulator {
 		e.maxR = 16 << 20
 	}
 	return e
-}
-
-func (e *Emulator) log(format string, a ...any) {
-	if e.logf != nil {
-		e.logf("emulator %s: "+format, append([]any{e.lang}, a...)...)
-	}
 }
 
 // Language is zpl or tspl.
@@ -218,7 +215,7 @@ func (e *Emulator) SetFault(f printer.Fault) {
 		}
 	}
 	e.fault = f
-	e.log("fault %q", f)
+	e.log.Info("emulated printer fault set", "fault", f)
 }
 
 // Fault is the current fault ("" when healthy).
@@ -286,7 +283,7 @@ func (e *Emulator) advance(now time.Time) {
 		if e.midArmed {
 			if now.Sub(e.start) >= e.pt/2 {
 				e.fault, e.midArmed = printer.FaultPaperOut, false
-				e.log("paper out in the middle of a label")
+				e.log.Info("emulated paper out in the middle of a label")
 			}
 			return
 		}
@@ -318,7 +315,7 @@ func (e *Emulator) addFormat(job []byte, copies int) {
 	if len(e.jobs) > e.maxJ {
 		e.jobs = append([][]byte(nil), e.jobs[len(e.jobs)-e.maxJ:]...)
 	}
-	e.log("format received (%d bytes, %d copies)", len(job), copies)
+	e.log.Debug("label format received", "bytes", len(job), "copies", copies)
 }
 
 func (e *Emulator) addBytes(b []byte) {
@@ -342,7 +339,7 @@ func (e *Emulator) cancelAll() {
 	}
 	e.queue = nil
 	e.cancels++
-	e.log("~JA: %d labels cancelled", dropped)
+	e.log.Info("~JA: buffered labels cancelled", "labels", dropped)
 }
 
 // Cancels is how many cancel-all commands (~JA) arrived.
@@ -538,7 +535,7 @@ func (e *Emulator) data(b, cur []byte) []byte {
 			cur = append([]byte(nil), cur[i+3:]...)
 			if !bytes.Contains(bytes.ToUpper(job), []byte("^XA")) {
 				// No format start (e.g. the tail of a format cancelled by ~JA): a Zebra prints nothing.
-				e.log("^XZ without ^XA ignored (%d bytes)", len(job))
+				e.log.Warn("^XZ without ^XA ignored", "bytes", len(job))
 				continue
 			}
 			copies := 1

@@ -17,6 +17,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"regexp"
 	"strconv"
@@ -26,6 +27,7 @@ import (
 	"wedge/drivers/printer"
 	"wedge/drivers/printer/jobscan"
 	"wedge/internal/clock"
+	"wedge/internal/logging"
 )
 
 // ErrStopped is returned by Stop when called twice.
@@ -43,15 +45,15 @@ type Job struct {
 
 // Options tune the proxy. A nil *Options means defaults.
 type Options struct {
-	Name    string                        // for job ids and logs (default "proxy")
-	Clock   clock.Clock                   // nil = real time (retries and Confirm)
-	Logf    func(format string, a ...any) // nil = silent
-	Filter  *regexp.Regexp                // waybill filter for jobscan; nil keeps every Code 128/39 barcode
-	IdleGap time.Duration                 // a job ends after this quiet time on an open connection (default 2s)
-	MaxJob  int                           // a job is cut after this many bytes (default 64 MiB)
-	Retries int                           // extra send attempts when Print fails (default 3)
-	RetryIn time.Duration                 // wait between attempts (default 1s)
-	Confirm *printer.ConfirmOptions       // passed to printer.Confirm (its Clock defaults to Clock)
+	Name    string                  // for job ids and logs (default "proxy")
+	Clock   clock.Clock             // nil = real time (retries and Confirm)
+	Logger  *slog.Logger            // nil = discard; records carry Name as proxy
+	Filter  *regexp.Regexp          // waybill filter for jobscan; nil keeps every Code 128/39 barcode
+	IdleGap time.Duration           // a job ends after this quiet time on an open connection (default 2s)
+	MaxJob  int                     // a job is cut after this many bytes (default 64 MiB)
+	Retries int                     // extra send attempts when Print fails (default 3)
+	RetryIn time.Duration           // wait between attempts (default 1s)
+	Confirm *printer.ConfirmOptions // passed to printer.Confirm (its Clock and Logger default to Clock and Logger)
 	// OnJob is called once a job was forwarded (or finally failed to send). It must not block.
 	OnJob func(Job)
 	// OnConfirmed is called after printer.Confirm for every job that was sent: err is nil when the
@@ -66,6 +68,7 @@ type Proxy struct {
 	up       printer.Printer
 	o        Options
 	clk      clock.Clock
+	log      *slog.Logger
 	ctx      context.Context
 	cancel   context.CancelFunc
 	mu       sync.Mutex
@@ -110,8 +113,8 @@ func New(listen string, upstream printer.Printer, opts *Options) (*Proxy, error)
 	if co.Clock == nil {
 		co.Clock = o.Clock
 	}
-	if co.Logf == nil {
-		co.Logf = o.Logf
+	if co.Logger == nil {
+		co.Logger = o.Logger
 	}
 	o.Confirm = &co
 	ln, err := net.Listen("tcp", listen)
@@ -119,7 +122,7 @@ func New(listen string, upstream printer.Printer, opts *Options) (*Proxy, error)
 		return nil, fmt.Errorf("proxy %s: listen %s: %w", o.Name, listen, err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	p := &Proxy{ln: ln, up: upstream, o: o, clk: clock.Or(o.Clock), ctx: ctx, cancel: cancel,
+	p := &Proxy{ln: ln, up: upstream, o: o, clk: clock.Or(o.Clock), log: logging.Or(o.Logger).With("proxy", o.Name), ctx: ctx, cancel: cancel,
 		conns: map[net.Conn]struct{}{}, fwdQ: make(chan Job, 1024), confQ: make(chan Job, 1024),
 		payloads: map[string][]byte{}}
 	p.owners.Add(2)
@@ -132,12 +135,6 @@ func New(listen string, upstream printer.Printer, opts *Options) (*Proxy, error)
 
 // Addr is the listening address.
 func (p *Proxy) Addr() string { return p.ln.Addr().String() }
-
-func (p *Proxy) logf(format string, a ...any) {
-	if p.o.Logf != nil {
-		p.o.Logf("proxy %s: "+format, append([]any{p.o.Name}, a...)...)
-	}
-}
 
 func (p *Proxy) accept() {
 	defer p.readers.Done()
@@ -181,7 +178,7 @@ func (p *Proxy) read(c net.Conn) {
 			func() {
 				defer func() {
 					if r := recover(); r != nil {
-						p.logf("job scanner panicked (job still prints): %v", r)
+						p.log.Error("job scanner panicked; the job still prints", "panic", r)
 						scanOK = false
 					}
 				}()
@@ -209,7 +206,7 @@ func (p *Proxy) read(c net.Conn) {
 				func() {
 					defer func() {
 						if r := recover(); r != nil {
-							p.logf("job scanner panicked (job still prints): %v", r)
+							p.log.Error("job scanner panicked; the job still prints", "panic", r)
 							scanOK = false
 						}
 					}()
@@ -261,9 +258,13 @@ func (p *Proxy) forwarder() {
 			if err == nil || p.ctx.Err() != nil {
 				break
 			}
-			p.logf("job %s: send failed (attempt %d): %v", j.ID, attempt+1, err)
+			p.log.Warn("proxied job not sent; retrying", "job", j.ID, "attempt", attempt+1, logging.Err(err))
 		}
-		p.logf("job %s: %d bytes, %d labels, waybills %v, sent=%v", j.ID, j.Bytes, j.Labels, j.Waybills, err == nil)
+		if err != nil {
+			p.log.Error("proxied job could not be sent", "job", j.ID, "bytes", j.Bytes, "labels", j.Labels, "waybills", j.Waybills, logging.Err(err))
+		} else {
+			p.log.Info("proxied job sent", "job", j.ID, "bytes", j.Bytes, "labels", j.Labels, "waybills", j.Waybills)
+		}
 		p.callJob(j)
 		if err != nil {
 			p.callConfirmed(j, printer.Status{}, err)
@@ -288,7 +289,7 @@ func (p *Proxy) callJob(j Job) {
 	}
 	defer func() {
 		if r := recover(); r != nil {
-			p.logf("OnJob panicked: %v", r)
+			p.log.Error("OnJob panicked", "panic", r)
 		}
 	}()
 	p.o.OnJob(j)
@@ -300,7 +301,7 @@ func (p *Proxy) callConfirmed(j Job, st printer.Status, err error) {
 	}
 	defer func() {
 		if r := recover(); r != nil {
-			p.logf("OnConfirmed panicked: %v", r)
+			p.log.Error("OnConfirmed panicked", "panic", r)
 		}
 	}()
 	p.o.OnConfirmed(j, st, err)

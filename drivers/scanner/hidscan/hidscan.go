@@ -45,6 +45,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -54,6 +55,7 @@ import (
 	"wedge/drivers/scanner"
 	"wedge/drivers/scanner/hidscan/feedback"
 	"wedge/internal/clock"
+	"wedge/internal/logging"
 )
 
 // More sentinel errors.
@@ -125,7 +127,9 @@ func (m Match) String() string {
 // clock, silence, a 500 ms re-scan while the device is absent and a 1 s feedback write bound.
 type Options struct {
 	Clock clock.Clock
-	Logf  func(format string, args ...any)
+	// Logger receives connects, disconnects, open and feedback failures, with the scanner's name as
+	// device. Nil: discard.
+	Logger *slog.Logger
 	// Enumerate and Open are the HID seams (nil: SystemEnumerate, SystemOpen).
 	Enumerate func(vid, pid uint16) []DeviceInfo
 	Open      func(DeviceInfo) (Device, error)
@@ -167,7 +171,7 @@ type Scanner struct {
 	cfg   Config
 	opts  Options
 	clk   clock.Clock
-	logf  func(string, ...any)
+	log   *slog.Logger
 	newDc func() (Decoder, error)
 	setup [][]byte
 
@@ -220,10 +224,7 @@ func Open(cfg Config, opts *Options) (*Scanner, error) {
 	if opts == nil {
 		opts = &Options{}
 	}
-	s := &Scanner{cfg: cfg, opts: *opts, clk: clock.Or(opts.Clock), logf: opts.Logf}
-	if s.logf == nil {
-		s.logf = func(string, ...any) {}
-	}
+	s := &Scanner{cfg: cfg, opts: *opts, clk: clock.Or(opts.Clock), log: logging.Or(opts.Logger).With(logging.KeyDevice, cfg.Name)}
 	if s.opts.Enumerate == nil {
 		s.opts.Enumerate = SystemEnumerate
 	}
@@ -258,7 +259,7 @@ func Open(cfg Config, opts *Options) (*Scanner, error) {
 		}
 	}
 	if cmd, err := feedback.Encode(cfg.Feedback, scanner.Good, opts.Comma); err == nil && cmd.Via == feedback.ViaSerial {
-		s.logf("scanner %s: profile feedback goes over serial; in HID mode the scanner beeps on its own decode", cfg.Name)
+		s.log.Info("the profile's feedback goes over serial; in HID mode the scanner beeps on its own decode")
 	}
 	s.reads = make(chan result, 16)
 	s.fb = make(chan feedback.Command, 1)
@@ -341,7 +342,7 @@ func (s *Scanner) Feedback(ctx context.Context, o scanner.Outcome) error {
 	default:
 	}
 	if !s.fbBusy.CompareAndSwap(false, true) {
-		s.logf("scanner %s: feedback dropped: previous one still in flight", s.cfg.Name)
+		s.log.Warn("scanner feedback dropped: the previous one is still in flight")
 		return fmt.Errorf("scanner %q: %w", s.cfg.Name, ErrFeedbackBusy)
 	}
 	s.fb <- cmd // capacity 1 and at most one in flight: never blocks
@@ -366,7 +367,7 @@ func (s *Scanner) sendFeedback(cmd feedback.Command) {
 	dev := s.dev
 	s.mu.Unlock()
 	if dev == nil {
-		s.logf("scanner %s: feedback skipped: device not connected", s.cfg.Name)
+		s.log.Warn("scanner feedback skipped: device not connected")
 		return
 	}
 	errc := make(chan error, 1)
@@ -384,12 +385,12 @@ func (s *Scanner) sendFeedback(cmd feedback.Command) {
 	select {
 	case err := <-errc:
 		if err != nil {
-			s.logf("scanner %s: feedback: %v", s.cfg.Name, err)
+			s.log.Warn("scanner feedback failed", logging.Err(err))
 			s.setErr(fmt.Errorf("feedback: %w", err))
 		}
 		return
 	case <-t.C():
-		s.logf("scanner %s: feedback write still pending after %v", s.cfg.Name, s.opts.FeedbackTimeout)
+		s.log.Warn("scanner feedback write still pending", "after", s.opts.FeedbackTimeout)
 		s.setErr(errors.New("feedback write timed out"))
 	case <-s.stop:
 	}
@@ -419,7 +420,7 @@ func (s *Scanner) run() {
 				err = fmt.Errorf("open %s: %w (on Linux: is packaging/udev/99-wedge-scanners.rules installed?)", info.Path, err)
 				s.setErr(err)
 				if err.Error() != lastOpenErr { // once per distinct error, not every re-scan
-					s.logf("scanner %s: %v", s.cfg.Name, err)
+					s.log.Warn("scanner cannot be opened; retrying", "every", s.opts.Rescan, logging.Err(err))
 				}
 				lastOpenErr = err.Error()
 			} else {
@@ -455,7 +456,7 @@ func (s *Scanner) find() (DeviceInfo, bool) {
 func (s *Scanner) session(dev Device, info DeviceInfo, first bool) bool {
 	for _, b := range s.setup {
 		if _, err := dev.SendFeatureReport(b); err != nil {
-			s.logf("scanner %s: setup report % X: %v", s.cfg.Name, b, err)
+			s.log.Warn("scanner setup report failed", "report", fmt.Sprintf("% X", b), logging.Err(err))
 			s.setErr(fmt.Errorf("setup report: %w", err))
 		}
 	}
@@ -467,7 +468,7 @@ func (s *Scanner) session(dev Device, info DeviceInfo, first bool) bool {
 		s.health.Reconnects++
 	}
 	s.mu.Unlock()
-	s.logf("scanner %s: connected %s (%04X:%04X if%d)", s.cfg.Name, info.Path, info.VendorID, info.ProductID, info.Interface)
+	s.log.Info("scanner connected", "path", info.Path, "vid", fmt.Sprintf("%04X", info.VendorID), "pid", fmt.Sprintf("%04X", info.ProductID), "interface", info.Interface)
 
 	events := make(chan event, 64)
 	readerDone := make(chan struct{})
@@ -531,7 +532,7 @@ func (s *Scanner) session(dev Device, info DeviceInfo, first bool) bool {
 			if ev.err != nil {
 				err := fmt.Errorf("scanner %q: %w: %v", s.cfg.Name, scanner.ErrDisconnected, ev.err)
 				s.setErr(err)
-				s.logf("scanner %s: %v", s.cfg.Name, err)
+				s.log.Warn("scanner disconnected; looking for it again", logging.Err(err))
 				out, _ = dc.Flush(out[:0], s.clk.Now())
 				gone() // before the error reaches Read, so Health already says disconnected
 				if !deliver(out, nil) {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"log/slog"
 	"strings"
 	"sync"
 	"testing"
@@ -402,17 +403,13 @@ func TestFeedbackChannels(t *testing.T) {
 }
 
 func TestOpenFailureIsRetriedAndReported(t *testing.T) {
-	var mu sync.Mutex
-	var logs []string
+	var logs logLines
 	bus := &h.Bus{}
 	clk := clock.NewFake(t0)
 	bus.Plug(honeywell, func() *h.Device { return h.NewDevice(h.POSA("]C0", 'j', []byte("OK\r"))...) })
 	bus.FailOpen(errors.New("LIBUSB_ERROR_ACCESS"))
-	sc, err := hidscan.Open(posConfig(), &hidscan.Options{Clock: clk, Enumerate: bus.Enumerate, Open: bus.Open, Logf: func(f string, a ...any) {
-		mu.Lock()
-		logs = append(logs, f)
-		mu.Unlock()
-	}})
+	sc, err := hidscan.Open(posConfig(), &hidscan.Options{Clock: clk, Enumerate: bus.Enumerate, Open: bus.Open,
+		Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -425,11 +422,8 @@ func TestOpenFailureIsRetriedAndReported(t *testing.T) {
 	if hl := sc.Health(); hl.Connected || !strings.Contains(hl.LastError, "LIBUSB_ERROR_ACCESS") {
 		t.Fatalf("health %+v", hl)
 	}
-	mu.Lock()
-	n := len(logs)
-	mu.Unlock()
-	if n != 1 {
-		t.Fatalf("%d log lines for the same open error, want 1", n)
+	if l := logs.get(); len(l) != 1 || !strings.Contains(l[0], "LIBUSB_ERROR_ACCESS") || !strings.Contains(l[0], "device=") {
+		t.Fatalf("%d log lines for the same open error, want 1 naming the device: %q", len(l), l)
 	}
 	bus.FailOpen(nil)
 	clk.Advance(500 * time.Millisecond)
@@ -516,4 +510,23 @@ func TestPlayedKeyboardTraceIdleCutoff(t *testing.T) {
 	if !got[1].At.After(t0.Add(1500 * time.Millisecond)) {
 		t.Errorf("second read at %v", got[1].At)
 	}
+}
+
+// logLines records the lines a log/slog handler writes (one Write per record).
+type logLines struct {
+	mu    sync.Mutex
+	lines []string
+}
+
+func (l *logLines) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.lines = append(l.lines, string(p))
+	return len(p), nil
+}
+
+func (l *logLines) get() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([]string(nil), l.lines...)
 }

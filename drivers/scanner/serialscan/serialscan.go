@@ -19,6 +19,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"sync"
 	"time"
 
@@ -27,6 +28,7 @@ import (
 	"wedge/drivers/profile"
 	"wedge/drivers/scanner"
 	"wedge/internal/clock"
+	"wedge/internal/logging"
 )
 
 // Default backoff between attempts to reopen a vanished port.
@@ -52,9 +54,9 @@ type Backoff struct {
 type Options struct {
 	// Clock drives the reopen backoff, the idle cut-off and Read.At. Nil: the wall clock.
 	Clock clock.Clock
-	// Logf receives errors worth a person's attention (noise, overlong frames, disconnects,
-	// reopen failures). Nil: silent.
-	Logf func(format string, args ...any)
+	// Logger receives what is worth a person's attention (noise, overlong frames, disconnects,
+	// reopen failures, reconnects), with the scanner's name as device. Nil: discard.
+	Logger *slog.Logger
 	// Backoff between reopen attempts. Zero: 100 ms doubling to 5 s.
 	Backoff Backoff
 	// OpenPort opens the port. Nil: serial.Open. Tests replace it to make opening fail.
@@ -72,7 +74,7 @@ type Scanner struct {
 	framer     *Framer
 	idle       time.Duration
 	clk        clock.Clock
-	logf       func(string, ...any)
+	log        *slog.Logger
 	open       func(string, *serial.Mode) (serial.Port, error)
 	bmin, bmax time.Duration
 	good, bad  []byte // feedback bytes; nil: none
@@ -142,13 +144,10 @@ func Open(name, port string, p profile.Serial, opts *Options) (*Scanner, error) 
 	s := &Scanner{
 		name: name, port: port, mode: mode(p), framer: NewFramer(p),
 		idle: time.Duration(p.IdleCutMS) * time.Millisecond,
-		clk:  clock.Or(opts.Clock), logf: opts.Logf, open: opts.OpenPort,
+		clk:  clock.Or(opts.Clock), log: logging.Or(opts.Logger).With(logging.KeyDevice, name), open: opts.OpenPort,
 		bmin: opts.Backoff.Min, bmax: opts.Backoff.Max,
 		out: make(chan result), closing: make(chan struct{}), done: make(chan struct{}),
 		fbReq: make(chan fbReq), fbDone: make(chan struct{}),
-	}
-	if s.logf == nil {
-		s.logf = func(string, ...any) {}
 	}
 	if s.open == nil {
 		s.open = serial.Open
@@ -400,7 +399,7 @@ func (o *owner) push(frames []Frame) {
 	for _, f := range frames {
 		if f.Err != nil {
 			err := s.wrap(f.Err)
-			s.logf("%v", err)
+			s.log.Warn("scanner frame rejected", logging.Err(err))
 			o.fail(err)
 			o.queue = append(o.queue, result{err: err})
 			continue
@@ -425,7 +424,7 @@ func (o *owner) connect(first bool) {
 		err = fmt.Errorf("scanner %q: %w: open %s: %w", s.name, scanner.ErrDisconnected, s.port, err)
 		o.fail(err)
 		if first {
-			s.logf("%v; retrying every %s–%s", err, s.bmin, s.bmax)
+			s.log.Warn("scanner cannot be opened; retrying", "port", s.port, "backoff_min", s.bmin, "backoff_max", s.bmax, logging.Err(err))
 			o.queue = append(o.queue, result{err: err})
 		} else {
 			o.backoff = min(2*o.backoff, s.bmax)
@@ -450,7 +449,7 @@ func (o *owner) connect(first bool) {
 		}
 	})
 	if reconnect || !first {
-		s.logf("scanner %q: reconnected on %s", s.name, s.port)
+		s.log.Info("scanner reconnected", "port", s.port)
 	}
 }
 
@@ -460,10 +459,10 @@ func (o *owner) disconnect(cause error) {
 	s := o.s
 	o.closePort()
 	if n := s.framer.Reset(); n > 0 {
-		s.logf("scanner %q: dropped %d bytes of an unfinished barcode", s.name, n)
+		s.log.Warn("scanner disconnected mid-barcode; its bytes are dropped", "bytes", n)
 	}
 	err := fmt.Errorf("scanner %q: %w: %s: %w", s.name, scanner.ErrDisconnected, s.port, cause)
-	s.logf("%v; reopening", err)
+	s.log.Warn("scanner disconnected; reopening", "port", s.port, logging.Err(err))
 	o.fail(err)
 	s.setHealth(func(h *scanner.Health) { h.Connected = false })
 	o.queue = append(o.queue, result{err: err})

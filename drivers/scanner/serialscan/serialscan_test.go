@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"strings"
 	"sync"
 	"testing"
@@ -134,13 +135,8 @@ func TestAIMStrippedOverPTY(t *testing.T) {
 
 func TestNoiseRejectedThenGoodRead(t *testing.T) {
 	p := newPTY(t)
-	var mu sync.Mutex
-	var logs []string
-	sc := open(t, p.Name, profile.Serial{}, &Options{Logf: func(f string, a ...any) {
-		mu.Lock()
-		logs = append(logs, f)
-		mu.Unlock()
-	}})
+	var logs logLines
+	sc := open(t, p.Name, profile.Serial{}, &Options{Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
 	write(t, p, "\x00\x07\xff\x1b[2J\rJT5261988016578\r")
 	err := mustErr(t, sc, scanner.ErrNoise)
 	if !strings.Contains(err.Error(), `scanner "scan-p1"`) || !strings.Contains(err.Error(), "at byte 0") || !strings.Contains(err.Error(), "[00] 07 FF 1B") {
@@ -150,10 +146,8 @@ func TestNoiseRejectedThenGoodRead(t *testing.T) {
 	if h := sc.Health(); h.Reads != 1 || !strings.Contains(h.LastError, "noise") {
 		t.Fatalf("Health = %+v: want 1 read and the noise as last error", h)
 	}
-	mu.Lock()
-	defer mu.Unlock()
-	if len(logs) == 0 {
-		t.Fatal("the rejected frame was not logged")
+	if l := logs.get(); len(l) == 0 || !strings.Contains(l[0], "level=WARN") || !strings.Contains(l[0], "device=scan-p1") || !strings.Contains(l[0], "noise") {
+		t.Fatalf("the rejected frame was not logged as a warning naming the device: %q", l)
 	}
 }
 
@@ -426,4 +420,23 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 		}
 		time.Sleep(time.Millisecond)
 	}
+}
+
+// logLines records the lines a log/slog handler writes (one Write per record).
+type logLines struct {
+	mu    sync.Mutex
+	lines []string
+}
+
+func (l *logLines) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.lines = append(l.lines, string(p))
+	return len(p), nil
+}
+
+func (l *logLines) get() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([]string(nil), l.lines...)
 }

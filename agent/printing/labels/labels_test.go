@@ -1,0 +1,30 @@
+package labels_test
+
+import (
+	"errors"
+	"strings"
+	"testing"
+
+	"wedge/agent/printing/labels"
+	"wedge/order"
+)
+
+const wb1 = "SF1234567890123"
+
+func TestLabelFor(t *testing.T) {
+	l := labels.For(order.Order{ID: "O-9", Carrier: "sf", Recipient: "张** 138****5678 深圳市南山区", SKUs: []string{"A", "B", "A"}}, " sf1234567890123 ")
+	if l.Waybill != wb1 || l.OrderID != "O-9" || l.RecipientName != "张**" || l.RecipientPhone != "138****5678" || l.SKUSummary != "A ×2, B" || !strings.Contains(l.Carrier, "SF") {
+		t.Fatalf("%+v", l)
+	}
+}
+
+// A PNG needs a waybill; the zero Stock renders at the defaults.
+func TestPNG(t *testing.T) {
+	if _, err := (labels.Stock{}).PNG(order.Order{ID: "O-1"}); !errors.Is(err, labels.ErrNoWaybill) {
+		t.Fatalf("no waybill: %v", err)
+	}
+	png, err := (labels.Stock{}).PNG(order.Order{ID: "O-1", AssignedWaybill: wb1})
+	if err != nil || !strings.HasPrefix(string(png), "\x89PNG") {
+		t.Fatalf("png %d bytes: %v", len(png), err)
+	}
+}

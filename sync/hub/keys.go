@@ -1,11 +1,10 @@
 package hub
 
 import (
-	"bytes"
 	"crypto/ed25519"
-	"encoding/pem"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -101,51 +100,25 @@ func (k *keyring) load(now time.Time) error {
 	return nil
 }
 
-// readPublicKeys reads one registry file: one-line keys (blank lines and # comments allowed) or PEM
-// blocks.
+// readPublicKeys reads one registry file (wire.ParsePublicKeys: one-line keys or PEM blocks).
 func readPublicKeys(path string) ([]ed25519.PublicKey, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	b := make([]byte, maxKeyFile+1)
-	n, _ := f.Read(b)
-	if n > maxKeyFile {
+	b, err := io.ReadAll(io.LimitReader(f, maxKeyFile+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(b) > maxKeyFile {
 		return nil, fmt.Errorf("%s: larger than %d bytes", path, maxKeyFile)
 	}
-	b = b[:n]
-	var out []ed25519.PublicKey
-	if bytes.Contains(b, []byte("-----BEGIN")) {
-		for rest := b; ; {
-			var blk *pem.Block
-			blk, rest = pem.Decode(rest)
-			if blk == nil {
-				break
-			}
-			k, err := wire.ParsePublicKey(pem.EncodeToMemory(blk))
-			if err != nil {
-				return nil, fmt.Errorf("%s: %v", path, err)
-			}
-			out = append(out, k)
-		}
-	} else {
-		for i, line := range strings.Split(string(b), "\n") {
-			line = strings.TrimSpace(line)
-			if line == "" || strings.HasPrefix(line, "#") {
-				continue
-			}
-			k, err := wire.ParsePublicKey([]byte(line))
-			if err != nil {
-				return nil, fmt.Errorf("%s:%d: %v", path, i+1, err)
-			}
-			out = append(out, k)
-		}
+	keys, err := wire.ParsePublicKeys(b)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
 	}
-	if len(out) == 0 {
-		return nil, fmt.Errorf("%s: no public key", path)
-	}
-	return out, nil
+	return keys, nil
 }
 
 // verifier returns the registered keys of site/agent (nil when none).

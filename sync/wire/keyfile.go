@@ -1,12 +1,15 @@
 package wire
 
 import (
+	"bytes"
 	"crypto/ed25519"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 )
 
 // CreateKeyFile generates a new Ed25519 key pair, writes the private key to privPath (PKCS #8 PEM,
@@ -52,4 +55,41 @@ func CreateKeyFile(privPath, pubPath string) (ed25519.PublicKey, error) {
 		}
 	}
 	return pub, nil
+}
+
+// ParsePublicKeys reads a list of public keys (several while a key rotates): one-line keys
+// (FormatPublicKey), one per line, with blank lines and # comments allowed, or PEM PUBLIC KEY
+// blocks. It fails on a key it cannot read and when there is none.
+func ParsePublicKeys(text []byte) ([]ed25519.PublicKey, error) {
+	var out []ed25519.PublicKey
+	if bytes.Contains(text, []byte("-----BEGIN")) {
+		for rest := text; ; {
+			var blk *pem.Block
+			blk, rest = pem.Decode(rest)
+			if blk == nil {
+				break
+			}
+			k, err := ParsePublicKey(pem.EncodeToMemory(blk))
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, k)
+		}
+	} else {
+		for i, line := range strings.Split(string(text), "\n") {
+			line = strings.TrimSpace(line)
+			if line == "" || strings.HasPrefix(line, "#") {
+				continue
+			}
+			k, err := ParsePublicKey([]byte(line))
+			if err != nil {
+				return nil, fmt.Errorf("line %d: %w", i+1, err)
+			}
+			out = append(out, k)
+		}
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("%w: no public key", ErrKey)
+	}
+	return out, nil
 }

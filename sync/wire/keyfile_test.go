@@ -41,3 +41,25 @@ func TestCreateKeyFile(t *testing.T) {
 		t.Fatal("existing key overwritten")
 	}
 }
+
+// Key lists: one-line keys with comments, or PEM blocks; a bad key or an empty list fails.
+func TestParsePublicKeys(t *testing.T) {
+	a, _, _ := GenerateKey()
+	b, _, _ := GenerateKey()
+	pa, _ := MarshalPublicKey(a)
+	pb, _ := MarshalPublicKey(b)
+	for _, text := range []string{
+		"# hub keys, old one first\n" + FormatPublicKey(a) + "\n\n  " + FormatPublicKey(b) + "  \n",
+		string(pa) + string(pb),
+	} {
+		ks, err := ParsePublicKeys([]byte(text))
+		if err != nil || len(ks) != 2 || !ks[0].Equal(a) || !ks[1].Equal(b) {
+			t.Fatalf("%q: %v %v", text, ks, err)
+		}
+	}
+	for _, text := range []string{"", "# none\n", FormatPublicKey(a) + "\ned25519:AAAA\n", "-----BEGIN PUBLIC KEY-----\nxx\n-----END PUBLIC KEY-----\n"} {
+		if _, err := ParsePublicKeys([]byte(text)); !errors.Is(err, ErrKey) {
+			t.Errorf("%q: %v", text, err)
+		}
+	}
+}

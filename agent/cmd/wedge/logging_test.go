@@ -19,7 +19,7 @@ func TestRunLogLevel(t *testing.T) {
 	os.WriteFile(blocker, []byte("x"), 0o644)
 	run := func(logSection string) (int, string) {
 		p := filepath.Join(dir, "wedge.yaml")
-		os.WriteFile(p, []byte(fmt.Sprintf("site: sz01\nagent: pack09\ndata_dir: %q\napi: {listen: \"127.0.0.1:0\"}\n%s", filepath.Join(blocker, "data"), logSection)), 0o644)
+		os.WriteFile(p, []byte(fmt.Sprintf("site: sz01\nagent: pack09\ndata_dir: %q\nbroker: {accept_unsigned: true}\napi: {listen: \"127.0.0.1:0\"}\n%s", filepath.Join(blocker, "data"), logSection)), 0o644)
 		code, _, errs := wedge(t, "run", "--config", p)
 		return code, errs
 	}

@@ -63,6 +63,9 @@ type Deps struct {
 	OnResult func(station.Result)
 	// OnPrinterEvent, if set, also receives printer faults and their clearing. It must not block.
 	OnPrinterEvent func(printing.Event)
+	// OnRefused, if set, also receives every hub message refused for its signature (never acted
+	// on; journaled within a budget). It must not block.
+	OnRefused func(topic string, reason error)
 
 	// HIDEnumerate and HIDOpen are hidscan's seams, SerialPorts discovery's (nil: the system's).
 	// Rescan is how often absent devices are looked for (default devices.DefaultRescan); Debounce
@@ -194,7 +197,7 @@ func New(ctx context.Context, cfg *config.Config, deps Deps) (a *Agent, err erro
 	if err != nil {
 		return a, fmt.Errorf("%w: %w", ErrStart, err)
 	}
-	trust := newHubTrust(a.store, deps.Clock, log)
+	trust := newHubTrust(a.store, deps.Clock, log, deps.OnRefused)
 	a.up, err = uplink.New(context.WithoutCancel(ctx), a.store, uplink.Options{
 		URL: cfg.Broker.URL, Site: cfg.Site, Agent: cfg.Agent,
 		CAFile: cfg.Broker.CA, CertFile: cfg.Broker.Cert, KeyFile: cfg.Broker.Key,

@@ -49,18 +49,22 @@ type hubTrust struct {
 	store *journal.Store
 	clk   clock.Clock
 	log   *slog.Logger
+	next  func(topic string, reason error) // Deps.OnRefused
 
 	mu     sync.Mutex
 	budget refusalBudget
 }
 
-func newHubTrust(store *journal.Store, clk clock.Clock, log *slog.Logger) *hubTrust {
-	return &hubTrust{store: store, clk: clock.Or(clk), log: log}
+func newHubTrust(store *journal.Store, clk clock.Clock, log *slog.Logger, next func(string, error)) *hubTrust {
+	return &hubTrust{store: store, clk: clock.Or(clk), log: log, next: next}
 }
 
 // onRefused is uplink.Options.OnRefused: the message was not acted on; say so in the journal (the
 // hub sees the note) and the log.
 func (t *hubTrust) onRefused(topic string, reason error, excerpt []byte) {
+	if t.next != nil {
+		t.next(topic, reason)
+	}
 	t.refuse(ReasonMessageRefused, "", fmt.Sprintf("hub message refused on %s: %v; payload: %q", topic, reason, excerpt),
 		"拒绝未经中心签名的消息 / hub message refused: not signed by the hub", "topic", topic, "reason", reason.Error())
 }

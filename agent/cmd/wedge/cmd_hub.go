@@ -45,7 +45,7 @@ func cmdHub(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "wedge hub: 日志设置无效 invalid log settings: %v\n", err)
 		return exitUsage
 	}
-	o.Logf = logfShim(log)
+	o.Logger = log // the hub logs through slog itself, at the right levels (refusals at Error)
 	h, err := hub.New(ctx, o)
 	if err != nil {
 		log.Error("无法启动 cannot start", logging.Err(err))

@@ -34,6 +34,7 @@ import (
 	"wedge/drivers/scanner"
 	"wedge/drivers/scanner/hidscan"
 	"wedge/internal/clock"
+	"wedge/internal/httpserve"
 	"wedge/internal/logging"
 	"wedge/sync/uplink"
 )
@@ -141,7 +142,7 @@ func New(ctx context.Context, cfg *config.Config, deps Deps) (a *Agent, err erro
 		return a, fmt.Errorf("%w: data_dir: %w", ErrStart, err)
 	}
 	a.store, err = journal.Open(filepath.Join(cfg.DataDir, JournalFile), &journal.Options{
-		Site: cfg.Site, Agent: cfg.Agent, Clock: deps.Clock, Logf: logging.Printf(log, "journal: ")})
+		Site: cfg.Site, Agent: cfg.Agent, Clock: deps.Clock, Logger: log.With("component", "journal")})
 	if err != nil {
 		return a, fmt.Errorf("%w: journal: %w", ErrStart, err)
 	}
@@ -244,7 +245,7 @@ func New(ctx context.Context, cfg *config.Config, deps Deps) (a *Agent, err erro
 		mux := http.NewServeMux()
 		mux.Handle("/", handler)
 		a.sup.Register(mux) // /console/, /metrics, GET /api/v1/kpi
-		a.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+		a.srv = httpserve.Server(mux, httpserve.Options{AllowedHosts: allowedHosts(cfg.API)})
 		a.httpDone = make(chan struct{})
 		go func(srv *http.Server, ln net.Listener, done chan struct{}) {
 			defer close(done)
@@ -350,4 +351,14 @@ func Run(ctx context.Context, cfg *config.Config, deps Deps) error {
 	sctx, cancel := context.WithTimeout(context.Background(), 25*time.Second)
 	defer cancel()
 	return a.Stop(sctx)
+}
+
+// allowedHosts are the Host names the API answers to: the configured ones and the listen address's
+// own host (loopback names are always allowed).
+func allowedHosts(c config.API) []string {
+	hosts := append([]string(nil), c.AllowedHosts...)
+	if h, _, err := net.SplitHostPort(c.Listen); err == nil && h != "" && h != "0.0.0.0" && h != "::" {
+		hosts = append(hosts, h)
+	}
+	return hosts
 }

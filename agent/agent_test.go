@@ -97,7 +97,7 @@ devices:
 		History []wire.Entry `json:"history"`
 	}
 	eventually(t, "the hub sees 已揽收 with the history", func() bool {
-		code, err := getJSON("http://"+h.Addr()+"/v1/orders/T1", &ho)
+		code, err := hubGetJSON(t, h, "/v1/orders/T1", &ho)
 		return err == nil && code == 200 && ho.State == string(order.PickedUp)
 	})
 	if ho.Waybill != wb {
@@ -141,6 +141,19 @@ devices:
 	}
 	if st.Devices[0].Health.Reads < 3 {
 		t.Errorf("scan-p1 health: %+v", st.Devices[0].Health)
+	}
+	// A page on another host name (DNS rebinding) gets nothing from the API or the console.
+	for _, path := range []string{"/api/v1/status", "/console/"} {
+		req, _ := http.NewRequest("GET", "http://"+a.APIAddr()+path, nil)
+		req.Host = "rebind.example:8470"
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusMisdirectedRequest {
+			t.Errorf("%s with a foreign Host: %d, want 421", path, resp.StatusCode)
+		}
 	}
 }
 
@@ -204,7 +217,7 @@ func TestPrintOnAHandoverOnB(t *testing.T) {
 		State string `json:"state"`
 	}
 	eventually(t, "the hub has 已揽收", func() bool {
-		code, err := getJSON("http://"+h.Addr()+"/v1/orders/AB1", &ho)
+		code, err := hubGetJSON(t, h, "/v1/orders/AB1", &ho)
 		return err == nil && code == 200 && ho.State == string(order.PickedUp)
 	})
 	eventually(t, "A learns the pickup too", func() bool {

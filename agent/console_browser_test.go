@@ -3,7 +3,6 @@ package agent_test
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"os"
@@ -113,12 +112,9 @@ func TestConsoleBreakerInBrowser(t *testing.T) {
 			Agent   string `json:"agent"`
 			Breaker bool   `json:"breaker_open"`
 		}
-		resp, err := http.Get("http://" + h.Addr() + "/v1/agents")
-		if err != nil {
+		if _, err := hubGetJSON(t, h, "/v1/agents", &as); err != nil {
 			return false
 		}
-		defer resp.Body.Close()
-		json.NewDecoder(resp.Body).Decode(&as)
 		for _, x := range as {
 			if x.Breaker {
 				return true

@@ -115,7 +115,7 @@ devices:
 		History []wire.Entry `json:"history"`
 	}
 	eventually(t, "the hub shows T1 已打单 with its waybill", func() bool {
-		code, _ := prDo(t, "GET", "http://"+h.Addr()+"/v1/orders/T1", nil, &ho)
+		code, _ := hubGetJSON(t, h, "/v1/orders/T1", &ho)
 		return code == 200 && ho.State == string(order.WaybillPrinted) && ho.Waybill == wb1
 	})
 	var step *wire.Entry

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"os"
@@ -16,6 +17,7 @@ import (
 	"wedge/agent"
 	"wedge/agent/config"
 	"wedge/internal/pty"
+	"wedge/sync/apitoken"
 	"wedge/sync/hub"
 	"wedge/sync/wire"
 )
@@ -67,12 +69,58 @@ func startHub(t testing.TB, ctx context.Context, brokerURL, dir, clientID string
 func postOrders(t testing.TB, h *hub.Hub, orders ...wire.OrderMsg) int {
 	t.Helper()
 	body, _ := json.Marshal(wire.OrdersRequest{Site: "sz01", Orders: orders})
-	resp, err := http.Post("http://"+h.Addr()+"/v1/orders", "application/json", bytes.NewReader(body))
+	resp, err := hubDo(t, h, hubToken(t, h), http.MethodPost, "/v1/orders", body)
 	if err != nil {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
 	return resp.StatusCode
+}
+
+// hubTokens holds an admin token of each hub's API, made by hubToken on first use.
+var hubTokens sync.Map // *hub.Hub → string
+
+// hubToken returns an admin token of h's API.
+func hubToken(t testing.TB, h *hub.Hub) string {
+	t.Helper()
+	if v, ok := hubTokens.Load(h); ok {
+		return v.(string)
+	}
+	v, _ := hubTokens.LoadOrStore(h, newHubToken(t, h, fmt.Sprintf("test-%d", time.Now().UnixNano())))
+	return v.(string)
+}
+
+// newHubToken makes an admin token named name in h's store.
+func newHubToken(t testing.TB, h *hub.Hub, name string) string {
+	t.Helper()
+	raw, _, err := apitoken.Create(context.Background(), h.Tokens(), name, []apitoken.Scope{apitoken.Admin}, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return raw
+}
+
+// hubDo sends a request to h's API with token.
+func hubDo(t testing.TB, h *hub.Hub, token, method, path string, body []byte) (*http.Response, error) {
+	t.Helper()
+	req, err := http.NewRequest(method, "http://"+h.Addr()+path, bytes.NewReader(body))
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Content-Type", "application/json")
+	return http.DefaultClient.Do(req)
+}
+
+// hubGetJSON GETs h's path with an admin token and decodes the answer into v.
+func hubGetJSON(t testing.TB, h *hub.Hub, path string, v any) (int, error) {
+	t.Helper()
+	resp, err := hubDo(t, h, hubToken(t, h), http.MethodGet, path, nil)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	return resp.StatusCode, json.NewDecoder(resp.Body).Decode(v)
 }
 
 // writeConfig writes yaml to path and loads it with opts.

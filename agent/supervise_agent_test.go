@@ -1,7 +1,6 @@
 package agent_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -156,15 +155,17 @@ func TestHubCommandReachesAgent(t *testing.T) {
 	defer cancel()
 	h := startHub(t, ctx, b.URL(), dir, "hub-cmd-test")
 	a := startAgent(t, ctx, dir, b.URL(), "pack01", "  - {name: print-1, role: print}\n")
-	base := "http://" + h.Addr() + "/v1/agents/sz01/pack01/commands"
+	base := "/v1/agents/sz01/pack01/commands"
 	eventually(t, "the hub knows the agent", func() bool {
 		var agents []map[string]any
-		code, err := getJSON("http://"+h.Addr()+"/v1/agents", &agents)
+		code, err := hubGetJSON(t, h, "/v1/agents", &agents)
 		return err == nil && code == http.StatusOK && len(agents) == 1
 	})
 
+	// The hub records a command as by the name of the token that sent it.
+	ops := newHubToken(t, h, "ops-zhang")
 	post := func(body string) (int, map[string]any) {
-		resp, err := http.Post(base, "application/json", bytes.NewBufferString(body))
+		resp, err := hubDo(t, h, ops, http.MethodPost, base, []byte(body))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -206,7 +207,7 @@ func TestHubCommandReachesAgent(t *testing.T) {
 	})
 	eventually(t, "the hub acknowledges the breaker entry", func() bool { return a.Store().AckedSeq() >= seq })
 	var list []map[string]any
-	if code, err := getJSON(base, &list); err != nil || code != http.StatusOK || len(list) != 1 || list[0]["by"] != "ops-zhang" {
+	if code, err := hubGetJSON(t, h, base, &list); err != nil || code != http.StatusOK || len(list) != 1 || list[0]["by"] != "ops-zhang" {
 		t.Fatalf("hub audit: %d %v %v", code, err, list)
 	}
 }

@@ -85,7 +85,7 @@ func runBurst(b testing.TB, url string, run, n int) burstResult {
 	hub0 := h.Stats()
 	js0 := st.Stats()
 	start := time.Now()
-	dispatch(b, h.Addr(), n)
+	dispatch(b, h.Addr(), hubToken(b, h), n)
 	waitAcked(b, st, uint64(n))
 	r.dispatch = float64(n) / time.Since(start).Seconds()
 	js := st.Stats()
@@ -188,7 +188,7 @@ func waitConnected(b testing.TB, u *uplink.Uplink) {
 
 // dispatch POSTs n new orders for the site to the hub, dispatchPerPost per request, all requests
 // at once (a busy hub's 503 is retried).
-func dispatch(b testing.TB, addr string, n int) {
+func dispatch(b testing.TB, addr, token string, n int) {
 	now := time.Now().UTC().Format(time.RFC3339)
 	var wg sync.WaitGroup
 	errs := make(chan error, n/dispatchPerPost+1)
@@ -206,7 +206,14 @@ func dispatch(b testing.TB, addr string, n int) {
 		wg.Go(func() {
 			deadline := time.Now().Add(hangAfter)
 			for {
-				resp, err := http.Post("http://"+addr+"/v1/orders", "application/json", bytes.NewReader(body))
+				req, err := http.NewRequest(http.MethodPost, "http://"+addr+"/v1/orders", bytes.NewReader(body))
+				if err != nil {
+					errs <- err
+					return
+				}
+				req.Header.Set("Content-Type", "application/json")
+				req.Header.Set("Authorization", "Bearer "+token)
+				resp, err := http.DefaultClient.Do(req)
 				if err != nil {
 					errs <- err
 					return

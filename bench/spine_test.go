@@ -18,6 +18,7 @@ import (
 	"wedge/agent/journal"
 	"wedge/internal/testbroker"
 	"wedge/order"
+	"wedge/sync/apitoken"
 	"wedge/sync/hub"
 	"wedge/sync/uplink"
 	"wedge/sync/wire"
@@ -369,6 +370,15 @@ func startHub(b testing.TB, ctx context.Context, url, dir, id string) *hub.Hub {
 		b.Fatal("hub never connected")
 	}
 	return h
+}
+
+// hubToken makes a token for the hub's API (POST /v1/orders).
+func hubToken(b testing.TB, h *hub.Hub) string {
+	raw, _, err := apitoken.Create(context.Background(), h.Tokens(), "bench", []apitoken.Scope{apitoken.OrdersWrite}, time.Now())
+	if err != nil {
+		b.Fatal(err)
+	}
+	return raw
 }
 
 func stopHub(b testing.TB, h *hub.Hub) {

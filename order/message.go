@@ -32,153 +32,191 @@ func MsgCode(hseq uint64) string {
 // happened: intake, step or merge (applied), reject (refused, with reason), or none (an idempotent
 // repeat).
 func DecideMsg(o Order, known bool, m wire.OrderMsg, env MsgEnv) Decision {
-	id := m.ID()
-	base := wire.Entry{OrderID: id, Trigger: wire.TriggerHub, Code: MsgCode(m.HSeq), At: wire.Time(env.At)}
-	if m.Type == wire.TypeOrder {
-		msg := m
-		msg.OrderID = id
-		base.Order = &msg // the hub and sibling agents can rebuild the order (or see what was refused)
-	}
 	if !known {
 		o = Order{}
 	}
-	nothing := Decision{Outcome: Outcome{Result: AlreadyDone, From: o.State, To: o.State, Order: o}}
-	refuse := func(o Order, r Reason, detail string) Decision {
-		e := base
-		e.Kind, e.Reason, e.Detail = wire.KindReject, string(r), Excerpt(detail, 4*MaxIntakeExcerpt)
-		e.From, e.To = string(o.State), string(o.State)
-		return Decision{Outcome: Outcome{Result: Rejected, Reason: r, From: o.State, To: o.State, Order: o, Detail: detail}, Entry: e}
-	}
-	store := func(before, after Order, e wire.Entry) Decision {
-		res := Accepted
-		return Decision{Outcome: Outcome{Result: res, From: before.State, To: after.State, Order: after, Waybill: e.Waybill}, Store: true, Entry: e}
-	}
-	unknown := func(what string) Decision {
-		return refuse(Order{}, ReasonUnknownOrder, what+" for an order this agent does not know")
-	}
-
+	d := msgDecision{o: o, known: known, m: m, env: env, id: m.ID()}
+	d.base = wire.Entry{OrderID: d.id, Trigger: wire.TriggerHub, Code: MsgCode(m.HSeq), At: wire.Time(env.At)}
 	switch m.Type {
 	case wire.TypeOrder:
-		if env.Contract != nil {
-			if err := env.Contract(m.Channel, m.ChannelOrderNo); err != nil {
-				return refuse(Order{}, ReasonContract, err.Error())
-			}
-		}
-		n := FromMsg(m)
-		if known {
-			if o.Channel == "" && o.ChannelOrderNo == "" && o.BuyerID == "" {
-				// A skeleton made from a sibling's state: fill in the data, keep the state.
-				f := o
-				f.Channel, f.ChannelOrderNo, f.BuyerID, f.OrderedAt, f.PaidAt, f.SKUs, f.Payment, f.Recipient =
-					n.Channel, n.ChannelOrderNo, n.BuyerID, n.OrderedAt, n.PaidAt, n.SKUs, n.Payment, n.Recipient
-				if f.Carrier == "" {
-					f.Carrier = n.Carrier
-				}
-				if f.AssignedWaybill == "" {
-					f.AssignedWaybill = n.AssignedWaybill
-				}
-				e := base
-				e.Kind, e.From, e.To, e.Waybill, e.Carrier, e.Detail = wire.KindIntake, string(o.State), string(o.State), f.AssignedWaybill, f.Carrier, "order data for a known order"
-				return store(o, f, e)
-			}
-			if diff := SameIdentity(o, n); diff != "" {
-				return refuse(o, ReasonConflict, fmt.Sprintf("order id %s already holds different data (%s)", id, diff))
-			}
-			return nothing
-		}
-		if env.ChannelNoOwnerID != "" && n.ChannelOrderNo != "" && env.ChannelNoOwnerID != id {
-			// Another id for the same channel order number: the same order entered twice (missing
-			// cross-channel dedup). Refuse; the hub sees it.
-			return refuse(Order{}, ReasonConflict, fmt.Sprintf("channel_order_no %s already belongs to order %s", n.ChannelOrderNo, env.ChannelNoOwnerID))
-		}
-		n = n.Receive(InitialState(n.Payment, env.Held), env.At)
-		e := base
-		e.Kind, e.To, e.Waybill, e.Carrier = wire.KindIntake, string(n.State), n.AssignedWaybill, n.Carrier
-		return store(Order{}, n, e)
-
+		msg := m
+		msg.OrderID = d.id
+		d.base.Order = &msg // the hub and sibling agents can rebuild the order (or see what was refused)
+		return d.order()
 	case wire.TypeBalancePaid, wire.TypeCancel:
-		if !known {
-			return unknown(m.Type)
-		}
-		req := Request{Action: ActBalancePaid, Hold: env.Held, At: env.At}
-		if m.Type == wire.TypeCancel {
-			req = Request{Action: ActCancel, Note: m.Reason, At: env.At}
-		}
-		out := Apply(o, req)
-		switch out.Result {
-		case AlreadyDone:
-			return nothing
-		case Rejected:
-			return refuse(o, out.Reason, out.Detail)
-		}
-		e := base
-		e.Kind, e.From, e.To, e.Waybill, e.Carrier, e.Detail = wire.KindStep, string(out.From), string(out.To), out.Order.Waybill, out.Order.Carrier, Excerpt(m.Reason, MaxIntakeExcerpt)
-		return Decision{Outcome: out, Store: true, Entry: e}
-
+		return d.step()
 	case wire.TypeWaybill:
-		if !known {
-			return unknown("waybill")
-		}
-		wb := waybill.Normalize(m.Waybill)
-		carrier := NormalizeCode(m.Carrier)
-		if carrier == "" {
-			carrier = o.Carrier
-		}
-		if err := waybill.Validate(carrier, wb); err != nil {
-			return refuse(o, ReasonWaybillInvalid, err.Error())
-		}
-		if o.Waybill != "" && o.Waybill != wb {
-			return refuse(o, ReasonWaybillMismatch, fmt.Sprintf("already printed with waybill %s; refusing %s", o.Waybill, wb))
-		}
-		if o.AssignedWaybill == wb && o.Carrier == carrier {
-			return nothing
-		}
-		if o.State == Cancelled {
-			return refuse(o, ReasonCancelled, "waybill for a cancelled order")
-		}
-		n := o
-		n.AssignedWaybill, n.Carrier = wb, carrier
-		e := base
-		e.Kind, e.Waybill, e.Carrier, e.From, e.To = wire.KindIntake, wb, carrier, string(o.State), string(o.State)
-		e.Detail = "waybill assigned"
-		return store(o, n, e)
-
+		return d.waybill()
 	case wire.TypeState:
-		to, err := ParseState(m.State)
-		if err != nil {
-			return refuse(Order{}, ReasonUnsupported, err.Error())
-		}
-		if !known {
-			o = Order{ID: id, State: AwaitingBalance, ReceivedAt: env.At, StateSince: env.At}
-		}
-		if known && o.State == Held && to == PendingAllocation {
-			// A sibling's 待分仓 does not release an order this agent holds behind its open breaker.
-			return nothing
-		}
-		out := Merge(o, to, m.Waybill, env.At)
-		switch out.Result {
-		case Rejected:
-			return refuse(o, out.Reason, out.Detail)
-		case AlreadyDone:
-			if known {
-				return nothing
-			}
-			out.Order = o
-			out.Order.State = to // a minimal record in a pre-backlog state
-		}
-		if m.Carrier != "" && out.Order.Carrier == "" {
-			out.Order.Carrier = NormalizeCode(m.Carrier)
-		}
-		e := base
-		e.Kind, e.To, e.Waybill, e.Carrier = wire.KindMerge, string(out.Order.State), out.Order.Waybill, out.Order.Carrier
-		if known {
-			e.From = string(o.State)
-		} else {
-			e.Detail = "order first heard of through another agent's state"
-		}
-		return store(o, out.Order, e)
+		return d.state()
 	}
-	return refuse(Order{}, ReasonUnsupported, "unknown message type "+m.Type)
+	return d.refuse(Order{}, ReasonUnsupported, "unknown message type "+m.Type)
+}
+
+// msgDecision is one downlink message being decided: the order as stored and the message's entry
+// skeleton.
+type msgDecision struct {
+	o     Order
+	known bool
+	m     wire.OrderMsg
+	env   MsgEnv
+	id    string
+	base  wire.Entry
+}
+
+func (d msgDecision) nothing() Decision {
+	return Decision{Outcome: Outcome{Result: AlreadyDone, From: d.o.State, To: d.o.State, Order: d.o}}
+}
+
+func (d msgDecision) refuse(o Order, r Reason, detail string) Decision {
+	e := d.base
+	e.Kind, e.Reason, e.Detail = wire.KindReject, string(r), Excerpt(detail, 4*MaxIntakeExcerpt)
+	e.From, e.To = string(o.State), string(o.State)
+	return Decision{Outcome: Outcome{Result: Rejected, Reason: r, From: o.State, To: o.State, Order: o, Detail: detail}, Entry: e}
+}
+
+func (d msgDecision) store(before, after Order, e wire.Entry) Decision {
+	return Decision{Outcome: Outcome{Result: Accepted, From: before.State, To: after.State, Order: after, Waybill: e.Waybill}, Store: true, Entry: e}
+}
+
+func (d msgDecision) unknown(what string) Decision {
+	return d.refuse(Order{}, ReasonUnknownOrder, what+" for an order this agent does not know")
+}
+
+// order: a new order, data for a skeleton, an identical repeat, or a conflict.
+func (d msgDecision) order() Decision {
+	o := d.o
+	n := FromMsg(d.m)
+	// The contract judges the normalised values, the ones that are stored and printed.
+	if d.env.Contract != nil {
+		if err := d.env.Contract(n.Channel, n.ChannelOrderNo); err != nil {
+			return d.refuse(Order{}, ReasonContract, err.Error())
+		}
+	}
+	if d.known {
+		if o.Channel == "" && o.ChannelOrderNo == "" && o.BuyerID == "" {
+			// A skeleton made from a sibling's state: fill in the data, keep the state.
+			f := o
+			f.Channel, f.ChannelOrderNo, f.BuyerID, f.OrderedAt, f.PaidAt, f.SKUs, f.Payment, f.Recipient =
+				n.Channel, n.ChannelOrderNo, n.BuyerID, n.OrderedAt, n.PaidAt, n.SKUs, n.Payment, n.Recipient
+			if f.Carrier == "" {
+				f.Carrier = n.Carrier
+			}
+			if f.AssignedWaybill == "" {
+				f.AssignedWaybill = n.AssignedWaybill
+			}
+			e := d.base
+			e.Kind, e.From, e.To, e.Waybill, e.Carrier, e.Detail = wire.KindIntake, string(o.State), string(o.State), f.AssignedWaybill, f.Carrier, "order data for a known order"
+			return d.store(o, f, e)
+		}
+		if diff := SameIdentity(o, n); diff != "" {
+			return d.refuse(o, ReasonConflict, fmt.Sprintf("order id %s already holds different data (%s)", d.id, diff))
+		}
+		return d.nothing()
+	}
+	if d.env.ChannelNoOwnerID != "" && n.ChannelOrderNo != "" && d.env.ChannelNoOwnerID != d.id {
+		// Another id for the same channel order number: the same order entered twice (missing
+		// cross-channel dedup). Refuse; the hub sees it.
+		return d.refuse(Order{}, ReasonConflict, fmt.Sprintf("channel_order_no %s already belongs to order %s", n.ChannelOrderNo, d.env.ChannelNoOwnerID))
+	}
+	n = n.Receive(InitialState(n.Payment, d.env.Held), d.env.At)
+	e := d.base
+	e.Kind, e.To, e.Waybill, e.Carrier = wire.KindIntake, string(n.State), n.AssignedWaybill, n.Carrier
+	return d.store(Order{}, n, e)
+
+}
+
+// step: balance paid or cancel, through Apply.
+func (d msgDecision) step() Decision {
+	o := d.o
+	if !d.known {
+		return d.unknown(d.m.Type)
+	}
+	req := Request{Action: ActBalancePaid, Hold: d.env.Held, At: d.env.At}
+	if d.m.Type == wire.TypeCancel {
+		req = Request{Action: ActCancel, Note: d.m.Reason, At: d.env.At}
+	}
+	out := Apply(o, req)
+	switch out.Result {
+	case AlreadyDone:
+		return d.nothing()
+	case Rejected:
+		return d.refuse(o, out.Reason, out.Detail)
+	}
+	e := d.base
+	e.Kind, e.From, e.To, e.Waybill, e.Carrier, e.Detail = wire.KindStep, string(out.From), string(out.To), out.Order.Waybill, out.Order.Carrier, Excerpt(d.m.Reason, MaxIntakeExcerpt)
+	return Decision{Outcome: out, Store: true, Entry: e}
+
+}
+
+// waybill: the hub assigns (or re-sends) the order's waybill.
+func (d msgDecision) waybill() Decision {
+	o := d.o
+	if !d.known {
+		return d.unknown("waybill")
+	}
+	wb := waybill.Normalize(d.m.Waybill)
+	carrier := NormalizeCode(d.m.Carrier)
+	if carrier == "" {
+		carrier = o.Carrier
+	}
+	if err := waybill.Validate(carrier, wb); err != nil {
+		return d.refuse(o, ReasonWaybillInvalid, err.Error())
+	}
+	if o.Waybill != "" && o.Waybill != wb {
+		return d.refuse(o, ReasonWaybillMismatch, fmt.Sprintf("already printed with waybill %s; refusing %s", o.Waybill, wb))
+	}
+	if o.AssignedWaybill == wb && o.Carrier == carrier {
+		return d.nothing()
+	}
+	if o.State == Cancelled {
+		return d.refuse(o, ReasonCancelled, "waybill for a cancelled order")
+	}
+	n := o
+	n.AssignedWaybill, n.Carrier = wb, carrier
+	e := d.base
+	e.Kind, e.Waybill, e.Carrier, e.From, e.To = wire.KindIntake, wb, carrier, string(o.State), string(o.State)
+	e.Detail = "waybill assigned"
+	return d.store(o, n, e)
+
+}
+
+// state: a state another agent or the hub reached, merged forward only.
+func (d msgDecision) state() Decision {
+	o := d.o
+	to, err := ParseState(d.m.State)
+	if err != nil {
+		return d.refuse(Order{}, ReasonUnsupported, err.Error())
+	}
+	if !d.known {
+		o = Order{ID: d.id, State: AwaitingBalance, ReceivedAt: d.env.At, StateSince: d.env.At}
+	}
+	if d.known && o.State == Held && to == PendingAllocation {
+		// A sibling's 待分仓 does not release an order this agent holds behind its open breaker.
+		return d.nothing()
+	}
+	out := Merge(o, to, d.m.Waybill, d.env.At)
+	switch out.Result {
+	case Rejected:
+		return d.refuse(o, out.Reason, out.Detail)
+	case AlreadyDone:
+		if d.known {
+			return d.nothing()
+		}
+		out.Order = o
+		out.Order.State = to // a minimal record in a pre-backlog state
+	}
+	if d.m.Carrier != "" && out.Order.Carrier == "" {
+		out.Order.Carrier = NormalizeCode(d.m.Carrier)
+	}
+	e := d.base
+	e.Kind, e.To, e.Waybill, e.Carrier = wire.KindMerge, string(out.Order.State), out.Order.Waybill, out.Order.Carrier
+	if d.known {
+		e.From = string(o.State)
+	} else {
+		e.Detail = "order first heard of through another agent's state"
+	}
+	return d.store(o, out.Order, e)
 }
 
 // MaxIntakeExcerpt bounds what a downlink message puts into a journal entry's detail.

@@ -246,111 +246,132 @@ func Apply(o Order, req Request) Outcome {
 	if req.Manual && (strings.TrimSpace(req.Operator) == "" || strings.TrimSpace(req.Note) == "") {
 		return reject(o, ReasonManualIncomplete, wb, "manual confirmation needs operator and note")
 	}
-	switch req.Action {
-	case ActCancel:
-		switch o.State {
-		case Cancelled:
-			return done(o, wb)
-		case PickedUp:
-			return reject(o, ReasonAlreadyPickedUp, wb, "cannot cancel a parcel the courier already has")
-		}
-		return accept(o, enter(o, Cancelled, req.At), wb)
+	if req.Action == ActCancel {
+		return applyCancel(o, req, wb)
 	}
 	if o.State == Cancelled {
 		return reject(o, ReasonCancelled, wb, "order is cancelled")
 	}
 	switch req.Action {
 	case ActBalancePaid:
-		if o.State != AwaitingBalance {
-			return done(o, wb)
-		}
-		to := PendingAllocation
-		if req.Hold {
-			to = Held // released to 待分仓 in arrival order when the breaker closes
-		}
-		n := enter(o, to, req.At)
-		if req.Hold {
-			n.PendingSince = time.Time{}
-		}
-		n.Payment = PaymentFull
-		if n.PaidAt.IsZero() {
-			n.PaidAt = req.At
-		}
-		return accept(o, n, wb)
-
+		return applyBalancePaid(o, req, wb)
 	case ActRelease:
-		if o.State != Held {
-			if o.State.rank() > Held.rank() {
-				return done(o, wb)
-			}
-			return reject(o, ReasonWrongState, wb, "only held orders are released")
-		}
-		return accept(o, enter(o, PendingAllocation, req.At), wb)
-
+		return applyRelease(o, req, wb)
 	case ActPrint:
-		switch o.State {
-		case AwaitingBalance:
-			return reject(o, ReasonAwaitingBalance, wb, "")
-		case Held:
-			return reject(o, ReasonHeld, wb, "")
-		case WaybillPrinted, PickedUp:
-			if wb == "" || wb == o.Waybill {
-				return done(o, o.Waybill)
-			}
-			return reject(o, ReasonWaybillMismatch, wb, fmt.Sprintf("order already printed with waybill %s", o.Waybill))
-		}
-		if wb == "" {
-			wb = o.AssignedWaybill
-		}
-		if wb == "" {
-			return reject(o, ReasonNoWaybill, wb, "")
-		}
-		carrier := req.Carrier
-		if carrier == "" {
-			carrier = o.Carrier
-		}
-		if err := waybill.Validate(carrier, wb); err != nil {
-			return reject(o, ReasonWaybillInvalid, wb, err.Error())
-		}
-		if o.AssignedWaybill != "" && wb != waybill.Normalize(o.AssignedWaybill) {
-			return reject(o, ReasonWaybillMismatch, wb, fmt.Sprintf("hub assigned %s", o.AssignedWaybill))
-		}
-		n := enter(o, WaybillPrinted, req.At)
-		n.Waybill = wb
-		n.PrintedAt = req.At
-		if n.Carrier == "" {
-			if c, ok := waybill.Detect(wb); ok {
-				n.Carrier = c.Code
-			}
-		}
-		return accept(o, n, wb)
-
+		return applyPrint(o, req, wb)
 	case ActPickup:
-		switch o.State {
-		case PickedUp:
-			if wb == "" || wb == o.Waybill {
-				return done(o, o.Waybill)
-			}
-			return reject(o, ReasonWaybillMismatch, wb, fmt.Sprintf("order picked up with waybill %s", o.Waybill))
-		case WaybillPrinted:
-		case AwaitingBalance:
-			return reject(o, ReasonAwaitingBalance, wb, "")
-		case Held:
-			return reject(o, ReasonHeld, wb, "")
-		default:
-			return reject(o, ReasonNotPrinted, wb, "")
-		}
-		if wb == "" && req.Manual {
-			wb = o.Waybill
-		}
-		if wb != o.Waybill {
-			return reject(o, ReasonWaybillMismatch, wb, fmt.Sprintf("bound waybill is %s", o.Waybill))
-		}
-		n := enter(o, PickedUp, req.At)
-		n.PickedUpAt = req.At
-		return accept(o, n, wb)
+		return applyPickup(o, req, wb)
 	}
 	return reject(o, ReasonUnsupported, wb, fmt.Sprintf("unknown action %q", req.Action))
+}
+
+// applyCancel: any state before 已揽收 → 已取消.
+func applyCancel(o Order, req Request, wb string) Outcome {
+	switch o.State {
+	case Cancelled:
+		return done(o, wb)
+	case PickedUp:
+		return reject(o, ReasonAlreadyPickedUp, wb, "cannot cancel a parcel the courier already has")
+	}
+	return accept(o, enter(o, Cancelled, req.At), wb)
+}
+
+// applyBalancePaid: 待付尾款 → 待分仓, or 暂停进入 while intake is held.
+func applyBalancePaid(o Order, req Request, wb string) Outcome {
+	if o.State != AwaitingBalance {
+		return done(o, wb)
+	}
+	to := PendingAllocation
+	if req.Hold {
+		to = Held // released to 待分仓 in arrival order when the breaker closes
+	}
+	n := enter(o, to, req.At)
+	if req.Hold {
+		n.PendingSince = time.Time{}
+	}
+	n.Payment = PaymentFull
+	if n.PaidAt.IsZero() {
+		n.PaidAt = req.At
+	}
+	return accept(o, n, wb)
+}
+
+// applyRelease: 暂停进入 → 待分仓 when the breaker closes.
+func applyRelease(o Order, req Request, wb string) Outcome {
+	if o.State != Held {
+		if o.State.rank() > Held.rank() {
+			return done(o, wb)
+		}
+		return reject(o, ReasonWrongState, wb, "only held orders are released")
+	}
+	return accept(o, enter(o, PendingAllocation, req.At), wb)
+}
+
+// applyPrint: 待分仓 → 已打单, binding a waybill valid for the carrier (the assigned one, if any).
+func applyPrint(o Order, req Request, wb string) Outcome {
+	switch o.State {
+	case AwaitingBalance:
+		return reject(o, ReasonAwaitingBalance, wb, "")
+	case Held:
+		return reject(o, ReasonHeld, wb, "")
+	case WaybillPrinted, PickedUp:
+		if wb == "" || wb == o.Waybill {
+			return done(o, o.Waybill)
+		}
+		return reject(o, ReasonWaybillMismatch, wb, fmt.Sprintf("order already printed with waybill %s", o.Waybill))
+	}
+	if wb == "" {
+		wb = o.AssignedWaybill
+	}
+	if wb == "" {
+		return reject(o, ReasonNoWaybill, wb, "")
+	}
+	carrier := req.Carrier
+	if carrier == "" {
+		carrier = o.Carrier
+	}
+	if err := waybill.Validate(carrier, wb); err != nil {
+		return reject(o, ReasonWaybillInvalid, wb, err.Error())
+	}
+	if o.AssignedWaybill != "" && wb != waybill.Normalize(o.AssignedWaybill) {
+		return reject(o, ReasonWaybillMismatch, wb, fmt.Sprintf("hub assigned %s", o.AssignedWaybill))
+	}
+	n := enter(o, WaybillPrinted, req.At)
+	n.Waybill = wb
+	n.PrintedAt = req.At
+	if n.Carrier == "" {
+		if c, ok := waybill.Detect(wb); ok {
+			n.Carrier = c.Code
+		}
+	}
+	return accept(o, n, wb)
+}
+
+// applyPickup: 已打单 → 已揽收; the scanned waybill must be the bound one.
+func applyPickup(o Order, req Request, wb string) Outcome {
+	switch o.State {
+	case PickedUp:
+		if wb == "" || wb == o.Waybill {
+			return done(o, o.Waybill)
+		}
+		return reject(o, ReasonWaybillMismatch, wb, fmt.Sprintf("order picked up with waybill %s", o.Waybill))
+	case WaybillPrinted:
+	case AwaitingBalance:
+		return reject(o, ReasonAwaitingBalance, wb, "")
+	case Held:
+		return reject(o, ReasonHeld, wb, "")
+	default:
+		return reject(o, ReasonNotPrinted, wb, "")
+	}
+	if wb == "" && req.Manual {
+		wb = o.Waybill
+	}
+	if wb != o.Waybill {
+		return reject(o, ReasonWaybillMismatch, wb, fmt.Sprintf("bound waybill is %s", o.Waybill))
+	}
+	n := enter(o, PickedUp, req.At)
+	n.PickedUpAt = req.At
+	return accept(o, n, wb)
 }
 
 // Next is the action a manual confirmation of "the next step" performs from state s, if any.

@@ -128,6 +128,10 @@ type Broker struct {
 type API struct {
 	Listen string `yaml:"listen"` // default 127.0.0.1:8470; "off" disables the API
 	Token  string `yaml:"token"`  // bearer token for state-changing calls; required when Listen is not loopback
+	// AllowedHosts are the host names (without port) the API and console answer to besides
+	// localhost, 127.0.0.1, ::1 and the listen address's own host, e.g. the PC's name on the LAN.
+	// A request naming another host is refused (421): a DNS-rebinding page cannot read the console.
+	AllowedHosts []string `yaml:"allowed_hosts"`
 }
 
 // Log sets the agent's logging (log/slog to standard error, which journald or the Windows service

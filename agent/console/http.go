@@ -129,7 +129,15 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, http.StatusTooManyRequests, fmt.Sprintf("登录失败次数过多，请 %d 分钟后再试", mins), fmt.Sprintf("too many failed logins, try again in %d min", mins))
 		return
 	}
-	if !password.CheckUser(c.opts.Users, user, req.Password) {
+	release, ok := c.throttle.TryCheck()
+	if !ok {
+		w.Header().Set("Retry-After", "1")
+		writeErr(w, http.StatusTooManyRequests, "登录请求过多，请稍后再试", "too many logins at once, try again in a moment")
+		return
+	}
+	good := password.CheckUser(c.opts.Users, user, req.Password)
+	release()
+	if !good {
 		c.log.Warn("console login failed", "user", user, "remote", r.RemoteAddr)
 		c.throttle.Failed(user, r.RemoteAddr)
 		writeErr(w, http.StatusUnauthorized, "用户名或密码错误", "wrong user name or password")

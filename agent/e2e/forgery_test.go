@@ -119,13 +119,15 @@ func TestForgedDownlinkAndCommandsRefused(t *testing.T) {
 		t.Fatalf("%s at the hub is %s after forged state messages", orders[0].OrderID, ho.State)
 	}
 	var audit []map[string]any
-	if code, err := getJSON(h.url("/v1/agents/sz01/pack01/commands"), &audit); err != nil || code != 200 || len(audit) != 0 {
+	if code, err := getJSONAuth(h.url("/v1/agents/sz01/pack01/commands"), h.token, &audit); err != nil || code != 200 || len(audit) != 0 {
 		t.Fatalf("hub audit %d %v %v, want empty", code, err, audit)
 	}
 
 	// The hub's command, then a replay of exactly what the hub published.
-	resp, err := http.Post(h.url("/v1/agents/sz01/pack01/commands"), "application/json",
+	req, _ := http.NewRequest(http.MethodPost, h.url("/v1/agents/sz01/pack01/commands"),
 		strings.NewReader(`{"type":"breaker_thresholds","by":"ops-e2e","reason":"双十一","max_backlog":300}`))
+	req.Header.Set("Authorization", "Bearer "+h.token)
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -133,7 +135,7 @@ func TestForgedDownlinkAndCommandsRefused(t *testing.T) {
 	if resp.StatusCode != http.StatusAccepted {
 		t.Fatalf("POST command: %s", resp.Status)
 	}
-	waitFor(t, 30*time.Second, "the agent applies the hub's command", func() bool { return strings.Contains(a.log(), "by=hub:ops-e2e") })
+	waitFor(t, 30*time.Second, "the agent applies the hub's command", func() bool { return strings.Contains(a.log(), "by=hub:e2e:ops-e2e") })
 	var real []byte
 	for _, m := range captured.all() {
 		if bytes.Contains(m.Payload(), []byte("ops-e2e")) {
@@ -275,7 +277,7 @@ func TestForgedAcksAndEntries(t *testing.T) {
 		Reason     string `json:"reason"`
 		KeyID      string `json:"key_id"`
 	}
-	if code, err := getJSON(h.url("/v1/agents/sz01/pack01/unverified"), &ev); err != nil || code != 200 || len(ev) != 6 {
+	if code, err := getJSONAuth(h.url("/v1/agents/sz01/pack01/unverified"), h.token, &ev); err != nil || code != 200 || len(ev) != 6 {
 		t.Fatalf("evidence %d %v %+v", code, err, ev)
 	}
 	for _, e := range ev {

@@ -288,13 +288,23 @@ func (k e2eKeys) hubSigner(t *testing.T) *wire.Signer {
 type hubProc struct {
 	*proc
 	addr, broker, data string
+	token              string // an admin token of the hub's API
 	keys               e2eKeys
 }
 
 // startHub runs `wedge hub` on addr (fixed across restarts) with data in dir, signing with dir's
-// hub key and believing agents' batches only with their keys in dir's registry.
+// hub key and believing agents' batches only with their keys in dir's registry. Its API token is
+// made first, as an operator does before the first start: `wedge hub token create --data DIR`.
 func startHub(t *testing.T, dir, broker, addr string) *hubProc {
 	h := &hubProc{addr: addr, broker: broker, data: filepath.Join(dir, "hub-data"), keys: keysFor(t, dir)}
+	var stderr bytes.Buffer
+	cmd := exec.Command(wedgeBin, "hub", "token", "create", "--data", h.data, "--name", "e2e", "--scope", "admin")
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("wedge hub token create: %v\n%s", err, stderr.Bytes())
+	}
+	h.token = strings.TrimSpace(string(out))
 	h.run(t, filepath.Join(dir, "hub.log"))
 	hubsMu.Lock()
 	hubs[dir] = h
@@ -364,7 +374,10 @@ func (h *hubProc) url(path string) string { return "http://" + h.addr + path }
 func (h *hubProc) dispatch(t *testing.T, site string, orders []wire.OrderMsg) {
 	t.Helper()
 	body, _ := json.Marshal(wire.OrdersRequest{Site: site, Orders: orders})
-	resp, err := http.Post(h.url("/v1/orders"), "application/json", bytes.NewReader(body))
+	req, _ := http.NewRequest(http.MethodPost, h.url("/v1/orders"), bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+h.token)
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatalf("POST /v1/orders: %v", err)
 	}
@@ -396,7 +409,7 @@ type hubOrder struct {
 // order returns the hub's view of an order (ok false on 404 or when the hub is unreachable).
 func (h *hubProc) order(id string) (hubOrder, bool) {
 	var o hubOrder
-	code, err := getJSON(h.url("/v1/orders/"+id), &o)
+	code, err := getJSONAuth(h.url("/v1/orders/"+id), h.token, &o)
 	return o, err == nil && code == 200
 }
 
@@ -411,7 +424,7 @@ type hubAgent struct {
 // agents returns /v1/agents by agent name.
 func (h *hubProc) agents() map[string]hubAgent {
 	var list []hubAgent
-	if code, err := getJSON(h.url("/v1/agents"), &list); err != nil || code != 200 {
+	if code, err := getJSONAuth(h.url("/v1/agents"), h.token, &list); err != nil || code != 200 {
 		return nil
 	}
 	m := map[string]hubAgent{}
@@ -434,7 +447,7 @@ type hubStats struct {
 func (h *hubProc) stats(t *testing.T) hubStats {
 	t.Helper()
 	var s hubStats
-	if code, err := getJSON(h.url("/v1/stats"), &s); err != nil || code != 200 {
+	if code, err := getJSONAuth(h.url("/v1/stats"), h.token, &s); err != nil || code != 200 {
 		t.Fatalf("GET /v1/stats: %d %v", code, err)
 	}
 	return s
@@ -451,9 +464,19 @@ func (h *hubProc) checkStats(t *testing.T, entries uint64) {
 	t.Logf("hub: %d entries ingested, %d duplicates dropped", s.EventsIngested, s.DuplicatesDropped)
 }
 
-func getJSON(url string, v any) (int, error) {
+func getJSON(url string, v any) (int, error) { return getJSONAuth(url, "", v) }
+
+// getJSONAuth is getJSON with a bearer token ("" for none).
+func getJSONAuth(url, token string, v any) (int, error) {
 	c := http.Client{Timeout: 10 * time.Second}
-	resp, err := c.Get(url)
+	req, err := http.NewRequest(http.MethodGet, url, nil)
+	if err != nil {
+		return 0, err
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := c.Do(req)
 	if err != nil {
 		return 0, err
 	}

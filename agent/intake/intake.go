@@ -194,110 +194,136 @@ type logLine struct {
 func (in *Intake) apply(ctx context.Context, payload []byte, authenticated bool) error {
 	now := in.clk.Now().UTC()
 	elems, perr := split(payload)
-
 	in.mu.Lock()
-	h0, a0, j0 := in.hseq, maps(in.above), in.junk
+	start := pass{hseq: in.hseq, above: maps(in.above), junk: in.junk}
 	in.mu.Unlock()
-	var hseq uint64
-	var above map[uint64]struct{}
-	var sawGap bool
-	var junk junkBudget
 
-	var st Stats
-	var logs []logLine
+	var p pass
 	err := in.store.Do(ctx, func(tx *journal.Tx) error {
-		st, logs = Stats{Payloads: 1}, nil
-		hseq, above, sawGap, junk = h0, maps(a0), false, j0
-		if summary := junk.roll(now); summary.Kind != "" {
-			tx.Append(summary)
-		}
-		// rejectJunk journals an unreadable payload or element within the budget.
-		rejectJunk := func(seq uint64, err error, raw []byte) {
-			st.Rejected++
-			st.Malformed++
-			if junk.take(authenticated) {
-				tx.Append(order.Malformed(now, seq, err, raw))
-				logs = append(logs, logLine{slog.LevelWarn, "intake: malformed message skipped", []any{logging.Err(err)}})
-			} else {
-				st.Suppressed++
-			}
-		}
-		if perr != nil {
-			rejectJunk(0, perr, payload)
-			return nil
-		}
-		for _, el := range elems {
-			if el.hseq != 0 {
-				if _, dup := above[el.hseq]; dup || el.hseq <= hseq {
-					st.NoOps++
-					continue // already applied (a replay)
-				}
-			}
-			consume := el.hseq != 0
-			if el.bad != nil {
-				rejectJunk(el.hseq, el.bad, el.raw)
-				consume = consume && authenticated
-			} else {
-				if el.hseq > hseq+1 {
-					sawGap = true
-				}
-				e, wrote := in.decide(tx, el.msg, now)
-				switch {
-				case !wrote:
-					st.NoOps++
-				case e.Kind == wire.KindReject:
-					st.Rejected++
-					logs = append(logs, logLine{slog.LevelWarn, "intake: message refused", []any{"type", el.msg.Type,
-						logging.KeyOrder, e.OrderID, "reason", e.Reason, "detail", e.Detail}})
-					// Beyond a gap, a message about an order not heard of yet may follow that
-					// order's message in the missing range: apply it again when the replay
-					// brings it in sequence, instead of counting it as applied.
-					if e.Reason == string(order.ReasonUnknownOrder) && el.hseq > hseq+1 {
-						consume = false
-					}
-				default:
-					st.Applied++
-				}
-			}
-			if consume {
-				above[el.hseq] = struct{}{}
-				for {
-					if _, ok := above[hseq+1]; !ok {
-						break
-					}
-					hseq++
-					delete(above, hseq)
-				}
-			}
-		}
-		var b [8]byte
-		binary.BigEndian.PutUint64(b[:], hseq)
-		tx.SetMeta(MetaHSeq, b[:])
+		// fn may run again after a failed batch: start from the same state every time.
+		p = pass{in: in, tx: tx, now: now, authenticated: authenticated, st: Stats{Payloads: 1},
+			hseq: start.hseq, above: maps(start.above), junk: start.junk}
+		p.run(payload, elems, perr)
 		return nil
 	})
 	if err != nil {
 		in.log.Error("intake: payload not applied, a catch-up will replay it", logging.Err(err))
 		return fmt.Errorf("%w: %w", ErrCommit, err)
 	}
-	for _, l := range logs {
+	for _, l := range p.logs {
 		in.log.Log(ctx, l.level, l.msg, l.args...)
 	}
 	in.mu.Lock()
-	in.hseq, in.above, in.junk = hseq, above, junk
-	gap := (len(above) > 0 || sawGap) && in.requested != hseq+1
+	in.hseq, in.above, in.junk = p.hseq, p.above, p.junk
+	gap := (len(p.above) > 0 || p.sawGap) && in.requested != p.hseq+1
 	if gap {
-		in.requested = hseq + 1
-		st.Catchups++
+		in.requested = p.hseq + 1
+		p.st.Catchups++
 	}
-	in.stats.add(st)
+	in.stats.add(p.st)
 	in.mu.Unlock()
 	if gap {
-		in.log.Info("intake: gap in the hub sequence, asking for a catch-up", "after", hseq)
+		in.log.Info("intake: gap in the hub sequence, asking for a catch-up", "after", p.hseq)
 		if in.opts.RequestCatchup != nil {
-			in.opts.RequestCatchup(hseq)
+			in.opts.RequestCatchup(p.hseq)
 		}
 	}
 	return nil
+}
+
+// pass is one payload applied inside one journal transaction: the hub sequence it moves, the junk
+// budget it spends, what it counts and the log lines to write after the commit.
+type pass struct {
+	in            *Intake
+	tx            *journal.Tx
+	now           time.Time
+	authenticated bool
+
+	hseq   uint64              // highest contiguous applied
+	above  map[uint64]struct{} // applied beyond a gap
+	sawGap bool
+	junk   junkBudget
+	st     Stats
+	logs   []logLine
+}
+
+func (p *pass) run(payload []byte, elems []element, perr error) {
+	if summary := p.junk.roll(p.now); summary.Kind != "" {
+		p.tx.Append(summary)
+	}
+	if perr != nil {
+		p.rejectJunk(0, perr, payload)
+	} else {
+		for _, el := range elems {
+			p.element(el)
+		}
+	}
+	var b [8]byte
+	binary.BigEndian.PutUint64(b[:], p.hseq)
+	p.tx.SetMeta(MetaHSeq, b[:])
+}
+
+// element applies one element: a replay is a no-op; an unreadable one is journaled as junk and
+// consumes its number only when authenticated; a valid one is decided and committed.
+func (p *pass) element(el element) {
+	if el.hseq != 0 {
+		if _, dup := p.above[el.hseq]; dup || el.hseq <= p.hseq {
+			p.st.NoOps++
+			return // already applied (a replay)
+		}
+	}
+	consume := el.hseq != 0
+	if el.bad != nil {
+		p.rejectJunk(el.hseq, el.bad, el.raw)
+		consume = consume && p.authenticated
+	} else {
+		beyondGap := el.hseq > p.hseq+1
+		p.sawGap = p.sawGap || beyondGap
+		e, wrote := p.in.decide(p.tx, el.msg, p.now)
+		switch {
+		case !wrote:
+			p.st.NoOps++
+		case e.Kind == wire.KindReject:
+			p.st.Rejected++
+			p.logs = append(p.logs, logLine{slog.LevelWarn, "intake: message refused", []any{"type", el.msg.Type,
+				logging.KeyOrder, e.OrderID, "reason", e.Reason, "detail", e.Detail}})
+			// Beyond a gap, a message about an order not heard of yet may follow that order's
+			// message in the missing range: apply it again when the replay brings it in sequence,
+			// instead of counting it as applied.
+			if e.Reason == string(order.ReasonUnknownOrder) && beyondGap {
+				consume = false
+			}
+		default:
+			p.st.Applied++
+		}
+	}
+	if consume {
+		p.consume(el.hseq)
+	}
+}
+
+// consume marks hseq applied and moves the contiguous position over what is now contiguous.
+func (p *pass) consume(hseq uint64) {
+	p.above[hseq] = struct{}{}
+	for {
+		if _, ok := p.above[p.hseq+1]; !ok {
+			return
+		}
+		p.hseq++
+		delete(p.above, p.hseq)
+	}
+}
+
+// rejectJunk journals an unreadable payload or element within the budget, and counts it.
+func (p *pass) rejectJunk(seq uint64, err error, raw []byte) {
+	p.st.Rejected++
+	p.st.Malformed++
+	if !p.junk.take(p.authenticated) {
+		p.st.Suppressed++
+		return
+	}
+	p.tx.Append(order.Malformed(p.now, seq, err, raw))
+	p.logs = append(p.logs, logLine{slog.LevelWarn, "intake: malformed message skipped", []any{logging.Err(err)}})
 }
 
 // Junk budget: at most JunkBurst reject entries for unreadable unauthenticated input per JunkWindow.

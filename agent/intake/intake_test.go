@@ -2,9 +2,11 @@ package intake_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"math/rand"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -483,5 +485,38 @@ func TestJunkDoesNotSwallowRealMessages(t *testing.T) {
 	es := r.apply(`{"type":"junk","hseq":99}`)
 	if len(es) != 2 || es[0].Kind != wire.KindNote || !strings.Contains(es[0].Detail, "5 unreadable") || es[1].Reason != string(order.ReasonMalformed) {
 		t.Fatalf("next window: %+v", es)
+	}
+}
+
+// Intake stores an order message exactly as order.FromMsg normalises it, the normaliser the hub
+// stores with too (sync/hub's TestHubNormalisesLikeOrderFromMsg feeds it the same messages): carrier
+// "SF" and "sf", a padded channel and unsorted SKUs give the same order at both ends.
+func TestIntakeNormalisesLikeOrderFromMsg(t *testing.T) {
+	r := newRig(t)
+	upper := wire.OrderMsg{Type: wire.TypeOrder, OrderID: "O-SF", Channel: "  TMall ", ChannelOrderNo: " 202611110000000001 ", BuyerID: " b1 ",
+		OrderedAt: wire.Time(t0.Add(-time.Hour)), SKUs: []string{"SKU-B", " SKU-A"}, Carrier: "SF",
+		Waybill: " sf1234567890123", Recipient: "张**  138****5678"}
+	lower := upper
+	lower.OrderID, lower.Channel, lower.ChannelOrderNo, lower.BuyerID = "O-sf", "tmall", "202611110000000002", "b1"
+	lower.SKUs, lower.Carrier, lower.Waybill = []string{"SKU-A", "SKU-B"}, "sf", "SF1234567890123"
+	var got []order.Order
+	for _, m := range []wire.OrderMsg{upper, lower} {
+		b, _ := json.Marshal(m)
+		one(t, r.apply(string(b)), wire.KindIntake, "")
+		o, ok := r.order(m.OrderID)
+		if !ok {
+			t.Fatalf("order %s not stored", m.OrderID)
+		}
+		want := order.FromMsg(m)
+		data := o
+		data.State, data.StateSince, data.PendingSince, data.ReceivedAt = "", time.Time{}, time.Time{}, time.Time{}
+		if !reflect.DeepEqual(data, want) {
+			t.Fatalf("intake stored\n%+v\nFromMsg gives\n%+v", data, want)
+		}
+		got = append(got, data)
+	}
+	a, b := got[0], got[1]
+	if a.Channel != b.Channel || a.Carrier != b.Carrier || a.AssignedWaybill != b.AssignedWaybill || !reflect.DeepEqual(a.SKUs, b.SKUs) || a.BuyerID != b.BuyerID {
+		t.Fatalf("the two spellings differ after intake:\n%+v\n%+v", a, b)
 	}
 }

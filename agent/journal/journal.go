@@ -23,6 +23,12 @@
 // Ack records how far the hub has acknowledged the journal (acked_seq). Entries are kept forever;
 // "synced" means seq ≤ acked_seq. Verify checks the chain of a journal file offline.
 //
+// A file damaged on disk (bytes changed or lost) is an error wrapping ErrDamaged, never a panic or
+// a fault: Open checks the file before bbolt maps it (see precheck), and reads and writes turn
+// bbolt's panics and memory faults into that error. Verify also checks every page, record and
+// index of the file; Salvage reads what is left of a damaged one, and Rebuild writes a new one
+// from a complete chain of entries (the hub's copy): `wedge journal recover`.
+//
 // Open migrates a journal made before idx_assigned existed: it builds that index from the orders
 // in the same transaction that creates the bucket, so no order is ever missing from it.
 package journal
@@ -36,20 +42,24 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"math"
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	bolt "go.etcd.io/bbolt"
 	berrors "go.etcd.io/bbolt/errors"
 
 	"wedge/internal/clock"
+	"wedge/internal/logging"
 	"wedge/order"
 	"wedge/order/waybill"
 	"wedge/sync/wire"
@@ -71,7 +81,8 @@ var (
 	// ErrInvalid means a write inside Do was refused (an order without id, an unknown state, an
 	// empty meta key); the function's writes were discarded.
 	ErrInvalid = errors.New("journal: invalid write")
-	// ErrCorrupt means the db holds data that cannot be decoded or is structurally wrong.
+	// ErrCorrupt means the db holds data that cannot be decoded or is structurally wrong, or is
+	// not a wedge journal at all. Damage to the file (ErrDamaged) matches it too.
 	ErrCorrupt = errors.New("journal: db corrupt")
 	// ErrPanic means a function passed to Do panicked; its writes were discarded.
 	ErrPanic = errors.New("journal: function panicked")
@@ -117,8 +128,8 @@ type Options struct {
 	Agent string // required: the agent's name; must match what the db was created with
 	// Clock stamps entries whose At is empty. Nil means clock.Real.
 	Clock clock.Clock
-	// Logf receives diagnostics. Nil means silent.
-	Logf func(format string, args ...any)
+	// Logger receives diagnostics. Nil means silent.
+	Logger *slog.Logger
 	// MaxBatch is the most Do calls folded into one transaction. 0 means DefaultMaxBatch.
 	MaxBatch int
 	// LockTimeout is how long Open waits for another process holding the file. 0 means
@@ -148,7 +159,7 @@ type Store struct {
 	site      string
 	agent     string
 	clk       clock.Clock
-	logf      func(string, ...any)
+	log       *slog.Logger
 	maxBatch  int
 
 	lastSeq  atomic.Uint64
@@ -171,6 +182,8 @@ type Store struct {
 	// failCommit is Options.FailCommit (tests swap it at run time): consulted before each commit, a
 	// non-nil error rolls the batch back as if the commit had failed.
 	failCommit atomic.Pointer[func() error]
+
+	damage atomic.Pointer[error] // the first damage met at run time (see markDamaged)
 }
 
 // Open opens (creating if needed) the journal db file at path. A new file gets a random journal
@@ -190,15 +203,12 @@ func Open(path string, opts *Options) (*Store, error) {
 		site:      opts.Site,
 		agent:     opts.Agent,
 		clk:       clock.Or(opts.Clock),
-		logf:      opts.Logf,
+		log:       logging.Or(opts.Logger),
 		maxBatch:  opts.MaxBatch,
 		wake:      make(chan struct{}, 1),
 		quit:      make(chan struct{}),
 		done:      make(chan struct{}),
 		committed: make(chan struct{}, 1),
-	}
-	if s.logf == nil {
-		s.logf = func(string, ...any) {}
 	}
 	if opts.FailCommit != nil {
 		s.failCommit.Store(&opts.FailCommit)
@@ -212,15 +222,35 @@ func Open(path string, opts *Options) (*Store, error) {
 	}
 	_, statErr := os.Stat(path)
 	created := errors.Is(statErr, fs.ErrNotExist)
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: timeout, NoSync: opts.NoSync})
+	locked := fmt.Errorf("%w: %s: 日志文件被另一个进程占用（是否已有代理在运行？） the file is locked by another process (is an agent already running?)", ErrLocked, path)
+	// An existing file is checked before bbolt maps it: bbolt trusts the file, and a damaged one
+	// makes it panic or fault (SIGBUS past the end of a truncated file) instead of failing.
+	if !created {
+		if err := checkFile(path); err != nil {
+			if lockedBy(path, timeout) { // a running agent's writes may be what looked damaged
+				return nil, locked
+			}
+			return nil, err
+		}
+	}
+	// The pre-check cannot see every page at a constant cost: whatever bbolt trips over while
+	// opening and reading the first buckets becomes ErrDamaged too.
+	var db *bolt.DB
+	err := guard(path, "open", func() (err error) {
+		db, err = bolt.Open(path, 0o600, &bolt.Options{Timeout: timeout, NoSync: opts.NoSync})
+		return err
+	})
 	if err != nil {
 		if errors.Is(err, berrors.ErrTimeout) {
-			return nil, fmt.Errorf("%w: %s: 日志文件被另一个进程占用（是否已有代理在运行？） the file is locked by another process (is an agent already running?)", ErrLocked, path)
+			return nil, locked
+		}
+		if errors.Is(err, ErrDamaged) {
+			return nil, err
 		}
 		return nil, fmt.Errorf("journal: open %s: %w", path, err)
 	}
 	s.db = db
-	if err := s.init(); err != nil {
+	if err := guard(path, "read", s.init); err != nil {
 		db.Close()
 		return nil, err
 	}
@@ -240,9 +270,18 @@ func Open(path string, opts *Options) (*Store, error) {
 // journal position.
 func (s *Store) init() error {
 	err := s.db.Update(func(tx *bolt.Tx) error {
-		if tx.Bucket(bMeta) == nil {
+		fresh := tx.Bucket(bMeta) == nil
+		if fresh {
 			var other []string
-			tx.ForEach(func(name []byte, _ *bolt.Bucket) error { other = append(other, string(name)); return nil })
+			ours := false
+			tx.ForEach(func(name []byte, _ *bolt.Bucket) error {
+				other = append(other, string(name))
+				ours = ours || slices.ContainsFunc(allBuckets, func(b []byte) bool { return string(b) == string(name) })
+				return nil
+			})
+			if ours { // a journal that lost its meta bucket: never start it over with a new identity
+				return damaged(s.path, fmt.Sprintf("缺少 meta 桶 the meta bucket is missing (buckets %v)", other))
+			}
 			if len(other) > 0 { // never write into somebody else's bbolt file (say, hub.db)
 				return fmt.Errorf("%w: %s 不是 wedge 日志 is not a wedge journal (buckets %v)", ErrCorrupt, s.path, other)
 			}
@@ -256,11 +295,14 @@ func (s *Store) init() error {
 		}
 		meta := tx.Bucket(bMeta)
 		if migrateAssigned && meta.Get([]byte(kJournalID)) != nil {
-			if err := buildAssignedIndex(tx, s.logf); err != nil {
+			if err := buildAssignedIndex(tx, s.log); err != nil {
 				return err
 			}
 		}
 		if id := meta.Get([]byte(kJournalID)); id == nil {
+			if !fresh { // the identity was made with the bucket, in one transaction: it was lost
+				return damaged(s.path, "meta 桶中缺少日志编号 the meta bucket has no journal_id")
+			}
 			var raw [8]byte
 			if _, err := rand.Read(raw[:]); err != nil {
 				return fmt.Errorf("journal: journal id: %w", err)
@@ -273,13 +315,19 @@ func (s *Store) init() error {
 					return err
 				}
 			}
-			s.logf("created journal %s for %s/%s in %s", hex.EncodeToString(raw[:]), s.site, s.agent, s.path)
+			s.log.Info("journal created", "journal", hex.EncodeToString(raw[:]), logging.KeySite, s.site, logging.KeyAgent, s.agent, "path", s.path)
 			return nil
 		}
 		if f := string(meta.Get([]byte(kFormat))); f != formatV1 {
+			if !isDecimal(f) { // not a format a wedge wrote: the value was damaged
+				return damaged(s.path, fmt.Sprintf("meta format %q", f))
+			}
 			return fmt.Errorf("%w: %s has journal format %q; this wedge reads format %s", ErrCorrupt, s.path, f, formatV1)
 		}
 		site, agent := string(meta.Get([]byte(kSite))), string(meta.Get([]byte(kAgent)))
+		if (site != s.site || agent != s.agent) && (!printable(site) || !printable(agent)) {
+			return damaged(s.path, fmt.Sprintf("meta site %q agent %q", site, agent)) // no agent wrote these
+		}
 		if site != s.site || agent != s.agent {
 			return fmt.Errorf("%w: %s 属于 belongs to %s/%s, 而配置为 but this agent is configured as %s/%s — 这是别人的数据 it is someone else's data",
 				ErrIdentity, s.path, site, agent, s.site, s.agent)
@@ -306,7 +354,7 @@ func (s *Store) init() error {
 			}
 		}
 		if last != s.lastSeq.Load() || hash != s.lastHash {
-			s.logf("警告 WARNING: journal tail (seq %d) disagrees with meta last_seq %d: run `wedge journal verify`", last, s.lastSeq.Load())
+			s.log.Error("警告 journal tail disagrees with meta last_seq: run `wedge journal verify`", "tail_seq", last, "last_seq", s.lastSeq.Load())
 		}
 		return nil
 	})
@@ -315,13 +363,13 @@ func (s *Store) init() error {
 // buildAssignedIndex fills idx_assigned from the orders (the migration of a journal made before
 // the index existed). Orders are visited in id order; as in PutOrder, the later one wins when two
 // orders carry the same assigned waybill.
-func buildAssignedIndex(tx *bolt.Tx, logf func(string, ...any)) error {
+func buildAssignedIndex(tx *bolt.Tx, log *slog.Logger) error {
 	idx := tx.Bucket(bIdxAssign)
 	n := 0
 	err := tx.Bucket(bOrders).ForEach(func(k, v []byte) error {
 		o, _, err := decodeOrder(v)
 		if err != nil {
-			return fmt.Errorf("%w: order %q: %w", ErrCorrupt, k, err)
+			return fmt.Errorf("order %q: %w", k, err)
 		}
 		if wb := waybill.Normalize(o.AssignedWaybill); wb != "" {
 			n++
@@ -332,25 +380,25 @@ func buildAssignedIndex(tx *bolt.Tx, logf func(string, ...any)) error {
 	if err != nil {
 		return fmt.Errorf("journal: build the assigned-waybill index: %w", err)
 	}
-	logf("journal: built the assigned-waybill index (%d orders)", n)
+	log.Info("journal: built the assigned-waybill index", "orders", n)
 	return nil
 }
 
 // load reads the journal id and position from meta.
 func (s *Store) load() error {
-	return s.db.View(func(tx *bolt.Tx) error {
+	return s.view(func(tx *bolt.Tx) error {
 		meta := tx.Bucket(bMeta)
 		if meta == nil {
-			return fmt.Errorf("%w: no meta bucket", ErrCorrupt)
+			return damaged(s.path, "缺少 meta 桶 the meta bucket is missing")
 		}
 		s.journalID = string(meta.Get([]byte(kJournalID)))
 		last, err := u64(meta.Get([]byte(kLastSeq)))
 		if err != nil {
-			return fmt.Errorf("%w: meta last_seq: %w", ErrCorrupt, err)
+			return damaged(s.path, fmt.Sprintf("meta last_seq: %v", err))
 		}
 		acked, err := u64(meta.Get([]byte(kAckedSeq)))
 		if err != nil {
-			return fmt.Errorf("%w: meta acked_seq: %w", ErrCorrupt, err)
+			return damaged(s.path, fmt.Sprintf("meta acked_seq: %v", err))
 		}
 		s.lastSeq.Store(last)
 		s.ackedSeq.Store(acked)
@@ -398,7 +446,7 @@ func (s *Store) Stats() Stats {
 func (s *Store) Ack(ctx context.Context, seq uint64) error {
 	return s.Do(ctx, func(tx *Tx) error {
 		if seq > tx.fnSeq {
-			s.logf("ack %d beyond the last seq %d: clamped", seq, tx.fnSeq)
+			s.log.Warn("ack beyond the last seq: clamped", logging.KeySeq, seq, "last_seq", tx.fnSeq)
 			seq = tx.fnSeq
 		}
 		if seq > tx.fnAck {
@@ -456,11 +504,11 @@ func (s *Store) History(orderID string) ([]wire.Entry, error) {
 			}
 			v := entries.Get(k[len(prefix):])
 			if v == nil {
-				return fmt.Errorf("%w: history of %q names seq %d, which is missing", ErrCorrupt, orderID, binary.BigEndian.Uint64(k[len(prefix):]))
+				return damaged(s.path, fmt.Sprintf("history of %q names seq %d, which is missing", orderID, binary.BigEndian.Uint64(k[len(prefix):])))
 			}
 			var e wire.Entry
 			if err := json.Unmarshal(v, &e); err != nil {
-				return fmt.Errorf("%w: entry %d: %v", ErrCorrupt, binary.BigEndian.Uint64(k[len(prefix):]), err)
+				return damaged(s.path, fmt.Sprintf("entry %d: %v", binary.BigEndian.Uint64(k[len(prefix):]), err))
 			}
 			out = append(out, e)
 		}
@@ -493,7 +541,7 @@ func (s *Store) Entries(after uint64, maxEntries, maxBytes int) ([]wire.Entry, e
 			}
 			var e wire.Entry
 			if err := json.Unmarshal(v, &e); err != nil {
-				return fmt.Errorf("%w: entry %d: %v", ErrCorrupt, binary.BigEndian.Uint64(k), err)
+				return damaged(s.path, fmt.Sprintf("entry %d: %v", binary.BigEndian.Uint64(k), err))
 			}
 			size += len(v)
 			out = append(out, e)
@@ -510,7 +558,7 @@ func (s *Store) Counts() map[order.State]int {
 		return tx.Bucket(bCounts).ForEach(func(k, v []byte) error {
 			n, err := u64(v)
 			if err != nil {
-				return fmt.Errorf("%w: count of %s: %w", ErrCorrupt, k, err)
+				return damaged(s.path, fmt.Sprintf("count of %s: %v", k, err))
 			}
 			if n > 0 {
 				out[order.State(k)] = int(n)
@@ -519,7 +567,7 @@ func (s *Store) Counts() map[order.State]int {
 		})
 	})
 	if err != nil {
-		s.logf("counts: %v", err)
+		s.log.Error("journal counts", logging.Err(err))
 	}
 	return out
 }
@@ -551,17 +599,19 @@ func decodeOrder(v []byte) (order.Order, bool, error) {
 	}
 	var o order.Order
 	if err := json.Unmarshal(v, &o); err != nil {
-		return order.Order{}, false, fmt.Errorf("%w: order: %v", ErrCorrupt, err)
+		return order.Order{}, false, damaged("", fmt.Sprintf("order: %v", err))
 	}
 	return o, true, nil
 }
 
-// view runs a read transaction; after Close it fails with ErrClosed.
+// view runs a read transaction; after Close it fails with ErrClosed. bbolt dying on a damaged
+// page (a panic or a fault) becomes an error wrapping ErrDamaged (see Store.Damaged).
 func (s *Store) view(fn func(*bolt.Tx) error) error {
-	err := s.db.View(fn)
+	err := guard(s.path, "read", func() error { return s.db.View(fn) })
 	if errors.Is(err, berrors.ErrDatabaseNotOpen) {
 		return ErrClosed
 	}
+	s.markDamaged(err)
 	return err
 }
 
@@ -575,6 +625,21 @@ func jsonString(s string) string {
 	var out string
 	json.Unmarshal(b, &out)
 	return out
+}
+
+// printable reports whether s is non-empty valid UTF-8 without control characters, as every name
+// is.
+func printable(s string) bool {
+	return s != "" && utf8.ValidString(s) && !strings.ContainsFunc(s, unicode.IsControl)
+}
+
+func isDecimal(s string) bool {
+	for _, c := range s {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return s != ""
 }
 
 func syncDir(dir string) error {

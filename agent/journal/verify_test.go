@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"wedge/internal/logging"
 
 	bolt "go.etcd.io/bbolt"
 
@@ -214,7 +215,7 @@ func TestOpenWarnsOnBrokenTail(t *testing.T) {
 	raw(t, path, func(entries, _ *bolt.Bucket) error { return entries.Delete(be64(10)) })
 	var logs []string
 	o := testOpts()
-	o.Logf = func(format string, args ...any) { logs = append(logs, fmt.Sprintf(format, args...)) }
+	o.Logger = logging.FromLogf(func(format string, args ...any) { logs = append(logs, fmt.Sprintf(format, args...)) })
 	s := open(t, path, o)
 	if len(logs) != 1 || !strings.Contains(logs[0], "journal verify") {
 		t.Errorf("logs %q: want one warning pointing at journal verify", logs)

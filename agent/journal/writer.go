@@ -5,11 +5,13 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"runtime/debug"
 	"strings"
 	"sync/atomic"
 
 	bolt "go.etcd.io/bbolt"
 
+	"wedge/internal/logging"
 	"wedge/order"
 	"wedge/order/waybill"
 	"wedge/sync/wire"
@@ -68,6 +70,9 @@ func (s *Store) Do(ctx context.Context, fn func(tx *Tx) error) error {
 // writer is the owner goroutine: it drains the queue batch by batch until Close.
 func (s *Store) writer() {
 	defer close(s.done)
+	// A fault reading a damaged page of the mapped file panics (recovered in apply) instead of
+	// killing the process.
+	debug.SetPanicOnFault(true)
 	for {
 		batch := s.take()
 		if len(batch) > 0 {
@@ -133,7 +138,8 @@ func (s *Store) run(batch []*call) {
 
 // apply runs the batch's functions against one bbolt transaction and commits it. A batch that
 // wrote nothing (only reads, or only failed functions) is rolled back: there is nothing to sync.
-// bbolt panics on some corrupted pages; that fails the batch (ErrCorrupt) instead of the process.
+// bbolt panics (or faults) on some damaged pages; that fails the batch with an error wrapping
+// ErrDamaged (and ErrCorrupt) instead of killing the process (see Store.Damaged).
 func (s *Store) apply(batch []*call, results []error) (_ *Tx, err error) {
 	btx, err := s.db.Begin(true)
 	if err != nil {
@@ -142,7 +148,8 @@ func (s *Store) apply(batch []*call, results []error) (_ *Tx, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			btx.Rollback() // ErrTxClosed if the commit got that far: nothing else to undo
-			err = fmt.Errorf("%w: bbolt panicked: %v", ErrCorrupt, r)
+			err = &damageError{path: s.path, what: []string{fmt.Sprintf("bbolt panicked: %v", r)}, panicked: true}
+			s.markDamaged(err)
 		}
 	}()
 	tx := &Tx{s: s, btx: btx, lastSeq: s.lastSeq.Load(), lastHash: s.lastHash, acked: s.ackedSeq.Load()}
@@ -186,9 +193,9 @@ func (tx *Tx) runAll(batch []*call, results []error) error {
 // in-memory position is reloaded from the db, which is what the next batch builds on.
 func (s *Store) fail(batch []*call, results []error, err error) {
 	s.failed.Add(1)
-	s.logf("%v (%d calls answered with the error)", err, len(batch))
+	s.log.Error("journal commit failed", logging.Err(err), "calls", len(batch))
 	if lerr := s.load(); lerr != nil {
-		s.logf("reload after failed commit: %v", lerr)
+		s.log.Error("journal reload after a failed commit", logging.Err(lerr))
 	}
 	for i, c := range batch {
 		if results[i] == nil {
@@ -229,7 +236,7 @@ func (tx *Tx) exec(fn func(*Tx) error) (err error) {
 		tx.active = false
 		if r := recover(); r != nil {
 			err = fmt.Errorf("%w: %v", ErrPanic, r)
-			tx.s.logf("%v", err)
+			tx.s.log.Error("journal write refused", logging.Err(err))
 		}
 		if err == nil {
 			err = tx.err
@@ -311,7 +318,7 @@ func (tx *Tx) invalid(format string, args ...any) {
 func (tx *Tx) usable(what string) bool {
 	if tx == nil || !tx.active {
 		if tx != nil {
-			tx.s.logf("journal: %s on a Tx outside its Do function ignored", what)
+			tx.s.log.Error("journal: call on a Tx outside its Do function ignored", "call", what)
 		}
 		return false
 	}
@@ -469,7 +476,7 @@ func (tx *Tx) addCount(st order.State, d int) {
 		return
 	}
 	if d < 0 && n == 0 {
-		tx.s.logf("count of %s would go below zero: kept at 0", st)
+		tx.s.log.Warn("journal count would go below zero: kept at 0", "state", st)
 		return
 	}
 	tx.put(bCounts, []byte(st), be64(uint64(int64(n)+int64(d))))

@@ -4,7 +4,7 @@
 // profile and the station's config).
 //
 // Languages live in sibling packages: zpl (Zebra and clones: ~HS, ~HQES) and tspl (TSC, Gprinter,
-// HPRT, Xprinter, Deli: <ESC>!?, <ESC>!S). Byte meanings follow shared/reference/device-protocols.md §5.
+// HPRT, Xprinter, Deli: <ESC>!?, <ESC>!S). Byte meanings follow docs/DEVICE-PROTOCOLS.md §5.
 // Transports (raw TCP 9100, serial, the Linux usblp character device) live in transport. Emulators for
 // tests and the demo are in emulator, the conformance suite every implementation passes is in
 // printertest, label rendering (ZPL, TSPL, PNG) is in label, the job scanner is in jobscan and the

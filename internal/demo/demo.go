@@ -23,6 +23,7 @@ import (
 	"wedge/agent/station"
 	"wedge/internal/webauth/password"
 	"wedge/order"
+	"wedge/sync/apitoken"
 	"wedge/sync/broker"
 	"wedge/sync/hub"
 	"wedge/sync/wire"
@@ -48,6 +49,9 @@ const (
 	DefaultMistakes   = 0.08
 	// APIToken is the demo agents' API bearer token (for POST /api/v1/scan and confirmations).
 	APIToken = "demo"
+	// HubTokenName is the name of the hub API token the demo makes at every start (admin scope: the
+	// order generator posts with it, and the demo prints it for trying the hub's API by hand).
+	HubTokenName = "demo"
 	// Profile is the firmware profile of the demo's simulated serial scanners.
 	Profile = "generic-serial-cr"
 	// PrinterName and PrinterProfile are pack01's label printer: a ZPL emulator on TCP.
@@ -140,6 +144,8 @@ type Demo struct {
 	dock   *node
 	tr     *http.Transport
 	client *http.Client
+
+	hubToken string // the demo's admin token of the hub API
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -265,6 +271,9 @@ func Start(ctx context.Context, opts Options) (d *Demo, err error) {
 		ClientID: "wedge-demo-hub", Logger: d.log, SigningKey: d.keys.hub, AgentKeysDir: d.keys.registry,
 	}); err != nil {
 		return d, fmt.Errorf("%w: %w", ErrStart, err)
+	}
+	if d.hubToken, err = demoToken(ctx, d.hub.Tokens()); err != nil {
+		return d, fmt.Errorf("%w: hub token: %w", ErrStart, err)
 	}
 	hr := <-hashc
 	hashc = nil
@@ -433,6 +442,32 @@ func (d *Demo) DataDir() string { return d.dir }
 // HubURL is the hub's HTTP API base URL.
 func (d *Demo) HubURL() string { return "http://" + d.hub.Addr() }
 
+// HubToken is the demo's bearer token for the hub's API (admin scope).
+func (d *Demo) HubToken() string { return d.hubToken }
+
+// demoToken makes the demo's admin token. Only a hash is stored, so a kept data directory's token
+// from an earlier run cannot be shown again: it is revoked and a new one made.
+func demoToken(ctx context.Context, s apitoken.Store) (string, error) {
+	raw, _, err := apitoken.Create(ctx, s, HubTokenName, []apitoken.Scope{apitoken.Admin}, time.Now())
+	if errors.Is(err, apitoken.ErrExists) {
+		if err := s.RevokeToken(ctx, HubTokenName, time.Now()); err != nil {
+			return "", err
+		}
+		raw, _, err = apitoken.Create(ctx, s, HubTokenName, []apitoken.Scope{apitoken.Admin}, time.Now())
+	}
+	return raw, err
+}
+
+// hubRequest is a request to the hub's API, with the demo's token.
+func (d *Demo) hubRequest(ctx context.Context, method, path string, body io.Reader) (*http.Request, error) {
+	req, err := http.NewRequestWithContext(ctx, method, d.HubURL()+path, body)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Authorization", "Bearer "+d.hubToken)
+	return req, nil
+}
+
 // AgentURLs are the agents' API base URLs by agent name.
 func (d *Demo) AgentURLs() map[string]string {
 	out := map[string]string{}
@@ -547,12 +582,13 @@ func (d *Demo) probe(ctx context.Context, url string) bool {
 	return resp.StatusCode == http.StatusOK
 }
 
-// getJSON GETs url and decodes a 200 answer into v.
-func (d *Demo) getJSON(ctx context.Context, url string, v any) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+// getHubJSON GETs the hub's path and decodes a 200 answer into v.
+func (d *Demo) getHubJSON(ctx context.Context, path string, v any) error {
+	req, err := d.hubRequest(ctx, http.MethodGet, path, nil)
 	if err != nil {
 		return err
 	}
+	url := req.URL.String()
 	resp, err := d.client.Do(req)
 	if err != nil {
 		return err
@@ -567,7 +603,7 @@ func (d *Demo) getJSON(ctx context.Context, url string, v any) error {
 
 func (d *Demo) postRaw(ctx context.Context, body []byte) (postResponse, error) {
 	var pr postResponse
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, d.HubURL()+"/v1/orders", bytes.NewReader(body))
+	req, err := d.hubRequest(ctx, http.MethodPost, "/v1/orders", bytes.NewReader(body))
 	if err != nil {
 		return pr, err
 	}

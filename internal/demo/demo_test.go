@@ -48,6 +48,24 @@ func getJSON(t *testing.T, c *http.Client, url string, v any) int {
 	return resp.StatusCode
 }
 
+// hubGet is getJSON of the hub's path with the demo's hub token.
+func hubGet(t *testing.T, c *http.Client, d *Demo, path string, v any) int {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, d.HubURL()+path, nil)
+	req.Header.Set("Authorization", "Bearer "+d.HubToken())
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatalf("GET %s: %v", path, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode == http.StatusOK {
+		if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
+			t.Fatalf("GET %s: %v", path, err)
+		}
+	}
+	return resp.StatusCode
+}
+
 // needPty skips where the simulated scanners cannot run.
 func needPty(t *testing.T) {
 	if runtime.GOOS != "linux" {
@@ -81,6 +99,17 @@ func TestDemoOrdersReachPickedUp(t *testing.T) {
 	tr := &http.Transport{}
 	defer tr.CloseIdleConnections()
 	c := &http.Client{Transport: tr, Timeout: 10 * time.Second}
+	// The hub's API needs the demo's token: the generator posts with it, and the view shows it.
+	if resp, err := c.Get(d.HubURL() + "/v1/stats"); err != nil || resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("hub API without a token: %v %v", resp, err)
+	} else {
+		resp.Body.Close()
+	}
+	var hdr strings.Builder
+	d.header(&hdr)
+	if d.HubToken() == "" || !strings.Contains(hdr.String(), d.HubToken()) {
+		t.Fatalf("the view does not show the hub token:\n%s", hdr.String())
+	}
 
 	var picked, contract *hubOrder
 	var stationReject, printerFault *hubOrder
@@ -93,7 +122,7 @@ func TestDemoOrdersReachPickedUp(t *testing.T) {
 		time.Sleep(500 * time.Millisecond)
 		for id, kind := range d.Records() {
 			var o hubOrder
-			if getJSON(t, c, d.HubURL()+"/v1/orders/"+id, &o) != http.StatusOK {
+			if hubGet(t, c, d, "/v1/orders/"+id, &o) != http.StatusOK {
 				continue
 			}
 			switch {
@@ -158,7 +187,7 @@ func TestDemoOrdersReachPickedUp(t *testing.T) {
 		// The order whose label failed was printed once the paper was back.
 		var o hubOrder
 		for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
-			if getJSON(t, c, d.HubURL()+"/v1/orders/"+printerFault.OrderID, &o) == http.StatusOK && o.Waybill != "" {
+			if hubGet(t, c, d, "/v1/orders/"+printerFault.OrderID, &o) == http.StatusOK && o.Waybill != "" {
 				break
 			}
 		}
@@ -291,7 +320,7 @@ func TestBurstAndResume(t *testing.T) {
 		next := map[string]string{}
 		for id, kind := range left {
 			var h hubOrder
-			if getJSON(t, c, d.HubURL()+"/v1/orders/"+id, &h) != http.StatusOK || h.State != string(order.PickedUp) {
+			if hubGet(t, c, d, "/v1/orders/"+id, &h) != http.StatusOK || h.State != string(order.PickedUp) {
 				next[id] = kind
 			}
 		}

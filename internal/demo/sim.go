@@ -592,7 +592,7 @@ func (d *Demo) watchRefusals(ctx context.Context, ids []string) []string {
 				Agent string `json:"agent"`
 			} `json:"history"`
 		}
-		if err := d.getJSON(ctx, d.HubURL()+"/v1/orders/"+id, &o); err != nil {
+		if err := d.getHubJSON(ctx, "/v1/orders/"+id, &o); err != nil {
 			keep = append(keep, id)
 			continue
 		}

@@ -134,6 +134,7 @@ func (e Event) line() string {
 // header is the fixed part: URLs and where the data is.
 func (d *Demo) header(b *strings.Builder) {
 	fmt.Fprintf(b, "中心 hub API      %s/v1/stats  ·  %s/v1/agents  ·  %s/v1/orders/{order_id}\n", d.HubURL(), d.HubURL(), d.HubURL())
+	fmt.Fprintf(b, "中心令牌 hub token Authorization: Bearer %s\n", d.hubToken)
 	for _, n := range []*node{d.pack, d.dock} {
 		u := "http://" + n.a.APIAddr()
 		fmt.Fprintf(b, "代理 agent %-6s %s/api/v1/status  ·  %s/api/v1/orders/{id}  (token %q)\n", n.name, u, u, APIToken)

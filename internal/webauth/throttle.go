@@ -11,22 +11,33 @@ import (
 
 // Throttle defaults.
 const (
-	DefaultMaxFails = 5
-	DefaultWindow   = 10 * time.Minute
-	DefaultMaxKeys  = 10000
+	DefaultMaxFails     = 5
+	DefaultMaxAddrFails = 20
+	DefaultWindow       = 10 * time.Minute
+	DefaultMaxKeys      = 10000
+	// DefaultMaxChecks is how many password checks may run at once in the whole process. A check
+	// costs about 0.2 s of one core (PBKDF2): on a 2-core warehouse PC, more in parallel would
+	// slow every scan behind them.
+	DefaultMaxChecks = 2
 )
 
 // ThrottleOptions configure a Throttle. Zero values mean the defaults above.
 type ThrottleOptions struct {
-	MaxFails int           // failures within Window that block further attempts
-	Window   time.Duration // how long a failure counts
-	MaxKeys  int           // bound on the remembered (user, address) pairs
-	Clock    clock.Clock
+	MaxFails int // failures of one user name from one address within Window that block it
+	// MaxAddrFails are failures from one address within Window, whatever the user names, that block
+	// the address: a flood of random names is throttled too.
+	MaxAddrFails int
+	MaxChecks    int           // password checks at once in the process (TryCheck); default DefaultMaxChecks
+	Window       time.Duration // how long a failure counts
+	MaxKeys      int           // bound on the remembered (user, address) pairs
+	Clock        clock.Clock
 }
 
 // Throttle slows down password guessing: after MaxFails failed logins for one user name from one
-// address within Window, further attempts are refused until the oldest failure leaves the window.
-// It is keyed by name and address, so that a stranger cannot lock a user out from another machine.
+// address, or MaxAddrFails from one address whatever the names, within Window, further attempts are
+// refused until the oldest failure leaves the window. It is keyed by address, so that a stranger
+// cannot lock a user out from another machine. TryCheck bounds the password checks running at once
+// in the whole process, so parallel guessing cannot starve the scanners of CPU.
 // Memory is bounded: past MaxKeys pairs everything is forgotten (the safe side for the real users).
 // It is safe for concurrent use.
 type Throttle struct {
@@ -35,6 +46,7 @@ type Throttle struct {
 
 	mu    sync.Mutex
 	fails map[string][]time.Time
+	slots chan struct{} // one token per password check running
 }
 
 // NewThrottle returns a throttle with opts (defaults for zero fields).
@@ -48,7 +60,32 @@ func NewThrottle(opts ThrottleOptions) *Throttle {
 	if opts.MaxKeys <= 0 {
 		opts.MaxKeys = DefaultMaxKeys
 	}
-	return &Throttle{opts: opts, clk: clock.Or(opts.Clock)}
+	if opts.MaxAddrFails <= 0 {
+		opts.MaxAddrFails = DefaultMaxAddrFails
+	}
+	if opts.MaxChecks <= 0 {
+		opts.MaxChecks = DefaultMaxChecks
+	}
+	return &Throttle{opts: opts, clk: clock.Or(opts.Clock), slots: make(chan struct{}, opts.MaxChecks)}
+}
+
+// TryCheck takes one of the process's password-check slots; false means all are busy (answer
+// 429 or 503 and let the client retry). Call the returned release when the check is done.
+func (t *Throttle) TryCheck() (release func(), ok bool) {
+	select {
+	case t.slots <- struct{}{}:
+		return func() { <-t.slots }, true
+	default:
+		return nil, false
+	}
+}
+
+func addrKey(remote string) string {
+	host, _, err := net.SplitHostPort(remote)
+	if err != nil {
+		host = remote
+	}
+	return "|addr|" + host
 }
 
 func throttleKey(user, remote string) string {
@@ -76,11 +113,18 @@ func (t *Throttle) recent(key string) []time.Time {
 func (t *Throttle) Wait(user, remote string) time.Duration {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	f := t.recent(throttleKey(user, remote))
-	if len(f) < t.opts.MaxFails {
-		return 0
+	var wait time.Duration
+	for _, k := range []struct {
+		key string
+		max int
+	}{{throttleKey(user, remote), t.opts.MaxFails}, {addrKey(remote), t.opts.MaxAddrFails}} {
+		f := t.recent(k.key)
+		if len(f) >= k.max {
+			// The oldest failure that still blocks leaves the window first.
+			wait = max(wait, t.opts.Window-t.clk.Now().Sub(f[len(f)-k.max]))
+		}
 	}
-	return t.opts.Window - t.clk.Now().Sub(f[0])
+	return wait
 }
 
 // Failed records a failed attempt.
@@ -90,11 +134,13 @@ func (t *Throttle) Failed(user, remote string) {
 	if t.fails == nil || len(t.fails) > t.opts.MaxKeys {
 		t.fails = map[string][]time.Time{}
 	}
-	key := throttleKey(user, remote)
-	t.fails[key] = append(t.recent(key), t.clk.Now())
+	for _, key := range []string{throttleKey(user, remote), addrKey(remote)} {
+		t.fails[key] = append(t.recent(key), t.clk.Now())
+	}
 }
 
-// Succeeded forgets the failures of user at remote.
+// Succeeded forgets the failures of user at remote (the address's count stays: a right password
+// for one name does not excuse guessing at others).
 func (t *Throttle) Succeeded(user, remote string) {
 	t.mu.Lock()
 	defer t.mu.Unlock()

@@ -2,6 +2,7 @@ package webauth
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -155,4 +156,48 @@ func TestOrigins(t *testing.T) {
 			t.Errorf("NewOrigins(%q) = %v, want ErrOptions", bad, err)
 		}
 	}
+}
+
+// A flood of random user names from one address is throttled by the address, not only per name;
+// another address is not affected.
+func TestThrottleRandomNames(t *testing.T) {
+	clk := clock.NewFake(t0)
+	th := NewThrottle(ThrottleOptions{Clock: clk})
+	for i := range DefaultMaxAddrFails {
+		name := fmt.Sprintf("u%d", i)
+		if th.Wait(name, "10.0.0.9:1") != 0 {
+			t.Fatalf("throttled after %d names", i)
+		}
+		th.Failed(name, "10.0.0.9:1")
+	}
+	if th.Wait("brand-new-name", "10.0.0.9:2") == 0 {
+		t.Fatal("a flood of random names from one address is never throttled")
+	}
+	if th.Wait("brand-new-name", "10.0.0.10:1") != 0 {
+		t.Fatal("another address is throttled")
+	}
+	clk.Advance(DefaultWindow)
+	if th.Wait("brand-new-name", "10.0.0.9:2") != 0 {
+		t.Fatal("still throttled after the window")
+	}
+}
+
+// At most MaxChecks password checks run at once in the process.
+func TestTryCheck(t *testing.T) {
+	th := NewThrottle(ThrottleOptions{MaxChecks: 2})
+	r1, ok1 := th.TryCheck()
+	r2, ok2 := th.TryCheck()
+	if !ok1 || !ok2 {
+		t.Fatal("the first two checks were refused")
+	}
+	if _, ok := th.TryCheck(); ok {
+		t.Fatal("a third check at once was allowed")
+	}
+	r1()
+	r3, ok := th.TryCheck()
+	if !ok {
+		t.Fatal("a slot freed is not reused")
+	}
+	r2()
+	r3()
 }

@@ -1,7 +1,7 @@
 // Package waybill knows the number formats of Chinese express carriers' e-waybills (电子面单) and the
 // UPU S10 check digit, so that wedge can refuse a label that cannot belong to the order's carrier.
 //
-// Formats come from shared/reference/device-protocols.md §6 (sources S61, S62, S64). Digit-only formats
+// Formats come from docs/DEVICE-PROTOCOLS.md §6 (sources S61, S62, S64). Digit-only formats
 // overlap between carriers (a 15-digit number starting with 43 is both STO and Yunda), so Validate is
 // always called with the carrier the hub assigned when there is one; Detect only guesses.
 package waybill

@@ -6,7 +6,7 @@ import (
 )
 
 func TestValidateExamplesFromReference(t *testing.T) {
-	// Every example number in shared/reference/device-protocols.md §6.
+	// Every example number in docs/DEVICE-PROTOCOLS.md §6.
 	cases := []struct{ carrier, number string }{
 		{"sf", "SF1385628716739"}, {"sf", "SF1023574626292"},
 		{"zto", "73610555582883"},

@@ -10,6 +10,7 @@ import (
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 
 	"wedge/order"
+	"wedge/sync/apitoken"
 	"wedge/sync/wire"
 )
 
@@ -19,15 +20,16 @@ type commandView struct {
 	Agent      string          `json:"agent"`
 	Type       string          `json:"type"`
 	By         string          `json:"by"`
+	Token      string          `json:"token"`
 	Reason     string          `json:"reason"`
 	ReceivedAt string          `json:"received_at"`
 	Payload    json.RawMessage `json:"payload"`
 	Published  bool            `json:"published"`
 }
 
-// A command POSTed to the hub is validated with the agent's parser, stored with who and when, and
-// published QoS 1 on the agent's command topic, where the agent's parser reads it back; refused
-// commands are neither stored nor published; the audit survives a hub restart.
+// A command POSTed to the hub is validated with the agent's parser, stored with who (the API token's
+// name) and when, and published QoS 1 on the agent's command topic, where the agent's parser reads it
+// back; refused commands are neither stored nor published; the audit survives a hub restart.
 func TestCommandStoredAndPublished(t *testing.T) {
 	e := newEnv(t)
 	a := newAgent(t, e.broker.URL(), "sz01", "pack01")
@@ -49,9 +51,11 @@ func TestCommandStoredAndPublished(t *testing.T) {
 	path := "/v1/agents/sz01/pack01/commands"
 	raw := func(s string) json.RawMessage { return json.RawMessage(s) }
 	var ev map[string]string
+	zhang := newToken(t, e.hub, "ops-zhang", apitoken.CommandsWrite)
+	li := newToken(t, e.hub, "ops-li", apitoken.CommandsWrite, apitoken.Read)
 
 	// Unknown agent: the hub has never seen pack01, so nothing is sent.
-	postJSON(t, e.hub, path, raw(`{"type":"breaker_thresholds","by":"ops","max_backlog":300}`), http.StatusNotFound, &ev)
+	postJSONAs(t, e.hub, zhang, path, raw(`{"type":"breaker_thresholds","by":"ops","max_backlog":300}`), http.StatusNotFound, &ev)
 	st, _ := json.Marshal(wire.Status{State: "online", Site: "sz01", Agent: "pack01", JournalID: "j1"})
 	a.cli.Publish(wire.TopicStatus("sz01", "pack01"), 1, true, st).Wait()
 	defer a.cli.Publish(wire.TopicStatus("sz01", "pack01"), 1, true, nil).Wait()
@@ -62,13 +66,12 @@ func TestCommandStoredAndPublished(t *testing.T) {
 	})
 
 	var first commandView
-	postJSON(t, e.hub, path, raw(`{"type":"breaker_thresholds","by":" ops-zhang ","reason":"双十一加派人手","max_backlog":300,"max_avg_wait":"10m"}`), http.StatusAccepted, &first)
-	if first.ID != "hub-1" || first.By != "ops-zhang" || first.ReceivedAt != wire.Time(t0) || !first.Published || first.Type != order.CommandThresholds {
+	postJSONAs(t, e.hub, zhang, path, raw(`{"type":"breaker_thresholds","by":" ops-zhang ","reason":"双十一加派人手","max_backlog":300,"max_avg_wait":"10m"}`), http.StatusAccepted, &first)
+	if first.ID != "hub-1" || first.By != "ops-zhang" || first.Token != "ops-zhang" || first.ReceivedAt != wire.Time(t0) || !first.Published || first.Type != order.CommandThresholds {
 		t.Fatalf("answer %+v", first)
 	}
 
 	for _, bad := range []string{
-		`{"type":"breaker_thresholds","max_backlog":300}`,                           // no by
 		`{"type":"breaker_thresholds","by":"ops","max_backlog":300,"colour":"red"}`, // unknown field
 		`{"type":"reboot","by":"ops"}`,                                              // unknown type
 		`{"type":"breaker_thresholds","by":"ops","max_avg_wait":"-1m"}`,             // bad duration
@@ -76,16 +79,17 @@ func TestCommandStoredAndPublished(t *testing.T) {
 		`{"type":"breaker_thresholds","by":"ops"`,                                   // not JSON
 	} {
 		var er map[string]string
-		postJSON(t, e.hub, path, raw(bad), http.StatusBadRequest, &er)
+		postJSONAs(t, e.hub, zhang, path, raw(bad), http.StatusBadRequest, &er)
 		if er["error"] == "" {
 			t.Fatalf("%s: no error text", bad)
 		}
 	}
-	postJSON(t, e.hub, "/v1/agents/sz%2F01/pack01/commands", raw(`{"type":"breaker_thresholds","by":"ops"}`), http.StatusBadRequest, &ev)
+	postJSONAs(t, e.hub, zhang, "/v1/agents/sz%2F01/pack01/commands", raw(`{"type":"breaker_thresholds","by":"ops"}`), http.StatusBadRequest, &ev)
 
 	var second commandView
-	postJSON(t, e.hub, path, raw(`{"type":"breaker_thresholds","id":"c-42","by":"ops-li","close_ratio":0.5}`), http.StatusAccepted, &second)
-	if second.ID != "c-42" {
+	// Without "by" the command is by the token's name.
+	postJSONAs(t, e.hub, li, path, raw(`{"type":"breaker_thresholds","id":"c-42","close_ratio":0.5}`), http.StatusAccepted, &second)
+	if second.ID != "c-42" || second.By != "ops-li" {
 		t.Fatalf("answer %+v", second)
 	}
 
@@ -100,7 +104,7 @@ func TestCommandStoredAndPublished(t *testing.T) {
 		t.Fatalf("first command %s: %+v %+v %v", msgs[0], c1, th1, err)
 	}
 	c2, th2, err := order.ParseCommand(msgs[1])
-	if err != nil || c2.ID != "c-42" || th2.CloseRatio != 0.5 || th2.MaxBacklog != order.DefaultMaxBacklog {
+	if err != nil || c2.ID != "c-42" || c2.By != "ops-li" || th2.CloseRatio != 0.5 || th2.MaxBacklog != order.DefaultMaxBacklog {
 		t.Fatalf("second command %s: %+v %+v %v", msgs[1], c2, th2, err)
 	}
 
@@ -108,7 +112,7 @@ func TestCommandStoredAndPublished(t *testing.T) {
 		t.Helper()
 		var list []commandView
 		getJSON(t, e.hub, path, http.StatusOK, &list)
-		if len(list) != 2 || list[0].ID != "hub-1" || list[1].ID != "c-42" || list[1].By != "ops-li" ||
+		if len(list) != 2 || list[0].ID != "hub-1" || list[1].ID != "c-42" || list[1].By != "ops-li" || list[1].Token != "ops-li" ||
 			string(list[0].Payload) != string(msgs[0]) || string(list[1].Payload) != string(msgs[1]) {
 			t.Fatalf("stored commands %+v", list)
 		}

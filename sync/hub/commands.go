@@ -13,6 +13,7 @@ import (
 
 	"wedge/internal/logging"
 	"wedge/order"
+	"wedge/sync/apitoken"
 	"wedge/sync/wire"
 )
 
@@ -38,7 +39,8 @@ type CommandRecord struct {
 	Site       string          `json:"site"`
 	Agent      string          `json:"agent"`
 	Type       string          `json:"type"`
-	By         string          `json:"by"`
+	By         string          `json:"by"`              // as published: the token's name, see commandBy
+	Token      string          `json:"token,omitempty"` // the name of the API token that sent it
 	Reason     string          `json:"reason,omitempty"`
 	ReceivedAt string          `json:"received_at"` // hub clock
 	Payload    json.RawMessage `json:"payload"`     // exactly what was published
@@ -47,6 +49,7 @@ type CommandRecord struct {
 // cmdReq is a validated command for the owner to store.
 type cmdReq struct {
 	site, agent string
+	token       string // name of the API token that sent it
 	cmd         order.Command
 	reply       chan cmdResult // buffered 1
 }
@@ -73,7 +76,7 @@ func (g *group) command(c *cmdReq) error {
 	if err != nil {
 		return err
 	}
-	rec := CommandRecord{ID: cmd.ID, Site: c.site, Agent: c.agent, Type: cmd.Type, By: cmd.By,
+	rec := CommandRecord{ID: cmd.ID, Site: c.site, Agent: c.agent, Type: cmd.Type, By: cmd.By, Token: c.token,
 		Reason: cmd.Reason, ReceivedAt: wire.Time(g.now), Payload: payload}
 	if err := putJSON(b, append(commandPrefix(c.site, c.agent), u64(n)...), rec); err != nil {
 		return err
@@ -81,6 +84,17 @@ func (g *group) command(c *cmdReq) error {
 	g.cmds = append(g.cmds, c)
 	g.cmdRecs[c] = rec
 	return nil
+}
+
+// commandBy is who a command is from, as stored and published: the name of the API token that sent
+// it, so a client cannot name someone else. A "by" in the request that differs (a person using a
+// shared service token) is kept after it: "token:person".
+func commandBy(token, by string) string {
+	by = strings.TrimSpace(by)
+	if by == "" || by == token {
+		return token
+	}
+	return token + ":" + by
 }
 
 func (h *Hub) agentKnown(site, agent string) (bool, error) {
@@ -114,11 +128,8 @@ func (h *Hub) postCommand(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "指令无效 / invalid command: "+err.Error())
 		return
 	}
-	cmd.By = strings.TrimSpace(cmd.By)
-	if cmd.By == "" {
-		writeError(w, http.StatusBadRequest, "缺少下达人 / \"by\" is required: who gives the command is audited")
-		return
-	}
+	token := apitoken.NameFrom(r.Context())
+	cmd.By = commandBy(token, cmd.By)
 	if len(cmd.ID) > 128 || len(cmd.By) > 128 || len(cmd.Reason) > 1000 {
 		writeError(w, http.StatusBadRequest, "id、by 或 reason 过长 / id or by longer than 128, or reason longer than 1000 bytes")
 		return
@@ -133,7 +144,7 @@ func (h *Hub) postCommand(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, fmt.Sprintf("终端未知 / unknown agent %s/%s (never seen by this hub)", site, agent))
 		return
 	}
-	c := &cmdReq{site: site, agent: agent, cmd: cmd, reply: make(chan cmdResult, 1)}
+	c := &cmdReq{site: site, agent: agent, token: token, cmd: cmd, reply: make(chan cmdResult, 1)}
 	select {
 	case <-h.quit:
 		writeError(w, http.StatusServiceUnavailable, "中心正在停止 / hub is stopping")
@@ -157,7 +168,7 @@ func (h *Hub) postCommand(w http.ResponseWriter, r *http.Request) {
 	}
 	published := h.publishWait(wire.TopicCommand(site, agent), res.rec.Payload, commandPublishWait)
 	h.log.Info("command stored", logging.KeySite, site, logging.KeyAgent, agent, "command", res.rec.ID, "type", res.rec.Type,
-		"by", res.rec.By, "published", published)
+		"by", res.rec.By, "token", res.rec.Token, "published", published)
 	writeJSON(w, http.StatusAccepted, struct {
 		CommandRecord
 		Published bool `json:"published"`

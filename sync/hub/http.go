@@ -2,27 +2,42 @@ package hub
 
 import (
 	"bytes"
+	"crypto/tls"
 	"encoding/json"
-
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"sort"
+	"strings"
 
 	bolt "go.etcd.io/bbolt"
 
+	"wedge/internal/httpserve"
+	"wedge/sync/apitoken"
 	"wedge/sync/wire"
 )
 
+// routes is the API. Every route but GET /healthz needs a bearer token with the route's scope
+// (apitoken: 401 without a valid token, 403 without the scope); the handlers can read the token's
+// name with apitoken.NameFrom.
 func (h *Hub) routes() http.Handler {
+	auth := apitoken.NewAuthenticator(h.tokens)
 	mux := http.NewServeMux()
-	mux.HandleFunc("POST /v1/orders", h.postOrders)
-	mux.HandleFunc("GET /v1/orders/{order_id}", h.getOrder)
-	mux.HandleFunc("GET /v1/agents", h.getAgents)
-	mux.HandleFunc("POST /v1/agents/{site}/{agent}/commands", h.postCommand)
-	mux.HandleFunc("GET /v1/agents/{site}/{agent}/commands", h.getCommands)
-	mux.HandleFunc("GET /v1/agents/{site}/{agent}/unverified", h.getUnverified)
-	mux.HandleFunc("GET /v1/stats", h.getStats)
+	need := func(pattern string, scope apitoken.Scope, f http.HandlerFunc) {
+		mux.Handle(pattern, auth.Require(scope, f))
+	}
+	need("POST /v1/orders", apitoken.OrdersWrite, h.postOrders)
+	need("GET /v1/orders/{order_id}", apitoken.Read, h.getOrder)
+	need("GET /v1/agents", apitoken.Read, h.getAgents)
+	need("POST /v1/agents/{site}/{agent}/commands", apitoken.CommandsWrite, h.postCommand)
+	need("GET /v1/agents/{site}/{agent}/commands", apitoken.Read, h.getCommands)
+	need("GET /v1/agents/{site}/{agent}/unverified", apitoken.Read, h.getUnverified)
+	need("GET /v1/stats", apitoken.Read, h.getStats)
+	need("POST /v1/tokens", apitoken.Admin, h.postToken)
+	need("GET /v1/tokens", apitoken.Admin, h.getTokens)
+	need("DELETE /v1/tokens/{name}", apitoken.Admin, h.deleteToken)
+	need("GET /v1/journals/{site}/{agent}/{journal_id}/entries", apitoken.Read, h.getJournalEntries)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]any{"ok": true, "mqtt_connected": h.Connected()})
 	})
@@ -30,6 +45,45 @@ func (h *Hub) routes() http.Handler {
 		writeError(w, http.StatusNotFound, "没有这个接口 / no such endpoint: "+r.Method+" "+r.URL.Path)
 	})
 	return mux
+}
+
+// listen opens the API listener (TLS with TLSCertFile/TLSKeyFile) and sets up h.srv, hardened by
+// httpserve: read, header and idle timeouts, a body cap and the Host allow-list.
+func (h *Hub) listen() error {
+	o := h.opts
+	if (o.TLSCertFile == "") != (o.TLSKeyFile == "") {
+		return fmt.Errorf("%w: TLSCertFile and TLSKeyFile go together", ErrOptions)
+	}
+	var tlsConf *tls.Config
+	if o.TLSCertFile != "" {
+		cert, err := tls.LoadX509KeyPair(o.TLSCertFile, o.TLSKeyFile)
+		if err != nil {
+			return fmt.Errorf("%w: API certificate %s / key %s: %v", ErrOptions, o.TLSCertFile, o.TLSKeyFile, err)
+		}
+		tlsConf = &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}}
+	}
+	hopts := o.HTTP
+	if hopts.MaxBodyBytes <= 0 {
+		hopts.MaxBodyBytes = maxPostBody + 1 // the handlers answer 413 themselves, in the hub's words
+	}
+	// A hub told to listen on one specific address is reached by that address.
+	if host, _, err := net.SplitHostPort(o.Listen); err == nil {
+		if ip := net.ParseIP(host); ip != nil && !ip.IsUnspecified() {
+			hopts.AllowedHosts = append(append([]string(nil), hopts.AllowedHosts...), host)
+		}
+	}
+	ln, err := net.Listen("tcp", o.Listen)
+	if err != nil {
+		return fmt.Errorf("%w: listen %s: %v", ErrOptions, o.Listen, err)
+	}
+	h.srv = httpserve.Server(h.routes(), hopts)
+	if tlsConf != nil {
+		h.srv.TLSConfig = tlsConf
+		ln = tls.NewListener(ln, tlsConf)
+		h.https = true
+	}
+	h.ln = ln
+	return nil
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {
@@ -40,8 +94,14 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 	_ = enc.Encode(v)
 }
 
+// writeError writes {"error": "中文 / English", "zh": ..., "en": ...} (the shape of apitoken's and
+// httpserve's errors); msg is "中文 / English", split at its first " / ".
 func writeError(w http.ResponseWriter, code int, msg string) {
-	writeJSON(w, code, map[string]string{"error": msg})
+	zh, en, ok := strings.Cut(msg, " / ")
+	if !ok {
+		zh, en = msg, msg
+	}
+	writeJSON(w, code, map[string]string{"error": msg, "zh": zh, "en": en})
 }
 
 type postError struct {

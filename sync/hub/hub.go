@@ -23,7 +23,7 @@
 // Downlink. Every message the hub publishes to a site (orders and other messages POSTed to
 // /v1/orders, and state rebroadcasts) gets the site's next hseq and is stored in the downlink log in
 // the same transaction, before it is published. A catch-up request replays the log after `since` on
-// the agent's direct topic in arrays of up to 200 messages.
+// the agent's direct topic, in pages paced per agent (catchup.go), in arrays of up to 200 messages.
 //
 // Scale-out. With Shared (the default) the hub subscribes with the $share/wedge-hub/ prefix, so
 // several hub processes split the stream. Production hubs that share the load must share one store:
@@ -32,8 +32,14 @@
 // reference hub per store.
 //
 // Commands. POST /v1/agents/{site}/{agent}/commands takes a breaker_thresholds command, checks it
-// with the agent's own parser (agent/breaker), stores it with who and when, and publishes it QoS 1
-// on the agent's command topic; GET on the same path lists them (the audit).
+// with the agent's own parser (order.ParseCommand), stores it with who (the API token's name) and when,
+// and publishes it QoS 1 on the agent's command topic; GET on the same path lists them (the audit).
+//
+// API security. Every route but GET /healthz needs a bearer token (sync/apitoken) with the route's
+// scope: orders:write for POST /v1/orders, commands:write for commands, read for the GETs, admin for
+// the token routes (/v1/tokens). Tokens are stored hashed in hub.db; see tokens.go for how they are
+// managed. The listener is hardened by internal/httpserve (timeouts, body cap, Host allow-list) and
+// serves HTTPS with Options.TLSCertFile and TLSKeyFile.
 //
 // What the hub does not do on its own: a cancel or balance_paid POSTed to /v1/orders is stored and
 // published, but the hub's order state moves only when an agent journals the step (every change of
@@ -62,7 +68,9 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"wedge/internal/clock"
+	"wedge/internal/httpserve"
 	"wedge/internal/logging"
+	"wedge/sync/apitoken"
 	"wedge/sync/wire"
 )
 
@@ -125,6 +133,22 @@ type Options struct {
 	// unverified evidence. "" = batches are accepted unsigned (the chain must still link; a
 	// warning is logged).
 	AgentKeysDir string
+
+	// Tokens holds the API's bearer tokens (nil = the hub's own store, bucket api_tokens of hub.db).
+	// Every route but GET /healthz needs a token; see http.go.
+	Tokens apitoken.Store
+	// BootstrapTokenFile, when set and the token store holds no token at all, makes New create an
+	// admin token named "admin" and write it to this file (mode 0600), so a fresh hub can be
+	// administered. Ignored once any token exists.
+	BootstrapTokenFile string
+	// HTTP hardens the API listener: timeouts, body cap, Host allow-list (zero fields take
+	// httpserve's defaults; the body cap defaults to 8 MiB here, the largest POST /v1/orders). The
+	// host of a Listen address that is a specific IP is allowed too.
+	HTTP httpserve.Options
+	// TLSCertFile and TLSKeyFile, both set, make the API listener serve HTTPS with this certificate.
+	TLSCertFile, TLSKeyFile string
+	// Catchup bounds the answers to catch-up requests (see CatchupLimits).
+	Catchup CatchupLimits
 }
 
 // Hub is a running hub. Create it with New and end it with Stop.
@@ -134,10 +158,13 @@ type Hub struct {
 	log    *slog.Logger
 	shared bool
 
-	db  *bolt.DB
-	cli mqtt.Client
-	ln  net.Listener
-	srv *http.Server
+	db     *bolt.DB
+	tokens apitoken.Store
+	cli    mqtt.Client
+	ln     net.Listener
+	srv    *http.Server
+	https  bool
+	pacer  *pacer // catch-up pacing; owner goroutine only
 
 	mu         sync.Mutex
 	queue      []item
@@ -232,16 +259,18 @@ func New(ctx context.Context, opts Options) (*Hub, error) {
 		db.Close()
 		return nil, err
 	}
-	ln, err := net.Listen("tcp", opts.Listen)
-	if err != nil {
+	if err := h.openTokens(); err != nil {
 		db.Close()
-		return nil, fmt.Errorf("%w: listen %s: %v", ErrOptions, opts.Listen, err)
+		return nil, err
 	}
-	h.ln = ln
-	h.srv = &http.Server{Handler: h.routes(), ReadHeaderTimeout: 10 * time.Second}
+	h.pacer = newPacer(opts.Catchup)
+	if err := h.listen(); err != nil {
+		db.Close()
+		return nil, err
+	}
 	go func() {
 		defer close(h.httpDone)
-		if err := h.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		if err := h.srv.Serve(h.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			h.log.Error("hub HTTP server failed", logging.Err(err))
 		}
 	}()
@@ -276,13 +305,21 @@ func New(ctx context.Context, opts Options) (*Hub, error) {
 	h.unwatchMu.Lock()
 	h.unwatch = context.AfterFunc(ctx, func() { _ = h.Stop(context.Background()) })
 	h.unwatchMu.Unlock()
-	h.log.Info("hub started", "http", h.Addr(), "broker", opts.BrokerURL, "client_id", opts.ClientID, "shared", h.shared)
+	h.log.Info("hub started", "http", h.URL(), "broker", opts.BrokerURL, "client_id", opts.ClientID, "shared", h.shared)
 	h.logTrust()
 	return h, nil
 }
 
 // Addr is the HTTP listen address (host:port), useful when Listen asked for port 0.
 func (h *Hub) Addr() string { return h.ln.Addr().String() }
+
+// URL is the API's base URL: http://Addr, or https://Addr with TLSCertFile.
+func (h *Hub) URL() string {
+	if h.https {
+		return "https://" + h.Addr()
+	}
+	return "http://" + h.Addr()
+}
 
 // Ready is closed once the hub has connected and subscribed for the first time.
 func (h *Hub) Ready() <-chan struct{} { return h.ready }

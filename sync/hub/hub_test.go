@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -18,6 +19,7 @@ import (
 
 	"wedge/internal/clock"
 	"wedge/internal/testbroker"
+	"wedge/sync/apitoken"
 	"wedge/sync/broker"
 	"wedge/sync/hub"
 	"wedge/sync/wire"
@@ -277,16 +279,62 @@ func spine(id string) []wire.Entry {
 	}
 }
 
-func getJSON(t *testing.T, h *hub.Hub, path string, want int, v any) {
+// tokens holds an admin token per hub, made on first use by tokenFor.
+var tokens sync.Map // *hub.Hub → string
+
+var tokenSeq atomic.Int64
+
+// tokenFor returns an admin API token of h (one made in its store on first use).
+func tokenFor(t *testing.T, h *hub.Hub) string {
 	t.Helper()
-	resp, err := http.Get("http://" + h.Addr() + path)
+	if v, ok := tokens.Load(h); ok {
+		return v.(string)
+	}
+	v, _ := tokens.LoadOrStore(h, newToken(t, h, fmt.Sprintf("test-%d", tokenSeq.Add(1)), apitoken.Admin))
+	return v.(string)
+}
+
+// newToken creates a token named name with scopes in h's store.
+func newToken(t *testing.T, h *hub.Hub, name string, scopes ...apitoken.Scope) string {
+	t.Helper()
+	raw, _, err := apitoken.Create(context.Background(), h.Tokens(), name, scopes, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return raw
+}
+
+// do sends an API request to h with token ("" for none) and returns the status and body.
+func do(t *testing.T, h *hub.Hub, method, path, token string, body []byte) (int, []byte) {
+	t.Helper()
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequest(method, "http://"+h.Addr()+path, rd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != want {
-		t.Fatalf("GET %s: %d %s, want %d", path, resp.StatusCode, body, want)
+	rb, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, rb
+}
+
+func getJSON(t *testing.T, h *hub.Hub, path string, want int, v any) {
+	t.Helper()
+	code, body := do(t, h, http.MethodGet, path, tokenFor(t, h), nil)
+	if code != want {
+		t.Fatalf("GET %s: %d %s, want %d", path, code, body, want)
 	}
 	if err := json.Unmarshal(body, v); err != nil {
 		t.Fatalf("GET %s: %v in %s", path, err, body)
@@ -295,15 +343,16 @@ func getJSON(t *testing.T, h *hub.Hub, path string, want int, v any) {
 
 func postJSON(t *testing.T, h *hub.Hub, path string, body any, want int, v any) {
 	t.Helper()
+	postJSONAs(t, h, tokenFor(t, h), path, body, want, v)
+}
+
+// postJSONAs is postJSON with a given token.
+func postJSONAs(t *testing.T, h *hub.Hub, token, path string, body any, want int, v any) {
+	t.Helper()
 	b, _ := json.Marshal(body)
-	resp, err := http.Post("http://"+h.Addr()+path, "application/json", bytes.NewReader(b))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	rb, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != want {
-		t.Fatalf("POST %s: %d %s, want %d", path, resp.StatusCode, rb, want)
+	code, rb := do(t, h, http.MethodPost, path, token, b)
+	if code != want {
+		t.Fatalf("POST %s: %d %s, want %d", path, code, rb, want)
 	}
 	if err := json.Unmarshal(rb, v); err != nil {
 		t.Fatalf("POST %s: %v in %s", path, err, rb)
@@ -548,14 +597,9 @@ func TestPostOrdersPublishesWithHSeqAndFingerprint(t *testing.T) {
 		t.Fatal("no error text for unknown order")
 	}
 	for _, body := range []string{`{"site":"sz01","orders":`, `{"site":"sz01","orders":{}}`, `{"site":"sz01","orders":[]}`, `[1]`} {
-		resp, err := http.Post("http://"+e.hub.Addr()+"/v1/orders", "application/json", bytes.NewReader([]byte(body)))
-		if err != nil {
-			t.Fatal(err)
-		}
-		rb, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusBadRequest || !bytes.Contains(rb, []byte(`"error"`)) {
-			t.Fatalf("POST %s: %d %s, want 400 with a JSON error", body, resp.StatusCode, rb)
+		code, rb := do(t, e.hub, http.MethodPost, "/v1/orders", tokenFor(t, e.hub), []byte(body))
+		if code != http.StatusBadRequest || !bytes.Contains(rb, []byte(`"error"`)) {
+			t.Fatalf("POST %s: %d %s, want 400 with a JSON error", body, code, rb)
 		}
 	}
 	var health map[string]any

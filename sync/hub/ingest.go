@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"runtime/debug"
+	"slices"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -21,6 +22,7 @@ const (
 	kindCatchup
 	kindPost
 	kindCommand
+	kindCatchupDue // the catch-up pacer's timer: answer deferred requests (no transaction)
 )
 
 // item is one unit of work for the owner.
@@ -75,6 +77,20 @@ type group struct {
 
 // commit runs items in one transaction, then publishes what it produced and answers the POSTs.
 func (h *Hub) commit(items []item) {
+	due := false
+	items = slices.DeleteFunc(items, func(it item) bool {
+		if it.kind == kindCatchupDue {
+			due = true
+			return true
+		}
+		return false
+	})
+	if due {
+		defer h.servePending() // after this group's own catch-ups: their pace is known by then
+	}
+	if len(items) == 0 {
+		return
+	}
 	h.statsMu.Lock()
 	st := h.stats.clone()
 	h.statsMu.Unlock()
@@ -156,7 +172,7 @@ func (h *Hub) commit(items []item) {
 		c.reply <- cmdResult{rec: g.cmdRecs[c]}
 	}
 	for _, c := range g.catchups {
-		h.replay(c)
+		h.catchupRequested(c)
 	}
 }
 
@@ -193,26 +209,6 @@ func (h *Hub) publishChunks(topic string, msgs []wire.OrderMsg, always bool) {
 		h.publish(topic, b)
 		msgs = msgs[n:]
 	}
-}
-
-// replay answers a catch-up request from the stored downlink log.
-func (h *Hub) replay(c catchup) {
-	var msgs []wire.OrderMsg
-	err := h.db.View(func(tx *bolt.Tx) error {
-		return downlinkAfter(tx, c.site, c.since, func(m wire.OrderMsg) error {
-			msgs = append(msgs, m)
-			if len(msgs) == maxReplayChunk {
-				h.publishChunks(wire.TopicDirect(c.site, c.agent), msgs, true)
-				msgs = msgs[:0]
-			}
-			return nil
-		})
-	})
-	if err != nil {
-		h.log.Error("catch-up replay failed", logging.KeySite, c.site, logging.KeyAgent, c.agent, "since_hseq", c.since, logging.Err(err))
-		return
-	}
-	h.publishChunks(wire.TopicDirect(c.site, c.agent), msgs, true)
 }
 
 // batch ingests one events payload: verified entries are stored and applied (verify.go), the rest
@@ -446,7 +442,8 @@ func (g *group) status(topic string, payload []byte) error {
 	})
 }
 
-// catchup records a catch-up request; it is answered after the commit, from the committed log.
+// catchup records a catch-up request; it is answered after the commit, from the committed log, in
+// pages at the agent's pace (catchup.go).
 func (g *group) catchup(topic string, payload []byte) error {
 	site, agent, _, ok := wire.ParseAgentTopic(topic)
 	if !ok || !wire.ValidName(site) || !wire.ValidName(agent) {

@@ -63,7 +63,7 @@ func TestHubNormalisesLikeOrderFromMsg(t *testing.T) {
 		t.Helper()
 		body, _ := json.Marshal(map[string]any{"site": "sz01", "orders": msgs})
 		w := httptest.NewRecorder()
-		h.routes().ServeHTTP(w, httptest.NewRequest(http.MethodPost, "/v1/orders", bytes.NewReader(body)))
+		h.routes().ServeHTTP(w, authed(t, h, httptest.NewRequest(http.MethodPost, "/v1/orders", bytes.NewReader(body))))
 		if w.Code != http.StatusOK {
 			t.Fatalf("POST: %d %s", w.Code, w.Body)
 		}

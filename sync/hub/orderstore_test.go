@@ -64,7 +64,7 @@ func TestLegacyOrderRecordUpgradedInPlace(t *testing.T) {
 	get := func() {
 		t.Helper()
 		w := httptest.NewRecorder()
-		h.routes().ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/v1/orders/O-legacy-1", nil))
+		h.routes().ServeHTTP(w, authed(t, h, httptest.NewRequest(http.MethodGet, "/v1/orders/O-legacy-1", nil)))
 		if w.Code != http.StatusOK {
 			t.Fatalf("GET: %d %s", w.Code, w.Body)
 		}

@@ -3,6 +3,7 @@ package hub
 import (
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -12,6 +13,7 @@ import (
 
 	"wedge/internal/clock"
 	"wedge/internal/logging"
+	"wedge/sync/apitoken"
 	"wedge/sync/wire"
 )
 
@@ -42,7 +44,19 @@ func ownerOnly(t *testing.T) (*Hub, *recorder) {
 	if err := initStore(db, &h.stats); err != nil {
 		t.Fatal(err)
 	}
+	h.tokens = &apitoken.MemStore{}
 	return h, rec
+}
+
+// authed adds an admin token of h's store to r, for tests that call h.routes() directly.
+func authed(t *testing.T, h *Hub, r *http.Request) *http.Request {
+	t.Helper()
+	raw, _, err := apitoken.Create(r.Context(), h.tokens, fmt.Sprintf("test-%d", time.Now().UnixNano()), []apitoken.Scope{apitoken.Admin}, h.clk.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Header.Set("Authorization", "Bearer "+raw)
+	return r
 }
 
 // Batches that queue up while the owner is busy are committed in one transaction, and every one of

@@ -69,6 +69,12 @@ type Stats struct {
 	// OverloadDropped counts messages dropped because the owner's queue was full (never acked).
 	OverloadDropped   uint64 `json:"overload_dropped"`
 	DownlinkPublished uint64 `json:"downlink_published"`
+	// CatchupPages counts catch-up answer pages published; CatchupsDeferred the requests that came
+	// too early for their agent's pace and were answered later; CatchupsMerged the requests that
+	// came while one was already waiting and were folded into it (no page of their own).
+	CatchupPages     uint64 `json:"catchup_pages"`
+	CatchupsDeferred uint64 `json:"catchups_deferred"`
+	CatchupsMerged   uint64 `json:"catchups_merged"`
 	// Commits counts bbolt transactions: events_ingested / commits is the group-commit factor.
 	Commits        uint64            `json:"commits"`
 	OrdersPerState map[string]uint64 `json:"orders_per_state"`
@@ -202,25 +208,6 @@ func putJSON(b *bolt.Bucket, key []byte, v any) error {
 		return err
 	}
 	return b.Put(key, raw)
-}
-
-// downlinkAfter reads the site's stored downlink messages with hseq > since, in order.
-func downlinkAfter(tx *bolt.Tx, site string, since uint64, fn func(m wire.OrderMsg) error) error {
-	sb := tx.Bucket(bktDownlink).Bucket([]byte(site))
-	if sb == nil {
-		return nil
-	}
-	c := sb.Cursor()
-	for k, v := c.Seek(u64(since + 1)); k != nil; k, v = c.Next() {
-		var m wire.OrderMsg
-		if err := json.Unmarshal(v, &m); err != nil {
-			return fmt.Errorf("%w: downlink %s/%x: %v", ErrStore, site, k, err)
-		}
-		if err := fn(m); err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 // entryTime is the entry's own time, or fallback when it has none or an unreadable one.

@@ -249,6 +249,7 @@ func (g *group) hold(site, agent string, j *journalRec, e wire.Entry, kid string
 		return g.unverified(site, agent, e, kid, "conflicts with the entry already waiting for its predecessor at this seq", "waiting_hash", old.Hash)
 	}
 	g.h.log.Debug("entry waits for its predecessor", logging.KeySite, site, logging.KeyAgent, agent, keyJournal, e.JournalID, logging.KeySeq, e.Seq)
+	j.MaxSeq = max(j.MaxSeq, e.Seq)
 	return putJSON(pb, key, storedEntry{Entry: e, Site: site, Agent: agent, ReceivedAt: wire.Time(g.now)})
 }
 

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"wedge/internal/testbroker"
+	"wedge/sync/apitoken"
 	"wedge/sync/hub"
 	"wedge/sync/uplink"
 	"wedge/sync/uplink/uplinktest"
@@ -55,7 +56,13 @@ func TestWithReferenceHub(t *testing.T) {
 	// The hub's downlink reaches the agent.
 	body, _ := json.Marshal(wire.OrdersRequest{Site: site, Orders: []wire.OrderMsg{{Type: wire.TypeOrder, OrderID: "O-dl-1",
 		Channel: "taobao", ChannelOrderNo: "TB1", BuyerID: "b1", OrderedAt: "2026-11-25T08:00:00.000Z", Payment: "full"}}})
-	resp, err := http.Post("http://"+h.Addr()+"/v1/orders", "application/json", bytes.NewReader(body))
+	token, _, err := apitoken.Create(context.Background(), h.Tokens(), "test", []apitoken.Scope{apitoken.OrdersWrite}, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, _ := http.NewRequest(http.MethodPost, "http://"+h.Addr()+"/v1/orders", bytes.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -116,6 +116,9 @@ type Options struct {
 	// CatchupSince, if set, is called on every (re)connect and a catch-up request with its result is
 	// sent, so the downlink missed while away (beyond the broker's queue) is replayed.
 	CatchupSince func() uint64
+	// StatusInterval: while connected, the status is published again at least this often, and
+	// when it changed at most once a second (see status.go). 0 = DefaultStatusInterval.
+	StatusInterval time.Duration
 
 	// HubKeys are the hub's public keys (more than one while a key rotates). Acks, commands and
 	// downlink payloads must be signed by one of them for their topic; anything else is refused,
@@ -170,6 +173,7 @@ type Uplink struct {
 	inbox        []event
 	lastErr      error
 	pendingCatch *uint64 // a RequestCatchup made while disconnected
+	lastStatus   lastStatus
 	inboxSig     chan struct{}
 
 	dlMu  sync.Mutex
@@ -218,6 +222,9 @@ func New(ctx context.Context, src Source, opts Options) (*Uplink, error) {
 	}
 	if opts.ResendAfter <= 0 {
 		opts.ResendAfter = DefaultResendAfter
+	}
+	if opts.StatusInterval <= 0 {
+		opts.StatusInterval = DefaultStatusInterval
 	}
 	log := opts.Logger
 	if log == nil {
@@ -426,7 +433,9 @@ func (u *Uplink) status() wire.Status {
 }
 
 func (u *Uplink) publishStatus() mqtt.Token {
-	b, _ := json.Marshal(u.status())
+	s := u.status()
+	b, _ := json.Marshal(s)
+	u.recordStatus(s)
 	return u.cli.Publish(u.topicStatus, 1, true, b)
 }
 
@@ -583,6 +592,8 @@ func (u *Uplink) run() {
 	w := newWindow(u.src.AckedSeq(), u.opts.Window)
 	rt := newResendTimer(u.clk, u.opts.ResendAfter)
 	defer rt.disarm()
+	st := u.clk.NewTimer(u.opts.StatusInterval)
+	defer st.Stop()
 	for {
 		if u.connected.Load() {
 			u.fill(w, rt)
@@ -600,7 +611,9 @@ func (u *Uplink) run() {
 			for _, e := range u.takeInbox() {
 				u.handle(w, rt, e)
 			}
+		case <-st.C():
 		}
+		u.refreshStatus(st)
 	}
 }
 

@@ -360,7 +360,7 @@ func (m OrderMsg) ID() string {
 	return Fingerprint(m.Channel, m.ChannelOrderNo, m.BuyerID, ordered, m.SKUs)
 }
 
-// Fingerprint is the global order id used when the hub sends an order without one (field notes:
+// Fingerprint is the global order id used when the hub sends an order without one (the warehouses' rule:
 // "one global order fingerprint: channel order no + buyer id + order timestamp + SKU code"):
 //
 //	"FP" + upper-case hex of the first 12 bytes of SHA-256(

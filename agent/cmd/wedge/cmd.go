@@ -19,6 +19,10 @@ const (
 	exitUsage    = 2 // bad usage, an invalid config file, a data directory that cannot be opened
 	exitNotYet   = 3 // the subcommand is not available in this build or on this platform
 	stopDeadline = 25 * time.Second
+
+	// exitDamagedJournal: the journal file is damaged, so a restart cannot help (systemd's
+	// RestartPreventExitStatus names it); the operator verifies and recovers it.
+	exitDamagedJournal = 65
 )
 
 const helpText = `wedge — 仓库边缘代理 warehouse edge agent
@@ -29,7 +33,10 @@ const helpText = `wedge — 仓库边缘代理 warehouse edge agent
                                        运行参考中心 run the reference hub (TLS client certificate: wedge certs issue --hub)
   wedge demo [flags]                   一键演示（内置 MQTT、中心、两个代理、模拟扫码枪）
                                        the all-in-one demo (embedded broker, hub, two agents, simulated scanners)
-  wedge journal verify --data DIR      校验日志哈希链 verify the journal's hash chain
+  wedge journal verify --data DIR      校验日志文件和哈希链 verify the journal file and its hash chain
+  wedge journal recover --data DIR --hub URL [--token T]
+                                       用中心的副本重建损坏的日志（原文件保留）
+                                       rebuild a damaged journal from the hub's copy (the damaged file is kept)
   wedge profiles validate DIR          校验固件配置文件 validate firmware profiles in DIR
   wedge console hash-password          生成主管控制台密码哈希（读取标准输入一行）
                                        hash a console password (one line on stdin) for console.users
@@ -52,6 +59,8 @@ const helpText = `wedge — 仓库边缘代理 warehouse edge agent
   2  用法错误、配置文件错误、数据目录无法打开
      usage error, invalid config file, data directory cannot be opened
   3  此版本或此平台不提供该功能 not available in this build or on this platform
+  65 日志文件已损坏：先 wedge journal verify，再 wedge journal recover 或从备份恢复
+     the journal file is damaged: run wedge journal verify, then wedge journal recover, or restore a backup
 
 SIGINT/SIGTERM 优雅停止 stop gracefully (the journal is closed cleanly; nothing acknowledged is lost).
 配置示例 Example config: docs/config.example.yaml
@@ -100,7 +109,10 @@ func runCtx(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		if len(rest) > 0 && rest[0] == "verify" {
 			return cmdJournalVerify(ctx, rest[1:], stdout, stderr)
 		}
-		fmt.Fprintln(stderr, "用法 usage: wedge journal verify --data DIR")
+		if len(rest) > 0 && rest[0] == "recover" {
+			return cmdJournalRecover(ctx, rest[1:], stdout, stderr)
+		}
+		fmt.Fprintln(stderr, "用法 usage: wedge journal verify --data DIR | wedge journal recover --data DIR --hub URL")
 		return exitUsage
 	case "profiles":
 		if len(rest) > 0 && rest[0] == "validate" {

@@ -82,9 +82,15 @@ func TestCertsEndToEndWithHubAndAgent(t *testing.T) {
 	go func() {
 		hubDone <- runCtx(ctx, []string{"hub", "--broker", b.TLSURL(), "--data", filepath.Join(dir, "hubdata"),
 			"--listen", "127.0.0.1:0", "--ca", filepath.Join(hubDir, "ca.crt"),
-			"--cert", filepath.Join(hubDir, "hub.hub1.crt"), "--key", filepath.Join(hubDir, "hub.hub1.key")}, &hout, &herr)
+			"--cert", filepath.Join(hubDir, "hub.hub1.crt"), "--key", filepath.Join(hubDir, "hub.hub1.key"),
+			"--bootstrap-token-file", filepath.Join(dir, "hub-admin.token")}, &hout, &herr)
 	}()
 	hubURL := strings.TrimSuffix(waitOutput(t, "wedge hub", &hout, &herr, hubDone, "listening on "), ",")
+	hubToken, err := os.ReadFile(filepath.Join(dir, "hub-admin.token"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	hubAPI := hubAPIClient{base: hubURL, token: strings.TrimSpace(string(hubToken))}
 
 	cfg := filepath.Join(pcDir, "wedge.yaml")
 	os.WriteFile(cfg, []byte(fmt.Sprintf(`site: sz01
@@ -109,8 +115,8 @@ stations:
 	// connect (on its direct topic); the hub handles that request before the first order's
 	// journal batch (same publisher, in order), so the second order can only come on the site's
 	// orders topic.
-	roundTrip(t, hubURL, agentURL, "O-tls-1", func() string { return herr.String() + "\nagent:\n" + aerr.String() + "\nbroker:\n" + b.Log() })
-	roundTrip(t, hubURL, agentURL, "O-tls-2", func() string { return herr.String() + "\nagent:\n" + aerr.String() + "\nbroker:\n" + b.Log() })
+	roundTrip(t, hubAPI, agentURL, "O-tls-1", func() string { return herr.String() + "\nagent:\n" + aerr.String() + "\nbroker:\n" + b.Log() })
+	roundTrip(t, hubAPI, agentURL, "O-tls-2", func() string { return herr.String() + "\nagent:\n" + aerr.String() + "\nbroker:\n" + b.Log() })
 	cancel()
 	if code := <-agentDone; code != exitOK {
 		t.Errorf("wedge run stop: %d: %s", code, aerr.String())
@@ -210,7 +216,7 @@ func TestCertsCommandLine(t *testing.T) {
 
 // roundTrip posts an order for sz01/pack09 to the hub and waits until the agent has journaled it
 // (it arrived on the downlink) and the hub has acknowledged that entry (it went up on the uplink).
-func roundTrip(t *testing.T, hubURL, agentURL, orderID string, logs func() string) {
+func roundTrip(t *testing.T, hub hubAPIClient, agentURL, orderID string, logs func() string) {
 	t.Helper()
 	body, _ := json.Marshal(wire.OrdersRequest{Site: "sz01", Orders: []wire.OrderMsg{{Type: wire.TypeOrder, OrderID: orderID,
 		Channel: "taobao", ChannelOrderNo: "TB-" + orderID, BuyerID: "b1", OrderedAt: "2026-11-25T08:00:00.000Z", Payment: "full"}}})
@@ -219,7 +225,7 @@ func roundTrip(t *testing.T, hubURL, agentURL, orderID string, logs func() strin
 	for {
 		if !posted {
 			// The hub answers 503 until it is connected.
-			if resp, err := http.Post(hubURL+"/v1/orders", "application/json", bytes.NewReader(body)); err == nil {
+			if resp, err := hub.do("POST", "/v1/orders", body); err == nil {
 				resp.Body.Close()
 				posted = resp.StatusCode/100 == 2
 			}
@@ -242,7 +248,7 @@ func roundTrip(t *testing.T, hubURL, agentURL, orderID string, logs func() strin
 			AckedSeq    uint64 `json:"acked_seq"`
 			Online      bool
 		}
-		if resp, err := http.Get(hubURL + "/v1/agents"); err == nil {
+		if resp, err := hub.do("GET", "/v1/agents", nil); err == nil {
 			json.NewDecoder(resp.Body).Decode(&agents)
 			resp.Body.Close()
 		}
@@ -254,4 +260,17 @@ func roundTrip(t *testing.T, hubURL, agentURL, orderID string, logs func() strin
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+}
+
+// hubAPIClient calls the hub's API with a bearer token.
+type hubAPIClient struct{ base, token string }
+
+func (c hubAPIClient) do(method, path string, body []byte) (*http.Response, error) {
+	req, err := http.NewRequest(method, c.base+path, bytes.NewReader(body))
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Authorization", "Bearer "+c.token)
+	req.Header.Set("Content-Type", "application/json")
+	return http.DefaultClient.Do(req)
 }

@@ -5,15 +5,39 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"strings"
 
 	"wedge/internal/logging"
 	"wedge/sync/hub"
 )
 
+const hubUsage = `用法 usage:
+  wedge hub --broker URL --data DIR --listen ADDR [flags]       运行参考中心 run the reference hub
+  wedge hub token create --name N --scope S[,S...] (--data DIR | --hub URL --token T)
+  wedge hub token list (--data DIR | --hub URL --token T)
+  wedge hub token revoke --name N (--data DIR | --hub URL --token T)
+                                       管理 API 令牌 manage the hub API's tokens (wedge hub token -h)
+
+API 的每个接口（/healthz 除外）都需要令牌。首次启动前用 --data 创建管理员令牌，或用
+--bootstrap-token-file 让中心在首次启动时写出一个。
+Every API route but /healthz needs a token. Create an admin token with --data before the first
+start, or let the hub write one at first start with --bootstrap-token-file.
+
+flags:
+`
+
 func cmdHub(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 && args[0] == "token" {
+		return cmdHubToken(ctx, args[1:], stdout, stderr)
+	}
 	fs := flag.NewFlagSet("wedge hub", flag.ContinueOnError)
 	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprint(stderr, hubUsage)
+		fs.PrintDefaults()
+	}
 	var o hub.Options
+	var allowed string
 	fs.StringVar(&o.BrokerURL, "broker", "tcp://127.0.0.1:1883", "MQTT broker URL (tcp:// or ssl://)")
 	fs.StringVar(&o.DataDir, "data", "hub-data", "data directory (hub.db)")
 	fs.StringVar(&o.Listen, "listen", hub.DefaultListen, "HTTP listen address")
@@ -23,6 +47,10 @@ func cmdHub(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&o.KeyFile, "key", "", "client key for TLS")
 	fs.StringVar(&o.Username, "username", "", "broker user name")
 	fs.StringVar(&o.Password, "password", "", "broker password")
+	fs.StringVar(&o.TLSCertFile, "tls-cert", "", "API 的 HTTPS 证书 certificate for serving the API over HTTPS (with --tls-key)")
+	fs.StringVar(&o.TLSKeyFile, "tls-key", "", "API 的 HTTPS 私钥 key of --tls-cert")
+	fs.StringVar(&allowed, "allowed-hosts", "", "API 接受的主机名（逗号分隔；localhost 总是接受）host names the API answers to, comma-separated (localhost and the --listen IP always)")
+	fs.StringVar(&o.BootstrapTokenFile, "bootstrap-token-file", "", "令牌库为空时写出管理员令牌到此文件 write an admin token to this file when the hub has no token yet")
 	level := fs.String("log-level", "info", "日志级别 log level: debug, info, warn or error")
 	format := fs.String("log-format", "text", "日志格式 log format: text or json")
 	var keys hubKeyFlags
@@ -40,6 +68,11 @@ func cmdHub(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	} else if done {
 		return exitOK
 	}
+	for _, h := range strings.Split(allowed, ",") {
+		if h = strings.TrimSpace(h); h != "" {
+			o.HTTP.AllowedHosts = append(o.HTTP.AllowedHosts, h)
+		}
+	}
 	log, err := newLogger(stderr, *level, *format)
 	if err != nil {
 		fmt.Fprintf(stderr, "wedge hub: 日志设置无效 invalid log settings: %v\n", err)
@@ -52,7 +85,7 @@ func cmdHub(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return exitUsage
 	}
 	reloadOnHUP(ctx, h)
-	fmt.Fprintf(stdout, "wedge hub: listening on http://%s, broker %s\n", h.Addr(), o.BrokerURL)
+	fmt.Fprintf(stdout, "wedge hub: listening on %s, broker %s\n", h.URL(), o.BrokerURL)
 	<-ctx.Done()
 	sctx, cancel := stopCtx()
 	defer cancel()

@@ -13,9 +13,11 @@ import (
 
 	"wedge/agent"
 	"wedge/agent/config"
+	"wedge/agent/journal"
 	"wedge/agent/version"
 	"wedge/internal/logging"
 	"wedge/internal/sdnotify"
+	"wedge/sync/uplink"
 )
 
 // runHooks tell a supervisor how the agent's run goes: systemd through sdnotify (cmdRun), the
@@ -67,6 +69,12 @@ func runAgent(ctx context.Context, args []string, stdout, stderr io.Writer, h ru
 		fmt.Fprintf(stderr, "wedge run: 配置文件有误 invalid config:\n%v\n", err)
 		return exitUsage
 	}
+	// Every certificate and key the config names is loaded now, so a missing CA file is a config
+	// error at --check (and at start), not a connection that fails later.
+	if err := uplink.CheckTLS(uplink.Options{URL: cfg.Broker.URL, CAFile: cfg.Broker.CA, CertFile: cfg.Broker.Cert, KeyFile: cfg.Broker.Key}); err != nil {
+		fmt.Fprintf(stderr, "wedge run: 配置文件有误 invalid config: %s: broker: %v\n", *path, err)
+		return exitUsage
+	}
 	if *check {
 		fmt.Fprintf(stdout, "%s: OK (site %s, agent %s, %d stations, %d devices)\n", *path, cfg.Site, cfg.Agent, len(cfg.Stations), len(cfg.Devices))
 		return exitOK
@@ -81,10 +89,24 @@ func runAgent(ctx context.Context, args []string, stdout, stderr io.Writer, h ru
 	a, err := agent.New(ctx, cfg, agent.Deps{Logger: log, Profiles: profiles})
 	if err != nil {
 		log.Error("无法启动 cannot start", logging.Err(err))
+		if errors.Is(err, journal.ErrDamaged) {
+			// A distinct status, so systemd does not restart into the same damage forever.
+			fmt.Fprint(stderr, recoverSteps(cfg.DataDir))
+			return exitDamagedJournal
+		}
 		if errors.Is(err, agent.ErrStart) {
 			return exitUsage
 		}
 		return exitFailure
+	}
+	if err := a.Store().Damaged(); err != nil {
+		// The journal opened, but what the agent read at start (an order, a page) does not read
+		// back: the same answer as a journal that does not open.
+		fmt.Fprintf(stderr, "wedge run: 无法启动 cannot start: %v\n%s", err, recoverSteps(cfg.DataDir))
+		sctx, cancel := stopCtx()
+		defer cancel()
+		a.Stop(sctx)
+		return exitDamagedJournal
 	}
 	h.ready(fmt.Sprintf("site %s agent %s, API %s", cfg.Site, cfg.Agent, a.APIAddr()))
 	fmt.Fprintf(stdout, "wedge %s/%s running; API http://%s\n", cfg.Site, cfg.Agent, a.APIAddr())

@@ -69,6 +69,15 @@ func TestRunRejectsBadConfig(t *testing.T) {
 	if code != exitOK || !strings.Contains(out, "OK") {
 		t.Errorf("the example config must pass --check: %d %s %s", code, out, errs)
 	}
+	// --check loads every certificate and key it names: a missing CA file is a config error.
+	tlsConf := filepath.Join(dir, "tls.yaml")
+	if err := os.WriteFile(tlsConf, []byte("site: s\nagent: a\ndata_dir: "+dir+"\nbroker: {url: \"ssl://127.0.0.1:8883\", ca: missing-ca.pem}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, _, errs = wedge(t, "run", "--check", "--config", tlsConf)
+	if code != exitUsage || !strings.Contains(errs, "missing-ca.pem") {
+		t.Errorf("missing CA file at --check: %d %s", code, errs)
+	}
 }
 
 func TestJournalVerify(t *testing.T) {

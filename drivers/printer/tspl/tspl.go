@@ -1,6 +1,6 @@
 // Package tspl is the TSC TSPL side of the printer drivers (TSC, Gprinter, HPRT, Xprinter, Deli and
 // most Chinese desktop waybill printers): the status query bytes <ESC>!? and <ESC>!S and their reply
-// parsers, byte meanings exactly per shared/reference/device-protocols.md §5.3. It is pure (no I/O)
+// parsers, byte meanings exactly per docs/DEVICE-PROTOCOLS.md §5.3. It is pure (no I/O)
 // and does not import the printer contract: package printer maps these replies to typed faults.
 package tspl
 

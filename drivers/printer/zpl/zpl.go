@@ -1,6 +1,6 @@
 // Package zpl is the Zebra Programming Language side of the printer drivers: the status query
 // bytes (~HS, ~HQES) and their reply parsers, byte meanings exactly per
-// shared/reference/device-protocols.md §5.1 and §5.2. It is pure (no I/O) and does not import the
+// docs/DEVICE-PROTOCOLS.md §5.1 and §5.2. It is pure (no I/O) and does not import the
 // printer contract: package printer maps these replies to typed faults.
 package zpl
 

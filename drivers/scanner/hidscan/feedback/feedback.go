@@ -2,7 +2,7 @@
 // the business decided about a scan, byte for byte, for every vendor protocol wedge knows. It is
 // pure (no I/O) so that the serial and the HID drivers share it and tests can check exact bytes.
 //
-// Facts and their certainty (see /work/shared/reference/device-protocols.md §1.3, §4.3):
+// Facts and their certainty (see docs/DEVICE-PROTOCOLS.md §1.3, §4.3):
 //
 //   - Honeywell serial host ACK: ESC 7 = good read, ESC 8 = bad read; Xenon/Granit want a comma
 //     after each command (1B 37 2C). Host ACK must be switched on in the scanner first. [S41]

@@ -220,6 +220,21 @@ func TestAgentKeyRegistryReload(t *testing.T) {
 	if ack := a.waitAck(2); ack.AckedSeq != 4 {
 		t.Fatalf("ack after a failed reload = %+v", ack)
 	}
+	// IT takes the PC out: its key file is gone from a readable registry; from the next reload on
+	// its batches are evidence.
+	if err := os.MkdirAll(k.dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.hub.ReloadAgentKeys(); err != nil {
+		t.Fatal(err)
+	}
+	before := e.stats().Unverified
+	more = chain("j3", append(spine("O-3"), wire.Entry{Kind: wire.KindNote}, wire.Entry{Kind: wire.KindNote})...)
+	a.send("j3", more[4])
+	waitFor(t, "the removed agent's batch kept as evidence", func() bool { return e.stats().Unverified == before+1 })
+	if got := a.ackCount(); got != 2 {
+		t.Fatalf("%d acks, want no ack for the removed agent's batch", got)
+	}
 }
 
 // Without an agent key registry a hub takes signed and unsigned batches alike (the chain must still

@@ -115,13 +115,8 @@ type Options struct {
 	Shared *bool
 	// Clock is the time source for receive times and last-seen (nil = clock.Real).
 	Clock clock.Clock
-	// Logger receives the hub's log, with site/agent/seq fields where they apply (nil = silent,
-	// unless Logf).
+	// Logger receives the hub's log, with site/agent/seq fields where they apply (nil = silent).
 	Logger *slog.Logger
-	// Logf receives each record as one text line when Logger is nil (nil = silent).
-	//
-	// Deprecated: use Logger (or logging.FromLogf). Kept until every caller passes a logger.
-	Logf func(format string, args ...any)
 
 	// SigningKey signs everything only the hub may say: downlink on the orders topic, acks,
 	// commands and catch-up replays (see keys.go). Every replica of a hub uses the same key.
@@ -224,7 +219,7 @@ func New(ctx context.Context, opts Options) (*Hub, error) {
 	h := &Hub{
 		opts:     opts,
 		clk:      clock.Or(opts.Clock),
-		log:      opts.Logger,
+		log:      logging.Or(opts.Logger),
 		shared:   opts.Shared == nil || *opts.Shared,
 		wake:     make(chan struct{}, 1),
 		quit:     make(chan struct{}),
@@ -232,9 +227,6 @@ func New(ctx context.Context, opts Options) (*Hub, error) {
 		done:     make(chan struct{}),
 		httpDone: make(chan struct{}),
 		ready:    make(chan struct{}),
-	}
-	if h.log == nil {
-		h.log = logging.FromLogf(opts.Logf)
 	}
 	if opts.SigningKey != nil {
 		if len(opts.SigningKey) != ed25519.PrivateKeySize {

@@ -99,12 +99,8 @@ type Options struct {
 	Username, Password        string
 	// Clock drives ResendAfter and status times; nil = clock.Real.
 	Clock clock.Clock
-	// Logger receives diagnostics, with the site and agent fields; nil = silent (unless Logf).
+	// Logger receives diagnostics, with the site and agent fields; nil = silent.
 	Logger *slog.Logger
-	// Logf receives each record as one text line when Logger is nil; nil = silent.
-	//
-	// Deprecated: use Logger (or logging.FromLogf). Kept until every caller passes a logger.
-	Logf func(format string, args ...any)
 	// Window is the number of batches in flight beyond the acked seq; 0 = DefaultWindow.
 	Window int
 	// ResendAfter: with batches in flight and no ack progress for this long, resend from the acked
@@ -226,11 +222,7 @@ func New(ctx context.Context, src Source, opts Options) (*Uplink, error) {
 	if opts.StatusInterval <= 0 {
 		opts.StatusInterval = DefaultStatusInterval
 	}
-	log := opts.Logger
-	if log == nil {
-		log = logging.FromLogf(opts.Logf)
-	}
-	log = log.With(logging.KeySite, opts.Site, logging.KeyAgent, opts.Agent)
+	log := logging.Or(opts.Logger).With(logging.KeySite, opts.Site, logging.KeyAgent, opts.Agent)
 	u := &Uplink{
 		src: src, opts: opts, clk: clock.Or(opts.Clock), log: log, jid: src.JournalID(), trust: tr,
 		topicEvents:  wire.TopicEvents(opts.Site, opts.Agent),

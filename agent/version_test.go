@@ -29,13 +29,13 @@ func startPrintAgent(t *testing.T, ctx context.Context, dir, brokerURL, name str
 	yaml := fmt.Sprintf(`site: sz01
 agent: %s
 data_dir: %s
-broker: {url: %q}
+broker: {url: %q, hub_keys: [%q]}
 api: {listen: "127.0.0.1:0", token: "tok"}
 stations:
   - {name: print-1, role: print}
 devices:
   - {name: zd421-1, kind: printer, station: print-1, transport: tcp, address: %q, profile: zebra-zd421}
-`, name, filepath.Join(dir, name), brokerURL, addr)
+`, name, filepath.Join(dir, name), brokerURL, rigHubPub, addr)
 	cfg := writeConfig(t, filepath.Join(dir, name+".yaml"), yaml, nil)
 	return runAgent(t, ctx, cfg, agent.Deps{Logger: testLog(t)}), emu
 }

@@ -1,9 +1,13 @@
 package station_test
 
 import (
+	"errors"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
+	"wedge/agent/journal"
 	"wedge/agent/station"
 	"wedge/order"
 	"wedge/sync/wire"
@@ -89,4 +93,67 @@ func TestPairingReprintOfOutdatedLabel(t *testing.T) {
 	res = scan(p, "scan-p1", "5202")
 	mustEntry(t, res, wire.KindReject, order.ReasonIntercepted)
 	mustEntry(t, scan(p, "scan-p1", wbSF2), wire.KindReject, order.ReasonNoOrderScanned)
+}
+
+// The exception queue lists the orders with an open intercept, including those intercepted after
+// pickup, and follows the journal: a resolution takes an order off, a new intercept puts one on.
+// Resolve journals the supervisor's decision (manual, operator, note) or refuses it.
+func TestExceptionQueueAndResolve(t *testing.T) {
+	r := newRig(t)
+	late := pending("6003")
+	late.State, late.Waybill = order.PickedUp, wbSF2
+	late.Intercept = order.Intercept{ID: 4, Status: wire.InterceptAfterPickup, At: t0.Add(-time.Hour)}
+	r.put(intercepted(pending("6001")), pending("6002"), late)
+	q := station.NewExceptionQueue(r.store)
+	ids := func() []string {
+		t.Helper()
+		os, err := q.List(r.ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, o := range os {
+			out = append(out, o.ID)
+		}
+		return out
+	}
+	if got := ids(); !slices.Equal(got, []string{"6003", "6001"}) {
+		t.Fatalf("queue %v", got)
+	}
+	// A new intercept arrives through intake (an intercept entry).
+	err := r.store.Do(r.ctx, func(tx *journal.Tx) error {
+		o, _ := tx.Order("6002")
+		tx.Commit(order.DecideMsg(o, true, wire.OrderMsg{Type: wire.TypeIntercept, OrderID: "6002", HSeq: 11}, order.MsgEnv{At: t0.Add(time.Minute)}))
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := ids(); !slices.Equal(got, []string{"6003", "6001", "6002"}) {
+		t.Fatalf("queue after a new intercept %v", got)
+	}
+
+	res := station.Resolve(r.ctx, r.store, station.ResolveRequest{Code: "6001", Action: order.ResolveReturnToStock, Operator: "OP-boss", Note: "buyer cancelled", Device: "console"}, r.clk)
+	e := mustEntry(t, res, wire.KindStep, "returned_to_stock")
+	if !res.Good() || e.To != string(order.Cancelled) || e.Trigger != wire.TriggerManual || e.Operator != "OP-boss" || !strings.Contains(res.Message.ZH, "退回库存") {
+		t.Fatalf("return to stock: %+v", res)
+	}
+	res = station.Resolve(r.ctx, r.store, station.ResolveRequest{Code: "6002", Action: order.ResolveRelease, Operator: "OP-boss"}, r.clk)
+	mustEntry(t, res, wire.KindReject, order.ReasonManualIncomplete)
+	res = station.Resolve(r.ctx, r.store, station.ResolveRequest{Code: "6002", Action: order.ResolveRelease, Operator: "OP-boss", Note: "order system withdrew it"}, r.clk)
+	if e := mustEntry(t, res, wire.KindIntercept, ""); e.Intercept != wire.InterceptReleased {
+		t.Fatalf("release %+v", e)
+	}
+	res = station.Resolve(r.ctx, r.store, station.ResolveRequest{Code: wbSF2, Action: order.ResolveAcknowledge, Operator: "OP-boss", Note: "SF hotline called"}, r.clk)
+	mustEntry(t, res, wire.KindIntercept, "")
+	if got := ids(); len(got) != 0 {
+		t.Fatalf("queue after the resolutions %v", got)
+	}
+	if res := station.Resolve(r.ctx, r.store, station.ResolveRequest{Code: "nope", Action: order.ResolveRelease, Operator: "x", Note: "y"}, r.clk); !errors.Is(res.Err, station.ErrNotFound) {
+		t.Fatalf("unknown code: %+v", res)
+	}
+	// A fresh queue (a restart) builds from the orders.
+	if os, _ := station.NewExceptionQueue(r.store).List(r.ctx); len(os) != 0 {
+		t.Fatalf("fresh queue %+v", os)
+	}
 }

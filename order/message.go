@@ -267,5 +267,5 @@ const MaxIntakeExcerpt = 200
 // and an excerpt of the raw bytes, so the hub sees what was refused.
 func Malformed(at time.Time, hseq uint64, err error, raw []byte) wire.Entry {
 	return wire.Entry{Kind: wire.KindReject, Trigger: wire.TriggerHub, Reason: string(ReasonMalformed), Code: MsgCode(hseq),
-		Detail: Excerpt(err.Error(), MaxIntakeExcerpt) + " | payload: " + Excerpt(string(raw), MaxIntakeExcerpt), At: wire.Time(at)}
+		Detail: Excerpt(MaskText(err.Error()), MaxIntakeExcerpt) + " | payload: " + Excerpt(MaskText(string(raw)), MaxIntakeExcerpt), At: wire.Time(at)}
 }

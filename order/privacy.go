@@ -1,6 +1,7 @@
 package order
 
 import (
+	"regexp"
 	"strings"
 	"unicode/utf8"
 
@@ -114,4 +115,33 @@ func MaskEntry(e wire.Entry) wire.Entry {
 		e.Order = &m
 	}
 	return e
+}
+
+var (
+	// personalField is a recipient field in JSON text: "recipient_phone":"13812345678".
+	personalField = regexp.MustCompile(`"(recipient|recipient_name|recipient_phone|recipient_address)"\s*:\s*"((?:[^"\\]|\\.)*)"`)
+	// mobile is a mainland mobile number standing alone in free text.
+	mobile = regexp.MustCompile(`(^|[^0-9])(1[3-9][0-9])([0-9]{4})([0-9]{4})($|[^0-9])`)
+)
+
+// MaskText masks the personal data in free text that input puts into the journal or a log (an
+// excerpt of a message that could not be read): the values of recipient fields in JSON, and
+// mobile numbers.
+func MaskText(s string) string {
+	s = personalField.ReplaceAllStringFunc(s, func(f string) string {
+		m := personalField.FindStringSubmatch(f)
+		var v string
+		switch m[1] {
+		case "recipient":
+			v = MaskRecipientLine(m[2])
+		case "recipient_name":
+			v = MaskName(m[2])
+		case "recipient_phone":
+			v = MaskPhone(m[2])
+		default:
+			v = MaskAddress(m[2])
+		}
+		return `"` + m[1] + `":"` + strings.ReplaceAll(v, `"`, "") + `"`
+	})
+	return mobile.ReplaceAllString(s, "${1}${2}****${4}${5}")
 }

@@ -2,6 +2,7 @@ package order_test
 
 import (
 	"encoding/json"
+	"errors"
 	"strings"
 	"testing"
 
@@ -46,5 +47,29 @@ func TestMaskedOrderAndEntry(t *testing.T) {
 	e := order.MaskEntry(wire.Entry{Kind: wire.KindIntake, Order: &msg})
 	if e.Order.RecipientPhone != "138****5678" || msg.RecipientPhone != vPhone {
 		t.Fatalf("masked entry %+v, original %+v", e.Order, msg)
+	}
+}
+
+// An excerpt of a message that could not be read keeps no personal data: recipient fields and
+// mobile numbers are masked before it goes into a reject entry.
+func TestMaskTextAndMalformed(t *testing.T) {
+	raw := `{"type":"order","order_id":"O1","recipient_name":"张三丰","recipient_phone":"13812345678","recipient_address":"广东省深圳市南山区科苑路8号","note":"call 13998765432",`
+	got := order.MaskText(raw)
+	for _, secret := range []string{"张三丰", "13812345678", "科苑路", "13998765432"} {
+		if strings.Contains(got, secret) {
+			t.Errorf("masked text carries %q: %s", secret, got)
+		}
+	}
+	for _, want := range []string{`"recipient_phone":"138****5678"`, `"recipient_name":"张**"`, "139****5432", `"order_id":"O1"`} {
+		if !strings.Contains(got, want) {
+			t.Errorf("masked text lacks %q: %s", want, got)
+		}
+	}
+	e := order.Malformed(t0, 3, errors.New("bad"), []byte(raw))
+	if strings.Contains(e.Detail, "13812345678") || !strings.Contains(e.Detail, "138****5678") {
+		t.Fatalf("reject detail %s", e.Detail)
+	}
+	if order.MaskText("waybill SF1385628716739 order 40123456789012") != "waybill SF1385628716739 order 40123456789012" {
+		t.Fatal("a waybill or a long order number was masked as a phone")
 	}
 }

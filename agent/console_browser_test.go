@@ -51,7 +51,7 @@ func TestConsoleBreakerInBrowser(t *testing.T) {
 			for range k {
 				n++
 				id := fmt.Sprintf("C%04d", n)
-				msgs = append(msgs, wire.OrderMsg{Type: wire.TypeOrder, OrderID: id, Channel: "jd", ChannelOrderNo: "jd-" + id, BuyerID: "b",
+				msgs = append(msgs, wire.OrderMsg{Type: wire.TypeOrder, OrderID: id, Channel: "jd", ChannelOrderNo: "JD0000000000" + id, BuyerID: "b",
 					OrderedAt: "2026-11-11T00:00:00Z", SKUs: []string{"S1"}, Carrier: "sf"})
 			}
 			if code := postOrders(t, h, msgs...); code/100 != 2 {

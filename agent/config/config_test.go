@@ -152,6 +152,9 @@ func FuzzParse(f *testing.F) {
 		if c.Site == "" || c.PairWindow <= 0 || c.OperatorRE() == nil {
 			t.Fatalf("accepted an incomplete config: %+v", c)
 		}
+		if h := c.SettingsHash(); h == "" || len(c.Settings()) == 0 {
+			t.Fatalf("no settings for a loaded config: %q", h)
+		}
 	})
 }
 

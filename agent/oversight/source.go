@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 
+	"wedge/agent/config"
 	"wedge/agent/console"
 	"wedge/agent/journal"
 	"wedge/agent/station"
@@ -28,6 +29,8 @@ type consoleSource struct {
 	// confirm performs a manual confirmation (Options.Confirm); nil: station.Confirm on the store,
 	// and the result goes to events.
 	confirm func(ctx context.Context, req station.ManualRequest) station.Result
+	// settings are the reported settings with their source (nil: none).
+	settings func() []config.Effective
 }
 
 var (
@@ -37,7 +40,11 @@ var (
 
 func (s *consoleSource) Snapshot() console.Snapshot {
 	now := s.clk.Now()
-	return s.board.snapshot(now, s.breaker.State(), s.kpi.board(now))
+	snap := s.board.snapshot(now, s.breaker.State(), s.kpi.board(now))
+	if s.settings != nil {
+		snap.Settings = s.settings()
+	}
+	return snap
 }
 
 func (s *consoleSource) Search(ctx context.Context, code string) (console.OrderView, error) {

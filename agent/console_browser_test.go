@@ -90,6 +90,10 @@ func TestConsoleBreakerInBrowser(t *testing.T) {
 	if err := chromedp.Do(bctx, chromedp.Navigate("http://"+a.APIAddr()+"/console"), chromedp.WaitVisible(css(`#conn.ok`))); err != nil {
 		t.Fatal(err)
 	}
+	// It shows the settings it applies and where they come from.
+	if row, err := chromedp.Run(bctx, chromedp.Text(css(`#settings tr[data-field="breaker.max_backlog"]`))); err != nil || !strings.Contains(row, "200") || !strings.Contains(row, "默认值") {
+		t.Errorf("settings row of breaker.max_backlog: %q %v", row, err)
+	}
 
 	// 201 orders through the hub trip the breaker; the popup shows within 2 s of the trip.
 	dispatch(201)

@@ -64,6 +64,9 @@ type Deps struct {
 	OnResult func(station.Result)
 	// OnPrinterEvent, if set, also receives printer faults and their clearing. It must not block.
 	OnPrinterEvent func(printing.Event)
+	// OnRefused, if set, also receives every hub message refused for its signature (never acted
+	// on; journaled within a budget). It must not block.
+	OnRefused func(topic string, reason error)
 
 	// HIDEnumerate and HIDOpen are hidscan's seams, SerialPorts discovery's (nil: the system's).
 	// Rescan is how often absent devices are looked for (default devices.DefaultRescan); Debounce
@@ -120,6 +123,12 @@ func New(ctx context.Context, cfg *config.Config, deps Deps) (a *Agent, err erro
 	}()
 	close(a.httpDone) // re-made below when the API starts
 	close(a.pumpDone)
+
+	// The hub keys first: without one (and without broker.accept_unsigned) the agent must not run.
+	hubKeys, err := cfg.HubPublicKeys()
+	if err != nil {
+		return a, fmt.Errorf("%w: %w", ErrStart, err)
+	}
 
 	profiles := deps.Profiles
 	if profiles == nil {
@@ -183,20 +192,27 @@ func New(ctx context.Context, cfg *config.Config, deps Deps) (a *Agent, err erro
 		return a, fmt.Errorf("%w: %w", ErrStart, err)
 	}
 
-	// 5. uplink. It must outlive ctx: Stop ends it after the stations, in order.
+	// 5. uplink. It must outlive ctx: Stop ends it after the stations, in order. It believes only
+	// what the hub signed and signs the agent's batches (hubtrust.go).
+	ownKey, err := agentKey(cfg, log)
+	if err != nil {
+		return a, fmt.Errorf("%w: %w", ErrStart, err)
+	}
+	trust := newHubTrust(a.store, deps.Clock, log, deps.OnRefused)
 	a.up, err = uplink.New(context.WithoutCancel(ctx), a.store, uplink.Options{
 		URL: cfg.Broker.URL, Site: cfg.Site, Agent: cfg.Agent,
 		CAFile: cfg.Broker.CA, CertFile: cfg.Broker.Cert, KeyFile: cfg.Broker.Key,
 		Username: cfg.Broker.Username, Password: cfg.Broker.Password,
 		Clock: deps.Clock, Logger: log, Status: statusOf(cfg, a.store, a.sup, deps.Clock),
 		CatchupSince: a.in.CatchupSince,
+		HubKeys:      hubKeys, AcceptUnsigned: cfg.Broker.AcceptUnsigned, SigningKey: ownKey, OnRefused: trust.onRefused,
 	})
 	if err != nil {
 		return a, fmt.Errorf("%w: uplink: %w", ErrStart, err)
 	}
 	up.Store(a.up)
 	a.pumpDone = make(chan struct{})
-	go downlink{cfg: cfg, sup: a.sup, in: a.in, log: log}.pump(a.up.Downlink(), a.stop, a.pumpDone)
+	go downlink{cfg: cfg, sup: a.sup, in: a.in, trust: trust, log: log}.pump(a.up.Downlink(), a.stop, a.pumpDone)
 
 	// 6. stations, and the API handler that records their results (no read reaches a station
 	// before the device inputs start below)

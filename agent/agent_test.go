@@ -45,7 +45,7 @@ func TestScanToHub(t *testing.T) {
 	yaml := fmt.Sprintf(`site: sz01
 agent: pack02
 data_dir: %s
-broker: {url: %q}
+broker: {url: %q, hub_keys: [%q]}
 api: {listen: "127.0.0.1:0", token: "tok"}
 channels:
   tmall: {order_no_pattern: "^\\d{12,20}$"}
@@ -56,7 +56,7 @@ devices:
   - {name: scan-p1, kind: scanner, station: print-1, transport: serial, port: %s, profile: generic-serial-cr}
   - {name: scan-d1, kind: scanner, station: dock-1, transport: serial, port: %s, profile: generic-serial-cr}
   - {name: scan-gone, kind: scanner, station: dock-1, transport: serial, port: %s, profile: generic-serial-cr}
-`, filepath.Join(dir, "agent"), b.URL(), pp.Name, pd.Name, filepath.Join(dir, "no-such-tty"))
+`, filepath.Join(dir, "agent"), b.URL(), rigHubPub, pp.Name, pd.Name, filepath.Join(dir, "no-such-tty"))
 	cfg := writeConfig(t, filepath.Join(dir, "wedge.yaml"), yaml, nil)
 	a := runAgent(t, ctx, cfg, agent.Deps{Logger: testLog(t)})
 
@@ -159,8 +159,8 @@ devices:
 
 func startAgent(t *testing.T, ctx context.Context, dir, brokerURL, name, stations string) *agent.Agent {
 	t.Helper()
-	yaml := fmt.Sprintf("site: sz01\nagent: %s\ndata_dir: %s\nbroker: {url: %q}\napi: {listen: \"127.0.0.1:0\", token: tok}\nstations:\n%s",
-		name, filepath.Join(dir, name), brokerURL, stations)
+	yaml := fmt.Sprintf("site: sz01\nagent: %s\ndata_dir: %s\nbroker: {url: %q, hub_keys: [%q]}\napi: {listen: \"127.0.0.1:0\", token: tok}\nstations:\n%s",
+		name, filepath.Join(dir, name), brokerURL, rigHubPub, stations)
 	cfg := writeConfig(t, filepath.Join(dir, name+".yaml"), yaml, nil)
 	return runAgent(t, ctx, cfg, agent.Deps{})
 }

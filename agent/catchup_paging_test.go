@@ -23,7 +23,7 @@ func TestCatchupInPagesAfterOutage(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	h, err := hub.New(ctx, hub.Options{BrokerURL: b.URL(), DataDir: filepath.Join(dir, "hub"), Listen: "127.0.0.1:0",
-		ClientID: "hub-pages", Catchup: hub.CatchupLimits{PageMessages: 3}})
+		ClientID: "hub-pages", Catchup: hub.CatchupLimits{PageMessages: 3}, SigningKey: rigHubKey})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -38,8 +38,8 @@ func TestConsoleBreakerInBrowser(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	yaml := fmt.Sprintf("site: sz01\nagent: pack01\ndata_dir: %s\nbroker: {url: %q}\napi: {listen: \"127.0.0.1:0\", token: tok}\n"+
-		"stations:\n  - {name: print-1, role: print}\nconsole:\n  users: {wang: %q}\n", filepath.Join(dir, "pack01"), b.URL(), hash)
+	yaml := fmt.Sprintf("site: sz01\nagent: pack01\ndata_dir: %s\nbroker: {url: %q, hub_keys: [%q]}\napi: {listen: \"127.0.0.1:0\", token: tok}\n"+
+		"stations:\n  - {name: print-1, role: print}\nconsole:\n  users: {wang: %q}\n", filepath.Join(dir, "pack01"), b.URL(), rigHubPub, hash)
 	cfg := writeConfig(t, filepath.Join(dir, "pack01.yaml"), yaml, nil)
 	a := runAgent(t, ctx, cfg, agent.Deps{})
 

@@ -69,14 +69,14 @@ func TestPrinterEndToEnd(t *testing.T) {
 	yaml := fmt.Sprintf(`site: sz01
 agent: pack02
 data_dir: %s
-broker: {url: %q}
+broker: {url: %q, hub_keys: [%q]}
 api: {listen: "127.0.0.1:0", token: "tok"}
 stations:
   - {name: print-1, role: print}
 devices:
   - {name: scan-p1, kind: scanner, station: print-1, transport: serial, port: %s, profile: generic-serial-cr}
   - {name: zd421-1, kind: printer, station: print-1, transport: tcp, address: %q, profile: zebra-zd421, proxy_listen: "127.0.0.1:0", proxy_filter: "^SF\\d{13}$"}
-`, filepath.Join(dir, "agent"), b.URL(), pp.Name, paddr)
+`, filepath.Join(dir, "agent"), b.URL(), rigHubPub, pp.Name, paddr)
 	cfg := writeConfig(t, filepath.Join(dir, "wedge.yaml"), yaml, nil)
 	var mu sync.Mutex
 	var events []printing.Event

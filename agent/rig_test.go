@@ -3,6 +3,7 @@ package agent_test
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
 	"encoding/json"
 	"fmt"
 	"log/slog"
@@ -37,11 +38,22 @@ func eventually(t testing.TB, what string, cond func() bool) {
 	}
 }
 
+// rigHubKey signs what the tests' hubs publish; every agent config of these tests pins its public
+// key, rigHubPub, in broker.hub_keys.
+var rigHubKey, rigHubPub = func() (ed25519.PrivateKey, string) {
+	pub, priv, err := wire.GenerateKey()
+	if err != nil {
+		panic(err)
+	}
+	return priv, wire.FormatPublicKey(pub)
+}()
+
 // startHub starts the reference hub on brokerURL with its data in dir/hub and its HTTP API on a
-// free local port; it is stopped in t's cleanup.
+// free local port, signing with rigHubKey; it is stopped in t's cleanup.
 func startHub(t testing.TB, ctx context.Context, brokerURL, dir, clientID string) *hub.Hub {
 	t.Helper()
-	h, err := hub.New(ctx, hub.Options{BrokerURL: brokerURL, DataDir: filepath.Join(dir, "hub"), Listen: "127.0.0.1:0", ClientID: clientID})
+	h, err := hub.New(ctx, hub.Options{BrokerURL: brokerURL, DataDir: filepath.Join(dir, "hub"), Listen: "127.0.0.1:0", ClientID: clientID,
+		SigningKey: rigHubKey})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -83,8 +83,8 @@ func startAgentTB(t testing.TB, clk clock.Clock, devices string, deps agent.Deps
 	t.Helper()
 	b := testbroker.Start(t, nil)
 	dir := t.TempDir()
-	yaml := fmt.Sprintf("site: sz01\nagent: pack01\ndata_dir: %s\nbroker: {url: %q}\napi: {listen: \"127.0.0.1:0\", token: tok}\n"+
-		"stations:\n  - {name: print-1, role: print}\ndevices:\n%s", filepath.Join(dir, "data"), b.URL(), devices)
+	yaml := fmt.Sprintf("site: sz01\nagent: pack01\ndata_dir: %s\nbroker: {url: %q, hub_keys: [%q]}\napi: {listen: \"127.0.0.1:0\", token: tok}\n"+
+		"stations:\n  - {name: print-1, role: print}\ndevices:\n%s", filepath.Join(dir, "data"), b.URL(), rigHubPub, devices)
 	profiles, err := agent.LoadProfiles("")
 	if err != nil {
 		t.Fatal(err)

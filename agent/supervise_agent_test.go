@@ -28,8 +28,8 @@ func TestBreakerAcrossAgentRestart(t *testing.T) {
 	b := testbroker.Start(t, nil)
 	dir := t.TempDir()
 	clk := clock.NewFake(time.Date(2026, 11, 11, 2, 0, 0, 0, time.UTC))
-	yaml := fmt.Sprintf("site: sz01\nagent: pack01\ndata_dir: %s\nbroker: {url: %q}\napi: {listen: \"off\"}\n"+
-		"stations:\n  - {name: print-1, role: print}\nbreaker: {max_backlog: 3, close_after: 1m}\n", filepath.Join(dir, "data"), b.URL())
+	yaml := fmt.Sprintf("site: sz01\nagent: pack01\ndata_dir: %s\nbroker: {url: %q, hub_keys: [%q]}\napi: {listen: \"off\"}\n"+
+		"stations:\n  - {name: print-1, role: print}\nbreaker: {max_backlog: 3, close_after: 1m}\n", filepath.Join(dir, "data"), b.URL(), rigHubPub)
 	cfg := writeConfig(t, filepath.Join(dir, "wedge.yaml"), yaml, nil)
 	ctx := context.Background()
 	start := func() *agent.Agent {
@@ -94,7 +94,7 @@ func TestBreakerAcrossAgentRestart(t *testing.T) {
 		}
 	}
 
-	// The hub raises the limit over the command topic.
+	// The hub raises the limit over the command topic (signed with the hub's key, as the hub does).
 	c := mqtt.NewClient(mqtt.NewClientOptions().AddBroker(b.URL()).SetClientID("test-hub-cmd"))
 	if tok := c.Connect(); tok.Wait() && tok.Error() != nil {
 		t.Fatal(tok.Error())
@@ -103,7 +103,8 @@ func TestBreakerAcrossAgentRestart(t *testing.T) {
 	cmd := `{"type":"breaker_thresholds","id":"c-7","by":"ops","reason":"加人","max_backlog":100,"close_after":"1m"}`
 	eventually(t, "the command applies", func() bool {
 		// QoS 1 to a subscribed topic; re-sent until applied (the agent may still be subscribing).
-		c.Publish(wire.TopicCommand("sz01", "pack01"), 1, false, cmd).Wait()
+		topic := wire.TopicCommand("sz01", "pack01")
+		c.Publish(topic, 1, false, wire.NewSigner(rigHubKey).Sign(topic, []byte(cmd))).Wait()
 		time.Sleep(50 * time.Millisecond)
 		return a.Supervisor().Breaker().State().Thresholds.MaxBacklog == 100
 	})

@@ -62,13 +62,15 @@ func (r *results) sink(res station.Result) {
 	}
 }
 
-// downlink routes what the hub sends: commands on the agent's command topic to the supervision,
-// everything else to the intake.
+// downlink routes what the hub sends: commands on the agent's command topic to the supervision
+// (unless replayed), everything else to the intake — as authenticated when the hub's signature
+// was verified. What the uplink refused never gets here.
 type downlink struct {
-	cfg *config.Config
-	sup *oversight.Oversight
-	in  *intake.Intake
-	log *slog.Logger
+	cfg   *config.Config
+	sup   *oversight.Oversight
+	in    *intake.Intake
+	trust *hubTrust
+	log   *slog.Logger
 }
 
 // pump applies the messages of dl until stop is closed or dl ends, then closes done.
@@ -86,14 +88,26 @@ func (d downlink) pump(dl <-chan uplink.Message, stop <-chan struct{}, done chan
 				return
 			}
 			if m.Topic == cmdTopic {
-				if err := d.sup.Breaker().Command(ctx, m.Payload); errors.Is(err, oversight.ErrCommand) {
+				key, ok := d.trust.admitCommand(ctx, m.Payload)
+				if !ok {
+					continue
+				}
+				err := d.sup.Breaker().Command(ctx, m.Payload)
+				if errors.Is(err, oversight.ErrCommand) {
 					d.log.Warn("hub command refused", logging.Err(err))
 				} else if err != nil {
 					d.log.Error("hub command not applied", logging.Err(err))
 				}
+				if err == nil || errors.Is(err, oversight.ErrCommand) {
+					d.trust.commandHandled(ctx, key)
+				}
 				continue
 			}
-			if err := d.in.Apply(ctx, m.Payload); err != nil {
+			apply := d.in.Apply
+			if m.Authenticated {
+				apply = d.in.ApplyAuthenticated
+			}
+			if err := apply(ctx, m.Payload); err != nil {
 				d.log.Error("downlink payload not applied", logging.Err(err))
 			}
 			d.sup.Kick()

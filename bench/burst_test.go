@@ -147,7 +147,7 @@ func startIntakeAgent(b testing.TB, ctx context.Context, st *journal.Store, url,
 	if err != nil {
 		b.Fatal(err)
 	}
-	a.u, err = uplink.New(ctx, st, uplink.Options{URL: url, Site: site, Agent: agent, Window: uplinkWindow,
+	a.u, err = uplink.New(ctx, st, uplink.Options{URL: url, Site: site, Agent: agent, Window: uplinkWindow, AcceptUnsigned: true,
 		CatchupSince: a.in.CatchupSince})
 	if err != nil {
 		b.Fatal(err)

@@ -126,7 +126,7 @@ func rssChild() int {
 	defer st.Close()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	u, err := uplink.New(ctx, st, uplink.Options{URL: url, Site: site, Agent: "rss", ResendAfter: 500 * time.Millisecond})
+	u, err := uplink.New(ctx, st, uplink.Options{URL: url, Site: site, Agent: "rss", ResendAfter: 500 * time.Millisecond, AcceptUnsigned: true})
 	if err != nil {
 		return fail("uplink: %v", err)
 	}

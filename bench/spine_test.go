@@ -397,7 +397,7 @@ type runningUplink struct {
 // startUplink starts the agent's uplink and consumes its downlink (the hub rebroadcasts every
 // state change to the site; an agent's intake would apply them, here they are discarded).
 func startUplink(b testing.TB, ctx context.Context, st *journal.Store, url, agent string) runningUplink {
-	u, err := uplink.New(ctx, st, uplink.Options{URL: url, Site: site, Agent: agent, Window: uplinkWindow})
+	u, err := uplink.New(ctx, st, uplink.Options{URL: url, Site: site, Agent: agent, Window: uplinkWindow, AcceptUnsigned: true})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -100,6 +100,9 @@ type Config struct {
 	OverdueAfter Duration `yaml:"overdue_after"` // default 30m
 	KPI          KPI      `yaml:"kpi"`
 	Console      Console  `yaml:"console"`
+	// SigningKey is the agent's own Ed25519 key file, which signs its uplink batches (signing.go;
+	// default {data_dir}/agent.key, created on first start).
+	SigningKey string `yaml:"signing_key"`
 
 	// File is the path the config was loaded from (not in YAML).
 	File string `yaml:"-"`
@@ -133,6 +136,8 @@ type Broker struct {
 	Key      string `yaml:"key"`
 	Username string `yaml:"username"`
 	Password string `yaml:"password"`
+	// Signing: hub_keys, hub_keys_file, accept_unsigned (signing.go).
+	Signing `yaml:",inline"`
 }
 
 // API is the agent's local HTTP API.
@@ -399,6 +404,8 @@ func (c *Config) resolvePaths(dir string) {
 	c.Broker.Cert = abs(c.Broker.Cert)
 	c.Broker.Key = abs(c.Broker.Key)
 	c.Console.SessionKeyFile = abs(c.Console.SessionKeyFile)
+	c.Broker.HubKeysFile = abs(c.Broker.HubKeysFile)
+	c.SigningKey = abs(c.SigningKey)
 }
 
 // OperatorRE is the compiled operator badge pattern.

@@ -37,6 +37,7 @@ func (c *Config) validate(name string, root *yaml.Node, opts *Options) []error {
 	c.validateSupervise(v)
 	c.validateChannels(v)
 	c.validateBroker(v)
+	c.validateSigning(v)
 	c.validateAPI(v)
 	c.validateLog(v)
 	stations := c.validateStations(v)

@@ -18,6 +18,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -241,18 +242,61 @@ var (
 	agentAddrRE = regexp.MustCompile(`running; API http://(\S+)`)
 )
 
+// ---- signing keys ----
+
+// e2eKeys are the signature keys of one test directory: the hub's key pair, made by
+// `wedge hub --new-signing-key`, and the agent key registry the hub reads (--agent-keys).
+type e2eKeys struct {
+	hubKey   string // the hub's private key file
+	hubPub   string // its public key, one-line form, for the agents' broker.hub_keys
+	registry string // DIR/{site}/{agent}.pub
+}
+
+// keysFor returns dir's keys, making them on first use.
+func keysFor(t *testing.T, dir string) e2eKeys {
+	t.Helper()
+	k := e2eKeys{hubKey: filepath.Join(dir, "hub.key"), registry: filepath.Join(dir, "agent-keys")}
+	if _, err := os.Stat(k.hubKey); err != nil {
+		out, err := exec.Command(wedgeBin, "hub", "--new-signing-key", k.hubKey).CombinedOutput()
+		if err != nil {
+			t.Fatalf("wedge hub --new-signing-key: %v\n%s", err, out)
+		}
+		if err := os.MkdirAll(filepath.Join(k.registry, "sz01"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b, err := os.ReadFile(k.hubKey + ".pub")
+	if err != nil {
+		t.Fatal(err)
+	}
+	k.hubPub = strings.TrimSpace(string(b))
+	return k
+}
+
+// hubSigner signs as the hub does (for tests that publish what only the hub may say).
+func (k e2eKeys) hubSigner(t *testing.T) *wire.Signer {
+	t.Helper()
+	key, err := wire.LoadPrivateKey(k.hubKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return wire.NewSigner(key)
+}
+
 // ---- the hub ----
 
 type hubProc struct {
 	*proc
 	addr, broker, data string
 	token              string // an admin token of the hub's API
+	keys               e2eKeys
 }
 
-// startHub runs `wedge hub` on addr (fixed across restarts) with data in dir. Its API token is made
-// first, as an operator does before the first start: `wedge hub token create --data DIR`.
+// startHub runs `wedge hub` on addr (fixed across restarts) with data in dir, signing with dir's
+// hub key and believing agents' batches only with their keys in dir's registry. Its API token is
+// made first, as an operator does before the first start: `wedge hub token create --data DIR`.
 func startHub(t *testing.T, dir, broker, addr string) *hubProc {
-	h := &hubProc{addr: addr, broker: broker, data: filepath.Join(dir, "hub-data")}
+	h := &hubProc{addr: addr, broker: broker, data: filepath.Join(dir, "hub-data"), keys: keysFor(t, dir)}
 	var stderr bytes.Buffer
 	cmd := exec.Command(wedgeBin, "hub", "token", "create", "--data", h.data, "--name", "e2e", "--scope", "admin")
 	cmd.Stderr = &stderr
@@ -262,15 +306,60 @@ func startHub(t *testing.T, dir, broker, addr string) *hubProc {
 	}
 	h.token = strings.TrimSpace(string(out))
 	h.run(t, filepath.Join(dir, "hub.log"))
+	hubsMu.Lock()
+	hubs[dir] = h
+	hubsMu.Unlock()
+	t.Cleanup(func() {
+		hubsMu.Lock()
+		delete(hubs, dir)
+		hubsMu.Unlock()
+	})
 	return h
 }
+
+// hubs are the running hubs by test directory, so that registering an agent's key can tell the
+// hub to read its registry again.
+var (
+	hubsMu sync.Mutex
+	hubs   = map[string]*hubProc{}
+)
+
+// registerAgent writes name's public key into dir's registry and, when a hub runs for dir, has it
+// read the registry again (SIGHUP, as IT would) and waits until it did.
+func registerAgent(t *testing.T, dir, name string, pub []byte) {
+	t.Helper()
+	k := keysFor(t, dir)
+	hubsMu.Lock()
+	h := hubs[dir]
+	hubsMu.Unlock()
+	before := 0
+	if h != nil {
+		before = strings.Count(h.log(), reloadedLine)
+	}
+	if err := os.WriteFile(filepath.Join(k.registry, "sz01", name+".pub"), pub, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if h == nil {
+		return
+	}
+	h.alive()
+	h.cmd.Process.Signal(syscall.SIGHUP)
+	waitFor(t, 30*time.Second, "the hub reads its agent key registry again", func() bool {
+		h.alive()
+		return strings.Count(h.log(), reloadedLine) > before
+	})
+}
+
+// reloadedLine is what the hub logs when the agent key registry changed.
+const reloadedLine = "agent key registry reloaded"
 
 func (h *hubProc) run(t *testing.T, logPath string) {
 	before := 0
 	if b, err := os.ReadFile(logPath); err == nil {
 		before = len(b)
 	}
-	h.proc = start(t, "hub", logPath, "hub", "--broker", h.broker, "--data", h.data, "--listen", h.addr, "--client-id", "wedge-hub-e2e")
+	h.proc = start(t, "hub", logPath, "hub", "--broker", h.broker, "--data", h.data, "--listen", h.addr, "--client-id", "wedge-hub-e2e",
+		"--signing-key", h.keys.hubKey, "--agent-keys", h.keys.registry)
 	h.addrFromLog(hubAddrRE, before)
 }
 
@@ -350,6 +439,8 @@ type hubStats struct {
 	DuplicatesDropped uint64         `json:"duplicates_dropped"`
 	Conflicts         uint64         `json:"conflicts"`
 	ChainBreaks       uint64         `json:"chain_breaks"`
+	Unverified        uint64         `json:"unverified"`
+	SignatureRefused  uint64         `json:"signature_refused"`
 	OrdersPerState    map[string]int `json:"orders_per_state"`
 }
 
@@ -363,12 +454,12 @@ func (h *hubProc) stats(t *testing.T) hubStats {
 }
 
 // checkStats fails unless the hub stored exactly entries distinct entries, with no conflicting
-// duplicate and no broken chain link.
+// duplicate, no broken chain link and nothing unverified (every batch signed by its agent).
 func (h *hubProc) checkStats(t *testing.T, entries uint64) {
 	t.Helper()
 	s := h.stats(t)
-	if s.EventsIngested != entries || s.Conflicts != 0 || s.ChainBreaks != 0 {
-		t.Errorf("hub stats %+v, want %d entries ingested, no conflicts, no chain breaks", s, entries)
+	if s.EventsIngested != entries || s.Conflicts != 0 || s.ChainBreaks != 0 || s.Unverified != 0 {
+		t.Errorf("hub stats %+v, want %d entries ingested, no conflicts, no chain breaks, nothing unverified", s, entries)
 	}
 	t.Logf("hub: %d entries ingested, %d duplicates dropped", s.EventsIngested, s.DuplicatesDropped)
 }
@@ -410,14 +501,30 @@ type agentProc struct {
 }
 
 // newAgent writes the agent's config (site sz01, one serial scanner per station, profile
-// generic-serial-cr) into dir/<name>/ and starts it.
+// generic-serial-cr, pinning dir's hub key) into dir/<name>/, makes its signing key (data/agent.key)
+// and registers it for the hub, and starts it.
 func newAgent(t *testing.T, dir, name string, b *testbroker.Broker, stations ...stationSpec) *agentProc {
 	t.Helper()
+	return newAgentWith(t, dir, name, b, true, stations...)
+}
+
+// newAgentWith is newAgent; without register the agent makes its own key on first start and
+// nobody registers it at the hub.
+func newAgentWith(t *testing.T, dir, name string, b *testbroker.Broker, register bool, stations ...stationSpec) *agentProc {
+	t.Helper()
+	keys := keysFor(t, dir)
 	a := &agentProc{name: name, dir: filepath.Join(dir, name)}
 	a.data = filepath.Join(a.dir, "data")
 	a.cfgPath = filepath.Join(a.dir, "wedge.yaml")
 	if err := os.MkdirAll(a.dir, 0o755); err != nil {
 		t.Fatal(err)
+	}
+	if register {
+		pub, err := wire.CreateKeyFile(filepath.Join(a.data, "agent.key"), filepath.Join(a.data, "agent.pub"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		registerAgent(t, dir, name, []byte(wire.FormatPublicKey(pub)+"\n"))
 	}
 	var st, dev strings.Builder
 	for i, s := range stations {
@@ -427,7 +534,7 @@ func newAgent(t *testing.T, dir, name string, b *testbroker.Broker, stations ...
 	cfg := fmt.Sprintf(`site: sz01
 agent: %s
 data_dir: %s
-broker: {url: %q}
+broker: {url: %q, hub_keys: [%q]}
 api: {listen: "127.0.0.1:0", token: "e2e-token"}
 channels:
   tmall: {order_no_pattern: "^\\d{12,20}$"}
@@ -435,7 +542,7 @@ channels:
 breaker: {max_backlog: 100000, max_avg_wait: 24h}
 stations:
 %sdevices:
-%s`, name, a.data, b.URL(), st.String(), dev.String())
+%s`, name, a.data, b.URL(), keys.hubPub, st.String(), dev.String())
 	if err := os.WriteFile(a.cfgPath, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}

@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"wedge/agent"
@@ -136,6 +137,7 @@ type Demo struct {
 	log     *slog.Logger
 
 	brk    *broker.Broker
+	keys   *demoKeys
 	hub    *hub.Hub
 	prn    simPrinter
 	pack   *node
@@ -183,8 +185,9 @@ type node struct {
 	a       *agent.Agent
 	results chan station.Result
 	cfgFile string
-	console string // the supervisor console's URL, "" when the agent serves none
-	printer string // the station's printer device, "" for a station without one
+	console string        // the supervisor console's URL, "" when the agent serves none
+	refused atomic.Uint64 // hub messages the agent refused for their signature
+	printer string        // the station's printer device, "" for a station without one
 }
 
 // simPort is the device side of a simulated serial scanner: what is written to it arrives at the
@@ -259,10 +262,13 @@ func Start(ctx context.Context, opts Options) (d *Demo, err error) {
 	if d.brk, err = broker.Start("127.0.0.1:0", &broker.Options{Logger: d.log}); err != nil {
 		return d, fmt.Errorf("%w: %w", ErrStart, err)
 	}
-	// 2. hub
+	// 2. hub, signing what it publishes and believing the agents' batches only with their keys
+	if d.keys, err = makeKeys(d.dir, opts.Site, "pack01", "dock01"); err != nil {
+		return d, fmt.Errorf("%w: signing keys: %w", ErrStart, err)
+	}
 	if d.hub, err = hub.New(context.WithoutCancel(ctx), hub.Options{
 		BrokerURL: d.brk.URL(), DataDir: filepath.Join(d.dir, "hub"), Listen: freeOr(opts.HubListen),
-		ClientID: "wedge-demo-hub", Logger: d.log,
+		ClientID: "wedge-demo-hub", Logger: d.log, SigningKey: d.keys.hub, AgentKeysDir: d.keys.registry,
 	}); err != nil {
 		return d, fmt.Errorf("%w: %w", ErrStart, err)
 	}
@@ -315,7 +321,8 @@ func (d *Demo) startNode(ctx context.Context, name, role, st, dev, printerAddr, 
 	}
 	n.pty = p
 	n.cfgFile = filepath.Join(d.dir, name+".yaml")
-	if err := os.WriteFile(n.cfgFile, []byte(agentYAML(d.opts.Site, name, role, st, dev, p.Path(), printerAddr, d.brk.URL(), freeOr(listen), d.consoleHash)), 0o640); err != nil {
+	if err := os.WriteFile(n.cfgFile, []byte(agentYAML(d.opts.Site, name, role, st, dev, p.Path(), printerAddr, d.brk.URL(), freeOr(listen), d.consoleHash,
+		d.keys.hubPub, d.keys.agents[name])), 0o640); err != nil {
 		p.Close()
 		return nil, fmt.Errorf("%w: config of %s: %w", ErrStart, name, err)
 	}
@@ -325,7 +332,8 @@ func (d *Demo) startNode(ctx context.Context, name, role, st, dev, printerAddr, 
 		return nil, fmt.Errorf("%w: config of %s: %w", ErrStart, name, err)
 	}
 	n.a, err = agent.New(ctx, cfg, agent.Deps{Logger: d.log, OnResult: func(r station.Result) { d.onResult(n, r) },
-		OnPrinterEvent: func(ev printing.Event) { d.onPrinterEvent(n, ev) }})
+		OnPrinterEvent: func(ev printing.Event) { d.onPrinterEvent(n, ev) },
+		OnRefused:      func(string, error) { n.refused.Add(1) }})
 	if err != nil {
 		p.Close()
 		return nil, fmt.Errorf("%w: agent %s: %w", ErrStart, name, err)
@@ -335,8 +343,9 @@ func (d *Demo) startNode(ctx context.Context, name, role, st, dev, printerAddr, 
 
 // agentYAML is the configuration of one demo agent, written to DIR/NAME.yaml and loaded like any
 // wedge.yaml. printerAddr, if not "", adds the station's network label printer; consoleHash is
-// the password hash of the console user ConsoleUser.
-func agentYAML(site, name, role, st, dev, port, printerAddr, brokerURL, listen, consoleHash string) string {
+// the password hash of the console user ConsoleUser; hubPub is the hub's public key the agent pins
+// and keyFile the agent's own signing key.
+func agentYAML(site, name, role, st, dev, port, printerAddr, brokerURL, listen, consoleHash, hubPub, keyFile string) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "# wedge demo: %s (%s station %s)\n", name, role, st)
 	fmt.Fprintf(&b, "site: %s\nagent: %s\ndata_dir: %s\npair_window: 30s\n", site, name, name)
@@ -344,7 +353,9 @@ func agentYAML(site, name, role, st, dev, port, printerAddr, brokerURL, listen, 
 	for _, c := range channelContracts {
 		fmt.Fprintf(&b, "  %s: {order_no_pattern: %q}\n", c.Name, c.Pattern)
 	}
-	fmt.Fprintf(&b, "broker:\n  url: %q\napi:\n  listen: %q\n  token: %q\n", brokerURL, listen, APIToken)
+	fmt.Fprintf(&b, "broker:\n  url: %q\n  hub_keys: [%q] # the demo hub's public key (keys/hub.key.pub)\n", brokerURL, hubPub)
+	fmt.Fprintf(&b, "signing_key: %q # this agent's key; its public key is in keys/agents/%s/%s.pub\n", keyFile, site, name)
+	fmt.Fprintf(&b, "api:\n  listen: %q\n  token: %q\n", listen, APIToken)
 	b.WriteString("breaker: {max_backlog: 200} # above 200 orders in 待分仓 new orders are held (暂停进入); --burst 201 trips it\n")
 	fmt.Fprintf(&b, "console:\n  users:\n    %s: %q # password %q (demo only)\n", ConsoleUser, consoleHash, ConsolePassword)
 	fmt.Fprintf(&b, "stations:\n  - {name: %s, role: %s}\n", st, role)

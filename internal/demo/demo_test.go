@@ -140,9 +140,9 @@ func TestDemoOrdersReachPickedUp(t *testing.T) {
 	var picked, contract *hubOrder
 	var stationReject, printerFault *hubOrder
 	deadline := time.Now().Add(40 * time.Second)
-	malformed := func() bool { // both agents refused an unreadable downlink message
+	malformed := func() bool { // both agents refused the faulty publisher's message: the hub did not sign it
 		s := d.Snapshot()
-		return s.Agents[0].Malformed > 0 && s.Agents[1].Malformed > 0
+		return s.Agents[0].Refused > 0 && s.Agents[1].Refused > 0
 	}
 	for time.Now().Before(deadline) && (picked == nil || contract == nil || stationReject == nil || printerFault == nil || d.Snapshot().Totals.HubRefused == 0 || !malformed()) {
 		time.Sleep(500 * time.Millisecond)
@@ -226,6 +226,10 @@ func TestDemoOrdersReachPickedUp(t *testing.T) {
 	}
 	if snap.Totals.HubRefused == 0 {
 		t.Errorf("the hub refused no malformed message")
+	}
+	// Signatures on: the hub took every batch of both agents as theirs.
+	if hs := d.hub.Stats(); hs.Unverified != 0 || hs.SignatureRefused != 0 || hs.EventsIngested == 0 {
+		t.Errorf("hub: %d entries ingested, %d unverified, %d batches refused for their signature", hs.EventsIngested, hs.Unverified, hs.SignatureRefused)
 	}
 	if !malformed() {
 		t.Errorf("the agents refused no malformed downlink message (faulty publisher sent %d): %+v", snap.Totals.Malformed, snap.Agents)

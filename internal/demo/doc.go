@@ -21,9 +21,11 @@
 // little later; buyer cancels; now and then an order that breaks the data contract (the agents
 // refuse it as contract_violation, and the hub shows the refusal in the order's history), a
 // malformed request (the hub refuses it with a clear error) and, from a "faulty publisher" on the
-// site's downlink topic, an unreadable message (each agent journals it as malformed_message and
-// goes on). --burst N dispatches N orders at once, before the print operator starts: above 200
-// (N ≥ 201) pack01's backlog breaker (breaker.max_backlog 200 in pack01.yaml) opens, the orders
+// site's downlink topic, an unreadable message without the hub's signature (each agent refuses it,
+// journals it as message_refused and goes on). The hub signs what it publishes and the agents
+// sign their journal batches, with keys made on the first run in DIR/keys (the agents pin the
+// hub's key; the hub reads the agents' keys from DIR/keys/agents). --burst N dispatches N orders
+// at once, before the print operator starts: above 200 (N ≥ 201) pack01's backlog breaker (breaker.max_backlog 200 in pack01.yaml) opens, the orders
 // that arrive next are held (暂停进入) and the operator leaves them on the shelf until the backlog
 // is worked down and the breaker releases them to 待分仓.
 // The operators sign in with a badge (OP-…), pair order and label at pack01, and hand the parcel

@@ -127,14 +127,23 @@ func TestAgentConfigsLoad(t *testing.T) {
 	if err != nil || !password.Check(hash, ConsolePassword) {
 		t.Fatal(err)
 	}
+	pub, _, err := wire.GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	hubPub := wire.FormatPublicKey(pub)
 	for role, printerAddr := range map[string]string{"print": "127.0.0.1:9100", "handover": ""} {
-		y := agentYAML("sz01", "pack01", role, "print-1", "scan-p1", "/dev/pts/9", printerAddr, "tcp://127.0.0.1:1883", "127.0.0.1:0", hash)
+		y := agentYAML("sz01", "pack01", role, "print-1", "scan-p1", "/dev/pts/9", printerAddr, "tcp://127.0.0.1:1883", "127.0.0.1:0", hash,
+			hubPub, "/var/lib/demo/keys/pack01.key")
 		c, err := config.Parse("pack01.yaml", []byte(y), nil)
 		if err != nil {
 			t.Fatalf("%s config does not load: %v\n%s", role, err, y)
 		}
 		if h := c.Console.Users[ConsoleUser]; h != hash { // the hash of the demo password (checked above)
 			t.Fatalf("console user %s: hash %q, want %q", ConsoleUser, h, hash)
+		}
+		if keys, err := c.HubPublicKeys(); err != nil || len(keys) != 1 || wire.FormatPublicKey(keys[0]) != hubPub || c.SigningKeyFile() != "/var/lib/demo/keys/pack01.key" {
+			t.Fatalf("signing: hub keys %v %v, signing key %q", keys, err, c.SigningKeyFile())
 		}
 		if c.Breaker.MaxBacklog != 200 {
 			t.Fatalf("breaker %+v", c.Breaker)

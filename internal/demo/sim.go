@@ -10,6 +10,7 @@ import (
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 
+	"wedge/agent"
 	"wedge/agent/station"
 	"wedge/internal/logging"
 	"wedge/order"
@@ -447,7 +448,7 @@ func (d *Demo) generator(ctx context.Context, seed uint64) {
 		watch = d.watchRefusals(ctx, watch)
 		d.watchMalformed(seenMalformed)
 		switch x := rnd.Float64(); {
-		case x < 0.02: // a faulty publisher on the site's downlink topic, bypassing the hub
+		case x < 0.02: // a faulty publisher on the site's downlink topic, bypassing the hub (unsigned)
 			payload := g.malformedDownlink()
 			if err := faulty.publish(payload); err != nil {
 				d.log.Warn("generator: faulty publisher", logging.Err(err))
@@ -526,10 +527,15 @@ func (d *Demo) generator(ctx context.Context, seed uint64) {
 	}
 }
 
-// watchMalformed shows each agent's refusals of unreadable downlink messages (journaled by its
-// intake as malformed_message).
+// watchMalformed shows each agent's refusals of downlink messages the hub did not sign (the faulty
+// publisher's, journaled as message_refused) and of unreadable ones (journaled by its intake as
+// malformed_message).
 func (d *Demo) watchMalformed(seen map[string]uint64) {
 	for _, n := range []*node{d.pack, d.dock} {
+		if r := n.refused.Load(); r > seen[n.name+"/refused"] {
+			d.ev.add(Event{Source: n.name, ZH: "拒收未经中心签名的消息", EN: "refused a message the hub did not sign (" + agent.ReasonMessageRefused + ")"})
+			seen[n.name+"/refused"] = r
+		}
 		m := n.a.Intake().Stats().Malformed
 		if m > seen[n.name] {
 			msg := order.ReasonMalformed.Message("")
@@ -539,8 +545,9 @@ func (d *Demo) watchMalformed(seen map[string]uint64) {
 	}
 }
 
-// faultyPublisher stands for a broken system publishing on the site's downlink topic directly
-// (not through the hub). It connects on first use.
+// faultyPublisher stands for a broken (or hostile) system publishing on the site's downlink topic
+// directly, not through the hub and so without its signature: the agents refuse what it sends.
+// It connects on first use.
 type faultyPublisher struct {
 	url, topic string
 	cli        mqtt.Client

@@ -21,6 +21,8 @@ type AgentStat struct {
 	// IntakeRejected counts downlink messages the agent's intake refused (journaled), Malformed
 	// those of them that could not be read at all.
 	IntakeRejected, Malformed uint64
+	// Refused counts messages refused before intake because the hub did not sign them.
+	Refused uint64
 }
 
 // Snapshot is what the live view shows.
@@ -92,7 +94,7 @@ func (d *Demo) Snapshot() Snapshot {
 		st := n.a.Store()
 		a := AgentStat{Name: n.name, URL: "http://" + n.a.APIAddr(), LastSeq: st.LastSeq(), Acked: st.AckedSeq()}
 		is := n.a.Intake().Stats()
-		a.IntakeRejected, a.Malformed = is.Rejected, is.Malformed
+		a.IntakeRejected, a.Malformed, a.Refused = is.Rejected, is.Malformed, n.refused.Load()
 		if a.LastSeq > a.Acked {
 			a.Unsynced = a.LastSeq - a.Acked
 		}
@@ -162,8 +164,8 @@ func (d *Demo) renderFull(w io.Writer, s Snapshot, started time.Time) {
 	}
 	b.WriteString("\n代理同步 agent sync (日志条目 journal entries)\n")
 	for _, a := range s.Agents {
-		fmt.Fprintf(&b, "  %-7s 已记录 journaled %6d · 中心已确认 acked %6d · 未同步 unsynced %4d · 下发拒收 intake refused %3d   %s\n",
-			a.Name, a.LastSeq, a.Acked, a.Unsynced, a.IntakeRejected, a.Role)
+		fmt.Fprintf(&b, "  %-7s 已记录 journaled %6d · 中心已确认 acked %6d · 未同步 unsynced %4d · 下发拒收 intake refused %3d · 未签名拒收 unsigned refused %3d   %s\n",
+			a.Name, a.LastSeq, a.Acked, a.Unsynced, a.IntakeRejected, a.Refused, a.Role)
 	}
 	t := s.Totals
 	fmt.Fprintf(&b, "\n本次 this run: 已下发 sent %d · 待打单 work list %d · 扫码 scans %d (拒绝 rejected %d) · 打单 printed %d · 揽收 picked up %d\n",

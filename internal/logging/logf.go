@@ -2,7 +2,6 @@ package logging
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 	"slices"
 	"strings"
@@ -79,14 +78,3 @@ func appendAttr(b *strings.Builder, args []any, prefix string, a slog.Attr) []an
 }
 
 func escape(s string) string { return strings.ReplaceAll(s, "%", "%%") }
-
-// Printf adapts l to a printf-style log function (info level, prefix before each line), for a
-// component that still takes one.
-func Printf(l *slog.Logger, prefix string) func(format string, args ...any) {
-	l = Or(l)
-	return func(format string, args ...any) {
-		if l.Enabled(context.Background(), slog.LevelInfo) {
-			l.Info(prefix + fmt.Sprintf(format, args...))
-		}
-	}
-}

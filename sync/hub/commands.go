@@ -178,9 +178,10 @@ func (h *Hub) postCommand(w http.ResponseWriter, r *http.Request) {
 // publishWait publishes QoS 1 and waits up to d for the broker's PUBACK.
 func (h *Hub) publishWait(topic string, payload []byte, d time.Duration) bool {
 	if h.publishFn != nil {
-		h.publishFn(topic, payload)
+		h.publishFn(topic, h.sign(topic, payload))
 		return true
 	}
+	payload = h.sign(topic, payload)
 	tok := h.cli.Publish(topic, 1, false, payload)
 	if !tok.WaitTimeout(d) {
 		return false

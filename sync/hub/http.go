@@ -32,6 +32,7 @@ func (h *Hub) routes() http.Handler {
 	need("GET /v1/agents", apitoken.Read, h.getAgents)
 	need("POST /v1/agents/{site}/{agent}/commands", apitoken.CommandsWrite, h.postCommand)
 	need("GET /v1/agents/{site}/{agent}/commands", apitoken.Read, h.getCommands)
+	need("GET /v1/agents/{site}/{agent}/unverified", apitoken.Read, h.getUnverified)
 	need("GET /v1/stats", apitoken.Read, h.getStats)
 	need("POST /v1/tokens", apitoken.Admin, h.postToken)
 	need("GET /v1/tokens", apitoken.Admin, h.getTokens)

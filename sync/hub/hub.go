@@ -11,6 +11,11 @@
 // (a hub crash) is never acked, so the agent sends it again. Duplicates are counted and dropped;
 // a gap (seq 1, 2, 4) keeps the ack at 2 until 3 arrives.
 //
+// Trust. MQTT does not say who published. The hub signs what it publishes (Options.SigningKey,
+// keys.go) and applies an agent's entry only when the batch is signed by the key registered for
+// that agent (Options.AgentKeysDir) and the entry links to the journal's previous stored entry;
+// anything else is kept as unverified evidence and never applied or acked (verify.go).
+//
 // One owner goroutine does all writing. MQTT handlers and HTTP POSTs only queue work for it and never
 // block paho; the owner drains whatever has queued up into one bbolt transaction (group commit), then
 // publishes the acks and downlink messages of that transaction.
@@ -44,6 +49,7 @@ package hub
 
 import (
 	"context"
+	"crypto/ed25519"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
@@ -109,13 +115,19 @@ type Options struct {
 	Shared *bool
 	// Clock is the time source for receive times and last-seen (nil = clock.Real).
 	Clock clock.Clock
-	// Logger receives the hub's log, with site/agent/seq fields where they apply (nil = silent,
-	// unless Logf).
+	// Logger receives the hub's log, with site/agent/seq fields where they apply (nil = silent).
 	Logger *slog.Logger
-	// Logf receives each record as one text line when Logger is nil (nil = silent).
-	//
-	// Deprecated: use Logger (or logging.FromLogf). Kept until every caller passes a logger.
-	Logf func(format string, args ...any)
+
+	// SigningKey signs everything only the hub may say: downlink on the orders topic, acks,
+	// commands and catch-up replays (see keys.go). Every replica of a hub uses the same key.
+	// nil = unsigned (agents then have to accept unsigned messages; a warning is logged).
+	SigningKey ed25519.PrivateKey
+	// AgentKeysDir is the agent key registry, {dir}/{site}/{agent}.pub (see keys.go). With it, an
+	// entry is applied only when its batch is signed by the key registered for the agent its topic
+	// names and it links to the journal's previous stored entry; anything else is kept as
+	// unverified evidence. "" = batches are accepted unsigned (the chain must still link; a
+	// warning is logged).
+	AgentKeysDir string
 
 	// Tokens holds the API's bearer tokens (nil = the hub's own store, bucket api_tokens of hub.db).
 	// Every route but GET /healthz needs a token; see http.go.
@@ -169,6 +181,9 @@ type Hub struct {
 	statsMu sync.Mutex
 	stats   Stats
 
+	signer    *wire.Signer // nil: publish unsigned
+	agentKeys *keyring     // nil: accept unsigned batches
+
 	publishFn func(topic string, payload []byte) // nil: MQTT
 }
 
@@ -204,7 +219,7 @@ func New(ctx context.Context, opts Options) (*Hub, error) {
 	h := &Hub{
 		opts:     opts,
 		clk:      clock.Or(opts.Clock),
-		log:      opts.Logger,
+		log:      logging.Or(opts.Logger),
 		shared:   opts.Shared == nil || *opts.Shared,
 		wake:     make(chan struct{}, 1),
 		quit:     make(chan struct{}),
@@ -213,8 +228,16 @@ func New(ctx context.Context, opts Options) (*Hub, error) {
 		httpDone: make(chan struct{}),
 		ready:    make(chan struct{}),
 	}
-	if h.log == nil {
-		h.log = logging.FromLogf(opts.Logf)
+	if opts.SigningKey != nil {
+		if len(opts.SigningKey) != ed25519.PrivateKeySize {
+			return nil, fmt.Errorf("%w: SigningKey has %d bytes, want %d", ErrOptions, len(opts.SigningKey), ed25519.PrivateKeySize)
+		}
+		h.signer = wire.NewSigner(opts.SigningKey)
+	}
+	if opts.AgentKeysDir != "" {
+		if h.agentKeys, err = newKeyring(opts.AgentKeysDir); err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrOptions, err)
+		}
 	}
 	if err := os.MkdirAll(opts.DataDir, 0o750); err != nil {
 		return nil, fmt.Errorf("%w: data dir: %v", ErrStore, err)
@@ -275,6 +298,7 @@ func New(ctx context.Context, opts Options) (*Hub, error) {
 	h.unwatch = context.AfterFunc(ctx, func() { _ = h.Stop(context.Background()) })
 	h.unwatchMu.Unlock()
 	h.log.Info("hub started", "http", h.URL(), "broker", opts.BrokerURL, "client_id", opts.ClientID, "shared", h.shared)
+	h.logTrust()
 	return h, nil
 }
 

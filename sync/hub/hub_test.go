@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -47,6 +48,8 @@ type env struct {
 	hub    *hub.Hub
 	clk    *clock.Fake
 	logs   *logSink
+	// extra sets more hub options (signing keys) on every start.
+	extra func(*hub.Options)
 }
 
 type logSink struct {
@@ -81,15 +84,20 @@ func newEnv(t *testing.T) *env {
 
 func (e *env) startHub(clientID string) *hub.Hub {
 	e.t.Helper()
-	h := startHub(e.t, e.broker.URL(), e.dir, clientID, e.clk, slog.New(slog.NewTextHandler(e.logs, nil)))
+	h := startHub(e.t, e.broker.URL(), e.dir, clientID, e.clk, slog.New(slog.NewTextHandler(e.logs, nil)), e.extra)
 	e.hub = h
 	return h
 }
 
-func startHub(t *testing.T, url, dir, clientID string, clk clock.Clock, log *slog.Logger) *hub.Hub {
+func startHub(t *testing.T, url, dir, clientID string, clk clock.Clock, log *slog.Logger, extra ...func(*hub.Options)) *hub.Hub {
 	t.Helper()
-	h, err := hub.New(context.Background(), hub.Options{BrokerURL: url, DataDir: dir, Listen: "127.0.0.1:0",
-		ClientID: clientID, Clock: clk, Logger: log})
+	o := hub.Options{BrokerURL: url, DataDir: dir, Listen: "127.0.0.1:0", ClientID: clientID, Clock: clk, Logger: log}
+	for _, f := range extra {
+		if f != nil {
+			f(&o)
+		}
+	}
+	h, err := hub.New(context.Background(), o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -119,11 +127,21 @@ type agent struct {
 	site_msgs   []wire.OrderMsg
 	direct      [][]wire.OrderMsg
 	directBytes [][]byte
+	// hub, when set, must have signed every message the agent receives (a failure fails the
+	// test); signer, when set, signs the batches it sends.
+	hub    *wire.Verifier
+	signer *wire.Signer
 }
 
 func newAgent(t *testing.T, url, site, name string) *agent {
+	return newSigningAgent(t, url, site, name, nil, nil)
+}
+
+// newSigningAgent is newAgent that checks the hub's signature with hubKey and signs with key (each
+// optional).
+func newSigningAgent(t *testing.T, url, site, name string, hubKey *wire.Verifier, key *wire.Signer) *agent {
 	t.Helper()
-	a := &agent{t: t, site: site, name: name}
+	a := &agent{t: t, site: site, name: name, hub: hubKey, signer: key}
 	o := mqtt.NewClientOptions().AddBroker(url).SetClientID("test-" + site + "-" + name).SetCleanSession(true)
 	a.cli = mqtt.NewClient(o)
 	if tok := a.cli.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
@@ -131,7 +149,18 @@ func newAgent(t *testing.T, url, site, name string) *agent {
 	}
 	t.Cleanup(func() { a.cli.Disconnect(100) })
 	sub := func(topic string, fn func(p []byte)) {
-		tok := a.cli.Subscribe(topic, 1, func(_ mqtt.Client, m mqtt.Message) { fn(m.Payload()) })
+		tok := a.cli.Subscribe(topic, 1, func(_ mqtt.Client, m mqtt.Message) {
+			p := m.Payload()
+			if a.hub != nil {
+				body, _, err := a.hub.Verify(m.Topic(), p)
+				if err != nil {
+					t.Errorf("%s: not signed by the hub: %v: %q", m.Topic(), err, p)
+					return
+				}
+				p = body
+			}
+			fn(p)
+		})
 		if !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
 			t.Fatalf("subscribe %s: %v", topic, tok.Error())
 		}
@@ -181,6 +210,9 @@ func (a *agent) send(jid string, entries ...wire.Entry) {
 	b, err := json.Marshal(wire.Batch{Site: a.site, Agent: a.name, JournalID: jid, Events: entries})
 	if err != nil {
 		a.t.Fatal(err)
+	}
+	if a.signer != nil {
+		b = a.signer.Sign(wire.TopicEvents(a.site, a.name), b)
 	}
 	a.publish(wire.TopicEvents(a.site, a.name), b)
 }
@@ -715,35 +747,63 @@ func TestMalformedInputDroppedHubKeepsGoing(t *testing.T) {
 	}
 }
 
-func TestChainBreaksCountedAndKept(t *testing.T) {
+// An entry whose hash or link does not match is kept as unverified evidence and never applied; the
+// ack stays at the contiguous verified prefix, and an entry beyond it waits until the real entry
+// comes (the agent resends what is not acked).
+func TestChainBreaksKeptAsEvidenceNotApplied(t *testing.T) {
 	e := newEnv(t)
 	a := newAgent(t, e.broker.URL(), "sz01", "pack01")
 	entries := chain("j1", spine("O-1")...)
 	edited := entries[1]
 	edited.Waybill = "SF0000000000000" // content changed after sealing
 	a.send("j1", entries[0], edited, entries[2])
-	if ack := a.waitAck(1); ack.AckedSeq != 3 {
-		t.Fatalf("ack = %+v (a broken chain is evidence: stored and acked)", ack)
+	if ack := a.waitAck(1); ack.AckedSeq != 1 {
+		t.Fatalf("ack = %+v, want 1 (a broken entry is evidence: not stored, not acked)", ack)
 	}
 	s := e.stats()
-	// seq 2's hash is wrong; seq 3 still chains to seq 2's recorded hash, so one break.
-	if s.ChainBreaks != 1 || s.EventsIngested != 3 {
+	if s.ChainBreaks != 1 || s.Unverified != 1 || s.EventsIngested != 1 {
 		t.Fatalf("stats = %+v", s)
 	}
-	if o := e.order("O-1"); o.History[1].ChainError == "" || o.History[0].ChainError != "" {
-		t.Fatalf("history = %+v", o.History)
+	if o := e.order("O-1"); len(o.History) != 1 || o.State != "pending_allocation" {
+		t.Fatalf("order after the broken entry = %+v", o)
 	}
-	// A link that does not match the stored neighbour (an entry removed and the chain re-sealed).
+	var ev []struct {
+		wire.Entry
+		Unverified bool   `json:"unverified"`
+		Reason     string `json:"reason"`
+	}
+	getJSON(t, e.hub, "/v1/agents/sz01/pack01/unverified", http.StatusOK, &ev)
+	if len(ev) != 1 || ev[0].Seq != 2 || !ev[0].Unverified || !strings.Contains(ev[0].Reason, "hash does not match") || ev[0].Waybill != "SF0000000000000" {
+		t.Fatalf("evidence = %+v", ev)
+	}
+	if !e.logs.contains("level=ERROR") || !e.logs.contains("unverified evidence") {
+		t.Fatalf("no error logged: %v", e.logs.lines)
+	}
+	// The real seq 2 links; seq 3, waiting for it, follows.
+	a.send("j1", entries[1])
+	if ack := a.waitAck(2); ack.AckedSeq != 3 {
+		t.Fatalf("ack after the real entry = %+v, want 3", ack)
+	}
+	if o := e.order("O-1"); len(o.History) != 3 || o.State != "picked_up" || o.History[1].Waybill != "SF1234567890123" {
+		t.Fatalf("order = %+v", o)
+	}
+
+	// A link that does not match the stored previous entry (an entry removed and the chain re-sealed).
 	other := chain("j2", spine("O-2")...)
 	resealed := chain("j2", spine("O-2")[0], spine("O-2")[2])
 	a.send("j2", other[0], other[1])
-	a.waitAck(2)
+	a.waitAck(3)
 	resealed[1].Seq = 3
 	resealed[1].Seal(resealed[0].Hash)
 	a.send("j2", resealed[1])
-	a.waitAck(3)
-	if s := e.stats(); s.ChainBreaks != 2 {
-		t.Fatalf("chain breaks = %d, want 2", s.ChainBreaks)
+	if ack := a.waitAck(4); ack.AckedSeq != 2 {
+		t.Fatalf("ack after a re-sealed entry = %+v, want 2", ack)
+	}
+	if s := e.stats(); s.ChainBreaks != 2 || s.Unverified != 2 {
+		t.Fatalf("stats = %+v", s)
+	}
+	if o := e.order("O-2"); o.State != "waybill_printed" {
+		t.Fatalf("O-2 = %+v (the re-sealed step was applied)", o)
 	}
 }
 

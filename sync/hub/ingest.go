@@ -180,6 +180,7 @@ func (h *Hub) commit(items []item) {
 // an ack is harmless (acks repeat with the next batch or resend); losing a downlink message is
 // repaired by the agents' catch-up from the stored downlink log.
 func (h *Hub) publish(topic string, payload []byte) {
+	payload = h.sign(topic, payload)
 	if h.publishFn != nil { // tests of the owner without a broker
 		h.publishFn(topic, payload)
 		return
@@ -210,7 +211,8 @@ func (h *Hub) publishChunks(topic string, msgs []wire.OrderMsg, always bool) {
 	}
 }
 
-// batch ingests one events payload.
+// batch ingests one events payload: verified entries are stored and applied (verify.go), the rest
+// is kept as evidence, and the journal's contiguous verified prefix is acked.
 func (g *group) batch(topic string, payload []byte) error {
 	site, agent, _, ok := wire.ParseAgentTopic(topic)
 	if !ok || !wire.ValidName(site) || !wire.ValidName(agent) {
@@ -218,8 +220,9 @@ func (g *group) batch(topic string, payload []byte) error {
 		g.h.log.Error("batch on a topic with an invalid site or agent dropped", "topic", topic)
 		return nil
 	}
+	body, trust := g.checkBatch(topic, site, agent, payload)
 	var b wire.Batch
-	if err := json.Unmarshal(payload, &b); err != nil {
+	if err := json.Unmarshal(body, &b); err != nil {
 		g.stats.MalformedDropped++
 		g.h.log.Error("malformed batch dropped", logging.KeySite, site, logging.KeyAgent, agent, "payload", excerpt(payload), logging.Err(err))
 		return nil
@@ -235,6 +238,9 @@ func (g *group) batch(topic string, payload []byte) error {
 		g.h.log.Error("batch with an invalid journal id dropped", logging.KeySite, site, logging.KeyAgent, agent, keyJournal, b.JournalID)
 		return nil
 	}
+	if !trust.ok {
+		return g.refuseBatch(site, agent, b, trust)
+	}
 	jb := g.tx.Bucket(bktJournals)
 	jk := journalKey(site, agent, b.JournalID)
 	var j journalRec
@@ -244,7 +250,6 @@ func (g *group) batch(topic string, payload []byte) error {
 	if j.JournalID == "" {
 		j = journalRec{Site: site, Agent: agent, JournalID: b.JournalID, FirstSeen: wire.Time(g.now)}
 	}
-	eb := g.tx.Bucket(bktEntries)
 	for _, e := range b.Events {
 		if e.JournalID != b.JournalID || e.Seq == 0 {
 			g.stats.InvalidEntries++
@@ -252,34 +257,11 @@ func (g *group) batch(topic string, payload []byte) error {
 				keyJournal, b.JournalID, logging.KeySeq, e.Seq, "entry_journal", e.JournalID)
 			continue
 		}
-		key := entryKey(site, agent, b.JournalID, e.Seq)
-		if old := eb.Get(key); old != nil {
-			g.stats.DuplicatesDropped++
-			var se storedEntry
-			if json.Unmarshal(old, &se) == nil && se.Hash != e.Hash {
-				g.stats.Conflicts++
-				g.h.log.Warn("entry sent again with different content: the first is kept", logging.KeySite, site, logging.KeyAgent, agent,
-					keyJournal, b.JournalID, logging.KeySeq, e.Seq, "hash", e.Hash, "stored_hash", se.Hash)
-			}
-			continue
-		}
-		se := storedEntry{Entry: e, Site: site, Agent: agent, ReceivedAt: wire.Time(g.now), ChainError: g.chainCheck(eb, site, agent, e)}
-		if se.ChainError != "" {
-			g.stats.ChainBreaks++
-			g.h.log.Warn("journal chain broken: entry stored as evidence", logging.KeySite, site, logging.KeyAgent, agent,
-				keyJournal, b.JournalID, logging.KeySeq, e.Seq, "chain_error", se.ChainError)
-		}
-		if err := putJSON(eb, key, se); err != nil {
-			return err
-		}
-		g.stats.EventsIngested++
-		if e.Seq > j.MaxSeq {
-			j.MaxSeq = e.Seq
-		}
-		if err := g.applyEntry(site, agent, e, key); err != nil {
+		if err := g.ingest(site, agent, &j, e, trust.kid); err != nil {
 			return err
 		}
 	}
+	eb := g.tx.Bucket(bktEntries)
 	for eb.Get(entryKey(site, agent, b.JournalID, j.AckedSeq+1)) != nil {
 		j.AckedSeq++
 	}
@@ -296,27 +278,6 @@ func (g *group) batch(topic string, payload []byte) error {
 	return g.touchAgent(site, agent, func(a *agentRec) {
 		a.JournalID, a.AckedSeq, a.LastSeen, a.Online = j.JournalID, j.AckedSeq, wire.Time(g.now), true
 	})
-}
-
-// chainCheck verifies e's own hash and its links to stored neighbours; "" means fine or unknown.
-func (g *group) chainCheck(eb *bolt.Bucket, site, agent string, e wire.Entry) string {
-	if e.ComputeHash() != e.Hash {
-		return "hash does not match the entry's content (edited)"
-	}
-	if e.Seq == 1 && e.PrevHash != "" {
-		return "first entry of the journal has a prev_hash"
-	}
-	if e.Seq > 1 {
-		var prev storedEntry
-		if ok, _ := getJSON(eb, entryKey(site, agent, e.JournalID, e.Seq-1), &prev); ok && prev.Hash != e.PrevHash {
-			return "prev_hash does not match the stored previous entry (removed, reordered or edited)"
-		}
-	}
-	var next storedEntry
-	if ok, _ := getJSON(eb, entryKey(site, agent, e.JournalID, e.Seq+1), &next); ok && next.PrevHash != e.Hash {
-		return "the stored next entry does not chain to this one (removed, reordered or edited)"
-	}
-	return ""
 }
 
 // applyEntry indexes the entry under its order and moves the order's state.

@@ -29,11 +29,44 @@ type JournalEntries struct {
 	AckedSeq uint64 `json:"acked_seq"`
 	// MaxSeq is the highest seq the hub holds (beyond AckedSeq after a gap).
 	MaxSeq uint64 `json:"max_seq"`
-	// Entries are the stored entries with seq > after, in seq order, as the agent sealed them.
+	// Entries are the stored entries with seq > after, in seq order, as the agent sealed them:
+	// the verified ones and those beyond a gap that wait for their predecessor (never an entry
+	// kept as unverified evidence).
 	Entries []wire.Entry `json:"entries"`
 	// More says that entries after the last one of this page are stored: ask again with
 	// after = the last seq of this page.
 	More bool `json:"more"`
+}
+
+// entryCursor walks the entry keys of one journal in a bucket keyed like entries.
+type entryCursor struct {
+	c      *bolt.Cursor
+	prefix []byte
+	k, v   []byte // nil k: done
+}
+
+func newEntryCursor(b *bolt.Bucket, prefix, start []byte) *entryCursor {
+	e := &entryCursor{c: b.Cursor(), prefix: prefix}
+	e.k, e.v = e.c.Seek(start)
+	e.skip()
+	return e
+}
+
+func (e *entryCursor) next() { e.k, e.v = e.c.Next(); e.skip() }
+
+// skip stops at the end of the journal and steps over keys that are not entry keys (journal ids
+// hold no NUL), so nothing is misread.
+func (e *entryCursor) skip() {
+	for e.k != nil {
+		if !bytes.HasPrefix(e.k, e.prefix) {
+			e.k = nil
+			return
+		}
+		if len(e.k) == len(e.prefix)+8 {
+			return
+		}
+		e.k, e.v = e.c.Next()
+	}
 }
 
 // getJournalEntries serves GET /v1/journals/{site}/{agent}/{journal_id}/entries?after=N&limit=M.
@@ -77,23 +110,30 @@ func (h *Hub) getJournalEntries(w http.ResponseWriter, r *http.Request) {
 		if after == ^uint64(0) {
 			return nil
 		}
+		// The verified entries and those beyond a gap that wait for their predecessor (verify.go),
+		// merged in seq order.
 		prefix := append(journalKey(site, agent, jid), 0)
-		c := tx.Bucket(bktEntries).Cursor()
-		for k, v := c.Seek(entryKey(site, agent, jid, after+1)); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
-			if len(k) != len(prefix)+8 { // not an entry key (journal ids hold no NUL): skip, never misread
-				continue
+		start := entryKey(site, agent, jid, after+1)
+		stored, waiting := newEntryCursor(tx.Bucket(bktEntries), prefix, start), newEntryCursor(tx.Bucket(bktPending), prefix, start)
+		for {
+			c := stored
+			if stored.k == nil || waiting.k != nil && bytes.Compare(waiting.k, stored.k) < 0 {
+				c = waiting
+			}
+			if c.k == nil {
+				return nil
 			}
 			if len(resp.Entries) == limit {
 				resp.More = true
-				break
+				return nil
 			}
 			var se storedEntry
-			if err := json.Unmarshal(v, &se); err != nil {
-				return fmt.Errorf("%w: entry %q: %v", ErrStore, k, err)
+			if err := json.Unmarshal(c.v, &se); err != nil {
+				return fmt.Errorf("%w: entry %q: %v", ErrStore, c.k, err)
 			}
 			resp.Entries = append(resp.Entries, se.Entry)
+			c.next()
 		}
-		return nil
 	})
 	if err != nil {
 		writeError(w, http.StatusInternalServerError, "读取失败 / store read failed: "+err.Error())

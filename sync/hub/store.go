@@ -25,6 +25,8 @@ const keyJournal = "journal"
 //	downlink  site (sub-bucket, its sequence is the hseq) / hseq(8) → wire.OrderMsg JSON
 //	agents    site 0 agent                                       → agentRec JSON
 //	commands  site 0 agent 0 n(8, the bucket's sequence)        → CommandRecord JSON
+//	pending   site 0 agent 0 journal 0 seq(8)                    → storedEntry JSON waiting for seq-1
+//	unverified site 0 agent 0 journal 0 seq(8) 0 n(8)            → unverifiedEntry JSON (evidence)
 //	meta      "stats"                                            → Stats JSON
 var (
 	bktEntries  = []byte("entries")
@@ -34,18 +36,30 @@ var (
 	bktDownlink = []byte("downlink")
 	bktAgents   = []byte("agents")
 	bktCommands = []byte("commands")
-	bktMeta     = []byte("meta")
-	keyStats    = []byte("stats")
+	bktPending  = []byte("pending")
+	// bktUnverified holds entries kept as evidence and never applied (verify.go).
+	bktUnverified = []byte("unverified")
+	bktMeta       = []byte("meta")
+	keyStats      = []byte("stats")
 )
 
 // Stats are the hub's counters, kept in the store so they survive restarts.
 type Stats struct {
 	EventsIngested    uint64 `json:"events_ingested"`
 	DuplicatesDropped uint64 `json:"duplicates_dropped"`
-	// Conflicts counts duplicates whose content differs from the stored entry (the first is kept).
+	// Conflicts counts duplicates whose content differs from the stored entry (the first is kept,
+	// the other is unverified evidence).
 	Conflicts uint64 `json:"conflicts"`
-	// ChainBreaks counts entries whose hash or link to a neighbour does not match (stored anyway).
+	// ChainBreaks counts entries whose hash or link to the previous stored entry does not match
+	// (kept as unverified evidence, not applied).
 	ChainBreaks uint64 `json:"chain_breaks"`
+	// Unverified counts entries kept as evidence and never applied: in a batch not signed by its
+	// agent's registered key, breaking the chain, or conflicting with a stored entry.
+	Unverified uint64 `json:"unverified"`
+	// SignatureRefused counts batches refused for their signature (their entries are Unverified).
+	SignatureRefused uint64 `json:"signature_refused"`
+	// EvidenceDropped counts unverified entries not kept because the evidence store is full.
+	EvidenceDropped uint64 `json:"evidence_dropped"`
 	// MalformedDropped counts unreadable payloads and batches without a usable journal id.
 	MalformedDropped uint64 `json:"malformed_dropped"`
 	// MismatchedDropped counts batches whose site/agent differ from their topic.
@@ -114,7 +128,7 @@ type agentRec struct {
 
 func initStore(db *bolt.DB, st *Stats) error {
 	err := db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bktEntries, bktJournals, bktOrders, bktHistory, bktDownlink, bktAgents, bktCommands, bktMeta} {
+		for _, b := range [][]byte{bktEntries, bktJournals, bktOrders, bktHistory, bktDownlink, bktAgents, bktCommands, bktMeta, bktPending, bktUnverified} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}

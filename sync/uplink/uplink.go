@@ -4,9 +4,14 @@
 // commands) without ever dropping a message, keeps a retained online/offline status with a last
 // will, and asks the hub for catch-ups.
 //
-// What is synced is decided by exactly one thing: a wire.Ack on wire.TopicAck with our journal id.
-// A paho token or a broker PUBACK means nothing here: a broker can lose what it acknowledged, and
-// paho completes tokens of resent messages early.
+// What is synced is decided by exactly one thing: a wire.Ack on wire.TopicAck with our journal id,
+// signed by the hub, for no more than we have sent. A paho token or a broker PUBACK means nothing
+// here: a broker can lose what it acknowledged, and paho completes tokens of resent messages early.
+//
+// MQTT does not say who published a message, so what only the hub may say (acks, commands, the
+// downlink) carries the hub's Ed25519 signature (wire.Signer) and is checked against the pinned
+// Options.HubKeys; refused payloads are reported through Options.OnRefused and never acted on. Our
+// own batches are signed with Options.SigningKey.
 //
 // Goroutines: one owner goroutine reads the Source and publishes; one feeder goroutine owns the
 // downlink queue and feeds Downlink(). paho's handlers only append to queues and return.
@@ -15,6 +20,7 @@ package uplink
 
 import (
 	"context"
+	"crypto/ed25519"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
@@ -72,10 +78,13 @@ type Source interface {
 	Committed() <-chan struct{}
 }
 
-// Message is one downlink message, as it arrived.
+// Message is one downlink message or command, as it arrived, with the signature frame removed.
 type Message struct {
 	Topic   string
-	Payload []byte
+	Payload []byte // the body: JSON
+	// Authenticated means the hub's signature was verified. False only for a payload accepted
+	// unsigned (Options.AcceptUnsigned).
+	Authenticated bool
 }
 
 // Options configure an Uplink. Zero values mean the documented defaults.
@@ -90,12 +99,8 @@ type Options struct {
 	Username, Password        string
 	// Clock drives ResendAfter and status times; nil = clock.Real.
 	Clock clock.Clock
-	// Logger receives diagnostics, with the site and agent fields; nil = silent (unless Logf).
+	// Logger receives diagnostics, with the site and agent fields; nil = silent.
 	Logger *slog.Logger
-	// Logf receives each record as one text line when Logger is nil; nil = silent.
-	//
-	// Deprecated: use Logger (or logging.FromLogf). Kept until every caller passes a logger.
-	Logf func(format string, args ...any)
 	// Window is the number of batches in flight beyond the acked seq; 0 = DefaultWindow.
 	Window int
 	// ResendAfter: with batches in flight and no ack progress for this long, resend from the acked
@@ -110,6 +115,23 @@ type Options struct {
 	// StatusInterval: while connected, the status is published again at least this often, and
 	// when it changed at most once a second (see status.go). 0 = DefaultStatusInterval.
 	StatusInterval time.Duration
+
+	// HubKeys are the hub's public keys (more than one while a key rotates). Acks, commands and
+	// downlink payloads must be signed by one of them for their topic; anything else is refused,
+	// unless AcceptUnsigned.
+	HubKeys []ed25519.PublicKey
+	// AcceptUnsigned also takes unsigned acks, commands and downlink (and those signed by a key not
+	// in HubKeys), delivered with Authenticated false. A signature that fails under a pinned key is
+	// refused all the same. New fails when HubKeys is empty and AcceptUnsigned is false.
+	AcceptUnsigned bool
+	// SigningKey is this agent's own key: every batch is signed with it, so the hub can tell the
+	// agent's journal from anything else published on its topic. nil = unsigned batches.
+	SigningKey ed25519.PrivateKey
+	// OnRefused receives each payload refused for its signature (reason wraps wire.ErrUnsigned or
+	// wire.ErrBadSignature; excerpt is at most 200 bytes), from the uplink's goroutines: it must
+	// return promptly. nil = each refusal is logged at Error level (with OnRefused set, reporting
+	// is the callback's job).
+	OnRefused func(topic string, reason error, excerpt []byte)
 }
 
 // Stats are counters since New.
@@ -117,8 +139,9 @@ type Stats struct {
 	Batches     uint64 // batches published (resends included)
 	Resends     uint64 // times the window was rewound to the acked seq + 1 (reconnect or ResendAfter)
 	Acks        uint64 // hub acks that moved the acked seq
-	IgnoredAcks uint64 // acks that were malformed, for another journal, above LastSeq, or stale
+	IgnoredAcks uint64 // acks that were malformed, for another journal, beyond what was sent, or stale
 	Downlink    uint64 // downlink messages received
+	Refused     uint64 // acks, commands and downlink payloads refused for their signature
 }
 
 // Uplink is a running MQTT uplink. Create it with New, end it with Stop.
@@ -138,7 +161,9 @@ type Uplink struct {
 	gen       atomic.Uint64 // connection generation: +1 on every connect
 	lastAck   atomic.Int64  // unix nanos of the clock, 0 = never
 
-	batches, resends, acks, ignored, downlinks atomic.Uint64
+	trust trust
+
+	batches, resends, acks, ignored, downlinks, refused atomic.Uint64
 
 	mu           sync.Mutex
 	inbox        []event
@@ -184,6 +209,10 @@ func New(ctx context.Context, src Source, opts Options) (*Uplink, error) {
 	if err != nil {
 		return nil, err
 	}
+	tr, err := newTrust(opts)
+	if err != nil {
+		return nil, err
+	}
 	if opts.Window <= 0 {
 		opts.Window = DefaultWindow
 	}
@@ -193,13 +222,9 @@ func New(ctx context.Context, src Source, opts Options) (*Uplink, error) {
 	if opts.StatusInterval <= 0 {
 		opts.StatusInterval = DefaultStatusInterval
 	}
-	log := opts.Logger
-	if log == nil {
-		log = logging.FromLogf(opts.Logf)
-	}
-	log = log.With(logging.KeySite, opts.Site, logging.KeyAgent, opts.Agent)
+	log := logging.Or(opts.Logger).With(logging.KeySite, opts.Site, logging.KeyAgent, opts.Agent)
 	u := &Uplink{
-		src: src, opts: opts, clk: clock.Or(opts.Clock), log: log, jid: src.JournalID(),
+		src: src, opts: opts, clk: clock.Or(opts.Clock), log: log, jid: src.JournalID(), trust: tr,
 		topicEvents:  wire.TopicEvents(opts.Site, opts.Agent),
 		topicAck:     wire.TopicAck(opts.Site, opts.Agent),
 		topicStatus:  wire.TopicStatus(opts.Site, opts.Agent),
@@ -216,6 +241,9 @@ func New(ctx context.Context, src Source, opts Options) (*Uplink, error) {
 	env, _ := json.Marshal(wire.Batch{Site: opts.Site, Agent: opts.Agent, JournalID: u.jid, Events: []wire.Entry{}})
 	// Entries counts entry JSON only: leave room for the envelope and one comma per entry.
 	u.maxBytes = wire.MaxBatchBytes - len(env) - wire.MaxBatchEntries
+	if tr.signer != nil {
+		u.maxBytes -= sigOverhead
+	}
 
 	will, _ := json.Marshal(wire.Status{State: "offline", Site: opts.Site, Agent: opts.Agent, JournalID: u.jid})
 	mo := mqtt.NewClientOptions().
@@ -257,7 +285,11 @@ func New(ctx context.Context, src Source, opts Options) (*Uplink, error) {
 	u.mu.Lock()
 	u.unwatch = unwatch
 	u.mu.Unlock()
-	u.log.Info("uplink started", "broker", opts.URL, "client_id", "wedge-"+opts.Site+"-"+opts.Agent, keyJournal, u.jid)
+	u.log.Info("uplink started", "broker", opts.URL, "client_id", "wedge-"+opts.Site+"-"+opts.Agent, keyJournal, u.jid,
+		"hub_keys", len(opts.HubKeys), "accept_unsigned", opts.AcceptUnsigned, "signed_batches", tr.signer != nil)
+	if opts.AcceptUnsigned {
+		u.log.Warn("接受未签名的中心消息 / accepting unsigned hub messages: anyone who can publish to the broker can ack, command and send orders")
+	}
 	return u, nil
 }
 
@@ -335,7 +367,8 @@ func tlsConfig(o Options) (*tls.Config, error) {
 }
 
 // Downlink delivers every message received on the site's orders topic, this agent's direct and
-// command topics, in arrival order. Nothing is dropped: an internal queue grows while the consumer
+// command topics, in arrival order, once its signature is checked (refused payloads go to
+// Options.OnRefused instead). Nothing else is dropped: an internal queue grows while the consumer
 // is slow. The channel is closed after Stop.
 func (u *Uplink) Downlink() <-chan Message { return u.dlOut }
 
@@ -362,7 +395,7 @@ func (u *Uplink) LastError() error {
 // Stats returns the counters.
 func (u *Uplink) Stats() Stats {
 	return Stats{Batches: u.batches.Load(), Resends: u.resends.Load(), Acks: u.acks.Load(),
-		IgnoredAcks: u.ignored.Load(), Downlink: u.downlinks.Load()}
+		IgnoredAcks: u.ignored.Load(), Downlink: u.downlinks.Load(), Refused: u.refused.Load()}
 }
 
 // PublishStatus re-publishes the retained online status now (e.g. the breaker changed). Without a
@@ -526,15 +559,18 @@ func (u *Uplink) feed() {
 			}
 		}
 		m := u.dlQ[0]
+		u.dlQ[0] = Message{}
+		u.dlQ = u.dlQ[1:]
 		u.dlMu.Unlock()
+		body, auth, err := u.trust.check(m.Topic, m.Payload)
+		if err != nil {
+			u.refuse(m.Topic, m.Payload, err)
+			continue
+		}
 		select {
-		case u.dlOut <- m:
-			u.dlMu.Lock()
-			u.dlQ[0] = Message{}
-			u.dlQ = u.dlQ[1:]
-			u.dlMu.Unlock()
+		case u.dlOut <- Message{Topic: m.Topic, Payload: body, Authenticated: auth}:
 		case <-u.stopped:
-			return
+			return // dropped like the rest of the queue: the hub replays it on catch-up
 		}
 	}
 }
@@ -624,7 +660,12 @@ func (u *Uplink) handle(w *window, rt *resendTimer, e event) {
 		}
 		return
 	}
-	seq, ok := u.parseAck(e.ack, w.acked)
+	body, _, err := u.trust.check(u.topicAck, e.ack)
+	if err != nil {
+		u.refuse(u.topicAck, e.ack, err)
+		return
+	}
+	seq, ok := u.parseAck(body, w)
 	if !ok {
 		return
 	}
@@ -641,8 +682,10 @@ func (u *Uplink) handle(w *window, rt *resendTimer, e event) {
 	}
 }
 
-// parseAck checks an ack payload; ok means it moves the acked seq to seq.
-func (u *Uplink) parseAck(p []byte, acked uint64) (uint64, bool) {
+// parseAck checks an ack payload; ok means it moves the acked seq to seq. An ack never moves the
+// acked seq past what this process has published: entries the hub never received from us cannot
+// have been stored by it.
+func (u *Uplink) parseAck(p []byte, w *window) (uint64, bool) {
 	var a wire.Ack
 	if err := json.Unmarshal(p, &a); err != nil {
 		u.ignored.Add(1)
@@ -659,7 +702,12 @@ func (u *Uplink) parseAck(p []byte, acked uint64) (uint64, bool) {
 		u.log.Warn("hub ack above our last seq ignored (hub bug or a foreign journal with our id)", logging.KeySeq, a.AckedSeq, "last_seq", last)
 		return 0, false
 	}
-	if a.AckedSeq <= acked {
+	if a.AckedSeq > w.sentMax {
+		u.ignored.Add(1)
+		u.log.Warn("hub ack beyond what this agent has sent ignored", logging.KeySeq, a.AckedSeq, "sent_seq", w.sentMax)
+		return 0, false
+	}
+	if a.AckedSeq <= w.acked {
 		u.ignored.Add(1) // stale or duplicate: acks only move forward
 		return 0, false
 	}
@@ -675,7 +723,7 @@ func (u *Uplink) publishBatch(es []wire.Entry) {
 	// The token is not waited on: its outcome means nothing for sync (only the hub's ack does), and
 	// an error or a timeout just means the batch will be resent. Publish itself blocks at most
 	// WriteTimeout on a stalled link.
-	u.cli.Publish(u.topicEvents, 1, false, b)
+	u.cli.Publish(u.topicEvents, 1, false, u.trust.sign(u.topicEvents, b))
 	u.batches.Add(1)
 }
 

@@ -2,6 +2,7 @@ package uplink_test
 
 import (
 	"context"
+	"crypto/ed25519"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -24,6 +25,10 @@ import (
 func start(t *testing.T, src uplink.Source, o uplink.Options) *uplink.Uplink {
 	t.Helper()
 	o.Site, o.Agent = site, agent
+	if len(o.HubKeys) == 0 {
+		// The test hubs of this file ack unsigned; the signature tests pin keys (sign_test.go).
+		o.AcceptUnsigned = true
+	}
 	if testing.Verbose() {
 		o.Logger = slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
@@ -242,7 +247,7 @@ func TestBadAcksAreIgnored(t *testing.T) {
 	src := uplinktest.NewMemSource(jid)
 	src.Append(10)
 	var logs lockedBuffer
-	o := uplink.Options{URL: b.URL(), Site: site, Agent: agent, Logger: slog.New(slog.NewTextHandler(&logs, nil))}
+	o := uplink.Options{URL: b.URL(), Site: site, Agent: agent, AcceptUnsigned: true, Logger: slog.New(slog.NewTextHandler(&logs, nil))}
 	u, err := uplink.New(context.Background(), src, o)
 	if err != nil {
 		t.Fatal(err)
@@ -509,6 +514,8 @@ func TestOptionsErrors(t *testing.T) {
 		{"cert without key", uplink.Options{URL: "ssl://x:1", Site: site, Agent: agent, CertFile: "c.pem"}, uplink.ErrOptions},
 		{"missing CA", uplink.Options{URL: "ssl://x:1", Site: site, Agent: agent, CAFile: dir + "/none.pem"}, uplink.ErrTLS},
 		{"missing cert", uplink.Options{URL: "tls://x:1", Site: site, Agent: agent, CertFile: dir + "/c", KeyFile: dir + "/k"}, uplink.ErrTLS},
+		{"no hub key", uplink.Options{URL: "tcp://x:1", Site: site, Agent: agent}, uplink.ErrOptions},
+		{"short hub key", uplink.Options{URL: "tcp://x:1", Site: site, Agent: agent, HubKeys: []ed25519.PublicKey{{1, 2}}}, uplink.ErrOptions},
 	}
 	for _, c := range cases {
 		u, err := uplink.New(context.Background(), src, c.o)
@@ -528,7 +535,7 @@ func TestOptionsErrors(t *testing.T) {
 func TestContextCancelStops(t *testing.T) {
 	b := testbroker.Start(t, nil)
 	ctx, cancel := context.WithCancel(context.Background())
-	u, err := uplink.New(ctx, uplinktest.NewMemSource(jid), uplink.Options{URL: b.URL(), Site: site, Agent: agent})
+	u, err := uplink.New(ctx, uplinktest.NewMemSource(jid), uplink.Options{URL: b.URL(), Site: site, Agent: agent, AcceptUnsigned: true})
 	if err != nil {
 		t.Fatal(err)
 	}

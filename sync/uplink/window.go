@@ -14,6 +14,7 @@ type window struct {
 	size     int      // batches in flight at most
 	acked    uint64   // the hub's highest ack, as recorded in the journal
 	next     uint64   // highest seq published in the current round (>= acked)
+	sentMax  uint64   // highest seq ever published by this process (>= acked): acks never go beyond
 	inflight []flight // published and not yet acked, oldest first (every last > acked)
 }
 
@@ -24,7 +25,7 @@ type flight struct {
 }
 
 func newWindow(acked uint64, size int) *window {
-	return &window{size: size, acked: acked, next: acked}
+	return &window{size: size, acked: acked, next: acked, sentMax: acked}
 }
 
 // full reports whether no more batches may be published until an ack arrives.
@@ -36,11 +37,12 @@ func (w *window) busy() bool { return len(w.inflight) > 0 }
 // sent records a batch ending at last, published on connection generation gen.
 func (w *window) sent(last, gen uint64) {
 	w.next = last
+	w.sentMax = max(w.sentMax, last)
 	w.inflight = append(w.inflight, flight{last: last, gen: gen})
 }
 
-// ack moves the acked seq to seq (the caller checked that it moves forward) and drops the batches
-// it covers. It reports whether batches are still in flight.
+// ack moves the acked seq to seq (the caller checked that it moves forward and is not beyond
+// sentMax) and drops the batches it covers. It reports whether batches are still in flight.
 func (w *window) ack(seq uint64) bool {
 	w.acked = seq
 	w.next = max(w.next, seq)
@@ -64,6 +66,7 @@ func (w *window) rewind() bool {
 // more), resend that unacked entries will be sent again.
 func (w *window) connected(gen, stored uint64) (reset, resend bool) {
 	w.acked = max(w.acked, stored)
+	w.sentMax = max(w.sentMax, w.acked)
 	for _, f := range w.inflight {
 		if f.gen < gen {
 			return true, w.rewind()

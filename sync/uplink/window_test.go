@@ -132,3 +132,22 @@ func TestResendTimer(t *testing.T) {
 		t.Fatal("a disarmed timer fired")
 	}
 }
+
+// sentMax is the highest seq ever published: a rewind or a reconnect does not lower it, and a new
+// window starts at the stored acked seq (nothing sent yet by this process).
+func TestWindowSentMax(t *testing.T) {
+	w := newWindow(5, 4)
+	if w.sentMax != 5 {
+		t.Fatalf("new window sentMax %d, want 5", w.sentMax)
+	}
+	w.sent(10, 1)
+	w.sent(20, 1)
+	w.rewind()
+	if w.sentMax != 20 || w.next != 5 {
+		t.Fatalf("after rewind sentMax %d next %d, want 20 5", w.sentMax, w.next)
+	}
+	w.connected(2, 30) // another process of this agent had 30 acked
+	if w.sentMax != 30 {
+		t.Fatalf("after a reconnect with acked 30, sentMax %d", w.sentMax)
+	}
+}

@@ -53,12 +53,20 @@ func cmdHub(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&o.BootstrapTokenFile, "bootstrap-token-file", "", "令牌库为空时写出管理员令牌到此文件 write an admin token to this file when the hub has no token yet")
 	level := fs.String("log-level", "info", "日志级别 log level: debug, info, warn or error")
 	format := fs.String("log-format", "text", "日志格式 log format: text or json")
+	var keys hubKeyFlags
+	keys.register(fs)
 	if err := fs.Parse(args); err != nil {
 		return exitUsage
 	}
 	if fs.NArg() > 0 {
 		fmt.Fprintf(stderr, "wedge hub: 多余的参数 unexpected arguments %q\n", fs.Args())
 		return exitUsage
+	}
+	if done, err := keys.apply(&o, stdout); err != nil {
+		fmt.Fprintf(stderr, "wedge hub: %v\n", err)
+		return exitUsage
+	} else if done {
+		return exitOK
 	}
 	for _, h := range strings.Split(allowed, ",") {
 		if h = strings.TrimSpace(h); h != "" {
@@ -70,12 +78,13 @@ func cmdHub(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "wedge hub: 日志设置无效 invalid log settings: %v\n", err)
 		return exitUsage
 	}
-	o.Logf = logfShim(log)
+	o.Logger = log // the hub logs through slog itself, at the right levels (refusals at Error)
 	h, err := hub.New(ctx, o)
 	if err != nil {
 		log.Error("无法启动 cannot start", logging.Err(err))
 		return exitUsage
 	}
+	reloadOnHUP(ctx, h)
 	fmt.Fprintf(stdout, "wedge hub: listening on %s, broker %s\n", h.URL(), o.BrokerURL)
 	<-ctx.Done()
 	sctx, cancel := stopCtx()

@@ -99,7 +99,7 @@ func flipAt(t *testing.T, path string, seq int) []byte {
 func TestRunDamagedJournal(t *testing.T) {
 	dir := t.TempDir()
 	p := filepath.Join(dir, "wedge.yaml")
-	os.WriteFile(p, []byte("site: sz01\nagent: pack09\ndata_dir: data\nbroker: {url: \"tcp://127.0.0.1:1\"}\napi: {listen: \"127.0.0.1:0\"}\nstations:\n  - {name: dock-1, role: handover}\n"), 0o644)
+	os.WriteFile(p, []byte("site: sz01\nagent: pack09\ndata_dir: data\nbroker: {url: \"tcp://127.0.0.1:1\", accept_unsigned: true}\napi: {listen: \"127.0.0.1:0\"}\nstations:\n  - {name: dock-1, role: handover}\n"), 0o644)
 	data := filepath.Join(dir, "data")
 	os.MkdirAll(data, 0o750)
 	db := filepath.Join(data, "wedge.db")
@@ -189,7 +189,7 @@ func TestJournalRecover(t *testing.T) {
 		}
 		writeOrders(t, s, 0, 40)
 		synced := s.LastSeq()
-		up, err := uplink.New(context.Background(), s, uplink.Options{URL: b.URL(), Site: "sz01", Agent: agentName})
+		up, err := uplink.New(context.Background(), s, uplink.Options{URL: b.URL(), Site: "sz01", Agent: agentName, AcceptUnsigned: true})
 		if err != nil {
 			t.Fatal(err)
 		}

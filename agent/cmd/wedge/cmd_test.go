@@ -165,7 +165,7 @@ func TestRunStopsGracefully(t *testing.T) {
 	b := testbroker.Start(t, nil)
 	dir := t.TempDir()
 	p := filepath.Join(dir, "wedge.yaml")
-	os.WriteFile(p, []byte(fmt.Sprintf("site: sz01\nagent: pack09\ndata_dir: data\nbroker: {url: %q}\napi: {listen: \"127.0.0.1:0\"}\nstations:\n  - {name: dock-1, role: handover}\n", b.URL())), 0o644)
+	os.WriteFile(p, []byte(fmt.Sprintf("site: sz01\nagent: pack09\ndata_dir: data\nbroker: {url: %q, accept_unsigned: true}\napi: {listen: \"127.0.0.1:0\"}\nstations:\n  - {name: dock-1, role: handover}\n", b.URL())), 0o644)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	var out, errb syncBuf

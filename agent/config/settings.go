@@ -19,7 +19,8 @@ import (
 const SettingsVersion = 1
 
 // sharedFields are the settings every PC of a site must agree on: the rules of the floor (data
-// contracts, breaker, overdue, KPI, badge and pairing rules) and the site's broker. "*" stands for
+// contracts, breaker, overdue, KPI, badge and pairing rules), the site's broker and the hub keys it
+// pins (a PC without the hub's new key refuses the hub's messages). "*" stands for
 // any mapping key, "[]" for any list index. SettingsHash covers exactly these fields.
 var sharedFields = []string{
 	"site",
@@ -29,7 +30,7 @@ var sharedFields = []string{
 	"contract.default_order_no_pattern",
 	"strict_channels",
 	"channels.*.order_no_pattern",
-	"broker.url",
+	"broker.url", "broker.hub_keys[]", "broker.accept_unsigned",
 	"breaker.max_backlog", "breaker.max_avg_wait", "breaker.close_ratio", "breaker.close_after",
 	"overdue_after",
 	"kpi.zone", "kpi.within", "kpi.goal", "kpi.warn",
@@ -42,7 +43,7 @@ var sharedFields = []string{
 var perPCFields = []string{
 	"agent", "data_dir", "profiles_dir",
 	"api.listen", "api.token", "api.allowed_hosts[]",
-	"broker.ca", "broker.cert", "broker.key", "broker.username", "broker.password",
+	"broker.ca", "broker.cert", "broker.key", "broker.username", "broker.password", "broker.hub_keys_file", "signing_key",
 	"log.level", "log.format",
 	"stations[].name", "stations[].role",
 	"devices[].name", "devices[].kind", "devices[].station", "devices[].transport", "devices[].port",
@@ -150,11 +151,14 @@ func walkSettings(v reflect.Value, field, at []any, leaf func(field, at []any, v
 		t := v.Type()
 		for i := range t.NumField() {
 			f := t.Field(i)
-			name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
-			if !f.IsExported() || name == "" || name == "-" {
-				continue
+			name, opts, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+			switch {
+			case !f.IsExported() || name == "-":
+			case opts == "inline":
+				walkSettings(v.Field(i), field, at, leaf) // its fields are the parent's
+			case name != "":
+				walkSettings(v.Field(i), add(field, name), add(at, name), leaf)
 			}
-			walkSettings(v.Field(i), add(field, name), add(at, name), leaf)
 		}
 	case reflect.Map:
 		var keys []string

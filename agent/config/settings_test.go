@@ -1,12 +1,14 @@
 package config
 
 import (
+	"crypto/ed25519"
 	"fmt"
 	"slices"
 	"strings"
 	"testing"
 
 	"wedge/internal/webauth/password"
+	"wedge/sync/wire"
 )
 
 // fullYAML sets every field of the configuration (console user hash filled in by the test).
@@ -22,7 +24,7 @@ strict_channels: true
 channels:
   Tmall: {order_no_pattern: "^[0-9]{12,20}$"}
   jd: {order_no_pattern: "^[0-9]{12,16}$"}
-broker: {url: "ssl://mq:8883", ca: /etc/ca.pem, cert: /etc/a.pem, key: /etc/a.key, username: pack01, password: pw}
+broker: {url: "ssl://mq:8883", ca: /etc/ca.pem, cert: /etc/a.pem, key: /etc/a.key, username: pack01, password: pw, hub_keys: [%q], hub_keys_file: /etc/wedge/hub.pub, accept_unsigned: true}
 api: {listen: "0.0.0.0:8470", token: tok, allowed_hosts: [pack01.lan]}
 log: {level: debug, format: json}
 stations:
@@ -45,6 +47,7 @@ console:
   session_key_file: /etc/wedge/console.key
   allowed_origins: ["https://pack01.lan"]
   secure_cookies: true
+signing_key: /etc/wedge/agent.key
 `
 
 func fullConfig(t *testing.T) *Config {
@@ -53,7 +56,11 @@ func fullConfig(t *testing.T) *Config {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := Parse("full.yaml", fmt.Appendf(nil, fullYAML, h), nil)
+	pub, _, err := ed25519.GenerateKey(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := Parse("full.yaml", fmt.Appendf(nil, fullYAML, wire.FormatPublicKey(pub), h), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

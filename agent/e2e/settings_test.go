@@ -18,16 +18,24 @@ import (
 )
 
 // startAgentYAML writes body (after the site, agent, data_dir, broker and api lines every agent
-// needs) as dir/<name>/wedge.yaml and starts `wedge run` on it.
+// needs, pinning dir's hub key) as dir/<name>/wedge.yaml, makes and registers the agent's signing
+// key as newAgent does, and starts `wedge run` on it.
 func startAgentYAML(t *testing.T, dir, name string, b *testbroker.Broker, body string) *agentProc {
 	t.Helper()
+	keys := keysFor(t, dir)
 	a := &agentProc{name: name, dir: filepath.Join(dir, name)}
 	a.data = filepath.Join(a.dir, "data")
 	a.cfgPath = filepath.Join(a.dir, "wedge.yaml")
 	if err := os.MkdirAll(a.dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	cfg := fmt.Sprintf("site: sz01\nagent: %s\ndata_dir: %s\nbroker: {url: %q}\napi: {listen: \"127.0.0.1:0\", token: \"e2e-token\"}\n%s", name, a.data, b.URL(), body)
+	pub, err := wire.CreateKeyFile(filepath.Join(a.data, "agent.key"), filepath.Join(a.data, "agent.pub"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	registerAgent(t, dir, name, []byte(wire.FormatPublicKey(pub)+"\n"))
+	cfg := fmt.Sprintf("site: sz01\nagent: %s\ndata_dir: %s\nbroker: {url: %q, hub_keys: [%q]}\napi: {listen: \"127.0.0.1:0\", token: \"e2e-token\"}\n%s",
+		name, a.data, b.URL(), keys.hubPub, body)
 	if err := os.WriteFile(a.cfgPath, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}

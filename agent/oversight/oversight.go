@@ -113,6 +113,7 @@ type Oversight struct {
 	kpi     *KPI
 	board   *board
 	overdue *overdueMarker
+	refused *refusalFeed
 
 	kick chan struct{}
 	stop chan struct{}
@@ -152,6 +153,7 @@ func New(ctx context.Context, store *journal.Store, opts Options) (*Oversight, e
 	o.logSettings()
 	o.breaker.onChange = o.breakerChanged
 	o.overdue = &overdueMarker{store: store, after: opts.OverdueAfter, m: o.m, log: o.log}
+	o.refused = &refusalFeed{store: store, clk: o.clk, after: store.LastSeq()}
 	o.board = &board{site: opts.Site, agent: opts.Agent, devices: opts.Devices, sync: opts.Sync}
 	o.events = &Events{m: o.m, clk: o.clk, kick: o.Kick, devUp: map[string]bool{}}
 	o.src = &consoleSource{store: store, clk: o.clk, board: o.board, kpi: o.kpi, breaker: o.breaker, events: o.events, confirm: opts.Confirm, settings: o.Settings}
@@ -260,6 +262,7 @@ func (o *Oversight) observe(ctx context.Context) {
 		}
 		return
 	}
+	o.refused.poll(func(s console.Scan) { o.con.Publish(console.ScanEvent(s)) })
 	now := o.clk.Now()
 	wrote := o.breaker.observe(ctx, pending, held, now)
 	if o.overdue.mark(ctx, pending, now) > 0 {

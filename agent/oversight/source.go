@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"wedge/agent/config"
 	"wedge/agent/console"
@@ -53,6 +54,13 @@ func (s *consoleSource) Search(ctx context.Context, code string) (console.OrderV
 		return console.OrderView{}, err
 	}
 	if !ok {
+		// An order that was refused (e.g. it broke the data contract) is not stored, but its
+		// refusal is journaled under its id: show that history.
+		if id := strings.TrimSpace(code); id == "" {
+			return console.OrderView{}, fmt.Errorf("%w: %q", console.ErrNotFound, code)
+		} else if h, err := s.store.History(id); err == nil && len(h) > 0 {
+			return console.OrderView{Order: order.Order{ID: h[0].OrderID}, History: h}, nil
+		}
 		return console.OrderView{}, fmt.Errorf("%w: %q", console.ErrNotFound, code)
 	}
 	h, err := s.store.History(o.ID)

@@ -67,8 +67,8 @@ func (a *agentProc) setting(t *testing.T, field string) config.Effective {
 
 // TestDefaultContractRefusesShortOrderNo: an agent with no channels: configured refuses an order
 // whose channel_order_no is "x1" (the default data contract: at least 12 letters or digits). The
-// refusal is journaled, reaches the hub as a reject with reason contract_violation, and the order
-// never enters 待分仓; a good order dispatched with it does.
+// refusal is journaled, reaches the hub as a reject with reason contract_violation and shows in the
+// console's scan feed, and the order never enters 待分仓; a good order dispatched with it does.
 func TestDefaultContractRefusesShortOrderNo(t *testing.T) {
 	needE2E(t)
 	dir := t.TempDir()
@@ -101,6 +101,26 @@ func TestDefaultContractRefusesShortOrderNo(t *testing.T) {
 	if st := a.orderState(t, bad.OrderID); st != "" {
 		t.Errorf("the refused order is %q at the agent, want unknown", st)
 	}
+	// The supervisor console shows the refusal in its scan feed.
+	waitFor(t, 30*time.Second, "the console's feed shows the refusal", func() bool {
+		var full struct {
+			Feed []struct {
+				Code    string `json:"code"`
+				OrderID string `json:"order_id"`
+				Result  string `json:"result"`
+				Reason  string `json:"reason"`
+			} `json:"feed"`
+		}
+		if code, err := getJSON("http://"+a.addr+"/console/api/snapshot", &full); err != nil || code != 200 {
+			return false
+		}
+		for _, s := range full.Feed {
+			if s.OrderID == bad.OrderID && s.Code == "x1" && s.Result == "rejected" && s.Reason == "contract_violation" {
+				return true
+			}
+		}
+		return false
+	})
 	if e := a.setting(t, "contract.default_order_no_pattern"); e.Value != config.DefaultOrderNoPattern || e.Source != config.SourceDefault {
 		t.Errorf("reported contract %+v", e)
 	}

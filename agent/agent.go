@@ -9,6 +9,7 @@ package agent
 
 import (
 	"context"
+	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -152,26 +153,7 @@ func New(ctx context.Context, cfg *config.Config, deps Deps) (a *Agent, err erro
 	// Every result goes through res; its API and supervision are filled in as they start, each
 	// before anything can deliver a result to it.
 	res := &results{log: log, next: deps.OnResult}
-	a.dev = devices.New(devices.Options{
-		Config: cfg, Profiles: profiles, Store: a.store, Clock: deps.Clock, Logger: log,
-		OpenScanner: deps.OpenScanner, HIDEnumerate: deps.HIDEnumerate, HIDOpen: deps.HIDOpen,
-		SerialPorts: deps.SerialPorts, Rescan: deps.Rescan, Debounce: deps.Debounce,
-		OnResult: res.fromStation,
-		// The supervision (next step) hears of unplugs (popup, metrics) and printer faults
-		// (popup). Device and printer events come only from reads and jobs, after it started.
-		OnEvent: []func(devices.Event){
-			func(ev devices.Event) { a.sup.Events().DeviceEvent(ev.Kind, ev.Device, ev.Plugged) },
-			deps.OnDeviceEvent,
-		},
-		OnPrinterEvent: []func(printing.Event){
-			func(ev printing.Event) {
-				if !ev.Cleared {
-					a.sup.Events().PrinterFault(ev.Printer, ev.Message.String())
-				}
-			},
-			deps.OnPrinterEvent,
-		},
-	})
+	a.dev = devices.New(a.devicesOptions(cfg, deps, profiles, res))
 
 	// 3. supervision: it decides the state of arriving orders, so it starts before intake.
 	// The supervision's goroutine asks for the uplink's state at any time; the uplink starts
@@ -194,9 +176,62 @@ func New(ctx context.Context, cfg *config.Config, deps Deps) (a *Agent, err erro
 
 	// 5. uplink. It must outlive ctx: Stop ends it after the stations, in order. It believes only
 	// what the hub signed and signs the agent's batches (hubtrust.go).
+	trust, err := a.startUplink(ctx, cfg, deps, hubKeys)
+	if err != nil {
+		return a, err
+	}
+	up.Store(a.up)
+	a.pumpDone = make(chan struct{})
+	go downlink{cfg: cfg, sup: a.sup, in: a.in, trust: trust, log: log}.pump(a.up.Downlink(), a.stop, a.pumpDone)
+
+	// 6. stations, and the API handler that records their results (no read reaches a station
+	// before the device inputs start below)
+	inputs, handler := a.startStations(cfg, deps, res)
+
+	// 7. device inputs: scanners (and the discovery watcher), then print proxies
+	a.dev.Start(inputs)
+
+	// 8. API server
+	if err := a.serveAPI(cfg, handler); err != nil {
+		return a, err
+	}
+	log.Info("agent started", "journal", a.store.JournalID(),
+		"stations", len(a.stations), "devices", len(cfg.Devices))
+	return a, nil
+}
+
+// devicesOptions wires the device binding: results go through res, unplugs and printer faults to
+// the supervision (popup, metrics) and to the Deps hooks.
+func (a *Agent) devicesOptions(cfg *config.Config, deps Deps, profiles map[string]profile.Profile, res *results) devices.Options {
+	return devices.Options{
+		Config: cfg, Profiles: profiles, Store: a.store, Clock: deps.Clock, Logger: a.log,
+		OpenScanner: deps.OpenScanner, HIDEnumerate: deps.HIDEnumerate, HIDOpen: deps.HIDOpen,
+		SerialPorts: deps.SerialPorts, Rescan: deps.Rescan, Debounce: deps.Debounce,
+		OnResult: res.fromStation,
+		// The supervision (next step) hears of unplugs (popup, metrics) and printer faults
+		// (popup). Device and printer events come only from reads and jobs, after it started.
+		OnEvent: []func(devices.Event){
+			func(ev devices.Event) { a.sup.Events().DeviceEvent(ev.Kind, ev.Device, ev.Plugged) },
+			deps.OnDeviceEvent,
+		},
+		OnPrinterEvent: []func(printing.Event){
+			func(ev printing.Event) {
+				if !ev.Cleared {
+					a.sup.Events().PrinterFault(ev.Printer, ev.Message.String())
+				}
+			},
+			deps.OnPrinterEvent,
+		},
+	}
+}
+
+// startUplink starts the uplink over the journal: it believes only what the hub signed and signs
+// the agent's batches (hubtrust.go). It must outlive ctx: Stop ends it after the stations, in order.
+func (a *Agent) startUplink(ctx context.Context, cfg *config.Config, deps Deps, hubKeys []ed25519.PublicKey) (*hubTrust, error) {
+	log := a.log
 	ownKey, err := agentKey(cfg, log)
 	if err != nil {
-		return a, fmt.Errorf("%w: %w", ErrStart, err)
+		return nil, fmt.Errorf("%w: %w", ErrStart, err)
 	}
 	trust := newHubTrust(a.store, deps.Clock, log, deps.OnRefused)
 	a.up, err = uplink.New(context.WithoutCancel(ctx), a.store, uplink.Options{
@@ -208,14 +243,15 @@ func New(ctx context.Context, cfg *config.Config, deps Deps) (a *Agent, err erro
 		HubKeys:      hubKeys, AcceptUnsigned: cfg.Broker.AcceptUnsigned, SigningKey: ownKey, OnRefused: trust.onRefused,
 	})
 	if err != nil {
-		return a, fmt.Errorf("%w: uplink: %w", ErrStart, err)
+		return nil, fmt.Errorf("%w: uplink: %w", ErrStart, err)
 	}
-	up.Store(a.up)
-	a.pumpDone = make(chan struct{})
-	go downlink{cfg: cfg, sup: a.sup, in: a.in, trust: trust, log: log}.pump(a.up.Downlink(), a.stop, a.pumpDone)
+	return trust, nil
+}
 
-	// 6. stations, and the API handler that records their results (no read reaches a station
-	// before the device inputs start below)
+// startStations makes the stations and the API handler that records their results (no read
+// reaches a station before the device inputs start).
+func (a *Agent) startStations(cfg *config.Config, deps Deps, res *results) ([]devices.Station, *api.API) {
+	log := a.log
 	var inputs []devices.Station
 	for _, s := range cfg.Stations {
 		st := station.New(station.Config{Name: s.Name, Role: s.Role, OperatorPattern: cfg.OperatorRE(), PairWindow: cfg.PairWindow.D()},
@@ -233,32 +269,32 @@ func New(ctx context.Context, cfg *config.Config, deps Deps) (a *Agent, err erro
 		OnResult: res.sink,
 	})
 	res.api = handler
+	return inputs, handler
+}
 
-	// 7. device inputs: scanners (and the discovery watcher), then print proxies
-	a.dev.Start(inputs)
-
-	// 8. API server
-	if cfg.API.Listen != "off" {
-		a.ln, err = net.Listen("tcp", cfg.API.Listen)
-		if err != nil {
-			return a, fmt.Errorf("%w: api listen %s: %w", ErrStart, cfg.API.Listen, err)
-		}
-		mux := http.NewServeMux()
-		mux.Handle("/", handler)
-		a.sup.Register(mux) // /console/, /metrics, GET /api/v1/kpi
-		a.srv = httpserve.Server(mux, httpserve.Options{AllowedHosts: allowedHosts(cfg.API)})
-		a.httpDone = make(chan struct{})
-		go func(srv *http.Server, ln net.Listener, done chan struct{}) {
-			defer close(done)
-			if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-				log.Error("api server", logging.Err(err))
-			}
-		}(a.srv, a.ln, a.httpDone)
-		log.Info("api listening", "url", "http://"+a.ln.Addr().String())
+// serveAPI serves the API, the console, /metrics and the KPI on cfg.API.Listen ("off": nothing).
+func (a *Agent) serveAPI(cfg *config.Config, handler http.Handler) error {
+	if cfg.API.Listen == "off" {
+		return nil
 	}
-	log.Info("agent started", "journal", a.store.JournalID(),
-		"stations", len(a.stations), "devices", len(cfg.Devices))
-	return a, nil
+	ln, err := net.Listen("tcp", cfg.API.Listen)
+	if err != nil {
+		return fmt.Errorf("%w: api listen %s: %w", ErrStart, cfg.API.Listen, err)
+	}
+	a.ln = ln
+	mux := http.NewServeMux()
+	mux.Handle("/", handler)
+	a.sup.Register(mux) // /console/, /metrics, GET /api/v1/kpi
+	a.srv = httpserve.Server(mux, httpserve.Options{AllowedHosts: allowedHosts(cfg.API)})
+	a.httpDone = make(chan struct{})
+	go func(srv *http.Server, ln net.Listener, done chan struct{}) {
+		defer close(done)
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			a.log.Error("api server", logging.Err(err))
+		}
+	}(a.srv, a.ln, a.httpDone)
+	a.log.Info("api listening", "url", "http://"+a.ln.Addr().String())
+	return nil
 }
 
 // Supervisor is the agent's supervision (breaker, overdue, KPI, metrics, console).

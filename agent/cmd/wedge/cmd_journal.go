@@ -198,74 +198,25 @@ func recoverJournal(ctx context.Context, o recoverOpts, stdout io.Writer) (int, 
 		}
 		local = s.Entries
 	}
-	var hubLast, localLast uint64
-	stopped := "" // why the local entries end where they do
-	lacks := func(seq uint64) error {
-		return fmt.Errorf("中心副本缺少第 %d 条 the hub's copy lacks entry %d (it acknowledged up to %d)", seq, seq, acked)
-	}
-	// The chain to rebuild: the hub's entries 1…acked, then the local ones that follow on.
-	chain := func(yield func(wire.Entry, error) bool) {
-		var prev *wire.Entry
-		page, next := first, uint64(1)
-		for next <= acked {
-			if len(page.Entries) == 0 {
-				yield(wire.Entry{}, lacks(next))
-				return
-			}
-			for _, e := range page.Entries {
-				if e.Seq != next {
-					yield(wire.Entry{}, lacks(next))
-					return
-				}
-				if err := wire.VerifyLink(prev, e); err != nil {
-					yield(wire.Entry{}, fmt.Errorf("中心副本在第 %d 条断裂，请从备份恢复 the hub's copy is broken at entry %d, restore a backup: %w", e.Seq, e.Seq, err))
-					return
-				}
-				if !yield(e, nil) {
-					return
-				}
-				prev, hubLast, next = &e, e.Seq, next+1
-				if next > acked {
-					break
-				}
-			}
-			if next <= acked {
-				var err error
-				if page, err = c.entries(ctx, site, agentName, jid, next-1); err != nil {
-					yield(wire.Entry{}, err)
-					return
-				}
-			}
-		}
-		for _, e := range local {
-			if err := wire.VerifyLink(prev, e); err != nil {
-				stopped = fmt.Sprintf("本地第 %d 条接不上中心副本 local entry %d does not chain: %v", e.Seq, e.Seq, err)
-				return
-			}
-			if !yield(e, nil) {
-				return
-			}
-			prev, localLast = &e, e.Seq
-		}
-	}
+	rc := &recoveryChain{c: c, site: site, agent: agentName, jid: jid, first: first, acked: acked, local: local}
 	tmp := path + ".recovering"
 	os.Remove(tmp) // a leftover of an interrupted recover, never the journal itself
 	opts := &journal.Options{Site: site, Agent: agentName}
-	last, err := journal.Rebuild(tmp, opts, journal.Restore{JournalID: jid, Entries: chain, AckedSeq: acked})
+	last, err := journal.Rebuild(tmp, opts, journal.Restore{JournalID: jid, Entries: rc.entries(ctx), AckedSeq: acked})
 	if err != nil {
 		return exitFailure, fmt.Errorf("重建失败，原文件未改动 rebuild failed, the journal file is unchanged: %w", err)
 	}
 
 	// What the note says.
-	detail := fmt.Sprintf("日志已恢复 journal recovered: 第 1–%d 条来自中心 entries 1–%d from the hub %s", hubLast, hubLast, o.hub)
-	if localLast > 0 {
-		detail += fmt.Sprintf("; 第 %d–%d 条来自本地损坏文件 entries %d–%d salvaged from the damaged file", acked+1, localLast, acked+1, localLast)
+	detail := fmt.Sprintf("日志已恢复 journal recovered: 第 1–%d 条来自中心 entries 1–%d from the hub %s", rc.hubLast, rc.hubLast, o.hub)
+	if rc.localLast > 0 {
+		detail += fmt.Sprintf("; 第 %d–%d 条来自本地损坏文件 entries %d–%d salvaged from the damaged file", acked+1, rc.localLast, acked+1, rc.localLast)
 	}
 	if sal.LastSeq > last {
 		detail += fmt.Sprintf("; 本地第 %d–%d 条未能恢复 local entries %d–%d are lost", last+1, sal.LastSeq, last+1, sal.LastSeq)
 	}
-	if stopped != "" {
-		detail += "; " + stopped
+	if rc.stopped != "" {
+		detail += "; " + rc.stopped
 	}
 	// The agent's own state (downlink position, breaker) matches the entries only when every entry
 	// of the damaged file is back; otherwise it starts afresh (intake then catches up from the
@@ -277,6 +228,78 @@ func recoverJournal(ctx context.Context, o recoverOpts, stdout io.Writer) (int, 
 		}
 		app = nil
 	}
+	return installRecovered(ctx, path, tmp, opts, exists, app, detail, jid, acked, stdout)
+}
+
+// recoveryChain is the chain a recover rebuilds: the hub's entries 1…acked, fetched page by page
+// and checked link by link, then the local entries that follow on (as far as they chain).
+type recoveryChain struct {
+	c                *hubClient
+	site, agent, jid string
+	first            hub.JournalEntries
+	acked            uint64
+	local            []wire.Entry
+
+	hubLast, localLast uint64
+	stopped            string // why the local entries end where they do
+}
+
+func (rc *recoveryChain) lacks(seq uint64) error {
+	return fmt.Errorf("中心副本缺少第 %d 条 the hub's copy lacks entry %d (it acknowledged up to %d)", seq, seq, rc.acked)
+}
+
+// entries yields the chain; an error ends it.
+func (rc *recoveryChain) entries(ctx context.Context) func(yield func(wire.Entry, error) bool) {
+	return func(yield func(wire.Entry, error) bool) {
+		var prev *wire.Entry
+		page, next := rc.first, uint64(1)
+		for next <= rc.acked {
+			if len(page.Entries) == 0 {
+				yield(wire.Entry{}, rc.lacks(next))
+				return
+			}
+			for _, e := range page.Entries {
+				if e.Seq != next {
+					yield(wire.Entry{}, rc.lacks(next))
+					return
+				}
+				if err := wire.VerifyLink(prev, e); err != nil {
+					yield(wire.Entry{}, fmt.Errorf("中心副本在第 %d 条断裂，请从备份恢复 the hub's copy is broken at entry %d, restore a backup: %w", e.Seq, e.Seq, err))
+					return
+				}
+				if !yield(e, nil) {
+					return
+				}
+				prev, rc.hubLast, next = &e, e.Seq, next+1
+				if next > rc.acked {
+					break
+				}
+			}
+			if next <= rc.acked {
+				var err error
+				if page, err = rc.c.entries(ctx, rc.site, rc.agent, rc.jid, next-1); err != nil {
+					yield(wire.Entry{}, err)
+					return
+				}
+			}
+		}
+		for _, e := range rc.local {
+			if err := wire.VerifyLink(prev, e); err != nil {
+				rc.stopped = fmt.Sprintf("本地第 %d 条接不上中心副本 local entry %d does not chain: %v", e.Seq, e.Seq, err)
+				return
+			}
+			if !yield(e, nil) {
+				return
+			}
+			prev, rc.localLast = &e, e.Seq
+		}
+	}
+}
+
+// installRecovered ends the rebuilt journal at tmp with the recovery note (and the agent's state
+// when it is still valid), keeps the damaged file aside and moves the new journal into place.
+func installRecovered(ctx context.Context, path, tmp string, opts *journal.Options, exists bool, app map[string][]byte,
+	detail, jid string, acked uint64, stdout io.Writer) (int, error) {
 	aside := ""
 	if exists {
 		aside = fmt.Sprintf("%s.damaged-%s", path, time.Now().UTC().Format("20060102T150405Z"))

@@ -262,6 +262,7 @@ func (a *Agent) startStations(cfg *config.Config, deps Deps, res *results) ([]de
 	handler := api.New(api.Options{
 		Info:  api.Info{Site: cfg.Site, Agent: cfg.Agent, Version: version.Version},
 		Token: cfg.API.Token, Store: a.store, Sync: a.up, Devices: a.dev.List,
+		Settings: a.sup.Settings, SettingsHash: cfg.SettingsHash(),
 		Clock: deps.Clock, Logger: log,
 		Stations: a.stations, Printing: a.dev.PrintSet(),
 		// Manual confirmations: the API records them itself; the rest of the sink is the stations'.

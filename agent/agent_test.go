@@ -191,7 +191,7 @@ func TestPrintOnAHandoverOnB(t *testing.T) {
 	pa := startAgent(t, ctx, dir, b.URL(), "pack01", "  - {name: print-1, role: print}\n")
 	pb := startAgent(t, ctx, dir, b.URL(), "dock01", "  - {name: dock-1, role: handover}\n")
 
-	postOrders(t, h, wire.OrderMsg{Type: wire.TypeOrder, OrderID: "AB1", Channel: "jd", ChannelOrderNo: "88001", BuyerID: "b", OrderedAt: "2026-01-22T07:00:00Z", SKUs: []string{"S"}, Carrier: "zto"})
+	postOrders(t, h, wire.OrderMsg{Type: wire.TypeOrder, OrderID: "AB1", Channel: "jd", ChannelOrderNo: "880010000001", BuyerID: "b", OrderedAt: "2026-01-22T07:00:00Z", SKUs: []string{"S"}, Carrier: "zto"})
 	for _, a := range []*agent.Agent{pa, pb} {
 		eventually(t, "both agents receive the order", func() bool {
 			_, ok, _ := a.Store().Order("AB1")
@@ -202,7 +202,7 @@ func TestPrintOnAHandoverOnB(t *testing.T) {
 	if m := apiScan(t, pb, "dock-1", wb); m["reason"] != string(order.ReasonUnknownWaybill) {
 		t.Fatalf("handover before the print: %v", m)
 	}
-	apiScan(t, pa, "print-1", "88001")
+	apiScan(t, pa, "print-1", "880010000001")
 	if m := apiScan(t, pa, "print-1", wb); m["outcome"] != "accepted" {
 		t.Fatalf("print on A: %v", m)
 	}
@@ -236,7 +236,7 @@ func TestCatchupAfterOutage(t *testing.T) {
 	defer cancel()
 	h := startHub(t, ctx, b.URL(), dir, "hub-cu")
 	dispatch := func(id string) {
-		postOrders(t, h, wire.OrderMsg{Type: wire.TypeOrder, OrderID: id, Channel: "jd", ChannelOrderNo: "no-" + id, BuyerID: "b", OrderedAt: "2026-01-22T07:00:00Z", SKUs: []string{"S"}})
+		postOrders(t, h, wire.OrderMsg{Type: wire.TypeOrder, OrderID: id, Channel: "jd", ChannelOrderNo: "JD0000000000" + id, BuyerID: "b", OrderedAt: "2026-01-22T07:00:00Z", SKUs: []string{"S"}})
 	}
 	sub := t.TempDir()
 	a := startAgent(t, ctx, sub, b.URL(), "pack01", "  - {name: print-1, role: print}\n")

@@ -33,7 +33,7 @@ func TestCatchupInPagesAfterOutage(t *testing.T) {
 		h.Stop(sctx)
 	})
 	dispatch := func(id string) {
-		if code := postOrders(t, h, wire.OrderMsg{Type: wire.TypeOrder, OrderID: id, Channel: "jd", ChannelOrderNo: "no-" + id,
+		if code := postOrders(t, h, wire.OrderMsg{Type: wire.TypeOrder, OrderID: id, Channel: "jd", ChannelOrderNo: "JD0000000000" + id,
 			BuyerID: "b", OrderedAt: "2026-01-22T07:00:00Z", SKUs: []string{"S"}}); code != http.StatusOK {
 			t.Fatalf("POST %s: %d", id, code)
 		}

@@ -51,7 +51,7 @@ func TestConsoleBreakerInBrowser(t *testing.T) {
 			for range k {
 				n++
 				id := fmt.Sprintf("C%04d", n)
-				msgs = append(msgs, wire.OrderMsg{Type: wire.TypeOrder, OrderID: id, Channel: "jd", ChannelOrderNo: "jd-" + id, BuyerID: "b",
+				msgs = append(msgs, wire.OrderMsg{Type: wire.TypeOrder, OrderID: id, Channel: "jd", ChannelOrderNo: "JD0000000000" + id, BuyerID: "b",
 					OrderedAt: "2026-11-11T00:00:00Z", SKUs: []string{"S1"}, Carrier: "sf"})
 			}
 			if code := postOrders(t, h, msgs...); code/100 != 2 {
@@ -89,6 +89,10 @@ func TestConsoleBreakerInBrowser(t *testing.T) {
 	// The console loads from the agent's API server and goes live.
 	if err := chromedp.Do(bctx, chromedp.Navigate("http://"+a.APIAddr()+"/console"), chromedp.WaitVisible(css(`#conn.ok`))); err != nil {
 		t.Fatal(err)
+	}
+	// It shows the settings it applies and where they come from.
+	if row, err := chromedp.Run(bctx, chromedp.Text(css(`#settings tr[data-field="breaker.max_backlog"]`))); err != nil || !strings.Contains(row, "200") || !strings.Contains(row, "默认值") {
+		t.Errorf("settings row of breaker.max_backlog: %q %v", row, err)
 	}
 
 	// 201 orders through the hub trip the breaker; the popup shows within 2 s of the trip.

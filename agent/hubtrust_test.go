@@ -91,7 +91,7 @@ func TestForgedHubMessagesRefusedInProcess(t *testing.T) {
 		"api: {listen: \"off\"}\nstations:\n  - {name: print-1, role: print}\n", filepath.Join(dir, "data"), b.URL(), rigHubPub), nil)
 	a := runAgent(t, context.Background(), cfg, agent.Deps{Clock: clk})
 	ctx := context.Background()
-	if err := a.Intake().ApplyAuthenticated(ctx, []byte(`{"type":"order","order_id":"F1","channel":"jd","channel_order_no":"jd-F1","buyer_id":"b","ordered_at":"2026-11-11T00:00:00Z","skus":["S1"],"carrier":"sf"}`)); err != nil {
+	if err := a.Intake().ApplyAuthenticated(ctx, []byte(`{"type":"order","order_id":"F1","channel":"jd","channel_order_no":"JD0000000000F1","buyer_id":"b","ordered_at":"2026-11-11T00:00:00Z","skus":["S1"],"carrier":"sf"}`)); err != nil {
 		t.Fatal(err)
 	}
 	c := mqtt.NewClient(mqtt.NewClientOptions().AddBroker(b.URL()).SetClientID("test-forger"))

@@ -50,7 +50,7 @@ func TestBreakerAcrossAgentRestart(t *testing.T) {
 	newOrder := func(a *agent.Agent) string {
 		n++
 		id := fmt.Sprintf("R%02d", n)
-		p := fmt.Sprintf(`{"type":"order","order_id":%q,"channel":"jd","channel_order_no":"jd-%s","buyer_id":"b","ordered_at":"2026-11-11T00:00:00Z","skus":["S1"],"carrier":"sf"}`, id, id)
+		p := fmt.Sprintf(`{"type":"order","order_id":%q,"channel":"jd","channel_order_no":"JD0000000000%s","buyer_id":"b","ordered_at":"2026-11-11T00:00:00Z","skus":["S1"],"carrier":"sf"}`, id, id)
 		if err := a.Intake().Apply(ctx, []byte(p)); err != nil {
 			t.Fatal(err)
 		}
@@ -220,7 +220,7 @@ func TestAPIConfirmReachesConsoleAndMetrics(t *testing.T) {
 	dir := t.TempDir()
 	ctx := context.Background()
 	a := startAgent(t, ctx, dir, b.URL(), "pack01", "  - {name: print-1, role: print}\n")
-	msg := `{"type":"order","order_id":"M1","channel":"jd","channel_order_no":"jd-M1","buyer_id":"b","ordered_at":"2026-11-11T00:00:00Z","skus":["S1"],"carrier":"sf","waybill":"SF1234567890123"}`
+	msg := `{"type":"order","order_id":"M1","channel":"jd","channel_order_no":"JD0000000000M1","buyer_id":"b","ordered_at":"2026-11-11T00:00:00Z","skus":["S1"],"carrier":"sf","waybill":"SF1234567890123"}`
 	if err := a.Intake().Apply(ctx, []byte(msg)); err != nil {
 		t.Fatal(err)
 	}

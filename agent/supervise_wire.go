@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"maps"
+	"slices"
+	"strings"
 
 	"wedge/agent/api"
 	"wedge/agent/breaker"
@@ -112,11 +115,14 @@ func (d downlink) pump(dl <-chan uplink.Message, stop <-chan struct{}, done chan
 	}
 }
 
-// statusOf is the agent's status for the uplink to publish.
+// statusOf is the agent's status for the uplink to publish, with the hash of the file's shared
+// settings and, beside it, the settings a hub command overrides.
 func statusOf(cfg *config.Config, store *journal.Store, sup *oversight.Oversight, clk clock.Clock) func() wire.Status {
+	hash := cfg.SettingsHash()
 	return func() wire.Status {
 		s := wire.Status{State: "online", Site: cfg.Site, Agent: cfg.Agent, Version: version.Version,
-			At: wire.Time(clock.Or(clk).Now()), JournalID: store.JournalID(), BreakerOpen: sup.Breaker().Open()}
+			At: wire.Time(clock.Or(clk).Now()), JournalID: store.JournalID(), BreakerOpen: sup.Breaker().Open(),
+			SettingsHash: hash, SettingsOverrides: overridesText(sup.SettingsOverrides())}
 		if l, k := store.LastSeq(), store.AckedSeq(); l > k {
 			s.Unsynced = l - k
 		}
@@ -139,6 +145,8 @@ func startSupervise(ctx context.Context, cfg *config.Config, store *journal.Stor
 		Breaker: breaker.Options{MaxBacklog: cfg.Breaker.MaxBacklog, MaxAvgWait: cfg.Breaker.MaxAvgWait.D(),
 			CloseRatio: cfg.Breaker.CloseRatio, CloseAfter: cfg.Breaker.CloseAfter.D()},
 		OverdueAfter: cfg.OverdueAfter.D(),
+		Settings:     cfg.ReportedSettings(),
+		ConfigFile:   cfg.File,
 		KPI:          kpiOptions(cfg.KPI),
 		Console: console.Options{Users: cfg.Console.Users, SessionKey: key,
 			AllowedOrigins: cfg.Console.AllowedOrigins, SecureCookies: cfg.Console.SecureCookies},
@@ -185,4 +193,13 @@ func consoleSync(store *journal.Store, up *uplink.Uplink) console.Sync {
 		s.LastAck = up.LastAck()
 	}
 	return s
+}
+
+// overridesText is wire.Status.SettingsOverrides: "field=value" pairs sorted by field, joined by ";".
+func overridesText(m map[string]string) string {
+	var parts []string
+	for _, f := range slices.Sorted(maps.Keys(m)) {
+		parts = append(parts, f+"="+m[f])
+	}
+	return strings.Join(parts, ";")
 }

@@ -8,7 +8,9 @@
 //	GET  /api/v1/orders/{id}/label.png the order's e-waybill label as a PNG (bound waybill, else the assigned one)
 //	POST /api/v1/orders/{id}/reprint   {"operator","note"?,"station"?}: explicit, journaled reprint of a printed label
 //
-// The status lists the printers ("printers") with their last seen faults (agent/printing).
+// The status lists the printers ("printers") with their last seen faults (agent/printing), the hash
+// of the configuration's shared settings ("settings_hash") and the breaker, overdue, KPI and data
+// contract settings the agent applies, each with its source ("settings").
 //
 // POST requests need "Authorization: Bearer <token>" (401 without it, 403 with a wrong one; 403 when
 // the agent has no token configured). Errors are {"error":{"code","zh","en"}}, Chinese first.
@@ -26,6 +28,7 @@ import (
 	"sync"
 	"time"
 
+	"wedge/agent/config"
 	"wedge/agent/journal"
 	"wedge/agent/printing"
 	"wedge/agent/station"
@@ -74,8 +77,13 @@ type Options struct {
 	Sync     Sync            // nil: reported as not connected
 	Devices  func() []Device // nil: no devices
 	Printing Printing        // nil: no printers (label.png still renders; reprint answers no_printer)
-	Clock    clock.Clock
-	Logger   *slog.Logger // nil: discard
+	// Settings are the breaker, overdue, KPI and data contract settings with their source
+	// (oversight.Oversight.Settings); nil: none. SettingsHash is the hash of the file's shared
+	// settings (config.Config.SettingsHash).
+	Settings     func() []config.Effective
+	SettingsHash string
+	Clock        clock.Clock
+	Logger       *slog.Logger // nil: discard
 	// OnResult, if set, receives every committed manual confirmation (POST .../confirm), accepted or
 	// refused, after its commit and before the answer, like a station's OnResult; the agent routes it
 	// to the same sink as station results (console scan feed, metrics, outcome log). Scans through
@@ -219,7 +227,12 @@ type StatusJSON struct {
 	Stations        []StationJSON            `json:"stations"`
 	Printers        []printing.PrinterStatus `json:"printers"`
 	Recent          []ResultJSON             `json:"recent"`
-	At              string                   `json:"at"`
+	// SettingsHash is the hash of the shared settings of the configuration file (`wedge config
+	// hash`); Settings the applied settings with their source (file and line, default, or hub
+	// command with when and by whom).
+	SettingsHash string             `json:"settings_hash"`
+	Settings     []config.Effective `json:"settings"`
+	At           string             `json:"at"`
 }
 
 // StationJSON is one station in the status.
@@ -233,7 +246,11 @@ type StationJSON struct {
 func (a *API) Status() StatusJSON {
 	st := a.opts.Store
 	s := StatusJSON{Info: a.opts.Info, JournalID: st.JournalID(), LastSeq: st.LastSeq(), AckedSeq: st.AckedSeq(),
-		Backlog: map[order.State]int{}, Devices: []Device{}, Stations: []StationJSON{}, At: wire.Time(a.clk.Now())}
+		Backlog: map[order.State]int{}, Devices: []Device{}, Stations: []StationJSON{}, At: wire.Time(a.clk.Now()),
+		SettingsHash: a.opts.SettingsHash, Settings: []config.Effective{}}
+	if a.opts.Settings != nil {
+		s.Settings = append(s.Settings, a.opts.Settings()...)
+	}
 	if s.LastSeq > s.AckedSeq {
 		s.Unsynced = s.LastSeq - s.AckedSeq
 	}

@@ -53,6 +53,9 @@ const (
 	DefaultLogFormat       = "text"
 	DefaultReprintCode     = "REPRINT"
 	DefaultLabelSize       = "76x130"
+	// DefaultOrderNoPattern is the data contract of a channel without its own: at least 12 letters
+	// or digits (渠道订单号必须≥12位字母+数字组合); all-digit platform numbers pass.
+	DefaultOrderNoPattern = `^[A-Za-z0-9]{12,64}$`
 )
 
 // Station roles.
@@ -82,7 +85,9 @@ type Config struct {
 	OperatorPattern string   `yaml:"operator_pattern"`
 	// ReprintCode is the command barcode that, scanned at a print station with a printer, makes the
 	// next order code an explicit, journaled reprint (default "REPRINT").
-	ReprintCode    string             `yaml:"reprint_code"`
+	ReprintCode string `yaml:"reprint_code"`
+	// Contract is the data contract of channels not listed in Channels.
+	Contract       Contract           `yaml:"contract"`
 	StrictChannels bool               `yaml:"strict_channels"` // orders of a channel not listed are refused
 	Channels       map[string]Channel `yaml:"channels"`
 	Broker         Broker             `yaml:"broker"`
@@ -102,14 +107,25 @@ type Config struct {
 	// File is the path the config was loaded from (not in YAML).
 	File string `yaml:"-"`
 
-	operator *regexp.Regexp
+	operator     *regexp.Regexp
+	defaultOrder *regexp.Regexp
+	root         *yaml.Node // the parsed document, for the lines of settings
+}
+
+// Contract is the data contract every order from the hub must meet when its channel has none of
+// its own under channels: (and strict_channels is off).
+type Contract struct {
+	// DefaultOrderNoPattern is the Go regexp channel_order_no must match (default
+	// DefaultOrderNoPattern: at least 12 letters or digits).
+	DefaultOrderNoPattern string `yaml:"default_order_no_pattern"`
 }
 
 // Channel is the data contract of one sales channel (tmall, jd, douyin, ...).
 type Channel struct {
 	OrderNoPattern string `yaml:"order_no_pattern"` // channel_order_no must match (Go regexp)
 
-	re *regexp.Regexp
+	re  *regexp.Regexp
+	key string // the name as written in the file (the map is keyed by the lower-cased name)
 }
 
 // Broker is the MQTT connection.
@@ -272,6 +288,7 @@ func Parse(name string, data []byte, opts *Options) (*Config, error) {
 		return nil, errors.Join(errs...)
 	}
 	c.compile()
+	c.root = &root
 	return c, nil
 }
 
@@ -358,10 +375,14 @@ func friendlyType(msg string) string {
 // map is keyed by the lower-cased, trimmed name) and the patterns are compiled once.
 func (c *Config) compile() {
 	c.operator = regexp.MustCompile(c.OperatorPattern)
+	c.defaultOrder = regexp.MustCompile(c.Contract.DefaultOrderNoPattern)
 	chans := make(map[string]Channel, len(c.Channels))
 	for _, name := range slices.Sorted(maps.Keys(c.Channels)) {
 		ch := c.Channels[name]
 		ch.re = regexp.MustCompile(ch.OrderNoPattern)
+		if ch.key == "" {
+			ch.key = name
+		}
 		chans[channelKey(name)] = ch
 	}
 	c.Channels = chans
@@ -396,12 +417,28 @@ func (c *Config) OperatorRE() *regexp.Regexp {
 }
 
 // CheckOrderNo applies the data contract of channel to a channel order number: nil when it passes.
-// Orders of a channel without a contract pass unless strict_channels is set.
+// A channel listed under channels: has its own pattern; any other channel is refused with
+// strict_channels, else it must meet contract.default_order_no_pattern (by default at least 12
+// letters or digits), so an empty or short number never enters 待分仓 unchecked.
 func (c *Config) CheckOrderNo(channel, orderNo string) error {
 	ch, ok := c.Channels[channelKey(channel)]
 	if !ok {
 		if c.StrictChannels {
-			return fmt.Errorf("channel %q is not declared in the configuration (strict_channels)", channel)
+			return fmt.Errorf("渠道 %q 未在配置中声明 / channel %q is not declared in the configuration (strict_channels)", channel, channel)
+		}
+		re, pattern := c.defaultOrder, c.Contract.DefaultOrderNoPattern
+		if pattern == "" {
+			pattern = DefaultOrderNoPattern
+		}
+		if re == nil {
+			var err error
+			if re, err = regexp.Compile(pattern); err != nil {
+				return fmt.Errorf("contract.default_order_no_pattern: bad pattern: %v", err)
+			}
+		}
+		if !re.MatchString(orderNo) {
+			return fmt.Errorf("渠道订单号 %q 不符合默认数据契约 %s / channel_order_no %q of channel %q does not match the default contract %s (contract.default_order_no_pattern)",
+				orderNo, pattern, orderNo, channel, pattern)
 		}
 		return nil
 	}

@@ -91,11 +91,11 @@ func TestExampleLoads(t *testing.T) {
 	if err := c.CheckOrderNo("tmall", "12345"); err == nil {
 		t.Error("short tmall order no passed the contract")
 	}
-	if err := c.CheckOrderNo("kuaishou", "x"); err != nil {
+	if err := c.CheckOrderNo("kuaishou", "KS20261111000001"); err != nil {
 		t.Errorf("unknown channel must pass when not strict: %v", err)
 	}
 	c.StrictChannels = true
-	if err := c.CheckOrderNo("kuaishou", "x"); err == nil {
+	if err := c.CheckOrderNo("kuaishou", "KS20261111000001"); err == nil {
 		t.Error("unknown channel passed with strict_channels")
 	}
 }
@@ -151,6 +151,9 @@ func FuzzParse(f *testing.F) {
 		}
 		if c.Site == "" || c.PairWindow <= 0 || c.OperatorRE() == nil {
 			t.Fatalf("accepted an incomplete config: %+v", c)
+		}
+		if h := c.SettingsHash(); h == "" || len(c.Settings()) == 0 {
+			t.Fatalf("no settings for a loaded config: %q", h)
 		}
 	})
 }
@@ -222,6 +225,48 @@ func TestLogSection(t *testing.T) {
 func TestDuplicateChannel(t *testing.T) {
 	_, err := Parse("x.yaml", []byte("site: s\nagent: a\nchannels:\n  tmall: {order_no_pattern: \"^1$\"}\n  Tmall: {order_no_pattern: \"^2$\"}\n"), nil)
 	want := `x.yaml:4: channels.tmall: "tmall" is the same channel as "Tmall" (names are matched case-insensitively)`
+	if !errors.Is(err, ErrInvalid) || err.Error() != want {
+		t.Errorf("got %v\nwant %s", err, want)
+	}
+}
+
+// Without channels: every order still meets the default contract: at least 12 letters or digits.
+// It can be changed globally, and a channel's own pattern replaces it for that channel.
+func TestDefaultContract(t *testing.T) {
+	c, err := Parse("x.yaml", []byte("site: s\nagent: a\n"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Contract.DefaultOrderNoPattern != DefaultOrderNoPattern {
+		t.Errorf("default pattern %q", c.Contract.DefaultOrderNoPattern)
+	}
+	for _, no := range []string{"401234567890", "4012345678901234567", "TB2026111100001", "ab12CD34ef56"} {
+		if err := c.CheckOrderNo("tmall", no); err != nil {
+			t.Errorf("%q refused: %v", no, err)
+		}
+	}
+	for _, no := range []string{"", "x1", "40123456789", "TB-2026111100001", "2026 11110000 1", "４０１２３４５６７８９０１２", strings.Repeat("1", 65)} {
+		err := c.CheckOrderNo("tmall", no)
+		if err == nil {
+			t.Errorf("%q passed the default contract", no)
+		} else if !strings.Contains(err.Error(), "default_order_no_pattern") || !strings.Contains(err.Error(), "数据契约") {
+			t.Errorf("%q: the refusal names neither the setting nor the rule: %v", no, err)
+		}
+	}
+
+	c, err = Parse("x.yaml", []byte("site: s\nagent: a\ncontract: {default_order_no_pattern: \"^[0-9]{6,}$\"}\nchannels:\n  pdd: {order_no_pattern: \"^\\\\d{6}-\\\\d{15}$\"}\n"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.CheckOrderNo("jd", "123456") != nil || c.CheckOrderNo("jd", "ABC123456") == nil {
+		t.Error("the configured default pattern is not the one applied")
+	}
+	if err := c.CheckOrderNo("PDD", "261111-123456789012345"); err != nil {
+		t.Errorf("the channel's own pattern is not the one applied: %v", err)
+	}
+
+	_, err = Parse("x.yaml", []byte("site: s\nagent: a\ncontract:\n  default_order_no_pattern: \"[a-\"\n"), nil)
+	want := "x.yaml:4: contract.default_order_no_pattern: not a valid regular expression: error parsing regexp: missing closing ]: `[a-`"
 	if !errors.Is(err, ErrInvalid) || err.Error() != want {
 		t.Errorf("got %v\nwant %s", err, want)
 	}

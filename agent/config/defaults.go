@@ -12,6 +12,9 @@ func (c *Config) setDefaults() {
 	if c.OperatorPattern == "" {
 		c.OperatorPattern = DefaultOperatorPattern
 	}
+	if c.Contract.DefaultOrderNoPattern == "" {
+		c.Contract.DefaultOrderNoPattern = DefaultOrderNoPattern
+	}
 	if c.ReprintCode == "" {
 		c.ReprintCode = DefaultReprintCode
 	}

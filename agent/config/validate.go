@@ -70,6 +70,9 @@ func (c *Config) validateTiming(v *validator) {
 }
 
 func (c *Config) validateChannels(v *validator) {
+	if _, err := regexp.Compile(c.Contract.DefaultOrderNoPattern); err != nil {
+		v.failf([]any{"contract", "default_order_no_pattern"}, "not a valid regular expression: %v", err)
+	}
 	seen := map[string]string{}
 	for _, name := range slices.Sorted(maps.Keys(c.Channels)) {
 		ch := c.Channels[name]

@@ -35,6 +35,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"wedge/agent/breaker"
+	"wedge/agent/config"
 	"wedge/internal/clock"
 	"wedge/internal/logging"
 	"wedge/internal/webauth"
@@ -86,6 +87,9 @@ type Snapshot struct {
 	Devices []Device            `json:"devices"`
 	Sync    Sync                `json:"sync"`
 	Overdue []OrderRow          `json:"overdue"` // highlighted: in 待分仓 past overdue_after, oldest first
+	// Settings are the breaker, overdue, KPI and data contract settings the agent applies, each
+	// with its source (configuration file and line, default, or hub command).
+	Settings []config.Effective `json:"settings"`
 }
 
 // KPI is the board's KPI part.

@@ -181,8 +181,13 @@ func TestConflictAndContract(t *testing.T) {
 	if _, ok := r.order("C1"); ok {
 		t.Fatal("an order breaking the data contract was created")
 	}
-	// A channel without a contract passes (strict_channels is off).
-	one(t, r.apply(strings.Replace(bad, `"tmall"`, `"kuaishou"`, 1)), wire.KindIntake, "")
+	// A channel without a contract passes (strict_channels is off) when its number meets the default
+	// contract (at least 12 letters or digits); the short number is refused all the same.
+	one(t, r.apply(strings.Replace(strings.Replace(bad, `"tmall"`, `"kuaishou"`, 1), `"12345"`, `"KS2026012200001"`, 1)), wire.KindIntake, "")
+	short := strings.Replace(strings.Replace(bad, `"tmall"`, `"kuaishou"`, 1), `"C1"`, `"C2"`, 1)
+	if e := one(t, r.apply(short), wire.KindReject, order.ReasonContract); !strings.Contains(e.Detail, "default_order_no_pattern") {
+		t.Fatalf("default contract entry: %+v", e)
+	}
 }
 
 func TestMalformedNeverCrashes(t *testing.T) {

@@ -1,6 +1,7 @@
 package oversight
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -33,6 +34,8 @@ type Breaker struct {
 	m     *metrics.Metrics
 	// onChange is called after each committed transition, with mu held.
 	onChange func(breaker.Transition)
+	// book records which hub command set the thresholds (MetaSettings).
+	book *settingsBook
 
 	br atomic.Pointer[breaker.Breaker]
 	// mu serialises changes with their commits (owner loop, reset, hub command).
@@ -40,10 +43,18 @@ type Breaker struct {
 }
 
 // loadBreaker restores the breaker from the journal meta (closed with opts' thresholds when there
-// is none). Thresholds changed by a hub command survive a restart; the config gives the rest.
-func loadBreaker(ctx context.Context, store *journal.Store, opts breaker.Options, clk clock.Clock, log *slog.Logger, m *metrics.Metrics) (*Breaker, error) {
+// is none) and settles the settings (settle): a threshold the configuration file changed since the
+// last start takes the file's value, one it did not change keeps its current value (a hub
+// command's). The changes are journaled as settings notes, in the same transaction as the records.
+func loadBreaker(ctx context.Context, store *journal.Store, opts breaker.Options, book *settingsBook, clk clock.Clock, log *slog.Logger, m *metrics.Metrics) (*Breaker, error) {
 	var initial *breaker.State
+	var changes []settingChange
+	var settled settingsRecord
+	var settledTh order.Thresholds
+	now := clk.Now()
+	fileTh := order.Thresholds{MaxBacklog: opts.MaxBacklog, MaxAvgWait: opts.MaxAvgWait, CloseRatio: opts.CloseRatio, CloseAfter: opts.CloseAfter}.WithDefaults()
 	err := store.Do(ctx, func(tx *journal.Tx) error {
+		initial, changes = nil, nil
 		if b := tx.Meta(MetaBreaker); len(b) > 0 {
 			var st breaker.State
 			if err := json.Unmarshal(b, &st); err != nil {
@@ -51,13 +62,41 @@ func loadBreaker(ctx context.Context, store *journal.Store, opts breaker.Options
 			}
 			initial = &st
 		}
+		prev, err := readSettings(tx)
+		if err != nil {
+			return err
+		}
+		eff, rec, cs, err := settle(book.file, book.configFile, prev, initial, fileTh)
+		if err != nil {
+			return err
+		}
+		if initial != nil && eff != initial.Thresholds.WithDefaults() {
+			initial.Thresholds = eff
+			b, _ := json.Marshal(initial)
+			tx.SetMeta(MetaBreaker, b)
+		}
+		for _, c := range cs {
+			tx.Append(c.entry(now))
+		}
+		if b, _ := json.Marshal(rec); !bytes.Equal(b, tx.Meta(MetaSettings)) {
+			tx.SetMeta(MetaSettings, b)
+		}
+		settled, settledTh, changes = rec, eff, cs
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("oversight: load breaker state: %w", err)
+		return nil, fmt.Errorf("oversight: load breaker state and settings: %w", err)
+	}
+	book.set(settled, settledTh)
+	for _, c := range changes {
+		args := []any{"field", c.field, "old", c.old, "new", c.new, "where", c.where}
+		if c.hub != nil {
+			args = append(args, "replaces_hub_command", c.hub.Command, "hub_by", c.hub.By, "hub_at", c.hub.At)
+		}
+		log.Warn("setting changed in the configuration file: the file's value applies (journaled)", args...)
 	}
 	opts.Clock, opts.Logger, opts.Initial = clk, log, nil
-	b := &Breaker{store: store, opts: opts, log: log, m: m}
+	b := &Breaker{store: store, opts: opts, log: log, m: m, book: book}
 	if initial != nil {
 		opts.Initial = initial
 		opts.MaxBacklog, opts.MaxAvgWait = initial.Thresholds.MaxBacklog, initial.Thresholds.MaxAvgWait
@@ -95,7 +134,7 @@ func (b *Breaker) Reset(ctx context.Context, by, reason string) (released int, e
 	if err != nil {
 		return 0, err
 	}
-	return b.commitLocked(ctx, br, tr, "")
+	return b.commitLocked(ctx, br, tr, "", nil)
 }
 
 // Command applies a hub command (wire.TopicCommand, order.Command). A command that cannot be read
@@ -107,7 +146,7 @@ func (b *Breaker) Command(ctx context.Context, payload []byte) error {
 		br := b.br.Load()
 		var tr breaker.Transition
 		if tr, err = br.SetThresholds("hub:"+cmd.By, cmd.Reason, th); err == nil {
-			_, err = b.commitLocked(ctx, br, tr, cmd.ID)
+			_, err = b.commitLocked(ctx, br, tr, cmd.ID, &hubCommand{by: cmd.By, id: cmd.ID})
 			b.mu.Unlock()
 			return err
 		}
@@ -140,7 +179,7 @@ func (b *Breaker) observe(ctx context.Context, pending, held []order.Order, now 
 	tr := br.Observe(st.Backlog, st.AvgWait)
 	switch {
 	case tr.Changed():
-		if _, err := b.commitLocked(ctx, br, tr, ""); err != nil {
+		if _, err := b.commitLocked(ctx, br, tr, "", nil); err != nil {
 			b.log.Error("breaker change not journaled", logging.Err(err))
 		}
 		return true
@@ -159,11 +198,23 @@ func (b *Breaker) observe(ctx context.Context, pending, held []order.Order, now 
 	return false
 }
 
+// hubCommand is who sent a hub command that set the thresholds, and its id.
+type hubCommand struct{ by, id string }
+
 // commitLocked journals tr (from br) with the breaker state, releasing the held orders when it
-// closed, then calls onChange. On a failed commit the breaker is restored to its state before tr.
-// mu must be held.
-func (b *Breaker) commitLocked(ctx context.Context, br *breaker.Breaker, tr breaker.Transition, code string) (released int, err error) {
+// closed, then calls onChange. Thresholds set by a hub command (hub) are recorded as its in the
+// settings record, in the same transaction. On a failed commit the breaker is restored to its
+// state before tr. mu must be held.
+func (b *Breaker) commitLocked(ctx context.Context, br *breaker.Breaker, tr breaker.Transition, code string, hub *hubCommand) (released int, err error) {
 	state, _ := json.Marshal(br.State())
+	var rec *settingsRecord
+	if tr.Event == breaker.EventThresholds && b.book != nil {
+		r := b.book.record()
+		if hub != nil {
+			r = b.book.withHub(tr.Thresholds, tr.At, hub.by, hub.id)
+		}
+		rec = &r
+	}
 	var held []breaker.Held // read before the transaction (no read inside a write); re-checked in it
 	if !tr.Open {
 		var orders []order.Order
@@ -180,6 +231,10 @@ func (b *Breaker) commitLocked(ctx context.Context, br *breaker.Breaker, tr brea
 		}
 		tx.Append(e)
 		tx.SetMeta(MetaBreaker, state)
+		if rec != nil {
+			rb, _ := json.Marshal(rec)
+			tx.SetMeta(MetaSettings, rb)
+		}
 		released = 0
 		if !tr.Open && (tr.Event == breaker.EventClose || tr.Event == breaker.EventReset) {
 			trig, detail := wire.TriggerSystem, "熔断自动关闭，暂停订单按到达顺序进入待分仓 / breaker closed by itself: held orders released in arrival order"
@@ -193,6 +248,9 @@ func (b *Breaker) commitLocked(ctx context.Context, br *breaker.Breaker, tr brea
 	if err != nil {
 		b.restore(br, tr)
 		return 0, fmt.Errorf("%w: breaker %s not journaled, kept the previous state: %w", ErrCommit, tr.Event, err)
+	}
+	if rec != nil {
+		b.book.set(*rec, tr.Thresholds)
 	}
 	b.log.Info("breaker "+tr.Event, "open", tr.Open, "by", tr.By, "reason", tr.Reason, "backlog", tr.Backlog,
 		"avg_wait", tr.AvgWait, "thresholds", tr.Thresholds.String(), "released", released)

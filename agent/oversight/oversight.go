@@ -28,6 +28,7 @@ import (
 	"time"
 
 	"wedge/agent/breaker"
+	"wedge/agent/config"
 	"wedge/agent/console"
 	"wedge/agent/journal"
 	"wedge/agent/metrics"
@@ -61,6 +62,14 @@ type Options struct {
 	Site, Agent string
 	// Breaker holds the thresholds (zero: breaker defaults). Clock, Logger and Initial are set here.
 	Breaker breaker.Options
+	// Settings are the reported settings as the configuration file gives them (config.Config's
+	// ReportedSettings) and ConfigFile the file's name. They are reported with their source
+	// (Oversight.Settings) and remembered in the journal meta (MetaSettings): at start, a breaker
+	// threshold the file changed since the last start takes the file's value, one it did not change
+	// keeps a hub command's; each change is journaled (ReasonSettings). Nil: the breaker thresholds
+	// of Breaker only.
+	Settings   []config.Setting
+	ConfigFile string
 	// OverdueAfter is the overdue limit (default overdue.DefaultAfter, 30 min).
 	OverdueAfter time.Duration
 	KPI          kpi.Options
@@ -99,10 +108,12 @@ type Oversight struct {
 	con     *console.Console
 	src     *consoleSource
 	breaker *Breaker
+	book    *settingsBook
 	events  *Events
 	kpi     *KPI
 	board   *board
 	overdue *overdueMarker
+	refused *refusalFeed
 
 	kick chan struct{}
 	stop chan struct{}
@@ -133,14 +144,19 @@ func New(ctx context.Context, store *journal.Store, opts Options) (*Oversight, e
 	if o.kpi, err = newKPI(store, &opts.KPI, opts.KPIEvery, o.clk); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
 	}
-	if o.breaker, err = loadBreaker(ctx, store, opts.Breaker, o.clk, o.log, o.m); err != nil {
+	fileTh := order.Thresholds{MaxBacklog: opts.Breaker.MaxBacklog, MaxAvgWait: opts.Breaker.MaxAvgWait,
+		CloseRatio: opts.Breaker.CloseRatio, CloseAfter: opts.Breaker.CloseAfter}.WithDefaults()
+	o.book = &settingsBook{file: fileSettings(opts, fileTh), configFile: opts.ConfigFile}
+	if o.breaker, err = loadBreaker(ctx, store, opts.Breaker, o.book, o.clk, o.log, o.m); err != nil {
 		return nil, err
 	}
+	o.logSettings()
 	o.breaker.onChange = o.breakerChanged
 	o.overdue = &overdueMarker{store: store, after: opts.OverdueAfter, m: o.m, log: o.log}
+	o.refused = &refusalFeed{store: store, clk: o.clk, after: store.LastSeq()}
 	o.board = &board{site: opts.Site, agent: opts.Agent, devices: opts.Devices, sync: opts.Sync}
 	o.events = &Events{m: o.m, clk: o.clk, kick: o.Kick, devUp: map[string]bool{}}
-	o.src = &consoleSource{store: store, clk: o.clk, board: o.board, kpi: o.kpi, breaker: o.breaker, events: o.events, confirm: opts.Confirm,
+	o.src = &consoleSource{store: store, clk: o.clk, board: o.board, kpi: o.kpi, breaker: o.breaker, events: o.events, confirm: opts.Confirm, settings: o.Settings,
 		exq: station.NewExceptionQueue(store)}
 
 	co := opts.Console
@@ -156,6 +172,15 @@ func New(ctx context.Context, store *journal.Store, opts Options) (*Oversight, e
 
 // Breaker is the durable backlog breaker.
 func (o *Oversight) Breaker() *Breaker { return o.breaker }
+
+// logSettings logs the reported settings with their source in one line (field=value (origin)).
+func (o *Oversight) logSettings() {
+	var args []any
+	for _, e := range o.Settings() {
+		args = append(args, e.Field, e.Value+" ("+e.Origin()+")")
+	}
+	o.log.Info("settings", args...)
+}
 
 // Events takes station results, printer faults and device events to the console and the metrics.
 func (o *Oversight) Events() *Events { return o.events }
@@ -238,6 +263,7 @@ func (o *Oversight) observe(ctx context.Context) {
 		}
 		return
 	}
+	o.refused.poll(func(s console.Scan) { o.con.Publish(console.ScanEvent(s)) })
 	now := o.clk.Now()
 	wrote := o.breaker.observe(ctx, pending, held, now)
 	if o.overdue.mark(ctx, pending, now) > 0 {

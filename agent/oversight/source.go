@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
+	"wedge/agent/config"
 	"wedge/agent/console"
 	"wedge/agent/journal"
 	"wedge/agent/station"
@@ -28,6 +30,8 @@ type consoleSource struct {
 	// confirm performs a manual confirmation (Options.Confirm); nil: station.Confirm on the store,
 	// and the result goes to events.
 	confirm func(ctx context.Context, req station.ManualRequest) station.Result
+	// settings are the reported settings with their source (nil: none).
+	settings func() []config.Effective
 	// exq is the exception queue (intercepted orders), see exceptions.go.
 	exq *station.ExceptionQueue
 }
@@ -39,7 +43,11 @@ var (
 
 func (s *consoleSource) Snapshot() console.Snapshot {
 	now := s.clk.Now()
-	return s.board.snapshot(now, s.breaker.State(), s.kpi.board(now))
+	snap := s.board.snapshot(now, s.breaker.State(), s.kpi.board(now))
+	if s.settings != nil {
+		snap.Settings = s.settings()
+	}
+	return snap
 }
 
 func (s *consoleSource) Search(ctx context.Context, code string) (console.OrderView, error) {
@@ -48,6 +56,13 @@ func (s *consoleSource) Search(ctx context.Context, code string) (console.OrderV
 		return console.OrderView{}, err
 	}
 	if !ok {
+		// An order that was refused (e.g. it broke the data contract) is not stored, but its
+		// refusal is journaled under its id: show that history.
+		if id := strings.TrimSpace(code); id == "" {
+			return console.OrderView{}, fmt.Errorf("%w: %q", console.ErrNotFound, code)
+		} else if h, err := s.store.History(id); err == nil && len(h) > 0 {
+			return console.OrderView{Order: order.Order{ID: h[0].OrderID}, History: h}, nil
+		}
 		return console.OrderView{}, fmt.Errorf("%w: %q", console.ErrNotFound, code)
 	}
 	h, err := s.store.History(o.ID)

@@ -16,6 +16,7 @@ import (
 
 	"go.uber.org/goleak"
 
+	"wedge/agent/config"
 	"wedge/order"
 	"wedge/sync/wire"
 )
@@ -109,6 +110,31 @@ func TestDemoOrdersReachPickedUp(t *testing.T) {
 	d.header(&hdr)
 	if d.HubToken() == "" || !strings.Contains(hdr.String(), d.HubToken()) {
 		t.Fatalf("the view does not show the hub token:\n%s", hdr.String())
+	}
+	// The demo's two PCs agree on every shared setting: the hub sees one settings hash, the one of
+	// their configuration files (`wedge config hash`).
+	type agentSettings struct {
+		Agent          string `json:"agent"`
+		SettingsHash   string `json:"settings_hash"`
+		SettingsDiffer bool   `json:"settings_differ"`
+	}
+	var agents []agentSettings
+	for wait := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		agents = nil
+		hubGet(t, c, d, "/v1/agents", &agents)
+		if len(agents) == 2 && agents[0].SettingsHash != "" && agents[1].SettingsHash != "" {
+			break
+		}
+		if time.Now().After(wait) {
+			t.Fatalf("the hub never saw both agents' settings hashes: %+v", agents)
+		}
+	}
+	packCfg, err := config.Load(d.pack.cfgFile, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if agents[0].SettingsHash != agents[1].SettingsHash || agents[0].SettingsHash != packCfg.SettingsHash() || agents[0].SettingsDiffer || agents[1].SettingsDiffer {
+		t.Errorf("the demo's agents disagree on their settings: %+v (pack01's file: %s)", agents, packCfg.SettingsHash())
 	}
 
 	var picked, contract *hubOrder

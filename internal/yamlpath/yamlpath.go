@@ -30,11 +30,21 @@ func Field(path []any) string {
 // Line finds the line of the field at path (the line of its key), or of the deepest ancestor that
 // exists. root may be a document node or its content.
 func Line(root *yaml.Node, path []any) int {
+	line, _ := Find(root, path)
+	return line
+}
+
+// Find is Line that also says whether the field itself is in the document (ok false: the line is
+// an ancestor's, and the field takes its default). A nil root finds nothing.
+func Find(root *yaml.Node, path []any) (line int, ok bool) {
+	if root == nil {
+		return 0, false
+	}
 	n := root
 	if n.Kind == yaml.DocumentNode && len(n.Content) > 0 {
 		n = n.Content[0]
 	}
-	line := n.Line
+	line = n.Line
 	for _, p := range path {
 		var next *yaml.Node
 		switch p := p.(type) {
@@ -54,11 +64,11 @@ func Line(root *yaml.Node, path []any) int {
 			}
 		}
 		if next == nil {
-			return line
+			return line, false
 		}
 		n = next
 	}
-	return line
+	return line, true
 }
 
 // Error is one problem in one YAML file, formatted FILE:LINE: FIELD: MSG (unknown parts left out).

@@ -31,6 +31,23 @@ func TestFieldAndLine(t *testing.T) {
 			t.Errorf("Line(%v) = %d, want %d", c.path, got, c.line)
 		}
 	}
+	for _, c := range []struct {
+		path []any
+		line int
+		ok   bool
+	}{
+		{[]any{"site"}, 1, true},
+		{[]any{"devices", 0, "station"}, 4, true},
+		{[]any{"devices", 1, "station"}, 5, false},
+		{[]any{"broker", "url"}, 1, false},
+	} {
+		if line, ok := Find(&root, c.path); line != c.line || ok != c.ok {
+			t.Errorf("Find(%v) = %d, %v, want %d, %v", c.path, line, ok, c.line, c.ok)
+		}
+	}
+	if line, ok := Find(nil, []any{"site"}); line != 0 || ok {
+		t.Errorf("Find(nil) = %d, %v", line, ok)
+	}
 }
 
 func TestError(t *testing.T) {

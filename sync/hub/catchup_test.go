@@ -79,6 +79,9 @@ func TestCatchupFloodCostsOnePage(t *testing.T) {
 		getJSON(t, h, "/v1/stats", http.StatusOK, &s)
 		return s.CatchupPages == 1 && s.CatchupsDeferred+s.CatchupsMerged == 19
 	})
+	// The page is published in chunks and the broker delivers to each client on its own, so wait
+	// for the whole page first; the barrier then shows nothing more follows.
+	waitFor(t, "the first page", func() bool { _, m := a.directTotals(); return m >= 1000 })
 	// Barrier: an answer to another agent, published after everything the hub sent pack01.
 	breq, _ := json.Marshal(wire.CatchupRequest{JournalID: "b", Since: n - 1})
 	barrier.publish(wire.TopicCatchup("sz01", "pack02"), breq)

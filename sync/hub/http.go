@@ -307,7 +307,25 @@ func (h *Hub) getAgents(w http.ResponseWriter, r *http.Request) {
 		}
 		return out[i].Agent < out[j].Agent
 	})
+	markSettingsDiffer(out)
 	writeJSON(w, http.StatusOK, out)
+}
+
+// markSettingsDiffer flags the agents of each site whose published settings hashes are not all the
+// same (agents that published none are left out): the PCs of a site disagree on a shared setting.
+func markSettingsDiffer(agents []agentRec) {
+	hashes := map[string]map[string]bool{}
+	for _, a := range agents {
+		if a.SettingsHash != "" {
+			if hashes[a.Site] == nil {
+				hashes[a.Site] = map[string]bool{}
+			}
+			hashes[a.Site][a.SettingsHash] = true
+		}
+	}
+	for i, a := range agents {
+		agents[i].SettingsDiffer = a.SettingsHash != "" && len(hashes[a.Site]) > 1
+	}
 }
 
 func (h *Hub) getStats(w http.ResponseWriter, r *http.Request) {

@@ -448,6 +448,9 @@ func (g *group) status(topic string, payload []byte) error {
 			a.Version = s.Version
 		}
 		a.Breaker, a.Unsynced = s.BreakerOpen, s.Unsynced
+		if a.Online {
+			a.SettingsHash, a.SettingsOverrides = s.SettingsHash, s.SettingsOverrides
+		}
 	})
 }
 

@@ -118,6 +118,12 @@ type agentRec struct {
 	Version   string `json:"version,omitempty"`
 	Breaker   bool   `json:"breaker_open,omitempty"`
 	Unsynced  uint64 `json:"unsynced,omitempty"`
+	// SettingsHash and SettingsOverrides are the agent's as its status last said (wire.Status).
+	// SettingsDiffer is set in GET /v1/agents (not stored) when the agents of the site do not all
+	// publish the same hash.
+	SettingsHash      string `json:"settings_hash,omitempty"`
+	SettingsOverrides string `json:"settings_overrides,omitempty"`
+	SettingsDiffer    bool   `json:"settings_differ,omitempty"`
 }
 
 func initStore(db *bolt.DB, st *Stats) error {

@@ -185,6 +185,13 @@ type Status struct {
 	At          string `json:"at,omitempty"`
 	BreakerOpen bool   `json:"breaker_open,omitempty"`
 	Unsynced    uint64 `json:"unsynced,omitempty"`
+	// SettingsHash is the hash of the shared settings of the agent's configuration file (`wedge
+	// config hash`): PCs of one site with different hashes disagree on a shared setting.
+	SettingsHash string `json:"settings_hash,omitempty"`
+	// SettingsOverrides are the settings a hub command set to a value other than the file's, as
+	// "field=value" pairs sorted by field and joined by ";" (e.g. "breaker.max_backlog=300"); they
+	// are not in SettingsHash. A string keeps Status comparable.
+	SettingsOverrides string `json:"settings_overrides,omitempty"`
 }
 
 // CatchupRequest asks the hub, on TopicCatchup, to resend the site's downlink after hub sequence

@@ -38,6 +38,14 @@ const helpText = `wedge — 仓库边缘代理 warehouse edge agent
                                        用中心的副本重建损坏的日志（原文件保留）
                                        rebuild a damaged journal from the hub's copy (the damaged file is kept)
   wedge profiles validate DIR          校验固件配置文件 validate firmware profiles in DIR
+  wedge config diff [--all] A.yaml B.yaml
+                                       配置双环境比对：逐项比较生效设置（默认值已填入），含文件和行号；
+                                       不同退出 1，相同退出 0（大促前执行）
+                                       compare the effective settings field by field with file:line;
+                                       exit 1 when they differ, 0 when equal (run it before a campaign)
+  wedge config hash [--canonical] FILE...
+                                       共享设置的哈希（代理在状态中发布同一哈希）
+                                       hash of the shared settings (the agent publishes the same hash)
   wedge console hash-password          生成主管控制台密码哈希（读取标准输入一行）
                                        hash a console password (one line on stdin) for console.users
   wedge devices [--json] [--profiles DIR]
@@ -114,6 +122,8 @@ func runCtx(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 		fmt.Fprintln(stderr, "用法 usage: wedge journal verify --data DIR | wedge journal recover --data DIR --hub URL")
 		return exitUsage
+	case "config":
+		return cmdConfig(ctx, rest, stdout, stderr)
 	case "profiles":
 		if len(rest) > 0 && rest[0] == "validate" {
 			return cmdProfilesValidate(ctx, rest[1:], stdout, stderr)

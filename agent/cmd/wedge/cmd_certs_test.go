@@ -219,7 +219,7 @@ func TestCertsCommandLine(t *testing.T) {
 func roundTrip(t *testing.T, hub hubAPIClient, agentURL, orderID string, logs func() string) {
 	t.Helper()
 	body, _ := json.Marshal(wire.OrdersRequest{Site: "sz01", Orders: []wire.OrderMsg{{Type: wire.TypeOrder, OrderID: orderID,
-		Channel: "taobao", ChannelOrderNo: "TB-" + orderID, BuyerID: "b1", OrderedAt: "2026-11-25T08:00:00.000Z", Payment: "full"}}})
+		Channel: "taobao", ChannelOrderNo: "TB20261125" + strings.ReplaceAll(orderID, "-", ""), BuyerID: "b1", OrderedAt: "2026-11-25T08:00:00.000Z", Payment: "full"}}})
 	deadline := time.Now().Add(60 * time.Second)
 	posted := false
 	for {

@@ -16,6 +16,7 @@
       none: "暂无", lang: "English", readonly: "只读", supervisor: "主管",
       exceptions: "异常件（拦截）", resolve: "处理", resolveTitle: "处理拦截件", resolveAction: "处理方式",
       release: "放行", cancelOrder: "取消订单", return_to_stock: "退回库存", acknowledge: "已联系快递",
+      settings: "生效设置", src_file: "配置文件", src_default: "默认值", src_hub: "中心指令", fileSays: "文件值",
     },
     en: {
       title: "Supervisor console", connecting: "connecting…", connected: "live", disconnected: "disconnected, retrying…",
@@ -31,6 +32,7 @@
       none: "none", lang: "中文", readonly: "read-only", supervisor: "supervisor",
       exceptions: "Exceptions (intercepted)", resolve: "Resolve", resolveTitle: "Resolve an intercept", resolveAction: "Action",
       release: "Release", cancelOrder: "Cancel order", return_to_stock: "Return to stock", acknowledge: "Carrier contacted",
+      settings: "Effective settings", src_file: "config file", src_default: "default", src_hub: "hub command", fileSays: "file says",
     },
   };
   const STATES = [
@@ -116,6 +118,21 @@
     const dv = $("devices").tBodies[0]; dv.textContent = "";
     for (const d of board.devices || []) dv.append(el("tr", { "data-device": d.name }, el("td", {}, d.name), el("td", {}, d.kind), el("td", {}, d.station || ""),
       el("td", { class: d.up ? "" : "down" }, d.up ? t("up") : t("down")), el("td", {}, d.health || ""), el("td", {}, d.detail || "")));
+    renderSettings();
+  }
+  // origin says where a setting's value comes from: the file and line, the default, or the hub
+  // command with who and when (and what the file says).
+  function origin(e) {
+    const base = (f) => (f || "").split(/[\\/]/).pop();
+    if (e.source === "hub") return t("src_hub") + " " + [e.command, e.by, hhmm(e.at)].filter(Boolean).join(" · ") + " (" + t("fileSays") + " " + e.file_value + ")";
+    if (e.source === "default") return t("src_default");
+    return t("src_file") + " " + base(e.file) + (e.line ? ":" + e.line : "");
+  }
+  function renderSettings() {
+    const tb = $("settings").tBodies[0]; tb.textContent = "";
+    for (const e of board.settings || []) tb.append(el("tr", { "data-field": e.field, "data-source": e.source, class: "src-" + e.source },
+      el("td", {}, e.field), el("td", {}, e.value), el("td", {}, origin(e))));
+    if (!(board.settings || []).length) tb.append(el("tr", {}, el("td", {}, t("none"))));
   }
   function feedRow(s) {
     return el("tr", { class: s.result }, el("td", {}, hhmm(s.at)), el("td", {}, t(s.result)), el("td", {}, s.code), el("td", {}, s.station),

@@ -152,12 +152,12 @@ func TestInterceptAcrossAgents(t *testing.T) {
 	pa := startAgent(t, ctx, dir, b.URL(), "pack01", "  - {name: print-1, role: print}\n")
 	pb := startAgent(t, ctx, dir, b.URL(), "dock01", "  - {name: dock-1, role: handover}\n")
 
-	postOrders(t, h, wire.OrderMsg{Type: wire.TypeOrder, OrderID: "IC1", Channel: "jd", ChannelOrderNo: "88001", BuyerID: "b", OrderedAt: "2026-01-22T07:00:00Z", SKUs: []string{"S"}, Carrier: "zto"})
+	postOrders(t, h, wire.OrderMsg{Type: wire.TypeOrder, OrderID: "IC1", Channel: "jd", ChannelOrderNo: "880010000001", BuyerID: "b", OrderedAt: "2026-01-22T07:00:00Z", SKUs: []string{"S"}, Carrier: "zto"})
 	for _, a := range []*agent.Agent{pa, pb} {
 		eventually(t, "both agents receive the order", func() bool { _, ok, _ := a.Store().Order("IC1"); return ok })
 	}
 	const wb = "73123456789012" // ZTO
-	apiScan(t, pa, "print-1", "88001")
+	apiScan(t, pa, "print-1", "880010000001")
 	if m := apiScan(t, pa, "print-1", wb); m["outcome"] != "accepted" {
 		t.Fatalf("print on A: %v", m)
 	}
@@ -173,7 +173,7 @@ func TestInterceptAcrossAgents(t *testing.T) {
 	if m["reason"] != string(order.ReasonIntercepted) || !strings.Contains(fmt.Sprint(m["message"]), "异常件架") {
 		t.Fatalf("handover on B of an intercepted parcel: %v", m)
 	}
-	if m := apiScan(t, pa, "print-1", "88001"); m["reason"] != string(order.ReasonIntercepted) {
+	if m := apiScan(t, pa, "print-1", "880010000001"); m["reason"] != string(order.ReasonIntercepted) {
 		t.Fatalf("print station on A: %v", m)
 	}
 	if o := storedOrder(pb, "IC1"); o.State != order.WaybillPrinted {
@@ -204,10 +204,10 @@ func TestInterceptAfterPickupAcrossAgents(t *testing.T) {
 	h := startHub(t, ctx, b.URL(), dir, "hub-icp")
 	pa := startAgent(t, ctx, dir, b.URL(), "pack01", "  - {name: print-1, role: print}\n  - {name: dock-1, role: handover}\n")
 	pb := startAgent(t, ctx, dir, b.URL(), "dock01", "  - {name: dock-2, role: handover}\n")
-	postOrders(t, h, wire.OrderMsg{Type: wire.TypeOrder, OrderID: "IC2", Channel: "jd", ChannelOrderNo: "88002", BuyerID: "b", OrderedAt: "2026-01-22T07:00:00Z", SKUs: []string{"S"}, Carrier: "zto"})
+	postOrders(t, h, wire.OrderMsg{Type: wire.TypeOrder, OrderID: "IC2", Channel: "jd", ChannelOrderNo: "880020000002", BuyerID: "b", OrderedAt: "2026-01-22T07:00:00Z", SKUs: []string{"S"}, Carrier: "zto"})
 	eventually(t, "A receives the order", func() bool { _, ok, _ := pa.Store().Order("IC2"); return ok })
 	const wb = "73123456789013"
-	apiScan(t, pa, "print-1", "88002")
+	apiScan(t, pa, "print-1", "880020000002")
 	apiScan(t, pa, "print-1", wb)
 	if m := apiScan(t, pa, "dock-1", wb); m["to"] != "picked_up" {
 		t.Fatalf("pickup on A: %v", m)

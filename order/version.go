@@ -157,7 +157,6 @@ func (d msgDecision) update() Decision {
 		}
 		applied = append(applied, c.String())
 	}
-	applied = slices.DeleteFunc(applied, func(s string) bool { return slices.Contains(ignored, s) })
 	u.Version = d.m.Version
 	if labelChanged(cs) {
 		u.AddressVersion = d.m.Version

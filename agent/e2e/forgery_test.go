@@ -206,9 +206,10 @@ func testForgedDownlinkAndCommandsRefused(t *testing.T, dir string, b *e2eBroker
 	}
 }
 
-// Threat 3. A client in the hub's shared group takes some of the agent's batches and acks them
-// (unsigned, or with its own key): the agent refuses those acks, so it is not synced until the
-// real hub has every entry (the batches it stole are resent). Forged entries at the agent's next seqs, chained to its last real entry — unsigned, signed by another agent's
+// Threat 3. A client in the hub's shared group takes some of the agent's batches (thiefTakes, then
+// it leaves) and acks them (unsigned, or with its own key): the agent refuses those acks, so it is
+// not synced until the real hub has every entry (the batches it stole are resent). Forged entries
+// at the agent's next seqs, chained to its last real entry — unsigned, signed by another agent's
 // registered key, or by a key nobody registered — are kept as evidence at the hub, never applied
 // or acked, and the agent's real entries at those seqs are applied when they come. The thief and
 // the listener hold other hub replicas' credentials; the forged entries are published as the agent
@@ -216,6 +217,11 @@ func testForgedDownlinkAndCommandsRefused(t *testing.T, dir string, b *e2eBroker
 func TestForgedAcksAndEntries(t *testing.T) {
 	eachBroker(t, testForgedAcksAndEntries)
 }
+
+// thiefTakes is how many batches the thief of TestForgedAcksAndEntries takes before it leaves the
+// group. Each one costs the agent a resend timeout; a thief that stayed took about 20 in a run and
+// made the test last two minutes, without showing more.
+const thiefTakes = 3
 
 func testForgedAcksAndEntries(t *testing.T, dir string, b *e2eBroker) {
 	h := startHub(t, dir, b, freeAddr(t))
@@ -234,11 +240,15 @@ func testForgedAcksAndEntries(t *testing.T, dir string, b *e2eBroker) {
 		}
 		stolenMu.Lock()
 		stolen++
+		enough := stolen == thiefTakes
 		stolenMu.Unlock()
 		ack, _ := json.Marshal(wire.Ack{JournalID: bt.JournalID, AckedSeq: bt.Events[len(bt.Events)-1].Seq})
 		topic := wire.TopicAck(bt.Site, bt.Agent)
 		c.Publish(topic, 1, false, ack)
 		c.Publish(topic, 1, false, mallory.Sign(topic, ack))
+		if enough {
+			go c.Disconnect(250) // not from paho's delivery goroutine, which Disconnect waits for
+		}
 	})
 
 	orders := makeOrders("FA", 6)
@@ -261,7 +271,7 @@ func testForgedAcksAndEntries(t *testing.T, dir string, b *e2eBroker) {
 		t.Fatalf("no refused ack in the agent's log after %d stolen batches", n)
 	}
 	t.Logf("the thief took %d batches; the agent synced all %d entries with the real hub", n, last)
-	thief.leave() // from now on the hub receives every batch
+	thief.leave() // if it has not left yet: from now on the hub receives every batch
 
 	// The attacker forges the agent's next entries, chained to the last one it saw.
 	var prev wire.Entry

@@ -71,7 +71,7 @@ type Config struct {
 
 // Broker is the hub's MQTT connection.
 type Broker struct {
-	URL      string `yaml:"url"` // tcp://, ssl://, tls://, ws://, wss://; default tcp://127.0.0.1:1883
+	URL      string `yaml:"url"`  // tcp://, ssl://, tls://, ws://, wss://; default tcp://127.0.0.1:1883
 	CA       string `yaml:"ca"`   // CA file that verifies the broker
 	Cert     string `yaml:"cert"` // client certificate (with key)
 	Key      string `yaml:"key"`

@@ -98,6 +98,7 @@ func hubOptions(c *hubconfig.Config) hub.Options {
 		CAFile: c.Broker.CA, CertFile: c.Broker.Cert, KeyFile: c.Broker.Key,
 		Username: c.Broker.Username, Password: c.Broker.Password, Shared: &shared,
 		TLSCertFile: c.API.TLSCert, TLSKeyFile: c.API.TLSKey, BootstrapTokenFile: c.API.BootstrapTokenFile,
+		MetricsOpen: c.API.MetricsAuth == hubconfig.MetricsOpen,
 	}
 	o.HTTP.AllowedHosts = append(o.HTTP.AllowedHosts, c.API.AllowedHosts...)
 	return o

@@ -76,6 +76,13 @@ api:
 	} else {
 		resp.Body.Close()
 	}
+	// metrics_auth defaults to read: /metrics needs the token; --metrics-auth open is tested in sync/hub.
+	if got := apiStatus(t, hubURL+"/metrics", ""); got != http.StatusUnauthorized {
+		t.Errorf("GET /metrics without a token: %d", got)
+	}
+	if got := apiStatus(t, hubURL+"/metrics", strings.TrimSpace(string(raw))); got != http.StatusOK {
+		t.Errorf("GET /metrics with the admin token: %d", got)
+	}
 	cancel()
 	if code := <-hubDone; code != exitOK {
 		t.Errorf("hub exit %d: %s", code, herr.String())

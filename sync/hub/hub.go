@@ -37,7 +37,8 @@
 //
 // API security. Every route but GET /healthz needs a bearer token (sync/apitoken) with the route's
 // scope: orders:write for POST /v1/orders, commands:write for commands, read for the GETs, admin for
-// the token routes (/v1/tokens). Tokens are stored hashed in hub.db; see tokens.go for how they are
+// the token routes (/v1/tokens); GET /metrics (Prometheus, metrics.go) needs read unless
+// Options.MetricsOpen. Tokens are stored hashed in hub.db; see tokens.go for how they are
 // managed. The listener is hardened by internal/httpserve (timeouts, body cap, Host allow-list) and
 // serves HTTPS with Options.TLSCertFile and TLSKeyFile.
 //

@@ -18,7 +18,7 @@ import (
 	"wedge/sync/wire"
 )
 
-// routes is the API. Every route but GET /healthz needs a bearer token with the route's scope
+// routes is the API. Every route but GET /healthz (and GET /metrics with Options.MetricsOpen) needs a bearer token with the route's scope
 // (apitoken: 401 without a valid token, 403 without the scope); the handlers can read the token's
 // name with apitoken.NameFrom.
 func (h *Hub) routes() http.Handler {
@@ -38,6 +38,11 @@ func (h *Hub) routes() http.Handler {
 	need("GET /v1/tokens", apitoken.Admin, h.getTokens)
 	need("DELETE /v1/tokens/{name}", apitoken.Admin, h.deleteToken)
 	need("GET /v1/journals/{site}/{agent}/{journal_id}/entries", apitoken.Read, h.getJournalEntries)
+	if h.opts.MetricsOpen {
+		mux.HandleFunc("GET /metrics", h.serveMetrics)
+	} else {
+		need("GET /metrics", apitoken.Read, h.serveMetrics)
+	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]any{"ok": true, "mqtt_connected": h.Connected()})
 	})

@@ -37,7 +37,8 @@
 //
 // API security. Every route but GET /healthz needs a bearer token (sync/apitoken) with the route's
 // scope: orders:write for POST /v1/orders, commands:write for commands, read for the GETs, admin for
-// the token routes (/v1/tokens). Tokens are stored hashed in hub.db; see tokens.go for how they are
+// the token routes (/v1/tokens); GET /metrics (Prometheus, metrics.go) needs read unless
+// Options.MetricsOpen. Tokens are stored hashed in hub.db; see tokens.go for how they are
 // managed. The listener is hardened by internal/httpserve (timeouts, body cap, Host allow-list) and
 // serves HTTPS with Options.TLSCertFile and TLSKeyFile.
 //
@@ -144,6 +145,9 @@ type Options struct {
 	TLSCertFile, TLSKeyFile string
 	// Catchup bounds the answers to catch-up requests (see CatchupLimits).
 	Catchup CatchupLimits
+	// MetricsOpen serves GET /metrics (Prometheus, metrics.go) without a token, like /healthz.
+	// false (the default) asks for a bearer token with the read scope.
+	MetricsOpen bool
 }
 
 // Hub is a running hub. Create it with New and end it with Stop.
@@ -185,6 +189,7 @@ type Hub struct {
 	agentKeys *keyring     // nil: accept unsigned batches
 
 	publishFn func(topic string, payload []byte) // nil: MQTT
+	metrics   *metrics                           // GET /metrics; nil in tests that build a Hub without New
 }
 
 // New opens the store, starts the HTTP server and the owner goroutine, and connects to the broker.
@@ -256,6 +261,7 @@ func New(ctx context.Context, opts Options) (*Hub, error) {
 		return nil, err
 	}
 	h.pacer = newPacer(opts.Catchup)
+	h.metrics = newMetrics(h)
 	if err := h.listen(); err != nil {
 		db.Close()
 		return nil, err

@@ -105,6 +105,7 @@ func (h *Hub) commit(items []item) {
 			cmds = append(cmds, it.cmd)
 		}
 	}
+	began := time.Now() // real time, not h.clk: this is the store's latency
 	err := h.db.Update(func(tx *bolt.Tx) (err error) {
 		defer func() {
 			if r := recover(); r != nil { // a bug must not take the hub down; the tx rolls back
@@ -133,6 +134,7 @@ func (h *Hub) commit(items []item) {
 		g.stats.Commits++
 		return putJSON(tx.Bucket(bktMeta), keyStats, g.stats)
 	})
+	h.metrics.observeCommit(time.Since(began))
 	if err != nil && len(items) > 1 {
 		// One bad item must not cost the others their commit: try each on its own.
 		h.log.Warn("group commit failed; committing its items one by one", "items", len(items), logging.Err(err))
@@ -164,6 +166,7 @@ func (h *Hub) commit(items []item) {
 	for _, j := range g.acks {
 		b, _ := json.Marshal(wire.Ack{JournalID: j.JournalID, AckedSeq: j.AckedSeq})
 		h.publish(wire.TopicAck(j.Site, j.Agent), b)
+		h.metrics.ackPublished(j)
 	}
 	for _, p := range g.posts {
 		p.reply <- postResult{hseqs: g.results[p]}
@@ -442,6 +445,7 @@ func (g *group) status(topic string, payload []byte) error {
 		if a.Online {
 			a.SettingsHash, a.SettingsOverrides = s.SettingsHash, s.SettingsOverrides
 		}
+		g.h.metrics.agentStatus(*a, s.State == "online", s.LastSeq, s.Unsynced, s.JournalID)
 	})
 }
 

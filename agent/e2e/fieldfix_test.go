@@ -17,33 +17,13 @@ import (
 	"wedge/drivers/printer/emulator"
 	"wedge/drivers/printer/jobscan"
 	"wedge/internal/pty"
-	"wedge/internal/testbroker"
 )
 
-// startAgentWith writes an agent's config (site sz01) with the given stations/devices sections (and
-// anything else, e.g. profiles_dir) into dir/<name>/ and starts it.
-func startAgentWith(t *testing.T, dir, name string, b *testbroker.Broker, body string) *agentProc {
+// startAgentWith starts agent name (site sz01) with the given stations/devices sections (and
+// anything else, e.g. profiles_dir), a tmall contract and a breaker out of the way.
+func startAgentWith(t *testing.T, dir, name string, b *e2eBroker, body string) *agentProc {
 	t.Helper()
-	a := &agentProc{name: name, dir: filepath.Join(dir, name)}
-	a.data = filepath.Join(a.dir, "data")
-	a.cfgPath = filepath.Join(a.dir, "wedge.yaml")
-	if err := os.MkdirAll(a.dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	cfg := fmt.Sprintf(`site: sz01
-agent: %s
-data_dir: %s
-broker: {url: %q}
-api: {listen: "127.0.0.1:0", token: "e2e-token"}
-channels:
-  tmall: {order_no_pattern: "^\\d{12,20}$"}
-breaker: {max_backlog: 100000, max_avg_wait: 24h}
-%s`, name, a.data, b.URL(), body)
-	if err := os.WriteFile(a.cfgPath, []byte(cfg), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	a.run(t)
-	return a
+	return startAgentYAML(t, dir, name, b, "channels:\n  tmall: {order_no_pattern: \"^\\\\d{12,20}$\"}\nbreaker: {max_backlog: 100000, max_avg_wait: 24h}\n"+body)
 }
 
 // deviceConnected reports whether the named device shows connected in the agent's status.
@@ -63,8 +43,8 @@ func (a *agentProc) deviceConnected(t *testing.T, name string) bool {
 func TestPrintThroughETXOnlyPrinter(t *testing.T) {
 	needE2E(t)
 	dir := t.TempDir()
-	b := testbroker.Start(t, nil)
-	h := startHub(t, dir, b.URL(), freeAddr(t))
+	b := startBroker(t, dir)
+	h := startHub(t, dir, b, freeAddr(t))
 	ps := openPty(t)
 	emu := emulator.NewZPL(&emulator.Options{PrintTime: 20 * time.Millisecond, Ending: emulator.EndETX})
 	t.Cleanup(func() { emu.Close() })
@@ -211,8 +191,8 @@ func (d *deviceBytes) bytes() []byte {
 func TestGoodScanAfterNoise(t *testing.T) {
 	needE2E(t)
 	dir := t.TempDir()
-	b := testbroker.Start(t, nil)
-	h := startHub(t, dir, b.URL(), freeAddr(t))
+	b := startBroker(t, dir)
+	h := startHub(t, dir, b, freeAddr(t))
 	ps, ds := openPty(t), openPty(t)
 	profiles := filepath.Join(dir, "profiles")
 	if err := os.MkdirAll(profiles, 0o755); err != nil {

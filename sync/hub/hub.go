@@ -59,13 +59,11 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"time"
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
-	bolt "go.etcd.io/bbolt"
 
 	"wedge/internal/clock"
 	"wedge/internal/httpserve"
@@ -100,8 +98,11 @@ const (
 type Options struct {
 	// BrokerURL is the MQTT broker, e.g. tcp://127.0.0.1:1883 or ssl://broker:8883. Required.
 	BrokerURL string
-	// DataDir holds hub.db. Required; created if missing.
+	// DataDir holds hub.db, the hub's bbolt store. Required unless Store is set; created if missing.
 	DataDir string
+	// Store is where the hub keeps its state (nil = OpenBolt(DataDir)). The hub closes it on Stop.
+	// A store shared by several hubs (sync/hub/pgstore) lets them split the stream; see Scale-out.
+	Store Store
 	// Listen is the HTTP listen address (default DefaultListen; "127.0.0.1:0" picks a free port).
 	Listen string
 	// ClientID is the MQTT client id (default "wedge-hub-<hostname>"). It must be stable across
@@ -153,7 +154,7 @@ type Hub struct {
 	log    *slog.Logger
 	shared bool
 
-	db     *bolt.DB
+	db     Store
 	tokens apitoken.Store
 	cli    mqtt.Client
 	ln     net.Listener
@@ -203,8 +204,8 @@ func New(ctx context.Context, opts Options) (*Hub, error) {
 	default:
 		return nil, fmt.Errorf("%w: BrokerURL scheme %q (want tcp, ssl, ws or wss)", ErrOptions, u.Scheme)
 	}
-	if opts.DataDir == "" {
-		return nil, fmt.Errorf("%w: DataDir is required", ErrOptions)
+	if opts.DataDir == "" && opts.Store == nil {
+		return nil, fmt.Errorf("%w: DataDir or Store is required", ErrOptions)
 	}
 	if opts.Listen == "" {
 		opts.Listen = DefaultListen
@@ -239,17 +240,16 @@ func New(ctx context.Context, opts Options) (*Hub, error) {
 			return nil, fmt.Errorf("%w: %w", ErrOptions, err)
 		}
 	}
-	if err := os.MkdirAll(opts.DataDir, 0o750); err != nil {
-		return nil, fmt.Errorf("%w: data dir: %v", ErrStore, err)
-	}
-	db, err := bolt.Open(filepath.Join(opts.DataDir, "hub.db"), 0o600, &bolt.Options{Timeout: 2 * time.Second})
-	if err != nil {
-		return nil, fmt.Errorf("%w: open %s: %v (is another hub using this data dir?)", ErrStore, filepath.Join(opts.DataDir, "hub.db"), err)
+	db := opts.Store
+	if db == nil {
+		if db, err = OpenBolt(opts.DataDir); err != nil {
+			return nil, err
+		}
 	}
 	h.db = db
-	if err := initStore(db, &h.stats); err != nil {
+	if err := db.View(ctx, func(tx Tx) error { return loadStats(tx, &h.stats) }); err != nil {
 		db.Close()
-		return nil, err
+		return nil, fmt.Errorf("%w: stats: %w", ErrStore, err)
 	}
 	if err := h.openTokens(); err != nil {
 		db.Close()

@@ -1,6 +1,7 @@
 // Package hub is the reference wedge hub: it ingests the agents' journal batches from MQTT, stores
-// every entry once in its own bbolt file (DataDir/hub.db) keyed by (site, agent, journal_id, seq),
-// acknowledges the highest contiguous seq of each journal only after the bbolt commit, keeps the
+// every entry once in its store (a Store: its own bbolt file DataDir/hub.db, or PostgreSQL through
+// sync/hub/pgstore) keyed by (site, agent, journal_id, seq), acknowledges the highest contiguous
+// seq of each journal only after the store's commit, keeps the
 // authoritative state of every order (moved forward with order.Merge, never backwards), rebroadcasts
 // state changes to the site, replays the site's downlink on catch-up requests, tracks agents, and
 // serves a small JSON API over HTTP.
@@ -18,7 +19,8 @@
 //
 // One owner goroutine does all writing. MQTT handlers and HTTP POSTs only queue work for it and never
 // block paho; the owner drains whatever has queued up into one bbolt transaction (group commit), then
-// publishes the acks and downlink messages of that transaction.
+// publishes the acks and downlink messages of that transaction. The store is reached only through
+// Store and Tx (hubstore.go), drawn at that transaction.
 //
 // Downlink. Every message the hub publishes to a site (orders and other messages POSTed to
 // /v1/orders, and state rebroadcasts) gets the site's next hseq and is stored in the downlink log in
@@ -26,10 +28,11 @@
 // the agent's direct topic, in pages paced per agent (catchup.go), in arrays of up to 200 messages.
 //
 // Scale-out. With Shared (the default) the hub subscribes with the $share/wedge-hub/ prefix, so
-// several hub processes split the stream. Production hubs that share the load must share one store:
-// this reference hub keeps its own bbolt file, so two of them each store and ack only the batches
-// they received, and a journal split between them is acked by neither beyond its first gap. Run one
-// reference hub per store.
+// several hub processes split the stream. Hubs that share the load must share one store: with
+// sync/hub/pgstore they do (row locks, idempotent inserts and in-database counters make the
+// replicas' transactions compose; docs/HUB-STORE.md). Two hubs with their own bbolt files each
+// store and ack only the batches they received, and a journal split between them is acked by
+// neither beyond its first gap: run one bbolt hub per broker group.
 //
 // Commands. POST /v1/agents/{site}/{agent}/commands takes a breaker_thresholds command, checks it
 // with the agent's own parser (order.ParseCommand), stores it with who (the API token's name) and when,
@@ -78,7 +81,7 @@ var (
 	ErrOptions = errors.New("hub: invalid options")
 	// ErrStopped means the hub is stopping or stopped.
 	ErrStopped = errors.New("hub: stopped")
-	// ErrStore means the hub's bbolt store failed (open, schema or commit).
+	// ErrStore means the hub's store failed (open, schema or commit).
 	ErrStore = errors.New("hub: store")
 )
 

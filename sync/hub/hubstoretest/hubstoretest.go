@@ -49,7 +49,9 @@ func Run(t *testing.T, f Factory) {
 			t.Fatal(err)
 		}
 	}
-	k := func(jid string, seq uint64) hub.EntryKey { return hub.EntryKey{Site: "sz01", Agent: "a1", Journal: jid, Seq: seq} }
+	k := func(jid string, seq uint64) hub.EntryKey {
+		return hub.EntryKey{Site: "sz01", Agent: "a1", Journal: jid, Seq: seq}
+	}
 
 	t.Run("EntriesFirstKept", func(t *testing.T) {
 		s := open(t)

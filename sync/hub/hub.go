@@ -103,7 +103,8 @@ type Options struct {
 	BrokerURL string
 	// DataDir holds hub.db, the hub's bbolt store. Required unless Store is set; created if missing.
 	DataDir string
-	// Store is where the hub keeps its state (nil = OpenBolt(DataDir)). The hub closes it on Stop.
+	// Store is where the hub keeps its state (nil = OpenBolt(DataDir)). The hub owns it: Stop closes
+	// it, and so does New when it fails.
 	// A store shared by several hubs (sync/hub/pgstore) lets them split the stream; see Scale-out.
 	Store Store
 	// Listen is the HTTP listen address (default DefaultListen; "127.0.0.1:0" picks a free port).
@@ -194,7 +195,12 @@ type Hub struct {
 // New opens the store, starts the HTTP server and the owner goroutine, and connects to the broker.
 // The broker need not be up: the hub keeps trying to connect in the background. When ctx is
 // cancelled the hub stops itself, as if Stop had been called.
-func New(ctx context.Context, opts Options) (*Hub, error) {
+func New(ctx context.Context, opts Options) (_ *Hub, err error) {
+	defer func() {
+		if err != nil && opts.Store != nil {
+			_ = opts.Store.Close() // New owns the store it was given, also when it fails
+		}
+	}()
 	if opts.BrokerURL == "" {
 		return nil, fmt.Errorf("%w: BrokerURL is required", ErrOptions)
 	}
@@ -250,17 +256,22 @@ func New(ctx context.Context, opts Options) (*Hub, error) {
 		}
 	}
 	h.db = db
+	closeOwn := func() {
+		if opts.Store == nil { // a given store is closed by the deferred function
+			db.Close()
+		}
+	}
 	if err := db.View(ctx, func(tx Tx) error { return loadStats(tx, &h.stats) }); err != nil {
-		db.Close()
+		closeOwn()
 		return nil, fmt.Errorf("%w: stats: %w", ErrStore, err)
 	}
 	if err := h.openTokens(); err != nil {
-		db.Close()
+		closeOwn()
 		return nil, err
 	}
 	h.pacer = newPacer(opts.Catchup)
 	if err := h.listen(); err != nil {
-		db.Close()
+		closeOwn()
 		return nil, err
 	}
 	go func() {

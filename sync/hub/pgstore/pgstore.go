@@ -20,14 +20,12 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"log/slog"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/pressly/goose/v3"
 
-	"wedge/internal/logging"
 	"wedge/sync/apitoken"
 	"wedge/sync/hub"
 )
@@ -51,14 +49,11 @@ const gooseTable = "hub_schema_version"
 type Options struct {
 	// MaxConns bounds the pool (default pgxpool's: the larger of 4 and the number of CPUs).
 	MaxConns int32
-	// Logger receives the store's log (nil = silent).
-	Logger *slog.Logger
 }
 
 // Store is a hub.Store in PostgreSQL.
 type Store struct {
 	pool *pgxpool.Pool
-	log  *slog.Logger
 }
 
 var _ hub.Store = (*Store)(nil)
@@ -143,7 +138,7 @@ func Open(ctx context.Context, dsn string, opts *Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrConnect, err)
 	}
-	return &Store{pool: pool, log: logging.Or(opts.Logger)}, nil
+	return &Store{pool: pool}, nil
 }
 
 // Close closes the pool.

@@ -11,8 +11,6 @@ import (
 	"sort"
 	"strings"
 
-	bolt "go.etcd.io/bbolt"
-
 	"wedge/internal/httpserve"
 	"wedge/sync/apitoken"
 	"wedge/sync/wire"
@@ -231,8 +229,8 @@ func (h *Hub) getOrder(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("order_id")
 	var resp orderResponse
 	var found bool
-	err := h.db.View(func(tx *bolt.Tx) error {
-		rec, ok, err := loadOrder(tx.Bucket(bktOrders), id)
+	err := h.db.View(r.Context(), func(tx Tx) error {
+		rec, ok, err := loadOrder(tx, id)
 		if err != nil {
 			return err
 		}
@@ -246,21 +244,19 @@ func (h *Hub) getOrder(w http.ResponseWriter, r *http.Request) {
 		if ok {
 			resp.StateLabel = o.State.Label()
 		}
-		eb := tx.Bucket(bktEntries)
-		c := tx.Bucket(bktHistory).Cursor()
-		prefix := historyPrefix(id)
-		for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+		err = tx.History(id, func(k EntryKey) error {
 			var se storedEntry
-			if _, err := getJSON(eb, v, &se); err != nil {
+			if _, err := getDoc(tx.Entry(k))(fmt.Sprintf("entry %q", ekey(k)), &se); err != nil {
 				return err
 			}
 			resp.History = append(resp.History, se)
 			if !ok && resp.Site == "" {
 				resp.Site = se.Site
 			}
-		}
+			return nil
+		})
 		found = found || len(resp.History) > 0
-		return nil
+		return err
 	})
 	if err != nil {
 		writeError(w, http.StatusInternalServerError, "读取失败 / store read failed: "+err.Error())
@@ -275,11 +271,11 @@ func (h *Hub) getOrder(w http.ResponseWriter, r *http.Request) {
 
 func (h *Hub) getAgents(w http.ResponseWriter, r *http.Request) {
 	out := []agentRec{}
-	err := h.db.View(func(tx *bolt.Tx) error {
-		return tx.Bucket(bktAgents).ForEach(func(k, v []byte) error {
+	err := h.db.View(r.Context(), func(tx Tx) error {
+		return tx.Agents(func(v []byte) error {
 			var a agentRec
 			if err := json.Unmarshal(v, &a); err != nil {
-				return fmt.Errorf("%w: agent %q: %v", ErrStore, k, err)
+				return fmt.Errorf("%w: agent: %v", ErrStore, err)
 			}
 			out = append(out, a)
 			return nil

@@ -1,13 +1,12 @@
 package hub
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"runtime/debug"
 	"slices"
 	"time"
-
-	bolt "go.etcd.io/bbolt"
 
 	"wedge/internal/logging"
 	"wedge/order"
@@ -60,7 +59,7 @@ type catchup struct {
 // transaction commits.
 type group struct {
 	h     *Hub
-	tx    *bolt.Tx
+	tx    Tx
 	now   time.Time
 	stats Stats
 
@@ -106,7 +105,7 @@ func (h *Hub) commit(items []item) {
 		}
 	}
 	began := time.Now() // real time, not h.clk: this is the store's latency
-	err := h.db.Update(func(tx *bolt.Tx) (err error) {
+	err := h.db.Update(context.Background(), func(tx Tx) (err error) {
 		defer func() {
 			if r := recover(); r != nil { // a bug must not take the hub down; the tx rolls back
 				err = fmt.Errorf("panic: %v\n%s", r, debug.Stack())
@@ -132,7 +131,7 @@ func (h *Hub) commit(items []item) {
 			}
 		}
 		g.stats.Commits++
-		return putJSON(tx.Bucket(bktMeta), keyStats, g.stats)
+		return tx.PutMeta(string(keyStats), mustJSON(g.stats))
 	})
 	h.metrics.observeCommit(time.Since(began))
 	if err != nil && len(items) > 1 {
@@ -244,10 +243,9 @@ func (g *group) batch(topic string, payload []byte) error {
 	if !trust.ok {
 		return g.refuseBatch(site, agent, b, trust)
 	}
-	jb := g.tx.Bucket(bktJournals)
 	jk := journalKey(site, agent, b.JournalID)
 	var j journalRec
-	if _, err := getJSON(jb, jk, &j); err != nil {
+	if _, err := getDoc(g.tx.Journal(site, agent, b.JournalID))(fmt.Sprintf("journal %q", jk), &j); err != nil {
 		return err
 	}
 	if j.JournalID == "" {
@@ -264,12 +262,19 @@ func (g *group) batch(topic string, payload []byte) error {
 			return err
 		}
 	}
-	eb := g.tx.Bucket(bktEntries)
-	for eb.Get(entryKey(site, agent, b.JournalID, j.AckedSeq+1)) != nil {
+	for {
+		next, err := g.tx.Entry(EntryKey{site, agent, b.JournalID, j.AckedSeq + 1})
+		if err != nil {
+			return err
+		}
+		if next == nil {
+			break
+		}
 		j.AckedSeq++
 	}
+	j.MaxSeq = max(j.MaxSeq, j.AckedSeq) // entries another hub stored count too
 	j.LastSeen = wire.Time(g.now)
-	if err := putJSON(jb, jk, j); err != nil {
+	if err := g.tx.PutJournal(site, agent, b.JournalID, mustJSON(j)); err != nil {
 		return err
 	}
 	if i, ok := g.ackIdx[string(jk)]; ok {
@@ -284,7 +289,7 @@ func (g *group) batch(topic string, payload []byte) error {
 }
 
 // applyEntry indexes the entry under its order and moves the order's state.
-func (g *group) applyEntry(site, agent string, e wire.Entry, key []byte) error {
+func (g *group) applyEntry(site, agent string, e wire.Entry, key EntryKey) error {
 	id := e.OrderID
 	if id == "" && e.Kind == wire.KindIntake && e.Order != nil {
 		id = e.Order.ID()
@@ -297,11 +302,10 @@ func (g *group) applyEntry(site, agent string, e wire.Entry, key []byte) error {
 			logging.KeySeq, e.Seq, logging.KeyOrder, id)
 		return nil
 	}
-	if err := g.tx.Bucket(bktHistory).Put(historyKey(id, sortableAt(e), site, agent, e.Seq, e.JournalID), key); err != nil {
+	if err := g.tx.AddHistory(id, sortableAt(e), key); err != nil {
 		return err
 	}
-	ob := g.tx.Bucket(bktOrders)
-	rec, known, err := loadOrder(ob, id)
+	rec, known, err := loadOrder(g.tx, id)
 	if err != nil {
 		return err
 	}
@@ -317,26 +321,26 @@ func (g *group) applyEntry(site, agent string, e wire.Entry, key []byte) error {
 			o.ID = id // the entry's order id wins over the message's own
 			rec = orderRec{Site: site, Order: o.Receive(st, at), CreatedAt: wire.Time(g.now)}
 			g.stats.OrdersPerState[string(st)]++
-			return g.saveOrder(ob, rec)
+			return g.saveOrder(rec)
 		}
 		if e.Order != nil && known {
 			rec.Order = order.MergeData(rec.Order, *e.Order)
-			if err := g.saveOrder(ob, rec); err != nil {
+			if err := g.saveOrder(rec); err != nil {
 				return err
 			}
 		}
 		if e.To == "" {
 			return nil
 		}
-		return g.merge(ob, rec, known, site, agent, e, at)
+		return g.merge(rec, known, site, agent, e, at)
 	case wire.KindStep, wire.KindMerge:
-		return g.merge(ob, rec, known, site, agent, e, at)
+		return g.merge(rec, known, site, agent, e, at)
 	}
 	return nil
 }
 
 // merge moves the order forward to e.To with order.Merge and rebroadcasts a change.
-func (g *group) merge(ob *bolt.Bucket, rec orderRec, known bool, site, agent string, e wire.Entry, at time.Time) error {
+func (g *group) merge(rec orderRec, known bool, site, agent string, e wire.Entry, at time.Time) error {
 	to, err := order.ParseState(e.To)
 	if err != nil {
 		g.h.log.Warn("entry with an unknown to-state: order not moved", logging.KeySite, site, logging.KeyAgent, agent,
@@ -363,7 +367,7 @@ func (g *group) merge(ob *bolt.Bucket, rec orderRec, known bool, site, agent str
 		g.stats.OrdersPerState[string(before.State)]--
 	}
 	g.stats.OrdersPerState[string(rec.Order.State)]++
-	if err := g.saveOrder(ob, rec); err != nil {
+	if err := g.saveOrder(rec); err != nil {
 		return err
 	}
 	if before.State == rec.Order.State && before.Waybill == rec.Order.Waybill {
@@ -373,23 +377,19 @@ func (g *group) merge(ob *bolt.Bucket, rec orderRec, known bool, site, agent str
 	return err
 }
 
-func (g *group) saveOrder(ob *bolt.Bucket, rec orderRec) error {
+func (g *group) saveOrder(rec orderRec) error {
 	rec.UpdatedAt = wire.Time(g.now)
-	return putOrder(ob, rec)
+	return putOrder(g.tx, rec)
 }
 
 // downlink gives m the site's next hseq and stores it; it is published after the commit.
 func (g *group) downlink(site string, m wire.OrderMsg) (uint64, error) {
-	sb, err := g.tx.Bucket(bktDownlink).CreateBucketIfNotExists([]byte(site))
-	if err != nil {
-		return 0, err
-	}
-	seq, err := sb.NextSequence()
+	seq, err := g.tx.NextHSeq(site)
 	if err != nil {
 		return 0, err
 	}
 	m.HSeq = seq
-	if err := putJSON(sb, u64(seq), m); err != nil {
+	if err := g.tx.PutDownlink(site, seq, mustJSON(m)); err != nil {
 		return 0, err
 	}
 	if _, ok := g.down[site]; !ok {
@@ -401,15 +401,13 @@ func (g *group) downlink(site string, m wire.OrderMsg) (uint64, error) {
 }
 
 func (g *group) touchAgent(site, agent string, fn func(a *agentRec)) error {
-	ab := g.tx.Bucket(bktAgents)
-	k := join(site, agent)
 	var a agentRec
-	if _, err := getJSON(ab, k, &a); err != nil {
+	if _, err := getDoc(g.tx.Agent(site, agent))(fmt.Sprintf("agent %q", join(site, agent)), &a); err != nil {
 		return err
 	}
 	a.Site, a.Agent = site, agent
 	fn(&a)
-	return putJSON(ab, k, a)
+	return g.tx.PutAgent(site, agent, mustJSON(a))
 }
 
 // status records an agent's retained status (online/offline).
@@ -435,7 +433,7 @@ func (g *group) status(topic string, payload []byte) error {
 		if s.JournalID != "" && s.JournalID != a.JournalID && validJournalID(s.JournalID) {
 			// A reinstalled PC announces its new journal before its first batch.
 			var j journalRec
-			_, _ = getJSON(g.tx.Bucket(bktJournals), journalKey(site, agent, s.JournalID), &j)
+			_, _ = getDoc(g.tx.Journal(site, agent, s.JournalID))("journal", &j)
 			a.JournalID, a.AckedSeq = s.JournalID, j.AckedSeq
 		}
 		if s.Version != "" {
@@ -468,11 +466,10 @@ func (g *group) catchup(topic string, payload []byte) error {
 
 // post stores validated downlink messages from POST /v1/orders (and the orders they create).
 func (g *group) post(p *postReq) error {
-	ob := g.tx.Bucket(bktOrders)
 	for _, m := range p.msgs {
 		id := m.ID()
 		if validOrderID(id) {
-			rec, known, err := loadOrder(ob, id)
+			rec, known, err := loadOrder(g.tx, id)
 			if err != nil {
 				return err
 			}
@@ -482,12 +479,12 @@ func (g *group) post(p *postReq) error {
 				o.ID = id
 				o = o.Receive(order.InitialState(m.Payment, false), g.now)
 				g.stats.OrdersPerState[string(o.State)]++
-				if err := g.saveOrder(ob, orderRec{Site: p.site, Order: o, CreatedAt: wire.Time(g.now)}); err != nil {
+				if err := g.saveOrder(orderRec{Site: p.site, Order: o, CreatedAt: wire.Time(g.now)}); err != nil {
 					return err
 				}
 			case m.Type == wire.TypeOrder || m.Type == wire.TypeWaybill && known:
 				rec.Order = order.MergeData(rec.Order, m)
-				if err := g.saveOrder(ob, rec); err != nil {
+				if err := g.saveOrder(rec); err != nil {
 					return err
 				}
 			}

@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"time"
 
-	bolt "go.etcd.io/bbolt"
-
 	"wedge/order"
 )
 
@@ -95,8 +93,11 @@ func decodeOrder(key, raw []byte) (orderRec, error) {
 }
 
 // loadOrder reads order id from the orders bucket; known is false when there is no record.
-func loadOrder(ob *bolt.Bucket, id string) (rec orderRec, known bool, err error) {
-	raw := ob.Get([]byte(id))
+func loadOrder(tx Tx, id string) (rec orderRec, known bool, err error) {
+	raw, err := tx.Order(id)
+	if err != nil {
+		return orderRec{}, false, err
+	}
 	if raw == nil {
 		return orderRec{}, false, nil
 	}
@@ -105,6 +106,6 @@ func loadOrder(ob *bolt.Bucket, id string) (rec orderRec, known bool, err error)
 }
 
 // putOrder writes rec in the current record version.
-func putOrder(ob *bolt.Bucket, rec orderRec) error {
-	return putJSON(ob, []byte(rec.Order.ID), toStored(rec))
+func putOrder(tx Tx, rec orderRec) error {
+	return tx.PutOrder(rec.Order.ID, mustJSON(toStored(rec)))
 }

@@ -14,6 +14,8 @@ const hubUsage = `用法 usage:
   wedge hub --broker URL --data DIR --listen ADDR [flags]       运行参考中心 run the reference hub
   wedge hub --config hub.yaml [--check] [flags]                  按配置文件运行（或只检查）run from a config file (or only check it);
                                                                  flags given explicitly override the file
+  wedge hub --broker URL --store postgres://… [flags]          中心状态存于 PostgreSQL（可多副本）state in PostgreSQL (replicas share it)
+  wedge hub migrate --store postgres://…                        升级数据库结构 migrate the database's schema
   wedge hub token create --name N --scope S[,S...] (--data DIR | --hub URL --token T)
   wedge hub token list (--data DIR | --hub URL --token T)
   wedge hub token revoke --name N (--data DIR | --hub URL --token T)
@@ -30,6 +32,9 @@ flags:
 func cmdHub(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if len(args) > 0 && args[0] == "token" {
 		return cmdHubToken(ctx, args[1:], stdout, stderr)
+	}
+	if len(args) > 0 && args[0] == "migrate" {
+		return cmdHubMigrate(ctx, args[1:], stdout, stderr)
 	}
 	fs := flag.NewFlagSet("wedge hub", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -73,6 +78,10 @@ func cmdHub(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return exitOK
 	}
 	o.Logger = log // the hub logs through slog itself, at the right levels (refusals at Error)
+	if err := applyHubStore(ctx, cfg.Store, &o); err != nil {
+		log.Error("无法打开存储 cannot open the store", logging.Err(err))
+		return exitUsage
+	}
 	h, err := hub.New(ctx, o)
 	if err != nil {
 		log.Error("无法启动 cannot start", logging.Err(err))

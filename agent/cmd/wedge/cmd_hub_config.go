@@ -16,9 +16,9 @@ type hubRunFlags struct {
 	config string
 	check  bool
 
-	broker, data, listen, clientID, ca, cert, key, username, password string
-	tlsCert, tlsKey, allowed, bootstrap, level, format, metricsAuth   string
-	shared                                                            bool
+	broker, data, store, listen, clientID, ca, cert, key, username, password string
+	tlsCert, tlsKey, allowed, bootstrap, level, format, metricsAuth          string
+	shared                                                                   bool
 
 	keys hubKeyFlags
 	// set applies one explicitly given flag to the configuration, by flag name.
@@ -30,6 +30,7 @@ func (f *hubRunFlags) register(fs *flag.FlagSet) {
 	fs.BoolVar(&f.check, "check", false, "检查配置后退出 validate the configuration (and read the signing key), then exit")
 	fs.StringVar(&f.broker, "broker", hubconfig.DefaultBrokerURL, "MQTT broker URL (tcp:// or ssl://)")
 	fs.StringVar(&f.data, "data", hubconfig.DefaultDataDir, "data directory (hub.db)")
+	fs.StringVar(&f.store, "store", "", storeFlagHelp)
 	fs.StringVar(&f.listen, "listen", hubconfig.DefaultListen, "HTTP listen address")
 	fs.StringVar(&f.clientID, "client-id", "", "MQTT client id (default wedge-hub-<hostname>)")
 	fs.BoolVar(&f.shared, "shared", true, "共享订阅 shared subscription: several hubs split the stream (they must share one store)")
@@ -49,6 +50,7 @@ func (f *hubRunFlags) register(fs *flag.FlagSet) {
 	f.set = map[string]func(c *hubconfig.Config){
 		"broker":               func(c *hubconfig.Config) { c.Broker.URL = f.broker },
 		"data":                 func(c *hubconfig.Config) { c.DataDir = f.data },
+		"store":                func(c *hubconfig.Config) { c.Store = f.store },
 		"listen":               func(c *hubconfig.Config) { c.API.Listen = f.listen },
 		"client-id":            func(c *hubconfig.Config) { c.Broker.ClientID = f.clientID },
 		"shared":               func(c *hubconfig.Config) { c.Broker.Shared = &f.shared },

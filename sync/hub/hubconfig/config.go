@@ -55,8 +55,11 @@ const (
 type Config struct {
 	// DataDir holds hub.db (default "hub-data", beside the config file).
 	DataDir string `yaml:"data_dir"`
-	Broker  Broker `yaml:"broker"`
-	API     API    `yaml:"api"`
+	// Store is where the hub keeps its state: "" or "bolt:DIR" (a bbolt file, DataDir) or a
+	// PostgreSQL URL (postgres://user:pass@host:5432/db?sslmode=verify-full), which replicas share.
+	Store  string `yaml:"store"`
+	Broker Broker `yaml:"broker"`
+	API    API    `yaml:"api"`
 	// SigningKey is the hub's Ed25519 private key file (PEM), shared by every replica; "" = the hub
 	// publishes unsigned (agents must then accept unsigned messages).
 	SigningKey string `yaml:"signing_key"`

@@ -28,6 +28,9 @@ func (v *validator) failf(path []any, format string, args ...any) {
 // validate reports every rule the configuration breaks, sorted by line; it changes nothing.
 func (c *Config) validate(name string, root *yaml.Node) []error {
 	v := &validator{name: name, root: root}
+	if c.Store != "" && !strings.HasPrefix(c.Store, "bolt:") && !strings.HasPrefix(c.Store, "postgres://") && !strings.HasPrefix(c.Store, "postgresql://") {
+		v.failf([]any{"store"}, "%q: want bolt:DIR or postgres://…", redactStore(c.Store))
+	}
 	c.validateBroker(v)
 	c.validateAPI(v)
 	c.validateLog(v)
@@ -117,4 +120,15 @@ func (c *Config) validateLog(v *validator) {
 	default:
 		v.failf([]any{"log", "format"}, "%q: want text or json", c.Log.Format)
 	}
+}
+
+// redactStore hides a password in a store URL quoted back in an error.
+func redactStore(s string) string {
+	if u, err := url.Parse(s); err == nil && u.User != nil {
+		if _, ok := u.User.Password(); ok {
+			u.User = url.UserPassword(u.User.Username(), "xxxxx")
+			return u.String()
+		}
+	}
+	return s
 }

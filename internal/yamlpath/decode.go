@@ -117,10 +117,10 @@ func friendlyType(msg string) string {
 	}
 	name := func(s string) string {
 		switch {
-		case s == "map" || strings.HasPrefix(s, "map[") || strings.Contains(s, "."):
-			return "a mapping ({key: value})"
 		case s == "seq" || strings.HasPrefix(s, "[]"):
 			return "a list"
+		case s == "map" || strings.HasPrefix(s, "map[") || strings.Contains(s, "."):
+			return "a mapping ({key: value})"
 		case s == "str" || s == "string":
 			return "text"
 		case s == "int" || s == "float" || strings.HasPrefix(s, "int") || strings.HasPrefix(s, "uint"):

@@ -123,7 +123,9 @@ func statusOf(cfg *config.Config, store *journal.Store, sup *oversight.Oversight
 		s := wire.Status{State: "online", Site: cfg.Site, Agent: cfg.Agent, Version: version.Version,
 			At: wire.Time(clock.Or(clk).Now()), JournalID: store.JournalID(), BreakerOpen: sup.Breaker().Open(),
 			SettingsHash: hash, SettingsOverrides: overridesText(sup.SettingsOverrides())}
-		if l, k := store.LastSeq(), store.AckedSeq(); l > k {
+		l, k := store.LastSeq(), store.AckedSeq()
+		s.LastSeq = l // the hub's lag metric: last seq − what it acked
+		if l > k {
 			s.Unsynced = l - k
 		}
 		return s

@@ -16,16 +16,13 @@
 package config
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"maps"
 	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -245,130 +242,23 @@ type Options struct {
 	ProfileTransports func(id string) []string
 }
 
-var lineRE = regexp.MustCompile(`^line (\d+): (.*)$`)
-var unknownRE = regexp.MustCompile(`^field (\S+) not found in type \S+$`)
-
 // Parse parses and validates data; name is used in error messages. Paths stay as written.
 func Parse(name string, data []byte, opts *Options) (*Config, error) {
 	if opts == nil {
 		opts = &Options{}
 	}
-	var root yaml.Node
-	if err := yaml.Unmarshal(data, &root); err != nil {
-		return nil, syntaxError(name, err)
-	}
 	c := &Config{File: name}
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	dec.KnownFields(true)
-	if err := dec.Decode(c); err != nil && !errors.Is(err, io.EOF) {
-		var te *yaml.TypeError
-		if !errors.As(err, &te) {
-			return nil, syntaxError(name, err)
-		}
-		var errs []error
-		for _, s := range te.Errors {
-			e := &Error{File: name, Msg: s, Err: ErrInvalid}
-			if m := lineRE.FindStringSubmatch(s); m != nil {
-				e.Line, _ = strconv.Atoi(m[1])
-				e.Msg = m[2]
-				key := ""
-				if m := unknownRE.FindStringSubmatch(e.Msg); m != nil {
-					key = m[1]
-					e.Msg = fmt.Sprintf("unknown field %q", key)
-				}
-				e.Field = fieldAtLine(&root, e.Line, key)
-			}
-			e.Msg = friendlyType(e.Msg)
-			errs = append(errs, e)
-		}
-		return nil, errors.Join(errs...)
+	root, err := yamlpath.DecodeStrict(name, data, c, ErrInvalid)
+	if err != nil {
+		return nil, err
 	}
 	c.setDefaults()
-	if errs := c.validate(name, &root, opts); len(errs) > 0 {
+	if errs := c.validate(name, root, opts); len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
 	c.compile()
-	c.root = &root
+	c.root = root
 	return c, nil
-}
-
-func syntaxError(name string, err error) error {
-	msg := strings.TrimPrefix(err.Error(), "yaml: ")
-	e := &Error{File: name, Msg: "YAML syntax: " + msg, Err: ErrInvalid}
-	if m := lineRE.FindStringSubmatch(msg); m != nil {
-		e.Line, _ = strconv.Atoi(m[1])
-		e.Msg = "YAML syntax: " + m[2]
-	}
-	return e
-}
-
-// fieldAtLine names the path of the mapping key on line (preferring the key named key), for the
-// decoder's errors, which carry only a line.
-func fieldAtLine(root *yaml.Node, line int, key string) string {
-	best := ""
-	var walk func(n *yaml.Node, path []any) bool
-	walk = func(n *yaml.Node, path []any) bool {
-		switch n.Kind {
-		case yaml.DocumentNode:
-			for _, c := range n.Content {
-				if walk(c, path) {
-					return true
-				}
-			}
-		case yaml.MappingNode:
-			for i := 0; i+1 < len(n.Content); i += 2 {
-				k, val := n.Content[i], n.Content[i+1]
-				p := append(append([]any(nil), path...), k.Value)
-				if k.Line == line {
-					if key == "" || k.Value == key {
-						best = yamlpath.Field(p)
-						return true
-					}
-					if best == "" {
-						best = yamlpath.Field(p)
-					}
-				}
-				if walk(val, p) {
-					return true
-				}
-			}
-		case yaml.SequenceNode:
-			for i, c := range n.Content {
-				if walk(c, append(append([]any(nil), path...), i)) {
-					return true
-				}
-			}
-		}
-		return false
-	}
-	walk(root, nil)
-	return best
-}
-
-var typeRE = regexp.MustCompile(`^cannot unmarshal !!(\w+)(?: .*)? into (\S+)$`)
-
-// friendlyType rewrites the decoder's type errors for people.
-func friendlyType(msg string) string {
-	m := typeRE.FindStringSubmatch(msg)
-	if m == nil {
-		return msg
-	}
-	name := func(s string) string {
-		switch {
-		case s == "map" || strings.HasPrefix(s, "map[") || strings.HasPrefix(s, "config."):
-			return "a mapping ({key: value})"
-		case s == "seq" || strings.HasPrefix(s, "[]"):
-			return "a list"
-		case s == "str" || s == "string":
-			return "text"
-		case s == "int" || s == "float" || strings.HasPrefix(s, "int") || strings.HasPrefix(s, "uint"):
-			return "a number"
-		case s == "bool":
-			return "true or false"
-		}
-		return s
-	}
-	return fmt.Sprintf("wrong type: got %s, want %s", name(m[1]), name(m[2]))
 }
 
 // compile finishes a valid configuration: channel names are matched case-insensitively (so the

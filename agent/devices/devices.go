@@ -46,6 +46,9 @@ const (
 	// FeedbackTimeout bounds one good/bad feedback to a scanner (sent on the reader's feedback
 	// goroutine, so it never delays the next read).
 	FeedbackTimeout = 300 * time.Millisecond
+	// NoiseBeepGap spaces the bad beeps for noise (a frame the driver rejects as unreadable or
+	// overlong): a burst of garbage, hundreds of rejected frames, gets one beep, not hundreds.
+	NoiseBeepGap = time.Second
 )
 
 // Event is a configured device plugged in or unplugged (debounced: a brief drop-out is no event).

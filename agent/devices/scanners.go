@@ -333,8 +333,8 @@ func (d *Devices) openScanner(c config.Device, p profile.Profile) (scanner.Scann
 }
 
 // read is one scanner's reader: every read goes to its station, and the outcome goes back to the
-// scanner as feedback (accepted or already done → Good, rejected → Bad) on the reader's feedback
-// goroutine, so a slow or stuck beep never delays the next read.
+// scanner as feedback (accepted or already done → Good, rejected → Bad; noise → Bad) on the
+// reader's feedback goroutine, so a slow or stuck beep never delays the next read.
 func (d *Devices) read(c config.Device, sc scanner.Scanner, st Station) {
 	defer d.readers.Done()
 	log := d.log.With(logging.KeyDevice, c.Name)
@@ -354,6 +354,7 @@ func (d *Devices) read(c config.Device, sc scanner.Scanner, st Station) {
 		go feedback(ctx, log, fb, fbq, fbDone)
 		defer func() { close(fbq); <-fbDone }()
 	}
+	var noiseBeep time.Time // when noise last got its bad beep
 	for {
 		r, err := sc.Read()
 		if err != nil {
@@ -361,6 +362,17 @@ func (d *Devices) read(c config.Device, sc scanner.Scanner, st Station) {
 				return
 			}
 			log.Warn("scanner read", logging.Err(err))
+			// Noise gets the bad beep too, so the operator scans again; at most one per
+			// NoiseBeepGap, and never in place of a waiting beep of a read.
+			if fbq != nil && (errors.Is(err, scanner.ErrNoise) || errors.Is(err, scanner.ErrOverlong)) {
+				if now := d.now(); noiseBeep.IsZero() || now.Sub(noiseBeep) >= NoiseBeepGap {
+					noiseBeep = now
+					select {
+					case fbq <- scanner.Bad:
+					default:
+					}
+				}
+			}
 			continue
 		}
 		if r.Device == "" {

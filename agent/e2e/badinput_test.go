@@ -10,7 +10,6 @@ import (
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 
 	"wedge/internal/pty"
-	"wedge/internal/testbroker"
 	"wedge/sync/wire"
 )
 
@@ -23,8 +22,8 @@ import (
 func TestBadInput(t *testing.T) {
 	needE2E(t)
 	dir := t.TempDir()
-	b := testbroker.Start(t, nil)
-	h := startHub(t, dir, b.URL(), freeAddr(t))
+	b := startBroker(t, dir)
+	h := startHub(t, dir, b, freeAddr(t))
 	ps, ds := openPty(t), openPty(t)
 	a := newAgent(t, dir, "pack01", b, stationSpec{"print-1", "print", ps}, stationSpec{"dock-1", "handover", ds})
 
@@ -88,12 +87,12 @@ func TestBadInput(t *testing.T) {
 		t.Errorf("the agent log names neither the noise nor the overlong line:\n%s", a.tail())
 	}
 
-	// Malformed downlink, straight to the broker but signed with the hub's key (a hub bug, not a
-	// forgery: forgeries are refused before intake, forgery_test.go): not JSON, a bad element
-	// beside a good one, an unknown type. The good order still arrives.
+	// Malformed downlink, straight to the broker from another hub replica, signed with the hub's
+	// key (a hub bug, not a forgery: forgeries are refused before intake, forgery_test.go): not
+	// JSON, a bad element beside a good one, an unknown type. The good order still arrives.
 	good := makeOrders("BIG", 1)[0]
 	goodJSON, _ := json.Marshal(good)
-	publishSigned(t, b, h.keys.hubSigner(t), wire.TopicOrders("sz01"),
+	publishSigned(t, b, replicaA, h.keys.hubSigner(t), wire.TopicOrders("sz01"),
 		`{"type":"order","order_id":`,
 		`[`+string(goodJSON)+`,{"type":"order","order_id":42},"just a string"]`,
 		`{"type":"teleport","order_id":"BI-0001"}`,
@@ -186,19 +185,19 @@ const (
 )
 
 // publishSigned is publish with each payload signed by s for topic.
-func publishSigned(t *testing.T, b *testbroker.Broker, s *wire.Signer, topic string, payloads ...string) {
+func publishSigned(t *testing.T, b *e2eBroker, as string, s *wire.Signer, topic string, payloads ...string) {
 	t.Helper()
 	signed := make([]string, len(payloads))
 	for i, p := range payloads {
 		signed[i] = string(s.Sign(topic, []byte(p)))
 	}
-	publish(t, b, topic, signed...)
+	publish(t, b, as, topic, signed...)
 }
 
-// publish sends raw payloads with a plain paho client, QoS 1, and disconnects.
-func publish(t *testing.T, b *testbroker.Broker, topic string, payloads ...string) {
+// publish sends raw payloads as identity as (b.clientOptions), QoS 1, and disconnects.
+func publish(t *testing.T, b *e2eBroker, as, topic string, payloads ...string) {
 	t.Helper()
-	c := mqtt.NewClient(mqtt.NewClientOptions().AddBroker(b.URL()).SetClientID("e2e-bad-publisher").SetAutoReconnect(false))
+	c := mqtt.NewClient(b.clientOptions(t, as).SetAutoReconnect(false))
 	if tok := c.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
 		t.Fatalf("connect: %v", tok.Error())
 	}

@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"wedge/internal/pty"
-	"wedge/internal/testbroker"
 	"wedge/sync/wire"
 )
 
@@ -21,8 +20,8 @@ const crashKills = 22
 func TestCrash(t *testing.T) {
 	needE2E(t)
 	dir := t.TempDir()
-	b := testbroker.Start(t, nil)
-	h := startHub(t, dir, b.URL(), freeAddr(t))
+	b := startBroker(t, dir)
+	h := startHub(t, dir, b, freeAddr(t))
 	sc := openPty(t)
 	pack := newAgent(t, dir, "pack01", b, stationSpec{"print-1", "print", sc})
 

@@ -15,12 +15,15 @@ import (
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 
-	"wedge/internal/testbroker"
+	"wedge/internal/pki"
 	"wedge/sync/wire"
 )
 
 // MQTT does not say who published. These tests are the attacks of a client that can publish and
-// subscribe on the broker, against the real `wedge hub` and `wedge run`, both signing.
+// subscribe on the broker, against the real `wedge hub` and `wedge run`, both signing. The attacks
+// run on both brokers (eachBroker): on the anonymous one anybody can make them, on the secure one
+// the attacker holds broker credentials that the ACL lets publish there (another hub replica's, or
+// the agent's own), and on both only the application-layer signatures refuse them.
 
 const refusedLine = "hub message refused"
 
@@ -31,12 +34,13 @@ type sniffer struct {
 	msgs []mqtt.Message
 }
 
-func sniff(t *testing.T, b *testbroker.Broker, id, filter string, onMsg func(c mqtt.Client, m mqtt.Message)) *sniffer {
+// sniff subscribes as identity as (b.clientOptions).
+func sniff(t *testing.T, b *e2eBroker, as, filter string, onMsg func(c mqtt.Client, m mqtt.Message)) *sniffer {
 	t.Helper()
 	s := &sniffer{}
-	c := mqtt.NewClient(mqtt.NewClientOptions().AddBroker(b.URL()).SetClientID(id).SetCleanSession(true).SetOrderMatters(true))
+	c := mqtt.NewClient(b.clientOptions(t, as).SetCleanSession(true).SetOrderMatters(true))
 	if tok := c.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
-		t.Fatalf("%s: connect: %v", id, tok.Error())
+		t.Fatalf("%s: connect: %v", as, tok.Error())
 	}
 	s.cli = c
 	t.Cleanup(func() { c.Disconnect(250) })
@@ -49,7 +53,7 @@ func sniff(t *testing.T, b *testbroker.Broker, id, filter string, onMsg func(c m
 		}
 	})
 	if !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
-		t.Fatalf("%s: subscribe %s: %v", id, filter, tok.Error())
+		t.Fatalf("%s: subscribe %s: %v", as, filter, tok.Error())
 	}
 	return s
 }
@@ -86,12 +90,14 @@ func newSigner(t *testing.T) *wire.Signer {
 // other key, or the hub's signature for another site) is refused by the agent: journaled, the order
 // unchanged at the agent and at the hub. A forged breaker command (unsigned or by another key) is
 // refused: the breaker is untouched and the hub's audit stays empty. The hub's own command is
-// applied once, and the very same signed bytes replayed by a sniffer are refused as a replay.
+// applied once, and the very same signed bytes replayed by a sniffer are refused as a replay. The
+// forger publishes as another hub replica: on the secure broker only hubs may write these topics.
 func TestForgedDownlinkAndCommandsRefused(t *testing.T) {
-	needE2E(t)
-	dir := t.TempDir()
-	b := testbroker.Start(t, nil)
-	h := startHub(t, dir, b.URL(), freeAddr(t))
+	eachBroker(t, testForgedDownlinkAndCommandsRefused)
+}
+
+func testForgedDownlinkAndCommandsRefused(t *testing.T, dir string, b *e2eBroker) {
+	h := startHub(t, dir, b, freeAddr(t))
 	ps := openPty(t)
 	a := newAgent(t, dir, "pack01", b, stationSpec{"print-1", "print", ps})
 	orders := makeOrders("FG", 2)
@@ -100,13 +106,17 @@ func TestForgedDownlinkAndCommandsRefused(t *testing.T) {
 		return a.orderState(t, orders[0].OrderID) == "pending_allocation" && a.orderState(t, orders[1].OrderID) == "pending_allocation"
 	})
 	cmdTopic, ordersTopic := wire.TopicCommand("sz01", "pack01"), wire.TopicOrders("sz01")
-	captured := sniff(t, b, "e2e-sniffer", cmdTopic, nil)
+	var captured *sniffer
+	if !b.secure {
+		// With the ACL only the agent itself may read its command topic (see the replay below).
+		captured = sniff(t, b, replicaB, cmdTopic, nil)
+	}
 
 	mallory, hubKey := newSigner(t), h.keys.hubSigner(t)
 	state := fmt.Sprintf(`{"type":"state","order_id":%q,"state":"picked_up"}`, orders[0].OrderID)
-	publish(t, b, ordersTopic, state, string(mallory.Sign(ordersTopic, []byte(state))), string(hubKey.Sign(wire.TopicOrders("sz02"), []byte(state))))
+	publish(t, b, replicaA, ordersTopic, state, string(mallory.Sign(ordersTopic, []byte(state))), string(hubKey.Sign(wire.TopicOrders("sz02"), []byte(state))))
 	evil := `{"type":"breaker_thresholds","id":"evil-1","by":"mallory","max_backlog":1}`
-	publish(t, b, cmdTopic, evil, string(mallory.Sign(cmdTopic, []byte(evil))))
+	publish(t, b, replicaA, cmdTopic, evil, string(mallory.Sign(cmdTopic, []byte(evil))))
 	// Barrier: the hub's real cancel of the other order comes after the forgeries.
 	h.dispatch(t, "sz01", []wire.OrderMsg{{Type: wire.TypeCancel, OrderID: orders[1].OrderID, Reason: "barrier"}})
 	waitFor(t, 60*time.Second, "the hub's cancel applies", func() bool { return a.orderState(t, orders[1].OrderID) == "cancelled" })
@@ -131,21 +141,39 @@ func TestForgedDownlinkAndCommandsRefused(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	var posted struct {
+		Payload json.RawMessage `json:"payload"` // what the hub signed and published
+	}
+	err = json.NewDecoder(resp.Body).Decode(&posted)
 	resp.Body.Close()
-	if resp.StatusCode != http.StatusAccepted {
-		t.Fatalf("POST command: %s", resp.Status)
+	if resp.StatusCode != http.StatusAccepted || err != nil {
+		t.Fatalf("POST command: %s %v", resp.Status, err)
 	}
 	waitFor(t, 30*time.Second, "the agent applies the hub's command", func() bool { return strings.Contains(a.log(), "by=hub:e2e:ops-e2e") })
-	var real []byte
-	for _, m := range captured.all() {
-		if bytes.Contains(m.Payload(), []byte("ops-e2e")) {
-			real = m.Payload()
+	// The hub's record signed again is exactly what the hub published (Ed25519 signatures are
+	// deterministic). On the plain broker the sniffer's copy must be those bytes. On the secure
+	// broker no identity but the agent may read its command topic: the attacker took the bytes
+	// from the PC, which cannot write commands, and replays them with a hub replica's credentials.
+	var compact bytes.Buffer
+	if err := json.Compact(&compact, posted.Payload); err != nil {
+		t.Fatalf("the hub's command record: %v", err)
+	}
+	real := hubKey.Sign(cmdTopic, compact.Bytes())
+	if captured != nil {
+		var sniffed []byte
+		for _, m := range captured.all() {
+			if bytes.Contains(m.Payload(), []byte("ops-e2e")) {
+				sniffed = m.Payload()
+			}
+		}
+		if !wire.IsSigned(sniffed) {
+			t.Fatalf("the sniffer saw no signed command: %q", sniffed)
+		}
+		if !bytes.Equal(sniffed, real) {
+			t.Fatalf("the sniffer saw %q, the hub's record signed again is %q", sniffed, real)
 		}
 	}
-	if !wire.IsSigned(real) {
-		t.Fatalf("the sniffer saw no signed command: %q", real)
-	}
-	publish(t, b, cmdTopic, string(real))
+	publish(t, b, replicaA, cmdTopic, string(real))
 	waitFor(t, 30*time.Second, "the replay is refused", func() bool { return strings.Contains(a.log(), "replayed hub command refused") })
 	a.drained(t, h, 60*time.Second)
 	a.stop()
@@ -178,37 +206,49 @@ func TestForgedDownlinkAndCommandsRefused(t *testing.T) {
 	}
 }
 
-// Threat 3. A client in the hub's shared group takes some of the agent's batches and acks them
-// (unsigned, or with its own key): the agent refuses those acks, so it is not synced until the real
-// hub has every entry (the batches it stole are resent). Forged entries at the agent's next seqs,
-// chained to its last real entry — unsigned, signed by another agent's registered key, or by a
-// key nobody registered — are kept as evidence at the hub, never applied or acked, and the agent's
-// real entries at those seqs are applied when they come.
+// Threat 3. A client in the hub's shared group takes some of the agent's batches (thiefTakes, then
+// it leaves) and acks them (unsigned, or with its own key): the agent refuses those acks, so it is
+// not synced until the real hub has every entry (the batches it stole are resent). Forged entries
+// at the agent's next seqs, chained to its last real entry — unsigned, signed by another agent's
+// registered key, or by a key nobody registered — are kept as evidence at the hub, never applied
+// or acked, and the agent's real entries at those seqs are applied when they come. The thief and
+// the listener hold other hub replicas' credentials; the forged entries are published as the agent
+// itself (on the secure broker only the agent's own certificate may write its events topic).
 func TestForgedAcksAndEntries(t *testing.T) {
-	needE2E(t)
-	dir := t.TempDir()
-	b := testbroker.Start(t, nil)
-	h := startHub(t, dir, b.URL(), freeAddr(t))
+	eachBroker(t, testForgedAcksAndEntries)
+}
+
+// thiefTakes is how many batches the thief of TestForgedAcksAndEntries takes before it leaves the
+// group. Each one costs the agent a resend timeout; a thief that stayed took about 20 in a run and
+// made the test last two minutes, without showing more.
+const thiefTakes = 3
+
+func testForgedAcksAndEntries(t *testing.T, dir string, b *e2eBroker) {
+	h := startHub(t, dir, b, freeAddr(t))
 	ps := openPty(t)
 	a := newAgent(t, dir, "pack01", b, stationSpec{"print-1", "print", ps})
 	events := wire.TopicEvents("sz01", "pack01")
 	// The attacker's view of everything the agent sends (not in the group: it sees every batch).
-	seen := sniff(t, b, "e2e-listener", events, nil)
+	seen := sniff(t, b, replicaA, events, nil)
 	mallory := newSigner(t)
 	var stolenMu sync.Mutex
 	stolen := 0
-	thief := sniff(t, b, "e2e-thief", wire.SharedGroup+wire.FilterEvents, func(c mqtt.Client, m mqtt.Message) {
+	thief := sniff(t, b, replicaB, wire.SharedGroup+wire.FilterEvents, func(c mqtt.Client, m mqtt.Message) {
 		var bt wire.Batch
 		if json.Unmarshal(body(m.Payload()), &bt) != nil || len(bt.Events) == 0 {
 			return
 		}
 		stolenMu.Lock()
 		stolen++
+		enough := stolen == thiefTakes
 		stolenMu.Unlock()
 		ack, _ := json.Marshal(wire.Ack{JournalID: bt.JournalID, AckedSeq: bt.Events[len(bt.Events)-1].Seq})
 		topic := wire.TopicAck(bt.Site, bt.Agent)
 		c.Publish(topic, 1, false, ack)
 		c.Publish(topic, 1, false, mallory.Sign(topic, ack))
+		if enough {
+			go c.Disconnect(250) // not from paho's delivery goroutine, which Disconnect waits for
+		}
 	})
 
 	orders := makeOrders("FA", 6)
@@ -231,7 +271,7 @@ func TestForgedAcksAndEntries(t *testing.T) {
 		t.Fatalf("no refused ack in the agent's log after %d stolen batches", n)
 	}
 	t.Logf("the thief took %d batches; the agent synced all %d entries with the real hub", n, last)
-	thief.leave() // from now on the hub receives every batch
+	thief.leave() // if it has not left yet: from now on the hub receives every batch
 
 	// The attacker forges the agent's next entries, chained to the last one it saw.
 	var prev wire.Entry
@@ -260,7 +300,14 @@ func TestForgedAcksAndEntries(t *testing.T) {
 	batch, _ := json.Marshal(wire.Batch{Site: "sz01", Agent: "pack01", JournalID: prev.JournalID, Events: forged})
 	dock := newSigner(t) // registered, for another agent
 	registerAgent(t, dir, "dock09", []byte(wire.FormatPublicKey(dock.Public())+"\n"))
-	publish(t, b, events, string(batch), string(dock.Sign(events, batch)), string(mallory.Sign(events, batch)))
+	if b.secure {
+		// The forger has a copy of the agent's certificate, not of its signing key. The broker gives
+		// a certificate's session to whichever client connected last with it, so a copy used while
+		// the agent runs would only take the session from it and back: the forger publishes while
+		// the PC is off.
+		a.stop()
+	}
+	publish(t, b, pki.AgentCN("sz01", "pack01"), events, string(batch), string(dock.Sign(events, batch)), string(mallory.Sign(events, batch)))
 	waitFor(t, 30*time.Second, "three forged batches refused at the hub", func() bool { return h.stats(t).SignatureRefused == 3 })
 	if ho, _ := h.order(orders[0].OrderID); ho.State != "waybill_printed" {
 		t.Fatalf("%s at the hub is %s after forged entries", orders[0].OrderID, ho.State)
@@ -290,6 +337,11 @@ func TestForgedAcksAndEntries(t *testing.T) {
 	}
 
 	// The agent's real entries at those seqs are applied when they come.
+	if b.secure {
+		a.run(t)
+		waitFor(t, 30*time.Second, "the scanner is open again", func() bool { return a.devicesConnected(t) })
+		scan(t, ps, "OP-e2e01") // the operator badges in again after the restart
+	}
 	for _, o := range orders[3:] {
 		scan(t, ps, o.OrderID, o.Waybill)
 	}
@@ -314,7 +366,7 @@ func TestForgedAcksAndEntries(t *testing.T) {
 func TestSigningKeyMadeOnFirstStartThenRegistered(t *testing.T) {
 	needE2E(t)
 	dir := t.TempDir()
-	b := testbroker.Start(t, nil)
+	b := startBroker(t, dir)
 
 	bare := filepath.Join(dir, "bare.yaml")
 	os.WriteFile(bare, []byte(fmt.Sprintf("site: sz01\nagent: pack09\ndata_dir: bare-data\nbroker: {url: %q}\napi: {listen: \"off\"}\nstations:\n  - {name: print-1, role: print}\n", b.URL())), 0o644)
@@ -323,7 +375,7 @@ func TestSigningKeyMadeOnFirstStartThenRegistered(t *testing.T) {
 		t.Fatalf("wedge run without a hub key: exit %d\n%s", code, out)
 	}
 
-	h := startHub(t, dir, b.URL(), freeAddr(t))
+	h := startHub(t, dir, b, freeAddr(t))
 	ps := openPty(t)
 	a := newAgentWith(t, dir, "pack01", b, false, stationSpec{"print-1", "print", ps})
 	pub, err := os.ReadFile(filepath.Join(a.data, "agent.pub"))

@@ -5,7 +5,6 @@ import (
 	"testing"
 	"time"
 
-	"wedge/internal/testbroker"
 	"wedge/sync/wire"
 )
 
@@ -15,8 +14,8 @@ import (
 func TestHappyPath(t *testing.T) {
 	needE2E(t)
 	dir := t.TempDir()
-	b := testbroker.Start(t, nil)
-	h := startHub(t, dir, b.URL(), freeAddr(t))
+	b := startBroker(t, dir)
+	h := startHub(t, dir, b, freeAddr(t))
 	packScan, dockScan := openPty(t), openPty(t)
 	pack := newAgent(t, dir, "pack01", b, stationSpec{"print-1", "print", packScan})
 	dock := newAgent(t, dir, "dock01", b, stationSpec{"dock-1", "handover", dockScan})

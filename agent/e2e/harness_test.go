@@ -27,7 +27,6 @@ import (
 
 	"wedge/agent/journal"
 	"wedge/internal/pty"
-	"wedge/internal/testbroker"
 	"wedge/sync/wire"
 )
 
@@ -287,16 +286,18 @@ func (k e2eKeys) hubSigner(t *testing.T) *wire.Signer {
 
 type hubProc struct {
 	*proc
-	addr, broker, data string
-	token              string // an admin token of the hub's API
-	keys               e2eKeys
+	addr, data string
+	brokerArgs []string // --broker and, on the secure broker, its certificate
+	token      string   // an admin token of the hub's API
+	keys       e2eKeys
 }
 
-// startHub runs `wedge hub` on addr (fixed across restarts) with data in dir, signing with dir's
-// hub key and believing agents' batches only with their keys in dir's registry. Its API token is
-// made first, as an operator does before the first start: `wedge hub token create --data DIR`.
-func startHub(t *testing.T, dir, broker, addr string) *hubProc {
-	h := &hubProc{addr: addr, broker: broker, data: filepath.Join(dir, "hub-data"), keys: keysFor(t, dir)}
+// startHub runs `wedge hub` on addr (fixed across restarts) with data in dir, connecting to b as
+// hub1 (with its certificate on the secure broker), signing with dir's hub key and believing
+// agents' batches only with their keys in dir's registry. Its API token is made first, as an
+// operator does before the first start: `wedge hub token create --data DIR`.
+func startHub(t *testing.T, dir string, b *e2eBroker, addr string) *hubProc {
+	h := &hubProc{addr: addr, brokerArgs: b.hubArgs(t), data: filepath.Join(dir, "hub-data"), keys: keysFor(t, dir)}
 	var stderr bytes.Buffer
 	cmd := exec.Command(wedgeBin, "hub", "token", "create", "--data", h.data, "--name", "e2e", "--scope", "admin")
 	cmd.Stderr = &stderr
@@ -358,8 +359,9 @@ func (h *hubProc) run(t *testing.T, logPath string) {
 	if b, err := os.ReadFile(logPath); err == nil {
 		before = len(b)
 	}
-	h.proc = start(t, "hub", logPath, "hub", "--broker", h.broker, "--data", h.data, "--listen", h.addr, "--client-id", "wedge-hub-e2e",
-		"--signing-key", h.keys.hubKey, "--agent-keys", h.keys.registry)
+	args := append([]string{"hub"}, h.brokerArgs...)
+	h.proc = start(t, "hub", logPath, append(args, "--data", h.data, "--listen", h.addr, "--client-id", "wedge-hub-e2e",
+		"--signing-key", h.keys.hubKey, "--agent-keys", h.keys.registry)...)
 	h.addrFromLog(hubAddrRE, before)
 }
 
@@ -501,16 +503,16 @@ type agentProc struct {
 }
 
 // newAgent writes the agent's config (site sz01, one serial scanner per station, profile
-// generic-serial-cr, pinning dir's hub key) into dir/<name>/, makes its signing key (data/agent.key)
-// and registers it for the hub, and starts it.
-func newAgent(t *testing.T, dir, name string, b *testbroker.Broker, stations ...stationSpec) *agentProc {
+// generic-serial-cr, pinning dir's hub key, with its own certificate on the secure broker) into
+// dir/<name>/, makes its signing key (data/agent.key) and registers it for the hub, and starts it.
+func newAgent(t *testing.T, dir, name string, b *e2eBroker, stations ...stationSpec) *agentProc {
 	t.Helper()
 	return newAgentWith(t, dir, name, b, true, stations...)
 }
 
 // newAgentWith is newAgent; without register the agent makes its own key on first start and
 // nobody registers it at the hub.
-func newAgentWith(t *testing.T, dir, name string, b *testbroker.Broker, register bool, stations ...stationSpec) *agentProc {
+func newAgentWith(t *testing.T, dir, name string, b *e2eBroker, register bool, stations ...stationSpec) *agentProc {
 	t.Helper()
 	keys := keysFor(t, dir)
 	a := &agentProc{name: name, dir: filepath.Join(dir, name)}
@@ -534,7 +536,7 @@ func newAgentWith(t *testing.T, dir, name string, b *testbroker.Broker, register
 	cfg := fmt.Sprintf(`site: sz01
 agent: %s
 data_dir: %s
-broker: {url: %q, hub_keys: [%q]}
+broker: %s
 api: {listen: "127.0.0.1:0", token: "e2e-token"}
 channels:
   tmall: {order_no_pattern: "^\\d{12,20}$"}
@@ -542,7 +544,7 @@ channels:
 breaker: {max_backlog: 100000, max_avg_wait: 24h}
 stations:
 %sdevices:
-%s`, name, a.data, b.URL(), keys.hubPub, st.String(), dev.String())
+%s`, name, a.data, b.agentBroker(t, name, keys.hubPub), st.String(), dev.String())
 	if err := os.WriteFile(a.cfgPath, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}

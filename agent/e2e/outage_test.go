@@ -7,21 +7,21 @@ import (
 	"time"
 
 	"wedge/internal/pty"
-	"wedge/internal/testbroker"
 )
 
 // outageFor is how long TestOutage keeps the broker down.
 const outageFor = 30 * time.Second
 
 // TestOutage streams scans on two agents while mosquitto is killed for 30 s and the hub process is
-// SIGKILLed and restarted (while the broker is still down, and again while the backlog flows in). Afterwards nothing is lost: each agent's
-// acked_seq at the hub equals its last seq, every journal entry about an order is in the hub's
-// history (same hash), and each agent's entries keep their order.
+// SIGKILLed and restarted (while the broker is still down, and again while the backlog flows in).
+// mosquitto comes back with the same TLS and ACL configuration on the same port. Afterwards nothing
+// is lost: each agent's acked_seq at the hub equals its last seq, every journal entry about an
+// order is in the hub's history (same hash), and each agent's entries keep their order.
 func TestOutage(t *testing.T) {
 	needE2E(t)
 	dir := t.TempDir()
-	b := testbroker.Start(t, nil)
-	h := startHub(t, dir, b.URL(), freeAddr(t))
+	b := startBroker(t, dir)
+	h := startHub(t, dir, b, freeAddr(t))
 	packScan, dockScan := openPty(t), openPty(t)
 	pack := newAgent(t, dir, "pack01", b, stationSpec{"print-1", "print", packScan})
 	dock := newAgent(t, dir, "dock01", b, stationSpec{"dock-1", "handover", dockScan})
@@ -109,6 +109,9 @@ func TestOutage(t *testing.T) {
 	for _, a := range agents {
 		last[a.name] = a.drained(t, h, 120*time.Second)
 	}
+	// Everything came through the restarted broker: the same TLS listener with client certificates
+	// and the ACL, on the same port (the agents and the hub never change their URL).
+	b.requireSecure(t)
 	for _, a := range agents {
 		a.stop()
 		a.verify(t)

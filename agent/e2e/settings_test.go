@@ -13,14 +13,13 @@ import (
 	"time"
 
 	"wedge/agent/config"
-	"wedge/internal/testbroker"
 	"wedge/sync/wire"
 )
 
 // startAgentYAML writes body (after the site, agent, data_dir, broker and api lines every agent
 // needs, pinning dir's hub key) as dir/<name>/wedge.yaml, makes and registers the agent's signing
 // key as newAgent does, and starts `wedge run` on it.
-func startAgentYAML(t *testing.T, dir, name string, b *testbroker.Broker, body string) *agentProc {
+func startAgentYAML(t *testing.T, dir, name string, b *e2eBroker, body string) *agentProc {
 	t.Helper()
 	keys := keysFor(t, dir)
 	a := &agentProc{name: name, dir: filepath.Join(dir, name)}
@@ -34,8 +33,8 @@ func startAgentYAML(t *testing.T, dir, name string, b *testbroker.Broker, body s
 		t.Fatal(err)
 	}
 	registerAgent(t, dir, name, []byte(wire.FormatPublicKey(pub)+"\n"))
-	cfg := fmt.Sprintf("site: sz01\nagent: %s\ndata_dir: %s\nbroker: {url: %q, hub_keys: [%q]}\napi: {listen: \"127.0.0.1:0\", token: \"e2e-token\"}\n%s",
-		name, a.data, b.URL(), keys.hubPub, body)
+	cfg := fmt.Sprintf("site: sz01\nagent: %s\ndata_dir: %s\nbroker: %s\napi: {listen: \"127.0.0.1:0\", token: \"e2e-token\"}\n%s",
+		name, a.data, b.agentBroker(t, name, keys.hubPub), body)
 	if err := os.WriteFile(a.cfgPath, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -72,8 +71,8 @@ func (a *agentProc) setting(t *testing.T, field string) config.Effective {
 func TestDefaultContractRefusesShortOrderNo(t *testing.T) {
 	needE2E(t)
 	dir := t.TempDir()
-	b := testbroker.Start(t, nil)
-	h := startHub(t, dir, b.URL(), freeAddr(t))
+	b := startBroker(t, dir)
+	h := startHub(t, dir, b, freeAddr(t))
 	a := startAgentYAML(t, dir, "pack01", b, "stations:\n  - {name: print-1, role: print}\n")
 
 	good := makeOrders("DC", 1)[0]
@@ -142,8 +141,8 @@ func TestDefaultContractRefusesShortOrderNo(t *testing.T) {
 func TestSettingsFileWinsOverHubCommand(t *testing.T) {
 	needE2E(t)
 	dir := t.TempDir()
-	b := testbroker.Start(t, nil)
-	h := startHub(t, dir, b.URL(), freeAddr(t))
+	b := startBroker(t, dir)
+	h := startHub(t, dir, b, freeAddr(t))
 	a := startAgentYAML(t, dir, "pack01", b, "stations:\n  - {name: print-1, role: print}\nbreaker:\n  max_backlog: 200\n")
 	const line = 9 // breaker.max_backlog in the file above
 

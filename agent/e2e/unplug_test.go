@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"wedge/internal/pty"
-	"wedge/internal/testbroker"
 )
 
 // TestUnplug pulls a serial scanner out and plugs it back in while the agent runs. The config names
@@ -17,8 +16,8 @@ import (
 func TestUnplug(t *testing.T) {
 	needE2E(t)
 	dir := t.TempDir()
-	b := testbroker.Start(t, nil)
-	h := startHub(t, dir, b.URL(), freeAddr(t))
+	b := startBroker(t, dir)
+	h := startHub(t, dir, b, freeAddr(t))
 	link := filepath.Join(dir, "ttyScanner0")
 	plug := func() *pty.Pair {
 		t.Helper()

@@ -1,6 +1,7 @@
 package printer
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -83,6 +84,9 @@ type Device struct {
 	// reached the printer (TCP accepts writes to a peer that was power-cycled), so the next Status
 	// reports ErrJobLost instead of the fresh, idle, "done-looking" state of a new connection.
 	pendingGen uint64
+	// owed is the part of the last framed reply's CR LF that had not come when the reply was taken
+	// at its ETX ("\r\n", "\n" or ""): the printer may still send it, in front of the next reply.
+	owed string
 }
 
 var (
@@ -202,6 +206,7 @@ func (d *Device) connect(ctx context.Context) error {
 		return d.wrap(err)
 	}
 	d.gen++
+	d.owed = "" // nothing of an old connection's replies comes on this one
 	d.conn, d.in, d.rdDone, d.rdErr = c, make(chan []byte, 64), make(chan struct{}), new(error)
 	go d.reader(c, d.in, d.rdDone, d.rdErr)
 	return nil
@@ -392,10 +397,11 @@ func (d *Device) jobLost() error {
 // query sends one status query and waits for its whole reply. Called with mu held.
 func (d *Device) query(ctx context.Context, q string) (Status, error) {
 	none := Status{LabelsRemaining: -1, FormatsInBuffer: -1}
-	// Drop stale bytes (a late answer to an earlier query).
+	// Drop stale bytes (a late answer to an earlier query, the late CR LF of the last reply).
 	for drained := false; !drained; {
 		select {
-		case <-d.in:
+		case b := <-d.in:
+			d.eatOwed(b)
 		default:
 			drained = true
 		}
@@ -439,12 +445,23 @@ func (d *Device) query(ctx context.Context, q string) (Status, error) {
 		select {
 		case chunk := <-d.in:
 			buf = append(buf, chunk...)
+			if q == QueryTSPLESCQ {
+				// The one-byte reply has no frame that would skip a late CR LF: remove it here.
+				var wait bool
+				if buf, wait = d.skipOwed(buf); wait {
+					continue
+				}
+			}
 			st, n, err := parse(buf)
 			if errors.Is(err, errIncomplete) {
 				continue
 			}
 			if err != nil {
 				return none, fmt.Errorf("%s: %w: %v (reply %q)", q, ErrBadReply, err, buf)
+			}
+			d.owed = ""
+			if q != QueryTSPLESCQ {
+				d.owed = owedAfter(buf[:n])
 			}
 			st.Raw = quote(buf[:n])
 			return st, nil
@@ -462,6 +479,54 @@ func (d *Device) query(ctx context.Context, q string) (Status, error) {
 			return none, ctx.Err()
 		}
 	}
+}
+
+// owedAfter is what is still to come of the CR LF after a framed reply taken at its ETX: the
+// parsers take a reply as complete at ETX (some firmware never sends the CR LF; waiting for it
+// would make every query a timeout) and consume the CR LF only when it is already there.
+func owedAfter(reply []byte) string {
+	switch {
+	case bytes.HasSuffix(reply, []byte{0x03}):
+		return "\r\n"
+	case bytes.HasSuffix(reply, []byte{0x03, '\r'}):
+		return "\n"
+	}
+	return ""
+}
+
+// eatOwed takes the owed CR LF (or what of it is there) from the front of dropped bytes; any other
+// byte first means the printer did not send it.
+func (d *Device) eatOwed(b []byte) {
+	for _, c := range b {
+		if d.owed == "" {
+			return
+		}
+		if c != d.owed[0] {
+			d.owed = ""
+			return
+		}
+		d.owed = d.owed[1:]
+	}
+}
+
+// skipOwed removes the owed CR LF from the front of buf, the start of the one-byte <ESC>!? reply,
+// which would otherwise read a CR as "head open, paper out, ribbon out". wait reports that buf is
+// exactly the owed CR LF so far: the status byte is still to come (a reply is one byte, never
+// two). A lone CR is the ambiguous case: it is taken as the status byte, since a CR LF sent late
+// arrives whole.
+func (d *Device) skipOwed(buf []byte) (rest []byte, wait bool) {
+	o := d.owed
+	switch {
+	case o == "" || len(buf) == 0:
+		return buf, false
+	case len(buf) > len(o) && string(buf[:len(o)]) == o:
+		d.owed = ""
+		return buf[len(o):], false
+	case len(o) == 2 && string(buf) == o:
+		return buf, true
+	}
+	d.owed = "" // what came is the reply itself: the printer does not send the CR LF
+	return buf, false
 }
 
 var (

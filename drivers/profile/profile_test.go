@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 	"testing/fstest"
+	"time"
 )
 
 var update = flag.Bool("update", false, "rewrite the expected.out / load.err files of testdata/cases")
@@ -304,5 +305,45 @@ func TestModeOverrides(t *testing.T) {
 	}
 	if plain.HIDFor(ModeKeyboard) != nil {
 		t.Error("HIDFor on a profile without hid is not nil")
+	}
+}
+
+// The noise cut-off: the default for a serial block that sets neither cut-off (and for a hand-built
+// or nil one), the profile's own value, none when the idle cut-off ends frames instead; both set
+// or out of range is invalid.
+func TestNoiseCutoff(t *testing.T) {
+	var nilSerial *Serial
+	for _, c := range []struct {
+		s    *Serial
+		want time.Duration
+	}{
+		{nilSerial, DefaultNoiseCutMS * time.Millisecond},
+		{&Serial{}, 100 * time.Millisecond},
+		{&Serial{NoiseCutMS: 250}, 250 * time.Millisecond},
+		{&Serial{IdleCutMS: 300}, 0},
+	} {
+		if got := c.s.NoiseCutoff(); got != c.want {
+			t.Errorf("%+v.NoiseCutoff() = %v, want %v", c.s, got, c.want)
+		}
+		if c.s != nil {
+			if err := c.s.Validate(); err != nil {
+				t.Errorf("%+v: %v", c.s, err)
+			}
+			if d := c.s.WithDefaults(); d.NoiseCutoff() != c.want {
+				t.Errorf("%+v: the defaults change the noise cut-off to %v", c.s, d.NoiseCutoff())
+			}
+		}
+	}
+	for _, s := range []Serial{{NoiseCutMS: 19}, {NoiseCutMS: 10001}, {NoiseCutMS: -1}, {NoiseCutMS: 100, IdleCutMS: 300}} {
+		if err := s.Validate(); !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "serial.noise_cutoff_ms") {
+			t.Errorf("%+v: Validate = %v, want a serial.noise_cutoff_ms error", s, err)
+		}
+	}
+	set, err := LoadEmbedded()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if gen, _ := set.Get("generic-serial-cr"); gen.Serial.NoiseCutoff() != 100*time.Millisecond {
+		t.Errorf("generic-serial-cr noise cut-off %v, want 100ms", gen.Serial.NoiseCutoff())
 	}
 }

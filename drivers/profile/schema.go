@@ -3,7 +3,10 @@
 // validated here, by the daemon, by `wedge profiles validate` and by the tests alike.
 package profile
 
-import "strings"
+import (
+	"strings"
+	"time"
+)
 
 // SchemaVersion is the current profile schema. Files say `schema: 1`.
 const SchemaVersion = 1
@@ -122,6 +125,34 @@ type Serial struct {
 	AIMPrefix  bool   `yaml:"aim_prefix" json:"aim_prefix"`                             // the device sends "]Xm" before the data: strip it
 	IdleCutMS  int    `yaml:"idle_cutoff_ms,omitempty" json:"idle_cutoff_ms,omitempty"` // end a frame after this quiet time even without terminator (0 = off)
 	Charset    string `yaml:"charset,omitempty" json:"charset,omitempty"`               // utf-8 (default) | gbk
+	// NoiseCutMS: after this quiet time an unfinished frame (no terminator yet) is noise: it is
+	// dropped and the next byte starts a new frame. 0 = DefaultNoiseCutMS; not with IdleCutMS,
+	// which ends a frame after quiet as a barcode instead. See NoiseCutoff.
+	NoiseCutMS int `yaml:"noise_cutoff_ms,omitempty" json:"noise_cutoff_ms,omitempty"`
+}
+
+// DefaultNoiseCutMS is the noise cut-off of a serial profile that sets neither noise_cutoff_ms nor
+// idle_cutoff_ms. A scanner sends a barcode and its terminator in one burst (≈1 ms per byte at
+// 9600 baud), so 100 ms without a byte in the middle of a frame means the line carried garbage or
+// lost the terminator; a person does not scan again within 100 ms.
+const DefaultNoiseCutMS = 100
+
+// NoiseCutoff is how long the line may stay quiet with an unfinished frame before that frame is
+// dropped as noise (an overlong one stops being discarded): noise_cutoff_ms, DefaultNoiseCutMS
+// when it is 0, and 0 (none) when idle_cutoff_ms is set, since that cut-off already ends every
+// frame after quiet (as a barcode). A nil s has the default.
+func (s *Serial) NoiseCutoff() time.Duration {
+	var idle, noise int
+	if s != nil {
+		idle, noise = s.IdleCutMS, s.NoiseCutMS
+	}
+	switch {
+	case idle > 0:
+		return 0
+	case noise > 0:
+		return time.Duration(noise) * time.Millisecond
+	}
+	return DefaultNoiseCutMS * time.Millisecond
 }
 
 // Serial defaults: what a zero field means (9600 8N1, CR-terminated, UTF-8).

@@ -242,6 +242,12 @@ func (s *Serial) check(v *checker, p []any) {
 	v.enum(at(p, "terminator"), s.Terminator, terminators, false)
 	checkIdle(v, at(p, "idle_cutoff_ms"), s.IdleCutMS)
 	v.enum(at(p, "charset"), s.Charset, charsets, false)
+	switch {
+	case s.NoiseCutMS != 0 && (s.NoiseCutMS < MinIdleCutMS || s.NoiseCutMS > MaxIdleCutMS):
+		v.failf(at(p, "noise_cutoff_ms"), "%d is out of range: 0 (default %d) or %d–%d", s.NoiseCutMS, DefaultNoiseCutMS, MinIdleCutMS, MaxIdleCutMS)
+	case s.NoiseCutMS != 0 && s.IdleCutMS != 0:
+		v.failf(at(p, "noise_cutoff_ms"), "not with idle_cutoff_ms, which already ends a frame after %d ms of quiet (as a barcode)", s.IdleCutMS)
+	}
 }
 
 func checkIdle(v *checker, p []any, ms int) {

@@ -19,7 +19,8 @@ var (
 	// content). The read is dropped; Read may be called again.
 	ErrNoise = errors.New("scanner: noise on the line")
 	// ErrOverlong means a frame exceeded the limit without a terminator; it was discarded and the
-	// driver resynchronised at the next terminator. Read may be called again.
+	// driver resynchronised at the next terminator (a serial driver also when the line went
+	// quiet: the profile's noise cut-off). Read may be called again.
 	ErrOverlong = errors.New("scanner: frame too long")
 	// ErrDisconnected means the device went away (unplugged, port vanished). The driver keeps trying
 	// to reopen it; Read may be called again and blocks until the device is back.

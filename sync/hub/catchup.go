@@ -1,11 +1,10 @@
 package hub
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"time"
-
-	bolt "go.etcd.io/bbolt"
 
 	"wedge/internal/logging"
 	"wedge/sync/wire"
@@ -215,26 +214,21 @@ func (h *Hub) answerCatchup(a *paced, since uint64, now time.Time) {
 // readPage reads the site's downlink after since: at most lim.PageMessages messages and
 // lim.PageBytes bytes (at least one message). more reports that the log goes on.
 func (h *Hub) readPage(site string, since uint64, lim CatchupLimits) (msgs []wire.OrderMsg, more bool, err error) {
-	err = h.db.View(func(tx *bolt.Tx) error {
-		sb := tx.Bucket(bktDownlink).Bucket([]byte(site))
-		if sb == nil {
-			return nil
-		}
+	err = h.db.View(context.Background(), func(tx Tx) error {
 		size := 0
-		c := sb.Cursor()
-		for k, v := c.Seek(u64(since + 1)); k != nil; k, v = c.Next() {
+		return tx.Downlink(site, since, func(hseq uint64, v []byte) (bool, error) {
 			if len(msgs) == lim.PageMessages || len(msgs) > 0 && size+len(v) > lim.PageBytes {
 				more = true
-				return nil
+				return false, nil
 			}
 			var m wire.OrderMsg
 			if err := json.Unmarshal(v, &m); err != nil {
-				return fmt.Errorf("%w: downlink %s/%x: %v", ErrStore, site, k, err)
+				return false, fmt.Errorf("%w: downlink %s/%d: %v", ErrStore, site, hseq, err)
 			}
 			msgs = append(msgs, m)
 			size += len(v) + 1
-		}
-		return nil
+			return true, nil
+		})
 	})
 	return msgs, more, err
 }

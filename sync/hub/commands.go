@@ -2,14 +2,13 @@ package hub
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"strings"
 	"time"
-
-	bolt "go.etcd.io/bbolt"
 
 	"wedge/internal/logging"
 	"wedge/order"
@@ -63,8 +62,7 @@ func commandPrefix(site, agent string) []byte { return append(join(site, agent),
 
 // command stores one command; the id is the client's or "hub-<n>" from the bucket's sequence.
 func (g *group) command(c *cmdReq) error {
-	b := g.tx.Bucket(bktCommands)
-	n, err := b.NextSequence()
+	n, err := g.tx.NextCommandSeq()
 	if err != nil {
 		return err
 	}
@@ -78,7 +76,7 @@ func (g *group) command(c *cmdReq) error {
 	}
 	rec := CommandRecord{ID: cmd.ID, Site: c.site, Agent: c.agent, Type: cmd.Type, By: cmd.By, Token: c.token,
 		Reason: cmd.Reason, ReceivedAt: wire.Time(g.now), Payload: payload}
-	if err := putJSON(b, append(commandPrefix(c.site, c.agent), u64(n)...), rec); err != nil {
+	if err := g.tx.PutCommand(c.site, c.agent, n, mustJSON(rec)); err != nil {
 		return err
 	}
 	g.cmds = append(g.cmds, c)
@@ -99,9 +97,10 @@ func commandBy(token, by string) string {
 
 func (h *Hub) agentKnown(site, agent string) (bool, error) {
 	var ok bool
-	err := h.db.View(func(tx *bolt.Tx) error {
-		ok = tx.Bucket(bktAgents).Get(join(site, agent)) != nil
-		return nil
+	err := h.db.View(context.Background(), func(tx Tx) error {
+		a, err := tx.Agent(site, agent)
+		ok = a != nil
+		return err
 	})
 	return ok, err
 }
@@ -197,17 +196,15 @@ func (h *Hub) publishWait(topic string, payload []byte, d time.Duration) bool {
 func (h *Hub) getCommands(w http.ResponseWriter, r *http.Request) {
 	site, agent := r.PathValue("site"), r.PathValue("agent")
 	out := []CommandRecord{}
-	err := h.db.View(func(tx *bolt.Tx) error {
-		c := tx.Bucket(bktCommands).Cursor()
-		p := commandPrefix(site, agent)
-		for k, v := c.Seek(p); k != nil && bytes.HasPrefix(k, p); k, v = c.Next() {
+	err := h.db.View(r.Context(), func(tx Tx) error {
+		return tx.Commands(site, agent, func(v []byte) error {
 			var rec CommandRecord
 			if err := json.Unmarshal(v, &rec); err != nil {
-				return fmt.Errorf("%w: command %q: %v", ErrStore, k, err)
+				return fmt.Errorf("%w: command of %s/%s: %v", ErrStore, site, agent, err)
 			}
 			out = append(out, rec)
-		}
-		return nil
+			return nil
+		})
 	})
 	if err != nil {
 		writeError(w, http.StatusInternalServerError, "读取失败 / store read failed: "+err.Error())

@@ -11,15 +11,13 @@ import (
 	"sort"
 	"strings"
 
-	bolt "go.etcd.io/bbolt"
-
 	"wedge/internal/httpserve"
 	"wedge/order"
 	"wedge/sync/apitoken"
 	"wedge/sync/wire"
 )
 
-// routes is the API. Every route but GET /healthz needs a bearer token with the route's scope
+// routes is the API. Every route but GET /healthz (and GET /metrics with Options.MetricsOpen) needs a bearer token with the route's scope
 // (apitoken: 401 without a valid token, 403 without the scope); the handlers can read the token's
 // name with apitoken.NameFrom.
 func (h *Hub) routes() http.Handler {
@@ -39,6 +37,11 @@ func (h *Hub) routes() http.Handler {
 	need("GET /v1/tokens", apitoken.Admin, h.getTokens)
 	need("DELETE /v1/tokens/{name}", apitoken.Admin, h.deleteToken)
 	need("GET /v1/journals/{site}/{agent}/{journal_id}/entries", apitoken.Read, h.getJournalEntries)
+	if h.opts.MetricsOpen {
+		mux.HandleFunc("GET /metrics", h.serveMetrics)
+	} else {
+		need("GET /metrics", apitoken.Read, h.serveMetrics)
+	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]any{"ok": true, "mqtt_connected": h.Connected()})
 	})
@@ -235,8 +238,8 @@ func (h *Hub) getOrder(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("order_id")
 	var resp orderResponse
 	var found bool
-	err := h.db.View(func(tx *bolt.Tx) error {
-		rec, ok, err := loadOrder(tx.Bucket(bktOrders), id)
+	err := h.db.View(r.Context(), func(tx Tx) error {
+		rec, ok, err := loadOrder(tx, id)
 		if err != nil {
 			return err
 		}
@@ -254,25 +257,21 @@ func (h *Hub) getOrder(w http.ResponseWriter, r *http.Request) {
 				i := o.Intercept
 				resp.Intercept = &i
 			}
-			if resp.Versions, err = versionsOf(tx, id); err != nil {
-				return err
-			}
+			resp.Versions = rec.Versions
 		}
-		eb := tx.Bucket(bktEntries)
-		c := tx.Bucket(bktHistory).Cursor()
-		prefix := historyPrefix(id)
-		for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+		err = tx.History(id, func(k EntryKey) error {
 			var se storedEntry
-			if _, err := getJSON(eb, v, &se); err != nil {
+			if _, err := getDoc(tx.Entry(k))(fmt.Sprintf("entry %q", ekey(k)), &se); err != nil {
 				return err
 			}
 			resp.History = append(resp.History, se)
 			if !ok && resp.Site == "" {
 				resp.Site = se.Site
 			}
-		}
+			return nil
+		})
 		found = found || len(resp.History) > 0
-		return nil
+		return err
 	})
 	if err != nil {
 		writeError(w, http.StatusInternalServerError, "读取失败 / store read failed: "+err.Error())
@@ -287,11 +286,11 @@ func (h *Hub) getOrder(w http.ResponseWriter, r *http.Request) {
 
 func (h *Hub) getAgents(w http.ResponseWriter, r *http.Request) {
 	out := []agentRec{}
-	err := h.db.View(func(tx *bolt.Tx) error {
-		return tx.Bucket(bktAgents).ForEach(func(k, v []byte) error {
+	err := h.db.View(r.Context(), func(tx Tx) error {
+		return tx.Agents(func(v []byte) error {
 			var a agentRec
 			if err := json.Unmarshal(v, &a); err != nil {
-				return fmt.Errorf("%w: agent %q: %v", ErrStore, k, err)
+				return fmt.Errorf("%w: agent: %v", ErrStore, err)
 			}
 			out = append(out, a)
 			return nil

@@ -1,6 +1,7 @@
 // Package hub is the reference wedge hub: it ingests the agents' journal batches from MQTT, stores
-// every entry once in its own bbolt file (DataDir/hub.db) keyed by (site, agent, journal_id, seq),
-// acknowledges the highest contiguous seq of each journal only after the bbolt commit, keeps the
+// every entry once in its store (a Store: its own bbolt file DataDir/hub.db, or PostgreSQL through
+// sync/hub/pgstore) keyed by (site, agent, journal_id, seq), acknowledges the highest contiguous
+// seq of each journal only after the store's commit, keeps the
 // authoritative state of every order (moved forward with order.Merge, never backwards), rebroadcasts
 // state changes to the site, replays the site's downlink on catch-up requests, tracks agents, and
 // serves a small JSON API over HTTP.
@@ -18,7 +19,8 @@
 //
 // One owner goroutine does all writing. MQTT handlers and HTTP POSTs only queue work for it and never
 // block paho; the owner drains whatever has queued up into one bbolt transaction (group commit), then
-// publishes the acks and downlink messages of that transaction.
+// publishes the acks and downlink messages of that transaction. The store is reached only through
+// Store and Tx (hubstore.go), drawn at that transaction.
 //
 // Downlink. Every message the hub publishes to a site (orders and other messages POSTed to
 // /v1/orders, and state rebroadcasts) gets the site's next hseq and is stored in the downlink log in
@@ -26,10 +28,11 @@
 // the agent's direct topic, in pages paced per agent (catchup.go), in arrays of up to 200 messages.
 //
 // Scale-out. With Shared (the default) the hub subscribes with the $share/wedge-hub/ prefix, so
-// several hub processes split the stream. Production hubs that share the load must share one store:
-// this reference hub keeps its own bbolt file, so two of them each store and ack only the batches
-// they received, and a journal split between them is acked by neither beyond its first gap. Run one
-// reference hub per store.
+// several hub processes split the stream. Hubs that share the load must share one store: with
+// sync/hub/pgstore they do (row locks, idempotent inserts and in-database counters make the
+// replicas' transactions compose; docs/HUB-STORE.md). Two hubs with their own bbolt files each
+// store and ack only the batches they received, and a journal split between them is acked by
+// neither beyond its first gap: run one bbolt hub per broker group.
 //
 // Commands. POST /v1/agents/{site}/{agent}/commands takes a breaker_thresholds command, checks it
 // with the agent's own parser (order.ParseCommand), stores it with who (the API token's name) and when,
@@ -37,7 +40,8 @@
 //
 // API security. Every route but GET /healthz needs a bearer token (sync/apitoken) with the route's
 // scope: orders:write for POST /v1/orders, commands:write for commands, read for the GETs, admin for
-// the token routes (/v1/tokens). Tokens are stored hashed in hub.db; see tokens.go for how they are
+// the token routes (/v1/tokens); GET /metrics (Prometheus, metrics.go) needs read unless
+// Options.MetricsOpen. Tokens are stored hashed in hub.db; see tokens.go for how they are
 // managed. The listener is hardened by internal/httpserve (timeouts, body cap, Host allow-list) and
 // serves HTTPS with Options.TLSCertFile and TLSKeyFile.
 //
@@ -59,13 +63,11 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"time"
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
-	bolt "go.etcd.io/bbolt"
 
 	"wedge/internal/clock"
 	"wedge/internal/httpserve"
@@ -80,7 +82,7 @@ var (
 	ErrOptions = errors.New("hub: invalid options")
 	// ErrStopped means the hub is stopping or stopped.
 	ErrStopped = errors.New("hub: stopped")
-	// ErrStore means the hub's bbolt store failed (open, schema or commit).
+	// ErrStore means the hub's store failed (open, schema or commit).
 	ErrStore = errors.New("hub: store")
 )
 
@@ -100,8 +102,12 @@ const (
 type Options struct {
 	// BrokerURL is the MQTT broker, e.g. tcp://127.0.0.1:1883 or ssl://broker:8883. Required.
 	BrokerURL string
-	// DataDir holds hub.db. Required; created if missing.
+	// DataDir holds hub.db, the hub's bbolt store. Required unless Store is set; created if missing.
 	DataDir string
+	// Store is where the hub keeps its state (nil = OpenBolt(DataDir)). The hub owns it: Stop closes
+	// it, and so does New when it fails.
+	// A store shared by several hubs (sync/hub/pgstore) lets them split the stream; see Scale-out.
+	Store Store
 	// Listen is the HTTP listen address (default DefaultListen; "127.0.0.1:0" picks a free port).
 	Listen string
 	// ClientID is the MQTT client id (default "wedge-hub-<hostname>"). It must be stable across
@@ -144,6 +150,9 @@ type Options struct {
 	TLSCertFile, TLSKeyFile string
 	// Catchup bounds the answers to catch-up requests (see CatchupLimits).
 	Catchup CatchupLimits
+	// MetricsOpen serves GET /metrics (Prometheus, metrics.go) without a token, like /healthz.
+	// false (the default) asks for a bearer token with the read scope.
+	MetricsOpen bool
 }
 
 // Hub is a running hub. Create it with New and end it with Stop.
@@ -153,7 +162,7 @@ type Hub struct {
 	log    *slog.Logger
 	shared bool
 
-	db     *bolt.DB
+	db     Store
 	tokens apitoken.Store
 	cli    mqtt.Client
 	ln     net.Listener
@@ -185,12 +194,18 @@ type Hub struct {
 	agentKeys *keyring     // nil: accept unsigned batches
 
 	publishFn func(topic string, payload []byte) // nil: MQTT
+	metrics   *metrics                           // GET /metrics; nil in tests that build a Hub without New
 }
 
 // New opens the store, starts the HTTP server and the owner goroutine, and connects to the broker.
 // The broker need not be up: the hub keeps trying to connect in the background. When ctx is
 // cancelled the hub stops itself, as if Stop had been called.
-func New(ctx context.Context, opts Options) (*Hub, error) {
+func New(ctx context.Context, opts Options) (_ *Hub, err error) {
+	defer func() {
+		if err != nil && opts.Store != nil {
+			_ = opts.Store.Close() // New owns the store it was given, also when it fails
+		}
+	}()
 	if opts.BrokerURL == "" {
 		return nil, fmt.Errorf("%w: BrokerURL is required", ErrOptions)
 	}
@@ -203,8 +218,8 @@ func New(ctx context.Context, opts Options) (*Hub, error) {
 	default:
 		return nil, fmt.Errorf("%w: BrokerURL scheme %q (want tcp, ssl, ws or wss)", ErrOptions, u.Scheme)
 	}
-	if opts.DataDir == "" {
-		return nil, fmt.Errorf("%w: DataDir is required", ErrOptions)
+	if opts.DataDir == "" && opts.Store == nil {
+		return nil, fmt.Errorf("%w: DataDir or Store is required", ErrOptions)
 	}
 	if opts.Listen == "" {
 		opts.Listen = DefaultListen
@@ -239,25 +254,30 @@ func New(ctx context.Context, opts Options) (*Hub, error) {
 			return nil, fmt.Errorf("%w: %w", ErrOptions, err)
 		}
 	}
-	if err := os.MkdirAll(opts.DataDir, 0o750); err != nil {
-		return nil, fmt.Errorf("%w: data dir: %v", ErrStore, err)
-	}
-	db, err := bolt.Open(filepath.Join(opts.DataDir, "hub.db"), 0o600, &bolt.Options{Timeout: 2 * time.Second})
-	if err != nil {
-		return nil, fmt.Errorf("%w: open %s: %v (is another hub using this data dir?)", ErrStore, filepath.Join(opts.DataDir, "hub.db"), err)
+	db := opts.Store
+	if db == nil {
+		if db, err = OpenBolt(opts.DataDir); err != nil {
+			return nil, err
+		}
 	}
 	h.db = db
-	if err := initStore(db, &h.stats); err != nil {
-		db.Close()
-		return nil, err
+	closeOwn := func() {
+		if opts.Store == nil { // a given store is closed by the deferred function
+			db.Close()
+		}
+	}
+	if err := db.View(ctx, func(tx Tx) error { return loadStats(tx, &h.stats) }); err != nil {
+		closeOwn()
+		return nil, fmt.Errorf("%w: stats: %w", ErrStore, err)
 	}
 	if err := h.openTokens(); err != nil {
-		db.Close()
+		closeOwn()
 		return nil, err
 	}
 	h.pacer = newPacer(opts.Catchup)
+	h.metrics = newMetrics(h)
 	if err := h.listen(); err != nil {
-		db.Close()
+		closeOwn()
 		return nil, err
 	}
 	go func() {

@@ -82,9 +82,17 @@ func newEnv(t *testing.T) *env {
 	return e
 }
 
+// envStore, when set, gives the hubs of newEnv their store (a new handle on the same data at every
+// start) instead of the bbolt file in e.dir: the same tests then run against another Store.
+var envStore func(t *testing.T) hub.Store
+
 func (e *env) startHub(clientID string) *hub.Hub {
 	e.t.Helper()
-	h := startHub(e.t, e.broker.URL(), e.dir, clientID, e.clk, slog.New(slog.NewTextHandler(e.logs, nil)), e.extra)
+	extra := []func(*hub.Options){e.extra}
+	if envStore != nil {
+		extra = append(extra, func(o *hub.Options) { o.Store = envStore(e.t) })
+	}
+	h := startHub(e.t, e.broker.URL(), e.dir, clientID, e.clk, slog.New(slog.NewTextHandler(e.logs, nil)), extra...)
 	e.hub = h
 	return h
 }

@@ -1,13 +1,12 @@
 package hub
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"runtime/debug"
 	"slices"
 	"time"
-
-	bolt "go.etcd.io/bbolt"
 
 	"wedge/internal/logging"
 	"wedge/order"
@@ -61,7 +60,7 @@ type catchup struct {
 // transaction commits.
 type group struct {
 	h     *Hub
-	tx    *bolt.Tx
+	tx    Tx
 	now   time.Time
 	stats Stats
 
@@ -107,7 +106,8 @@ func (h *Hub) commit(items []item) {
 			cmds = append(cmds, it.cmd)
 		}
 	}
-	err := h.db.Update(func(tx *bolt.Tx) (err error) {
+	began := time.Now() // real time, not h.clk: this is the store's latency
+	err := h.db.Update(context.Background(), func(tx Tx) (err error) {
 		defer func() {
 			if r := recover(); r != nil { // a bug must not take the hub down; the tx rolls back
 				err = fmt.Errorf("panic: %v\n%s", r, debug.Stack())
@@ -133,8 +133,9 @@ func (h *Hub) commit(items []item) {
 			}
 		}
 		g.stats.Commits++
-		return putJSON(tx.Bucket(bktMeta), keyStats, g.stats)
+		return tx.PutMeta(string(keyStats), mustJSON(g.stats))
 	})
+	h.metrics.observeCommit(time.Since(began))
 	if err != nil && len(items) > 1 {
 		// One bad item must not cost the others their commit: try each on its own.
 		h.log.Warn("group commit failed; committing its items one by one", "items", len(items), logging.Err(err))
@@ -166,6 +167,7 @@ func (h *Hub) commit(items []item) {
 	for _, j := range g.acks {
 		b, _ := json.Marshal(wire.Ack{JournalID: j.JournalID, AckedSeq: j.AckedSeq})
 		h.publish(wire.TopicAck(j.Site, j.Agent), b)
+		h.metrics.ackPublished(j)
 	}
 	for _, p := range g.posts {
 		p.reply <- postResult{hseqs: g.results[p], versions: g.versions[p]}
@@ -243,10 +245,9 @@ func (g *group) batch(topic string, payload []byte) error {
 	if !trust.ok {
 		return g.refuseBatch(site, agent, b, trust)
 	}
-	jb := g.tx.Bucket(bktJournals)
 	jk := journalKey(site, agent, b.JournalID)
 	var j journalRec
-	if _, err := getJSON(jb, jk, &j); err != nil {
+	if _, err := getDoc(g.tx.Journal(site, agent, b.JournalID))(fmt.Sprintf("journal %q", jk), &j); err != nil {
 		return err
 	}
 	if j.JournalID == "" {
@@ -263,12 +264,19 @@ func (g *group) batch(topic string, payload []byte) error {
 			return err
 		}
 	}
-	eb := g.tx.Bucket(bktEntries)
-	for eb.Get(entryKey(site, agent, b.JournalID, j.AckedSeq+1)) != nil {
+	for {
+		next, err := g.tx.Entry(EntryKey{site, agent, b.JournalID, j.AckedSeq + 1})
+		if err != nil {
+			return err
+		}
+		if next == nil {
+			break
+		}
 		j.AckedSeq++
 	}
+	j.MaxSeq = max(j.MaxSeq, j.AckedSeq) // entries another hub stored count too
 	j.LastSeen = wire.Time(g.now)
-	if err := putJSON(jb, jk, j); err != nil {
+	if err := g.tx.PutJournal(site, agent, b.JournalID, mustJSON(j)); err != nil {
 		return err
 	}
 	if i, ok := g.ackIdx[string(jk)]; ok {
@@ -283,7 +291,7 @@ func (g *group) batch(topic string, payload []byte) error {
 }
 
 // applyEntry indexes the entry under its order and moves the order's state.
-func (g *group) applyEntry(site, agent string, e wire.Entry, key []byte) error {
+func (g *group) applyEntry(site, agent string, e wire.Entry, key EntryKey) error {
 	id := e.OrderID
 	if id == "" && e.Kind == wire.KindIntake && e.Order != nil {
 		id = e.Order.ID()
@@ -296,11 +304,10 @@ func (g *group) applyEntry(site, agent string, e wire.Entry, key []byte) error {
 			logging.KeySeq, e.Seq, logging.KeyOrder, id)
 		return nil
 	}
-	if err := g.tx.Bucket(bktHistory).Put(historyKey(id, sortableAt(e), site, agent, e.Seq, e.JournalID), key); err != nil {
+	if err := g.tx.AddHistory(id, sortableAt(e), key); err != nil {
 		return err
 	}
-	ob := g.tx.Bucket(bktOrders)
-	rec, known, err := loadOrder(ob, id)
+	rec, known, err := loadOrder(g.tx, id)
 	if err != nil {
 		return err
 	}
@@ -316,33 +323,33 @@ func (g *group) applyEntry(site, agent string, e wire.Entry, key []byte) error {
 			o.ID = id // the entry's order id wins over the message's own
 			rec = orderRec{Site: site, Order: o.Receive(st, at), CreatedAt: wire.Time(g.now)}
 			g.stats.OrdersPerState[string(st)]++
-			return g.saveOrder(ob, rec)
+			return g.saveOrder(rec)
 		}
 		if e.Order != nil && known {
 			rec.Order = order.MergeData(rec.Order, *e.Order)
-			if err := g.saveOrder(ob, rec); err != nil {
+			if err := g.saveOrder(rec); err != nil {
 				return err
 			}
 		}
 		if e.To == "" {
 			return nil
 		}
-		return g.merge(ob, rec, known, site, agent, e, at)
+		return g.merge(rec, known, site, agent, e, at)
 	case wire.KindStep, wire.KindMerge:
-		return g.merge(ob, rec, known, site, agent, e, at)
+		return g.merge(rec, known, site, agent, e, at)
 	case wire.KindUpdate:
 		if e.Order != nil && known {
 			rec.Order = order.MergeData(rec.Order, *e.Order) // an older version changes nothing
-			return g.saveOrder(ob, rec)
+			return g.saveOrder(rec)
 		}
 	case wire.KindReprint, wire.KindIntercept:
-		return g.marks(ob, rec, known, site, agent, e, at)
+		return g.marks(rec, known, site, agent, e, at)
 	}
 	return nil
 }
 
 // merge moves the order forward to e.To with order.Merge and rebroadcasts a change.
-func (g *group) merge(ob *bolt.Bucket, rec orderRec, known bool, site, agent string, e wire.Entry, at time.Time) error {
+func (g *group) merge(rec orderRec, known bool, site, agent string, e wire.Entry, at time.Time) error {
 	to, err := order.ParseState(e.To)
 	if err != nil {
 		g.h.log.Warn("entry with an unknown to-state: order not moved", logging.KeySite, site, logging.KeyAgent, agent,
@@ -358,7 +365,7 @@ func (g *group) merge(ob *bolt.Bucket, rec orderRec, known bool, site, agent str
 			g.h.log.Warn("state not applied", logging.KeySite, site, logging.KeyAgent, agent, logging.KeySeq, e.Seq,
 				logging.KeyOrder, e.OrderID, "from", rec.Order.State, "to", to, "detail", out.Detail)
 		}
-		return g.marks(ob, rec, known, site, agent, e, at)
+		return g.marks(rec, known, site, agent, e, at)
 	}
 	before := rec.Order
 	rec.Order = mergeMarks(out.Order, e, at)
@@ -369,7 +376,7 @@ func (g *group) merge(ob *bolt.Bucket, rec orderRec, known bool, site, agent str
 		g.stats.OrdersPerState[string(before.State)]--
 	}
 	g.stats.OrdersPerState[string(rec.Order.State)]++
-	if err := g.saveOrder(ob, rec); err != nil {
+	if err := g.saveOrder(rec); err != nil {
 		return err
 	}
 	if before.State == rec.Order.State && before.Waybill == rec.Order.Waybill && !marksChanged(before, rec.Order) {
@@ -379,23 +386,19 @@ func (g *group) merge(ob *bolt.Bucket, rec orderRec, known bool, site, agent str
 	return err
 }
 
-func (g *group) saveOrder(ob *bolt.Bucket, rec orderRec) error {
+func (g *group) saveOrder(rec orderRec) error {
 	rec.UpdatedAt = wire.Time(g.now)
-	return putOrder(ob, rec)
+	return putOrder(g.tx, rec)
 }
 
 // downlink gives m the site's next hseq and stores it; it is published after the commit.
 func (g *group) downlink(site string, m wire.OrderMsg) (uint64, error) {
-	sb, err := g.tx.Bucket(bktDownlink).CreateBucketIfNotExists([]byte(site))
-	if err != nil {
-		return 0, err
-	}
-	seq, err := sb.NextSequence()
+	seq, err := g.tx.NextHSeq(site)
 	if err != nil {
 		return 0, err
 	}
 	m.HSeq = seq
-	if err := putJSON(sb, u64(seq), m); err != nil {
+	if err := g.tx.PutDownlink(site, seq, mustJSON(m)); err != nil {
 		return 0, err
 	}
 	if _, ok := g.down[site]; !ok {
@@ -407,15 +410,13 @@ func (g *group) downlink(site string, m wire.OrderMsg) (uint64, error) {
 }
 
 func (g *group) touchAgent(site, agent string, fn func(a *agentRec)) error {
-	ab := g.tx.Bucket(bktAgents)
-	k := join(site, agent)
 	var a agentRec
-	if _, err := getJSON(ab, k, &a); err != nil {
+	if _, err := getDoc(g.tx.Agent(site, agent))(fmt.Sprintf("agent %q", join(site, agent)), &a); err != nil {
 		return err
 	}
 	a.Site, a.Agent = site, agent
 	fn(&a)
-	return putJSON(ab, k, a)
+	return g.tx.PutAgent(site, agent, mustJSON(a))
 }
 
 // status records an agent's retained status (online/offline).
@@ -441,7 +442,7 @@ func (g *group) status(topic string, payload []byte) error {
 		if s.JournalID != "" && s.JournalID != a.JournalID && validJournalID(s.JournalID) {
 			// A reinstalled PC announces its new journal before its first batch.
 			var j journalRec
-			_, _ = getJSON(g.tx.Bucket(bktJournals), journalKey(site, agent, s.JournalID), &j)
+			_, _ = getDoc(g.tx.Journal(site, agent, s.JournalID))("journal", &j)
 			a.JournalID, a.AckedSeq = s.JournalID, j.AckedSeq
 		}
 		if s.Version != "" {
@@ -451,6 +452,7 @@ func (g *group) status(topic string, payload []byte) error {
 		if a.Online {
 			a.SettingsHash, a.SettingsOverrides = s.SettingsHash, s.SettingsOverrides
 		}
+		g.h.metrics.agentStatus(*a, s.State == "online", s.LastSeq, s.Unsynced, s.JournalID)
 	})
 }
 
@@ -473,19 +475,15 @@ func (g *group) catchup(topic string, payload []byte) error {
 
 // post stores validated downlink messages from POST /v1/orders (and the orders they create).
 func (g *group) post(p *postReq) error {
-	ob := g.tx.Bucket(bktOrders)
 	for _, m := range p.msgs {
 		id := m.ID()
 		if validOrderID(id) {
-			rec, known, err := loadOrder(ob, id)
+			rec, known, err := loadOrder(g.tx, id)
 			if err != nil {
 				return err
 			}
 			if m.Type == wire.TypeOrder {
 				m.Version = order.AssignVersion(rec.Order, known, m)
-				if err := g.putVersion(id, m); err != nil {
-					return err
-				}
 			}
 			switch {
 			case m.Type == wire.TypeOrder && !known:
@@ -493,12 +491,17 @@ func (g *group) post(p *postReq) error {
 				o.ID = id
 				o = o.Receive(order.InitialState(m.Payment, false), g.now)
 				g.stats.OrdersPerState[string(o.State)]++
-				if err := g.saveOrder(ob, orderRec{Site: p.site, Order: o, CreatedAt: wire.Time(g.now)}); err != nil {
+				rec := orderRec{Site: p.site, Order: o, CreatedAt: wire.Time(g.now)}
+				rec.addVersion(m)
+				if err := g.saveOrder(rec); err != nil {
 					return err
 				}
 			case m.Type == wire.TypeOrder || m.Type == wire.TypeWaybill && known:
 				rec.Order = order.MergeData(rec.Order, m)
-				if err := g.saveOrder(ob, rec); err != nil {
+				if m.Type == wire.TypeOrder {
+					rec.addVersion(m)
+				}
+				if err := g.saveOrder(rec); err != nil {
 					return err
 				}
 			}
@@ -508,7 +511,7 @@ func (g *group) post(p *postReq) error {
 			return err
 		}
 		if m.Type == wire.TypeIntercept && validOrderID(id) {
-			if err := g.intercepted(ob, id, hseq, m.Reason); err != nil {
+			if err := g.intercepted(id, hseq, m.Reason); err != nil {
 				return err
 			}
 		}

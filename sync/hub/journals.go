@@ -1,13 +1,10 @@
 package hub
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"net/http"
 	"strconv"
-
-	bolt "go.etcd.io/bbolt"
 
 	"wedge/sync/wire"
 )
@@ -36,37 +33,6 @@ type JournalEntries struct {
 	// More says that entries after the last one of this page are stored: ask again with
 	// after = the last seq of this page.
 	More bool `json:"more"`
-}
-
-// entryCursor walks the entry keys of one journal in a bucket keyed like entries.
-type entryCursor struct {
-	c      *bolt.Cursor
-	prefix []byte
-	k, v   []byte // nil k: done
-}
-
-func newEntryCursor(b *bolt.Bucket, prefix, start []byte) *entryCursor {
-	e := &entryCursor{c: b.Cursor(), prefix: prefix}
-	e.k, e.v = e.c.Seek(start)
-	e.skip()
-	return e
-}
-
-func (e *entryCursor) next() { e.k, e.v = e.c.Next(); e.skip() }
-
-// skip stops at the end of the journal and steps over keys that are not entry keys (journal ids
-// hold no NUL), so nothing is misread.
-func (e *entryCursor) skip() {
-	for e.k != nil {
-		if !bytes.HasPrefix(e.k, e.prefix) {
-			e.k = nil
-			return
-		}
-		if len(e.k) == len(e.prefix)+8 {
-			return
-		}
-		e.k, e.v = e.c.Next()
-	}
 }
 
 // getJournalEntries serves GET /v1/journals/{site}/{agent}/{journal_id}/entries?after=N&limit=M.
@@ -99,9 +65,9 @@ func (h *Hub) getJournalEntries(w http.ResponseWriter, r *http.Request) {
 	}
 	resp := JournalEntries{Site: site, Agent: agent, JournalID: jid, Entries: []wire.Entry{}}
 	found := false
-	err := h.db.View(func(tx *bolt.Tx) error {
+	err := h.db.View(r.Context(), func(tx Tx) error {
 		var j journalRec
-		ok, err := getJSON(tx.Bucket(bktJournals), journalKey(site, agent, jid), &j)
+		ok, err := getDoc(tx.Journal(site, agent, jid))(fmt.Sprintf("journal %q", journalKey(site, agent, jid)), &j)
 		if err != nil || !ok {
 			return err
 		}
@@ -111,29 +77,42 @@ func (h *Hub) getJournalEntries(w http.ResponseWriter, r *http.Request) {
 			return nil
 		}
 		// The verified entries and those beyond a gap that wait for their predecessor (verify.go),
-		// merged in seq order.
-		prefix := append(journalKey(site, agent, jid), 0)
-		start := entryKey(site, agent, jid, after+1)
-		stored, waiting := newEntryCursor(tx.Bucket(bktEntries), prefix, start), newEntryCursor(tx.Bucket(bktPending), prefix, start)
-		for {
-			c := stored
-			if stored.k == nil || waiting.k != nil && bytes.Compare(waiting.k, stored.k) < 0 {
-				c = waiting
+		// merged in seq order: both are read up to limit+1 entries, then merged.
+		type kept struct {
+			seq uint64
+			doc []byte
+		}
+		var stored, waiting []kept
+		collect := func(into *[]kept) func(uint64, []byte) (bool, error) {
+			return func(seq uint64, doc []byte) (bool, error) {
+				*into = append(*into, kept{seq, doc})
+				return len(*into) <= limit, nil
 			}
-			if c.k == nil {
-				return nil
+		}
+		if err := tx.Entries(site, agent, jid, after, collect(&stored)); err != nil {
+			return err
+		}
+		if err := tx.Pendings(site, agent, jid, after, collect(&waiting)); err != nil {
+			return err
+		}
+		for len(stored) > 0 || len(waiting) > 0 {
+			var c kept
+			if len(stored) == 0 || len(waiting) > 0 && waiting[0].seq < stored[0].seq {
+				c, waiting = waiting[0], waiting[1:]
+			} else {
+				c, stored = stored[0], stored[1:]
 			}
 			if len(resp.Entries) == limit {
 				resp.More = true
 				return nil
 			}
 			var se storedEntry
-			if err := json.Unmarshal(c.v, &se); err != nil {
-				return fmt.Errorf("%w: entry %q: %v", ErrStore, c.k, err)
+			if err := json.Unmarshal(c.doc, &se); err != nil {
+				return fmt.Errorf("%w: entry %d of %s/%s/%s: %v", ErrStore, c.seq, site, agent, jid, err)
 			}
 			resp.Entries = append(resp.Entries, se.Entry)
-			c.next()
 		}
+		return nil
 	})
 	if err != nil {
 		writeError(w, http.StatusInternalServerError, "读取失败 / store read failed: "+err.Error())

@@ -59,7 +59,7 @@ func TestHubNormalisesLikeOrderFromMsg(t *testing.T) {
 	}
 
 	h, _ := ownerOnly(t)
-	path := h.db.Path()
+	path := h.db.(*boltStore).Path()
 	go h.run()
 	post := func(msgs ...wire.OrderMsg) {
 		t.Helper()
@@ -85,7 +85,7 @@ func TestHubNormalisesLikeOrderFromMsg(t *testing.T) {
 	got := map[string]order.Order{}
 	if err := db.View(func(tx *bolt.Tx) error {
 		for id := range msgs {
-			rec, ok, err := loadOrder(tx.Bucket(bktOrders), id)
+			rec, ok, err := loadOrder(boltTx{tx}, id)
 			if err != nil || !ok {
 				t.Fatalf("order %s: known %v, err %v", id, ok, err)
 			}

@@ -5,9 +5,8 @@ import (
 	"fmt"
 	"time"
 
-	bolt "go.etcd.io/bbolt"
-
 	"wedge/order"
+	"wedge/sync/wire"
 )
 
 // orderVersion is the version of the order record layout in hub.db that this hub writes. Records
@@ -24,6 +23,7 @@ type orderRec struct {
 	Order     order.Order
 	CreatedAt string // hub clock, wire.Time
 	UpdatedAt string
+	Versions  []wire.OrderMsg // every version of the order's data posted, oldest first (record version 2)
 }
 
 // storedOrder is an order record as hub.db keeps it (bucket orders). It is the hub's own schema:
@@ -35,6 +35,8 @@ type storedOrder struct {
 	Order     orderFields `json:"order"`
 	CreatedAt string      `json:"created_at"`
 	UpdatedAt string      `json:"updated_at"`
+	// Versions (record version 2) are the order messages posted for the order, one per version.
+	Versions []wire.OrderMsg `json:"versions,omitempty"`
 }
 
 // orderFields are the order's data and state in a stored record. An agent-only field (the overdue
@@ -83,7 +85,7 @@ type interceptFields struct {
 
 func toStored(r orderRec) storedOrder {
 	o := r.Order
-	return storedOrder{V: orderVersion, Site: r.Site, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt, Order: orderFields{
+	return storedOrder{V: orderVersion, Site: r.Site, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt, Versions: r.Versions, Order: orderFields{
 		ID: o.ID, Channel: o.Channel, ChannelOrderNo: o.ChannelOrderNo, BuyerID: o.BuyerID,
 		OrderedAt: o.OrderedAt, PaidAt: o.PaidAt, SKUs: o.SKUs, Payment: o.Payment, Recipient: o.Recipient,
 		Carrier: o.Carrier, AssignedWaybill: o.AssignedWaybill, Waybill: o.Waybill,
@@ -97,7 +99,7 @@ func toStored(r orderRec) storedOrder {
 
 func (s storedOrder) rec() orderRec {
 	f := s.Order
-	return orderRec{Site: s.Site, CreatedAt: s.CreatedAt, UpdatedAt: s.UpdatedAt, Order: order.Order{
+	return orderRec{Site: s.Site, CreatedAt: s.CreatedAt, UpdatedAt: s.UpdatedAt, Versions: s.Versions, Order: order.Order{
 		ID: f.ID, Channel: f.Channel, ChannelOrderNo: f.ChannelOrderNo, BuyerID: f.BuyerID,
 		OrderedAt: f.OrderedAt, PaidAt: f.PaidAt, SKUs: f.SKUs, Payment: f.Payment, Recipient: f.Recipient,
 		Carrier: f.Carrier, AssignedWaybill: f.AssignedWaybill, Waybill: f.Waybill,
@@ -125,8 +127,11 @@ func decodeOrder(key, raw []byte) (orderRec, error) {
 }
 
 // loadOrder reads order id from the orders bucket; known is false when there is no record.
-func loadOrder(ob *bolt.Bucket, id string) (rec orderRec, known bool, err error) {
-	raw := ob.Get([]byte(id))
+func loadOrder(tx Tx, id string) (rec orderRec, known bool, err error) {
+	raw, err := tx.Order(id)
+	if err != nil {
+		return orderRec{}, false, err
+	}
 	if raw == nil {
 		return orderRec{}, false, nil
 	}
@@ -135,6 +140,6 @@ func loadOrder(ob *bolt.Bucket, id string) (rec orderRec, known bool, err error)
 }
 
 // putOrder writes rec in the current record version.
-func putOrder(ob *bolt.Bucket, rec orderRec) error {
-	return putJSON(ob, []byte(rec.Order.ID), toStored(rec))
+func putOrder(tx Tx, rec orderRec) error {
+	return tx.PutOrder(rec.Order.ID, mustJSON(toStored(rec)))
 }

@@ -56,7 +56,7 @@ func TestLegacyOrderRecordDecodes(t *testing.T) {
 // back in the current version without losing a field.
 func TestLegacyOrderRecordUpgradedInPlace(t *testing.T) {
 	h, rec := ownerOnly(t)
-	if err := h.db.Update(func(tx *bolt.Tx) error {
+	if err := h.db.(*boltStore).db.Update(func(tx *bolt.Tx) error {
 		return tx.Bucket(bktOrders).Put([]byte("O-legacy-1"), []byte(legacyOrderRecord))
 	}); err != nil {
 		t.Fatal(err)
@@ -83,7 +83,7 @@ func TestLegacyOrderRecordUpgradedInPlace(t *testing.T) {
 	e.Seal("")
 	b, _ := json.Marshal(wire.Batch{Site: "sz01", Agent: "pack01", JournalID: "j1", Events: []wire.Entry{e}})
 	h.enqueue(item{kind: kindBatch, topic: wire.TopicEvents("sz01", "pack01"), payload: b})
-	path := h.db.Path()
+	path := h.db.(*boltStore).Path()
 	go h.run()
 	close(h.stopc)
 	<-h.done

@@ -39,7 +39,7 @@ func ownerOnly(t *testing.T) (*Hub, *recorder) {
 		t.Fatal(err)
 	}
 	rec := &recorder{}
-	h := &Hub{clk: clock.NewFake(t0), log: logging.FromLogf(t.Logf), db: db, wake: make(chan struct{}, 1), stopc: make(chan struct{}),
+	h := &Hub{clk: clock.NewFake(t0), log: logging.FromLogf(t.Logf), db: &boltStore{db}, wake: make(chan struct{}, 1), stopc: make(chan struct{}),
 		done: make(chan struct{}), quit: make(chan struct{}), publishFn: rec.publish}
 	if err := initStore(db, &h.stats); err != nil {
 		t.Fatal(err)
@@ -121,7 +121,7 @@ func TestNoAckWithoutCommit(t *testing.T) {
 // items of its group their commit and ack.
 func TestBadItemIsolated(t *testing.T) {
 	h, rec := ownerOnly(t)
-	if err := h.db.Update(func(tx *bolt.Tx) error {
+	if err := h.db.(*boltStore).db.Update(func(tx *bolt.Tx) error {
 		return tx.Bucket(bktJournals).Put(journalKey("sz01", "bad", "j1"), []byte("{corrupt"))
 	}); err != nil {
 		t.Fatal(err)
@@ -176,7 +176,7 @@ func BenchmarkIngest(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	h := &Hub{clk: clock.NewFake(t0), log: logging.Discard, db: db, wake: make(chan struct{}, 1), stopc: make(chan struct{}),
+	h := &Hub{clk: clock.NewFake(t0), log: logging.Discard, db: &boltStore{db}, wake: make(chan struct{}, 1), stopc: make(chan struct{}),
 		done: make(chan struct{}), quit: make(chan struct{}), publishFn: func(string, []byte) {}}
 	if err := initStore(db, &h.stats); err != nil {
 		b.Fatal(err)

@@ -1,6 +1,7 @@
 package hub
 
 import (
+	"context"
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
@@ -126,28 +127,27 @@ type agentRec struct {
 	SettingsDiffer    bool   `json:"settings_differ,omitempty"`
 }
 
-func initStore(db *bolt.DB, st *Stats) error {
-	err := db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bktEntries, bktJournals, bktOrders, bktHistory, bktDownlink, bktAgents, bktCommands, bktMeta, bktPending, bktUnverified} {
-			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
-				return err
-			}
-		}
-		if v := tx.Bucket(bktMeta).Get(keyStats); v != nil {
-			if err := json.Unmarshal(v, st); err != nil {
-				return fmt.Errorf("stats: %v", err)
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("%w: schema: %v", ErrStore, err)
+// loadStats reads the counters saved by the last commit.
+func loadStats(tx Tx, st *Stats) error {
+	if _, err := getDoc(tx.Meta(string(keyStats)))(string(keyStats), st); err != nil {
+		return err
 	}
 	if st.OrdersPerState == nil {
 		st.OrdersPerState = map[string]uint64{}
 	}
 	return nil
 }
+
+// initStore prepares a bbolt file and reads its counters (tests open bbolt files themselves).
+func initStore(db *bolt.DB, st *Stats) error {
+	s, err := newBoltStore(db)
+	if err != nil {
+		return err
+	}
+	return s.View(context.Background(), func(tx Tx) error { return loadStats(tx, st) })
+}
+
+func be64(b []byte) uint64 { return binary.BigEndian.Uint64(b) }
 
 func u64(n uint64) []byte {
 	var b [8]byte
@@ -197,23 +197,29 @@ func validOrderID(s string) bool {
 	return true
 }
 
-func getJSON(b *bolt.Bucket, key []byte, v any) (bool, error) {
-	raw := b.Get(key)
-	if raw == nil {
-		return false, nil
+// getDoc decodes a document read from the store into v: getDoc(tx.Order(id))("order "+id, &rec).
+// found is false (and v untouched) when nothing is stored.
+func getDoc(raw []byte, err error) func(what string, v any) (bool, error) {
+	return func(what string, v any) (bool, error) {
+		if err != nil {
+			return false, err
+		}
+		if raw == nil {
+			return false, nil
+		}
+		if err := json.Unmarshal(raw, v); err != nil {
+			return true, fmt.Errorf("%w: decode %s: %v", ErrStore, what, err)
+		}
+		return true, nil
 	}
-	if err := json.Unmarshal(raw, v); err != nil {
-		return true, fmt.Errorf("%w: decode %q: %v", ErrStore, key, err)
-	}
-	return true, nil
 }
 
-func putJSON(b *bolt.Bucket, key []byte, v any) error {
+func mustJSON(v any) []byte {
 	raw, err := json.Marshal(v)
 	if err != nil {
-		return err
+		panic(err) // the hub's own records always marshal
 	}
-	return b.Put(key, raw)
+	return raw
 }
 
 // entryTime is the entry's own time, or fallback when it has none or an unreadable one.

@@ -64,7 +64,7 @@ func (h *Hub) Tokens() apitoken.Store { return h.tokens }
 func (h *Hub) openTokens() error {
 	h.tokens = h.opts.Tokens
 	if h.tokens == nil {
-		s, err := apitoken.NewBoltStore(h.db)
+		s, err := h.db.Tokens()
 		if err != nil {
 			return fmt.Errorf("%w: %v", ErrStore, err)
 		}

@@ -8,8 +8,6 @@ import (
 	"net/http"
 	"time"
 
-	bolt "go.etcd.io/bbolt"
-
 	"wedge/internal/logging"
 	"wedge/sync/wire"
 )
@@ -55,17 +53,18 @@ const maxUnverifiedList = 1000
 func (h *Hub) getUnverified(w http.ResponseWriter, r *http.Request) {
 	site, agent := r.PathValue("site"), r.PathValue("agent")
 	out := []unverifiedEntry{}
-	err := h.db.View(func(tx *bolt.Tx) error {
-		c := tx.Bucket(bktUnverified).Cursor()
-		p := append(join(site, agent), 0)
-		for k, v := c.Seek(p); k != nil && bytes.HasPrefix(k, p) && len(out) < maxUnverifiedList; k, v = c.Next() {
+	err := h.db.View(r.Context(), func(tx Tx) error {
+		return tx.Unverified(site, agent, func(v []byte) (bool, error) {
+			if len(out) >= maxUnverifiedList {
+				return false, nil
+			}
 			var u unverifiedEntry
 			if err := json.Unmarshal(v, &u); err != nil {
-				return fmt.Errorf("%w: unverified %q: %v", ErrStore, k, err)
+				return false, fmt.Errorf("%w: unverified entry of %s/%s: %v", ErrStore, site, agent, err)
 			}
 			out = append(out, u)
-		}
-		return nil
+			return true, nil
+		})
 	})
 	if err != nil {
 		writeError(w, http.StatusInternalServerError, "读取失败 / store read failed: "+err.Error())
@@ -159,16 +158,9 @@ func (g *group) evidence(site, agent, jid string, e wire.Entry, kid, reason stri
 		g.stats.EvidenceDropped++
 		return nil
 	}
-	ub := g.tx.Bucket(bktUnverified)
-	n, err := ub.NextSequence()
-	if err != nil {
-		return err
-	}
-	k := append(entryKey(site, agent, jid, e.Seq), 0)
-	k = append(k, u64(n)...)
 	g.stats.Unverified++
-	return putJSON(ub, k, unverifiedEntry{Entry: e, Site: site, Agent: agent, ReceivedAt: wire.Time(g.now),
-		Unverified: true, Reason: reason, KeyID: kid})
+	return g.tx.AddUnverified(EntryKey{site, agent, jid, e.Seq}, mustJSON(unverifiedEntry{Entry: e, Site: site, Agent: agent, ReceivedAt: wire.Time(g.now),
+		Unverified: true, Reason: reason, KeyID: kid}))
 }
 
 // linkVerdict is how an entry relates to what is stored of its journal.
@@ -181,7 +173,7 @@ const (
 )
 
 // link checks e's own hash and its link to the stored previous entry.
-func link(eb *bolt.Bucket, site, agent string, e wire.Entry) (linkVerdict, string) {
+func link(tx Tx, site, agent string, e wire.Entry) (linkVerdict, string) {
 	if e.ComputeHash() != e.Hash {
 		return broken, "hash does not match the entry's content (edited)"
 	}
@@ -192,7 +184,7 @@ func link(eb *bolt.Bucket, site, agent string, e wire.Entry) (linkVerdict, strin
 		return linked, ""
 	}
 	var prev storedEntry
-	ok, err := getJSON(eb, entryKey(site, agent, e.JournalID, e.Seq-1), &prev)
+	ok, err := getDoc(tx.Entry(EntryKey{site, agent, e.JournalID, e.Seq - 1}))("previous entry", &prev)
 	switch {
 	case err != nil:
 		return broken, "the stored previous entry cannot be read: " + err.Error()
@@ -206,9 +198,11 @@ func link(eb *bolt.Bucket, site, agent string, e wire.Entry) (linkVerdict, strin
 
 // ingest takes one keyable entry of a batch whose signature is good.
 func (g *group) ingest(site, agent string, j *journalRec, e wire.Entry, kid string) error {
-	eb := g.tx.Bucket(bktEntries)
-	key := entryKey(site, agent, e.JournalID, e.Seq)
-	if old := eb.Get(key); old != nil {
+	old, err := g.tx.Entry(EntryKey{site, agent, e.JournalID, e.Seq})
+	if err != nil {
+		return err
+	}
+	if old != nil {
 		g.stats.DuplicatesDropped++
 		var se storedEntry
 		if json.Unmarshal(old, &se) == nil && se.Hash != e.Hash {
@@ -217,7 +211,7 @@ func (g *group) ingest(site, agent string, j *journalRec, e wire.Entry, kid stri
 		}
 		return nil
 	}
-	verdict, reason := link(eb, site, agent, e)
+	verdict, reason := link(g.tx, site, agent, e)
 	switch verdict {
 	case broken:
 		g.stats.ChainBreaks++
@@ -241,10 +235,9 @@ func (g *group) hold(site, agent string, j *journalRec, e wire.Entry, kid string
 	if e.Seq > j.AckedSeq+maxPendingAhead {
 		return g.unverified(site, agent, e, kid, "too far beyond the journal's stored entries to wait for its predecessor")
 	}
-	pb := g.tx.Bucket(bktPending)
-	key := entryKey(site, agent, e.JournalID, e.Seq)
+	key := EntryKey{site, agent, e.JournalID, e.Seq}
 	var old storedEntry
-	if ok, _ := getJSON(pb, key, &old); ok {
+	if ok, _ := getDoc(g.tx.Pending(key))("pending entry", &old); ok {
 		if old.Hash == e.Hash {
 			g.stats.DuplicatesDropped++
 			return nil
@@ -253,16 +246,27 @@ func (g *group) hold(site, agent string, j *journalRec, e wire.Entry, kid string
 	}
 	g.h.log.Debug("entry waits for its predecessor", logging.KeySite, site, logging.KeyAgent, agent, keyJournal, e.JournalID, logging.KeySeq, e.Seq)
 	j.MaxSeq = max(j.MaxSeq, e.Seq)
-	return putJSON(pb, key, storedEntry{Entry: e, Site: site, Agent: agent, ReceivedAt: wire.Time(g.now)})
+	return g.tx.PutPending(key, mustJSON(storedEntry{Entry: e, Site: site, Agent: agent, ReceivedAt: wire.Time(g.now)}))
 }
 
 // store applies a linked entry, then every waiting successor that links to it.
 func (g *group) store(site, agent string, j *journalRec, e wire.Entry) error {
-	eb, pb := g.tx.Bucket(bktEntries), g.tx.Bucket(bktPending)
 	for {
-		key := entryKey(site, agent, e.JournalID, e.Seq)
-		if err := putJSON(eb, key, storedEntry{Entry: e, Site: site, Agent: agent, ReceivedAt: wire.Time(g.now)}); err != nil {
+		key := EntryKey{site, agent, e.JournalID, e.Seq}
+		stored, err := g.tx.PutEntry(key, mustJSON(storedEntry{Entry: e, Site: site, Agent: agent, ReceivedAt: wire.Time(g.now)}))
+		if err != nil {
 			return err
+		}
+		if !stored {
+			// Another hub sharing the store committed this seq after we looked: it applied it, and
+			// the first stored is kept.
+			g.stats.DuplicatesDropped++
+			var se storedEntry
+			if ok, _ := getDoc(g.tx.Entry(key))("entry", &se); ok && se.Hash != e.Hash {
+				g.stats.Conflicts++
+				return g.unverified(site, agent, e, "", "conflicts with the entry already stored for this seq (the first stored is kept)", "stored_hash", se.Hash)
+			}
+			return nil
 		}
 		g.stats.EventsIngested++
 		j.MaxSeq = max(j.MaxSeq, e.Seq)
@@ -272,8 +276,8 @@ func (g *group) store(site, agent string, j *journalRec, e wire.Entry) error {
 		// A copy of this entry may have been waiting (it came beyond a gap before): drop it, and
 		// keep a different one as evidence.
 		var waiting storedEntry
-		if ok, _ := getJSON(pb, key, &waiting); ok {
-			if err := pb.Delete(key); err != nil {
+		if ok, _ := getDoc(g.tx.Pending(key))("pending entry", &waiting); ok {
+			if err := g.tx.DeletePending(key); err != nil {
 				return err
 			}
 			if waiting.Hash != e.Hash {
@@ -283,12 +287,12 @@ func (g *group) store(site, agent string, j *journalRec, e wire.Entry) error {
 				}
 			}
 		}
-		nextKey := entryKey(site, agent, e.JournalID, e.Seq+1)
+		nextKey := EntryKey{site, agent, e.JournalID, e.Seq + 1}
 		var next storedEntry
-		if ok, err := getJSON(pb, nextKey, &next); err != nil || !ok {
+		if ok, err := getDoc(g.tx.Pending(nextKey))("pending entry", &next); err != nil || !ok {
 			return err
 		}
-		if err := pb.Delete(nextKey); err != nil {
+		if err := g.tx.DeletePending(nextKey); err != nil {
 			return err
 		}
 		if next.PrevHash != e.Hash {

@@ -1,10 +1,9 @@
 package hub
 
 import (
-	"bytes"
+	"cmp"
+	"slices"
 	"time"
-
-	bolt "go.etcd.io/bbolt"
 
 	"wedge/internal/logging"
 	"wedge/order"
@@ -14,54 +13,30 @@ import (
 // Order versions, label versions and intercepts at the hub.
 //
 // Every order message posted gets a version (order.AssignVersion: the posted one, 1 for a new
-// order, the same for a repeat, the next for a change), and every version is kept in the versions
-// bucket, not only the last one the order record holds. An intercept posted is recorded on the
+// order, the same for a repeat, the next for a change), and every version is kept in the order's
+// record (its versions, oldest first), not only the data of the last one: orders change a few
+// times at most, and the record is the one document the hub's stores keep per order. An intercept posted is recorded on the
 // order under its hseq. The agents' entries bring the label version a print or reprint carried and
 // intercept resolutions; when they change the hub's record, the hub publishes a state message with
 // them, so the other agents of the site merge them (order.MergeLabel, order.MergeIntercept).
 
-// bktVersions: order id 0 version(8, big endian) → wire.OrderMsg JSON, every version posted.
-var bktVersions = []byte("versions")
-
-func versionKey(id string, v uint64) []byte { return append(append([]byte(id), 0), u64(v)...) }
-
-// putVersion stores version m.Version of order id, unless that version is stored already (the
-// first one posted under a number is kept).
-func (g *group) putVersion(id string, m wire.OrderMsg) error {
-	b, err := g.tx.CreateBucketIfNotExists(bktVersions)
-	if err != nil {
-		return err
-	}
-	k := versionKey(id, m.Version)
-	if b.Get(k) != nil {
-		return nil
+// addVersion keeps version m.Version of the order's data in its record, unless that version is
+// kept already (the first message posted under a number is kept); versions stay in order.
+func (r *orderRec) addVersion(m wire.OrderMsg) {
+	for _, v := range r.Versions {
+		if v.Version == m.Version {
+			return
+		}
 	}
 	m.HSeq = 0
-	return putJSON(b, k, m)
-}
-
-// versionsOf reads every stored version of order id, oldest first.
-func versionsOf(tx *bolt.Tx, id string) ([]wire.OrderMsg, error) {
-	b := tx.Bucket(bktVersions)
-	out := []wire.OrderMsg{}
-	if b == nil {
-		return out, nil
-	}
-	prefix := append([]byte(id), 0)
-	c := b.Cursor()
-	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
-		var m wire.OrderMsg
-		if _, err := getJSON(b, k, &m); err != nil {
-			return nil, err
-		}
-		out = append(out, m)
-	}
-	return out, nil
+	m.SKUs = slices.Clone(m.SKUs)
+	r.Versions = append(r.Versions, m)
+	slices.SortStableFunc(r.Versions, func(a, b wire.OrderMsg) int { return cmp.Compare(a.Version, b.Version) })
 }
 
 // intercepted records intercept message hseq (reason) on order id, if the hub knows the order.
-func (g *group) intercepted(ob *bolt.Bucket, id string, hseq uint64, reason string) error {
-	rec, known, err := loadOrder(ob, id)
+func (g *group) intercepted(id string, hseq uint64, reason string) error {
+	rec, known, err := loadOrder(g.tx, id)
 	if err != nil || !known {
 		return err
 	}
@@ -70,7 +45,7 @@ func (g *group) intercepted(ob *bolt.Bucket, id string, hseq uint64, reason stri
 		return nil
 	}
 	rec.Order = o
-	return g.saveOrder(ob, rec)
+	return g.saveOrder(rec)
 }
 
 // mergeMarks merges the label version and the intercept entry e brings into o.
@@ -98,7 +73,7 @@ func stateMsg(o order.Order) wire.OrderMsg {
 
 // marks applies an entry that changes no state (a reprint, an intercept resolution) or whose state
 // the hub already had: the label version and intercept it brings; a change is published.
-func (g *group) marks(ob *bolt.Bucket, rec orderRec, known bool, site, agent string, e wire.Entry, at time.Time) error {
+func (g *group) marks(rec orderRec, known bool, site, agent string, e wire.Entry, at time.Time) error {
 	if !known || (e.LabelVersion == 0 && e.Intercept == "") {
 		return nil
 	}
@@ -109,7 +84,7 @@ func (g *group) marks(ob *bolt.Bucket, rec orderRec, known bool, site, agent str
 	}
 	g.h.log.Debug("label or intercept merged", logging.KeySite, site, logging.KeyAgent, agent, logging.KeySeq, e.Seq,
 		logging.KeyOrder, rec.Order.ID, "label_version", rec.Order.LabelVersion, "intercept", rec.Order.Intercept.Status)
-	if err := g.saveOrder(ob, rec); err != nil {
+	if err := g.saveOrder(rec); err != nil {
 		return err
 	}
 	_, err := g.downlink(rec.Site, stateMsg(rec.Order))

@@ -1,13 +1,12 @@
 package hub
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
 	"slices"
 	"testing"
-
-	bolt "go.etcd.io/bbolt"
 
 	"wedge/order"
 	"wedge/sync/wire"
@@ -174,8 +173,8 @@ func TestHubLabelAndInterceptMarks(t *testing.T) {
 func (r *vrig) order(id string) order.Order {
 	r.t.Helper()
 	var o order.Order
-	err := r.h.db.View(func(tx *bolt.Tx) error {
-		rec, ok, err := loadOrder(tx.Bucket(bktOrders), id)
+	err := r.h.db.View(context.Background(), func(tx Tx) error {
+		rec, ok, err := loadOrder(tx, id)
 		if !ok && err == nil {
 			r.t.Fatalf("order %s unknown", id)
 		}

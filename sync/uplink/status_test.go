@@ -70,7 +70,7 @@ func TestStatusRepublishedPeriodicallyAndOnChange(t *testing.T) {
 		return len(log.all()) > n
 	})
 	again := log.all()[len(log.all())-1]
-	if again.Unsynced != 2 || again.State != "online" || again.At == first.At {
+	if again.Unsynced != 2 || again.LastSeq != 2 || again.State != "online" || again.At == first.At {
 		t.Fatalf("periodic status %+v after %+v: want the same content with a later time", again, first)
 	}
 	if at, _ := wire.ParseTime(again.At); at.Sub(mustTime(t, first.At)) < time.Minute {
@@ -83,7 +83,7 @@ func TestStatusRepublishedPeriodicallyAndOnChange(t *testing.T) {
 	eventually(t, 10*time.Second, "the changed status", func() bool {
 		clk.Advance(250 * time.Millisecond)
 		s := log.all()
-		return s[len(s)-1].Unsynced == 5
+		return s[len(s)-1].Unsynced == 5 && s[len(s)-1].LastSeq == 5
 	})
 	if waited := clk.Now().Sub(changed); waited >= time.Minute {
 		t.Fatalf("a change waited %s for its status", waited)

@@ -412,7 +412,7 @@ func (u *Uplink) status() wire.Status {
 	if u.opts.Status != nil {
 		s = u.opts.Status()
 	} else {
-		s = wire.Status{Site: u.opts.Site, Agent: u.opts.Agent, JournalID: u.jid}
+		s = wire.Status{Site: u.opts.Site, Agent: u.opts.Agent, JournalID: u.jid, LastSeq: u.src.LastSeq()}
 		if l, a := u.src.LastSeq(), u.src.AckedSeq(); l > a {
 			s.Unsynced = l - a
 		}

@@ -192,6 +192,9 @@ type Status struct {
 	// "field=value" pairs sorted by field and joined by ";" (e.g. "breaker.max_backlog=300"); they
 	// are not in SettingsHash. A string keeps Status comparable.
 	SettingsOverrides string `json:"settings_overrides,omitempty"`
+	// LastSeq is the last seq of the agent's journal JournalID, so the hub can tell how far its
+	// acks are behind (0 = not reported, by agents that predate it).
+	LastSeq uint64 `json:"last_seq,omitempty"`
 }
 
 // CatchupRequest asks the hub, on TopicCatchup, to resend the site's downlink after hub sequence

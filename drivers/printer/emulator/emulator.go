@@ -1,11 +1,11 @@
 // Package emulator has ZPL and TSPL label printer emulators for tests and the demo. They listen on
 // raw TCP (like port 9100) and on pseudo-terminals (internal/pty, for the serial and usblp
 // transports), answer ~HS / ~HQES and <ESC>!? / <ESC>!S byte-exactly as the printers' programming
-// manuals document them (the layouts are in drivers/printer/zpl and tspl), record every label
-// format they receive, simulate print
-// time on an injected clock, drop every buffered label on ZPL ~JA (cancel all; TSPL has no
-// confirmed cancel command), and can be put into faults: paper out before a job, paper out in the
-// middle of a job, head open, and no answer at all.
+// manuals document them (the layouts are in drivers/printer/zpl and tspl; framed replies end with
+// ETX CR LF, or at ETX as some firmware does: Options.Ending), record every label format they
+// receive, simulate print time on an injected clock, drop every buffered label on ZPL ~JA (cancel
+// all; TSPL has no confirmed cancel command), and can be put into faults: paper out before a job,
+// paper out in the middle of a job, head open, and no answer at all.
 //
 // Printing is simulated lazily: labels complete as the clock passes their print time, evaluated
 // whenever a status query arrives or Printed is called, so a fake clock drives it without
@@ -57,7 +57,23 @@ type Options struct {
 	// defaults 10000 formats and 16 MiB), so a long demo run does not grow without limit.
 	MaxJobs     int
 	MaxReceived int
+	// Ending is how framed replies (the ~HS strings, ~HQES, <ESC>!S) end. Default EndCRLF.
+	Ending Ending
 }
+
+// Ending is how the emulator ends a framed reply.
+type Ending int
+
+// The endings of framed replies.
+const (
+	// EndCRLF: ETX CR LF, as the programming manuals document (the default).
+	EndCRLF Ending = iota
+	// EndETX: ETX only, as firmware that leaves the CR LF out.
+	EndETX
+	// EndETXLateCRLF: the reply up to its last ETX in one write, its CR LF in a second write (a
+	// host that takes the reply at ETX then finds the CR LF in front of the next one).
+	EndETXLateCRLF
+)
 
 // Emulator is one emulated printer. It may serve several TCP listeners and ptys at once; they
 // share one print engine.
@@ -69,6 +85,7 @@ type Emulator struct {
 	silt bool
 	maxJ int
 	maxR int
+	end  Ending
 
 	mu       sync.Mutex
 	fault    printer.Fault
@@ -97,7 +114,7 @@ func newEmu(lang string, opts *Options) *Emulator {
 		opts = &Options{}
 	}
 	e := &Emulator{lang: lang, clk: clock.Or(opts.Clock), pt: opts.PrintTime, log: logging.Or(opts.Logger).With("emulator", lang),
-		silt: opts.SilentOnFault, conns: map[net.Conn]struct{}{}}
+		silt: opts.SilentOnFault, end: opts.Ending, conns: map[net.Conn]struct{}{}}
 	if e.pt <= 0 {
 		e.pt = 100 * time.Millisecond
 	}
@@ -440,6 +457,20 @@ func (e *Emulator) reply(q string) []byte {
 	return nil
 }
 
+// send writes a reply with the configured ending of its frames.
+func (e *Emulator) send(w io.Writer, rep []byte) {
+	framed := bytes.HasSuffix(rep, []byte("\x03\r\n"))
+	switch {
+	case framed && e.end == EndETX:
+		w.Write(bytes.ReplaceAll(rep, []byte("\x03\r\n"), []byte("\x03")))
+	case framed && e.end == EndETXLateCRLF:
+		w.Write(rep[:len(rep)-2])
+		w.Write(rep[len(rep)-2:])
+	default:
+		w.Write(rep)
+	}
+}
+
 var (
 	rePQ    = regexp.MustCompile(`(?i)\^PQ(\d{1,6})`)
 	rePrint = regexp.MustCompile(`(?i)^\s*PRINT\s+(\d{1,6})(?:\s*,\s*(\d{1,6}))?`)
@@ -515,7 +546,7 @@ func (e *Emulator) consume(pend, cur []byte, w io.Writer) ([]byte, []byte) {
 			continue
 		}
 		if rep := e.reply(q); rep != nil {
-			w.Write(rep)
+			e.send(w, rep)
 		}
 	}
 	return pend, cur

@@ -193,3 +193,67 @@ func TestZPLCancelAll(t *testing.T) {
 		t.Fatalf("%d labels printed after ~JA and one more format, want 1", n)
 	}
 }
+
+// Options.Ending: framed replies end at ETX (every string of ~HS, ~HQES, <ESC>!S), or at ETX with
+// the CR LF written after the reply; the 1-byte <ESC>!? reply has no frame and is unchanged.
+func TestReplyEndings(t *testing.T) {
+	hs := zpl.FormatHS(zpl.HostStatus{CommSettings: 30, LabelLength: 1040, FunctionSettings: 1, PrintMode: 2, FormatWhilePrint: true})
+	hqes := zpl.FormatHQES(zpl.ErrorsWarnings{})
+	etxOnly := func(b []byte) []byte { return bytes.ReplaceAll(b, []byte("\x03\r\n"), []byte("\x03")) }
+	for _, c := range []struct {
+		end      Ending
+		hs, hqes []byte
+		extended []byte
+		stripped int // bytes left out of the ~HS reply
+	}{
+		{EndCRLF, hs, hqes, []byte{0x02, '@', '@', '@', '@', 0x03, '\r', '\n'}, 0},
+		{EndETX, etxOnly(hs), etxOnly(hqes), []byte{0x02, '@', '@', '@', '@', 0x03}, 6},
+		{EndETXLateCRLF, hs, hqes, []byte{0x02, '@', '@', '@', '@', 0x03, '\r', '\n'}, 0}, // CR LF in its own write: TestLateCRLFIsASeparateWrite
+	} {
+		z := NewZPL(&Options{Ending: c.end})
+		zc := dial(t, z)
+		zc.Write([]byte("~HS"))
+		if got := read(t, zc, len(c.hs)); !bytes.Equal(got, c.hs) {
+			t.Fatalf("ending %d: ~HS reply %q, want %q", c.end, got, c.hs)
+		}
+		if len(hs)-len(c.hs) != c.stripped {
+			t.Fatalf("ending %d: ~HS reply is %d bytes, want %d", c.end, len(c.hs), len(hs)-c.stripped)
+		}
+		zc.Write([]byte("~HQES"))
+		if got := read(t, zc, len(c.hqes)); !bytes.Equal(got, c.hqes) {
+			t.Fatalf("ending %d: ~HQES reply %q, want %q", c.end, got, c.hqes)
+		}
+		z.Close()
+		ts := NewTSPL(&Options{Ending: c.end})
+		tc := dial(t, ts)
+		tc.Write(tspl.QueryStatus)
+		tc.Write(tspl.QueryExtended)
+		if got := read(t, tc, 1+len(c.extended)); !bytes.Equal(got, append([]byte{0x00}, c.extended...)) {
+			t.Fatalf("ending %d: <ESC>!? <ESC>!S replies % x, want 00 % x", c.end, got, c.extended)
+		}
+		ts.Close()
+	}
+}
+
+// EndETXLateCRLF writes the CR LF separately: a reader sees the reply complete at ETX first.
+func TestLateCRLFIsASeparateWrite(t *testing.T) {
+	e := NewTSPL(&Options{Ending: EndETXLateCRLF})
+	defer e.Close()
+	var w writes
+	e.send(&w, tspl.FormatExtended(tspl.Extended{}))
+	if len(w) != 2 || !bytes.Equal(w[0], []byte{0x02, '@', '@', '@', '@', 0x03}) || string(w[1]) != "\r\n" {
+		t.Fatalf("writes %q, want the reply up to ETX, then CR LF", w)
+	}
+	w = nil
+	e.send(&w, []byte{0x04}) // <ESC>!? has no frame
+	if len(w) != 1 || !bytes.Equal(w[0], []byte{0x04}) {
+		t.Fatalf("writes %q, want the byte as is", w)
+	}
+}
+
+type writes [][]byte
+
+func (w *writes) Write(b []byte) (int, error) {
+	*w = append(*w, append([]byte(nil), b...))
+	return len(b), nil
+}

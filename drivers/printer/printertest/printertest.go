@@ -1,7 +1,8 @@
 // Package printertest is the conformance suite every printer implementation passes, run against
 // the emulators for every language × transport: status of an idle printer, a job arriving byte for
 // byte and being confirmed, paper out before and during a job, head open, a printer that does not
-// answer (a fault, never healthy), Close twice, and concurrent use under -race.
+// answer (a fault, never healthy), Close twice, and concurrent use under -race; RunEnding runs it
+// against emulators whose replies end at ETX.
 //
 // Time is a fake clock shared by the emulator, the printer and Confirm; the suite advances it
 // while a call waits, so no test depends on real timings.
@@ -43,10 +44,10 @@ type env struct {
 	p   printer.Printer
 }
 
-func setup(t *testing.T, lang string, open Opener, queryTimeout time.Duration) *env {
+func setup(t *testing.T, lang string, end emulator.Ending, open Opener, queryTimeout time.Duration) *env {
 	t.Helper()
 	clk := clock.NewFake(time.Date(2026, 11, 25, 8, 0, 0, 0, time.UTC))
-	eopts := &emulator.Options{Clock: clk, PrintTime: PrintTime}
+	eopts := &emulator.Options{Clock: clk, PrintTime: PrintTime, Ending: end}
 	var emu *emulator.Emulator
 	if lang == printer.LangTSPL {
 		emu = emulator.NewTSPL(eopts)
@@ -110,10 +111,15 @@ func waitJobs(t *testing.T, emu *emulator.Emulator, n int) [][]byte {
 }
 
 // Run runs the suite for a printer speaking lang (printer.LangZPL or printer.LangTSPL).
-func Run(t *testing.T, lang string, open Opener) {
+func Run(t *testing.T, lang string, open Opener) { RunEnding(t, lang, emulator.EndCRLF, open) }
+
+// RunEnding runs the suite against emulators whose framed replies end as end says: at ETX without
+// the CR LF (emulator.EndETX), or with the CR LF written after the reply (emulator.EndETXLateCRLF).
+// Such a printer has answered: everything the suite asks of a printer holds for it too.
+func RunEnding(t *testing.T, lang string, end emulator.Ending, open Opener) {
 	const hour = time.Hour
 	t.Run("IdleIsReady", func(t *testing.T) {
-		e := setup(t, lang, open, hour)
+		e := setup(t, lang, end, open, hour)
 		st, err := e.status(t)
 		if err != nil {
 			t.Fatal(err)
@@ -126,7 +132,7 @@ func Run(t *testing.T, lang string, open Opener) {
 		}
 	})
 	t.Run("PrintConfirm", func(t *testing.T) {
-		e := setup(t, lang, open, hour)
+		e := setup(t, lang, end, open, hour)
 		job := Job(lang, "SF1385628716739")
 		id, err := e.p.Print(context.Background(), job)
 		if err != nil || id == "" {
@@ -154,7 +160,7 @@ func Run(t *testing.T, lang string, open Opener) {
 	})
 	faultCase := func(name string, set, want printer.Fault) {
 		t.Run(name, func(t *testing.T) {
-			e := setup(t, lang, open, hour)
+			e := setup(t, lang, end, open, hour)
 			if set != emulator.PaperOutMidJob {
 				e.emu.SetFault(set)
 			}
@@ -192,7 +198,7 @@ func Run(t *testing.T, lang string, open Opener) {
 	faultCase("HeadOpen", printer.FaultHeadOpen, printer.FaultHeadOpen)
 	faultCase("Paused", printer.FaultPaused, printer.FaultPaused)
 	t.Run("NoAnswerIsAFault", func(t *testing.T) {
-		e := setup(t, lang, open, 5*time.Second)
+		e := setup(t, lang, end, open, 5*time.Second)
 		e.emu.SetFault(emulator.NoAnswer)
 		var st printer.Status
 		var err error
@@ -214,7 +220,7 @@ func Run(t *testing.T, lang string, open Opener) {
 		}
 	})
 	t.Run("CloseTwiceAndAfterClose", func(t *testing.T) {
-		e := setup(t, lang, open, hour)
+		e := setup(t, lang, end, open, hour)
 		if _, err := e.status(t); err != nil {
 			t.Fatal(err)
 		}
@@ -232,7 +238,7 @@ func Run(t *testing.T, lang string, open Opener) {
 		}
 	})
 	t.Run("Concurrent", func(t *testing.T) {
-		e := setup(t, lang, open, hour)
+		e := setup(t, lang, end, open, hour)
 		var wg sync.WaitGroup
 		errs := make(chan error, 20)
 		for i := 0; i < 5; i++ {

@@ -12,7 +12,7 @@ import (
 // Status queries, as sent on the wire.
 var (
 	QueryStatus   = []byte{0x1B, '!', '?'} // <ESC>!? : 1 byte reply, 0x00 = ready
-	QueryExtended = []byte{0x1B, '!', 'S'} // <ESC>!S : STX + 4 bytes + ETX CR LF (TSC firmware V6.29 EZ and later)
+	QueryExtended = []byte{0x1B, '!', 'S'} // <ESC>!S : STX + 4 bytes + ETX CR LF (TSC firmware V6.29 EZ and later; complete at ETX)
 )
 
 // Sentinel errors.
@@ -87,7 +87,10 @@ type Extended struct {
 	Error2  byte // flags over 0x40 (byte 4)
 }
 
-// ParseExtended parses an <ESC>!S reply at the start of b: STX, 4 bytes, ETX, CR, LF.
+// ParseExtended parses an <ESC>!S reply at the start of b: STX, 4 bytes, ETX, CR, LF. Leading CR and
+// LF are skipped (the late CR LF of a previous reply). The reply is complete at the ETX: a printer
+// that leaves the CR LF out has answered; the CR LF is consumed when it is already there, and bytes
+// after the ETX that are not CR LF are not part of the reply.
 func ParseExtended(b []byte) (Extended, int, error) {
 	var e Extended
 	i := 0
@@ -101,28 +104,27 @@ func ParseExtended(b []byte) (Extended, int, error) {
 	if b[0] != 0x02 {
 		return e, 0, fmt.Errorf("%w: expected STX, got 0x%02x", ErrMalformed, b[0])
 	}
-	if len(b) < 8 {
-		// Check what is there so garbage fails early.
-		for k := 1; k < len(b) && k < 5; k++ {
-			if b[k] < 0x40 {
-				return e, 0, fmt.Errorf("%w: status byte %d is 0x%02x (below 0x40)", ErrMalformed, k, b[k])
-			}
-		}
-		if len(b) > 5 && b[5] != 0x03 {
-			return e, 0, fmt.Errorf("%w: expected ETX, got 0x%02x", ErrMalformed, b[5])
-		}
-		return e, 0, ErrIncomplete
-	}
-	for k := 1; k < 5; k++ {
+	// Check what is there so garbage fails early.
+	for k := 1; k < len(b) && k < 5; k++ {
 		if b[k] < 0x40 {
 			return e, 0, fmt.Errorf("%w: status byte %d is 0x%02x (below 0x40)", ErrMalformed, k, b[k])
 		}
 	}
-	if b[5] != 0x03 || b[6] != '\r' || b[7] != '\n' {
-		return e, 0, fmt.Errorf("%w: expected ETX CR LF, got % x", ErrMalformed, b[5:8])
+	if len(b) < 6 {
+		return e, 0, ErrIncomplete
+	}
+	if b[5] != 0x03 {
+		return e, 0, fmt.Errorf("%w: expected ETX, got 0x%02x", ErrMalformed, b[5])
+	}
+	n := 6
+	if n < len(b) && b[n] == '\r' {
+		n++
+		if n < len(b) && b[n] == '\n' {
+			n++
+		}
 	}
 	e = Extended{Message: b[1], Warning: b[2] - 0x40, Error1: b[3] - 0x40, Error2: b[4] - 0x40}
-	return e, i + 8, nil
+	return e, i + n, nil
 }
 
 // FormatExtended builds an <ESC>!S reply (used by the emulator).

@@ -43,12 +43,17 @@ func TestParseExtended(t *testing.T) {
 	if err != nil || e.Message != MsgNormal || e.Warning != WarnBufferFull || e.Error1 != ErrCutterJam || e.Error2 != ErrPaperJam {
 		t.Fatalf("%+v %v", e, err)
 	}
+	// Incomplete up to the ETX; complete from there on (ETX, ETX CR: see TestExtendedEndsAtETX).
 	for i := 0; i < len(r); i++ {
-		if _, _, err := ParseExtended(r[:i]); !errors.Is(err, ErrIncomplete) {
+		_, n, err := ParseExtended(r[:i])
+		if i < 6 && !errors.Is(err, ErrIncomplete) {
 			t.Fatalf("prefix %d: %v", i, err)
 		}
+		if i >= 6 && (err != nil || n != i) {
+			t.Fatalf("prefix %d ending at or after the ETX: n=%d, %v; want complete", i, n, err)
+		}
 	}
-	for _, bad := range [][]byte{{'@'}, {0x02, 0x01}, {0x02, '@', '@', '@', '@', '@', '\r', '\n'}, {0x02, '@', '@', '@', '@', 0x03, '\n', '\r'}} {
+	for _, bad := range [][]byte{{'@'}, {0x02, 0x01}, {0x02, '@', '@', '@', '@', '@', '\r', '\n'}, {0x02, '@', '@', 0x03}, {0x02, '@', '@', '@', '@', 'x'}} {
 		if _, _, err := ParseExtended(bad); !errors.Is(err, ErrMalformed) {
 			t.Errorf("ParseExtended(% x) = %v, want ErrMalformed", bad, err)
 		}
@@ -58,15 +63,49 @@ func TestParseExtended(t *testing.T) {
 	}
 }
 
+// A printer that ends the <ESC>!S reply at ETX has answered. A CR LF that comes after the reply was
+// taken is skipped in front of the next one; what follows the ETX and is not CR LF is left for the
+// next parse (it is not part of this reply).
+func TestExtendedEndsAtETX(t *testing.T) {
+	want := Extended{Message: MsgError, Error2: ErrPaperEmpty}
+	etx := []byte{0x02, 'E', '@', '@', 'A', 0x03}
+	for _, c := range []struct {
+		b    []byte
+		n    int
+		what string
+	}{
+		{etx, 6, "ETX only"},
+		{append(append([]byte{}, etx...), '\r'), 7, "ETX CR"},
+		{append([]byte("\r\n"), etx...), 8, "the previous reply's late CR LF, then ETX only"},
+		{append(append([]byte{}, etx...), etx...), 6, "ETX only, the next reply right behind"},
+		{append(append([]byte{}, etx...), '\n', '\r'), 6, "ETX, LF CR (not this reply's CR LF)"},
+	} {
+		e, n, err := ParseExtended(c.b)
+		if err != nil || e != want || n != c.n {
+			t.Errorf("%s: ParseExtended(% x) = %+v, n=%d, %v; want n=%d", c.what, c.b, e, n, err, c.n)
+		}
+	}
+	// Two ETX-only replies with a late CR LF between them parse one after the other.
+	b := []byte{0x02, 'E', '@', '@', 'A', 0x03, '\r', '\n', 0x02, '@', '@', '@', '@', 0x03}
+	_, n1, err1 := ParseExtended(b)
+	e2, n2, err2 := ParseExtended(b[n1:])
+	if err1 != nil || err2 != nil || e2.Message != MsgNormal || n1+n2 != len(b) {
+		t.Fatalf("two replies: n=%d,%d %v %v %+v", n1, n2, err1, err2, e2)
+	}
+}
+
 func FuzzParseTSPLStatus(f *testing.F) {
 	f.Add([]byte{0x00})
 	f.Add([]byte{0x02, 'E', '@', '@', 'A', 0x03, '\r', '\n'})
+	f.Add([]byte{0x02, 'E', '@', '@', 'A', 0x03})                                 // ends at ETX
+	f.Add([]byte{'\r', '\n', 0x02, '@', '@', '@', '@', 0x03})                     // a late CR LF, then ETX only
+	f.Add([]byte{0x02, 'P', '@', '@', '@', 0x03, 0x02, '@', '@', '@', '@', 0x03}) // two ETX-only replies
 	f.Fuzz(func(t *testing.T, b []byte) {
 		if _, n, err := ParseStatus(b); (err == nil) != (len(b) > 0) || (err == nil && n != 1) {
 			t.Fatalf("ParseStatus(% x) n=%d err=%v", b, n, err)
 		}
 		e, n, err := ParseExtended(b)
-		if err == nil && (n < 8 || n > len(b) || e.Warning >= 0xC0) {
+		if err == nil && (n < 6 || n > len(b) || e.Warning >= 0xC0) {
 			t.Fatalf("ParseExtended ok with n=%d of %d", n, len(b))
 		}
 		if err != nil && !errors.Is(err, ErrIncomplete) && !errors.Is(err, ErrMalformed) {
@@ -77,7 +116,7 @@ func FuzzParseTSPLStatus(f *testing.F) {
 			for k < len(b) && (b[k] == '\r' || b[k] == '\n') {
 				k++
 			}
-			if len(b)-k >= 8 {
+			if len(b)-k >= 6 {
 				t.Fatalf("incomplete with %d bytes after the noise", len(b)-k)
 			}
 		}

@@ -69,8 +69,10 @@ type HostStatus struct {
 	String3 string
 }
 
-// frame finds one STX…ETX CR LF frame at the start of b (leading CR/LF/space noise skipped).
-// It returns the payload between STX and ETX and the bytes consumed.
+// frame finds one STX…ETX frame at the start of b (leading CR/LF/space noise skipped, so the CR LF
+// of a previous frame that came late is not taken for this one). It is complete at ETX; the CR LF
+// after it is consumed when it is already there. It returns the payload between STX and ETX and the
+// bytes consumed.
 func frame(b []byte) (payload []byte, n int, err error) {
 	i := 0
 	for i < len(b) && (b[i] == '\r' || b[i] == '\n' || b[i] == ' ') {
@@ -97,17 +99,21 @@ func frame(b []byte) (payload []byte, n int, err error) {
 		return nil, 0, fmt.Errorf("%w: STX inside a frame", ErrMalformed)
 	}
 	n = i + 1 + end + 1
-	// The CR LF after ETX: consume what is there; a missing one at the very end is incomplete.
-	for k := 0; k < 2; k++ {
-		if n == len(b) {
-			return nil, 0, ErrIncomplete
-		}
-		if b[n] != "\r\n"[k] {
-			break
-		}
-		n++
+	return payload, n + crlfAfter(b[n:]), nil
+}
+
+// crlfAfter is how many bytes of the CR LF that follows an ETX are already in b (0, 1 or 2). A
+// reply is complete at its ETX: some printers and firmware never send the CR LF the manual
+// documents, and waiting for it would make every status query a timeout. A CR LF that comes later
+// is skipped as line noise before the next frame.
+func crlfAfter(b []byte) int {
+	switch {
+	case len(b) >= 2 && b[0] == '\r' && b[1] == '\n':
+		return 2
+	case len(b) >= 1 && b[0] == '\r':
+		return 1
 	}
-	return payload, n, nil
+	return 0
 }
 
 func fields(p []byte, want int) ([]string, error) {
@@ -143,7 +149,8 @@ func flag(s string) (bool, error) {
 }
 
 // ParseHS parses a ~HS reply at the start of b. It returns the status and the number of bytes
-// consumed, ErrIncomplete when more bytes are needed, or an error wrapping ErrMalformed.
+// consumed, ErrIncomplete when more bytes are needed, or an error wrapping ErrMalformed. The reply
+// is complete at the third string's ETX, with or without the CR LF after it.
 func ParseHS(b []byte) (HostStatus, int, error) {
 	var hs HostStatus
 	var parts [3][]byte
@@ -260,7 +267,8 @@ type ErrorsWarnings struct {
 }
 
 // ParseHQES parses a ~HQES reply at the start of b: STX, lines "PRINTER STATUS",
-// "ERRORS: f hhhhhhhh hhhhhhhh", "WARNINGS: f hhhhhhhh hhhhhhhh", ETX, CR LF.
+// "ERRORS: f hhhhhhhh hhhhhhhh", "WARNINGS: f hhhhhhhh hhhhhhhh", ETX, CR LF. It is complete at the
+// ETX; the CR LF is consumed when it is already there.
 func ParseHQES(b []byte) (ErrorsWarnings, int, error) {
 	var ew ErrorsWarnings
 	p, n, err := frame(b)

@@ -2,6 +2,7 @@ package zpl
 
 import (
 	"errors"
+	"strings"
 	"testing"
 )
 
@@ -24,9 +25,16 @@ func TestParseHS(t *testing.T) {
 	if !hs.PaperOut || !hs.Paused || hs.FormatsInBuffer != 2 || !hs.BufferFull || !hs.PartialFormat || !hs.UnderTemperature || !hs.OverTemperature || !hs.HeadUp || !hs.RibbonOut || hs.LabelsRemaining != 7 {
 		t.Fatalf("busy: %+v", hs)
 	}
+	// Every prefix is incomplete up to the third string's ETX; from there on (ETX, ETX CR) the reply
+	// is complete (see TestETXOnlyReplies).
+	last := strings.LastIndexByte(hsIdle, ETX)
 	for i := 0; i < len(hsIdle); i++ {
-		if _, _, err := ParseHS([]byte(hsIdle[:i])); !errors.Is(err, ErrIncomplete) {
+		_, n, err := ParseHS([]byte(hsIdle[:i]))
+		if i <= last && !errors.Is(err, ErrIncomplete) {
 			t.Fatalf("prefix of %d bytes: %v, want ErrIncomplete", i, err)
+		}
+		if i > last && (err != nil || n != i) {
+			t.Fatalf("prefix of %d bytes ending at or after the last ETX: n=%d, %v; want complete", i, n, err)
 		}
 	}
 	for _, bad := range []string{"x", "\x02030,0,0\x03\r\n\x02a\x03\r\n\x02b\x03\r\n",
@@ -59,9 +67,14 @@ func TestParseHQES(t *testing.T) {
 	if err != nil || back != ew {
 		t.Fatalf("round trip %+v, %v", back, err)
 	}
+	last := strings.LastIndexByte(r, ETX)
 	for i := 0; i < len(r); i++ {
-		if _, _, err := ParseHQES([]byte(r[:i])); !errors.Is(err, ErrIncomplete) {
+		_, n, err := ParseHQES([]byte(r[:i]))
+		if i <= last && !errors.Is(err, ErrIncomplete) {
 			t.Fatalf("prefix %d: %v", i, err)
+		}
+		if i > last && (err != nil || n != i) {
+			t.Fatalf("prefix %d ending at or after the ETX: n=%d, %v; want complete", i, n, err)
 		}
 	}
 	for _, bad := range []string{"\x02PRINTER STATUS\x03\r\n", "\x02PRINTER STATUS\r\nERRORS: 1 0000000G 00000000\r\nWARNINGS: 0 00000000 00000000\x03\r\n", "\x02hello\x03\r\n"} {
@@ -71,8 +84,73 @@ func TestParseHQES(t *testing.T) {
 	}
 }
 
+// etxOnly is r as sent by a printer that ends every string at ETX, without the CR LF.
+func etxOnly(r string) string { return strings.ReplaceAll(r, "\x03\r\n", "\x03") }
+
+// A printer that ends its replies at ETX has answered: the reply is complete there. The CR LF that
+// another printer sends late (after the reply was taken) is consumed as line noise in front of the
+// next reply, never taken for its start.
+func TestETXOnlyReplies(t *testing.T) {
+	want, _, err := ParseHS([]byte(hsIdle))
+	if err != nil {
+		t.Fatal(err)
+	}
+	hqes := string(FormatHQES(ErrorsWarnings{Errors: ErrMediaOut, Warnings: WarnPaperNearEnd}))
+	wantEW, _, err := ParseHQES([]byte(hqes))
+	if err != nil {
+		t.Fatal(err)
+	}
+	mixed := strings.Replace(hsIdle, "\x03\r\n", "\x03\r", 1) // string 1 ends ETX CR
+	mixed = strings.Replace(mixed, "\x03\r\n", "\x03", 1)     // string 2 ends at ETX
+	for name, c := range map[string]struct {
+		hs   string
+		rest string // what follows the reply in the buffer
+	}{
+		"ETX only":                      {etxOnly(hsIdle), ""},
+		"ETX only, next reply follows":  {etxOnly(hsIdle), etxOnly(hsIdle)},
+		"mixed endings":                 {mixed, ""},
+		"ETX only, then its late CR LF": {etxOnly(hsIdle), "\r\n"},
+	} {
+		b := []byte(c.hs + c.rest)
+		hs, n, err := ParseHS(b)
+		if err != nil || hs != want || n != len(c.hs)+crlfAfter([]byte(c.rest)) {
+			t.Fatalf("%s: ParseHS = %+v, n=%d (of %d), %v", name, hs, n, len(b), err)
+		}
+		if c.rest == etxOnly(hsIdle) {
+			if hs, m, err := ParseHS(b[n:]); err != nil || hs != want || n+m != len(b) {
+				t.Fatalf("%s: the next reply: %+v, n=%d, %v", name, hs, m, err)
+			}
+		}
+	}
+	// The late CR LF of one reply, then the next reply (ETX only or not): it is skipped.
+	for _, next := range []string{hsIdle, etxOnly(hsIdle)} {
+		b := []byte("\r\n" + next)
+		if hs, n, err := ParseHS(b); err != nil || hs != want || n != len(b) {
+			t.Fatalf("late CR LF before %q: %+v, n=%d, %v", next, hs, n, err)
+		}
+	}
+	for _, r := range []string{etxOnly(hqes), "\r\n" + etxOnly(hqes), "\r\n" + hqes} {
+		if ew, n, err := ParseHQES([]byte(r)); err != nil || ew != wantEW || n != len(r) {
+			t.Fatalf("ParseHQES(%q) = %+v, n=%d, %v", r, ew, n, err)
+		}
+	}
+	// ETX only, the next reply right behind it: exactly this reply is consumed.
+	two := etxOnly(hqes) + hqes
+	if ew, n, err := ParseHQES([]byte(two)); err != nil || ew != wantEW || n != len(etxOnly(hqes)) {
+		t.Fatalf("two HQES replies: %+v, n=%d, %v", ew, n, err)
+	}
+	// Bytes after the ETX that are not CR LF do not make the reply malformed: they are not part of it.
+	if _, n, err := ParseHQES([]byte(etxOnly(hqes) + "\x02junk")); err != nil || n != len(etxOnly(hqes)) {
+		t.Fatalf("HQES then junk: n=%d, %v", n, err)
+	}
+}
+
 func FuzzParseHS(f *testing.F) {
 	f.Add([]byte(hsIdle))
+	f.Add([]byte(etxOnly(hsIdle)))                   // a printer that ends every string at ETX
+	f.Add([]byte("\r\n" + etxOnly(hsIdle)))          // the late CR LF of the previous reply first
+	f.Add([]byte(etxOnly(hsIdle) + "\r\n" + hsIdle)) // ETX only, its CR LF late, the next reply
+	f.Add([]byte(strings.Replace(hsIdle, "\x03\r\n", "\x03\r", 2)))
 	f.Add([]byte("\x02\x03\r\n"))
 	f.Add(FormatHS(HostStatus{PaperOut: true, LabelsRemaining: 99999999}))
 	f.Fuzz(func(t *testing.T, b []byte) {
@@ -91,6 +169,9 @@ func FuzzParseHS(f *testing.F) {
 
 func FuzzParseHQES(f *testing.F) {
 	f.Add(FormatHQES(ErrorsWarnings{Errors: 1}))
+	f.Add([]byte(etxOnly(string(FormatHQES(ErrorsWarnings{Errors: 1})))))            // ends at ETX
+	f.Add([]byte("\r\n" + etxOnly(string(FormatHQES(ErrorsWarnings{Warnings: 8}))))) // a late CR LF first
+	f.Add([]byte("\x02PRINTER STATUS\r\nERRORS: 0 00000000 00000000\r\nWARNINGS: 0 00000000 00000000\x03\r"))
 	f.Add([]byte("\x02PRINTER STATUS\r\nERRORS: 0 00000000 00000000\r\nWARNINGS: 0 00000000 00000000\x03"))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		_, n, err := ParseHQES(b)

@@ -21,8 +21,9 @@ type Frame struct {
 }
 
 // Framer splits the byte stream of a serial scanner into barcodes. It is pure (no I/O, no time):
-// the driver feeds it what the port delivers and calls Flush when the line has been quiet for the
-// profile's idle cut-off.
+// the driver feeds it what the port delivers and, when the line has been quiet with a frame
+// pending, calls Flush (the profile's idle cut-off: the frame is a barcode) or Cut (the noise
+// cut-off: the frame is noise).
 //
 // Rules:
 //   - a frame ends at the terminator (cr, lf, tab; crlf ends at CR or LF, so a lone CR or LF also
@@ -31,7 +32,9 @@ type Frame struct {
 //     (a frame without one is still accepted, with AIM "");
 //   - a frame longer than scanner.MaxFrame bytes of data without a terminator is reported once
 //     with ErrOverlong as soon as the limit is passed, and the rest up to the next terminator (or
-//     idle cut-off) is discarded: the framer resynchronises there;
+//     idle or noise cut-off) is discarded: the framer resynchronises there;
+//   - at the noise cut-off an unfinished frame is rejected with ErrNoise, so that garbage without
+//     a terminator is not glued to the front of the next barcode;
 //   - a frame with control bytes (anything below 0x20 except GS 0x1D, DEL 0x7F, C1 controls) or
 //     invalid text (UTF-8; GBK when the profile's charset is gbk, decoded to UTF-8) is rejected
 //     with ErrNoise naming the byte offset and showing a hex excerpt.
@@ -43,6 +46,7 @@ type Framer struct {
 	limit   int
 	buf     []byte
 	discard bool // inside an overlong frame: drop bytes until the next terminator
+	over    int  // bytes of the overlong frame being discarded, so far
 }
 
 // NewFramer returns a framer for the profile's framing (terminator, aim_prefix, charset); zero
@@ -76,12 +80,14 @@ func (f *Framer) Feed(b []byte) []Frame {
 			continue
 		}
 		if f.discard {
+			f.over++
 			continue
 		}
 		if len(f.buf) >= f.limit {
-			out = append(out, Frame{Err: fmt.Errorf("%w: more than %d bytes without a %s terminator (starts % X…); discarding up to the next terminator",
+			out = append(out, Frame{Err: fmt.Errorf("%w: more than %d bytes without a %s terminator (starts % X…); discarding up to the next terminator or a pause in the line",
 				scanner.ErrOverlong, scanner.MaxFrame, strings.ToUpper(f.term), f.buf[:min(16, len(f.buf))])})
 			f.discard = true
+			f.over = len(f.buf) + 1
 			f.buf = f.buf[:0]
 			continue
 		}
@@ -94,6 +100,30 @@ func (f *Framer) Feed(b []byte) []Frame {
 // the discarding of an overlong frame.
 func (f *Framer) Flush() []Frame { return f.end(nil) }
 
+// Cut is the noise cut-off: the line has been quiet too long for the rest of a frame to be coming.
+// An unfinished frame is rejected with ErrNoise (its length and first bytes in the message); an
+// overlong frame being discarded ends, without a second report (overlong is its length in bytes).
+// Either way the next byte starts a new frame.
+func (f *Framer) Cut() (out []Frame, overlong int) {
+	if f.discard {
+		n := f.over
+		f.discard, f.over = false, 0
+		f.buf = f.buf[:0]
+		return nil, n
+	}
+	if len(f.buf) == 0 {
+		return nil, 0
+	}
+	more := ""
+	if len(f.buf) > 16 {
+		more = "…"
+	}
+	err := fmt.Errorf("%w: an unfinished %d-byte frame without its %s terminator, then no byte (starts % X%s); dropped",
+		scanner.ErrNoise, len(f.buf), strings.ToUpper(f.term), f.buf[:min(16, len(f.buf))], more)
+	f.buf = f.buf[:0]
+	return []Frame{{Err: err}}, 0
+}
+
 // Pending reports whether bytes of an unfinished frame are buffered (or an overlong frame is being
 // discarded), i.e. whether an idle cut-off would do anything.
 func (f *Framer) Pending() bool { return len(f.buf) > 0 || f.discard }
@@ -103,13 +133,13 @@ func (f *Framer) Pending() bool { return len(f.buf) > 0 || f.discard }
 func (f *Framer) Reset() int {
 	n := len(f.buf)
 	f.buf = f.buf[:0]
-	f.discard = false
+	f.discard, f.over = false, 0
 	return n
 }
 
 func (f *Framer) end(out []Frame) []Frame {
 	if f.discard {
-		f.discard = false
+		f.discard, f.over = false, 0
 		f.buf = f.buf[:0]
 		return out
 	}

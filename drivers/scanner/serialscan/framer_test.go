@@ -3,6 +3,7 @@ package serialscan
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -182,6 +183,53 @@ func TestFramerFlushAndReset(t *testing.T) {
 	}
 }
 
+// The noise cut-off: an unfinished frame is noise (so it is not glued to the next barcode), the
+// discarding of an overlong frame ends (so the next barcode does not end it and go with it).
+func TestFramerCut(t *testing.T) {
+	f := NewFramer(profile.Serial{})
+	if fr, n := f.Cut(); len(fr) != 0 || n != 0 {
+		t.Fatalf("Cut with nothing pending = %v, %d", fr, n)
+	}
+	// Without a cut, garbage without a terminator spoils the next barcode.
+	f.Feed([]byte("\x00\x1b[junk"))
+	if got := render(f.Feed([]byte("JT5261988016578\r"))); len(got) != 1 || got[0] != "!noise" {
+		t.Fatalf("no cut: %q, want the barcode lost in the noise", got)
+	}
+	for _, garbage := range []string{"\x00\x1b[junk", "half-a-barcode", "\xe4\xb8", strings.Repeat("\xfe", 40)} {
+		f.Feed([]byte(garbage))
+		fr, n := f.Cut()
+		if got := render(fr); len(got) != 1 || got[0] != "!noise" || n != 0 || f.Pending() {
+			t.Fatalf("Cut after %q = %q, %d; want one noise frame, nothing pending", garbage, got, n)
+		}
+		msg := fr[0].Err.Error()
+		if want := fmt.Sprintf("unfinished %d-byte frame without its CR terminator", len(garbage)); !strings.Contains(msg, want) {
+			t.Errorf("cut error %q does not say %q", msg, want)
+		}
+		if want := fmt.Sprintf("% X", garbage[:min(16, len(garbage))]); !strings.Contains(msg, "starts "+want) {
+			t.Errorf("cut error %q does not show the first bytes %s", msg, want)
+		}
+		if got := render(f.Feed([]byte("JT5261988016578\r"))); len(got) != 1 || got[0] != "JT5261988016578" {
+			t.Fatalf("after the cut: %q, want the barcode", got)
+		}
+	}
+	// Overlong: without a cut the next barcode ends the discarding and is lost with it.
+	long := bytes.Repeat([]byte("0123456789ABCDEF"), 8<<10/16)
+	if got := render(f.Feed(long)); len(got) != 1 || got[0] != "!overlong" {
+		t.Fatalf("8 KiB: %q", got)
+	}
+	if got := render(f.Feed([]byte("JT5261988016578\r"))); len(got) != 0 {
+		t.Fatalf("no cut: %q, want the barcode discarded with the overlong line", got)
+	}
+	f.Feed(long)
+	fr, n := f.Cut()
+	if len(fr) != 0 || n != len(long) || f.Pending() {
+		t.Fatalf("Cut in an overlong frame = %v, %d; want no second report, %d bytes, nothing pending", render(fr), n, len(long))
+	}
+	if got := render(f.Feed([]byte("JT5261988016578\r"))); len(got) != 1 || got[0] != "JT5261988016578" {
+		t.Fatalf("after the cut: %q, want the barcode", got)
+	}
+}
+
 // FuzzFramer: any bytes, split anywhere, never panic; every read is valid text without control
 // characters (but GS), at most MaxFrame bytes; every error is ErrNoise or ErrOverlong; and the
 // split does not change the result.
@@ -231,6 +279,17 @@ func FuzzFramer(f *testing.F) {
 		a, b := render(whole), render(chunked)
 		if strings.Join(a, "\x00") != strings.Join(b, "\x00") {
 			t.Fatalf("chunking changed the frames: %q vs %q", a, b)
+		}
+		// Whatever came before, after a noise cut-off the next barcode is read on its own.
+		cut, _ := fr.Cut()
+		for _, c := range cut {
+			if !errors.Is(c.Err, scanner.ErrNoise) {
+				t.Fatalf("Cut gave %v, want only noise", render(cut))
+			}
+		}
+		end := map[string]string{"cr": "\r", "lf": "\n", "crlf": "\r\n", "tab": "\t"}[s.Terminator]
+		if got := render(fr.Feed([]byte("JT5261988016578" + end))); len(got) != 1 || got[0] != "JT5261988016578" {
+			t.Fatalf("after %q and a cut: %q, want the barcode", in, got)
 		}
 	})
 }

@@ -52,7 +52,7 @@ type Backoff struct {
 
 // Options tune a Scanner. A nil *Options (or zero fields) means the documented defaults.
 type Options struct {
-	// Clock drives the reopen backoff, the idle cut-off and Read.At. Nil: the wall clock.
+	// Clock drives the reopen backoff, the idle and noise cut-offs and Read.At. Nil: the wall clock.
 	Clock clock.Clock
 	// Logger receives what is worth a person's attention (noise, overlong frames, disconnects,
 	// reopen failures, reconnects), with the scanner's name as device. Nil: discard.
@@ -72,7 +72,8 @@ type Scanner struct {
 	name, port string
 	mode       *serial.Mode
 	framer     *Framer
-	idle       time.Duration
+	idle       time.Duration // the profile's idle cut-off: quiet ends a frame as a barcode (0: none)
+	noise      time.Duration // the noise cut-off: quiet makes an unfinished frame noise (0: none)
 	clk        clock.Clock
 	log        *slog.Logger
 	open       func(string, *serial.Mode) (serial.Port, error)
@@ -143,8 +144,8 @@ func Open(name, port string, p profile.Serial, opts *Options) (*Scanner, error) 
 	p = p.WithDefaults()
 	s := &Scanner{
 		name: name, port: port, mode: mode(p), framer: NewFramer(p),
-		idle: time.Duration(p.IdleCutMS) * time.Millisecond,
-		clk:  clock.Or(opts.Clock), log: logging.Or(opts.Logger).With(logging.KeyDevice, name), open: opts.OpenPort,
+		idle: time.Duration(p.IdleCutMS) * time.Millisecond, noise: p.NoiseCutoff(),
+		clk: clock.Or(opts.Clock), log: logging.Or(opts.Logger).With(logging.KeyDevice, name), open: opts.OpenPort,
 		bmin: opts.Backoff.Min, bmax: opts.Backoff.Max,
 		out: make(chan result), closing: make(chan struct{}), done: make(chan struct{}),
 		fbReq: make(chan fbReq), fbDone: make(chan struct{}),
@@ -310,7 +311,7 @@ type owner struct {
 	queue   []result
 	backoff time.Duration
 	retry   clock.Timer // armed while disconnected
-	idle    clock.Timer // armed while a frame is pending and the profile has an idle cut-off
+	idle    clock.Timer // armed while a frame is pending (for the idle or the noise cut-off)
 	last    time.Time   // when the last bytes arrived
 	opened  bool        // the port was open at least once (later opens are reconnects)
 }
@@ -371,14 +372,23 @@ func (o *owner) feed(b []byte) {
 	s := o.s
 	o.last = s.clk.Now()
 	o.push(s.framer.Feed(b))
-	if s.idle > 0 && s.framer.Pending() {
+	if q := s.quiet(); q > 0 && s.framer.Pending() {
 		if o.idle == nil {
-			o.idle = s.clk.NewTimer(s.idle)
+			o.idle = s.clk.NewTimer(q)
 		} else {
 			o.idle.Stop()
-			o.idle.Reset(s.idle)
+			o.idle.Reset(q)
 		}
 	}
+}
+
+// quiet is the cut-off in use: the idle cut-off when the profile has one, else the noise cut-off
+// (a profile never has both).
+func (s *Scanner) quiet() time.Duration {
+	if s.idle > 0 {
+		return s.idle
+	}
+	return s.noise
 }
 
 func (o *owner) idleFired() {
@@ -386,11 +396,30 @@ func (o *owner) idleFired() {
 	if !s.framer.Pending() {
 		return
 	}
-	if quiet := s.clk.Now().Sub(o.last); quiet < s.idle {
-		o.idle.Reset(s.idle - quiet) // a stale tick: bytes came after it was armed
+	q := s.quiet()
+	if quiet := s.clk.Now().Sub(o.last); quiet < q {
+		o.idle.Reset(q - quiet) // a stale tick: bytes came after it was armed
 		return
 	}
-	o.push(s.framer.Flush())
+	// Bytes the reader already holds came while this goroutine was not running: the line was not
+	// quiet, this goroutine was (a busy machine). Take them first; feed re-arms the timer.
+	if o.conn != nil && len(o.queue) < queueMax {
+		select {
+		case b := <-o.conn.chunks:
+			o.feed(b)
+			return
+		default:
+		}
+	}
+	if s.idle > 0 {
+		o.push(s.framer.Flush())
+		return
+	}
+	frames, overlong := s.framer.Cut()
+	if overlong > 0 {
+		s.log.Info("scanner line quiet after an overlong frame; the next byte starts a new frame", "bytes", overlong, "quiet", q)
+	}
+	o.push(frames)
 }
 
 // push queues the framer's output, stamping reads and logging rejections.

@@ -1,0 +1,157 @@
+// Package testpg runs a real PostgreSQL server for tests. Start initdb's a cluster in a temporary
+// directory and starts it with pg_ctl on a random loopback port; NewDatabase gives each test (or
+// subtest) a fresh database on it. With the environment variable WEDGE_TEST_PG set to a DSN, that
+// server is used instead (databases are created and dropped on it). When PostgreSQL is not
+// installed the test is skipped locally but fails under CI (CI set), because .ci/run installs it
+// and a silently skipped database test would prove nothing.
+//
+// initdb refuses to run as root, so as root the cluster is made and run as the "postgres" user
+// (runuser), in a directory that user owns.
+package testpg
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"strconv"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// Server is one PostgreSQL server.
+type Server struct {
+	// DSN connects to its maintenance database as a superuser.
+	DSN string
+}
+
+// binDir finds the directory of initdb and pg_ctl, or "".
+func binDir() string {
+	if p, err := exec.LookPath("pg_config"); err == nil {
+		if out, err := exec.Command(p, "--bindir").Output(); err == nil {
+			d := string(bytes.TrimSpace(out))
+			if _, err := os.Stat(filepath.Join(d, "pg_ctl")); err == nil {
+				return d
+			}
+		}
+	}
+	matches, _ := filepath.Glob("/usr/lib/postgresql/*/bin/pg_ctl")
+	if len(matches) > 0 {
+		return filepath.Dir(matches[len(matches)-1])
+	}
+	if p, err := exec.LookPath("pg_ctl"); err == nil {
+		if r, err := filepath.EvalSymlinks(p); err == nil {
+			return filepath.Dir(r)
+		}
+	}
+	return ""
+}
+
+// Start returns the server of WEDGE_TEST_PG, or starts one and registers its shutdown with
+// t.Cleanup.
+func Start(t testing.TB) *Server {
+	t.Helper()
+	if dsn := os.Getenv("WEDGE_TEST_PG"); dsn != "" {
+		return &Server{DSN: dsn}
+	}
+	bin := binDir()
+	if bin == "" {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("PostgreSQL is not installed (CI must install it: see .ci/run), and WEDGE_TEST_PG is not set")
+		}
+		t.Skip("PostgreSQL is not installed (apt-get install postgresql) and WEDGE_TEST_PG names no server")
+	}
+	// Not t.TempDir: its parents are private to the test's user, and the server may run as postgres.
+	dir, err := os.MkdirTemp("", "testpg-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	var asUser []string
+	if os.Geteuid() == 0 {
+		u, err := user.Lookup("postgres")
+		if err != nil {
+			t.Fatalf("running as root, and there is no postgres user to run the server as: %v", err)
+		}
+		uid, _ := strconv.Atoi(u.Uid)
+		gid, _ := strconv.Atoi(u.Gid)
+		if err := os.Chown(dir, uid, gid); err != nil {
+			t.Fatal(err)
+		}
+		asUser = []string{"runuser", "-u", "postgres", "--"}
+	}
+	run := func(name string, args ...string) ([]byte, error) {
+		argv := append(append(append([]string(nil), asUser...), filepath.Join(bin, name)), args...)
+		cmd := exec.Command(argv[0], argv[1:]...)
+		cmd.Dir = dir
+		return cmd.CombinedOutput()
+	}
+	data := filepath.Join(dir, "data")
+	if out, err := run("initdb", "-D", data, "-A", "trust", "-U", "postgres", "-E", "UTF8", "--no-sync", "--no-locale"); err != nil {
+		t.Fatalf("initdb: %v\n%s", err, out)
+	}
+	port := freePort(t)
+	opts := fmt.Sprintf("-p %d -k %s -c listen_addresses=127.0.0.1 -c fsync=off -c full_page_writes=off -c max_connections=100", port, dir)
+	if out, err := run("pg_ctl", "-D", data, "-l", filepath.Join(dir, "log"), "-o", opts, "-w", "-t", "60", "start"); err != nil {
+		log, _ := os.ReadFile(filepath.Join(dir, "log"))
+		t.Fatalf("pg_ctl start: %v\n%s\n%s", err, out, log)
+	}
+	t.Cleanup(func() {
+		if out, err := run("pg_ctl", "-D", data, "-m", "immediate", "-w", "stop"); err != nil {
+			t.Errorf("pg_ctl stop: %v\n%s", err, out)
+		}
+	})
+	return &Server{DSN: fmt.Sprintf("postgres://postgres@127.0.0.1:%d/postgres?sslmode=disable", port)}
+}
+
+var dbCounter atomic.Uint64
+
+// NewDatabase creates an empty database on s, dropped at the end of the test, and returns its DSN.
+func (s *Server) NewDatabase(t testing.TB) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, s.DSN)
+	if err != nil {
+		t.Fatalf("connect to the test server: %v", err)
+	}
+	defer conn.Close(context.Background())
+	name := fmt.Sprintf("wedge_test_%d_%d_%d", os.Getpid(), time.Now().UnixNano()%1e9, dbCounter.Add(1))
+	if _, err := conn.Exec(ctx, "CREATE DATABASE "+name); err != nil {
+		t.Fatalf("create database: %v", err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		c, err := pgx.Connect(ctx, s.DSN)
+		if err != nil {
+			return // the server is gone already
+		}
+		defer c.Close(context.Background())
+		_, _ = c.Exec(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)")
+	})
+	u, err := url.Parse(s.DSN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.Path = "/" + name
+	return u.String()
+}
+
+func freePort(t testing.TB) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}

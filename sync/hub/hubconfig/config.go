@@ -1,0 +1,185 @@
+// Package hubconfig reads and validates the hub's YAML configuration (hub.yaml, `wedge hub
+// --config`).
+//
+// Loading is strict, as the agent's wedge.yaml: unknown fields are errors, and every problem is
+// reported with the file, the line and the field:
+//
+//	hub.yaml:7: broker.url: scheme "http": want tcp, ssl, tls, ws or wss
+//
+// Load returns all problems at once (errors.Join of *Error values, each matching ErrInvalid). It runs
+// in steps: decode, fill the defaults (Defaults and setDefaults, the one place they are set), then
+// validate (validate.go, which only reports). Relative paths are resolved against the directory of
+// the file. docs/hub.example.yaml is the annotated example, and a test loads it.
+//
+// The file holds what `wedge hub`'s flags hold; a flag given explicitly on the command line overrides
+// the file (the command applies that). The package is plain data and checks: it imports no runtime
+// package (neither the hub nor anything under agent/).
+package hubconfig
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"wedge/internal/yamlpath"
+)
+
+// Sentinel errors. Match them with errors.Is.
+var (
+	// ErrInvalid means the configuration breaks a rule; the *Error values name file, line and field.
+	ErrInvalid = errors.New("hubconfig: invalid")
+	// ErrRead means the file could not be read.
+	ErrRead = errors.New("hubconfig: cannot read file")
+)
+
+// Defaults. They match the defaults of `wedge hub`'s flags.
+const (
+	DefaultBrokerURL   = "tcp://127.0.0.1:1883"
+	DefaultDataDir     = "hub-data"
+	DefaultListen      = "127.0.0.1:8480"
+	DefaultLogLevel    = "info"
+	DefaultLogFormat   = "text"
+	DefaultMetricsAuth = MetricsRead
+)
+
+// Values of api.metrics_auth.
+const (
+	// MetricsRead serves GET /metrics only to a bearer token with the read scope.
+	MetricsRead = "read"
+	// MetricsOpen serves GET /metrics to anyone who reaches the listener, like /healthz.
+	MetricsOpen = "open"
+)
+
+// Config is the whole hub.yaml.
+type Config struct {
+	// DataDir holds hub.db (default "hub-data", beside the config file).
+	DataDir string `yaml:"data_dir"`
+	// Store is where the hub keeps its state: "" or "bolt:DIR" (a bbolt file, DataDir) or a
+	// PostgreSQL URL (postgres://user:pass@host:5432/db?sslmode=verify-full), which replicas share.
+	Store  string `yaml:"store"`
+	Broker Broker `yaml:"broker"`
+	API    API    `yaml:"api"`
+	// SigningKey is the hub's Ed25519 private key file (PEM), shared by every replica; "" = the hub
+	// publishes unsigned (agents must then accept unsigned messages).
+	SigningKey string `yaml:"signing_key"`
+	// AgentKeys is the agent key registry directory, {dir}/{site}/{agent}.pub; "" = unsigned batches
+	// are accepted.
+	AgentKeys string `yaml:"agent_keys"`
+	Log       Log    `yaml:"log"`
+
+	// File is the path the config was loaded from (not in YAML).
+	File string `yaml:"-"`
+}
+
+// Broker is the hub's MQTT connection.
+type Broker struct {
+	URL      string `yaml:"url"`  // tcp://, ssl://, tls://, ws://, wss://; default tcp://127.0.0.1:1883
+	CA       string `yaml:"ca"`   // CA file that verifies the broker
+	Cert     string `yaml:"cert"` // client certificate (with key)
+	Key      string `yaml:"key"`
+	Username string `yaml:"username"`
+	Password string `yaml:"password"`
+	// ClientID is the MQTT client id; it must stay the same across restarts (persistent session).
+	// "" = wedge-hub-<hostname>.
+	ClientID string `yaml:"client_id"`
+	// Shared subscribes with the shared-subscription prefix so several hubs split the stream
+	// (default true). Hubs sharing the load must share one store.
+	Shared *bool `yaml:"shared"`
+}
+
+// API is the hub's HTTP API.
+type API struct {
+	Listen string `yaml:"listen"` // host:port, default 127.0.0.1:8480
+	// TLSCert and TLSKey, both set, make the API serve HTTPS.
+	TLSCert string `yaml:"tls_cert"`
+	TLSKey  string `yaml:"tls_key"`
+	// AllowedHosts are the host names (without port) the API answers to besides localhost and the
+	// listen address's own IP.
+	AllowedHosts []string `yaml:"allowed_hosts"`
+	// BootstrapTokenFile, when the token store is empty, receives a new admin token at start.
+	BootstrapTokenFile string `yaml:"bootstrap_token_file"`
+	// MetricsAuth guards GET /metrics: "read" (default) needs a bearer token with the read scope,
+	// "open" serves it to anyone who reaches the listener, like /healthz.
+	MetricsAuth string `yaml:"metrics_auth"`
+}
+
+// Log sets the hub's logging (log/slog to standard error).
+type Log struct {
+	Level  string `yaml:"level"`  // debug | info | warn | error (default info)
+	Format string `yaml:"format"` // text | json (default text)
+}
+
+// Error is one problem in the file (FILE:LINE: FIELD: MSG). It wraps ErrInvalid.
+type Error = yamlpath.Error
+
+// Defaults returns the configuration of an empty file: what `wedge hub` runs with when neither a
+// file nor flags say otherwise.
+func Defaults() *Config {
+	c := &Config{}
+	c.setDefaults()
+	return c
+}
+
+// Load reads and validates the file at path, and resolves relative paths against its directory.
+func Load(path string) (*Config, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrRead, err)
+	}
+	c, err := Parse(path, b)
+	if err != nil {
+		return nil, err
+	}
+	c.resolvePaths(filepath.Dir(path))
+	return c, nil
+}
+
+// Parse parses and validates data; name is used in error messages. Paths stay as written.
+func Parse(name string, data []byte) (*Config, error) {
+	c := &Config{File: name}
+	root, err := yamlpath.DecodeStrict(name, data, c, ErrInvalid)
+	if err != nil {
+		return nil, err
+	}
+	c.setDefaults()
+	if errs := c.validate(name, root); len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	return c, nil
+}
+
+// SharedSubscription reports broker.shared with its default (true).
+func (c *Config) SharedSubscription() bool { return c.Broker.Shared == nil || *c.Broker.Shared }
+
+// setDefaults fills every zero or absent field that has a documented default. It is the one place
+// defaults are set; validate runs after it and only reports.
+func (c *Config) setDefaults() {
+	if c.DataDir == "" {
+		c.DataDir = DefaultDataDir
+	}
+	if c.Broker.URL == "" {
+		c.Broker.URL = DefaultBrokerURL
+	}
+	if c.API.Listen == "" {
+		c.API.Listen = DefaultListen
+	}
+	if c.API.MetricsAuth == "" {
+		c.API.MetricsAuth = DefaultMetricsAuth
+	}
+	if c.Log.Level == "" {
+		c.Log.Level = DefaultLogLevel
+	}
+	if c.Log.Format == "" {
+		c.Log.Format = DefaultLogFormat
+	}
+}
+
+func (c *Config) resolvePaths(dir string) {
+	for _, p := range []*string{&c.DataDir, &c.Broker.CA, &c.Broker.Cert, &c.Broker.Key, &c.API.TLSCert, &c.API.TLSKey,
+		&c.API.BootstrapTokenFile, &c.SigningKey, &c.AgentKeys} {
+		if *p != "" && !filepath.IsAbs(*p) {
+			*p = filepath.Join(dir, *p)
+		}
+	}
+}

@@ -1,0 +1,134 @@
+package hubconfig
+
+import (
+	"fmt"
+	"net"
+	"net/url"
+	"slices"
+	"strings"
+	"unicode"
+
+	"go.yaml.in/yaml/v3"
+
+	"wedge/internal/yamlpath"
+)
+
+// validator collects errors with their line numbers.
+type validator struct {
+	name string
+	root *yaml.Node
+	errs []error
+}
+
+func (v *validator) failf(path []any, format string, args ...any) {
+	v.errs = append(v.errs, &Error{File: v.name, Line: yamlpath.Line(v.root, path), Field: yamlpath.Field(path),
+		Msg: fmt.Sprintf(format, args...), Err: ErrInvalid})
+}
+
+// validate reports every rule the configuration breaks, sorted by line; it changes nothing.
+func (c *Config) validate(name string, root *yaml.Node) []error {
+	v := &validator{name: name, root: root}
+	if c.Store != "" && !strings.HasPrefix(c.Store, "bolt:") && !strings.HasPrefix(c.Store, "postgres://") && !strings.HasPrefix(c.Store, "postgresql://") {
+		v.failf([]any{"store"}, "%q: want bolt:DIR or postgres://…", redactStore(c.Store))
+	}
+	c.validateBroker(v)
+	c.validateAPI(v)
+	c.validateLog(v)
+	slices.SortStableFunc(v.errs, func(a, b error) int { return a.(*Error).Line - b.(*Error).Line })
+	return v.errs
+}
+
+func (c *Config) validateBroker(v *validator) {
+	b := c.Broker
+	u, err := url.Parse(b.URL)
+	if err != nil || u.Host == "" {
+		v.failf([]any{"broker", "url"}, "%q is not a broker URL (e.g. tcp://127.0.0.1:1883 or ssl://mq.example.com:8883)", b.URL)
+	} else {
+		switch u.Scheme {
+		case "tcp", "mqtt", "ssl", "tls", "tcps", "mqtts", "ws", "wss":
+		default:
+			v.failf([]any{"broker", "url"}, "scheme %q: want tcp, ssl, tls, ws or wss", u.Scheme)
+		}
+	}
+	pair(v, "broker", "cert", b.Cert, "key", b.Key)
+	if b.Password != "" && b.Username == "" {
+		v.failf([]any{"broker", "password"}, "needs broker.username")
+	}
+	if b.ClientID != "" && !validClientID(b.ClientID) {
+		v.failf([]any{"broker", "client_id"}, "%q: 1–128 printable characters without spaces, + or #", b.ClientID)
+	}
+}
+
+// pair reports the one of two fields that go together (a certificate and its key) that is set
+// without the other, at the line of the one that is there.
+func pair(v *validator, section, k1, v1, k2, v2 string) {
+	switch {
+	case v1 != "" && v2 == "":
+		v.failf([]any{section, k1}, "needs %s.%s (they go together)", section, k2)
+	case v1 == "" && v2 != "":
+		v.failf([]any{section, k2}, "needs %s.%s (they go together)", section, k1)
+	}
+}
+
+func validClientID(s string) bool {
+	if len(s) > 128 {
+		return false
+	}
+	for _, r := range s {
+		if !unicode.IsPrint(r) || unicode.IsSpace(r) || r == '+' || r == '#' {
+			return false
+		}
+	}
+	return true
+}
+
+func (c *Config) validateAPI(v *validator) {
+	a := c.API
+	if _, _, err := net.SplitHostPort(a.Listen); err != nil {
+		v.failf([]any{"api", "listen"}, "%q is not host:port: %v", a.Listen, err)
+	}
+	pair(v, "api", "tls_cert", a.TLSCert, "tls_key", a.TLSKey)
+	for i, h := range a.AllowedHosts {
+		switch {
+		case h == "" || strings.TrimSpace(h) != h || strings.ContainsAny(h, " /\t"):
+			v.failf([]any{"api", "allowed_hosts", i}, "%q is not a host name", h)
+		case isHostPort(h):
+			v.failf([]any{"api", "allowed_hosts", i}, "%q: write the host name without the port", h)
+		}
+	}
+	switch a.MetricsAuth {
+	case MetricsRead, MetricsOpen:
+	default:
+		v.failf([]any{"api", "metrics_auth"}, "%q: want read (a token with the read scope) or open", a.MetricsAuth)
+	}
+}
+
+// isHostPort reports whether h is host:port (an IPv6 literal such as ::1 is not).
+func isHostPort(h string) bool {
+	_, port, err := net.SplitHostPort(h)
+	return err == nil && port != ""
+}
+
+func (c *Config) validateLog(v *validator) {
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		v.failf([]any{"log", "level"}, "%q: want debug, info, warn or error", c.Log.Level)
+	}
+	switch c.Log.Format {
+	case "text", "json":
+	default:
+		v.failf([]any{"log", "format"}, "%q: want text or json", c.Log.Format)
+	}
+}
+
+// redactStore hides a password in a store URL quoted back in an error.
+func redactStore(s string) string {
+	if u, err := url.Parse(s); err == nil && u.User != nil {
+		if _, ok := u.User.Password(); ok {
+			u.User = url.UserPassword(u.User.Username(), "xxxxx")
+			return u.String()
+		}
+	}
+	return s
+}

@@ -1,0 +1,96 @@
+package hub
+
+import (
+	"context"
+
+	"wedge/sync/apitoken"
+)
+
+// Store is where a hub keeps its state: the agents' entries, its order records, the downlink log,
+// commands, evidence and counters. The hub's owner goroutine runs each group of queued work in one
+// Update (group commit) and publishes acks and downlink only after Update returned nil, so the
+// store's commit is the durability point of everything the hub says. The bbolt file of a data
+// directory (OpenBolt) is one Store; sync/hub/pgstore is another, which several hub replicas can
+// share. docs/HUB-STORE.md has the contract and the exactly-once argument.
+//
+// Documents (doc) are the hub's own JSON records; a store keeps them byte for byte and never looks
+// inside. A nil doc with a nil error means "not stored".
+type Store interface {
+	// Update runs fn in one read-write transaction and commits it. fn's error, a panic or a failed
+	// commit roll every write of fn back; the error is returned.
+	Update(ctx context.Context, fn func(Tx) error) error
+	// View runs fn in a read-only transaction that sees one committed state.
+	View(ctx context.Context, fn func(Tx) error) error
+	// Tokens is the API token store kept in the same database.
+	Tokens() (apitoken.Store, error)
+	// Close releases the store.
+	Close() error
+}
+
+// EntryKey names one journal entry: (site, agent, journal id, seq).
+type EntryKey struct {
+	Site, Agent, Journal string
+	Seq                  uint64
+}
+
+// Tx is one transaction of a Store, valid only inside the function given to Update or View. Writes
+// in a View fail.
+//
+// Concurrency (stores shared by several hubs): Journal and Order, called in an Update, lock their
+// row until the end of the transaction, also when it does not exist yet, so two replicas that move
+// the same journal or order run one after the other and the second sees the first's commit.
+// NextHSeq and NextCommandSeq are counters advanced inside the transaction: no gaps, no duplicates.
+type Tx interface {
+	// Entry is a stored (verified) entry. PutEntry stores one unless one is stored at k already
+	// (then it keeps the stored one and reports false). Entries calls fn for the stored entries of
+	// one journal with seq > after, in seq order, until fn returns false or an error.
+	Entry(k EntryKey) ([]byte, error)
+	PutEntry(k EntryKey, doc []byte) (bool, error)
+	Entries(site, agent, journal string, after uint64, fn func(seq uint64, doc []byte) (bool, error)) error
+
+	// Pending entries wait for their predecessor (same keys and walk as Entry).
+	Pending(k EntryKey) ([]byte, error)
+	PutPending(k EntryKey, doc []byte) error
+	DeletePending(k EntryKey) error
+	Pendings(site, agent, journal string, after uint64, fn func(seq uint64, doc []byte) (bool, error)) error
+
+	// Journal is one journal's record (acked and max seq); see the locking note above.
+	Journal(site, agent, journal string) ([]byte, error)
+	PutJournal(site, agent, journal string, doc []byte) error
+
+	// Order is the hub's record of one order; see the locking note above.
+	Order(id string) ([]byte, error)
+	PutOrder(id string, doc []byte) error
+	// AddHistory indexes entry k under its order; History calls fn for the order's entries by at
+	// (the entry's sortable time), then site, agent, seq and journal.
+	AddHistory(orderID, at string, k EntryKey) error
+	History(orderID string, fn func(k EntryKey) error) error
+
+	// Agent is what the hub knows of one agent; Agents calls fn for every agent.
+	Agent(site, agent string) ([]byte, error)
+	PutAgent(site, agent string, doc []byte) error
+	Agents(fn func(doc []byte) error) error
+
+	// NextHSeq allocates the site's next downlink hseq (1, 2, …); PutDownlink stores the message
+	// published with it; Downlink calls fn for the site's messages with hseq > after, in order,
+	// until fn returns false or an error.
+	NextHSeq(site string) (uint64, error)
+	PutDownlink(site string, hseq uint64, doc []byte) error
+	Downlink(site string, after uint64, fn func(hseq uint64, doc []byte) (bool, error)) error
+
+	// NextCommandSeq allocates the next command number of the store (1, 2, …); PutCommand stores a
+	// command under it; Commands calls fn for one agent's commands, oldest first.
+	NextCommandSeq() (uint64, error)
+	PutCommand(site, agent string, n uint64, doc []byte) error
+	Commands(site, agent string, fn func(doc []byte) error) error
+
+	// AddUnverified keeps evidence (an entry never applied) under its key and an arrival number;
+	// Unverified calls fn for one agent's evidence by journal, seq and arrival until fn returns
+	// false or an error.
+	AddUnverified(k EntryKey, doc []byte) error
+	Unverified(site, agent string, fn func(doc []byte) (bool, error)) error
+
+	// Meta is a small named document (the hub's counters).
+	Meta(key string) ([]byte, error)
+	PutMeta(key string, doc []byte) error
+}

@@ -314,6 +314,13 @@ func (a *API) order(w http.ResponseWriter, r *http.Request) {
 	if h == nil {
 		h = []wire.Entry{}
 	}
+	// The API is read without a token: personal data leaves it masked, like the console shows it
+	// (the full address is only on the label).
+	o.RecipientName, o.RecipientPhone, o.RecipientAddress = order.MaskName(o.RecipientName), order.MaskPhone(o.RecipientPhone), order.MaskAddress(o.RecipientAddress)
+	o.Recipient = order.MaskRecipientLine(o.Recipient)
+	for i := range h {
+		h[i] = order.MaskEntry(h[i])
+	}
 	writeJSON(w, 200, OrderJSON{Order: o, StateZH: o.State.LabelZH(), History: h})
 }
 

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -224,6 +225,35 @@ func TestScanConfirmAndOrder(t *testing.T) {
 	last := h[2].(map[string]any)
 	if last["trigger"] != "manual" || last["operator"] != "OP-boss" || last["detail"] != "courier app down" {
 		t.Fatalf("manual entry: %v", last)
+	}
+}
+
+// The order view is read without a token: the recipient's name, phone and address leave it masked,
+// in the record and in the history's order messages.
+func TestOrderViewMasksPersonalData(t *testing.T) {
+	r := newRig(t, token)
+	err := r.store.Do(context.Background(), func(tx *journal.Tx) error {
+		tx.PutOrder(order.Order{ID: "1003", Carrier: "sf", State: order.PendingAllocation,
+			RecipientName: "张三丰", RecipientPhone: "13812345678", RecipientAddress: "广东省深圳市南山区科技园路1号"})
+		tx.Append(wire.Entry{Kind: wire.KindIntake, OrderID: "1003", Trigger: wire.TriggerHub,
+			Order: &wire.OrderMsg{Type: wire.TypeOrder, OrderID: "1003", RecipientName: "张三丰", RecipientPhone: "13812345678", RecipientAddress: "广东省深圳市南山区科技园路1号"}})
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, m := r.do("GET", "/api/v1/orders/1003", "", nil)
+	if code != 200 {
+		t.Fatalf("order: %d", code)
+	}
+	body := fmt.Sprint(m)
+	for _, secret := range []string{"13812345678", "张三丰", "科技园路1号"} {
+		if strings.Contains(body, secret) {
+			t.Fatalf("order view shows %q: %v", secret, m)
+		}
+	}
+	if o := m["order"].(map[string]any); o["recipient_phone"] != "138****5678" {
+		t.Fatalf("masked phone: %v", o["recipient_phone"])
 	}
 }
 

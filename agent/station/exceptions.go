@@ -3,15 +3,14 @@ package station
 import (
 	"cmp"
 	"context"
-	"fmt"
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"wedge/agent/journal"
 	"wedge/internal/clock"
 	"wedge/order"
-	"wedge/order/waybill"
 	"wedge/sync/wire"
 )
 
@@ -31,25 +30,9 @@ type ResolveRequest struct {
 // intercept, no note, an action that does not fit) is journaled as a rejection. An unknown code
 // returns a Result with ErrNotFound and journals nothing.
 func Resolve(ctx context.Context, store *journal.Store, req ResolveRequest, clk clock.Clock) Result {
-	now := clock.Or(clk).Now().UTC()
-	if req.Device == "" {
-		req.Device = DeviceAPI
-	}
-	res := Result{Station: req.Station, Device: req.Device, Code: req.Code, Operator: req.Operator, At: now}
-	var d Decision
-	found := true
-	err := store.Do(ctx, func(tx *journal.Tx) error {
-		o, ok := lookupOrder(tx, req.Code)
-		if !ok {
-			o, ok = tx.OrderByWaybill(waybill.Normalize(req.Code))
-		}
-		if !ok {
-			found = false
-			return nil
-		}
-		src := order.Source{Station: req.Station, Device: req.Device, Operator: strings.TrimSpace(req.Operator), Trigger: wire.TriggerManual,
-			Code: order.Excerpt(req.Code, order.MaxExcerpt), At: now}
-		d = Decision{Decision: order.Resolve(o, order.Resolution{Action: req.Action, Operator: req.Operator, Note: req.Note, At: now}, src)}
+	m := manual{code: req.Code, operator: req.Operator, station: req.Station, device: req.Device}
+	return m.run(ctx, store, clk, func(o order.Order, src order.Source, now time.Time) Decision {
+		d := Decision{Decision: order.Resolve(o, order.Resolution{Action: req.Action, Operator: req.Operator, Note: req.Note, At: now}, src)}
 		if d.Outcome.Result == order.Accepted {
 			m := order.Message{ZH: "拦截已处理：" + resolutionZH(req.Action) + "（订单 " + o.ID + "）",
 				EN: "Intercept resolved: " + strings.ReplaceAll(req.Action, "_", " ") + " (order " + o.ID + ")"}
@@ -57,19 +40,8 @@ func Resolve(ctx context.Context, store *journal.Store, req ResolveRequest, clk 
 		} else if d.Outcome.Detail != "" {
 			d.Entry.Detail = order.Excerpt(d.Outcome.Detail+"; note: "+req.Note, order.MaxExcerpt)
 		}
-		d.Decision = tx.Commit(d.Decision)
-		return nil
+		return d
 	})
-	switch {
-	case err != nil:
-		return Failed(res, err)
-	case !found:
-		res.Err = fmt.Errorf("%w: %q", ErrNotFound, req.Code)
-		res.Outcome = order.Outcome{Result: order.Rejected, Reason: order.ReasonUnknownOrder}
-		res.Message = order.ReasonUnknownOrder.Message("")
-		return res
-	}
-	return d.fill(res)
 }
 
 // resolutionZH names a resolution for the operator.

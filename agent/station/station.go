@@ -407,24 +407,9 @@ type ManualRequest struct {
 // transaction and returns after the commit. An unknown code returns a Result with ErrNotFound and
 // journals nothing.
 func Confirm(ctx context.Context, store *journal.Store, req ManualRequest, clk clock.Clock) Result {
-	now := clock.Or(clk).Now().UTC()
-	if req.Device == "" {
-		req.Device = DeviceAPI
-	}
-	res := Result{Station: req.Station, Device: req.Device, Code: req.Code, Operator: req.Operator, At: now}
-	var d Decision
-	found := true
-	err := store.Do(ctx, func(tx *journal.Tx) error {
-		o, ok := lookupOrder(tx, req.Code)
-		if !ok {
-			o, ok = tx.OrderByWaybill(waybill.Normalize(req.Code))
-		}
-		if !ok {
-			found = false
-			return nil
-		}
-		src := order.Source{Station: req.Station, Device: req.Device, Operator: strings.TrimSpace(req.Operator), Trigger: wire.TriggerManual,
-			Code: order.Excerpt(req.Code, order.MaxExcerpt), At: now}
+	m := manual{code: req.Code, operator: req.Operator, station: req.Station, device: req.Device}
+	return m.run(ctx, store, clk, func(o order.Order, src order.Source, now time.Time) Decision {
+		var d Decision
 		if act, ok := order.Next(o.State); ok {
 			d = Decide(o, order.Request{Action: act, Manual: true, Operator: req.Operator, Note: req.Note, Waybill: req.Waybill, At: now}, src)
 		} else {
@@ -436,6 +421,38 @@ func Confirm(ctx context.Context, store *journal.Store, req ManualRequest, clk c
 			// A refusal's cause, or what the confirmation overrode (an outdated label), stays in the trace.
 			d.Entry.Detail = order.Excerpt(d.Outcome.Detail+"; note: "+req.Note, order.MaxExcerpt)
 		}
+		return d
+	})
+}
+
+// manual is a recorded human decision about the order a code names (a confirmation, an intercept's
+// resolution): it finds the order, lets decide build the decision with the manual source, and
+// commits it in one transaction. An unknown code returns a Result with ErrNotFound and journals
+// nothing.
+type manual struct {
+	code, operator, station, device string
+}
+
+func (m manual) run(ctx context.Context, store *journal.Store, clk clock.Clock, decide func(o order.Order, src order.Source, now time.Time) Decision) Result {
+	now := clock.Or(clk).Now().UTC()
+	if m.device == "" {
+		m.device = DeviceAPI
+	}
+	res := Result{Station: m.station, Device: m.device, Code: m.code, Operator: m.operator, At: now}
+	var d Decision
+	found := true
+	err := store.Do(ctx, func(tx *journal.Tx) error {
+		o, ok := lookupOrder(tx, m.code)
+		if !ok {
+			o, ok = tx.OrderByWaybill(waybill.Normalize(m.code))
+		}
+		if !ok {
+			found = false
+			return nil
+		}
+		src := order.Source{Station: m.station, Device: m.device, Operator: strings.TrimSpace(m.operator), Trigger: wire.TriggerManual,
+			Code: order.Excerpt(m.code, order.MaxExcerpt), At: now}
+		d = decide(o, src, now)
 		d.Decision = tx.Commit(d.Decision)
 		return nil
 	})
@@ -443,7 +460,7 @@ func Confirm(ctx context.Context, store *journal.Store, req ManualRequest, clk c
 	case err != nil:
 		return Failed(res, err)
 	case !found:
-		res.Err = fmt.Errorf("%w: %q", ErrNotFound, req.Code)
+		res.Err = fmt.Errorf("%w: %q", ErrNotFound, m.code)
 		res.Outcome = order.Outcome{Result: order.Rejected, Reason: order.ReasonUnknownOrder}
 		res.Message = order.ReasonUnknownOrder.Message("")
 		return res

@@ -96,6 +96,13 @@ func (b *Broker) URL() string { return "tcp://" + b.addr }
 
 // Close disconnects every client, stops listening and waits for the client goroutines. Closing
 // twice is fine.
+// Online reports whether a client with this id is connected now (a persistent session whose
+// client has gone counts as offline).
+func (b *Broker) Online(id string) bool {
+	cl, ok := b.srv.Clients.Get(id)
+	return ok && !cl.Closed()
+}
+
 func (b *Broker) Close() error {
 	b.once.Do(func() { b.close = b.srv.Close() })
 	return b.close

@@ -111,6 +111,9 @@ func TestPersistentSessionQueuesWhileAway(t *testing.T) {
 	away := connect(t, b, "wedge-sz01-pack01", false, nil)
 	wait(t, away.Subscribe("wedge/v1/sz01/orders", 1, nil))
 	away.Disconnect(50)
+	// Publish only once the broker has seen the client go: messages are then queued for the
+	// session, not written to a connection that is closing.
+	waitFor(t, "the broker to see the client leave", func() bool { return !b.Online("wedge-sz01-pack01") })
 
 	pub := connect(t, b, "hub", true, nil)
 	for i := range 3 {

@@ -23,7 +23,7 @@ import (
 // anything else, e.g. profiles_dir), a tmall contract and a breaker out of the way.
 func startAgentWith(t *testing.T, dir, name string, b *e2eBroker, body string) *agentProc {
 	t.Helper()
-	return startAgentYAML(t, dir, name, b, "channels:\n  tmall: {order_no_pattern: \"^\\\\d{12,20}$\"}\nbreaker: {max_backlog: 100000, max_avg_wait: 24h}\n"+body)
+	return startAgentYAML(t, dir, name, b, busyAgent+body)
 }
 
 // deviceConnected reports whether the named device shows connected in the agent's status.

@@ -421,6 +421,11 @@ type hubAgent struct {
 	JournalID string `json:"journal_id"`
 	AckedSeq  uint64 `json:"acked_seq"`
 	Online    bool   `json:"online"`
+	// The shared-settings hash the agent reports, the hub overrides beside it, and whether PCs of
+	// the site disagree.
+	SettingsHash      string `json:"settings_hash"`
+	SettingsOverrides string `json:"settings_overrides"`
+	SettingsDiffer    bool   `json:"settings_differ"`
 }
 
 // agents returns /v1/agents by agent name.
@@ -514,6 +519,27 @@ func newAgent(t *testing.T, dir, name string, b *e2eBroker, stations ...stationS
 // nobody registers it at the hub.
 func newAgentWith(t *testing.T, dir, name string, b *e2eBroker, register bool, stations ...stationSpec) *agentProc {
 	t.Helper()
+	var st, dev strings.Builder
+	for i, s := range stations {
+		fmt.Fprintf(&st, "  - {name: %s, role: %s}\n", s.name, s.role)
+		fmt.Fprintf(&dev, "  - {name: scan-%d, kind: scanner, station: %s, transport: serial, port: %s, profile: generic-serial-cr}\n", i+1, s.name, s.pty.Name)
+	}
+	return writeAgent(t, dir, name, b, register, busyAgent+"stations:\n"+st.String()+"devices:\n"+dev.String())
+}
+
+// busyAgent is the config most e2e agents share: a tmall contract, and the backlog breaker out of
+// the way (these tests dispatch hundreds of orders at once).
+const busyAgent = `channels:
+  tmall: {order_no_pattern: "^\\d{12,20}$"}
+breaker: {max_backlog: 100000, max_avg_wait: 24h}
+`
+
+// writeAgent writes dir/<name>/wedge.yaml: site sz01, the data dir, the broker section pinning
+// dir's hub key, the API, then body; with register it makes the agent's signing key and registers
+// it at the hub (without, the agent makes its own on first start and nobody registers it). It
+// starts `wedge run` on it.
+func writeAgent(t *testing.T, dir, name string, b *e2eBroker, register bool, body string) *agentProc {
+	t.Helper()
 	keys := keysFor(t, dir)
 	a := &agentProc{name: name, dir: filepath.Join(dir, name)}
 	a.data = filepath.Join(a.dir, "data")
@@ -528,23 +554,8 @@ func newAgentWith(t *testing.T, dir, name string, b *e2eBroker, register bool, s
 		}
 		registerAgent(t, dir, name, []byte(wire.FormatPublicKey(pub)+"\n"))
 	}
-	var st, dev strings.Builder
-	for i, s := range stations {
-		fmt.Fprintf(&st, "  - {name: %s, role: %s}\n", s.name, s.role)
-		fmt.Fprintf(&dev, "  - {name: scan-%d, kind: scanner, station: %s, transport: serial, port: %s, profile: generic-serial-cr}\n", i+1, s.name, s.pty.Name)
-	}
-	cfg := fmt.Sprintf(`site: sz01
-agent: %s
-data_dir: %s
-broker: %s
-api: {listen: "127.0.0.1:0", token: "e2e-token"}
-channels:
-  tmall: {order_no_pattern: "^\\d{12,20}$"}
-# These tests dispatch hundreds of orders at once: keep the backlog breaker out of the way.
-breaker: {max_backlog: 100000, max_avg_wait: 24h}
-stations:
-%sdevices:
-%s`, name, a.data, b.agentBroker(t, name, keys.hubPub), st.String(), dev.String())
+	cfg := fmt.Sprintf("site: sz01\nagent: %s\ndata_dir: %s\nbroker: %s\napi: {listen: \"127.0.0.1:0\", token: \"e2e-token\"}\n%s",
+		name, a.data, b.agentBroker(t, name, keys.hubPub), body)
 	if err := os.WriteFile(a.cfgPath, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}

@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -16,30 +15,11 @@ import (
 	"wedge/sync/wire"
 )
 
-// startAgentYAML writes body (after the site, agent, data_dir, broker and api lines every agent
-// needs, pinning dir's hub key) as dir/<name>/wedge.yaml, makes and registers the agent's signing
-// key as newAgent does, and starts `wedge run` on it.
+// startAgentYAML starts agent name (site sz01, registered signing key) with body after the
+// sections every agent needs.
 func startAgentYAML(t *testing.T, dir, name string, b *e2eBroker, body string) *agentProc {
 	t.Helper()
-	keys := keysFor(t, dir)
-	a := &agentProc{name: name, dir: filepath.Join(dir, name)}
-	a.data = filepath.Join(a.dir, "data")
-	a.cfgPath = filepath.Join(a.dir, "wedge.yaml")
-	if err := os.MkdirAll(a.dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	pub, err := wire.CreateKeyFile(filepath.Join(a.data, "agent.key"), filepath.Join(a.data, "agent.pub"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	registerAgent(t, dir, name, []byte(wire.FormatPublicKey(pub)+"\n"))
-	cfg := fmt.Sprintf("site: sz01\nagent: %s\ndata_dir: %s\nbroker: %s\napi: {listen: \"127.0.0.1:0\", token: \"e2e-token\"}\n%s",
-		name, a.data, b.agentBroker(t, name, keys.hubPub), body)
-	if err := os.WriteFile(a.cfgPath, []byte(cfg), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	a.run(t)
-	return a
+	return writeAgent(t, dir, name, b, true, body)
 }
 
 // settingsStatus is the settings part of the agent's GET /api/v1/status.
@@ -151,9 +131,9 @@ func TestSettingsFileWinsOverHubCommand(t *testing.T) {
 		t.Fatalf("wedge config hash: %v", err)
 	}
 	fileHash := strings.Fields(string(out))[0]
-	var ha hubAgentSettings
+	var ha hubAgent
 	waitFor(t, 60*time.Second, "the hub sees the agent with its settings hash", func() bool {
-		ha = h.agentSettings(t)["pack01"]
+		ha = h.agents()["pack01"]
 		return ha.Online && ha.SettingsHash != ""
 	})
 	if ha.SettingsHash != fileHash || ha.SettingsOverrides != "" {
@@ -171,7 +151,7 @@ func TestSettingsFileWinsOverHubCommand(t *testing.T) {
 			t.Fatalf("%s: reported %+v", when, e)
 		}
 		waitFor(t, 30*time.Second, when+": the hub sees the override beside the hash", func() bool {
-			ha := h.agentSettings(t)["pack01"]
+			ha := h.agents()["pack01"]
 			return ha.Online && ha.SettingsOverrides == "breaker.max_backlog=3" && ha.SettingsHash == fileHash
 		})
 	}
@@ -206,7 +186,7 @@ func TestSettingsFileWinsOverHubCommand(t *testing.T) {
 		t.Errorf("no warning about the changed setting:\n%s", startLog)
 	}
 	waitFor(t, 30*time.Second, "the hub sees no override any more", func() bool {
-		ha := h.agentSettings(t)["pack01"]
+		ha := h.agents()["pack01"]
 		return ha.Online && ha.SettingsOverrides == "" && ha.SettingsHash != fileHash && ha.SettingsHash != ""
 	})
 
@@ -223,28 +203,6 @@ func TestSettingsFileWinsOverHubCommand(t *testing.T) {
 	}
 	a.stop()
 	a.verify(t)
-}
-
-// hubAgentSettings is an agent's line in the hub's GET /v1/agents, with the settings fields.
-type hubAgentSettings struct {
-	Agent             string `json:"agent"`
-	Online            bool   `json:"online"`
-	SettingsHash      string `json:"settings_hash"`
-	SettingsOverrides string `json:"settings_overrides"`
-	SettingsDiffer    bool   `json:"settings_differ"`
-}
-
-func (h *hubProc) agentSettings(t *testing.T) map[string]hubAgentSettings {
-	t.Helper()
-	var list []hubAgentSettings
-	if code, err := getJSONAuth(h.url("/v1/agents"), h.token, &list); err != nil || code != 200 {
-		return nil
-	}
-	m := map[string]hubAgentSettings{}
-	for _, x := range list {
-		m[x.Agent] = x
-	}
-	return m
 }
 
 // command posts a hub command for one agent and fails unless the hub stored and published it.

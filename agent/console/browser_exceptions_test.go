@@ -56,13 +56,8 @@ func TestBrowserExceptionQueue(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	select {
-	case call := <-e.src.Calls:
-		if call != "resolve X1 return_to_stock" {
-			t.Fatalf("source got %q", call)
-		}
-	case <-ctx.Done():
-		t.Fatal("the resolution never reached the source")
+	if call := nextCall(t, ctx, e.src.Calls, "the resolution"); call != "resolve X1 return_to_stock" {
+		t.Fatalf("source got %q", call)
 	}
 	if r := e.src.Resolves(); len(r) != 1 || r[0].By != "wang" || r[0].Operator != "李四" || r[0].Note != "买家已取消" {
 		t.Fatalf("resolves %+v", r)

@@ -106,13 +106,8 @@ func TestBrowser(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	select {
-	case call := <-e.src.Calls:
-		if call != "reset wang 加派人手" {
-			t.Fatalf("source got %q", call)
-		}
-	case <-ctx.Done():
-		t.Fatal("the reset never reached the source")
+	if call := nextCall(t, ctx, e.src.Calls, "the reset"); call != "reset wang 加派人手" {
+		t.Fatalf("source got %q", call)
 	}
 	// A popup a supervisor acknowledges is acknowledged for everyone (and journaled by the Source).
 	e.c.Publish(console.AlertEvent(console.PrinterFaultAlert(time.Now(), "zebra-1", "head open")))
@@ -120,13 +115,8 @@ func TestBrowser(t *testing.T) {
 	if err := chromedp.Do(ctx, chromedp.WaitVisible(css(pf)), chromedp.Click(css(pf+" button.ack")), chromedp.WaitNotPresent(css(pf))); err != nil {
 		t.Fatal(err)
 	}
-	select {
-	case call := <-e.src.Calls:
-		if !strings.HasPrefix(call, "ack ") {
-			t.Fatalf("source got %q", call)
-		}
-	case <-ctx.Done():
-		t.Fatal("the acknowledgement never reached the source")
+	if call := nextCall(t, ctx, e.src.Calls, "the acknowledgement"); !strings.HasPrefix(call, "ack ") {
+		t.Fatalf("source got %q", call)
 	}
 
 	// Search an order, see its history, confirm its next step by hand (operator + reason).
@@ -140,13 +130,8 @@ func TestBrowser(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	select {
-	case call := <-e.src.Calls:
-		if call != "confirm O9" {
-			t.Fatalf("source got %q", call)
-		}
-	case <-ctx.Done():
-		t.Fatal("the confirmation never reached the source")
+	if call := nextCall(t, ctx, e.src.Calls, "the confirmation"); call != "confirm O9" {
+		t.Fatalf("source got %q", call)
 	}
 	if c := e.src.Confirms(); len(c) != 1 || c[0].By != "wang" || c[0].Operator != "李四" || c[0].Note != "扫描枪故障，人工核对" {
 		t.Fatalf("confirms = %+v", c)
@@ -166,4 +151,17 @@ func TestBrowser(t *testing.T) {
 		t.Fatalf("English title %q, connection %q", title, conn)
 	}
 	shot("console-en-supervisor.png")
+}
+
+// nextCall is the next call the browser made on the console's source; the test fails if none
+// comes before ctx ends.
+func nextCall(t *testing.T, ctx context.Context, calls <-chan string, what string) string {
+	t.Helper()
+	select {
+	case call := <-calls:
+		return call
+	case <-ctx.Done():
+		t.Fatalf("%s never reached the source", what)
+		return ""
+	}
 }

@@ -91,8 +91,20 @@ func TestConsoleBreakerInBrowser(t *testing.T) {
 		t.Fatal(err)
 	}
 	// It shows the settings it applies and where they come from.
-	if row, err := chromedp.Run(bctx, chromedp.Text(css(`#settings tr[data-field="breaker.max_backlog"]`))); err != nil || !strings.Contains(row, "200") || !strings.Contains(row, "默认值") {
-		t.Errorf("settings row of breaker.max_backlog: %q %v", row, err)
+	// Read the row's text in one evaluation: the panel re-renders when a snapshot arrives, so a node
+	// found by one call can be gone by the next.
+	rowJS := `(document.querySelector('#settings tr[data-field="breaker.max_backlog"]')||{}).textContent||""`
+	var row string
+	for end := time.Now().Add(10 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		var err error
+		row, err = chromedp.Run(bctx, chromedp.Evaluate[string](rowJS))
+		if err == nil && strings.Contains(row, "200") && strings.Contains(row, "默认值") {
+			break
+		}
+		if time.Now().After(end) {
+			t.Errorf("settings row of breaker.max_backlog: %q %v", row, err)
+			break
+		}
 	}
 
 	// 201 orders through the hub trip the breaker; the popup shows within 2 s of the trip.

@@ -1,5 +1,5 @@
 // Package labels makes an order's shipping label: what is printed on it (the waybill's barcode, the
-// carrier, the order id, the recipient as carriers print it (name and phone masked, the full
+// carrier, the order id, the recipient as carriers print it (the name whole, the phone masked, the full
 // address), a summary of the SKUs), rendered in a printer's language or as a PNG preview.
 package labels
 
@@ -57,7 +57,7 @@ func (s Stock) PNG(o order.Order) ([]byte, error) {
 }
 
 // For is the label of order o carrying waybill wb: the carrier's name, the order id, the recipient
-// (name and phone, masked when rendered, and the full address) and a summary of the SKUs, when the
+// (the name whole, the phone masked when rendered, and the full address) and a summary of the SKUs, when the
 // hub provided them. The separate recipient fields win over the one-line recipient of older order
 // systems, field by field.
 func For(o order.Order, wb string) label.Label {

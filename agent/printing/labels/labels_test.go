@@ -29,8 +29,9 @@ func TestPNG(t *testing.T) {
 	}
 }
 
-// The separate recipient fields: the label gets the name and phone (the label masks them) and the
-// full address; the one-line recipient fills what they leave out.
+// The separate recipient fields: the label gets the name (printed whole, as carrier labels do),
+// the phone (the label masks it) and the full address; the one-line recipient fills what they
+// leave out.
 func TestLabelForRecipientFields(t *testing.T) {
 	o := order.Order{ID: "O-9", Carrier: "sf", Recipient: "张** 138****5678 深圳市…", RecipientName: "李四", RecipientAddress: "广东省深圳市福田区华强北路1号"}
 	l := labels.For(o, wb1)
@@ -38,7 +39,7 @@ func TestLabelForRecipientFields(t *testing.T) {
 		t.Fatalf("%+v", l)
 	}
 	z, err := (labels.Stock{}).Render(o, wb1, "zpl")
-	if err != nil || !strings.Contains(string(z), "福田区华强北路") || !strings.Contains(string(z), "李**") || strings.Contains(string(z), "李四") {
+	if err != nil || !strings.Contains(string(z), "福田区华强北路") || !strings.Contains(string(z), "TO 李四 138****5678") || strings.Contains(string(z), "李**") {
 		t.Fatalf("zpl %s: %v", z, err)
 	}
 }

@@ -1,8 +1,8 @@
 // Package label renders the e-waybill label of an order: 76×130 mm and 100×180 mm layouts at 203 and
 // 300 dpi, in ZPL or TSPL for the printer, and as PNG (pure Go, image/png) for the preview served by
 // the agent API. The label carries the carrier, a Code 128 of the waybill number with its
-// human-readable line, the order id, the recipient as carriers print it (name and phone masked, the
-// full address, wrapped) and a SKU summary when present.
+// human-readable line, the order id, the recipient as carrier e-waybill labels print it (the name
+// whole, the phone masked, the full address, wrapped) and a SKU summary when present.
 //
 // Code 128 is encoded here (subsets B and C chosen automatically, mod-103 check); the PNG's barcode
 // is verified with zbarimg, a real decoder, in the tests. Text in the PNG uses a tiny built-in 5×7
@@ -22,7 +22,6 @@ import (
 	"image/color"
 	"image/png"
 	"strings"
-	"unicode/utf8"
 
 	"golang.org/x/text/encoding/simplifiedchinese"
 )
@@ -40,7 +39,9 @@ type Label struct {
 	Waybill        string // carrier waybill number (encoded as Code 128)
 	Carrier        string // e.g. "顺丰 SF Express"
 	OrderID        string
-	RecipientName  string // masked when rendered: 张** / Z**
+	// RecipientName is printed whole, as carriers print it: the courier asks for the recipient
+	// by name. Everywhere else (logs, console, journal, API) the name stays masked.
+	RecipientName  string
 	RecipientPhone string // masked when rendered: 138****5678
 	// RecipientAddress is printed in full, wrapped over up to MaxAddressLines lines: the courier
 	// delivers to it.
@@ -65,15 +66,6 @@ const (
 	LangZPL  = "zpl"
 	LangTSPL = "tspl"
 )
-
-// MaskName keeps the first character: "张三丰" → "张**".
-func MaskName(s string) string {
-	r, n := utf8.DecodeRuneInString(strings.TrimSpace(s))
-	if n == 0 {
-		return ""
-	}
-	return string(r) + "**"
-}
 
 // MaskPhone keeps the first 3 and last 4 digits of 11-digit numbers, else only the last 4.
 func MaskPhone(s string) string {
@@ -101,7 +93,7 @@ func (l Label) lines(width int) []line {
 	if l.OrderID != "" {
 		out = append(out, line{"订单号", "ORDER " + l.OrderID})
 	}
-	if r := strings.TrimSpace(MaskName(l.RecipientName) + " " + MaskPhone(l.RecipientPhone)); r != "" {
+	if r := strings.TrimSpace(strings.Join(strings.Fields(l.RecipientName), " ") + " " + MaskPhone(l.RecipientPhone)); r != "" {
 		out = append(out, line{"收件人", "TO " + r})
 	}
 	if a := strings.Join(strings.Fields(l.RecipientAddress), " "); a != "" {

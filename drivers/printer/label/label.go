@@ -36,9 +36,9 @@ var (
 
 // Label is what goes on an e-waybill label. Only Waybill is required.
 type Label struct {
-	Waybill        string // carrier waybill number (encoded as Code 128)
-	Carrier        string // e.g. "顺丰 SF Express"
-	OrderID        string
+	Waybill string // carrier waybill number (encoded as Code 128)
+	Carrier string // e.g. "顺丰 SF Express"
+	OrderID string
 	// RecipientName is printed whole, as carriers print it: the courier asks for the recipient
 	// by name. Everywhere else (logs, console, journal, API) the name stays masked.
 	RecipientName  string

@@ -55,7 +55,7 @@ func InitialState(payment string, held bool) State {
 }
 
 // Receive returns o as first heard of at time at, in state s (StateSince, ReceivedAt and, for 待分仓,
-// PendingSince set).
+// PendingSince, for 待分仓 or 暂停进入, QueuedSince set).
 func (o Order) Receive(s State, at time.Time) Order {
 	o = enter(o, s, at)
 	o.ReceivedAt = at

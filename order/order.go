@@ -151,11 +151,15 @@ type Order struct {
 
 	State        State     `json:"state"`
 	StateSince   time.Time `json:"state_since,omitzero"`   // entered its current state
-	PendingSince time.Time `json:"pending_since,omitzero"` // entered 待分仓 (wait and overdue are measured from here)
-	ReceivedAt   time.Time `json:"received_at,omitzero"`   // first heard of by this agent
-	PrintedAt    time.Time `json:"printed_at,omitzero"`
-	PickedUpAt   time.Time `json:"picked_up_at,omitzero"`
-	Overdue      bool      `json:"overdue,omitempty"` // an overdue alert was raised (once per order)
+	PendingSince time.Time `json:"pending_since,omitzero"` // entered 待分仓 last (the breaker's wait is measured from here)
+	// QueuedSince is the order's first entry into 暂停进入 or 待分仓 (its time held by the breaker
+	// counts, a presale's time in 待付尾款 does not); the overdue rule measures from here. Zero in
+	// records written before it existed (OverdueSince falls back to WaitingSince).
+	QueuedSince time.Time `json:"queued_since,omitzero"`
+	ReceivedAt  time.Time `json:"received_at,omitzero"` // first heard of by this agent
+	PrintedAt   time.Time `json:"printed_at,omitzero"`
+	PickedUpAt  time.Time `json:"picked_up_at,omitzero"`
+	Overdue     bool      `json:"overdue,omitempty"` // an overdue alert was raised (once per order)
 }
 
 // Action is what an attempt tries to do.
@@ -249,13 +253,17 @@ func accept(before, after Order, waybill string) Outcome {
 	return Outcome{Result: Accepted, From: before.State, To: after.State, Order: after, Waybill: waybill}
 }
 
-// enter returns o moved to state s at time at.
+// enter returns o moved to state s at time at. Entering 待分仓 sets PendingSince; the first entry
+// into 暂停进入 or 待分仓 sets QueuedSince, which later entries keep.
 func enter(o Order, s State, at time.Time) Order {
 	o.SKUs = append([]string(nil), o.SKUs...)
 	o.State = s
 	o.StateSince = at
 	if s == PendingAllocation {
 		o.PendingSince = at
+	}
+	if (s == PendingAllocation || s == Held) && o.QueuedSince.IsZero() {
+		o.QueuedSince = at
 	}
 	return o
 }

@@ -1,7 +1,10 @@
-// Package overdue is the overdue policy, pure: an order that has waited in 待分仓
-// pending_allocation longer than the limit (30 minutes by default) gets exactly one overdue alert.
-// The order's Overdue flag, set by the agent in the same transaction as the wire.KindOverdue journal
-// entry, prevents repeats.
+// Package overdue is the overdue policy, pure: an order in 待分仓 pending_allocation that was first
+// queued longer ago than the limit (30 minutes by default) gets exactly one overdue alert. The
+// clock starts at the order's first entry into 暂停进入 held or 待分仓 (order.Order.OverdueSince):
+// time held by the breaker counts, a presale's time in 待付尾款 does not. The breaker's average
+// wait is measured differently, from the last entry into 待分仓 (order.Order.Waited). The order's
+// Overdue flag, set by the agent in the same transaction as the wire.KindOverdue journal entry,
+// prevents repeats.
 package overdue
 
 import (
@@ -17,7 +20,8 @@ import (
 const DefaultAfter = 30 * time.Minute
 
 // Scan returns the ids of the orders that are due an overdue alert at now: in 待分仓, not yet
-// flagged, and waiting strictly longer than after (0 = DefaultAfter). Oldest first.
+// flagged, and queued (OverdueSince) strictly longer than after ago (0 = DefaultAfter). Oldest
+// first.
 func Scan(orders []order.Order, now time.Time, after time.Duration) []string {
 	if after <= 0 {
 		after = DefaultAfter
@@ -31,7 +35,7 @@ func Scan(orders []order.Order, now time.Time, after time.Duration) []string {
 		if o.State != order.PendingAllocation || o.Overdue {
 			continue
 		}
-		since := o.WaitingSince()
+		since := o.OverdueSince()
 		if since.IsZero() || now.Sub(since) <= after {
 			continue
 		}
@@ -53,7 +57,13 @@ func Scan(orders []order.Order, now time.Time, after time.Duration) []string {
 // Mark is the decision to flag o overdue at now: the order to store (Overdue set, its state
 // unchanged) and the wire.KindOverdue entry to journal with it, in one transaction (Tx.Commit).
 func Mark(o order.Order, now time.Time) order.Decision {
-	wait := o.Waited(now).Round(time.Second)
+	queued := o.Queued(now).Round(time.Second)
+	detail := fmt.Sprintf("超时未分仓 overdue: queued %s", queued)
+	if w := o.Waited(now).Round(time.Second); w != queued {
+		detail += fmt.Sprintf(" (held %s, then %s in %s)", queued-w, w, o.State.Label())
+	} else {
+		detail += " in " + o.State.Label()
+	}
 	n := o
 	n.Overdue = true
 	return order.Decision{
@@ -61,6 +71,6 @@ func Mark(o order.Order, now time.Time) order.Decision {
 		Store:   true,
 		Entry: wire.Entry{Kind: wire.KindOverdue, OrderID: o.ID, From: string(o.State), To: string(o.State),
 			Trigger: wire.TriggerSystem, Reason: "overdue", At: wire.Time(now),
-			Detail: fmt.Sprintf("超时未分仓 overdue: waited %s in %s", wait, o.State.Label())},
+			Detail: detail},
 	}
 }

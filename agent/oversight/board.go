@@ -63,7 +63,7 @@ func overdueRows(pending []order.Order) []console.OrderRow {
 	var rows []console.OrderRow
 	for _, o := range pending {
 		if o.Overdue {
-			rows = append(rows, console.OrderRow{ID: o.ID, ChannelOrderNo: o.ChannelOrderNo, State: o.State, Since: o.WaitingSince(), Overdue: true})
+			rows = append(rows, console.OrderRow{ID: o.ID, ChannelOrderNo: o.ChannelOrderNo, State: o.State, Since: o.OverdueSince(), Overdue: true})
 		}
 	}
 	slices.SortFunc(rows, func(a, b console.OrderRow) int { return cmp.Or(a.Since.Compare(b.Since), cmp.Compare(a.ID, b.ID)) })

@@ -12,8 +12,9 @@ import (
 	"wedge/order"
 )
 
-// overdueMarker journals the overdue policy (agent/overdue): one overdue entry per order that has
-// waited in 待分仓 longer than after, with the order's Overdue flag in the same transaction.
+// overdueMarker journals the overdue policy (agent/overdue): one overdue entry per order in 待分仓
+// first queued (暂停进入 or 待分仓) longer than after ago, with the order's Overdue flag in the same
+// transaction.
 type overdueMarker struct {
 	store *journal.Store
 	after time.Duration

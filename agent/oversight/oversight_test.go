@@ -261,6 +261,46 @@ func TestOverdueOncePerOrder(t *testing.T) {
 	}
 }
 
+// An order held by the open breaker for 45 minutes, then 20 minutes in 待分仓, is overdue (its
+// clock started when it was first held), while the breaker's average wait counts only its time in
+// 待分仓: released orders do not make it reopen (max_avg_wait 30 min here).
+func TestOverdueCountsHeldTime(t *testing.T) {
+	r := newRig(t, oversight.Options{OverdueAfter: 30 * time.Minute,
+		Breaker: breaker.Options{MaxBacklog: 3, MaxAvgWait: 30 * time.Minute, CloseAfter: time.Minute}})
+	for _, id := range ids("P", 4) {
+		r.order(id)
+	}
+	r.ov.Check(context.Background())
+	r.order("H1")
+	if st := r.state("H1"); st != order.Held {
+		t.Fatalf("H1 is %s with the breaker open", st)
+	}
+	r.clk.Advance(44 * time.Minute)
+	for _, id := range ids("P", 4) { // the backlog is worked off (cancelled by the hub here)
+		if err := r.in.Apply(context.Background(), []byte(`{"type":"cancel","order_id":"`+id+`","reason":"buyer"}`)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r.ov.Check(context.Background())
+	r.clk.Advance(time.Minute)
+	r.ov.Check(context.Background())
+	if r.ov.Breaker().Open() || r.state("H1") != order.PendingAllocation {
+		t.Fatalf("breaker open %v, H1 %s: want closed and released", r.ov.Breaker().Open(), r.state("H1"))
+	}
+	r.clk.Advance(20 * time.Minute)
+	r.ov.Check(context.Background())
+	es := r.entries(wire.KindOverdue)
+	if len(es) != 1 || es[0].OrderID != "H1" || !strings.Contains(es[0].Detail, "held 45m0s, then 20m0s") {
+		t.Fatalf("overdue entries %+v", es)
+	}
+	if r.ov.Breaker().Open() {
+		t.Fatal("the breaker reopened on the released order's held time")
+	}
+	if w := oversight.SourceOf(r.ov).Snapshot().Backlog.AvgWait; w != 20*time.Minute {
+		t.Errorf("breaker average wait %v, want 20m (time in 待分仓 only)", w)
+	}
+}
+
 // A hub command changes the thresholds, journaled with its id; a bad one is journaled as refused.
 func TestHubCommand(t *testing.T) {
 	r := newRig(t, oversight.Options{})

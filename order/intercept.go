@@ -149,7 +149,7 @@ func (d msgDecision) intercept() Decision {
 		e.Detail = "intercept requested: stop the parcel at its next scan"
 	}
 	if n.Intercept.Reason != "" {
-		e.Detail += "; reason: " + n.Intercept.Reason
+		e.Detail += interceptReasonSep + n.Intercept.Reason
 	}
 	return d.store(o, n, e)
 }
@@ -192,7 +192,7 @@ func Resolve(o Order, r Resolution, src Source) Decision {
 	n.Intercept.By, n.Intercept.Note, n.Intercept.ResolvedAt = strings.TrimSpace(r.Operator), Excerpt(strings.TrimSpace(r.Note), MaxExcerpt), r.At
 	e := src.Entry()
 	e.OrderID, e.Waybill, e.Carrier = o.ID, o.Waybill, o.Carrier
-	e.Detail = Excerpt(fmt.Sprintf("intercept resolved (%s): %s", r.Action, strings.TrimSpace(r.Note)), MaxExcerpt)
+	e.Detail = Excerpt(fmt.Sprintf("%s%s): %s", interceptResolvedHead, r.Action, strings.TrimSpace(r.Note)), MaxExcerpt)
 	switch r.Action {
 	case ResolveRelease, ResolveAcknowledge:
 		if after != (r.Action == ResolveAcknowledge) {

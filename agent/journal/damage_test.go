@@ -39,7 +39,7 @@ func damageFixture(t *testing.T, n int) (string, []byte) {
 			now := clk.Now()
 			o := order.Order{ID: id, Channel: msg.Channel, ChannelOrderNo: msg.ChannelOrderNo, BuyerID: msg.BuyerID, OrderedAt: now,
 				SKUs: msg.SKUs, Payment: msg.Payment, Recipient: msg.Recipient, Carrier: msg.Carrier,
-				State: order.PendingAllocation, StateSince: now, ReceivedAt: now, PendingSince: now}
+				State: order.PendingAllocation, StateSince: now, ReceivedAt: now, PendingSince: now, QueuedSince: now}
 			tx.PutOrder(o)
 			tx.Append(wire.Entry{Kind: wire.KindIntake, OrderID: id, To: string(o.State), Carrier: o.Carrier, Trigger: wire.TriggerHub, Order: &msg})
 			return nil

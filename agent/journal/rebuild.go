@@ -9,7 +9,6 @@ import (
 	"io/fs"
 	"iter"
 	"os"
-	"slices"
 	"strings"
 	"time"
 
@@ -277,80 +276,42 @@ func (tx *Tx) restore(e wire.Entry) {
 }
 
 // replayOrder re-creates the order change an entry records: an intake creates the order (or fills
-// in its data, or assigns its waybill), a step or merge moves it to the entry's to-state with the
-// waybill and times that go with it, an overdue entry marks it. The entries carry what the agent
-// decided, so nothing is decided again here (no breaker, no contract check). What entries do not
-// carry is lost: times are the entries' times.
+// in its data, or assigns its waybill), an update applies the newer version of its data, a step or
+// merge moves it to the entry's to-state with the waybill and times that go with it, an overdue
+// entry marks it; every change also restores the label version and the intercept the entry leaves
+// (order.RestoreMarks), so the outdated label and the intercept flag come back. The entries carry
+// what the agent decided, so nothing is decided again here (no breaker, no contract check). What
+// entries do not carry is lost: times are the entries' times.
 func replayOrder(tx *Tx, e wire.Entry) {
 	id := e.OrderID
 	if id == "" || strings.ContainsRune(id, 0) {
 		return
 	}
 	at, _ := wire.ParseTime(e.At)
-	to, toErr := order.ParseState(e.To)
 	o, known := tx.Order(id)
 	switch e.Kind {
 	case wire.KindIntake:
-		switch {
-		case e.Order != nil && !known:
-			o = orderOf(id, *e.Order)
-			if toErr != nil {
-				to = order.PendingAllocation
-				if o.Payment == order.PaymentDeposit {
-					to = order.AwaitingBalance
-				}
-			}
-			o.State, o.StateSince, o.ReceivedAt = to, at, at
-			if to == order.PendingAllocation {
-				o.PendingSince = at
-			}
-		case !known:
+		var ok bool
+		if o, ok = replayIntake(o, known, e, at); !ok {
 			return
-		case e.Order != nil && o.Channel == "" && o.ChannelOrderNo == "" && o.BuyerID == "":
-			// A minimal record made from another agent's state: the data arrived (see intake).
-			n := orderOf(id, *e.Order)
-			n.State, n.StateSince, n.PendingSince, n.ReceivedAt = o.State, o.StateSince, o.PendingSince, o.ReceivedAt
-			n.Waybill, n.PrintedAt, n.PickedUpAt, n.Overdue = o.Waybill, o.PrintedAt, o.PickedUpAt, o.Overdue
-			if o.Carrier != "" {
-				n.Carrier = o.Carrier
-			}
-			if o.AssignedWaybill != "" {
-				n.AssignedWaybill = o.AssignedWaybill
-			}
-			o = n
 		}
-		if e.Waybill != "" {
-			o.AssignedWaybill = waybill.Normalize(e.Waybill)
+	case wire.KindUpdate:
+		if !known || e.Order == nil {
+			return
 		}
-		if e.Carrier != "" {
-			o.Carrier = e.Carrier
+		// The update's fields are re-derived from its message by the rule that decided it.
+		if d := order.DecideMsg(o, true, *e.Order, order.MsgEnv{At: at}); d.Store && d.Entry.Kind == wire.KindUpdate {
+			o = d.Outcome.Order
 		}
 	case wire.KindStep, wire.KindMerge:
-		if toErr != nil {
+		to, err := order.ParseState(e.To)
+		if err != nil {
 			return
 		}
+		o = replayState(o, known, id, to, e, at)
+	case wire.KindIntercept, wire.KindReprint:
 		if !known {
-			o = order.Order{ID: id, State: to, StateSince: at, ReceivedAt: at}
-		}
-		if o.State != to {
-			o.State, o.StateSince = to, at
-			switch to {
-			case order.PendingAllocation:
-				o.PendingSince = at
-			case order.WaybillPrinted:
-				o.PrintedAt = at
-			case order.PickedUp:
-				if o.PrintedAt.IsZero() {
-					o.PrintedAt = at
-				}
-				o.PickedUpAt = at
-			}
-		}
-		if wb := waybill.Normalize(e.Waybill); wb != "" && (to == order.WaybillPrinted || to == order.PickedUp) && (o.Waybill == "" || to == order.WaybillPrinted) {
-			o.Waybill = wb
-		}
-		if e.Carrier != "" && o.Carrier == "" {
-			o.Carrier = e.Carrier
+			return
 		}
 	case wire.KindOverdue:
 		if !known {
@@ -360,22 +321,74 @@ func replayOrder(tx *Tx, e wire.Entry) {
 	default:
 		return
 	}
-	tx.PutOrder(o)
+	tx.PutOrder(order.RestoreMarks(o, e))
 }
 
-// orderOf is an order's data from its intake message, normalized as intake stores it.
+// replayIntake is o after intake entry e: a new order from the entry's message, the data for a
+// minimal record made from another agent's state, or an assigned waybill; ok is false when there
+// is nothing to store (data for an order not known).
+func replayIntake(o order.Order, known bool, e wire.Entry, at time.Time) (order.Order, bool) {
+	switch {
+	case e.Order != nil && !known:
+		o = orderOf(e.OrderID, *e.Order)
+		to, err := order.ParseState(e.To)
+		if err != nil {
+			to = order.InitialState(o.Payment, false)
+		}
+		o = o.Receive(to, at)
+	case !known:
+		return o, false
+	case e.Order != nil && o.Channel == "" && o.ChannelOrderNo == "" && o.BuyerID == "":
+		// A minimal record made from another agent's state: the data arrived (see intake), filled
+		// in by the rule that did it.
+		if d := order.DecideMsg(o, true, *e.Order, order.MsgEnv{At: at}); d.Store {
+			o = d.Outcome.Order
+		}
+	}
+	if e.Waybill != "" {
+		o.AssignedWaybill = waybill.Normalize(e.Waybill)
+	}
+	if e.Carrier != "" {
+		o.Carrier = e.Carrier
+	}
+	return o, true
+}
+
+// replayState is o after a step or merge entry e to state to.
+func replayState(o order.Order, known bool, id string, to order.State, e wire.Entry, at time.Time) order.Order {
+	if !known {
+		// First heard of through this entry: a minimal record before the backlog, moved to the
+		// entry's state as intake's merge moved it.
+		o = order.Order{ID: id, State: order.AwaitingBalance, StateSince: at, ReceivedAt: at}
+		if to == order.Held {
+			o.State = to
+		}
+	}
+	if o.State != to {
+		o = o.Enter(to, at)
+		switch to {
+		case order.WaybillPrinted:
+			o.PrintedAt = at
+		case order.PickedUp:
+			if o.PrintedAt.IsZero() {
+				o.PrintedAt = at
+			}
+			o.PickedUpAt = at
+		}
+	}
+	if wb := waybill.Normalize(e.Waybill); wb != "" && (to == order.WaybillPrinted || to == order.PickedUp) && (o.Waybill == "" || to == order.WaybillPrinted) {
+		o.Waybill = wb
+	}
+	if e.Carrier != "" && o.Carrier == "" {
+		o.Carrier = e.Carrier
+	}
+	return o
+}
+
+// orderOf is an order's data from its intake message, normalised as intake stores it
+// (order.FromMsg: the recipient's fields and the data version included).
 func orderOf(id string, m wire.OrderMsg) order.Order {
-	ordered, _ := wire.ParseTime(m.OrderedAt)
-	paid, _ := wire.ParseTime(m.PaidAt)
-	skus := slices.Clone(m.SKUs)
-	slices.Sort(skus)
-	o := order.Order{
-		ID: id, Channel: strings.ToLower(strings.TrimSpace(m.Channel)), ChannelOrderNo: strings.TrimSpace(m.ChannelOrderNo),
-		BuyerID: strings.TrimSpace(m.BuyerID), OrderedAt: ordered, PaidAt: paid, SKUs: skus, Payment: m.Payment,
-		Recipient: m.Recipient, Carrier: strings.ToLower(strings.TrimSpace(m.Carrier)), AssignedWaybill: waybill.Normalize(m.Waybill),
-	}
-	if o.Payment == "" {
-		o.Payment = order.PaymentFull
-	}
+	o := order.FromMsg(m)
+	o.ID = id
 	return o
 }

@@ -32,7 +32,7 @@ func writeOrders(t *testing.T, s *journal.Store, from, n int) {
 		err := s.Do(context.Background(), func(tx *journal.Tx) error {
 			o := order.Order{ID: id, Channel: "tmall", ChannelOrderNo: msg.ChannelOrderNo, BuyerID: "b1", OrderedAt: at,
 				SKUs: []string{"SKU-1"}, Payment: order.PaymentFull, Carrier: "sf",
-				State: order.PendingAllocation, StateSince: at, PendingSince: at, ReceivedAt: at}
+				State: order.PendingAllocation, StateSince: at, PendingSince: at, QueuedSince: at, ReceivedAt: at}
 			tx.PutOrder(o)
 			tx.Append(wire.Entry{Kind: wire.KindIntake, OrderID: id, To: string(o.State), Carrier: "sf", Trigger: wire.TriggerHub, Order: &msg, At: wire.Time(at)})
 			if i%2 == 0 {
@@ -40,6 +40,18 @@ func writeOrders(t *testing.T, s *journal.Store, from, n int) {
 				tx.PutOrder(o)
 				tx.Append(wire.Entry{Kind: wire.KindStep, OrderID: id, From: string(order.PendingAllocation), To: string(o.State),
 					Waybill: o.Waybill, Carrier: "sf", Station: "print-1", Trigger: wire.TriggerPrint, At: wire.Time(at)})
+			}
+			if i%5 == 0 {
+				// A newer version with another address (a printed label becomes outdated) and an
+				// intercept, decided by the order domain as intake decides them.
+				upd := msg
+				upd.Version, upd.RecipientAddress, upd.HSeq = 2, "广东省深圳市福田区华强北路1号", uint64(2*i+1)
+				icp := wire.OrderMsg{Type: wire.TypeIntercept, OrderID: id, Reason: "买家要求 buyer asked", HSeq: uint64(2*i + 2)}
+				for _, m := range []wire.OrderMsg{upd, icp} {
+					if d := tx.Commit(order.DecideMsg(o, true, m, order.MsgEnv{At: at})); d.Store {
+						o = d.Outcome.Order
+					}
+				}
 			}
 			return nil
 		})
@@ -241,6 +253,9 @@ func TestJournalRecover(t *testing.T) {
 		}
 		if !reflect.DeepEqual(got.orders, want.orders) {
 			t.Errorf("orders differ after recover: %d orders, want %d", len(got.orders), len(want.orders))
+		}
+		if o := got.orders["ORD-0010"]; o.Version != 2 || !o.LabelOutdated || !o.Intercepted() || o.Intercept.Reason != "买家要求 buyer asked" {
+			t.Errorf("the update and intercept of ORD-0010 were not replayed: %+v", o)
 		}
 		kept, _ := filepath.Glob(filepath.Join(dir, "wedge.db.damaged-*"))
 		if len(kept) != 1 {

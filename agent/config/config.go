@@ -95,6 +95,7 @@ type Config struct {
 	// Supervision (supervise.go): backlog breaker, overdue alerts, KPI, console.
 	Breaker      Breaker  `yaml:"breaker"`
 	OverdueAfter Duration `yaml:"overdue_after"` // default 30m
+	Intake       Intake   `yaml:"intake"`
 	KPI          KPI      `yaml:"kpi"`
 	Console      Console  `yaml:"console"`
 	// SigningKey is the agent's own Ed25519 key file, which signs its uplink batches (signing.go;

@@ -56,6 +56,9 @@ func (c *Config) setDefaults() {
 	if c.OverdueAfter == 0 {
 		c.OverdueAfter = Duration(DefaultOverdueAfter)
 	}
+	if c.Intake.LatencyAlert == 0 {
+		c.Intake.LatencyAlert = Duration(DefaultLatencyAlert)
+	}
 	k := &c.KPI
 	if k.Zone == "" {
 		k.Zone = DefaultKPIZone

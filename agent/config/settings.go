@@ -16,10 +16,11 @@ import (
 // SettingsVersion is the version of the canonical form that SettingsHash covers (the first line of
 // SettingsCanonical). It changes when the list of shared fields or the form changes, so that two
 // hashes of different versions are never taken as a disagreement about the settings themselves.
-const SettingsVersion = 1
+// Version 2 added intake.latency_alert.
+const SettingsVersion = 2
 
 // sharedFields are the settings every PC of a site must agree on: the rules of the floor (data
-// contracts, breaker, overdue, KPI, badge and pairing rules), the site's broker and the hub keys it
+// contracts, breaker, overdue, intake latency alert, KPI, badge and pairing rules), the site's broker and the hub keys it
 // pins (a PC without the hub's new key refuses the hub's messages). "*" stands for
 // any mapping key, "[]" for any list index. SettingsHash covers exactly these fields.
 var sharedFields = []string{
@@ -33,6 +34,7 @@ var sharedFields = []string{
 	"broker.url", "broker.hub_keys[]", "broker.accept_unsigned",
 	"breaker.max_backlog", "breaker.max_avg_wait", "breaker.close_ratio", "breaker.close_after",
 	"overdue_after",
+	"intake.latency_alert",
 	"kpi.zone", "kpi.within", "kpi.goal", "kpi.warn",
 	"kpi.shifts[].name", "kpi.shifts[].name_zh", "kpi.shifts[].start", "kpi.shifts[].end",
 }
@@ -57,8 +59,8 @@ var perPCFields = []string{
 var secretFields = []string{"api.token", "broker.password", "console.users.*"}
 
 // reportedPrefixes select the settings the agent reports with their source (status, console, start
-// log): the breaker, the overdue limit, the KPI and the data contracts.
-var reportedPrefixes = []string{"breaker.", "overdue_after", "kpi.", "contract.", "strict_channels", "channels."}
+// log): the breaker, the overdue limit, the intake latency alert, the KPI and the data contracts.
+var reportedPrefixes = []string{"breaker.", "overdue_after", "intake.", "kpi.", "contract.", "strict_channels", "channels."}
 
 // Setting is one field of the configuration after defaults.
 type Setting struct {
@@ -116,7 +118,7 @@ func (c *Config) ReportedSettings() []Setting {
 }
 
 // SettingsCanonical is the versioned canonical form of the shared settings: the line
-// "wedge-settings v1", then one line FIELD=QUOTED-VALUE per shared setting, sorted by field.
+// "wedge-settings v2", then one line FIELD=QUOTED-VALUE per shared setting, sorted by field.
 func (c *Config) SettingsCanonical() []byte {
 	shared := c.SharedSettings()
 	slices.SortFunc(shared, func(a, b Setting) int { return strings.Compare(a.Field, b.Field) })
@@ -128,7 +130,7 @@ func (c *Config) SettingsCanonical() []byte {
 	return []byte(b.String())
 }
 
-// SettingsHash is the hash of the shared settings: "v1:" and the first 32 hex digits of the
+// SettingsHash is the hash of the shared settings: "v2:" and the first 32 hex digits of the
 // SHA-256 of SettingsCanonical. Two PCs of a site with the same hash agree on every shared
 // setting; `wedge config hash` prints it and the agent publishes it in its status.
 func (c *Config) SettingsHash() string {

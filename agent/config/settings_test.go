@@ -48,6 +48,7 @@ console:
   allowed_origins: ["https://pack01.lan"]
   secure_cookies: true
 signing_key: /etc/wedge/agent.key
+intake: {latency_alert: 15m}
 `
 
 func fullConfig(t *testing.T) *Config {
@@ -130,6 +131,7 @@ func TestSettingsLinesAndSecrets(t *testing.T) {
 		"api.token":                         {Value: "tok", Line: 14, Secret: true},
 		"devices[0].match.interface":        {Value: "0", Line: 19},
 		"contract.default_order_no_pattern": {Value: "^[A-Za-z0-9]{14,64}$", Line: 8, Shared: true},
+		"intake.latency_alert":              {Value: "15m0s", Line: 37, Shared: true},
 	} {
 		if s := got[field]; s.Value != want.Value || s.Line != want.Line || s.Shared != want.Shared || s.Secret != want.Secret {
 			t.Errorf("%s: %+v, want %+v", field, s, want)
@@ -170,7 +172,7 @@ func TestSettingsHash(t *testing.T) {
 		return c.SettingsHash()
 	}
 	h0 := hash(base)
-	if !strings.HasPrefix(h0, "v1:") || len(h0) != 3+32 {
+	if !strings.HasPrefix(h0, "v2:") || len(h0) != 3+32 {
 		t.Fatalf("hash %q", h0)
 	}
 	for _, same := range []string{
@@ -190,6 +192,7 @@ func TestSettingsHash(t *testing.T) {
 		base + "contract: {default_order_no_pattern: \"^[A-Za-z0-9]{13,64}$\"}\n",
 		base + "  jd: {order_no_pattern: \"^[0-9]{12,16}$\"}\n",
 		base + "kpi: {goal: 0.9}\n",
+		base + "intake: {latency_alert: 15m}\n",
 		base + "broker: {url: \"tcp://10.0.0.1:1883\"}\n",
 		strings.Replace(base, "sz01", "sz02", 1),
 		strings.Replace(base, "20}", "21}", 1),
@@ -200,7 +203,7 @@ func TestSettingsHash(t *testing.T) {
 	}
 	c, _ := Parse("h.yaml", []byte(base), nil)
 	canon := string(c.SettingsCanonical())
-	if !strings.HasPrefix(canon, "wedge-settings v1\nbreaker.close_after=\"1m0s\"\n") || !strings.Contains(canon, "\nchannels.tmall.order_no_pattern=\"^[0-9]{12,20}$\"\n") ||
+	if !strings.HasPrefix(canon, "wedge-settings v2\nbreaker.close_after=\"1m0s\"\n") || !strings.Contains(canon, "\nchannels.tmall.order_no_pattern=\"^[0-9]{12,20}$\"\n") ||
 		strings.Contains(canon, "agent=") {
 		t.Errorf("canonical form:\n%s", canon)
 	}
@@ -213,7 +216,7 @@ func TestReportedSettings(t *testing.T) {
 		fields = append(fields, s.Field)
 	}
 	got := strings.Join(fields, " ")
-	for _, want := range []string{"contract.default_order_no_pattern", "strict_channels", "channels.jd.order_no_pattern", "breaker.max_backlog", "overdue_after", "kpi.goal", "kpi.warn"} {
+	for _, want := range []string{"contract.default_order_no_pattern", "strict_channels", "channels.jd.order_no_pattern", "breaker.max_backlog", "overdue_after", "intake.latency_alert", "kpi.goal", "kpi.warn"} {
 		if !slices.Contains(fields, want) {
 			t.Errorf("%s not reported: %s", want, got)
 		}

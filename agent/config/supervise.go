@@ -19,6 +19,7 @@ const (
 	DefaultCloseRatio   = 0.8
 	DefaultCloseAfter   = time.Minute
 	DefaultOverdueAfter = 30 * time.Minute
+	DefaultLatencyAlert = 10 * time.Minute
 	DefaultKPIZone      = "Asia/Shanghai"
 	DefaultKPIWithin    = 4 * time.Hour
 	DefaultKPIGoal      = 0.92
@@ -32,6 +33,13 @@ type Breaker struct {
 	MaxAvgWait Duration `yaml:"max_avg_wait"` // or above this average wait (default 8m)
 	CloseRatio float64  `yaml:"close_ratio"`  // closes below this share of both limits (default 0.8)
 	CloseAfter Duration `yaml:"close_after"`  // held that long without interruption (default 1m)
+}
+
+// Intake is the watch on how late orders reach the PC: the time from an order's payment (paid_at)
+// to its intake here. The console alerts when the median of the last 10 minutes passes
+// LatencyAlert.
+type Intake struct {
+	LatencyAlert Duration `yaml:"latency_alert"` // default 10m
 }
 
 // KPI is the pickup KPI: the share of orders picked up within Within of payment.
@@ -84,7 +92,8 @@ func (c *Config) SessionKey() ([]byte, error) {
 	return []byte(strings.TrimSpace(string(b))), nil
 }
 
-// validateSupervise checks the breaker thresholds, the overdue alert, the KPI settings and the
+// validateSupervise checks the breaker thresholds, the overdue alert, the intake latency alert, the
+// KPI settings and the
 // console users' password hashes.
 func (c *Config) validateSupervise(v *validator) {
 	b := c.Breaker
@@ -102,6 +111,9 @@ func (c *Config) validateSupervise(v *validator) {
 	}
 	if c.OverdueAfter < 0 {
 		v.failf([]any{"overdue_after"}, "must be positive, got %s", c.OverdueAfter.D())
+	}
+	if c.Intake.LatencyAlert < 0 {
+		v.failf([]any{"intake", "latency_alert"}, "must be positive, got %s", c.Intake.LatencyAlert.D())
 	}
 	k := c.KPI
 	if _, err := time.LoadLocation(k.Zone); err != nil {

@@ -19,6 +19,9 @@ func TestSuperviseDefaults(t *testing.T) {
 		c.Breaker.CloseAfter.D() != time.Minute || c.OverdueAfter.D() != 30*time.Minute {
 		t.Fatalf("breaker defaults %+v overdue %s", c.Breaker, c.OverdueAfter.D())
 	}
+	if c.Intake.LatencyAlert.D() != 10*time.Minute {
+		t.Fatalf("intake latency alert default %s", c.Intake.LatencyAlert.D())
+	}
 	k := c.KPI
 	if k.Zone != "Asia/Shanghai" || k.Within.D() != 4*time.Hour || k.Goal != 0.92 || k.Warn != 0.85 {
 		t.Fatalf("kpi defaults %+v", k)
@@ -34,6 +37,9 @@ func TestSuperviseInvalid(t *testing.T) {
 		{"breaker: {close_ratio: 1.5}", "t.yaml:3: breaker.close_ratio: must be in (0, 1]"},
 		{"breaker: {max_avg_wait: -1m}", "breaker.max_avg_wait: must be positive"},
 		{"overdue_after: -5m", "t.yaml:3: overdue_after: must be positive"},
+		{"intake: {latency_alert: -1m}", "t.yaml:3: intake.latency_alert: must be positive"},
+		{"intake: {latency_alert: 10}", `t.yaml:3: intake: "10" is not a duration`},
+		{"intake: {latency_limit: 10m}", "latency_limit"},
 		{"kpi: {zone: Mars/Olympus}", "t.yaml:3: kpi.zone: \"Mars/Olympus\" is not an IANA time zone"},
 		{"kpi: {goal: 0.8, warn: 0.9}", "kpi.warn: must be in (0, goal]"},
 		{"kpi: {shifts: [{name: day, start: \"08:00\", end: \"12:00\"}]}", "kpi.shifts:"},

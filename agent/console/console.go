@@ -36,6 +36,7 @@ import (
 
 	"wedge/agent/breaker"
 	"wedge/agent/config"
+	"wedge/agent/latency"
 	"wedge/internal/clock"
 	"wedge/internal/logging"
 	"wedge/internal/webauth"
@@ -87,6 +88,9 @@ type Snapshot struct {
 	Devices []Device            `json:"devices"`
 	Sync    Sync                `json:"sync"`
 	Overdue []OrderRow          `json:"overdue"` // highlighted: in 待分仓 past overdue_after, oldest first
+	// Intake is how late orders reach this PC after payment: the median of the last 10 minutes,
+	// its distribution (latency.Buckets), the orders not measured, the limit and the alert.
+	Intake latency.Stats `json:"intake"`
 	// Settings are the breaker, overdue, KPI and data contract settings the agent applies, each
 	// with its source (configuration file and line, default, or hub command).
 	Settings []config.Effective `json:"settings"`
@@ -164,10 +168,11 @@ type Scan struct {
 
 // Alert kinds.
 const (
-	AlertBreaker      = "breaker"
-	AlertPrinterFault = "printer_fault"
-	AlertUnplugged    = "unplugged"
-	AlertOverdue      = "overdue"
+	AlertBreaker       = "breaker"
+	AlertPrinterFault  = "printer_fault"
+	AlertUnplugged     = "unplugged"
+	AlertOverdue       = "overdue"
+	AlertIntakeLatency = "intake_latency"
 )
 
 // Alert is a popup that stays until acknowledged.
@@ -184,6 +189,17 @@ type Alert struct {
 // BreakerAlert is the popup for a breaker transition (open or reset/close, so every screen learns it).
 func BreakerAlert(t breaker.Transition) Alert {
 	return Alert{Kind: AlertBreaker, At: t.At, Title: t.Message(), Detail: t.Entry().Detail}
+}
+
+// IntakeLatencyAlert is the popup for orders reaching the PC late after payment: the median of the
+// window s passed its limit.
+func IntakeLatencyAlert(s latency.Stats) Alert {
+	win := s.Window.Round(time.Minute)
+	return Alert{Kind: AlertIntakeLatency, At: s.At, Title: order.Message{
+		ZH: fmt.Sprintf("订单到仓延迟过高：近 %s 支付→到达本机中位数 %s，超过上限 %s，请联系订单系统检查推送", win, s.Median.Round(time.Second), s.Limit),
+		EN: fmt.Sprintf("Orders arrive late: median payment → arrival at this PC over the last %s is %s, over the %s limit; ask the order system to check its push", win, s.Median.Round(time.Second), s.Limit)},
+		Detail: fmt.Sprintf("median %s over %d orders (max %s), limit %s; not measured: %d without paid_at, %d paid after arrival (clock skew)",
+			s.Median.Round(time.Second), s.Count, s.Max.Round(time.Second), s.Limit, s.NoPaidAt, s.Future)}
 }
 
 // PrinterFaultAlert is the popup for a printer fault.

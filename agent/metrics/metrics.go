@@ -1,5 +1,6 @@
 // Package metrics is the agent's Prometheus registry: scans, rejections by reason, steps, backlog
-// per state, average wait, breaker state, held orders, unsynced entries, sync lag and devices up,
+// per state, average wait, breaker state, held orders, unsynced entries, sync lag, devices up and
+// the intake latency (paid_at → intake at this PC: histogram, window median, alert, unmeasured),
 // with setters the agent calls and a Handler for GET /metrics. It uses its own registry (plus the
 // Go and process collectors), never the global one, so tests and several agents in one process do
 // not collide.
@@ -13,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"wedge/agent/latency"
 	"wedge/order"
 )
 
@@ -33,7 +35,17 @@ type Metrics struct {
 	connected  prometheus.Gauge
 	devicesUp  *prometheus.GaugeVec
 	overdue    prometheus.Counter
+	latency    prometheus.Histogram
+	unmeasured *prometheus.CounterVec
+	latMedian  prometheus.Gauge
+	latAlert   prometheus.Gauge
 }
+
+// Reasons an arriving order's latency is not measured (wedge_intake_latency_unmeasured_total).
+const (
+	UnmeasuredNoPaidAt = "no_paid_at"
+	UnmeasuredFuture   = "paid_at_in_future"
+)
 
 // New registers every metric in a fresh registry.
 func New() *Metrics {
@@ -66,13 +78,33 @@ func New() *Metrics {
 		overdue: prometheus.NewCounter(prometheus.CounterOpts{Name: "wedge_overdue_alerts_total",
 			Help: "Overdue alerts raised (orders in pending_allocation past overdue_after)."}),
 	}
+	m.latency = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "wedge_intake_latency_seconds",
+		Help: "Time from an order's payment (paid_at) to its intake at this PC.", Buckets: latencyBuckets()})
+	m.unmeasured = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "wedge_intake_latency_unmeasured_total",
+		Help: "Orders whose intake latency was not measured: no paid_at, or paid_at after the arrival (clock skew)."}, []string{"reason"})
+	m.latMedian = prometheus.NewGauge(prometheus.GaugeOpts{Name: "wedge_intake_latency_median_seconds",
+		Help: "Median intake latency of the orders that arrived in the last 10 minutes (0 when none)."})
+	m.latAlert = prometheus.NewGauge(prometheus.GaugeOpts{Name: "wedge_intake_latency_alert",
+		Help: "1 while the intake latency alert is raised (the 10-minute median over intake.latency_alert)."})
 	m.reg.MustRegister(m.scans, m.rejections, m.steps, m.backlog, m.avgWait, m.oldestWait, m.breaker, m.held,
-		m.unsynced, m.syncLag, m.connected, m.devicesUp, m.overdue,
+		m.unsynced, m.syncLag, m.connected, m.devicesUp, m.overdue, m.latency, m.unmeasured, m.latMedian, m.latAlert,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	for _, s := range order.States {
 		m.backlog.WithLabelValues(string(s)).Set(0)
 	}
+	for _, r := range []string{UnmeasuredNoPaidAt, UnmeasuredFuture} {
+		m.unmeasured.WithLabelValues(r)
+	}
 	return m
+}
+
+// latencyBuckets are latency.Buckets in seconds.
+func latencyBuckets() []float64 {
+	b := make([]float64, len(latency.Buckets))
+	for i, d := range latency.Buckets {
+		b[i] = d.Seconds()
+	}
+	return b
 }
 
 // Registry exposes the registry (tests, extra collectors).
@@ -173,6 +205,31 @@ func (m *Metrics) RemoveDevice(name, kind string) {
 		return
 	}
 	m.devicesUp.DeleteLabelValues(name, kind)
+}
+
+// IntakeLatency records one arriving order: its latency when k is latency.Measured, else it is
+// counted as unmeasured with its reason.
+func (m *Metrics) IntakeLatency(k latency.Kind, d time.Duration) {
+	if m == nil {
+		return
+	}
+	switch k {
+	case latency.Measured:
+		m.latency.Observe(d.Seconds())
+	case latency.NoPaidAt:
+		m.unmeasured.WithLabelValues(UnmeasuredNoPaidAt).Inc()
+	case latency.Future:
+		m.unmeasured.WithLabelValues(UnmeasuredFuture).Inc()
+	}
+}
+
+// SetIntakeLatency sets the window's median and whether the latency alert is raised.
+func (m *Metrics) SetIntakeLatency(median time.Duration, alert bool) {
+	if m == nil {
+		return
+	}
+	m.latMedian.Set(median.Seconds())
+	m.latAlert.Set(b2f(alert))
 }
 
 // Overdue counts overdue alerts.

@@ -9,6 +9,7 @@ import (
 
 	"wedge/agent/breaker"
 	"wedge/agent/console"
+	"wedge/agent/latency"
 	"wedge/order"
 )
 
@@ -28,6 +29,14 @@ type board struct {
 	stats    breaker.Stats
 	overdue  []console.OrderRow
 	lastSync console.Sync
+	intake   latency.Stats
+}
+
+// setIntake stores the intake latency window's last measurement.
+func (b *board) setIntake(s latency.Stats) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.intake = s
 }
 
 // set stores an observation.
@@ -49,13 +58,14 @@ func (b *board) snapshot(now time.Time, br breaker.State, k console.KPI) console
 	if counts == nil {
 		counts = map[order.State]int{}
 	}
-	st, sy, rows := b.stats, b.lastSync, append([]console.OrderRow(nil), b.overdue...)
+	st, sy, rows, lat := b.stats, b.lastSync, append([]console.OrderRow(nil), b.overdue...), b.intake
+	lat.Buckets, lat.Bounds = slices.Clone(lat.Buckets), slices.Clone(lat.Bounds)
 	b.mu.Unlock()
 	if b.sync != nil {
 		sy = b.sync()
 	}
 	return console.Snapshot{Site: b.site, Agent: b.agent, At: now, Counts: counts, Backlog: st,
-		Breaker: br, KPI: k, Devices: devs, Sync: sy, Overdue: rows}
+		Breaker: br, KPI: k, Devices: devs, Sync: sy, Overdue: rows, Intake: lat}
 }
 
 // overdueRows are the board's overdue rows among pending: oldest first, at most MaxOverdueRows.

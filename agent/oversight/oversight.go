@@ -11,7 +11,14 @@
 // after the commit are the uplink status, the console and the metrics told. A restart while the
 // breaker is open restores it from the meta, so intake keeps holding and nothing is lost.
 //
-// Orders that wait in 待分仓 longer than Options.OverdueAfter get exactly one overdue entry each.
+// Orders in 待分仓 first queued longer than Options.OverdueAfter ago get exactly one overdue entry
+// each.
+//
+// The intake latency (agent/latency): each observation reads the entries committed since the last
+// one; every new order's intake entry adds its paid_at → arrival time to the metrics' histogram and
+// to the 10-minute window whose median the board shows, and a median over
+// Options.IntakeLatencyAlert raises a console alert (once, until the median falls back). Entries
+// committed before the agent started are not counted.
 //
 // A held order left behind by a race (intake read the breaker as open just before it closed) is
 // released by the next observation, so no order stays held while the breaker is closed.
@@ -31,6 +38,7 @@ import (
 	"wedge/agent/config"
 	"wedge/agent/console"
 	"wedge/agent/journal"
+	"wedge/agent/latency"
 	"wedge/agent/metrics"
 	"wedge/agent/overdue"
 	"wedge/agent/station"
@@ -38,6 +46,7 @@ import (
 	"wedge/internal/logging"
 	"wedge/order"
 	"wedge/order/kpi"
+	"wedge/sync/wire"
 )
 
 // Sentinel errors. Match them with errors.Is.
@@ -72,7 +81,10 @@ type Options struct {
 	ConfigFile string
 	// OverdueAfter is the overdue limit (default overdue.DefaultAfter, 30 min).
 	OverdueAfter time.Duration
-	KPI          kpi.Options
+	// IntakeLatencyAlert is the limit of the intake latency's 10-minute median (paid_at → intake
+	// here) above which the console raises an alert (default latency.DefaultLimit, 10 min).
+	IntakeLatencyAlert time.Duration
+	KPI                kpi.Options
 	// Console holds users, session key, origins and cookie policy. Source, Clock and Logger are set here.
 	Console console.Options
 	// Every is how often the backlog is observed without a Kick (default 5 s).
@@ -113,7 +125,8 @@ type Oversight struct {
 	kpi     *KPI
 	board   *board
 	overdue *overdueMarker
-	refused *refusalFeed
+	feed    *entryFeed
+	intake  *intakeWatch
 
 	kick chan struct{}
 	stop chan struct{}
@@ -153,7 +166,8 @@ func New(ctx context.Context, store *journal.Store, opts Options) (*Oversight, e
 	o.logSettings()
 	o.breaker.onChange = o.breakerChanged
 	o.overdue = &overdueMarker{store: store, after: opts.OverdueAfter, m: o.m, log: o.log}
-	o.refused = &refusalFeed{store: store, clk: o.clk, after: store.LastSeq()}
+	o.feed = &entryFeed{store: store, after: store.LastSeq()}
+	o.intake = &intakeWatch{m: o.m, log: o.log, w: latency.New(latency.Options{Limit: opts.IntakeLatencyAlert})}
 	o.board = &board{site: opts.Site, agent: opts.Agent, devices: opts.Devices, sync: opts.Sync}
 	o.events = &Events{m: o.m, clk: o.clk, kick: o.Kick, devUp: map[string]bool{}}
 	o.src = &consoleSource{store: store, clk: o.clk, board: o.board, kpi: o.kpi, breaker: o.breaker, events: o.events, confirm: opts.Confirm, settings: o.Settings,
@@ -263,8 +277,18 @@ func (o *Oversight) observe(ctx context.Context) {
 		}
 		return
 	}
-	o.refused.poll(func(s console.Scan) { o.con.Publish(console.ScanEvent(s)) })
 	now := o.clk.Now()
+	o.feed.poll(func(e wire.Entry) {
+		if s, ok := refusalScan(e, now); ok {
+			o.con.Publish(console.ScanEvent(s))
+		}
+		o.intake.add(e)
+	})
+	lat, raised := o.intake.observe(now)
+	o.board.setIntake(lat)
+	if raised {
+		o.con.Publish(console.AlertEvent(console.IntakeLatencyAlert(lat)))
+	}
 	wrote := o.breaker.observe(ctx, pending, held, now)
 	if o.overdue.mark(ctx, pending, now) > 0 {
 		wrote = true

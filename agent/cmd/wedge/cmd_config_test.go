@@ -103,7 +103,7 @@ func TestConfigHash(t *testing.T) {
 		t.Errorf("hashes: %v", lines)
 	}
 	code, out, _ = wedge(t, "config", "hash", "--canonical", d+"equal/b.yaml")
-	if code != exitOK || !strings.Contains(out, "\nwedge-settings v1\n") || !strings.Contains(out, "breaker.max_avg_wait=\"10m0s\"") || strings.Contains(out, "dock01") {
+	if code != exitOK || !strings.Contains(out, "\nwedge-settings v2\n") || !strings.Contains(out, "breaker.max_avg_wait=\"10m0s\"") || strings.Contains(out, "dock01") {
 		t.Errorf("canonical: %d\n%s", code, out)
 	}
 	if code, _, errs := wedge(t, "config", "hash", d+"bad/b.yaml"); code != exitUsage || !strings.Contains(errs, "b.yaml:4") {

@@ -9,7 +9,7 @@
       kpi: "【已揽收】达成时效达标率", today: "今日", shift: "本班", goal: "目标", warn: "预警", sync: "同步状态",
       unsynced: "未同步", lastack: "最近确认", broker: "消息服务器", feed: "实时扫描", time: "时间", result: "结果",
       code: "条码", station: "工位", device: "设备", operator: "操作员", reason: "说明", search: "查询订单",
-      searchPh: "订单号 / 平台单号 / 面单号", go: "查询", overdue: "超时订单（待分仓超过 30 分钟）", devices: "设备",
+      searchPh: "订单号 / 平台单号 / 面单号", go: "查询", overdue: "超时订单（排队超过 30 分钟，含暂停进入）", devices: "设备",
       user: "用户名", password: "密码", cancel: "取消", why: "原因", manual: "人工确认下一步", confirm: "确认",
       ack: "知道了", open: "已熔断", closed: "正常", up: "在线", down: "离线", yes: "已连接", no: "未连接",
       accepted: "成功", already_done: "重复", rejected: "拒绝", history: "本地记录", nextStep: "人工确认下一步",
@@ -17,6 +17,8 @@
       exceptions: "异常件（拦截）", resolve: "处理", resolveTitle: "处理拦截件", resolveAction: "处理方式",
       release: "放行", cancelOrder: "取消订单", return_to_stock: "退回库存", acknowledge: "已联系快递",
       settings: "生效设置", src_file: "配置文件", src_default: "默认值", src_hub: "中心指令", fileSays: "文件值",
+      intakeLat: "订单到达延迟（支付→到达本机）", latMedian: "近 10 分钟中位数", latLimit: "预警上限", latMax: "最长",
+      latUnmeasured: "未计入（无支付时间 / 支付时间晚于到达）", orders: "单",
     },
     en: {
       title: "Supervisor console", connecting: "connecting…", connected: "live", disconnected: "disconnected, retrying…",
@@ -25,7 +27,7 @@
       kpi: "Picked up within 4 h", today: "Today", shift: "Shift", goal: "goal", warn: "warning", sync: "Sync",
       unsynced: "Unsynced", lastack: "Last hub ack", broker: "Broker", feed: "Live scans", time: "Time", result: "Result",
       code: "Code", station: "Station", device: "Device", operator: "Operator", reason: "Detail", search: "Find an order",
-      searchPh: "order id / channel order no / waybill", go: "Search", overdue: "Overdue (pending over 30 min)", devices: "Devices",
+      searchPh: "order id / channel order no / waybill", go: "Search", overdue: "Overdue (queued over 30 min, held time included)", devices: "Devices",
       user: "User", password: "Password", cancel: "Cancel", why: "Reason", manual: "Manual confirmation", confirm: "Confirm",
       ack: "Acknowledge", open: "OPEN", closed: "closed", up: "up", down: "down", yes: "connected", no: "disconnected",
       accepted: "OK", already_done: "repeat", rejected: "rejected", history: "Local history", nextStep: "Confirm next step",
@@ -33,6 +35,8 @@
       exceptions: "Exceptions (intercepted)", resolve: "Resolve", resolveTitle: "Resolve an intercept", resolveAction: "Action",
       release: "Release", cancelOrder: "Cancel order", return_to_stock: "Return to stock", acknowledge: "Carrier contacted",
       settings: "Effective settings", src_file: "config file", src_default: "default", src_hub: "hub command", fileSays: "file says",
+      intakeLat: "Intake latency (paid → here)", latMedian: "Median, last 10 min", latLimit: "alert above", latMax: "max",
+      latUnmeasured: "Not measured (no paid_at / paid after arrival)", orders: "orders",
     },
   };
   const STATES = [
@@ -118,7 +122,32 @@
     const dv = $("devices").tBodies[0]; dv.textContent = "";
     for (const d of board.devices || []) dv.append(el("tr", { "data-device": d.name }, el("td", {}, d.name), el("td", {}, d.kind), el("td", {}, d.station || ""),
       el("td", { class: d.up ? "" : "down" }, d.up ? t("up") : t("down")), el("td", {}, d.health || ""), el("td", {}, d.detail || "")));
+    renderIntake();
     renderSettings();
+  }
+  // short is a bucket bound as people say it: 30s, 1m, 23m, 1h.
+  const short = (ns) => { const s = Math.round(ns / 1e9); return s % 3600 === 0 ? s / 3600 + "h" : s % 60 === 0 ? s / 60 + "m" : s + "s"; };
+  // renderIntake shows how late orders reach this PC: the window's median against the limit (red
+  // while the alert is raised), what was not measured, and the distribution as small bars.
+  function renderIntake() {
+    const l = board.intake || {}, n = l.count || 0;
+    $("lat-median").textContent = n ? dur(l.median) : "–";
+    $("lat-median").className = "big " + (l.alert ? "lvl-bad" : n ? "lvl-ok" : "lvl-none");
+    $("card-intake").classList.toggle("alert", !!l.alert);
+    $("lat-n").textContent = n + " " + t("orders");
+    $("lat-limit").textContent = l.limit ? dur(l.limit) : "–"; $("lat-max").textContent = n ? dur(l.max) : "–";
+    $("lat-unmeasured").textContent = (l.no_paid_at || 0) + " / " + (l.future_paid_at || 0);
+    const tb = $("lat-dist").tBodies[0]; tb.textContent = "";
+    const bounds = l.bounds || [], counts = l.buckets || [], top = Math.max(1, ...counts);
+    counts.forEach((c, i) => {
+      if (!c) return;
+      const label = i < bounds.length ? "≤" + short(bounds[i]) : ">" + short(bounds[bounds.length - 1]);
+      const over = i < bounds.length ? bounds[i] > l.limit : true;
+      const bar = el("span", { class: "bar" });
+      bar.style.width = Math.max(2, Math.round((c / top) * 100)) + "%";
+      tb.append(el("tr", { "data-bucket": label, class: over ? "over" : "" }, el("td", {}, label), el("td", {}, bar), el("td", {}, c)));
+    });
+    if (!tb.rows.length) tb.append(el("tr", {}, el("td", {}, t("none"))));
   }
   // origin says where a setting's value comes from: the file and line, the default, or the hub
   // command with who and when (and what the file says).

@@ -514,7 +514,7 @@ func TestIntakeNormalisesLikeOrderFromMsg(t *testing.T) {
 		}
 		want := order.FromMsg(m)
 		data := o
-		data.State, data.StateSince, data.PendingSince, data.ReceivedAt = "", time.Time{}, time.Time{}, time.Time{}
+		data.State, data.StateSince, data.PendingSince, data.QueuedSince, data.ReceivedAt = "", time.Time{}, time.Time{}, time.Time{}, time.Time{}
 		if !reflect.DeepEqual(data, want) {
 			t.Fatalf("intake stored\n%+v\nFromMsg gives\n%+v", data, want)
 		}

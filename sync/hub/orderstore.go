@@ -39,8 +39,9 @@ type storedOrder struct {
 	Versions []wire.OrderMsg `json:"versions,omitempty"`
 }
 
-// orderFields are the order's data and state in a stored record. An agent-only field (the overdue
-// alert flag, raised by an agent's supervision) is not part of the hub's record.
+// orderFields are the order's data and state in a stored record. The agent-only fields (the overdue
+// alert flag and the time its clock starts, QueuedSince: an agent's supervision) are not part of the
+// hub's record.
 type orderFields struct {
 	ID              string    `json:"order_id"`
 	Channel         string    `json:"channel,omitempty"`

@@ -42,8 +42,8 @@ func (s Stock) Render(o order.Order, wb, lang string) ([]byte, error) {
 	return label.Render(For(o, wb), s.Size, s.DPI, lang)
 }
 
-// PNG renders order o's label as a PNG: the bound waybill, else the assigned one (ErrNoWaybill
-// when there is neither).
+// PNG renders order o's label as a PNG (Preview): the bound waybill, else the assigned one
+// (ErrNoWaybill when there is neither).
 func (s Stock) PNG(o order.Order) ([]byte, error) {
 	wb := o.Waybill
 	if wb == "" {
@@ -53,7 +53,16 @@ func (s Stock) PNG(o order.Order) ([]byte, error) {
 		return nil, fmt.Errorf("%w: order %s", ErrNoWaybill, o.ID)
 	}
 	s = s.OrDefault()
-	return label.PNG(For(o, wb), s.Size, s.DPI)
+	return label.PNG(Preview(o, wb), s.Size, s.DPI)
+}
+
+// Preview is the label of For as the PNG preview shows it: the recipient's name masked. The preview
+// is served by the PC's API, where personal data stays masked; only the printed label carries
+// the name whole, for the courier.
+func Preview(o order.Order, wb string) label.Label {
+	l := For(o, wb)
+	l.RecipientName = order.MaskName(l.RecipientName)
+	return l
 }
 
 // For is the label of order o carrying waybill wb: the carrier's name, the order id, the recipient

@@ -43,3 +43,14 @@ func TestLabelForRecipientFields(t *testing.T) {
 		t.Fatalf("zpl %s: %v", z, err)
 	}
 }
+
+// The PNG preview, served by the PC's API, masks the name the printed label carries whole.
+func TestPreviewMasksName(t *testing.T) {
+	o := order.Order{ID: "O-9", Carrier: "sf", RecipientName: "Li Si", RecipientPhone: "13812345678"}
+	if l := labels.For(o, wb1); l.RecipientName != "Li Si" {
+		t.Fatalf("printed label name %q", l.RecipientName)
+	}
+	if l := labels.Preview(o, wb1); l.RecipientName != order.MaskName("Li Si") || strings.Contains(l.RecipientName, "Si") {
+		t.Fatalf("preview name %q", l.RecipientName)
+	}
+}

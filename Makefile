@@ -5,7 +5,7 @@ BIN     ?= bin/wedge
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X wedge/agent/version.Version=$(VERSION)
 
-.PHONY: all build demo test test-short vet fmt bench clean deb
+.PHONY: all build demo test test-short vet fmt bench clean deb rpm
 
 all: build
 
@@ -43,8 +43,10 @@ bench:
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime 1x -count 3 -timeout 30m ./bench
 
 clean:
-	rm -rf bin
+	rm -rf bin dist
 
-# Debian package in dist/ (systemd unit, udev rules, example config).
-deb:
-	packaging/deb/build.sh $(VERSION)
+# Linux packages in dist/ (wedge_<version>_<arch>.deb / .rpm) from the one spec packaging/nfpm.yaml:
+# packaging/cmd/mkpkg builds the release binary (cgo, PIE, stripped) and packs it with nfpm.
+# No dpkg-deb or rpmbuild needed; see docs/PACKAGING.md.
+deb rpm:
+	$(GO) run ./packaging/cmd/mkpkg -format $@ -version $(VERSION)

@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 
@@ -15,6 +16,7 @@ import (
 	"wedge/agent/config"
 	"wedge/agent/journal"
 	"wedge/agent/version"
+	"wedge/agent/watchdog"
 	"wedge/internal/logging"
 	"wedge/internal/sdnotify"
 	"wedge/sync/uplink"
@@ -110,7 +112,9 @@ func runAgent(ctx context.Context, args []string, stdout, stderr io.Writer, h ru
 	}
 	h.ready(fmt.Sprintf("site %s agent %s, API %s", cfg.Site, cfg.Agent, a.APIAddr()))
 	fmt.Fprintf(stdout, "wedge %s/%s running; API http://%s\n", cfg.Site, cfg.Agent, a.APIAddr())
+	stopWatchdog := startWatchdog(ctx, a, log)
 	<-ctx.Done()
+	stopWatchdog()
 	h.stopping()
 	log.Info("停止 stopping")
 	sctx, cancel := stopCtx()
@@ -121,6 +125,31 @@ func runAgent(ctx context.Context, args []string, stdout, stderr io.Writer, h ru
 	}
 	log.Info("已停止 stopped")
 	return exitOK
+}
+
+// startWatchdog pings systemd's watchdog (WatchdogSec= in wedge.service) while the journal writer
+// and the uplink loop answer; without a systemd watchdog it does nothing. It returns its stop.
+func startWatchdog(ctx context.Context, a *agent.Agent, log *slog.Logger) func() {
+	opts, ok := watchdog.ForSystemd()
+	if !ok {
+		return func() {}
+	}
+	probes := map[string]watchdog.Probe{}
+	for name, p := range a.Heartbeats() {
+		probes[name] = p
+	}
+	opts.Logger = log.With("component", "watchdog")
+	w, err := watchdog.Start(ctx, probes, opts)
+	if err != nil { // only without probes, which Heartbeats always has
+		log.Error("看门狗未启动 watchdog not started", logging.Err(err))
+		return func() {}
+	}
+	log.Info("看门狗已启动 watchdog started", "interval", opts.Interval)
+	return func() {
+		sctx, cancel := stopCtx()
+		defer cancel()
+		w.Stop(sctx)
+	}
 }
 
 // peekProfilesDir reads profiles_dir from the config file without validating anything ("" when

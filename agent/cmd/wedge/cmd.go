@@ -51,6 +51,11 @@ const helpText = `wedge — 仓库边缘代理 warehouse edge agent
   wedge devices [--json] [--profiles DIR]
                                        列出已连接的扫码枪、匹配的型号、模式和配置段落
                                        list attached scanners, matched profile, mode and a config snippet
+  wedge doctor [--config FILE] [--hub URL]
+                                       安装自检：配置、设备及权限、udev 规则、broker(TLS)、时钟、磁盘、日志、未同步
+                                       check the install: config, devices and permissions, udev rules, broker (TLS),
+                                       clock, disk, journal, backlog; exit 0 all OK, 1 any FAIL, 2 warnings only,
+                                       64 bad flags
   wedge certs init|issue|revoke|crl|list|mosquitto --dir CA_DIR ...
                                        证书：CA、代理/中心/服务器证书、吊销、mosquitto 配置和 ACL
                                        certificates: CA, agent/hub/broker certs, revocation, mosquitto config and ACL
@@ -109,6 +114,8 @@ func runCtx(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return cmdConsole(ctx, rest, stdout, stderr)
 	case "devices":
 		return cmdDevices(ctx, rest, stdout, stderr)
+	case "doctor":
+		return cmdDoctor(ctx, rest, stdout, stderr)
 	case "service":
 		return cmdService(ctx, rest, stdout, stderr)
 	case "certs":

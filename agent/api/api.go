@@ -24,6 +24,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -119,6 +120,7 @@ func New(opts Options) *API {
 	a.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, 200, map[string]bool{"ok": true}) })
 	a.mux.HandleFunc("GET /api/v1/status", a.status)
 	a.mux.HandleFunc("GET /api/v1/orders/{id}", a.order)
+	a.mux.HandleFunc("GET /api/v1/journal/backup", a.auth(a.backup))
 	a.mux.HandleFunc("POST /api/v1/orders/{id}/confirm", a.auth(a.confirm))
 	a.mux.HandleFunc("POST /api/v1/scan", a.auth(a.scan))
 	a.mux.HandleFunc("GET /api/v1/orders/{id}/label.png", a.labelPNG)
@@ -284,6 +286,29 @@ func (a *API) Status() StatusJSON {
 }
 
 func (a *API) status(w http.ResponseWriter, r *http.Request) { writeJSON(w, 200, a.Status()) }
+
+// backup streams a consistent copy of the journal file (one read transaction; scans go on), for
+// `wedge journal backup`. It needs the API token: the journal holds every order's data.
+func (a *API) backup(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "application/octet-stream")
+	w.Header().Set("Content-Disposition", `attachment; filename="wedge.db"`)
+	started := false
+	n, err := a.opts.Store.Backup(w, func(size int64) {
+		started = true
+		w.Header().Set("Content-Length", strconv.FormatInt(size, 10))
+	})
+	if err != nil && !started {
+		a.log.Error("api: journal backup failed", "remote", r.RemoteAddr, logging.Err(err))
+		writeErr(w, http.StatusServiceUnavailable, "store_error", "读取本地数据失败", "cannot read the local store")
+		return
+	}
+	if err != nil {
+		// Content-Length was promised: the client sees a short body and fails.
+		a.log.Error("api: journal backup failed", "bytes", n, "remote", r.RemoteAddr, logging.Err(err))
+		return
+	}
+	a.log.Info("api: journal backup sent", "bytes", n, "remote", r.RemoteAddr)
+}
 
 // OrderJSON is GET /api/v1/orders/{id}.
 type OrderJSON struct {

@@ -31,15 +31,29 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("mkpkg", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var o Options
-	fs.StringVar(&o.Format, "format", "deb", "deb or rpm")
+	fs.StringVar(&o.Format, "format", "deb", "deb, rpm or msi")
 	fs.StringVar(&o.Version, "version", "", "version (git describe output is accepted)")
 	fs.StringVar(&o.Arch, "arch", runtime.GOARCH, "Go architecture of the binary")
 	fs.StringVar(&o.Binary, "binary", "", "the wedge binary to package (default: build it into <out>/build)")
 	fs.StringVar(&o.Spec, "spec", "packaging/nfpm.yaml", "the nfpm spec")
 	fs.StringVar(&o.Root, "root", ".", "repository root (sources in the spec are relative to it)")
 	fs.StringVar(&o.OutDir, "out", "dist", "output directory")
+	var sign MSIOptions
+	fs.StringVar(&sign.Cert, "sign-cert", "", "msi: Authenticode certificate (PEM) for wedge.exe and the MSI")
+	fs.StringVar(&sign.Key, "sign-key", "", "msi: its private key (PEM)")
+	fs.StringVar(&sign.CAFile, "sign-ca", "", "msi: verify the signatures against this CA (PEM)")
 	if err := fs.Parse(args); err != nil {
 		return 2
+	}
+	if o.Format == "msi" {
+		sign.Version, sign.Root, sign.OutDir = o.Version, o.Root, o.OutDir
+		path, err := BuildMSI(sign)
+		if err != nil {
+			fmt.Fprintf(stderr, "mkpkg: %v\n", err)
+			return 1
+		}
+		fmt.Fprintln(stdout, path)
+		return 0
 	}
 	if o.Binary == "" {
 		o.Binary = filepath.Join(o.OutDir, "build", "wedge")

@@ -63,14 +63,21 @@ func TestBuildRefusesAMissingBinary(t *testing.T) {
 
 // needTool returns the path of an external tool; without it the test fails under CI (which
 // installs it, see .ci/run) and is skipped elsewhere.
+// pkgOf names the Debian package of a tool whose package is not named like it.
+var pkgOf = map[string]string{"x86_64-w64-mingw32-gcc": "gcc-mingw-w64-x86-64", "msiinfo": "msitools", "msiextract": "msitools"}
+
 func needTool(t *testing.T, name string) string {
 	t.Helper()
 	p, err := exec.LookPath(name)
 	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("%s is required under CI (apt-get install %s): %v", name, name, err)
+		pkg := pkgOf[name]
+		if pkg == "" {
+			pkg = name
 		}
-		t.Skipf("%s not installed (apt-get install %s); skipping", name, name)
+		if os.Getenv("CI") != "" {
+			t.Fatalf("%s is required under CI (apt-get install %s): %v", name, pkg, err)
+		}
+		t.Skipf("%s not installed (apt-get install %s); skipping", name, pkg)
 	}
 	return p
 }

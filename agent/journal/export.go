@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -30,6 +31,27 @@ func (s *Store) Backup(w io.Writer, size func(int64)) (int64, error) {
 		return err
 	})
 	return n, err
+}
+
+// BackupFile writes a Backup into a new temporary file in dir and returns it open at its start,
+// with its size. The read transaction ends before the caller reads the file: bbolt's writers wait
+// for open read transactions when the file must grow (remap), so a slow reader of a streamed
+// transaction could hold up commits, and scans with them. The caller closes and removes the file.
+func (s *Store) BackupFile(dir string) (*os.File, int64, error) {
+	f, err := os.CreateTemp(dir, ".backup-*.db")
+	if err != nil {
+		return nil, 0, err
+	}
+	n, err := s.Backup(f, nil)
+	if err == nil {
+		_, err = f.Seek(0, io.SeekStart)
+	}
+	if err != nil {
+		f.Close()
+		os.Remove(f.Name())
+		return nil, 0, err
+	}
+	return f, n, nil
 }
 
 // Since selects the entries an export starts from: those with seq > Seq, and with an agent time

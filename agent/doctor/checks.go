@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net/http"
 	"strings"
 	"time"
@@ -13,6 +14,10 @@ import (
 
 // Config is the config check's line: err from loading path, or a summary of what it holds.
 func Config(path string, err error, summary string) Result {
+	if errors.Is(err, fs.ErrPermission) {
+		return result("config 配置", Fail, fmt.Sprintf("%s: %v", path, err),
+			"配置只对 root 和 wedge 组可读：sudo wedge doctor\nthe config is readable by root and group wedge only: sudo wedge doctor")
+	}
 	if err != nil {
 		return result("config 配置", Fail, fmt.Sprintf("%s: %v", path, err),
 			"修改配置后运行 wedge run --check --config "+path+"\nfix the file, then run wedge run --check --config "+path)

@@ -3,6 +3,7 @@ package doctor
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io/fs"
 	"net/http"
 	"net/http/httptest"
@@ -67,6 +68,18 @@ func TestClock(t *testing.T) {
 	}
 	if r := Clock(context.Background(), hub.Client(), "http://127.0.0.1:1", time.Now); r.Level != Warn {
 		t.Errorf("unreachable hub: %v", r.Level)
+	}
+}
+
+func TestConfig(t *testing.T) {
+	if r := Config("/etc/wedge/wedge.yaml", fmt.Errorf("read: %w", fs.ErrPermission), ""); r.Level != Fail || !strings.Contains(r.Fix, "sudo wedge doctor") {
+		t.Errorf("unreadable: %+v", r)
+	}
+	if r := Config("w.yaml", errors.New("line 3: site: required"), ""); r.Level != Fail || !strings.Contains(r.Fix, "wedge run --check") {
+		t.Errorf("invalid: %+v", r)
+	}
+	if r := Config("w.yaml", nil, "site sz01"); r.Level != OK || r.Fix != "" {
+		t.Errorf("valid: %+v", r)
 	}
 }
 

@@ -7,7 +7,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -96,14 +95,11 @@ func doctorBacklog(ctx context.Context, client *http.Client, cfg *config.Config)
 	if cfg.API.Listen == "off" {
 		return doctor.Backlog(doctor.Status{}, errors.New("api.listen: off"))
 	}
-	host, port, err := net.SplitHostPort(cfg.API.Listen)
+	base, err := apiBase(cfg.API.Listen)
 	if err != nil {
 		return doctor.Backlog(doctor.Status{}, err)
 	}
-	if ip := net.ParseIP(host); host == "" || ip != nil && ip.IsUnspecified() {
-		host = "127.0.0.1"
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+net.JoinHostPort(host, port)+"/api/v1/status", nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/api/v1/status", nil)
 	if err != nil {
 		return doctor.Backlog(doctor.Status{}, err)
 	}

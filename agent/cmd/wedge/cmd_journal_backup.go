@@ -127,16 +127,24 @@ func apiTarget(cfgPath, api, token string) (string, string, error) {
 		return "", "", errors.New("配置中没有 api.token the config has no api.token: give --token")
 	}
 	if api == "" {
-		host, port, err := net.SplitHostPort(cfg.API.Listen)
-		if err != nil {
-			return "", "", fmt.Errorf("api.listen %q: %w", cfg.API.Listen, err)
+		if api, err = apiBase(cfg.API.Listen); err != nil {
+			return "", "", err
 		}
-		if ip := net.ParseIP(host); host == "" || ip != nil && ip.IsUnspecified() {
-			host = "127.0.0.1"
-		}
-		api = "http://" + net.JoinHostPort(host, port)
 	}
 	return api, token, nil
+}
+
+// apiBase is the URL of the agent's API on this machine for its api.listen address (a wildcard
+// address is reached on 127.0.0.1).
+func apiBase(listen string) (string, error) {
+	host, port, err := net.SplitHostPort(listen)
+	if err != nil {
+		return "", fmt.Errorf("api.listen %q: %w", listen, err)
+	}
+	if ip := net.ParseIP(host); host == "" || ip != nil && ip.IsUnspecified() {
+		host = "127.0.0.1"
+	}
+	return "http://" + net.JoinHostPort(host, port), nil
 }
 
 // fetchBackup downloads the backup to a temporary file beside to, syncs it and renames it.

@@ -5,7 +5,7 @@ BIN     ?= bin/wedge
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X wedge/agent/version.Version=$(VERSION)
 
-.PHONY: all build demo test test-short vet fmt bench clean deb
+.PHONY: all build demo test test-short vet fmt bench clean deb rpm windows
 
 all: build
 
@@ -43,8 +43,17 @@ bench:
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime 1x -count 3 -timeout 30m ./bench
 
 clean:
-	rm -rf bin
+	rm -rf bin dist
 
-# Debian package in dist/ (systemd unit, udev rules, example config).
-deb:
-	packaging/deb/build.sh $(VERSION)
+# Linux packages in dist/ (wedge_<version>_<arch>.deb / .rpm) from the one spec packaging/nfpm.yaml:
+# packaging/cmd/mkpkg builds the release binary (cgo, PIE, stripped) and packs it with nfpm.
+# No dpkg-deb or rpmbuild needed; see docs/PACKAGING.md.
+deb rpm:
+	$(GO) run ./packaging/cmd/mkpkg -format $@ -version $(VERSION)
+
+# Windows: wedge.exe cross-built with cgo through MinGW-w64 (gcc-mingw-w64-x86-64) and an MSI built
+# with wixl (msitools) in dist/wedge_<version>_amd64.msi. With SIGN_CERT and SIGN_KEY (PEM) both
+# are Authenticode-signed with osslsigncode (and verified against SIGN_CA when given).
+windows:
+	$(GO) run ./packaging/cmd/mkpkg -format msi -version $(VERSION) \
+		$(if $(SIGN_CERT),-sign-cert $(SIGN_CERT) -sign-key $(SIGN_KEY)) $(if $(SIGN_CA),-sign-ca $(SIGN_CA))

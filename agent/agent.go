@@ -303,6 +303,12 @@ func (a *Agent) Supervisor() *oversight.Oversight { return a.sup }
 // Store is the agent's journal store.
 func (a *Agent) Store() *journal.Store { return a.store }
 
+// Heartbeats are the probes of the owner goroutines whose hang must restart the agent (see
+// agent/watchdog): the journal writer and the uplink's owner loop, which answers while offline.
+func (a *Agent) Heartbeats() map[string]func(context.Context) error {
+	return map[string]func(context.Context) error{"journal": a.store.Heartbeat, "uplink": a.up.Heartbeat}
+}
+
 // Intake is the agent's downlink intake.
 func (a *Agent) Intake() *intake.Intake { return a.in }
 

@@ -7,12 +7,13 @@
 //	POST /api/v1/scan                  {"station","code","device"?}: a software scan, journaled with device "api"
 //	GET  /api/v1/orders/{id}/label.png the order's e-waybill label as a PNG (bound waybill, else the assigned one)
 //	POST /api/v1/orders/{id}/reprint   {"operator","note"?,"station"?}: explicit, journaled reprint of a printed label
+//	GET  /api/v1/journal/backup        (token) a consistent copy of the journal file (wedge journal backup)
 //
 // The status lists the printers ("printers") with their last seen faults (agent/printing), the hash
 // of the configuration's shared settings ("settings_hash") and the breaker, overdue, KPI and data
 // contract settings the agent applies, each with its source ("settings").
 //
-// POST requests need "Authorization: Bearer <token>" (401 without it, 403 with a wrong one; 403 when
+// POST requests and the journal backup need "Authorization: Bearer <token>" (401 without it, 403 with a wrong one; 403 when
 // the agent has no token configured). Errors are {"error":{"code","zh","en"}}, Chinese first.
 package api
 
@@ -24,6 +25,9 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -119,6 +123,7 @@ func New(opts Options) *API {
 	a.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, 200, map[string]bool{"ok": true}) })
 	a.mux.HandleFunc("GET /api/v1/status", a.status)
 	a.mux.HandleFunc("GET /api/v1/orders/{id}", a.order)
+	a.mux.HandleFunc("GET /api/v1/journal/backup", a.auth(a.backup))
 	a.mux.HandleFunc("POST /api/v1/orders/{id}/confirm", a.auth(a.confirm))
 	a.mux.HandleFunc("POST /api/v1/scan", a.auth(a.scan))
 	a.mux.HandleFunc("GET /api/v1/orders/{id}/label.png", a.labelPNG)
@@ -284,6 +289,32 @@ func (a *API) Status() StatusJSON {
 }
 
 func (a *API) status(w http.ResponseWriter, r *http.Request) { writeJSON(w, 200, a.Status()) }
+
+// backup sends a consistent copy of the journal file, for `wedge journal backup`. The copy is
+// made first into a temporary file beside the journal (one short read transaction, scans go on;
+// see journal.Store.BackupFile), then sent. It needs the API token: the journal holds every
+// order's data.
+func (a *API) backup(w http.ResponseWriter, r *http.Request) {
+	st := a.opts.Store
+	f, size, err := st.BackupFile(filepath.Dir(st.Path()))
+	if err != nil {
+		a.log.Error("api: journal backup failed", "remote", r.RemoteAddr, logging.Err(err))
+		writeErr(w, http.StatusServiceUnavailable, "store_error", "无法复制日志："+err.Error(), "cannot copy the journal: "+err.Error())
+		return
+	}
+	defer os.Remove(f.Name())
+	defer f.Close()
+	w.Header().Set("Content-Type", "application/octet-stream")
+	w.Header().Set("Content-Disposition", `attachment; filename="wedge.db"`)
+	w.Header().Set("Content-Length", strconv.FormatInt(size, 10))
+	n, err := io.Copy(w, f)
+	if err != nil {
+		// Content-Length was promised: the client sees a short body and fails.
+		a.log.Error("api: journal backup cut", "bytes", n, "of", size, "remote", r.RemoteAddr, logging.Err(err))
+		return
+	}
+	a.log.Info("api: journal backup sent", "bytes", n, "remote", r.RemoteAddr)
+}
 
 // OrderJSON is GET /api/v1/orders/{id}.
 type OrderJSON struct {

@@ -48,6 +48,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -84,6 +85,10 @@ var (
 	// ErrCorrupt means the db holds data that cannot be decoded or is structurally wrong, or is
 	// not a wedge journal at all. Damage to the file (ErrDamaged) matches it too.
 	ErrCorrupt = errors.New("journal: db corrupt")
+	// ErrNewerFormat means the journal was written by a newer wedge (a higher format number): this
+	// one refuses it rather than guess, so a downgrade never rewrites a newer journal. It matches
+	// ErrCorrupt too (it cannot be read).
+	ErrNewerFormat = fmt.Errorf("%w: written by a newer wedge", ErrCorrupt)
 	// ErrPanic means a function passed to Do panicked; its writes were discarded.
 	ErrPanic = errors.New("journal: function panicked")
 )
@@ -322,7 +327,12 @@ func (s *Store) init() error {
 			if !isDecimal(f) { // not a format a wedge wrote: the value was damaged
 				return damaged(s.path, fmt.Sprintf("meta format %q", f))
 			}
-			return fmt.Errorf("%w: %s has journal format %q; this wedge reads format %s", ErrCorrupt, s.path, f, formatV1)
+			if n, _ := strconv.ParseUint(f, 10, 64); n <= 1 {
+				return fmt.Errorf("%w: %s has journal format %q; this wedge reads format %s", ErrCorrupt, s.path, f, formatV1)
+			}
+			return fmt.Errorf("%w: %s 的日志格式为 %s，本版本只读格式 %s：拒绝降级，请安装新版本或恢复本版本做的备份 "+
+				"has journal format %s, this wedge reads format %s: a downgrade is refused; install the newer wedge again, or restore a backup this version made",
+				ErrNewerFormat, s.path, f, formatV1, f, formatV1)
 		}
 		site, agent := string(meta.Get([]byte(kSite))), string(meta.Get([]byte(kAgent)))
 		if (site != s.site || agent != s.agent) && (!printable(site) || !printable(agent)) {

@@ -5,6 +5,8 @@ package sdnotify
 import (
 	"net"
 	"os"
+	"strconv"
+	"time"
 )
 
 // Ready reports READY=1: the journal is open and the agent accepts scans.
@@ -15,6 +17,23 @@ func Stopping() error { return send("STOPPING=1") }
 
 // Status sets the one-line status shown by `systemctl status`.
 func Status(s string) error { return send("STATUS=" + s) }
+
+// Watchdog reports WATCHDOG=1: the service is alive (WatchdogSec= in the unit).
+func Watchdog() error { return send("WATCHDOG=1") }
+
+// WatchdogInterval is the unit's WatchdogSec= as systemd passes it ($WATCHDOG_USEC), and whether
+// this process is the one to ping ($WATCHDOG_PID, when set, names it). Without a watchdog, ok is
+// false.
+func WatchdogInterval() (d time.Duration, ok bool) {
+	if pid := os.Getenv("WATCHDOG_PID"); pid != "" && pid != strconv.Itoa(os.Getpid()) {
+		return 0, false
+	}
+	us, err := strconv.ParseInt(os.Getenv("WATCHDOG_USEC"), 10, 64)
+	if err != nil || us <= 0 {
+		return 0, false
+	}
+	return time.Duration(us) * time.Microsecond, true
+}
 
 func send(msg string) error {
 	path := os.Getenv("NOTIFY_SOCKET")

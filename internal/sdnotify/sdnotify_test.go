@@ -2,8 +2,11 @@ package sdnotify
 
 import (
 	"net"
+	"os"
 	"path/filepath"
+	"strconv"
 	"testing"
+	"time"
 )
 
 func TestReadyReachesSocket(t *testing.T) {
@@ -31,5 +34,27 @@ func TestNoSocketIsNoop(t *testing.T) {
 	t.Setenv("NOTIFY_SOCKET", "")
 	if err := Ready(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+func TestWatchdogInterval(t *testing.T) {
+	for _, c := range []struct {
+		usec, pid string
+		want      time.Duration
+		ok        bool
+	}{
+		{"30000000", "", 30 * time.Second, true},
+		{"30000000", strconv.Itoa(os.Getpid()), 30 * time.Second, true},
+		{"30000000", "1", 0, false}, // another process's watchdog
+		{"", "", 0, false},
+		{"0", "", 0, false},
+		{"x", "", 0, false},
+		{"-5", "", 0, false},
+	} {
+		t.Setenv("WATCHDOG_USEC", c.usec)
+		t.Setenv("WATCHDOG_PID", c.pid)
+		if d, ok := WatchdogInterval(); d != c.want || ok != c.ok {
+			t.Errorf("WATCHDOG_USEC=%q WATCHDOG_PID=%q: %v %v, want %v %v", c.usec, c.pid, d, ok, c.want, c.ok)
+		}
 	}
 }

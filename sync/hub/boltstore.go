@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -39,7 +40,18 @@ func OpenBolt(dir string) (Store, error) {
 	return s, nil
 }
 
-// newBoltStore creates the buckets of an open bbolt file.
+// The bbolt store's format: meta key boltFormatKey holds it. A store written before the key
+// existed is format 1 and gets the key on its first open by a hub that knows it.
+const (
+	boltFormatKey = "store_format"
+	boltFormat    = 1
+)
+
+// ErrNewerStore means the store was written by a newer hub (a higher format): a downgrade is
+// refused rather than guessed at. It matches ErrStore too.
+var ErrNewerStore = fmt.Errorf("%w: written by a newer hub", ErrStore)
+
+// newBoltStore creates the buckets of an open bbolt file and checks (or records) its format.
 func newBoltStore(db *bolt.DB) (*boltStore, error) {
 	err := db.Update(func(tx *bolt.Tx) error {
 		for _, b := range [][]byte{bktEntries, bktJournals, bktOrders, bktHistory, bktDownlink, bktAgents, bktCommands, bktMeta, bktPending, bktUnverified} {
@@ -47,12 +59,32 @@ func newBoltStore(db *bolt.DB) (*boltStore, error) {
 				return err
 			}
 		}
-		return nil
+		return checkBoltFormat(tx.Bucket(bktMeta), db.Path())
 	})
+	if errors.Is(err, ErrStore) {
+		return nil, err
+	}
 	if err != nil {
 		return nil, fmt.Errorf("%w: schema: %v", ErrStore, err)
 	}
 	return &boltStore{db: db}, nil
+}
+
+// checkBoltFormat refuses a store of a newer format and records this format in one without.
+func checkBoltFormat(meta *bolt.Bucket, path string) error {
+	v := meta.Get([]byte(boltFormatKey))
+	if v == nil {
+		return meta.Put([]byte(boltFormatKey), []byte(strconv.Itoa(boltFormat)))
+	}
+	n, err := strconv.Atoi(string(v))
+	if err != nil {
+		return fmt.Errorf("%w: %s: store format %q is not a number (damaged?)", ErrStore, path, v)
+	}
+	if n > boltFormat {
+		return fmt.Errorf("%w: %s 的存储格式为 %d，本版本为 %d：拒绝降级，请安装新版本的中心 "+
+			"has store format %d, this hub's is %d: a downgrade is refused; install the newer hub again", ErrNewerStore, path, n, boltFormat, n, boltFormat)
+	}
+	return nil
 }
 
 func (s *boltStore) Update(_ context.Context, fn func(Tx) error) error {

@@ -183,6 +183,8 @@ type Uplink struct {
 	stopped   chan struct{}
 	ownerDone chan struct{}
 	feedDone  chan struct{}
+	// ping carries Heartbeat's questions to the owner goroutine, which closes each.
+	ping chan chan struct{}
 	// disconnected is closed when Stop has disconnected the client.
 	disconnected chan struct{}
 	unwatch      func() bool
@@ -234,6 +236,7 @@ func New(ctx context.Context, src Source, opts Options) (*Uplink, error) {
 		dlOut:        make(chan Message),
 		stopped:      make(chan struct{}),
 		ownerDone:    make(chan struct{}),
+		ping:         make(chan chan struct{}),
 		feedDone:     make(chan struct{}),
 		disconnected: make(chan struct{}),
 	}
@@ -604,8 +607,33 @@ func (u *Uplink) run() {
 				u.handle(w, rt, e)
 			}
 		case <-st.C():
+		case r := <-u.ping:
+			close(r)
 		}
 		u.refreshStatus(st)
+	}
+}
+
+// ErrStopped is Heartbeat's answer from a stopped uplink.
+var ErrStopped = errors.New("uplink: stopped")
+
+// Heartbeat returns once the owner goroutine has answered, or with ctx's error if it does not (it
+// is stuck). It answers while the broker is unreachable: the loop still runs, offline. The
+// watchdog (agent/watchdog) withholds systemd's pings while it does not answer.
+func (u *Uplink) Heartbeat(ctx context.Context) error {
+	r := make(chan struct{})
+	select {
+	case u.ping <- r:
+	case <-u.stopped:
+		return ErrStopped
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	select {
+	case <-r:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
 	}
 }
 

@@ -37,6 +37,13 @@ const helpText = `wedge — 仓库边缘代理 warehouse edge agent
   wedge journal recover --data DIR --hub URL [--token T]
                                        用中心的副本重建损坏的日志（原文件保留）
                                        rebuild a damaged journal from the hub's copy (the damaged file is kept)
+  wedge journal export --data DIR|FILE [--since SEQ|TIME] [--out FILE]
+                                       导出记录（JSON 行，供审计） export entries as JSON lines for auditors
+  wedge journal backup --to FILE [--config FILE]
+                                       在线备份运行中代理的日志（经 API，需令牌）并校验
+                                       online backup of the running agent's journal (API token), verified
+  wedge journal restore --from FILE --data DIR
+                                       代理停止时用备份替换日志（原文件保留） replace a stopped agent's journal by a backup
   wedge profiles validate DIR          校验固件配置文件 validate firmware profiles in DIR
   wedge config diff [--all] A.yaml B.yaml
                                        配置双环境比对：逐项比较生效设置（默认值已填入），含文件和行号；
@@ -51,6 +58,11 @@ const helpText = `wedge — 仓库边缘代理 warehouse edge agent
   wedge devices [--json] [--profiles DIR]
                                        列出已连接的扫码枪、匹配的型号、模式和配置段落
                                        list attached scanners, matched profile, mode and a config snippet
+  wedge doctor [--config FILE] [--hub URL]
+                                       安装自检：配置、设备及权限、udev 规则、broker(TLS)、时钟、磁盘、日志、未同步
+                                       check the install: config, devices and permissions, udev rules, broker (TLS),
+                                       clock, disk, journal, backlog; exit 0 all OK, 1 any FAIL, 2 warnings only,
+                                       64 bad flags
   wedge certs init|issue|revoke|crl|list|mosquitto --dir CA_DIR ...
                                        证书：CA、代理/中心/服务器证书、吊销、mosquitto 配置和 ACL
                                        certificates: CA, agent/hub/broker certs, revocation, mosquitto config and ACL
@@ -109,6 +121,8 @@ func runCtx(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return cmdConsole(ctx, rest, stdout, stderr)
 	case "devices":
 		return cmdDevices(ctx, rest, stdout, stderr)
+	case "doctor":
+		return cmdDoctor(ctx, rest, stdout, stderr)
 	case "service":
 		return cmdService(ctx, rest, stdout, stderr)
 	case "certs":
@@ -120,7 +134,10 @@ func runCtx(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		if len(rest) > 0 && rest[0] == "recover" {
 			return cmdJournalRecover(ctx, rest[1:], stdout, stderr)
 		}
-		fmt.Fprintln(stderr, "用法 usage: wedge journal verify --data DIR | wedge journal recover --data DIR --hub URL")
+		if sub, ok := journalCmds[firstArg(rest)]; ok {
+			return sub(ctx, rest[1:], stdout, stderr)
+		}
+		fmt.Fprintln(stderr, "用法 usage: wedge journal verify|recover|export|backup|restore ...")
 		return exitUsage
 	case "config":
 		return cmdConfig(ctx, rest, stdout, stderr)
@@ -133,6 +150,18 @@ func runCtx(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintf(stderr, "未知命令 unknown command %q\n\n%s", cmd, helpText)
 	return exitUsage
+}
+
+// journalCmds are the journal subcommands for operators and auditors (cmd_journal_backup.go).
+var journalCmds = map[string]func(context.Context, []string, io.Writer, io.Writer) int{
+	"export": cmdJournalExport, "backup": cmdJournalBackup, "restore": cmdJournalRestore,
+}
+
+func firstArg(args []string) string {
+	if len(args) == 0 {
+		return ""
+	}
+	return args[0]
 }
 
 // stopCtx bounds a graceful stop.

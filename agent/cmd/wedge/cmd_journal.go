@@ -345,28 +345,10 @@ func installRecovered(ctx context.Context, path, tmp string, opts *journal.Optio
 // never leaves a moment without a journal at path (an agent started then would begin a new one).
 // A hard link needs no copy; where links are not possible it is copied.
 func keepAside(path, aside string) error {
-	if err := os.Link(path, aside); err == nil {
-		return syncDir(filepath.Dir(aside))
-	}
-	in, err := os.Open(path)
-	if err != nil {
-		return err
-	}
-	defer in.Close()
-	out, err := os.OpenFile(aside, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(out, in); err != nil {
-		out.Close()
-		return err
-	}
-	if err := out.Sync(); err != nil {
-		out.Close()
-		return err
-	}
-	if err := out.Close(); err != nil {
-		return err
+	if err := os.Link(path, aside); err != nil {
+		if err := copyFile(path, aside); err != nil {
+			return err
+		}
 	}
 	return syncDir(filepath.Dir(aside))
 }

@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 
@@ -15,6 +16,8 @@ import (
 	"wedge/agent/config"
 	"wedge/agent/journal"
 	"wedge/agent/version"
+	"wedge/agent/watchdog"
+	"wedge/drivers/profile"
 	"wedge/internal/logging"
 	"wedge/internal/sdnotify"
 	"wedge/sync/uplink"
@@ -54,25 +57,9 @@ func runAgent(ctx context.Context, args []string, stdout, stderr io.Writer, h ru
 		fmt.Fprintf(stderr, "wedge run: 多余的参数 unexpected arguments %q\n", fs.Args())
 		return exitUsage
 	}
-	// Device profiles are checked against the embedded set plus profiles_dir, which is only known
-	// from the file: peek at it leniently, so one strict pass reports every problem at once.
-	profiles, err := agent.LoadProfiles(peekProfilesDir(*path))
+	cfg, profiles, err := loadRunConfig(*path)
 	if err != nil {
-		fmt.Fprintf(stderr, "wedge run: 固件配置无效 firmware profiles (embedded or profiles_dir): %v\n", err)
-		return exitUsage
-	}
-	cfg, err := config.Load(*path, &config.Options{ProfileKind: func(id string) (string, bool) {
-		p, ok := profiles[id]
-		return p.Kind, ok
-	}, ProfileTransports: func(id string) []string { return agent.ProfileTransports(profiles[id]) }})
-	if err != nil {
-		fmt.Fprintf(stderr, "wedge run: 配置文件有误 invalid config:\n%v\n", err)
-		return exitUsage
-	}
-	// Every certificate and key the config names is loaded now, so a missing CA file is a config
-	// error at --check (and at start), not a connection that fails later.
-	if err := uplink.CheckTLS(uplink.Options{URL: cfg.Broker.URL, CAFile: cfg.Broker.CA, CertFile: cfg.Broker.Cert, KeyFile: cfg.Broker.Key}); err != nil {
-		fmt.Fprintf(stderr, "wedge run: 配置文件有误 invalid config: %s: broker: %v\n", *path, err)
+		fmt.Fprintf(stderr, "wedge run: %v\n", err)
 		return exitUsage
 	}
 	if *check {
@@ -110,7 +97,9 @@ func runAgent(ctx context.Context, args []string, stdout, stderr io.Writer, h ru
 	}
 	h.ready(fmt.Sprintf("site %s agent %s, API %s", cfg.Site, cfg.Agent, a.APIAddr()))
 	fmt.Fprintf(stdout, "wedge %s/%s running; API http://%s\n", cfg.Site, cfg.Agent, a.APIAddr())
+	stopWatchdog := startWatchdog(ctx, a, log)
 	<-ctx.Done()
+	stopWatchdog()
 	h.stopping()
 	log.Info("停止 stopping")
 	sctx, cancel := stopCtx()
@@ -121,6 +110,60 @@ func runAgent(ctx context.Context, args []string, stdout, stderr io.Writer, h ru
 	}
 	log.Info("已停止 stopped")
 	return exitOK
+}
+
+// startWatchdog pings systemd's watchdog (WatchdogSec= in wedge.service) while the journal writer
+// and the uplink loop answer; without a systemd watchdog it does nothing. It returns its stop.
+func startWatchdog(ctx context.Context, a *agent.Agent, log *slog.Logger) func() {
+	opts, ok := watchdog.ForSystemd()
+	if !ok {
+		return func() {}
+	}
+	probes := map[string]watchdog.Probe{}
+	for name, p := range a.Heartbeats() {
+		probes[name] = p
+	}
+	opts.Logger = log.With("component", "watchdog")
+	w, err := watchdog.Start(ctx, probes, opts)
+	if err != nil { // only without probes, which Heartbeats always has
+		log.Error("看门狗未启动 watchdog not started", logging.Err(err))
+		return func() {}
+	}
+	log.Info("看门狗已启动 watchdog started", "interval", opts.Interval)
+	return func() {
+		sctx, cancel := stopCtx()
+		defer cancel()
+		w.Stop(sctx)
+	}
+}
+
+// loadRunConfig loads the config at path as `wedge run` does, with the firmware profiles it
+// names, and loads every certificate and key it names. The error is for people, Chinese first.
+func loadRunConfig(path string) (*config.Config, map[string]profile.Profile, error) {
+	// Device profiles are checked against the embedded set plus profiles_dir, which is only known
+	// from the file: peek at it leniently, so one strict pass reports every problem at once.
+	profiles, err := agent.LoadProfiles(peekProfilesDir(path))
+	if err != nil {
+		return nil, nil, fmt.Errorf("固件配置无效 firmware profiles (embedded or profiles_dir): %w", err)
+	}
+	cfg, err := config.Load(path, &config.Options{ProfileKind: func(id string) (string, bool) {
+		p, ok := profiles[id]
+		return p.Kind, ok
+	}, ProfileTransports: func(id string) []string { return agent.ProfileTransports(profiles[id]) }})
+	if err != nil {
+		return nil, nil, fmt.Errorf("配置文件有误 invalid config:\n%w", err)
+	}
+	// Every certificate and key the config names is loaded now, so a missing CA file is a config
+	// error at --check (and at start), not a connection that fails later.
+	if err := uplink.CheckTLS(brokerOptions(cfg)); err != nil {
+		return nil, nil, fmt.Errorf("配置文件有误 invalid config: %s: broker: %w", path, err)
+	}
+	return cfg, profiles, nil
+}
+
+// brokerOptions are the uplink options that name the broker and its TLS files.
+func brokerOptions(cfg *config.Config) uplink.Options {
+	return uplink.Options{URL: cfg.Broker.URL, CAFile: cfg.Broker.CA, CertFile: cfg.Broker.Cert, KeyFile: cfg.Broker.Key}
 }
 
 // peekProfilesDir reads profiles_dir from the config file without validating anything ("" when

@@ -67,6 +67,8 @@ type Config struct {
 	// are accepted.
 	AgentKeys string `yaml:"agent_keys"`
 	Log       Log    `yaml:"log"`
+	// Notify configures notifications (notify.go); nil = none.
+	Notify *Notify `yaml:"notify"`
 
 	// File is the path the config was loaded from (not in YAML).
 	File string `yaml:"-"`
@@ -180,6 +182,15 @@ func (c *Config) resolvePaths(dir string) {
 		&c.API.BootstrapTokenFile, &c.SigningKey, &c.AgentKeys} {
 		if *p != "" && !filepath.IsAbs(*p) {
 			*p = filepath.Join(dir, *p)
+		}
+	}
+	if c.Notify == nil {
+		return
+	}
+	for name, ch := range c.Notify.Channels {
+		if ch.SecretFile != "" && !filepath.IsAbs(ch.SecretFile) {
+			ch.SecretFile = filepath.Join(dir, ch.SecretFile)
+			c.Notify.Channels[name] = ch
 		}
 	}
 }

@@ -156,6 +156,9 @@ type Options struct {
 	// Notify turns on notifications: the rules that queue them in the outbox and the dispatcher that
 	// sends them (notify.go, outbox.go). nil = none are queued or sent.
 	Notify *NotifyOptions
+	// Tracking configures the carriers' pushes (tracking.go); nil = only POST /v1/tracking with a
+	// token.
+	Tracking *TrackingOptions
 }
 
 // Hub is a running hub. Create it with New and end it with Stop.

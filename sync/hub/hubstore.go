@@ -96,6 +96,7 @@ type Tx interface {
 	PutMeta(key string, doc []byte) error
 
 	OutboxTx
+	TrackingTx
 }
 
 // ---- Outbox: notifications the hub sends to people (see outbox.go) ----
@@ -144,4 +145,19 @@ type OutboxTx interface {
 	// Outboxes calls fn for the rows of one state and site ("" = any), by site, order and rule,
 	// until fn returns false or an error.
 	Outboxes(state, site string, fn func(OutboxRow) (bool, error)) error
+}
+
+// ---- Tracking: carriers' events, by waybill (see tracking.go) ----
+
+// TrackingTx is the tracking part of a Tx.
+type TrackingTx interface {
+	// AddTracking stores a carrier event under (waybill, id) unless one is stored there (then
+	// false, nothing changes). Ids sort by the event's time (tracking.go makes them).
+	AddTracking(waybill, id string, doc []byte) (bool, error)
+	// Tracking calls fn for a waybill's events by id until fn returns false or an error.
+	Tracking(waybill string, fn func(doc []byte) (bool, error)) error
+	// PutWaybill indexes an order under a waybill it printed or was assigned; WaybillOrder reads
+	// the index ("" = no order known).
+	PutWaybill(waybill, orderID string) error
+	WaybillOrder(waybill string) (string, error)
 }

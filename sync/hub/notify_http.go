@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"slices"
 
+	"wedge/internal/logging"
 	"wedge/sync/wire"
 )
 
@@ -37,7 +38,7 @@ func (h *Hub) getNotifications(w http.ResponseWriter, r *http.Request) {
 		})
 	})
 	if err != nil {
-		h.log.Error("notifications not read", "err", err)
+		h.log.Error("notifications not read", logging.Err(err))
 		writeError(w, http.StatusInternalServerError, "读取通知失败 / cannot read the notifications")
 		return
 	}

@@ -21,10 +21,22 @@ var (
 // DefaultReminderAfter is ReminderRule.After's default.
 const DefaultReminderAfter = 30 * time.Minute
 
-// orderRules runs after every save of an order record: an order printed, picked up, cancelled or
-// intercepted has its pending reminder cancelled.
+// orderRules runs after every save of an order record: its waybills are indexed for the
+// carriers' events (tracking.go), and an order printed, picked up, cancelled or intercepted has
+// its pending reminder cancelled.
 func (g *group) orderRules(rec orderRec) error {
-	if g.h.notify.rules(rec.Site).Reminder == nil || !validOrderID(rec.Order.ID) {
+	if !validOrderID(rec.Order.ID) {
+		return nil
+	}
+	for i, wb := range []string{rec.Order.Waybill, rec.Order.AssignedWaybill} {
+		if wb == "" || (i == 1 && wb == rec.Order.Waybill) {
+			continue
+		}
+		if err := g.tx.PutWaybill(wb, rec.Order.ID); err != nil {
+			return err
+		}
+	}
+	if g.h.notify.rules(rec.Site).Reminder == nil {
 		return nil
 	}
 	o := rec.Order

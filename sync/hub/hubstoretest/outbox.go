@@ -179,4 +179,39 @@ func runOutbox(t *testing.T, f Factory, open func(*testing.T) hub.Store) {
 			}
 		}
 	})
+
+	t.Run("TrackingIdempotentByWaybill", func(t *testing.T) {
+		s := open(t)
+		must(t, s.Update(ctx, func(tx hub.Tx) error {
+			for _, c := range []struct {
+				wb, id, doc string
+				want        bool
+			}{{"SF1", "2026-03-01T10:00|b", "first scan", true}, {"SF1", "2026-03-01T09:00|a", "accepted", true},
+				{"SF1", "2026-03-01T10:00|b", "again", false}, {"SF10", "x", "other waybill", true}} {
+				if ok, err := tx.AddTracking(c.wb, c.id, []byte(c.doc)); err != nil || ok != c.want {
+					return fmt.Errorf("AddTracking(%s, %s) = %v, %v; want %v", c.wb, c.id, ok, err, c.want)
+				}
+			}
+			if err := tx.PutWaybill("SF1", "O-1"); err != nil {
+				return err
+			}
+			return tx.PutWaybill("SF1", "O-2") // reprinted under another order: the last one wins
+		}))
+		must(t, s.View(ctx, func(tx hub.Tx) error {
+			var got []string
+			if err := tx.Tracking("SF1", func(d []byte) (bool, error) { got = append(got, string(d)); return true, nil }); err != nil {
+				return err
+			}
+			if fmt.Sprint(got) != "[accepted first scan]" {
+				t.Errorf("Tracking(SF1) = %q; want by id, first stored kept", got)
+			}
+			if o, err := tx.WaybillOrder("SF1"); err != nil || o != "O-2" {
+				t.Errorf("WaybillOrder(SF1) = %q, %v", o, err)
+			}
+			if o, err := tx.WaybillOrder("SF404"); err != nil || o != "" {
+				t.Errorf("WaybillOrder(unknown) = %q, %v", o, err)
+			}
+			return nil
+		}))
+	})
 }

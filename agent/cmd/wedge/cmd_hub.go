@@ -61,6 +61,10 @@ func cmdHub(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "wedge hub: 通知设置无效 invalid notify settings: %v\n", err)
 		return exitUsage
 	}
+	if o.Tracking, err = hubTracking(cfg); err != nil {
+		fmt.Fprintf(stderr, "wedge hub: 物流推送设置无效 invalid tracking settings: %v\n", err)
+		return exitUsage
+	}
 	f.keys.signingKey, f.keys.agentKeys = cfg.SigningKey, cfg.AgentKeys
 	if done, err := f.keys.apply(&o, stdout); err != nil {
 		fmt.Fprintf(stderr, "wedge hub: %v\n", err)

@@ -67,3 +67,19 @@ func hubChannel(ch hubconfig.Channel) (hub.Channel, error) {
 	return hub.NewSMS(hub.SMSOptions{URL: msgtmpl.MustParse(ch.URL, msgtmpl.SMSFields), Method: ch.Method, Headers: headers,
 		Body: msgtmpl.MustParse(ch.Body, msgtmpl.SMSFields), Escape: msgtmpl.Escapes[ch.Escape], Timeout: timeout})
 }
+
+// hubTracking builds the tracking options from hub.yaml's tracking: section (nil: no Kuaidi100
+// pushes).
+func hubTracking(c *hubconfig.Config) (*hub.TrackingOptions, error) {
+	if c.Tracking.Kuaidi100SaltFile == "" {
+		return nil, nil
+	}
+	salt, err := os.ReadFile(c.Tracking.Kuaidi100SaltFile)
+	if err != nil {
+		return nil, fmt.Errorf("tracking.kuaidi100_salt_file: %w", err)
+	}
+	if salt = bytes.TrimSpace(salt); len(salt) == 0 {
+		return nil, fmt.Errorf("tracking.kuaidi100_salt_file %s is empty", c.Tracking.Kuaidi100SaltFile)
+	}
+	return &hub.TrackingOptions{Kuaidi100Salt: string(salt)}, nil
+}

@@ -25,6 +25,13 @@ type Notify struct {
 	Poll        string `yaml:"poll"`
 }
 
+// Tracking is hub.yaml's tracking: section.
+type Tracking struct {
+	// Kuaidi100SaltFile holds the salt of the Kuaidi100 subscriptions; pushes to
+	// POST /v1/tracking/kuaidi100 must be signed with it. "" = that route is off.
+	Kuaidi100SaltFile string `yaml:"kuaidi100_salt_file"`
+}
+
 // Channel types.
 const (
 	ChannelWebhook = "webhook"

@@ -287,6 +287,7 @@ func TestNotifyOnPostgres(t *testing.T) {
 		{"ReminderOncePerOrderAcrossTwoPCs", TestReminderOncePerOrderAcrossTwoPCs},
 		{"BreakerNoticesSurviveReceiverDownAndRestart", TestBreakerNoticesSurviveReceiverDownAndRestart},
 		{"NoticeRefusedFailsAtOnce", TestNoticeRefusedFailsAtOnce},
+		{"ReminderCancelledByCancelAndIntercept", TestReminderCancelledByCancelAndIntercept},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			envStore = pgStores(t, srv)
@@ -329,5 +330,45 @@ func TestTwoReplicasSendEachNoticeOnce(t *testing.T) {
 	}
 	if ns := notifications(t, h1, ""); len(ns) != agents {
 		t.Errorf("%d notices stored, want %d (one per status change, not per replica)", len(ns), agents)
+	}
+}
+
+// A pending reminder is cancelled when the order is cancelled (an agent's entry) or intercepted
+// (the order system's intercept through POST /v1/orders); held time counts toward the reminder.
+func TestReminderCancelledByCancelAndIntercept(t *testing.T) {
+	e, rcv := newNotifyEnv(t)
+	e.broker = testbroker.Start(t, nil)
+	e.startHub("wedge-hub-test")
+	a := newAgent(t, e.broker.URL(), "sz01", "pack01")
+	at := func(d time.Duration) string { return wire.Time(t0.Add(d)) }
+	a.send("jp", chain("jp",
+		wire.Entry{Kind: wire.KindIntake, OrderID: "O-4", To: "pending_allocation", Order: phoneOrder("4"), At: at(0)},
+		wire.Entry{Kind: wire.KindIntake, OrderID: "O-5", To: "held", Order: phoneOrder("5"), At: at(0)},
+		wire.Entry{Kind: wire.KindStep, OrderID: "O-5", From: "held", To: "cancelled", At: at(time.Minute)},
+		wire.Entry{Kind: wire.KindIntake, OrderID: "O-6", To: "held", Order: phoneOrder("6"), At: at(0)},
+		wire.Entry{Kind: wire.KindStep, OrderID: "O-6", From: "held", To: "pending_allocation", At: at(10 * time.Minute)},
+		wire.Entry{Kind: wire.KindIntake, OrderID: "O-7", To: "awaiting_balance", Order: phoneOrder("7"), At: at(0)},
+		wire.Entry{Kind: wire.KindStep, OrderID: "O-7", From: "awaiting_balance", To: "pending_allocation", At: at(20 * time.Minute)},
+	)...)
+	a.waitAck(1)
+	var r postResp
+	postJSON(t, e.hub, "/v1/orders", map[string]any{"site": "sz01", "orders": []wire.OrderMsg{{Type: wire.TypeIntercept, OrderID: "O-4", Reason: "buyer asked"}}}, http.StatusOK, &r)
+	var ns []hub.NotificationView
+	waitFor(t, "O-4 and O-5 cancelled", func() bool {
+		ns = notifications(t, e.hub, "")
+		return len(ns) == 4 && ns[0].State == hub.OutboxCancelled && ns[1].State == hub.OutboxCancelled
+	})
+	if ns[0].Subject != "O-4" || ns[0].Cancelled == "" || ns[1].Subject != "O-5" || ns[2].Subject != "O-6" || ns[2].State != hub.OutboxPending {
+		t.Fatalf("notifications = %+v", ns)
+	}
+	if !ns[2].Due.Equal(t0.Add(30 * time.Minute)) {
+		t.Fatalf("O-6 due %s; want 30 min from entering 暂停进入 (held time counts)", ns[2].Due)
+	}
+	if ns[3].Subject != "O-7" || !ns[3].Due.Equal(t0.Add(50*time.Minute)) {
+		t.Fatalf("O-7 = %+v; want due 30 min after the balance was paid (待付尾款 time does not count)", ns[3])
+	}
+	advanceUntil(t, e.clk, time.Minute, "O-6 and O-7 sent", func() bool { return len(notifications(t, e.hub, "?state=sent")) == 2 })
+	if ok, _ := rcv.counts(); len(ok) != 2 {
+		t.Fatalf("gateway got %v; want O-6's and O-7's reminders", ok)
 	}
 }

@@ -26,6 +26,9 @@ const (
 	NoticeReminder      = "reminder"       // the order still waits to be printed (customer, SMS)
 	NoticeBreakerOpened = "breaker_opened" // a PC's backlog breaker opened (supervisors)
 	NoticeBreakerClosed = "breaker_closed" // and closed again
+	// NoticeFalseCompletion: handed over (已揽收 by the handover scan) but no carrier first scan
+	// within the rule's time: 伪完成, the parcel may still be in the warehouse (supervisors).
+	NoticeFalseCompletion = "false_completion"
 )
 
 // Notice is what a channel delivers: one outbox row.
@@ -100,9 +103,24 @@ type NotifyOptions struct {
 
 // SiteRules are one site's notification rules; a nil rule is off.
 type SiteRules struct {
-	Reminder *ReminderRule
-	Breaker  *BreakerRule
+	Reminder        *ReminderRule
+	Breaker         *BreakerRule
+	FalseCompletion *FalseCompletionRule
 }
+
+// FalseCompletionRule tells the site's supervisors about an order handed over (picked_up by the
+// handover scan) without a carrier first scan (POST /v1/tracking) within After (default 12h).
+type FalseCompletionRule struct {
+	After   time.Duration
+	Channel string
+	Text    *msgtmpl.Template // nil: DefaultFalseCompletionText (fields OrderFields)
+}
+
+// DefaultFalseCompletionText is the 伪完成 notice's text when a site sets none.
+const DefaultFalseCompletionText = "【wedge】{{site}} 订单 {{order_id}}（运单 {{waybill}}）已交接，但快递迟迟没有揽收扫描：疑似伪完成，请核实包裹是否仍在仓内 / handed over without a carrier first scan: check whether the parcel is still in the warehouse"
+
+// DefaultFalseCompletionAfter is FalseCompletionRule.After's default.
+const DefaultFalseCompletionAfter = 12 * time.Hour
 
 // ReminderRule texts the customer once per order when it has waited After (default 30m) since it
 // first entered 暂停进入 or 待分仓, unless it was printed, cancelled or intercepted first.

@@ -16,6 +16,7 @@ import (
 	"wedge/internal/msgtmpl"
 	"wedge/internal/testbroker"
 	"wedge/internal/testpg"
+	"wedge/sync/apitoken"
 	"wedge/sync/hub"
 	"wedge/sync/wire"
 )
@@ -288,6 +289,7 @@ func TestNotifyOnPostgres(t *testing.T) {
 		{"BreakerNoticesSurviveReceiverDownAndRestart", TestBreakerNoticesSurviveReceiverDownAndRestart},
 		{"NoticeRefusedFailsAtOnce", TestNoticeRefusedFailsAtOnce},
 		{"ReminderCancelledByCancelAndIntercept", TestReminderCancelledByCancelAndIntercept},
+		{"FalseCompletionNotice", TestFalseCompletionNotice},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			envStore = pgStores(t, srv)
@@ -370,5 +372,59 @@ func TestReminderCancelledByCancelAndIntercept(t *testing.T) {
 	advanceUntil(t, e.clk, time.Minute, "O-6 and O-7 sent", func() bool { return len(notifications(t, e.hub, "?state=sent")) == 2 })
 	if ok, _ := rcv.counts(); len(ok) != 2 {
 		t.Fatalf("gateway got %v; want O-6's and O-7's reminders", ok)
+	}
+}
+
+// 伪完成: an order handed over without a carrier first scan within the rule's time is reported to
+// the supervisors; one whose first scan arrives in time (or came before the handover) is not.
+func TestFalseCompletionNotice(t *testing.T) {
+	e, rcv := newNotifyEnv(t)
+	e.extra = func(o *hub.Options) {
+		o.Notify = notifyOptions(t, rcv, e.clk)
+		r := o.Notify.Sites["*"]
+		r.FalseCompletion = &hub.FalseCompletionRule{Channel: "hook"}
+		o.Notify.Sites["*"] = r
+	}
+	e.broker = testbroker.Start(t, nil)
+	e.startHub("wedge-hub-test")
+	a := newAgent(t, e.broker.URL(), "sz01", "pack01")
+	handover := func(id, wb string) []wire.Entry {
+		return []wire.Entry{
+			{Kind: wire.KindIntake, OrderID: id, To: "pending_allocation", Order: orderMsg(id[2:])},
+			{Kind: wire.KindStep, OrderID: id, From: "pending_allocation", To: "waybill_printed", Waybill: wb, Carrier: "sf"},
+			{Kind: wire.KindStep, OrderID: id, From: "waybill_printed", To: "picked_up", Waybill: wb},
+		}
+	}
+	tok := newToken(t, e.hub, "carrier", apitoken.TrackingWrite)
+	scan := func(wb string) {
+		body := `{"carrier":"sf","waybill":"` + wb + `","event":"first_scan","at":"` + wire.Time(t0.Add(time.Hour)) + `"}`
+		if code, b := do(t, e.hub, http.MethodPost, "/v1/tracking", tok, []byte(body)); code != http.StatusOK && code != http.StatusAccepted {
+			t.Fatalf("POST /v1/tracking = %d %s", code, b)
+		}
+	}
+	scan("SF3000000000003") // before its handover
+	var all []wire.Entry
+	for _, o := range [][2]string{{"O-1", "SF1000000000001"}, {"O-2", "SF2000000000002"}, {"O-3", "SF3000000000003"}} {
+		all = append(all, handover(o[0], o[1])...)
+	}
+	a.send("jp", chain("jp", all...)...)
+	a.waitAck(1)
+	checks := func(state string) (subjects []string) {
+		for _, n := range notifications(t, e.hub, "?state="+state) {
+			if n.Kind == hub.NoticeFalseCompletion {
+				subjects = append(subjects, n.Subject)
+			}
+		}
+		return subjects
+	}
+	waitFor(t, "two checks queued", func() bool { return len(checks("pending")) == 2 })
+	scan("SF2000000000002")
+	waitFor(t, "O-2's check cancelled", func() bool { c := checks("cancelled"); return len(c) == 1 && c[0] == "O-2" })
+	advanceUntil(t, e.clk, 30*time.Minute, "O-1's 伪完成 notice sent", func() bool {
+		c := checks("sent")
+		return len(c) == 1 && c[0] == "O-1"
+	})
+	if _, bodies := rcv.counts(); len(bodies) != 1 || !strings.Contains(bodies[0], "SF1000000000001") || !strings.Contains(bodies[0], "伪完成") {
+		t.Fatalf("webhook got %v; want O-1's 伪完成 notice only (the reminders were cancelled by the prints)", bodies)
 	}
 }

@@ -16,6 +16,7 @@ var (
 	defaultReminder      = msgtmpl.MustParse(DefaultReminderText, OrderFields)
 	defaultBreakerOpened = msgtmpl.MustParse(DefaultBreakerOpenedText, BreakerFields)
 	defaultBreakerClosed = msgtmpl.MustParse(DefaultBreakerClosedText, BreakerFields)
+	defaultFalseComplete = msgtmpl.MustParse(DefaultFalseCompletionText, OrderFields)
 )
 
 // DefaultReminderAfter is ReminderRule.After's default.
@@ -35,6 +36,9 @@ func (g *group) orderRules(rec orderRec) error {
 		if err := g.tx.PutWaybill(wb, rec.Order.ID); err != nil {
 			return err
 		}
+	}
+	if err := g.falseCompletionRule(rec); err != nil {
+		return err
 	}
 	if g.h.notify.rules(rec.Site).Reminder == nil {
 		return nil
@@ -147,4 +151,62 @@ func (g *group) cancelNotice(k OutboxKey, why string) error {
 	r.State, r.Doc = OutboxCancelled, mustJSON(d)
 	g.h.log.Info("notification cancelled", logging.KeySite, k.Site, "subject", k.Order, "rule", k.Rule, "because", why)
 	return g.tx.PutOutbox(*r)
+}
+
+// noticeFields are the template fields of an order's notices.
+func noticeFields(rec orderRec) map[string]string {
+	o := rec.Order
+	wb := o.Waybill
+	if wb == "" {
+		wb = o.AssignedWaybill
+	}
+	return map[string]string{"order_id": o.ID, "channel_order_no": o.ChannelOrderNo, "waybill": wb, "site": rec.Site}
+}
+
+// falseCompletionRule queues the 伪完成 check of an order handed over (picked_up), due After from
+// the handover, unless its waybill has a carrier first scan already; a first scan arriving later
+// cancels it (trackingRules).
+func (g *group) falseCompletionRule(rec orderRec) error {
+	rule := g.h.notify.rules(rec.Site).FalseCompletion
+	o := rec.Order
+	if rule == nil || o.State != order.PickedUp || o.Waybill == "" {
+		return nil
+	}
+	k := OutboxKey{Site: rec.Site, Order: o.ID, Rule: NoticeFalseCompletion}
+	if r, err := g.tx.Outbox(k); err != nil || r != nil {
+		return err
+	}
+	scanned, err := hasFirstScan(g.tx, o.Waybill)
+	if err != nil || scanned {
+		return err
+	}
+	since := o.PickedUpAt
+	if since.IsZero() {
+		since = o.StateSince
+	}
+	after := rule.After
+	if after <= 0 {
+		after = DefaultFalseCompletionAfter
+	}
+	text := rule.Text
+	if text == nil {
+		text = defaultFalseComplete
+	}
+	fields := noticeFields(rec)
+	return g.addNotice(k, since.Add(after).UTC(), noticeDoc{Kind: NoticeFalseCompletion, Channel: rule.Channel,
+		Text: text.Render(fields, nil), Fields: fields, Created: g.now})
+}
+
+// hasFirstScan reports whether a waybill has a stored first-scan event.
+func hasFirstScan(tx Tx, waybill string) (bool, error) {
+	found := false
+	err := tx.Tracking(waybill, func(doc []byte) (bool, error) {
+		var e TrackingEvent
+		if _, err := getDoc(doc, nil)("tracking", &e); err != nil {
+			return false, err
+		}
+		found = e.Event == TrackFirstScan
+		return !found, nil
+	})
+	return found, err
 }

@@ -237,6 +237,11 @@ func (h *Hub) storeTracking(ctx context.Context, events []TrackingEvent, by stri
 			if ok {
 				stored++
 			}
+			if ok && o != "" && e.Event == TrackFirstScan {
+				if err := h.firstScanned(tx, o); err != nil {
+					return err
+				}
+			}
 		}
 		return nil
 	})
@@ -271,4 +276,14 @@ func summarize(wb, orderID string, events []TrackingEvent) TrackingSummary {
 		s.Events = []TrackingEvent{}
 	}
 	return s
+}
+
+// firstScanned cancels the 伪完成 check of an order whose waybill got its carrier first scan.
+func (h *Hub) firstScanned(tx Tx, orderID string) error {
+	rec, known, err := loadOrder(tx, orderID)
+	if err != nil || !known {
+		return err
+	}
+	g := &group{h: h, tx: tx, now: h.clk.Now().UTC()}
+	return g.cancelNotice(OutboxKey{Site: rec.Site, Order: orderID, Rule: NoticeFalseCompletion}, "快递已揽收扫描 carrier first scan")
 }

@@ -39,6 +39,10 @@ func hubNotify(c *hubconfig.Config) (*hub.NotifyOptions, error) {
 			rules.Reminder = &hub.ReminderRule{After: hubconfig.Duration(r.Reminder.After), Channel: r.Reminder.Channel,
 				Text: tmpl(r.Reminder.Text, msgtmpl.OrderFields)}
 		}
+		if f := r.FalseCompletion; f != nil {
+			rules.FalseCompletion = &hub.FalseCompletionRule{After: hubconfig.Duration(f.After), Channel: f.Channel,
+				Text: tmpl(f.Text, msgtmpl.OrderFields)}
+		}
 		if r.Breaker != nil {
 			rules.Breaker = &hub.BreakerRule{Channel: r.Breaker.Channel, Opened: tmpl(r.Breaker.Opened, msgtmpl.BreakerFields),
 				Closed: tmpl(r.Breaker.Closed, msgtmpl.BreakerFields)}

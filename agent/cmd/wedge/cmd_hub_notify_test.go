@@ -22,7 +22,7 @@ func TestHubNotifyFromConfig(t *testing.T) {
     sup: {type: webhook, url: "https://ops.example.com/h", secret_file: hook.secret}
     sms: {type: sms, url: "https://gw.example.com/s", body: '{"p":"{{phone}}","t":"{{text}}"}'}
   sites:
-    "*": {reminder: {after: 20m, channel: sms}, breaker: {channel: sup}}
+    "*": {reminder: {after: 20m, channel: sms}, breaker: {channel: sup}, false_completion: {after: 6h, channel: sup}}
 tracking: {kuaidi100_salt_file: k100.salt}
 `
 	p := filepath.Join(dir, "hub.yaml")
@@ -36,7 +36,8 @@ tracking: {kuaidi100_salt_file: k100.salt}
 		t.Fatal(err)
 	}
 	r := n.Sites["*"]
-	if len(n.Channels) != 2 || n.Backoff != time.Minute || r.Reminder == nil || r.Reminder.After != 20*time.Minute || r.Breaker == nil {
+	if len(n.Channels) != 2 || n.Backoff != time.Minute || r.Reminder == nil || r.Reminder.After != 20*time.Minute || r.Breaker == nil ||
+		r.FalseCompletion == nil || r.FalseCompletion.After != 6*time.Hour {
 		t.Fatalf("notify options = %+v", n)
 	}
 	if tr, err := hubTracking(cfg); err != nil || tr.Kuaidi100Salt != "salt" {

@@ -55,8 +55,9 @@ type Channel struct {
 
 // SiteRules are one site's rules; an absent rule is off.
 type SiteRules struct {
-	Reminder *Reminder `yaml:"reminder"`
-	Breaker  *Breaker  `yaml:"breaker"`
+	Reminder        *Reminder `yaml:"reminder"`
+	Breaker         *Breaker  `yaml:"breaker"`
+	FalseCompletion *Reminder `yaml:"false_completion"` // 伪完成: after (default 12h), channel, text
 }
 
 // Reminder texts the customer once when the order has waited After (default 30m) since it first
@@ -143,6 +144,11 @@ func (c *Config) validateSite(v *validator, site string, r SiteRules) {
 		checkDuration(v, at("reminder", "after"), r.Reminder.After)
 		channel(at("reminder", "channel"), r.Reminder.Channel)
 		checkTemplate(v, at("reminder", "text"), r.Reminder.Text, msgtmpl.OrderFields)
+	}
+	if r.FalseCompletion != nil {
+		checkDuration(v, at("false_completion", "after"), r.FalseCompletion.After)
+		channel(at("false_completion", "channel"), r.FalseCompletion.Channel)
+		checkTemplate(v, at("false_completion", "text"), r.FalseCompletion.Text, msgtmpl.OrderFields)
 	}
 	if r.Breaker != nil {
 		channel(at("breaker", "channel"), r.Breaker.Channel)

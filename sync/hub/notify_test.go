@@ -428,3 +428,37 @@ func TestFalseCompletionNotice(t *testing.T) {
 		t.Fatalf("webhook got %v; want O-1's 伪完成 notice only (the reminders were cancelled by the prints)", bodies)
 	}
 }
+
+// A hub stopped while a notice is in flight releases its claim: the restarted hub sends it at once
+// (same idempotency key), without waiting for the lease to run out.
+func TestGracefulStopReleasesClaim(t *testing.T) {
+	e, rcv := newNotifyEnv(t)
+	var hung atomic.Int32
+	hang := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if hung.Add(1) == 1 {
+			_, _ = io.Copy(io.Discard, r.Body) // read the body, so the server notices the client leave
+			<-r.Context().Done()               // the first try never gets an answer
+			return
+		}
+		rcv.serve(w, r)
+	}))
+	t.Cleanup(hang.Close) // after the hub's stop (cleanups run last first): Close waits for the hung request
+	e.extra = func(o *hub.Options) {
+		o.Notify = notifyOptions(t, rcv, e.clk)
+		o.Notify.Lease = 24 * time.Hour
+		hook, _ := hub.NewWebhook(hub.WebhookOptions{URL: hang.URL + "/hook", Secret: []byte(hookSecret), Clock: e.clk, Timeout: time.Hour})
+		o.Notify.Channels["hook"] = hook
+	}
+	e.broker = testbroker.Start(t, nil)
+	e.startHub("wedge-hub-test")
+	a := newAgent(t, e.broker.URL(), "sz01", "pack01")
+	b, _ := json.Marshal(wire.Status{State: "online", BreakerOpen: true, At: wire.Time(t0)})
+	a.publish(wire.TopicStatus("sz01", "pack01"), b)
+	waitFor(t, "the first try in flight", func() bool { return hung.Load() == 1 })
+	e.stopHub()
+	e.startHub("wedge-hub-test") // the clock does not move: only a released claim can be taken
+	waitFor(t, "the notice sent by the restarted hub", func() bool { return len(notifications(t, e.hub, "?state=sent")) == 1 })
+	if ok, _ := rcv.counts(); len(ok) != 1 {
+		t.Fatalf("receiver got %v", ok)
+	}
+}

@@ -100,8 +100,8 @@ func (d *dispatcher) kick() {
 	}
 }
 
-// stop ends the dispatcher and waits for it; a send in flight is cancelled (its row stays leased and
-// is tried again when the lease runs out).
+// stop ends the dispatcher and waits for it; a send in flight is cancelled and its claim released
+// (see release).
 func (d *dispatcher) stop() {
 	d.stopOnce.Do(d.cancel)
 	<-d.done
@@ -142,11 +142,14 @@ func (d *dispatcher) once(ctx context.Context) bool {
 	}
 	r := rows[0]
 	doc, err := decodeNotice(r)
-	if err == nil {
+	if err != nil {
+		err = fmt.Errorf("%w: %w", ErrPermanent, err)
+	} else {
 		err = d.deliver(ctx, r, doc)
 	}
 	if ctx.Err() != nil {
-		return false // stopping: the lease runs out and the row is tried again
+		d.release(r.OutboxKey) // stopping: whether it arrived is unknown; the next start sends it again
+		return false
 	}
 	if rerr := d.record(ctx, r.OutboxKey, err); rerr != nil {
 		d.log.Error("outbox result not recorded (the row is tried again when its lease runs out)", keyNotice, IdempotencyKey(r.OutboxKey), logging.Err(rerr))
@@ -203,6 +206,23 @@ func (d *dispatcher) record(ctx context.Context, k OutboxKey, sendErr error) err
 		r.LeaseOwner, r.LeaseUntil, r.Doc = "", time.Time{}, mustJSON(doc)
 		return tx.PutOutbox(*r)
 	})
+}
+
+// release gives up this dispatcher's claim on k without counting a try, so a restarted hub need
+// not wait for the lease to run out. The send it interrupted may have arrived: the next one carries
+// the same idempotency key.
+func (d *dispatcher) release(k OutboxKey) {
+	err := d.db.Update(context.Background(), func(tx Tx) error {
+		r, err := tx.Outbox(k)
+		if err != nil || r == nil || r.State != OutboxPending || r.LeaseOwner != d.opts.Owner {
+			return err
+		}
+		r.LeaseOwner, r.LeaseUntil = "", time.Time{}
+		return tx.PutOutbox(*r)
+	})
+	if err != nil {
+		d.log.Warn("outbox claim not released (the row waits for its lease to run out)", keyNotice, IdempotencyKey(k), logging.Err(err))
+	}
 }
 
 // backoff is the wait after the n-th failed try: Backoff·2^(n-1), at most MaxBackoff.

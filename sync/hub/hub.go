@@ -298,7 +298,7 @@ func New(ctx context.Context, opts Options) (_ *Hub, err error) {
 	if opts.Notify != nil {
 		n := opts.Notify.withDefaults(opts.ClientID)
 		h.notify = &n
-		h.dispatch = startDispatcher(db, h.clk, h.log, n)
+		h.dispatch = startDispatcher(db, h.clk, h.log, n, h.metrics.noticeCounter())
 	}
 	go h.run()
 

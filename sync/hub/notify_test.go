@@ -190,6 +190,10 @@ func TestReminderOncePerOrderAcrossTwoPCs(t *testing.T) {
 	if e.logs.contains(phone) {
 		t.Fatal("a log line carries the whole phone number")
 	}
+	if _, m := do(t, e.hub, http.MethodGet, "/metrics", tokenFor(t, e.hub), nil); strings.Contains(string(m), phone) ||
+		!strings.Contains(string(m), `wedge_hub_notifications_total{kind="reminder",result="sent"} 1`) {
+		t.Fatal("GET /metrics: want the reminder counted and no phone")
+	}
 }
 
 // Breaker notices reach the supervisors' webhook signed; a receiver that answers 500 for a while
@@ -233,6 +237,10 @@ func TestBreakerNoticesSurviveReceiverDownAndRestart(t *testing.T) {
 		if n != 1 {
 			t.Errorf("notice %s answered 2xx %d times; a recorded success must not be sent again", k, n)
 		}
+	}
+	if code, m := do(t, e.hub, http.MethodGet, "/metrics", tokenFor(t, e.hub), nil); code != http.StatusOK ||
+		!strings.Contains(string(m), `wedge_hub_notifications_total{kind="breaker_closed",result="sent"} 2`) {
+		t.Errorf("GET /metrics = %d, want the restarted hub's two sent breaker_closed notices counted", code)
 	}
 	var b hub.WebhookBody
 	if err := json.Unmarshal([]byte(bodies[0]), &b); err != nil || b.Kind != hub.NoticeBreakerOpened || b.Site != "sz01" || b.ID == "" {

@@ -78,6 +78,8 @@ type dispatcher struct {
 	clk  clock.Clock
 	log  *slog.Logger
 	opts NotifyOptions
+	// count observes each recorded try (metrics_notify.go).
+	count func(kind, result string)
 
 	wake     chan struct{}
 	cancel   context.CancelFunc
@@ -85,9 +87,9 @@ type dispatcher struct {
 	stopOnce sync.Once
 }
 
-func startDispatcher(db Store, clk clock.Clock, log *slog.Logger, opts NotifyOptions) *dispatcher {
+func startDispatcher(db Store, clk clock.Clock, log *slog.Logger, opts NotifyOptions, count func(kind, result string)) *dispatcher {
 	ctx, cancel := context.WithCancel(context.Background())
-	d := &dispatcher{db: db, clk: clk, log: log, opts: opts, wake: make(chan struct{}, 1), cancel: cancel, done: make(chan struct{})}
+	d := &dispatcher{db: db, clk: clk, log: log, opts: opts, count: count, wake: make(chan struct{}, 1), cancel: cancel, done: make(chan struct{})}
 	go d.run(ctx)
 	return d
 }
@@ -190,6 +192,7 @@ func (d *dispatcher) record(ctx context.Context, k OutboxKey, sendErr error) err
 		case sendErr == nil:
 			r.State, r.Attempts, doc.SentAt, doc.SentBy, doc.Error = OutboxSent, r.Attempts+1, now, d.opts.Owner, ""
 			log.Info("notification sent", "attempts", r.Attempts)
+			d.count(doc.Kind, "sent")
 		case r.State != OutboxPending || r.LeaseOwner != d.opts.Owner:
 			return nil
 		default:
@@ -198,7 +201,9 @@ func (d *dispatcher) record(ctx context.Context, k OutboxKey, sendErr error) err
 			if errors.Is(sendErr, ErrPermanent) || r.Attempts >= d.opts.MaxAttempts {
 				r.State = OutboxFailed
 				log.Error("notification failed for good", "attempts", r.Attempts, logging.Err(sendErr))
+				d.count(doc.Kind, "failed")
 			} else {
+				d.count(doc.Kind, "retry")
 				r.Due = now.Add(d.backoff(r.Attempts))
 				log.Warn("notification not delivered, tried again later", "attempts", r.Attempts, "next", r.Due, logging.Err(sendErr))
 			}

@@ -37,6 +37,10 @@ func (h *Hub) routes() http.Handler {
 	need("GET /v1/tokens", apitoken.Admin, h.getTokens)
 	need("DELETE /v1/tokens/{name}", apitoken.Admin, h.deleteToken)
 	need("GET /v1/journals/{site}/{agent}/{journal_id}/entries", apitoken.Read, h.getJournalEntries)
+	need("GET /v1/notifications", apitoken.Read, h.getNotifications)
+	need("POST /v1/tracking", apitoken.TrackingWrite, h.postTracking)
+	need("GET /v1/tracking/{waybill}", apitoken.Read, h.getTracking)
+	mux.HandleFunc("POST /v1/tracking/kuaidi100", h.postKuaidi100) // authenticated by the push's sign
 	if h.opts.MetricsOpen {
 		mux.HandleFunc("GET /metrics", h.serveMetrics)
 	} else {

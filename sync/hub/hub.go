@@ -153,6 +153,12 @@ type Options struct {
 	// MetricsOpen serves GET /metrics (Prometheus, metrics.go) without a token, like /healthz.
 	// false (the default) asks for a bearer token with the read scope.
 	MetricsOpen bool
+	// Notify turns on notifications: the rules that queue them in the outbox and the dispatcher that
+	// sends them (notify.go, outbox.go). nil = none are queued or sent.
+	Notify *NotifyOptions
+	// Tracking configures the carriers' pushes (tracking.go); nil = only POST /v1/tracking with a
+	// token.
+	Tracking *TrackingOptions
 }
 
 // Hub is a running hub. Create it with New and end it with Stop.
@@ -195,6 +201,9 @@ type Hub struct {
 
 	publishFn func(topic string, payload []byte) // nil: MQTT
 	metrics   *metrics                           // GET /metrics; nil in tests that build a Hub without New
+
+	notify   *NotifyOptions // nil: no notifications
+	dispatch *dispatcher    // sends the outbox; nil without Notify
 }
 
 // New opens the store, starts the HTTP server and the owner goroutine, and connects to the broker.
@@ -286,6 +295,11 @@ func New(ctx context.Context, opts Options) (_ *Hub, err error) {
 			h.log.Error("hub HTTP server failed", logging.Err(err))
 		}
 	}()
+	if opts.Notify != nil {
+		n := opts.Notify.withDefaults(opts.ClientID)
+		h.notify = &n
+		h.dispatch = startDispatcher(db, h.clk, h.log, n, h.metrics.noticeCounter())
+	}
 	go h.run()
 
 	mo := mqtt.NewClientOptions().
@@ -357,6 +371,9 @@ func (h *Hub) Stop(ctx context.Context) error {
 		cancel()
 		<-h.httpDone
 		h.cli.Disconnect(250)
+		if h.dispatch != nil {
+			h.dispatch.stop() // before the owner closes the store
+		}
 		close(h.stopc)
 	})
 	select {

@@ -2,6 +2,7 @@ package hub
 
 import (
 	"context"
+	"time"
 
 	"wedge/sync/apitoken"
 )
@@ -93,4 +94,70 @@ type Tx interface {
 	// Meta is a small named document (the hub's counters).
 	Meta(key string) ([]byte, error)
 	PutMeta(key string, doc []byte) error
+
+	OutboxTx
+	TrackingTx
+}
+
+// ---- Outbox: notifications the hub sends to people (see outbox.go) ----
+
+// Outbox states. A row is pending until it is sent (a 2xx recorded), failed (after the last try or
+// a refusal), or cancelled (its reason went away before it was sent).
+const (
+	OutboxPending   = "pending"
+	OutboxSent      = "sent"
+	OutboxFailed    = "failed"
+	OutboxCancelled = "cancelled"
+)
+
+// OutboxKey names one notification: at most one per (site, order, rule), whichever replica or PC
+// caused it. Order is an order id, or another subject of the rule (an agent for breaker notices).
+type OutboxKey struct{ Site, Order, Rule string }
+
+// OutboxRow is one notification as a store keeps it. The store reads State, Due and LeaseUntil
+// (to claim) and never looks inside Doc, the hub's own JSON. Times are kept to the microsecond.
+type OutboxRow struct {
+	OutboxKey
+	State      string
+	Due        time.Time // not to be tried before
+	Attempts   int
+	LeaseOwner string    // the dispatcher that claimed it
+	LeaseUntil time.Time // the claim runs out (zero: not claimed)
+	Doc        []byte
+}
+
+// OutboxTx is the outbox part of a Tx.
+//
+// Concurrency (shared stores): Outbox called in an Update locks the row until the transaction
+// ends; ClaimOutbox skips rows another transaction holds (PostgreSQL: FOR UPDATE SKIP LOCKED), so
+// two replicas claiming at once get different rows, and a claimed row is claimable again only when
+// its lease has run out.
+type OutboxTx interface {
+	// AddOutbox stores r unless a row with its key exists: then it reports false and changes nothing.
+	AddOutbox(r OutboxRow) (bool, error)
+	// Outbox reads one row (nil, nil: none).
+	Outbox(k OutboxKey) (*OutboxRow, error)
+	// PutOutbox replaces the stored row with r's key.
+	PutOutbox(r OutboxRow) error
+	// ClaimOutbox leases up to limit pending rows with Due and LeaseUntil not after now to owner until
+	// now+lease, earliest due first, and returns them as leased.
+	ClaimOutbox(owner string, now time.Time, lease time.Duration, limit int) ([]OutboxRow, error)
+	// Outboxes calls fn for the rows of one state and site ("" = any), by site, order and rule,
+	// until fn returns false or an error.
+	Outboxes(state, site string, fn func(OutboxRow) (bool, error)) error
+}
+
+// ---- Tracking: carriers' events, by waybill (see tracking.go) ----
+
+// TrackingTx is the tracking part of a Tx.
+type TrackingTx interface {
+	// AddTracking stores a carrier event under (waybill, id) unless one is stored there (then
+	// false, nothing changes). Ids sort by the event's time (tracking.go makes them).
+	AddTracking(waybill, id string, doc []byte) (bool, error)
+	// Tracking calls fn for a waybill's events by id until fn returns false or an error.
+	Tracking(waybill string, fn func(doc []byte) (bool, error)) error
+	// PutWaybill indexes an order under a waybill it printed or was assigned; WaybillOrder reads
+	// the index ("" = no order known).
+	PutWaybill(waybill, orderID string) error
+	WaybillOrder(waybill string) (string, error)
 }

@@ -74,6 +74,8 @@ type group struct {
 	versions  map[*postReq][]uint64 // the version each posted message got (0: not an order message)
 	cmds      []*cmdReq
 	cmdRecs   map[*cmdReq]CommandRecord
+
+	notified bool // a notification was queued: wake the dispatcher after the commit
 }
 
 // commit runs items in one transaction, then publishes what it produced and answers the POSTs.
@@ -177,6 +179,9 @@ func (h *Hub) commit(items []item) {
 	}
 	for _, c := range g.catchups {
 		h.catchupRequested(c)
+	}
+	if g.notified && h.dispatch != nil {
+		h.dispatch.kick()
 	}
 }
 
@@ -291,7 +296,7 @@ func (g *group) batch(topic string, payload []byte) error {
 }
 
 // applyEntry indexes the entry under its order and moves the order's state.
-func (g *group) applyEntry(site, agent string, e wire.Entry, key EntryKey) error {
+func (g *group) applyEntry(site, agent string, e wire.Entry, key EntryKey) (err error) {
 	id := e.OrderID
 	if id == "" && e.Kind == wire.KindIntake && e.Order != nil {
 		id = e.Order.ID()
@@ -307,6 +312,11 @@ func (g *group) applyEntry(site, agent string, e wire.Entry, key EntryKey) error
 	if err := g.tx.AddHistory(id, sortableAt(e), key); err != nil {
 		return err
 	}
+	defer func() {
+		if err == nil {
+			err = g.entryRules(id, e) // notifications (rules.go)
+		}
+	}()
 	rec, known, err := loadOrder(g.tx, id)
 	if err != nil {
 		return err
@@ -388,7 +398,10 @@ func (g *group) merge(rec orderRec, known bool, site, agent string, e wire.Entry
 
 func (g *group) saveOrder(rec orderRec) error {
 	rec.UpdatedAt = wire.Time(g.now)
-	return putOrder(g.tx, rec)
+	if err := putOrder(g.tx, rec); err != nil {
+		return err
+	}
+	return g.orderRules(rec)
 }
 
 // downlink gives m the site's next hseq and stores it; it is published after the commit.
@@ -434,7 +447,11 @@ func (g *group) status(topic string, payload []byte) error {
 		g.h.log.Warn("malformed status dropped", logging.KeySite, site, logging.KeyAgent, agent, "payload", excerpt(payload), logging.Err(err))
 		return nil
 	}
-	return g.touchAgent(site, agent, func(a *agentRec) {
+	var flipped bool
+	err := g.touchAgent(site, agent, func(a *agentRec) {
+		if s.State == "online" && a.BreakerNoticed != s.BreakerOpen {
+			a.BreakerNoticed, flipped = s.BreakerOpen, true
+		}
 		a.Online = s.State == "online"
 		if a.Online {
 			a.LastSeen = wire.Time(g.now)
@@ -454,6 +471,10 @@ func (g *group) status(topic string, payload []byte) error {
 		}
 		g.h.metrics.agentStatus(*a, s.State == "online", s.LastSeq, s.Unsynced, s.JournalID)
 	})
+	if err != nil || !flipped {
+		return err
+	}
+	return g.breakerRules(site, agent, s.BreakerOpen, s.At)
 }
 
 // catchup records a catch-up request; it is answered after the commit, from the committed log, in

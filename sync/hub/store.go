@@ -125,6 +125,9 @@ type agentRec struct {
 	SettingsHash      string `json:"settings_hash,omitempty"`
 	SettingsOverrides string `json:"settings_overrides,omitempty"`
 	SettingsDiffer    bool   `json:"settings_differ,omitempty"`
+	// BreakerNoticed is the breaker state of the agent's last online status, which the breaker
+	// notifications compare against (an offline status says nothing about the breaker).
+	BreakerNoticed bool `json:"breaker_noticed,omitempty"`
 }
 
 // loadStats reads the counters saved by the last commit.

@@ -57,6 +57,14 @@ func cmdHub(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return exitUsage
 	}
 	o := hubOptions(cfg)
+	if o.Notify, err = hubNotify(cfg); err != nil {
+		fmt.Fprintf(stderr, "wedge hub: 通知设置无效 invalid notify settings: %v\n", err)
+		return exitUsage
+	}
+	if o.Tracking, err = hubTracking(cfg); err != nil {
+		fmt.Fprintf(stderr, "wedge hub: 物流推送设置无效 invalid tracking settings: %v\n", err)
+		return exitUsage
+	}
 	f.keys.signingKey, f.keys.agentKeys = cfg.SigningKey, cfg.AgentKeys
 	if done, err := f.keys.apply(&o, stdout); err != nil {
 		fmt.Fprintf(stderr, "wedge hub: %v\n", err)

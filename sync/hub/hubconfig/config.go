@@ -67,6 +67,10 @@ type Config struct {
 	// are accepted.
 	AgentKeys string `yaml:"agent_keys"`
 	Log       Log    `yaml:"log"`
+	// Notify configures notifications (notify.go); nil = none.
+	Notify *Notify `yaml:"notify"`
+	// Tracking configures the carriers' pushes (POST /v1/tracking/kuaidi100).
+	Tracking Tracking `yaml:"tracking"`
 
 	// File is the path the config was loaded from (not in YAML).
 	File string `yaml:"-"`
@@ -177,9 +181,18 @@ func (c *Config) setDefaults() {
 
 func (c *Config) resolvePaths(dir string) {
 	for _, p := range []*string{&c.DataDir, &c.Broker.CA, &c.Broker.Cert, &c.Broker.Key, &c.API.TLSCert, &c.API.TLSKey,
-		&c.API.BootstrapTokenFile, &c.SigningKey, &c.AgentKeys} {
+		&c.API.BootstrapTokenFile, &c.SigningKey, &c.AgentKeys, &c.Tracking.Kuaidi100SaltFile} {
 		if *p != "" && !filepath.IsAbs(*p) {
 			*p = filepath.Join(dir, *p)
+		}
+	}
+	if c.Notify == nil {
+		return
+	}
+	for name, ch := range c.Notify.Channels {
+		if ch.SecretFile != "" && !filepath.IsAbs(ch.SecretFile) {
+			ch.SecretFile = filepath.Join(dir, ch.SecretFile)
+			c.Notify.Channels[name] = ch
 		}
 	}
 }

@@ -110,9 +110,14 @@ type Options struct {
 	Store Store
 	// Listen is the HTTP listen address (default DefaultListen; "127.0.0.1:0" picks a free port).
 	Listen string
-	// ClientID is the MQTT client id (default "wedge-hub-<hostname>"). It must be stable across
-	// restarts, because the session is persistent (CleanSession=false).
+	// ClientID is the MQTT client id (default DefaultClientID(Replica): "wedge-hub-<hostname>", or
+	// "wedge-hub-<hostname>-<Replica>"). It must be stable across restarts, because the session is
+	// persistent (CleanSession=false): the broker keeps what it queued for the id until it returns.
 	ClientID string
+	// Replica names this hub among the replicas on one host (wire.ValidName: letters, digits, - and
+	// _, at most 64). It only shapes the default ClientID; set one or the other, not both. Two replicas
+	// with one client id would take the broker session from each other in turn.
+	Replica string
 	// CAFile, CertFile and KeyFile configure TLS (CA to verify the broker; client certificate).
 	CAFile, CertFile, KeyFile string
 	// Username and Password authenticate to the broker.
@@ -224,8 +229,11 @@ func New(ctx context.Context, opts Options) (_ *Hub, err error) {
 	if opts.Listen == "" {
 		opts.Listen = DefaultListen
 	}
+	if opts.Replica != "" && (opts.ClientID != "" || !wire.ValidName(opts.Replica)) {
+		return nil, fmt.Errorf("%w: Replica %q: letters, digits, - and _ (at most 64), and no ClientID beside it", ErrOptions, opts.Replica)
+	}
 	if opts.ClientID == "" {
-		opts.ClientID = defaultClientID()
+		opts.ClientID = DefaultClientID(opts.Replica)
 	}
 	tlsConf, err := tlsConfig(opts)
 	if err != nil {
@@ -481,18 +489,29 @@ func (h *Hub) drain() {
 	}
 }
 
-func defaultClientID() string {
+// DefaultClientID is the client id of a hub without Options.ClientID: "wedge-hub-<hostname>", with
+// "-<replica>" appended when replica is set. It is stable across restarts on purpose: a random id
+// would leave the messages the broker queued for the previous session orphaned (docs/HUB-STORE.md,
+// Replicas).
+func DefaultClientID(replica string) string {
 	host, _ := os.Hostname()
 	var b strings.Builder
 	for _, r := range host {
-		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' {
+		if nameRune(r) {
 			b.WriteRune(r)
 		}
 	}
 	if b.Len() == 0 {
 		b.WriteString("unknown")
 	}
+	if replica != "" {
+		return "wedge-hub-" + b.String() + "-" + replica
+	}
 	return "wedge-hub-" + b.String()
+}
+
+func nameRune(r rune) bool {
+	return r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_'
 }
 
 func tlsConfig(opts Options) (*tls.Config, error) {

@@ -315,7 +315,7 @@ func (a *Agent) APIAddr() string {
 }
 
 // Stop ends the agent in reverse start order: supervision, API, device inputs, stations, printers,
-// downlink pump, uplink, journal. It waits for each up to ctx's deadline. Calling it again
+// downlink pump, intake, uplink, journal. It waits for each up to ctx's deadline. Calling it again
 // returns the first result.
 func (a *Agent) Stop(ctx context.Context) error {
 	a.stopOnce.Do(func() {
@@ -348,6 +348,9 @@ func (a *Agent) Stop(ctx context.Context) error {
 		}
 		if err := waitCtx(ctx, func() { <-a.pumpDone }); err != nil {
 			errs = append(errs, fmt.Errorf("downlink pump: %w", err))
+		}
+		if a.in != nil {
+			a.in.Close() // its grace window asks the uplink for a catch-up: before the uplink stops
 		}
 		if a.up != nil {
 			if err := a.up.Stop(ctx); err != nil {

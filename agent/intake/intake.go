@@ -248,12 +248,12 @@ type pass struct {
 	now           time.Time
 	authenticated bool
 
-	hseq   uint64              // highest contiguous applied
+	hseq    uint64              // highest contiguous applied
 	above   map[uint64]struct{} // applied beyond a gap
 	maxSeen uint64              // highest hseq of a readable element
-	junk   junkBudget
-	st     Stats
-	logs   []logLine
+	junk    junkBudget
+	st      Stats
+	logs    []logLine
 }
 
 func (p *pass) run(payload []byte, elems []element, perr error) {

@@ -193,7 +193,8 @@ type Hub struct {
 	unwatch   func() bool
 
 	statsMu sync.Mutex
-	stats   Stats
+	stats   Stats            // the store's counters as of this replica's last commit, plus unsaved
+	unsaved map[string]int64 // counted outside the owner's transactions, added by the next commit
 
 	signer    *wire.Signer // nil: publish unsigned
 	agentKeys *keyring     // nil: accept unsigned batches
@@ -427,9 +428,7 @@ func (h *Hub) enqueue(it item) bool {
 	if len(h.queue) >= maxQueue || h.queueBytes+len(it.payload) > maxQueueBytes {
 		n, b := len(h.queue), h.queueBytes
 		h.mu.Unlock()
-		h.statsMu.Lock()
-		h.stats.OverloadDropped++
-		h.statsMu.Unlock()
+		h.countOutside(func(s *Stats) { s.OverloadDropped++ })
 		h.log.Warn("hub queue full: message dropped (an agent resends it, a POST is refused)", "topic", it.topic, "queued", n, "queued_bytes", b)
 		return false
 	}

@@ -62,7 +62,9 @@ type group struct {
 	h     *Hub
 	tx    Tx
 	now   time.Time
-	stats Stats
+	stats Stats // the replica's counters as the group began, plus what the group counted
+	// totals are the store's counters after the group's own were added (saveStats).
+	totals Stats
 
 	acks      []journalRec // touched journals, in first-touch order
 	ackIdx    map[string]int
@@ -74,6 +76,20 @@ type group struct {
 	versions  map[*postReq][]uint64 // the version each posted message got (0: not an order message)
 	cmds      []*cmdReq
 	cmdRecs   map[*cmdReq]CommandRecord
+}
+
+// saveStats adds what the group counted (its stats minus base) and what was counted outside the
+// owner since the last commit to the store's counters, and reads the totals back: with replicas on
+// one store they include the others' commits.
+func (g *group) saveStats(base Stats, unsaved map[string]int64) error {
+	d := g.stats.delta(base)
+	for k, v := range unsaved {
+		d[k] += v
+	}
+	if err := g.tx.AddCounters(d); err != nil {
+		return err
+	}
+	return loadStats(g.tx, &g.totals)
 }
 
 // commit runs items in one transaction, then publishes what it produced and answers the POSTs.
@@ -93,9 +109,11 @@ func (h *Hub) commit(items []item) {
 		return
 	}
 	h.statsMu.Lock()
-	st := h.stats.clone()
+	base := h.stats.clone()
+	unsaved := h.unsaved
+	h.unsaved = nil
 	h.statsMu.Unlock()
-	g := &group{h: h, now: h.clk.Now().UTC(), stats: st, ackIdx: map[string]int{}, down: map[string][]wire.OrderMsg{},
+	g := &group{h: h, now: h.clk.Now().UTC(), stats: base.clone(), ackIdx: map[string]int{}, down: map[string][]wire.OrderMsg{},
 		results: map[*postReq][]uint64{}, versions: map[*postReq][]uint64{}, cmdRecs: map[*cmdReq]CommandRecord{}}
 	var cmds []*cmdReq // every command of the group, to answer even when the transaction fails
 	for _, it := range items {
@@ -133,9 +151,12 @@ func (h *Hub) commit(items []item) {
 			}
 		}
 		g.stats.Commits++
-		return tx.PutMeta(string(keyStats), mustJSON(g.stats))
+		return g.saveStats(base, unsaved)
 	})
 	h.metrics.observeCommit(time.Since(began))
+	if err != nil {
+		h.keepUnsaved(unsaved) // for the next commit
+	}
 	if err != nil && len(items) > 1 {
 		// One bad item must not cost the others their commit: try each on its own.
 		h.log.Warn("group commit failed; committing its items one by one", "items", len(items), logging.Err(err))
@@ -155,9 +176,8 @@ func (h *Hub) commit(items []item) {
 		return
 	}
 	h.statsMu.Lock()
-	// OverloadDropped is counted outside the owner; keep the live value.
-	g.stats.OverloadDropped = h.stats.OverloadDropped
-	h.stats = g.stats
+	h.stats = g.totals
+	h.stats.add(h.unsaved) // counted meanwhile outside the owner
 	h.statsMu.Unlock()
 
 	// Downlink first: an agent sees the state changes a batch caused before the batch's ack.

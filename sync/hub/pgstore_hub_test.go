@@ -95,7 +95,6 @@ func TestTwoHubsShareOnePostgresStore(t *testing.T) {
 		}
 		return false
 	})
-	// Stats are each replica's own counters; the entries in the store are what counts.
 	var page hub.JournalEntries
 	getJSON(t, h2, "/v1/journals/sz01/pack01/j1/entries", 200, &page)
 	if page.AckedSeq != uint64(len(entries)) || len(page.Entries) != len(entries) {
@@ -106,12 +105,19 @@ func TestTwoHubsShareOnePostgresStore(t *testing.T) {
 			t.Fatalf("entry %d differs", i+1)
 		}
 	}
-	s1, s2 := h1.Stats(), h2.Stats()
-	if s1.EventsIngested == 0 || s2.EventsIngested == 0 {
-		t.Logf("one hub got every batch (%d / %d): the split is the broker's choice", s1.EventsIngested, s2.EventsIngested)
+	// Stats are the store's counters, which every commit adds to: both replicas show the
+	// network's, in /v1/stats and /metrics.
+	var s1, s2 hub.Stats
+	getJSON(t, h1, "/v1/stats", 200, &s1)
+	getJSON(t, h2, "/v1/stats", 200, &s2)
+	if s1.EventsIngested != uint64(len(entries)) || s2.EventsIngested != uint64(len(entries)) {
+		t.Fatalf("ingested %d and %d, want %d on both (each entry once, network-wide)", s1.EventsIngested, s2.EventsIngested, len(entries))
 	}
-	if s1.EventsIngested+s2.EventsIngested != uint64(len(entries)) {
-		t.Fatalf("ingested %d + %d, want %d in all (each entry once)", s1.EventsIngested, s2.EventsIngested, len(entries))
+	if s1.OrdersPerState["waybill_printed"] != orders || s1.Commits != s2.Commits {
+		t.Fatalf("stats %+v / %+v: want %d orders waybill_printed and one commit count", s1, s2, orders)
+	}
+	if n := scrape(t, h2, tokenFor(t, h2))["wedge_hub_entries_ingested_total"]; n != float64(len(entries)) {
+		t.Fatalf("/metrics of replica 2 counts %v entries, want the network's %d", n, len(entries))
 	}
 	// Every order is in the state its two entries led to, seen by either hub.
 	var o struct {
@@ -130,5 +136,4 @@ func TestTwoHubsShareOnePostgresStore(t *testing.T) {
 		}
 		seen[m.HSeq] = true
 	}
-	t.Logf("replica 1 ingested %d entries, replica 2 %d", s1.EventsIngested, s2.EventsIngested)
 }

@@ -8,7 +8,10 @@
 //
 // Delivery. The hub subscribes with CleanSession=false and a stable client id. The broker's PUBACK to
 // the hub is not the durability signal: the hub's own Ack on wedge/v1/{site}/{agent}/ack is, and it
-// is published only after the entries are committed. A batch lost between the broker and the commit
+// is published only after the entries are committed. The hub sends the broker its PUBACK only
+// after that commit too, so what a killed hub had received but not committed stays in flight in
+// its broker session and comes back when it reconnects under the same client id (the agent's
+// resend is the fallback). A batch lost between the broker and the commit
 // (a hub crash) is never acked, so the agent sends it again. Duplicates are counted and dropped;
 // a gap (seq 1, 2, 4) keeps the ack at 2 until 3 arrives.
 //
@@ -91,7 +94,8 @@ const DefaultListen = "127.0.0.1:8480"
 
 // Internal limits.
 const (
-	maxGroup       = 256       // queued items folded into one bbolt transaction
+	maxGroup       = 256       // queued items folded into one store transaction
+	maxGroupBytes  = 1 << 20   // and their payload bytes (a batch is up to 64 KiB)
 	maxQueue       = 50000     // queued items beyond this are dropped (never acked, so agents resend)
 	maxQueueBytes  = 128 << 20 // and payload bytes beyond this
 	maxReplayChunk = 200       // downlink messages per published array
@@ -309,6 +313,7 @@ func New(ctx context.Context, opts Options) (_ *Hub, err error) {
 		SetWriteTimeout(5 * time.Second).
 		SetKeepAlive(30 * time.Second).
 		SetOrderMatters(true).
+		SetAutoAckDisabled(true). // PUBACK after the commit: see item.ack
 		SetDefaultPublishHandler(h.onMessage).
 		SetOnConnectHandler(h.onConnect).
 		SetConnectionLostHandler(func(_ mqtt.Client, err error) {
@@ -408,6 +413,7 @@ func (h *Hub) onMessage(_ mqtt.Client, m mqtt.Message) {
 	switch {
 	case !ok:
 		h.log.Warn("message on an unexpected topic dropped", "topic", m.Topic())
+		m.Ack()
 		return
 	case leaf == "events":
 		k = kindBatch
@@ -416,9 +422,12 @@ func (h *Hub) onMessage(_ mqtt.Client, m mqtt.Message) {
 	case leaf == "status":
 		k = kindStatus
 	default:
+		m.Ack()
 		return
 	}
-	h.enqueue(item{kind: k, topic: m.Topic(), payload: append([]byte(nil), m.Payload()...)})
+	if !h.enqueue(item{kind: k, topic: m.Topic(), payload: append([]byte(nil), m.Payload()...), ack: m.Ack}) {
+		m.Ack() // dropped: the agent sends it again
+	}
 }
 
 // enqueue hands an item to the owner without blocking. It reports false when the queue is full (the
@@ -450,6 +459,17 @@ func (h *Hub) take(n int) []item {
 	}
 	if n > len(h.queue) {
 		n = len(h.queue)
+	}
+	// And at most maxGroupBytes of payload (at least one item): a replica that reconnects gets
+	// its whole backlog at once, and one transaction over all of it could outlast the replica (a
+	// kill rolls it back, and the broker hands the same backlog over again).
+	size := 0
+	for i, it := range h.queue[:n] {
+		size += len(it.payload)
+		if i > 0 && size > maxGroupBytes {
+			n = i
+			break
+		}
 	}
 	out := append([]item(nil), h.queue[:n]...)
 	h.queue = append(h.queue[:0], h.queue[n:]...)

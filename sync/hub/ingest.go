@@ -29,8 +29,13 @@ type item struct {
 	kind    kind
 	topic   string
 	payload []byte
-	post    *postReq
-	cmd     *cmdReq
+	// ack sends the broker its PUBACK of an MQTT item (nil for others). The owner calls it once
+	// the item's fate is sealed: after the commit and the publishes it led to, or after a failed
+	// commit (the agent resends). Until then the message stays in flight in the replica's session,
+	// so a replica killed before its commit gets it again from the broker when it returns.
+	ack  func()
+	post *postReq
+	cmd  *cmdReq
 }
 
 // postReq is a validated POST /v1/orders: the owner stores and publishes msgs.
@@ -94,6 +99,12 @@ func (g *group) saveStats(base Stats, unsaved map[string]int64) error {
 
 // commit runs items in one transaction, then publishes what it produced and answers the POSTs.
 func (h *Hub) commit(items []item) {
+	retried := false // the items were committed one by one, and acked there
+	defer func() {
+		if !retried {
+			ackItems(items)
+		}
+	}()
 	due := false
 	items = slices.DeleteFunc(items, func(it item) bool {
 		if it.kind == kindCatchupDue {
@@ -160,6 +171,7 @@ func (h *Hub) commit(items []item) {
 	if err != nil && len(items) > 1 {
 		// One bad item must not cost the others their commit: try each on its own.
 		h.log.Warn("group commit failed; committing its items one by one", "items", len(items), logging.Err(err))
+		retried = true
 		for _, it := range items {
 			h.commit([]item{it})
 		}
@@ -197,6 +209,15 @@ func (h *Hub) commit(items []item) {
 	}
 	for _, c := range g.catchups {
 		h.catchupRequested(c)
+	}
+}
+
+// ackItems sends the broker's PUBACKs of the MQTT items.
+func ackItems(items []item) {
+	for _, it := range items {
+		if it.ack != nil {
+			it.ack()
+		}
 	}
 }
 

@@ -169,7 +169,7 @@ func New(ctx context.Context, cfg *config.Config, deps Deps) (a *Agent, err erro
 	// the uplink asks it where to catch up from after every reconnect.
 	a.in, err = intake.New(ctx, a.store, intake.Options{Clock: deps.Clock, Logger: log,
 		Contract: cfg.CheckOrderNo, RequestCatchup: func(since uint64) { a.up.RequestCatchup(since) },
-		IntakeState: a.sup.Breaker().IntakeState})
+		IntakeState: a.sup.Breaker().IntakeState, Grace: cfg.Broker.DownlinkGrace.D()})
 	if err != nil {
 		return a, fmt.Errorf("%w: %w", ErrStart, err)
 	}

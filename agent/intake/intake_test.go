@@ -620,3 +620,26 @@ func TestNegativeGraceAsksAtOnce(t *testing.T) {
 		t.Fatalf("catch-ups %v, want [1] at once", asked)
 	}
 }
+
+// A cancel overtakes its order (two replicas published them): the cancel is refused as unknown and
+// not counted as applied, so even when the order arrives within the grace window the gap stays open
+// (hseq 3 was seen but not applied) and one catch-up brings the cancel again, which then holds.
+func TestOvertakingCancelIsAskedForAgain(t *testing.T) {
+	r := newRig(t)
+	r.apply(`{"type":"state","hseq":1,"order_id":"Z0","state":"pending_allocation"}`)
+	msg := strings.Replace(strings.Replace(fmt.Sprintf(orderA, 2), `"A1"`, `"Z1"`, 1), "401234567890123", "401234567890555", 1)
+	cancel := `{"type":"cancel","hseq":3,"order_id":"Z1","reason":"buyer"}`
+	one(t, r.apply(cancel), wire.KindReject, order.ReasonUnknownOrder)
+	r.apply(msg)
+	if got := r.in.CatchupSince(); got != 2 {
+		t.Fatalf("position %d, want 2 (the refused cancel is not applied)", got)
+	}
+	r.clk.Advance(intake.DefaultGrace)
+	if got := r.waitAsked("[2]"); got != "[2]" {
+		t.Fatalf("catch-ups %s, want [2]", got)
+	}
+	r.apply("[" + cancel + "]")
+	if o, ok := r.order("Z1"); !ok || o.State != order.Cancelled || r.in.CatchupSince() != 3 {
+		t.Fatalf("after the replay: %+v, position %d", o, r.in.CatchupSince())
+	}
+}

@@ -33,7 +33,8 @@
 // Scale-out. With Shared (the default) the hub subscribes with the $share/wedge-hub/ prefix, so
 // several hub processes split the stream. Hubs that share the load must share one store: with
 // sync/hub/pgstore they do (row locks, idempotent inserts and in-database counters make the
-// replicas' transactions compose; docs/HUB-STORE.md). Two hubs with their own bbolt files each
+// replicas' transactions compose; docs/HUB-STORE.md), and each needs its own stable client id
+// (Options.Replica on a shared host). Two hubs with their own bbolt files each
 // store and ack only the batches they received, and a journal split between them is acked by
 // neither beyond its first gap: run one bbolt hub per broker group.
 //

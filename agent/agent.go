@@ -169,7 +169,7 @@ func New(ctx context.Context, cfg *config.Config, deps Deps) (a *Agent, err erro
 	// the uplink asks it where to catch up from after every reconnect.
 	a.in, err = intake.New(ctx, a.store, intake.Options{Clock: deps.Clock, Logger: log,
 		Contract: cfg.CheckOrderNo, RequestCatchup: func(since uint64) { a.up.RequestCatchup(since) },
-		IntakeState: a.sup.Breaker().IntakeState})
+		IntakeState: a.sup.Breaker().IntakeState, Grace: cfg.Broker.DownlinkGrace.D()})
 	if err != nil {
 		return a, fmt.Errorf("%w: %w", ErrStart, err)
 	}
@@ -321,7 +321,7 @@ func (a *Agent) APIAddr() string {
 }
 
 // Stop ends the agent in reverse start order: supervision, API, device inputs, stations, printers,
-// downlink pump, uplink, journal. It waits for each up to ctx's deadline. Calling it again
+// downlink pump, intake, uplink, journal. It waits for each up to ctx's deadline. Calling it again
 // returns the first result.
 func (a *Agent) Stop(ctx context.Context) error {
 	a.stopOnce.Do(func() {
@@ -354,6 +354,9 @@ func (a *Agent) Stop(ctx context.Context) error {
 		}
 		if err := waitCtx(ctx, func() { <-a.pumpDone }); err != nil {
 			errs = append(errs, fmt.Errorf("downlink pump: %w", err))
+		}
+		if a.in != nil {
+			a.in.Close() // its grace window asks the uplink for a catch-up: before the uplink stops
 		}
 		if a.up != nil {
 			if err := a.up.Stop(ctx); err != nil {

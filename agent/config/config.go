@@ -136,6 +136,9 @@ type Broker struct {
 	Password string `yaml:"password"`
 	// Signing: hub_keys, hub_keys_file, accept_unsigned (signing.go).
 	Signing `yaml:",inline"`
+	// DownlinkGrace is how long a gap in the hub's downlink sequence may stay open before the
+	// agent asks for a catch-up (hub replicas publish out of order). 0 = intake's default, 2s.
+	DownlinkGrace Duration `yaml:"downlink_grace"`
 }
 
 // API is the agent's local HTTP API.

@@ -46,6 +46,7 @@ var perPCFields = []string{
 	"agent", "data_dir", "profiles_dir",
 	"api.listen", "api.token", "api.allowed_hosts[]",
 	"broker.ca", "broker.cert", "broker.key", "broker.username", "broker.password", "broker.hub_keys_file", "signing_key",
+	"broker.downlink_grace", // a traffic tuning: PCs that differ in it still apply the same rules
 	"log.level", "log.format",
 	"stations[].name", "stations[].role",
 	"devices[].name", "devices[].kind", "devices[].station", "devices[].transport", "devices[].port",

@@ -108,6 +108,9 @@ func (c *Config) validateBroker(v *validator) {
 	if c.Broker.Password != "" && c.Broker.Username == "" {
 		v.failf([]any{"broker", "username"}, "required when a password is set")
 	}
+	if c.Broker.DownlinkGrace < 0 {
+		v.failf([]any{"broker", "downlink_grace"}, "must not be negative, got %s", c.Broker.DownlinkGrace.D())
+	}
 }
 
 // validateAPI checks the API address (a token is required off loopback) and the reprint code.

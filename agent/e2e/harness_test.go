@@ -128,12 +128,18 @@ type proc struct {
 // start runs wedge with args; its output goes to logPath (appended: a restarted process keeps one log).
 func start(t *testing.T, name, logPath string, args ...string) *proc {
 	t.Helper()
+	return startBin(t, wedgeBin, name, logPath, args...)
+}
+
+// startBin is start with another build of wedge (bin).
+func startBin(t *testing.T, bin, name, logPath string, args ...string) *proc {
+	t.Helper()
 	f, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		t.Fatal(err)
 	}
 	fmt.Fprintf(f, "=== e2e: start %s %s\n", name, strings.Join(args, " "))
-	cmd := exec.Command(wedgeBin, args...)
+	cmd := exec.Command(bin, args...)
 	cmd.Stdout, cmd.Stderr = f, f // an *os.File: the child writes it directly, no copying goroutine
 	cmd.Env = append(os.Environ(), "GORACE=halt_on_error=1 exitcode=66")
 	if err := cmd.Start(); err != nil {

@@ -17,8 +17,12 @@
 // PC A can be handed over on PC B.
 //
 // Intake remembers, in the journal's meta bucket and in the same transaction as the messages, the
-// highest contiguous hub sequence (hseq) it applied. On a gap it calls RequestCatchup(since) once
-// per gap; CatchupSince is what to ask for after a reconnect.
+// highest contiguous hub sequence (hseq) it applied. Messages beyond a gap are applied and remembered
+// (or, when they need a missing one, left for the replay); the position moves only over contiguous
+// numbers. Several hub replicas publish concurrently, so a later hseq can overtake an earlier one on
+// the way: on a gap intake waits Options.Grace before it calls RequestCatchup(since), once per gap,
+// and asks nothing when the missing numbers arrive within the window. CatchupSince is what to ask
+// for after a reconnect.
 package intake
 
 import (
@@ -51,6 +55,9 @@ var (
 // big endian).
 const MetaHSeq = "intake/hseq"
 
+// DefaultGrace is Options.Grace when zero: a few commit-and-publish round trips of a hub replica.
+const DefaultGrace = 2 * time.Second
+
 // MaxExcerpt bounds the bytes of a bad payload kept in a journal entry's detail.
 const MaxExcerpt = order.MaxIntakeExcerpt
 
@@ -63,6 +70,9 @@ type Options struct {
 	Contract func(channel, orderNo string) error
 	// RequestCatchup asks the hub to replay the downlink after since. It must not block. Nil: none.
 	RequestCatchup func(since uint64)
+	// Grace is how long a gap in the hub sequence may stay open before a catch-up is requested
+	// (hub replicas publish out of order). 0: DefaultGrace; negative: ask at once.
+	Grace time.Duration
 	// IntakeState is the state a new, fully paid order enters: order.Held while the backlog breaker
 	// is open (oversight.Breaker.IntakeState). Nil: order.PendingAllocation.
 	IntakeState func() order.State
@@ -79,7 +89,10 @@ type Intake struct {
 	mu        sync.Mutex
 	hseq      uint64              // highest contiguous applied
 	above     map[uint64]struct{} // applied beyond a gap
+	maxSeen   uint64              // highest hseq of a readable message seen (applied or left for the replay)
 	requested uint64              // the since of the last catch-up request (+1; 0 = none)
+	grace     *graceWait          // the open grace window, nil when none
+	wg        sync.WaitGroup      // the grace window's goroutine
 	stats     Stats
 	junk      junkBudget // bounds the reject entries of unauthenticated junk
 }
@@ -220,19 +233,10 @@ func (in *Intake) apply(ctx context.Context, payload []byte, authenticated bool)
 	}
 	in.mu.Lock()
 	in.hseq, in.above, in.junk = p.hseq, p.above, p.junk
-	gap := (len(p.above) > 0 || p.sawGap) && in.requested != p.hseq+1
-	if gap {
-		in.requested = p.hseq + 1
-		p.st.Catchups++
-	}
+	in.maxSeen = max(in.maxSeen, p.maxSeen)
 	in.stats.add(p.st)
 	in.mu.Unlock()
-	if gap {
-		in.log.Info("intake: gap in the hub sequence, asking for a catch-up", "after", p.hseq)
-		if in.opts.RequestCatchup != nil {
-			in.opts.RequestCatchup(p.hseq)
-		}
-	}
+	in.checkGap()
 	return nil
 }
 
@@ -244,12 +248,12 @@ type pass struct {
 	now           time.Time
 	authenticated bool
 
-	hseq   uint64              // highest contiguous applied
-	above  map[uint64]struct{} // applied beyond a gap
-	sawGap bool
-	junk   junkBudget
-	st     Stats
-	logs   []logLine
+	hseq    uint64              // highest contiguous applied
+	above   map[uint64]struct{} // applied beyond a gap
+	maxSeen uint64              // highest hseq of a readable element
+	junk    junkBudget
+	st      Stats
+	logs    []logLine
 }
 
 func (p *pass) run(payload []byte, elems []element, perr error) {
@@ -283,7 +287,7 @@ func (p *pass) element(el element) {
 		consume = consume && p.authenticated
 	} else {
 		beyondGap := el.hseq > p.hseq+1
-		p.sawGap = p.sawGap || beyondGap
+		p.maxSeen = max(p.maxSeen, el.hseq)
 		e, wrote := p.in.decide(p.tx, el.msg, p.now)
 		switch {
 		case !wrote:
@@ -310,6 +314,7 @@ func (p *pass) element(el element) {
 // consume marks hseq applied and moves the contiguous position over what is now contiguous.
 func (p *pass) consume(hseq uint64) {
 	p.above[hseq] = struct{}{}
+	p.maxSeen = max(p.maxSeen, hseq)
 	for {
 		if _, ok := p.above[p.hseq+1]; !ok {
 			return

@@ -50,7 +50,7 @@ func newRig(t *testing.T) *rig {
 	t.Helper()
 	r := &rig{t: t, path: filepath.Join(t.TempDir(), "wedge.db"), clk: clock.NewFake(t0), ctx: context.Background()}
 	r.open()
-	t.Cleanup(func() { r.store.Close() })
+	t.Cleanup(func() { r.in.Close(); r.store.Close() })
 	return r
 }
 
@@ -69,6 +69,23 @@ func (r *rig) open() {
 	if err != nil {
 		r.t.Fatal(err)
 	}
+}
+
+// asked is the catch-up requests made so far.
+func (r *rig) asked() string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return fmt.Sprint(r.catchups)
+}
+
+// waitAsked waits (the grace window's goroutine asks) until the requests are want, and returns
+// what they are then.
+func (r *rig) waitAsked(want string) string {
+	r.t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); r.asked() != want && time.Now().Before(deadline); {
+		time.Sleep(5 * time.Millisecond)
+	}
+	return r.asked()
 }
 
 // apply applies an unauthenticated payload and returns the entries it wrote.
@@ -216,10 +233,8 @@ func TestMalformedNeverCrashes(t *testing.T) {
 	if got := r.in.CatchupSince(); got != 0 {
 		t.Fatalf("hseq after an unauthenticated batch with bad elements: %d, want 0", got)
 	}
-	r.mu.Lock()
-	asked := fmt.Sprint(r.catchups)
-	r.mu.Unlock()
-	if asked != "[0]" {
+	r.clk.Advance(intake.DefaultGrace)
+	if asked := r.waitAsked("[0]"); asked != "[0]" {
 		t.Fatalf("catch-ups %s, want [0]", asked)
 	}
 	ra := newRig(t)
@@ -326,9 +341,11 @@ func TestHSeqGapAndCatchup(t *testing.T) {
 	}
 	r.apply(msg(5))
 	r.apply(msg(6))
-	r.mu.Lock()
-	got := fmt.Sprint(r.catchups)
-	r.mu.Unlock()
+	if got := r.asked(); got != "[]" {
+		t.Fatalf("catch-up %s inside the grace window", got)
+	}
+	r.clk.Advance(intake.DefaultGrace)
+	got := r.waitAsked("[3]")
 	if got != "[3]" {
 		t.Fatalf("catch-up requests %s, want [3] (once per gap)", got)
 	}
@@ -398,9 +415,8 @@ func TestCancelBeyondAGapIsNotLost(t *testing.T) {
 	msg := strings.Replace(strings.Replace(fmt.Sprintf(orderA, 2), `"A1"`, `"Z1"`, 1), "401234567890123", "401234567890555", 1)
 	cancel := `{"type":"cancel","hseq":3,"order_id":"Z1","reason":"buyer"}`
 	one(t, r.apply(cancel), wire.KindReject, order.ReasonUnknownOrder)
-	r.mu.Lock()
-	asked := fmt.Sprint(r.catchups)
-	r.mu.Unlock()
+	r.clk.Advance(intake.DefaultGrace)
+	asked := r.waitAsked("[1]")
 	if r.in.CatchupSince() != 1 || asked != "[1]" {
 		t.Fatalf("since %d, catch-ups %s; want 1, [1]", r.in.CatchupSince(), asked)
 	}
@@ -523,5 +539,107 @@ func TestIntakeNormalisesLikeOrderFromMsg(t *testing.T) {
 	a, b := got[0], got[1]
 	if a.Channel != b.Channel || a.Carrier != b.Carrier || a.AssignedWaybill != b.AssignedWaybill || !reflect.DeepEqual(a.SKUs, b.SKUs) || a.BuyerID != b.BuyerID {
 		t.Fatalf("the two spellings differ after intake:\n%+v\n%+v", a, b)
+	}
+}
+
+// stateMsg is a state message with hub sequence h about order G<h>.
+func stateMsg(h int) string {
+	return fmt.Sprintf(`{"type":"state","hseq":%d,"order_id":"G%d","state":"pending_allocation"}`, h, h)
+}
+
+// TestGapFilledWithinGraceAsksNothing: hub replicas publish out of order, so hseq 3 may overtake
+// 2. Intake applies 3, keeps its position at 1 (nothing counts as applied out of order), and when 2
+// arrives within the grace window asks for no catch-up at all.
+func TestGapFilledWithinGraceAsksNothing(t *testing.T) {
+	r := newRig(t)
+	r.apply(stateMsg(1))
+	r.apply(stateMsg(3))
+	if got := r.in.CatchupSince(); got != 1 {
+		t.Fatalf("position %d after an overtaking message, want 1", got)
+	}
+	r.clk.Advance(intake.DefaultGrace - time.Millisecond)
+	r.apply(stateMsg(2))
+	if got := r.in.CatchupSince(); got != 3 {
+		t.Fatalf("position %d after the gap filled, want 3", got)
+	}
+	r.clk.Advance(time.Hour)
+	if n := r.clk.Waiters(); n != 0 {
+		t.Fatalf("%d timers still armed after the gap closed", n)
+	}
+	if got, st := r.asked(), r.in.Stats(); got != "[]" || st.Catchups != 0 {
+		t.Fatalf("catch-ups %s (stats %d), want none", got, st.Catchups)
+	}
+	if o, ok := r.order("G3"); !ok || o.State != order.PendingAllocation {
+		t.Fatalf("G3 %+v, %v", o, ok)
+	}
+}
+
+// TestGapNotFilledAsksOnceAfterGrace: a gap that stays open asks for exactly one catch-up, from
+// the contiguous position, once the window is over; more messages beyond the gap ask nothing more.
+func TestGapNotFilledAsksOnceAfterGrace(t *testing.T) {
+	r := newRig(t)
+	r.apply(stateMsg(1))
+	r.apply(stateMsg(3))
+	r.clk.Advance(intake.DefaultGrace / 2)
+	r.apply(stateMsg(4)) // the window runs from the first sight of the gap
+	r.clk.Advance(intake.DefaultGrace/2 - time.Millisecond)
+	if got := r.asked(); got != "[]" {
+		t.Fatalf("catch-up %s before the window is over", got)
+	}
+	r.clk.Advance(time.Millisecond)
+	if got := r.waitAsked("[1]"); got != "[1]" {
+		t.Fatalf("catch-ups %s, want [1]", got)
+	}
+	r.apply(stateMsg(5))
+	r.clk.Advance(time.Hour)
+	if got, st := r.asked(), r.in.Stats(); got != "[1]" || st.Catchups != 1 {
+		t.Fatalf("catch-ups %s (stats %d), want exactly [1]", got, st.Catchups)
+	}
+	r.apply("[" + stateMsg(2) + "," + stateMsg(3) + "," + stateMsg(4) + "," + stateMsg(5) + "]")
+	if got := r.in.CatchupSince(); got != 5 {
+		t.Fatalf("position %d after the replay, want 5", got)
+	}
+}
+
+// TestNegativeGraceAsksAtOnce keeps the old behaviour available.
+func TestNegativeGraceAsksAtOnce(t *testing.T) {
+	r := newRig(t)
+	r.in.Close()
+	var asked []uint64
+	in, err := intake.New(r.ctx, r.store, intake.Options{Clock: r.clk, Grace: -1, RequestCatchup: func(s uint64) { asked = append(asked, s) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Close()
+	for _, h := range []int{1, 3, 4} {
+		if err := in.Apply(r.ctx, []byte(stateMsg(h))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if fmt.Sprint(asked) != "[1]" {
+		t.Fatalf("catch-ups %v, want [1] at once", asked)
+	}
+}
+
+// A cancel overtakes its order (two replicas published them): the cancel is refused as unknown and
+// not counted as applied, so even when the order arrives within the grace window the gap stays open
+// (hseq 3 was seen but not applied) and one catch-up brings the cancel again, which then holds.
+func TestOvertakingCancelIsAskedForAgain(t *testing.T) {
+	r := newRig(t)
+	r.apply(`{"type":"state","hseq":1,"order_id":"Z0","state":"pending_allocation"}`)
+	msg := strings.Replace(strings.Replace(fmt.Sprintf(orderA, 2), `"A1"`, `"Z1"`, 1), "401234567890123", "401234567890555", 1)
+	cancel := `{"type":"cancel","hseq":3,"order_id":"Z1","reason":"buyer"}`
+	one(t, r.apply(cancel), wire.KindReject, order.ReasonUnknownOrder)
+	r.apply(msg)
+	if got := r.in.CatchupSince(); got != 2 {
+		t.Fatalf("position %d, want 2 (the refused cancel is not applied)", got)
+	}
+	r.clk.Advance(intake.DefaultGrace)
+	if got := r.waitAsked("[2]"); got != "[2]" {
+		t.Fatalf("catch-ups %s, want [2]", got)
+	}
+	r.apply("[" + cancel + "]")
+	if o, ok := r.order("Z1"); !ok || o.State != order.Cancelled || r.in.CatchupSince() != 3 {
+		t.Fatalf("after the replay: %+v, position %d", o, r.in.CatchupSince())
 	}
 }

@@ -54,12 +54,19 @@ var ErrNewerStore = fmt.Errorf("%w: written by a newer hub", ErrStore)
 // newBoltStore creates the buckets of an open bbolt file and checks (or records) its format.
 func newBoltStore(db *bolt.DB) (*boltStore, error) {
 	err := db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bktEntries, bktJournals, bktOrders, bktHistory, bktDownlink, bktAgents, bktCommands, bktMeta, bktPending, bktUnverified} {
+		convert := tx.Bucket(bktCounters) == nil
+		for _, b := range [][]byte{bktEntries, bktJournals, bktOrders, bktHistory, bktDownlink, bktAgents, bktCommands, bktMeta, bktPending, bktUnverified, bktCounters} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
 		}
-		return checkBoltFormat(tx.Bucket(bktMeta), db.Path())
+		if err := checkBoltFormat(tx.Bucket(bktMeta), db.Path()); err != nil {
+			return err
+		}
+		if convert {
+			return convertLegacyStats(boltTx{tx})
+		}
+		return nil
 	})
 	if errors.Is(err, ErrStore) {
 		return nil, err
@@ -297,3 +304,48 @@ func (t boltTx) Unverified(site, agent string, fn func([]byte) (bool, error)) er
 func (t boltTx) Meta(key string) ([]byte, error) { return t.get(bktMeta, []byte(key)) }
 
 func (t boltTx) PutMeta(key string, doc []byte) error { return t.put(bktMeta, []byte(key), doc) }
+
+func (t boltTx) DeleteMeta(key string) error {
+	if !t.tx.Writable() {
+		return errReadOnly
+	}
+	return t.tx.Bucket(bktMeta).Delete([]byte(key))
+}
+
+func (t boltTx) AddCounters(delta map[string]int64) error {
+	if !t.tx.Writable() {
+		return errReadOnly
+	}
+	b := t.tx.Bucket(bktCounters)
+	for name, d := range delta {
+		var n uint64
+		if v := b.Get([]byte(name)); len(v) == 8 {
+			n = be64(v)
+		}
+		if err := b.Put([]byte(name), u64(n+uint64(d))); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (t boltTx) Counters(fn func(string, int64) error) error {
+	return t.tx.Bucket(bktCounters).ForEach(func(k, v []byte) error {
+		if len(v) != 8 {
+			return fmt.Errorf("%w: counter %q: %d bytes", ErrStore, k, len(v))
+		}
+		return fn(string(k), int64(be64(v)))
+	})
+}
+
+// convertLegacyStats moves the Stats document of a hub before the counters into the counters, once.
+func convertLegacyStats(t Tx) error {
+	d, err := legacyStats(t)
+	if err != nil || d == nil {
+		return err
+	}
+	if err := t.AddCounters(d); err != nil {
+		return err
+	}
+	return t.DeleteMeta(string(keyStats))
+}

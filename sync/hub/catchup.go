@@ -125,7 +125,7 @@ func (h *Hub) catchupRequested(c catchup) {
 		if c.since < a.since {
 			a.since = c.since
 		}
-		h.countCatchup(func(s *Stats) { s.CatchupsMerged++ })
+		h.countOutside(func(s *Stats) { s.CatchupsMerged++ })
 		a.merged++
 		if now.Sub(a.warned) >= time.Minute {
 			h.log.Warn("catch-up requests faster than the hub answers them: merged into the waiting one", logging.KeySite, c.site,
@@ -134,7 +134,7 @@ func (h *Hub) catchupRequested(c catchup) {
 		}
 	case now.Before(a.allowedAt(p.lim)):
 		a.pending, a.since = true, c.since
-		h.countCatchup(func(s *Stats) { s.CatchupsDeferred++ })
+		h.countOutside(func(s *Stats) { s.CatchupsDeferred++ })
 		h.log.Debug("catch-up request deferred by the pace", logging.KeySite, c.site, logging.KeyAgent, c.agent, "since_hseq", c.since)
 	default:
 		h.answerCatchup(a, c.since, now)
@@ -208,7 +208,7 @@ func (h *Hub) answerCatchup(a *paced, since uint64, now time.Time) {
 	if more {
 		a.pending, a.since = true, msgs[len(msgs)-1].HSeq
 	}
-	h.countCatchup(func(s *Stats) { s.CatchupPages++ })
+	h.countOutside(func(s *Stats) { s.CatchupPages++ })
 }
 
 // readPage reads the site's downlink after since: at most lim.PageMessages messages and
@@ -231,11 +231,4 @@ func (h *Hub) readPage(site string, since uint64, lim CatchupLimits) (msgs []wir
 		})
 	})
 	return msgs, more, err
-}
-
-// countCatchup changes the catch-up counters; they are saved with the next commit.
-func (h *Hub) countCatchup(f func(*Stats)) {
-	h.statsMu.Lock()
-	f(&h.stats)
-	h.statsMu.Unlock()
 }

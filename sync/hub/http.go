@@ -2,6 +2,7 @@ package hub
 
 import (
 	"bytes"
+	"context"
 	"crypto/tls"
 	"encoding/json"
 	"fmt"
@@ -10,6 +11,7 @@ import (
 	"net/http"
 	"sort"
 	"strings"
+	"time"
 
 	"wedge/internal/httpserve"
 	"wedge/order"
@@ -335,11 +337,25 @@ func (h *Hub) getStats(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, h.Stats())
 }
 
-// Stats returns a copy of the hub's counters as of the last commit.
+// Stats returns the counters of the store, read now: on a store shared by replicas they are the
+// network's, whichever replica is asked (each commit adds its own, Tx.AddCounters). What this
+// replica counted outside its transactions and has not committed yet is added. When the store
+// cannot be read, the replica's copy as of its last commit is returned.
 func (h *Hub) Stats() Stats {
+	var s Stats
+	read := false
+	if h.db != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		read = h.db.View(ctx, func(tx Tx) error { return loadStats(tx, &s) }) == nil
+		cancel()
+	}
 	h.statsMu.Lock()
-	defer h.statsMu.Unlock()
-	s := h.stats.clone()
+	if !read {
+		s = h.stats.clone()
+	} else {
+		s.add(h.unsaved)
+	}
+	h.statsMu.Unlock()
 	for k, v := range s.OrdersPerState {
 		if v == 0 {
 			delete(s.OrdersPerState, k)

@@ -8,7 +8,10 @@
 //
 // Delivery. The hub subscribes with CleanSession=false and a stable client id. The broker's PUBACK to
 // the hub is not the durability signal: the hub's own Ack on wedge/v1/{site}/{agent}/ack is, and it
-// is published only after the entries are committed. A batch lost between the broker and the commit
+// is published only after the entries are committed. The hub sends the broker its PUBACK only
+// after that commit too, so what a killed hub had received but not committed stays in flight in
+// its broker session and comes back when it reconnects under the same client id (the agent's
+// resend is the fallback). A batch lost between the broker and the commit
 // (a hub crash) is never acked, so the agent sends it again. Duplicates are counted and dropped;
 // a gap (seq 1, 2, 4) keeps the ack at 2 until 3 arrives.
 //
@@ -30,7 +33,8 @@
 // Scale-out. With Shared (the default) the hub subscribes with the $share/wedge-hub/ prefix, so
 // several hub processes split the stream. Hubs that share the load must share one store: with
 // sync/hub/pgstore they do (row locks, idempotent inserts and in-database counters make the
-// replicas' transactions compose; docs/HUB-STORE.md). Two hubs with their own bbolt files each
+// replicas' transactions compose; docs/HUB-STORE.md), and each needs its own stable client id
+// (Options.Replica on a shared host). Two hubs with their own bbolt files each
 // store and ack only the batches they received, and a journal split between them is acked by
 // neither beyond its first gap: run one bbolt hub per broker group.
 //
@@ -91,7 +95,8 @@ const DefaultListen = "127.0.0.1:8480"
 
 // Internal limits.
 const (
-	maxGroup       = 256       // queued items folded into one bbolt transaction
+	maxGroup       = 256       // queued items folded into one store transaction
+	maxGroupBytes  = 1 << 20   // and their payload bytes (a batch is up to 64 KiB)
 	maxQueue       = 50000     // queued items beyond this are dropped (never acked, so agents resend)
 	maxQueueBytes  = 128 << 20 // and payload bytes beyond this
 	maxReplayChunk = 200       // downlink messages per published array
@@ -110,9 +115,14 @@ type Options struct {
 	Store Store
 	// Listen is the HTTP listen address (default DefaultListen; "127.0.0.1:0" picks a free port).
 	Listen string
-	// ClientID is the MQTT client id (default "wedge-hub-<hostname>"). It must be stable across
-	// restarts, because the session is persistent (CleanSession=false).
+	// ClientID is the MQTT client id (default DefaultClientID(Replica): "wedge-hub-<hostname>", or
+	// "wedge-hub-<hostname>-<Replica>"). It must be stable across restarts, because the session is
+	// persistent (CleanSession=false): the broker keeps what it queued for the id until it returns.
 	ClientID string
+	// Replica names this hub among the replicas on one host (wire.ValidName: letters, digits, - and
+	// _, at most 64). It only shapes the default ClientID; set one or the other, not both. Two replicas
+	// with one client id would take the broker session from each other in turn.
+	Replica string
 	// CAFile, CertFile and KeyFile configure TLS (CA to verify the broker; client certificate).
 	CAFile, CertFile, KeyFile string
 	// Username and Password authenticate to the broker.
@@ -194,7 +204,8 @@ type Hub struct {
 	unwatch   func() bool
 
 	statsMu sync.Mutex
-	stats   Stats
+	stats   Stats            // the store's counters as of this replica's last commit, plus unsaved
+	unsaved map[string]int64 // counted outside the owner's transactions, added by the next commit
 
 	signer    *wire.Signer // nil: publish unsigned
 	agentKeys *keyring     // nil: accept unsigned batches
@@ -233,8 +244,11 @@ func New(ctx context.Context, opts Options) (_ *Hub, err error) {
 	if opts.Listen == "" {
 		opts.Listen = DefaultListen
 	}
+	if opts.Replica != "" && (opts.ClientID != "" || !wire.ValidName(opts.Replica)) {
+		return nil, fmt.Errorf("%w: Replica %q: letters, digits, - and _ (at most 64), and no ClientID beside it", ErrOptions, opts.Replica)
+	}
 	if opts.ClientID == "" {
-		opts.ClientID = defaultClientID()
+		opts.ClientID = DefaultClientID(opts.Replica)
 	}
 	tlsConf, err := tlsConfig(opts)
 	if err != nil {
@@ -314,6 +328,7 @@ func New(ctx context.Context, opts Options) (_ *Hub, err error) {
 		SetWriteTimeout(5 * time.Second).
 		SetKeepAlive(30 * time.Second).
 		SetOrderMatters(true).
+		SetAutoAckDisabled(true). // PUBACK after the commit: see item.ack
 		SetDefaultPublishHandler(h.onMessage).
 		SetOnConnectHandler(h.onConnect).
 		SetConnectionLostHandler(func(_ mqtt.Client, err error) {
@@ -416,6 +431,7 @@ func (h *Hub) onMessage(_ mqtt.Client, m mqtt.Message) {
 	switch {
 	case !ok:
 		h.log.Warn("message on an unexpected topic dropped", "topic", m.Topic())
+		m.Ack()
 		return
 	case leaf == "events":
 		k = kindBatch
@@ -424,9 +440,12 @@ func (h *Hub) onMessage(_ mqtt.Client, m mqtt.Message) {
 	case leaf == "status":
 		k = kindStatus
 	default:
+		m.Ack()
 		return
 	}
-	h.enqueue(item{kind: k, topic: m.Topic(), payload: append([]byte(nil), m.Payload()...)})
+	if !h.enqueue(item{kind: k, topic: m.Topic(), payload: append([]byte(nil), m.Payload()...), ack: m.Ack}) {
+		m.Ack() // dropped: the agent sends it again
+	}
 }
 
 // enqueue hands an item to the owner without blocking. It reports false when the queue is full (the
@@ -436,9 +455,7 @@ func (h *Hub) enqueue(it item) bool {
 	if len(h.queue) >= maxQueue || h.queueBytes+len(it.payload) > maxQueueBytes {
 		n, b := len(h.queue), h.queueBytes
 		h.mu.Unlock()
-		h.statsMu.Lock()
-		h.stats.OverloadDropped++
-		h.statsMu.Unlock()
+		h.countOutside(func(s *Stats) { s.OverloadDropped++ })
 		h.log.Warn("hub queue full: message dropped (an agent resends it, a POST is refused)", "topic", it.topic, "queued", n, "queued_bytes", b)
 		return false
 	}
@@ -460,6 +477,17 @@ func (h *Hub) take(n int) []item {
 	}
 	if n > len(h.queue) {
 		n = len(h.queue)
+	}
+	// And at most maxGroupBytes of payload (at least one item): a replica that reconnects gets
+	// its whole backlog at once, and one transaction over all of it could outlast the replica (a
+	// kill rolls it back, and the broker hands the same backlog over again).
+	size := 0
+	for i, it := range h.queue[:n] {
+		size += len(it.payload)
+		if i > 0 && size > maxGroupBytes {
+			n = i
+			break
+		}
 	}
 	out := append([]item(nil), h.queue[:n]...)
 	h.queue = append(h.queue[:0], h.queue[n:]...)
@@ -498,18 +526,29 @@ func (h *Hub) drain() {
 	}
 }
 
-func defaultClientID() string {
+// DefaultClientID is the client id of a hub without Options.ClientID: "wedge-hub-<hostname>", with
+// "-<replica>" appended when replica is set. It is stable across restarts on purpose: a random id
+// would leave the messages the broker queued for the previous session orphaned (docs/HUB-STORE.md,
+// Replicas).
+func DefaultClientID(replica string) string {
 	host, _ := os.Hostname()
 	var b strings.Builder
 	for _, r := range host {
-		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' {
+		if nameRune(r) {
 			b.WriteRune(r)
 		}
 	}
 	if b.Len() == 0 {
 		b.WriteString("unknown")
 	}
+	if replica != "" {
+		return "wedge-hub-" + b.String() + "-" + replica
+	}
 	return "wedge-hub-" + b.String()
+}
+
+func nameRune(r rune) bool {
+	return r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_'
 }
 
 func tlsConfig(opts Options) (*tls.Config, error) {

@@ -846,6 +846,29 @@ func TestAgentStatusTracked(t *testing.T) {
 func TestSharedSubscriptionSplitsLoad(t *testing.T) {
 	e := newEnv(t)
 	second := startHub(t, e.broker.URL(), t.TempDir(), "wedge-hub-test-2", e.clk, nil)
+	checkSplit(t, e, e.hub, second)
+}
+
+// TestReplicasOnOneHostGetTheirOwnClientID starts two hubs on one host that name only their
+// replica: each gets its own client id (the broker would otherwise take the session from one to
+// give it to the other, in turn), so both stay subscribed and split the stream.
+func TestReplicasOnOneHostGetTheirOwnClientID(t *testing.T) {
+	a, b := hub.DefaultClientID("a"), hub.DefaultClientID("b")
+	if a == b || a != hub.DefaultClientID("")+"-a" {
+		t.Fatalf("client ids %q, %q (plain %q)", a, b, hub.DefaultClientID(""))
+	}
+	e := &env{t: t, broker: testbroker.Start(t, nil), dir: t.TempDir(), clk: clock.NewFake(t0), logs: &logSink{}}
+	replica := func(name string) func(*hub.Options) {
+		return func(o *hub.Options) { o.ClientID, o.Replica = "", name }
+	}
+	first := startHub(t, e.broker.URL(), t.TempDir(), "", e.clk, nil, replica("a"))
+	second := startHub(t, e.broker.URL(), t.TempDir(), "", e.clk, nil, replica("b"))
+	checkSplit(t, e, first, second)
+}
+
+// checkSplit sends one entry from each of 40 agents and checks that both hubs ingested some.
+func checkSplit(t *testing.T, e *env, first, second *hub.Hub) {
+	t.Helper()
 	const n = 40
 	agents := make([]*agent, n)
 	for i := range agents {
@@ -860,8 +883,8 @@ func TestSharedSubscriptionSplitsLoad(t *testing.T) {
 			t.Fatalf("%s ack = %+v", a.name, ack)
 		}
 	}
-	s1 := e.stats()
-	var s2 hub.Stats
+	var s1, s2 hub.Stats
+	getJSON(t, first, "/v1/stats", http.StatusOK, &s1)
 	getJSON(t, second, "/v1/stats", http.StatusOK, &s2)
 	if s1.EventsIngested+s2.EventsIngested != n || s1.EventsIngested == 0 || s2.EventsIngested == 0 {
 		t.Fatalf("split %d + %d, want both > 0 and %d in all", s1.EventsIngested, s2.EventsIngested, n)
@@ -876,6 +899,8 @@ func TestOptionsValidated(t *testing.T) {
 		{BrokerURL: "http://x:1", DataDir: t.TempDir()},
 		{BrokerURL: "tcp://127.0.0.1:1", DataDir: t.TempDir(), CertFile: "a.pem"},
 		{BrokerURL: "tcp://127.0.0.1:1", DataDir: t.TempDir(), CAFile: "/nonexistent/ca.pem"},
+		{BrokerURL: "tcp://127.0.0.1:1", DataDir: t.TempDir(), Replica: "a/b"},
+		{BrokerURL: "tcp://127.0.0.1:1", DataDir: t.TempDir(), Replica: "a", ClientID: "wedge-hub-x"},
 	} {
 		if h, err := hub.New(ctx, o); err == nil {
 			h.Stop(ctx)

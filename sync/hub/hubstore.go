@@ -91,9 +91,16 @@ type Tx interface {
 	AddUnverified(k EntryKey, doc []byte) error
 	Unverified(site, agent string, fn func(doc []byte) (bool, error)) error
 
-	// Meta is a small named document (the hub's counters).
+	// Meta is a small named document.
 	Meta(key string) ([]byte, error)
 	PutMeta(key string, doc []byte) error
+	DeleteMeta(key string) error
+
+	// AddCounters adds each delta to its named counter (a missing one starts at 0). The counters
+	// stay locked until the transaction ends, so concurrent transactions add up and a rollback
+	// adds nothing. Counters calls fn for every counter, by name. (The hub's Stats.)
+	AddCounters(delta map[string]int64) error
+	Counters(fn func(name string, n int64) error) error
 
 	OutboxTx
 	TrackingTx

@@ -29,8 +29,13 @@ type item struct {
 	kind    kind
 	topic   string
 	payload []byte
-	post    *postReq
-	cmd     *cmdReq
+	// ack sends the broker its PUBACK of an MQTT item (nil for others). The owner calls it once
+	// the item's fate is sealed: after the commit and the publishes it led to, or after a failed
+	// commit (the agent resends). Until then the message stays in flight in the replica's session,
+	// so a replica killed before its commit gets it again from the broker when it returns.
+	ack  func()
+	post *postReq
+	cmd  *cmdReq
 }
 
 // postReq is a validated POST /v1/orders: the owner stores and publishes msgs.
@@ -62,7 +67,9 @@ type group struct {
 	h     *Hub
 	tx    Tx
 	now   time.Time
-	stats Stats
+	stats Stats // the replica's counters as the group began, plus what the group counted
+	// totals are the store's counters after the group's own were added (saveStats).
+	totals Stats
 
 	acks      []journalRec // touched journals, in first-touch order
 	ackIdx    map[string]int
@@ -78,8 +85,28 @@ type group struct {
 	notified bool // a notification was queued: wake the dispatcher after the commit
 }
 
+// saveStats adds what the group counted (its stats minus base) and what was counted outside the
+// owner since the last commit to the store's counters, and reads the totals back: with replicas on
+// one store they include the others' commits.
+func (g *group) saveStats(base Stats, unsaved map[string]int64) error {
+	d := g.stats.delta(base)
+	for k, v := range unsaved {
+		d[k] += v
+	}
+	if err := g.tx.AddCounters(d); err != nil {
+		return err
+	}
+	return loadStats(g.tx, &g.totals)
+}
+
 // commit runs items in one transaction, then publishes what it produced and answers the POSTs.
 func (h *Hub) commit(items []item) {
+	retried := false // the items were committed one by one, and acked there
+	defer func() {
+		if !retried {
+			ackItems(items)
+		}
+	}()
 	due := false
 	items = slices.DeleteFunc(items, func(it item) bool {
 		if it.kind == kindCatchupDue {
@@ -95,9 +122,11 @@ func (h *Hub) commit(items []item) {
 		return
 	}
 	h.statsMu.Lock()
-	st := h.stats.clone()
+	base := h.stats.clone()
+	unsaved := h.unsaved
+	h.unsaved = nil
 	h.statsMu.Unlock()
-	g := &group{h: h, now: h.clk.Now().UTC(), stats: st, ackIdx: map[string]int{}, down: map[string][]wire.OrderMsg{},
+	g := &group{h: h, now: h.clk.Now().UTC(), stats: base.clone(), ackIdx: map[string]int{}, down: map[string][]wire.OrderMsg{},
 		results: map[*postReq][]uint64{}, versions: map[*postReq][]uint64{}, cmdRecs: map[*cmdReq]CommandRecord{}}
 	var cmds []*cmdReq // every command of the group, to answer even when the transaction fails
 	for _, it := range items {
@@ -135,12 +164,16 @@ func (h *Hub) commit(items []item) {
 			}
 		}
 		g.stats.Commits++
-		return tx.PutMeta(string(keyStats), mustJSON(g.stats))
+		return g.saveStats(base, unsaved)
 	})
 	h.metrics.observeCommit(time.Since(began))
+	if err != nil {
+		h.keepUnsaved(unsaved) // for the next commit
+	}
 	if err != nil && len(items) > 1 {
 		// One bad item must not cost the others their commit: try each on its own.
 		h.log.Warn("group commit failed; committing its items one by one", "items", len(items), logging.Err(err))
+		retried = true
 		for _, it := range items {
 			h.commit([]item{it})
 		}
@@ -157,9 +190,8 @@ func (h *Hub) commit(items []item) {
 		return
 	}
 	h.statsMu.Lock()
-	// OverloadDropped is counted outside the owner; keep the live value.
-	g.stats.OverloadDropped = h.stats.OverloadDropped
-	h.stats = g.stats
+	h.stats = g.totals
+	h.stats.add(h.unsaved) // counted meanwhile outside the owner
 	h.statsMu.Unlock()
 
 	// Downlink first: an agent sees the state changes a batch caused before the batch's ack.
@@ -182,6 +214,15 @@ func (h *Hub) commit(items []item) {
 	}
 	if g.notified && h.dispatch != nil {
 		h.dispatch.kick()
+	}
+}
+
+// ackItems sends the broker's PUBACKs of the MQTT items.
+func ackItems(items []item) {
+	for _, it := range items {
+		if it.ack != nil {
+			it.ack()
+		}
 	}
 }
 

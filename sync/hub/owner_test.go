@@ -1,10 +1,13 @@
 package hub
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -207,3 +210,61 @@ func BenchmarkIngest(b *testing.B) {
 		b.Fatalf("ingested %d", h.stats.EventsIngested)
 	}
 }
+
+// The broker hears the PUBACK of a batch only after the batch's commit and the hub's own ack were
+// published (a replica killed before that gets the batch again from its session), once per item,
+// also for an item that could not be committed (its agent resends it) and when a failed group is
+// retried item by item. A group stays under maxGroupBytes of payload.
+func TestBrokerAckAfterCommit(t *testing.T) {
+	h, rec := ownerOnly(t)
+	var mu sync.Mutex
+	acks := map[string]int{}
+	published := map[string]int{} // publications seen when the item was acked
+	queue := func(agent string, payload []byte) {
+		h.enqueue(item{kind: kindBatch, topic: wire.TopicEvents("sz01", agent), payload: payload, ack: func() {
+			mu.Lock()
+			defer mu.Unlock()
+			acks[agent]++
+			rec.mu.Lock()
+			published[agent] = len(rec.msgs)
+			rec.mu.Unlock()
+		}})
+	}
+	pad := strings.Repeat("x", 300<<10) // four of these exceed maxGroupBytes
+	for i := range 6 {
+		e := wire.Entry{JournalID: "j1", Seq: 1, Kind: wire.KindNote, At: wire.Time(t0), Detail: pad}
+		e.Seal("")
+		b, _ := json.Marshal(wire.Batch{Site: "sz01", Agent: fmt.Sprintf("a%d", i), JournalID: "j1", Events: []wire.Entry{e}})
+		queue(fmt.Sprintf("a%d", i), b)
+	}
+	if got := len(h.take(maxGroup)); got != 3 {
+		t.Fatalf("a group took %d items of 300 KiB, want 3 (maxGroupBytes)", got)
+	}
+	h.queue, h.queueBytes = nil, 0
+	for i := range 3 {
+		e := wire.Entry{JournalID: "j1", Seq: 1, Kind: wire.KindNote, At: wire.Time(t0)}
+		e.Seal("")
+		b, _ := json.Marshal(wire.Batch{Site: "sz01", Agent: fmt.Sprintf("b%d", i), JournalID: "j1", Events: []wire.Entry{e}})
+		queue(fmt.Sprintf("b%d", i), b)
+	}
+	h.commit(h.take(maxGroup))
+	for i := range 3 {
+		agent := fmt.Sprintf("b%d", i)
+		if acks[agent] != 1 || published[agent] < 3 {
+			t.Fatalf("%s: %d broker acks, after %d publications; want 1, after the 3 hub acks", agent, acks[agent], published[agent])
+		}
+	}
+	// A store that fails every commit: the group is retried item by item, each acked once.
+	h.db = failingStore{h.db}
+	queue("c0", []byte(`{}`))
+	queue("c1", []byte(`{}`))
+	h.commit(h.take(maxGroup))
+	if acks["c0"] != 1 || acks["c1"] != 1 {
+		t.Fatalf("broker acks after failed commits: %v", acks)
+	}
+}
+
+// failingStore fails every Update.
+type failingStore struct{ Store }
+
+func (failingStore) Update(context.Context, func(Tx) error) error { return errors.New("disk full") }

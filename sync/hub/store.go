@@ -28,7 +28,8 @@ const keyJournal = "journal"
 //	commands  site 0 agent 0 n(8, the bucket's sequence)        → CommandRecord JSON
 //	pending   site 0 agent 0 journal 0 seq(8)                    → storedEntry JSON waiting for seq-1
 //	unverified site 0 agent 0 journal 0 seq(8) 0 n(8)            → unverifiedEntry JSON (evidence)
-//	meta      "stats"                                            → Stats JSON
+//	meta      "stats"                                            → Stats JSON (before counters; converted once)
+//	counters  name                                               → int64(8), Stats as counters (see statePrefix)
 var (
 	bktEntries  = []byte("entries")
 	bktJournals = []byte("journals")
@@ -42,6 +43,7 @@ var (
 	bktUnverified = []byte("unverified")
 	bktMeta       = []byte("meta")
 	keyStats      = []byte("stats")
+	bktCounters   = []byte("counters")
 )
 
 // Stats are the hub's counters, kept in the store so they survive restarts.
@@ -130,15 +132,111 @@ type agentRec struct {
 	BreakerNoticed bool `json:"breaker_noticed,omitempty"`
 }
 
-// loadStats reads the counters saved by the last commit.
+// Stats live in the store as named counters (Tx.AddCounters), one per field, named as in JSON, and
+// one per state, "orders_per_state/<state>". Each commit adds what it counted, so several replicas
+// on one store add up (a PostgreSQL UPDATE … SET n = n + delta) instead of overwriting each other.
+const statePrefix = "orders_per_state/"
+
+// counter is one scalar field of Stats by its counter name.
+type counter struct {
+	name string
+	p    *uint64
+}
+
+func (s *Stats) counters() []counter {
+	return []counter{
+		{"events_ingested", &s.EventsIngested}, {"duplicates_dropped", &s.DuplicatesDropped},
+		{"conflicts", &s.Conflicts}, {"chain_breaks", &s.ChainBreaks}, {"unverified", &s.Unverified},
+		{"signature_refused", &s.SignatureRefused}, {"evidence_dropped", &s.EvidenceDropped},
+		{"malformed_dropped", &s.MalformedDropped}, {"mismatched_dropped", &s.MismatchedDropped},
+		{"invalid_entries", &s.InvalidEntries}, {"overload_dropped", &s.OverloadDropped},
+		{"downlink_published", &s.DownlinkPublished}, {"catchup_pages", &s.CatchupPages},
+		{"catchups_deferred", &s.CatchupsDeferred}, {"catchups_merged", &s.CatchupsMerged},
+		{"commits", &s.Commits},
+	}
+}
+
+// delta is what s counted since base, as counter deltas (zero ones left out). A state count can
+// go down; the uint64 difference read as int64 is then negative, which is what it is.
+func (s Stats) delta(base Stats) map[string]int64 {
+	d := map[string]int64{}
+	bc := base.counters()
+	for i, c := range s.counters() {
+		if v := int64(*c.p - *bc[i].p); v != 0 {
+			d[c.name] = v
+		}
+	}
+	for k, v := range s.OrdersPerState {
+		if dv := int64(v - base.OrdersPerState[k]); dv != 0 {
+			d[statePrefix+k] = dv
+		}
+	}
+	return d
+}
+
+// add adds the counter deltas d to s.
+func (s *Stats) add(d map[string]int64) {
+	if s.OrdersPerState == nil {
+		s.OrdersPerState = map[string]uint64{}
+	}
+	for _, c := range s.counters() {
+		*c.p += uint64(d[c.name])
+	}
+	for k, v := range d {
+		if st, ok := strings.CutPrefix(k, statePrefix); ok {
+			s.OrdersPerState[st] += uint64(v)
+		}
+	}
+}
+
+// countOutside counts f's change (outside an owner transaction: catch-up pacing, queue drops) at
+// once in the replica's view and adds it to the store's counters with the next commit.
+func (h *Hub) countOutside(f func(*Stats)) {
+	h.statsMu.Lock()
+	defer h.statsMu.Unlock()
+	var s Stats
+	f(&s)
+	d := s.delta(Stats{})
+	h.stats.add(d)
+	h.keepUnsavedLocked(d)
+}
+
+// keepUnsaved gives deltas a failed commit took back to the next one.
+func (h *Hub) keepUnsaved(d map[string]int64) {
+	h.statsMu.Lock()
+	defer h.statsMu.Unlock()
+	h.keepUnsavedLocked(d)
+}
+
+func (h *Hub) keepUnsavedLocked(d map[string]int64) {
+	if h.unsaved == nil {
+		h.unsaved = map[string]int64{}
+	}
+	for k, v := range d {
+		h.unsaved[k] += v
+	}
+}
+
+// loadStats reads the counters as of tx.
 func loadStats(tx Tx, st *Stats) error {
-	if _, err := getDoc(tx.Meta(string(keyStats)))(string(keyStats), st); err != nil {
+	*st = Stats{OrdersPerState: map[string]uint64{}}
+	d := map[string]int64{}
+	if err := tx.Counters(func(name string, n int64) error { d[name] = n; return nil }); err != nil {
 		return err
 	}
-	if st.OrdersPerState == nil {
-		st.OrdersPerState = map[string]uint64{}
-	}
+	st.add(d)
 	return nil
+}
+
+// legacyStats reads the Stats document that hubs before the counters saved in meta "stats" (the
+// last commit's copy), for the one-time conversion into counters; nil when there is none.
+func legacyStats(tx Tx) (map[string]int64, error) {
+	var st Stats
+	ok, err := getDoc(tx.Meta(string(keyStats)))(string(keyStats), &st)
+	if err != nil || !ok {
+		return nil, err
+	}
+	return st.delta(Stats{}), nil
 }
 
 // initStore prepares a bbolt file and reads its counters (tests open bbolt files themselves).

@@ -16,9 +16,9 @@ type hubRunFlags struct {
 	config string
 	check  bool
 
-	broker, data, store, listen, clientID, ca, cert, key, username, password string
-	tlsCert, tlsKey, allowed, bootstrap, level, format, metricsAuth          string
-	shared                                                                   bool
+	broker, data, store, listen, clientID, replica, ca, cert, key, username, password string
+	tlsCert, tlsKey, allowed, bootstrap, level, format, metricsAuth                   string
+	shared                                                                            bool
 
 	keys hubKeyFlags
 	// set applies one explicitly given flag to the configuration, by flag name.
@@ -32,7 +32,8 @@ func (f *hubRunFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.data, "data", hubconfig.DefaultDataDir, "data directory (hub.db)")
 	fs.StringVar(&f.store, "store", "", storeFlagHelp)
 	fs.StringVar(&f.listen, "listen", hubconfig.DefaultListen, "HTTP listen address")
-	fs.StringVar(&f.clientID, "client-id", "", "MQTT client id (default wedge-hub-<hostname>)")
+	fs.StringVar(&f.clientID, "client-id", "", "MQTT client id (default wedge-hub-<hostname>[-<replica>])")
+	fs.StringVar(&f.replica, "replica", "", "副本名（同一主机上多个中心副本各取一个）replica name, appended to the default client id; give each replica on one host its own")
 	fs.BoolVar(&f.shared, "shared", true, "共享订阅 shared subscription: several hubs split the stream (they must share one store)")
 	fs.StringVar(&f.ca, "ca", "", "CA file for TLS")
 	fs.StringVar(&f.cert, "cert", "", "client certificate for TLS")
@@ -53,6 +54,7 @@ func (f *hubRunFlags) register(fs *flag.FlagSet) {
 		"store":                func(c *hubconfig.Config) { c.Store = f.store },
 		"listen":               func(c *hubconfig.Config) { c.API.Listen = f.listen },
 		"client-id":            func(c *hubconfig.Config) { c.Broker.ClientID = f.clientID },
+		"replica":              func(c *hubconfig.Config) { c.Broker.Replica = f.replica },
 		"shared":               func(c *hubconfig.Config) { c.Broker.Shared = &f.shared },
 		"ca":                   func(c *hubconfig.Config) { c.Broker.CA = f.ca },
 		"cert":                 func(c *hubconfig.Config) { c.Broker.Cert = f.cert },
@@ -96,7 +98,7 @@ func (f *hubRunFlags) resolve(fs *flag.FlagSet) (*hubconfig.Config, error) {
 func hubOptions(c *hubconfig.Config) hub.Options {
 	shared := c.SharedSubscription()
 	o := hub.Options{
-		BrokerURL: c.Broker.URL, DataDir: c.DataDir, Listen: c.API.Listen, ClientID: c.Broker.ClientID,
+		BrokerURL: c.Broker.URL, DataDir: c.DataDir, Listen: c.API.Listen, ClientID: c.Broker.ClientID, Replica: c.Broker.Replica,
 		CAFile: c.Broker.CA, CertFile: c.Broker.Cert, KeyFile: c.Broker.Key,
 		Username: c.Broker.Username, Password: c.Broker.Password, Shared: &shared,
 		TLSCertFile: c.API.TLSCert, TLSKeyFile: c.API.TLSKey, BootstrapTokenFile: c.API.BootstrapTokenFile,

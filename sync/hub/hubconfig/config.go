@@ -85,8 +85,11 @@ type Broker struct {
 	Username string `yaml:"username"`
 	Password string `yaml:"password"`
 	// ClientID is the MQTT client id; it must stay the same across restarts (persistent session).
-	// "" = wedge-hub-<hostname>.
+	// "" = wedge-hub-<hostname>, or wedge-hub-<hostname>-<replica> with Replica.
 	ClientID string `yaml:"client_id"`
+	// Replica names this hub among several replicas on one host (letters, digits, - and _, at most
+	// 64); it is appended to the default client id. Set it or ClientID, not both.
+	Replica string `yaml:"replica"`
 	// Shared subscribes with the shared-subscription prefix so several hubs split the stream
 	// (default true). Hubs sharing the load must share one store.
 	Shared *bool `yaml:"shared"`

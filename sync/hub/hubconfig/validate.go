@@ -11,6 +11,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"wedge/internal/yamlpath"
+	"wedge/sync/wire"
 )
 
 // validator collects errors with their line numbers.
@@ -57,6 +58,12 @@ func (c *Config) validateBroker(v *validator) {
 	}
 	if b.ClientID != "" && !validClientID(b.ClientID) {
 		v.failf([]any{"broker", "client_id"}, "%q: 1–128 printable characters without spaces, + or #", b.ClientID)
+	}
+	switch {
+	case b.Replica != "" && !wire.ValidName(b.Replica):
+		v.failf([]any{"broker", "replica"}, "%q: 1–64 letters, digits, - or _", b.Replica)
+	case b.Replica != "" && b.ClientID != "":
+		v.failf([]any{"broker", "replica"}, "set broker.replica or broker.client_id, not both (the replica only shapes the default client id)")
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 
@@ -334,7 +335,11 @@ func Run(t *testing.T, f Factory) {
 						if ins, err = tx.PutEntry(k("shared", uint64(r+1)), []byte(strconv.Itoa(w))); err != nil {
 							return err
 						}
-						return tx.PutOrder("O-1", []byte(strconv.Itoa(n+1)))
+						if err := tx.PutOrder("O-1", []byte(strconv.Itoa(n+1))); err != nil {
+							return err
+						}
+						// Last, as the hub does: each replica adds what it counted.
+						return tx.AddCounters(map[string]int64{"commits": 1, "state/x": 2, "state/y": -1})
 					})
 					if err != nil {
 						errs <- err
@@ -378,6 +383,56 @@ func Run(t *testing.T, f Factory) {
 		if inserted != rounds {
 			t.Errorf("the %d shared entries were inserted %d times", rounds, inserted)
 		}
+		if got, want := counters(t, s), fmt.Sprintf("commits=%d state/x=%d state/y=%d ", ok, 2*ok, -ok); got != want {
+			t.Errorf("counters %q after %d committed transactions, want %q: an addition was lost", got, ok, want)
+		}
+	})
+
+	t.Run("CountersAdd", func(t *testing.T) {
+		s := open(t)
+		update(t, s, func(tx hub.Tx) error { return tx.AddCounters(map[string]int64{"b": 5, "a": 1}) })
+		update(t, s, func(tx hub.Tx) error { return tx.AddCounters(map[string]int64{"b": -2, "c": 0}) })
+		update(t, s, func(tx hub.Tx) error { return tx.AddCounters(nil) })
+		err := s.Update(ctx, func(tx hub.Tx) error {
+			if err := tx.AddCounters(map[string]int64{"a": 100}); err != nil {
+				return err
+			}
+			return errRollback
+		})
+		if !errors.Is(err, errRollback) {
+			t.Fatalf("Update = %v, want fn's error", err)
+		}
+		if got := counters(t, s); got != "a=1 b=3 c=0 " {
+			t.Errorf("counters %q, want a=1 b=3 c=0 (by name; the rollback added nothing)", got)
+		}
+		if err := s.View(ctx, func(tx hub.Tx) error { return tx.AddCounters(map[string]int64{"a": 1}) }); err == nil {
+			t.Error("AddCounters in a View succeeded")
+		}
+		update(t, s, func(tx hub.Tx) error {
+			if err := tx.PutMeta("m", []byte("x")); err != nil {
+				return err
+			}
+			return tx.DeleteMeta("m")
+		})
+		view(t, s, func(tx hub.Tx) error {
+			if d, err := tx.Meta("m"); d != nil || err != nil {
+				t.Errorf("deleted meta reads %q, %v", d, err)
+			}
+			return nil
+		})
 	})
 	runOutbox(t, f, open)
+}
+
+// counters lists a store's counters as "name=n " by name.
+func counters(t *testing.T, s hub.Store) string {
+	t.Helper()
+	var b strings.Builder
+	err := s.View(context.Background(), func(tx hub.Tx) error {
+		return tx.Counters(func(name string, n int64) error { fmt.Fprintf(&b, "%s=%d ", name, n); return nil })
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b.String()
 }

@@ -3,6 +3,7 @@ package pgstore
 import (
 	"context"
 	"errors"
+	"slices"
 
 	"github.com/jackc/pgx/v5"
 
@@ -228,4 +229,57 @@ func (t *pgTx) Meta(key string) ([]byte, error) {
 
 func (t *pgTx) PutMeta(key string, doc []byte) error {
 	return t.exec(`INSERT INTO hub_meta (key, doc) VALUES ($1,$2) ON CONFLICT (key) DO UPDATE SET doc = EXCLUDED.doc`, key, doc)
+}
+
+func (t *pgTx) DeleteMeta(key string) error {
+	return t.exec(`DELETE FROM hub_meta WHERE key=$1`, key)
+}
+
+// AddCounters adds in one statement, in name order (so two transactions lock the rows in the same
+// order): n = n + delta, which composes across replicas where a saved copy would be overwritten.
+func (t *pgTx) AddCounters(delta map[string]int64) error {
+	if len(delta) == 0 {
+		return nil
+	}
+	names := make([]string, 0, len(delta))
+	for k := range delta {
+		names = append(names, k)
+	}
+	slices.Sort(names)
+	ns := make([]int64, len(names))
+	for i, k := range names {
+		ns[i] = delta[k]
+	}
+	return t.exec(`INSERT INTO hub_stats (name, n) SELECT * FROM unnest($1::text[], $2::bigint[]) AS d(name, n) ORDER BY name
+		ON CONFLICT (name) DO UPDATE SET n = hub_stats.n + EXCLUDED.n`, names, ns)
+}
+
+func (t *pgTx) Counters(fn func(string, int64) error) error {
+	rows, err := t.tx.Query(t.ctx, `SELECT name, n FROM hub_stats ORDER BY name`)
+	if err != nil {
+		return err
+	}
+	type row struct {
+		name string
+		n    int64
+	}
+	var all []row
+	for rows.Next() {
+		var r row
+		if err := rows.Scan(&r.name, &r.n); err != nil {
+			rows.Close()
+			return err
+		}
+		all = append(all, r)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	for _, r := range all {
+		if err := fn(r.name, r.n); err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -286,20 +286,22 @@ func (k e2eKeys) hubSigner(t *testing.T) *wire.Signer {
 
 type hubProc struct {
 	*proc
-	addr, data string
+	addr       string
+	store      []string // --data DIR, or --store postgres://… (WEDGE_E2E_STORE=postgres)
 	brokerArgs []string // --broker and, on the secure broker, its certificate
 	token      string   // an admin token of the hub's API
 	keys       e2eKeys
 }
 
-// startHub runs `wedge hub` on addr (fixed across restarts) with data in dir, connecting to b as
-// hub1 (with its certificate on the secure broker), signing with dir's hub key and believing
-// agents' batches only with their keys in dir's registry. Its API token is made first, as an
-// operator does before the first start: `wedge hub token create --data DIR`.
+// startHub runs `wedge hub` on addr (fixed across restarts) with its store (hubStore) for dir,
+// connecting to b as hub1 (with its certificate on the secure broker), signing with dir's hub key
+// and believing agents' batches only with their keys in dir's registry. Its API token is made
+// first, as an operator does before the first start: `wedge hub token create --data DIR` (or
+// --store postgres://…).
 func startHub(t *testing.T, dir string, b *e2eBroker, addr string) *hubProc {
-	h := &hubProc{addr: addr, brokerArgs: b.hubArgs(t), data: filepath.Join(dir, "hub-data"), keys: keysFor(t, dir)}
+	h := &hubProc{addr: addr, brokerArgs: b.hubArgs(t), store: hubStore(t, dir), keys: keysFor(t, dir)}
 	var stderr bytes.Buffer
-	cmd := exec.Command(wedgeBin, "hub", "token", "create", "--data", h.data, "--name", "e2e", "--scope", "admin")
+	cmd := exec.Command(wedgeBin, append([]string{"hub", "token", "create"}, append(h.store, "--name", "e2e", "--scope", "admin")...)...)
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
 	if err != nil {
@@ -360,8 +362,9 @@ func (h *hubProc) run(t *testing.T, logPath string) {
 		before = len(b)
 	}
 	args := append([]string{"hub"}, h.brokerArgs...)
-	h.proc = start(t, "hub", logPath, append(args, "--data", h.data, "--listen", h.addr, "--client-id", "wedge-hub-e2e",
-		"--signing-key", h.keys.hubKey, "--agent-keys", h.keys.registry)...)
+	args = append(append(args, h.store...), "--listen", h.addr, "--client-id", "wedge-hub-e2e",
+		"--signing-key", h.keys.hubKey, "--agent-keys", h.keys.registry)
+	h.proc = start(t, "hub", logPath, args...)
 	h.addrFromLog(hubAddrRE, before)
 }
 

@@ -22,11 +22,13 @@ import (
 )
 
 const hubTokenUsage = `用法 usage:
-  wedge hub token create --name N --scope S[,S...] (--data DIR | --hub URL --token T)
-  wedge hub token list   (--data DIR | --hub URL --token T)
-  wedge hub token revoke --name N (--data DIR | --hub URL --token T)
+  wedge hub token create --name N --scope S[,S...] (--data DIR | --store postgres://… | --hub URL --token T)
+  wedge hub token list   (--data DIR | --store postgres://… | --hub URL --token T)
+  wedge hub token revoke --name N (--data DIR | --store postgres://… | --hub URL --token T)
 
 --data DIR       直接打开中心的令牌库（仅在中心停止时） open the hub's store directly (only while the hub is stopped)
+--store SPEC     bolt:DIR（同 --data）或 postgres://…（中心运行时也可，各副本立即生效）
+                 bolt:DIR (= --data) or postgres://… (also while hubs run: every replica sees it at once)
 --hub URL        通过运行中的中心的管理接口（需要 admin 令牌） through the running hub's admin API (an admin token)
 权限 scopes: orders:write, commands:write, tracking:write, read, admin
 create 在标准输出打印令牌，只显示这一次。create prints the token on stdout, this once only.
@@ -63,8 +65,9 @@ func cmdHubToken(ctx context.Context, args []string, stdout, stderr io.Writer) i
 		fmt.Fprint(stderr, hubTokenUsage)
 		fs.PrintDefaults()
 	}
-	var dataDir, hubURL, token, tokenFile, caFile, name, scopes string
+	var dataDir, storeSpec, hubURL, token, tokenFile, caFile, name, scopes string
 	fs.StringVar(&dataDir, "data", "", "中心的数据目录 the hub's data directory (hub stopped)")
+	fs.StringVar(&storeSpec, "store", "", storeFlagHelp)
 	fs.StringVar(&hubURL, "hub", "", "运行中的中心 the running hub's URL, e.g. http://127.0.0.1:8480")
 	fs.StringVar(&token, "token", "", "admin 令牌 an admin token (with --hub)")
 	fs.StringVar(&tokenFile, "token-file", "", "含 admin 令牌的文件 a file holding an admin token (with --hub)")
@@ -88,8 +91,16 @@ func cmdHubToken(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	if fs.NArg() > 0 {
 		return fail(exitUsage, "多余的参数 unexpected arguments %q", fs.Args())
 	}
-	if (dataDir == "") == (hubURL == "") {
-		return fail(exitUsage, "需要 --data DIR（中心停止时）或 --hub URL --token …（中心运行时）之一 / give either --data DIR (hub stopped) or --hub URL --token … (hub running)")
+	if n := countSet(dataDir, storeSpec, hubURL); n != 1 {
+		return fail(exitUsage, "需要 --data DIR、--store SPEC 或 --hub URL --token … 之一 / give one of --data DIR (hub stopped), --store SPEC or --hub URL --token … (hub running)")
+	}
+	if strings.HasPrefix(storeSpec, "bolt:") {
+		if dataDir = strings.TrimPrefix(storeSpec, "bolt:"); dataDir == "" {
+			return fail(exitUsage, "--store bolt: 需要目录 needs a directory (bolt:DIR)")
+		}
+		storeSpec = ""
+	} else if storeSpec != "" && !isPostgresDSN(storeSpec) {
+		return fail(exitUsage, "--store %q: 需要 bolt:DIR 或 postgres://… / want bolt:DIR or postgres://…", redactDSN(storeSpec))
 	}
 	if sub != "list" && strings.TrimSpace(name) == "" {
 		return fail(exitUsage, "需要 --name / --name is required")
@@ -103,14 +114,22 @@ func cmdHubToken(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	}
 
 	var admin tokenAdmin
-	if dataDir != "" {
+	switch {
+	case dataDir != "":
 		s, closeStore, err := hub.OpenTokens(dataDir)
 		if err != nil {
 			return fail(exitFailure, "%v", err)
 		}
 		defer closeStore()
 		admin = storeAdmin{s}
-	} else {
+	case storeSpec != "":
+		s, closeStore, err := openPgTokens(ctx, storeSpec)
+		if err != nil {
+			return fail(exitUsage, "%v", err)
+		}
+		defer closeStore()
+		admin = storeAdmin{s}
+	default:
 		if token == "" && tokenFile != "" {
 			b, err := os.ReadFile(tokenFile)
 			if err != nil {
@@ -162,6 +181,17 @@ func cmdHubToken(ctx context.Context, args []string, stdout, stderr io.Writer) i
 		fmt.Fprintf(stdout, "令牌 %q 已吊销 / token %q revoked\n", name, name)
 	}
 	return exitOK
+}
+
+// countSet counts the non-empty strings.
+func countSet(ss ...string) int {
+	n := 0
+	for _, s := range ss {
+		if s != "" {
+			n++
+		}
+	}
+	return n
 }
 
 func joinScopes(sc []apitoken.Scope) string {

@@ -1,0 +1,304 @@
+package bench
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"os"
+	"testing"
+	"time"
+
+	mqtt "github.com/eclipse/paho.mqtt.golang"
+	"github.com/jackc/pgx/v5"
+
+	"wedge/internal/testbroker"
+	"wedge/internal/testpg"
+	"wedge/sync/hub"
+	"wedge/sync/hub/pgstore"
+	"wedge/sync/wire"
+)
+
+// The PostgreSQL ingest workload: hubPGAgents agents (over hubPGSites sites), each sending its
+// journal of hubPGPerAgent note entries (each naming its own order) in batches of hubPGBatch, as
+// the uplink does.
+const (
+	hubPGSites    = 4
+	hubPGAgents   = 40
+	hubPGPerAgent = 500
+	hubPGBatch    = 50
+)
+
+// BenchmarkHubIngestPostgres measures the hub's ingest into PostgreSQL against a raw batched
+// INSERT of the same rows into the same database, in one run:
+//
+//   - raw: the entries' stored documents (the hub's own record of each entry) inserted into a copy
+//     of hub_entries, one multi-row INSERT … SELECT FROM unnest(…) per batch of 50, each its own
+//     transaction, from one connection → rows/s;
+//   - hub ×1 and hub ×3: the same entries published by paho (QoS 1, pipelined) as the agents'
+//     batches to the topics the uplink uses, taken by 1 or 3 sync/hub replicas on one migrated
+//     database (shared subscription: the broker splits the batches between the replicas) through
+//     the hub's real path — owner queue, group commit, duplicate and chain checks, history index,
+//     order row lock, journal ack — until every entry is stored → entries/s and the ratio to raw.
+//
+// The server is internal/testpg's (fsync off): both sides are measured without disk flushes, so
+// the ratio is the hub's work per entry against the bare insert, not the disk.
+func BenchmarkHubIngestPostgres(b *testing.B) {
+	srv := testpg.Start(b)
+	var r hubPGResult
+	for i := 0; i < b.N; i++ {
+		r = runHubPG(b, srv, i, hubPGAgents, hubPGPerAgent)
+	}
+	n := hubPGAgents * hubPGPerAgent
+	for i, reps := range hubPGReplicas {
+		b.ReportMetric(r.raw[i], fmt.Sprintf("raw%d-rows/s", reps))
+		b.ReportMetric(r.hub[i], fmt.Sprintf("hub%d-entries/s", reps))
+		b.ReportMetric(r.hub[i]/r.raw[i], fmt.Sprintf("hub%d/raw", reps))
+		b.ReportMetric(r.perCommit[i], fmt.Sprintf("hub%d-entries/commit", reps))
+		b.Logf("%d entries, %d replica(s): raw INSERT %.0f rows/s, hub %.0f entries/s (ratio %.2f, goal ≥ 0.5), %.1f entries per commit",
+			n, reps, r.raw[i], r.hub[i], r.hub[i]/r.raw[i], r.perCommit[i])
+	}
+}
+
+// hubPGReplicas are the replica counts measured.
+var hubPGReplicas = []int{1, 3}
+
+type hubPGResult struct {
+	raw, hub, perCommit []float64 // per hubPGReplicas
+}
+
+// runHubPG measures, per replica count, raw and hub ingest into one fresh migrated database, each
+// with its own broker: a stopped hub's persistent session stays a member of the shared
+// subscription group on mosquitto and keeps receiving its share of the batches into its offline
+// queue (agents resend those; this publisher does not).
+func runHubPG(b testing.TB, srv *testpg.Server, run, agents, perAgent int) hubPGResult {
+	w := pgWorkload(b, agents, perAgent)
+	var r hubPGResult
+	for _, reps := range hubPGReplicas {
+		dsn := srv.NewDatabase(b)
+		if _, _, err := pgstore.Migrate(context.Background(), dsn); err != nil {
+			b.Fatal(err)
+		}
+		r.raw = append(r.raw, rawInsert(b, dsn, w))
+		url := testbroker.Start(b, nil).URL()
+		rate, perCommit := hubIngest(b, dsn, url, fmt.Sprintf("bench-pg-%d-%d", run, reps), reps, w)
+		r.hub = append(r.hub, rate)
+		r.perCommit = append(r.perCommit, perCommit)
+	}
+	return r
+}
+
+// pgBatch is one agent's batch: its topic, its payload, and the rows the hub stores for it.
+type pgBatch struct {
+	topic   string
+	payload []byte
+	site    string
+	agent   string
+	journal string
+	seqs    []int64
+	docs    [][]byte
+}
+
+type pgWork struct {
+	batches []pgBatch // interleaved over the agents, each agent's in seq order
+	entries int
+}
+
+// pgWorkload builds the agents' journals, chained and sealed, cut into batches.
+func pgWorkload(b testing.TB, agents, perAgent int) pgWork {
+	now := wire.Time(time.Now())
+	perAgentBatches := make([][]pgBatch, agents)
+	for a := range agents {
+		s, ag, jid := fmt.Sprintf("s%02d", a%hubPGSites), fmt.Sprintf("pc%03d", a), fmt.Sprintf("J-bench-%03d", a)
+		prev := ""
+		var cur pgBatch
+		var events []wire.Entry
+		flush := func() {
+			p, err := json.Marshal(wire.Batch{Site: s, Agent: ag, JournalID: jid, Events: events})
+			if err != nil {
+				b.Fatal(err)
+			}
+			cur.topic, cur.payload, cur.site, cur.agent, cur.journal = wire.TopicEvents(s, ag), p, s, ag, jid
+			perAgentBatches[a] = append(perAgentBatches[a], cur)
+			cur, events = pgBatch{}, nil
+		}
+		for seq := 1; seq <= perAgent; seq++ {
+			e := wire.Entry{JournalID: jid, Seq: uint64(seq), Kind: wire.KindNote, OrderID: fmt.Sprintf("TB%03d%07d", a, seq),
+				Station: "pack01", Operator: "op01", Trigger: wire.TriggerSystem, Detail: "扫描 scan", At: now}
+			e.Seal(prev)
+			prev = e.Hash
+			events = append(events, e)
+			doc, _ := json.Marshal(struct {
+				wire.Entry
+				Site       string `json:"site"`
+				Agent      string `json:"agent"`
+				ReceivedAt string `json:"received_at"`
+			}{e, s, ag, now})
+			cur.seqs, cur.docs = append(cur.seqs, int64(seq)), append(cur.docs, doc)
+			if len(events) == hubPGBatch {
+				flush()
+			}
+		}
+		if len(events) > 0 {
+			flush()
+		}
+	}
+	w := pgWork{entries: agents * perAgent}
+	for i := 0; ; i++ {
+		more := false
+		for a := range agents {
+			if i < len(perAgentBatches[a]) {
+				w.batches = append(w.batches, perAgentBatches[a][i])
+				more = true
+			}
+		}
+		if !more {
+			return w
+		}
+	}
+}
+
+// rawInsert inserts every batch's rows into a copy of hub_entries, one statement and transaction
+// per batch, and returns rows/s.
+func rawInsert(b testing.TB, dsn string, w pgWork) float64 {
+	ctx := context.Background()
+	c, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close(ctx)
+	if _, err := c.Exec(ctx, `CREATE TABLE bench_raw_entries (LIKE hub_entries INCLUDING ALL)`); err != nil {
+		b.Fatal(err)
+	}
+	start := time.Now()
+	for _, bt := range w.batches {
+		n := len(bt.seqs)
+		sites, agents, journals := make([]string, n), make([]string, n), make([]string, n)
+		for i := range n {
+			sites[i], agents[i], journals[i] = bt.site, bt.agent, bt.journal
+		}
+		if _, err := c.Exec(ctx, `INSERT INTO bench_raw_entries (site, agent, journal, seq, doc)
+			SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::bytea[])`,
+			sites, agents, journals, bt.seqs, bt.docs); err != nil {
+			b.Fatal(err)
+		}
+	}
+	rate := float64(w.entries) / time.Since(start).Seconds()
+	var got int
+	if err := c.QueryRow(ctx, `SELECT count(*) FROM bench_raw_entries`).Scan(&got); err != nil || got != w.entries {
+		b.Fatalf("raw insert stored %d of %d rows: %v", got, w.entries, err)
+	}
+	return rate
+}
+
+// hubIngest runs reps hubs on dsn, publishes the workload and waits until the hubs have stored
+// every entry; it returns entries/s and entries per commit, after checking the database holds each
+// entry once and nothing waits beyond a gap.
+func hubIngest(b testing.TB, dsn, url, id string, reps int, w pgWork) (rate, perCommit float64) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))
+	hubs := make([]*hub.Hub, reps)
+	for i := range hubs {
+		s, err := pgstore.Open(ctx, dsn, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		h, err := hub.New(ctx, hub.Options{BrokerURL: url, Store: s, Listen: "127.0.0.1:0", ClientID: fmt.Sprintf("%s-r%d", id, i), Logger: log})
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer stopHub(b, h)
+		select {
+		case <-h.Ready():
+		case <-time.After(hangAfter):
+			b.Fatal("hub never connected")
+		}
+		hubs[i] = h
+	}
+	ingested := func() (n, commits uint64) {
+		for _, h := range hubs {
+			st := h.Stats()
+			n, commits = n+st.EventsIngested, commits+st.Commits
+		}
+		return n, commits
+	}
+	_, commits0 := ingested()
+	c := mqtt.NewClient(mqtt.NewClientOptions().AddBroker(url).SetClientID(id + "-agents").SetCleanSession(true).
+		SetStore(mqtt.NewMemoryStore()).SetAutoReconnect(false).SetWriteTimeout(30 * time.Second))
+	if tok := c.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+		b.Fatalf("agents' client connect: %v", tok.Error())
+	}
+	defer c.Disconnect(250)
+	start := time.Now()
+	toks := make([]mqtt.Token, 0, len(w.batches))
+	for _, bt := range w.batches {
+		toks = append(toks, c.Publish(bt.topic, 1, false, bt.payload))
+	}
+	for i, t := range toks {
+		if !t.WaitTimeout(hangAfter) || t.Error() != nil {
+			b.Fatalf("publish %d: %v", i, t.Error())
+		}
+	}
+	deadline := time.Now().Add(hangAfter)
+	for {
+		n, _ := ingested()
+		if n >= uint64(w.entries) {
+			break
+		}
+		if time.Now().After(deadline) {
+			b.Fatalf("hung: %d hub(s) stored %d of %d entries after %v; %s", reps, n, w.entries, hangAfter, pgState(b, dsn))
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	rate = float64(w.entries) / time.Since(start).Seconds()
+	n, commits := ingested()
+	checkPGEntries(b, dsn, w.entries)
+	if n != uint64(w.entries) {
+		b.Fatalf("the hubs ingested %d entries, want each of %d once", n, w.entries)
+	}
+	return rate, float64(n) / float64(max(commits-commits0, 1))
+}
+
+// checkPGEntries fails unless hub_entries holds want rows and hub_pending none.
+func checkPGEntries(b testing.TB, dsn string, want int) {
+	ctx := context.Background()
+	c, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close(ctx)
+	var got, pending int
+	if err := c.QueryRow(ctx, `SELECT (SELECT count(*) FROM hub_entries), (SELECT count(*) FROM hub_pending)`).Scan(&got, &pending); err != nil {
+		b.Fatal(err)
+	}
+	if got != want || pending != 0 {
+		b.Fatalf("hub_entries holds %d rows (want %d), hub_pending %d", got, want, pending)
+	}
+}
+
+// pgState describes what the database holds, for a hung run's message.
+func pgState(b testing.TB, dsn string) string {
+	ctx := context.Background()
+	c, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		return err.Error()
+	}
+	defer c.Close(ctx)
+	rows, err := c.Query(ctx, `SELECT 'entries', journal, count(*), max(seq) FROM hub_entries GROUP BY journal
+		UNION ALL SELECT 'pending', journal, count(*), max(seq) FROM hub_pending GROUP BY journal ORDER BY 2, 1`)
+	if err != nil {
+		return err.Error()
+	}
+	defer rows.Close()
+	out := ""
+	for rows.Next() {
+		var what, j string
+		var n, mx int64
+		if err := rows.Scan(&what, &j, &n, &mx); err != nil {
+			return err.Error()
+		}
+		out += fmt.Sprintf("\n%s %s: %d rows, max seq %d", what, j, n, mx)
+	}
+	return out
+}

@@ -19,11 +19,10 @@ import (
 	"wedge/sync/wire"
 )
 
-// The PostgreSQL ingest workload: hubPGAgents agents (over hubPGSites sites), each sending its
-// journal of hubPGPerAgent note entries (each naming its own order) in batches of hubPGBatch, as
-// the uplink does.
+// The PostgreSQL ingest workload: hubPGAgents PCs of one site, each sending its journal of
+// hubPGPerAgent print steps (待分仓 → 已打单, each on its own order, dispatched to the hub before
+// the clock starts) in batches of hubPGBatch, as the uplink does.
 const (
-	hubPGSites    = 4
 	hubPGAgents   = 40
 	hubPGPerAgent = 500
 	hubPGBatch    = 50
@@ -35,11 +34,14 @@ const (
 //   - raw: the entries' stored documents (the hub's own record of each entry) inserted into a copy
 //     of hub_entries, one multi-row INSERT … SELECT FROM unnest(…) per batch of 50, each its own
 //     transaction, from one connection → rows/s;
-//   - hub ×1 and hub ×3: the same entries published by paho (QoS 1, pipelined) as the agents'
-//     batches to the topics the uplink uses, taken by 1 or 3 sync/hub replicas on one migrated
-//     database (shared subscription: the broker splits the batches between the replicas) through
-//     the hub's real path — owner queue, group commit, duplicate and chain checks, history index,
-//     order row lock, journal ack — until every entry is stored → entries/s and the ratio to raw.
+//   - hub ×1 and hub ×3: the orders POSTed to the hub first (not timed), then the same entries
+//     published by paho (QoS 1, pipelined) as the agents' batches to the topics the uplink uses,
+//     taken by 1 or 3 sync/hub replicas on one migrated database (shared subscription: the broker
+//     splits the batches between the replicas) through the hub's real path — owner queue, group
+//     commit, duplicate and chain checks, history index, order row lock and merge, the site's
+//     state message (hseq counter row, downlink log), journal ack — until every entry is stored
+//     → entries/s and the ratio to raw. The tables' sizes after the run are logged (the Growth
+//     section of docs/HUB-STORE.md is sized from them).
 //
 // The server is internal/testpg's (fsync off): both sides are measured without disk flushes, so
 // the ratio is the hub's work per entry against the bare insert, not the disk.
@@ -109,7 +111,7 @@ func pgWorkload(b testing.TB, agents, perAgent int) pgWork {
 	now := wire.Time(time.Now())
 	perAgentBatches := make([][]pgBatch, agents)
 	for a := range agents {
-		s, ag, jid := fmt.Sprintf("s%02d", a%hubPGSites), fmt.Sprintf("pc%03d", a), fmt.Sprintf("J-bench-%03d", a)
+		s, ag, jid := site, fmt.Sprintf("pc%03d", a), fmt.Sprintf("J-bench-%03d", a)
 		prev := ""
 		var cur pgBatch
 		var events []wire.Entry
@@ -123,8 +125,11 @@ func pgWorkload(b testing.TB, agents, perAgent int) pgWork {
 			cur, events = pgBatch{}, nil
 		}
 		for seq := 1; seq <= perAgent; seq++ {
-			e := wire.Entry{JournalID: jid, Seq: uint64(seq), Kind: wire.KindNote, OrderID: fmt.Sprintf("TB%03d%07d", a, seq),
-				Station: "pack01", Operator: "op01", Trigger: wire.TriggerSystem, Detail: "扫描 scan", At: now}
+			i := a*perAgent + seq - 1
+			e := wire.Entry{JournalID: jid, Seq: uint64(seq), Kind: wire.KindStep, OrderID: orderID(i), From: "pending_allocation",
+				To: "waybill_printed", Waybill: waybillNo(i), Carrier: "sf", Station: fmt.Sprintf("print-%d", a%8),
+				Device: fmt.Sprintf("scan-p%02d", a), Operator: fmt.Sprintf("OP-%04d", a), Trigger: wire.TriggerScan,
+				Code: waybillNo(i), Job: fmt.Sprintf("job-%d", i), LabelVersion: 1, At: now}
 			e.Seal(prev)
 			prev = e.Hash
 			events = append(events, e)
@@ -223,6 +228,7 @@ func hubIngest(b testing.TB, dsn, url, id string, reps int, w pgWork) (rate, per
 		}
 		return n, commits
 	}
+	dispatch(b, hubs[0].Addr(), hubToken(b, hubs[0]), w.entries)
 	_, commits0 := ingested()
 	c := mqtt.NewClient(mqtt.NewClientOptions().AddBroker(url).SetClientID(id + "-agents").SetCleanSession(true).
 		SetStore(mqtt.NewMemoryStore()).SetAutoReconnect(false).SetWriteTimeout(30 * time.Second))
@@ -254,6 +260,7 @@ func hubIngest(b testing.TB, dsn, url, id string, reps int, w pgWork) (rate, per
 	rate = float64(w.entries) / time.Since(start).Seconds()
 	n, commits := ingested()
 	checkPGEntries(b, dsn, w.entries)
+	b.Logf("%d replica(s), %d entries: %s", reps, w.entries, pgSizes(b, dsn))
 	if n != uint64(w.entries) {
 		b.Fatalf("the hubs ingested %d entries, want each of %d once", n, w.entries)
 	}
@@ -299,6 +306,35 @@ func pgState(b testing.TB, dsn string) string {
 			return err.Error()
 		}
 		out += fmt.Sprintf("\n%s %s: %d rows, max seq %d", what, j, n, mx)
+	}
+	return out
+}
+
+// pgSizes reports each hub table's rows and bytes per row: the whole relation (table, TOAST and
+// indexes, pg_total_relation_size) and the document column alone (pg_column_size).
+func pgSizes(b testing.TB, dsn string) string {
+	ctx := context.Background()
+	c, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close(ctx)
+	if _, err := c.Exec(ctx, `VACUUM ANALYZE`); err != nil {
+		b.Fatal(err)
+	}
+	out := ""
+	for _, t := range []struct{ table, doc string }{
+		{"hub_entries", "doc"}, {"hub_history", "0"}, {"hub_orders", "doc"}, {"hub_downlink", "doc"},
+		{"hub_journals", "doc"}, {"bench_raw_entries", "doc"},
+	} {
+		var rows, total, index, docAvg float64
+		err := c.QueryRow(ctx, fmt.Sprintf(`SELECT count(*), pg_total_relation_size('%[1]s'), pg_indexes_size('%[1]s'),
+			coalesce(avg(pg_column_size(%[2]s)), 0) FROM %[1]s`, t.table, t.doc)).Scan(&rows, &total, &index, &docAvg)
+		if err != nil {
+			b.Fatal(err)
+		}
+		out += fmt.Sprintf("\n  %-18s %7.0f rows, %6.0f B/row in all (indexes %4.0f B/row), doc %4.0f B", t.table, rows,
+			total/max(rows, 1), index/max(rows, 1), docAvg)
 	}
 	return out
 }

@@ -309,6 +309,11 @@ func startHub(t *testing.T, dir string, b *e2eBroker, addr string) *hubProc {
 	}
 	h.token = strings.TrimSpace(string(out))
 	h.run(t, filepath.Join(dir, "hub.log"))
+	t.Cleanup(func() {
+		if t.Failed() && !h.exited() {
+			t.Logf("hub state at the failure: %s", h.describe())
+		}
+	})
 	hubsMu.Lock()
 	hubs[dir] = h
 	hubsMu.Unlock()
@@ -375,6 +380,14 @@ func (h *hubProc) restart(t *testing.T) {
 }
 
 func (h *hubProc) url(path string) string { return "http://" + h.addr + path }
+
+// describe is the hub's counters and agents as its API reports them, for a failure message.
+func (h *hubProc) describe() string {
+	var stats, agents json.RawMessage
+	_, err1 := getJSONAuth(h.url("/v1/stats"), h.token, &stats)
+	_, err2 := getJSONAuth(h.url("/v1/agents"), h.token, &agents)
+	return fmt.Sprintf("stats %s (%v)\nagents %s (%v)", stats, err1, agents, err2)
+}
 
 func (h *hubProc) dispatch(t *testing.T, site string, orders []wire.OrderMsg) {
 	t.Helper()

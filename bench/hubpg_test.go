@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"sync"
 	"testing"
 	"time"
 
@@ -236,17 +237,11 @@ func hubIngest(b testing.TB, dsn, url, id string, reps int, w pgWork) (rate, per
 		b.Fatalf("agents' client connect: %v", tok.Error())
 	}
 	defer c.Disconnect(250)
+	acks := watchAcks(b, c)
 	start := time.Now()
-	toks := make([]mqtt.Token, 0, len(w.batches))
-	for _, bt := range w.batches {
-		toks = append(toks, c.Publish(bt.topic, 1, false, bt.payload))
-	}
-	for i, t := range toks {
-		if !t.WaitTimeout(hangAfter) || t.Error() != nil {
-			b.Fatalf("publish %d: %v", i, t.Error())
-		}
-	}
+	publishAll(b, c, w.batches)
 	deadline := time.Now().Add(hangAfter)
+	resent, last, lastMove := 0, uint64(0), time.Now()
 	for {
 		n, _ := ingested()
 		if n >= uint64(w.entries) {
@@ -255,9 +250,21 @@ func hubIngest(b testing.TB, dsn, url, id string, reps int, w pgWork) (rate, per
 		if time.Now().After(deadline) {
 			b.Fatalf("hung: %d hub(s) stored %d of %d entries after %v; %s", reps, n, w.entries, hangAfter, pgState(b, dsn))
 		}
+		if n != last {
+			last, lastMove = n, time.Now()
+		} else if time.Since(lastMove) > pgResendAfter {
+			// What an agent's uplink does: a batch not acked in time is sent again.
+			again := acks.unacked(w.batches)
+			publishAll(b, c, again)
+			resent += len(again)
+			lastMove = time.Now()
+		}
 		time.Sleep(2 * time.Millisecond)
 	}
 	rate = float64(w.entries) / time.Since(start).Seconds()
+	if resent > 0 {
+		b.Logf("%d replica(s): %d batches resent after commits that failed (see the hubs' errors above)", reps, resent)
+	}
 	n, commits := ingested()
 	checkPGEntries(b, dsn, w.entries)
 	b.Logf("%d replica(s), %d entries: %s", reps, w.entries, pgSizes(b, dsn))
@@ -335,6 +342,58 @@ func pgSizes(b testing.TB, dsn string) string {
 		}
 		out += fmt.Sprintf("\n  %-18s %7.0f rows, %6.0f B/row in all (indexes %4.0f B/row), doc %4.0f B", t.table, rows,
 			total/max(rows, 1), index/max(rows, 1), docAvg)
+	}
+	return out
+}
+
+// pgResendAfter is how long the benchmark's agents wait without progress before they resend
+// what is not acked (the uplink's resend, simplified).
+const pgResendAfter = 3 * time.Second
+
+func publishAll(b testing.TB, c mqtt.Client, batches []pgBatch) {
+	toks := make([]mqtt.Token, 0, len(batches))
+	for _, bt := range batches {
+		toks = append(toks, c.Publish(bt.topic, 1, false, bt.payload))
+	}
+	for i, t := range toks {
+		if !t.WaitTimeout(hangAfter) || t.Error() != nil {
+			b.Fatalf("publish %d: %v", i, t.Error())
+		}
+	}
+}
+
+// pgAcks is the highest ack each journal got from the hubs.
+type pgAcks struct {
+	mu    sync.Mutex
+	acked map[string]uint64
+}
+
+func watchAcks(b testing.TB, c mqtt.Client) *pgAcks {
+	a := &pgAcks{acked: map[string]uint64{}}
+	tok := c.Subscribe(wire.TopicAck("+", "+"), 1, func(_ mqtt.Client, m mqtt.Message) {
+		var ack wire.Ack
+		if json.Unmarshal(m.Payload(), &ack) != nil {
+			return
+		}
+		a.mu.Lock()
+		a.acked[ack.JournalID] = max(a.acked[ack.JournalID], ack.AckedSeq)
+		a.mu.Unlock()
+	})
+	if !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+		b.Fatalf("subscribe to the acks: %v", tok.Error())
+	}
+	return a
+}
+
+// unacked are the batches whose last entry is beyond their journal's ack.
+func (a *pgAcks) unacked(batches []pgBatch) []pgBatch {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	var out []pgBatch
+	for _, bt := range batches {
+		if uint64(bt.seqs[len(bt.seqs)-1]) > a.acked[bt.journal] {
+			out = append(out, bt)
+		}
 	}
 	return out
 }

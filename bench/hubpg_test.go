@@ -17,6 +17,7 @@ import (
 	"wedge/internal/testpg"
 	"wedge/sync/hub"
 	"wedge/sync/hub/pgstore"
+	"wedge/sync/uplink"
 	"wedge/sync/wire"
 )
 
@@ -263,11 +264,12 @@ func hubIngest(b testing.TB, dsn, url, id string, reps int, w pgWork) (rate, per
 	}
 	rate = float64(w.entries) / time.Since(start).Seconds()
 	if resent > 0 {
-		b.Logf("%d replica(s): %d batches resent after commits that failed (see the hubs' errors above)", reps, resent)
+		b.Logf("%d replica(s): %d batches resent after %v without progress (a failed commit, or one still running)", reps, resent, pgResendAfter)
 	}
 	n, commits := ingested()
 	checkPGEntries(b, dsn, w.entries)
-	b.Logf("%d replica(s), %d entries: %s", reps, w.entries, pgSizes(b, dsn))
+	// Printed, not logged: a benchmark's log is cut after a few lines.
+	fmt.Printf("hub ingest on PostgreSQL, %d replica(s), %d entries, table sizes:%s\n", reps, w.entries, pgSizes(b, dsn))
 	if n != uint64(w.entries) {
 		b.Fatalf("the hubs ingested %d entries, want each of %d once", n, w.entries)
 	}
@@ -347,8 +349,8 @@ func pgSizes(b testing.TB, dsn string) string {
 }
 
 // pgResendAfter is how long the benchmark's agents wait without progress before they resend
-// what is not acked (the uplink's resend, simplified).
-const pgResendAfter = 3 * time.Second
+// what is not acked: the uplink's default (its resend, simplified to all journals at once).
+const pgResendAfter = uplink.DefaultResendAfter
 
 func publishAll(b testing.TB, c mqtt.Client, batches []pgBatch) {
 	toks := make([]mqtt.Token, 0, len(batches))

@@ -45,22 +45,7 @@ func hubStore(t *testing.T, dir string) []string {
 func TestHubStoreRefusals(t *testing.T) {
 	needE2E(t)
 	srv := testpg.Start(t)
-	empty := srv.NewDatabase(t)
-	newer := srv.NewDatabase(t)
-	if out, err := exec.Command(wedgeBin, "hub", "migrate", "--store", newer).CombinedOutput(); err != nil {
-		t.Fatalf("wedge hub migrate: %v\n%s", err, out)
-	}
-	ctx := context.Background()
-	c, err := pgx.Connect(ctx, newer)
-	if err != nil {
-		t.Fatal(err)
-	}
-	// What a newer hub's migration leaves behind: a version this binary does not have.
-	_, err = c.Exec(ctx, `INSERT INTO hub_schema_version (version_id, is_applied) VALUES (9999, true)`)
-	c.Close(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	empty, newer := srv.NewDatabase(t), newerSchema(t, srv)
 	const secret = "s3cret-pw"
 	unreachable := "postgres://wedge:" + secret + "@127.0.0.1:1/hub?sslmode=disable&connect_timeout=5"
 	for _, c := range []struct {
@@ -94,4 +79,24 @@ func TestHubStoreRefusals(t *testing.T) {
 			t.Errorf("%s: the DSN's password is in the output:\n%s", c.name, out)
 		}
 	}
+}
+
+// newerSchema is a database as a newer hub's migration leaves it: migrated, plus a version this
+// binary does not have.
+func newerSchema(t *testing.T, srv *testpg.Server) string {
+	t.Helper()
+	dsn := srv.NewDatabase(t)
+	if out, err := exec.Command(wedgeBin, "hub", "migrate", "--store", dsn).CombinedOutput(); err != nil {
+		t.Fatalf("wedge hub migrate: %v\n%s", err, out)
+	}
+	ctx := context.Background()
+	c, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close(ctx)
+	if _, err := c.Exec(ctx, `INSERT INTO hub_schema_version (version_id, is_applied) VALUES (9999, true)`); err != nil {
+		t.Fatal(err)
+	}
+	return dsn
 }

@@ -113,42 +113,11 @@ func cmdHubToken(ctx context.Context, args []string, stdout, stderr io.Writer) i
 		}
 	}
 
-	var admin tokenAdmin
-	switch {
-	case dataDir != "":
-		s, closeStore, err := hub.OpenTokens(dataDir)
-		if err != nil {
-			return fail(exitFailure, "%v", err)
-		}
-		defer closeStore()
-		admin = storeAdmin{s}
-	case storeSpec != "":
-		s, closeStore, err := openPgTokens(ctx, storeSpec)
-		if err != nil {
-			return fail(exitUsage, "%v", err)
-		}
-		defer closeStore()
-		admin = storeAdmin{s}
-	default:
-		if token == "" && tokenFile != "" {
-			b, err := os.ReadFile(tokenFile)
-			if err != nil {
-				return fail(exitUsage, "令牌文件 / token file: %v", err)
-			}
-			token = strings.TrimSpace(string(b))
-		}
-		if token == "" {
-			token = strings.TrimSpace(os.Getenv("WEDGE_HUB_TOKEN"))
-		}
-		if token == "" {
-			return fail(exitUsage, "--hub 需要 admin 令牌 / --hub needs an admin token: --token, --token-file or WEDGE_HUB_TOKEN")
-		}
-		a, err := newAPIAdmin(hubURL, token, caFile)
-		if err != nil {
-			return fail(exitUsage, "%v", err)
-		}
-		admin = a
+	admin, closeAdmin, code, err := openTokenAdmin(ctx, tokenTarget{dataDir, storeSpec, hubURL, token, tokenFile, caFile})
+	if err != nil {
+		return fail(code, "%v", err)
 	}
+	defer closeAdmin()
 
 	switch sub {
 	case "create":
@@ -181,6 +150,49 @@ func cmdHubToken(ctx context.Context, args []string, stdout, stderr io.Writer) i
 		fmt.Fprintf(stdout, "令牌 %q 已吊销 / token %q revoked\n", name, name)
 	}
 	return exitOK
+}
+
+// tokenTarget is where `wedge hub token` works: one of dataDir, storeSpec (postgres) and hubURL.
+type tokenTarget struct {
+	dataDir, storeSpec, hubURL, token, tokenFile, caFile string
+}
+
+// openTokenAdmin opens the token store or the hub API the flags name; on error it also returns the
+// exit status (a store that cannot be opened, a missing or unreadable token).
+func openTokenAdmin(ctx context.Context, t tokenTarget) (tokenAdmin, func() error, int, error) {
+	switch {
+	case t.dataDir != "":
+		s, closeStore, err := hub.OpenTokens(t.dataDir)
+		if err != nil {
+			return nil, nil, exitFailure, err
+		}
+		return storeAdmin{s}, closeStore, exitOK, nil
+	case t.storeSpec != "":
+		s, closeStore, err := openPgTokens(ctx, t.storeSpec)
+		if err != nil {
+			return nil, nil, exitUsage, err
+		}
+		return storeAdmin{s}, closeStore, exitOK, nil
+	}
+	token := t.token
+	if token == "" && t.tokenFile != "" {
+		b, err := os.ReadFile(t.tokenFile)
+		if err != nil {
+			return nil, nil, exitUsage, fmt.Errorf("令牌文件 / token file: %v", err)
+		}
+		token = strings.TrimSpace(string(b))
+	}
+	if token == "" {
+		token = strings.TrimSpace(os.Getenv("WEDGE_HUB_TOKEN"))
+	}
+	if token == "" {
+		return nil, nil, exitUsage, errors.New("--hub 需要 admin 令牌 / --hub needs an admin token: --token, --token-file or WEDGE_HUB_TOKEN")
+	}
+	a, err := newAPIAdmin(t.hubURL, token, t.caFile)
+	if err != nil {
+		return nil, nil, exitUsage, err
+	}
+	return a, func() error { return nil }, exitOK, nil
 }
 
 // countSet counts the non-empty strings.

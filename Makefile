@@ -5,7 +5,7 @@ BIN     ?= bin/wedge
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X wedge/agent/version.Version=$(VERSION)
 
-.PHONY: all build demo test test-short vet fmt bench clean deb rpm windows
+.PHONY: all build demo test test-pg test-short vet fmt bench clean deb rpm windows
 
 all: build
 
@@ -18,8 +18,17 @@ demo: build
 
 # Every test, with the race detector. Tests needing mosquitto, socat, chromium or zbarimg fail under
 # CI when those are missing (.ci/run installs them) and skip with a message elsewhere.
+# The e2e package runs once more with the hub's state in PostgreSQL (a representative subset, on the
+# TLS+ACL broker with signing like the rest): happy path, outage, crash, forgery, settings.
+# PostgreSQL is started by the tests (internal/testpg); missing, it fails under CI and skips elsewhere.
+E2E_PG_SUBSET ?= ^(TestHappyPath|TestOutage|TestCrash|TestForgedAcksAndEntries|TestSettingsFileWinsOverHubCommand)$$
 test: vet
 	$(GO) test -race -count=1 -timeout 40m $(PKGS)
+	WEDGE_E2E_STORE=postgres $(GO) test -race -count=1 -timeout 30m -run '$(E2E_PG_SUBSET)' ./agent/e2e/
+
+# The whole e2e package with the hub's state in PostgreSQL (docs/HUB-STORE.md).
+test-pg:
+	WEDGE_E2E_STORE=postgres $(GO) test -race -count=1 -timeout 60m ./agent/e2e/
 
 test-short:
 	$(GO) test -short -count=1 $(PKGS)

@@ -3,8 +3,9 @@
 // and the reference sync/hub with its own bbolt — measured against a plain paho QoS 1 baseline, the
 // scan-to-commit latency next to a raw fsync, and the agent's resident memory with a backlog of a
 // million unsynced entries (measured in a re-executed child process, so the numbers are the
-// agent's own and not the benchmark harness's). It lives outside agent/ and sync/ because it
-// imports both.
+// agent's own and not the benchmark harness's), and the hub's ingest into PostgreSQL with 1 and 3
+// replicas against a raw batched INSERT of the same rows (internal/testpg). It lives outside agent/
+// and sync/ because it imports both.
 //
 // It has no non-test code: run it with `make bench` or
 //

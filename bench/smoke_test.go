@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"wedge/internal/testbroker"
+	"wedge/internal/testpg"
 )
 
 // The benchmarks' machinery on a small scale, so `make test` keeps it working: every entry is
@@ -30,6 +31,19 @@ func TestSmallBurst(t *testing.T) {
 	r := runBurst(t, broker.URL(), 0, 2500)
 	if r.baseline <= 0 || r.dispatch <= 0 || r.steps <= 0 || r.dispatchPerCommit <= 0 || r.stepsPerCommit <= 0 {
 		t.Fatalf("a measurement is missing: %+v", r)
+	}
+}
+
+// PostgreSQL ingest with 6 agents × 120 entries: raw and hub ×1, ×3 each store every entry once
+// (runHubPG fails otherwise).
+func TestSmallHubIngestPostgres(t *testing.T) {
+	shortHang(t)
+	srv := testpg.Start(t)
+	r := runHubPG(t, srv, 0, 6, 120)
+	for i := range hubPGReplicas {
+		if r.raw[i] <= 0 || r.hub[i] <= 0 || r.perCommit[i] <= 0 {
+			t.Fatalf("a measurement is missing: %+v", r)
+		}
 	}
 }
 

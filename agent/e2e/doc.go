@@ -10,5 +10,8 @@
 // plain broker, to show that the signatures alone refuse what anyone could publish there.
 //
 // The tests are skipped with -short. WEDGE_E2E_BIN names a prebuilt binary to use instead of
-// building one (build it with -race). The package has no non-test code besides this comment.
+// building one (build it with -race). WEDGE_E2E_STORE=postgres puts every test's hub state in a
+// fresh PostgreSQL database (internal/testpg; `wedge hub migrate`, then `wedge hub --store`);
+// `make test` runs part of the package that way and `make test-pg` all of it. The package has no
+// non-test code besides this comment.
 package e2e

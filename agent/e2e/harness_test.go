@@ -292,20 +292,22 @@ func (k e2eKeys) hubSigner(t *testing.T) *wire.Signer {
 
 type hubProc struct {
 	*proc
-	addr, data string
+	addr       string
+	store      []string // --data DIR, or --store postgres://… (WEDGE_E2E_STORE=postgres)
 	brokerArgs []string // --broker and, on the secure broker, its certificate
 	token      string   // an admin token of the hub's API
 	keys       e2eKeys
 }
 
-// startHub runs `wedge hub` on addr (fixed across restarts) with data in dir, connecting to b as
-// hub1 (with its certificate on the secure broker), signing with dir's hub key and believing
-// agents' batches only with their keys in dir's registry. Its API token is made first, as an
-// operator does before the first start: `wedge hub token create --data DIR`.
+// startHub runs `wedge hub` on addr (fixed across restarts) with its store (hubStore) for dir,
+// connecting to b as hub1 (with its certificate on the secure broker), signing with dir's hub key
+// and believing agents' batches only with their keys in dir's registry. Its API token is made
+// first, as an operator does before the first start: `wedge hub token create --data DIR` (or
+// --store postgres://…).
 func startHub(t *testing.T, dir string, b *e2eBroker, addr string) *hubProc {
-	h := &hubProc{addr: addr, brokerArgs: b.hubArgs(t), data: filepath.Join(dir, "hub-data"), keys: keysFor(t, dir)}
+	h := &hubProc{addr: addr, brokerArgs: b.hubArgs(t), store: hubStore(t, dir), keys: keysFor(t, dir)}
 	var stderr bytes.Buffer
-	cmd := exec.Command(wedgeBin, "hub", "token", "create", "--data", h.data, "--name", "e2e", "--scope", "admin")
+	cmd := exec.Command(wedgeBin, append([]string{"hub", "token", "create"}, append(h.store, "--name", "e2e", "--scope", "admin")...)...)
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
 	if err != nil {
@@ -313,6 +315,11 @@ func startHub(t *testing.T, dir string, b *e2eBroker, addr string) *hubProc {
 	}
 	h.token = strings.TrimSpace(string(out))
 	h.run(t, filepath.Join(dir, "hub.log"))
+	t.Cleanup(func() {
+		if t.Failed() && !h.exited() {
+			t.Logf("hub state at the failure: %s", h.describe())
+		}
+	})
 	hubsMu.Lock()
 	hubs[dir] = h
 	hubsMu.Unlock()
@@ -366,8 +373,9 @@ func (h *hubProc) run(t *testing.T, logPath string) {
 		before = len(b)
 	}
 	args := append([]string{"hub"}, h.brokerArgs...)
-	h.proc = start(t, "hub", logPath, append(args, "--data", h.data, "--listen", h.addr, "--client-id", "wedge-hub-e2e",
-		"--signing-key", h.keys.hubKey, "--agent-keys", h.keys.registry)...)
+	args = append(append(args, h.store...), "--listen", h.addr, "--client-id", "wedge-hub-e2e",
+		"--signing-key", h.keys.hubKey, "--agent-keys", h.keys.registry)
+	h.proc = start(t, "hub", logPath, args...)
 	h.addrFromLog(hubAddrRE, before)
 }
 
@@ -378,6 +386,14 @@ func (h *hubProc) restart(t *testing.T) {
 }
 
 func (h *hubProc) url(path string) string { return "http://" + h.addr + path }
+
+// describe is the hub's counters and agents as its API reports them, for a failure message.
+func (h *hubProc) describe() string {
+	var stats, agents json.RawMessage
+	_, err1 := getJSONAuth(h.url("/v1/stats"), h.token, &stats)
+	_, err2 := getJSONAuth(h.url("/v1/agents"), h.token, &agents)
+	return fmt.Sprintf("stats %s (%v)\nagents %s (%v)", stats, err1, agents, err2)
+}
 
 func (h *hubProc) dispatch(t *testing.T, site string, orders []wire.OrderMsg) {
 	t.Helper()

@@ -6,7 +6,8 @@
 // and a silently skipped database test would prove nothing.
 //
 // initdb refuses to run as root, so as root the cluster is made and run as the "postgres" user
-// (runuser), in a directory that user owns.
+// (runuser), in a directory that user owns. Crash and Restart stop a started server as a crash
+// would and start it again on the same port and data, for tests of a database restart.
 package testpg
 
 import (
@@ -20,6 +21,7 @@ import (
 	"os/user"
 	"path/filepath"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -31,6 +33,13 @@ import (
 type Server struct {
 	// DSN connects to its maintenance database as a superuser.
 	DSN string
+
+	// ctl runs pg_ctl on the server's data directory (nil for WEDGE_TEST_PG's server).
+	ctl     func(args ...string) ([]byte, error)
+	logPath string
+	opts    string // the server's options: port, socket directory, settings
+	mu      sync.Mutex
+	running bool
 }
 
 // binDir finds the directory of initdb and pg_ctl, or "".
@@ -99,17 +108,56 @@ func Start(t testing.TB) *Server {
 		t.Fatalf("initdb: %v\n%s", err, out)
 	}
 	port := freePort(t)
-	opts := fmt.Sprintf("-p %d -k %s -c listen_addresses=127.0.0.1 -c fsync=off -c full_page_writes=off -c max_connections=100", port, dir)
-	if out, err := run("pg_ctl", "-D", data, "-l", filepath.Join(dir, "log"), "-o", opts, "-w", "-t", "60", "start"); err != nil {
-		log, _ := os.ReadFile(filepath.Join(dir, "log"))
-		t.Fatalf("pg_ctl start: %v\n%s\n%s", err, out, log)
+	s := &Server{
+		DSN:     fmt.Sprintf("postgres://postgres@127.0.0.1:%d/postgres?sslmode=disable", port),
+		ctl:     func(args ...string) ([]byte, error) { return run("pg_ctl", append([]string{"-D", data}, args...)...) },
+		logPath: filepath.Join(dir, "log"),
+		opts:    fmt.Sprintf("-p %d -k %s -c listen_addresses=127.0.0.1 -c fsync=off -c full_page_writes=off -c max_connections=100", port, dir),
 	}
+	s.Restart(t)
 	t.Cleanup(func() {
-		if out, err := run("pg_ctl", "-D", data, "-m", "immediate", "-w", "stop"); err != nil {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if !s.running {
+			return
+		}
+		if out, err := s.ctl("-m", "immediate", "-w", "stop"); err != nil {
 			t.Errorf("pg_ctl stop: %v\n%s", err, out)
 		}
+		s.running = false
 	})
-	return &Server{DSN: fmt.Sprintf("postgres://postgres@127.0.0.1:%d/postgres?sslmode=disable", port)}
+	return s
+}
+
+// Crash stops the server as a crash would (pg_ctl stop -m immediate: connections are cut, nothing
+// is flushed; committed transactions survive in the WAL). Restart brings it back on the same port
+// and data directory. A server named by WEDGE_TEST_PG cannot be stopped: the test is skipped.
+func (s *Server) Crash(t testing.TB) {
+	t.Helper()
+	if s.ctl == nil {
+		t.Skip("the server of WEDGE_TEST_PG is not ours to stop")
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if out, err := s.ctl("-m", "immediate", "-w", "stop"); err != nil {
+		t.Fatalf("pg_ctl stop: %v\n%s", err, out)
+	}
+	s.running = false
+}
+
+// Restart starts the server (again, after Crash) and waits until it accepts connections.
+func (s *Server) Restart(t testing.TB) {
+	t.Helper()
+	if s.ctl == nil {
+		t.Skip("the server of WEDGE_TEST_PG is not ours to start")
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if out, err := s.ctl("-l", s.logPath, "-o", s.opts, "-w", "-t", "60", "start"); err != nil {
+		log, _ := os.ReadFile(s.logPath)
+		t.Fatalf("pg_ctl start: %v\n%s\n%s", err, out, log)
+	}
+	s.running = true
 }
 
 var dbCounter atomic.Uint64

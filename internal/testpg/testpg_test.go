@@ -35,3 +35,37 @@ func TestStart(t *testing.T) {
 		t.Fatalf("table of one database seen in the other: %d %v", n, err)
 	}
 }
+
+// A crash cuts the connections and refuses new ones; after Restart, on the same port, what was
+// committed is there.
+func TestCrashRestart(t *testing.T) {
+	s := testpg.Start(t)
+	dsn := s.NewDatabase(t)
+	ctx := context.Background()
+	c, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Exec(ctx, "CREATE TABLE x (n int); INSERT INTO x VALUES (7)"); err != nil {
+		t.Fatal(err)
+	}
+	s.Crash(t)
+	if _, err := c.Exec(ctx, "SELECT 1"); err == nil {
+		t.Fatal("a connection survived the crash")
+	}
+	c.Close(ctx)
+	if c, err := pgx.Connect(ctx, dsn); err == nil {
+		c.Close(ctx)
+		t.Fatal("connected to a crashed server")
+	}
+	s.Restart(t)
+	c, err = pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close(ctx)
+	var n int
+	if err := c.QueryRow(ctx, "SELECT n FROM x").Scan(&n); err != nil || n != 7 {
+		t.Fatalf("after restart: %d %v", n, err)
+	}
+}

@@ -83,6 +83,9 @@ type group struct {
 	cmdRecs   map[*cmdReq]CommandRecord
 
 	notified bool // a notification was queued: wake the dispatcher after the commit
+	// states are the state messages the group's entries produced, per site, numbered and stored
+	// only at the end of the transaction (numberStates).
+	states map[string][]wire.OrderMsg
 }
 
 // saveStats adds what the group counted (its stats minus base) and what was counted outside the
@@ -162,6 +165,9 @@ func (h *Hub) commit(items []item) {
 			if err != nil {
 				return err
 			}
+		}
+		if err := g.numberStates(); err != nil {
+			return err
 		}
 		g.stats.Commits++
 		return g.saveStats(base, unsaved)
@@ -433,8 +439,8 @@ func (g *group) merge(rec orderRec, known bool, site, agent string, e wire.Entry
 	if before.State == rec.Order.State && before.Waybill == rec.Order.Waybill && !marksChanged(before, rec.Order) {
 		return nil
 	}
-	_, err = g.downlink(rec.Site, stateMsg(rec.Order))
-	return err
+	g.stateLater(rec.Site, stateMsg(rec.Order))
+	return nil
 }
 
 func (g *group) saveOrder(rec orderRec) error {
@@ -461,6 +467,39 @@ func (g *group) downlink(site string, m wire.OrderMsg) (uint64, error) {
 	g.down[site] = append(g.down[site], m)
 	g.stats.DownlinkPublished++
 	return seq, nil
+}
+
+// stateLater queues a state message for numberStates.
+func (g *group) stateLater(site string, m wire.OrderMsg) {
+	if g.states == nil {
+		g.states = map[string][]wire.OrderMsg{}
+	}
+	g.states[site] = append(g.states[site], m)
+}
+
+// numberStates gives the queued state messages their hseqs and stores them, site by site in
+// name order, at the end of the transaction. Taking a site's hseq counter row (locked until the
+// commit) only after every journal and order row the group needs is what keeps hub replicas from
+// deadlocking: a transaction that holds the counter never waits for another row, and two groups
+// take the counters of several sites in the same order. A state message's number may therefore
+// come after an order message POSTed later in the same group; each merges on its own at the agent.
+// POSTed messages are numbered as they come (the answer carries their hseq, an intercept keeps
+// it), so a group with POSTs can still deadlock with another replica's: PostgreSQL aborts one and
+// the hub commits that group's items one by one (nothing uncommitted is acked).
+func (g *group) numberStates() error {
+	sites := make([]string, 0, len(g.states))
+	for site := range g.states {
+		sites = append(sites, site)
+	}
+	slices.Sort(sites)
+	for _, site := range sites {
+		for _, m := range g.states[site] {
+			if _, err := g.downlink(site, m); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 func (g *group) touchAgent(site, agent string, fn func(a *agentRec)) error {

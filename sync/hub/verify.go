@@ -172,28 +172,35 @@ const (
 	broken                     // evidence
 )
 
-// link checks e's own hash and its link to the stored previous entry.
-func link(tx Tx, site, agent string, e wire.Entry) (linkVerdict, string) {
+// link checks e's own hash and its link to the stored previous entry. A store that cannot be read
+// (a lost database connection) is an error for the transaction, not a verdict on the entry: the
+// group fails, nothing is acked and the agent resends. Only a stored document that does not decode
+// makes e evidence.
+func link(tx Tx, site, agent string, e wire.Entry) (linkVerdict, string, error) {
 	if e.ComputeHash() != e.Hash {
-		return broken, "hash does not match the entry's content (edited)"
+		return broken, "hash does not match the entry's content (edited)", nil
 	}
 	if e.Seq == 1 {
 		if e.PrevHash != "" {
-			return broken, "first entry of the journal has a prev_hash"
+			return broken, "first entry of the journal has a prev_hash", nil
 		}
-		return linked, ""
+		return linked, "", nil
+	}
+	raw, err := tx.Entry(EntryKey{site, agent, e.JournalID, e.Seq - 1})
+	if err != nil {
+		return broken, "", err
 	}
 	var prev storedEntry
-	ok, err := getDoc(tx.Entry(EntryKey{site, agent, e.JournalID, e.Seq - 1}))("previous entry", &prev)
+	ok, err := getDoc(raw, nil)("previous entry", &prev)
 	switch {
 	case err != nil:
-		return broken, "the stored previous entry cannot be read: " + err.Error()
+		return broken, "the stored previous entry cannot be decoded: " + err.Error(), nil
 	case !ok:
-		return pending, ""
+		return pending, "", nil
 	case prev.Hash != e.PrevHash:
-		return broken, "prev_hash does not match the stored previous entry (removed, reordered or edited)"
+		return broken, "prev_hash does not match the stored previous entry (removed, reordered or edited)", nil
 	}
-	return linked, ""
+	return linked, "", nil
 }
 
 // ingest takes one keyable entry of a batch whose signature is good.
@@ -211,7 +218,10 @@ func (g *group) ingest(site, agent string, j *journalRec, e wire.Entry, kid stri
 		}
 		return nil
 	}
-	verdict, reason := link(g.tx, site, agent, e)
+	verdict, reason, err := link(g.tx, site, agent, e)
+	if err != nil {
+		return err
+	}
 	switch verdict {
 	case broken:
 		g.stats.ChainBreaks++
@@ -236,8 +246,12 @@ func (g *group) hold(site, agent string, j *journalRec, e wire.Entry, kid string
 		return g.unverified(site, agent, e, kid, "too far beyond the journal's stored entries to wait for its predecessor")
 	}
 	key := EntryKey{site, agent, e.JournalID, e.Seq}
+	raw, err := g.tx.Pending(key)
+	if err != nil {
+		return err
+	}
 	var old storedEntry
-	if ok, _ := getDoc(g.tx.Pending(key))("pending entry", &old); ok {
+	if ok, _ := getDoc(raw, nil)("pending entry", &old); ok {
 		if old.Hash == e.Hash {
 			g.stats.DuplicatesDropped++
 			return nil
@@ -261,8 +275,12 @@ func (g *group) store(site, agent string, j *journalRec, e wire.Entry) error {
 			// Another hub sharing the store committed this seq after we looked: it applied it, and
 			// the first stored is kept.
 			g.stats.DuplicatesDropped++
+			raw, err := g.tx.Entry(key)
+			if err != nil {
+				return err
+			}
 			var se storedEntry
-			if ok, _ := getDoc(g.tx.Entry(key))("entry", &se); ok && se.Hash != e.Hash {
+			if ok, _ := getDoc(raw, nil)("entry", &se); ok && se.Hash != e.Hash {
 				g.stats.Conflicts++
 				return g.unverified(site, agent, e, "", "conflicts with the entry already stored for this seq (the first stored is kept)", "stored_hash", se.Hash)
 			}
@@ -275,8 +293,12 @@ func (g *group) store(site, agent string, j *journalRec, e wire.Entry) error {
 		}
 		// A copy of this entry may have been waiting (it came beyond a gap before): drop it, and
 		// keep a different one as evidence.
+		raw, err := g.tx.Pending(key)
+		if err != nil {
+			return err
+		}
 		var waiting storedEntry
-		if ok, _ := getDoc(g.tx.Pending(key))("pending entry", &waiting); ok {
+		if ok, _ := getDoc(raw, nil)("pending entry", &waiting); ok {
 			if err := g.tx.DeletePending(key); err != nil {
 				return err
 			}

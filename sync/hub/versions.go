@@ -87,6 +87,6 @@ func (g *group) marks(rec orderRec, known bool, site, agent string, e wire.Entry
 	if err := g.saveOrder(rec); err != nil {
 		return err
 	}
-	_, err := g.downlink(rec.Site, stateMsg(rec.Order))
-	return err
+	g.stateLater(rec.Site, stateMsg(rec.Order))
+	return nil
 }

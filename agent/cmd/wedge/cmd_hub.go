@@ -16,15 +16,15 @@ const hubUsage = `用法 usage:
                                                                  flags given explicitly override the file
   wedge hub --broker URL --store postgres://… [flags]          中心状态存于 PostgreSQL（可多副本）state in PostgreSQL (replicas share it)
   wedge hub migrate --store postgres://…                        升级数据库结构 migrate the database's schema
-  wedge hub token create --name N --scope S[,S...] (--data DIR | --hub URL --token T)
-  wedge hub token list (--data DIR | --hub URL --token T)
-  wedge hub token revoke --name N (--data DIR | --hub URL --token T)
+  wedge hub token create --name N --scope S[,S...] (--data DIR | --store postgres://… | --hub URL --token T)
+  wedge hub token list (--data DIR | --store postgres://… | --hub URL --token T)
+  wedge hub token revoke --name N (--data DIR | --store postgres://… | --hub URL --token T)
                                        管理 API 令牌 manage the hub API's tokens (wedge hub token -h)
 
-API 的每个接口（/healthz 除外；metrics_auth: open 时 /metrics 也除外）都需要令牌。首次启动前用 --data 创建管理员令牌，或用
+API 的每个接口（/healthz 除外；metrics_auth: open 时 /metrics 也除外）都需要令牌。首次启动前用 --data（或 --store）创建管理员令牌，或用
 --bootstrap-token-file 让中心在首次启动时写出一个。
-Every API route but /healthz (and /metrics with metrics_auth: open) needs a token. Create an admin token with --data before the first
-start, or let the hub write one at first start with --bootstrap-token-file.
+Every API route but /healthz (and /metrics with metrics_auth: open) needs a token. Create an admin token with --data (or --store) before the
+first start, or let the hub write one at first start with --bootstrap-token-file.
 
 flags:
 `

@@ -8,6 +8,7 @@ import (
 	"io"
 	"strings"
 
+	"wedge/sync/apitoken"
 	"wedge/sync/hub"
 	"wedge/sync/hub/pgstore"
 )
@@ -33,10 +34,7 @@ func applyHubStore(ctx context.Context, spec string, o *hub.Options) error {
 		}
 		return nil
 	case isPostgresDSN(spec):
-		s, err := pgstore.Open(ctx, spec, nil)
-		if errors.Is(err, pgstore.ErrSchema) {
-			return fmt.Errorf("数据库结构版本不符，拒绝启动 / refusing to start on this schema version: %w", err)
-		}
+		s, err := openPg(ctx, spec)
 		if err != nil {
 			return err
 		}
@@ -44,6 +42,30 @@ func applyHubStore(ctx context.Context, spec string, o *hub.Options) error {
 		return nil
 	}
 	return fmt.Errorf("--store %q: 需要 bolt:DIR 或 postgres://… / want bolt:DIR or postgres://…", redactDSN(spec))
+}
+
+// openPg opens a migrated PostgreSQL store, explaining a schema at another version.
+func openPg(ctx context.Context, spec string) (*pgstore.Store, error) {
+	s, err := pgstore.Open(ctx, spec, nil)
+	if errors.Is(err, pgstore.ErrSchema) {
+		return nil, fmt.Errorf("数据库结构版本不符，拒绝启动 / refusing to start on this schema version: %w", err)
+	}
+	return s, err
+}
+
+// openPgTokens opens the API token store of a PostgreSQL hub store. Unlike bbolt's file, the
+// database may be shared with running hubs: a token made here is valid on every replica at once.
+func openPgTokens(ctx context.Context, spec string) (apitoken.Store, func() error, error) {
+	s, err := openPg(ctx, spec)
+	if err != nil {
+		return nil, nil, err
+	}
+	ts, err := s.Tokens()
+	if err != nil {
+		s.Close()
+		return nil, nil, err
+	}
+	return ts, s.Close, nil
 }
 
 // redactDSN hides a password in a DSN for messages.
@@ -79,6 +101,11 @@ func cmdHubMigrate(ctx context.Context, args []string, stdout, stderr io.Writer)
 		return exitUsage
 	}
 	from, to, err := pgstore.Migrate(ctx, *spec)
+	if errors.Is(err, pgstore.ErrConnect) {
+		// Like a data directory that cannot be opened: the operator's DSN is wrong.
+		fmt.Fprintf(stderr, "wedge hub migrate: 无法连接数据库 cannot reach the database: %v\n", err)
+		return exitUsage
+	}
 	if err != nil {
 		fmt.Fprintf(stderr, "wedge hub migrate: 迁移失败 migration failed: %v\n", err)
 		return exitFailure

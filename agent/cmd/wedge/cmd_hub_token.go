@@ -22,11 +22,13 @@ import (
 )
 
 const hubTokenUsage = `用法 usage:
-  wedge hub token create --name N --scope S[,S...] (--data DIR | --hub URL --token T)
-  wedge hub token list   (--data DIR | --hub URL --token T)
-  wedge hub token revoke --name N (--data DIR | --hub URL --token T)
+  wedge hub token create --name N --scope S[,S...] (--data DIR | --store postgres://… | --hub URL --token T)
+  wedge hub token list   (--data DIR | --store postgres://… | --hub URL --token T)
+  wedge hub token revoke --name N (--data DIR | --store postgres://… | --hub URL --token T)
 
 --data DIR       直接打开中心的令牌库（仅在中心停止时） open the hub's store directly (only while the hub is stopped)
+--store SPEC     bolt:DIR（同 --data）或 postgres://…（中心运行时也可，各副本立即生效）
+                 bolt:DIR (= --data) or postgres://… (also while hubs run: every replica sees it at once)
 --hub URL        通过运行中的中心的管理接口（需要 admin 令牌） through the running hub's admin API (an admin token)
 权限 scopes: orders:write, commands:write, tracking:write, read, admin
 create 在标准输出打印令牌，只显示这一次。create prints the token on stdout, this once only.
@@ -63,8 +65,9 @@ func cmdHubToken(ctx context.Context, args []string, stdout, stderr io.Writer) i
 		fmt.Fprint(stderr, hubTokenUsage)
 		fs.PrintDefaults()
 	}
-	var dataDir, hubURL, token, tokenFile, caFile, name, scopes string
+	var dataDir, storeSpec, hubURL, token, tokenFile, caFile, name, scopes string
 	fs.StringVar(&dataDir, "data", "", "中心的数据目录 the hub's data directory (hub stopped)")
+	fs.StringVar(&storeSpec, "store", "", storeFlagHelp)
 	fs.StringVar(&hubURL, "hub", "", "运行中的中心 the running hub's URL, e.g. http://127.0.0.1:8480")
 	fs.StringVar(&token, "token", "", "admin 令牌 an admin token (with --hub)")
 	fs.StringVar(&tokenFile, "token-file", "", "含 admin 令牌的文件 a file holding an admin token (with --hub)")
@@ -88,8 +91,16 @@ func cmdHubToken(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	if fs.NArg() > 0 {
 		return fail(exitUsage, "多余的参数 unexpected arguments %q", fs.Args())
 	}
-	if (dataDir == "") == (hubURL == "") {
-		return fail(exitUsage, "需要 --data DIR（中心停止时）或 --hub URL --token …（中心运行时）之一 / give either --data DIR (hub stopped) or --hub URL --token … (hub running)")
+	if n := countSet(dataDir, storeSpec, hubURL); n != 1 {
+		return fail(exitUsage, "需要 --data DIR、--store SPEC 或 --hub URL --token … 之一 / give one of --data DIR (hub stopped), --store SPEC or --hub URL --token … (hub running)")
+	}
+	if strings.HasPrefix(storeSpec, "bolt:") {
+		if dataDir = strings.TrimPrefix(storeSpec, "bolt:"); dataDir == "" {
+			return fail(exitUsage, "--store bolt: 需要目录 needs a directory (bolt:DIR)")
+		}
+		storeSpec = ""
+	} else if storeSpec != "" && !isPostgresDSN(storeSpec) {
+		return fail(exitUsage, "--store %q: 需要 bolt:DIR 或 postgres://… / want bolt:DIR or postgres://…", redactDSN(storeSpec))
 	}
 	if sub != "list" && strings.TrimSpace(name) == "" {
 		return fail(exitUsage, "需要 --name / --name is required")
@@ -102,34 +113,11 @@ func cmdHubToken(ctx context.Context, args []string, stdout, stderr io.Writer) i
 		}
 	}
 
-	var admin tokenAdmin
-	if dataDir != "" {
-		s, closeStore, err := hub.OpenTokens(dataDir)
-		if err != nil {
-			return fail(exitFailure, "%v", err)
-		}
-		defer closeStore()
-		admin = storeAdmin{s}
-	} else {
-		if token == "" && tokenFile != "" {
-			b, err := os.ReadFile(tokenFile)
-			if err != nil {
-				return fail(exitUsage, "令牌文件 / token file: %v", err)
-			}
-			token = strings.TrimSpace(string(b))
-		}
-		if token == "" {
-			token = strings.TrimSpace(os.Getenv("WEDGE_HUB_TOKEN"))
-		}
-		if token == "" {
-			return fail(exitUsage, "--hub 需要 admin 令牌 / --hub needs an admin token: --token, --token-file or WEDGE_HUB_TOKEN")
-		}
-		a, err := newAPIAdmin(hubURL, token, caFile)
-		if err != nil {
-			return fail(exitUsage, "%v", err)
-		}
-		admin = a
+	admin, closeAdmin, code, err := openTokenAdmin(ctx, tokenTarget{dataDir, storeSpec, hubURL, token, tokenFile, caFile})
+	if err != nil {
+		return fail(code, "%v", err)
 	}
+	defer closeAdmin()
 
 	switch sub {
 	case "create":
@@ -162,6 +150,60 @@ func cmdHubToken(ctx context.Context, args []string, stdout, stderr io.Writer) i
 		fmt.Fprintf(stdout, "令牌 %q 已吊销 / token %q revoked\n", name, name)
 	}
 	return exitOK
+}
+
+// tokenTarget is where `wedge hub token` works: one of dataDir, storeSpec (postgres) and hubURL.
+type tokenTarget struct {
+	dataDir, storeSpec, hubURL, token, tokenFile, caFile string
+}
+
+// openTokenAdmin opens the token store or the hub API the flags name; on error it also returns the
+// exit status (a store that cannot be opened, a missing or unreadable token).
+func openTokenAdmin(ctx context.Context, t tokenTarget) (tokenAdmin, func() error, int, error) {
+	switch {
+	case t.dataDir != "":
+		s, closeStore, err := hub.OpenTokens(t.dataDir)
+		if err != nil {
+			return nil, nil, exitFailure, err
+		}
+		return storeAdmin{s}, closeStore, exitOK, nil
+	case t.storeSpec != "":
+		s, closeStore, err := openPgTokens(ctx, t.storeSpec)
+		if err != nil {
+			return nil, nil, exitUsage, err
+		}
+		return storeAdmin{s}, closeStore, exitOK, nil
+	}
+	token := t.token
+	if token == "" && t.tokenFile != "" {
+		b, err := os.ReadFile(t.tokenFile)
+		if err != nil {
+			return nil, nil, exitUsage, fmt.Errorf("令牌文件 / token file: %v", err)
+		}
+		token = strings.TrimSpace(string(b))
+	}
+	if token == "" {
+		token = strings.TrimSpace(os.Getenv("WEDGE_HUB_TOKEN"))
+	}
+	if token == "" {
+		return nil, nil, exitUsage, errors.New("--hub 需要 admin 令牌 / --hub needs an admin token: --token, --token-file or WEDGE_HUB_TOKEN")
+	}
+	a, err := newAPIAdmin(t.hubURL, token, t.caFile)
+	if err != nil {
+		return nil, nil, exitUsage, err
+	}
+	return a, func() error { return nil }, exitOK, nil
+}
+
+// countSet counts the non-empty strings.
+func countSet(ss ...string) int {
+	n := 0
+	for _, s := range ss {
+		if s != "" {
+			n++
+		}
+	}
+	return n
 }
 
 func joinScopes(sc []apitoken.Scope) string {

@@ -401,9 +401,16 @@ func (o *owner) idleFired() {
 		o.idle.Reset(q - quiet) // a stale tick: bytes came after it was armed
 		return
 	}
+	// With the queue full this goroutine takes no bytes (back-pressure: the station is behind), so
+	// the line's quiet cannot be judged: the rest of the frame may be waiting in the reader. Judge
+	// it again a cut-off after the queue has room.
+	if o.conn != nil && len(o.queue) >= queueMax {
+		o.idle.Reset(q)
+		return
+	}
 	// Bytes the reader already holds came while this goroutine was not running: the line was not
 	// quiet, this goroutine was (a busy machine). Take them first; feed re-arms the timer.
-	if o.conn != nil && len(o.queue) < queueMax {
+	if o.conn != nil {
 		select {
 		case b := <-o.conn.chunks:
 			o.feed(b)

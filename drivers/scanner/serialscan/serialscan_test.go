@@ -440,3 +440,27 @@ func (l *logLines) get() []string {
 	defer l.mu.Unlock()
 	return append([]string(nil), l.lines...)
 }
+
+// A full queue (the station is behind, so the driver takes no bytes) is not a quiet line: a frame
+// whose first bytes came before the queue filled is not cut as noise when the cut-off passes; its
+// rest, waiting in the reader, completes it once the queue has room. (One short write, so the
+// driver gets the frames beyond the queue's room and the unfinished frame in one read.)
+func TestNoiseCutoffWaitsOutBackpressure(t *testing.T) {
+	p := newPTY(t)
+	clk := clock.NewFake(t0)
+	sc := open(t, p.Name, profile.Serial{}, &Options{Clock: clk})
+	const n = queueMax + 6
+	var b strings.Builder
+	for i := range n {
+		b.WriteString("A" + itoa(i) + "\r")
+	}
+	write(t, p, b.String()+"S")
+	waitFor(t, "the cut-off timer to be armed", func() bool { return clk.Waiters() == 1 })
+	write(t, p, "F1385628716739\r") // waits in the reader: the queue is full
+	clk.Advance(sc.noise)
+	waitFor(t, "the cut-off timer to be armed again", func() bool { return clk.Waiters() == 1 })
+	for i := range n {
+		mustText(t, sc, "A"+itoa(i))
+	}
+	mustText(t, sc, "SF1385628716739")
+}

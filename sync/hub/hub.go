@@ -73,6 +73,7 @@ import (
 	"wedge/internal/httpserve"
 	"wedge/internal/logging"
 	"wedge/sync/apitoken"
+	"wedge/sync/hub/central"
 	"wedge/sync/wire"
 )
 
@@ -153,6 +154,8 @@ type Options struct {
 	// MetricsOpen serves GET /metrics (Prometheus, metrics.go) without a token, like /healthz.
 	// false (the default) asks for a bearer token with the read scope.
 	MetricsOpen bool
+	// Measures configure the central measures and the daily report (measures.go).
+	Measures MeasuresOptions
 }
 
 // Hub is a running hub. Create it with New and end it with Stop.
@@ -195,6 +198,9 @@ type Hub struct {
 
 	publishFn func(topic string, payload []byte) // nil: MQTT
 	metrics   *metrics                           // GET /metrics; nil in tests that build a Hub without New
+
+	measures   *central.Measures
+	reportDone chan struct{} // closed when the daily report's goroutine ended
 }
 
 // New opens the store, starts the HTTP server and the owner goroutine, and connects to the broker.
@@ -276,7 +282,12 @@ func New(ctx context.Context, opts Options) (_ *Hub, err error) {
 	}
 	h.pacer = newPacer(opts.Catchup)
 	h.metrics = newMetrics(h)
+	if err := h.startMeasures(); err != nil {
+		closeOwn()
+		return nil, err
+	}
 	if err := h.listen(); err != nil {
+		close(h.quit) // ends the daily report's goroutine
 		closeOwn()
 		return nil, err
 	}
@@ -357,6 +368,7 @@ func (h *Hub) Stop(ctx context.Context) error {
 		cancel()
 		<-h.httpDone
 		h.cli.Disconnect(250)
+		<-h.reportDone // it writes to the store: done before the owner closes it
 		close(h.stopc)
 	})
 	select {

@@ -93,4 +93,6 @@ type Tx interface {
 	// Meta is a small named document (the hub's counters).
 	Meta(key string) ([]byte, error)
 	PutMeta(key string, doc []byte) error
+
+	MeasuresTx // the central measures' reads and counters (hubstore_measures.go)
 }

@@ -60,31 +60,36 @@ func (g *group) flushAnomalies() error {
 	return nil
 }
 
-// centralOrders loads the order records of site ("" = all) with their histories.
+// centralOrders loads the order records of site ("" = all) with their histories. The records are
+// read first and the histories after: a store may not run a query inside another's walk.
 func centralOrders(tx Tx, site string) ([]central.Order, error) {
 	var out []central.Order
 	err := tx.OrderRecords("", func(id string, doc []byte) (bool, error) {
 		rec, err := decodeOrder([]byte(id), doc)
-		if err != nil {
-			return false, err
-		}
-		if site != "" && rec.Site != site {
-			return true, nil
+		if err != nil || site != "" && rec.Site != site {
+			return err == nil, err
 		}
 		o := rec.Order
-		co := central.Order{ID: id, Site: rec.Site, Channel: o.Channel, Carrier: o.Carrier, Payment: o.Payment, State: o.State,
-			PaidAt: o.PaidAt, CreatedAt: parseWire(rec.CreatedAt), UpdatedAt: parseWire(rec.UpdatedAt), BalancePaidAt: parseWire(rec.BalancePaidAt)}
-		err = tx.History(id, func(k EntryKey) error {
-			var se storedEntry
-			if _, err := getDoc(tx.Entry(k))(fmt.Sprintf("entry %q", ekey(k)), &se); err != nil {
-				return err
-			}
-			co.History = append(co.History, centralEntry(se))
-			return nil
-		})
-		out = append(out, co)
-		return err == nil, err
+		out = append(out, central.Order{ID: id, Site: rec.Site, Channel: o.Channel, Carrier: o.Carrier, Payment: o.Payment, State: o.State,
+			PaidAt: o.PaidAt, CreatedAt: parseWire(rec.CreatedAt), UpdatedAt: parseWire(rec.UpdatedAt), BalancePaidAt: parseWire(rec.BalancePaidAt)})
+		return true, nil
 	})
+	for i := range out {
+		if err != nil {
+			break
+		}
+		var keys []EntryKey
+		if err = tx.History(out[i].ID, func(k EntryKey) error { keys = append(keys, k); return nil }); err != nil {
+			break
+		}
+		for _, k := range keys {
+			var se storedEntry
+			if _, err = getDoc(tx.Entry(k))(fmt.Sprintf("entry %q", ekey(k)), &se); err != nil {
+				break
+			}
+			out[i].History = append(out[i].History, centralEntry(se))
+		}
+	}
 	return out, err
 }
 

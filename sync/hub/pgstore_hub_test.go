@@ -56,6 +56,7 @@ func TestBehaviourOnPostgres(t *testing.T) {
 		{"CommandByIsTheTokenName", TestCommandByIsTheTokenName},
 		{"APINeedsATokenWithTheRightScope", TestAPINeedsATokenWithTheRightScope},
 		{"TokenAdminAPI", TestTokenAdminAPI},
+		{"CentralMeasuresOnTheHub", TestCentralMeasuresOnTheHub},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			envStore = pgStores(t, srv)

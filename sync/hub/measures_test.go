@@ -168,3 +168,36 @@ func checkDailyReport(t *testing.T, e *env, srv *mailtest.Server) {
 		t.Errorf("bad date: %d", code)
 	}
 }
+
+// The presale watch: the hub notes when the balance_paid message was posted; an order no PC moved
+// into 待分仓 within 48 h is 疑似异常, one that got there counts in the average.
+func TestPresaleWatchOnTheHub(t *testing.T) {
+	e := newEnv(t)
+	dep := func(id string) wire.OrderMsg {
+		m := *orderMsg(id[2:])
+		m.OrderID, m.Payment = id, "deposit"
+		return m
+	}
+	var pr postResp
+	postJSON(t, e.hub, "/v1/orders", map[string]any{"site": "sz01", "orders": []wire.OrderMsg{dep("O-P1"), dep("O-P2"), dep("O-P3")}}, http.StatusOK, &pr)
+	e.clk.Advance(time.Hour) // 09:00Z: both balances are paid
+	postJSON(t, e.hub, "/v1/orders", map[string]any{"site": "sz01", "orders": []wire.OrderMsg{
+		{Type: wire.TypeBalancePaid, OrderID: "O-P1"}, {Type: wire.TypeBalancePaid, OrderID: "O-P2"}}}, http.StatusOK, &pr)
+	pc := newAgent(t, e.broker.URL(), "sz01", "pack01")
+	pc.send("j1", chain("j1",
+		wire.Entry{Kind: wire.KindIntake, OrderID: "O-P1", To: "awaiting_balance", Trigger: wire.TriggerHub, Order: ptr(dep("O-P1")), At: wt("2026-01-22T08:01:00")},
+		wire.Entry{Kind: wire.KindStep, OrderID: "O-P1", From: "awaiting_balance", To: "pending_allocation", Trigger: wire.TriggerHub, At: wt("2026-01-22T11:00:00")},
+	)...)
+	pc.waitAck(1)
+	e.clk.Advance(49 * time.Hour)
+	var p central.Presale
+	getJSON(t, e.hub, "/v1/presale?site=sz01", http.StatusOK, &p)
+	if p.Deposits != 3 || p.BalancePaid != 2 || p.Reached != 1 || p.AvgHoursToPending != 2 || len(p.AwaitingBalance) != 1 || p.AwaitingBalance[0].OrderID != "O-P3" {
+		t.Fatalf("presale = %+v", p)
+	}
+	if len(p.Suspect) != 1 || p.Suspect[0].OrderID != "O-P2" || p.Suspect[0].BalancePaidAt != wt("2026-01-22T09:00:00") || p.Suspect[0].Hours != 49 {
+		t.Fatalf("suspect = %+v", p.Suspect)
+	}
+}
+
+func ptr[T any](v T) *T { return &v }

@@ -57,6 +57,7 @@ func TestBehaviourOnPostgres(t *testing.T) {
 		{"APINeedsATokenWithTheRightScope", TestAPINeedsATokenWithTheRightScope},
 		{"TokenAdminAPI", TestTokenAdminAPI},
 		{"CentralMeasuresOnTheHub", TestCentralMeasuresOnTheHub},
+		{"PresaleWatchOnTheHub", TestPresaleWatchOnTheHub},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			envStore = pgStores(t, srv)

@@ -1,9 +1,11 @@
 package hub
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -51,9 +53,18 @@ func (g *group) entryAnomaly(site string, e wire.Entry) {
 	}
 }
 
+// flushAnomalies adds the group's counts to the store, in key order: replicas then lock the
+// counter rows in the same order and do not deadlock on them.
 func (g *group) flushAnomalies() error {
-	for k, n := range g.anomalies {
-		if err := g.tx.AddAnomalies(k.hour, k.site, k.kind, n); err != nil {
+	keys := make([]anomalyKey, 0, len(g.anomalies))
+	for k := range g.anomalies {
+		keys = append(keys, k)
+	}
+	slices.SortFunc(keys, func(a, b anomalyKey) int {
+		return cmp.Or(strings.Compare(a.hour, b.hour), strings.Compare(a.site, b.site), strings.Compare(a.kind, b.kind))
+	})
+	for _, k := range keys {
+		if err := g.tx.AddAnomalies(k.hour, k.site, k.kind, g.anomalies[k]); err != nil {
 			return err
 		}
 	}
@@ -146,6 +157,12 @@ func dayRange(w http.ResponseWriter, r *http.Request) (from, to string, ok bool)
 	return from, to, true
 }
 
+// maxMeasureList bounds the order lists of one answer (late, disagreeing, presale); the counts
+// beside them are whole.
+const maxMeasureList = 1000
+
+func capList[T any](s []T) []T { return s[:min(len(s), maxMeasureList)] }
+
 // withOrders loads the orders (site from the query) and answers 500 on a store failure.
 func (h *Hub) withOrders(w http.ResponseWriter, r *http.Request, fn func([]central.Order)) {
 	var orders []central.Order
@@ -185,19 +202,24 @@ func (h *Hub) getKPILate(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h.withOrders(w, r, func(orders []central.Order) {
-		writeJSON(w, http.StatusOK, map[string]any{"orders": h.measures.Late(orders, r.URL.Query().Get("site"), from, to, h.clk.Now())})
+		late := h.measures.Late(orders, r.URL.Query().Get("site"), from, to, h.clk.Now())
+		writeJSON(w, http.StatusOK, map[string]any{"orders": capList(late), "count": len(late), "truncated": len(late) > maxMeasureList})
 	})
 }
 
 func (h *Hub) getConsistency(w http.ResponseWriter, r *http.Request) {
 	h.withOrders(w, r, func(orders []central.Order) {
-		writeJSON(w, http.StatusOK, h.measures.Consistency(orders, r.URL.Query().Get("site"), h.clk.Now()))
+		c := h.measures.Consistency(orders, r.URL.Query().Get("site"), h.clk.Now())
+		c.Orders = capList(c.Orders) // compared − agree says how many disagree in all
+		writeJSON(w, http.StatusOK, c)
 	})
 }
 
 func (h *Hub) getPresale(w http.ResponseWriter, r *http.Request) {
 	h.withOrders(w, r, func(orders []central.Order) {
-		writeJSON(w, http.StatusOK, h.measures.Presale(orders, r.URL.Query().Get("site"), h.clk.Now()))
+		p := h.measures.Presale(orders, r.URL.Query().Get("site"), h.clk.Now())
+		p.AwaitingBalance, p.Suspect = capList(p.AwaitingBalance), capList(p.Suspect)
+		writeJSON(w, http.StatusOK, p)
 	})
 }
 

@@ -262,3 +262,35 @@ func TestHubSideAnomaliesCounted(t *testing.T) {
 		t.Errorf("by site = %+v", an.BySite)
 	}
 }
+
+// Bad query parameters get a clear 400 in both languages; an empty hub answers with empty lists.
+func TestMeasuresBadInputAndEmptyHub(t *testing.T) {
+	e := newEnv(t)
+	for _, path := range []string{"/v1/kpi?by=weekday", "/v1/kpi?from=2026-13-01", "/v1/kpi/late?to=yesterday",
+		"/v1/anomalies?from=2026-01-23&to=2026-01-22", "/v1/reports/daily/today"} {
+		code, body := do(t, e.hub, http.MethodGet, path, tokenFor(t, e.hub), nil)
+		if code != http.StatusBadRequest || !strings.Contains(string(body), `"zh"`) {
+			t.Errorf("GET %s: %d %s, want 400", path, code, body)
+		}
+	}
+	var kpi map[string]any
+	getJSON(t, e.hub, "/v1/kpi", http.StatusOK, &kpi)
+	if kpi["by"] != "site" || kpi["rows"] == nil || len(kpi["rows"].([]any)) != 0 {
+		t.Errorf("empty kpi = %v", kpi)
+	}
+	var an map[string]any
+	getJSON(t, e.hub, "/v1/anomalies", http.StatusOK, &an)
+	if an["series"] == nil || an["by_site"] == nil || len(an["causes"].([]any)) != 5 {
+		t.Errorf("empty anomalies = %v", an)
+	}
+	var c map[string]any
+	getJSON(t, e.hub, "/v1/consistency", http.StatusOK, &c)
+	if c["orders"] == nil || c["ratio"] != 1.0 {
+		t.Errorf("empty consistency = %v", c)
+	}
+	var p map[string]any
+	getJSON(t, e.hub, "/v1/presale", http.StatusOK, &p)
+	if p["suspect"] == nil || p["awaiting_balance"] == nil {
+		t.Errorf("empty presale = %v", p)
+	}
+}

@@ -309,26 +309,40 @@ const (
 	reportRetries = 8
 )
 
-// reportLoop writes the previous day's report at each due time until the hub stops.
+// reportLoop writes the previous day's report at each due time until the hub stops. At start it
+// first writes the report of the last due time if that was missed (the hub was down at 10:00) and
+// the day had anything to report.
 func (h *Hub) reportLoop(at string) {
 	defer close(h.reportDone)
+	due, day, _ := h.measures.NextReport(h.clk.Now(), at)
+	missed := due.AddDate(0, 0, -2).Format(central.Day)
+	if !h.reportWithRetries(missed, true) {
+		return
+	}
 	for {
-		due, day, _ := h.measures.NextReport(h.clk.Now(), at)
 		if !h.sleep(due.Sub(h.clk.Now())) {
 			return
 		}
-		for try := 1; ; try++ {
-			err := h.WriteDailyReport(context.Background(), day)
-			if err == nil {
-				break
-			}
-			h.log.Error("日报未完成 / daily report not done", "day", day, "try", try, logging.Err(err))
-			if try > reportRetries {
-				break
-			}
-			if !h.sleep(reportRetry) {
-				return
-			}
+		if !h.reportWithRetries(day, false) {
+			return
+		}
+		due, day, _ = h.measures.NextReport(h.clk.Now(), at)
+	}
+}
+
+// reportWithRetries writes (and mails) day's report, retrying a failure; false when the hub stops.
+func (h *Hub) reportWithRetries(day string, catchUp bool) bool {
+	for try := 1; ; try++ {
+		err := h.writeDailyReport(context.Background(), day, catchUp)
+		if err == nil {
+			return true
+		}
+		h.log.Error("日报未完成 / daily report not done", "day", day, "try", try, logging.Err(err))
+		if try > reportRetries {
+			return true
+		}
+		if !h.sleep(reportRetry) {
+			return false
 		}
 	}
 }
@@ -356,6 +370,12 @@ type storedReport struct {
 // records the day's state mismatches as anomalies, and mails it when a Mailer is set and it has not
 // been mailed yet. A stored report is never rebuilt: what was sent is what is served.
 func (h *Hub) WriteDailyReport(ctx context.Context, day string) error {
+	return h.writeDailyReport(ctx, day, false)
+}
+
+// writeDailyReport is WriteDailyReport; with skipEmpty, a day without orders, late orders or
+// anomalies gets no report (a catch-up at start must not invent an empty day before the first).
+func (h *Hub) writeDailyReport(ctx context.Context, day string, skipEmpty bool) error {
 	var rep storedReport
 	fresh := false
 	err := h.db.Update(ctx, func(tx Tx) error {
@@ -366,16 +386,23 @@ func (h *Hub) WriteDailyReport(ctx context.Context, day string) error {
 		if err != nil {
 			return err
 		}
-		now := h.clk.Now()
-		start, _ := central.ParseDay(day, h.measures.Location())
-		for _, d := range h.measures.Consistency(orders, "", now).Orders {
-			if err := tx.AddAnomalies(central.HourKey(start), d.Site, central.KindStateMismatch, 1); err != nil {
-				return err
-			}
-		}
 		counts, err := anomalyCounts(tx, day, day)
 		if err != nil {
 			return err
+		}
+		now := h.clk.Now()
+		if skipEmpty && emptyDay(h.measures.Daily(central.ReportInput{Day: day, Orders: orders, Anomalies: counts, Now: now})) {
+			return nil
+		}
+		// The disagreements at writing time count as that day's state mismatches, at its noon (the
+		// same day in every site's zone within 12 h of the network's).
+		start, _ := central.ParseDay(day, h.measures.Location())
+		noon := start.Add(12 * time.Hour).UTC()
+		for _, d := range h.measures.Consistency(orders, "", now).Orders {
+			if err := tx.AddAnomalies(central.HourKey(noon), d.Site, central.KindStateMismatch, 1); err != nil {
+				return err
+			}
+			counts = append(counts, central.AnomalyCount{Hour: noon.Truncate(time.Hour), Site: d.Site, Kind: central.KindStateMismatch, N: 1})
 		}
 		rep, fresh = storedReport{DailyReport: h.measures.Daily(central.ReportInput{Day: day, Orders: orders, Anomalies: counts, Now: now})}, true
 		return tx.PutMeta(reportKey(day), mustJSON(rep))
@@ -383,8 +410,8 @@ func (h *Hub) WriteDailyReport(ctx context.Context, day string) error {
 	if err == nil && fresh {
 		h.log.Info("日报已生成 / daily report written", "day", day, "consistency", rep.Total.Consistency)
 	}
-	if err != nil || rep.Mailed || h.opts.Measures.Mailer == nil {
-		return err
+	if err != nil || !fresh && rep.Day == "" || rep.Mailed || h.opts.Measures.Mailer == nil {
+		return err // (no report: an empty day skipped)
 	}
 	if err := h.opts.Measures.Mailer.Send(ctx, reportMail(rep.DailyReport)); err != nil {
 		return fmt.Errorf("report stored, e-mail not sent: %w", err)
@@ -393,6 +420,16 @@ func (h *Hub) WriteDailyReport(ctx context.Context, day string) error {
 		rep.Mailed = true
 		return tx.PutMeta(reportKey(day), mustJSON(rep))
 	})
+}
+
+// emptyDay: nothing came in, nothing was late, nothing went wrong that day.
+func emptyDay(r central.DailyReport) bool {
+	for _, n := range r.Total.Anomalies {
+		if n > 0 {
+			return false
+		}
+	}
+	return r.Total.OrdersIn == 0 && r.Total.Late == 0
 }
 
 // reportMail is the daily report's e-mail: a summary, the page, the CSV attached.

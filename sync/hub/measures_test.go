@@ -3,6 +3,7 @@ package hub_test
 import (
 	"context"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"flag"
 	"net/http"
@@ -292,5 +293,30 @@ func TestMeasuresBadInputAndEmptyHub(t *testing.T) {
 	getJSON(t, e.hub, "/v1/presale", http.StatusOK, &p)
 	if p["suspect"] == nil || p["awaiting_balance"] == nil {
 		t.Errorf("empty presale = %v", p)
+	}
+}
+
+// A hub that was down at 10:00 writes the missed report when it starts; a first start does not
+// invent a report for a day without anything in it.
+func TestDailyReportCaughtUpAtStart(t *testing.T) {
+	e := newEnv(t) // 2026-01-22 16:00 Shanghai: the 21st had nothing, no report
+	a := newAgent(t, e.broker.URL(), "sz01", "pack01")
+	a.send("j1", chain("j1", spine("O-R1")...)...)
+	a.waitAck(1)
+	token := tokenFor(t, e.hub)
+	waitFor(t, "the report loop asleep (its start-up catch-up done)", func() bool { return e.clk.Waiters() >= 1 })
+	if code, _ := do(t, e.hub, http.MethodGet, "/v1/reports/daily/2026-01-21", token, nil); code != http.StatusNotFound {
+		t.Fatalf("report for an empty day before the first start: %d", code)
+	}
+	e.stopHub()
+	e.clk.Set(time.Date(2026, 1, 23, 3, 0, 0, 0, time.UTC)) // 11:00 Shanghai: the 10:00 report was missed
+	e.startHub("wedge-hub-test")
+	var rep central.DailyReport
+	waitFor(t, "the missed report", func() bool {
+		code, body := do(t, e.hub, http.MethodGet, "/v1/reports/daily/2026-01-22?format=json", tokenFor(t, e.hub), nil)
+		return code == http.StatusOK && json.Unmarshal(body, &rep) == nil
+	})
+	if rep.Total.OrdersIn != 1 || rep.Total.PerState["picked_up"] != 1 || len(rep.Sites) != 1 {
+		t.Errorf("report = %+v", rep)
 	}
 }

@@ -200,6 +200,7 @@ type Hub struct {
 	metrics   *metrics                           // GET /metrics; nil in tests that build a Hub without New
 
 	measures   *central.Measures
+	reportAt   string        // "HH:MM" or "off"
 	reportDone chan struct{} // closed when the daily report's goroutine ended
 }
 
@@ -287,10 +288,10 @@ func New(ctx context.Context, opts Options) (_ *Hub, err error) {
 		return nil, err
 	}
 	if err := h.listen(); err != nil {
-		close(h.quit) // ends the daily report's goroutine
 		closeOwn()
 		return nil, err
 	}
+	h.startReports()
 	go func() {
 		defer close(h.httpDone)
 		if err := h.srv.Serve(h.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {

@@ -277,7 +277,7 @@ func (h *Hub) getDailyReport(w http.ResponseWriter, r *http.Request) {
 	_, _ = w.Write(rep.HTML())
 }
 
-// startMeasures validates the options and starts the daily report's goroutine.
+// startMeasures validates the measures' options (New fails on bad ones).
 func (h *Hub) startMeasures() error {
 	o := h.opts.Measures
 	m, err := central.New(&o.Options)
@@ -285,21 +285,26 @@ func (h *Hub) startMeasures() error {
 		return fmt.Errorf("%w: %w", ErrOptions, err)
 	}
 	h.measures = m
-	h.reportDone = make(chan struct{})
-	at := o.ReportAt
-	if at == "" {
-		at = central.DefaultReportAt
+	h.reportAt = o.ReportAt
+	if h.reportAt == "" {
+		h.reportAt = central.DefaultReportAt
 	}
-	if at == "off" {
-		close(h.reportDone)
-		return nil
+	if h.reportAt != "off" {
+		if _, _, err := m.NextReport(h.clk.Now(), h.reportAt); err != nil {
+			return fmt.Errorf("%w: %w", ErrOptions, err)
+		}
 	}
-	if _, _, err := m.NextReport(h.clk.Now(), at); err != nil {
-		close(h.reportDone)
-		return fmt.Errorf("%w: %w", ErrOptions, err)
-	}
-	go h.reportLoop(at)
 	return nil
+}
+
+// startReports starts the daily report's goroutine; Stop waits for it before the store closes.
+func (h *Hub) startReports() {
+	h.reportDone = make(chan struct{})
+	if h.reportAt == "off" {
+		close(h.reportDone)
+		return
+	}
+	go h.reportLoop(h.reportAt)
 }
 
 // Retries of a daily report whose e-mail failed (or whose store failed): every reportRetry, at most

@@ -320,3 +320,23 @@ func TestDailyReportCaughtUpAtStart(t *testing.T) {
 		t.Errorf("report = %+v", rep)
 	}
 }
+
+// Bad measures options stop New with ErrOptions; report_at off starts no report and stops cleanly.
+func TestMeasuresOptions(t *testing.T) {
+	b := testbroker.Start(t, nil)
+	for _, bad := range []hub.MeasuresOptions{{ReportAt: "25:00"}, {Options: central.Options{SiteZones: map[string]string{"S": "Mars/Base"}}},
+		{Options: central.Options{ConsistencyGoal: 0.9, ConsistencyWarn: 0.95}}} {
+		_, err := hub.New(context.Background(), hub.Options{BrokerURL: b.URL(), DataDir: t.TempDir(), Listen: "127.0.0.1:0", Measures: bad})
+		if !errors.Is(err, hub.ErrOptions) {
+			t.Errorf("%+v: %v", bad, err)
+		}
+	}
+	clk := clock.NewFake(t0)
+	h := startHub(t, b.URL(), t.TempDir(), "wedge-hub-off", clk, nil, func(o *hub.Options) { o.Measures.ReportAt = "off" })
+	if clk.Waiters() != 0 {
+		t.Error("a report timer with report_at off")
+	}
+	if err := h.Stop(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -202,7 +203,8 @@ func (h *Hub) getKPILate(w http.ResponseWriter, r *http.Request) {
 	}
 	h.withOrders(w, r, func(orders []central.Order) {
 		late := h.measures.Late(orders, r.URL.Query().Get("site"), from, to, h.clk.Now())
-		writeJSON(w, http.StatusOK, map[string]any{"orders": capList(late), "count": len(late), "truncated": len(late) > maxMeasureList})
+		w.Header().Set("X-Total-Count", strconv.Itoa(len(late))) // a list like GET /v1/agents; the header says whether it was cut
+		writeJSON(w, http.StatusOK, capList(late))
 	})
 }
 

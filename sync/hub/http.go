@@ -43,6 +43,7 @@ func (h *Hub) routes() http.Handler {
 	need("POST /v1/tracking", apitoken.TrackingWrite, h.postTracking)
 	need("GET /v1/tracking/{waybill}", apitoken.Read, h.getTracking)
 	mux.HandleFunc("POST /v1/tracking/kuaidi100", h.postKuaidi100) // authenticated by the push's sign
+	h.measuresRoutes(need)                                         // measures.go
 	if h.opts.MetricsOpen {
 		mux.HandleFunc("GET /metrics", h.serveMetrics)
 	} else {

@@ -77,6 +77,7 @@ import (
 	"wedge/internal/httpserve"
 	"wedge/internal/logging"
 	"wedge/sync/apitoken"
+	"wedge/sync/hub/central"
 	"wedge/sync/wire"
 )
 
@@ -169,6 +170,8 @@ type Options struct {
 	// Tracking configures the carriers' pushes (tracking.go); nil = only POST /v1/tracking with a
 	// token.
 	Tracking *TrackingOptions
+	// Measures configure the central measures and the daily report (measures.go).
+	Measures MeasuresOptions
 }
 
 // Hub is a running hub. Create it with New and end it with Stop.
@@ -213,8 +216,11 @@ type Hub struct {
 	publishFn func(topic string, payload []byte) // nil: MQTT
 	metrics   *metrics                           // GET /metrics; nil in tests that build a Hub without New
 
-	notify   *NotifyOptions // nil: no notifications
-	dispatch *dispatcher    // sends the outbox; nil without Notify
+	notify     *NotifyOptions // nil: no notifications
+	dispatch   *dispatcher    // sends the outbox; nil without Notify
+	measures   *central.Measures
+	reportAt   string        // "HH:MM" or "off"
+	reportDone chan struct{} // closed when the daily report's goroutine ended
 }
 
 // New opens the store, starts the HTTP server and the owner goroutine, and connects to the broker.
@@ -299,10 +305,15 @@ func New(ctx context.Context, opts Options) (_ *Hub, err error) {
 	}
 	h.pacer = newPacer(opts.Catchup)
 	h.metrics = newMetrics(h)
+	if err := h.startMeasures(); err != nil {
+		closeOwn()
+		return nil, err
+	}
 	if err := h.listen(); err != nil {
 		closeOwn()
 		return nil, err
 	}
+	h.startReports()
 	go func() {
 		defer close(h.httpDone)
 		if err := h.srv.Serve(h.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -389,6 +400,7 @@ func (h *Hub) Stop(ctx context.Context) error {
 		if h.dispatch != nil {
 			h.dispatch.stop() // before the owner closes the store
 		}
+		<-h.reportDone // it writes to the store: done before the owner closes it
 		close(h.stopc)
 	})
 	select {

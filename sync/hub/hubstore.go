@@ -104,6 +104,7 @@ type Tx interface {
 
 	OutboxTx
 	TrackingTx
+	MeasuresTx // the central measures' reads and counters (hubstore_measures.go)
 }
 
 // ---- Outbox: notifications the hub sends to people (see outbox.go) ----

@@ -10,6 +10,7 @@ import (
 
 	"wedge/internal/logging"
 	"wedge/order"
+	"wedge/sync/hub/central"
 	"wedge/sync/wire"
 )
 
@@ -85,7 +86,8 @@ type group struct {
 	notified bool // a notification was queued: wake the dispatcher after the commit
 	// states are the state messages the group's entries produced, per site, numbered and stored
 	// only at the end of the transaction (numberStates).
-	states map[string][]wire.OrderMsg
+	states    map[string][]wire.OrderMsg
+	anomalies map[anomalyKey]uint64 // counted in this transaction, stored by flushAnomalies
 }
 
 // saveStats adds what the group counted (its stats minus base) and what was counted outside the
@@ -167,6 +169,9 @@ func (h *Hub) commit(items []item) {
 			}
 		}
 		if err := g.numberStates(); err != nil {
+			return err
+		}
+		if err := g.flushAnomalies(); err != nil {
 			return err
 		}
 		g.stats.Commits++
@@ -280,17 +285,20 @@ func (g *group) batch(topic string, payload []byte) error {
 	var b wire.Batch
 	if err := json.Unmarshal(body, &b); err != nil {
 		g.stats.MalformedDropped++
+		g.anomaly(site, central.KindMalformed, g.now)
 		g.h.log.Error("malformed batch dropped", logging.KeySite, site, logging.KeyAgent, agent, "payload", excerpt(payload), logging.Err(err))
 		return nil
 	}
 	if b.Site != site || b.Agent != agent {
 		g.stats.MismatchedDropped++
+		g.anomaly(site, central.KindMismatched, g.now)
 		g.h.log.Error("batch names another site or agent than its topic: dropped", logging.KeySite, site, logging.KeyAgent, agent,
 			"batch_site", b.Site, "batch_agent", b.Agent)
 		return nil
 	}
 	if !validJournalID(b.JournalID) {
 		g.stats.MalformedDropped++
+		g.anomaly(site, central.KindMalformed, g.now)
 		g.h.log.Error("batch with an invalid journal id dropped", logging.KeySite, site, logging.KeyAgent, agent, keyJournal, b.JournalID)
 		return nil
 	}
@@ -308,6 +316,7 @@ func (g *group) batch(topic string, payload []byte) error {
 	for _, e := range b.Events {
 		if e.JournalID != b.JournalID || e.Seq == 0 {
 			g.stats.InvalidEntries++
+			g.anomaly(site, central.KindInvalidEntry, g.now)
 			g.h.log.Error("entry that cannot be keyed skipped (seq 0 or another journal id)", logging.KeySite, site, logging.KeyAgent, agent,
 				keyJournal, b.JournalID, logging.KeySeq, e.Seq, "entry_journal", e.JournalID)
 			continue
@@ -524,6 +533,7 @@ func (g *group) status(topic string, payload []byte) error {
 	var s wire.Status
 	if err := json.Unmarshal(payload, &s); err != nil {
 		g.stats.MalformedDropped++
+		g.anomaly(site, central.KindMalformed, g.now)
 		g.h.log.Warn("malformed status dropped", logging.KeySite, site, logging.KeyAgent, agent, "payload", excerpt(payload), logging.Err(err))
 		return nil
 	}
@@ -567,6 +577,7 @@ func (g *group) catchup(topic string, payload []byte) error {
 	var r wire.CatchupRequest
 	if err := json.Unmarshal(payload, &r); err != nil {
 		g.stats.MalformedDropped++
+		g.anomaly(site, central.KindMalformed, g.now)
 		g.h.log.Warn("malformed catch-up request dropped", logging.KeySite, site, logging.KeyAgent, agent, "payload", excerpt(payload), logging.Err(err))
 		return nil
 	}
@@ -594,6 +605,11 @@ func (g *group) post(p *postReq) error {
 				g.stats.OrdersPerState[string(o.State)]++
 				rec := orderRec{Site: p.site, Order: o, CreatedAt: wire.Time(g.now)}
 				rec.addVersion(m)
+				if err := g.saveOrder(rec); err != nil {
+					return err
+				}
+			case m.Type == wire.TypeBalancePaid && known && rec.BalancePaidAt == "":
+				rec.BalancePaidAt = wire.Time(g.now) // the presale watch starts here
 				if err := g.saveOrder(rec); err != nil {
 					return err
 				}

@@ -61,6 +61,8 @@ func TestBehaviourOnPostgres(t *testing.T) {
 		{"CommandByIsTheTokenName", TestCommandByIsTheTokenName},
 		{"APINeedsATokenWithTheRightScope", TestAPINeedsATokenWithTheRightScope},
 		{"TokenAdminAPI", TestTokenAdminAPI},
+		{"CentralMeasuresOnTheHub", TestCentralMeasuresOnTheHub},
+		{"PresaleWatchOnTheHub", TestPresaleWatchOnTheHub},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			envStore = pgStores(t, srv)

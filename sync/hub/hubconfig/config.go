@@ -71,6 +71,10 @@ type Config struct {
 	Notify *Notify `yaml:"notify"`
 	// Tracking configures the carriers' pushes (POST /v1/tracking/kuaidi100).
 	Tracking Tracking `yaml:"tracking"`
+	// Sites, Measures and SMTP configure the central measures and the daily report (measures.go).
+	Sites    map[string]Site `yaml:"sites"`
+	Measures Measures        `yaml:"measures"`
+	SMTP     SMTP            `yaml:"smtp"`
 
 	// File is the path the config was loaded from (not in YAML).
 	File string `yaml:"-"`
@@ -184,7 +188,7 @@ func (c *Config) setDefaults() {
 
 func (c *Config) resolvePaths(dir string) {
 	for _, p := range []*string{&c.DataDir, &c.Broker.CA, &c.Broker.Cert, &c.Broker.Key, &c.API.TLSCert, &c.API.TLSKey,
-		&c.API.BootstrapTokenFile, &c.SigningKey, &c.AgentKeys, &c.Tracking.Kuaidi100SaltFile} {
+		&c.API.BootstrapTokenFile, &c.SigningKey, &c.AgentKeys, &c.Tracking.Kuaidi100SaltFile, &c.SMTP.PasswordFile} {
 		if *p != "" && !filepath.IsAbs(*p) {
 			*p = filepath.Join(dir, *p)
 		}

@@ -422,6 +422,7 @@ func Run(t *testing.T, f Factory) {
 		})
 	})
 	runOutbox(t, f, open)
+	runMeasures(t, f, open) // measures.go
 }
 
 // counters lists a store's counters as "name=n " by name.

@@ -37,6 +37,7 @@ func (h *Hub) routes() http.Handler {
 	need("GET /v1/tokens", apitoken.Admin, h.getTokens)
 	need("DELETE /v1/tokens/{name}", apitoken.Admin, h.deleteToken)
 	need("GET /v1/journals/{site}/{agent}/{journal_id}/entries", apitoken.Read, h.getJournalEntries)
+	need("GET /v1/waybills/pending", apitoken.Read, h.getPendingWaybills) // e-waybill numbers (waybills.go)
 	if h.opts.MetricsOpen {
 		mux.HandleFunc("GET /metrics", h.serveMetrics)
 	} else {

@@ -153,6 +153,9 @@ type Options struct {
 	// MetricsOpen serves GET /metrics (Prometheus, metrics.go) without a token, like /healthz.
 	// false (the default) asks for a bearer token with the read scope.
 	MetricsOpen bool
+
+	// EWaybill makes the hub obtain e-waybill numbers for posted orders without one (waybills.go).
+	EWaybill EWaybillOptions
 }
 
 // Hub is a running hub. Create it with New and end it with Stop.
@@ -195,6 +198,9 @@ type Hub struct {
 
 	publishFn func(topic string, payload []byte) // nil: MQTT
 	metrics   *metrics                           // GET /metrics; nil in tests that build a Hub without New
+
+	ewb       EWaybillOptions // with defaults
+	waybiller *waybiller      // nil: no provider
 }
 
 // New opens the store, starts the HTTP server and the owner goroutine, and connects to the broker.
@@ -249,6 +255,9 @@ func New(ctx context.Context, opts Options) (_ *Hub, err error) {
 		}
 		h.signer = wire.NewSigner(opts.SigningKey)
 	}
+	if h.ewb, err = opts.EWaybill.checked(); err != nil {
+		return nil, err
+	}
 	if opts.AgentKeysDir != "" {
 		if h.agentKeys, err = newKeyring(opts.AgentKeysDir); err != nil {
 			return nil, fmt.Errorf("%w: %w", ErrOptions, err)
@@ -287,6 +296,7 @@ func New(ctx context.Context, opts Options) (_ *Hub, err error) {
 		}
 	}()
 	go h.run()
+	h.startWaybiller()
 
 	mo := mqtt.NewClientOptions().
 		AddBroker(opts.BrokerURL).
@@ -357,6 +367,7 @@ func (h *Hub) Stop(ctx context.Context) error {
 		cancel()
 		<-h.httpDone
 		h.cli.Disconnect(250)
+		h.stopWaybiller() // before the owner drains: its last answers are committed
 		close(h.stopc)
 	})
 	select {

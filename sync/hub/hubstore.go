@@ -93,4 +93,18 @@ type Tx interface {
 	// Meta is a small named document (the hub's counters).
 	Meta(key string) ([]byte, error)
 	PutMeta(key string, doc []byte) error
+
+	EWaybillTx
+}
+
+// EWaybillTx keeps the orders waiting for an e-waybill number from a provider (waybills.go), one
+// document per order id. EWaybill, called in an Update, locks a stored request until the end of
+// the transaction, so two replicas never both claim it (a request is created under the order's
+// own lock, see Order). EWaybills calls fn for every request by order id until fn returns false or
+// an error; fn must not use the transaction.
+type EWaybillTx interface {
+	EWaybill(orderID string) ([]byte, error)
+	PutEWaybill(orderID string, doc []byte) error
+	DeleteEWaybill(orderID string) error
+	EWaybills(fn func(orderID string, doc []byte) (bool, error)) error
 }

@@ -22,6 +22,7 @@ const (
 	kindPost
 	kindCommand
 	kindCatchupDue // the catch-up pacer's timer: answer deferred requests (no transaction)
+	kindEWaybill   // a provider's answer for an order waiting for its waybill (waybills.go)
 )
 
 // item is one unit of work for the owner.
@@ -31,6 +32,7 @@ type item struct {
 	payload []byte
 	post    *postReq
 	cmd     *cmdReq
+	ewb     *waybillResult
 }
 
 // postReq is a validated POST /v1/orders: the owner stores and publishes msgs.
@@ -74,6 +76,8 @@ type group struct {
 	versions  map[*postReq][]uint64 // the version each posted message got (0: not an order message)
 	cmds      []*cmdReq
 	cmdRecs   map[*cmdReq]CommandRecord
+
+	wakeWaybills bool // new e-waybill requests: wake the waybiller after the commit
 }
 
 // commit runs items in one transaction, then publishes what it produced and answers the POSTs.
@@ -127,6 +131,8 @@ func (h *Hub) commit(items []item) {
 				err = g.post(it.post)
 			case kindCommand:
 				err = g.command(it.cmd)
+			case kindEWaybill:
+				err = g.ewaybillDone(it.ewb)
 			}
 			if err != nil {
 				return err
@@ -177,6 +183,9 @@ func (h *Hub) commit(items []item) {
 	}
 	for _, c := range g.catchups {
 		h.catchupRequested(c)
+	}
+	if g.wakeWaybills && h.waybiller != nil {
+		h.waybiller.kick()
 	}
 }
 
@@ -477,8 +486,11 @@ func (g *group) catchup(topic string, payload []byte) error {
 func (g *group) post(p *postReq) error {
 	for _, m := range p.msgs {
 		id := m.ID()
+		known := false
 		if validOrderID(id) {
-			rec, known, err := loadOrder(g.tx, id)
+			var rec orderRec
+			var err error
+			rec, known, err = loadOrder(g.tx, id)
 			if err != nil {
 				return err
 			}
@@ -505,6 +517,13 @@ func (g *group) post(p *postReq) error {
 					return err
 				}
 			}
+		}
+		if held, err := g.holdForWaybill(p.site, m, known); err != nil {
+			return err
+		} else if held { // published once a provider gave it a waybill; hseq 0 meanwhile
+			g.results[p] = append(g.results[p], 0)
+			g.versions[p] = append(g.versions[p], m.Version)
+			continue
 		}
 		hseq, err := g.downlink(p.site, m)
 		if err != nil {

@@ -1,0 +1,365 @@
+package hub
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+
+	"time"
+
+	"wedge/internal/logging"
+	"wedge/order"
+	"wedge/order/waybill"
+	"wedge/sync/hub/ewaybill"
+	"wedge/sync/wire"
+)
+
+// EWaybillOptions make the hub obtain e-waybill numbers for posted orders that arrive without one
+// (docs/PROTOCOL.md, "E-waybill numbers"). Zero durations take the documented defaults.
+type EWaybillOptions struct {
+	// Provider obtains the numbers. nil: the hub never asks; orders are published as posted.
+	Provider ewaybill.Provider
+	// Carriers are the wedge carrier codes the provider has accounts for. An order of another
+	// carrier (or with none) is published as posted.
+	Carriers []string
+	// Sites limits the feature to these sites (empty: every site).
+	Sites []string
+	// RetryMin and RetryMax bound the backoff after a retryable failure: RetryMin doubled per
+	// attempt up to RetryMax (defaults 5 s and 10 min).
+	RetryMin, RetryMax time.Duration
+	// Timeout bounds one call to the provider (default 30 s). A claimed request is leased to this
+	// hub for twice as long, so a replica that dies mid-call does not hold it for ever.
+	Timeout time.Duration
+}
+
+func (o EWaybillOptions) withDefaults() EWaybillOptions {
+	if o.RetryMin <= 0 {
+		o.RetryMin = 5 * time.Second
+	}
+	if o.RetryMax < o.RetryMin {
+		o.RetryMax = max(10*time.Minute, o.RetryMin)
+	}
+	if o.Timeout <= 0 {
+		o.Timeout = 30 * time.Second
+	}
+	return o
+}
+
+// covers reports whether the hub asks the provider for a number for an order of carrier at site.
+func (o EWaybillOptions) covers(site, carrier string) bool {
+	return o.Provider != nil && carrier != "" && slices.Contains(o.Carriers, carrier) &&
+		(len(o.Sites) == 0 || slices.Contains(o.Sites, site))
+}
+
+// backoff is the wait after the n-th failed attempt (n ≥ 1).
+func (o EWaybillOptions) backoff(n int) time.Duration {
+	d := o.RetryMin
+	for i := 1; i < n && d < o.RetryMax; i++ {
+		d *= 2
+	}
+	return min(d, o.RetryMax)
+}
+
+// waybillJob is an order held back until a provider gives it a waybill number (store documents of
+// EWaybillTx). Msg is the order message to publish then: the latest version posted.
+type waybillJob struct {
+	OrderID   string        `json:"order_id"`
+	Site      string        `json:"site"`
+	Carrier   string        `json:"carrier"`
+	Msg       wire.OrderMsg `json:"msg"`
+	CreatedAt time.Time     `json:"created_at"`
+	Attempts  int           `json:"attempts"`
+	NextAt    time.Time     `json:"next_at"`
+	// LeaseUntil is set while a hub is calling the provider for it; others leave it alone until then.
+	LeaseUntil time.Time `json:"lease_until,omitzero"`
+	LastError  string    `json:"last_error,omitempty"`
+	// Permanent: the provider refused it or returned an unusable number; never retried. A new
+	// post of the order carrying a waybill resolves it.
+	Permanent bool `json:"permanent,omitempty"`
+}
+
+func getJob(tx Tx, id string) (j waybillJob, ok bool, err error) {
+	raw, err := tx.EWaybill(id)
+	if err != nil || raw == nil {
+		return j, false, err
+	}
+	if err := json.Unmarshal(raw, &j); err != nil {
+		return j, false, fmt.Errorf("%w: decode e-waybill request %q: %v", ErrStore, id, err)
+	}
+	return j, true, nil
+}
+
+// holdForWaybill decides, inside the POST's transaction, whether order message m is held back
+// until a number is obtained instead of being published now. It is when the order already waits
+// (the new version replaces the held one, unless it brings a waybill: then the wait ends and it
+// is published as posted) or when it is new, has no waybill and the provider covers its carrier.
+func (g *group) holdForWaybill(site string, m wire.OrderMsg, known bool) (bool, error) {
+	if m.Type != wire.TypeOrder || g.h.ewb.Provider == nil {
+		return false, nil
+	}
+	id := m.ID()
+	j, waiting, err := getJob(g.tx, id)
+	if err != nil {
+		return false, err
+	}
+	carrier := order.NormalizeCode(m.Carrier)
+	switch {
+	case waiting && m.Waybill != "":
+		return false, g.tx.DeleteEWaybill(id)
+	case waiting:
+		j.Msg = m
+		return true, g.tx.PutEWaybill(id, mustJSON(j))
+	case known || m.Waybill != "" || !g.h.ewb.covers(site, carrier):
+		return false, nil
+	}
+	j = waybillJob{OrderID: id, Site: site, Carrier: carrier, Msg: m, CreatedAt: g.now, NextAt: g.now}
+	g.wakeWaybills = true
+	return true, g.tx.PutEWaybill(id, mustJSON(j))
+}
+
+// waybillResult is what a provider call produced for one order; the owner applies it.
+type waybillResult struct {
+	orderID   string
+	number    string
+	err       string
+	permanent bool
+}
+
+// ewaybillDone applies a provider's answer: the number goes into the order, which is published to
+// its site (hseq and signature as any downlink); a failure is recorded and rescheduled.
+func (g *group) ewaybillDone(r *waybillResult) error {
+	j, ok, err := getJob(g.tx, r.orderID)
+	if err != nil || !ok {
+		if ok = err == nil && r.number != ""; ok {
+			g.h.log.Warn("e-waybill number obtained for an order that no longer waits: number unused",
+				logging.KeyOrder, r.orderID, "waybill", r.number)
+		}
+		return err
+	}
+	g.wakeWaybills = true // the next request's time may have changed
+	if r.number == "" {
+		j.Attempts++
+		j.LastError, j.Permanent, j.LeaseUntil = r.err, r.permanent, time.Time{}
+		j.NextAt = g.now.Add(g.h.ewb.backoff(j.Attempts))
+		g.h.log.Warn("e-waybill request failed", logging.KeyOrder, j.OrderID, logging.KeySite, j.Site, "carrier", j.Carrier,
+			"attempts", j.Attempts, "permanent", j.Permanent, "next_at", j.NextAt, "error", r.err)
+		return g.tx.PutEWaybill(j.OrderID, mustJSON(j))
+	}
+	rec, known, err := loadOrder(g.tx, j.OrderID)
+	if err != nil {
+		return err
+	}
+	if !known {
+		return fmt.Errorf("%w: order %q waits for a waybill but has no record", ErrStore, j.OrderID)
+	}
+	rec.Order.AssignedWaybill = r.number
+	if err := g.saveOrder(rec); err != nil {
+		return err
+	}
+	if err := g.tx.DeleteEWaybill(j.OrderID); err != nil {
+		return err
+	}
+	m := j.Msg
+	m.Waybill, m.Carrier = r.number, j.Carrier
+	_, err = g.downlink(j.Site, m)
+	return err
+}
+
+// waybiller is the goroutine that calls the provider: it claims due requests (a lease in the
+// store, so replicas sharing a store do not ask twice), calls the provider outside any
+// transaction, and hands each answer to the owner (kindEWaybill).
+type waybiller struct {
+	h      *Hub
+	wake   chan struct{}
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+func (h *Hub) startWaybiller() {
+	if h.ewb.Provider == nil {
+		return
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	w := &waybiller{h: h, wake: make(chan struct{}, 1), cancel: cancel, done: make(chan struct{})}
+	h.waybiller = w
+	go w.run(ctx)
+}
+
+// stopWaybiller ends the goroutine and waits for it (a call in flight is cancelled; its request
+// stays leased until the lease ends, then any hub retries it).
+func (h *Hub) stopWaybiller() {
+	if w := h.waybiller; w != nil {
+		w.cancel()
+		<-w.done
+	}
+}
+
+func (w *waybiller) kick() {
+	select {
+	case w.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (w *waybiller) run(ctx context.Context) {
+	defer close(w.done)
+	for {
+		wait := w.round(ctx)
+		t := w.h.clk.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-w.wake:
+		case <-t.C():
+		}
+		t.Stop()
+	}
+}
+
+// round claims and serves the due requests; it returns how long to wait for the next one.
+func (w *waybiller) round(ctx context.Context) time.Duration {
+	idle := w.h.ewb.RetryMax
+	jobs, next, err := w.claim(ctx)
+	if err != nil {
+		if ctx.Err() == nil {
+			w.h.log.Error("e-waybill requests: cannot claim", logging.Err(err))
+		}
+		return w.h.ewb.RetryMin
+	}
+	for _, j := range jobs {
+		if ctx.Err() != nil {
+			return idle
+		}
+		r := w.apply(ctx, j)
+		w.h.enqueue(item{kind: kindEWaybill, topic: "e-waybill " + j.OrderID, ewb: r})
+	}
+	if len(jobs) > 0 {
+		return idle // the owner kicks again once it has committed the answers
+	}
+	if !next.IsZero() {
+		return max(next.Sub(w.h.clk.Now()), 0)
+	}
+	return idle
+}
+
+// claim leases the due requests to this hub; next is when the earliest other one is due.
+func (w *waybiller) claim(ctx context.Context) (jobs []waybillJob, next time.Time, err error) {
+	err = w.h.db.Update(ctx, func(tx Tx) error {
+		jobs, next = nil, time.Time{}
+		now := w.h.clk.Now().UTC()
+		var ids []string
+		if err := tx.EWaybills(func(id string, _ []byte) (bool, error) { ids = append(ids, id); return true, nil }); err != nil {
+			return err
+		}
+		for _, id := range ids {
+			j, ok, err := getJob(tx, id) // locks it (shared stores)
+			if err != nil {
+				return err
+			}
+			if !ok || j.Permanent {
+				continue
+			}
+			due := later(j.NextAt, j.LeaseUntil)
+			if due.After(now) {
+				if next.IsZero() || due.Before(next) {
+					next = due
+				}
+				continue
+			}
+			j.LeaseUntil = now.Add(2 * w.h.ewb.Timeout)
+			if err := tx.PutEWaybill(id, mustJSON(j)); err != nil {
+				return err
+			}
+			jobs = append(jobs, j)
+		}
+		return nil
+	})
+	return jobs, next, err
+}
+
+func later(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
+}
+
+// apply calls the provider for j and checks the number with order/waybill against the carrier.
+func (w *waybiller) apply(ctx context.Context, j waybillJob) *waybillResult {
+	r := &waybillResult{orderID: j.OrderID}
+	cctx, cancel := context.WithTimeout(ctx, w.h.ewb.Timeout)
+	defer cancel()
+	m := j.Msg
+	wb, err := w.h.ewb.Provider.Apply(cctx, ewaybill.Request{
+		OrderID: j.OrderID, Carrier: j.Carrier, Cargo: "", Parcels: 1,
+		Recipient: ewaybill.Party{Name: m.RecipientName, Mobile: m.RecipientPhone, Address: m.RecipientAddress},
+	})
+	switch {
+	case err != nil:
+		r.err, r.permanent = err.Error(), !errors.Is(err, ewaybill.ErrRetryable)
+	default:
+		num := waybill.Normalize(wb.Number)
+		if verr := waybill.Validate(j.Carrier, num); verr != nil {
+			r.err, r.permanent = fmt.Sprintf("provider returned an unusable number %q: %v", wb.Number, verr), true
+		} else {
+			r.number = num
+		}
+	}
+	return r
+}
+
+// PendingWaybill is one order waiting for an e-waybill number (GET /v1/waybills/pending).
+type PendingWaybill struct {
+	OrderID   string `json:"order_id"`
+	Site      string `json:"site"`
+	Carrier   string `json:"carrier"`
+	CreatedAt string `json:"created_at"`
+	Attempts  int    `json:"attempts"`
+	NextAt    string `json:"next_at,omitempty"` // empty when permanent
+	LastError string `json:"last_error,omitempty"`
+	Permanent bool   `json:"permanent"`
+}
+
+func (h *Hub) getPendingWaybills(w http.ResponseWriter, r *http.Request) {
+	out := []PendingWaybill{}
+	err := h.db.View(r.Context(), func(tx Tx) error {
+		return tx.EWaybills(func(id string, raw []byte) (bool, error) {
+			var j waybillJob
+			if err := json.Unmarshal(raw, &j); err != nil {
+				return false, fmt.Errorf("%w: decode e-waybill request %q: %v", ErrStore, id, err)
+			}
+			p := PendingWaybill{OrderID: j.OrderID, Site: j.Site, Carrier: j.Carrier, CreatedAt: wire.Time(j.CreatedAt),
+				Attempts: j.Attempts, LastError: j.LastError, Permanent: j.Permanent}
+			if !j.Permanent {
+				p.NextAt = wire.Time(j.NextAt)
+			}
+			out = append(out, p)
+			return true, nil
+		})
+	})
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, "读取失败 / cannot read the store: "+err.Error())
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"pending": out})
+}
+
+// checked applies the defaults and refuses carriers order/waybill does not know.
+func (o EWaybillOptions) checked() (EWaybillOptions, error) {
+	if o.Provider == nil {
+		return o, nil
+	}
+	if len(o.Carriers) == 0 {
+		return o, fmt.Errorf("%w: EWaybill.Carriers is empty: the provider would never be asked", ErrOptions)
+	}
+	for _, c := range o.Carriers {
+		if _, ok := waybill.Lookup(c); !ok {
+			return o, fmt.Errorf("%w: EWaybill.Carriers: unknown carrier %q", ErrOptions, c)
+		}
+	}
+	return o.withDefaults(), nil
+}

@@ -225,4 +225,3 @@ func TestEWaybillOnPostgres(t *testing.T) {
 		})
 	}
 }
-

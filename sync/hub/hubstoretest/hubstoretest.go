@@ -379,4 +379,5 @@ func Run(t *testing.T, f Factory) {
 			t.Errorf("the %d shared entries were inserted %d times", rounds, inserted)
 		}
 	})
+	runEWaybill(t, f, open) // e-waybill requests (ewaybill.go)
 }

@@ -67,6 +67,8 @@ type Config struct {
 	// are accepted.
 	AgentKeys string `yaml:"agent_keys"`
 	Log       Log    `yaml:"log"`
+	// EWaybill is where the hub obtains e-waybill numbers (ewaybill.go); absent = never.
+	EWaybill EWaybill `yaml:"ewaybill"`
 
 	// File is the path the config was loaded from (not in YAML).
 	File string `yaml:"-"`
@@ -173,13 +175,18 @@ func (c *Config) setDefaults() {
 	if c.Log.Format == "" {
 		c.Log.Format = DefaultLogFormat
 	}
+	c.EWaybill.setDefaults()
 }
 
 func (c *Config) resolvePaths(dir string) {
-	for _, p := range []*string{&c.DataDir, &c.Broker.CA, &c.Broker.Cert, &c.Broker.Key, &c.API.TLSCert, &c.API.TLSKey,
-		&c.API.BootstrapTokenFile, &c.SigningKey, &c.AgentKeys} {
+	abs := func(p *string) {
 		if *p != "" && !filepath.IsAbs(*p) {
 			*p = filepath.Join(dir, *p)
 		}
 	}
+	for _, p := range []*string{&c.DataDir, &c.Broker.CA, &c.Broker.Cert, &c.Broker.Key, &c.API.TLSCert, &c.API.TLSKey,
+		&c.API.BootstrapTokenFile, &c.SigningKey, &c.AgentKeys} {
+		abs(p)
+	}
+	c.EWaybill.resolvePaths(abs)
 }

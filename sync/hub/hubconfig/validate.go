@@ -34,6 +34,7 @@ func (c *Config) validate(name string, root *yaml.Node) []error {
 	c.validateBroker(v)
 	c.validateAPI(v)
 	c.validateLog(v)
+	c.validateEWaybill(v)
 	slices.SortStableFunc(v.errs, func(a, b error) int { return a.(*Error).Line - b.(*Error).Line })
 	return v.errs
 }

@@ -518,12 +518,19 @@ func (g *group) post(p *postReq) error {
 				}
 			}
 		}
-		if held, err := g.holdForWaybill(p.site, m, known); err != nil {
+		held, pre, err := g.holdForWaybill(p.site, m, known) // e-waybill numbers (waybills.go)
+		if err != nil {
 			return err
-		} else if held { // published once a provider gave it a waybill; hseq 0 meanwhile
+		}
+		if held { // published once a provider gave it a waybill; hseq 0 meanwhile
 			g.results[p] = append(g.results[p], 0)
 			g.versions[p] = append(g.versions[p], m.Version)
 			continue
+		}
+		if pre != nil {
+			if _, err := g.downlink(p.site, *pre); err != nil {
+				return err
+			}
 		}
 		hseq, err := g.downlink(p.site, m)
 		if err != nil {

@@ -92,32 +92,41 @@ func getJob(tx Tx, id string) (j waybillJob, ok bool, err error) {
 	return j, true, nil
 }
 
-// holdForWaybill decides, inside the POST's transaction, whether order message m is held back
-// until a number is obtained instead of being published now. It is when the order already waits
-// (the new version replaces the held one, unless it brings a waybill: then the wait ends and it
-// is published as posted) or when it is new, has no waybill and the provider covers its carrier.
-func (g *group) holdForWaybill(site string, m wire.OrderMsg, known bool) (bool, error) {
-	if m.Type != wire.TypeOrder || g.h.ewb.Provider == nil {
-		return false, nil
+// holdForWaybill decides, inside the POST's transaction, whether message m is held back until a
+// number is obtained instead of being published now: an order message is when the order already
+// waits (the new version replaces the held one) or when it is new, has no waybill and the
+// provider covers its carrier. For an order that waits, a message that brings a waybill (an order
+// version with one, or a waybill message) ends the wait, and so does a cancel; pre is then the
+// held order message to publish before m (with the posted waybill), or nil.
+func (g *group) holdForWaybill(site string, m wire.OrderMsg, known bool) (held bool, pre *wire.OrderMsg, err error) {
+	if g.h.ewb.Provider == nil || !validOrderID(m.ID()) {
+		return false, nil, nil
 	}
 	id := m.ID()
 	j, waiting, err := getJob(g.tx, id)
 	if err != nil {
-		return false, err
+		return false, nil, err
+	}
+	switch {
+	case waiting && m.Type == wire.TypeWaybill:
+		pre = &j.Msg
+		pre.Waybill, pre.Carrier = m.Waybill, j.Carrier
+		return false, pre, g.tx.DeleteEWaybill(id)
+	case waiting && (m.Type == wire.TypeCancel || m.Type == wire.TypeOrder && m.Waybill != ""):
+		return false, nil, g.tx.DeleteEWaybill(id)
+	case waiting && m.Type == wire.TypeOrder:
+		j.Msg = m
+		return true, nil, g.tx.PutEWaybill(id, mustJSON(j))
+	case waiting, m.Type != wire.TypeOrder, known, m.Waybill != "":
+		return false, nil, nil
 	}
 	carrier := order.NormalizeCode(m.Carrier)
-	switch {
-	case waiting && m.Waybill != "":
-		return false, g.tx.DeleteEWaybill(id)
-	case waiting:
-		j.Msg = m
-		return true, g.tx.PutEWaybill(id, mustJSON(j))
-	case known || m.Waybill != "" || !g.h.ewb.covers(site, carrier):
-		return false, nil
+	if !g.h.ewb.covers(site, carrier) {
+		return false, nil, nil
 	}
 	j = waybillJob{OrderID: id, Site: site, Carrier: carrier, Msg: m, CreatedAt: g.now, NextAt: g.now}
 	g.wakeWaybills = true
-	return true, g.tx.PutEWaybill(id, mustJSON(j))
+	return true, nil, g.tx.PutEWaybill(id, mustJSON(j))
 }
 
 // waybillResult is what a provider call produced for one order; the owner applies it.

@@ -208,6 +208,23 @@ func TestEWaybillPermanentFailuresNeverPublished(t *testing.T) {
 	if l := e.pendingWaybills(); len(l) != 1 || l[0].OrderID != "O-2" {
 		t.Fatalf("pending = %+v", l)
 	}
+	// A waybill message for a held order publishes the order with it (then the message itself).
+	e.post(wire.OrderMsg{Type: wire.TypeWaybill, OrderID: "O-2", Carrier: "zto", Waybill: "78000000000556"})
+	waitFor(t, "O-2 published with the posted waybill", func() bool { return len(ordersFor(a, "O-2")) == 1 })
+	if m := ordersFor(a, "O-2")[0]; m.Waybill != "78000000000556" || m.Carrier != "zto" {
+		t.Fatalf("O-2 = %+v", m)
+	}
+	// A cancel ends the wait: the order is never published, and the provider not asked again.
+	srv.SetMode(ewaybilltest.Refuse, 30003)
+	e.post(ztoOrder("5"))
+	waitFor(t, "O-5 refused", func() bool { l := e.pendingWaybills(); return len(l) == 1 && l[0].Permanent })
+	e.post(wire.OrderMsg{Type: wire.TypeCancel, OrderID: "O-5"})
+	if l := e.pendingWaybills(); len(l) != 0 {
+		t.Fatalf("pending after the cancel = %+v", l)
+	}
+	if len(ordersFor(a, "O-5")) != 0 {
+		t.Fatal("a cancelled held order was published")
+	}
 }
 
 // The same behaviour with the hub's state in PostgreSQL.

@@ -135,6 +135,7 @@ type waybillResult struct {
 	number    string
 	err       string
 	permanent bool
+	released  bool // the hub is stopping: the call was cut short; not an attempt
 }
 
 // ewaybillDone applies a provider's answer: the number goes into the order, which is published to
@@ -149,6 +150,10 @@ func (g *group) ewaybillDone(r *waybillResult) error {
 		return err
 	}
 	g.wakeWaybills = true // the next request's time may have changed
+	if r.released {
+		j.LeaseUntil = time.Time{}
+		return g.tx.PutEWaybill(j.OrderID, mustJSON(j))
+	}
 	if r.number == "" {
 		j.Attempts++
 		j.LastError, j.Permanent, j.LeaseUntil = r.err, r.permanent, time.Time{}
@@ -244,6 +249,9 @@ func (w *waybiller) round(ctx context.Context) time.Duration {
 			return idle
 		}
 		r := w.apply(ctx, j)
+		if r.number == "" && ctx.Err() != nil { // stopping cut the call short: give the request back, no attempt counted
+			r = &waybillResult{orderID: j.OrderID, released: true}
+		}
 		w.h.enqueue(item{kind: kindEWaybill, topic: "e-waybill " + j.OrderID, ewb: r})
 	}
 	if len(jobs) > 0 {

@@ -172,6 +172,20 @@ func TestEWaybillTimeoutIsRetried(t *testing.T) {
 	waitFor(t, "published after the timeout", func() bool { e.clk.Advance(time.Minute); return len(ordersFor(a, "O-1")) == 1 })
 }
 
+// Stopping the hub during a provider call gives the request back: no attempt counted, and the
+// next hub asks at once (the fake clock never moves here, so a lease left behind would block it).
+func TestEWaybillStopDuringCallReleasesTheRequest(t *testing.T) {
+	e, srv := newWaybillEnv(t, 5*time.Second)
+	a := newAgent(t, e.broker.URL(), "sz01", "pack01")
+	srv.SetMode(ewaybilltest.Hang, 0)
+	e.post(ztoOrder("1"))
+	waitFor(t, "the call in flight", func() bool { return srv.Calls() == 1 })
+	e.stopHub()
+	srv.SetMode(ewaybilltest.OK, 0)
+	e.startHub("wedge-hub-test")
+	waitFor(t, "published after the restart", func() bool { return len(ordersFor(a, "O-1")) == 1 })
+}
+
 // A refusal and an unusable number are permanent: listed with the reason, never retried, never
 // published as printable; a new post of the order with a waybill ends the wait.
 func TestEWaybillPermanentFailuresNeverPublished(t *testing.T) {
@@ -234,6 +248,7 @@ func TestEWaybillOnPostgres(t *testing.T) {
 		"ObtainedAndPublished":            TestEWaybillObtainedAndPublished,
 		"RetriedAcrossRestart":            TestEWaybillRetriedAcrossRestartUntilProviderRecovers,
 		"PermanentFailuresNeverPublished": TestEWaybillPermanentFailuresNeverPublished,
+		"StopDuringCallReleases":          TestEWaybillStopDuringCallReleasesTheRequest,
 	} {
 		t.Run(name, func(t *testing.T) {
 			envStore = pgStores(t, srv)

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"sync"
 
 	"time"
 
@@ -33,6 +34,8 @@ type EWaybillOptions struct {
 	// Timeout bounds one call to the provider (default 30 s). A claimed request is leased to this
 	// hub for twice as long, so a replica that dies mid-call does not hold it for ever.
 	Timeout time.Duration
+	// Concurrency is how many provider calls one hub makes at once (default 4).
+	Concurrency int
 }
 
 func (o EWaybillOptions) withDefaults() EWaybillOptions {
@@ -44,6 +47,9 @@ func (o EWaybillOptions) withDefaults() EWaybillOptions {
 	}
 	if o.Timeout <= 0 {
 		o.Timeout = 30 * time.Second
+	}
+	if o.Concurrency <= 0 {
+		o.Concurrency = 4
 	}
 	return o
 }
@@ -234,7 +240,9 @@ func (w *waybiller) run(ctx context.Context) {
 	}
 }
 
-// round claims and serves the due requests; it returns how long to wait for the next one.
+// round claims up to Concurrency due requests, calls the provider for them in parallel (within
+// one Timeout, so well inside their lease) and hands the answers to the owner. It returns how
+// long to wait for the next round.
 func (w *waybiller) round(ctx context.Context) time.Duration {
 	idle := w.h.ewb.RetryMax
 	jobs, next, err := w.claim(ctx)
@@ -244,51 +252,74 @@ func (w *waybiller) round(ctx context.Context) time.Duration {
 		}
 		return w.h.ewb.RetryMin
 	}
-	for _, j := range jobs {
-		if ctx.Err() != nil {
-			return idle
-		}
-		r := w.apply(ctx, j)
+	results := make([]*waybillResult, len(jobs))
+	var wg sync.WaitGroup
+	for i, j := range jobs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			results[i] = w.apply(ctx, j)
+		}()
+	}
+	wg.Wait()
+	for i, r := range results {
 		if r.number == "" && ctx.Err() != nil { // stopping cut the call short: give the request back, no attempt counted
-			r = &waybillResult{orderID: j.OrderID, released: true}
+			r = &waybillResult{orderID: jobs[i].OrderID, released: true}
 		}
-		w.h.enqueue(item{kind: kindEWaybill, topic: "e-waybill " + j.OrderID, ewb: r})
+		w.h.enqueue(item{kind: kindEWaybill, topic: "e-waybill " + r.orderID, ewb: r})
 	}
-	if len(jobs) > 0 {
+	switch {
+	case len(jobs) == w.h.ewb.Concurrency:
+		return 0 // more may be due
+	case len(jobs) > 0:
 		return idle // the owner kicks again once it has committed the answers
-	}
-	if !next.IsZero() {
+	case !next.IsZero():
 		return max(next.Sub(w.h.clk.Now()), 0)
 	}
 	return idle
 }
 
-// claim leases the due requests to this hub; next is when the earliest other one is due.
+// claim leases the longest-due requests (up to Concurrency) to this hub; next is when the
+// earliest other one is due.
 func (w *waybiller) claim(ctx context.Context) (jobs []waybillJob, next time.Time, err error) {
 	err = w.h.db.Update(ctx, func(tx Tx) error {
 		jobs, next = nil, time.Time{}
 		now := w.h.clk.Now().UTC()
-		var ids []string
-		if err := tx.EWaybills(func(id string, _ []byte) (bool, error) { ids = append(ids, id); return true, nil }); err != nil {
+		var due []waybillJob
+		err := tx.EWaybills(func(id string, raw []byte) (bool, error) {
+			var j waybillJob
+			if err := json.Unmarshal(raw, &j); err != nil {
+				return false, fmt.Errorf("%w: decode e-waybill request %q: %v", ErrStore, id, err)
+			}
+			at := later(j.NextAt, j.LeaseUntil)
+			switch {
+			case j.Permanent: // never again
+			case at.After(now):
+				if next.IsZero() || at.Before(next) {
+					next = at
+				}
+			default:
+				due = append(due, j)
+			}
+			return true, nil
+		})
+		if err != nil {
 			return err
 		}
-		for _, id := range ids {
-			j, ok, err := getJob(tx, id) // locks it (shared stores)
+		slices.SortStableFunc(due, func(a, b waybillJob) int { return a.NextAt.Compare(b.NextAt) })
+		for _, c := range due {
+			if len(jobs) == w.h.ewb.Concurrency {
+				break
+			}
+			j, ok, err := getJob(tx, c.OrderID) // locked now (shared stores): look again
 			if err != nil {
 				return err
 			}
-			if !ok || j.Permanent {
-				continue
-			}
-			due := later(j.NextAt, j.LeaseUntil)
-			if due.After(now) {
-				if next.IsZero() || due.Before(next) {
-					next = due
-				}
+			if !ok || j.Permanent || later(j.NextAt, j.LeaseUntil).After(now) {
 				continue
 			}
 			j.LeaseUntil = now.Add(2 * w.h.ewb.Timeout)
-			if err := tx.PutEWaybill(id, mustJSON(j)); err != nil {
+			if err := tx.PutEWaybill(j.OrderID, mustJSON(j)); err != nil {
 				return err
 			}
 			jobs = append(jobs, j)
@@ -312,7 +343,7 @@ func (w *waybiller) apply(ctx context.Context, j waybillJob) *waybillResult {
 	defer cancel()
 	m := j.Msg
 	wb, err := w.h.ewb.Provider.Apply(cctx, ewaybill.Request{
-		OrderID: j.OrderID, Carrier: j.Carrier, Cargo: "", Parcels: 1,
+		OrderID: j.OrderID, Carrier: j.Carrier, Parcels: 1,
 		Recipient: ewaybill.Party{Name: m.RecipientName, Mobile: m.RecipientPhone, Address: m.RecipientAddress},
 	})
 	switch {

@@ -1,6 +1,7 @@
 package hub_test
 
 import (
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -153,6 +154,29 @@ func TestEWaybillRetriedAcrossRestartUntilProviderRecovers(t *testing.T) {
 		t.Fatalf("published %+v", m)
 	}
 	waitFor(t, "pending list empty", func() bool { return len(e.pendingWaybills()) == 0 })
+}
+
+// A burst of held orders: each is asked for once (calls run Concurrency at a time) and published
+// once with its own number.
+func TestEWaybillBurstEachAskedOnce(t *testing.T) {
+	e, srv := newWaybillEnv(t, 5*time.Second)
+	a := newAgent(t, e.broker.URL(), "sz01", "pack01")
+	var msgs []wire.OrderMsg
+	for i := range 10 {
+		msgs = append(msgs, ztoOrder(fmt.Sprint(10+i)))
+	}
+	e.post(msgs...)
+	waitFor(t, "all ten published", func() bool { return len(a.siteMsgs()) == 10 })
+	seen := map[string]bool{}
+	for _, m := range a.siteMsgs() {
+		if m.Waybill == "" || seen[m.Waybill] {
+			t.Fatalf("number missing or given twice: %+v", m)
+		}
+		seen[m.Waybill] = true
+	}
+	if srv.Calls() != 10 {
+		t.Fatalf("provider asked %d times for 10 orders", srv.Calls())
+	}
 }
 
 // A provider that does not answer in time is a retryable failure.

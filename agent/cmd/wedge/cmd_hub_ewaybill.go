@@ -55,6 +55,7 @@ func applyEWaybill(c hubconfig.EWaybill, o *hub.Options) error {
 	}
 	slices.Sort(carriers)
 	lo, hi, timeout := c.Durations()
-	o.EWaybill = hub.EWaybillOptions{Provider: p, Carriers: carriers, Sites: c.Sites, RetryMin: lo, RetryMax: hi, Timeout: timeout}
+	o.EWaybill = hub.EWaybillOptions{Provider: p, Carriers: carriers, Sites: c.Sites, RetryMin: lo, RetryMax: hi, Timeout: timeout,
+		Concurrency: c.Concurrency}
 	return nil
 }

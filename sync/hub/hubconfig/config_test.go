@@ -148,7 +148,7 @@ func TestExampleEWaybillSection(t *testing.T) {
 	e := c.EWaybill
 	lo, hi, to := e.Durations()
 	if e.Provider != EWaybillKuaidi100 || len(e.Carriers) != 2 || e.Carriers["zto"].PartnerKeyFile == "" || e.Sender.Name == "" ||
-		lo != 5*time.Second || hi != 10*time.Minute || to != 30*time.Second {
+		lo != 5*time.Second || hi != 10*time.Minute || to != 30*time.Second || e.Concurrency != 4 {
 		t.Errorf("ewaybill = %+v", e)
 	}
 }

@@ -14,9 +14,10 @@ const EWaybillKuaidi100 = "kuaidi100"
 
 // Defaults of the ewaybill section (the hub's own defaults, written out).
 const (
-	DefaultEWaybillRetryMin = "5s"
-	DefaultEWaybillRetryMax = "10m"
-	DefaultEWaybillTimeout  = "30s"
+	DefaultEWaybillRetryMin    = "5s"
+	DefaultEWaybillRetryMax    = "10m"
+	DefaultEWaybillTimeout     = "30s"
+	DefaultEWaybillConcurrency = 4
 )
 
 // EWaybill is the ewaybill section: where the hub obtains e-waybill numbers for posted orders that
@@ -37,6 +38,8 @@ type EWaybill struct {
 	RetryMin string `yaml:"retry_min"`
 	RetryMax string `yaml:"retry_max"`
 	Timeout  string `yaml:"timeout"`
+	// Concurrency is how many provider calls one hub makes at once (1–32, default 4).
+	Concurrency int `yaml:"concurrency"`
 	// Sender is the shipper on every label.
 	Sender EWaybillParty `yaml:"sender"`
 	// Carriers are the accounts by wedge carrier code (order/waybill: zto, sf …). An order of a
@@ -84,6 +87,9 @@ func (e *EWaybill) setDefaults() {
 		if *f.p == "" {
 			*f.p = f.d
 		}
+	}
+	if e.Concurrency == 0 {
+		e.Concurrency = DefaultEWaybillConcurrency
 	}
 }
 
@@ -137,6 +143,9 @@ func (c *Config) validateEWaybill(v *validator) {
 	}
 	if lo, hi, _ := e.Durations(); lo > 0 && hi > 0 && hi < lo {
 		v.failf(at("retry_max"), "%s is less than retry_min %s", e.RetryMax, e.RetryMin)
+	}
+	if e.Concurrency < 1 || e.Concurrency > 32 {
+		v.failf(at("concurrency"), "%d: want 1 to 32", e.Concurrency)
 	}
 	if len(e.Carriers) == 0 {
 		v.failf(at("carriers"), "required: at least one carrier account (e.g. zto)")

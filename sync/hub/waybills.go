@@ -103,9 +103,10 @@ func getJob(tx Tx, id string) (j waybillJob, ok bool, err error) {
 // waits (the new version replaces the held one) or when it is new, has no waybill and the
 // provider covers its carrier. For an order that waits, a message that brings a waybill (an order
 // version with one, or a waybill message) ends the wait, and so does a cancel; pre is then the
-// held order message to publish before m (with the posted waybill), or nil.
+// held order message to publish before m (with the posted waybill), or nil. Orders already held
+// are handled so also on a hub started without a provider, so that they can still be released.
 func (g *group) holdForWaybill(site string, m wire.OrderMsg, known bool) (held bool, pre *wire.OrderMsg, err error) {
-	if g.h.ewb.Provider == nil || !validOrderID(m.ID()) {
+	if !validOrderID(m.ID()) {
 		return false, nil, nil
 	}
 	id := m.ID()
@@ -148,12 +149,15 @@ type waybillResult struct {
 // its site (hseq and signature as any downlink); a failure is recorded and rescheduled.
 func (g *group) ewaybillDone(r *waybillResult) error {
 	j, ok, err := getJob(g.tx, r.orderID)
-	if err != nil || !ok {
-		if ok = err == nil && r.number != ""; ok {
+	if err != nil {
+		return err
+	}
+	if !ok { // a post with a waybill, or a cancel, ended the wait meanwhile
+		if r.number != "" {
 			g.h.log.Warn("e-waybill number obtained for an order that no longer waits: number unused",
 				logging.KeyOrder, r.orderID, "waybill", r.number)
 		}
-		return err
+		return nil
 	}
 	g.wakeWaybills = true // the next request's time may have changed
 	if r.released {
@@ -200,6 +204,7 @@ type waybiller struct {
 
 func (h *Hub) startWaybiller() {
 	if h.ewb.Provider == nil {
+		h.warnHeldWithoutProvider()
 		return
 	}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -208,8 +213,8 @@ func (h *Hub) startWaybiller() {
 	go w.run(ctx)
 }
 
-// stopWaybiller ends the goroutine and waits for it (a call in flight is cancelled; its request
-// stays leased until the lease ends, then any hub retries it).
+// stopWaybiller ends the goroutine and waits for it (a call in flight is cancelled and its request
+// given back, see round).
 func (h *Hub) stopWaybiller() {
 	if w := h.waybiller; w != nil {
 		w.cancel()
@@ -410,4 +415,19 @@ func (o EWaybillOptions) checked() (EWaybillOptions, error) {
 		}
 	}
 	return o.withDefaults(), nil
+}
+
+// warnHeldWithoutProvider logs the orders still held for a number on a hub started without a
+// provider: nothing obtains one now; posting them with a waybill (or a waybill message) releases
+// them, and GET /v1/waybills/pending lists them.
+func (h *Hub) warnHeldWithoutProvider() {
+	n := 0
+	err := h.db.View(context.Background(), func(tx Tx) error {
+		return tx.EWaybills(func(string, []byte) (bool, error) { n++; return true, nil })
+	})
+	if err != nil || n == 0 {
+		return
+	}
+	h.log.Error("订单等待电子面单号但未配置面单服务 / orders wait for an e-waybill number but no provider is configured: post them with a waybill, or configure ewaybill",
+		"held", n)
 }

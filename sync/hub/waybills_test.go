@@ -281,3 +281,24 @@ func TestEWaybillOnPostgres(t *testing.T) {
 		})
 	}
 }
+
+// A hub restarted without a provider keeps the held orders listed, says so in its log, and still
+// releases one posted with a waybill.
+func TestEWaybillHeldOrdersWithoutProvider(t *testing.T) {
+	e, srv := newWaybillEnv(t, 5*time.Second)
+	a := newAgent(t, e.broker.URL(), "sz01", "pack01")
+	srv.SetMode(ewaybilltest.Status5xx, 0)
+	e.post(ztoOrder("1"))
+	waitFor(t, "a failed attempt", func() bool { l := e.pendingWaybills(); return len(l) == 1 && l[0].Attempts >= 1 })
+	e.stopHub()
+	e.extra = nil
+	e.startHub("wedge-hub-test")
+	if !e.logs.contains("no provider is configured") || len(e.pendingWaybills()) != 1 {
+		t.Fatal("held orders without a provider are neither logged nor listed")
+	}
+	e.post(wire.OrderMsg{Type: wire.TypeWaybill, OrderID: "O-1", Carrier: "zto", Waybill: "78000000000557"})
+	waitFor(t, "O-1 published with the posted waybill", func() bool { return len(ordersFor(a, "O-1")) == 1 })
+	if m := ordersFor(a, "O-1")[0]; m.Waybill != "78000000000557" || len(e.pendingWaybills()) != 0 {
+		t.Fatalf("O-1 = %+v, pending %+v", m, e.pendingWaybills())
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"wedge/internal/testbroker"
 	"wedge/internal/testpg"
 	"wedge/order/waybill"
+	"wedge/sync/apitoken"
 	"wedge/sync/hub"
 	"wedge/sync/hub/ewaybill"
 	"wedge/sync/hub/ewaybill/ewaybilltest"
@@ -119,6 +120,16 @@ func TestEWaybillObtainedAndPublished(t *testing.T) {
 	}
 	if l := e.pendingWaybills(); len(l) != 0 {
 		t.Fatalf("pending = %+v", l)
+	}
+	// The list needs the read scope.
+	if code, _ := do(t, e.hub, http.MethodGet, "/v1/waybills/pending", "", nil); code != http.StatusUnauthorized {
+		t.Errorf("without a token: %d", code)
+	}
+	if code, _ := do(t, e.hub, http.MethodGet, "/v1/waybills/pending", newToken(t, e.hub, "erp", apitoken.OrdersWrite), nil); code != http.StatusForbidden {
+		t.Errorf("orders:write only: %d", code)
+	}
+	if code, _ := do(t, e.hub, http.MethodGet, "/v1/waybills/pending", newToken(t, e.hub, "viewer", apitoken.Read), nil); code != http.StatusOK {
+		t.Errorf("read scope: %d", code)
 	}
 }
 

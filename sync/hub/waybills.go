@@ -188,7 +188,11 @@ func (g *group) ewaybillDone(r *waybillResult) error {
 	}
 	m := j.Msg
 	m.Waybill, m.Carrier = r.number, j.Carrier
-	_, err = g.downlink(j.Site, m)
+	hseq, err := g.downlink(j.Site, m)
+	if err == nil {
+		g.h.log.Info("e-waybill number obtained; order published", logging.KeyOrder, j.OrderID, logging.KeySite, j.Site,
+			"carrier", j.Carrier, "waybill", r.number, "attempts", j.Attempts+1, "hseq", hseq)
+	}
 	return err
 }
 

@@ -190,7 +190,7 @@ func (g *group) ewaybillDone(r *waybillResult) error {
 	m.Waybill, m.Carrier = r.number, j.Carrier
 	hseq, err := g.downlink(j.Site, m)
 	if err == nil {
-		g.h.log.Info("e-waybill number obtained; order published", logging.KeyOrder, j.OrderID, logging.KeySite, j.Site,
+		g.h.log.Info("e-waybill number obtained; the order is published with it once this commits", logging.KeyOrder, j.OrderID, logging.KeySite, j.Site,
 			"carrier", j.Carrier, "waybill", r.number, "attempts", j.Attempts+1, "hseq", hseq)
 	}
 	return err

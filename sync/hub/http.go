@@ -42,8 +42,9 @@ func (h *Hub) routes() http.Handler {
 	need("GET /v1/notifications", apitoken.Read, h.getNotifications)
 	need("POST /v1/tracking", apitoken.TrackingWrite, h.postTracking)
 	need("GET /v1/tracking/{waybill}", apitoken.Read, h.getTracking)
-	mux.HandleFunc("POST /v1/tracking/kuaidi100", h.postKuaidi100) // authenticated by the push's sign
-	h.measuresRoutes(need)                                         // measures.go
+	mux.HandleFunc("POST /v1/tracking/kuaidi100", h.postKuaidi100)        // authenticated by the push's sign
+	h.measuresRoutes(need)                                                // measures.go
+	need("GET /v1/waybills/pending", apitoken.Read, h.getPendingWaybills) // e-waybill numbers (waybills.go)
 	if h.opts.MetricsOpen {
 		mux.HandleFunc("GET /metrics", h.serveMetrics)
 	} else {

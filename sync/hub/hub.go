@@ -172,6 +172,9 @@ type Options struct {
 	Tracking *TrackingOptions
 	// Measures configure the central measures and the daily report (measures.go).
 	Measures MeasuresOptions
+
+	// EWaybill makes the hub obtain e-waybill numbers for posted orders without one (waybills.go).
+	EWaybill EWaybillOptions
 }
 
 // Hub is a running hub. Create it with New and end it with Stop.
@@ -219,8 +222,10 @@ type Hub struct {
 	notify     *NotifyOptions // nil: no notifications
 	dispatch   *dispatcher    // sends the outbox; nil without Notify
 	measures   *central.Measures
-	reportAt   string        // "HH:MM" or "off"
-	reportDone chan struct{} // closed when the daily report's goroutine ended
+	reportAt   string          // "HH:MM" or "off"
+	reportDone chan struct{}   // closed when the daily report's goroutine ended
+	ewb        EWaybillOptions // with defaults
+	waybiller  *waybiller      // nil: no provider
 }
 
 // New opens the store, starts the HTTP server and the owner goroutine, and connects to the broker.
@@ -278,6 +283,9 @@ func New(ctx context.Context, opts Options) (_ *Hub, err error) {
 		}
 		h.signer = wire.NewSigner(opts.SigningKey)
 	}
+	if h.ewb, err = opts.EWaybill.checked(); err != nil {
+		return nil, err
+	}
 	if opts.AgentKeysDir != "" {
 		if h.agentKeys, err = newKeyring(opts.AgentKeysDir); err != nil {
 			return nil, fmt.Errorf("%w: %w", ErrOptions, err)
@@ -326,6 +334,7 @@ func New(ctx context.Context, opts Options) (_ *Hub, err error) {
 		h.dispatch = startDispatcher(db, h.clk, h.log, n, h.metrics.noticeCounter())
 	}
 	go h.run()
+	h.startWaybiller()
 
 	mo := mqtt.NewClientOptions().
 		AddBroker(opts.BrokerURL).
@@ -400,7 +409,8 @@ func (h *Hub) Stop(ctx context.Context) error {
 		if h.dispatch != nil {
 			h.dispatch.stop() // before the owner closes the store
 		}
-		<-h.reportDone // it writes to the store: done before the owner closes it
+		<-h.reportDone    // it writes to the store: done before the owner closes it
+		h.stopWaybiller() // before the owner drains: its last answers are committed
 		close(h.stopc)
 	})
 	select {

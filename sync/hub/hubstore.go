@@ -105,6 +105,7 @@ type Tx interface {
 	OutboxTx
 	TrackingTx
 	MeasuresTx // the central measures' reads and counters (hubstore_measures.go)
+	EWaybillTx
 }
 
 // ---- Outbox: notifications the hub sends to people (see outbox.go) ----
@@ -168,4 +169,16 @@ type TrackingTx interface {
 	// the index ("" = no order known).
 	PutWaybill(waybill, orderID string) error
 	WaybillOrder(waybill string) (string, error)
+}
+
+// EWaybillTx keeps the orders waiting for an e-waybill number from a provider (waybills.go), one
+// document per order id. EWaybill, called in an Update, locks a stored request until the end of
+// the transaction, so two replicas never both claim it (a request is created under the order's
+// own lock, see Order). EWaybills calls fn for every request by order id until fn returns false or
+// an error; fn must not use the transaction.
+type EWaybillTx interface {
+	EWaybill(orderID string) ([]byte, error)
+	PutEWaybill(orderID string, doc []byte) error
+	DeleteEWaybill(orderID string) error
+	EWaybills(fn func(orderID string, doc []byte) (bool, error)) error
 }

@@ -23,6 +23,7 @@ const (
 	kindPost
 	kindCommand
 	kindCatchupDue // the catch-up pacer's timer: answer deferred requests (no transaction)
+	kindEWaybill   // a provider's answer for an order waiting for its waybill (waybills.go)
 )
 
 // item is one unit of work for the owner.
@@ -37,6 +38,7 @@ type item struct {
 	ack  func()
 	post *postReq
 	cmd  *cmdReq
+	ewb  *waybillResult
 }
 
 // postReq is a validated POST /v1/orders: the owner stores and publishes msgs.
@@ -86,8 +88,9 @@ type group struct {
 	notified bool // a notification was queued: wake the dispatcher after the commit
 	// states are the state messages the group's entries produced, per site, numbered and stored
 	// only at the end of the transaction (numberStates).
-	states    map[string][]wire.OrderMsg
-	anomalies map[anomalyKey]uint64 // counted in this transaction, stored by flushAnomalies
+	states       map[string][]wire.OrderMsg
+	anomalies    map[anomalyKey]uint64 // counted in this transaction, stored by flushAnomalies
+	wakeWaybills bool                  // new e-waybill requests: wake the waybiller after the commit
 }
 
 // saveStats adds what the group counted (its stats minus base) and what was counted outside the
@@ -163,6 +166,8 @@ func (h *Hub) commit(items []item) {
 				err = g.post(it.post)
 			case kindCommand:
 				err = g.command(it.cmd)
+			case kindEWaybill:
+				err = g.ewaybillDone(it.ewb)
 			}
 			if err != nil {
 				return err
@@ -225,6 +230,9 @@ func (h *Hub) commit(items []item) {
 	}
 	if g.notified && h.dispatch != nil {
 		h.dispatch.kick()
+	}
+	if g.wakeWaybills && h.waybiller != nil {
+		h.waybiller.kick()
 	}
 }
 
@@ -589,8 +597,11 @@ func (g *group) catchup(topic string, payload []byte) error {
 func (g *group) post(p *postReq) error {
 	for _, m := range p.msgs {
 		id := m.ID()
+		known := false
 		if validOrderID(id) {
-			rec, known, err := loadOrder(g.tx, id)
+			var rec orderRec
+			var err error
+			rec, known, err = loadOrder(g.tx, id)
 			if err != nil {
 				return err
 			}
@@ -621,6 +632,20 @@ func (g *group) post(p *postReq) error {
 				if err := g.saveOrder(rec); err != nil {
 					return err
 				}
+			}
+		}
+		held, pre, err := g.holdForWaybill(p.site, m, known) // e-waybill numbers (waybills.go)
+		if err != nil {
+			return err
+		}
+		if held { // published once a provider gave it a waybill; hseq 0 meanwhile
+			g.results[p] = append(g.results[p], 0)
+			g.versions[p] = append(g.versions[p], m.Version)
+			continue
+		}
+		if pre != nil {
+			if _, err := g.downlink(p.site, *pre); err != nil {
+				return err
 			}
 		}
 		hseq, err := g.downlink(p.site, m)

@@ -72,6 +72,10 @@ func cmdHub(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	} else if done {
 		return exitOK
 	}
+	if err := applyEWaybill(cfg.EWaybill, &o); err != nil {
+		fmt.Fprintf(stderr, "wedge hub: %v\n", err)
+		return exitUsage
+	}
 	log, err := newLogger(stderr, cfg.Log.Level, cfg.Log.Format)
 	if err != nil {
 		fmt.Fprintf(stderr, "wedge hub: 日志设置无效 invalid log settings: %v\n", err)

@@ -75,6 +75,8 @@ type Config struct {
 	Sites    map[string]Site `yaml:"sites"`
 	Measures Measures        `yaml:"measures"`
 	SMTP     SMTP            `yaml:"smtp"`
+	// EWaybill is where the hub obtains e-waybill numbers (ewaybill.go); absent = never.
+	EWaybill EWaybill `yaml:"ewaybill"`
 
 	// File is the path the config was loaded from (not in YAML).
 	File string `yaml:"-"`
@@ -184,22 +186,25 @@ func (c *Config) setDefaults() {
 	if c.Log.Format == "" {
 		c.Log.Format = DefaultLogFormat
 	}
+	c.EWaybill.setDefaults()
 }
 
 func (c *Config) resolvePaths(dir string) {
-	for _, p := range []*string{&c.DataDir, &c.Broker.CA, &c.Broker.Cert, &c.Broker.Key, &c.API.TLSCert, &c.API.TLSKey,
-		&c.API.BootstrapTokenFile, &c.SigningKey, &c.AgentKeys, &c.Tracking.Kuaidi100SaltFile, &c.SMTP.PasswordFile} {
+	abs := func(p *string) {
 		if *p != "" && !filepath.IsAbs(*p) {
 			*p = filepath.Join(dir, *p)
 		}
 	}
+	for _, p := range []*string{&c.DataDir, &c.Broker.CA, &c.Broker.Cert, &c.Broker.Key, &c.API.TLSCert, &c.API.TLSKey,
+		&c.API.BootstrapTokenFile, &c.SigningKey, &c.AgentKeys, &c.Tracking.Kuaidi100SaltFile, &c.SMTP.PasswordFile} {
+		abs(p)
+	}
+	c.EWaybill.resolvePaths(abs)
 	if c.Notify == nil {
 		return
 	}
 	for name, ch := range c.Notify.Channels {
-		if ch.SecretFile != "" && !filepath.IsAbs(ch.SecretFile) {
-			ch.SecretFile = filepath.Join(dir, ch.SecretFile)
-			c.Notify.Channels[name] = ch
-		}
+		abs(&ch.SecretFile)
+		c.Notify.Channels[name] = ch
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 var update = flag.Bool("update", false, "rewrite the .err golden files")
@@ -123,4 +124,51 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("error without the file name: %v", err)
 		}
 	})
+}
+
+// The commented ewaybill section of the example loads once uncommented, with its defaults.
+func TestExampleEWaybillSection(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join("..", "..", "..", "docs", "hub.example.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, section, ok := strings.Cut(string(b), "# ewaybill:\n")
+	if !ok {
+		t.Fatal("no commented ewaybill section in the example")
+	}
+	var y strings.Builder
+	y.WriteString("ewaybill:\n")
+	for _, line := range strings.Split(section, "\n") {
+		y.WriteString(strings.TrimPrefix(line, "# ") + "\n")
+	}
+	c, err := Parse("example-ewaybill.yaml", []byte(y.String()))
+	if err != nil {
+		t.Fatalf("the documented ewaybill section must load:\n%v", err)
+	}
+	e := c.EWaybill
+	lo, hi, to := e.Durations()
+	if e.Provider != EWaybillKuaidi100 || len(e.Carriers) != 2 || e.Carriers["zto"].PartnerKeyFile == "" || e.Sender.Name == "" ||
+		lo != 5*time.Second || hi != 10*time.Minute || to != 30*time.Second || e.Concurrency != 4 {
+		t.Errorf("ewaybill = %+v", e)
+	}
+}
+
+func TestEWaybillPathsAndDefaults(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "hub.yaml")
+	os.WriteFile(p, []byte("ewaybill: {provider: kuaidi100, key_file: k, secret_file: s, carriers: {zto: {partner_key_file: z}}}\n"), 0o644)
+	c, err := Load(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := c.EWaybill
+	if e.KeyFile != filepath.Join(dir, "k") || e.SecretFile != filepath.Join(dir, "s") || e.Carriers["zto"].PartnerKeyFile != filepath.Join(dir, "z") {
+		t.Errorf("paths not resolved: %+v", e)
+	}
+	if e.PrintType != "NON" || e.RetryMin != DefaultEWaybillRetryMin || e.RetryMax != DefaultEWaybillRetryMax || e.Timeout != DefaultEWaybillTimeout {
+		t.Errorf("defaults not applied: %+v", e)
+	}
+	if d := Defaults(); d.EWaybill.Provider != "" || d.EWaybill.RetryMin != "" {
+		t.Errorf("no provider must stay empty: %+v", d.EWaybill)
+	}
 }

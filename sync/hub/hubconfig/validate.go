@@ -37,6 +37,7 @@ func (c *Config) validate(name string, root *yaml.Node) []error {
 	c.validateLog(v)
 	c.validateNotify(v)
 	c.validateMeasures(v)
+	c.validateEWaybill(v)
 	slices.SortStableFunc(v.errs, func(a, b error) int { return a.(*Error).Line - b.(*Error).Line })
 	return v.errs
 }

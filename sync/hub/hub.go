@@ -73,6 +73,7 @@ import (
 	"wedge/internal/httpserve"
 	"wedge/internal/logging"
 	"wedge/sync/apitoken"
+	"wedge/sync/hub/hubconsole"
 	"wedge/sync/wire"
 )
 
@@ -153,6 +154,10 @@ type Options struct {
 	// MetricsOpen serves GET /metrics (Prometheus, metrics.go) without a token, like /healthz.
 	// false (the default) asks for a bearer token with the read scope.
 	MetricsOpen bool
+	// Console, with at least one user, serves the central console at /console/ (hubconsole): the
+	// network overview live, and the API's routes to signed-in users by role. nil = no console.
+	// Its Clock and Logger default to the hub's.
+	Console *hubconsole.Options
 }
 
 // Hub is a running hub. Create it with New and end it with Stop.
@@ -195,6 +200,7 @@ type Hub struct {
 
 	publishFn func(topic string, payload []byte) // nil: MQTT
 	metrics   *metrics                           // GET /metrics; nil in tests that build a Hub without New
+	console   *hubconsole.Console                // /console/; nil without Options.Console
 }
 
 // New opens the store, starts the HTTP server and the owner goroutine, and connects to the broker.
@@ -276,7 +282,14 @@ func New(ctx context.Context, opts Options) (_ *Hub, err error) {
 	}
 	h.pacer = newPacer(opts.Catchup)
 	h.metrics = newMetrics(h)
+	if err := h.startConsole(); err != nil {
+		closeOwn()
+		return nil, err
+	}
 	if err := h.listen(); err != nil {
+		if h.console != nil {
+			h.console.Close()
+		}
 		closeOwn()
 		return nil, err
 	}
@@ -350,6 +363,9 @@ func (h *Hub) Stop(ctx context.Context) error {
 		}
 		h.unwatchMu.Unlock()
 		close(h.quit)
+		if h.console != nil {
+			h.console.Close() // before Shutdown, which does not close hijacked WebSockets
+		}
 		shctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		if err := h.srv.Shutdown(shctx); err != nil {
 			h.srv.Close()
@@ -478,6 +494,9 @@ func (h *Hub) drain() {
 			return
 		}
 		h.commit(items)
+		if h.console != nil {
+			h.console.Changed()
+		}
 	}
 }
 

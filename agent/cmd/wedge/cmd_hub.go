@@ -57,6 +57,10 @@ func cmdHub(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return exitUsage
 	}
 	o := hubOptions(cfg)
+	if o.Console, err = hubConsoleOptions(cfg); err != nil {
+		fmt.Fprintf(stderr, "wedge hub: %v\n", err)
+		return exitUsage
+	}
 	f.keys.signingKey, f.keys.agentKeys = cfg.SigningKey, cfg.AgentKeys
 	if done, err := f.keys.apply(&o, stdout); err != nil {
 		fmt.Fprintf(stderr, "wedge hub: %v\n", err)

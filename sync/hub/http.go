@@ -37,6 +37,8 @@ func (h *Hub) routes() http.Handler {
 	need("GET /v1/tokens", apitoken.Admin, h.getTokens)
 	need("DELETE /v1/tokens/{name}", apitoken.Admin, h.deleteToken)
 	need("GET /v1/journals/{site}/{agent}/{journal_id}/entries", apitoken.Read, h.getJournalEntries)
+	need("GET /v1/trace", apitoken.Read, h.getTrace)
+	need("GET /v1/lists/{kind}", apitoken.Read, h.getList)
 	if h.opts.MetricsOpen {
 		mux.HandleFunc("GET /metrics", h.serveMetrics)
 	} else {

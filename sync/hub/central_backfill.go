@@ -25,8 +25,8 @@ const keyCentralIndex = "central_index"
 // centralIndexVersion is bumped when the index needs rebuilding.
 const centralIndexVersion = 1
 
-// backfillChunk is how many orders or entries one transaction indexes.
-const backfillChunk = 500
+// backfillChunk is how many orders or entries one transaction indexes (a variable for tests).
+var backfillChunk = 500
 
 type centralMark struct {
 	V          int      `json:"v"`
@@ -113,7 +113,9 @@ func backfillEntries(tx Tx, m *centralMark, now time.Time) error {
 		case e.Kind == wire.KindReject:
 			err = tx.AddRejection(Rejection{At: sortableAtOr(e, now), Key: k, OrderID: id, Reason: e.Reason})
 		case id != "":
-			err = indexHold(tx, id, k.Site, k.Agent, e, now)
+			if err = indexHold(tx, id, k.Site, k.Agent, e, now); err == nil {
+				err = backfillSince(tx, id, e, now)
+			}
 		}
 		if err != nil {
 			return err
@@ -121,6 +123,25 @@ func backfillEntries(tx Tx, m *centralMark, now time.Time) error {
 		m.AfterEntry = k
 	}
 	m.Done = len(keys) < backfillChunk
+	return nil
+}
+
+// backfillSince moves the backlog time of an order that is in the backlog back to an earlier entry
+// into it (a record keeps only the time of its current state: 待分仓 after 暂停进入 forgets when
+// the order was held). An order never comes back to the backlog once out, so every such entry is
+// of its current stay.
+func backfillSince(tx Tx, id string, e wire.Entry, now time.Time) error {
+	if !inBacklog(e.To) {
+		return nil
+	}
+	ix, err := tx.OrderIndexOf(id)
+	if err != nil || ix == nil || !inBacklog(ix.State) {
+		return err
+	}
+	if at := sortableAtOr(e, now); at < ix.Since {
+		ix.Since = at
+		return tx.IndexOrder(*ix)
+	}
 	return nil
 }
 

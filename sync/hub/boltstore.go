@@ -42,7 +42,7 @@ func OpenBolt(dir string) (Store, error) {
 // newBoltStore creates the buckets of an open bbolt file.
 func newBoltStore(db *bolt.DB) (*boltStore, error) {
 	err := db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bktEntries, bktJournals, bktOrders, bktHistory, bktDownlink, bktAgents, bktCommands, bktMeta, bktPending, bktUnverified} {
+		for _, b := range append([][]byte{bktEntries, bktJournals, bktOrders, bktHistory, bktDownlink, bktAgents, bktCommands, bktMeta, bktPending, bktUnverified}, centralBuckets...) {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}

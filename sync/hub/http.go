@@ -41,6 +41,8 @@ func (h *Hub) apiRoutes() []route {
 		{"GET /v1/tokens", apitoken.Admin, h.getTokens},
 		{"DELETE /v1/tokens/{name}", apitoken.Admin, h.deleteToken},
 		{"GET /v1/journals/{site}/{agent}/{journal_id}/entries", apitoken.Read, h.getJournalEntries},
+		{"GET /v1/trace", apitoken.Read, h.getTrace},
+		{"GET /v1/lists/{kind}", apitoken.Read, h.getList},
 	}
 }
 

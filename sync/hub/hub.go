@@ -471,7 +471,9 @@ func (h *Hub) take(n int) []item {
 // run is the owner goroutine.
 func (h *Hub) run() {
 	defer close(h.done)
+	waitBackfill := h.startBackfill()
 	defer func() {
+		waitBackfill()
 		if err := h.db.Close(); err != nil {
 			h.stopErr = fmt.Errorf("%w: close: %v", ErrStore, err)
 		}

@@ -515,6 +515,11 @@ func (g *group) post(p *postReq) error {
 				return err
 			}
 		}
+		if validOrderID(id) {
+			if err := indexOrder(g.tx, id, "", g.now); err != nil {
+				return err
+			}
+		}
 		g.results[p] = append(g.results[p], hseq)
 		g.versions[p] = append(g.versions[p], m.Version)
 	}

@@ -56,6 +56,9 @@ func TestBehaviourOnPostgres(t *testing.T) {
 		{"CommandByIsTheTokenName", TestCommandByIsTheTokenName},
 		{"APINeedsATokenWithTheRightScope", TestAPINeedsATokenWithTheRightScope},
 		{"TokenAdminAPI", TestTokenAdminAPI},
+		{"TraceByEveryKey", TestTraceByEveryKey},
+		{"TraceErrors", TestTraceErrors},
+		{"CentralLists", TestCentralLists},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			envStore = pgStores(t, srv)

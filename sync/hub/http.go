@@ -29,7 +29,7 @@ type route struct {
 
 // apiRoutes is the API's route table (GET /metrics, /healthz and the fallback are added by routes).
 func (h *Hub) apiRoutes() []route {
-	return []route{
+	rts := []route{
 		{"POST /v1/orders", apitoken.OrdersWrite, h.postOrders},
 		{"GET /v1/orders/{order_id}", apitoken.Read, h.getOrder},
 		{"GET /v1/agents", apitoken.Read, h.getAgents},
@@ -44,6 +44,10 @@ func (h *Hub) apiRoutes() []route {
 		{"GET /v1/trace", apitoken.Read, h.getTrace},
 		{"GET /v1/lists/{kind}", apitoken.Read, h.getList},
 	}
+	h.measuresRoutes(func(pattern string, scope apitoken.Scope, f http.HandlerFunc) { // measures.go
+		rts = append(rts, route{pattern, scope, f})
+	})
+	return rts
 }
 
 // routes is the API. Every route but GET /healthz (and GET /metrics with Options.MetricsOpen) needs a bearer token with the route's scope

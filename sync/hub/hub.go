@@ -73,6 +73,7 @@ import (
 	"wedge/internal/httpserve"
 	"wedge/internal/logging"
 	"wedge/sync/apitoken"
+	"wedge/sync/hub/central"
 	"wedge/sync/hub/hubconsole"
 	"wedge/sync/wire"
 )
@@ -158,6 +159,8 @@ type Options struct {
 	// network overview live, and the API's routes to signed-in users by role. nil = no console.
 	// Its Clock and Logger default to the hub's.
 	Console *hubconsole.Options
+	// Measures configure the central measures and the daily report (measures.go).
+	Measures MeasuresOptions
 }
 
 // Hub is a running hub. Create it with New and end it with Stop.
@@ -201,6 +204,9 @@ type Hub struct {
 	publishFn func(topic string, payload []byte) // nil: MQTT
 	metrics   *metrics                           // GET /metrics; nil in tests that build a Hub without New
 	console   *hubconsole.Console                // /console/; nil without Options.Console
+
+	measures   *central.Measures
+	reportDone chan struct{} // closed when the daily report's goroutine ended
 }
 
 // New opens the store, starts the HTTP server and the owner goroutine, and connects to the broker.
@@ -282,7 +288,12 @@ func New(ctx context.Context, opts Options) (_ *Hub, err error) {
 	}
 	h.pacer = newPacer(opts.Catchup)
 	h.metrics = newMetrics(h)
+	if err := h.startMeasures(); err != nil {
+		closeOwn()
+		return nil, err
+	}
 	if err := h.startConsole(); err != nil {
+		close(h.quit) // ends the daily report's goroutine
 		closeOwn()
 		return nil, err
 	}
@@ -290,6 +301,7 @@ func New(ctx context.Context, opts Options) (_ *Hub, err error) {
 		if h.console != nil {
 			h.console.Close()
 		}
+		close(h.quit) // ends the daily report's goroutine
 		closeOwn()
 		return nil, err
 	}
@@ -373,6 +385,7 @@ func (h *Hub) Stop(ctx context.Context) error {
 		cancel()
 		<-h.httpDone
 		h.cli.Disconnect(250)
+		<-h.reportDone // it writes to the store: done before the owner closes it
 		close(h.stopc)
 	})
 	select {

@@ -96,6 +96,7 @@ type Tx interface {
 
 	// CentralTx indexes what the central queries need (the section below).
 	CentralTx
+	MeasuresTx // the central measures' reads and counters (hubstore_measures.go)
 }
 
 // ---- Central queries: the order trace and the cross-site lists (central.go) ----

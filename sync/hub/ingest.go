@@ -10,6 +10,7 @@ import (
 
 	"wedge/internal/logging"
 	"wedge/order"
+	"wedge/sync/hub/central"
 	"wedge/sync/wire"
 )
 
@@ -74,6 +75,7 @@ type group struct {
 	versions  map[*postReq][]uint64 // the version each posted message got (0: not an order message)
 	cmds      []*cmdReq
 	cmdRecs   map[*cmdReq]CommandRecord
+	anomalies map[anomalyKey]uint64 // counted in this transaction, stored by flushAnomalies
 }
 
 // commit runs items in one transaction, then publishes what it produced and answers the POSTs.
@@ -131,6 +133,9 @@ func (h *Hub) commit(items []item) {
 			if err != nil {
 				return err
 			}
+		}
+		if err := g.flushAnomalies(); err != nil {
+			return err
 		}
 		g.stats.Commits++
 		return tx.PutMeta(string(keyStats), mustJSON(g.stats))
@@ -228,17 +233,20 @@ func (g *group) batch(topic string, payload []byte) error {
 	var b wire.Batch
 	if err := json.Unmarshal(body, &b); err != nil {
 		g.stats.MalformedDropped++
+		g.anomaly(site, central.KindMalformed, g.now)
 		g.h.log.Error("malformed batch dropped", logging.KeySite, site, logging.KeyAgent, agent, "payload", excerpt(payload), logging.Err(err))
 		return nil
 	}
 	if b.Site != site || b.Agent != agent {
 		g.stats.MismatchedDropped++
+		g.anomaly(site, central.KindMismatched, g.now)
 		g.h.log.Error("batch names another site or agent than its topic: dropped", logging.KeySite, site, logging.KeyAgent, agent,
 			"batch_site", b.Site, "batch_agent", b.Agent)
 		return nil
 	}
 	if !validJournalID(b.JournalID) {
 		g.stats.MalformedDropped++
+		g.anomaly(site, central.KindMalformed, g.now)
 		g.h.log.Error("batch with an invalid journal id dropped", logging.KeySite, site, logging.KeyAgent, agent, keyJournal, b.JournalID)
 		return nil
 	}
@@ -256,6 +264,7 @@ func (g *group) batch(topic string, payload []byte) error {
 	for _, e := range b.Events {
 		if e.JournalID != b.JournalID || e.Seq == 0 {
 			g.stats.InvalidEntries++
+			g.anomaly(site, central.KindInvalidEntry, g.now)
 			g.h.log.Error("entry that cannot be keyed skipped (seq 0 or another journal id)", logging.KeySite, site, logging.KeyAgent, agent,
 				keyJournal, b.JournalID, logging.KeySeq, e.Seq, "entry_journal", e.JournalID)
 			continue
@@ -431,6 +440,7 @@ func (g *group) status(topic string, payload []byte) error {
 	var s wire.Status
 	if err := json.Unmarshal(payload, &s); err != nil {
 		g.stats.MalformedDropped++
+		g.anomaly(site, central.KindMalformed, g.now)
 		g.h.log.Warn("malformed status dropped", logging.KeySite, site, logging.KeyAgent, agent, "payload", excerpt(payload), logging.Err(err))
 		return nil
 	}
@@ -466,6 +476,7 @@ func (g *group) catchup(topic string, payload []byte) error {
 	var r wire.CatchupRequest
 	if err := json.Unmarshal(payload, &r); err != nil {
 		g.stats.MalformedDropped++
+		g.anomaly(site, central.KindMalformed, g.now)
 		g.h.log.Warn("malformed catch-up request dropped", logging.KeySite, site, logging.KeyAgent, agent, "payload", excerpt(payload), logging.Err(err))
 		return nil
 	}
@@ -493,6 +504,11 @@ func (g *group) post(p *postReq) error {
 				g.stats.OrdersPerState[string(o.State)]++
 				rec := orderRec{Site: p.site, Order: o, CreatedAt: wire.Time(g.now)}
 				rec.addVersion(m)
+				if err := g.saveOrder(rec); err != nil {
+					return err
+				}
+			case m.Type == wire.TypeBalancePaid && known && rec.BalancePaidAt == "":
+				rec.BalancePaidAt = wire.Time(g.now) // the presale watch starts here
 				if err := g.saveOrder(rec); err != nil {
 					return err
 				}

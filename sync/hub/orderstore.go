@@ -24,6 +24,9 @@ type orderRec struct {
 	CreatedAt string // hub clock, wire.Time
 	UpdatedAt string
 	Versions  []wire.OrderMsg // every version of the order's data posted, oldest first (record version 2)
+	// BalancePaidAt (hub clock, wire.Time) is when a balance_paid message for the order was
+	// posted: the start of the presale watch (sync/hub/central).
+	BalancePaidAt string
 }
 
 // storedOrder is an order record as hub.db keeps it (bucket orders). It is the hub's own schema:
@@ -37,6 +40,9 @@ type storedOrder struct {
 	UpdatedAt string      `json:"updated_at"`
 	// Versions (record version 2) are the order messages posted for the order, one per version.
 	Versions []wire.OrderMsg `json:"versions,omitempty"`
+	// BalancePaidAt: when the hub was first told the balance was paid (readers that do not know
+	// the field ignore it).
+	BalancePaidAt string `json:"balance_paid_at,omitempty"`
 }
 
 // orderFields are the order's data and state in a stored record. An agent-only field (the overdue
@@ -85,7 +91,7 @@ type interceptFields struct {
 
 func toStored(r orderRec) storedOrder {
 	o := r.Order
-	return storedOrder{V: orderVersion, Site: r.Site, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt, Versions: r.Versions, Order: orderFields{
+	return storedOrder{V: orderVersion, Site: r.Site, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt, Versions: r.Versions, BalancePaidAt: r.BalancePaidAt, Order: orderFields{
 		ID: o.ID, Channel: o.Channel, ChannelOrderNo: o.ChannelOrderNo, BuyerID: o.BuyerID,
 		OrderedAt: o.OrderedAt, PaidAt: o.PaidAt, SKUs: o.SKUs, Payment: o.Payment, Recipient: o.Recipient,
 		Carrier: o.Carrier, AssignedWaybill: o.AssignedWaybill, Waybill: o.Waybill,
@@ -99,7 +105,7 @@ func toStored(r orderRec) storedOrder {
 
 func (s storedOrder) rec() orderRec {
 	f := s.Order
-	return orderRec{Site: s.Site, CreatedAt: s.CreatedAt, UpdatedAt: s.UpdatedAt, Versions: s.Versions, Order: order.Order{
+	return orderRec{Site: s.Site, CreatedAt: s.CreatedAt, UpdatedAt: s.UpdatedAt, Versions: s.Versions, BalancePaidAt: s.BalancePaidAt, Order: order.Order{
 		ID: f.ID, Channel: f.Channel, ChannelOrderNo: f.ChannelOrderNo, BuyerID: f.BuyerID,
 		OrderedAt: f.OrderedAt, PaidAt: f.PaidAt, SKUs: f.SKUs, Payment: f.Payment, Recipient: f.Recipient,
 		Carrier: f.Carrier, AssignedWaybill: f.AssignedWaybill, Waybill: f.Waybill,

@@ -59,6 +59,7 @@ func TestBehaviourOnPostgres(t *testing.T) {
 		{"TraceByEveryKey", TestTraceByEveryKey},
 		{"TraceErrors", TestTraceErrors},
 		{"CentralLists", TestCentralLists},
+		{"CentralMeasuresOnTheHub", TestCentralMeasuresOnTheHub},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			envStore = pgStores(t, srv)

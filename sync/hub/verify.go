@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"wedge/internal/logging"
+	"wedge/sync/hub/central"
 	"wedge/sync/wire"
 )
 
@@ -133,6 +134,7 @@ var errNoAgentKey = errors.New("no key registered for this agent")
 // acked or counted as the agent's activity.
 func (g *group) refuseBatch(site, agent string, b wire.Batch, bt batchTrust) error {
 	g.stats.SignatureRefused++
+	g.anomaly(site, central.KindSignature, g.now)
 	var first uint64
 	if len(b.Events) > 0 {
 		first = b.Events[0].Seq
@@ -156,6 +158,7 @@ func (g *group) refuseBatch(site, agent string, b wire.Batch, bt batchTrust) err
 func (g *group) evidence(site, agent, jid string, e wire.Entry, kid, reason string) error {
 	if g.stats.Unverified >= maxEvidence {
 		g.stats.EvidenceDropped++
+		g.anomaly(site, central.KindEvidenceDropped, g.now)
 		return nil
 	}
 	g.stats.Unverified++
@@ -210,6 +213,7 @@ func (g *group) ingest(site, agent string, j *journalRec, e wire.Entry, kid stri
 		var se storedEntry
 		if json.Unmarshal(old, &se) == nil && se.Hash != e.Hash {
 			g.stats.Conflicts++
+			g.anomaly(site, central.KindEntryConflict, g.now)
 			return g.unverified(site, agent, e, kid, "conflicts with the entry already stored for this seq (the first stored is kept)", "stored_hash", se.Hash)
 		}
 		return nil
@@ -218,6 +222,7 @@ func (g *group) ingest(site, agent string, j *journalRec, e wire.Entry, kid stri
 	switch verdict {
 	case broken:
 		g.stats.ChainBreaks++
+		g.anomaly(site, central.KindChainBreak, g.now)
 		return g.unverified(site, agent, e, kid, reason)
 	case pending:
 		return g.hold(site, agent, j, e, kid)
@@ -267,11 +272,13 @@ func (g *group) store(site, agent string, j *journalRec, e wire.Entry) error {
 			var se storedEntry
 			if ok, _ := getDoc(g.tx.Entry(key))("entry", &se); ok && se.Hash != e.Hash {
 				g.stats.Conflicts++
+				g.anomaly(site, central.KindEntryConflict, g.now)
 				return g.unverified(site, agent, e, "", "conflicts with the entry already stored for this seq (the first stored is kept)", "stored_hash", se.Hash)
 			}
 			return nil
 		}
 		g.stats.EventsIngested++
+		g.entryAnomaly(site, e)
 		j.MaxSeq = max(j.MaxSeq, e.Seq)
 		if err := g.applyEntry(site, agent, e, key); err != nil {
 			return err
@@ -288,6 +295,7 @@ func (g *group) store(site, agent string, j *journalRec, e wire.Entry) error {
 			}
 			if waiting.Hash != e.Hash {
 				g.stats.Conflicts++
+				g.anomaly(site, central.KindEntryConflict, g.now)
 				if err := g.unverified(site, agent, waiting.Entry, "", "another entry was stored for this seq (it links to the previous one)"); err != nil {
 					return err
 				}
@@ -303,6 +311,7 @@ func (g *group) store(site, agent string, j *journalRec, e wire.Entry) error {
 		}
 		if next.PrevHash != e.Hash {
 			g.stats.ChainBreaks++
+			g.anomaly(site, central.KindChainBreak, g.now)
 			return g.unverified(site, agent, next.Entry, "", "prev_hash does not match the stored previous entry (removed, reordered or edited)")
 		}
 		e = next.Entry

@@ -380,4 +380,6 @@ func Run(t *testing.T, f Factory) {
 			t.Errorf("the %d shared entries were inserted %d times", rounds, inserted)
 		}
 	})
+
+	runMeasures(t, f, open) // measures.go
 }

@@ -1,0 +1,360 @@
+package hub
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"wedge/internal/logging"
+	"wedge/internal/mail"
+	"wedge/sync/apitoken"
+	"wedge/sync/hub/central"
+	"wedge/sync/wire"
+)
+
+// The central measures (sync/hub/central) on the hub's records: the anomaly counters the owner
+// keeps, the read endpoints (GET /v1/kpi, /v1/kpi/late, /v1/anomalies, /v1/consistency,
+// /v1/presale, /v1/reports/daily/{date}) and the daily report.
+
+// MeasuresOptions configure the measures and the daily report (zero = defaults).
+type MeasuresOptions struct {
+	central.Options
+	// ReportAt is when the daily report of the previous day is written, "HH:MM" in the network's
+	// zone (default central.DefaultReportAt, 10:00). "off" writes none.
+	ReportAt string
+	// Mailer sends the daily report when set (e.g. a mail.Config).
+	Mailer Mailer
+}
+
+// Mailer sends one e-mail.
+type Mailer interface {
+	Send(ctx context.Context, m mail.Message) error
+}
+
+type anomalyKey struct{ hour, site, kind string }
+
+// anomaly counts one anomaly of kind at site in the hour of at; stored with the transaction.
+func (g *group) anomaly(site, kind string, at time.Time) {
+	if g.anomalies == nil {
+		g.anomalies = map[anomalyKey]uint64{}
+	}
+	g.anomalies[anomalyKey{central.HourKey(at), site, kind}]++
+}
+
+// entryAnomaly counts what an applied entry records (a rejection, a manual confirmation, an
+// overdue alert) in the hour the PC journaled it.
+func (g *group) entryAnomaly(site string, e wire.Entry) {
+	if k := central.EntryKind(e.Kind, e.Trigger, e.Reason, e.Detail); k != "" {
+		g.anomaly(site, k, entryTime(e, g.now))
+	}
+}
+
+func (g *group) flushAnomalies() error {
+	for k, n := range g.anomalies {
+		if err := g.tx.AddAnomalies(k.hour, k.site, k.kind, n); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// centralOrders loads the order records of site ("" = all) with their histories. The records are
+// read first and the histories after: a store may not run a query inside another's walk.
+func centralOrders(tx Tx, site string) ([]central.Order, error) {
+	var out []central.Order
+	err := tx.OrderRecords("", func(id string, doc []byte) (bool, error) {
+		rec, err := decodeOrder([]byte(id), doc)
+		if err != nil || site != "" && rec.Site != site {
+			return err == nil, err
+		}
+		o := rec.Order
+		out = append(out, central.Order{ID: id, Site: rec.Site, Channel: o.Channel, Carrier: o.Carrier, Payment: o.Payment, State: o.State,
+			PaidAt: o.PaidAt, CreatedAt: parseWire(rec.CreatedAt), UpdatedAt: parseWire(rec.UpdatedAt), BalancePaidAt: parseWire(rec.BalancePaidAt)})
+		return true, nil
+	})
+	for i := range out {
+		if err != nil {
+			break
+		}
+		var keys []EntryKey
+		if err = tx.History(out[i].ID, func(k EntryKey) error { keys = append(keys, k); return nil }); err != nil {
+			break
+		}
+		for _, k := range keys {
+			var se storedEntry
+			if _, err = getDoc(tx.Entry(k))(fmt.Sprintf("entry %q", ekey(k)), &se); err != nil {
+				break
+			}
+			out[i].History = append(out[i].History, centralEntry(se))
+		}
+	}
+	return out, err
+}
+
+func centralEntry(se storedEntry) central.Entry {
+	e := se.Entry
+	return central.Entry{Site: se.Site, Agent: se.Agent, Journal: e.JournalID, Seq: e.Seq, Kind: e.Kind, From: e.From, To: e.To,
+		Trigger: e.Trigger, Reason: e.Reason, Detail: e.Detail, Operator: e.Operator, Station: e.Station,
+		At: parseWire(e.At), ReceivedAt: parseWire(se.ReceivedAt)}
+}
+
+func parseWire(s string) time.Time {
+	t, err := wire.ParseTime(s)
+	if err != nil {
+		return time.Time{}
+	}
+	return t
+}
+
+// anomalyCounts loads the counters of the UTC hours that can fall in the local days from..to of
+// any zone (a day's margin each side; central filters by each site's zone).
+func anomalyCounts(tx Tx, from, to string) ([]central.AnomalyCount, error) {
+	lo, hi := "", ""
+	if t, err := time.Parse(central.Day, from); err == nil {
+		lo = central.HourKey(t.AddDate(0, 0, -1))
+	}
+	if t, err := time.Parse(central.Day, to); err == nil {
+		hi = central.HourKey(t.AddDate(0, 0, 2))
+	}
+	var out []central.AnomalyCount
+	err := tx.Anomalies(lo, hi, func(hour, site, kind string, n uint64) error {
+		h, err := central.ParseHourKey(hour)
+		if err != nil {
+			return fmt.Errorf("%w: anomaly counter hour %q", ErrStore, hour)
+		}
+		out = append(out, central.AnomalyCount{Hour: h, Site: site, Kind: kind, N: n})
+		return nil
+	})
+	return out, err
+}
+
+// dayRange reads from and to (YYYY-MM-DD, both optional); false after answering 400.
+func dayRange(w http.ResponseWriter, r *http.Request) (from, to string, ok bool) {
+	from, to = r.URL.Query().Get("from"), r.URL.Query().Get("to")
+	for _, d := range []string{from, to} {
+		if _, err := time.Parse(central.Day, d); d != "" && err != nil {
+			writeError(w, http.StatusBadRequest, fmt.Sprintf("日期无效 / invalid date %q (want YYYY-MM-DD)", d))
+			return "", "", false
+		}
+	}
+	if from != "" && to != "" && from > to {
+		writeError(w, http.StatusBadRequest, "起始日期晚于结束日期 / from is after to")
+		return "", "", false
+	}
+	return from, to, true
+}
+
+// withOrders loads the orders (site from the query) and answers 500 on a store failure.
+func (h *Hub) withOrders(w http.ResponseWriter, r *http.Request, fn func([]central.Order)) {
+	var orders []central.Order
+	err := h.db.View(r.Context(), func(tx Tx) (err error) {
+		orders, err = centralOrders(tx, r.URL.Query().Get("site"))
+		return err
+	})
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, "读取失败 / store read failed: "+err.Error())
+		return
+	}
+	fn(orders)
+}
+
+func (h *Hub) getKPI(w http.ResponseWriter, r *http.Request) {
+	from, to, ok := dayRange(w, r)
+	if !ok {
+		return
+	}
+	by := r.URL.Query().Get("by")
+	if by == "" {
+		by = central.BySite
+	}
+	h.withOrders(w, r, func(orders []central.Order) {
+		rep, err := h.measures.KPI(orders, by, r.URL.Query().Get("site"), from, to, h.clk.Now())
+		if err != nil {
+			writeError(w, http.StatusBadRequest, "分组无效 / "+err.Error())
+			return
+		}
+		writeJSON(w, http.StatusOK, rep)
+	})
+}
+
+func (h *Hub) getKPILate(w http.ResponseWriter, r *http.Request) {
+	from, to, ok := dayRange(w, r)
+	if !ok {
+		return
+	}
+	h.withOrders(w, r, func(orders []central.Order) {
+		writeJSON(w, http.StatusOK, map[string]any{"orders": h.measures.Late(orders, r.URL.Query().Get("site"), from, to, h.clk.Now())})
+	})
+}
+
+func (h *Hub) getConsistency(w http.ResponseWriter, r *http.Request) {
+	h.withOrders(w, r, func(orders []central.Order) {
+		writeJSON(w, http.StatusOK, h.measures.Consistency(orders, r.URL.Query().Get("site"), h.clk.Now()))
+	})
+}
+
+func (h *Hub) getPresale(w http.ResponseWriter, r *http.Request) {
+	h.withOrders(w, r, func(orders []central.Order) {
+		writeJSON(w, http.StatusOK, h.measures.Presale(orders, r.URL.Query().Get("site"), h.clk.Now()))
+	})
+}
+
+func (h *Hub) getAnomalies(w http.ResponseWriter, r *http.Request) {
+	from, to, ok := dayRange(w, r)
+	if !ok {
+		return
+	}
+	var counts []central.AnomalyCount
+	err := h.db.View(r.Context(), func(tx Tx) (err error) {
+		counts, err = anomalyCounts(tx, from, to)
+		return err
+	})
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, "读取失败 / store read failed: "+err.Error())
+		return
+	}
+	writeJSON(w, http.StatusOK, h.measures.Anomalies(counts, r.URL.Query().Get("site"), from, to))
+}
+
+// reportKey is the Meta document of a day's report.
+func reportKey(day string) string { return "report/daily/" + day }
+
+func (h *Hub) getDailyReport(w http.ResponseWriter, r *http.Request) {
+	day := r.PathValue("date")
+	if _, err := time.Parse(central.Day, day); err != nil {
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("日期无效 / invalid date %q (want YYYY-MM-DD)", day))
+		return
+	}
+	var rep central.DailyReport
+	var found bool
+	err := h.db.View(r.Context(), func(tx Tx) (err error) {
+		found, err = getDoc(tx.Meta(reportKey(day)))("daily report "+day, &rep)
+		return err
+	})
+	switch {
+	case err != nil:
+		writeError(w, http.StatusInternalServerError, "读取失败 / store read failed: "+err.Error())
+		return
+	case !found:
+		writeError(w, http.StatusNotFound, fmt.Sprintf("没有 %s 的日报 / no daily report for %s", day, day))
+		return
+	}
+	if r.URL.Query().Get("format") == "csv" || strings.Contains(r.Header.Get("Accept"), "text/csv") {
+		w.Header().Set("Content-Type", "text/csv; charset=utf-8")
+		w.Header().Set("Content-Disposition", `attachment; filename="daily-`+day+`.csv"`)
+		_, _ = w.Write(rep.CSV())
+		return
+	}
+	if r.URL.Query().Get("format") == "json" {
+		writeJSON(w, http.StatusOK, rep)
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	_, _ = w.Write(rep.HTML())
+}
+
+// startMeasures validates the options and starts the daily report's goroutine.
+func (h *Hub) startMeasures() error {
+	o := h.opts.Measures
+	m, err := central.New(&o.Options)
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrOptions, err)
+	}
+	h.measures = m
+	h.reportDone = make(chan struct{})
+	at := o.ReportAt
+	if at == "" {
+		at = central.DefaultReportAt
+	}
+	if at == "off" {
+		close(h.reportDone)
+		return nil
+	}
+	if _, _, err := m.NextReport(h.clk.Now(), at); err != nil {
+		close(h.reportDone)
+		return fmt.Errorf("%w: %w", ErrOptions, err)
+	}
+	go h.reportLoop(at)
+	return nil
+}
+
+// reportLoop writes the previous day's report at each due time until the hub stops.
+func (h *Hub) reportLoop(at string) {
+	defer close(h.reportDone)
+	for {
+		due, day, _ := h.measures.NextReport(h.clk.Now(), at)
+		t := h.clk.NewTimer(due.Sub(h.clk.Now()))
+		select {
+		case <-h.quit:
+			t.Stop()
+			return
+		case <-t.C():
+		}
+		if err := h.WriteDailyReport(context.Background(), day); err != nil {
+			h.log.Error("日报未生成 / daily report not written", "day", day, logging.Err(err))
+		}
+	}
+}
+
+// WriteDailyReport builds and stores the report of day (network zone), records the day's state
+// mismatches as anomalies, and mails it when a Mailer is set. A day already reported is left as it
+// is (and not mailed again).
+func (h *Hub) WriteDailyReport(ctx context.Context, day string) error {
+	var rep central.DailyReport
+	written := false
+	err := h.db.Update(ctx, func(tx Tx) error {
+		var old central.DailyReport
+		if ok, err := getDoc(tx.Meta(reportKey(day)))("daily report", &old); err != nil || ok {
+			return err
+		}
+		orders, err := centralOrders(tx, "")
+		if err != nil {
+			return err
+		}
+		now := h.clk.Now()
+		mism := h.measures.Consistency(orders, "", now)
+		start, _ := central.ParseDay(day, h.measures.Location())
+		for _, d := range mism.Orders {
+			if err := tx.AddAnomalies(central.HourKey(start), d.Site, central.KindStateMismatch, 1); err != nil {
+				return err
+			}
+		}
+		counts, err := anomalyCounts(tx, day, day)
+		if err != nil {
+			return err
+		}
+		rep = h.measures.Daily(central.ReportInput{Day: day, Orders: orders, Anomalies: counts, Now: now})
+		written = true
+		return tx.PutMeta(reportKey(day), mustJSON(rep))
+	})
+	if err != nil || !written {
+		return err
+	}
+	h.log.Info("日报已生成 / daily report written", "day", day, "consistency", rep.Total.Consistency)
+	if h.opts.Measures.Mailer == nil {
+		return nil
+	}
+	msg := mail.Message{
+		Subject: fmt.Sprintf("每日一致性报告 %s / Daily consistency report %s", day, day),
+		Text: fmt.Sprintf("%s 状态一致率 %.2f%%，揽收超时 %d，滞留 %d。详见附件。\nConsistency %.2f%%, late %d, stuck %d. See the attachment.",
+			day, rep.Total.Consistency*100, rep.Total.Late, rep.Total.Stuck, rep.Total.Consistency*100, rep.Total.Late, rep.Total.Stuck),
+		HTML:        rep.HTML(),
+		Attachments: []mail.Attachment{{Name: "daily-" + day + ".csv", ContentType: "text/csv; charset=utf-8", Data: rep.CSV()}},
+	}
+	if err := h.opts.Measures.Mailer.Send(ctx, msg); err != nil {
+		return fmt.Errorf("report stored, e-mail not sent: %w", err)
+	}
+	return nil
+}
+
+// measuresRoutes adds the measures' endpoints (read scope).
+func (h *Hub) measuresRoutes(need func(string, apitoken.Scope, http.HandlerFunc)) {
+	need("GET /v1/kpi", apitoken.Read, h.getKPI)
+	need("GET /v1/kpi/late", apitoken.Read, h.getKPILate)
+	need("GET /v1/anomalies", apitoken.Read, h.getAnomalies)
+	need("GET /v1/consistency", apitoken.Read, h.getConsistency)
+	need("GET /v1/presale", apitoken.Read, h.getPresale)
+	need("GET /v1/reports/daily/{date}", apitoken.Read, h.getDailyReport)
+}

@@ -1,0 +1,170 @@
+package hub_test
+
+import (
+	"context"
+	"encoding/base64"
+	"flag"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"wedge/internal/clock"
+	"wedge/internal/mail"
+	"wedge/internal/mail/mailtest"
+	"wedge/internal/testbroker"
+	"wedge/sync/hub"
+	"wedge/sync/hub/central"
+	"wedge/sync/wire"
+)
+
+var updateGolden = flag.Bool("update", false, "rewrite the golden files of testdata/")
+
+func wt(s string) string { return s[:len("2026-01-22T01:00:00")] + ".000Z" }
+
+// paidOrder is an order message paid at paid (UTC, "2026-01-22T01:00:00").
+func paidOrder(id, paid string) *wire.OrderMsg {
+	m := orderMsg(id[2:])
+	m.OrderID, m.PaidAt = id, wt(paid)
+	return m
+}
+
+// measuresEnv is a hub that writes its daily report at 10:00 Shanghai and mails it to srv.
+func measuresEnv(t *testing.T, srv *mailtest.Server) *env {
+	e := &env{t: t, broker: testbroker.Start(t, nil), dir: t.TempDir(), clk: clock.NewFake(t0), logs: &logSink{}}
+	e.extra = func(o *hub.Options) {
+		o.Measures.ReportAt = "10:00"
+		o.Measures.Mailer = mail.Config{Host: srv.Host(), Port: srv.Port(), From: "hub@example.com", To: []string{"ops@example.com"}}
+	}
+	e.startHub("wedge-hub-measures")
+	return e
+}
+
+// The network fixture, all on 2026-01-22 (Asia/Shanghai), site sz01, hub clock from 08:00Z:
+//
+//	O-K1 paid 01:00Z; printed on pack01 (01:30Z); pack01 goes offline; the courier's handover is
+//	     scanned on pack02 at 03:00Z (2 h: on time), and pack02's journal reaches the hub at
+//	     10:00Z, hours later. The KPI takes the scan's time.
+//	O-K2 paid 02:00Z; printed and handed over on pack01, the handover confirmed by hand at
+//	     07:00Z (5 h: late; a manual confirmation).
+//	pack01 also refused a scan of O-K1 (wrong_state) at 03:00Z.
+func TestCentralMeasuresOnTheHub(t *testing.T) {
+	srv := mailtest.Start(t)
+	e := measuresEnv(t, srv)
+	pc1 := newAgent(t, e.broker.URL(), "sz01", "pack01")
+	pc2 := newAgent(t, e.broker.URL(), "sz01", "pack02")
+	wb1, wb2 := "SF1234567890123", "SF1234567890124"
+	j1 := chain("j1",
+		wire.Entry{Kind: wire.KindIntake, OrderID: "O-K1", To: "pending_allocation", Trigger: wire.TriggerHub, Order: paidOrder("O-K1", "2026-01-22T01:00:00"), At: wt("2026-01-22T01:05:00")},
+		wire.Entry{Kind: wire.KindStep, OrderID: "O-K1", From: "pending_allocation", To: "waybill_printed", Waybill: wb1, Carrier: "sf", Trigger: wire.TriggerPrint, At: wt("2026-01-22T01:30:00")},
+		wire.Entry{Kind: wire.KindIntake, OrderID: "O-K2", To: "pending_allocation", Trigger: wire.TriggerHub, Order: paidOrder("O-K2", "2026-01-22T02:00:00"), At: wt("2026-01-22T02:05:00")},
+		wire.Entry{Kind: wire.KindStep, OrderID: "O-K2", From: "pending_allocation", To: "waybill_printed", Waybill: wb2, Carrier: "sf", Trigger: wire.TriggerPrint, At: wt("2026-01-22T02:30:00")},
+		wire.Entry{Kind: wire.KindReject, OrderID: "O-K1", Reason: "wrong_state", Trigger: wire.TriggerScan, At: wt("2026-01-22T03:00:00")},
+		wire.Entry{Kind: wire.KindStep, OrderID: "O-K2", From: "waybill_printed", To: "picked_up", Waybill: wb2, Trigger: wire.TriggerManual,
+			Operator: "李四", Detail: "扫描枪故障 scanner broken", At: wt("2026-01-22T07:00:00")},
+	)
+	pc1.send("j1", j1...)
+	pc1.waitAck(1)
+
+	e.clk.Advance(2 * time.Hour) // 10:00Z: pack02 is back online
+	j2 := chain("j2",
+		wire.Entry{Kind: wire.KindIntake, OrderID: "O-K1", To: "pending_allocation", Trigger: wire.TriggerHub, Order: paidOrder("O-K1", "2026-01-22T01:00:00"), At: wt("2026-01-22T01:06:00")},
+		wire.Entry{Kind: wire.KindMerge, OrderID: "O-K1", To: "waybill_printed", Waybill: wb1, Trigger: wire.TriggerHub, At: wt("2026-01-22T01:31:00")},
+		wire.Entry{Kind: wire.KindStep, OrderID: "O-K1", From: "waybill_printed", To: "picked_up", Waybill: wb1, Trigger: wire.TriggerScan, Station: "handover-2", At: wt("2026-01-22T03:00:00")},
+	)
+	pc2.send("j2", j2...)
+	pc2.waitAck(1)
+	if o := e.order("O-K1"); o.State != "picked_up" || o.History[len(o.History)-1].ReceivedAt != wt("2026-01-22T10:00:00") {
+		t.Fatalf("fixture: O-K1 = %+v (its handover must reach the hub at 10:00Z)", o)
+	}
+
+	var kpi central.KPIReport
+	getJSON(t, e.hub, "/v1/kpi?from=2026-01-22&to=2026-01-22&by=site", http.StatusOK, &kpi)
+	if len(kpi.Rows) != 1 || kpi.Rows[0] != (central.Row{Key: "sz01", Orders: 2, PickedOnTime: 1, Late: 1, Rate: 0.5, Level: "bad"}) || kpi.Goal != 0.92 || kpi.Warn != 0.85 {
+		t.Fatalf("kpi = %+v", kpi)
+	}
+	var late struct{ Orders []central.LateOrder }
+	getJSON(t, e.hub, "/v1/kpi/late?site=sz01&from=2026-01-22&to=2026-01-22", http.StatusOK, &late)
+	if len(late.Orders) != 1 || late.Orders[0].OrderID != "O-K2" || late.Orders[0].Agent != "pack01" || late.Orders[0].Hours != 5 {
+		t.Fatalf("late = %+v", late)
+	}
+	var an central.AnomalyReport
+	getJSON(t, e.hub, "/v1/anomalies?from=2026-01-22&to=2026-01-22", http.StatusOK, &an)
+	if len(an.Series) != 2 || an.Series[0] != (central.CauseDay{Day: "2026-01-22", Cause: central.CauseManualUntraced, Count: 1}) ||
+		an.Series[1] != (central.CauseDay{Day: "2026-01-22", Cause: central.CauseStateDesync, Count: 1}) || len(an.Causes) != 5 {
+		t.Fatalf("anomalies = %+v", an)
+	}
+
+	// Consistency: pack01 last journaled O-K1 as printed, the hub has it picked up.
+	e.clk.Advance(11 * time.Minute)
+	var cons central.Consistency
+	getJSON(t, e.hub, "/v1/consistency?site=sz01", http.StatusOK, &cons)
+	if cons.Compared != 2 || cons.Agree != 1 || len(cons.Orders) != 1 || cons.Orders[0].OrderID != "O-K1" || cons.Level != "bad" {
+		t.Fatalf("consistency = %+v", cons)
+	}
+	// pack01 merges the hub's 已揽收: they agree again.
+	j1b := chain("j1", append(j1, wire.Entry{Kind: wire.KindMerge, OrderID: "O-K1", To: "picked_up", Waybill: wb1, Trigger: wire.TriggerHub, At: wt("2026-01-22T10:12:00")})...)
+	pc1.send("j1", j1b[len(j1):]...)
+	pc1.waitAck(2)
+	e.clk.Advance(11 * time.Minute)
+	getJSON(t, e.hub, "/v1/consistency", http.StatusOK, &cons)
+	if cons.Compared != 2 || cons.Agree != 2 || cons.Ratio != 1 || cons.Level != "ok" {
+		t.Fatalf("consistency after the merge = %+v", cons)
+	}
+	// The merge did not move the KPI: O-K1 is still on time at pack02's scan.
+	getJSON(t, e.hub, "/v1/kpi?by=day", http.StatusOK, &kpi)
+	if kpi.Total.PickedOnTime != 1 || kpi.Total.Late != 1 || len(kpi.Rows) != 1 || kpi.Rows[0].Key != "2026-01-22" {
+		t.Fatalf("kpi by day = %+v", kpi)
+	}
+
+	checkDailyReport(t, e, srv)
+}
+
+// checkDailyReport: nothing before 10:00 Shanghai on the 23rd; at 10:00 the 22nd's report is
+// stored, served as CSV (golden), HTML and mailed.
+func checkDailyReport(t *testing.T, e *env, srv *mailtest.Server) {
+	code, _ := do(t, e.hub, http.MethodGet, "/v1/reports/daily/2026-01-22", tokenFor(t, e.hub), nil)
+	if code != http.StatusNotFound {
+		t.Fatalf("report before 10:00: %d", code)
+	}
+	waitFor(t, "the report's timer", func() bool { return e.clk.Waiters() >= 1 })
+	e.clk.Set(time.Date(2026, 1, 23, 1, 59, 0, 0, time.UTC)) // 09:59 Shanghai
+	e.clk.Advance(time.Minute)                               // 10:00
+	waitFor(t, "the e-mailed report", func() bool { return len(srv.Messages()) == 1 })
+	code, csv := do(t, e.hub, http.MethodGet, "/v1/reports/daily/2026-01-22?format=csv", tokenFor(t, e.hub), nil)
+	if code != http.StatusOK {
+		t.Fatalf("csv: %d %s", code, csv)
+	}
+	golden := filepath.Join("testdata", "daily-2026-01-22.csv")
+	if *updateGolden {
+		if err := os.WriteFile(golden, csv, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(golden)
+	if err != nil || string(csv) != string(want) {
+		t.Fatalf("CSV differs from %s (%v):\n%s\nwant\n%s", golden, err, csv, want)
+	}
+	req, _ := http.NewRequestWithContext(context.Background(), http.MethodGet, "http://"+e.hub.Addr()+"/v1/reports/daily/2026-01-22", nil)
+	req.Header.Set("Authorization", "Bearer "+tokenFor(t, e.hub))
+	req.Header.Set("Accept", "text/csv")
+	if resp, err := http.DefaultClient.Do(req); err != nil || resp.Header.Get("Content-Type") != "text/csv; charset=utf-8" {
+		t.Fatalf("Accept: text/csv: %v %v", resp, err)
+	} else {
+		resp.Body.Close()
+	}
+	_, page := do(t, e.hub, http.MethodGet, "/v1/reports/daily/2026-01-22", tokenFor(t, e.hub), nil)
+	if !strings.Contains(string(page), "每日一致性报告 2026-01-22") || !strings.Contains(string(page), "100.00%") {
+		t.Fatalf("html:\n%s", page)
+	}
+	m := srv.Messages()[0]
+	if len(m.To) != 1 || m.To[0] != "ops@example.com" || !strings.Contains(m.Data, "filename=daily-2026-01-22.csv") ||
+		!strings.Contains(m.Data, base64.StdEncoding.EncodeToString(want)[:60]) {
+		t.Fatalf("mail:\n%s", m.Data)
+	}
+	if code, _ := do(t, e.hub, http.MethodGet, "/v1/reports/daily/22-01-2026", tokenFor(t, e.hub), nil); code != http.StatusBadRequest {
+		t.Errorf("bad date: %d", code)
+	}
+}

@@ -3,6 +3,7 @@ package hub
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"wedge/order"
 	"wedge/sync/hub/hubconsole"
@@ -31,6 +32,16 @@ type SiteOverview struct {
 	BreakersOpen   int             `json:"breakers_open"`
 	Unsynced       uint64          `json:"unsynced"`
 	SettingsDiffer bool            `json:"settings_differ"`
+	// Backlog is the site's 待分仓 as the hub's central index has it (nil: none).
+	Backlog *BacklogView `json:"backlog,omitempty"`
+}
+
+// BacklogView is a site's 待分仓 backlog: how many orders, their average and longest wait (from
+// when each entered 暂停进入 or 待分仓, by the hub's clock), as Go durations rounded to the second.
+type BacklogView struct {
+	Count   int    `json:"count"`
+	AvgWait string `json:"avg_wait"`
+	MaxWait string `json:"max_wait"`
 }
 
 // AgentOverview is one agent as GET /v1/agents shows it, with its last threshold command.
@@ -60,7 +71,9 @@ func (h *Hub) overview(ctx context.Context) (any, error) {
 	if err != nil {
 		return nil, err
 	}
+	now := h.clk.Now()
 	last := make([]*ThresholdsView, len(agents))
+	var backlogs map[string]*BacklogView
 	err = h.db.View(ctx, func(tx Tx) error {
 		for i, a := range agents {
 			cmds, err := agentCommands(tx, a.Site, a.Agent)
@@ -69,15 +82,16 @@ func (h *Hub) overview(ctx context.Context) (any, error) {
 			}
 			last[i] = lastThresholds(cmds)
 		}
-		return nil
+		backlogs, err = siteBacklogs(tx, now)
+		return err
 	})
 	if err != nil {
 		return nil, err
 	}
-	ov := Overview{At: wire.Time(h.clk.Now()), Sites: []SiteOverview{}, OrdersPerState: h.Stats().OrdersPerState}
+	ov := Overview{At: wire.Time(now), Sites: []SiteOverview{}, OrdersPerState: h.Stats().OrdersPerState}
 	for i, a := range agents {
 		if n := len(ov.Sites); n == 0 || ov.Sites[n-1].Site != a.Site {
-			ov.Sites = append(ov.Sites, SiteOverview{Site: a.Site})
+			ov.Sites = append(ov.Sites, SiteOverview{Site: a.Site, Backlog: backlogs[a.Site]})
 		}
 		s := &ov.Sites[len(ov.Sites)-1]
 		s.Agents = append(s.Agents, AgentOverview{agentRec: a, Thresholds: last[i]})
@@ -91,6 +105,37 @@ func (h *Hub) overview(ctx context.Context) (any, error) {
 		s.SettingsDiffer = s.SettingsDiffer || a.SettingsDiffer
 	}
 	return ov, nil
+}
+
+// siteBacklogs walks the central index's orders in 待分仓 (the list behind GET /v1/lists/overdue)
+// and sums them per site. The backlog is bounded by the breakers (a few hundred per site), so a
+// walk per overview is cheap.
+func siteBacklogs(tx Tx, now time.Time) (map[string]*BacklogView, error) {
+	type sum struct {
+		n          int
+		total, max time.Duration
+	}
+	sums := map[string]*sum{}
+	err := tx.OrdersInState(string(order.PendingAllocation), ListFilter{}, func(ix OrderIndex) (bool, error) {
+		s := sums[ix.Site]
+		if s == nil {
+			s = &sum{}
+			sums[ix.Site] = s
+		}
+		s.n++
+		if t, err := wire.ParseTime(ix.Since); err == nil && !t.IsZero() && now.After(t) {
+			w := now.Sub(t)
+			s.total += w
+			s.max = max(s.max, w)
+		}
+		return true, nil
+	})
+	out := make(map[string]*BacklogView, len(sums))
+	for site, s := range sums {
+		out[site] = &BacklogView{Count: s.n, AvgWait: (s.total / time.Duration(s.n)).Round(time.Second).String(),
+			MaxWait: s.max.Round(time.Second).String()}
+	}
+	return out, err
 }
 
 // lastThresholds is the newest readable threshold command of cmds (oldest first), or nil.

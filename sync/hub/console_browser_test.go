@@ -60,7 +60,18 @@ func TestConsoleBrowser(t *testing.T) {
 	publishStatus(t, pack, wire.Status{JournalID: "jp", Version: "v1.4.0", SettingsHash: "aaaa", Unsynced: 3})
 	publishStatus(t, dock, wire.Status{JournalID: "jd", Version: "v1.4.0", SettingsHash: "bbbb", BreakerOpen: true})
 	publishStatus(t, sh, wire.Status{JournalID: "js", Version: "v1.3.9", SettingsHash: "cccc"})
-	pack.send("jp", chain("jp", spine("O-1001")...)...)
+	wb1, wb2 := "SF1234567890123", "SF1234567890124"
+	pack.send("jp", chain("jp",
+		wire.Entry{Kind: wire.KindIntake, OrderID: "O-K1", To: "pending_allocation", Trigger: wire.TriggerHub, Order: paidOrder("O-K1", "2026-01-22T01:00:00"), At: wt("2026-01-22T01:05:00")},
+		wire.Entry{Kind: wire.KindStep, OrderID: "O-K1", From: "pending_allocation", To: "waybill_printed", Waybill: wb1, Carrier: "sf", Station: "print-1", Device: "scan-p1", Operator: "李四", Trigger: wire.TriggerPrint, At: wt("2026-01-22T01:30:00")},
+		wire.Entry{Kind: wire.KindIntake, OrderID: "O-K2", To: "pending_allocation", Trigger: wire.TriggerHub, Order: paidOrder("O-K2", "2026-01-22T02:00:00"), At: wt("2026-01-22T02:05:00")},
+		wire.Entry{Kind: wire.KindStep, OrderID: "O-K2", From: "pending_allocation", To: "waybill_printed", Waybill: wb2, Carrier: "sf", Trigger: wire.TriggerPrint, At: wt("2026-01-22T02:30:00")},
+		wire.Entry{Kind: wire.KindReject, OrderID: "O-K1", Reason: "wrong_state", Trigger: wire.TriggerScan, At: wt("2026-01-22T02:40:00")},
+		wire.Entry{Kind: wire.KindStep, OrderID: "O-K1", From: "waybill_printed", To: "picked_up", Waybill: wb1, Station: "handover-1", Device: "scan-d1", Operator: "张三", Trigger: wire.TriggerScan, At: wt("2026-01-22T03:00:00")},
+		wire.Entry{Kind: wire.KindStep, OrderID: "O-K2", From: "waybill_printed", To: "picked_up", Waybill: wb2, Trigger: wire.TriggerManual,
+			Operator: "李四", Detail: "扫描枪故障 scanner broken", At: wt("2026-01-22T07:00:00")},
+		wire.Entry{Kind: wire.KindIntake, OrderID: "O-K3", To: "pending_allocation", Trigger: wire.TriggerHub, Order: paidOrder("O-K3", "2026-01-22T07:30:00"), At: wt("2026-01-22T07:40:00")},
+	)...)
 	pack.waitAck(1)
 
 	ctx := browsertest.Browser(t, exe, 1400, 900)
@@ -104,6 +115,63 @@ func TestConsoleBrowser(t *testing.T) {
 	pollText(t, ctx, `.site[data-site="sz01"] tr[data-agent="dock01"]`, "console:alice")
 	pollText(t, ctx, `.site[data-site="sz01"] tr[data-agent="dock01"]`, "≤350")
 	browserShot(t, ctx, "hub-console-network.png")
+
+	pollText(t, ctx, `.site[data-site="sz01"] .site-backlog`, "待分仓 1 · 平均等待 20m0s")
+
+	// KPI: the network by site, then sz01 with its late order; the late order's trace.
+	err = chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`#tabs button[data-tab="kpi"]`)),
+		chromedp.SetValue(chromedp.CSS(`#kpi-from`), "2026-01-22"), chromedp.SetValue(chromedp.CSS(`#kpi-to`), "2026-01-22"),
+		chromedp.Click(chromedp.CSS(`#kpi-form button`)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pollText(t, ctx, `.kpi tr[data-key="sz01"] .rate`, "50.0%")
+	pollText(t, ctx, `.kpi tr[data-key="sz01"] .late`, "1")
+	browserShot(t, ctx, "hub-console-kpi.png")
+	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`.kpi a.drill[data-site="sz01"]`))); err != nil {
+		t.Fatal(err)
+	}
+	pollText(t, ctx, `#kpi-crumbs`, "sz01")
+	pollText(t, ctx, `.late tr[data-order="O-K2"]`, "5")
+
+	// Trace by the waybill: who, where, when, from → to, chain checked.
+	err = chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`#tabs button[data-tab="trace"]`)),
+		chromedp.SendKeys(chromedp.CSS(`#trace-q`), wb1), chromedp.Click(chromedp.CSS(`#trace-form button`)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pollText(t, ctx, `.trace-order[data-order="O-K1"] h2`, wb1)
+	pollText(t, ctx, `.trace-order[data-order="O-K1"] tr[data-seq="6"]`, "张三")
+	pollText(t, ctx, `.trace-order[data-order="O-K1"] tr[data-seq="6"]`, "sz01/pack01 · handover-1")
+	pollText(t, ctx, `.trace-order[data-order="O-K1"] tr[data-seq="6"]`, "waybill_printed → picked_up")
+	pollText(t, ctx, `.trace-order[data-order="O-K1"] tr[data-seq="6"] .chain`, "✓")
+	browserShot(t, ctx, "hub-console-trace.png")
+
+	// Anomalies by cause: the refused scan and the manual confirmation, in the table and the chart.
+	err = chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`#tabs button[data-tab="anomalies"]`)),
+		chromedp.SetValue(chromedp.CSS(`#anom-from`), "2026-01-22"), chromedp.SetValue(chromedp.CSS(`#anom-to`), "2026-01-22"),
+		chromedp.Click(chromedp.CSS(`#anom-form button`)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pollText(t, ctx, `.anomalies tr[data-cause="state_desync"]`, "跨系统状态不同步")
+	pollText(t, ctx, `.anomalies tr[data-cause="state_desync"] .count`, "1")
+	pollText(t, ctx, `.anomalies tr[data-cause="manual_untraced"] .count`, "1")
+	pollText(t, ctx, `#anom-chart g[data-cause="manual_untraced"] .value`, "1")
+	browserShot(t, ctx, "hub-console-anomalies.png")
+
+	// Lists: the rejected scans, filtered by site.
+	err = chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`#tabs button[data-tab="lists"]`)),
+		chromedp.SetValue(chromedp.CSS(`#list-kind`), "rejected"), chromedp.SendKeys(chromedp.CSS(`#list-site`), "sz01"),
+		chromedp.Click(chromedp.CSS(`#list-form button`)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pollText(t, ctx, `#list-out .list`, "O-K1")
+	pollText(t, ctx, `#tabs`, "网络总览")
+	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`#tabs button[data-tab="network"]`))); err != nil {
+		t.Fatal(err)
+	}
 
 	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`#lang-btn`))); err != nil {
 		t.Fatal(err)

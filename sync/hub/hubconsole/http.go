@@ -29,7 +29,7 @@ func (c *Console) Handler() http.Handler {
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
 		http.ServeFileFS(w, r, static, "index.html")
 	})
-	for _, f := range []string{"app.js", "app.css", "charts.js"} {
+	for _, f := range []string{"app.js", "app.css", "charts.js", "pages.js"} {
 		mux.Handle("GET /"+f, files)
 	}
 	mux.HandleFunc("GET /ws", c.serveWS)

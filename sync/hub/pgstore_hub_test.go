@@ -60,6 +60,8 @@ func TestBehaviourOnPostgres(t *testing.T) {
 		{"TraceErrors", TestTraceErrors},
 		{"CentralLists", TestCentralLists},
 		{"CentralMeasuresOnTheHub", TestCentralMeasuresOnTheHub},
+		{"ConsoleCommandAuditedLikeTheAPI", TestConsoleCommandAuditedLikeTheAPI},
+		{"ConsoleBrowser", TestConsoleBrowser},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			envStore = pgStores(t, srv)

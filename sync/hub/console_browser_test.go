@@ -168,7 +168,15 @@ func TestConsoleBrowser(t *testing.T) {
 		t.Fatal(err)
 	}
 	pollText(t, ctx, `#list-out .list`, "O-K1")
-	pollText(t, ctx, `#tabs`, "网络总览")
+	// Consistency and presale render their summaries.
+	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`#tabs button[data-tab="consistency"]`))); err != nil {
+		t.Fatal(err)
+	}
+	pollText(t, ctx, `#cons-out .summary`, "一致率")
+	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`#tabs button[data-tab="presale"]`))); err != nil {
+		t.Fatal(err)
+	}
+	pollText(t, ctx, `#pre-out .summary`, "已付定金 0")
 	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`#tabs button[data-tab="network"]`))); err != nil {
 		t.Fatal(err)
 	}

@@ -6,6 +6,7 @@ const T = {
   title: ["中心控制台", "Central console"],
   tab_network: ["网络总览", "Network"], tab_kpi: ["时效 KPI", "KPI"], tab_trace: ["订单追溯", "Trace"],
   tab_anomalies: ["异常", "Anomalies"], tab_lists: ["清单", "Lists"],
+  tab_consistency: ["一致性", "Consistency"], tab_presale: ["预售", "Presale"],
   conn_ok: ["实时", "live"], conn_off: ["未连接", "offline"],
   logout: ["退出", "Sign out"], login_title: ["登录", "Sign in"], login: ["登录", "Sign in"],
   user: ["用户名", "User"], password: ["密码", "Password"],

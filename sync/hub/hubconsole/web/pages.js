@@ -23,6 +23,11 @@
     lvl_ok: ["达标", "ok"], lvl_warn: ["预警", "warn"], lvl_bad: ["未达标", "bad"], lvl_none: ["无数据", "none"],
     anomalies_chart: ["异常次数（按原因）", "anomalies by cause"], kpi_chart: ["揽收达成率", "pickup rate"],
     truncated: ["记录过多，仅显示前部分", "too many entries: the first ones are shown"],
+    compared: ["已比对", "compared"], agree: ["一致", "agree"], settling: ["同步中", "settling"], ratio: ["一致率", "ratio"],
+    hub_state: ["中心状态", "hub state"], agent_states: ["各终端状态", "the PCs' states"], disagreements: ["不一致订单", "disagreeing orders"],
+    deposits: ["已付定金", "deposits"], balance_paid: ["已付尾款", "balance paid"], conversion: ["尾款转化率", "conversion"],
+    avg_to_pending: ["尾款到待分仓平均（小时）", "avg balance → pending (h)"], awaiting: ["待付尾款", "awaiting balance"],
+    suspect: ["疑似异常", "suspect"], balance_at: ["尾款时间", "balance paid"], pending_at: ["进入待分仓", "reached pending"],
   };
   const l = (k) => both(L[k][0], L[k][1]);
   const pct = (r) => (Math.round(r * 1000) / 10).toFixed(1) + "%";
@@ -221,4 +226,56 @@
   $("list-form").addEventListener("submit", (ev) => { ev.preventDefault(); loadList(); });
   C.pageOpen.lists = () => { if (!list) loadList(); };
   C.renderers.lists = renderList;
+
+  // --- consistency between the PCs and the hub, and the presale watch ---
+  function siteReport(name, path, siteInput, box, render) {
+    let rep = null;
+    const load = async () => {
+      const res = await api("GET", path + query({ site: $(siteInput).value.trim() }));
+      if (!res.ok) { rep = null; showError($(box), res); return; }
+      rep = res.data;
+      render(rep, $(box));
+    };
+    C.pageOpen[name] = () => { if (!rep) load(); };
+    C.renderers[name] = () => { if (rep) render(rep, $(box)); };
+    return load;
+  }
+  const stat = (k, v) => el("span", { class: "stat" }, `${l(k)} ${v}`);
+  const loadCons = siteReport("consistency", "api/v1/consistency", "cons-site", "cons-out", (rep, box) => {
+    box.replaceChildren(el("p", { class: "summary" }, stat("ratio", pct(rep.ratio)), " · ", stat("compared", rep.compared), " · ",
+      stat("agree", rep.agree), " · ", stat("settling", rep.settling), " ", levelBadge(rep.level)));
+    box.append(table([
+      { title: l("site"), cell: (r) => r.site },
+      { title: l("compared"), num: true, cell: (r) => r.compared },
+      { title: l("agree"), num: true, cell: (r) => r.agree },
+      { title: l("ratio"), num: true, cell: (r) => pct(r.ratio) },
+      { title: l("level"), cell: (r) => levelBadge(r.level) },
+    ], (rep.sites || []).map((r) => ({ v: r, attrs: { "data-site": r.site } })), "consistency"));
+    box.append(el("h3", {}, `${l("disagreements")} (${(rep.orders || []).length})`));
+    if ((rep.orders || []).length) {
+      box.append(table([
+        { title: l("order"), cell: (o) => el("a", { class: "drill", onclick: () => traceFor(o.order_id) }, o.order_id) },
+        { title: l("site"), cell: (o) => o.site },
+        { title: l("hub_state"), cell: (o) => o.hub_state },
+        { title: l("agent_states"), cell: (o) => o.agents.map((a) => `${a.agent}: ${a.state}`).join(", ") },
+      ], rep.orders.map((o) => ({ v: o, attrs: { "data-order": o.order_id } }))));
+    }
+  });
+  $("cons-form").addEventListener("submit", (ev) => { ev.preventDefault(); loadCons(); });
+
+  const presaleTable = (orders) => (orders.length ? table([
+    { title: l("order"), cell: (o) => el("a", { class: "drill", onclick: () => traceFor(o.order_id) }, o.order_id) },
+    { title: l("site"), cell: (o) => o.site },
+    { title: l("state"), cell: (o) => o.state },
+    { title: l("balance_at"), cell: (o) => fmtTime(o.balance_paid_at) },
+    { title: l("pending_at"), cell: (o) => fmtTime(o.pending_at) },
+    { title: l("hours"), num: true, cell: (o) => o.hours || "—" },
+  ], orders.map((o) => ({ v: o, attrs: { "data-order": o.order_id } }))) : el("p", { class: "empty" }, l("none")));
+  const loadPre = siteReport("presale", "api/v1/presale", "pre-site", "pre-out", (rep, box) => {
+    box.replaceChildren(el("p", { class: "summary" }, stat("deposits", rep.deposits), " · ", stat("balance_paid", rep.balance_paid), " · ",
+      stat("conversion", pct(rep.conversion)), " · ", stat("avg_to_pending", rep.avg_hours_to_pending)));
+    box.append(el("h3", {}, `${l("suspect")} (${rep.suspect.length})`), presaleTable(rep.suspect),
+      el("h3", {}, `${l("awaiting")} (${rep.awaiting_balance.length})`), presaleTable(rep.awaiting_balance));
+  });
+  $("pre-form").addEventListener("submit", (ev) => { ev.preventDefault(); loadPre(); });
 })();

@@ -20,10 +20,10 @@
 // command sent from the console is therefore stored and audited like an API command, by
 // "console:alice".
 //
-// Live view. One owner goroutine builds the overview (Options via New's snapshot function) when
-// Changed is called and at least every PushEvery, and pushes it to every open browser when it
-// differs from the last one. A slow browser never holds it up: each has a one-message mailbox that
-// keeps only the newest overview.
+// Live view. While a browser is connected, one owner goroutine builds the overview (New's snapshot
+// function) when Changed is called (at most every 250 ms) and at least every PushEvery, and pushes
+// it to every open browser when it differs from the last one. A slow browser never holds it up:
+// each has a one-message mailbox that keeps only the newest overview.
 package hubconsole
 
 import (
@@ -211,12 +211,19 @@ func (c *Console) Close() {
 	c.wg.Wait()
 }
 
-// run is the owner: it rebuilds the overview on Changed or every PushEvery and broadcasts it when
-// it changed.
+// minGap is the least time between two overview builds, however often the hub commits: the
+// overview is for people, and a busy hub must not spend its store on rebuilding it. Real time (a
+// pace, not logic).
+const minGap = 250 * time.Millisecond
+
+// run is the owner: it rebuilds the overview on Changed or every PushEvery while a browser is
+// connected, and broadcasts it when it changed.
 func (c *Console) run() {
 	defer close(c.done)
 	t := c.clk.NewTimer(c.opts.PushEvery)
 	defer t.Stop()
+	gap := time.NewTimer(0)
+	defer gap.Stop()
 	for {
 		select {
 		case <-c.closing:
@@ -224,9 +231,29 @@ func (c *Console) run() {
 		case <-c.changed:
 		case <-t.C():
 		}
-		c.refresh()
+		if c.watched() {
+			c.refresh()
+		}
+		gap.Reset(minGap)
+		select {
+		case <-c.closing:
+			return
+		case <-gap.C:
+		}
 		t.Reset(c.opts.PushEvery)
 	}
+}
+
+// watched reports whether a browser is connected; without one the last overview is forgotten, so
+// the next browser gets a fresh one.
+func (c *Console) watched() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.clients) == 0 {
+		c.last = nil
+		return false
+	}
+	return true
 }
 
 // wantsJSON reports whether r is a state-changing request with a JSON body.

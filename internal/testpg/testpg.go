@@ -75,6 +75,30 @@ func Start(t testing.TB) *Server {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { os.RemoveAll(dir) })
+	return startIn(t, bin, dir, "")
+}
+
+// StartIn is Start with the cluster kept in dir (made there on first use, reused after), for
+// benchmarks whose data outlives one run; settings are more server options (-c name=value …).
+// The server is stopped at the end of the test, the directory stays. WEDGE_TEST_PG is not used.
+func StartIn(t testing.TB, dir, settings string) *Server {
+	t.Helper()
+	bin := binDir()
+	if bin == "" {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("PostgreSQL is not installed (CI must install it: see .ci/run)")
+		}
+		t.Skip("PostgreSQL is not installed (apt-get install postgresql)")
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return startIn(t, bin, dir, settings)
+}
+
+// startIn starts (after initdb when dir holds no cluster yet) a server on the cluster in dir.
+func startIn(t testing.TB, bin, dir, settings string) *Server {
+	t.Helper()
 	var asUser []string
 	if os.Geteuid() == 0 {
 		u, err := user.Lookup("postgres")
@@ -95,11 +119,13 @@ func Start(t testing.TB) *Server {
 		return cmd.CombinedOutput()
 	}
 	data := filepath.Join(dir, "data")
-	if out, err := run("initdb", "-D", data, "-A", "trust", "-U", "postgres", "-E", "UTF8", "--no-sync", "--no-locale"); err != nil {
-		t.Fatalf("initdb: %v\n%s", err, out)
+	if _, err := os.Stat(filepath.Join(data, "PG_VERSION")); err != nil {
+		if out, err := run("initdb", "-D", data, "-A", "trust", "-U", "postgres", "-E", "UTF8", "--no-sync", "--no-locale"); err != nil {
+			t.Fatalf("initdb: %v\n%s", err, out)
+		}
 	}
 	port := freePort(t)
-	opts := fmt.Sprintf("-p %d -k %s -c listen_addresses=127.0.0.1 -c fsync=off -c full_page_writes=off -c max_connections=100", port, dir)
+	opts := fmt.Sprintf("-p %d -k %s -c listen_addresses=127.0.0.1 -c fsync=off -c full_page_writes=off -c max_connections=100 %s", port, dir, settings)
 	if out, err := run("pg_ctl", "-D", data, "-l", filepath.Join(dir, "log"), "-o", opts, "-w", "-t", "60", "start"); err != nil {
 		log, _ := os.ReadFile(filepath.Join(dir, "log"))
 		t.Fatalf("pg_ctl start: %v\n%s\n%s", err, out, log)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 
@@ -98,7 +99,7 @@ func (h *Hub) getTrace(w http.ResponseWriter, r *http.Request) {
 	}
 	kinds := []string{TraceOrderID, TraceFingerprint, TraceChannelOrderNo, TraceWaybill}
 	if kind != "" {
-		if !strings.Contains(" order_id fingerprint channel_order_no waybill ", " "+kind+" ") {
+		if !slices.Contains(kinds, kind) {
 			writeError(w, http.StatusBadRequest, fmt.Sprintf("kind 无效 / invalid kind %q (order_id, channel_order_no, waybill or fingerprint)", kind))
 			return
 		}

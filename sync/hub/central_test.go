@@ -192,3 +192,42 @@ func TestCentralLists(t *testing.T) {
 		t.Fatalf("a phone number shows unmasked: %s", raw)
 	}
 }
+
+// Orders the order system POSTs are indexed too: one sent without an id is found by its
+// fingerprint (its id), an assigned waybill finds its order, and an order only an agent's
+// rejection names is traced with an empty state.
+func TestTracePostedOrders(t *testing.T) {
+	e := newEnv(t)
+	noID := wire.OrderMsg{Type: wire.TypeOrder, Channel: "tmall", ChannelOrderNo: "4012345678901234", BuyerID: "b-1001",
+		OrderedAt: "2026-01-22T08:00:00Z", SKUs: []string{"SKU-1"}, Payment: "full"}
+	withID := wire.OrderMsg{Type: wire.TypeOrder, OrderID: "ERP-7", Channel: "jd", ChannelOrderNo: "JD000000000001", BuyerID: "b-2",
+		OrderedAt: "2026-01-22T08:00:00Z", SKUs: []string{"SKU-9"}, Payment: "deposit"}
+	var r struct {
+		OrderIDs []string `json:"order_ids"`
+	}
+	postJSON(t, e.hub, "/v1/orders", map[string]any{"site": "sz01", "orders": []wire.OrderMsg{noID, withID,
+		{Type: wire.TypeWaybill, OrderID: "ERP-7", Carrier: "jd", Waybill: "JD0012345678901"}}}, http.StatusOK, &r)
+	fp := noID.ID()
+	if ans := traceOf(t, e.hub, fp); ans.Kind != hub.TraceFingerprint || ans.Orders[0].OrderID != fp || ans.Orders[0].State != "pending_allocation" {
+		t.Fatalf("by the fingerprint id: %+v", ans)
+	}
+	ordered, _ := wire.ParseTime(withID.OrderedAt)
+	for q, kind := range map[string]string{
+		"JD0012345678901": hub.TraceWaybill,
+		wire.Fingerprint("jd", "JD000000000001", "b-2", ordered, []string{"SKU-9"}): hub.TraceFingerprint,
+		"JD000000000001": hub.TraceChannelOrderNo,
+	} {
+		if ans := traceOf(t, e.hub, q); ans.Kind != kind || len(ans.Orders) != 1 || ans.Orders[0].OrderID != "ERP-7" ||
+			ans.Orders[0].State != "awaiting_balance" || len(ans.Orders[0].Entries) != 0 {
+			t.Fatalf("trace %q = %+v, want ERP-7 by %s", q, ans, kind)
+		}
+	}
+	a := newAgent(t, e.broker.URL(), "gz02", "pack01")
+	a.send("j1", chain("j1", wire.Entry{Kind: wire.KindReject, OrderID: "O-SHORT", Reason: "contract_violation", Trigger: wire.TriggerHub})...)
+	a.waitAck(1)
+	ans := traceOf(t, e.hub, "O-SHORT")
+	if ans.Kind != hub.TraceOrderID || ans.Orders[0].State != "" || ans.Orders[0].Site != "gz02" || len(ans.Orders[0].Entries) != 1 ||
+		ans.Orders[0].Entries[0].Reason != "contract_violation" || ans.Orders[0].Entries[0].ReasonZH == "" {
+		t.Fatalf("rejection-only order = %+v", ans)
+	}
+}

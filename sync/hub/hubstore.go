@@ -109,7 +109,8 @@ type Tx interface {
 type OrderIndex struct {
 	OrderID string `json:"order_id"`
 	Site    string `json:"site"`
-	// Agent is the agent whose entry last moved the order ("" when only the hub's API moved it).
+	// Agent is the agent whose entry last touched the order ("" when none did since the index
+	// was built: only the hub's API, or a row rebuilt for an older store).
 	Agent string `json:"agent,omitempty"`
 	State string `json:"state"`
 	// Since (wire time) is when the order first entered the backlog (暂停进入 or 待分仓), kept

@@ -58,6 +58,7 @@ func TestBehaviourOnPostgres(t *testing.T) {
 		{"TokenAdminAPI", TestTokenAdminAPI},
 		{"TraceByEveryKey", TestTraceByEveryKey},
 		{"TraceErrors", TestTraceErrors},
+		{"TracePostedOrders", TestTracePostedOrders},
 		{"CentralLists", TestCentralLists},
 		{"CentralMeasuresOnTheHub", TestCentralMeasuresOnTheHub},
 		{"ConsoleCommandAuditedLikeTheAPI", TestConsoleCommandAuditedLikeTheAPI},

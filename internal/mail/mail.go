@@ -181,40 +181,59 @@ func (c Config) compose(to []string, m Message) ([]byte, error) {
 		return nil, fmt.Errorf("%w: subject with a line break", ErrConfig)
 	}
 	var b bytes.Buffer
-	mw := multipart.NewWriter(&b)
+	mixed := multipart.NewWriter(&b)
 	fmt.Fprintf(&b, "From: %s\r\nTo: %s\r\nSubject: %s\r\nDate: %s\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=%s\r\n\r\n",
-		c.From, strings.Join(to, ", "), mime.BEncoding.Encode("utf-8", m.Subject), time.Now().Format(time.RFC1123Z), mw.Boundary())
-	part := func(h textproto.MIMEHeader, data []byte) error {
-		h.Set("Content-Transfer-Encoding", "base64")
-		w, err := mw.CreatePart(h)
-		if err != nil {
-			return err
-		}
-		enc := base64.StdEncoding.EncodeToString(data)
-		for len(enc) > 76 {
-			fmt.Fprintf(w, "%s\r\n", enc[:76])
-			enc = enc[76:]
-		}
-		_, err = fmt.Fprintf(w, "%s\r\n", enc)
-		return err
-	}
-	if err := part(textproto.MIMEHeader{"Content-Type": {"text/plain; charset=utf-8"}}, []byte(m.Text)); err != nil {
+		c.From, strings.Join(to, ", "), mime.BEncoding.Encode("utf-8", m.Subject), time.Now().Format(time.RFC1123Z), mixed.Boundary())
+	var alt bytes.Buffer
+	aw := multipart.NewWriter(&alt)
+	if err := part(aw, "text/plain; charset=utf-8", nil, []byte(m.Text)); err != nil {
 		return nil, err
 	}
 	if m.HTML != nil {
-		if err := part(textproto.MIMEHeader{"Content-Type": {"text/html; charset=utf-8"}}, m.HTML); err != nil {
+		if err := part(aw, "text/html; charset=utf-8", nil, m.HTML); err != nil {
 			return nil, err
 		}
+	}
+	if err := aw.Close(); err != nil {
+		return nil, err
+	}
+	w, err := mixed.CreatePart(textproto.MIMEHeader{"Content-Type": {"multipart/alternative; boundary=" + aw.Boundary()}})
+	if err != nil {
+		return nil, err
+	}
+	if _, err := w.Write(alt.Bytes()); err != nil {
+		return nil, err
 	}
 	for _, a := range m.Attachments {
-		h := textproto.MIMEHeader{"Content-Type": {a.ContentType}}
-		h.Set("Content-Disposition", mime.FormatMediaType("attachment", map[string]string{"filename": a.Name}))
-		if err := part(h, a.Data); err != nil {
+		disp := mime.FormatMediaType("attachment", map[string]string{"filename": a.Name})
+		if err := part(mixed, a.ContentType, textproto.MIMEHeader{"Content-Disposition": {disp}}, a.Data); err != nil {
 			return nil, err
 		}
 	}
-	if err := mw.Close(); err != nil {
+	if err := mixed.Close(); err != nil {
 		return nil, err
 	}
 	return b.Bytes(), nil
+}
+
+// part writes one base64 part of content type ct with the extra headers h.
+func part(mw *multipart.Writer, ct string, h textproto.MIMEHeader, data []byte) error {
+	if h == nil {
+		h = textproto.MIMEHeader{}
+	}
+	h.Set("Content-Type", ct)
+	h.Set("Content-Transfer-Encoding", "base64")
+	w, err := mw.CreatePart(h)
+	if err != nil {
+		return err
+	}
+	enc := base64.StdEncoding.EncodeToString(data)
+	for len(enc) > 76 {
+		if _, err := fmt.Fprintf(w, "%s\r\n", enc[:76]); err != nil {
+			return err
+		}
+		enc = enc[76:]
+	}
+	_, err = fmt.Fprintf(w, "%s\r\n", enc)
+	return err
 }

@@ -4,6 +4,10 @@ import (
 	"context"
 	"encoding/base64"
 	"errors"
+	"io"
+	"mime"
+	"mime/multipart"
+	netmail "net/mail"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,17 +17,51 @@ import (
 	"wedge/internal/mail/mailtest"
 )
 
-// decodeParts returns the base64 bodies of a message's parts, decoded.
-func decodeParts(data string) string {
-	var out strings.Builder
-	for _, block := range strings.Split(data, "\r\n\r\n") {
-		b, err := base64.StdEncoding.DecodeString(strings.ReplaceAll(strings.TrimSpace(strings.Split(block, "\r\n--")[0]), "\r\n", ""))
-		if err == nil && len(b) > 0 {
-			out.Write(b)
-			out.WriteString("\n")
+// parts parses a delivered message and returns its leaf parts by content type (decoded), with the
+// attachment's file name under "file:NAME".
+func parts(t *testing.T, data string) map[string]string {
+	t.Helper()
+	msg, err := netmail.ReadMessage(strings.NewReader(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]string{}
+	var walk func(ct string, body io.Reader)
+	walk = func(ct string, body io.Reader) {
+		mt, params, err := mime.ParseMediaType(ct)
+		if err != nil {
+			t.Fatalf("content type %q: %v", ct, err)
+		}
+		if !strings.HasPrefix(mt, "multipart/") {
+			t.Fatalf("not multipart: %s", mt)
+		}
+		r := multipart.NewReader(body, params["boundary"])
+		for {
+			p, err := r.NextRawPart()
+			if err == io.EOF {
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			pct := p.Header.Get("Content-Type")
+			if strings.HasPrefix(pct, "multipart/") {
+				walk(pct, p)
+				continue
+			}
+			b, err := io.ReadAll(base64.NewDecoder(base64.StdEncoding, p))
+			if err != nil {
+				t.Fatal(err)
+			}
+			key := strings.Split(pct, ";")[0]
+			if fn := p.FileName(); fn != "" {
+				key = "file:" + fn
+			}
+			out[key] = string(b)
 		}
 	}
-	return out.String()
+	walk(msg.Header.Get("Content-Type"), msg.Body)
+	return out
 }
 
 func TestSendReachesTheServer(t *testing.T) {
@@ -47,13 +85,11 @@ func TestSendReachesTheServer(t *testing.T) {
 	if m.From != "hub@example.com" || len(m.To) != 2 || m.Auth != "hub" {
 		t.Errorf("envelope %+v", m)
 	}
-	body := decodeParts(m.Data)
-	for _, want := range []string{"正文 body", "<p>表</p>", "a,b\n1,2"} {
-		if !strings.Contains(body, want) {
-			t.Errorf("message lacks %q:\n%s", want, body)
-		}
+	got := parts(t, m.Data)
+	if got["text/plain"] != "正文 body" || got["text/html"] != "<p>表</p>" || got["file:r.csv"] != "a,b\n1,2\n" {
+		t.Errorf("parts = %q", got)
 	}
-	if !strings.Contains(m.Data, `filename=r.csv`) || !strings.Contains(m.Data, "Subject: =?utf-8?b?") {
+	if !strings.Contains(m.Data, "Subject: =?utf-8?b?") || !strings.Contains(m.Data, "multipart/alternative") {
 		t.Errorf("headers:\n%s", m.Data)
 	}
 }

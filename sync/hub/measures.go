@@ -280,33 +280,64 @@ func (h *Hub) startMeasures() error {
 	return nil
 }
 
+// Retries of a daily report whose e-mail failed (or whose store failed): every reportRetry, at most
+// reportRetries times, then it waits for the next day's.
+const (
+	reportRetry   = 15 * time.Minute
+	reportRetries = 8
+)
+
 // reportLoop writes the previous day's report at each due time until the hub stops.
 func (h *Hub) reportLoop(at string) {
 	defer close(h.reportDone)
 	for {
 		due, day, _ := h.measures.NextReport(h.clk.Now(), at)
-		t := h.clk.NewTimer(due.Sub(h.clk.Now()))
-		select {
-		case <-h.quit:
-			t.Stop()
+		if !h.sleep(due.Sub(h.clk.Now())) {
 			return
-		case <-t.C():
 		}
-		if err := h.WriteDailyReport(context.Background(), day); err != nil {
-			h.log.Error("日报未生成 / daily report not written", "day", day, logging.Err(err))
+		for try := 1; ; try++ {
+			err := h.WriteDailyReport(context.Background(), day)
+			if err == nil {
+				break
+			}
+			h.log.Error("日报未完成 / daily report not done", "day", day, "try", try, logging.Err(err))
+			if try > reportRetries {
+				break
+			}
+			if !h.sleep(reportRetry) {
+				return
+			}
 		}
 	}
 }
 
-// WriteDailyReport builds and stores the report of day (network zone), records the day's state
-// mismatches as anomalies, and mails it when a Mailer is set. A day already reported is left as it
-// is (and not mailed again).
+// sleep waits d on the hub's clock; false when the hub stops first.
+func (h *Hub) sleep(d time.Duration) bool {
+	t := h.clk.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-h.quit:
+		return false
+	case <-t.C():
+		return true
+	}
+}
+
+// storedReport is a daily report as the store keeps it (Meta report/daily/DAY): the report, and
+// whether its e-mail went out.
+type storedReport struct {
+	central.DailyReport
+	Mailed bool `json:"mailed,omitempty"`
+}
+
+// WriteDailyReport builds and stores the report of day (network zone) unless it is stored already,
+// records the day's state mismatches as anomalies, and mails it when a Mailer is set and it has not
+// been mailed yet. A stored report is never rebuilt: what was sent is what is served.
 func (h *Hub) WriteDailyReport(ctx context.Context, day string) error {
-	var rep central.DailyReport
-	written := false
+	var rep storedReport
+	fresh := false
 	err := h.db.Update(ctx, func(tx Tx) error {
-		var old central.DailyReport
-		if ok, err := getDoc(tx.Meta(reportKey(day)))("daily report", &old); err != nil || ok {
+		if ok, err := getDoc(tx.Meta(reportKey(day)))("daily report", &rep); err != nil || ok {
 			return err
 		}
 		orders, err := centralOrders(tx, "")
@@ -314,9 +345,8 @@ func (h *Hub) WriteDailyReport(ctx context.Context, day string) error {
 			return err
 		}
 		now := h.clk.Now()
-		mism := h.measures.Consistency(orders, "", now)
 		start, _ := central.ParseDay(day, h.measures.Location())
-		for _, d := range mism.Orders {
+		for _, d := range h.measures.Consistency(orders, "", now).Orders {
 			if err := tx.AddAnomalies(central.HourKey(start), d.Site, central.KindStateMismatch, 1); err != nil {
 				return err
 			}
@@ -325,28 +355,34 @@ func (h *Hub) WriteDailyReport(ctx context.Context, day string) error {
 		if err != nil {
 			return err
 		}
-		rep = h.measures.Daily(central.ReportInput{Day: day, Orders: orders, Anomalies: counts, Now: now})
-		written = true
+		rep, fresh = storedReport{DailyReport: h.measures.Daily(central.ReportInput{Day: day, Orders: orders, Anomalies: counts, Now: now})}, true
 		return tx.PutMeta(reportKey(day), mustJSON(rep))
 	})
-	if err != nil || !written {
+	if err == nil && fresh {
+		h.log.Info("日报已生成 / daily report written", "day", day, "consistency", rep.Total.Consistency)
+	}
+	if err != nil || rep.Mailed || h.opts.Measures.Mailer == nil {
 		return err
 	}
-	h.log.Info("日报已生成 / daily report written", "day", day, "consistency", rep.Total.Consistency)
-	if h.opts.Measures.Mailer == nil {
-		return nil
-	}
-	msg := mail.Message{
-		Subject: fmt.Sprintf("每日一致性报告 %s / Daily consistency report %s", day, day),
-		Text: fmt.Sprintf("%s 状态一致率 %.2f%%，揽收超时 %d，滞留 %d。详见附件。\nConsistency %.2f%%, late %d, stuck %d. See the attachment.",
-			day, rep.Total.Consistency*100, rep.Total.Late, rep.Total.Stuck, rep.Total.Consistency*100, rep.Total.Late, rep.Total.Stuck),
-		HTML:        rep.HTML(),
-		Attachments: []mail.Attachment{{Name: "daily-" + day + ".csv", ContentType: "text/csv; charset=utf-8", Data: rep.CSV()}},
-	}
-	if err := h.opts.Measures.Mailer.Send(ctx, msg); err != nil {
+	if err := h.opts.Measures.Mailer.Send(ctx, reportMail(rep.DailyReport)); err != nil {
 		return fmt.Errorf("report stored, e-mail not sent: %w", err)
 	}
-	return nil
+	return h.db.Update(ctx, func(tx Tx) error {
+		rep.Mailed = true
+		return tx.PutMeta(reportKey(day), mustJSON(rep))
+	})
+}
+
+// reportMail is the daily report's e-mail: a summary, the page, the CSV attached.
+func reportMail(rep central.DailyReport) mail.Message {
+	t := rep.Total
+	return mail.Message{
+		Subject: fmt.Sprintf("每日一致性报告 %s / Daily consistency report %s", rep.Day, rep.Day),
+		Text: fmt.Sprintf("%s 状态一致率 %.2f%%，揽收超时 %d，滞留 %d。详见附件。\nConsistency %.2f%%, late %d, stuck %d. See the attachment.",
+			rep.Day, t.Consistency*100, t.Late, t.Stuck, t.Consistency*100, t.Late, t.Stuck),
+		HTML:        rep.HTML(),
+		Attachments: []mail.Attachment{{Name: "daily-" + rep.Day + ".csv", ContentType: "text/csv; charset=utf-8", Data: rep.CSV()}},
+	}
 }
 
 // measuresRoutes adds the measures' endpoints (read scope).

@@ -3,11 +3,13 @@ package hub_test
 import (
 	"context"
 	"encoding/base64"
+	"errors"
 	"flag"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -166,5 +168,97 @@ func checkDailyReport(t *testing.T, e *env, srv *mailtest.Server) {
 	}
 	if code, _ := do(t, e.hub, http.MethodGet, "/v1/reports/daily/22-01-2026", tokenFor(t, e.hub), nil); code != http.StatusBadRequest {
 		t.Errorf("bad date: %d", code)
+	}
+}
+
+// The presale watch: the hub notes when the balance_paid message was posted; an order no PC moved
+// into 待分仓 within 48 h is 疑似异常, one that got there counts in the average.
+func TestPresaleWatchOnTheHub(t *testing.T) {
+	e := newEnv(t)
+	dep := func(id string) wire.OrderMsg {
+		m := *orderMsg(id[2:])
+		m.OrderID, m.Payment = id, "deposit"
+		return m
+	}
+	var pr postResp
+	postJSON(t, e.hub, "/v1/orders", map[string]any{"site": "sz01", "orders": []wire.OrderMsg{dep("O-P1"), dep("O-P2"), dep("O-P3")}}, http.StatusOK, &pr)
+	e.clk.Advance(time.Hour) // 09:00Z: both balances are paid
+	postJSON(t, e.hub, "/v1/orders", map[string]any{"site": "sz01", "orders": []wire.OrderMsg{
+		{Type: wire.TypeBalancePaid, OrderID: "O-P1"}, {Type: wire.TypeBalancePaid, OrderID: "O-P2"}}}, http.StatusOK, &pr)
+	pc := newAgent(t, e.broker.URL(), "sz01", "pack01")
+	pc.send("j1", chain("j1",
+		wire.Entry{Kind: wire.KindIntake, OrderID: "O-P1", To: "awaiting_balance", Trigger: wire.TriggerHub, Order: ptr(dep("O-P1")), At: wt("2026-01-22T08:01:00")},
+		wire.Entry{Kind: wire.KindStep, OrderID: "O-P1", From: "awaiting_balance", To: "pending_allocation", Trigger: wire.TriggerHub, At: wt("2026-01-22T11:00:00")},
+	)...)
+	pc.waitAck(1)
+	e.clk.Advance(49 * time.Hour)
+	var p central.Presale
+	getJSON(t, e.hub, "/v1/presale?site=sz01", http.StatusOK, &p)
+	if p.Deposits != 3 || p.BalancePaid != 2 || p.Reached != 1 || p.AvgHoursToPending != 2 || len(p.AwaitingBalance) != 1 || p.AwaitingBalance[0].OrderID != "O-P3" {
+		t.Fatalf("presale = %+v", p)
+	}
+	if len(p.Suspect) != 1 || p.Suspect[0].OrderID != "O-P2" || p.Suspect[0].BalancePaidAt != wt("2026-01-22T09:00:00") || p.Suspect[0].Hours != 49 {
+		t.Fatalf("suspect = %+v", p.Suspect)
+	}
+}
+
+func ptr[T any](v T) *T { return &v }
+
+// flakyMailer fails its first send, then delivers through next.
+type flakyMailer struct {
+	next  hub.Mailer
+	calls atomic.Int32
+}
+
+func (f *flakyMailer) Send(ctx context.Context, m mail.Message) error {
+	if f.calls.Add(1) == 1 {
+		return errors.New("relay unreachable")
+	}
+	return f.next.Send(ctx, m)
+}
+
+// A report whose e-mail fails is stored at once and mailed by a retry 15 minutes later, once.
+func TestDailyReportMailRetried(t *testing.T) {
+	srv := mailtest.Start(t)
+	fm := &flakyMailer{next: mail.Config{Host: srv.Host(), Port: srv.Port(), From: "hub@example.com", To: []string{"ops@example.com"}}}
+	e := &env{t: t, broker: testbroker.Start(t, nil), dir: t.TempDir(), clk: clock.NewFake(t0), logs: &logSink{}}
+	e.extra = func(o *hub.Options) { o.Measures.Mailer = fm } // report_at: the default, 10:00 Shanghai
+	e.startHub("wedge-hub-mail-retry")
+	waitFor(t, "the report's timer", func() bool { return e.clk.Waiters() >= 1 })
+	e.clk.Set(time.Date(2026, 1, 23, 2, 0, 0, 0, time.UTC))
+	waitFor(t, "the first, failed send", func() bool { return fm.calls.Load() == 1 && e.clk.Waiters() >= 1 })
+	if code, body := do(t, e.hub, http.MethodGet, "/v1/reports/daily/2026-01-22?format=json", tokenFor(t, e.hub), nil); code != http.StatusOK ||
+		!strings.Contains(string(body), `"day":"2026-01-22"`) {
+		t.Fatalf("report not stored after the failed send: %d %s", code, body)
+	}
+	e.clk.Advance(15 * time.Minute)
+	waitFor(t, "the retried e-mail", func() bool { return len(srv.Messages()) == 1 })
+	waitFor(t, "the loop waiting for the next day", func() bool { return e.clk.Waiters() >= 1 })
+	e.clk.Advance(15 * time.Minute)
+	if len(srv.Messages()) != 1 || fm.calls.Load() != 2 {
+		t.Errorf("mailed %d times, %d sends", len(srv.Messages()), fm.calls.Load())
+	}
+}
+
+// The hub's own anomalies are counted in the hour it saw them: a broken chain (evidence), a
+// malformed batch.
+func TestHubSideAnomaliesCounted(t *testing.T) {
+	e := newEnv(t)
+	a := newAgent(t, e.broker.URL(), "sz01", "pack01")
+	entries := chain("j1", spine("O-A1")...)
+	entries[2].Station = "edited" // its hash no longer matches
+	a.send("j1", entries...)
+	a.waitAck(1)
+	a.publish(wire.TopicEvents("sz01", "pack01"), []byte("{not json"))
+	waitFor(t, "the malformed batch counted", func() bool { return e.stats().MalformedDropped == 1 })
+	var an central.AnomalyReport
+	getJSON(t, e.hub, "/v1/anomalies?from=2026-01-22&to=2026-01-22&site=sz01", http.StatusOK, &an)
+	want := []central.KindCount{{Kind: central.KindChainBreak, Cause: central.CauseManualUntraced, Count: 1},
+		{Kind: central.KindMalformed, Cause: central.CauseFieldMapping, Count: 1}}
+	if len(an.Kinds) != 2 || an.Kinds[0] != want[0] || an.Kinds[1] != want[1] {
+		t.Fatalf("kinds = %+v", an.Kinds)
+	}
+	if len(an.BySite) != 2 || an.BySite[0].Site != "sz01" {
+		t.Errorf("by site = %+v", an.BySite)
 	}
 }

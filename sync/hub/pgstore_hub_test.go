@@ -63,6 +63,7 @@ func TestBehaviourOnPostgres(t *testing.T) {
 		{"CentralMeasuresOnTheHub", TestCentralMeasuresOnTheHub},
 		{"ConsoleCommandAuditedLikeTheAPI", TestConsoleCommandAuditedLikeTheAPI},
 		{"ConsoleBrowser", TestConsoleBrowser},
+		{"PresaleWatchOnTheHub", TestPresaleWatchOnTheHub},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			envStore = pgStores(t, srv)

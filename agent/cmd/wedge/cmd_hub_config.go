@@ -5,8 +5,10 @@ import (
 	"fmt"
 	"strings"
 
+	"wedge/internal/mail"
 	"wedge/internal/webauth"
 	"wedge/sync/hub"
+	"wedge/sync/hub/central"
 	"wedge/sync/hub/hubconfig"
 	"wedge/sync/hub/hubconsole"
 )
@@ -105,6 +107,24 @@ func hubOptions(c *hubconfig.Config) hub.Options {
 		MetricsOpen: c.API.MetricsAuth == hubconfig.MetricsOpen,
 	}
 	o.HTTP.AllowedHosts = append(o.HTTP.AllowedHosts, c.API.AllowedHosts...)
+	o.Measures = hubMeasures(c)
+	return o
+}
+
+// hubMeasures maps sites:, measures: and smtp: to the hub's measures options.
+func hubMeasures(c *hubconfig.Config) hub.MeasuresOptions {
+	m := c.Measures
+	within, presale := m.Durations()
+	o := hub.MeasuresOptions{ReportAt: m.ReportAt, Options: central.Options{Zone: m.Zone, Within: within, Goal: m.PickupGoal, Warn: m.PickupWarn,
+		ConsistencyGoal: m.ConsistencyGoal, ConsistencyWarn: m.ConsistencyWarn, PresaleLimit: presale, SiteZones: map[string]string{}}}
+	for name, s := range c.Sites {
+		if s.Zone != "" {
+			o.SiteZones[name] = s.Zone
+		}
+	}
+	if s := c.SMTP; s.Host != "" {
+		o.Mailer = mail.Config{Host: s.Host, Port: s.Port, From: s.From, To: s.To, Username: s.Username, PasswordFile: s.PasswordFile, StartTLS: s.StartTLS}
+	}
 	return o
 }
 

@@ -8,7 +8,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
+	"wedge/internal/mail"
 	"wedge/internal/testbroker"
 	"wedge/internal/webauth/password"
 	"wedge/sync/hub/hubconfig"
@@ -131,5 +133,25 @@ func TestHubConfigConsole(t *testing.T) {
 	}
 	if o, err := hubConsoleOptions(hubconfig.Defaults()); o != nil || err != nil {
 		t.Fatalf("no users: %+v %v, want no console", o, err)
+	}
+}
+
+func TestHubMeasuresFromConfig(t *testing.T) {
+	c, err := hubconfig.Parse("hub.yaml", []byte(`
+sites: {ur01: {zone: Asia/Urumqi}}
+measures: {pickup_within: 3h, presale_limit: 24h, report_at: "09:30", pickup_goal: 0.95, pickup_warn: 0.9}
+smtp: {host: smtp.example.com, from: hub@example.com, to: [ops@example.com], starttls: true}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := hubOptions(c).Measures
+	mc, ok := m.Mailer.(mail.Config)
+	if m.SiteZones["ur01"] != "Asia/Urumqi" || m.Within != 3*time.Hour || m.PresaleLimit != 24*time.Hour || m.ReportAt != "09:30" ||
+		m.Goal != 0.95 || m.Warn != 0.9 || !ok || mc.Host != "smtp.example.com" || !mc.StartTLS || mc.To[0] != "ops@example.com" {
+		t.Errorf("measures = %+v", m)
+	}
+	if d := hubOptions(hubconfig.Defaults()).Measures; d.Mailer != nil || d.ReportAt != "" {
+		t.Errorf("defaults = %+v", d)
 	}
 }

@@ -82,6 +82,8 @@ type Measures struct {
 	network *kpi.Calculator
 	sites   map[string]*kpi.Calculator
 	pickup  PickupFunc
+	// goal and warn of the pickup KPI with their defaults (kpi fills them in).
+	goal, warn float64
 }
 
 // New validates opts (nil = defaults).
@@ -129,6 +131,8 @@ func New(opts *Options) (*Measures, error) {
 	if m.pickup == nil {
 		m.pickup = HandoverScan
 	}
+	r := m.network.Compute(nil, time.Time{}) // the report header carries the levels kpi settled on
+	m.goal, m.warn = r.Goal, r.Warn
 	return m, nil
 }
 
@@ -147,10 +151,7 @@ func (m *Measures) Location() *time.Location { return m.network.Location() }
 func (m *Measures) SiteLocation(site string) *time.Location { return m.calc(site).Location() }
 
 // Goal and Warn are the pickup KPI's levels.
-func (m *Measures) Goal() (goal, warn float64) {
-	r := m.network.Compute(nil, time.Time{})
-	return r.Goal, r.Warn
-}
+func (m *Measures) Goal() (goal, warn float64) { return m.goal, m.warn }
 
 // Day is a calendar day "YYYY-MM-DD".
 const Day = "2006-01-02"

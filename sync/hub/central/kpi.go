@@ -130,8 +130,14 @@ func (m *Measures) relevant(o Order, site, from, to string) bool {
 	return inDays(o.PaidAt, m.calc(o.Site).Location(), from, to)
 }
 
-// key is the group of j.
-func (j judged) key(by string) string {
+// periodKey memoizes the day or shift of a payment minute in one zone.
+type periodKey struct {
+	calc   *kpi.Calculator
+	minute int64
+}
+
+// key is the group of j; periods memoizes day and shift keys (order/kpi works them out).
+func (j judged) key(by string, periods map[periodKey]string) string {
 	switch by {
 	case BySite:
 		return j.o.Site
@@ -140,6 +146,17 @@ func (j judged) key(by string) string {
 	case ByCarrier:
 		return j.o.Carrier
 	}
+	pk := periodKey{j.calc, j.o.PaidAt.Unix() / 60}
+	if k, ok := periods[pk]; ok {
+		return k
+	}
+	k := j.period(by)
+	periods[pk] = k
+	return k
+}
+
+// period is the day or shift order/kpi puts j's payment in.
+func (j judged) period(by string) string {
 	probe := j.kpiOrder
 	probe.State, probe.PickedUpAt = order.PickedUp, probe.PaidAt // counted, so that Compute reports its period
 	r := j.calc.Compute([]order.Order{probe}, probe.PaidAt)
@@ -163,6 +180,7 @@ func (m *Measures) KPI(orders []Order, by, site, from, to string, now time.Time)
 	goal, warn := m.Goal()
 	rep := KPIReport{Goal: goal, Warn: warn, Within: m.within().String(), By: by, From: from, To: to, Rows: []Row{}, Total: Row{Key: "total"}}
 	rows := map[string]*Row{}
+	periods := map[periodKey]string{}
 	for _, o := range orders {
 		if !m.relevant(o, site, from, to) {
 			continue
@@ -171,7 +189,7 @@ func (m *Measures) KPI(orders []Order, by, site, from, to string, now time.Time)
 		if !j.counted && !j.pending && !j.noScan {
 			continue
 		}
-		k := j.key(by)
+		k := j.key(by, periods)
 		r := rows[k]
 		if r == nil {
 			r = &Row{Key: k}

@@ -70,6 +70,10 @@ type Config struct {
 	Log       Log    `yaml:"log"`
 	// Console is the central console at /console/ (no users: no console).
 	Console Console `yaml:"console"`
+	// Sites, Measures and SMTP configure the central measures and the daily report (measures.go).
+	Sites    map[string]Site `yaml:"sites"`
+	Measures Measures        `yaml:"measures"`
+	SMTP     SMTP            `yaml:"smtp"`
 
 	// File is the path the config was loaded from (not in YAML).
 	File string `yaml:"-"`
@@ -223,7 +227,7 @@ func (c *Config) setDefaults() {
 
 func (c *Config) resolvePaths(dir string) {
 	for _, p := range []*string{&c.DataDir, &c.Broker.CA, &c.Broker.Cert, &c.Broker.Key, &c.API.TLSCert, &c.API.TLSKey,
-		&c.API.BootstrapTokenFile, &c.SigningKey, &c.AgentKeys, &c.Console.SessionKeyFile} {
+		&c.API.BootstrapTokenFile, &c.SigningKey, &c.AgentKeys, &c.Console.SessionKeyFile, &c.SMTP.PasswordFile} {
 		if *p != "" && !filepath.IsAbs(*p) {
 			*p = filepath.Join(dir, *p)
 		}

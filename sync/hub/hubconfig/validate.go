@@ -36,6 +36,7 @@ func (c *Config) validate(name string, root *yaml.Node) []error {
 	c.validateAPI(v)
 	c.validateLog(v)
 	c.validateConsole(v)
+	c.validateMeasures(v)
 	slices.SortStableFunc(v.errs, func(a, b error) int { return a.(*Error).Line - b.(*Error).Line })
 	return v.errs
 }

@@ -24,6 +24,8 @@ const T = {
   unsynced: ["未同步", "Unsynced"], settings: ["共享设置", "Shared settings"],
   online: ["在线", "online"], offline: ["离线", "offline"], open: ["已熔断", "open"], closed: ["正常", "closed"],
   differ: ["与同仓不一致", "differs from its site"], same: ["一致", "same"],
+  site_differ: ["共享设置不一致", "shared settings differ"],
+  th_backlog: ["积压", "backlog"], th_wait: ["等待", "wait"], th_close: ["恢复", "close at"],
   from_file: ["按配置文件", "from its file"], set_thresholds: ["调整阈值", "Set thresholds"],
   sites: ["仓库", "sites"], agents_online: ["终端在线", "agents online"], breakers_open: ["熔断中", "breakers open"],
   backlog: ["待分仓", "Backlog"], avg_wait: ["平均等待", "avg wait"],
@@ -181,6 +183,9 @@ function fmtTime(s) {
   return isNaN(d) ? s : d.toLocaleString(lang === "zh" ? "zh-CN" : "en-GB", { hour12: false });
 }
 
+// dur shortens a Go duration for people: "8m0s" → "8m", "1h0m0s" → "1h".
+function dur(d) { return String(d || "").replace(/([hm])0s$/, "$1").replace(/h0m$/, "h"); }
+
 function badge(cls, text) { return el("span", { class: "badge " + cls }, text); }
 
 function renderOverview() {
@@ -202,7 +207,7 @@ function siteCard(s) {
     h.append(el("span", { class: "stat site-backlog" }, `${t("backlog")} ${s.backlog.count} · ${t("avg_wait")} ${s.backlog.avg_wait || "—"}`));
   }
   if (s.breakers_open > 0) h.append(badge("open", `${s.breakers_open} ${t("breakers_open")}`));
-  if (s.settings_differ) h.append(badge("differ", t("settings") + " " + t("differ")));
+  if (s.settings_differ) h.append(badge("differ", t("site_differ")));
   const head = el("tr", {}, ...["agent", "status", "last_seen", "version", "breaker", "thresholds", "changed_by", "unsynced", "settings"]
     .map((k) => el("th", { class: k === "unsynced" ? "num" : "" }, t(k))));
   if (canCommand()) head.append(el("th", {}, ""));
@@ -215,7 +220,7 @@ function siteCard(s) {
 
 function agentRow(a) {
   const th = a.thresholds;
-  const thText = th ? `≤${th.max_backlog} · ≤${th.max_avg_wait} · ×${th.close_ratio} · ${th.close_after}` : t("from_file");
+  const thText = th ? `${t("th_backlog")} ≤${th.max_backlog} · ${t("th_wait")} ≤${dur(th.max_avg_wait)} · ${t("th_close")} ${Math.round(th.close_ratio * 100)}% / ${dur(th.close_after)}` : t("from_file");
   const thCell = el("td", {}, thText);
   if (a.settings_overrides) thCell.append(el("div", { class: "muted" }, a.settings_overrides));
   const by = th ? el("td", {}, th.by, el("div", { class: "muted" }, fmtTime(th.at))) : el("td", { class: "muted" }, "—");

@@ -187,4 +187,18 @@ func TestConsoleBrowser(t *testing.T) {
 	pollText(t, ctx, "header h1", "Central console")
 	pollText(t, ctx, `.site[data-site="sz01"] tr[data-agent="dock01"] .breaker`, "open")
 	browserShot(t, ctx, "hub-console-network-en.png")
+
+	// A viewer signs in to the same overview, without the command buttons.
+	err = chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`#logout-btn`)), chromedp.WaitVisible(chromedp.CSS(`#login-user`)),
+		chromedp.SetValue(chromedp.CSS(`#login-user`), "vera"), chromedp.SendKeys(chromedp.CSS(`#login-pass`), "vera-pw"),
+		chromedp.Click(chromedp.CSS(`#login-submit`)), chromedp.WaitVisible(chromedp.CSS(`#conn.ok`)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pollText(t, ctx, "#who", "vera · viewer")
+	pollText(t, ctx, `.site[data-site="sz01"] tr[data-agent="dock01"]`, "console:alice")
+	n, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll(".cmd-btn").length`))
+	if err != nil || n != 0 {
+		t.Fatalf("a viewer sees %d command buttons (%v)", n, err)
+	}
 }

@@ -54,9 +54,6 @@ const (
 	RoleAdmin      = "admin"      // every API scope
 )
 
-// Roles lists the roles, least first.
-var Roles = []string{RoleViewer, RoleSupervisor, RoleAdmin}
-
 // DefaultPushEvery is how often the overview is rebuilt when nothing called Changed.
 const DefaultPushEvery = 3 * time.Second
 

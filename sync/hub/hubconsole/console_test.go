@@ -17,6 +17,7 @@ import (
 	"github.com/gorilla/websocket"
 	"go.uber.org/goleak"
 
+	"wedge/internal/clock"
 	"wedge/internal/webauth"
 	"wedge/internal/webauth/password"
 	"wedge/sync/apitoken"
@@ -301,4 +302,38 @@ func mustURL(t *testing.T, s string) *url.URL {
 		t.Fatal(err)
 	}
 	return u
+}
+
+// An open WebSocket ends when its session expires (the next push is not sent), and the expired
+// cookie no longer reads anything.
+func TestSessionExpiryEndsWebSocket(t *testing.T) {
+	clk := clock.NewFake(time.Date(2026, 11, 11, 2, 0, 0, 0, time.UTC))
+	e := newEnv(t, hubconsole.Options{Clock: clk, PushEvery: time.Hour})
+	c := e.client(t)
+	if code := c.login("vera", "vera-pw"); code != http.StatusOK {
+		t.Fatal(code)
+	}
+	hdr := http.Header{}
+	for _, ck := range c.hc.Jar.Cookies(mustURL(t, e.srv.URL)) {
+		hdr.Add("Cookie", ck.Name+"="+ck.Value)
+	}
+	conn, _, err := websocket.DefaultDialer.Dial(strings.Replace(e.srv.URL, "http", "ws", 1)+"/ws", hdr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	var m map[string]any
+	if err := conn.ReadJSON(&m); err != nil || m["type"] != "overview" {
+		t.Fatalf("first message %v, %v", m, err)
+	}
+	clk.Advance(webauth.DefaultTTL)
+	e.c.Changed()
+	_, _, err = conn.ReadMessage()
+	if ce, ok := err.(*websocket.CloseError); !ok || ce.Code != websocket.ClosePolicyViolation {
+		t.Fatalf("after expiry: %v, want a policy-violation close", err)
+	}
+	if code, _ := c.do("GET", "/api/v1/agents", nil, false, nil); code != http.StatusUnauthorized {
+		t.Fatalf("expired session read: %d", code)
+	}
 }

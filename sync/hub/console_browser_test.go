@@ -100,6 +100,7 @@ func TestConsoleBrowser(t *testing.T) {
 	pollText(t, ctx, `.site[data-site="sz01"] tr[data-agent="pack01"]`, "在线")
 	pollText(t, ctx, `.site[data-site="sz01"] tr[data-agent="pack01"] .settings`, "与同仓不一致")
 	pollText(t, ctx, `#net-summary`, "2 仓库")
+	pollText(t, ctx, `#net-summary`, "已揽收 2")
 
 	// A threshold command from the console comes back in the overview, by console:alice.
 	err = chromedp.Do(ctx,

@@ -32,7 +32,10 @@ const T = {
   no_agents: ["中心尚未见到任何终端", "the hub has seen no agent yet"],
   sent: ["已下发", "sent"], not_found: ["未找到", "not found"], none: ["无", "none"],
   unavailable: ["此中心未提供该功能", "not available on this hub"],
+  st_awaiting_balance: ["待付尾款", "awaiting balance"], st_held: ["暂停进入", "held"], st_pending_allocation: ["待分仓", "pending"],
+  st_waybill_printed: ["已打单", "printed"], st_picked_up: ["已揽收", "picked up"], st_cancelled: ["已取消", "cancelled"],
 };
+const STATES = ["awaiting_balance", "held", "pending_allocation", "waybill_printed", "picked_up", "cancelled"];
 
 let lang = localStorage.getItem("wedge-hub-lang") || "zh";
 let session = null;
@@ -194,7 +197,9 @@ function renderOverview() {
   box.replaceChildren();
   let agents = 0, online = 0, open = 0;
   for (const s of ov.sites) { agents += s.agents.length; online += s.online; open += s.breakers_open; }
-  $("net-summary").textContent = `${ov.sites.length} ${t("sites")} · ${online}/${agents} ${t("agents_online")} · ${open} ${t("breakers_open")} · ${fmtTime(ov.at)}`;
+  const states = STATES.filter((s) => (ov.orders_per_state || {})[s]).map((s) => `${t("st_" + s)} ${ov.orders_per_state[s]}`);
+  $("net-summary").textContent = [`${ov.sites.length} ${t("sites")}`, `${online}/${agents} ${t("agents_online")}`,
+    `${open} ${t("breakers_open")}`, ...states, fmtTime(ov.at)].join(" · ");
   if (ov.sites.length === 0) { box.append(el("p", { class: "empty" }, t("no_agents"))); return; }
   for (const s of ov.sites) box.append(siteCard(s));
 }

@@ -1,6 +1,7 @@
 package hub_test
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"net/url"
@@ -8,7 +9,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
+	"wedge/internal/clock"
+	"wedge/internal/testbroker"
+	"wedge/internal/testpg"
 	"wedge/sync/hub"
+	"wedge/sync/hub/pgstore"
 	"wedge/sync/wire"
 )
 
@@ -230,4 +237,66 @@ func TestTracePostedOrders(t *testing.T) {
 		ans.Orders[0].Entries[0].Reason != "contract_violation" || ans.Orders[0].Entries[0].ReasonZH == "" {
 		t.Fatalf("rejection-only order = %+v", ans)
 	}
+}
+
+// A PostgreSQL store migrated from before the central index (its hub_cx tables empty, no marker)
+// is indexed by the hub on start: the trace and the lists come back as they were.
+func TestCentralIndexBuiltOnStartForAnOlderPostgresStore(t *testing.T) {
+	srv := testpg.Start(t)
+	dsn := srv.NewDatabase(t)
+	if _, _, err := pgstore.Migrate(context.Background(), dsn); err != nil {
+		t.Fatal(err)
+	}
+	open := func(o *hub.Options) {
+		s, err := pgstore.Open(context.Background(), dsn, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		o.Store = s
+	}
+	b := testbroker.Start(t, nil)
+	clk := clock.NewFake(t0)
+	h := startHub(t, b.URL(), t.TempDir(), "wedge-hub-old", clk, nil, open)
+	a := newAgent(t, b.URL(), "sz01", "pack01")
+	a.send("j1", chain("j1",
+		wire.Entry{Kind: wire.KindIntake, OrderID: "O-H1", To: "held", Trigger: wire.TriggerHub, Order: orderMsg("H1")},
+		wire.Entry{Kind: wire.KindIntake, OrderID: "O-P1", To: "pending_allocation", Trigger: wire.TriggerHub, Order: orderMsg("P1")},
+		wire.Entry{Kind: wire.KindReject, OrderID: "O-P1", Reason: "wrong_state", From: "pending_allocation", To: "pending_allocation"},
+	)...)
+	a.waitAck(1)
+	clk.Set(t0.Add(time.Hour))
+	snapshot := func(h *hub.Hub) string {
+		var parts []string
+		for _, p := range []string{"/v1/lists/held", "/v1/lists/overdue", "/v1/lists/rejected"} {
+			raw, _ := json.Marshal(listOf(t, h, p).Rows)
+			parts = append(parts, string(raw))
+		}
+		tr := traceOf(t, h, "4012345678P1")
+		return strings.Join(parts, "\n") + "\n" + tr.Kind + " " + tr.Orders[0].OrderID
+	}
+	want := snapshot(h)
+	if err := h.Stop(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	conn, err := pgx.Connect(context.Background(), dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	if _, err := conn.Exec(context.Background(), `TRUNCATE hub_cx_orders, hub_cx_holds, hub_cx_rejects, hub_cx_evidence;
+		DELETE FROM hub_meta WHERE key = 'central_index'`); err != nil {
+		t.Fatal(err)
+	}
+	h = startHub(t, b.URL(), t.TempDir(), "wedge-hub-new", clk, nil, open)
+	// The rebuilt rows know no agent until an entry touches the order again.
+	want = strings.ReplaceAll(want, `"agent":"pack01","at":"`+wire.Time(t0.Add(time.Second)), `"agent":"","at":"`+wire.Time(t0.Add(time.Second)))
+	var got string
+	waitFor(t, "the index rebuilt", func() bool {
+		code, _ := do(t, h, http.MethodGet, "/v1/trace?q=4012345678P1", tokenFor(t, h), nil)
+		if code != http.StatusOK {
+			return false
+		}
+		got = snapshot(h)
+		return got == want
+	})
 }

@@ -74,6 +74,12 @@ func TestAPINeedsATokenWithTheRightScope(t *testing.T) {
 		{"GET", "/v1/tokens", nil, admin},
 		{"POST", "/v1/tokens", token, admin},
 		{"DELETE", "/v1/tokens/nobody", nil, admin},
+		{"GET", "/v1/kpi?by=site", nil, reader},
+		{"GET", "/v1/kpi/late", nil, reader},
+		{"GET", "/v1/anomalies", nil, reader},
+		{"GET", "/v1/consistency", nil, reader},
+		{"GET", "/v1/presale", nil, reader},
+		{"GET", "/v1/reports/daily/2026-01-22", nil, reader},
 	}
 	all := []string{reader, orders, commands}
 	for _, r := range routes {

@@ -206,6 +206,7 @@ type Hub struct {
 	console   *hubconsole.Console                // /console/; nil without Options.Console
 
 	measures   *central.Measures
+	reportAt   string        // "HH:MM" or "off"
 	reportDone chan struct{} // closed when the daily report's goroutine ended
 }
 
@@ -293,7 +294,6 @@ func New(ctx context.Context, opts Options) (_ *Hub, err error) {
 		return nil, err
 	}
 	if err := h.startConsole(); err != nil {
-		close(h.quit) // ends the daily report's goroutine
 		closeOwn()
 		return nil, err
 	}
@@ -301,10 +301,10 @@ func New(ctx context.Context, opts Options) (_ *Hub, err error) {
 		if h.console != nil {
 			h.console.Close()
 		}
-		close(h.quit) // ends the daily report's goroutine
 		closeOwn()
 		return nil, err
 	}
+	h.startReports()
 	go func() {
 		defer close(h.httpDone)
 		if err := h.srv.Serve(h.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {

@@ -1,9 +1,11 @@
 package hub
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -51,9 +53,18 @@ func (g *group) entryAnomaly(site string, e wire.Entry) {
 	}
 }
 
+// flushAnomalies adds the group's counts to the store, in key order: replicas then lock the
+// counter rows in the same order and do not deadlock on them.
 func (g *group) flushAnomalies() error {
-	for k, n := range g.anomalies {
-		if err := g.tx.AddAnomalies(k.hour, k.site, k.kind, n); err != nil {
+	keys := make([]anomalyKey, 0, len(g.anomalies))
+	for k := range g.anomalies {
+		keys = append(keys, k)
+	}
+	slices.SortFunc(keys, func(a, b anomalyKey) int {
+		return cmp.Or(strings.Compare(a.hour, b.hour), strings.Compare(a.site, b.site), strings.Compare(a.kind, b.kind))
+	})
+	for _, k := range keys {
+		if err := g.tx.AddAnomalies(k.hour, k.site, k.kind, g.anomalies[k]); err != nil {
 			return err
 		}
 	}
@@ -146,6 +157,12 @@ func dayRange(w http.ResponseWriter, r *http.Request) (from, to string, ok bool)
 	return from, to, true
 }
 
+// maxMeasureList bounds the order lists of one answer (late, disagreeing, presale); the counts
+// beside them are whole.
+const maxMeasureList = 1000
+
+func capList[T any](s []T) []T { return s[:min(len(s), maxMeasureList)] }
+
 // withOrders loads the orders (site from the query) and answers 500 on a store failure.
 func (h *Hub) withOrders(w http.ResponseWriter, r *http.Request, fn func([]central.Order)) {
 	var orders []central.Order
@@ -185,19 +202,24 @@ func (h *Hub) getKPILate(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h.withOrders(w, r, func(orders []central.Order) {
-		writeJSON(w, http.StatusOK, map[string]any{"orders": h.measures.Late(orders, r.URL.Query().Get("site"), from, to, h.clk.Now())})
+		late := h.measures.Late(orders, r.URL.Query().Get("site"), from, to, h.clk.Now())
+		writeJSON(w, http.StatusOK, map[string]any{"orders": capList(late), "count": len(late), "truncated": len(late) > maxMeasureList})
 	})
 }
 
 func (h *Hub) getConsistency(w http.ResponseWriter, r *http.Request) {
 	h.withOrders(w, r, func(orders []central.Order) {
-		writeJSON(w, http.StatusOK, h.measures.Consistency(orders, r.URL.Query().Get("site"), h.clk.Now()))
+		c := h.measures.Consistency(orders, r.URL.Query().Get("site"), h.clk.Now())
+		c.Orders = capList(c.Orders) // compared − agree says how many disagree in all
+		writeJSON(w, http.StatusOK, c)
 	})
 }
 
 func (h *Hub) getPresale(w http.ResponseWriter, r *http.Request) {
 	h.withOrders(w, r, func(orders []central.Order) {
-		writeJSON(w, http.StatusOK, h.measures.Presale(orders, r.URL.Query().Get("site"), h.clk.Now()))
+		p := h.measures.Presale(orders, r.URL.Query().Get("site"), h.clk.Now())
+		p.AwaitingBalance, p.Suspect = capList(p.AwaitingBalance), capList(p.Suspect)
+		writeJSON(w, http.StatusOK, p)
 	})
 }
 
@@ -255,7 +277,7 @@ func (h *Hub) getDailyReport(w http.ResponseWriter, r *http.Request) {
 	_, _ = w.Write(rep.HTML())
 }
 
-// startMeasures validates the options and starts the daily report's goroutine.
+// startMeasures validates the measures' options (New fails on bad ones).
 func (h *Hub) startMeasures() error {
 	o := h.opts.Measures
 	m, err := central.New(&o.Options)
@@ -263,21 +285,26 @@ func (h *Hub) startMeasures() error {
 		return fmt.Errorf("%w: %w", ErrOptions, err)
 	}
 	h.measures = m
-	h.reportDone = make(chan struct{})
-	at := o.ReportAt
-	if at == "" {
-		at = central.DefaultReportAt
+	h.reportAt = o.ReportAt
+	if h.reportAt == "" {
+		h.reportAt = central.DefaultReportAt
 	}
-	if at == "off" {
-		close(h.reportDone)
-		return nil
+	if h.reportAt != "off" {
+		if _, _, err := m.NextReport(h.clk.Now(), h.reportAt); err != nil {
+			return fmt.Errorf("%w: %w", ErrOptions, err)
+		}
 	}
-	if _, _, err := m.NextReport(h.clk.Now(), at); err != nil {
-		close(h.reportDone)
-		return fmt.Errorf("%w: %w", ErrOptions, err)
-	}
-	go h.reportLoop(at)
 	return nil
+}
+
+// startReports starts the daily report's goroutine; Stop waits for it before the store closes.
+func (h *Hub) startReports() {
+	h.reportDone = make(chan struct{})
+	if h.reportAt == "off" {
+		close(h.reportDone)
+		return
+	}
+	go h.reportLoop(h.reportAt)
 }
 
 // Retries of a daily report whose e-mail failed (or whose store failed): every reportRetry, at most
@@ -287,26 +314,40 @@ const (
 	reportRetries = 8
 )
 
-// reportLoop writes the previous day's report at each due time until the hub stops.
+// reportLoop writes the previous day's report at each due time until the hub stops. At start it
+// first writes the report of the last due time if that was missed (the hub was down at 10:00) and
+// the day had anything to report.
 func (h *Hub) reportLoop(at string) {
 	defer close(h.reportDone)
+	due, day, _ := h.measures.NextReport(h.clk.Now(), at)
+	missed := due.AddDate(0, 0, -2).Format(central.Day)
+	if !h.reportWithRetries(missed, true) {
+		return
+	}
 	for {
-		due, day, _ := h.measures.NextReport(h.clk.Now(), at)
 		if !h.sleep(due.Sub(h.clk.Now())) {
 			return
 		}
-		for try := 1; ; try++ {
-			err := h.WriteDailyReport(context.Background(), day)
-			if err == nil {
-				break
-			}
-			h.log.Error("日报未完成 / daily report not done", "day", day, "try", try, logging.Err(err))
-			if try > reportRetries {
-				break
-			}
-			if !h.sleep(reportRetry) {
-				return
-			}
+		if !h.reportWithRetries(day, false) {
+			return
+		}
+		due, day, _ = h.measures.NextReport(h.clk.Now(), at)
+	}
+}
+
+// reportWithRetries writes (and mails) day's report, retrying a failure; false when the hub stops.
+func (h *Hub) reportWithRetries(day string, catchUp bool) bool {
+	for try := 1; ; try++ {
+		err := h.writeDailyReport(context.Background(), day, catchUp)
+		if err == nil {
+			return true
+		}
+		h.log.Error("日报未完成 / daily report not done", "day", day, "try", try, logging.Err(err))
+		if try > reportRetries {
+			return true
+		}
+		if !h.sleep(reportRetry) {
+			return false
 		}
 	}
 }
@@ -334,6 +375,12 @@ type storedReport struct {
 // records the day's state mismatches as anomalies, and mails it when a Mailer is set and it has not
 // been mailed yet. A stored report is never rebuilt: what was sent is what is served.
 func (h *Hub) WriteDailyReport(ctx context.Context, day string) error {
+	return h.writeDailyReport(ctx, day, false)
+}
+
+// writeDailyReport is WriteDailyReport; with skipEmpty, a day without orders, late orders or
+// anomalies gets no report (a catch-up at start must not invent an empty day before the first).
+func (h *Hub) writeDailyReport(ctx context.Context, day string, skipEmpty bool) error {
 	var rep storedReport
 	fresh := false
 	err := h.db.Update(ctx, func(tx Tx) error {
@@ -344,16 +391,23 @@ func (h *Hub) WriteDailyReport(ctx context.Context, day string) error {
 		if err != nil {
 			return err
 		}
-		now := h.clk.Now()
-		start, _ := central.ParseDay(day, h.measures.Location())
-		for _, d := range h.measures.Consistency(orders, "", now).Orders {
-			if err := tx.AddAnomalies(central.HourKey(start), d.Site, central.KindStateMismatch, 1); err != nil {
-				return err
-			}
-		}
 		counts, err := anomalyCounts(tx, day, day)
 		if err != nil {
 			return err
+		}
+		now := h.clk.Now()
+		if skipEmpty && emptyDay(h.measures.Daily(central.ReportInput{Day: day, Orders: orders, Anomalies: counts, Now: now})) {
+			return nil
+		}
+		// The disagreements at writing time count as that day's state mismatches, at its noon (the
+		// same day in every site's zone within 12 h of the network's).
+		start, _ := central.ParseDay(day, h.measures.Location())
+		noon := start.Add(12 * time.Hour).UTC()
+		for _, d := range h.measures.Consistency(orders, "", now).Orders {
+			if err := tx.AddAnomalies(central.HourKey(noon), d.Site, central.KindStateMismatch, 1); err != nil {
+				return err
+			}
+			counts = append(counts, central.AnomalyCount{Hour: noon.Truncate(time.Hour), Site: d.Site, Kind: central.KindStateMismatch, N: 1})
 		}
 		rep, fresh = storedReport{DailyReport: h.measures.Daily(central.ReportInput{Day: day, Orders: orders, Anomalies: counts, Now: now})}, true
 		return tx.PutMeta(reportKey(day), mustJSON(rep))
@@ -361,8 +415,8 @@ func (h *Hub) WriteDailyReport(ctx context.Context, day string) error {
 	if err == nil && fresh {
 		h.log.Info("日报已生成 / daily report written", "day", day, "consistency", rep.Total.Consistency)
 	}
-	if err != nil || rep.Mailed || h.opts.Measures.Mailer == nil {
-		return err
+	if err != nil || !fresh && rep.Day == "" || rep.Mailed || h.opts.Measures.Mailer == nil {
+		return err // (no report: an empty day skipped)
 	}
 	if err := h.opts.Measures.Mailer.Send(ctx, reportMail(rep.DailyReport)); err != nil {
 		return fmt.Errorf("report stored, e-mail not sent: %w", err)
@@ -371,6 +425,16 @@ func (h *Hub) WriteDailyReport(ctx context.Context, day string) error {
 		rep.Mailed = true
 		return tx.PutMeta(reportKey(day), mustJSON(rep))
 	})
+}
+
+// emptyDay: nothing came in, nothing was late, nothing went wrong that day.
+func emptyDay(r central.DailyReport) bool {
+	for _, n := range r.Total.Anomalies {
+		if n > 0 {
+			return false
+		}
+	}
+	return r.Total.OrdersIn == 0 && r.Total.Late == 0
 }
 
 // reportMail is the daily report's e-mail: a summary, the page, the CSV attached.

@@ -3,6 +3,7 @@ package hub_test
 import (
 	"context"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"flag"
 	"net/http"
@@ -260,5 +261,82 @@ func TestHubSideAnomaliesCounted(t *testing.T) {
 	}
 	if len(an.BySite) != 2 || an.BySite[0].Site != "sz01" {
 		t.Errorf("by site = %+v", an.BySite)
+	}
+}
+
+// Bad query parameters get a clear 400 in both languages; an empty hub answers with empty lists.
+func TestMeasuresBadInputAndEmptyHub(t *testing.T) {
+	e := newEnv(t)
+	for _, path := range []string{"/v1/kpi?by=weekday", "/v1/kpi?from=2026-13-01", "/v1/kpi/late?to=yesterday",
+		"/v1/anomalies?from=2026-01-23&to=2026-01-22", "/v1/reports/daily/today"} {
+		code, body := do(t, e.hub, http.MethodGet, path, tokenFor(t, e.hub), nil)
+		if code != http.StatusBadRequest || !strings.Contains(string(body), `"zh"`) {
+			t.Errorf("GET %s: %d %s, want 400", path, code, body)
+		}
+	}
+	var kpi map[string]any
+	getJSON(t, e.hub, "/v1/kpi", http.StatusOK, &kpi)
+	if kpi["by"] != "site" || kpi["rows"] == nil || len(kpi["rows"].([]any)) != 0 {
+		t.Errorf("empty kpi = %v", kpi)
+	}
+	var an map[string]any
+	getJSON(t, e.hub, "/v1/anomalies", http.StatusOK, &an)
+	if an["series"] == nil || an["by_site"] == nil || len(an["causes"].([]any)) != 5 {
+		t.Errorf("empty anomalies = %v", an)
+	}
+	var c map[string]any
+	getJSON(t, e.hub, "/v1/consistency", http.StatusOK, &c)
+	if c["orders"] == nil || c["ratio"] != 1.0 {
+		t.Errorf("empty consistency = %v", c)
+	}
+	var p map[string]any
+	getJSON(t, e.hub, "/v1/presale", http.StatusOK, &p)
+	if p["suspect"] == nil || p["awaiting_balance"] == nil {
+		t.Errorf("empty presale = %v", p)
+	}
+}
+
+// A hub that was down at 10:00 writes the missed report when it starts; a first start does not
+// invent a report for a day without anything in it.
+func TestDailyReportCaughtUpAtStart(t *testing.T) {
+	e := newEnv(t) // 2026-01-22 16:00 Shanghai: the 21st had nothing, no report
+	a := newAgent(t, e.broker.URL(), "sz01", "pack01")
+	a.send("j1", chain("j1", spine("O-R1")...)...)
+	a.waitAck(1)
+	token := tokenFor(t, e.hub)
+	waitFor(t, "the report loop asleep (its start-up catch-up done)", func() bool { return e.clk.Waiters() >= 1 })
+	if code, _ := do(t, e.hub, http.MethodGet, "/v1/reports/daily/2026-01-21", token, nil); code != http.StatusNotFound {
+		t.Fatalf("report for an empty day before the first start: %d", code)
+	}
+	e.stopHub()
+	e.clk.Set(time.Date(2026, 1, 23, 3, 0, 0, 0, time.UTC)) // 11:00 Shanghai: the 10:00 report was missed
+	e.startHub("wedge-hub-test")
+	var rep central.DailyReport
+	waitFor(t, "the missed report", func() bool {
+		code, body := do(t, e.hub, http.MethodGet, "/v1/reports/daily/2026-01-22?format=json", tokenFor(t, e.hub), nil)
+		return code == http.StatusOK && json.Unmarshal(body, &rep) == nil
+	})
+	if rep.Total.OrdersIn != 1 || rep.Total.PerState["picked_up"] != 1 || len(rep.Sites) != 1 {
+		t.Errorf("report = %+v", rep)
+	}
+}
+
+// Bad measures options stop New with ErrOptions; report_at off starts no report and stops cleanly.
+func TestMeasuresOptions(t *testing.T) {
+	b := testbroker.Start(t, nil)
+	for _, bad := range []hub.MeasuresOptions{{ReportAt: "25:00"}, {Options: central.Options{SiteZones: map[string]string{"S": "Mars/Base"}}},
+		{Options: central.Options{ConsistencyGoal: 0.9, ConsistencyWarn: 0.95}}} {
+		_, err := hub.New(context.Background(), hub.Options{BrokerURL: b.URL(), DataDir: t.TempDir(), Listen: "127.0.0.1:0", Measures: bad})
+		if !errors.Is(err, hub.ErrOptions) {
+			t.Errorf("%+v: %v", bad, err)
+		}
+	}
+	clk := clock.NewFake(t0)
+	h := startHub(t, b.URL(), t.TempDir(), "wedge-hub-off", clk, nil, func(o *hub.Options) { o.Measures.ReportAt = "off" })
+	if clk.Waiters() != 0 {
+		t.Error("a report timer with report_at off")
+	}
+	if err := h.Stop(context.Background()); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -241,6 +241,7 @@ func (g *group) unverified(site, agent string, e wire.Entry, kid, reason string,
 // hold keeps e until its predecessor is stored.
 func (g *group) hold(site, agent string, j *journalRec, e wire.Entry, kid string) error {
 	if e.Seq > j.AckedSeq+maxPendingAhead {
+		g.anomaly(site, central.KindTooFarAhead, g.now)
 		return g.unverified(site, agent, e, kid, "too far beyond the journal's stored entries to wait for its predecessor")
 	}
 	key := EntryKey{site, agent, e.JournalID, e.Seq}
@@ -250,6 +251,7 @@ func (g *group) hold(site, agent string, j *journalRec, e wire.Entry, kid string
 			g.stats.DuplicatesDropped++
 			return nil
 		}
+		g.anomaly(site, central.KindEntryConflict, g.now)
 		return g.unverified(site, agent, e, kid, "conflicts with the entry already waiting for its predecessor at this seq", "waiting_hash", old.Hash)
 	}
 	g.h.log.Debug("entry waits for its predecessor", logging.KeySite, site, logging.KeyAgent, agent, keyJournal, e.JournalID, logging.KeySeq, e.Seq)

@@ -45,7 +45,8 @@ const (
 	KindInvalidEntry    = "invalid_entry"           // an entry that cannot be keyed (seq 0, another journal id)
 	KindSignature       = "signature_refused"       // a batch not signed by its agent's registered key
 	KindChainBreak      = "chain_break"             // an entry whose hash or link does not match (edited, removed, reordered)
-	KindEntryConflict   = "entry_conflict"          // a second, different entry for a stored seq
+	KindEntryConflict   = "entry_conflict"          // a second, different entry for a stored (or waiting) seq
+	KindTooFarAhead     = "entry_too_far_ahead"     // an entry too far beyond the journal's stored ones to wait for its predecessor
 	KindEvidenceDropped = "evidence_dropped"        // evidence not kept: the evidence store is full
 	KindManual          = "manual_confirmation"     // a step confirmed by hand instead of a scan
 	KindStateMismatch   = "state_mismatch"          // a PC's last state of an order differs from the hub's
@@ -92,6 +93,7 @@ var kindCause = map[string]Cause{
 	KindSignature:       CauseManualUntraced, // entries no registered PC vouches for
 	KindChainBreak:      CauseManualUntraced, // a journal edited or cut after the fact
 	KindEntryConflict:   CauseManualUntraced,
+	KindTooFarAhead:     CauseStateDesync, // the hub lost sight of a PC's journal: thousands of entries missing
 	KindEvidenceDropped: CauseRateLimit,
 	KindManual:          CauseManualUntraced,
 	KindStateMismatch:   CauseStateDesync,

@@ -271,3 +271,23 @@ func TestAnomalies(t *testing.T) {
 		t.Errorf("by site S1: %+v", s.BySite)
 	}
 }
+
+// docs/ANOMALIES.md lists every reason and hub kind with the cause the table gives it.
+func TestAnomaliesDocMatchesTheTable(t *testing.T) {
+	doc, err := os.ReadFile(filepath.Join("..", "..", "..", "docs", "ANOMALIES.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	check := func(name, kind string) {
+		c, _ := central.CauseOf(kind)
+		if row := "| `" + name + "` | " + string(c) + " |"; !strings.Contains(string(doc), row) {
+			t.Errorf("docs/ANOMALIES.md lacks the row %q", row)
+		}
+	}
+	for _, r := range reasonsInSource(t) {
+		check(string(r), central.RejectKind(r))
+	}
+	for _, k := range central.HubKinds() {
+		check(k, k)
+	}
+}

@@ -31,6 +31,9 @@ type Presale struct {
 	// AvgHoursToPending is the mean time from the balance to 待分仓 over Reached orders.
 	AvgHoursToPending float64 `json:"avg_hours_to_pending"`
 	Reached           int     `json:"reached"`
+	// AwaitingCount and SuspectCount are the lists' whole lengths (an answer may cut the lists).
+	AwaitingCount int `json:"awaiting_count"`
+	SuspectCount  int `json:"suspect_count"`
 }
 
 // balanceAndPending finds when the balance was paid (the hub's record of the order system's
@@ -98,5 +101,6 @@ func (m *Measures) Presale(orders []Order, site string, now time.Time) Presale {
 	}
 	byID(p.AwaitingBalance)
 	byID(p.Suspect)
+	p.AwaitingCount, p.SuspectCount = len(p.AwaitingBalance), len(p.Suspect)
 	return p
 }

@@ -165,12 +165,12 @@ func BenchmarkTracePostgres(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	loadPG(b, dbDSN, n)
+	held := loadPG(b, dbDSN, n) // a database kept from a larger run is used whole
 	store, err := pgstore.Open(ctx, dbDSN, nil)
 	if err != nil {
 		b.Fatal(err)
 	}
-	runTrace(b, store, n)
+	runTrace(b, store, held)
 }
 
 func BenchmarkTraceBolt(b *testing.B) {
@@ -226,8 +226,9 @@ const benchMarkKey = "bench_trace"
 // walk the loaded orders at start.
 var markDone = []byte(`{"v":1,"done":true,"orders_done":true}`)
 
-// loadPG copies orders [loaded, n) in with COPY, a chunk per transaction with the marker.
-func loadPG(b *testing.B, dsn string, n int) {
+// loadPG copies orders [loaded, n) in with COPY, a chunk per transaction with the marker, and
+// returns how many orders the store holds.
+func loadPG(b *testing.B, dsn string, n int) int {
 	ctx := context.Background()
 	conn, err := pgx.Connect(ctx, dsn)
 	if err != nil {
@@ -254,15 +255,17 @@ func loadPG(b *testing.B, dsn string, n int) {
 			b.Logf("loaded %d orders (%.0f orders/s)", end, float64(end-from)/time.Since(began).Seconds())
 		}
 	}
-	if from < n {
-		if _, err := conn.Exec(ctx, `ANALYZE`); err != nil {
-			b.Fatal(err)
-		}
+	if from == m.Loaded {
+		return m.Loaded // loaded and checked by an earlier run
+	}
+	if _, err := conn.Exec(ctx, `ANALYZE`); err != nil {
+		b.Fatal(err)
 	}
 	var have int
 	if err := conn.QueryRow(ctx, `SELECT count(*) FROM hub_orders`).Scan(&have); err != nil || have < n {
 		b.Fatalf("the store holds %d orders (%v), the marker says %d", have, err, m.Loaded)
 	}
+	return m.Loaded
 }
 
 func mustMarshal(v any) []byte {

@@ -88,9 +88,9 @@ func TestCentralMeasuresOnTheHub(t *testing.T) {
 	if len(kpi.Rows) != 1 || kpi.Rows[0] != (central.Row{Key: "sz01", Orders: 2, PickedOnTime: 1, Late: 1, Rate: 0.5, Level: "bad"}) || kpi.Goal != 0.92 || kpi.Warn != 0.85 {
 		t.Fatalf("kpi = %+v", kpi)
 	}
-	var late struct{ Orders []central.LateOrder }
+	var late []central.LateOrder
 	getJSON(t, e.hub, "/v1/kpi/late?site=sz01&from=2026-01-22&to=2026-01-22", http.StatusOK, &late)
-	if len(late.Orders) != 1 || late.Orders[0].OrderID != "O-K2" || late.Orders[0].Agent != "pack01" || late.Orders[0].Hours != 5 {
+	if len(late) != 1 || late[0].OrderID != "O-K2" || late[0].Agent != "pack01" || late[0].Hours != 5 {
 		t.Fatalf("late = %+v", late)
 	}
 	var an central.AnomalyReport

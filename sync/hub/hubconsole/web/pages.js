@@ -62,7 +62,7 @@
     kpi.late = null;
     if (kpi.site) {
       const lr = await api("GET", "api/v1/kpi/late" + query({ from, to, site: kpi.site }));
-      kpi.late = lr.ok ? lr.data.orders || [] : [];
+      kpi.late = !lr.ok ? [] : Array.isArray(lr.data) ? lr.data : lr.data.orders || []; // a bare list (older hubs: {"orders": […]})
     }
     renderKPI();
   }

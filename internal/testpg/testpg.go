@@ -75,7 +75,7 @@ func Start(t testing.TB) *Server {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { os.RemoveAll(dir) })
-	return startIn(t, bin, dir, "")
+	return startIn(t, bin, dir, "", false)
 }
 
 // StartIn is Start with the cluster kept in dir (made there on first use, reused after), for
@@ -93,11 +93,13 @@ func StartIn(t testing.TB, dir, settings string) *Server {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	return startIn(t, bin, dir, settings)
+	return startIn(t, bin, dir, settings, true)
 }
 
-// startIn starts (after initdb when dir holds no cluster yet) a server on the cluster in dir.
-func startIn(t testing.TB, bin, dir, settings string) *Server {
+// startIn starts (after initdb when dir holds no cluster yet) a server on the cluster in dir. A
+// kept cluster is shut down cleanly (a checkpoint), so its next start has no WAL to replay, and
+// its start may take long (a replay after a crash); a throwaway one is stopped at once.
+func startIn(t testing.TB, bin, dir, settings string, kept bool) *Server {
 	t.Helper()
 	var asUser []string
 	if os.Geteuid() == 0 {
@@ -118,6 +120,10 @@ func startIn(t testing.TB, bin, dir, settings string) *Server {
 		cmd.Dir = dir
 		return cmd.CombinedOutput()
 	}
+	startWait, stopMode := "60", "immediate"
+	if kept {
+		startWait, stopMode = "1800", "fast"
+	}
 	data := filepath.Join(dir, "data")
 	if _, err := os.Stat(filepath.Join(data, "PG_VERSION")); err != nil {
 		if out, err := run("initdb", "-D", data, "-A", "trust", "-U", "postgres", "-E", "UTF8", "--no-sync", "--no-locale"); err != nil {
@@ -126,12 +132,12 @@ func startIn(t testing.TB, bin, dir, settings string) *Server {
 	}
 	port := freePort(t)
 	opts := fmt.Sprintf("-p %d -k %s -c listen_addresses=127.0.0.1 -c fsync=off -c full_page_writes=off -c max_connections=100 %s", port, dir, settings)
-	if out, err := run("pg_ctl", "-D", data, "-l", filepath.Join(dir, "log"), "-o", opts, "-w", "-t", "60", "start"); err != nil {
+	if out, err := run("pg_ctl", "-D", data, "-l", filepath.Join(dir, "log"), "-o", opts, "-w", "-t", startWait, "start"); err != nil {
 		log, _ := os.ReadFile(filepath.Join(dir, "log"))
 		t.Fatalf("pg_ctl start: %v\n%s\n%s", err, out, log)
 	}
 	t.Cleanup(func() {
-		if out, err := run("pg_ctl", "-D", data, "-m", "immediate", "-w", "stop"); err != nil {
+		if out, err := run("pg_ctl", "-D", data, "-m", stopMode, "-w", "-t", startWait, "stop"); err != nil {
 			t.Errorf("pg_ctl stop: %v\n%s", err, out)
 		}
 	})

@@ -12,7 +12,7 @@ import (
 //
 //	cx_orders    order id                                   → OrderIndex JSON
 //	cx_keys      kind 0 key 0 order id                      → ""
-//	cx_state     state 0 since 0 order id                   → OrderIndex JSON
+//	cx_state     state 0 since 0 order id                   → "" (the row is in cx_orders)
 //	cx_holds     order id 0 site 0 agent                    → at
 //	cx_holds_at  at 0 order id 0 site 0 agent               → ""
 //	cx_rejects   at 0 site 0 agent 0 journal 0 seq(8)       → {order id, reason} JSON
@@ -79,7 +79,7 @@ func (t boltTx) IndexOrder(ix OrderIndex) error {
 			return err
 		}
 	}
-	if err := state.Put(join(ix.State, ix.Since, ix.OrderID), doc); err != nil {
+	if err := state.Put(join(ix.State, ix.Since, ix.OrderID), nil); err != nil {
 		return err
 	}
 	return t.tx.Bucket(bktCxOrders).Put([]byte(ix.OrderID), doc)
@@ -127,13 +127,20 @@ func seekFrom(prefix []byte, f ListFilter, cursor []byte) []byte {
 func (t boltTx) OrdersInState(st string, f ListFilter, fn func(OrderIndex) (bool, error)) error {
 	prefix := append([]byte(st), 0)
 	c := t.tx.Bucket(bktCxState).Cursor()
-	for k, v := c.Seek(seekFrom(prefix, f, join(f.AfterAt, f.AfterID))); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
-		ix, err := decodeIndex(v)
+	for k, _ := c.Seek(seekFrom(prefix, f, join(f.AfterAt, f.AfterID))); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+		p := bytes.SplitN(k[len(prefix):], []byte{0}, 2)
+		if len(p) != 2 {
+			return fmt.Errorf("%w: state key %q", ErrStore, k)
+		}
+		if f.Until != "" && string(p[0]) >= f.Until {
+			return nil
+		}
+		ix, err := t.OrderIndexOf(string(p[1]))
 		if err != nil {
 			return err
 		}
-		if f.Until != "" && ix.Since >= f.Until {
-			return nil
+		if ix == nil {
+			return fmt.Errorf("%w: state key %q without its order row", ErrStore, k)
 		}
 		if !f.inRange(ix.Since) || f.Site != "" && ix.Site != f.Site || f.Agent != "" && ix.Agent != f.Agent {
 			continue

@@ -51,6 +51,14 @@ func (g *group) indexEntry(site, agent string, e wire.Entry, key EntryKey) error
 	if err := indexHold(g.tx, id, site, agent, e, g.now); err != nil {
 		return err
 	}
+	return g.indexOrder(id, agent)
+}
+
+// indexOrder is indexOrder with the record this transaction saved, if any (not decoded again).
+func (g *group) indexOrder(id, agent string) error {
+	if rec, ok := g.saved[id]; ok {
+		return indexOrderRec(g.tx, rec, agent, g.now)
+	}
 	return indexOrder(g.tx, id, agent, g.now)
 }
 
@@ -91,6 +99,12 @@ func indexOrder(tx Tx, id, agent string, now time.Time) error {
 	if err != nil || !known {
 		return err
 	}
+	return indexOrderRec(tx, rec, agent, now)
+}
+
+// indexOrderRec rewrites the central row of the order stored as rec.
+func indexOrderRec(tx Tx, rec orderRec, agent string, now time.Time) error {
+	id := rec.Order.ID
 	old, err := tx.OrderIndexOf(id)
 	if err != nil {
 		return err

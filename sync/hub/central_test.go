@@ -230,12 +230,16 @@ func TestTracePostedOrders(t *testing.T) {
 		}
 	}
 	a := newAgent(t, e.broker.URL(), "gz02", "pack01")
-	a.send("j1", chain("j1", wire.Entry{Kind: wire.KindReject, OrderID: "O-SHORT", Reason: "contract_violation", Trigger: wire.TriggerHub})...)
+	a.send("j1", chain("j1", wire.Entry{Kind: wire.KindReject, OrderID: "O-SHORT", Reason: "contract_violation", Trigger: wire.TriggerHub,
+		Detail: `payload: {"recipient_phone":"13812345678"}`})...)
 	a.waitAck(1)
 	ans := traceOf(t, e.hub, "O-SHORT")
 	if ans.Kind != hub.TraceOrderID || ans.Orders[0].State != "" || ans.Orders[0].Site != "gz02" || len(ans.Orders[0].Entries) != 1 ||
 		ans.Orders[0].Entries[0].Reason != "contract_violation" || ans.Orders[0].Entries[0].ReasonZH == "" {
 		t.Fatalf("rejection-only order = %+v", ans)
+	}
+	if d := ans.Orders[0].Entries[0].Detail; strings.Contains(d, "13812345678") || !strings.Contains(d, "138****5678") {
+		t.Fatalf("detail not masked: %q", d)
 	}
 }
 

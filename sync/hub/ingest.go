@@ -76,6 +76,7 @@ type group struct {
 	cmds      []*cmdReq
 	cmdRecs   map[*cmdReq]CommandRecord
 	anomalies map[anomalyKey]uint64 // counted in this transaction, stored by flushAnomalies
+	saved     map[string]orderRec   // the order records this transaction wrote, latest by id
 }
 
 // commit runs items in one transaction, then publishes what it produced and answers the POSTs.
@@ -397,6 +398,10 @@ func (g *group) merge(rec orderRec, known bool, site, agent string, e wire.Entry
 
 func (g *group) saveOrder(rec orderRec) error {
 	rec.UpdatedAt = wire.Time(g.now)
+	if g.saved == nil {
+		g.saved = map[string]orderRec{}
+	}
+	g.saved[rec.Order.ID] = rec // the central index reads it back (central.go)
 	return putOrder(g.tx, rec)
 }
 
@@ -532,7 +537,7 @@ func (g *group) post(p *postReq) error {
 			}
 		}
 		if validOrderID(id) {
-			if err := indexOrder(g.tx, id, "", g.now); err != nil {
+			if err := g.indexOrder(id, ""); err != nil {
 				return err
 			}
 		}

@@ -140,8 +140,9 @@ type Rejection struct {
 }
 
 // ListFilter selects the rows of a list; empty fields select all. Since and Until (wire times)
-// bound the row's time: Since ≤ at < Until. A page starts after the cursor (AfterAt, AfterID),
-// where AfterID is the order id (orders, holds: with AfterAgent) or the entry key (rejections).
+// bound the row's time: Since ≤ at < Until. With HasAfter, a walk starts after the row at AfterAt
+// with the key AfterID (orders: the order id), AfterID and AfterKey's Site and Agent (holds), or
+// AfterKey (rejections).
 type ListFilter struct {
 	Site, Agent, Reason string
 	Since, Until        string

@@ -92,6 +92,7 @@ func TestHappyPath(t *testing.T) {
 		}
 		checkPerAgentOrder(t, ho)
 	}
+	h.checkTrace(t, orders[1])
 	if s := h.stats(t); s.OrdersPerState["picked_up"] != n {
 		t.Errorf("hub stats: %+v", s)
 	}

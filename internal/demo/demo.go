@@ -26,6 +26,7 @@ import (
 	"wedge/sync/apitoken"
 	"wedge/sync/broker"
 	"wedge/sync/hub"
+	"wedge/sync/hub/hubconsole"
 	"wedge/sync/wire"
 )
 
@@ -61,6 +62,10 @@ const (
 	// password's hash is made at start-up with password.Hash and written to the agent YAML.
 	ConsoleUser     = "demo"
 	ConsolePassword = "demo"
+	// HQUser and HQPassword sign in to the hub's central console (/console/ on the hub) as a
+	// supervisor. A fixed demo password: the demo is for one machine and listens on loopback only.
+	HQUser     = "hq"
+	HQPassword = ConsolePassword // the same hash serves both, made once at start-up
 )
 
 // Options configure the demo. Zero values mean the documented defaults.
@@ -266,19 +271,20 @@ func Start(ctx context.Context, opts Options) (d *Demo, err error) {
 	if d.keys, err = makeKeys(d.dir, opts.Site, "pack01", "dock01"); err != nil {
 		return d, fmt.Errorf("%w: signing keys: %w", ErrStart, err)
 	}
+	hr := <-hashc
+	hashc = nil
+	if d.consoleHash, err = hr.h, hr.err; err != nil {
+		return d, fmt.Errorf("%w: console password: %w", ErrStart, err)
+	}
 	if d.hub, err = hub.New(context.WithoutCancel(ctx), hub.Options{
 		BrokerURL: d.brk.URL(), DataDir: filepath.Join(d.dir, "hub"), Listen: freeOr(opts.HubListen),
 		ClientID: "wedge-demo-hub", Logger: d.log, SigningKey: d.keys.hub, AgentKeysDir: d.keys.registry,
+		Console: &hubconsole.Options{Users: []hubconsole.User{{Name: HQUser, Role: hubconsole.RoleSupervisor, PasswordHash: d.consoleHash}}},
 	}); err != nil {
 		return d, fmt.Errorf("%w: %w", ErrStart, err)
 	}
 	if d.hubToken, err = demoToken(ctx, d.hub.Tokens()); err != nil {
 		return d, fmt.Errorf("%w: hub token: %w", ErrStart, err)
-	}
-	hr := <-hashc
-	hashc = nil
-	if d.consoleHash, err = hr.h, hr.err; err != nil {
-		return d, fmt.Errorf("%w: console password: %w", ErrStart, err)
 	}
 	// 3. pack01's label printer, then the agents, each with a serial scanner on a pty
 	if d.prn, err = startPrinter(d.log); err != nil {
@@ -441,6 +447,9 @@ func (d *Demo) DataDir() string { return d.dir }
 
 // HubURL is the hub's HTTP API base URL.
 func (d *Demo) HubURL() string { return "http://" + d.hub.Addr() }
+
+// HubConsoleURL is the hub's central console (sign in as HQUser / HQPassword).
+func (d *Demo) HubConsoleURL() string { return d.HubURL() + "/console/" }
 
 // HubToken is the demo's bearer token for the hub's API (admin scope).
 func (d *Demo) HubToken() string { return d.hubToken }

@@ -433,4 +433,25 @@ func TestBurstTripsBreakerAndConsoleLogin(t *testing.T) {
 	if code, user := login(ConsolePassword); code != http.StatusOK || user != ConsoleUser {
 		t.Fatalf("demo / demo login: %d %q", code, user)
 	}
+
+	// The hub's central console the header names, its hq login, and the agents it shows.
+	if !strings.Contains(hdr.String(), "中心控制台 central console  "+d.HubConsoleURL()+"  (登录 login hq / demo)") {
+		t.Fatalf("header names no central console with its login:\n%s", hdr.String())
+	}
+	req, _ := http.NewRequest(http.MethodPost, d.HubConsoleURL()+"api/login", strings.NewReader(`{"user":"hq","password":"`+HQPassword+`"}`))
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var hq struct{ User, Role string }
+	json.NewDecoder(resp.Body).Decode(&hq)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || hq.User != HQUser || hq.Role != "supervisor" {
+		t.Fatalf("central console login: %d %+v", resp.StatusCode, hq)
+	}
+	var agents []struct{ Agent string }
+	if code := getJSON(t, c, d.HubConsoleURL()+"api/v1/agents", &agents); code != http.StatusOK || len(agents) != 2 {
+		t.Fatalf("central console agents: %d %+v", code, agents)
+	}
 }

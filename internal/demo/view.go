@@ -135,6 +135,7 @@ func (e Event) line() string {
 func (d *Demo) header(b *strings.Builder) {
 	fmt.Fprintf(b, "中心 hub API      %s/v1/stats  ·  %s/v1/agents  ·  %s/v1/orders/{order_id}\n", d.HubURL(), d.HubURL(), d.HubURL())
 	fmt.Fprintf(b, "中心令牌 hub token Authorization: Bearer %s\n", d.hubToken)
+	fmt.Fprintf(b, "中心控制台 central console  %s  (登录 login %s / %s)\n", d.HubConsoleURL(), HQUser, HQPassword)
 	for _, n := range []*node{d.pack, d.dock} {
 		u := "http://" + n.a.APIAddr()
 		fmt.Fprintf(b, "代理 agent %-6s %s/api/v1/status  ·  %s/api/v1/orders/{id}  (token %q)\n", n.name, u, u, APIToken)

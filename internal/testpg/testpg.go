@@ -35,11 +35,12 @@ type Server struct {
 	DSN string
 
 	// ctl runs pg_ctl on the server's data directory (nil for WEDGE_TEST_PG's server).
-	ctl     func(args ...string) ([]byte, error)
-	logPath string
-	opts    string // the server's options: port, socket directory, settings
-	mu      sync.Mutex
-	running bool
+	ctl       func(args ...string) ([]byte, error)
+	logPath   string
+	opts      string // the server's options: port, socket directory, settings
+	startWait string // pg_ctl -t for start and stop (a kept cluster may replay its WAL for long)
+	mu        sync.Mutex
+	running   bool
 }
 
 // binDir finds the directory of initdb and pg_ctl, or "".
@@ -84,6 +85,32 @@ func Start(t testing.TB) *Server {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { os.RemoveAll(dir) })
+	return startIn(t, bin, dir, "", false)
+}
+
+// StartIn is Start with the cluster kept in dir (made there on first use, reused after), for
+// benchmarks whose data outlives one run; settings are more server options (-c name=value …).
+// The server is stopped at the end of the test, the directory stays. WEDGE_TEST_PG is not used.
+func StartIn(t testing.TB, dir, settings string) *Server {
+	t.Helper()
+	bin := binDir()
+	if bin == "" {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("PostgreSQL is not installed (CI must install it: see .ci/run)")
+		}
+		t.Skip("PostgreSQL is not installed (apt-get install postgresql)")
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return startIn(t, bin, dir, settings, true)
+}
+
+// startIn starts (after initdb when dir holds no cluster yet) a server on the cluster in dir. A
+// kept cluster is shut down cleanly (a checkpoint), so its next start has no WAL to replay, and
+// its start may take long (a replay after a crash); a throwaway one is stopped at once.
+func startIn(t testing.TB, bin, dir, settings string, kept bool) *Server {
+	t.Helper()
 	var asUser []string
 	if os.Geteuid() == 0 {
 		u, err := user.Lookup("postgres")
@@ -103,16 +130,23 @@ func Start(t testing.TB) *Server {
 		cmd.Dir = dir
 		return cmd.CombinedOutput()
 	}
+	startWait, stopMode := "60", "immediate"
+	if kept {
+		startWait, stopMode = "1800", "fast"
+	}
 	data := filepath.Join(dir, "data")
-	if out, err := run("initdb", "-D", data, "-A", "trust", "-U", "postgres", "-E", "UTF8", "--no-sync", "--no-locale"); err != nil {
-		t.Fatalf("initdb: %v\n%s", err, out)
+	if _, err := os.Stat(filepath.Join(data, "PG_VERSION")); err != nil {
+		if out, err := run("initdb", "-D", data, "-A", "trust", "-U", "postgres", "-E", "UTF8", "--no-sync", "--no-locale"); err != nil {
+			t.Fatalf("initdb: %v\n%s", err, out)
+		}
 	}
 	port := freePort(t)
 	s := &Server{
-		DSN:     fmt.Sprintf("postgres://postgres@127.0.0.1:%d/postgres?sslmode=disable", port),
-		ctl:     func(args ...string) ([]byte, error) { return run("pg_ctl", append([]string{"-D", data}, args...)...) },
-		logPath: filepath.Join(dir, "log"),
-		opts:    fmt.Sprintf("-p %d -k %s -c listen_addresses=127.0.0.1 -c fsync=off -c full_page_writes=off -c max_connections=100", port, dir),
+		DSN:       fmt.Sprintf("postgres://postgres@127.0.0.1:%d/postgres?sslmode=disable", port),
+		ctl:       func(args ...string) ([]byte, error) { return run("pg_ctl", append([]string{"-D", data}, args...)...) },
+		logPath:   filepath.Join(dir, "log"),
+		opts:      fmt.Sprintf("-p %d -k %s -c listen_addresses=127.0.0.1 -c fsync=off -c full_page_writes=off -c max_connections=100 %s", port, dir, settings),
+		startWait: startWait,
 	}
 	s.Restart(t)
 	t.Cleanup(func() {
@@ -121,7 +155,7 @@ func Start(t testing.TB) *Server {
 		if !s.running {
 			return
 		}
-		if out, err := s.ctl("-m", "immediate", "-w", "stop"); err != nil {
+		if out, err := s.ctl("-m", stopMode, "-w", "-t", startWait, "stop"); err != nil {
 			t.Errorf("pg_ctl stop: %v\n%s", err, out)
 		}
 		s.running = false
@@ -153,7 +187,7 @@ func (s *Server) Restart(t testing.TB) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if out, err := s.ctl("-l", s.logPath, "-o", s.opts, "-w", "-t", "60", "start"); err != nil {
+	if out, err := s.ctl("-l", s.logPath, "-o", s.opts, "-w", "-t", s.startWait, "start"); err != nil {
 		log, _ := os.ReadFile(s.logPath)
 		t.Fatalf("pg_ctl start: %v\n%s\n%s", err, out, log)
 	}

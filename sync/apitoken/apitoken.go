@@ -128,6 +128,13 @@ func NameFrom(ctx context.Context) string {
 	return t.Name
 }
 
+// WithName returns ctx carrying name as the authenticated caller, as Require does for a token: for
+// a request authenticated another way (a hub console session, "console:alice"), so the handlers
+// shared with the token API record who it was.
+func WithName(ctx context.Context, name string) context.Context {
+	return context.WithValue(ctx, ctxKey{}, Token{Name: name})
+}
+
 // Authenticator checks bearer tokens against a Store.
 type Authenticator struct {
 	store Store

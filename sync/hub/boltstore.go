@@ -55,7 +55,7 @@ var ErrNewerStore = fmt.Errorf("%w: written by a newer hub", ErrStore)
 func newBoltStore(db *bolt.DB) (*boltStore, error) {
 	err := db.Update(func(tx *bolt.Tx) error {
 		convert := tx.Bucket(bktCounters) == nil
-		for _, b := range [][]byte{bktEntries, bktJournals, bktOrders, bktHistory, bktDownlink, bktAgents, bktCommands, bktMeta, bktPending, bktUnverified, bktCounters} {
+		for _, b := range append([][]byte{bktEntries, bktJournals, bktOrders, bktHistory, bktDownlink, bktAgents, bktCommands, bktMeta, bktPending, bktUnverified, bktCounters}, centralBuckets...) {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}

@@ -194,21 +194,29 @@ func (h *Hub) publishWait(topic string, payload []byte, d time.Duration) bool {
 
 // getCommands lists the commands stored for one agent, oldest first.
 func (h *Hub) getCommands(w http.ResponseWriter, r *http.Request) {
-	site, agent := r.PathValue("site"), r.PathValue("agent")
-	out := []CommandRecord{}
+	var out []CommandRecord
 	err := h.db.View(r.Context(), func(tx Tx) error {
-		return tx.Commands(site, agent, func(v []byte) error {
-			var rec CommandRecord
-			if err := json.Unmarshal(v, &rec); err != nil {
-				return fmt.Errorf("%w: command of %s/%s: %v", ErrStore, site, agent, err)
-			}
-			out = append(out, rec)
-			return nil
-		})
+		var err error
+		out, err = agentCommands(tx, r.PathValue("site"), r.PathValue("agent"))
+		return err
 	})
 	if err != nil {
 		writeError(w, http.StatusInternalServerError, "读取失败 / store read failed: "+err.Error())
 		return
 	}
 	writeJSON(w, http.StatusOK, out)
+}
+
+// agentCommands reads the commands stored for one agent, oldest first.
+func agentCommands(tx Tx, site, agent string) ([]CommandRecord, error) {
+	out := []CommandRecord{}
+	err := tx.Commands(site, agent, func(v []byte) error {
+		var rec CommandRecord
+		if err := json.Unmarshal(v, &rec); err != nil {
+			return fmt.Errorf("%w: command of %s/%s: %v", ErrStore, site, agent, err)
+		}
+		out = append(out, rec)
+		return nil
+	})
+	return out, err
 }

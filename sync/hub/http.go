@@ -19,40 +19,64 @@ import (
 	"wedge/sync/wire"
 )
 
+// route is one route of the API: its pattern, the scope a token needs, and the handler. The table
+// is shared by the token-authenticated API and the central console (hubconsole), which serves the
+// same handlers to signed-in users.
+type route struct {
+	pattern string
+	scope   apitoken.Scope
+	handler http.HandlerFunc
+}
+
+// apiRoutes is the API's route table (GET /metrics, /healthz and the fallback are added by routes).
+func (h *Hub) apiRoutes() []route {
+	rts := []route{
+		{"POST /v1/orders", apitoken.OrdersWrite, h.postOrders},
+		{"GET /v1/orders/{order_id}", apitoken.Read, h.getOrder},
+		{"GET /v1/agents", apitoken.Read, h.getAgents},
+		{"POST /v1/agents/{site}/{agent}/commands", apitoken.CommandsWrite, h.postCommand},
+		{"GET /v1/agents/{site}/{agent}/commands", apitoken.Read, h.getCommands},
+		{"GET /v1/agents/{site}/{agent}/unverified", apitoken.Read, h.getUnverified},
+		{"GET /v1/stats", apitoken.Read, h.getStats},
+		{"POST /v1/tokens", apitoken.Admin, h.postToken},
+		{"GET /v1/tokens", apitoken.Admin, h.getTokens},
+		{"DELETE /v1/tokens/{name}", apitoken.Admin, h.deleteToken},
+		{"GET /v1/journals/{site}/{agent}/{journal_id}/entries", apitoken.Read, h.getJournalEntries},
+		{"GET /v1/trace", apitoken.Read, h.getTrace},
+		{"GET /v1/lists/{kind}", apitoken.Read, h.getList},
+		{"GET /v1/notifications", apitoken.Read, h.getNotifications},
+		{"POST /v1/tracking", apitoken.TrackingWrite, h.postTracking},
+		{"GET /v1/tracking/{waybill}", apitoken.Read, h.getTracking},
+		{"GET /v1/waybills/pending", apitoken.Read, h.getPendingWaybills}, // e-waybill numbers (waybills.go)
+	}
+	h.measuresRoutes(func(pattern string, scope apitoken.Scope, f http.HandlerFunc) { // measures.go
+		rts = append(rts, route{pattern, scope, f})
+	})
+	return rts
+}
+
 // routes is the API. Every route but GET /healthz (and GET /metrics with Options.MetricsOpen) needs a bearer token with the route's scope
 // (apitoken: 401 without a valid token, 403 without the scope); the handlers can read the token's
-// name with apitoken.NameFrom.
+// name with apitoken.NameFrom. With a console, /console/ serves it (hubconsole).
 func (h *Hub) routes() http.Handler {
 	auth := apitoken.NewAuthenticator(h.tokens)
 	mux := http.NewServeMux()
-	need := func(pattern string, scope apitoken.Scope, f http.HandlerFunc) {
-		mux.Handle(pattern, auth.Require(scope, f))
+	for _, rt := range h.apiRoutes() {
+		mux.Handle(rt.pattern, auth.Require(rt.scope, rt.handler))
 	}
-	need("POST /v1/orders", apitoken.OrdersWrite, h.postOrders)
-	need("GET /v1/orders/{order_id}", apitoken.Read, h.getOrder)
-	need("GET /v1/agents", apitoken.Read, h.getAgents)
-	need("POST /v1/agents/{site}/{agent}/commands", apitoken.CommandsWrite, h.postCommand)
-	need("GET /v1/agents/{site}/{agent}/commands", apitoken.Read, h.getCommands)
-	need("GET /v1/agents/{site}/{agent}/unverified", apitoken.Read, h.getUnverified)
-	need("GET /v1/stats", apitoken.Read, h.getStats)
-	need("POST /v1/tokens", apitoken.Admin, h.postToken)
-	need("GET /v1/tokens", apitoken.Admin, h.getTokens)
-	need("DELETE /v1/tokens/{name}", apitoken.Admin, h.deleteToken)
-	need("GET /v1/journals/{site}/{agent}/{journal_id}/entries", apitoken.Read, h.getJournalEntries)
-	need("GET /v1/notifications", apitoken.Read, h.getNotifications)
-	need("POST /v1/tracking", apitoken.TrackingWrite, h.postTracking)
-	need("GET /v1/tracking/{waybill}", apitoken.Read, h.getTracking)
-	mux.HandleFunc("POST /v1/tracking/kuaidi100", h.postKuaidi100)        // authenticated by the push's sign
-	h.measuresRoutes(need)                                                // measures.go
-	need("GET /v1/waybills/pending", apitoken.Read, h.getPendingWaybills) // e-waybill numbers (waybills.go)
+	mux.HandleFunc("POST /v1/tracking/kuaidi100", h.postKuaidi100) // authenticated by the push's sign, not a token
 	if h.opts.MetricsOpen {
 		mux.HandleFunc("GET /metrics", h.serveMetrics)
 	} else {
-		need("GET /metrics", apitoken.Read, h.serveMetrics)
+		mux.Handle("GET /metrics", auth.Require(apitoken.Read, http.HandlerFunc(h.serveMetrics)))
 	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]any{"ok": true, "mqtt_connected": h.Connected()})
 	})
+	if h.console != nil {
+		mux.Handle("/console/", http.StripPrefix("/console", h.console.Handler()))
+		mux.Handle("GET /console", http.RedirectHandler("/console/", http.StatusFound))
+	}
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "没有这个接口 / no such endpoint: "+r.Method+" "+r.URL.Path)
 	})
@@ -293,8 +317,18 @@ func (h *Hub) getOrder(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *Hub) getAgents(w http.ResponseWriter, r *http.Request) {
+	out, err := h.agents(r.Context())
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, "读取失败 / store read failed: "+err.Error())
+		return
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// agents is every agent the hub knows, by site and name, with SettingsDiffer marked.
+func (h *Hub) agents(ctx context.Context) ([]agentRec, error) {
 	out := []agentRec{}
-	err := h.db.View(r.Context(), func(tx Tx) error {
+	err := h.db.View(ctx, func(tx Tx) error {
 		return tx.Agents(func(v []byte) error {
 			var a agentRec
 			if err := json.Unmarshal(v, &a); err != nil {
@@ -305,8 +339,7 @@ func (h *Hub) getAgents(w http.ResponseWriter, r *http.Request) {
 		})
 	})
 	if err != nil {
-		writeError(w, http.StatusInternalServerError, "读取失败 / store read failed: "+err.Error())
-		return
+		return nil, err
 	}
 	sort.Slice(out, func(i, j int) bool {
 		if out[i].Site != out[j].Site {
@@ -315,7 +348,7 @@ func (h *Hub) getAgents(w http.ResponseWriter, r *http.Request) {
 		return out[i].Agent < out[j].Agent
 	})
 	markSettingsDiffer(out)
-	writeJSON(w, http.StatusOK, out)
+	return out, nil
 }
 
 // markSettingsDiffer flags the agents of each site whose published settings hashes are not all the

@@ -78,6 +78,7 @@ import (
 	"wedge/internal/logging"
 	"wedge/sync/apitoken"
 	"wedge/sync/hub/central"
+	"wedge/sync/hub/hubconsole"
 	"wedge/sync/wire"
 )
 
@@ -170,6 +171,10 @@ type Options struct {
 	// Tracking configures the carriers' pushes (tracking.go); nil = only POST /v1/tracking with a
 	// token.
 	Tracking *TrackingOptions
+	// Console, with at least one user, serves the central console at /console/ (hubconsole): the
+	// network overview live, and the API's routes to signed-in users by role. nil = no console.
+	// Its Clock and Logger default to the hub's.
+	Console *hubconsole.Options
 	// Measures configure the central measures and the daily report (measures.go).
 	Measures MeasuresOptions
 
@@ -218,6 +223,7 @@ type Hub struct {
 
 	publishFn func(topic string, payload []byte) // nil: MQTT
 	metrics   *metrics                           // GET /metrics; nil in tests that build a Hub without New
+	console   *hubconsole.Console                // /console/; nil without Options.Console
 
 	notify     *NotifyOptions // nil: no notifications
 	dispatch   *dispatcher    // sends the outbox; nil without Notify
@@ -317,7 +323,14 @@ func New(ctx context.Context, opts Options) (_ *Hub, err error) {
 		closeOwn()
 		return nil, err
 	}
+	if err := h.startConsole(); err != nil {
+		closeOwn()
+		return nil, err
+	}
 	if err := h.listen(); err != nil {
+		if h.console != nil {
+			h.console.Close()
+		}
 		closeOwn()
 		return nil, err
 	}
@@ -399,6 +412,9 @@ func (h *Hub) Stop(ctx context.Context) error {
 		}
 		h.unwatchMu.Unlock()
 		close(h.quit)
+		if h.console != nil {
+			h.console.Close() // before Shutdown, which does not close hijacked WebSockets
+		}
 		shctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		if err := h.srv.Shutdown(shctx); err != nil {
 			h.srv.Close()
@@ -522,7 +538,9 @@ func (h *Hub) take(n int) []item {
 // run is the owner goroutine.
 func (h *Hub) run() {
 	defer close(h.done)
+	waitBackfill := h.startBackfill()
 	defer func() {
+		waitBackfill()
 		if err := h.db.Close(); err != nil {
 			h.stopErr = fmt.Errorf("%w: close: %v", ErrStore, err)
 		}
@@ -545,6 +563,9 @@ func (h *Hub) drain() {
 			return
 		}
 		h.commit(items)
+		if h.console != nil {
+			h.console.Changed()
+		}
 	}
 }
 

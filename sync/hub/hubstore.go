@@ -104,6 +104,8 @@ type Tx interface {
 
 	OutboxTx
 	TrackingTx
+	// CentralTx indexes what the central queries need (the section below).
+	CentralTx
 	MeasuresTx // the central measures' reads and counters (hubstore_measures.go)
 	EWaybillTx
 }
@@ -182,3 +184,99 @@ type EWaybillTx interface {
 	DeleteEWaybill(orderID string) error
 	EWaybills(fn func(orderID string, doc []byte) (bool, error)) error
 }
+
+// ---- Central queries: the order trace and the cross-site lists (central.go) ----
+//
+// The head office's console looks orders up by any key and lists orders across sites. What those
+// queries need is indexed by the store, written by the hub in the transaction that stores the
+// order or the entry (boltstore_trace.go, pgstore/trace.go).
+
+// OrderIndex is the central row of one order: its lookup keys and its place in the lists.
+type OrderIndex struct {
+	OrderID string `json:"order_id"`
+	Site    string `json:"site"`
+	// Agent is the agent whose entry last touched the order ("" when none did since the index
+	// was built: only the hub's API, or a row rebuilt for an older store).
+	Agent string `json:"agent,omitempty"`
+	State string `json:"state"`
+	// Since (wire time) is when the order first entered the backlog (暂停进入 or 待分仓), kept
+	// while it stays in either; "" in any other state.
+	Since          string `json:"since,omitempty"`
+	ChannelOrderNo string `json:"channel_order_no,omitempty"`
+	// Waybill is the bound waybill, AssignedWaybill the one the order system assigned: both are
+	// trace keys.
+	Waybill         string `json:"waybill,omitempty"`
+	AssignedWaybill string `json:"assigned_waybill,omitempty"`
+	Fingerprint     string `json:"fingerprint,omitempty"`
+}
+
+// Hold says that an agent holds an order behind its open breaker (it journaled the order into
+// 暂停进入 and has not released it yet), since At (wire time).
+type Hold struct {
+	OrderID, Site, Agent, At string
+}
+
+// Rejection is the central row of one reject entry (a refused scan or intake): At is the entry's
+// sortable time, OrderID may be "" (an unknown code).
+type Rejection struct {
+	At      string
+	Key     EntryKey
+	OrderID string
+	Reason  string
+}
+
+// ListFilter selects the rows of a list; empty fields select all. Since and Until (wire times)
+// bound the row's time: Since ≤ at < Until. With HasAfter, a walk starts after the row at AfterAt
+// with the key AfterID (orders: the order id), AfterID and AfterKey's Site and Agent (holds), or
+// AfterKey (rejections).
+type ListFilter struct {
+	Site, Agent, Reason string
+	Since, Until        string
+	AfterAt             string
+	AfterID             string
+	AfterKey            EntryKey
+	HasAfter            bool
+}
+
+// CentralTx are the central queries' operations of a Tx.
+type CentralTx interface {
+	// IndexOrder writes the order's central row (replacing the previous one and its keys);
+	// OrderIndexOf reads it (nil when none).
+	IndexOrder(ix OrderIndex) error
+	OrderIndexOf(orderID string) (*OrderIndex, error)
+	// TraceOrders returns up to limit order ids whose key of kind (TraceChannelOrderNo,
+	// TraceWaybill, TraceFingerprint) is key, sorted.
+	TraceOrders(kind, key string, limit int) ([]string, error)
+	// OrdersInState calls fn for the orders in state by (Since, order id), filtered by site and
+	// agent, Since in [f.Since, f.Until), after the cursor, until fn returns false.
+	OrdersInState(state string, f ListFilter, fn func(OrderIndex) (bool, error)) error
+
+	// PutHold records a hold (keeping the first At of a repeated hold); DeleteHold ends it;
+	// Holds walks them by (At, order id, site, agent) with the filter's site, agent and times.
+	PutHold(h Hold) error
+	DeleteHold(orderID, site, agent string) error
+	Holds(f ListFilter, fn func(Hold) (bool, error)) error
+
+	// AddRejection indexes a reject entry; Rejections walks them by (At, key) with the filter's
+	// site, agent, reason and times.
+	AddRejection(r Rejection) error
+	Rejections(f ListFilter, fn func(Rejection) (bool, error)) error
+
+	// AddOrderEvidence keeps a copy of an unverified entry (evidence) under its order, so the
+	// trace can show it; OrderEvidence returns them in arrival order.
+	AddOrderEvidence(orderID string, doc []byte) error
+	OrderEvidence(orderID string) ([][]byte, error)
+
+	// OrderIDs and EntryKeys page through every order and every stored entry (key order), for
+	// building the central index of a store written before it existed.
+	OrderIDs(after string, limit int) ([]string, error)
+	EntryKeys(after EntryKey, limit int) ([]EntryKey, error)
+}
+
+// Trace lookup kinds.
+const (
+	TraceOrderID        = "order_id"
+	TraceChannelOrderNo = "channel_order_no"
+	TraceWaybill        = "waybill"
+	TraceFingerprint    = "fingerprint"
+)

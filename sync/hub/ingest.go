@@ -91,6 +91,7 @@ type group struct {
 	states       map[string][]wire.OrderMsg
 	anomalies    map[anomalyKey]uint64 // counted in this transaction, stored by flushAnomalies
 	wakeWaybills bool                  // new e-waybill requests: wake the waybiller after the commit
+	saved        map[string]orderRec   // the order records this transaction wrote, latest by id
 }
 
 // saveStats adds what the group counted (its stats minus base) and what was counted outside the
@@ -462,6 +463,10 @@ func (g *group) merge(rec orderRec, known bool, site, agent string, e wire.Entry
 
 func (g *group) saveOrder(rec orderRec) error {
 	rec.UpdatedAt = wire.Time(g.now)
+	if g.saved == nil {
+		g.saved = map[string]orderRec{}
+	}
+	g.saved[rec.Order.ID] = rec // the central index reads it back (central.go)
 	if err := putOrder(g.tx, rec); err != nil {
 		return err
 	}
@@ -654,6 +659,11 @@ func (g *group) post(p *postReq) error {
 		}
 		if m.Type == wire.TypeIntercept && validOrderID(id) {
 			if err := g.intercepted(id, hseq, m.Reason); err != nil {
+				return err
+			}
+		}
+		if validOrderID(id) {
+			if err := g.indexOrder(id, ""); err != nil {
 				return err
 			}
 		}

@@ -61,7 +61,13 @@ func TestBehaviourOnPostgres(t *testing.T) {
 		{"CommandByIsTheTokenName", TestCommandByIsTheTokenName},
 		{"APINeedsATokenWithTheRightScope", TestAPINeedsATokenWithTheRightScope},
 		{"TokenAdminAPI", TestTokenAdminAPI},
+		{"TraceByEveryKey", TestTraceByEveryKey},
+		{"TraceErrors", TestTraceErrors},
+		{"TracePostedOrders", TestTracePostedOrders},
+		{"CentralLists", TestCentralLists},
 		{"CentralMeasuresOnTheHub", TestCentralMeasuresOnTheHub},
+		{"ConsoleCommandAuditedLikeTheAPI", TestConsoleCommandAuditedLikeTheAPI},
+		{"ConsoleBrowser", TestConsoleBrowser},
 		{"PresaleWatchOnTheHub", TestPresaleWatchOnTheHub},
 	} {
 		t.Run(c.name, func(t *testing.T) {

@@ -162,8 +162,11 @@ func (g *group) evidence(site, agent, jid string, e wire.Entry, kid, reason stri
 		return nil
 	}
 	g.stats.Unverified++
-	return g.tx.AddUnverified(EntryKey{site, agent, jid, e.Seq}, mustJSON(unverifiedEntry{Entry: e, Site: site, Agent: agent, ReceivedAt: wire.Time(g.now),
-		Unverified: true, Reason: reason, KeyID: kid}))
+	doc := mustJSON(unverifiedEntry{Entry: e, Site: site, Agent: agent, ReceivedAt: wire.Time(g.now), Unverified: true, Reason: reason, KeyID: kid})
+	if err := g.tx.AddUnverified(EntryKey{site, agent, jid, e.Seq}, doc); err != nil {
+		return err
+	}
+	return g.indexEvidence(e, doc)
 }
 
 // linkVerdict is how an entry relates to what is stored of its journal.
@@ -298,6 +301,9 @@ func (g *group) store(site, agent string, j *journalRec, e wire.Entry) error {
 		g.entryAnomaly(site, e)
 		j.MaxSeq = max(j.MaxSeq, e.Seq)
 		if err := g.applyEntry(site, agent, e, key); err != nil {
+			return err
+		}
+		if err := g.indexEntry(site, agent, e, key); err != nil {
 			return err
 		}
 		// A copy of this entry may have been waiting (it came beyond a gap before): drop it, and

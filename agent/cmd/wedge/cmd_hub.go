@@ -65,6 +65,10 @@ func cmdHub(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "wedge hub: 物流推送设置无效 invalid tracking settings: %v\n", err)
 		return exitUsage
 	}
+	if o.Console, err = hubConsoleOptions(cfg); err != nil {
+		fmt.Fprintf(stderr, "wedge hub: %v\n", err)
+		return exitUsage
+	}
 	f.keys.signingKey, f.keys.agentKeys = cfg.SigningKey, cfg.AgentKeys
 	if done, err := f.keys.apply(&o, stdout); err != nil {
 		fmt.Fprintf(stderr, "wedge hub: %v\n", err)

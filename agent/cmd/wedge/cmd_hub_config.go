@@ -6,9 +6,11 @@ import (
 	"strings"
 
 	"wedge/internal/mail"
+	"wedge/internal/webauth"
 	"wedge/sync/hub"
 	"wedge/sync/hub/central"
 	"wedge/sync/hub/hubconfig"
+	"wedge/sync/hub/hubconsole"
 )
 
 // hubRunFlags are `wedge hub`'s run flags. Each names a field of hub.yaml (hubconfig); without
@@ -126,6 +128,26 @@ func hubMeasures(c *hubconfig.Config) hub.MeasuresOptions {
 		o.Mailer = mail.Config{Host: s.Host, Port: s.Port, From: s.From, To: s.To, Username: s.Username, PasswordFile: s.PasswordFile, StartTLS: s.StartTLS}
 	}
 	return o
+}
+
+// hubConsoleOptions maps console: to the central console's options, reading the session key file;
+// nil without users (no console).
+func hubConsoleOptions(c *hubconfig.Config) (*hubconsole.Options, error) {
+	if len(c.Console.Users) == 0 {
+		return nil, nil
+	}
+	key, err := c.SessionKey()
+	if err != nil {
+		return nil, err
+	}
+	if key != nil && len(key) < webauth.MinKeyLen {
+		return nil, fmt.Errorf("console.session_key_file %s: 密钥过短 the key has %d bytes, want at least %d", c.Console.SessionKeyFile, len(key), webauth.MinKeyLen)
+	}
+	o := &hubconsole.Options{SessionKey: key, AllowedOrigins: c.Console.AllowedOrigins, SecureCookies: c.Console.SecureCookies}
+	for _, u := range c.Console.Users {
+		o.Users = append(o.Users, hubconsole.User{Name: u.Name, Role: u.Role, PasswordHash: u.PasswordHash})
+	}
+	return o, nil
 }
 
 func splitList(s string) []string {

@@ -12,7 +12,9 @@ import (
 
 	"wedge/internal/mail"
 	"wedge/internal/testbroker"
+	"wedge/internal/webauth/password"
 	"wedge/sync/hub/hubconfig"
+	"wedge/sync/hub/hubconsole"
 )
 
 // --check validates hub.yaml and exits: a bad file is a usage error naming file, line and field; a
@@ -89,6 +91,48 @@ api:
 	cancel()
 	if code := <-hubDone; code != exitOK {
 		t.Errorf("hub exit %d: %s", code, herr.String())
+	}
+}
+
+// console: in hub.yaml becomes the hub's console options; --check reads the session key file and
+// refuses one that is missing or too short.
+func TestHubConfigConsole(t *testing.T) {
+	dir := t.TempDir()
+	hash, err := password.HashIter("hq-pw", password.MinIterations)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := filepath.Join(dir, "hub.yaml")
+	os.WriteFile(cfg, []byte(fmt.Sprintf(`console:
+  users:
+    - {name: alice, role: supervisor, password_hash: %q}
+    - {name: hq, role: viewer, password_hash: %q}
+  session_key_file: console.key
+  allowed_origins: ["https://hq.example"]
+`, hash, hash)), 0o644)
+	if code, _, errs := wedge(t, "hub", "--config", cfg, "--check"); code != exitUsage || !strings.Contains(errs, "console.session_key_file") {
+		t.Errorf("missing key file: exit %d %q", code, errs)
+	}
+	key := filepath.Join(dir, "console.key")
+	os.WriteFile(key, []byte("short\n"), 0o600)
+	if code, _, errs := wedge(t, "hub", "--config", cfg, "--check"); code != exitUsage || !strings.Contains(errs, "at least 32") {
+		t.Errorf("short key: exit %d %q", code, errs)
+	}
+	os.WriteFile(key, []byte(strings.Repeat("k", 48)+"\n"), 0o600)
+	if code, out, errs := wedge(t, "hub", "--config", cfg, "--check"); code != exitOK || !strings.Contains(out, "configuration ok") {
+		t.Fatalf("good console: exit %d %q %q", code, out, errs)
+	}
+	c, err := hubconfig.Load(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o, err := hubConsoleOptions(c)
+	if err != nil || o == nil || len(o.Users) != 2 || o.Users[0] != (hubconsole.User{Name: "alice", Role: "supervisor", PasswordHash: hash}) ||
+		string(o.SessionKey) != strings.Repeat("k", 48) || len(o.AllowedOrigins) != 1 {
+		t.Fatalf("console options %+v, %v", o, err)
+	}
+	if o, err := hubConsoleOptions(hubconfig.Defaults()); o != nil || err != nil {
+		t.Fatalf("no users: %+v %v, want no console", o, err)
 	}
 }
 

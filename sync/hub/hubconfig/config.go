@@ -21,6 +21,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"wedge/internal/yamlpath"
 )
@@ -71,6 +72,8 @@ type Config struct {
 	Notify *Notify `yaml:"notify"`
 	// Tracking configures the carriers' pushes (POST /v1/tracking/kuaidi100).
 	Tracking Tracking `yaml:"tracking"`
+	// Console is the central console at /console/ (no users: no console).
+	Console Console `yaml:"console"`
 	// Sites, Measures and SMTP configure the central measures and the daily report (measures.go).
 	Sites    map[string]Site `yaml:"sites"`
 	Measures Measures        `yaml:"measures"`
@@ -115,6 +118,49 @@ type API struct {
 	// MetricsAuth guards GET /metrics: "read" (default) needs a bearer token with the read scope,
 	// "open" serves it to anyone who reaches the listener, like /healthz.
 	MetricsAuth string `yaml:"metrics_auth"`
+}
+
+// Console roles (see sync/hub/hubconsole): viewer reads, supervisor also sends breaker threshold
+// commands, admin has every API scope.
+const (
+	RoleViewer     = "viewer"
+	RoleSupervisor = "supervisor"
+	RoleAdmin      = "admin"
+)
+
+// Console is the hub's central console for head office, served at /console/ on the API listener.
+// Every user signs in, whatever the role.
+type Console struct {
+	// Users who may sign in; without any, the hub serves no console.
+	Users []ConsoleUser `yaml:"users"`
+	// SessionKeyFile holds the key (≥ 32 bytes) that signs session cookies; "" = a random key per
+	// start (logins end with a restart). Hub replicas behind one address need the same file.
+	SessionKeyFile string `yaml:"session_key_file"`
+	// AllowedOrigins are extra origins (scheme://host[:port]) accepted for sign-in, commands and
+	// the WebSocket besides the console's own, e.g. a TLS proxy's https://hq.example.
+	AllowedOrigins []string `yaml:"allowed_origins"`
+	// SecureCookies sets the cookie's Secure attribute on plain HTTP behind a TLS proxy.
+	SecureCookies bool `yaml:"secure_cookies"`
+}
+
+// ConsoleUser is one console user.
+type ConsoleUser struct {
+	Name string `yaml:"name"`
+	Role string `yaml:"role"` // viewer | supervisor | admin
+	// PasswordHash is the output of `wedge console hash-password`.
+	PasswordHash string `yaml:"password_hash"`
+}
+
+// SessionKey reads console.session_key_file (nil when not set).
+func (c *Config) SessionKey() ([]byte, error) {
+	if c.Console.SessionKeyFile == "" {
+		return nil, nil
+	}
+	b, err := os.ReadFile(c.Console.SessionKeyFile)
+	if err != nil {
+		return nil, fmt.Errorf("%w: console.session_key_file: %w", ErrRead, err)
+	}
+	return []byte(strings.TrimSpace(string(b))), nil
 }
 
 // Log sets the hub's logging (log/slog to standard error).
@@ -196,7 +242,7 @@ func (c *Config) resolvePaths(dir string) {
 		}
 	}
 	for _, p := range []*string{&c.DataDir, &c.Broker.CA, &c.Broker.Cert, &c.Broker.Key, &c.API.TLSCert, &c.API.TLSKey,
-		&c.API.BootstrapTokenFile, &c.SigningKey, &c.AgentKeys, &c.Tracking.Kuaidi100SaltFile, &c.SMTP.PasswordFile} {
+		&c.API.BootstrapTokenFile, &c.SigningKey, &c.AgentKeys, &c.Tracking.Kuaidi100SaltFile, &c.SMTP.PasswordFile, &c.Console.SessionKeyFile} {
 		abs(p)
 	}
 	c.EWaybill.resolvePaths(abs)

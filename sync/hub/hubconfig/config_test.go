@@ -81,10 +81,11 @@ func TestExampleLoads(t *testing.T) {
 		t.Fatalf("the documented example must load: %v", err)
 	}
 	if !strings.HasPrefix(c.Broker.URL, "ssl://") || c.Broker.ClientID == "" || c.SigningKey == "" || c.AgentKeys == "" ||
-		len(c.API.AllowedHosts) == 0 || c.API.MetricsAuth != MetricsRead {
+		len(c.API.AllowedHosts) == 0 || c.API.MetricsAuth != MetricsRead || len(c.Console.Users) != 2 ||
+		c.Console.Users[0].Role != RoleSupervisor || len(c.Console.AllowedOrigins) != 1 {
 		t.Errorf("example content: %+v", c)
 	}
-	for _, p := range []string{c.DataDir, c.Broker.CA, c.Broker.Cert, c.SigningKey, c.AgentKeys} {
+	for _, p := range []string{c.DataDir, c.Broker.CA, c.Broker.Cert, c.SigningKey, c.AgentKeys, c.Console.SessionKeyFile} {
 		if !filepath.IsAbs(p) {
 			t.Errorf("path %q not absolute", p)
 		}
@@ -94,14 +95,22 @@ func TestExampleLoads(t *testing.T) {
 func TestRelativePaths(t *testing.T) {
 	dir := t.TempDir()
 	p := filepath.Join(dir, "hub.yaml")
-	os.WriteFile(p, []byte("data_dir: ./d\nsigning_key: hub.key\nagent_keys: keys\nbroker: {ca: ca.pem}\napi: {bootstrap_token_file: admin.token}\n"), 0o644)
+	os.WriteFile(p, []byte("data_dir: ./d\nsigning_key: hub.key\nagent_keys: keys\nbroker: {ca: ca.pem}\napi: {bootstrap_token_file: admin.token}\nconsole: {session_key_file: console.key}\n"), 0o644)
 	c, err := Load(p)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if c.DataDir != filepath.Join(dir, "d") || c.SigningKey != filepath.Join(dir, "hub.key") || c.AgentKeys != filepath.Join(dir, "keys") ||
-		c.Broker.CA != filepath.Join(dir, "ca.pem") || c.API.BootstrapTokenFile != filepath.Join(dir, "admin.token") {
+		c.Broker.CA != filepath.Join(dir, "ca.pem") || c.API.BootstrapTokenFile != filepath.Join(dir, "admin.token") ||
+		c.Console.SessionKeyFile != filepath.Join(dir, "console.key") {
 		t.Errorf("paths not resolved against the config dir: %+v", c)
+	}
+	if _, err := c.SessionKey(); !errors.Is(err, ErrRead) {
+		t.Errorf("missing session key file: %v", err)
+	}
+	os.WriteFile(c.Console.SessionKeyFile, []byte(strings.Repeat("k", 40)+"\n"), 0o600)
+	if k, err := c.SessionKey(); err != nil || string(k) != strings.Repeat("k", 40) {
+		t.Errorf("session key %q, %v", k, err)
 	}
 	if _, err := Load(filepath.Join(dir, "missing.yaml")); !errors.Is(err, ErrRead) {
 		t.Errorf("missing file: %v", err)

@@ -10,6 +10,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"wedge/internal/webauth/password"
 	"wedge/internal/yamlpath"
 	"wedge/sync/wire"
 )
@@ -36,6 +37,7 @@ func (c *Config) validate(name string, root *yaml.Node) []error {
 	c.validateAPI(v)
 	c.validateLog(v)
 	c.validateNotify(v)
+	c.validateConsole(v)
 	c.validateMeasures(v)
 	c.validateEWaybill(v)
 	slices.SortStableFunc(v.errs, func(a, b error) int { return a.(*Error).Line - b.(*Error).Line })
@@ -141,4 +143,46 @@ func redactStore(s string) string {
 		}
 	}
 	return s
+}
+
+// validateConsole checks the console users (a name once, a known role, a password hash) and the
+// allowed origins.
+func (c *Config) validateConsole(v *validator) {
+	seen := map[string]bool{}
+	for i, u := range c.Console.Users {
+		at := func(f string) []any { return []any{"console", "users", i, f} }
+		switch {
+		case !validUserName(u.Name):
+			v.failf(at("name"), "%q: 1–64 letters, digits, . _ or -", u.Name)
+		case seen[u.Name]:
+			v.failf(at("name"), "%q appears twice", u.Name)
+		}
+		seen[u.Name] = true
+		switch u.Role {
+		case RoleViewer, RoleSupervisor, RoleAdmin:
+		default:
+			v.failf(at("role"), "%q: want viewer, supervisor or admin", u.Role)
+		}
+		if password.Validate(u.PasswordHash) != nil {
+			v.failf(at("password_hash"), "not a password hash: create one with `wedge console hash-password`")
+		}
+	}
+	for i, o := range c.Console.AllowedOrigins {
+		u, err := url.Parse(o)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || strings.TrimRight(u.Path, "/") != "" || u.RawQuery != "" || u.User != nil {
+			v.failf([]any{"console", "allowed_origins", i}, "%q: want scheme://host[:port], e.g. https://hq.example", o)
+		}
+	}
+}
+
+func validUserName(s string) bool {
+	if s == "" || len(s) > 64 {
+		return false
+	}
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '.' || r == '_' || r == '-') {
+			return false
+		}
+	}
+	return true
 }

@@ -50,6 +50,7 @@ func Run(t *testing.T, f Factory) {
 			t.Fatal(err)
 		}
 	}
+	t.Run("Central", func(t *testing.T) { central(t, open) })
 	k := func(jid string, seq uint64) hub.EntryKey {
 		return hub.EntryKey{Site: "sz01", Agent: "a1", Journal: jid, Seq: seq}
 	}

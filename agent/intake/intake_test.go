@@ -525,3 +525,47 @@ func TestIntakeNormalisesLikeOrderFromMsg(t *testing.T) {
 		t.Fatalf("the two spellings differ after intake:\n%+v\n%+v", a, b)
 	}
 }
+
+// TestReplaysCommitNothing: a payload of elements already applied (valid, junk or reordered ones
+// beyond a gap) is counted as no-ops and costs no journal commit; one whose elements apply but
+// change nothing commits only the hub sequence it moves.
+func TestReplaysCommitNothing(t *testing.T) {
+	r := newRig(t)
+	msg := func(h int) string {
+		return fmt.Sprintf(`{"type":"state","hseq":%d,"order_id":"R%d","state":"pending_allocation"}`, h, h)
+	}
+	r.apply("[" + msg(1) + "," + msg(2) + "]")
+	r.apply(msg(4)) // beyond a gap: applied, hseq stays 2
+	commits, stats := r.store.Stats().Commits, r.in.Stats()
+	// hseq 1 and 2 applied, 4 applied beyond the gap; the junk element carries an applied number.
+	es := r.apply("[" + msg(2) + "," + msg(1) + `,{"type":"nope","hseq":2},` + msg(4) + "]")
+	if len(es) != 0 {
+		t.Fatalf("a replay wrote %+v", es)
+	}
+	if got := r.store.Stats().Commits; got != commits {
+		t.Fatalf("a replay made %d commits", got-commits)
+	}
+	if got := r.in.Stats(); got.NoOps-stats.NoOps != 4 || got.Payloads-stats.Payloads != 1 || got.Rejected != stats.Rejected {
+		t.Fatalf("stats after the replay %+v, before %+v", got, stats)
+	}
+	if r.in.CatchupSince() != 2 {
+		t.Fatalf("since %d, want 2", r.in.CatchupSince())
+	}
+	// The gap is still there: the replay-only payload asks no catch-up again (once per gap).
+	r.mu.Lock()
+	got := fmt.Sprint(r.catchups)
+	r.mu.Unlock()
+	if got != "[2]" {
+		t.Fatalf("catch-up requests %s, want [2]", got)
+	}
+	// Filling the gap with a message that changes nothing still moves and stores the hub sequence.
+	same := `{"type":"state","hseq":3,"order_id":"R1","state":"pending_allocation"}`
+	if es := r.apply(same); len(es) != 0 {
+		t.Fatalf("a no-op message wrote %+v", es)
+	}
+	r.store.Close()
+	r.open()
+	if r.in.CatchupSince() != 4 {
+		t.Fatalf("since after restart %d, want 4", r.in.CatchupSince())
+	}
+}

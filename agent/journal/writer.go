@@ -542,22 +542,23 @@ func (tx *Tx) Append(e wire.Entry) wire.Entry {
 	if e.At == "" {
 		e.At = wire.Time(tx.s.clk.Now())
 	}
-	// Normalize through JSON first: encoding/json writes invalid UTF-8 (say, GBK bytes from a
-	// scanner) as \ufffd escapes, which decode to U+FFFD and then re-encode differently, so an entry
-	// sealed with the raw bytes would fail its own hash once read back.
-	// encoding/json writes the escape \ufffd only for invalid bytes (a real U+FFFD is written as
-	// is), so without it the entry is already stable and the decode can be skipped.
+	// The entry must be sealed as it reads back: encoding/json writes invalid UTF-8 (say, GBK bytes
+	// from a scanner) as \ufffd escapes, which decode to U+FFFD and then re-encode differently, so
+	// an entry sealed with the raw bytes would fail its own hash once read back. encoding/json
+	// writes the escape \ufffd only for invalid bytes (a real U+FFFD is written as is), so an
+	// encoding without it is already stable and is stored as it is; otherwise the entry is read
+	// back from it and sealed again (each field reads back on its own, so this is the entry
+	// normalised first, then sealed).
+	e.Seal(tx.fnHash)
 	v, err := json.Marshal(e)
 	if err == nil && bytes.Contains(v, []byte(`\ufffd`)) {
 		e = wire.Entry{}
-		err = json.Unmarshal(v, &e)
+		if err = json.Unmarshal(v, &e); err == nil {
+			e.Seal(tx.fnHash)
+			v, err = json.Marshal(e)
+		}
 	}
 	if err != nil {
-		tx.invalid("entry: %v", err)
-		return e
-	}
-	e.Seal(tx.fnHash)
-	if v, err = json.Marshal(e); err != nil {
 		tx.invalid("entry: %v", err)
 		return e
 	}

@@ -19,6 +19,10 @@
 // Intake remembers, in the journal's meta bucket and in the same transaction as the messages, the
 // highest contiguous hub sequence (hseq) it applied. On a gap it calls RequestCatchup(since) once
 // per gap; CatchupSince is what to ask for after a reconnect.
+//
+// Replays are cheap: an element whose hseq is already applied is read only for its hseq, and a
+// payload of nothing but replays takes no journal transaction. ApplyAll applies payloads that
+// arrived together in one transaction, with the same rules as one by one.
 package intake
 
 import (

@@ -88,30 +88,63 @@ func (d downlink) pump(dl <-chan uplink.Message, stop <-chan struct{}, done chan
 				return
 			}
 			if m.Topic == cmdTopic {
-				key, ok := d.trust.admitCommand(ctx, m.Payload)
-				if !ok {
-					continue
-				}
-				err := d.sup.Breaker().Command(ctx, m.Payload)
-				if errors.Is(err, oversight.ErrCommand) {
-					d.log.Warn("hub command refused", logging.Err(err))
-				} else if err != nil {
-					d.log.Error("hub command not applied", logging.Err(err))
-				}
-				if err == nil || errors.Is(err, oversight.ErrCommand) {
-					d.trust.commandHandled(ctx, key)
-				}
+				d.command(ctx, m.Payload)
 				continue
 			}
-			apply := d.in.Apply
-			if m.Authenticated {
-				apply = d.in.ApplyAuthenticated
-			}
-			if err := apply(ctx, m.Payload); err != nil {
-				d.log.Error("downlink payload not applied", logging.Err(err))
+			group, next, open := gather(dl, m, cmdTopic)
+			if err := d.in.ApplyAll(ctx, group); err != nil {
+				d.log.Error("downlink payload not applied", logging.Err(err), "payloads", len(group))
 			}
 			d.sup.Kick()
+			if next != nil {
+				d.command(ctx, next.Payload)
+			}
+			if !open {
+				return
+			}
 		}
+	}
+}
+
+// maxGroup bounds the downlink payloads applied in one journal transaction.
+const maxGroup = 32
+
+// gather takes first and the downlink payloads already waiting behind it (up to maxGroup), to
+// apply them in one journal commit. It stops at a command, which it returns to be handled after
+// the group (in arrival order), and reports whether dl is still open.
+func gather(dl <-chan uplink.Message, first uplink.Message, cmdTopic string) (group []intake.Payload, cmd *uplink.Message, open bool) {
+	group = []intake.Payload{{Data: first.Payload, Authenticated: first.Authenticated}}
+	for len(group) < maxGroup {
+		select {
+		case m, ok := <-dl:
+			if !ok {
+				return group, nil, false
+			}
+			if m.Topic == cmdTopic {
+				return group, &m, true
+			}
+			group = append(group, intake.Payload{Data: m.Payload, Authenticated: m.Authenticated})
+		default:
+			return group, nil, true
+		}
+	}
+	return group, nil, true
+}
+
+// command admits and applies one hub command (the breaker's), and records it handled.
+func (d downlink) command(ctx context.Context, payload []byte) {
+	key, ok := d.trust.admitCommand(ctx, payload)
+	if !ok {
+		return
+	}
+	err := d.sup.Breaker().Command(ctx, payload)
+	if errors.Is(err, oversight.ErrCommand) {
+		d.log.Warn("hub command refused", logging.Err(err))
+	} else if err != nil {
+		d.log.Error("hub command not applied", logging.Err(err))
+	}
+	if err == nil || errors.Is(err, oversight.ErrCommand) {
+		d.trust.commandHandled(ctx, key)
 	}
 }
 

@@ -29,7 +29,7 @@ const dispatchPerPost = 1000
 //
 //   - dispatch: the real hub is POSTed the 47,000 orders (47 POSTs of 1,000, all at once); it stores
 //     them and publishes them to the site as downlink arrays; the agent's uplink receives them and
-//     one pump goroutine applies each array with agent/intake.Apply (as agent.Agent does), which
+//     one pump goroutine applies the arrays with agent/intake.ApplyAll (as agent.Agent does), which
 //     journals one intake entry per order, durably; the uplink syncs those entries and the hub
 //     stores and acks them → entries/s from the first POST until AckedSeq = 47,000;
 //   - steps: 47,000 orders seeded in 待分仓, then 47,000 print-step Store.Do calls submitted at once
@@ -131,7 +131,8 @@ func runBurst(b testing.TB, url string, run, n int) burstResult {
 }
 
 // intakeAgent is the agent's downlink path: the uplink's Downlink applied by one pump goroutine
-// with intake.Apply, in arrival order, as agent.Agent's pump does.
+// with intake.ApplyAll, in arrival order, the arrays already waiting together, as agent.Agent's
+// pump does.
 type intakeAgent struct {
 	u      *uplink.Uplink
 	in     *intake.Intake
@@ -155,11 +156,28 @@ func startIntakeAgent(b testing.TB, ctx context.Context, st *journal.Store, url,
 	go func() {
 		defer close(a.pumped)
 		cmd := wire.TopicCommand(site, agent)
-		for m := range a.u.Downlink() {
+		dl := a.u.Downlink()
+		for m := range dl {
 			if m.Topic == cmd {
 				continue
 			}
-			if err := a.in.Apply(context.Background(), m.Payload); err != nil {
+			// The arrays already waiting are applied in one commit, as the agent's pump does.
+			group := []intake.Payload{{Data: m.Payload, Authenticated: m.Authenticated}}
+		more:
+			for len(group) < 32 {
+				select {
+				case m, ok := <-dl:
+					if !ok {
+						break more
+					}
+					if m.Topic != cmd {
+						group = append(group, intake.Payload{Data: m.Payload, Authenticated: m.Authenticated})
+					}
+				default:
+					break more
+				}
+			}
+			if err := a.in.ApplyAll(context.Background(), group); err != nil {
 				b.Errorf("intake: %v", err)
 			}
 		}

@@ -23,6 +23,10 @@
 // the way: on a gap intake waits Options.Grace before it calls RequestCatchup(since), once per gap,
 // and asks nothing when the missing numbers arrive within the window. CatchupSince is what to ask
 // for after a reconnect.
+//
+// Replays are cheap: an element whose hseq is already applied is read only for its hseq, and a
+// payload of nothing but replays takes no journal transaction. ApplyAll applies payloads that
+// arrived together in one transaction, with the same rules as one by one.
 package intake
 
 import (
@@ -148,7 +152,9 @@ type element struct {
 }
 
 // split parses a payload element by element, so that a bad element keeps its hseq and its excerpt.
-func split(payload []byte) ([]element, error) {
+// An element whose hseq applied says is already applied is a replay: only its hseq is read (the
+// pass counts it as a no-op whatever the rest of it holds), which spares the full decode.
+func split(payload []byte, applied func(hseq uint64) bool) ([]element, error) {
 	payload = bytes.TrimSpace(payload)
 	var raws []json.RawMessage
 	if len(payload) > 0 && payload[0] == '[' {
@@ -169,6 +175,10 @@ func split(payload []byte) ([]element, error) {
 		}
 		_ = json.Unmarshal(raw, &h) // best effort, for bad elements
 		el.hseq = h.HSeq
+		if el.hseq != 0 && applied(el.hseq) {
+			out = append(out, el)
+			continue
+		}
 		msgs, bad, err := wire.ParseDownlink(raw)
 		switch {
 		case err != nil:
@@ -210,24 +220,69 @@ type logLine struct {
 }
 
 func (in *Intake) apply(ctx context.Context, payload []byte, authenticated bool) error {
+	return in.ApplyAll(ctx, []Payload{{Data: payload, Authenticated: authenticated}})
+}
+
+// Payload is one downlink payload and whether its signature by the hub was verified.
+type Payload struct {
+	Data          []byte
+	Authenticated bool
+}
+
+// ApplyAll applies payloads that arrived together, in their order, exactly as Apply and
+// ApplyAuthenticated would one after the other, but in one journal transaction: one commit for
+// the group instead of one per payload. A payload of nothing but replays (every element's hub
+// sequence already applied) needs no transaction at all. If the journal cannot commit, nothing of
+// the group was applied and the error wraps ErrCommit (a catch-up replays it).
+func (in *Intake) ApplyAll(ctx context.Context, payloads []Payload) error {
 	now := in.clk.Now().UTC()
-	elems, perr := split(payload)
 	in.mu.Lock()
 	start := pass{hseq: in.hseq, above: maps(in.above), junk: in.junk}
 	in.mu.Unlock()
-
-	var p pass
-	err := in.store.Do(ctx, func(tx *journal.Tx) error {
-		// fn may run again after a failed batch: start from the same state every time.
-		p = pass{in: in, tx: tx, now: now, authenticated: authenticated, st: Stats{Payloads: 1},
-			hseq: start.hseq, above: maps(start.above), junk: start.junk}
-		p.run(payload, elems, perr)
-		return nil
-	})
-	if err != nil {
-		in.log.Error("intake: payload not applied, a catch-up will replay it", logging.Err(err))
-		return fmt.Errorf("%w: %w", ErrCommit, err)
+	// Replays are recognised against the state before the group; an element applied by an earlier
+	// payload of the group is decoded and then found applied by its pass.
+	elems := make([][]element, len(payloads))
+	perrs := make([]error, len(payloads))
+	for i, pl := range payloads {
+		elems[i], perrs[i] = split(pl.Data, start.applied)
 	}
+	passes := make([]pass, len(payloads))
+	// prepare sets up the passes from the state before the group; it reports whether one of them
+	// must write. fn may run again after a failed batch: it starts from the same state every time.
+	prepare := func(tx *journal.Tx) (write bool) {
+		prev := start
+		for i, pl := range payloads {
+			p := pass{in: in, tx: tx, now: now, authenticated: pl.Authenticated, st: Stats{Payloads: 1},
+				hseq: prev.hseq, startHSeq: prev.hseq, above: maps(prev.above), junk: prev.junk}
+			if tx == nil && (perrs[i] != nil || !p.replayOnly(elems[i])) {
+				return true
+			}
+			if tx != nil {
+				p.run(pl.Data, elems[i], perrs[i])
+			}
+			passes[i], prev = p, p
+		}
+		return false
+	}
+	if prepare(nil) {
+		err := in.store.Do(ctx, func(tx *journal.Tx) error {
+			prepare(tx)
+			return nil
+		})
+		if err != nil {
+			in.log.Error("intake: payload not applied, a catch-up will replay it", logging.Err(err), "payloads", len(payloads))
+			return fmt.Errorf("%w: %w", ErrCommit, err)
+		}
+	}
+	for i := range passes {
+		in.settle(ctx, &passes[i])
+	}
+	return nil
+}
+
+// settle takes over a pass that committed (or needed no commit): its log lines, hub sequence, junk
+// budget and counters, and asks for a catch-up once per gap.
+func (in *Intake) settle(ctx context.Context, p *pass) {
 	for _, l := range p.logs {
 		in.log.Log(ctx, l.level, l.msg, l.args...)
 	}
@@ -237,7 +292,6 @@ func (in *Intake) apply(ctx context.Context, payload []byte, authenticated bool)
 	in.stats.add(p.st)
 	in.mu.Unlock()
 	in.checkGap()
-	return nil
 }
 
 // pass is one payload applied inside one journal transaction: the hub sequence it moves, the junk
@@ -248,12 +302,13 @@ type pass struct {
 	now           time.Time
 	authenticated bool
 
-	hseq    uint64              // highest contiguous applied
-	above   map[uint64]struct{} // applied beyond a gap
-	maxSeen uint64              // highest hseq of a readable element
-	junk    junkBudget
-	st      Stats
-	logs    []logLine
+	hseq      uint64              // highest contiguous applied
+	startHSeq uint64              // hseq before the pass (the stored one)
+	above     map[uint64]struct{} // applied beyond a gap
+	maxSeen   uint64              // highest hseq of a readable element
+	junk      junkBudget
+	st        Stats
+	logs      []logLine
 }
 
 func (p *pass) run(payload []byte, elems []element, perr error) {
@@ -267,19 +322,41 @@ func (p *pass) run(payload []byte, elems []element, perr error) {
 			p.element(el)
 		}
 	}
-	var b [8]byte
-	binary.BigEndian.PutUint64(b[:], p.hseq)
-	p.tx.SetMeta(MetaHSeq, b[:])
+	if p.hseq != p.startHSeq {
+		// Unchanged, it is already stored: rewriting it would make a replay's transaction commit.
+		var b [8]byte
+		binary.BigEndian.PutUint64(b[:], p.hseq)
+		p.tx.SetMeta(MetaHSeq, b[:])
+	}
+}
+
+// applied reports whether hseq was applied before this pass (a replay).
+func (p *pass) applied(hseq uint64) bool {
+	_, dup := p.above[hseq]
+	return dup || hseq <= p.hseq
+}
+
+// replayOnly reports whether the payload is nothing but replays and the junk window has no note
+// due: then the pass writes nothing and needs no transaction. It counts the replays as no-ops.
+func (p *pass) replayOnly(elems []element) bool {
+	if j := p.junk; j.roll(p.now).Kind != "" {
+		return false
+	}
+	for _, el := range elems {
+		if el.hseq == 0 || !p.applied(el.hseq) {
+			return false
+		}
+	}
+	p.st.NoOps += uint64(len(elems))
+	return true
 }
 
 // element applies one element: a replay is a no-op; an unreadable one is journaled as junk and
 // consumes its number only when authenticated; a valid one is decided and committed.
 func (p *pass) element(el element) {
-	if el.hseq != 0 {
-		if _, dup := p.above[el.hseq]; dup || el.hseq <= p.hseq {
-			p.st.NoOps++
-			return // already applied (a replay)
-		}
+	if el.hseq != 0 && p.applied(el.hseq) {
+		p.st.NoOps++
+		return // already applied (a replay)
 	}
 	consume := el.hseq != 0
 	if el.bad != nil {

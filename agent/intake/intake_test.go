@@ -643,3 +643,100 @@ func TestOvertakingCancelIsAskedForAgain(t *testing.T) {
 		t.Fatalf("after the replay: %+v, position %d", o, r.in.CatchupSince())
 	}
 }
+
+// TestReplaysCommitNothing: a payload of elements already applied (valid, junk or reordered ones
+// beyond a gap) is counted as no-ops and costs no journal commit; one whose elements apply but
+// change nothing commits only the hub sequence it moves.
+func TestReplaysCommitNothing(t *testing.T) {
+	r := newRig(t)
+	msg := func(h int) string {
+		return fmt.Sprintf(`{"type":"state","hseq":%d,"order_id":"R%d","state":"pending_allocation"}`, h, h)
+	}
+	r.apply("[" + msg(1) + "," + msg(2) + "]")
+	r.apply(msg(4)) // beyond a gap: applied, hseq stays 2
+	commits, stats := r.store.Stats().Commits, r.in.Stats()
+	// hseq 1 and 2 applied, 4 applied beyond the gap; the junk element carries an applied number.
+	es := r.apply("[" + msg(2) + "," + msg(1) + `,{"type":"nope","hseq":2},` + msg(4) + "]")
+	if len(es) != 0 {
+		t.Fatalf("a replay wrote %+v", es)
+	}
+	if got := r.store.Stats().Commits; got != commits {
+		t.Fatalf("a replay made %d commits", got-commits)
+	}
+	if got := r.in.Stats(); got.NoOps-stats.NoOps != 4 || got.Payloads-stats.Payloads != 1 || got.Rejected != stats.Rejected {
+		t.Fatalf("stats after the replay %+v, before %+v", got, stats)
+	}
+	if r.in.CatchupSince() != 2 {
+		t.Fatalf("since %d, want 2", r.in.CatchupSince())
+	}
+	// The gap is still there once the grace window is over: one catch-up, and the replay-only
+	// payload in the window asked nothing more (once per gap).
+	r.clk.Advance(intake.DefaultGrace)
+	if got := r.waitAsked("[2]"); got != "[2]" {
+		t.Fatalf("catch-up requests %s, want [2]", got)
+	}
+	// Filling the gap with a message that changes nothing still moves and stores the hub sequence.
+	same := `{"type":"state","hseq":3,"order_id":"R1","state":"pending_allocation"}`
+	if es := r.apply(same); len(es) != 0 {
+		t.Fatalf("a no-op message wrote %+v", es)
+	}
+	r.store.Close()
+	r.open()
+	if r.in.CatchupSince() != 4 {
+		t.Fatalf("since after restart %d, want 4", r.in.CatchupSince())
+	}
+}
+
+// TestApplyAllIsOneCommit: payloads applied together take one commit and end where applying them
+// one by one ends: the same entries, hub sequence, no-ops and catch-up request; junk without a
+// signature consumes no hseq, signed junk does.
+func TestApplyAllIsOneCommit(t *testing.T) {
+	msg := func(h int) string {
+		return fmt.Sprintf(`{"type":"state","hseq":%d,"order_id":"G%d","state":"pending_allocation"}`, h, h)
+	}
+	group := []intake.Payload{
+		{Data: []byte("[" + msg(1) + "," + msg(2) + "]")},
+		{Data: []byte(`[{"type":"nope","hseq":3}]`)},                           // unsigned junk: hseq 3 stays open
+		{Data: []byte("[" + msg(2) + "," + msg(4) + "]"), Authenticated: true}, // a replay, then beyond the gap
+		{Data: []byte(`[{"type":"nope","hseq":5}]`), Authenticated: true},      // signed junk consumes 5
+	}
+	run := func(together bool) (kinds []string, since uint64, st intake.Stats, commits uint64, catchups string) {
+		r := newRig(t)
+		c0 := r.store.Stats().Commits
+		if together {
+			if err := r.in.ApplyAll(r.ctx, group); err != nil {
+				t.Fatal(err)
+			}
+		} else {
+			for _, p := range group {
+				apply := r.in.Apply
+				if p.Authenticated {
+					apply = r.in.ApplyAuthenticated
+				}
+				if err := apply(r.ctx, p.Data); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		es, err := r.store.Entries(0, 100, 1<<20)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range es {
+			kinds = append(kinds, e.Kind+"/"+e.OrderID)
+		}
+		r.clk.Advance(intake.DefaultGrace) // the gap left open asks once the grace window is over
+		return kinds, r.in.CatchupSince(), r.in.Stats(), r.store.Stats().Commits - c0, r.waitAsked("[2]")
+	}
+	k1, s1, st1, c1, q1 := run(false)
+	k2, s2, st2, c2, q2 := run(true)
+	if fmt.Sprint(k1) != fmt.Sprint(k2) || s1 != s2 || st1.NoOps != st2.NoOps || st1.Applied != st2.Applied || st1.Rejected != st2.Rejected || q1 != q2 {
+		t.Fatalf("one by one: %v since %d %+v catch-ups %s\ntogether: %v since %d %+v catch-ups %s", k1, s1, st1, q1, k2, s2, st2, q2)
+	}
+	if s2 != 2 || q2 != "[2]" {
+		t.Fatalf("since %d, catch-ups %s: want 2 and [2] (unsigned junk leaves hseq 3 open)", s2, q2)
+	}
+	if c1 != 4 || c2 != 1 {
+		t.Fatalf("commits one by one %d (want 4), together %d (want 1)", c1, c2)
+	}
+}

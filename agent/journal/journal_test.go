@@ -897,3 +897,59 @@ func TestReadsAfterClose(t *testing.T) {
 		t.Errorf("LastSeq after Close: %d", s.LastSeq())
 	}
 }
+
+// TestOrderDecodedOncePerTransaction: an order read twice in one transaction is decoded once, a
+// write replaces what later reads see (decoded once more), a function whose writes are dropped
+// leaves the next one reading the older order, and no reader can change another's copy.
+func TestOrderDecodedOncePerTransaction(t *testing.T) {
+	s, _ := newStore(t)
+	ctx := context.Background()
+	put := order.Order{ID: "C1", State: order.PendingAllocation, SKUs: []string{"S1"}, ChannelOrderNo: "TB-9"}
+	if err := s.Do(ctx, func(tx *Tx) error { tx.PutOrder(put); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	release, _ := gate(t, s)
+	boom := errors.New("boom")
+	steps := []func(tx *Tx) error{
+		func(tx *Tx) error {
+			o, _ := tx.Order("C1")
+			o.SKUs[0] = "changed by a reader"
+			o2, _ := tx.OrderByChannelNo("TB-9")
+			if tx.decodes != 1 || o2.SKUs[0] != "S1" {
+				return fmt.Errorf("decodes %d, SKUs %v: want 1 decode and the stored SKUs", tx.decodes, o2.SKUs)
+			}
+			o2.State, o2.Waybill = order.WaybillPrinted, "SF1234567890123"
+			tx.PutOrder(o2) // the old order for the indexes comes from the cache
+			if tx.decodes != 1 {
+				return fmt.Errorf("PutOrder decoded: %d decodes", tx.decodes)
+			}
+			if o3, _ := tx.Order("C1"); o3.State != order.WaybillPrinted || tx.decodes != 2 {
+				return fmt.Errorf("after the write: %s, %d decodes", o3.State, tx.decodes)
+			}
+			return boom // dropped: the next function must see the stored order again
+		},
+		func(tx *Tx) error {
+			o, ok := tx.Order("C1")
+			if !ok || o.State != order.PendingAllocation || o.Waybill != "" {
+				return fmt.Errorf("sees %+v after a dropped write", o)
+			}
+			if _, ok := tx.OrderByWaybill("SF1234567890123"); ok {
+				return fmt.Errorf("sees the dropped waybill")
+			}
+			return nil
+		},
+	}
+	errs := make([]chan error, len(steps))
+	for i, fn := range steps { // queued in this order behind the gate: one batch
+		errs[i] = make(chan error, 1)
+		go func() { errs[i] <- s.Do(ctx, fn) }()
+		waitPending(t, s, i+1)
+	}
+	release()
+	if err := <-errs[0]; !errors.Is(err, boom) {
+		t.Fatalf("first function: %v, want boom", err)
+	}
+	if err := <-errs[1]; err != nil {
+		t.Fatal(err)
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"sync/atomic"
 
@@ -230,6 +231,52 @@ type Tx struct {
 	err    error // first invalid write
 	active bool
 	dirty  bool // something was written: the batch must commit
+	// orders caches the orders decoded in this transaction (see cachedOrder); decodes counts the
+	// decodes it did not spare.
+	orders  map[string]cachedOrder
+	decodes int
+}
+
+// cachedOrder is an order decoded from raw, the stored bytes it was read from. A later read that
+// gets the very same bytes (the same backing array: nothing rewrote the order since) reuses it
+// instead of decoding again; a write stores a fresh copy of new bytes (Tx.put), so the next read
+// sees other bytes and decodes them once. A function whose writes are dropped falls back to the
+// older bytes the same way. The cache lives as long as the Tx, one batch.
+type cachedOrder struct {
+	raw []byte
+	o   order.Order
+}
+
+// sameBytes reports whether a and b are the same stored value (not merely equal bytes).
+func sameBytes(a, b []byte) bool {
+	return len(a) == len(b) && len(a) > 0 && &a[0] == &b[0]
+}
+
+// decodeOrder decodes the order stored as raw under id, once per stored value and transaction.
+// The caller gets its own copy of the cached order's slices.
+func (tx *Tx) decodeOrder(id string, raw []byte) (order.Order, bool, error) {
+	if raw == nil {
+		return order.Order{}, false, nil
+	}
+	if c, ok := tx.orders[id]; ok && sameBytes(c.raw, raw) {
+		return cloneOrder(c.o), true, nil
+	}
+	tx.decodes++
+	o, ok, err := decodeOrder(raw)
+	if err != nil || !ok {
+		return o, ok, err
+	}
+	if tx.orders == nil {
+		tx.orders = map[string]cachedOrder{}
+	}
+	tx.orders[id] = cachedOrder{raw: raw, o: o}
+	return cloneOrder(o), true, nil
+}
+
+// cloneOrder copies the order's only reference-typed field, so no caller can change the cache.
+func cloneOrder(o order.Order) order.Order {
+	o.SKUs = slices.Clone(o.SKUs)
+	return o
 }
 
 // exec runs fn with a fresh write buffer, turning a panic into ErrPanic. If fn succeeds, the
@@ -338,7 +385,7 @@ func (tx *Tx) Order(id string) (order.Order, bool) {
 		return order.Order{}, false
 	}
 	id = jsonString(id)
-	o, ok, err := decodeOrder(tx.get(bOrders, []byte(id)))
+	o, ok, err := tx.decodeOrder(id, tx.get(bOrders, []byte(id)))
 	if err != nil {
 		tx.invalid("read order %q: %v", id, err)
 		return order.Order{}, false
@@ -429,9 +476,11 @@ func (tx *Tx) PutOrder(o order.Order) {
 		tx.invalid("order %s: state %q", o.ID, o.State)
 		return
 	}
-	// Keys come from the order as it reads back from JSON (see jsonString).
+	// Keys come from the order as it reads back from JSON (see jsonString). Only invalid UTF-8
+	// reads back differently, and encoding/json writes exactly that as a \ufffd escape (as in
+	// Append), so without one the index strings are already as stored and the decode is skipped.
 	v, err := json.Marshal(o)
-	if err == nil {
+	if err == nil && bytes.Contains(v, []byte(`\ufffd`)) {
 		o = order.Order{}
 		err = json.Unmarshal(v, &o)
 	}
@@ -500,22 +549,23 @@ func (tx *Tx) Append(e wire.Entry) wire.Entry {
 	if e.At == "" {
 		e.At = wire.Time(tx.s.clk.Now())
 	}
-	// Normalize through JSON first: encoding/json writes invalid UTF-8 (say, GBK bytes from a
-	// scanner) as \ufffd escapes, which decode to U+FFFD and then re-encode differently, so an entry
-	// sealed with the raw bytes would fail its own hash once read back.
-	// encoding/json writes the escape \ufffd only for invalid bytes (a real U+FFFD is written as
-	// is), so without it the entry is already stable and the decode can be skipped.
+	// The entry must be sealed as it reads back: encoding/json writes invalid UTF-8 (say, GBK bytes
+	// from a scanner) as \ufffd escapes, which decode to U+FFFD and then re-encode differently, so
+	// an entry sealed with the raw bytes would fail its own hash once read back. encoding/json
+	// writes the escape \ufffd only for invalid bytes (a real U+FFFD is written as is), so an
+	// encoding without it is already stable and is stored as it is; otherwise the entry is read
+	// back from it and sealed again (each field reads back on its own, so this is the entry
+	// normalised first, then sealed).
+	e.Seal(tx.fnHash)
 	v, err := json.Marshal(e)
 	if err == nil && bytes.Contains(v, []byte(`\ufffd`)) {
 		e = wire.Entry{}
-		err = json.Unmarshal(v, &e)
+		if err = json.Unmarshal(v, &e); err == nil {
+			e.Seal(tx.fnHash)
+			v, err = json.Marshal(e)
+		}
 	}
 	if err != nil {
-		tx.invalid("entry: %v", err)
-		return e
-	}
-	e.Seal(tx.fnHash)
-	if v, err = json.Marshal(e); err != nil {
 		tx.invalid("entry: %v", err)
 		return e
 	}

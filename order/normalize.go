@@ -32,7 +32,10 @@ func FromMsg(m wire.OrderMsg) Order {
 		RecipientName: strings.TrimSpace(m.RecipientName), RecipientPhone: strings.TrimSpace(m.RecipientPhone),
 		RecipientAddress: strings.TrimSpace(m.RecipientAddress),
 		Carrier:          NormalizeCode(m.Carrier), AssignedWaybill: waybill.Normalize(m.Waybill),
-		Version: m.Version, AddressVersion: m.Version,
+		// AddressVersion stays 0 on the first version: nothing changed yet, so a label printed from
+		// any version of the order is current (also one printed by an agent that reports no label
+		// version, e.g. one of an older release during an upgrade). Updates raise it (MergeData).
+		Version: m.Version,
 	}
 	if o.Payment == "" {
 		o.Payment = PaymentFull

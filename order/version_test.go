@@ -32,7 +32,7 @@ func printedV1(t *testing.T) order.Order {
 	t.Helper()
 	d := take(t, order.Order{}, vMsg(1, vName, vPhone, vAddr))
 	o := d.Outcome.Order
-	if o.Version != 1 || o.AddressVersion != 1 || o.RecipientName != vName || o.RecipientPhone != vPhone || o.RecipientAddress != vAddr {
+	if o.Version != 1 || o.AddressVersion != 0 || o.RecipientName != vName || o.RecipientPhone != vPhone || o.RecipientAddress != vAddr {
 		t.Fatalf("intake at version 1: %+v", o)
 	}
 	out := order.Apply(o, order.Request{Action: order.ActPrint, At: t0})
@@ -86,7 +86,7 @@ func TestUpdateAfterPrintOutdatesLabel(t *testing.T) {
 	m := vMsg(2, vName, vPhone, vAddr)
 	m.SKUs = []string{"S1", "S2"}
 	d := take(t, p, m)
-	if d.Entry.Kind != wire.KindUpdate || d.Outcome.Order.LabelOutdated || d.Outcome.Order.AddressVersion != 1 || !strings.Contains(d.Entry.Detail, `skus "S1" → "S1,S2"`) {
+	if d.Entry.Kind != wire.KindUpdate || d.Outcome.Order.LabelOutdated || d.Outcome.Order.AddressVersion != 0 || !strings.Contains(d.Entry.Detail, `skus "S1" → "S1,S2"`) {
 		t.Fatalf("sku change: %+v", d)
 	}
 	// The phone alone: outdated.
@@ -247,5 +247,20 @@ func TestReprinted(t *testing.T) {
 	again := order.Reprinted(d.Outcome.Order, vWaybill, 2, "label reprinted", src)
 	if again.Store || !again.Journaled() || again.Entry.Detail != "label reprinted" {
 		t.Fatalf("%+v", again)
+	}
+}
+
+// A label printed by an agent that reports no label version (an older release, or one that got
+// the order without a version) is current for an order whose recipient and address never
+// changed: the first version is not a change. It becomes outdated only after a real change.
+func TestUnversionedLabelIsCurrentUntilAChange(t *testing.T) {
+	o := take(t, order.Order{}, vMsg(1, vName, vPhone, vAddr)).Outcome.Order
+	o.State = order.WaybillPrinted // merged from the sibling that printed it
+	if n, _ := order.MergeLabel(o, 0); n.LabelOutdated {
+		t.Fatalf("label of version 0 on an unchanged order is outdated: %+v", n)
+	}
+	n := take(t, o, vMsg(2, vName, vPhone, vAddr2)).Outcome.Order
+	if !n.LabelOutdated || n.AddressVersion != 2 {
+		t.Fatalf("after an address change the unversioned label should be outdated: %+v", n)
 	}
 }

@@ -27,7 +27,8 @@ import (
 var (
 	// ErrConfig means an unusable configuration.
 	ErrConfig = errors.New("mail: invalid configuration")
-	// ErrSend means the relay refused or the connection failed.
+	// ErrSend means the relay refused or the connection failed. The cause stays in the chain: a
+	// relay's answer is a *textproto.Error (its Code tells a temporary 4xx from a permanent 5xx).
 	ErrSend = errors.New("mail: send failed")
 )
 
@@ -54,6 +55,9 @@ type Attachment struct {
 
 // Message is one e-mail; To empty means Config.To.
 type Message struct {
+	// ID, when set, is the Message-ID's local part (the same on every try, so a mailbox that
+	// drops repeated Message-IDs drops a resend); letters, digits, '-', '.' and '_' only.
+	ID          string
 	To          []string
 	Subject     string
 	Text        string // plain text part
@@ -111,14 +115,14 @@ func (c Config) Send(ctx context.Context, m Message) error {
 	}
 	conn, err := (&net.Dialer{}).DialContext(ctx, "tcp", net.JoinHostPort(c.Host, strconv.Itoa(port)))
 	if err != nil {
-		return fmt.Errorf("%w: %v", ErrSend, err)
+		return fmt.Errorf("%w: %w", ErrSend, err)
 	}
 	if dl, ok := ctx.Deadline(); ok {
 		_ = conn.SetDeadline(dl)
 	}
 	defer conn.Close()
 	if err := c.deliver(conn, to, body); err != nil {
-		return fmt.Errorf("%w: %v", ErrSend, err)
+		return fmt.Errorf("%w: %w", ErrSend, err)
 	}
 	return nil
 }
@@ -182,6 +186,13 @@ func (c Config) compose(to []string, m Message) ([]byte, error) {
 	}
 	var b bytes.Buffer
 	mixed := multipart.NewWriter(&b)
+	if m.ID != "" {
+		if strings.Trim(m.ID, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._") != "" {
+			return nil, fmt.Errorf("%w: message id %q", ErrConfig, m.ID)
+		}
+		_, domain, _ := strings.Cut(c.From, "@")
+		fmt.Fprintf(&b, "Message-ID: <%s@%s>\r\n", m.ID, strings.Trim(domain, "<> "))
+	}
 	fmt.Fprintf(&b, "From: %s\r\nTo: %s\r\nSubject: %s\r\nDate: %s\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=%s\r\n\r\n",
 		c.From, strings.Join(to, ", "), mime.BEncoding.Encode("utf-8", m.Subject), time.Now().Format(time.RFC1123Z), mixed.Boundary())
 	var alt bytes.Buffer

@@ -598,3 +598,42 @@ func TestBrokerTrustsTwoCAsDuringACARotation(t *testing.T) {
 	revoked := keyPair(t, revokedNext)
 	r.refused("a certificate revoked by the new CA", &revoked)
 }
+
+// A hub replica PUBACKs a batch only after its commit, so the generated broker config lifts
+// mosquitto's limit of 20 unacknowledged messages per client (max_inflight_messages 0): a hub
+// that has acknowledged none of 50 batches still receives all 50.
+func TestBrokerDeliversPastTwentyUnacknowledged(t *testing.T) {
+	r := newRig(t, testSites)
+	cert := r.hub("hub1")
+	got := make(chan mqtt.Message, 100)
+	o := mqtt.NewClientOptions().AddBroker(r.b.TLSURL()).SetClientID("wedge-hub-hub1").
+		SetTLSConfig(&tls.Config{RootCAs: r.pool, MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}}).
+		SetCleanSession(true).SetAutoReconnect(false).SetAutoAckDisabled(true).SetOrderMatters(false).
+		SetDefaultPublishHandler(func(_ mqtt.Client, m mqtt.Message) { got <- m })
+	h := mqtt.NewClient(o)
+	if tok := h.Connect(); !tok.WaitTimeout(waitLong) || tok.Error() != nil {
+		t.Fatalf("hub connect: %v\n%s", tok.Error(), r.b.Log())
+	}
+	defer h.Disconnect(0)
+	if tok := h.Subscribe(wire.SharedGroup+wire.FilterEvents, 1, nil); !tok.WaitTimeout(waitLong) || tok.Error() != nil {
+		t.Fatal(tok.Error())
+	}
+	a := r.mustDial("s1/a1", r.agent("s1", "a1"))
+	const n = 50
+	for i := range n {
+		a.pub(wire.TopicEvents("s1", "a1"), fmt.Sprint("batch-", i))
+	}
+	var held []mqtt.Message
+	deadline := time.After(waitLong)
+	for len(held) < n {
+		select {
+		case m := <-got:
+			held = append(held, m) // not acknowledged
+		case <-deadline:
+			t.Fatalf("the hub received %d of %d batches without acknowledging any; want all (max_inflight_messages 0)", len(held), n)
+		}
+	}
+	for _, m := range held {
+		m.Ack()
+	}
+}

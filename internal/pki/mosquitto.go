@@ -205,6 +205,19 @@ use_identity_as_username true
 use_username_as_clientid true
 allow_anonymous false
 acl_file %[7]s
+
+# Hub replicas send their PUBACK for an agent's batch only after the batch is committed, so
+# mosquitto's default of 20 unacknowledged messages per client would hold a replica to 20 batches
+# in hand while it commits. No limit: the replica's own queue bounds what it takes in (past it a
+# batch is dropped unacknowledged and its agent resends it).
+max_inflight_messages 0
+# Past this many queued QoS 1 messages per client (a replica restarting, a PC offline for a shift
+# while its site's orders keep coming) mosquitto drops new ones; nothing is lost (agents resend,
+# PCs catch up by hseq), but every drop costs a resend interval or a catch-up. The default, 1000,
+# is minutes of a busy site. The queue is held in broker memory per client that falls behind
+# (order messages about 1 KiB, agents' batches at most 64 KiB): on a small broker host also set
+# max_queued_bytes.
+max_queued_messages 100000
 `, p.Dir, listener, f(FileCACert), f(FileBrokerCert), f(FileBrokerKey), f(FileCRL), f(FileACL)))
 }
 

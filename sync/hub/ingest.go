@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"runtime/debug"
 	"slices"
+	"strings"
 	"time"
 
 	"wedge/internal/logging"
@@ -387,6 +388,9 @@ func (g *group) applyEntry(site, agent string, e wire.Entry, key EntryKey) (err 
 		return err
 	}
 	at := entryTime(e, g.now)
+	if e.Order != nil {
+		e.Order = withoutMaskedPhone(*e.Order)
+	}
 	switch e.Kind {
 	case wire.KindIntake:
 		if e.Order != nil && !known {
@@ -474,12 +478,16 @@ func (g *group) saveOrder(rec orderRec) error {
 }
 
 // downlink gives m the site's next hseq and stores it; it is published after the commit.
+//
+// The recipient's phone goes down masked (order.MaskPhone): PCs print it masked and never need it
+// whole; the hub's order record, its versions and the reminder's outbox row keep it whole.
 func (g *group) downlink(site string, m wire.OrderMsg) (uint64, error) {
 	seq, err := g.tx.NextHSeq(site)
 	if err != nil {
 		return 0, err
 	}
 	m.HSeq = seq
+	m.RecipientPhone = order.MaskPhone(m.RecipientPhone)
 	if err := g.tx.PutDownlink(site, seq, mustJSON(m)); err != nil {
 		return 0, err
 	}
@@ -671,4 +679,14 @@ func (g *group) post(p *postReq) error {
 		g.versions[p] = append(g.versions[p], m.Version)
 	}
 	return nil
+}
+
+// withoutMaskedPhone drops a masked recipient phone from an order message a PC journaled (the
+// downlink's copy, see downlink): it must not replace the whole number in the hub's record, which
+// the customer's reminder needs.
+func withoutMaskedPhone(m wire.OrderMsg) *wire.OrderMsg {
+	if strings.Contains(m.RecipientPhone, "*") {
+		m.RecipientPhone = ""
+	}
+	return &m
 }

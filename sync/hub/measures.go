@@ -75,6 +75,7 @@ func (g *group) flushAnomalies() error {
 // read first and the histories after: a store may not run a query inside another's walk.
 func centralOrders(tx Tx, site string) ([]central.Order, error) {
 	var out []central.Order
+	var waybills [][]string // out[i]'s printed and assigned waybill
 	err := tx.OrderRecords("", func(id string, doc []byte) (bool, error) {
 		rec, err := decodeOrder([]byte(id), doc)
 		if err != nil || site != "" && rec.Site != site {
@@ -83,10 +84,14 @@ func centralOrders(tx Tx, site string) ([]central.Order, error) {
 		o := rec.Order
 		out = append(out, central.Order{ID: id, Site: rec.Site, Channel: o.Channel, Carrier: o.Carrier, Payment: o.Payment, State: o.State,
 			PaidAt: o.PaidAt, CreatedAt: parseWire(rec.CreatedAt), UpdatedAt: parseWire(rec.UpdatedAt), BalancePaidAt: parseWire(rec.BalancePaidAt)})
+		waybills = append(waybills, []string{o.Waybill, o.AssignedWaybill})
 		return true, nil
 	})
 	for i := range out {
 		if err != nil {
+			break
+		}
+		if out[i].FirstScanAt, err = firstScanAt(tx, out[i].ID, waybills[i]); err != nil {
 			break
 		}
 		var keys []EntryKey
@@ -102,6 +107,33 @@ func centralOrders(tx Tx, site string) ([]central.Order, error) {
 		}
 	}
 	return out, err
+}
+
+// firstScanAt is the earliest carrier first scan stored under the order's waybills (zero: none).
+// An implied first scan (inferred from a later event, at its time) is not a scan time and is left
+// out. An event stored before the waybill was known to belong to an order (no order id) counts; one
+// recorded for another order (a reused number) does not.
+func firstScanAt(tx Tx, orderID string, waybills []string) (time.Time, error) {
+	var first time.Time
+	for i, wb := range waybills {
+		if wb == "" || i > 0 && wb == waybills[0] {
+			continue
+		}
+		err := tx.Tracking(wb, func(doc []byte) (bool, error) {
+			var e TrackingEvent
+			if _, err := getDoc(doc, nil)("tracking", &e); err != nil {
+				return false, err
+			}
+			if e.Event == TrackFirstScan && !e.Implied && (e.OrderID == "" || e.OrderID == orderID) && !e.At.IsZero() && (first.IsZero() || e.At.Before(first)) {
+				first = e.At
+			}
+			return true, nil
+		})
+		if err != nil {
+			return time.Time{}, err
+		}
+	}
+	return first, nil
 }
 
 func centralEntry(se storedEntry) central.Entry {

@@ -14,7 +14,8 @@ import (
 // (a customer whose order has waited 30 minutes; a site's supervisors when a PC's breaker opens or
 // closes), stores a row in its outbox in the same transaction as the cause (rules.go), and a
 // dispatcher (outbox.go) sends the rows through channels. A channel is anything with Deliver: the
-// webhook (webhook.go), an SMS gateway over HTTP (sms.go), and, later, e-mail.
+// webhook (webhook.go), an SMS gateway over HTTP (sms.go) and e-mail through the hub's SMTP relay
+// (email.go).
 
 // ErrPermanent wrapped in a channel's error means retrying cannot help (the receiver refused the
 // notice: a 4xx other than 408 and 429): the row fails at once. Any other error is retried with
@@ -49,9 +50,6 @@ type Notice struct {
 
 // Channel delivers notices. Deliver returns nil only when the receiver took the notice (a 2xx);
 // an error wrapping ErrPermanent is not retried. It must give up by ctx's deadline.
-//
-// E-mail for supervisors plugs in here: a Channel whose Deliver sends Text to the configured
-// addresses through the hub's SMTP client.
 type Channel interface {
 	Deliver(ctx context.Context, n Notice) error
 }

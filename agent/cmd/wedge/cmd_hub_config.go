@@ -124,10 +124,16 @@ func hubMeasures(c *hubconfig.Config) hub.MeasuresOptions {
 			o.SiteZones[name] = s.Zone
 		}
 	}
-	if s := c.SMTP; s.Host != "" {
-		o.Mailer = mail.Config{Host: s.Host, Port: s.Port, From: s.From, To: s.To, Username: s.Username, PasswordFile: s.PasswordFile, StartTLS: s.StartTLS}
+	if c.SMTP.Host != "" {
+		o.Mailer = smtpConfig(c)
 	}
 	return o
+}
+
+// smtpConfig is the relay of smtp: (the daily report's and the e-mail channels').
+func smtpConfig(c *hubconfig.Config) mail.Config {
+	s := c.SMTP
+	return mail.Config{Host: s.Host, Port: s.Port, From: s.From, To: s.To, Username: s.Username, PasswordFile: s.PasswordFile, StartTLS: s.StartTLS}
 }
 
 // hubConsoleOptions maps console: to the central console's options, reading the session key file;

@@ -23,7 +23,7 @@ func hubNotify(c *hubconfig.Config) (*hub.NotifyOptions, error) {
 		MaxAttempts: n.MaxAttempts, Poll: hubconfig.Duration(n.Poll)}
 	for name, ch := range n.Channels {
 		var err error
-		if o.Channels[name], err = hubChannel(ch); err != nil {
+		if o.Channels[name], err = hubChannel(c, ch); err != nil {
 			return nil, fmt.Errorf("notify.channels.%s: %w", name, err)
 		}
 	}
@@ -52,8 +52,13 @@ func hubNotify(c *hubconfig.Config) (*hub.NotifyOptions, error) {
 	return o, nil
 }
 
-func hubChannel(ch hubconfig.Channel) (hub.Channel, error) {
+func hubChannel(c *hubconfig.Config, ch hubconfig.Channel) (hub.Channel, error) {
 	timeout := hubconfig.Duration(ch.Timeout)
+	if ch.Type == hubconfig.ChannelEmail {
+		m := smtpConfig(c) // smtp.host is set: hubconfig refuses an e-mail channel without it
+		m.Timeout = timeout
+		return hub.NewEmail(hub.EmailOptions{Mailer: m, To: ch.To})
+	}
 	if ch.Type == hubconfig.ChannelWebhook {
 		secret, err := os.ReadFile(ch.SecretFile)
 		if err != nil {

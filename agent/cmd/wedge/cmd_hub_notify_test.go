@@ -1,12 +1,16 @@
 package main
 
 import (
+	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"wedge/internal/mail/mailtest"
+	"wedge/sync/hub"
 	"wedge/sync/hub/hubconfig"
 )
 
@@ -46,5 +50,33 @@ tracking: {kuaidi100_salt_file: k100.salt}
 	os.Remove(filepath.Join(dir, "hook.secret"))
 	if _, err := hubNotify(cfg); err == nil || !strings.Contains(err.Error(), "notify.channels.sup") {
 		t.Fatalf("missing secret: %v", err)
+	}
+}
+
+// An e-mail channel goes through the relay of smtp: to its own recipients.
+func TestHubEmailChannelFromConfig(t *testing.T) {
+	srv := mailtest.Start(t)
+	dir := t.TempDir()
+	yaml := fmt.Sprintf(`smtp: {host: %s, port: %d, from: hub@example.com, to: [report@example.com]}
+notify:
+  channels:
+    mail: {type: email, to: [ops@example.com]}
+  sites:
+    "*": {breaker: {channel: mail}}
+`, srv.Host(), srv.Port())
+	p := filepath.Join(dir, "hub.yaml")
+	os.WriteFile(p, []byte(yaml), 0o600)
+	cfg, err := hubconfig.Load(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := hubNotify(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = n.Channels["mail"].Deliver(context.Background(), hub.Notice{ID: "wn-1", OutboxKey: hub.OutboxKey{Site: "sz01", Order: "pack01", Rule: "breaker"},
+		Kind: hub.NoticeBreakerOpened, Text: "积压熔断已打开"})
+	if m := srv.Messages(); err != nil || len(m) != 1 || len(m[0].To) != 1 || m[0].To[0] != "ops@example.com" || m[0].From != "hub@example.com" {
+		t.Fatalf("Deliver = %v; the relay got %+v", err, m)
 	}
 }

@@ -6,7 +6,8 @@
 //
 // Times. Every time a measure uses is the time of an event as the PC that saw it journaled it
 // (an entry's own At): never the time the hub received an entry, nor the time another PC merged a
-// state it learned from the hub. Days and shifts are in each site's zone (Options.SiteZones,
+// state it learned from the hub. The one exception is the pickup: the carrier's first scan of the
+// waybill, at the carrier's time, when the hub has one (CarrierFirstScan). Days and shifts are in each site's zone (Options.SiteZones,
 // default Options.Zone, Asia/Shanghai).
 package central
 
@@ -49,7 +50,8 @@ type Options struct {
 	// PresaleLimit: an order whose balance was paid and that did not reach 待分仓 within it is
 	// 疑似异常 (default 48 h).
 	PresaleLimit time.Duration
-	// Pickup finds an order's pickup in its history (nil = HandoverScan).
+	// Pickup finds an order's pickup (nil = CarrierFirstScan: the carrier's first scan, else the
+	// handover scan).
 	Pickup PickupFunc
 }
 
@@ -73,7 +75,10 @@ type Order struct {
 	PaidAt                              time.Time
 	CreatedAt, UpdatedAt                time.Time // hub clock
 	BalancePaidAt                       time.Time // when the hub was told the balance was paid (presale)
-	History                             []Entry
+	// FirstScanAt is the carrier's first scan of the order's waybill (carrier tracking, the
+	// carrier's own clock); zero when the hub has none.
+	FirstScanAt time.Time
+	History     []Entry
 }
 
 // Measures holds validated options.
@@ -129,7 +134,7 @@ func New(opts *Options) (*Measures, error) {
 		}
 	}
 	if m.pickup == nil {
-		m.pickup = HandoverScan
+		m.pickup = CarrierFirstScan
 	}
 	r := m.network.Compute(nil, time.Time{}) // the report header carries the levels kpi settled on
 	m.goal, m.warn = r.Goal, r.Warn

@@ -291,3 +291,43 @@ func TestAnomaliesDocMatchesTheTable(t *testing.T) {
 		check(k, k)
 	}
 }
+
+// An order whose waybill has a carrier first scan is measured at the carrier's time, even when
+// the warehouse's handover scan was earlier (B: handed over 07:00Z, first scanned 08:30Z); the
+// others fall back to their handover scan, and the KPI says how many came from each.
+func TestPickupUsesCarrierFirstScan(t *testing.T) {
+	m := measures(t)
+	orders := fixture()
+	orders[1].FirstScanAt = at("2026-12-01T08:30:00Z")
+	late := m.Late(orders, "", "2026-12-01", "2026-12-01", now)
+	if len(late) != 1 {
+		t.Fatalf("late = %+v, want only B", late)
+	}
+	if l := late[0]; l.OrderID != "B" || l.PickedAt != "2026-12-01T08:30:00.000Z" || l.Hours != 6.5 ||
+		l.PickupSource != central.SourceCarrierFirstScan || l.Agent != "pc1" {
+		t.Errorf("late B = %+v, want picked at the carrier's first scan 08:30Z by pc1's handover", l)
+	}
+	// A (paid 01:00Z, handed over 03:00Z, on time) is first scanned by the carrier after its deadline: late.
+	orders[0].FirstScanAt = at("2026-12-01T06:00:00Z") // after its 4 h deadline
+	rep, err := m.KPI(orders, "site", "", "", "", now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Total.Late != 2 || rep.PickupSources != (central.PickupSources{CarrierFirstScan: 2, HandoverScan: 2}) {
+		t.Errorf("total %+v, sources %+v; want A and B late at the carrier's time, two of each source", rep.Total, rep.PickupSources)
+	}
+	late = m.Late(orders, "S1", "", "", now)
+	if len(late) != 2 || late[0].OrderID != "A" || late[0].PickupSource != central.SourceCarrierFirstScan {
+		t.Errorf("late = %+v", late)
+	}
+	// Without a first scan: the handover scan, said so.
+	if l := m.Late(fixture(), "", "", "", now); len(l) != 1 || l[0].PickupSource != central.SourceHandoverScan {
+		t.Errorf("late without tracking = %+v, want handover_scan", l)
+	}
+	// A first scan of an order the hub has not seen handed over still picks it up.
+	d := orders[3]
+	d.FirstScanAt = at("2026-12-01T12:00:00Z")
+	if p, ok := central.CarrierFirstScan(d); !ok || p.Source != central.SourceCarrierFirstScan || p.Site != "S2" {
+		t.Errorf("pickup of D = %+v %v", p, ok)
+	}
+}

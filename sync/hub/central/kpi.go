@@ -18,12 +18,35 @@ type Pickup struct {
 	Agent    string
 	Station  string
 	Operator string
+	// Source says where At comes from: SourceCarrierFirstScan or SourceHandoverScan.
+	Source string
 }
 
+// Pickup sources.
+const (
+	SourceCarrierFirstScan = "carrier_first_scan" // the courier's first scan (carrier tracking)
+	SourceHandoverScan     = "handover_scan"      // the warehouse's handover scan (the fallback)
+)
+
 // PickupFunc finds an order's pickup in its record and history; false when none is known. It is
-// the one place that decides which time is "picked up", so that it can be replaced (the courier's
-// first scan once carrier events reach the hub).
+// the one place that decides which time is "picked up", so that it can be replaced
+// (Options.Pickup; default CarrierFirstScan).
 type PickupFunc func(o Order) (Pickup, bool)
+
+// CarrierFirstScan is the pickup as the courier saw it: the carrier's first scan of the order's
+// waybill (Order.FirstScanAt) when the hub has one, else HandoverScan. The site, PC and station
+// are the handover scan's when there is one (who handed the parcel over).
+func CarrierFirstScan(o Order) (Pickup, bool) {
+	p, ok := HandoverScan(o)
+	if o.FirstScanAt.IsZero() {
+		return p, ok
+	}
+	p.At, p.Source = o.FirstScanAt, SourceCarrierFirstScan
+	if p.Site == "" {
+		p.Site = o.Site
+	}
+	return p, true
+}
 
 // HandoverScan is the pickup as the warehouse saw it: the earliest handover step (an entry of kind
 // step to 已揽收, from a scan or a recorded manual confirmation) in the order's history, at the time
@@ -38,7 +61,7 @@ func HandoverScan(o Order) (Pickup, bool) {
 			continue
 		}
 		if !found || e.At.Before(p.At) {
-			p = Pickup{At: e.At, Site: e.Site, Agent: e.Agent, Station: e.Station, Operator: e.Operator}
+			p = Pickup{At: e.At, Site: e.Site, Agent: e.Agent, Station: e.Station, Operator: e.Operator, Source: SourceHandoverScan}
 			found = true
 		}
 	}
@@ -79,6 +102,26 @@ type KPIReport struct {
 	To     string  `json:"to,omitempty"`
 	Rows   []Row   `json:"rows"`
 	Total  Row     `json:"total"`
+	// PickupSources counts the picked-up orders of Total (on time and late) by where their pickup
+	// time came from.
+	PickupSources PickupSources `json:"pickup_sources"`
+}
+
+// PickupSources counts pickups by source.
+type PickupSources struct {
+	CarrierFirstScan int `json:"carrier_first_scan"`
+	HandoverScan     int `json:"handover_scan"`
+}
+
+func (s *PickupSources) add(j judged) {
+	if !j.picked || !j.counted {
+		return
+	}
+	if j.pickup.Source == SourceCarrierFirstScan {
+		s.CarrierFirstScan++
+	} else {
+		s.HandoverScan++
+	}
 }
 
 // LateOrder is one order that missed (or is past) its pickup deadline.
@@ -92,6 +135,9 @@ type LateOrder struct {
 	Hours    float64 `json:"hours"`               // picked (or now) − paid, two decimals
 	Agent    string  `json:"agent,omitempty"`     // the PC that scanned the handover
 	Station  string  `json:"station,omitempty"`
+	// PickupSource says where PickedAt comes from (carrier_first_scan, or handover_scan when the
+	// hub has no carrier first scan of the waybill); "" when not picked up.
+	PickupSource string `json:"pickup_source,omitempty"`
 }
 
 // judged is one order's KPI verdict.
@@ -197,6 +243,7 @@ func (m *Measures) KPI(orders []Order, by, site, from, to string, now time.Time)
 		}
 		r.add(j)
 		rep.Total.add(j)
+		rep.PickupSources.add(j)
 	}
 	for _, r := range rows {
 		rep.Rows = append(rep.Rows, m.finish(*r))
@@ -252,7 +299,7 @@ func (m *Measures) Late(orders []Order, site, from, to string, now time.Time) []
 		l := LateOrder{OrderID: o.ID, Site: o.Site, Channel: o.Channel, Carrier: o.Carrier, PaidAt: wire.Time(o.PaidAt)}
 		if j.picked {
 			end = j.pickup.At
-			l.PickedAt, l.Agent, l.Station = wire.Time(j.pickup.At), j.pickup.Agent, j.pickup.Station
+			l.PickedAt, l.Agent, l.Station, l.PickupSource = wire.Time(j.pickup.At), j.pickup.Agent, j.pickup.Station, j.pickup.Source
 		}
 		l.Hours = math.Round(end.Sub(o.PaidAt).Hours()*100) / 100
 		out = append(out, l)

@@ -36,12 +36,14 @@ type Tracking struct {
 const (
 	ChannelWebhook = "webhook"
 	ChannelSMS     = "sms"
+	ChannelEmail   = "email"
 )
 
 // Channel is one way out. A webhook POSTs signed JSON to URL with the secret in SecretFile; an
 // SMS gateway is reached with Method (default POST) on URL with Headers and Body, templates over
 // the SMS fields (phone, order_id, channel_order_no, waybill, text, id), the body's values escaped
-// with Escape (json, the default; form; raw).
+// with Escape (json, the default; form; raw). An e-mail channel sends to To (default smtp.to)
+// through the relay of smtp:, which must then be set.
 type Channel struct {
 	Type       string            `yaml:"type"`
 	URL        string            `yaml:"url"`
@@ -50,7 +52,8 @@ type Channel struct {
 	Headers    map[string]string `yaml:"headers"`
 	Body       string            `yaml:"body"`
 	Escape     string            `yaml:"escape"`
-	Timeout    string            `yaml:"timeout"` // one try; "" = 10s
+	Timeout    string            `yaml:"timeout"` // one try; "" = 10s (e-mail: 30s)
+	To         []string          `yaml:"to"`      // e-mail recipients
 }
 
 // SiteRules are one site's rules; an absent rule is off.
@@ -95,14 +98,14 @@ func (c *Config) validateNotify(v *validator) {
 		v.failf([]any{"notify", "max_attempts"}, "%d: want 1 or more (0 = the default, 10)", n.MaxAttempts)
 	}
 	for _, name := range sortedKeys(n.Channels) {
-		validateChannel(v, name, n.Channels[name])
+		c.validateChannel(v, name, n.Channels[name])
 	}
 	for _, site := range sortedKeys(n.Sites) {
 		c.validateSite(v, site, n.Sites[site])
 	}
 }
 
-func validateChannel(v *validator, name string, ch Channel) {
+func (c *Config) validateChannel(v *validator, name string, ch Channel) {
 	at := func(f ...any) []any { return append([]any{"notify", "channels", name}, f...) }
 	checkDuration(v, at("timeout"), ch.Timeout)
 	switch ch.Type {
@@ -128,8 +131,17 @@ func validateChannel(v *validator, name string, ch Channel) {
 		if _, ok := msgtmpl.Escapes[ch.Escape]; ch.Escape != "" && !ok {
 			v.failf(at("escape"), "%q: want json, form or raw", ch.Escape)
 		}
+	case ChannelEmail:
+		if c.SMTP.Host == "" {
+			v.failf(at("type"), "an e-mail channel needs the SMTP relay: set smtp.host (and smtp.from, smtp.to)")
+		}
+		for i, to := range ch.To {
+			if !strings.Contains(to, "@") || strings.ContainsAny(to, "\r\n ") {
+				v.failf(at("to", i), "%q is not an e-mail address", to)
+			}
+		}
 	default:
-		v.failf(at("type"), "%q: want webhook or sms", ch.Type)
+		v.failf(at("type"), "%q: want webhook, sms or email", ch.Type)
 	}
 }
 

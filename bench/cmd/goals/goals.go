@@ -6,16 +6,17 @@ import (
 	"strings"
 )
 
-// metric is one reported metric of a benchmark in package wedge/bench, shown scaled by scale in unit.
+// metric is one reported metric (unit) of a benchmark in package wedge/bench, displayed multiplied by
+// scale and followed by shown.
 type metric struct {
 	bench, unit string
 	scale       float64
 	shown       string
 }
 
-// goal is one line of the table. value is what the goal is judged on: the ratio when baseline is
-// set (ratio is then the benchmark's own per-run ratio metric), the measured value otherwise. With
-// neither atLeast nor atMost the line is measured and reported, not judged.
+// goal is one line of the table, judged against limit on the ratio metric when baseline is set (the
+// benchmark's own per-run ratio), on the measured value otherwise. With neither atLeast nor atMost
+// the line is measured and reported, not judged.
 type goal struct {
 	name               string
 	measured, baseline metric
@@ -112,7 +113,7 @@ func pick(met bool) string {
 	return "**missed**"
 }
 
-// num shows a value with three significant digits, thousands separated.
+// num shows a value compactly: whole from 100 up (thousands separated), three significant digits below.
 func num(v float64) string {
 	switch {
 	case v >= 1000:

@@ -5,7 +5,7 @@ BIN     ?= bin/wedge
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X wedge/agent/version.Version=$(VERSION)
 
-.PHONY: all build demo test test-pg test-short vet fmt bench clean deb rpm windows
+.PHONY: all build demo test test-pg test-short vet fmt bench bench-goals clean deb rpm windows
 
 all: build
 
@@ -52,9 +52,20 @@ BENCH_PKGS ?= $(shell grep -rl --include='*_test.go' '^func Benchmark' . | xargs
 # $$TMPDIR/wedge-bench-trace (about 30 min and 40 GiB on the machine of docs/BENCHMARKS.md), later
 # runs reuse it. `make bench TRACE_N=100000` for a quick run.
 TRACE_N ?= 10000000
+# Both runs' output is kept in $(BENCH_OUT) (gitignored) and the run ends with the table of the
+# performance goals made from it by bench/cmd/goals (medians over the counts; docs/BENCHMARKS.md,
+# "The goals table"), also when a benchmark failed; the target fails afterwards in that case.
+# `make bench-goals` prints the table again from an existing $(BENCH_OUT).
+BENCH_OUT ?= bench.out
 bench:
-	$(GO) test -p 1 -run '^$$' -bench . -benchmem -timeout 30m $(BENCH_PKGS)
-	WEDGE_BENCH_TRACE_N=$(TRACE_N) $(GO) test -run '^$$' -bench . -benchmem -benchtime 1x -count 3 -timeout 4h ./bench
+	@rm -f $(BENCH_OUT) $(BENCH_OUT).failed
+	($(GO) test -p 1 -run '^$$' -bench . -benchmem -timeout 30m $(BENCH_PKGS) || touch $(BENCH_OUT).failed) 2>&1 | tee -a $(BENCH_OUT)
+	(WEDGE_BENCH_TRACE_N=$(TRACE_N) $(GO) test -run '^$$' -bench . -benchmem -benchtime 1x -count 3 -timeout 4h ./bench || touch $(BENCH_OUT).failed) 2>&1 | tee -a $(BENCH_OUT)
+	@$(MAKE) --no-print-directory bench-goals
+	@if [ -e $(BENCH_OUT).failed ]; then rm -f $(BENCH_OUT).failed; echo "a benchmark failed: see $(BENCH_OUT)"; exit 1; fi
+
+bench-goals:
+	$(GO) run ./bench/cmd/goals < $(BENCH_OUT)
 
 clean:
 	rm -rf bin dist

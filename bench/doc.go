@@ -11,7 +11,8 @@
 //
 //	go test -run '^$' -bench . -benchtime 1x ./bench
 //
-// Results, the machine they ran on and how to read them are in docs/BENCHMARKS.md. The benchmarks
+// Results, the machine they ran on and how to read them are in docs/BENCHMARKS.md; bench/cmd/goals
+// turns the output of `make bench` into the table of the performance goals. The benchmarks
 // report their numbers with b.ReportMetric; none of them asserts a timing (they fail only when the
 // system misbehaves: an entry not acknowledged, a scan refused, a child that cannot run).
 package bench

@@ -59,8 +59,9 @@ func BenchmarkHubIngestPostgres(b *testing.B) {
 		b.ReportMetric(r.hub[i], fmt.Sprintf("hub%d-entries/s", reps))
 		b.ReportMetric(r.hub[i]/r.raw[i], fmt.Sprintf("hub%d/raw", reps))
 		b.ReportMetric(r.perCommit[i], fmt.Sprintf("hub%d-entries/commit", reps))
-		b.Logf("%d entries, %d replica(s): raw INSERT %.0f rows/s, hub %.0f entries/s (ratio %.2f, goal ≥ 0.5), %.1f entries per commit",
-			n, reps, r.raw[i], r.hub[i], r.hub[i]/r.raw[i], r.perCommit[i])
+		b.ReportMetric(r.cpu[i], fmt.Sprintf("hub%d-cpu-ns/entry", reps))
+		b.Logf("%d entries, %d replica(s): raw INSERT %.0f rows/s, hub %.0f entries/s (ratio %.2f, goal ≥ 0.5), %.1f entries per commit, hub process CPU %.1f µs per entry",
+			n, reps, r.raw[i], r.hub[i], r.hub[i]/r.raw[i], r.perCommit[i], r.cpu[i]/1e3)
 	}
 }
 
@@ -68,7 +69,7 @@ func BenchmarkHubIngestPostgres(b *testing.B) {
 var hubPGReplicas = []int{1, 3}
 
 type hubPGResult struct {
-	raw, hub, perCommit []float64 // per hubPGReplicas
+	raw, hub, perCommit, cpu []float64 // per hubPGReplicas
 }
 
 // runHubPG measures, per replica count, raw and hub ingest into one fresh migrated database, each
@@ -85,9 +86,10 @@ func runHubPG(b testing.TB, srv *testpg.Server, run, agents, perAgent int) hubPG
 		}
 		r.raw = append(r.raw, rawInsert(b, dsn, w))
 		url := testbroker.Start(b, nil).URL()
-		rate, perCommit := hubIngest(b, dsn, url, fmt.Sprintf("bench-pg-%d-%d", run, reps), reps, w)
-		r.hub = append(r.hub, rate)
-		r.perCommit = append(r.perCommit, perCommit)
+		in := hubIngest(b, url, fmt.Sprintf("bench-pg-%d-%d", run, reps), reps, w, pgIngestStore(dsn))
+		r.hub = append(r.hub, in.rate)
+		r.perCommit = append(r.perCommit, in.perCommit)
+		r.cpu = append(r.cpu, in.cpuPerEntry)
 	}
 	return r
 }
@@ -198,20 +200,54 @@ func rawInsert(b testing.TB, dsn string, w pgWork) float64 {
 	return rate
 }
 
-// hubIngest runs reps hubs on dsn, publishes the workload and waits until the hubs have stored
-// every entry; it returns entries/s and entries per commit, after checking the database holds each
-// entry once and nothing waits beyond a gap.
-func hubIngest(b testing.TB, dsn, url, id string, reps int, w pgWork) (rate, perCommit float64) {
+// ingestStore is what hubIngest needs to know of the hubs' store.
+type ingestStore struct {
+	options func(b testing.TB, ctx context.Context, replica int) hub.Options // the store part of a replica's options
+	check   func(b testing.TB, entries int)                                  // after the run: every entry stored once (nil: none)
+	state   func(b testing.TB) string                                        // what the store holds, for a hung run's message
+}
+
+// pgIngestStore is a migrated PostgreSQL database shared by the replicas.
+func pgIngestStore(dsn string) ingestStore {
+	return ingestStore{
+		options: func(b testing.TB, ctx context.Context, _ int) hub.Options {
+			s, err := pgstore.Open(ctx, dsn, nil)
+			if err != nil {
+				b.Fatal(err)
+			}
+			return hub.Options{Store: s}
+		},
+		check: func(b testing.TB, n int) {
+			checkPGEntries(b, dsn, n)
+			// Printed, not logged: a benchmark's log is cut after a few lines.
+			fmt.Printf("hub ingest on PostgreSQL, %d entries, table sizes:%s\n", n, pgSizes(b, dsn))
+		},
+		state: func(b testing.TB) string { return pgState(b, dsn) },
+	}
+}
+
+// ingestResult is one hubIngest run.
+type ingestResult struct {
+	rate, perCommit float64
+	// cpuPerEntry is the process CPU (user + sys) from the first publish until every entry was
+	// stored, less what publishing the same batches to a topic nobody hears cost this process
+	// (the benchmark's paho client), per entry, in ns: the hubs' CPU, not the broker's nor
+	// PostgreSQL's (other processes).
+	cpuPerEntry float64
+}
+
+// hubIngest runs reps hubs on one store, publishes the workload and waits until the hubs have
+// stored and acked every entry; it returns entries/s, entries per commit and the hubs' CPU per entry, after
+// checking each entry was stored once.
+func hubIngest(b testing.TB, url, id string, reps int, w pgWork, st ingestStore) ingestResult {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))
 	hubs := make([]*hub.Hub, reps)
 	for i := range hubs {
-		s, err := pgstore.Open(ctx, dsn, nil)
-		if err != nil {
-			b.Fatal(err)
-		}
-		h, err := hub.New(ctx, hub.Options{BrokerURL: url, Store: s, Listen: "127.0.0.1:0", ClientID: fmt.Sprintf("%s-r%d", id, i), Logger: log})
+		opts := st.options(b, ctx, i)
+		opts.BrokerURL, opts.Listen, opts.ClientID, opts.Logger = url, "127.0.0.1:0", fmt.Sprintf("%s-r%d", id, i), log
+		h, err := hub.New(ctx, opts)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -238,17 +274,20 @@ func hubIngest(b testing.TB, dsn, url, id string, reps int, w pgWork) (rate, per
 	}
 	defer c.Disconnect(250)
 	acks := watchAcks(b, c)
-	start := time.Now()
+	pubCPU := publishCPU(b, c, w.batches)
+	start, cpu0 := time.Now(), processCPU(b)
 	publishAll(b, c, w.batches)
 	deadline := time.Now().Add(hangAfter)
 	resent, last, lastMove := 0, uint64(0), time.Now()
+	// Progress is read from the acks the benchmark's client receives, not from Stats: on
+	// PostgreSQL Stats is a database transaction, and polling it would add its CPU to the hubs'.
 	for {
-		n, _ := ingested()
+		n := acks.total()
 		if n >= uint64(w.entries) {
 			break
 		}
 		if time.Now().After(deadline) {
-			b.Fatalf("hung: %d hub(s) stored %d of %d entries after %v; %s", reps, n, w.entries, hangAfter, pgState(b, dsn))
+			b.Fatalf("hung: %d hub(s) acked %d of %d entries after %v; %s", reps, n, w.entries, hangAfter, st.state(b))
 		}
 		if n != last {
 			last, lastMove = n, time.Now()
@@ -261,18 +300,33 @@ func hubIngest(b testing.TB, dsn, url, id string, reps int, w pgWork) (rate, per
 		}
 		time.Sleep(2 * time.Millisecond)
 	}
-	rate = float64(w.entries) / time.Since(start).Seconds()
+	r := ingestResult{rate: float64(w.entries) / time.Since(start).Seconds()}
+	r.cpuPerEntry = float64((processCPU(b) - cpu0 - pubCPU).Nanoseconds()) / float64(w.entries)
 	if resent > 0 {
 		b.Logf("%d replica(s): %d batches resent after %v without progress (a failed commit, or one still running)", reps, resent, pgResendAfter)
 	}
 	n, commits := ingested()
-	checkPGEntries(b, dsn, w.entries)
-	// Printed, not logged: a benchmark's log is cut after a few lines.
-	fmt.Printf("hub ingest on PostgreSQL, %d replica(s), %d entries, table sizes:%s\n", reps, w.entries, pgSizes(b, dsn))
+	if st.check != nil {
+		st.check(b, w.entries)
+	}
 	if n != uint64(w.entries) {
 		b.Fatalf("the hubs ingested %d entries, want each of %d once", n, w.entries)
 	}
-	return rate, float64(n) / float64(max(commits-commits0, 1))
+	r.perCommit = float64(n) / float64(max(commits-commits0, 1))
+	return r
+}
+
+// publishCPU is the process CPU that publishing batches costs the benchmark's own client, measured
+// on a topic no hub subscribes to (the broker drops them): subtracted from the hubs' CPU.
+func publishCPU(b testing.TB, c mqtt.Client, batches []pgBatch) time.Duration {
+	void := make([]pgBatch, len(batches))
+	for i, bt := range batches {
+		void[i] = bt
+		void[i].topic = "bench-void/" + bt.topic
+	}
+	cpu0 := processCPU(b)
+	publishAll(b, c, void)
+	return processCPU(b) - cpu0
 }
 
 // checkPGEntries fails unless hub_entries holds want rows and hub_pending none.
@@ -384,6 +438,17 @@ func watchAcks(b testing.TB, c mqtt.Client) *pgAcks {
 		b.Fatalf("subscribe to the acks: %v", tok.Error())
 	}
 	return a
+}
+
+// total is the entries acked over all journals (each journal's seqs start at 1, without gaps).
+func (a *pgAcks) total() uint64 {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	var n uint64
+	for _, seq := range a.acked {
+		n += seq
+	}
+	return n
 }
 
 // unacked are the batches whose last entry is beyond their journal's ack.

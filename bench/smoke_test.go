@@ -41,9 +41,19 @@ func TestSmallHubIngestPostgres(t *testing.T) {
 	srv := testpg.Start(t)
 	r := runHubPG(t, srv, 0, 6, 120)
 	for i := range hubPGReplicas {
-		if r.raw[i] <= 0 || r.hub[i] <= 0 || r.perCommit[i] <= 0 {
+		if r.raw[i] <= 0 || r.hub[i] <= 0 || r.perCommit[i] <= 0 || r.cpu[i] <= 0 {
 			t.Fatalf("a measurement is missing: %+v", r)
 		}
+	}
+}
+
+// The hub's CPU per entry on bbolt, 6 agents × 120 entries: every entry stored once (hubIngest
+// fails otherwise) and a CPU figure produced.
+func TestSmallHubIngestCPU(t *testing.T) {
+	shortHang(t)
+	r := runHubCPU(t, 0, pgWorkload(t, 6, 120))
+	if r.cpuPerEntry <= 0 || r.rate <= 0 || r.perCommit <= 0 {
+		t.Fatalf("a measurement is missing: %+v", r)
 	}
 }
 

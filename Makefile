@@ -43,8 +43,9 @@ fmt:
 # Benchmarks (see docs/BENCHMARKS.md for results and the machine they ran on). One package at a
 # time (-p 1): they measure fsync latency and CPU, and parallel packages would disturb each other.
 # Package micro-benchmarks run for Go's default 1 s; the cross-component ones in bench/ are
-# fixed workloads (47,000 entries, 1,000,000-entry backlog), run once each, three times. About 4 min
-# on a 2-core machine.
+# fixed workloads (47,000 entries, 1,000,000-entry backlog, hub ingest on PostgreSQL, the order
+# trace), run once each, three times: tens of minutes on a 2-core machine once the trace data is
+# loaded (its first load is longer, see TRACE_N).
 # Only packages that have benchmarks (so a package mid-edit elsewhere in the tree cannot stop the run).
 BENCH_PKGS ?= $(shell grep -rl --include='*_test.go' '^func Benchmark' . | xargs -r -n1 dirname | sort -u | grep -v '^./bench$$')
 # The order-trace benchmark runs on TRACE_N orders in PostgreSQL (the central console's goal is

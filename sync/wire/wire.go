@@ -76,11 +76,12 @@ const (
 
 // Triggers: what caused an entry.
 const (
-	TriggerScan   = "scan"   // a scanner read
-	TriggerPrint  = "print"  // a printer confirmed a label
-	TriggerManual = "manual" // an explicit, recorded human confirmation
-	TriggerHub    = "hub"    // a downlink message
-	TriggerSystem = "system" // the agent itself (timers, breaker)
+	TriggerScan    = "scan"    // a scanner read
+	TriggerPrint   = "print"   // a printer confirmed a label
+	TriggerManual  = "manual"  // an explicit, recorded human confirmation
+	TriggerHub     = "hub"     // a downlink message
+	TriggerSystem  = "system"  // the agent itself (timers, breaker)
+	TriggerCarrier = "carrier" // the courier's own scan, relayed by the hub (first_scan)
 )
 
 // Entry is one journal entry. Field order is the canonical order: the hash covers the JSON encoding

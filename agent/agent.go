@@ -182,7 +182,7 @@ func New(ctx context.Context, cfg *config.Config, deps Deps) (a *Agent, err erro
 	}
 	up.Store(a.up)
 	a.pumpDone = make(chan struct{})
-	go downlink{cfg: cfg, sup: a.sup, in: a.in, trust: trust, log: log}.pump(a.up.Downlink(), a.stop, a.pumpDone)
+	go downlink{cfg: cfg, store: a.store, clk: deps.Clock, sup: a.sup, in: a.in, trust: trust, log: log}.pump(a.up.Downlink(), a.stop, a.pumpDone)
 
 	// 6. stations, and the API handler that records their results (no read reaches a station
 	// before the device inputs start below)

@@ -3,6 +3,7 @@ package agent
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"maps"
 	"slices"
@@ -16,10 +17,12 @@ import (
 	"wedge/agent/intake"
 	"wedge/agent/journal"
 	"wedge/agent/oversight"
+	"wedge/agent/pickup"
 	"wedge/agent/station"
 	"wedge/agent/version"
 	"wedge/internal/clock"
 	"wedge/internal/logging"
+	"wedge/order"
 	"wedge/sync/uplink"
 	"wedge/sync/wire"
 )
@@ -67,6 +70,8 @@ func (r *results) sink(res station.Result) {
 // was verified. What the uplink refused never gets here.
 type downlink struct {
 	cfg   *config.Config
+	store *journal.Store // pickup policy commands
+	clk   clock.Clock
 	sup   *oversight.Oversight
 	in    *intake.Intake
 	trust *hubTrust
@@ -131,13 +136,22 @@ func gather(dl <-chan uplink.Message, first uplink.Message, cmdTopic string) (gr
 	return group, nil, true
 }
 
-// command admits and applies one hub command (the breaker's), and records it handled.
+// command admits and applies one hub command (the breaker's thresholds or the pickup policy, by
+// its type), and records it handled.
 func (d downlink) command(ctx context.Context, payload []byte) {
 	key, ok := d.trust.admitCommand(ctx, payload)
 	if !ok {
 		return
 	}
-	err := d.sup.Breaker().Command(ctx, payload)
+	var err error
+	if order.CommandType(payload) == order.CommandPickup {
+		err = pickup.Command(ctx, d.store, payload, clock.Or(d.clk).Now().UTC())
+		if errors.Is(err, pickup.ErrCommand) {
+			err = fmt.Errorf("%w: %w", oversight.ErrCommand, err)
+		}
+	} else {
+		err = d.sup.Breaker().Command(ctx, payload)
+	}
 	if errors.Is(err, oversight.ErrCommand) {
 		d.log.Warn("hub command refused", logging.Err(err))
 	} else if err != nil {

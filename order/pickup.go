@@ -139,6 +139,20 @@ func FirstScan(o Order, wb string, at time.Time, src Source) Decision {
 	n := enter(o, PickedUp, at)
 	n.PickedUpAt = at
 	out := accept(o, n, wb)
-	out.Detail = fmt.Sprintf("courier's first scan; handed over at %s", wire.Time(o.HandedOverAt))
+	out.Detail = fmt.Sprintf("courier's first scan at %s; handed over at %s", wire.Time(at), wire.Time(o.HandedOverAt))
 	return Decision{Outcome: out, Store: true, Entry: OutcomeEntry(src.Entry(), out)}
+}
+
+// firstScan: the hub relays the courier's first scan (wire.TypeFirstScan). An order this agent
+// does not know, or did not hand over, journals nothing here (FirstScan).
+func (d msgDecision) firstScan() Decision {
+	if !d.known {
+		return d.nothing()
+	}
+	at, err := wire.ParseTime(d.m.At)
+	if err != nil { // Validate passed: only a caller that skipped it gets here
+		return d.refuse(d.o, ReasonMalformed, err.Error())
+	}
+	src := Source{Trigger: wire.TriggerCarrier, Code: MsgCode(d.m.HSeq), At: d.env.At}
+	return FirstScan(d.o, d.m.Waybill, at, src)
 }

@@ -105,7 +105,7 @@ func (h *Hub) agentKnown(site, agent string) (bool, error) {
 	return ok, err
 }
 
-// postCommand validates a command with order.ParseCommand, has the owner store it, then publishes
+// postCommand validates a command with order.ParseAnyCommand (breaker thresholds or pickup policy), has the owner store it, then publishes
 // it and answers with the stored record and whether the broker acknowledged it.
 func (h *Hub) postCommand(w http.ResponseWriter, r *http.Request) {
 	site, agent := r.PathValue("site"), r.PathValue("agent")
@@ -122,7 +122,7 @@ func (h *Hub) postCommand(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("请求过大 / command larger than %d bytes", maxCommandBody))
 		return
 	}
-	cmd, _, err := order.ParseCommand(bytes.TrimSpace(body))
+	cmd, err := order.ParseAnyCommand(bytes.TrimSpace(body))
 	if err != nil {
 		writeError(w, http.StatusBadRequest, "指令无效 / invalid command: "+err.Error())
 		return

@@ -265,6 +265,10 @@ const (
 	TypeCancel      = "cancel"
 	TypeState       = "state"
 	TypeIntercept   = "intercept"
+	// TypeFirstScan relays the courier's first scan of an order's waybill (carrier tracking) under
+	// the pickup policy carrier_first_scan. Agents that predate it journal it as a malformed message
+	// (unknown type) and consume its hseq; they keep 已揽收 on the handover scan.
+	TypeFirstScan = "first_scan"
 )
 
 // Intercept statuses, on entries (intercept) and state messages (intercept).
@@ -295,6 +299,7 @@ func ValidIntercept(s string) bool {
 //	cancel       {order_id, reason}
 //	intercept    {order_id, reason}
 //	state        {order_id, state, waybill?, label_version?, intercept_id?, intercept?}
+//	first_scan   {order_id, carrier, waybill, at}
 //
 // HSeq is the hub's per-site downlink sequence (set by the hub when it publishes; 0 for messages
 // from elsewhere). Agents remember the highest one they applied and ask for a catch-up on a gap.
@@ -326,6 +331,8 @@ type OrderMsg struct {
 	LabelVersion uint64 `json:"label_version,omitempty"`
 	InterceptID  uint64 `json:"intercept_id,omitempty"`
 	Intercept    string `json:"intercept,omitempty"`
+	// At (first_scan) is the carrier's scan time, RFC 3339.
+	At string `json:"at,omitempty"`
 }
 
 // ParseDownlink parses a downlink payload: one JSON object or an array of them. A payload that is not
@@ -406,6 +413,14 @@ func (m OrderMsg) Validate() error {
 			return fmt.Errorf("%w: state message with intercept %q", ErrInvalid, m.Intercept)
 		}
 		return need("state", m.State)
+	case TypeFirstScan:
+		for _, f := range [][2]string{{"order_id", m.OrderID}, {"waybill", m.Waybill}, {"at", m.At}} {
+			if err := need(f[0], f[1]); err != nil {
+				return err
+			}
+		}
+		_, err := ParseTime(m.At)
+		return err
 	case "":
 		return fmt.Errorf("%w: message without type", ErrInvalid)
 	}

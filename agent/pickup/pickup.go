@@ -12,6 +12,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"wedge/agent/journal"
@@ -107,4 +108,23 @@ func Command(ctx context.Context, store *journal.Store, payload []byte, now time
 		return fmt.Errorf("%w: %w", ErrCommand, perr)
 	}
 	return nil
+}
+
+// Cache holds the policy in force for readers outside a journal transaction (the agent's status).
+// The zero value reads handover_scan. Safe for concurrent use.
+type Cache struct{ p atomic.Value }
+
+// Load returns the cached policy.
+func (c *Cache) Load() order.PickupPolicy {
+	if p, ok := c.p.Load().(order.PickupPolicy); ok {
+		return p
+	}
+	return order.PickupHandoverScan
+}
+
+// Refresh reads the policy in force from the journal into the cache.
+func (c *Cache) Refresh(ctx context.Context, store *journal.Store) error {
+	p, err := Current(ctx, store)
+	c.p.Store(p)
+	return err
 }

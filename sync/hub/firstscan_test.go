@@ -1,9 +1,13 @@
 package hub_test
 
 import (
+	"encoding/json"
 	"net/http"
+	"sync"
 	"testing"
 	"time"
+
+	mqtt "github.com/eclipse/paho.mqtt.golang"
 
 	"wedge/internal/clock"
 	"wedge/internal/testbroker"
@@ -60,5 +64,55 @@ func TestFirstScanRelayedToCarrierPolicySites(t *testing.T) {
 	// sz02's first scan was posted first (the hub's one client publishes in order), and relayed nothing.
 	if got := firstScans(b); len(got) != 0 {
 		t.Fatalf("handover_scan site got %+v", got)
+	}
+}
+
+// An agent whose status reports another pickup policy than hub.yaml's for its site gets a signed,
+// stored pickup_policy command by hub.yaml, once; agents that report none (they predate the
+// policy) or the right one get nothing.
+func TestPickupPolicyCommandFromConfig(t *testing.T) {
+	e := &env{t: t, broker: testbroker.Start(t, nil), dir: t.TempDir(), clk: clock.NewFake(t0), logs: &logSink{}}
+	e.extra = func(o *hub.Options) { o.Pickup = map[string]order.PickupPolicy{"sz01": order.PickupCarrierFirstScan} }
+	e.startHub("wedge-hub-test")
+	var mu sync.Mutex
+	got := map[string][][]byte{}
+	for _, ag := range []string{"pack01", "pack02", "pack03"} {
+		a := newAgent(t, e.broker.URL(), "sz01", ag)
+		tok := a.cli.Subscribe(wire.TopicCommand("sz01", ag), 1, func(_ mqtt.Client, m mqtt.Message) {
+			mu.Lock()
+			got[ag] = append(got[ag], append([]byte(nil), m.Payload()...))
+			mu.Unlock()
+		})
+		if !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+			t.Fatal(tok.Error())
+		}
+		reported := map[string]string{"pack01": "handover_scan", "pack02": "", "pack03": "carrier_first_scan"}[ag]
+		for range 2 { // a second status must not send it again
+			st, _ := json.Marshal(wire.Status{State: "online", Site: "sz01", Agent: ag, JournalID: "j-" + ag, Pickup: reported})
+			a.cli.Publish(wire.TopicStatus("sz01", ag), 1, false, st).Wait()
+		}
+	}
+	count := func(ag string) int { mu.Lock(); defer mu.Unlock(); return len(got[ag]) }
+	testutil.Eventually(t, 15*time.Second, "pickup command to pack01", func() bool { return count("pack01") > 0 })
+	var recs []commandView
+	testutil.Eventually(t, 15*time.Second, "statuses of every agent stored", func() bool {
+		var agents []map[string]any
+		getJSON(t, e.hub, "/v1/agents", http.StatusOK, &agents)
+		return len(agents) == 3
+	})
+	getJSON(t, e.hub, "/v1/agents/sz01/pack01/commands", http.StatusOK, &recs)
+	mu.Lock()
+	msgs := got["pack01"]
+	mu.Unlock()
+	// No signing key in this test: the payload is the command itself.
+	c, p, err := order.ParsePickupCommand(msgs[0])
+	if err != nil || p != order.PickupCarrierFirstScan || c.By != "hub.yaml" || c.ID == "" || len(recs) != 1 || recs[0].ID != c.ID || recs[0].Type != order.CommandPickup {
+		t.Fatalf("command %s %+v %q %v; stored %+v", msgs[0], c, p, err, recs)
+	}
+	if n := count("pack01"); n != 1 {
+		t.Fatalf("pack01 got %d commands", n)
+	}
+	if count("pack02") != 0 || count("pack03") != 0 {
+		t.Fatalf("commands to agents that report none or the right policy: %d %d", count("pack02"), count("pack03"))
 	}
 }

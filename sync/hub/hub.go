@@ -189,10 +189,11 @@ type Options struct {
 
 // Hub is a running hub. Create it with New and end it with Stop.
 type Hub struct {
-	opts   Options
-	clk    clock.Clock
-	log    *slog.Logger
-	shared bool
+	opts       Options
+	pickupSent sync.Map // "site/agent" → order.PickupPolicy sent by pickupFromConfig
+	clk        clock.Clock
+	log        *slog.Logger
+	shared     bool
 
 	db     Store
 	tokens apitoken.Store

@@ -196,6 +196,9 @@ type Status struct {
 	// LastSeq is the last seq of the agent's journal JournalID, so the hub can tell how far its
 	// acks are behind (0 = not reported, by agents that predate it).
 	LastSeq uint64 `json:"last_seq,omitempty"`
+	// Pickup is the pickup policy the agent applies (handover_scan | carrier_first_scan); "" from
+	// agents that predate it. The hub sends a pickup_policy command when it differs from hub.yaml's.
+	Pickup string `json:"pickup,omitempty"`
 }
 
 // CatchupRequest asks the hub, on TopicCatchup, to resend the site's downlink after hub sequence

@@ -268,7 +268,8 @@ func (a *Agent) startStations(cfg *config.Config, deps Deps, res *results) ([]de
 		Info:  api.Info{Site: cfg.Site, Agent: cfg.Agent, Version: version.Version},
 		Token: cfg.API.Token, Store: a.store, Sync: a.up, Devices: a.dev.List,
 		Settings: a.sup.Settings, SettingsHash: cfg.SettingsHash(),
-		Clock: deps.Clock, Logger: log,
+		Pickup: func() string { return string(a.pickup.Load()) },
+		Clock:  deps.Clock, Logger: log,
 		Stations: a.stations, Printing: a.dev.PrintSet(),
 		// Manual confirmations: the API records them itself; the rest of the sink is the stations'.
 		OnResult: res.sink,

@@ -116,3 +116,32 @@ func TestPickupPolicyCommandFromConfig(t *testing.T) {
 		t.Fatalf("commands to agents that report none or the right policy: %d %d", count("pack02"), count("pack03"))
 	}
 }
+
+// A pickup_policy command POSTed to the hub is checked with the agent's parser (order.ParseAnyCommand):
+// a valid one is stored and published, a bad policy or a breaker field in it is refused.
+func TestPickupPolicyCommandPosted(t *testing.T) {
+	e := newEnv(t)
+	a := newAgent(t, e.broker.URL(), "sz01", "pack01")
+	st, _ := json.Marshal(wire.Status{State: "online", Site: "sz01", Agent: "pack01", JournalID: "j1"})
+	a.cli.Publish(wire.TopicStatus("sz01", "pack01"), 1, false, st).Wait()
+	waitFor(t, "agent known", func() bool {
+		var agents []map[string]any
+		getJSON(t, e.hub, "/v1/agents", http.StatusOK, &agents)
+		return len(agents) == 1
+	})
+	zhang := newToken(t, e.hub, "ops-zhang", apitoken.CommandsWrite)
+	path := "/v1/agents/sz01/pack01/commands"
+	var ok commandView
+	postJSONAs(t, e.hub, zhang, path, json.RawMessage(`{"type":"pickup_policy","reason":"试点","pickup":"carrier_first_scan"}`), http.StatusAccepted, &ok)
+	if ok.Type != order.CommandPickup || ok.By != "ops-zhang" || ok.ID == "" {
+		t.Fatalf("answer %+v", ok)
+	}
+	if _, p, err := order.ParsePickupCommand(ok.Payload); err != nil || p != order.PickupCarrierFirstScan {
+		t.Fatalf("stored payload %s: %q %v", ok.Payload, p, err)
+	}
+	for _, bad := range []string{`{"type":"pickup_policy","pickup":"later"}`, `{"type":"pickup_policy"}`,
+		`{"type":"pickup_policy","pickup":"handover_scan","max_backlog":3}`} {
+		var er map[string]string
+		postJSONAs(t, e.hub, zhang, path, json.RawMessage(bad), http.StatusBadRequest, &er)
+	}
+}

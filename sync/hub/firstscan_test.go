@@ -145,3 +145,34 @@ func TestPickupPolicyCommandPosted(t *testing.T) {
 		postJSONAs(t, e.hub, zhang, path, json.RawMessage(bad), http.StatusBadRequest, &er)
 	}
 }
+
+// A first scan that reached the hub before the handover was scanned is relayed again when the
+// agent's handed_over note arrives, so the PC holding the mark can journal 已揽收.
+func TestFirstScanBeforeHandoverRelayedAgain(t *testing.T) {
+	e := &env{t: t, broker: testbroker.Start(t, nil), dir: t.TempDir(), clk: clock.NewFake(t0), logs: &logSink{}}
+	e.extra = func(o *hub.Options) { o.Pickup = map[string]order.PickupPolicy{"sz01": order.PickupCarrierFirstScan} }
+	e.startHub("wedge-hub-test")
+	a := newAgent(t, e.broker.URL(), "sz01", "pack01")
+	entries := spine("O-1")[:2]
+	a.send("ja", chain("ja", entries...)...)
+	a.waitAck(1)
+	tok := newToken(t, e.hub, "kd-bridge", apitoken.TrackingWrite)
+	body := `{"carrier":"sf","waybill":"SF1234567890123","event":"first_scan","at":"2026-01-22T10:00:00+08:00"}`
+	if code, resp := do(t, e.hub, http.MethodPost, "/v1/tracking", tok, []byte(body)); code != http.StatusOK {
+		t.Fatalf("POST %d %s", code, resp)
+	}
+	firstScans := func() int {
+		n := 0
+		for _, m := range a.siteMsgs() {
+			if m.Type == wire.TypeFirstScan && m.OrderID == "O-1" {
+				n++
+			}
+		}
+		return n
+	}
+	testutil.Eventually(t, 15*time.Second, "first relay", func() bool { return firstScans() == 1 })
+	note := wire.Entry{Kind: wire.KindNote, Reason: order.NoteHandedOver, OrderID: "O-1", From: "waybill_printed", To: "waybill_printed",
+		Waybill: "SF1234567890123", Station: "dock-1", Trigger: wire.TriggerScan}
+	a.send("ja", chain("ja", append(entries, note)...)...)
+	testutil.Eventually(t, 15*time.Second, "relayed again after the handover note", func() bool { return firstScans() == 2 })
+}

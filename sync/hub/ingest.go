@@ -421,6 +421,10 @@ func (g *group) applyEntry(site, agent string, e wire.Entry, key EntryKey) (err 
 		}
 	case wire.KindReprint, wire.KindIntercept:
 		return g.marks(rec, known, site, agent, e, at)
+	case wire.KindNote:
+		if e.Reason == order.NoteHandedOver && known {
+			return g.handedOver(rec, e)
+		}
 	}
 	return nil
 }

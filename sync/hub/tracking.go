@@ -302,6 +302,42 @@ func (g *group) firstScanned(orderID string, e TrackingEvent) error {
 	if g.h.opts.Pickup[rec.Site] != order.PickupCarrierFirstScan {
 		return nil
 	}
-	_, err = g.downlink(rec.Site, wire.OrderMsg{Type: wire.TypeFirstScan, OrderID: orderID, Carrier: e.Carrier, Waybill: e.Waybill, At: wire.Time(e.At)})
+	return g.relayFirstScan(rec.Site, orderID, e)
+}
+
+// relayFirstScan numbers a first_scan downlink message for the site's agents.
+func (g *group) relayFirstScan(site, orderID string, e TrackingEvent) error {
+	_, err := g.downlink(site, wire.OrderMsg{Type: wire.TypeFirstScan, OrderID: orderID, Carrier: e.Carrier, Waybill: e.Waybill, At: wire.Time(e.At)})
 	return err
+}
+
+// handedOver handles an agent's handed_over note (a handover recorded under carrier_first_scan): when
+// the courier's first scan of that waybill reached the hub before the handover was scanned, it is
+// relayed again now, so the agent holding the mark can journal 已揽收.
+func (g *group) handedOver(rec orderRec, e wire.Entry) error {
+	if g.h.opts.Pickup[rec.Site] != order.PickupCarrierFirstScan || rec.Order.State == order.PickedUp || e.Waybill == "" {
+		return nil
+	}
+	first, err := firstScanOf(g.tx, e.Waybill)
+	if err != nil || first == nil {
+		return err
+	}
+	return g.relayFirstScan(rec.Site, rec.Order.ID, *first)
+}
+
+// firstScanOf returns the earliest stored first-scan event of a waybill (nil: none).
+func firstScanOf(tx Tx, waybill string) (*TrackingEvent, error) {
+	var first *TrackingEvent
+	err := tx.Tracking(waybill, func(doc []byte) (bool, error) {
+		var e TrackingEvent
+		if _, err := getDoc(doc, nil)("tracking", &e); err != nil {
+			return false, err
+		}
+		if e.Event == TrackFirstScan {
+			first = &e
+			return false, nil // events are by time: the first one is the earliest
+		}
+		return true, nil
+	})
+	return first, err
 }

@@ -27,6 +27,7 @@ import (
 	"wedge/agent/intake"
 	"wedge/agent/journal"
 	"wedge/agent/oversight"
+	"wedge/agent/pickup"
 	"wedge/agent/printing"
 	"wedge/agent/station"
 	"wedge/agent/version"
@@ -88,6 +89,7 @@ type Agent struct {
 	log *slog.Logger
 
 	store    *journal.Store
+	pickup   pickup.Cache // the pickup policy in force, for the status
 	dev      *devices.Devices
 	sup      *oversight.Oversight // breaker, overdue, KPI, metrics, console
 	up       *uplink.Uplink
@@ -147,6 +149,9 @@ func New(ctx context.Context, cfg *config.Config, deps Deps) (a *Agent, err erro
 	if err != nil {
 		return a, fmt.Errorf("%w: journal: %w", ErrStart, err)
 	}
+	if err := a.pickup.Refresh(ctx, a.store); err != nil {
+		log.Warn("pickup policy record unreadable: handover_scan until the hub sends it again", logging.Err(err))
+	}
 
 	// 2. devices: the printers and the printing side of their stations (they connect on first
 	// use; nothing is read yet), so that the supervision can list them from its first look.
@@ -182,7 +187,7 @@ func New(ctx context.Context, cfg *config.Config, deps Deps) (a *Agent, err erro
 	}
 	up.Store(a.up)
 	a.pumpDone = make(chan struct{})
-	go downlink{cfg: cfg, sup: a.sup, in: a.in, trust: trust, log: log}.pump(a.up.Downlink(), a.stop, a.pumpDone)
+	go downlink{cfg: cfg, store: a.store, pickup: &a.pickup, clk: deps.Clock, sup: a.sup, in: a.in, trust: trust, log: log}.pump(a.up.Downlink(), a.stop, a.pumpDone)
 
 	// 6. stations, and the API handler that records their results (no read reaches a station
 	// before the device inputs start below)
@@ -238,7 +243,7 @@ func (a *Agent) startUplink(ctx context.Context, cfg *config.Config, deps Deps, 
 		URL: cfg.Broker.URL, Site: cfg.Site, Agent: cfg.Agent,
 		CAFile: cfg.Broker.CA, CertFile: cfg.Broker.Cert, KeyFile: cfg.Broker.Key,
 		Username: cfg.Broker.Username, Password: cfg.Broker.Password,
-		Clock: deps.Clock, Logger: log, Status: statusOf(cfg, a.store, a.sup, deps.Clock),
+		Clock: deps.Clock, Logger: log, Status: statusOf(cfg, a.store, a.sup, &a.pickup, deps.Clock),
 		CatchupSince: a.in.CatchupSince,
 		HubKeys:      hubKeys, AcceptUnsigned: cfg.Broker.AcceptUnsigned, SigningKey: ownKey, OnRefused: trust.onRefused,
 	})
@@ -263,7 +268,8 @@ func (a *Agent) startStations(cfg *config.Config, deps Deps, res *results) ([]de
 		Info:  api.Info{Site: cfg.Site, Agent: cfg.Agent, Version: version.Version},
 		Token: cfg.API.Token, Store: a.store, Sync: a.up, Devices: a.dev.List,
 		Settings: a.sup.Settings, SettingsHash: cfg.SettingsHash(),
-		Clock: deps.Clock, Logger: log,
+		Pickup: func() string { return string(a.pickup.Load()) },
+		Clock:  deps.Clock, Logger: log,
 		Stations: a.stations, Printing: a.dev.PrintSet(),
 		// Manual confirmations: the API records them itself; the rest of the sink is the stations'.
 		OnResult: res.sink,

@@ -3,6 +3,7 @@ package agent
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"maps"
 	"slices"
@@ -16,10 +17,12 @@ import (
 	"wedge/agent/intake"
 	"wedge/agent/journal"
 	"wedge/agent/oversight"
+	"wedge/agent/pickup"
 	"wedge/agent/station"
 	"wedge/agent/version"
 	"wedge/internal/clock"
 	"wedge/internal/logging"
+	"wedge/order"
 	"wedge/sync/uplink"
 	"wedge/sync/wire"
 )
@@ -66,11 +69,14 @@ func (r *results) sink(res station.Result) {
 // (unless replayed), everything else to the intake — as authenticated when the hub's signature
 // was verified. What the uplink refused never gets here.
 type downlink struct {
-	cfg   *config.Config
-	sup   *oversight.Oversight
-	in    *intake.Intake
-	trust *hubTrust
-	log   *slog.Logger
+	cfg    *config.Config
+	store  *journal.Store // pickup policy commands
+	pickup *pickup.Cache
+	clk    clock.Clock
+	sup    *oversight.Oversight
+	in     *intake.Intake
+	trust  *hubTrust
+	log    *slog.Logger
 }
 
 // pump applies the messages of dl until stop is closed or dl ends, then closes done.
@@ -131,13 +137,24 @@ func gather(dl <-chan uplink.Message, first uplink.Message, cmdTopic string) (gr
 	return group, nil, true
 }
 
-// command admits and applies one hub command (the breaker's), and records it handled.
+// command admits and applies one hub command (the breaker's thresholds or the pickup policy, by
+// its type), and records it handled.
 func (d downlink) command(ctx context.Context, payload []byte) {
 	key, ok := d.trust.admitCommand(ctx, payload)
 	if !ok {
 		return
 	}
-	err := d.sup.Breaker().Command(ctx, payload)
+	var err error
+	if order.CommandType(payload) == order.CommandPickup {
+		err = pickup.Command(ctx, d.store, payload, clock.Or(d.clk).Now().UTC())
+		if errors.Is(err, pickup.ErrCommand) {
+			err = fmt.Errorf("%w: %w", oversight.ErrCommand, err)
+		} else if err == nil {
+			err = d.pickup.Refresh(ctx, d.store) // the status reports the new policy
+		}
+	} else {
+		err = d.sup.Breaker().Command(ctx, payload)
+	}
 	if errors.Is(err, oversight.ErrCommand) {
 		d.log.Warn("hub command refused", logging.Err(err))
 	} else if err != nil {
@@ -150,12 +167,12 @@ func (d downlink) command(ctx context.Context, payload []byte) {
 
 // statusOf is the agent's status for the uplink to publish, with the hash of the file's shared
 // settings and, beside it, the settings a hub command overrides.
-func statusOf(cfg *config.Config, store *journal.Store, sup *oversight.Oversight, clk clock.Clock) func() wire.Status {
+func statusOf(cfg *config.Config, store *journal.Store, sup *oversight.Oversight, pol *pickup.Cache, clk clock.Clock) func() wire.Status {
 	hash := cfg.SettingsHash()
 	return func() wire.Status {
 		s := wire.Status{State: "online", Site: cfg.Site, Agent: cfg.Agent, Version: version.Version,
 			At: wire.Time(clock.Or(clk).Now()), JournalID: store.JournalID(), BreakerOpen: sup.Breaker().Open(),
-			SettingsHash: hash, SettingsOverrides: overridesText(sup.SettingsOverrides())}
+			SettingsHash: hash, SettingsOverrides: overridesText(sup.SettingsOverrides()), Pickup: string(pol.Load())}
 		l, k := store.LastSeq(), store.AckedSeq()
 		s.LastSeq = l // the hub's lag metric: last seq − what it acked
 		if l > k {

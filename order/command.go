@@ -87,6 +87,8 @@ type Command struct {
 	MaxAvgWait string  `json:"max_avg_wait,omitempty"`
 	CloseRatio float64 `json:"close_ratio,omitempty"`
 	CloseAfter string  `json:"close_after,omitempty"`
+	// Pickup is the pickup_policy command's policy (CommandPickup); refused in a breaker command.
+	Pickup string `json:"pickup,omitempty"`
 }
 
 // ParseCommand decodes and validates a threshold command strictly (unknown fields are refused) and
@@ -100,6 +102,9 @@ func ParseCommand(payload []byte) (Command, Thresholds, error) {
 	}
 	if c.Type != CommandThresholds {
 		return Command{}, Thresholds{}, fmt.Errorf("%w: command type %q (want %s)", ErrThresholds, c.Type, CommandThresholds)
+	}
+	if c.Pickup != "" {
+		return Command{}, Thresholds{}, fmt.Errorf("%w: pickup in a %s command", ErrThresholds, CommandThresholds)
 	}
 	th := Thresholds{MaxBacklog: c.MaxBacklog, CloseRatio: c.CloseRatio}
 	for _, f := range []struct {

@@ -41,7 +41,7 @@ func (d Decision) Journaled() bool { return d.Entry.Kind != "" }
 // Decide applies req to o on behalf of src: Apply's outcome plus its journal entry (OutcomeEntry).
 func Decide(o Order, req Request, src Source) Decision {
 	out := Apply(o, req)
-	return Decision{Outcome: out, Store: out.Result == Accepted, Entry: OutcomeEntry(src.Entry(), out)}
+	return Decision{Outcome: out, Store: out.Result == Accepted || out.Result == Recorded, Entry: OutcomeEntry(src.Entry(), out)}
 }
 
 // Refuse is the decision for an attempt refused before any rule ran (an unknown code, a printer
@@ -69,6 +69,11 @@ func OutcomeEntry(base wire.Entry, out Outcome) wire.Entry {
 	case AlreadyDone:
 		e.Kind = wire.KindNote
 		e.Detail = "already done: repeat scan, no change"
+	case Recorded:
+		e.Kind = wire.KindNote
+		e.Reason = NoteHandedOver
+		e.Waybill = out.Order.Waybill
+		e.Detail = Excerpt(out.Detail, MaxExcerpt)
 	default:
 		e.Kind = wire.KindReject
 		e.Reason = string(out.Reason)

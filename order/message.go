@@ -52,6 +52,8 @@ func DecideMsg(o Order, known bool, m wire.OrderMsg, env MsgEnv) Decision {
 		return d.state()
 	case wire.TypeIntercept:
 		return d.intercept()
+	case wire.TypeFirstScan:
+		return d.firstScan()
 	}
 	return d.refuse(Order{}, ReasonUnsupported, "unknown message type "+m.Type)
 }

@@ -159,7 +159,10 @@ type Order struct {
 	ReceivedAt  time.Time `json:"received_at,omitzero"` // first heard of by this agent
 	PrintedAt   time.Time `json:"printed_at,omitzero"`
 	PickedUpAt  time.Time `json:"picked_up_at,omitzero"`
-	Overdue     bool      `json:"overdue,omitempty"` // an overdue alert was raised (once per order)
+	// HandedOverAt is the handed_over mark: the handover scan here under carrier_first_scan, while
+	// the order waits in 已打单 for the courier's first scan (see pickup.go).
+	HandedOverAt time.Time `json:"handed_over_at,omitzero"`
+	Overdue      bool      `json:"overdue,omitempty"` // an overdue alert was raised (once per order)
 }
 
 // Action is what an attempt tries to do.
@@ -186,7 +189,9 @@ type Request struct {
 	// LabelVersion (print) is the order data version the printed label was made from; 0: the
 	// order's current version. A label made before an update committed is outdated at once.
 	LabelVersion uint64
-	At           time.Time // when (agent clock)
+	// Pickup (pickup) is the site's pickup policy; "" is handover_scan.
+	Pickup PickupPolicy
+	At     time.Time // when (agent clock)
 }
 
 // Result is the kind of outcome.
@@ -197,6 +202,7 @@ const (
 	Rejected Result = iota
 	Accepted
 	AlreadyDone
+	Recorded // a handover recorded under carrier_first_scan: the order keeps its state, gains a mark
 )
 
 func (r Result) String() string {
@@ -205,12 +211,15 @@ func (r Result) String() string {
 		return "accepted"
 	case AlreadyDone:
 		return "already_done"
+	case Recorded:
+		return "recorded"
 	}
 	return "rejected"
 }
 
-// Good reports whether the operator gets a "good" signal (accepted or an idempotent repeat).
-func (r Result) Good() bool { return r == Accepted || r == AlreadyDone }
+// Good reports whether the operator gets a "good" signal (accepted, an idempotent repeat or a
+// recorded handover).
+func (r Result) Good() bool { return r == Accepted || r == AlreadyDone || r == Recorded }
 
 // Outcome is the single answer to an attempt.
 type Outcome struct {
@@ -236,6 +245,8 @@ func (o Outcome) Message() Message {
 			ZH: fmt.Sprintf("已处理过，状态仍为%s（无需重复扫描）", o.To.LabelZH()),
 			EN: fmt.Sprintf("Already done: still %s (no need to scan again)", o.To.LabelEN()),
 		}
+	case Recorded:
+		return MsgHandoverRecorded
 	}
 	return o.Reason.Message(o.From)
 }
@@ -412,6 +423,9 @@ func applyPickup(o Order, req Request, wb string) Outcome {
 		if !req.Manual {
 			return reject(o, ReasonLabelOutdated, wb, outdated+": reprint it")
 		}
+	}
+	if req.Pickup == PickupCarrierFirstScan {
+		return recordHandover(o, wb, req.At)
 	}
 	n := enter(o, PickedUp, req.At)
 	n.PickedUpAt = req.At

@@ -86,8 +86,10 @@ type Options struct {
 	// settings (config.Config.SettingsHash).
 	Settings     func() []config.Effective
 	SettingsHash string
-	Clock        clock.Clock
-	Logger       *slog.Logger // nil: discard
+	// Pickup is the pickup policy in force (agent/pickup); nil: not reported.
+	Pickup func() string
+	Clock  clock.Clock
+	Logger *slog.Logger // nil: discard
 	// OnResult, if set, receives every committed manual confirmation (POST .../confirm), accepted or
 	// refused, after its commit and before the answer, like a station's OnResult; the agent routes it
 	// to the same sink as station results (console scan feed, metrics, outcome log). Scans through
@@ -237,6 +239,7 @@ type StatusJSON struct {
 	// command with when and by whom).
 	SettingsHash string             `json:"settings_hash"`
 	Settings     []config.Effective `json:"settings"`
+	Pickup       string             `json:"pickup,omitempty"` // handover_scan | carrier_first_scan
 	At           string             `json:"at"`
 }
 
@@ -255,6 +258,9 @@ func (a *API) Status() StatusJSON {
 		SettingsHash: a.opts.SettingsHash, Settings: []config.Effective{}}
 	if a.opts.Settings != nil {
 		s.Settings = append(s.Settings, a.opts.Settings()...)
+	}
+	if a.opts.Pickup != nil {
+		s.Pickup = a.opts.Pickup()
 	}
 	if s.LastSeq > s.AckedSeq {
 		s.Unsynced = s.LastSeq - s.AckedSeq

@@ -161,7 +161,7 @@ type Scan struct {
 	Operator string        `json:"operator,omitempty"`
 	Code     string        `json:"code"`
 	OrderID  string        `json:"order_id,omitempty"`
-	Result   string        `json:"result"`           // accepted | already_done | rejected
+	Result   string        `json:"result"`           // accepted | already_done | recorded | rejected
 	Reason   order.Reason  `json:"reason,omitempty"` // when rejected
 	Message  order.Message `json:"message"`
 }

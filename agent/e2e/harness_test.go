@@ -297,6 +297,7 @@ type hubProc struct {
 	brokerArgs []string // --broker and, on the secure broker, its certificate
 	token      string   // an admin token of the hub's API
 	keys       e2eKeys
+	config     string // hub.yaml passed with --config ("": none)
 }
 
 // startHub runs `wedge hub` on addr (fixed across restarts) with its store (hubStore) for dir,
@@ -305,7 +306,12 @@ type hubProc struct {
 // first, as an operator does before the first start: `wedge hub token create --data DIR` (or
 // --store postgres://…).
 func startHub(t *testing.T, dir string, b *e2eBroker, addr string) *hubProc {
-	h := &hubProc{addr: addr, brokerArgs: b.hubArgs(t), store: hubStore(t, dir), keys: keysFor(t, dir)}
+	return startHubConfig(t, dir, b, addr, "")
+}
+
+// startHubConfig is startHub with a hub.yaml (config, "" for none) beside the flags.
+func startHubConfig(t *testing.T, dir string, b *e2eBroker, addr, config string) *hubProc {
+	h := &hubProc{addr: addr, brokerArgs: b.hubArgs(t), store: hubStore(t, dir), keys: keysFor(t, dir), config: config}
 	var stderr bytes.Buffer
 	cmd := exec.Command(wedgeBin, append([]string{"hub", "token", "create"}, append(h.store, "--name", "e2e", "--scope", "admin")...)...)
 	cmd.Stderr = &stderr
@@ -372,7 +378,11 @@ func (h *hubProc) run(t *testing.T, logPath string) {
 	if b, err := os.ReadFile(logPath); err == nil {
 		before = len(b)
 	}
-	args := append([]string{"hub"}, h.brokerArgs...)
+	args := []string{"hub"}
+	if h.config != "" {
+		args = append(args, "--config", h.config)
+	}
+	args = append(args, h.brokerArgs...)
 	args = append(append(args, h.store...), "--listen", h.addr, "--client-id", "wedge-hub-e2e",
 		"--signing-key", h.keys.hubKey, "--agent-keys", h.keys.registry)
 	h.proc = start(t, "hub", logPath, args...)
@@ -603,6 +613,7 @@ type agentStatus struct {
 	AckedSeq        uint64 `json:"acked_seq"`
 	Unsynced        uint64 `json:"unsynced"`
 	BrokerConnected bool   `json:"broker_connected"`
+	Pickup          string `json:"pickup"`
 	Devices         []struct {
 		Name   string `json:"name"`
 		Health struct {

@@ -35,6 +35,8 @@ func (e *Events) OnResult(r station.Result) {
 	switch r.Outcome.Result {
 	case order.AlreadyDone:
 		res = "already_done"
+	case order.Recorded:
+		res = "recorded" // a handover under carrier_first_scan: the message says it waits for the courier
 	case order.Rejected:
 		res = "rejected"
 	}

@@ -31,7 +31,7 @@ type ResolveRequest struct {
 // returns a Result with ErrNotFound and journals nothing.
 func Resolve(ctx context.Context, store *journal.Store, req ResolveRequest, clk clock.Clock) Result {
 	m := manual{code: req.Code, operator: req.Operator, station: req.Station, device: req.Device}
-	return m.run(ctx, store, clk, func(o order.Order, src order.Source, now time.Time) Decision {
+	return m.run(ctx, store, clk, func(o order.Order, src order.Source, now time.Time, _ order.PickupPolicy) Decision {
 		d := Decision{Decision: order.Resolve(o, order.Resolution{Action: req.Action, Operator: req.Operator, Note: req.Note, At: now}, src)}
 		if d.Outcome.Result == order.Accepted {
 			m := order.Message{ZH: "拦截已处理：" + resolutionZH(req.Action) + "（订单 " + o.ID + "）",

@@ -29,6 +29,7 @@ import (
 	"time"
 
 	"wedge/agent/journal"
+	"wedge/agent/pickup"
 	"wedge/drivers/scanner"
 	"wedge/internal/clock"
 	"wedge/internal/logging"
@@ -369,10 +370,10 @@ func (s *Station) unpaired(tx *journal.Tx, code string, now time.Time, src order
 func (s *Station) handover(tx *journal.Tx, code string, now time.Time, src order.Source) decision {
 	wb := waybill.Normalize(code)
 	if o, ok := tx.OrderByWaybill(wb); ok {
-		return decide(o, order.Request{Action: order.ActPickup, Waybill: wb, Operator: src.Operator, At: now}, src)
+		return decide(o, order.Request{Action: order.ActPickup, Waybill: wb, Operator: src.Operator, Pickup: pickup.Policy(tx), At: now}, src)
 	}
 	if o, ok := lookupOrder(tx, code); ok {
-		d := decide(o, order.Request{Action: order.ActPickup, Waybill: code, Operator: src.Operator, At: now}, src)
+		d := decide(o, order.Request{Action: order.ActPickup, Waybill: code, Operator: src.Operator, Pickup: pickup.Policy(tx), At: now}, src)
 		if d.Outcome.Result == order.Rejected {
 			d.Entry.Detail = "order code scanned at handover; scan the waybill label instead. " + d.Entry.Detail
 		}
@@ -408,10 +409,11 @@ type ManualRequest struct {
 // journals nothing.
 func Confirm(ctx context.Context, store *journal.Store, req ManualRequest, clk clock.Clock) Result {
 	m := manual{code: req.Code, operator: req.Operator, station: req.Station, device: req.Device}
-	return m.run(ctx, store, clk, func(o order.Order, src order.Source, now time.Time) Decision {
+	return m.run(ctx, store, clk, func(o order.Order, src order.Source, now time.Time, pol order.PickupPolicy) Decision {
 		var d Decision
 		if act, ok := order.Next(o.State); ok {
-			d = Decide(o, order.Request{Action: act, Manual: true, Operator: req.Operator, Note: req.Note, Waybill: req.Waybill, At: now}, src)
+			d = Decide(o, order.Request{Action: act, Manual: true, Operator: req.Operator, Note: req.Note, Waybill: req.Waybill,
+				Pickup: pol, At: now}, src)
 		} else {
 			d = Refuse(o, order.ReasonWrongState, "", "no next step from "+string(o.State), src)
 		}
@@ -433,7 +435,8 @@ type manual struct {
 	code, operator, station, device string
 }
 
-func (m manual) run(ctx context.Context, store *journal.Store, clk clock.Clock, decide func(o order.Order, src order.Source, now time.Time) Decision) Result {
+// decide gets the site's pickup policy in force in the same transaction.
+func (m manual) run(ctx context.Context, store *journal.Store, clk clock.Clock, decide func(o order.Order, src order.Source, now time.Time, pol order.PickupPolicy) Decision) Result {
 	now := clock.Or(clk).Now().UTC()
 	if m.device == "" {
 		m.device = DeviceAPI
@@ -452,7 +455,7 @@ func (m manual) run(ctx context.Context, store *journal.Store, clk clock.Clock, 
 		}
 		src := order.Source{Station: m.station, Device: m.device, Operator: strings.TrimSpace(m.operator), Trigger: wire.TriggerManual,
 			Code: order.Excerpt(m.code, order.MaxExcerpt), At: now}
-		d = decide(o, src, now)
+		d = decide(o, src, now, pickup.Policy(tx))
 		d.Decision = tx.Commit(d.Decision)
 		return nil
 	})

@@ -51,6 +51,9 @@ type cmdReq struct {
 	token       string // name of the API token that sent it
 	cmd         order.Command
 	reply       chan cmdResult // buffered 1
+	// auto: a pickup_policy command the hub sends itself (hub.yaml's policy, pickupFromConfig);
+	// the owner publishes it after the commit, nobody waits for the reply.
+	auto bool
 }
 
 type cmdResult struct {
@@ -105,7 +108,7 @@ func (h *Hub) agentKnown(site, agent string) (bool, error) {
 	return ok, err
 }
 
-// postCommand validates a command with order.ParseCommand, has the owner store it, then publishes
+// postCommand validates a command with order.ParseAnyCommand (breaker thresholds or pickup policy), has the owner store it, then publishes
 // it and answers with the stored record and whether the broker acknowledged it.
 func (h *Hub) postCommand(w http.ResponseWriter, r *http.Request) {
 	site, agent := r.PathValue("site"), r.PathValue("agent")
@@ -122,7 +125,7 @@ func (h *Hub) postCommand(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("请求过大 / command larger than %d bytes", maxCommandBody))
 		return
 	}
-	cmd, _, err := order.ParseCommand(bytes.TrimSpace(body))
+	cmd, err := order.ParseAnyCommand(bytes.TrimSpace(body))
 	if err != nil {
 		writeError(w, http.StatusBadRequest, "指令无效 / invalid command: "+err.Error())
 		return
@@ -219,4 +222,45 @@ func agentCommands(tx Tx, site, agent string) ([]CommandRecord, error) {
 		return nil
 	})
 	return out, err
+}
+
+// pickupBy is who the hub's own pickup_policy commands are from: the hub's configuration file.
+const pickupBy = "hub.yaml"
+
+// pickupFromConfig queues a pickup_policy command for an agent whose status reports a policy other
+// than hub.yaml's for its site (a missing site is handover_scan). An agent that reports none
+// predates the policy and gets nothing (it would refuse the command). The hub sends each policy
+// to an agent once per hub process (pickupSent; pickupQueued within one commit); a refused or lost command is sent again after a
+// hub restart, and the agent's settings note is the proof it arrived.
+func (g *group) pickupFromConfig(site, agent, reported string) error {
+	want := g.h.opts.Pickup[site]
+	if want == "" {
+		want = order.PickupHandoverScan
+	}
+	key := site + "/" + agent
+	if reported == "" || reported == string(want) {
+		return nil
+	}
+	if sent, ok := g.h.pickupSent.Load(key); (ok && sent == want) || g.pickupQueued[key] {
+		return nil
+	}
+	if g.pickupQueued == nil {
+		g.pickupQueued = map[string]bool{}
+	}
+	g.pickupQueued[key] = true
+	cmd := order.Command{Type: order.CommandPickup, By: pickupBy, Reason: "hub.yaml sites." + site + ".pickup", Pickup: string(want)}
+	return g.command(&cmdReq{site: site, agent: agent, token: pickupBy, cmd: cmd, reply: make(chan cmdResult, 1), auto: true})
+}
+
+// publishAuto publishes the hub's own commands of a committed group and remembers what it sent.
+func (h *Hub) publishAuto(g *group) {
+	for _, c := range g.cmds {
+		if !c.auto {
+			continue
+		}
+		rec := g.cmdRecs[c]
+		h.publish(wire.TopicCommand(c.site, c.agent), rec.Payload)
+		h.pickupSent.Store(c.site+"/"+c.agent, order.PickupPolicy(c.cmd.Pickup))
+		h.log.Info("pickup policy command sent from hub.yaml", logging.KeySite, c.site, logging.KeyAgent, c.agent, "command", rec.ID, "pickup", c.cmd.Pickup)
+	}
 }

@@ -76,6 +76,7 @@ import (
 	"wedge/internal/clock"
 	"wedge/internal/httpserve"
 	"wedge/internal/logging"
+	"wedge/order"
 	"wedge/sync/apitoken"
 	"wedge/sync/hub/central"
 	"wedge/sync/hub/hubconsole"
@@ -171,6 +172,10 @@ type Options struct {
 	// Tracking configures the carriers' pushes (tracking.go); nil = only POST /v1/tracking with a
 	// token.
 	Tracking *TrackingOptions
+	// Pickup is each site's pickup policy (hub.yaml sites.NAME.pickup); a site not listed has
+	// order.PickupHandoverScan. For a carrier_first_scan site the hub relays every carrier
+	// first_scan of a known order to the site's agents (wire.TypeFirstScan, tracking.go).
+	Pickup map[string]order.PickupPolicy
 	// Console, with at least one user, serves the central console at /console/ (hubconsole): the
 	// network overview live, and the API's routes to signed-in users by role. nil = no console.
 	// Its Clock and Logger default to the hub's.
@@ -184,10 +189,11 @@ type Options struct {
 
 // Hub is a running hub. Create it with New and end it with Stop.
 type Hub struct {
-	opts   Options
-	clk    clock.Clock
-	log    *slog.Logger
-	shared bool
+	opts       Options
+	pickupSent sync.Map // "site/agent" → order.PickupPolicy sent by pickupFromConfig
+	clk        clock.Clock
+	log        *slog.Logger
+	shared     bool
 
 	db     Store
 	tokens apitoken.Store

@@ -75,16 +75,17 @@ type group struct {
 	// totals are the store's counters after the group's own were added (saveStats).
 	totals Stats
 
-	acks      []journalRec // touched journals, in first-touch order
-	ackIdx    map[string]int
-	downSites []string // sites with new downlink messages, in first-touch order
-	down      map[string][]wire.OrderMsg
-	catchups  []catchup
-	posts     []*postReq
-	results   map[*postReq][]uint64
-	versions  map[*postReq][]uint64 // the version each posted message got (0: not an order message)
-	cmds      []*cmdReq
-	cmdRecs   map[*cmdReq]CommandRecord
+	acks         []journalRec // touched journals, in first-touch order
+	ackIdx       map[string]int
+	downSites    []string // sites with new downlink messages, in first-touch order
+	down         map[string][]wire.OrderMsg
+	catchups     []catchup
+	posts        []*postReq
+	results      map[*postReq][]uint64
+	versions     map[*postReq][]uint64 // the version each posted message got (0: not an order message)
+	cmds         []*cmdReq
+	cmdRecs      map[*cmdReq]CommandRecord
+	pickupQueued map[string]bool // "site/agent" given a pickup_policy command in this group
 
 	notified bool // a notification was queued: wake the dispatcher after the commit
 	// states are the state messages the group's entries produced, per site, numbered and stored
@@ -227,6 +228,7 @@ func (h *Hub) commit(items []item) {
 	for _, c := range g.cmds { // the POST handler publishes: it waits for the PUBACK, the owner never does
 		c.reply <- cmdResult{rec: g.cmdRecs[c]}
 	}
+	h.publishAuto(g)
 	for _, c := range g.catchups {
 		h.catchupRequested(c)
 	}
@@ -423,6 +425,10 @@ func (g *group) applyEntry(site, agent string, e wire.Entry, key EntryKey) (err 
 		}
 	case wire.KindReprint, wire.KindIntercept:
 		return g.marks(rec, known, site, agent, e, at)
+	case wire.KindNote:
+		if e.Reason == order.NoteHandedOver && known {
+			return g.handedOver(rec, e)
+		}
 	}
 	return nil
 }
@@ -582,8 +588,16 @@ func (g *group) status(topic string, payload []byte) error {
 		}
 		g.h.metrics.agentStatus(*a, s.State == "online", s.LastSeq, s.Unsynced, s.JournalID)
 	})
-	if err != nil || !flipped {
+	if err != nil {
 		return err
+	}
+	if s.State == "online" {
+		if err := g.pickupFromConfig(site, agent, s.Pickup); err != nil {
+			return err
+		}
+	}
+	if !flipped {
+		return nil
 	}
 	return g.breakerRules(site, agent, s.BreakerOpen, s.At)
 }

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"wedge/order"
+	"wedge/sync/wire"
 )
 
 // Carrier tracking. Carriers (or an aggregator such as Kuaidi100) tell the hub what became of a
@@ -219,11 +220,15 @@ func parseKuaidi100(param string) ([]TrackingEvent, error) {
 	return out, nil
 }
 
-// storeTracking stores events with the order their waybill belongs to, in one transaction.
+// storeTracking stores events with the order their waybill belongs to, in one transaction. A new
+// first scan of a known order of a carrier_first_scan site is numbered in the site's downlink in
+// the same transaction and published after the commit.
 func (h *Hub) storeTracking(ctx context.Context, events []TrackingEvent, by string) (stored int, orderID string, err error) {
 	now := h.clk.Now().UTC()
+	var down *group
 	err = h.db.Update(context.WithoutCancel(ctx), func(tx Tx) error {
 		stored = 0
+		down = &group{h: h, tx: tx, now: now, down: map[string][]wire.OrderMsg{}}
 		for _, e := range events {
 			o, err := tx.WaybillOrder(e.Waybill)
 			if err != nil {
@@ -238,13 +243,18 @@ func (h *Hub) storeTracking(ctx context.Context, events []TrackingEvent, by stri
 				stored++
 			}
 			if ok && o != "" && e.Event == TrackFirstScan {
-				if err := h.firstScanned(tx, o); err != nil {
+				if err := down.firstScanned(o, e); err != nil {
 					return err
 				}
 			}
 		}
 		return nil
 	})
+	if err == nil {
+		for _, site := range down.downSites {
+			h.publishChunks(wire.TopicOrders(site), down.down[site], false)
+		}
+	}
 	return stored, orderID, err
 }
 
@@ -278,12 +288,56 @@ func summarize(wb, orderID string, events []TrackingEvent) TrackingSummary {
 	return s
 }
 
-// firstScanned cancels the 伪完成 check of an order whose waybill got its carrier first scan.
-func (h *Hub) firstScanned(tx Tx, orderID string) error {
-	rec, known, err := loadOrder(tx, orderID)
+// firstScanned cancels the 伪完成 check of an order whose waybill got its carrier first scan and,
+// when the order's site takes 已揽收 from the carrier's first scan, relays the scan to the site's
+// agents (a first_scan downlink message with the site's next hseq, signed when published).
+func (g *group) firstScanned(orderID string, e TrackingEvent) error {
+	rec, known, err := loadOrder(g.tx, orderID)
 	if err != nil || !known {
 		return err
 	}
-	g := &group{h: h, tx: tx, now: h.clk.Now().UTC()}
-	return g.cancelNotice(OutboxKey{Site: rec.Site, Order: orderID, Rule: NoticeFalseCompletion}, "快递已揽收扫描 carrier first scan")
+	if err := g.cancelNotice(OutboxKey{Site: rec.Site, Order: orderID, Rule: NoticeFalseCompletion}, "快递已揽收扫描 carrier first scan"); err != nil {
+		return err
+	}
+	if g.h.opts.Pickup[rec.Site] != order.PickupCarrierFirstScan {
+		return nil
+	}
+	return g.relayFirstScan(rec.Site, orderID, e)
+}
+
+// relayFirstScan numbers a first_scan downlink message for the site's agents.
+func (g *group) relayFirstScan(site, orderID string, e TrackingEvent) error {
+	_, err := g.downlink(site, wire.OrderMsg{Type: wire.TypeFirstScan, OrderID: orderID, Carrier: e.Carrier, Waybill: e.Waybill, At: wire.Time(e.At)})
+	return err
+}
+
+// handedOver handles an agent's handed_over note (a handover recorded under carrier_first_scan): when
+// the courier's first scan of that waybill reached the hub before the handover was scanned, it is
+// relayed again now, so the agent holding the mark can journal 已揽收.
+func (g *group) handedOver(rec orderRec, e wire.Entry) error {
+	if g.h.opts.Pickup[rec.Site] != order.PickupCarrierFirstScan || rec.Order.State == order.PickedUp || e.Waybill == "" {
+		return nil
+	}
+	first, err := firstScanOf(g.tx, e.Waybill)
+	if err != nil || first == nil {
+		return err
+	}
+	return g.relayFirstScan(rec.Site, rec.Order.ID, *first)
+}
+
+// firstScanOf returns the earliest stored first-scan event of a waybill (nil: none).
+func firstScanOf(tx Tx, waybill string) (*TrackingEvent, error) {
+	var first *TrackingEvent
+	err := tx.Tracking(waybill, func(doc []byte) (bool, error) {
+		var e TrackingEvent
+		if _, err := getDoc(doc, nil)("tracking", &e); err != nil {
+			return false, err
+		}
+		if e.Event == TrackFirstScan {
+			first = &e
+			return false, nil // events are by time: the first one is the earliest
+		}
+		return true, nil
+	})
+	return first, err
 }

@@ -76,11 +76,12 @@ const (
 
 // Triggers: what caused an entry.
 const (
-	TriggerScan   = "scan"   // a scanner read
-	TriggerPrint  = "print"  // a printer confirmed a label
-	TriggerManual = "manual" // an explicit, recorded human confirmation
-	TriggerHub    = "hub"    // a downlink message
-	TriggerSystem = "system" // the agent itself (timers, breaker)
+	TriggerScan    = "scan"    // a scanner read
+	TriggerPrint   = "print"   // a printer confirmed a label
+	TriggerManual  = "manual"  // an explicit, recorded human confirmation
+	TriggerHub     = "hub"     // a downlink message
+	TriggerSystem  = "system"  // the agent itself (timers, breaker)
+	TriggerCarrier = "carrier" // the courier's own scan, relayed by the hub (first_scan)
 )
 
 // Entry is one journal entry. Field order is the canonical order: the hash covers the JSON encoding
@@ -195,6 +196,9 @@ type Status struct {
 	// LastSeq is the last seq of the agent's journal JournalID, so the hub can tell how far its
 	// acks are behind (0 = not reported, by agents that predate it).
 	LastSeq uint64 `json:"last_seq,omitempty"`
+	// Pickup is the pickup policy the agent applies (handover_scan | carrier_first_scan); "" from
+	// agents that predate it. The hub sends a pickup_policy command when it differs from hub.yaml's.
+	Pickup string `json:"pickup,omitempty"`
 }
 
 // CatchupRequest asks the hub, on TopicCatchup, to resend the site's downlink after hub sequence
@@ -264,6 +268,10 @@ const (
 	TypeCancel      = "cancel"
 	TypeState       = "state"
 	TypeIntercept   = "intercept"
+	// TypeFirstScan relays the courier's first scan of an order's waybill (carrier tracking) under
+	// the pickup policy carrier_first_scan. Agents that predate it journal it as a malformed message
+	// (unknown type) and consume its hseq; they keep 已揽收 on the handover scan.
+	TypeFirstScan = "first_scan"
 )
 
 // Intercept statuses, on entries (intercept) and state messages (intercept).
@@ -294,6 +302,7 @@ func ValidIntercept(s string) bool {
 //	cancel       {order_id, reason}
 //	intercept    {order_id, reason}
 //	state        {order_id, state, waybill?, label_version?, intercept_id?, intercept?}
+//	first_scan   {order_id, carrier, waybill, at}
 //
 // HSeq is the hub's per-site downlink sequence (set by the hub when it publishes; 0 for messages
 // from elsewhere). Agents remember the highest one they applied and ask for a catch-up on a gap.
@@ -325,6 +334,8 @@ type OrderMsg struct {
 	LabelVersion uint64 `json:"label_version,omitempty"`
 	InterceptID  uint64 `json:"intercept_id,omitempty"`
 	Intercept    string `json:"intercept,omitempty"`
+	// At (first_scan) is the carrier's scan time, RFC 3339.
+	At string `json:"at,omitempty"`
 }
 
 // ParseDownlink parses a downlink payload: one JSON object or an array of them. A payload that is not
@@ -405,6 +416,14 @@ func (m OrderMsg) Validate() error {
 			return fmt.Errorf("%w: state message with intercept %q", ErrInvalid, m.Intercept)
 		}
 		return need("state", m.State)
+	case TypeFirstScan:
+		for _, f := range [][2]string{{"order_id", m.OrderID}, {"waybill", m.Waybill}, {"at", m.At}} {
+			if err := need(f[0], f[1]); err != nil {
+				return err
+			}
+		}
+		_, err := ParseTime(m.At)
+		return err
 	case "":
 		return fmt.Errorf("%w: message without type", ErrInvalid)
 	}

@@ -7,6 +7,7 @@ import (
 
 	"wedge/internal/mail"
 	"wedge/internal/webauth"
+	"wedge/order"
 	"wedge/sync/hub"
 	"wedge/sync/hub/central"
 	"wedge/sync/hub/hubconfig"
@@ -110,6 +111,12 @@ func hubOptions(c *hubconfig.Config) hub.Options {
 	}
 	o.HTTP.AllowedHosts = append(o.HTTP.AllowedHosts, c.API.AllowedHosts...)
 	o.Measures = hubMeasures(c)
+	o.Pickup = map[string]order.PickupPolicy{}
+	for name, s := range c.Sites {
+		if p, err := order.ParsePickupPolicy(s.Pickup); err == nil { // validated with the file
+			o.Pickup[name] = p
+		}
+	}
 	return o
 }
 

@@ -12,6 +12,10 @@ import (
 type Site struct {
 	// Zone is the site's IANA time zone (days and shifts of its KPI); "" = measures.zone.
 	Zone string `yaml:"zone"`
+	// Pickup is the site's pickup policy: handover_scan ("" and the default: 已揽收 on the
+	// handover scan) or carrier_first_scan (已揽收 on the courier's first scan; the handover scan
+	// only records the handover).
+	Pickup string `yaml:"pickup"`
 }
 
 // Measures configure the central measures (measures:). Zero fields take the defaults of
@@ -58,6 +62,11 @@ func (c *Config) validateMeasures(v *validator) {
 	zone([]any{"measures", "zone"}, m.Zone)
 	for name, s := range c.Sites {
 		zone([]any{"sites", name, "zone"}, s.Zone)
+		switch s.Pickup {
+		case "", "handover_scan", "carrier_first_scan":
+		default:
+			v.failf([]any{"sites", name, "pickup"}, "%q: want handover_scan or carrier_first_scan", s.Pickup)
+		}
 	}
 	for _, d := range []struct{ key, val string }{{"pickup_within", m.PickupWithin}, {"presale_limit", m.PresaleLimit}} {
 		if t, err := time.ParseDuration(d.val); d.val != "" && (err != nil || t <= 0) {

@@ -26,8 +26,8 @@ func TestInstallInThrowawayRoot(t *testing.T) {
 	for _, tool := range []string{"chroot", "tar"} {
 		needTool(t, tool)
 	}
+	root := unpackRoot(t, cachedRoot(t, installSuite)) // first: a skip here builds nothing
 	deb := pkg(t, "deb")
-	root := unpackRoot(t, cachedRoot(t, installSuite))
 	data, err := os.ReadFile(deb)
 	if err != nil {
 		t.Fatal(err)
@@ -45,7 +45,8 @@ func TestInstallInThrowawayRoot(t *testing.T) {
 	in("dpkg", "-i", "/tmp/wedge.deb") // again: preinst and postinst run on an installed package
 	checkInstalled(t, in)
 
-	in("sh", "-c", "echo journal > /var/lib/wedge/keep")
+	// A journal file, and a file of the operator's in /etc/wedge (which dpkg alone would not remove).
+	in("sh", "-c", "echo journal > /var/lib/wedge/keep; echo site > /etc/wedge/local.yaml")
 	in("dpkg", "-r", "wedge")
 	wantLines(t, "after remove", in("stat", "-c", "%U:%G %n", "/var/lib/wedge/keep", "/etc/wedge/wedge.yaml"),
 		"root:root /var/lib/wedge/keep", "root:wedge /etc/wedge/wedge.yaml")
@@ -104,9 +105,10 @@ func cachedRoot(t *testing.T, suite string) string {
 	if _, err := os.Stat(tarball); err == nil {
 		return tarball
 	}
+	t.Logf("no cached Debian root %s: making one with mmdebstrap (about a minute)", tarball)
 	needTool(t, "mmdebstrap") // under CI a failure: .ci/run installs it
 	if err := makeRoot(dir, suite, tarball); err != nil {
-		t.Skipf("cannot make the Debian root (is the mirror reachable?): %v; skipping the install test", err)
+		t.Skipf("cannot make the Debian root (is the mirror reachable?); skipping the install test: %v", err)
 	}
 	return tarball
 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"os"
 	"os/exec"
 	"strings"
 	"testing"
@@ -72,49 +71,5 @@ func TestLintian(t *testing.T) {
 	}
 	if err != nil || len(tags) > 0 {
 		t.Fatalf("lintian: %v\n%s", err, out)
-	}
-}
-
-// TestDebInstallRemovePurge installs the .deb on this machine, removes it (the journal directory
-// and the config stay) and purges it (they go; the system user stays, as Debian advises). It changes the system, so it runs only
-// when WEDGE_TEST_INSTALL=1, as root, on a machine without a wedge package or user.
-func TestDebInstallRemovePurge(t *testing.T) {
-	if os.Getenv("WEDGE_TEST_INSTALL") != "1" {
-		t.Skip("installs a system package; set WEDGE_TEST_INSTALL=1 to run (as root)")
-	}
-	needTool(t, "dpkg")
-	if os.Geteuid() != 0 {
-		t.Skip("needs root")
-	}
-	if exec.Command("getent", "passwd", "wedge").Run() == nil {
-		t.Skip("a wedge user exists already on this machine")
-	}
-	deb := pkg(t, "deb")
-	runTool(t, "dpkg", "-i", deb)
-	t.Cleanup(func() {
-		exec.Command("dpkg", "--purge", "wedge").Run()
-		exec.Command("userdel", "wedge").Run() // the package keeps it; this machine did not have it
-		exec.Command("groupdel", "wedge").Run()
-	})
-	wantLines(t, "id wedge", runTool(t, "id", "-nG", "wedge"), "wedge", "dialout", "lp")
-	wantLines(t, "stat", runTool(t, "stat", "-c", "%U:%G %a %n", "/var/lib/wedge", "/etc/wedge/wedge.yaml"),
-		"wedge:wedge 750 /var/lib/wedge", "root:wedge 640 /etc/wedge/wedge.yaml")
-	if err := os.WriteFile("/var/lib/wedge/keep", []byte("journal"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	runTool(t, "dpkg", "-r", "wedge")
-	for _, p := range []string{"/var/lib/wedge/keep", "/etc/wedge/wedge.yaml"} {
-		if _, err := os.Stat(p); err != nil {
-			t.Errorf("after remove: %v", err)
-		}
-	}
-	runTool(t, "dpkg", "--purge", "wedge")
-	for _, p := range []string{"/var/lib/wedge", "/etc/wedge"} {
-		if _, err := os.Stat(p); !os.IsNotExist(err) {
-			t.Errorf("after purge %s: %v", p, err)
-		}
-	}
-	if exec.Command("getent", "passwd", "wedge").Run() != nil {
-		t.Error("after purge: the wedge user is gone")
 	}
 }

@@ -23,21 +23,5 @@ func (t *pgTx) DeleteEWaybill(orderID string) error {
 }
 
 func (t *pgTx) EWaybills(fn func(string, []byte) (bool, error)) error {
-	rows, err := t.tx.Query(t.ctx, `SELECT order_id, doc FROM hub_ewaybills ORDER BY order_id`)
-	if err != nil {
-		return err
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var id string
-		var d []byte
-		if err := rows.Scan(&id, &d); err != nil {
-			return err
-		}
-		more, err := fn(id, d)
-		if err != nil || !more {
-			return err
-		}
-	}
-	return rows.Err()
+	return t.walkKeyed(fn, `SELECT order_id, doc FROM hub_ewaybills ORDER BY order_id`)
 }

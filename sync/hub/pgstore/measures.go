@@ -4,23 +4,7 @@ package pgstore
 
 func (t *pgTx) OrderRecords(after string, fn func(string, []byte) (bool, error)) error {
 	// Rows locked while missing hold a NULL placeholder: not stored, not walked.
-	rows, err := t.tx.Query(t.ctx, `SELECT id, doc FROM hub_orders WHERE id > $1 AND doc IS NOT NULL ORDER BY id`, after)
-	if err != nil {
-		return err
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var id string
-		var d []byte
-		if err := rows.Scan(&id, &d); err != nil {
-			return err
-		}
-		more, err := fn(id, d)
-		if err != nil || !more {
-			return err
-		}
-	}
-	return rows.Err()
+	return t.walkKeyed(fn, `SELECT id, doc FROM hub_orders WHERE id > $1 AND doc IS NOT NULL ORDER BY id`, after)
 }
 
 func (t *pgTx) AddAnomalies(hour, site, kind string, n uint64) error {

@@ -59,6 +59,28 @@ func (t *pgTx) walk(fn func(uint64, []byte) (bool, error), sql string, args ...a
 	return rows.Err()
 }
 
+// walkKeyed runs a query of (key, doc) rows and calls fn for each until it returns false, reading
+// one row at a time (fn must not use the transaction while the walk runs).
+func (t *pgTx) walkKeyed(fn func(string, []byte) (bool, error), sql string, args ...any) error {
+	rows, err := t.tx.Query(t.ctx, sql, args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var k string
+		var d []byte
+		if err := rows.Scan(&k, &d); err != nil {
+			return err
+		}
+		more, err := fn(k, d)
+		if err != nil || !more {
+			return err
+		}
+	}
+	return rows.Err()
+}
+
 func (t *pgTx) Entry(k hub.EntryKey) ([]byte, error) {
 	return t.doc(`SELECT doc FROM hub_entries WHERE site=$1 AND agent=$2 AND journal=$3 AND seq=$4`, k.Site, k.Agent, k.Journal, int64(k.Seq))
 }

@@ -2,6 +2,7 @@ package hub
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -13,7 +14,8 @@ import (
 )
 
 // The daily consistency report: written at MeasuresOptions.ReportAt for the previous day, stored
-// as a Meta document, served by GET /v1/reports/daily/{date} and mailed through the Mailer.
+// as a Meta document, served by GET /v1/reports/daily/{date} and mailed through the Mailer by the
+// notification outbox.
 
 // reportKey is the Meta document of a day's report.
 func reportKey(day string) string { return "report/daily/" + day }
@@ -62,8 +64,8 @@ func (h *Hub) startReports() {
 	go h.reportLoop(h.reportAt)
 }
 
-// Retries of a daily report whose e-mail failed (or whose store failed): every reportRetry, at most
-// reportRetries times, then it waits for the next day's.
+// Retries of a daily report the store could not write: every reportRetry, at most reportRetries
+// times, then it waits for the next day's. (Its e-mail is retried by the outbox.)
 const (
 	reportRetry   = 15 * time.Minute
 	reportRetries = 8
@@ -119,16 +121,37 @@ func (h *Hub) sleep(d time.Duration) bool {
 	}
 }
 
-// storedReport is a daily report as the store keeps it (Meta report/daily/DAY): the report, and
-// whether its e-mail went out.
+// storedReport is a daily report as the store keeps it (Meta report/daily/DAY). Mailed is set by
+// releases that mailed the report themselves; the outbox row (reportOutboxKey) tells now.
 type storedReport struct {
 	central.DailyReport
 	Mailed bool `json:"mailed,omitempty"`
 }
 
+// The report's e-mail is an outbox row (site "*", subject "report:DAY", rule daily_report), sent by
+// the notification dispatcher through the reportChannel: retried with backoff, leased so one
+// replica sends it, never sent again once its success is recorded, and listed with the other
+// notifications. The row is made in the transaction that stores the report, and it doubles as the
+// day's lock: on PostgreSQL a second replica's insert of the same row waits for the first
+// replica's transaction and then finds the row, so the report is built, its state mismatches
+// counted and its e-mail queued once across replicas.
+const (
+	NoticeDailyReport = "daily_report"
+	// reportChannel is the dispatcher's channel for the report; '@' keeps it apart from the
+	// channel names hub.yaml can give.
+	reportChannel = "@daily-report"
+)
+
+func reportOutboxKey(day string) OutboxKey {
+	return OutboxKey{Site: "*", Order: "report:" + day, Rule: NoticeDailyReport}
+}
+
+// errEmptyDay rolls back the transaction of a day that gets no report (and no outbox row).
+var errEmptyDay = errors.New("hub: nothing to report that day")
+
 // WriteDailyReport builds and stores the report of day (network zone) unless it is stored already,
-// records the day's state mismatches as anomalies, and mails it when a Mailer is set and it has not
-// been mailed yet. A stored report is never rebuilt: what was sent is what is served.
+// records the day's state mismatches as anomalies, and queues its e-mail when a Mailer is set. A
+// stored report is never rebuilt: what was sent is what is served.
 func (h *Hub) WriteDailyReport(ctx context.Context, day string) error {
 	return h.writeDailyReport(ctx, day, false)
 }
@@ -137,10 +160,21 @@ func (h *Hub) WriteDailyReport(ctx context.Context, day string) error {
 // anomalies gets no report (a catch-up at start must not invent an empty day before the first).
 func (h *Hub) writeDailyReport(ctx context.Context, day string, skipEmpty bool) error {
 	var rep storedReport
-	fresh := false
+	fresh, queued := false, false
 	err := h.db.Update(ctx, func(tx Tx) error {
-		if ok, err := getDoc(tx.Meta(reportKey(day)))("daily report", &rep); err != nil || ok {
+		now := h.clk.Now()
+		ok, err := getDoc(tx.Meta(reportKey(day)))("daily report", &rep)
+		if err != nil {
 			return err
+		}
+		if ok { // stored already (by this hub earlier, another replica, or an older release)
+			if !rep.Mailed {
+				queued, err = h.queueReportMail(tx, day, now)
+			}
+			return err
+		}
+		if queued, err = h.queueReportMail(tx, day, now); err != nil || !queued {
+			return err // (not queued: another replica wrote the day meanwhile)
 		}
 		orders, err := centralOrders(tx, "")
 		if err != nil {
@@ -150,9 +184,8 @@ func (h *Hub) writeDailyReport(ctx context.Context, day string, skipEmpty bool) 
 		if err != nil {
 			return err
 		}
-		now := h.clk.Now()
 		if skipEmpty && emptyDay(h.measures.Daily(central.ReportInput{Day: day, Orders: orders, Anomalies: counts, Now: now})) {
-			return nil
+			return errEmptyDay
 		}
 		// The disagreements at writing time count as that day's state mismatches, at its noon (the
 		// same day in every site's zone within 12 h of the network's).
@@ -167,19 +200,58 @@ func (h *Hub) writeDailyReport(ctx context.Context, day string, skipEmpty bool) 
 		rep, fresh = storedReport{DailyReport: h.measures.Daily(central.ReportInput{Day: day, Orders: orders, Anomalies: counts, Now: now})}, true
 		return tx.PutMeta(reportKey(day), mustJSON(rep))
 	})
+	if errors.Is(err, errEmptyDay) {
+		return nil
+	}
 	if err == nil && fresh {
 		h.log.Info("日报已生成 / daily report written", "day", day, "consistency", rep.Total.Consistency)
 	}
-	if err != nil || !fresh && rep.Day == "" || rep.Mailed || h.opts.Measures.Mailer == nil {
-		return err // (no report: an empty day skipped)
+	if err == nil && queued && h.dispatch != nil {
+		h.dispatch.kick()
 	}
-	if err := h.opts.Measures.Mailer.Send(ctx, reportMail(rep.DailyReport)); err != nil {
-		return fmt.Errorf("report stored, e-mail not sent: %w", err)
+	return err
+}
+
+// queueReportMail adds day's e-mail row unless it exists; it reports whether it added it. Without
+// a Mailer the row is stored cancelled, so the day is still claimed once and the notifications
+// list says why nothing was mailed.
+func (h *Hub) queueReportMail(tx Tx, day string, now time.Time) (bool, error) {
+	d := noticeDoc{Kind: NoticeDailyReport, Channel: reportChannel, Fields: map[string]string{"day": day}, Created: now.UTC(),
+		Text: fmt.Sprintf("每日一致性报告 %s / Daily consistency report %s", day, day)}
+	state := OutboxPending
+	if h.opts.Measures.Mailer == nil {
+		state, d.Why = OutboxCancelled, "未配置邮件服务器 / no SMTP relay configured (smtp.host)"
 	}
-	return h.db.Update(ctx, func(tx Tx) error {
-		rep.Mailed = true
-		return tx.PutMeta(reportKey(day), mustJSON(rep))
+	return tx.AddOutbox(OutboxRow{OutboxKey: reportOutboxKey(day), State: state, Due: now, Doc: mustJSON(d)})
+}
+
+// reportMailer is the dispatcher's channel for the daily report: it mails the stored report (the
+// page, the CSV attached) with the row's idempotency key as its Message-ID.
+type reportMailer struct{ h *Hub }
+
+func (c reportMailer) Deliver(ctx context.Context, n Notice) error {
+	day := n.Fields["day"]
+	var rep storedReport
+	var found bool
+	err := c.h.db.View(ctx, func(tx Tx) (err error) {
+		found, err = getDoc(tx.Meta(reportKey(day)))("daily report "+day, &rep)
+		return err
 	})
+	switch {
+	case err != nil:
+		return err
+	case !found:
+		return fmt.Errorf("%w: 没有 %s 的日报 / no daily report stored for %q", ErrPermanent, day, day)
+	}
+	m := reportMail(rep.DailyReport)
+	m.ID = n.ID
+	if err := c.h.opts.Measures.Mailer.Send(ctx, m); err != nil {
+		if permanentMailError(err) {
+			return fmt.Errorf("%w: %w", ErrPermanent, err)
+		}
+		return err
+	}
+	return nil
 }
 
 // emptyDay: nothing came in, nothing was late, nothing went wrong that day.

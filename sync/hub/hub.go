@@ -63,6 +63,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"net/url"
@@ -340,18 +341,29 @@ func New(ctx context.Context, opts Options) (_ *Hub, err error) {
 		closeOwn()
 		return nil, err
 	}
-	h.startReports()
 	go func() {
 		defer close(h.httpDone)
 		if err := h.srv.Serve(h.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			h.log.Error("hub HTTP server failed", logging.Err(err))
 		}
 	}()
-	if opts.Notify != nil {
-		n := opts.Notify.withDefaults(opts.ClientID)
-		h.notify = &n
+	mailReports := opts.Measures.Mailer != nil && h.reportAt != "off"
+	if opts.Notify != nil || mailReports {
+		n := (&NotifyOptions{}).withDefaults(opts.ClientID)
+		if opts.Notify != nil {
+			n = opts.Notify.withDefaults(opts.ClientID)
+			h.notify = &n
+		}
+		if mailReports { // the daily report's e-mail goes through the outbox too (dailyreport.go)
+			n.Channels = maps.Clone(n.Channels)
+			if n.Channels == nil {
+				n.Channels = map[string]Channel{}
+			}
+			n.Channels[reportChannel] = reportMailer{h}
+		}
 		h.dispatch = startDispatcher(db, h.clk, h.log, n, h.metrics.noticeCounter())
 	}
+	h.startReports() // after the dispatcher, which it wakes
 	go h.run()
 	h.startWaybiller()
 

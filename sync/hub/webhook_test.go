@@ -97,3 +97,32 @@ func TestSMSGatewayFormAndMaskedErrors(t *testing.T) {
 		t.Errorf("no phone = %v, want permanent", err)
 	}
 }
+
+// A receiver that never answers: the try ends at the channel's timeout with a retryable error (the
+// outbox tries again later), not a hang of the dispatcher.
+func TestWebhookHangingReceiverTimesOut(t *testing.T) {
+	release := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) {
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	}))
+	defer srv.Close()
+	defer close(release)
+	w, err := hub.NewWebhook(hub.WebhookOptions{URL: srv.URL, Secret: []byte("k"), Timeout: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := hub.Notice{ID: "wn-2", OutboxKey: hub.OutboxKey{Site: "sz01", Order: "O-2", Rule: "reminder"}}
+	done := make(chan error, 1)
+	go func() { done <- w.Deliver(context.Background(), n) }()
+	select {
+	case err := <-done:
+		if err == nil || errors.Is(err, hub.ErrPermanent) {
+			t.Fatalf("hanging receiver: %v; want a retryable error", err)
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("Deliver did not give up at its timeout")
+	}
+}

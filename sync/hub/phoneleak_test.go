@@ -9,10 +9,13 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
+	"wedge/internal/clock"
 	"wedge/internal/msgtmpl"
 	"wedge/internal/testbroker"
 	"wedge/sync/hub"
+	"wedge/sync/hub/ewaybill"
 	"wedge/sync/wire"
 )
 
@@ -80,5 +83,49 @@ func TestSMSErrorHidesPhone(t *testing.T) {
 				t.Errorf("%s: error %q does not show the masked number", name, msg)
 			}
 		}
+	}
+}
+
+// echoProvider refuses every request with a message that quotes the recipient's mobile, as sent
+// and normalised to its digits.
+type echoProvider struct{}
+
+func (echoProvider) Apply(_ context.Context, req ewaybill.Request) (ewaybill.Waybill, error) {
+	digits := strings.NewReplacer("+86", "", " ", "", "-", "").Replace(req.Recipient.Mobile)
+	return ewaybill.Waybill{}, fmt.Errorf("%w: 收件人手机号 %s (%s) 不在服务范围", ewaybill.ErrPermanent, req.Recipient.Mobile, digits)
+}
+
+func (echoProvider) Cancel(context.Context, string, string) error { return nil }
+
+// An e-waybill provider's refusal that quotes the recipient's mobile is listed by GET
+// /v1/waybills/pending and logged with the number masked.
+func TestEWaybillErrorHidesPhone(t *testing.T) {
+	e := &env{t: t, broker: testbroker.Start(t, nil), dir: t.TempDir(), clk: clock.NewFake(t0), logs: &logSink{}}
+	e.extra = func(o *hub.Options) {
+		o.EWaybill = hub.EWaybillOptions{Provider: echoProvider{}, Carriers: []string{"zto"}, RetryMin: time.Second, RetryMax: time.Minute, Timeout: 5 * time.Second}
+	}
+	e.startHub("wedge-hub-test")
+	m1, m2 := ztoOrder("1"), ztoOrder("2")
+	m1.RecipientPhone, m2.RecipientPhone = "13957218463", "+86 139-5721-8464"
+	e.post(m1, m2)
+	waitFor(t, "both refusals listed", func() bool {
+		l := e.pendingWaybills()
+		return len(l) == 2 && l[0].Permanent && l[1].Permanent
+	})
+	var seen []string
+	for _, p := range e.pendingWaybills() {
+		seen = append(seen, p.LastError)
+	}
+	e.logs.mu.Lock()
+	seen = append(seen, e.logs.lines...)
+	e.logs.mu.Unlock()
+	all := strings.Join(seen, "\n")
+	for _, leak := range []string{"13957218463", "13957218464", "5721-8464", "57218463", "57218464"} {
+		if strings.Contains(all, leak) {
+			t.Errorf("last_error or the log holds %q:\n%s", leak, all)
+		}
+	}
+	if !strings.Contains(all, "139****8463") || !strings.Contains(all, "不在服务范围") {
+		t.Errorf("the refusal is not listed with the number masked:\n%s", all)
 	}
 }

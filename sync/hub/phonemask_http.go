@@ -51,3 +51,9 @@ type hiddenError struct {
 
 func (e hiddenError) Error() string { return hidePhones(e.err.Error(), e.hide) }
 func (e hiddenError) Unwrap() error { return e.err }
+
+// providerError is an e-waybill provider's error as the hub records and logs it: the request's
+// phone masked as sent, and any mainland mobile number (the provider may echo it normalised).
+func providerError(err error, phone string) string {
+	return order.MaskText(hidePhones(err.Error(), []string{phone}))
+}

@@ -167,6 +167,12 @@ devices:
 	if n := len(emu.Jobs()); n != 3 {
 		t.Errorf("the printer got %d labels, want 3", n)
 	}
+	// The labels print the phone, masked: from the separate field and from the one-line recipient.
+	for _, masked := range []string{"139****8463", "+86****8464", "139****8465"} {
+		if !bytes.Contains(emu.Received(), []byte(masked)) {
+			t.Errorf("no label carries the masked phone %s", masked)
+		}
+	}
 
 	// Read everything people and machines can read while it all runs.
 	var seen []leakSource

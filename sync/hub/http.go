@@ -289,7 +289,7 @@ func (h *Hub) getOrder(w http.ResponseWriter, r *http.Request) {
 				i := o.Intercept
 				resp.Intercept = &i
 			}
-			resp.Versions = rec.Versions
+			resp.Versions = maskedVersions(rec.Versions) // phonemask_http.go
 		}
 		err = tx.History(id, func(k EntryKey) error {
 			var se storedEntry

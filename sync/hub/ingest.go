@@ -486,7 +486,9 @@ func (g *group) saveOrder(rec orderRec) error {
 // downlink gives m the site's next hseq and stores it; it is published after the commit.
 //
 // The recipient's phone goes down masked (order.MaskPhone): PCs print it masked and never need it
-// whole; the hub's order record, its versions and the reminder's outbox row keep it whole.
+// whole; the hub's order record, its versions and the reminder's outbox row keep it whole. A phone
+// inside a one-line recipient goes down masked too (order.MaskLinePhones): order systems should
+// send that line masked, but may not.
 func (g *group) downlink(site string, m wire.OrderMsg) (uint64, error) {
 	seq, err := g.tx.NextHSeq(site)
 	if err != nil {
@@ -494,6 +496,7 @@ func (g *group) downlink(site string, m wire.OrderMsg) (uint64, error) {
 	}
 	m.HSeq = seq
 	m.RecipientPhone = order.MaskPhone(m.RecipientPhone)
+	m.Recipient = order.MaskLinePhones(m.Recipient)
 	if err := g.tx.PutDownlink(site, seq, mustJSON(m)); err != nil {
 		return 0, err
 	}

@@ -1,8 +1,12 @@
 package hub_test
 
 import (
+	"bytes"
 	"encoding/json"
+	"io/fs"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -45,7 +49,8 @@ func TestDownlinkMasksPhoneReminderKeepsIt(t *testing.T) {
 	if _, bodies := rcv.counts(); len(bodies) != 1 || !strings.HasPrefix(bodies[0], `{"to":"`+phone+`"`) {
 		t.Fatalf("SMS bodies = %v, want the whole phone %s", bodies, phone)
 	}
-	// A new phone: a higher version, published masked; the hub's versions keep it whole.
+	// A new phone: a higher version, published masked; the hub's record keeps it whole and its API
+	// (tokens and the central console alike) shows its versions masked.
 	m.RecipientPhone = "13987654321"
 	postJSON(t, e.hub, "/v1/orders", map[string]any{"site": "sz01", "orders": []wire.OrderMsg{m}}, http.StatusOK, &r)
 	waitFor(t, "the update on the site topic", func() bool { return len(a.siteMsgs()) >= 2 })
@@ -62,7 +67,20 @@ func TestDownlinkMasksPhoneReminderKeepsIt(t *testing.T) {
 		Versions []wire.OrderMsg `json:"versions"`
 	}
 	getJSON(t, e.hub, "/v1/orders/"+r.OrderIDs[0], http.StatusOK, &o)
-	if n := len(o.Versions); n != 2 || o.Versions[1].RecipientPhone != "13987654321" {
-		t.Fatalf("hub's versions = %+v, want two, the last with the whole new phone", o.Versions)
+	if n := len(o.Versions); n != 2 || o.Versions[0].RecipientPhone != "138****5678" || o.Versions[1].RecipientPhone != "139****4321" {
+		t.Fatalf("GET /v1/orders versions = %+v, want two, with the phones masked", o.Versions)
+	}
+	if envStore == nil { // the bbolt store in e.dir
+		var whole bool
+		filepath.WalkDir(e.dir, func(p string, d fs.DirEntry, err error) error {
+			if err == nil && !d.IsDir() {
+				b, _ := os.ReadFile(p)
+				whole = whole || bytes.Contains(b, []byte("13987654321"))
+			}
+			return nil
+		})
+		if !whole {
+			t.Errorf("the hub's store in %s does not hold the new phone whole", e.dir)
+		}
 	}
 }

@@ -357,7 +357,9 @@ func (w *waybiller) apply(ctx context.Context, j waybillJob) *waybillResult {
 	})
 	switch {
 	case err != nil:
-		r.err, r.permanent = err.Error(), !errors.Is(err, ewaybill.ErrRetryable)
+		// The provider's message may quote the recipient's mobile (a refused number, say); it
+		// becomes last_error and a log line, so the phone is masked in it (phonemask_http.go).
+		r.err, r.permanent = providerError(err, m.RecipientPhone), !errors.Is(err, ewaybill.ErrRetryable)
 	default:
 		num := waybill.Normalize(wb.Number)
 		if verr := waybill.Validate(j.Carrier, num); verr != nil {

@@ -134,26 +134,26 @@ func VerifyWebhook(secret []byte, header string, body []byte, now time.Time, tol
 // send does one HTTP try: a 2xx is success; 408, 429, 5xx and network errors are worth another
 // try; any other status is a refusal (ErrPermanent). hide lists strings (a whole phone number) to
 // mask in the error's excerpt of the answer.
+//
+// The error goes to the outbox row's last_error, GET /v1/notifications and the log, so the hidden
+// strings are masked in all of it: the gateway's answer, and the URL, whose query an SMS gateway's
+// template may fill with the phone (hidePhones).
 func send(c *http.Client, req *http.Request, hide []string) error {
+	target := hidePhones(req.URL.Redacted(), hide)
 	resp, err := c.Do(req)
 	if err != nil {
 		if ue := (*url.Error)(nil); errors.As(err, &ue) {
 			err = ue.Err // without the URL, which may carry a key in its query
 		}
-		return fmt.Errorf("hub: %s %s: %w", req.Method, req.URL.Redacted(), err)
+		return fmt.Errorf("hub: %s %s: %w", req.Method, target, hiddenError{err, hide})
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
 	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
 		return nil
 	}
-	text := strings.TrimSpace(string(b))
-	for _, h := range hide {
-		if h != "" {
-			text = strings.ReplaceAll(text, h, order.MaskPhone(h))
-		}
-	}
-	err = fmt.Errorf("hub: %s %s: HTTP %d: %s", req.Method, req.URL.Redacted(), resp.StatusCode, text)
+	text := hidePhones(strings.TrimSpace(string(b)), hide)
+	err = fmt.Errorf("hub: %s %s: HTTP %d: %s", req.Method, target, resp.StatusCode, text)
 	switch {
 	case resp.StatusCode == http.StatusRequestTimeout, resp.StatusCode == http.StatusTooManyRequests, resp.StatusCode >= 500:
 		return err

@@ -162,7 +162,15 @@ func (s *Store) apply(batch []*call, results []error) (_ *Tx, err error) {
 			s.markDamaged(err)
 		}
 	}()
-	tx := &Tx{s: s, btx: btx, lastSeq: s.lastSeq.Load(), lastHash: s.lastHash, acked: s.ackedSeq.Load()}
+	// The write index and the order cache are the writer goroutine's, reused batch after batch
+	// (a map that grows from empty every batch costs more than its contents); the cache is
+	// emptied, since it is valid for one bbolt transaction only.
+	if s.wmap == nil {
+		s.wmap, s.ocache = map[string]int{}, map[string]cachedOrder{}
+	}
+	clear(s.ocache)
+	tx := &Tx{s: s, btx: btx, lastSeq: s.lastSeq.Load(), lastHash: s.lastHash, acked: s.ackedSeq.Load(), w: s.wmap, orders: s.ocache, ops: s.ops[:0]}
+	defer func() { s.ops = tx.ops[:0] }()
 	if err := tx.runAll(batch, results); err != nil {
 		btx.Rollback()
 		return nil, err
@@ -307,6 +315,7 @@ func (tx *Tx) exec(fn func(*Tx) error) (err error) {
 		}
 		if err != nil {
 			clear(tx.w)
+			clear(tx.ops)
 			tx.ops = tx.ops[:0]
 			return
 		}
@@ -350,6 +359,7 @@ func (tx *Tx) flush() error {
 		}
 	}
 	clear(tx.w)
+	clear(tx.ops) // let the values go with the batch
 	tx.ops = tx.ops[:0]
 	return nil
 }

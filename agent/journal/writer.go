@@ -256,9 +256,15 @@ type Tx struct {
 // instead of decoding again; a write stores a fresh copy of new bytes (Tx.put), so the next read
 // sees other bytes and decodes them once. A function whose writes are dropped falls back to the
 // older bytes the same way. The cache lives as long as the Tx, one batch.
+//
+// stored says raw is what bbolt holds for the id in this transaction (read from it, or written to
+// it by flush): while no write of the running function is pending for the id, a read then needs
+// no bbolt lookup at all. bbolt's orders change only through flush, which keeps this true (see
+// flush).
 type cachedOrder struct {
-	raw []byte
-	o   order.Order
+	raw    []byte
+	o      order.Order
+	stored bool
 }
 
 // sameBytes reports whether a and b are the same stored value (not merely equal bytes).
@@ -268,7 +274,7 @@ func sameBytes(a, b []byte) bool {
 
 // decodeOrder decodes the order stored as raw under id, once per stored value and transaction.
 // The caller gets its own copy of the cached order's slices.
-func (tx *Tx) decodeOrder(id string, raw []byte) (order.Order, bool, error) {
+func (tx *Tx) decodeOrder(id string, raw []byte, stored bool) (order.Order, bool, error) {
 	if raw == nil {
 		return order.Order{}, false, nil
 	}
@@ -283,8 +289,20 @@ func (tx *Tx) decodeOrder(id string, raw []byte) (order.Order, bool, error) {
 	if tx.orders == nil {
 		tx.orders = map[string]cachedOrder{}
 	}
-	tx.orders[id] = cachedOrder{raw: raw, o: o}
+	tx.orders[id] = cachedOrder{raw: raw, o: o, stored: stored}
 	return cloneOrder(o), true, nil
+}
+
+// readOrder is the order stored under id as this function sees it: its own pending write, else
+// the cached decode of what bbolt holds, else bbolt's value decoded.
+func (tx *Tx) readOrder(id string) (order.Order, bool, error) {
+	if raw, ok := tx.pending(bOrders, []byte(id)); ok {
+		return tx.decodeOrder(id, raw, false)
+	}
+	if c, ok := tx.orders[id]; ok && c.stored {
+		return cloneOrder(c.o), true, nil
+	}
+	return tx.decodeOrder(id, tx.btx.Bucket(bOrders).Get([]byte(id)), true)
 }
 
 // cloneOrder copies the order's only reference-typed field, so no caller can change the cache.
@@ -357,6 +375,18 @@ func (tx *Tx) flush() error {
 		if err != nil {
 			return fmt.Errorf("bucket %s key %q: %w", op.bucket, op.key, err)
 		}
+		if bytes.Equal(op.bucket, bOrders) {
+			// bbolt now holds op.val (the very slice): a cached decode of it is stored; any other
+			// cached decode of this order is out of date.
+			if c, ok := tx.orders[string(op.key)]; ok {
+				if sameBytes(c.raw, op.val) {
+					c.stored = true
+					tx.orders[string(op.key)] = c
+				} else {
+					delete(tx.orders, string(op.key))
+				}
+			}
+		}
 	}
 	clear(tx.w)
 	clear(tx.ops) // let the values go with the batch
@@ -405,13 +435,23 @@ func (tx *Tx) del(bucket, key []byte) { tx.write(bucket, key, nil) }
 
 // get reads through the function's own writes, then the batch (already in the bbolt tx).
 func (tx *Tx) get(bucket, key []byte) []byte {
-	if len(tx.ops) > 0 {
-		var kb [128]byte
-		if i, ok := tx.w[string(wkey(kb[:0], bucket, key))]; ok {
-			return tx.ops[i].val
-		}
+	if v, ok := tx.pending(bucket, key); ok {
+		return v
 	}
 	return tx.btx.Bucket(bucket).Get(key)
+}
+
+// pending returns the running function's own write of key (ok false when it wrote none; v nil
+// for a delete).
+func (tx *Tx) pending(bucket, key []byte) (v []byte, ok bool) {
+	if len(tx.ops) == 0 {
+		return nil, false
+	}
+	var kb [128]byte
+	if i, ok := tx.w[string(wkey(kb[:0], bucket, key))]; ok {
+		return tx.ops[i].val, true
+	}
+	return nil, false
 }
 
 func (tx *Tx) invalid(format string, args ...any) {
@@ -436,7 +476,7 @@ func (tx *Tx) Order(id string) (order.Order, bool) {
 		return order.Order{}, false
 	}
 	id = jsonString(id)
-	o, ok, err := tx.decodeOrder(id, tx.get(bOrders, []byte(id)))
+	o, ok, err := tx.readOrder(id)
 	if err != nil {
 		tx.invalid("read order %q: %v", id, err)
 		return order.Order{}, false

@@ -133,11 +133,12 @@ func fileLayout(t *testing.T, path string, data []byte) layout {
 				mark(base, base+16+16*count)
 			case "leaf":
 				mark(base, base+16+16*count)
-				// An entries leaf: 8-byte keys and entry JSON; every byte of it is chained.
+				// An entries leaf: 8-byte keys and entry records (JSON or binary); every byte of
+				// them is chained.
 				if count > 0 && u32(base+16+8) == 8 {
 					last := base + 16 + 16*(count-1)
 					first := base + 16 + u32(base+16+4)
-					if bytes.HasPrefix(data[first+8:], []byte(`{"journal_id"`)) {
+					if bytes.HasPrefix(data[first+8:], []byte(`{"journal_id"`)) || data[first+8] == recBinary {
 						mark(base, last+u32(last+4)+u32(last+8)+u32(last+12))
 					}
 				}

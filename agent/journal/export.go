@@ -2,7 +2,6 @@ package journal
 
 import (
 	"encoding/binary"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -81,16 +80,27 @@ func Export(path string, since Since, w io.Writer) (int, error) {
 			return fmt.Errorf("%w: %s has no entries bucket", ErrCorrupt, path)
 		}
 		c := b.Cursor()
+		var buf []byte
 		for k, v := c.Seek(be64(since.Seq + 1)); k != nil; k, v = c.Next() {
-			ok, err := selected(v, since.Time)
+			e, err := decodeEntryRecord(v)
+			if err != nil {
+				return fmt.Errorf("%w: entry %d: %v", ErrCorrupt, binary.BigEndian.Uint64(k), err)
+			}
+			ok, err := selected(e, since.Time)
 			if err != nil {
 				return fmt.Errorf("%w: entry %d: %v", ErrCorrupt, binary.BigEndian.Uint64(k), err)
 			}
 			if !ok {
 				continue
 			}
-			// v is bbolt's read-only mapping: write it as is, never append to it.
-			if _, err := w.Write(v); err != nil {
+			// A JSON record is written as stored (v is bbolt's read-only mapping: never append to
+			// it); a binary one as its JSON, the same bytes json.Marshal writes.
+			line := v
+			if !isJSONRecord(v) {
+				buf = appendEntryJSON(buf[:0], &e, false)
+				line = buf
+			}
+			if _, err := w.Write(line); err != nil {
 				return err
 			}
 			if _, err := w.Write([]byte{'\n'}); err != nil {
@@ -104,13 +114,7 @@ func Export(path string, since Since, w io.Writer) (int, error) {
 }
 
 // selected reports whether a stored entry's agent time is at or after t.
-func selected(v []byte, t time.Time) (bool, error) {
-	var e struct {
-		At string `json:"at"`
-	}
-	if err := json.Unmarshal(v, &e); err != nil {
-		return false, err
-	}
+func selected(e wire.Entry, t time.Time) (bool, error) {
 	if t.IsZero() {
 		return true, nil
 	}

@@ -5,12 +5,13 @@
 // Layout (bucket: key → value):
 //
 //	meta        journal_id, site, agent, created_at, last_seq, last_hash, acked_seq, app.<key>
-//	orders      order id → JSON order.Order
+//	orders      order id → order.Order (a binary record; JSON before format 2, see codec.go)
 //	idx_waybill bound waybill (normalized) → order id
 //	idx_assigned waybill the hub assigned (normalized) → order id, before and after it is printed
 //	idx_channel channel_order_no → order id
 //	counts      state → uint64 (8-byte big endian), kept in the same transaction as the order
-//	entries     seq (8-byte big endian) → JSON wire.Entry, gapless from 1, never deleted
+//	entries     seq (8-byte big endian) → wire.Entry (a binary record; JSON before format 2),
+//	            gapless from 1, never deleted
 //	idx_history order id + 0x00 + seq → nil, so an order's history is a prefix scan
 //
 // All writes go through Do, which runs callers' functions on one writer goroutine and folds
@@ -38,7 +39,6 @@ import (
 	"crypto/rand"
 	"encoding/binary"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -123,7 +123,11 @@ const (
 	kAckedSeq  = "acked_seq"
 	kFormat    = "format"
 	appPrefix  = "app." // Tx.Meta/SetMeta keys live under this prefix, apart from the store's own keys
-	formatV1   = "1"
+	formatV1   = "1"    // every record JSON
+	// formatV2 is the format this wedge writes: records are binary (codec.go), and JSON records
+	// of format 1 are still read. Open raises a format 1 journal to 2 (nothing else is rewritten),
+	// so a wedge that reads only JSON refuses it instead of calling the binary records damage.
+	formatV2 = "2"
 )
 
 // Options configure Open. Site and Agent are required; every other zero value means the documented
@@ -169,7 +173,11 @@ type Store struct {
 
 	lastSeq  atomic.Uint64
 	ackedSeq atomic.Uint64
-	lastHash string // owned by the writer goroutine after Open
+	lastHash string                 // owned by the writer goroutine after Open
+	scratch  []byte                 // the writer goroutine's buffer for encoding records (see Tx.seal, Tx.store)
+	wmap     map[string]int         // the writer goroutine's Tx.w, reused
+	ocache   map[string]cachedOrder // the writer goroutine's Tx.orders, emptied for each Tx
+	ops      []wop                  // the writer goroutine's Tx.ops, reused
 
 	mu      sync.Mutex
 	pending []*call
@@ -314,7 +322,7 @@ func (s *Store) init() error {
 			}
 			for k, v := range map[string]string{
 				kJournalID: hex.EncodeToString(raw[:]), kSite: s.site, kAgent: s.agent,
-				kCreatedAt: wire.Time(s.clk.Now()), kFormat: formatV1,
+				kCreatedAt: wire.Time(s.clk.Now()), kFormat: formatV2,
 			} {
 				if err := meta.Put([]byte(k), []byte(v)); err != nil {
 					return err
@@ -323,16 +331,17 @@ func (s *Store) init() error {
 			s.log.Info("journal created", "journal", hex.EncodeToString(raw[:]), logging.KeySite, s.site, logging.KeyAgent, s.agent, "path", s.path)
 			return nil
 		}
-		if f := string(meta.Get([]byte(kFormat))); f != formatV1 {
+		if f := string(meta.Get([]byte(kFormat))); f != formatV2 {
 			if !isDecimal(f) { // not a format a wedge wrote: the value was damaged
 				return damaged(s.path, fmt.Sprintf("meta format %q", f))
 			}
-			if n, _ := strconv.ParseUint(f, 10, 64); n <= 1 {
-				return fmt.Errorf("%w: %s has journal format %q; this wedge reads format %s", ErrCorrupt, s.path, f, formatV1)
+			if n, _ := strconv.ParseUint(f, 10, 64); n < 1 {
+				return fmt.Errorf("%w: %s has journal format %q; this wedge reads formats %s and %s", ErrCorrupt, s.path, f, formatV1, formatV2)
+			} else if n > 2 {
+				return fmt.Errorf("%w: %s 的日志格式为 %s，本版本只读格式 %s：拒绝降级，请安装新版本或恢复本版本做的备份 "+
+					"has journal format %s, this wedge reads format %s: a downgrade is refused; install the newer wedge again, or restore a backup this version made",
+					ErrNewerFormat, s.path, f, formatV2, f, formatV2)
 			}
-			return fmt.Errorf("%w: %s 的日志格式为 %s，本版本只读格式 %s：拒绝降级，请安装新版本或恢复本版本做的备份 "+
-				"has journal format %s, this wedge reads format %s: a downgrade is refused; install the newer wedge again, or restore a backup this version made",
-				ErrNewerFormat, s.path, f, formatV1, f, formatV1)
 		}
 		site, agent := string(meta.Get([]byte(kSite))), string(meta.Get([]byte(kAgent)))
 		if (site != s.site || agent != s.agent) && (!printable(site) || !printable(agent)) {
@@ -341,6 +350,9 @@ func (s *Store) init() error {
 		if site != s.site || agent != s.agent {
 			return fmt.Errorf("%w: %s 属于 belongs to %s/%s, 而配置为 but this agent is configured as %s/%s — 这是别人的数据 it is someone else's data",
 				ErrIdentity, s.path, site, agent, s.site, s.agent)
+		}
+		if string(meta.Get([]byte(kFormat))) == formatV1 { // from now on binary records are written too
+			return meta.Put([]byte(kFormat), []byte(formatV2))
 		}
 		return nil
 	})
@@ -358,8 +370,7 @@ func (s *Store) init() error {
 		var hash string
 		if k != nil {
 			last = binary.BigEndian.Uint64(k)
-			var e wire.Entry
-			if json.Unmarshal(v, &e) == nil {
+			if e, err := decodeEntryRecord(v); err == nil {
 				hash = e.Hash
 			}
 		}
@@ -516,8 +527,8 @@ func (s *Store) History(orderID string) ([]wire.Entry, error) {
 			if v == nil {
 				return damaged(s.path, fmt.Sprintf("history of %q names seq %d, which is missing", orderID, binary.BigEndian.Uint64(k[len(prefix):])))
 			}
-			var e wire.Entry
-			if err := json.Unmarshal(v, &e); err != nil {
+			e, err := decodeEntryRecord(v)
+			if err != nil {
 				return damaged(s.path, fmt.Sprintf("entry %d: %v", binary.BigEndian.Uint64(k[len(prefix):]), err))
 			}
 			out = append(out, e)
@@ -545,15 +556,20 @@ func (s *Store) Entries(after uint64, maxEntries, maxBytes int) ([]wire.Entry, e
 	err := s.view(func(tx *bolt.Tx) error {
 		c := tx.Bucket(bEntries).Cursor()
 		size := 0
+		var buf []byte
 		for k, v := c.Seek(be64(after + 1)); k != nil && len(out) < maxEntries; k, v = c.Next() {
-			if len(out) > 0 && size+len(v) > maxBytes {
-				break
-			}
-			var e wire.Entry
-			if err := json.Unmarshal(v, &e); err != nil {
+			e, err := decodeEntryRecord(v)
+			if err != nil {
 				return damaged(s.path, fmt.Sprintf("entry %d: %v", binary.BigEndian.Uint64(k), err))
 			}
-			size += len(v)
+			n := len(v) // a JSON record is the entry's JSON
+			if !isJSONRecord(v) {
+				buf, n = entryJSONSize(buf, &e)
+			}
+			if len(out) > 0 && size+n > maxBytes {
+				break
+			}
+			size += n
 			out = append(out, e)
 		}
 		return nil
@@ -607,8 +623,8 @@ func decodeOrder(v []byte) (order.Order, bool, error) {
 	if v == nil {
 		return order.Order{}, false, nil
 	}
-	var o order.Order
-	if err := json.Unmarshal(v, &o); err != nil {
+	o, err := decodeOrderRecord(v)
+	if err != nil {
 		return order.Order{}, false, damaged("", fmt.Sprintf("order: %v", err))
 	}
 	return o, true, nil
@@ -627,15 +643,7 @@ func (s *Store) view(fn func(*bolt.Tx) error) error {
 
 // jsonString returns s as it reads back from JSON. Keys are made from what the stored JSON says,
 // and encoding/json turns each byte of invalid UTF-8 into U+FFFD, so lookups must do the same.
-func jsonString(s string) string {
-	if utf8.ValidString(s) {
-		return s
-	}
-	b, _ := json.Marshal(s) // cannot fail for a string
-	var out string
-	json.Unmarshal(b, &out)
-	return out
-}
+func jsonString(s string) string { return jsonText(s) }
 
 // printable reports whether s is non-empty valid UTF-8 without control characters, as every name
 // is.

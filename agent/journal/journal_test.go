@@ -169,11 +169,11 @@ func TestIdentityAndRestart(t *testing.T) {
 	}
 
 	// A journal written by a future wedge is not guessed at.
-	raw(t, path, func(_, meta *bolt.Bucket) error { return meta.Put([]byte(kFormat), []byte("2")) })
+	raw(t, path, func(_, meta *bolt.Bucket) error { return meta.Put([]byte(kFormat), []byte("3")) })
 	if _, err := Open(path, testOpts()); !errors.Is(err, ErrNewerFormat) || !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), "downgrade is refused") {
-		t.Errorf("format 2: %v", err)
+		t.Errorf("format 3: %v", err)
 	}
-	raw(t, path, func(_, meta *bolt.Bucket) error { return meta.Put([]byte(kFormat), []byte(formatV1)) })
+	raw(t, path, func(_, meta *bolt.Bucket) error { return meta.Put([]byte(kFormat), []byte(formatV2)) })
 
 	s2 := open(t, path, nil)
 	if s2.JournalID() != id {

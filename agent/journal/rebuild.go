@@ -3,12 +3,12 @@ package journal
 import (
 	"context"
 	"encoding/binary"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
 	"iter"
 	"os"
+	"reflect"
 	"strings"
 	"time"
 
@@ -93,8 +93,8 @@ func Salvage(path string, after uint64) (Salvaged, error) {
 			if seq <= after && out.JournalID != "" {
 				return
 			}
-			var e wire.Entry
-			if json.Unmarshal(v, &e) != nil || e.Seq != seq {
+			e, err := decodeEntryRecord(v)
+			if err != nil || e.Seq != seq {
 				w.report("记录 %d 无法读取 entry %d does not read back", seq, seq)
 				return
 			}
@@ -225,7 +225,7 @@ func createIdentity(path string, opts *Options, journalID string, now time.Time)
 		}
 		meta := tx.Bucket(bMeta)
 		for k, v := range map[string]string{
-			kJournalID: journalID, kSite: opts.Site, kAgent: opts.Agent, kCreatedAt: wire.Time(now), kFormat: formatV1,
+			kJournalID: journalID, kSite: opts.Site, kAgent: opts.Agent, kCreatedAt: wire.Time(now), kFormat: formatV2,
 		} {
 			if err := meta.Put([]byte(k), []byte(v)); err != nil {
 				return err
@@ -261,16 +261,15 @@ func (tx *Tx) restore(e wire.Entry) {
 		tx.invalid("%w", err)
 		return
 	}
-	v, err := json.Marshal(e)
-	if err != nil {
-		tx.invalid("entry %d: %v", e.Seq, err)
+	// VerifyLink checked the hash over e's canonical JSON, which holds only valid UTF-8 strings
+	// once read back: an entry with others (not from JSON) is refused rather than stored as
+	// something else than what was checked.
+	n := e
+	if normEntry(&n); !reflect.DeepEqual(n, e) {
+		tx.invalid("entry %d: text is not UTF-8", e.Seq)
 		return
 	}
-	key := be64(e.Seq)
-	tx.put(bEntries, key, v)
-	if e.OrderID != "" {
-		tx.put(bIdxHistory, append(append([]byte(e.OrderID), 0), key...), []byte{})
-	}
+	tx.store(&e)
 	tx.fnSeq, tx.fnHash = e.Seq, e.Hash
 	replayOrder(tx, e)
 }

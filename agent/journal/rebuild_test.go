@@ -141,10 +141,11 @@ func TestSalvage(t *testing.T) {
 	if !reflect.DeepEqual(s.Entries, c.entries[10:]) {
 		t.Errorf("entries after 10: %d of them, want %d", len(s.Entries), len(c.entries)-10)
 	}
-	at := bytes.Index(orig, []byte(`"seq":5,`))
+	at := bytes.Index(orig, append(be64(5), recBinary)) // the key, then the record
 	if at < 0 {
 		t.Fatal("entry 5 not found in the file")
 	}
+	at += 10 // into the record: its journal id
 	data := bytes.Clone(orig)
 	for i := at; i < at+8; i++ {
 		data[i] ^= 0xFF

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/binary"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -197,7 +196,7 @@ func (v *verifier) inspect(r io.ReaderAt, size int64) error {
 	v.index(bIdxChannel, buckets, orders, func(o orderKeys) string { return o.channelNo })
 	v.index(bIdxAssign, buckets, orders, nil) // may keep stale keys (see OrderByAssignedWaybill)
 	if b, ok := buckets[string(bIdxHistory)]; ok {
-		// Keys are order id (valid UTF-8: Append stores an entry as it reads back from JSON), 0, seq.
+		// Keys are order id (valid UTF-8: Append stores an entry as it reads back), 0, seq.
 		w.bucket(string(bIdxHistory), b, func(k, val []byte, sub bool) {
 			if sub || len(k) < 10 || k[len(k)-9] != 0 || len(val) != 0 || binary.BigEndian.Uint64(k[len(k)-8:]) == 0 || !utf8.Valid(k[:len(k)-9]) {
 				w.report("%s: 键 %x 无效 key %x is not order id, 0, seq", bIdxHistory, k, k)
@@ -231,8 +230,8 @@ func (v *verifier) meta(b []byte) (last uint64, hash string, ok bool) {
 	if id == "" || !printable(id) {
 		bad(kJournalID, "缺失或无效 missing or invalid: %q", id)
 	}
-	if f := string(m[kFormat]); f != formatV1 {
-		bad(kFormat, "%q, 应为 want %s", f, formatV1)
+	if f := string(m[kFormat]); f != formatV1 && f != formatV2 {
+		bad(kFormat, "%q, 应为 want %s or %s", f, formatV1, formatV2)
 	}
 	for _, k := range []string{kSite, kAgent} {
 		if !printable(string(m[k])) {
@@ -300,9 +299,13 @@ func (v *verifier) entries(b []byte, metaLast uint64, metaHash string, metaOK bo
 			return
 		}
 		rep.Entries++
-		var e wire.Entry
-		if err := json.Unmarshal(val, &e); err != nil {
-			bad(seq, "记录无法解析 entry %d is not valid JSON (edited): %v", seq, err)
+		e, err := decodeEntryRecord(val)
+		if err != nil {
+			if isJSONRecord(val) {
+				bad(seq, "记录无法解析 entry %d is not valid JSON (edited): %v", seq, err)
+			} else {
+				bad(seq, "记录无法解析 entry %d does not decode (edited or damaged): %v", seq, err)
+			}
 			return
 		}
 		if e.Seq != seq {
@@ -348,11 +351,11 @@ func (v *verifier) orders(b []byte) (map[string]orderKeys, map[order.State]uint6
 	}
 	w := v.w
 	w.bucket(string(bOrders), b, func(k, val []byte, sub bool) {
-		var o order.Order
-		switch err := json.Unmarshal(val, &o); {
+		o, err := decodeOrderRecord(val)
+		switch {
 		case sub:
 			w.report("orders: %q 是桶 is a bucket", k)
-		case err != nil || !utf8.Valid(val):
+		case err != nil || (isJSONRecord(val) && !utf8.Valid(val)):
 			w.report("订单 %q 无法读取 order %q does not read back: %v", k, k, err)
 		case o.ID != string(k):
 			w.report("订单 %q 的内容是订单 %q order %q holds order %q", k, o.ID, k, o.ID)

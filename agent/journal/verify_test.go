@@ -82,7 +82,7 @@ func TestVerifyTampered(t *testing.T) {
 		{"edited and resealed", func(entries, _ *bolt.Bucket) error {
 			// A careful forger recomputes the entry's own hash: the next link breaks.
 			var e wire.Entry
-			json.Unmarshal(entries.Get(be64(5)), &e)
+			e, _ = decodeEntryRecord(entries.Get(be64(5)))
 			e.Detail = "forged"
 			e.Seal(e.PrevHash)
 			b, _ := json.Marshal(e)
@@ -103,8 +103,8 @@ func TestVerifyTampered(t *testing.T) {
 		{"swapped and renumbered", func(entries, _ *bolt.Bucket) error {
 			// The forger also swaps the seq fields: the hashes give it away.
 			var a, b wire.Entry
-			json.Unmarshal(entries.Get(be64(3)), &a)
-			json.Unmarshal(entries.Get(be64(4)), &b)
+			a, _ = decodeEntryRecord(entries.Get(be64(3)))
+			b, _ = decodeEntryRecord(entries.Get(be64(4)))
 			a.Seq, b.Seq = 4, 3
 			if err := entries.Put(be64(3), mustJSONNoT(b)); err != nil {
 				return err
@@ -125,15 +125,15 @@ func TestVerifyTampered(t *testing.T) {
 		}, 9, "last_hash"},
 		{"entry added outside the agent", func(entries, _ *bolt.Bucket) error {
 			var e wire.Entry
-			json.Unmarshal(entries.Get(be64(10)), &e)
+			e, _ = decodeEntryRecord(entries.Get(be64(10)))
 			n := wire.Entry{JournalID: e.JournalID, Seq: 11, Kind: wire.KindNote, At: e.At}
 			n.Seal(e.Hash)
 			return entries.Put(be64(11), mustJSONNoT(n))
 		}, 11, "outside"},
 		{"entry from another journal", func(entries, _ *bolt.Bucket) error {
 			var prev, e wire.Entry
-			json.Unmarshal(entries.Get(be64(1)), &prev)
-			json.Unmarshal(entries.Get(be64(2)), &e)
+			prev, _ = decodeEntryRecord(entries.Get(be64(1)))
+			e, _ = decodeEntryRecord(entries.Get(be64(2)))
 			e.JournalID = "0000000000000000"
 			e.Seal(prev.Hash)
 			return entries.Put(be64(2), mustJSONNoT(e))

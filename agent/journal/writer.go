@@ -3,7 +3,9 @@ package journal
 import (
 	"bytes"
 	"context"
-	"encoding/json"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
 	"fmt"
 	"runtime/debug"
 	"slices"
@@ -160,7 +162,15 @@ func (s *Store) apply(batch []*call, results []error) (_ *Tx, err error) {
 			s.markDamaged(err)
 		}
 	}()
-	tx := &Tx{s: s, btx: btx, lastSeq: s.lastSeq.Load(), lastHash: s.lastHash, acked: s.ackedSeq.Load()}
+	// The write index and the order cache are the writer goroutine's, reused batch after batch
+	// (a map that grows from empty every batch costs more than its contents); the cache is
+	// emptied, since it is valid for one bbolt transaction only.
+	if s.wmap == nil {
+		s.wmap, s.ocache = map[string]int{}, map[string]cachedOrder{}
+	}
+	clear(s.ocache)
+	tx := &Tx{s: s, btx: btx, lastSeq: s.lastSeq.Load(), lastHash: s.lastHash, acked: s.ackedSeq.Load(), w: s.wmap, orders: s.ocache, ops: s.ops[:0]}
+	defer func() { s.ops = tx.ops[:0] }()
 	if err := tx.runAll(batch, results); err != nil {
 		btx.Rollback()
 		return nil, err
@@ -223,8 +233,12 @@ type Tx struct {
 	lastSeq  uint64
 	lastHash string
 	acked    uint64
-	// The running function's own state, discarded if it fails.
-	w      map[string]map[string]*[]byte // bucket → key → value (nil pointer: delete)
+	// The running function's own state, discarded if it fails: its writes in the order made
+	// (flush applies them in that order, so appended entries go to bbolt in seq order and land at
+	// the end of their page instead of shifting it), and where each bucket+key is in ops.
+	ops    []wop
+	w      map[string]int // wkey(bucket, key) → index in ops
+	slab   []byte         // arena for the values and keys of ops (see alloc)
 	fnSeq  uint64
 	fnHash string
 	fnAck  uint64
@@ -242,9 +256,15 @@ type Tx struct {
 // instead of decoding again; a write stores a fresh copy of new bytes (Tx.put), so the next read
 // sees other bytes and decodes them once. A function whose writes are dropped falls back to the
 // older bytes the same way. The cache lives as long as the Tx, one batch.
+//
+// stored says raw is what bbolt holds for the id in this transaction (read from it, or written to
+// it by flush): while no write of the running function is pending for the id, a read then needs
+// no bbolt lookup at all. bbolt's orders change only through flush, which keeps this true (see
+// flush).
 type cachedOrder struct {
-	raw []byte
-	o   order.Order
+	raw    []byte
+	o      order.Order
+	stored bool
 }
 
 // sameBytes reports whether a and b are the same stored value (not merely equal bytes).
@@ -254,7 +274,7 @@ func sameBytes(a, b []byte) bool {
 
 // decodeOrder decodes the order stored as raw under id, once per stored value and transaction.
 // The caller gets its own copy of the cached order's slices.
-func (tx *Tx) decodeOrder(id string, raw []byte) (order.Order, bool, error) {
+func (tx *Tx) decodeOrder(id string, raw []byte, stored bool) (order.Order, bool, error) {
 	if raw == nil {
 		return order.Order{}, false, nil
 	}
@@ -269,8 +289,20 @@ func (tx *Tx) decodeOrder(id string, raw []byte) (order.Order, bool, error) {
 	if tx.orders == nil {
 		tx.orders = map[string]cachedOrder{}
 	}
-	tx.orders[id] = cachedOrder{raw: raw, o: o}
+	tx.orders[id] = cachedOrder{raw: raw, o: o, stored: stored}
 	return cloneOrder(o), true, nil
+}
+
+// readOrder is the order stored under id as this function sees it: its own pending write, else
+// the cached decode of what bbolt holds, else bbolt's value decoded.
+func (tx *Tx) readOrder(id string) (order.Order, bool, error) {
+	if raw, ok := tx.pending(bOrders, []byte(id)); ok {
+		return tx.decodeOrder(id, raw, false)
+	}
+	if c, ok := tx.orders[id]; ok && c.stored {
+		return cloneOrder(c.o), true, nil
+	}
+	return tx.decodeOrder(id, tx.btx.Bucket(bOrders).Get([]byte(id)), true)
 }
 
 // cloneOrder copies the order's only reference-typed field, so no caller can change the cache.
@@ -282,7 +314,11 @@ func cloneOrder(o order.Order) order.Order {
 // exec runs fn with a fresh write buffer, turning a panic into ErrPanic. If fn succeeds, the
 // batch position advances to the function's; otherwise the function's writes are dropped.
 func (tx *Tx) exec(fn func(*Tx) error) (err error) {
-	tx.w = map[string]map[string]*[]byte{}
+	if tx.w == nil {
+		tx.w = map[string]int{}
+	}
+	clear(tx.w)
+	tx.ops = tx.ops[:0]
 	tx.err = nil
 	tx.fnSeq, tx.fnHash, tx.fnAck = tx.lastSeq, tx.lastHash, tx.acked
 	tx.active = true
@@ -296,7 +332,9 @@ func (tx *Tx) exec(fn func(*Tx) error) (err error) {
 			err = tx.err
 		}
 		if err != nil {
-			tx.w = nil
+			clear(tx.w)
+			clear(tx.ops)
+			tx.ops = tx.ops[:0]
 			return
 		}
 		tx.lastSeq, tx.lastHash, tx.acked = tx.fnSeq, tx.fnHash, tx.fnAck
@@ -304,63 +342,116 @@ func (tx *Tx) exec(fn func(*Tx) error) (err error) {
 	return fn(tx)
 }
 
-// flush writes a successful function's buffer into the bbolt transaction.
+// wop is one buffered write of a function.
+type wop struct {
+	bucket []byte // one of the bucket names (package variables)
+	key    []byte
+	val    []byte // nil for a delete
+}
+
+// wkey is the key of tx.w for bucket and key (bucket names hold no NUL).
+func wkey(dst, bucket, key []byte) []byte {
+	return append(append(append(dst, bucket...), 0), key...)
+}
+
+// flush writes a successful function's writes into the bbolt transaction, in the order made.
 func (tx *Tx) flush() error {
-	for bname, kv := range tx.w {
-		if len(kv) > 0 {
-			tx.dirty = true
-		}
-		b := tx.btx.Bucket([]byte(bname))
-		if bytes.Equal([]byte(bname), bEntries) {
-			b.FillPercent = 1 // append-only
-		}
-		for k, v := range kv {
-			var err error
-			if v == nil {
-				err = b.Delete([]byte(k))
-			} else {
-				err = b.Put([]byte(k), *v)
+	var b *bolt.Bucket
+	var bname []byte
+	for _, op := range tx.ops {
+		tx.dirty = true
+		if b == nil || !bytes.Equal(bname, op.bucket) {
+			bname, b = op.bucket, tx.btx.Bucket(op.bucket)
+			if bytes.Equal(bname, bEntries) {
+				b.FillPercent = 1 // append-only
 			}
-			if err != nil {
-				return fmt.Errorf("bucket %s key %q: %w", bname, k, err)
+		}
+		var err error
+		if op.val == nil {
+			err = b.Delete(op.key)
+		} else {
+			err = b.Put(op.key, op.val)
+		}
+		if err != nil {
+			return fmt.Errorf("bucket %s key %q: %w", op.bucket, op.key, err)
+		}
+		if bytes.Equal(op.bucket, bOrders) {
+			// bbolt now holds op.val (the very slice): a cached decode of it is stored; any other
+			// cached decode of this order is out of date.
+			if c, ok := tx.orders[string(op.key)]; ok {
+				if sameBytes(c.raw, op.val) {
+					c.stored = true
+					tx.orders[string(op.key)] = c
+				} else {
+					delete(tx.orders, string(op.key))
+				}
 			}
 		}
 	}
-	tx.w = nil
+	clear(tx.w)
+	clear(tx.ops) // let the values go with the batch
+	tx.ops = tx.ops[:0]
 	return nil
 }
 
-func (tx *Tx) put(bucket, key, v []byte) {
-	m := tx.w[string(bucket)]
-	if m == nil {
-		m = map[string]*[]byte{}
-		tx.w[string(bucket)] = m
+// slabSize is the size of the arena chunks values and keys are copied into: one allocation for
+// many small values instead of one each (they live until the batch's commit).
+const slabSize = 32 << 10
+
+// alloc returns n bytes of the arena (length 0, capacity n): the caller appends into it.
+func (tx *Tx) alloc(n int) []byte {
+	if n == 0 {
+		return []byte{} // not nil: nil is a delete
 	}
-	c := make([]byte, len(v))
-	copy(c, v)
-	m[string(key)] = &c
+	if n > slabSize/4 {
+		return make([]byte, 0, n)
+	}
+	if len(tx.slab) < n {
+		tx.slab = make([]byte, slabSize)
+	}
+	b := tx.slab[:0:n]
+	tx.slab = tx.slab[n:]
+	return b
 }
 
-func (tx *Tx) del(bucket, key []byte) {
-	m := tx.w[string(bucket)]
-	if m == nil {
-		m = map[string]*[]byte{}
-		tx.w[string(bucket)] = m
+// write buffers a write (v nil: delete). v must not change afterwards.
+func (tx *Tx) write(bucket, key, v []byte) {
+	var kb [128]byte
+	wk := wkey(kb[:0], bucket, key)
+	if i, ok := tx.w[string(wk)]; ok {
+		tx.ops[i].val = v
+		return
 	}
-	m[string(key)] = nil
+	tx.w[string(wk)] = len(tx.ops)
+	tx.ops = append(tx.ops, wop{bucket: bucket, key: append(tx.alloc(len(key)), key...), val: v})
 }
+
+// put buffers a copy of v under key.
+func (tx *Tx) put(bucket, key, v []byte) {
+	tx.write(bucket, key, append(tx.alloc(len(v)), v...))
+}
+
+func (tx *Tx) del(bucket, key []byte) { tx.write(bucket, key, nil) }
 
 // get reads through the function's own writes, then the batch (already in the bbolt tx).
 func (tx *Tx) get(bucket, key []byte) []byte {
-	if m := tx.w[string(bucket)]; m != nil {
-		if v, ok := m[string(key)]; ok {
-			if v == nil {
-				return nil
-			}
-			return *v
-		}
+	if v, ok := tx.pending(bucket, key); ok {
+		return v
 	}
 	return tx.btx.Bucket(bucket).Get(key)
+}
+
+// pending returns the running function's own write of key (ok false when it wrote none; v nil
+// for a delete).
+func (tx *Tx) pending(bucket, key []byte) (v []byte, ok bool) {
+	if len(tx.ops) == 0 {
+		return nil, false
+	}
+	var kb [128]byte
+	if i, ok := tx.w[string(wkey(kb[:0], bucket, key))]; ok {
+		return tx.ops[i].val, true
+	}
+	return nil, false
 }
 
 func (tx *Tx) invalid(format string, args ...any) {
@@ -385,7 +476,7 @@ func (tx *Tx) Order(id string) (order.Order, bool) {
 		return order.Order{}, false
 	}
 	id = jsonString(id)
-	o, ok, err := tx.decodeOrder(id, tx.get(bOrders, []byte(id)))
+	o, ok, err := tx.readOrder(id)
 	if err != nil {
 		tx.invalid("read order %q: %v", id, err)
 		return order.Order{}, false
@@ -476,15 +567,9 @@ func (tx *Tx) PutOrder(o order.Order) {
 		tx.invalid("order %s: state %q", o.ID, o.State)
 		return
 	}
-	// Keys come from the order as it reads back from JSON (see jsonString). Only invalid UTF-8
-	// reads back differently, and encoding/json writes exactly that as a \ufffd escape (as in
-	// Append), so without one the index strings are already as stored and the decode is skipped.
-	v, err := json.Marshal(o)
-	if err == nil && bytes.Contains(v, []byte(`\ufffd`)) {
-		o = order.Order{}
-		err = json.Unmarshal(v, &o)
-	}
-	if err != nil {
+	// Keys come from the order as it reads back (see jsonString): invalid UTF-8 as U+FFFD, as
+	// JSON records and binary records both keep it (normOrder).
+	if err := normOrder(&o); err != nil {
 		tx.invalid("order %s: %v", o.ID, err)
 		return
 	}
@@ -493,36 +578,29 @@ func (tx *Tx) PutOrder(o order.Order) {
 		return
 	}
 	id := []byte(o.ID)
+	// Each index is written only where it changes: a key already naming this order is left alone
+	// (bbolt's write of a key costs far more than the read that spares it).
+	index := func(bucket []byte, oldKey, newKey string) {
+		if had && oldKey != "" && oldKey != newKey && string(tx.get(bucket, []byte(oldKey))) == o.ID {
+			tx.del(bucket, []byte(oldKey))
+		}
+		if newKey != "" && !(had && oldKey == newKey && string(tx.get(bucket, []byte(newKey))) == o.ID) {
+			tx.write(bucket, []byte(newKey), id)
+		}
+	}
 	// Waybill index: the bound waybill.
-	oldWB, newWB := waybill.Normalize(old.Waybill), waybill.Normalize(o.Waybill)
-	if had && oldWB != "" && oldWB != newWB && string(tx.get(bIdxWaybill, []byte(oldWB))) == o.ID {
-		tx.del(bIdxWaybill, []byte(oldWB))
-	}
-	if newWB != "" {
-		tx.put(bIdxWaybill, []byte(newWB), id)
-	}
+	index(bIdxWaybill, waybill.Normalize(old.Waybill), waybill.Normalize(o.Waybill))
 	// Assigned-waybill index: the waybill the hub assigned (changed or withdrawn by a reassignment).
-	oldAW, newAW := waybill.Normalize(old.AssignedWaybill), waybill.Normalize(o.AssignedWaybill)
-	if had && oldAW != "" && oldAW != newAW && string(tx.get(bIdxAssign, []byte(oldAW))) == o.ID {
-		tx.del(bIdxAssign, []byte(oldAW))
-	}
-	if newAW != "" {
-		tx.put(bIdxAssign, []byte(newAW), id)
-	}
-	oldNo, newNo := strings.TrimSpace(old.ChannelOrderNo), strings.TrimSpace(o.ChannelOrderNo)
-	if had && oldNo != "" && oldNo != newNo && string(tx.get(bIdxChannel, []byte(oldNo))) == o.ID {
-		tx.del(bIdxChannel, []byte(oldNo))
-	}
-	if newNo != "" {
-		tx.put(bIdxChannel, []byte(newNo), id)
-	}
+	index(bIdxAssign, waybill.Normalize(old.AssignedWaybill), waybill.Normalize(o.AssignedWaybill))
+	index(bIdxChannel, strings.TrimSpace(old.ChannelOrderNo), strings.TrimSpace(o.ChannelOrderNo))
 	if !had || old.State != o.State {
 		if had {
 			tx.addCount(old.State, -1)
 		}
 		tx.addCount(o.State, +1)
 	}
-	tx.put(bOrders, id, v)
+	tx.s.scratch = appendOrderRecord(tx.s.scratch[:0], &o)
+	tx.write(bOrders, id, append(tx.alloc(len(tx.s.scratch)), tx.s.scratch...))
 }
 
 func (tx *Tx) addCount(st order.State, d int) {
@@ -549,33 +627,41 @@ func (tx *Tx) Append(e wire.Entry) wire.Entry {
 	if e.At == "" {
 		e.At = wire.Time(tx.s.clk.Now())
 	}
-	// The entry must be sealed as it reads back: encoding/json writes invalid UTF-8 (say, GBK bytes
-	// from a scanner) as \ufffd escapes, which decode to U+FFFD and then re-encode differently, so
-	// an entry sealed with the raw bytes would fail its own hash once read back. encoding/json
-	// writes the escape \ufffd only for invalid bytes (a real U+FFFD is written as is), so an
-	// encoding without it is already stable and is stored as it is; otherwise the entry is read
-	// back from it and sealed again (each field reads back on its own, so this is the entry
-	// normalised first, then sealed).
-	e.Seal(tx.fnHash)
-	v, err := json.Marshal(e)
-	if err == nil && bytes.Contains(v, []byte(`\ufffd`)) {
-		e = wire.Entry{}
-		if err = json.Unmarshal(v, &e); err == nil {
-			e.Seal(tx.fnHash)
-			v, err = json.Marshal(e)
-		}
-	}
-	if err != nil {
-		tx.invalid("entry: %v", err)
-		return e
-	}
-	key := be64(e.Seq)
-	tx.put(bEntries, key, v)
-	if e.OrderID != "" {
-		tx.put(bIdxHistory, append(append([]byte(e.OrderID), 0), key...), []byte{})
-	}
+	// The entry is sealed as it reads back: encoding/json writes invalid UTF-8 (say, GBK bytes
+	// from a scanner) as \ufffd escapes, which decode to U+FFFD, so an entry sealed with the raw
+	// bytes would fail its own hash once read back (by the hub, or Verify). normEntry makes those
+	// replacements first; then the hash covers the canonical JSON (wire.Entry.Canonical, written
+	// by appendEntryJSON) and the stored record is the binary one.
+	normEntry(&e)
+	tx.seal(&e, tx.fnHash)
+	tx.store(&e)
 	tx.fnSeq, tx.fnHash = e.Seq, e.Hash
 	return e
+}
+
+// seal sets e's PrevHash and Hash as wire.Entry.Seal does, without reflection: SHA-256 over the
+// previous hash and the canonical JSON (appendEntryJSON writes json.Marshal's bytes).
+func (tx *Tx) seal(e *wire.Entry, prevHash string) {
+	e.PrevHash = prevHash
+	buf := append(tx.s.scratch[:0], prevHash...)
+	buf = appendEntryJSON(buf, e, true)
+	tx.s.scratch = buf
+	sum := sha256.Sum256(buf)
+	var h [2 * sha256.Size]byte
+	hex.Encode(h[:], sum[:])
+	e.Hash = string(h[:])
+}
+
+// store buffers e's binary record and its history key.
+func (tx *Tx) store(e *wire.Entry) {
+	key := binary.BigEndian.AppendUint64(tx.alloc(8), e.Seq)
+	tx.s.scratch = appendEntryRecord(tx.s.scratch[:0], e)
+	tx.write(bEntries, key, append(tx.alloc(len(tx.s.scratch)), tx.s.scratch...))
+	if e.OrderID != "" {
+		hk := tx.alloc(len(e.OrderID) + 9)
+		hk = append(append(append(hk, e.OrderID...), 0), key...)
+		tx.write(bIdxHistory, hk, []byte{})
+	}
 }
 
 // Meta returns the agent state stored under key (nil if none).

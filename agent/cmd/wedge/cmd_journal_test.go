@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -93,7 +94,9 @@ func flipAt(t *testing.T, path string, seq int) []byte {
 	if err != nil {
 		t.Fatal(err)
 	}
-	at := bytes.Index(data, []byte(fmt.Sprintf(`"seq":%d,`, seq)))
+	// The entry's key (8-byte big endian seq), then its record (binary: first byte 1).
+	key := binary.BigEndian.AppendUint64(nil, uint64(seq))
+	at := bytes.Index(data, append(key, 1))
 	if at < 0 {
 		t.Fatalf("entry %d not found in %s", seq, path)
 	}
@@ -134,11 +137,11 @@ func TestRunDamagedJournal(t *testing.T) {
 		// The file opens, but an order the agent reads at start does not read back.
 		{"an order garbled", func() []byte {
 			b := bytes.Clone(raw)
-			at := bytes.Index(b, []byte(`{"order_id":"ORD-0005"`))
+			at := bytes.Index(b, []byte("\x01\x08ORD-0005")) // a binary record: tag, id's length, id
 			if at < 0 {
 				t.Fatal("order ORD-0005 not found in the file")
 			}
-			for i := at + 30; i < at+38; i++ {
+			for i := at + 12; i < at+20; i++ {
 				b[i] ^= 0xFF
 			}
 			return b

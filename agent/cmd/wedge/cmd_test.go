@@ -119,7 +119,7 @@ func TestJournalVerify(t *testing.T) {
 		if v == nil {
 			t.Fatal("entry 3 not found under the expected key")
 		}
-		return b.Put(key[:], bytes.Replace(v, []byte(`"O2"`), []byte(`"O9"`), 1))
+		return b.Put(key[:], bytes.Replace(v, []byte("O2"), []byte("O9"), 1)) // the order id, in either record encoding
 	})
 	db.Close()
 	if err != nil {

@@ -71,9 +71,9 @@ func TestTrackingEventsRelayedSigned(t *testing.T) {
 	}
 	post(`{"carrier":"sf","waybill":"SF1234567890123","event":"delivered","at":"2026-01-23T15:00:00+08:00"}`, http.StatusOK)
 	post(`{"carrier":"sf","waybill":"SF1234567890123","event":"in_transit","at":"2026-01-22T20:00:00+08:00"}`, http.StatusOK)
-	post(`{"carrier":"sf","waybill":"SF1234567890123","event":"delivered","at":"2026-01-23T15:00:00+08:00"}`, http.StatusOK) // a repeat
+	post(`{"carrier":"sf","waybill":"SF1234567890123","event":"delivered","at":"2026-01-23T15:00:00+08:00"}`, http.StatusOK)        // a repeat
 	post(`{"carrier":"sf","waybill":"SF0000000000999","event":"in_transit","at":"2026-01-22T20:00:00+08:00"}`, http.StatusAccepted) // unknown
-	post(`{"carrier":"sf","waybill":"SF1234567890456","event":"exception","at":"2026-01-22T21:00:00+08:00"}`, http.StatusOK)     // sz02
+	post(`{"carrier":"sf","waybill":"SF1234567890456","event":"exception","at":"2026-01-22T21:00:00+08:00"}`, http.StatusOK)        // sz02
 	post(`{"carrier":"sf","waybill":"SF1234567890123","event":"first_scan","at":"2026-01-22T17:00:00+08:00"}`, http.StatusOK)
 
 	byType := func(ag *agent, typ string) []wire.OrderMsg {

@@ -15,8 +15,8 @@ import (
 )
 
 // Carrier events in a real browser: the order found by search shows its latest carrier event
-// (Chinese first, English on the toggle), each carrier note of its history reads as the event,
-// and a carrier exception is a popup.
+// (Chinese first, English on the toggle), and so does an intercepted order's exception queue
+// line; each carrier note of its history reads as the event, and a carrier exception is a popup.
 func TestBrowserCarrierEvents(t *testing.T) {
 	exe := consoletest.Chromium(t)
 	e := newEnv(t, nil)
@@ -26,6 +26,9 @@ func TestBrowserCarrierEvents(t *testing.T) {
 	note.From, note.To = string(order.PickedUp), string(order.PickedUp)
 	e.src.AddOrder(console.OrderView{Order: order.Order{ID: "O7", ChannelOrderNo: "TB77", State: order.PickedUp, Waybill: "SF1234567890123", Carrier: "sf", Tracking: inTransit},
 		History: []wire.Entry{note}})
+	// An order intercepted after pickup: its exception queue line says where the parcel is.
+	e.src.AddOrder(console.OrderView{Order: order.Order{ID: "X8", State: order.PickedUp, Tracking: inTransit,
+		Intercept: order.Intercept{ID: 8, Status: wire.InterceptAfterPickup, At: t0}}})
 	ctx := consoletest.Browser(t, exe, 1400, 900)
 	ctx, cancel := context.WithTimeout(ctx, 90*time.Second)
 	defer cancel()
@@ -33,6 +36,12 @@ func TestBrowserCarrierEvents(t *testing.T) {
 		chromedp.SendKeys(css(`#search-code`), "TB77"), chromedp.Click(css(`#search-form button`)), chromedp.WaitVisible(css(`#carrier-ev`)))
 	if err != nil {
 		t.Fatal(err)
+	}
+	if err := chromedp.Do(ctx, chromedp.WaitVisible(css(`tr.exception[data-order="X8"] .carrier-ev`))); err != nil {
+		t.Fatal(err)
+	}
+	if line, _ := chromedp.Run(ctx, chromedp.Text(css(`tr.exception[data-order="X8"]`))); !strings.Contains(line, "运输中") {
+		t.Fatalf("exception line %q", line)
 	}
 	latest, _ := chromedp.Run(ctx, chromedp.Text(css(`#carrier-ev`)))
 	hist, _ := chromedp.Run(ctx, chromedp.Text(css(`table.hist`)))

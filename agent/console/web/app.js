@@ -215,7 +215,9 @@
       const b = el("button", { class: "for-supervisor resolve-btn", "data-order": x.order_id }, t("resolve"));
       b.addEventListener("click", () => openResolve(x));
       tb.append(el("tr", { class: "exception " + x.status, "data-order": x.order_id }, el("td", {}, x.order_id), el("td", {}, stateLabel(x.state)),
-        el("td", {}, msg(x.message) + (x.reason ? " (" + x.reason + ")" : "")), el("td", {}, hhmm(x.since)), el("td", {}, b)));
+        el("td", {}, msg(x.message) + (x.reason ? " (" + x.reason + ")" : ""),
+          x.carrier_event ? el("span", { class: "carrier-ev" }, " · " + t("carrierEv") + ": " + carrierLabel(x.carrier_event.event) + " " + hhmm(x.carrier_event.at)) : ""),
+        el("td", {}, hhmm(x.since)), el("td", {}, b)));
     }
     if (!exceptions.length) tb.append(el("tr", {}, el("td", {}, t("none"))));
   }

@@ -54,6 +54,8 @@ func DecideMsg(o Order, known bool, m wire.OrderMsg, env MsgEnv) Decision {
 		return d.intercept()
 	case wire.TypeFirstScan:
 		return d.firstScan()
+	case wire.TypeTracking:
+		return d.tracking()
 	}
 	return d.refuse(Order{}, ReasonUnsupported, "unknown message type "+m.Type)
 }

@@ -163,6 +163,8 @@ type Order struct {
 	// the order waits in 已打单 for the courier's first scan (see pickup.go).
 	HandedOverAt time.Time `json:"handed_over_at,omitzero"`
 	Overdue      bool      `json:"overdue,omitempty"` // an overdue alert was raised (once per order)
+	// Tracking is the latest carrier event the hub relayed (by the carrier's time), see tracking.go.
+	Tracking CarrierEvent `json:"tracking,omitzero"`
 }
 
 // Action is what an attempt tries to do.

@@ -173,6 +173,8 @@ const (
 	AlertUnplugged     = "unplugged"
 	AlertOverdue       = "overdue"
 	AlertIntakeLatency = "intake_latency"
+	// AlertCarrierException: the hub relayed a carrier exception event (快递异常) for an order.
+	AlertCarrierException = "carrier_exception"
 )
 
 // Alert is a popup that stays until acknowledged.

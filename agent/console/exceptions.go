@@ -34,6 +34,8 @@ type Exception struct {
 	Since          time.Time     `json:"since,omitzero"`
 	Message        order.Message `json:"message"` // what to do
 	Actions        []string      `json:"actions"` // the resolutions that apply (order.Resolve*)
+	// CarrierEvent is the order's latest carrier event, if the hub relayed one (where the parcel is).
+	CarrierEvent *order.CarrierEvent `json:"carrier_event,omitempty"`
 }
 
 // ExceptionOf is the queue line of order o (o has an open intercept).
@@ -43,6 +45,10 @@ func ExceptionOf(o order.Order) Exception {
 		Actions: []string{order.ResolveRelease, order.ResolveCancel, order.ResolveReturnToStock}}
 	if o.Intercept.Status == wire.InterceptAfterPickup {
 		e.Actions = []string{order.ResolveAcknowledge}
+	}
+	if o.Tracking.Event != "" {
+		ev := o.Tracking
+		e.CarrierEvent = &ev
 	}
 	return e
 }

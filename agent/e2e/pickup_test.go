@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"maps"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -78,7 +79,7 @@ func TestCarrierFirstScanPickup(t *testing.T) {
 	ho, _ := h.order(orders[0].OrderID)
 	carrier := 0
 	for _, e := range ho.History {
-		if e.Trigger == "carrier" && e.To == "picked_up" {
+		if e.Kind == "step" && e.Trigger == "carrier" && e.To == "picked_up" { // not the carrier notes, which move nothing
 			carrier++
 		}
 	}
@@ -88,5 +89,42 @@ func TestCarrierFirstScanPickup(t *testing.T) {
 	// Order 1 got no first scan: still 已打单.
 	if s := dock.orderState(t, orders[1].OrderID); s != "waybill_printed" {
 		t.Fatalf("order 1 without a first scan is %s", s)
+	}
+
+	// Every carrier event reaches both PCs (tracking messages): each journals it once as a note
+	// with trigger carrier that moves nothing, and shows the latest. Order 1's in_transit and
+	// delivered, without a first scan, leave it 已打单 everywhere.
+	post(`{"carrier":"sf","waybill":"` + orders[0].Waybill + `","event":"delivered","at":"2026-01-23T15:00:00+08:00"}`)
+	post(`{"carrier":"sf","waybill":"` + orders[1].Waybill + `","event":"delivered","at":"2026-01-23T16:00:00+08:00"}`)
+	post(`{"carrier":"sf","waybill":"` + orders[1].Waybill + `","event":"in_transit","at":"2026-01-22T12:00:00+08:00"}`)
+	post(`{"carrier":"sf","waybill":"` + orders[0].Waybill + `","event":"delivered","at":"2026-01-23T15:00:00+08:00"}`) // a repeat
+	// Last, so that once the PCs have it a relayed repeat would have reached them too.
+	post(`{"carrier":"sf","waybill":"` + orders[1].Waybill + `","event":"accepted","at":"2026-01-22T09:00:00+08:00"}`)
+	want := map[string]map[string]int{
+		orders[0].OrderID: {"in_transit": 1, "first_scan": 1, "delivered": 1},
+		orders[1].OrderID: {"in_transit": 1, "delivered": 1, "accepted": 1},
+	}
+	for _, a := range []*agentProc{pack, dock} {
+		for id, w := range want {
+			waitFor(t, 60*time.Second, a.name+" journals the carrier events of "+id, func() bool {
+				o, ok := a.tracked(t, id)
+				return ok && o.Order.Tracking.Event == "delivered" && len(carrierNotes(o.History)) == len(w)
+			})
+		}
+	}
+	// The repeat of order 0's delivered was not relayed twice.
+	for _, a := range []*agentProc{pack, dock} {
+		for id, w := range want {
+			o, _ := a.tracked(t, id)
+			if got := carrierNotes(o.History); !maps.Equal(got, w) {
+				t.Fatalf("%s: carrier notes of %s %v, want %v", a.name, id, got, w)
+			}
+		}
+		if s := a.orderState(t, orders[1].OrderID); s != "waybill_printed" {
+			t.Fatalf("%s: in_transit and delivered without a first scan made order 1 %s", a.name, s)
+		}
+	}
+	if ho, _ := h.order(orders[1].OrderID); ho.State != "waybill_printed" {
+		t.Fatalf("hub: order 1 is %s after carrier events without a first scan", ho.State)
 	}
 }

@@ -277,7 +277,7 @@ func (tx *Tx) restore(e wire.Entry) {
 // replayOrder re-creates the order change an entry records: an intake creates the order (or fills
 // in its data, or assigns its waybill), an update applies the newer version of its data, a step or
 // merge moves it to the entry's to-state with the waybill and times that go with it, an overdue
-// entry marks it, a handed_over note sets the handover mark; every change also restores the label version and the intercept the entry leaves
+// entry marks it, a handed_over note sets the handover mark, a carrier event's note the latest carrier event; every change also restores the label version and the intercept the entry leaves
 // (order.RestoreMarks), so the outdated label and the intercept flag come back. The entries carry
 // what the agent decided, so nothing is decided again here (no breaker, no contract check). What
 // entries do not carry is lost: times are the entries' times.
@@ -318,6 +318,15 @@ func replayOrder(tx *Tx, e wire.Entry) {
 		}
 		o.Overdue = true
 	case wire.KindNote:
+		// A carrier event relayed by the hub: the latest one is the order's (the console shows it).
+		if ev, ok := order.ParseCarrierNote(e); ok {
+			n, changed := o.WithCarrierEvent(ev)
+			if !known || !changed {
+				return
+			}
+			o = n
+			break
+		}
 		// The handed_over mark of a handover under carrier_first_scan: without it, no PC would
 		// journal the courier's first scan after a rebuild.
 		if !known || e.Reason != order.NoteHandedOver || o.State != order.WaybillPrinted || !o.HandedOverAt.IsZero() {

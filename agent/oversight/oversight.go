@@ -282,6 +282,9 @@ func (o *Oversight) observe(ctx context.Context) {
 		if s, ok := refusalScan(e, now); ok {
 			o.con.Publish(console.ScanEvent(s))
 		}
+		if a, ok := carrierException(e, now); ok {
+			o.con.Publish(console.AlertEvent(a))
+		}
 		o.intake.add(e)
 	})
 	lat, raised := o.intake.observe(now)

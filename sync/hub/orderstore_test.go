@@ -133,8 +133,9 @@ func TestNewerOrderRecordRefused(t *testing.T) {
 
 // agentOnly are order.Order fields the hub's record leaves out on purpose: the overdue flag and the
 // time the overdue clock starts (QueuedSince) belong to an agent's supervision of its own floor, and
-// the handed_over mark (HandedOverAt) to the PC that journaled the handover (the hub has its note).
-var agentOnly = []string{"Overdue", "QueuedSince", "HandedOverAt"}
+// the handed_over mark (HandedOverAt) to the PC that journaled the handover (the hub has its note),
+// and the latest carrier event (Tracking) is the PC's copy of what the hub keeps in its tracking store.
+var agentOnly = []string{"Overdue", "QueuedSince", "HandedOverAt", "Tracking"}
 
 // Every field of order.Order survives the hub's record (or is listed as agent-only), and the
 // record's JSON names are the hub's schema: a field added to or renamed in order.Order fails here

@@ -222,7 +222,8 @@ func parseKuaidi100(param string) ([]TrackingEvent, error) {
 
 // storeTracking stores events with the order their waybill belongs to, in one transaction. A new
 // first scan of a known order of a carrier_first_scan site is numbered in the site's downlink in
-// the same transaction and published after the commit.
+// the same transaction and published after the commit; so is every new event of a known order, as
+// a tracking message to the order's site (tracking_relay.go). A repeat relays nothing.
 func (h *Hub) storeTracking(ctx context.Context, events []TrackingEvent, by string) (stored int, orderID string, err error) {
 	now := h.clk.Now().UTC()
 	var down *group
@@ -244,6 +245,11 @@ func (h *Hub) storeTracking(ctx context.Context, events []TrackingEvent, by stri
 			}
 			if ok && o != "" && e.Event == TrackFirstScan {
 				if err := down.firstScanned(o, e); err != nil {
+					return err
+				}
+			}
+			if ok && o != "" {
+				if err := down.relayTracking(o, e); err != nil {
 					return err
 				}
 			}

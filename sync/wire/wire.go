@@ -272,7 +272,31 @@ const (
 	// the pickup policy carrier_first_scan. Agents that predate it journal it as a malformed message
 	// (unknown type) and consume its hseq; they keep 已揽收 on the handover scan.
 	TypeFirstScan = "first_scan"
+	// TypeTracking relays every carrier event of an order (carrier tracking) to its site, under
+	// both pickup policies: the agents journal it as a note that moves nothing (trigger carrier).
+	// first_scan stays its own message (it alone may make an order 已揽收 under
+	// carrier_first_scan); agents that predate tracking journal it as a malformed message and
+	// consume its hseq.
+	TypeTracking = "tracking"
 )
+
+// Carrier events: the event of a tracking message, as the hub stores them.
+const (
+	CarrierAccepted  = "accepted"   // the carrier has the order, no physical scan yet
+	CarrierFirstScan = "first_scan" // the courier's first scan of the parcel
+	CarrierInTransit = "in_transit"
+	CarrierDelivered = "delivered"
+	CarrierException = "exception" // a problem parcel, refused or returned
+)
+
+// ValidCarrierEvent reports whether s is one of the carrier events ("" is not).
+func ValidCarrierEvent(s string) bool {
+	switch s {
+	case CarrierAccepted, CarrierFirstScan, CarrierInTransit, CarrierDelivered, CarrierException:
+		return true
+	}
+	return false
+}
 
 // Intercept statuses, on entries (intercept) and state messages (intercept).
 const (
@@ -303,6 +327,7 @@ func ValidIntercept(s string) bool {
 //	intercept    {order_id, reason}
 //	state        {order_id, state, waybill?, label_version?, intercept_id?, intercept?}
 //	first_scan   {order_id, carrier, waybill, at}
+//	tracking     {order_id, carrier, waybill, event, at}
 //
 // HSeq is the hub's per-site downlink sequence (set by the hub when it publishes; 0 for messages
 // from elsewhere). Agents remember the highest one they applied and ask for a catch-up on a gap.
@@ -334,8 +359,10 @@ type OrderMsg struct {
 	LabelVersion uint64 `json:"label_version,omitempty"`
 	InterceptID  uint64 `json:"intercept_id,omitempty"`
 	Intercept    string `json:"intercept,omitempty"`
-	// At (first_scan) is the carrier's scan time, RFC 3339.
+	// At (first_scan, tracking) is the carrier's scan time, RFC 3339.
 	At string `json:"at,omitempty"`
+	// Event (tracking) is the carrier event, one of the Carrier* constants.
+	Event string `json:"event,omitempty"`
 }
 
 // ParseDownlink parses a downlink payload: one JSON object or an array of them. A payload that is not
@@ -421,6 +448,17 @@ func (m OrderMsg) Validate() error {
 			if err := need(f[0], f[1]); err != nil {
 				return err
 			}
+		}
+		_, err := ParseTime(m.At)
+		return err
+	case TypeTracking:
+		for _, f := range [][2]string{{"order_id", m.OrderID}, {"waybill", m.Waybill}, {"event", m.Event}, {"at", m.At}} {
+			if err := need(f[0], f[1]); err != nil {
+				return err
+			}
+		}
+		if !ValidCarrierEvent(m.Event) {
+			return fmt.Errorf("%w: tracking message with event %q", ErrInvalid, m.Event)
 		}
 		_, err := ParseTime(m.At)
 		return err

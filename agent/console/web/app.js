@@ -19,6 +19,7 @@
       settings: "生效设置", src_file: "配置文件", src_default: "默认值", src_hub: "中心指令", fileSays: "文件值",
       intakeLat: "订单到达延迟（支付→到达本机）", latMedian: "近 10 分钟中位数", latLimit: "预警上限", latMax: "最长",
       latUnmeasured: "未计入（无支付时间 / 支付时间晚于到达）", orders: "单",
+      carrierEv: "快递动态",
     },
     en: {
       title: "Supervisor console", connecting: "connecting…", connected: "live", disconnected: "disconnected, retrying…",
@@ -37,6 +38,7 @@
       settings: "Effective settings", src_file: "config file", src_default: "default", src_hub: "hub command", fileSays: "file says",
       intakeLat: "Intake latency (paid → here)", latMedian: "Median, last 10 min", latLimit: "alert above", latMax: "max",
       latUnmeasured: "Not measured (no paid_at / paid after arrival)", orders: "orders",
+      carrierEv: "Carrier",
     },
   };
   const STATES = [
@@ -44,6 +46,11 @@
     ["pending_allocation", "待分仓", "pending allocation"], ["waybill_printed", "已打单", "waybill printed"],
     ["picked_up", "已揽收", "picked up"], ["cancelled", "已取消", "cancelled"],
   ];
+  // Carrier events relayed by the hub (order.CarrierEventLabel).
+  const CARRIER = {
+    accepted: ["快递已接单", "accepted by the carrier"], first_scan: ["已揽件（首扫）", "first scan by the courier"],
+    in_transit: ["运输中", "in transit"], delivered: ["已签收", "delivered"], exception: ["快递异常", "carrier exception"],
+  };
   let lang = localStorage.getItem("wedge.lang") === "en" ? "en" : "zh";
   let me = { role: "viewer", csrf: "" };
   let board = null, feed = [], alerts = new Map(), lastSearch = null, connKey = "connecting";
@@ -52,6 +59,11 @@
   const $ = (id) => document.getElementById(id);
   const t = (k) => T[lang][k] || k;
   const msg = (m) => (m ? (lang === "zh" ? m.zh || m.en : m.en || m.zh) : "");
+  const carrierLabel = (ev) => { const x = CARRIER[ev]; return x ? (lang === "zh" ? x[0] : x[1]) : ev; };
+  // carrierNote is a carrier event's journal note read back ("" for any other entry): the event's
+  // label and the carrier's time, which leads the entry's detail.
+  const carrierNote = (e) => (e.kind === "note" && e.trigger === "carrier" && (e.reason || "").startsWith("carrier_")
+    ? carrierLabel(e.reason.slice(8)) + " " + hhmm((e.detail || "").split(" ")[0]) : "");
   const stateLabel = (s) => { const x = STATES.find((r) => r[0] === s); return x ? (lang === "zh" ? x[1] : x[2]) : s; };
   const dur = (ns) => { if (!ns) return "0s"; let s = Math.round(ns / 1e9); const h = Math.floor(s / 3600); s -= h * 3600; const m = Math.floor(s / 60); s -= m * 60; return (h ? h + "h" : "") + (h || m ? m + "m" : "") + s + "s"; };
   const hhmm = (iso) => { if (!iso) return "–"; const d = new Date(iso); return isNaN(d) ? "–" : d.toLocaleTimeString(lang === "zh" ? "zh-CN" : "en-GB", { hour12: false }); };
@@ -181,7 +193,9 @@
     if (!lastSearch) return;
     if (lastSearch.error) { box.append(el("p", { class: "err" }, lastSearch.error)); return; }
     const o = lastSearch.order;
-    box.append(el("p", {}, el("b", {}, o.order_id), " · " + stateLabel(o.state) + (o.waybill ? " · " + o.waybill : "") + (o.channel_order_no ? " · " + o.channel_order_no : "")));
+    box.append(el("p", {}, el("b", {}, o.order_id), " · " + stateLabel(o.state) + (o.waybill ? " · " + o.waybill : "") + (o.channel_order_no ? " · " + o.channel_order_no : ""),
+      o.tracking && o.tracking.event ? el("span", { class: "carrier-ev", id: "carrier-ev", "data-event": o.tracking.event },
+        " · " + t("carrierEv") + ": " + carrierLabel(o.tracking.event) + " " + hhmm(o.tracking.at)) : ""));
     if (lastSearch.next) {
       const b = el("button", { class: "for-supervisor", id: "confirm-btn" }, t("nextStep"));
       b.addEventListener("click", () => openConfirm(o, lastSearch.next));
@@ -190,7 +204,7 @@
     const tb = el("tbody");
     for (const e of lastSearch.history || []) tb.append(el("tr", {}, el("td", {}, e.seq), el("td", {}, hhmm(e.at)), el("td", {}, e.kind),
       el("td", {}, (e.from ? stateLabel(e.from) : "") + (e.to ? " → " + stateLabel(e.to) : "")), el("td", {}, e.trigger || ""),
-      el("td", {}, e.operator || ""), el("td", {}, e.reason || e.detail || "")));
+      el("td", {}, e.operator || ""), el("td", {}, carrierNote(e) || e.reason || e.detail || "")));
     box.append(el("h3", {}, t("history")), el("table", { class: "hist" }, tb));
   }
   function renderExceptions() {
@@ -201,7 +215,9 @@
       const b = el("button", { class: "for-supervisor resolve-btn", "data-order": x.order_id }, t("resolve"));
       b.addEventListener("click", () => openResolve(x));
       tb.append(el("tr", { class: "exception " + x.status, "data-order": x.order_id }, el("td", {}, x.order_id), el("td", {}, stateLabel(x.state)),
-        el("td", {}, msg(x.message) + (x.reason ? " (" + x.reason + ")" : "")), el("td", {}, hhmm(x.since)), el("td", {}, b)));
+        el("td", {}, msg(x.message) + (x.reason ? " (" + x.reason + ")" : ""),
+          x.carrier_event ? el("span", { class: "carrier-ev" }, " · " + t("carrierEv") + ": " + carrierLabel(x.carrier_event.event) + " " + hhmm(x.carrier_event.at)) : ""),
+        el("td", {}, hhmm(x.since)), el("td", {}, b)));
     }
     if (!exceptions.length) tb.append(el("tr", {}, el("td", {}, t("none"))));
   }

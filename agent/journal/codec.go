@@ -29,7 +29,14 @@ import (
 // the same in both encodings, and the hash chain stays defined over an entry's canonical JSON
 // (wire.Entry.Canonical), which the hub and auditors recompute: entryJSON writes those bytes
 // without reflection, byte for byte what encoding/json writes (tests compare the two).
-const recBinary byte = 0x01
+//
+// The tag byte versions the layout: recBinary1 records (the first layout) lack the fields added
+// since (an order message's carrier event, an order's latest carrier event) and read them as
+// zero; recBinary is what this wedge writes.
+const (
+	recBinary1 byte = 0x01
+	recBinary  byte = 0x02
+)
 
 // errRecord is a stored record that does not decode.
 var errRecord = errors.New("record does not decode")
@@ -88,7 +95,7 @@ func normEntry(e *wire.Entry) {
 		c := *m
 		normStrings(&c.Type, &c.OrderID, &c.Channel, &c.ChannelOrderNo, &c.BuyerID, &c.OrderedAt, &c.PaidAt,
 			&c.Payment, &c.Carrier, &c.Waybill, &c.Recipient, &c.RecipientName, &c.RecipientPhone,
-			&c.RecipientAddress, &c.Reason, &c.State, &c.Intercept, &c.At)
+			&c.RecipientAddress, &c.Reason, &c.State, &c.Intercept, &c.At, &c.Event)
 		c.SKUs = normList(c.SKUs)
 		e.Order = &c
 	}
@@ -97,7 +104,7 @@ func normEntry(e *wire.Entry) {
 func orderMsgValid(m *wire.OrderMsg) bool {
 	for _, s := range [...]string{m.Type, m.OrderID, m.Channel, m.ChannelOrderNo, m.BuyerID, m.OrderedAt, m.PaidAt,
 		m.Payment, m.Carrier, m.Waybill, m.Recipient, m.RecipientName, m.RecipientPhone, m.RecipientAddress,
-		m.Reason, m.State, m.Intercept, m.At} {
+		m.Reason, m.State, m.Intercept, m.At, m.Event} {
 		if !utf8.ValidString(s) {
 			return false
 		}
@@ -116,11 +123,12 @@ func normOrder(o *order.Order) error {
 	st := string(o.State)
 	normStrings(&o.ID, &o.Channel, &o.ChannelOrderNo, &o.BuyerID, &o.Payment, &o.Recipient, &o.RecipientName,
 		&o.RecipientPhone, &o.RecipientAddress, &o.Intercept.Status, &o.Intercept.Reason, &o.Intercept.By,
-		&o.Intercept.Note, &o.Carrier, &o.AssignedWaybill, &o.Waybill, &st)
+		&o.Intercept.Note, &o.Carrier, &o.AssignedWaybill, &o.Waybill, &st,
+		&o.Tracking.Event, &o.Tracking.Carrier, &o.Tracking.Waybill)
 	o.State = order.State(st)
 	o.SKUs = normList(o.SKUs)
 	for _, t := range [...]*time.Time{&o.OrderedAt, &o.PaidAt, &o.Intercept.At, &o.Intercept.ResolvedAt, &o.StateSince,
-		&o.PendingSince, &o.QueuedSince, &o.ReceivedAt, &o.PrintedAt, &o.PickedUpAt, &o.HandedOverAt} {
+		&o.PendingSince, &o.QueuedSince, &o.ReceivedAt, &o.PrintedAt, &o.PickedUpAt, &o.HandedOverAt, &o.Tracking.At} {
 		var err error
 		if *t, err = jsonTime(*t); err != nil {
 			return err
@@ -232,6 +240,7 @@ func appendEntryRecord(dst []byte, e *wire.Entry) []byte {
 		dst = binary.AppendUvarint(dst, m.InterceptID)
 		dst = putStr(dst, m.Intercept)
 		dst = putStr(dst, m.At)
+		dst = putStr(dst, m.Event)
 	}
 	dst = putStr(dst, e.At)
 	dst = putStr(dst, e.PrevHash)
@@ -268,7 +277,11 @@ func appendOrderRecord(dst []byte, o *order.Order) []byte {
 	for _, t := range [...]time.Time{o.StateSince, o.PendingSince, o.QueuedSince, o.ReceivedAt, o.PrintedAt, o.PickedUpAt, o.HandedOverAt} {
 		dst = putTime(dst, t)
 	}
-	return putBool(dst, o.Overdue)
+	dst = putBool(dst, o.Overdue)
+	for _, s := range [...]string{o.Tracking.Event, o.Tracking.Carrier, o.Tracking.Waybill} {
+		dst = putStr(dst, s)
+	}
+	return putTime(dst, o.Tracking.At)
 }
 
 // --- binary records: reading ---------------------------------------------------------------------
@@ -278,6 +291,7 @@ func appendOrderRecord(dst []byte, o *order.Order) []byte {
 type reader struct {
 	s   string
 	off int
+	ver byte // the tag byte: which layout
 	err error
 }
 
@@ -414,10 +428,10 @@ func (r *reader) end() error {
 }
 
 func newReader(v []byte) *reader {
-	if len(v) == 0 || v[0] != recBinary {
+	if len(v) == 0 || v[0] != recBinary && v[0] != recBinary1 {
 		return &reader{err: fmt.Errorf("%w: unknown encoding", errRecord)}
 	}
-	return &reader{s: string(v), off: 1}
+	return &reader{s: string(v), off: 1, ver: v[0]}
 }
 
 // decodeEntryRecord decodes a stored entry in either encoding.
@@ -455,6 +469,9 @@ func decodeEntryRecord(v []byte) (wire.Entry, error) {
 		m.InterceptID = r.uvarint()
 		m.Intercept = r.str()
 		m.At = r.str()
+		if r.ver >= recBinary {
+			m.Event = r.str()
+		}
 		e.Order = m
 	}
 	e.At = r.str()
@@ -503,6 +520,12 @@ func decodeOrderRecord(v []byte) (order.Order, error) {
 		*p = r.time()
 	}
 	o.Overdue = r.bool()
+	if r.ver >= recBinary {
+		for _, p := range [...]*string{&o.Tracking.Event, &o.Tracking.Carrier, &o.Tracking.Waybill} {
+			*p = r.str()
+		}
+		o.Tracking.At = r.time()
+	}
 	if err := r.end(); err != nil {
 		return order.Order{}, err
 	}
@@ -570,6 +593,7 @@ func appendEntryJSON(dst []byte, e *wire.Entry, canonical bool) []byte {
 		dst = optUint(dst, `,"intercept_id":`, m.InterceptID)
 		dst = optStr(dst, `,"intercept":`, m.Intercept)
 		dst = optStr(dst, `,"at":`, m.At)
+		dst = optStr(dst, `,"event":`, m.Event)
 		dst = append(dst, '}')
 	}
 	dst = append(dst, `,"at":`...)

@@ -20,7 +20,7 @@ func TestFalseCompletions(t *testing.T) {
 	orders[2].FirstScanAt = at("2026-12-01T05:00:00Z")
 	orders = append(orders, central.Order{ID: "G", Site: "S1", State: order.PickedUp, Waybill: "SF9",
 		FirstScanAt: at("2026-12-01T20:00:00Z"),
-		History: []central.Entry{{Site: "S1", Agent: "pc1", Kind: wire.KindNote, Reason: order.NoteHandedOver, At: at("2026-12-01T02:00:00Z")}}})
+		History:     []central.Entry{{Site: "S1", Agent: "pc1", Kind: wire.KindNote, Reason: order.NoteHandedOver, At: at("2026-12-01T02:00:00Z")}}})
 	now := at("2026-12-02T00:30:00Z")
 	got := central.FalseCompletions(orders, nil, now)
 	if len(got) != 3 || got[0].OrderID != "G" || got[1].OrderID != "A" || got[2].OrderID != "B" {

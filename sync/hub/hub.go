@@ -236,6 +236,7 @@ type Hub struct {
 	measures   *central.Measures
 	reportAt   string          // "HH:MM" or "off"
 	reportDone chan struct{}   // closed when the daily report's goroutine ended
+	rulesDone  chan struct{}   // closed when the rules' tick ended (rules_tick.go)
 	ewb        EWaybillOptions // with defaults
 	waybiller  *waybiller      // nil: no provider
 }
@@ -341,6 +342,7 @@ func New(ctx context.Context, opts Options) (_ *Hub, err error) {
 		return nil, err
 	}
 	h.startReports()
+	h.startRules()
 	go func() {
 		defer close(h.httpDone)
 		if err := h.srv.Serve(h.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -432,6 +434,7 @@ func (h *Hub) Stop(ctx context.Context) error {
 			h.dispatch.stop() // before the owner closes the store
 		}
 		<-h.reportDone    // it writes to the store: done before the owner closes it
+		<-h.rulesDone     // likewise
 		h.stopWaybiller() // before the owner drains: its last answers are committed
 		close(h.stopc)
 	})

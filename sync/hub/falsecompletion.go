@@ -59,6 +59,20 @@ func (h *Hub) countFalseCompletions(ctx context.Context, orders []central.Order,
 	})
 }
 
+// falseCompletionNote queues the 伪完成 notice of a handover recorded under carrier_first_scan
+// (the handed_over note: the order stays 已打单 until the courier's first scan), due the rule's
+// After from the note's time, as falseCompletionRule does for a handover step.
+func (g *group) falseCompletionNote(rec orderRec, e wire.Entry) error {
+	if rec.Order.State != order.WaybillPrinted {
+		return nil // picked up or cancelled meanwhile: nothing to wait for
+	}
+	wb := e.Waybill
+	if wb == "" {
+		wb = rec.Order.Waybill
+	}
+	return g.queueFalseCompletion(rec, wb, entryTime(e, g.now))
+}
+
 // listFalseCompletion: the open 伪完成 (no carrier first scan yet), by handover time then order
 // id; since defaults to DefaultFalseCompletionSince before now.
 func (h *Hub) listFalseCompletion(tx Tx, f ListFilter, a *ListAnswer, limit int) error {

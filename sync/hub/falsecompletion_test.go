@@ -24,7 +24,7 @@ type listResp struct {
 // GET /v1/lists/false_completion for its site once 12 h have passed (with the waybill, carrier,
 // handover time, PC, station and device), notified to the supervisors and counted under
 // logistics_gap; a first_scan POSTed to /v1/tracking takes it off the list. An order of a
-// carrier_first_scan-style handover (the handed_over note) is listed the same way.
+// carrier_first_scan-style handover (the handed_over note) is listed and notified the same way.
 func TestFalseCompletionListed(t *testing.T) {
 	clk := clock.NewFake(t0)
 	rcv := newReceiver(t, clk)
@@ -83,13 +83,14 @@ func TestFalseCompletionListed(t *testing.T) {
 			t.Errorf("paging: %+v then %+v", page, next)
 		}
 	}
-	advanceUntil(t, clk, time.Minute, "O-1's 伪完成 notice sent", func() bool {
-		for _, n := range notifications(t, h, "?state=sent") {
-			if n.Subject == "O-1" && n.Kind == hub.NoticeFalseCompletion {
-				return true
+	advanceUntil(t, clk, time.Minute, "O-1's and O-2's 伪完成 notices sent", func() bool {
+		n := 0
+		for _, s := range notifications(t, h, "?state=sent") {
+			if (s.Subject == "O-1" || s.Subject == "O-2") && s.Kind == hub.NoticeFalseCompletion {
+				n++
 			}
 		}
-		return false
+		return n == 2
 	})
 	advanceUntil(t, clk, time.Minute, "both counted as anomalies", func() bool {
 		var rep central.AnomalyReport

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"wedge/internal/logging"
 	"wedge/order"
 	"wedge/sync/hub/central"
 	"wedge/sync/wire"
@@ -52,7 +53,7 @@ func (h *Hub) countFalseCompletions(ctx context.Context, orders []central.Order,
 			if err := tx.PutMeta(key, mustJSON(f)); err != nil {
 				return err
 			}
-			h.log.Warn("疑似伪完成 / handed over without a carrier first scan", "site", f.Site, "order", f.OrderID,
+			h.log.Warn("疑似伪完成 / handed over without a carrier first scan", logging.KeySite, f.Site, logging.KeyOrder, f.OrderID,
 				"waybill", f.Waybill, "handed_over_at", f.HandedOverAt, "resolved", f.Resolved)
 		}
 		return nil

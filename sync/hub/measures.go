@@ -29,7 +29,7 @@ type MeasuresOptions struct {
 	// Mailer sends the daily report when set (e.g. a mail.Config).
 	Mailer Mailer
 	// Tick is how often the periodic rules run (rules_tick.go: sites' KPI warnings, 伪完成
-	// counted as anomalies); default DefaultRulesTick, 5m.
+	// counted as anomalies); default DefaultRulesTick, 5m; negative: they never run.
 	Tick time.Duration
 }
 

@@ -332,7 +332,9 @@ func TestMeasuresOptions(t *testing.T) {
 		}
 	}
 	clk := clock.NewFake(t0)
-	h := startHub(t, b.URL(), t.TempDir(), "wedge-hub-off", clk, nil, func(o *hub.Options) { o.Measures.ReportAt = "off" })
+	h := startHub(t, b.URL(), t.TempDir(), "wedge-hub-off", clk, nil, func(o *hub.Options) {
+		o.Measures.ReportAt, o.Measures.Tick = "off", -1 // (and the periodic rules off: no timer of theirs either)
+	})
 	if clk.Waiters() != 0 {
 		t.Error("a report timer with report_at off")
 	}

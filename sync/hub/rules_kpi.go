@@ -72,7 +72,7 @@ func (h *Hub) kpiWarnings(ctx context.Context, orders []central.Order, now time.
 	return errors.Join(errs...)
 }
 
-// KPILevels are a rule's warning level, goal and minimum count with the defaults filled in.
+// kpiLevels are a rule's warning level, goal and minimum count with the defaults filled in.
 func (h *Hub) kpiLevels(r *KPIWarningRule) (warn, goal float64, minOrders int) {
 	goal, warn = h.measures.Goal()
 	if r.Goal > 0 {

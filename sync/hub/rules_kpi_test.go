@@ -41,6 +41,7 @@ func rulesHub(t *testing.T, b *testbroker.Broker, clk *clock.Fake, rcv *receiver
 		func(o *hub.Options) {
 			o.Notify = notifyOptions(t, rcv, clk)
 			o.Notify.Sites = map[string]hub.SiteRules{"*": rules}
+			o.Notify.Lease = 24 * time.Hour // the ticks move the clock by minutes: a send in flight keeps its claim
 			o.Measures.Tick = time.Minute
 			o.Measures.ReportAt = "off"
 			if store != nil {

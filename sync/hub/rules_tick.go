@@ -27,6 +27,10 @@ const rulesLookback = 24 * time.Hour
 // startRules starts the rules' tick; Stop waits for it before the store closes.
 func (h *Hub) startRules() {
 	h.rulesDone = make(chan struct{})
+	if h.opts.Measures.Tick < 0 {
+		close(h.rulesDone)
+		return
+	}
 	go h.rulesLoop()
 }
 

@@ -40,6 +40,7 @@ func measuresEnv(t *testing.T, srv *mailtest.Server) *env {
 	e.extra = func(o *hub.Options) {
 		o.Measures.ReportAt = "10:00"
 		o.Measures.Mailer = mail.Config{Host: srv.Host(), Port: srv.Port(), From: "hub@example.com", To: []string{"ops@example.com"}}
+		o.Measures.Tick = -1 // the report's timer is then the clock's only one (the tests wait for it)
 	}
 	e.startHub("wedge-hub-measures")
 	return e
@@ -223,7 +224,7 @@ func TestDailyReportMailRetried(t *testing.T) {
 	srv := mailtest.Start(t)
 	fm := &flakyMailer{next: mail.Config{Host: srv.Host(), Port: srv.Port(), From: "hub@example.com", To: []string{"ops@example.com"}}}
 	e := &env{t: t, broker: testbroker.Start(t, nil), dir: t.TempDir(), clk: clock.NewFake(t0), logs: &logSink{}}
-	e.extra = func(o *hub.Options) { o.Measures.Mailer = fm } // report_at: the default, 10:00 Shanghai
+	e.extra = func(o *hub.Options) { o.Measures.Mailer, o.Measures.Tick = fm, -1 } // report_at: the default, 10:00 Shanghai; no rules' timer
 	e.startHub("wedge-hub-mail-retry")
 	waitFor(t, "the report's timer", func() bool { return e.clk.Waiters() >= 1 })
 	e.clk.Set(time.Date(2026, 1, 23, 2, 0, 0, 0, time.UTC))
@@ -299,7 +300,11 @@ func TestMeasuresBadInputAndEmptyHub(t *testing.T) {
 // A hub that was down at 10:00 writes the missed report when it starts; a first start does not
 // invent a report for a day without anything in it.
 func TestDailyReportCaughtUpAtStart(t *testing.T) {
-	e := newEnv(t) // 2026-01-22 16:00 Shanghai: the 21st had nothing, no report
+	// 2026-01-22 16:00 Shanghai: the 21st had nothing, no report. No periodic rules: the report's
+	// timer is then the clock's only one.
+	e := &env{t: t, broker: testbroker.Start(t, nil), dir: t.TempDir(), clk: clock.NewFake(t0), logs: &logSink{}}
+	e.extra = func(o *hub.Options) { o.Measures.Tick = -1 }
+	e.startHub("wedge-hub-test")
 	a := newAgent(t, e.broker.URL(), "sz01", "pack01")
 	a.send("j1", chain("j1", spine("O-R1")...)...)
 	a.waitAck(1)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"wedge/internal/logging"
@@ -53,6 +54,17 @@ type kpiWarnState struct {
 }
 
 func kpiWarnKey(site string) string { return "rules/kpi_warning/" + site }
+
+// shortDuration drops a Go duration's zero tail for people: "4h0m0s" → "4h", "1h30m0s" → "1h30m".
+func shortDuration(s string) string {
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
+}
 
 // kpiWarnings runs the KPI warning of every site with the rule among orders.
 func (h *Hub) kpiWarnings(ctx context.Context, orders []central.Order, now time.Time) error {
@@ -118,7 +130,7 @@ func (h *Hub) kpiWarning(ctx context.Context, site string, orders []central.Orde
 			st.Sent, st.Below = st.Sent+1, true
 			pct := func(f float64) string { return strconv.FormatFloat(f*100, 'f', 1, 64) + "%" }
 			fields := map[string]string{"site": site, "day": day, "rate": pct(r.Rate), "warn": pct(warn), "goal": pct(goal),
-				"within": rep.Within, "counted": strconv.Itoa(counted), "on_time": strconv.Itoa(r.PickedOnTime),
+				"within": shortDuration(rep.Within), "counted": strconv.Itoa(counted), "on_time": strconv.Itoa(r.PickedOnTime),
 				"late": strconv.Itoa(r.Late), "open": strconv.Itoa(r.Open)}
 			text := rule.Text
 			if text == nil {

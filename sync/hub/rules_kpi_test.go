@@ -142,7 +142,7 @@ func TestKPIWarningNotice(t *testing.T) {
 	advanceUntil(t, clk, time.Minute, "the KPI warning sent", func() bool { _, bodies = kpiNotices(rcv); return len(bodies) == 1 })
 	text := bodies[0].Text
 	for _, want := range []string{"sz01", "揽收时效达标率 80.0%", "低于预警线 85.0%", "目标 92.0%", "已到期 5 单中 4 单", "1 单超时", "2026-01-22",
-		"pickup KPI of 2026-01-22 is 80.0%", "4 of the 5 orders", "within 4h0m0s"} {
+		"pickup KPI of 2026-01-22 is 80.0%", "4 of the 5 orders", "within 4h of payment", "付款后 4h 内"} {
 		if !strings.Contains(text, want) {
 			t.Errorf("notice text %q lacks %q", text, want)
 		}

@@ -105,4 +105,7 @@ var (
 	// SMSFields are the fields of an SMS gateway's URL, headers and body: the recipient's phone,
 	// the order's fields, the rendered text and the notice's idempotency key (id).
 	SMSFields = []string{"phone", "order_id", "channel_order_no", "waybill", "text", "id"}
+	// KPIFields are the fields of a site's KPI warning: the site, its day, the rate, warning level
+	// and goal (percentages), the pickup deadline, and the counts behind the rate.
+	KPIFields = []string{"site", "day", "rate", "warn", "goal", "within", "counted", "on_time", "late", "open"}
 )

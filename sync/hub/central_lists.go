@@ -46,6 +46,13 @@ type ListRow struct {
 	Detail  string `json:"detail,omitempty"` // masked
 	// Overdue rows: minutes waited so far (the hub's clock).
 	WaitedMinutes int64 `json:"waited_minutes,omitempty"`
+	// False completion rows (伪完成; At is the handover, Agent and Station handed it over): the
+	// parcel, the scanner or device and operator of the handover, and when the first scan was due.
+	Waybill  string `json:"waybill,omitempty"`
+	Carrier  string `json:"carrier,omitempty"`
+	Device   string `json:"device,omitempty"`
+	Operator string `json:"operator,omitempty"`
+	Due      string `json:"due,omitempty"`
 }
 
 // ListAnswer is a page of a list; Next, when set, is the after= of the next page.
@@ -115,9 +122,10 @@ func (h *Hub) getList(w http.ResponseWriter, r *http.Request) {
 	kind := r.PathValue("kind")
 	walk, ok := map[string]func(Tx, ListFilter, *ListAnswer, int) error{
 		ListOverdue: h.listOverdue, ListHeld: listHeld, ListRejected: listRejected,
+		ListFalseCompletion: h.listFalseCompletion,
 	}[kind]
 	if !ok {
-		writeError(w, http.StatusNotFound, fmt.Sprintf("没有这个列表 / no list %q (overdue, held, rejected)", kind))
+		writeError(w, http.StatusNotFound, fmt.Sprintf("没有这个列表 / no list %q (overdue, held, rejected, false_completion)", kind))
 		return
 	}
 	f, limit, err := listQuery(r)

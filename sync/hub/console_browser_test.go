@@ -73,6 +73,16 @@ func TestConsoleBrowser(t *testing.T) {
 		wire.Entry{Kind: wire.KindIntake, OrderID: "O-K3", To: "pending_allocation", Trigger: wire.TriggerHub, Order: paidOrder("O-K3", "2026-01-22T07:30:00"), At: wt("2026-01-22T07:40:00")},
 	)...)
 	pack.waitAck(1)
+	// sh02 handed a parcel over (the handed_over note of carrier_first_scan) 14 h before the hub's
+	// clock without a courier's first scan since: 伪完成, in the lists. Paid the day before, it
+	// is in none of the day's figures.
+	wb3 := "SF1234567890125"
+	sh.send("js", chain("js",
+		wire.Entry{Kind: wire.KindIntake, OrderID: "O-K4", To: "pending_allocation", Trigger: wire.TriggerHub, Order: paidOrder("O-K4", "2026-01-21T15:00:00"), At: wt("2026-01-21T15:05:00")},
+		wire.Entry{Kind: wire.KindStep, OrderID: "O-K4", From: "pending_allocation", To: "waybill_printed", Waybill: wb3, Carrier: "zto", Trigger: wire.TriggerPrint, At: wt("2026-01-21T16:00:00")},
+		wire.Entry{Kind: wire.KindNote, OrderID: "O-K4", Reason: "handed_over", Waybill: wb3, Station: "dock-9", Device: "scan-d9", Operator: "王五", Trigger: wire.TriggerScan, At: wt("2026-01-21T18:00:00")},
+	)...)
+	sh.waitAck(1)
 
 	ctx := browsertest.Browser(t, exe, 1400, 900)
 	ctx, cancel := context.WithTimeout(ctx, 120*time.Second)
@@ -169,6 +179,17 @@ func TestConsoleBrowser(t *testing.T) {
 		t.Fatal(err)
 	}
 	pollText(t, ctx, `#list-out .list`, "O-K1")
+	// 伪完成 at sh02: the parcel, who handed it over where, when the first scan was due.
+	err = chromedp.Do(ctx, chromedp.SetValue(chromedp.CSS(`#list-kind`), "false_completion"), chromedp.SetValue(chromedp.CSS(`#list-site`), "sh02"),
+		chromedp.Click(chromedp.CSS(`#list-form button`)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pollText(t, ctx, `#list-out .list`, "O-K4")
+	for _, want := range []string{wb3, "zto", "dock-9 · scan-d9", "王五", "伪完成", "sh02/pack01"} {
+		pollText(t, ctx, `#list-out .list`, want)
+	}
+	browserShot(t, ctx, "hub-console-false-completion.png")
 	// Consistency and presale render their summaries.
 	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`#tabs button[data-tab="consistency"]`))); err != nil {
 		t.Fatal(err)

@@ -39,6 +39,7 @@ var emailSubjects = map[string]string{
 	NoticeBreakerClosed:   "积压熔断已关闭 / backlog breaker closed",
 	NoticeFalseCompletion: "疑似伪完成 / handed over without a carrier scan",
 	NoticeReminder:        "订单等待打单 / order waiting to be printed",
+	NoticeKPIWarning:      "揽收时效达标率低于预警线 / pickup KPI under its warning level",
 }
 
 // Deliver implements Channel. The relay's 5xx (and a message the relay cannot take) fails the

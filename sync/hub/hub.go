@@ -237,6 +237,7 @@ type Hub struct {
 	measures   *central.Measures
 	reportAt   string          // "HH:MM" or "off"
 	reportDone chan struct{}   // closed when the daily report's goroutine ended
+	rulesDone  chan struct{}   // closed when the rules' tick ended (rules_tick.go)
 	ewb        EWaybillOptions // with defaults
 	waybiller  *waybiller      // nil: no provider
 }
@@ -363,7 +364,8 @@ func New(ctx context.Context, opts Options) (_ *Hub, err error) {
 		}
 		h.dispatch = startDispatcher(db, h.clk, h.log, n, h.metrics.noticeCounter())
 	}
-	h.startReports() // after the dispatcher, which it wakes
+	h.startReports() // after the dispatcher, which they wake
+	h.startRules()
 	go h.run()
 	h.startWaybiller()
 
@@ -444,6 +446,7 @@ func (h *Hub) Stop(ctx context.Context) error {
 			h.dispatch.stop() // before the owner closes the store
 		}
 		<-h.reportDone    // it writes to the store: done before the owner closes it
+		<-h.rulesDone     // likewise
 		h.stopWaybiller() // before the owner drains: its last answers are committed
 		close(h.stopc)
 	})

@@ -108,6 +108,7 @@ type Tx interface {
 	CentralTx
 	MeasuresTx // the central measures' reads and counters (hubstore_measures.go)
 	EWaybillTx
+	LockTx // the periodic rules' locks (hubstore_lock.go)
 }
 
 // ---- Outbox: notifications the hub sends to people (see outbox.go) ----

@@ -427,6 +427,9 @@ func (g *group) applyEntry(site, agent string, e wire.Entry, key EntryKey) (err 
 		return g.marks(rec, known, site, agent, e, at)
 	case wire.KindNote:
 		if e.Reason == order.NoteHandedOver && known {
+			if err := g.falseCompletionNote(rec, e); err != nil {
+				return err
+			}
 			return g.handedOver(rec, e)
 		}
 	}

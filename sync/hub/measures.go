@@ -28,6 +28,9 @@ type MeasuresOptions struct {
 	ReportAt string
 	// Mailer sends the daily report when set (e.g. a mail.Config).
 	Mailer Mailer
+	// Tick is how often the periodic rules run (rules_tick.go: sites' KPI warnings, 伪完成
+	// counted as anomalies); default DefaultRulesTick, 5m; negative: they never run.
+	Tick time.Duration
 }
 
 // Mailer sends one e-mail.
@@ -74,16 +77,23 @@ func (g *group) flushAnomalies() error {
 // centralOrders loads the order records of site ("" = all) with their histories. The records are
 // read first and the histories after: a store may not run a query inside another's walk.
 func centralOrders(tx Tx, site string) ([]central.Order, error) {
+	return centralOrdersWhere(tx, func(rec orderRec) bool { return site == "" || rec.Site == site })
+}
+
+// centralOrdersWhere is centralOrders of the records keep accepts (histories are read only for
+// those).
+func centralOrdersWhere(tx Tx, keep func(orderRec) bool) ([]central.Order, error) {
 	var out []central.Order
 	var waybills [][]string // out[i]'s printed and assigned waybill
 	err := tx.OrderRecords("", func(id string, doc []byte) (bool, error) {
 		rec, err := decodeOrder([]byte(id), doc)
-		if err != nil || site != "" && rec.Site != site {
+		if err != nil || !keep(rec) {
 			return err == nil, err
 		}
 		o := rec.Order
 		out = append(out, central.Order{ID: id, Site: rec.Site, Channel: o.Channel, Carrier: o.Carrier, Payment: o.Payment, State: o.State,
-			PaidAt: o.PaidAt, CreatedAt: parseWire(rec.CreatedAt), UpdatedAt: parseWire(rec.UpdatedAt), BalancePaidAt: parseWire(rec.BalancePaidAt)})
+			PaidAt: o.PaidAt, CreatedAt: parseWire(rec.CreatedAt), UpdatedAt: parseWire(rec.UpdatedAt), BalancePaidAt: parseWire(rec.BalancePaidAt),
+			Waybill: o.Waybill})
 		waybills = append(waybills, []string{o.Waybill, o.AssignedWaybill})
 		return true, nil
 	})
@@ -139,7 +149,7 @@ func firstScanAt(tx Tx, orderID string, waybills []string) (time.Time, error) {
 func centralEntry(se storedEntry) central.Entry {
 	e := se.Entry
 	return central.Entry{Site: se.Site, Agent: se.Agent, Journal: e.JournalID, Seq: e.Seq, Kind: e.Kind, From: e.From, To: e.To,
-		Trigger: e.Trigger, Reason: e.Reason, Detail: e.Detail, Operator: e.Operator, Station: e.Station,
+		Trigger: e.Trigger, Reason: e.Reason, Detail: e.Detail, Operator: e.Operator, Station: e.Station, Device: e.Device,
 		At: parseWire(e.At), ReceivedAt: parseWire(se.ReceivedAt)}
 }
 

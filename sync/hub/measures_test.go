@@ -40,6 +40,7 @@ func measuresEnv(t *testing.T, srv *mailtest.Server) *env {
 	e.extra = func(o *hub.Options) {
 		o.Measures.ReportAt = "10:00"
 		o.Measures.Mailer = mail.Config{Host: srv.Host(), Port: srv.Port(), From: "hub@example.com", To: []string{"ops@example.com"}}
+		o.Measures.Tick = -1 // the clock's timers are then the report's and the dispatcher's (the tests wait for them)
 	}
 	e.startHub("wedge-hub-measures")
 	return e
@@ -132,7 +133,7 @@ func checkDailyReport(t *testing.T, e *env, srv *mailtest.Server) {
 	if code != http.StatusNotFound {
 		t.Fatalf("report before 10:00: %d", code)
 	}
-	waitFor(t, "the report's timer", func() bool { return e.clk.Waiters() >= 1 })
+	waitFor(t, "the report's timer", func() bool { return e.clk.Waiters() >= 2 }) // the report's and the outbox dispatcher's
 	e.clk.Set(time.Date(2026, 1, 23, 1, 59, 0, 0, time.UTC)) // 09:59 Shanghai
 	e.clk.Advance(time.Minute)                               // 10:00
 	waitFor(t, "the e-mailed report", func() bool { return len(srv.Messages()) == 1 })
@@ -224,7 +225,7 @@ func TestDailyReportMailRetried(t *testing.T) {
 	srv := mailtest.Start(t)
 	fm := &flakyMailer{next: mail.Config{Host: srv.Host(), Port: srv.Port(), From: "hub@example.com", To: []string{"ops@example.com"}}}
 	e := &env{t: t, broker: testbroker.Start(t, nil), dir: t.TempDir(), clk: clock.NewFake(t0), logs: &logSink{}}
-	e.extra = func(o *hub.Options) { o.Measures.Mailer = fm } // report_at: the default, 10:00 Shanghai
+	e.extra = func(o *hub.Options) { o.Measures.Mailer, o.Measures.Tick = fm, -1 } // report_at: the default, 10:00 Shanghai; no rules' timer
 	e.startHub("wedge-hub-mail-retry")
 	waitFor(t, "the report's timer", func() bool { return e.clk.Waiters() >= 2 }) // the report's and the dispatcher's
 	e.clk.Set(time.Date(2026, 1, 23, 2, 0, 0, 0, time.UTC))
@@ -302,7 +303,11 @@ func TestMeasuresBadInputAndEmptyHub(t *testing.T) {
 // A hub that was down at 10:00 writes the missed report when it starts; a first start does not
 // invent a report for a day without anything in it.
 func TestDailyReportCaughtUpAtStart(t *testing.T) {
-	e := newEnv(t) // 2026-01-22 16:00 Shanghai: the 21st had nothing, no report
+	// 2026-01-22 16:00 Shanghai: the 21st had nothing, no report. No periodic rules: the report's
+	// timer is then the clock's only one.
+	e := &env{t: t, broker: testbroker.Start(t, nil), dir: t.TempDir(), clk: clock.NewFake(t0), logs: &logSink{}}
+	e.extra = func(o *hub.Options) { o.Measures.Tick = -1 }
+	e.startHub("wedge-hub-test")
 	a := newAgent(t, e.broker.URL(), "sz01", "pack01")
 	a.send("j1", chain("j1", spine("O-R1")...)...)
 	a.waitAck(1)
@@ -335,7 +340,9 @@ func TestMeasuresOptions(t *testing.T) {
 		}
 	}
 	clk := clock.NewFake(t0)
-	h := startHub(t, b.URL(), t.TempDir(), "wedge-hub-off", clk, nil, func(o *hub.Options) { o.Measures.ReportAt = "off" })
+	h := startHub(t, b.URL(), t.TempDir(), "wedge-hub-off", clk, nil, func(o *hub.Options) {
+		o.Measures.ReportAt, o.Measures.Tick = "off", -1 // (and the periodic rules off: no timer of theirs either)
+	})
 	if clk.Waiters() != 0 {
 		t.Error("a report timer with report_at off")
 	}

@@ -30,6 +30,8 @@ const (
 	// NoticeFalseCompletion: handed over (已揽收 by the handover scan) but no carrier first scan
 	// within the rule's time: 伪完成, the parcel may still be in the warehouse (supervisors).
 	NoticeFalseCompletion = "false_completion"
+	// NoticeKPIWarning: a site's pickup KPI of the day fell under its warning level (supervisors).
+	NoticeKPIWarning = "kpi_warning"
 )
 
 // Notice is what a channel delivers: one outbox row.
@@ -67,6 +69,7 @@ var (
 	OrderFields   = msgtmpl.OrderFields
 	BreakerFields = msgtmpl.BreakerFields
 	SMSFields     = msgtmpl.SMSFields
+	KPIFields     = msgtmpl.KPIFields
 )
 
 // DefaultReminderText is the 30-minute reminder's text when a site sets none.
@@ -104,6 +107,7 @@ type SiteRules struct {
 	Reminder        *ReminderRule
 	Breaker         *BreakerRule
 	FalseCompletion *FalseCompletionRule
+	KPIWarning      *KPIWarningRule // rules_kpi.go
 }
 
 // FalseCompletionRule tells the site's supervisors about an order handed over (picked_up by the

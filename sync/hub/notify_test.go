@@ -171,6 +171,9 @@ func TestReminderOncePerOrderAcrossTwoPCs(t *testing.T) {
 	if ns[0].Subject != "O-1" || !ns[0].Due.Equal(t0.Add(25*time.Minute)) || ns[0].Phone != "138****5678" || ns[0].Text != hub.DefaultReminderText {
 		t.Fatalf("O-1's reminder = %+v; want due 25m after the earliest entry, phone masked, the default text", ns[0])
 	}
+	if ns[1].Subject != "O-2" || !strings.Contains(ns[1].Cancelled, "waybill_printed") {
+		t.Fatalf("O-2's reminder = %+v; want it cancelled because the order was printed", ns[1])
+	}
 	advanceUntil(t, e.clk, time.Minute, "O-1's reminder sent", func() bool {
 		ns := notifications(t, e.hub, "?state=sent")
 		return len(ns) == 1 && ns[0].Subject == "O-1"

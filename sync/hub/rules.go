@@ -167,22 +167,32 @@ func noticeFields(rec orderRec) map[string]string {
 // the handover, unless its waybill has a carrier first scan already; a first scan arriving later
 // cancels it (trackingRules).
 func (g *group) falseCompletionRule(rec orderRec) error {
+	o := rec.Order
+	if o.State != order.PickedUp {
+		return nil
+	}
+	since := o.PickedUpAt
+	if since.IsZero() {
+		since = o.StateSince
+	}
+	return g.queueFalseCompletion(rec, o.Waybill, since)
+}
+
+// queueFalseCompletion queues the 伪完成 check of the order of rec handed over at since with
+// waybill, unless one is queued or the waybill has a first scan already.
+func (g *group) queueFalseCompletion(rec orderRec, waybill string, since time.Time) error {
 	rule := g.h.notify.rules(rec.Site).FalseCompletion
 	o := rec.Order
-	if rule == nil || o.State != order.PickedUp || o.Waybill == "" {
+	if rule == nil || waybill == "" {
 		return nil
 	}
 	k := OutboxKey{Site: rec.Site, Order: o.ID, Rule: NoticeFalseCompletion}
 	if r, err := g.tx.Outbox(k); err != nil || r != nil {
 		return err
 	}
-	scanned, err := hasFirstScan(g.tx, o.Waybill)
+	scanned, err := hasFirstScan(g.tx, waybill)
 	if err != nil || scanned {
 		return err
-	}
-	since := o.PickedUpAt
-	if since.IsZero() {
-		since = o.StateSince
 	}
 	after := rule.After
 	if after <= 0 {

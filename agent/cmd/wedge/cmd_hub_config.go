@@ -124,7 +124,7 @@ func hubOptions(c *hubconfig.Config) hub.Options {
 func hubMeasures(c *hubconfig.Config) hub.MeasuresOptions {
 	m := c.Measures
 	within, presale := m.Durations()
-	o := hub.MeasuresOptions{ReportAt: m.ReportAt, Options: central.Options{Zone: m.Zone, Within: within, Goal: m.PickupGoal, Warn: m.PickupWarn,
+	o := hub.MeasuresOptions{ReportAt: m.ReportAt, Tick: m.TickDuration(), Options: central.Options{Zone: m.Zone, Within: within, Goal: m.PickupGoal, Warn: m.PickupWarn,
 		ConsistencyGoal: m.ConsistencyGoal, ConsistencyWarn: m.ConsistencyWarn, PresaleLimit: presale, SiteZones: map[string]string{}}}
 	for name, s := range c.Sites {
 		if s.Zone != "" {

@@ -43,6 +43,10 @@ func hubNotify(c *hubconfig.Config) (*hub.NotifyOptions, error) {
 			rules.FalseCompletion = &hub.FalseCompletionRule{After: hubconfig.Duration(f.After), Channel: f.Channel,
 				Text: tmpl(f.Text, msgtmpl.OrderFields)}
 		}
+		if k := r.KPIWarning; k != nil {
+			rules.KPIWarning = &hub.KPIWarningRule{Channel: k.Channel, Warn: k.Warn, Goal: k.Goal, MinOrders: k.MinOrders,
+				Text: tmpl(k.Text, msgtmpl.KPIFields)}
+		}
 		if r.Breaker != nil {
 			rules.Breaker = &hub.BreakerRule{Channel: r.Breaker.Channel, Opened: tmpl(r.Breaker.Opened, msgtmpl.BreakerFields),
 				Closed: tmpl(r.Breaker.Closed, msgtmpl.BreakerFields)}

@@ -27,7 +27,9 @@ func TestHubNotifyFromConfig(t *testing.T) {
     sms: {type: sms, url: "https://gw.example.com/s", body: '{"p":"{{phone}}","t":"{{text}}"}'}
   sites:
     "*": {reminder: {after: 20m, channel: sms}, breaker: {channel: sup}, false_completion: {after: 6h, channel: sup}}
+    sz01: {kpi_warning: {channel: sup, warn: 0.8, min_orders: 10, text: "{{site}} {{rate}} < {{warn}}"}}
 tracking: {kuaidi100_salt_file: k100.salt}
+measures: {tick: 2m}
 `
 	p := filepath.Join(dir, "hub.yaml")
 	os.WriteFile(p, []byte(yaml), 0o600)
@@ -43,6 +45,13 @@ tracking: {kuaidi100_salt_file: k100.salt}
 	if len(n.Channels) != 2 || n.Backoff != time.Minute || r.Reminder == nil || r.Reminder.After != 20*time.Minute || r.Breaker == nil ||
 		r.FalseCompletion == nil || r.FalseCompletion.After != 6*time.Hour {
 		t.Fatalf("notify options = %+v", n)
+	}
+	if k := n.Sites["sz01"].KPIWarning; k == nil || k.Channel != "sup" || k.Warn != 0.8 || k.Goal != 0 || k.MinOrders != 10 ||
+		k.Text == nil || k.Text.Render(map[string]string{"site": "sz01", "rate": "80.0%", "warn": "85.0%"}, nil) != "sz01 80.0% < 85.0%" {
+		t.Fatalf("sz01's kpi_warning = %+v", n.Sites["sz01"])
+	}
+	if tick := hubMeasures(cfg).Tick; tick != 2*time.Minute {
+		t.Fatalf("measures.tick = %s, want 2m", tick)
 	}
 	if tr, err := hubTracking(cfg); err != nil || tr.Kuaidi100Salt != "salt" {
 		t.Fatalf("tracking = %+v, %v", tr, err)

@@ -52,6 +52,9 @@ const (
 	KindStateMismatch   = "state_mismatch"          // a PC's last state of an order differs from the hub's
 	KindDuplicateNo     = "duplicate_channel_order" // a channel order number that already belongs to another order
 	KindOverdue         = "overdue"                 // an order waited in 待分仓 past the limit
+	// KindFalseCompletion: 伪完成, an order handed over whose waybill got no carrier first scan
+	// within the limit (FalseCompletions); counted once per order when the limit passes.
+	KindFalseCompletion = "false_completion"
 )
 
 // RejectKind is the anomaly kind of a PC's rejection with reason r.
@@ -98,7 +101,8 @@ var kindCause = map[string]Cause{
 	KindManual:          CauseManualUntraced,
 	KindStateMismatch:   CauseStateDesync,
 	KindDuplicateNo:     CauseFieldMapping,
-	KindOverdue:         CauseRateLimit, // the backlog outran the warehouse's throughput
+	KindOverdue:         CauseRateLimit,    // the backlog outran the warehouse's throughput
+	KindFalseCompletion: CauseLogisticsGap, // the carrier's tracking does not show the parcel handed over
 }
 
 // HubKinds lists the hub-side kinds (for the table in docs and its test).

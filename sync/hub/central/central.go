@@ -64,6 +64,7 @@ type Entry struct {
 	Trigger              string
 	Reason, Detail       string
 	Operator, Station    string
+	Device               string    // the scanner or device the entry names ("" = none)
 	At                   time.Time // the entry's own time: the PC's clock when it journaled the event
 	ReceivedAt           time.Time // when the hub stored it (hub clock): never used as an event time
 }
@@ -79,6 +80,8 @@ type Order struct {
 	// carrier's own clock); zero when the hub has none.
 	FirstScanAt time.Time
 	History     []Entry
+	// Waybill is the waybill bound to the order ("" = none printed yet).
+	Waybill string
 }
 
 // Measures holds validated options.

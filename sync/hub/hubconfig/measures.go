@@ -30,6 +30,15 @@ type Measures struct {
 	ConsistencyWarn float64 `yaml:"consistency_warn"`
 	PresaleLimit    string  `yaml:"presale_limit"` // a Go duration, default 48h
 	ReportAt        string  `yaml:"report_at"`     // "HH:MM" in the network's zone, default 10:00; "off"
+	// Tick is how often the hub's periodic rules run (the sites' KPI warnings, 伪完成 counted as
+	// anomalies): a Go duration, default 5m.
+	Tick string `yaml:"tick"`
+}
+
+// TickDuration is measures.tick (0 = the hub's default); validateMeasures checked it.
+func (m Measures) TickDuration() time.Duration {
+	d, _ := time.ParseDuration(m.Tick)
+	return d
 }
 
 // SMTP is the mail relay (smtp:); without host no e-mail is sent.
@@ -68,7 +77,7 @@ func (c *Config) validateMeasures(v *validator) {
 			v.failf([]any{"sites", name, "pickup"}, "%q: want handover_scan or carrier_first_scan", s.Pickup)
 		}
 	}
-	for _, d := range []struct{ key, val string }{{"pickup_within", m.PickupWithin}, {"presale_limit", m.PresaleLimit}} {
+	for _, d := range []struct{ key, val string }{{"pickup_within", m.PickupWithin}, {"presale_limit", m.PresaleLimit}, {"tick", m.Tick}} {
 		if t, err := time.ParseDuration(d.val); d.val != "" && (err != nil || t <= 0) {
 			v.failf([]any{"measures", d.key}, "%q: want a positive duration such as 4h", d.val)
 		}

@@ -58,10 +58,32 @@ type Channel struct {
 
 // SiteRules are one site's rules; an absent rule is off.
 type SiteRules struct {
-	Reminder        *Reminder `yaml:"reminder"`
-	Breaker         *Breaker  `yaml:"breaker"`
-	FalseCompletion *Reminder `yaml:"false_completion"` // 伪完成: after (default 12h), channel, text
+	Reminder        *Reminder   `yaml:"reminder"`
+	Breaker         *Breaker    `yaml:"breaker"`
+	FalseCompletion *Reminder   `yaml:"false_completion"` // 伪完成: after (default 12h), channel, text
+	KPIWarning      *KPIWarning `yaml:"kpi_warning"`      // the site's KPI of the day under its warning level
 }
+
+// KPIWarning tells the site's supervisors once when the site's pickup KPI of the day (orders paid
+// today in the site's zone whose deadline has passed) falls under Warn with at least MinOrders
+// counted; again only after it came back to Warn or above, or on the next day. Warn and Goal: 0 =
+// measures.pickup_warn and pickup_goal (default 0.85 and 0.92); MinOrders: 0 = 20. Text is a
+// template over site, day, rate, warn, goal, within, counted, on_time, late, open; "" = the
+// default wording.
+type KPIWarning struct {
+	Channel   string  `yaml:"channel"`
+	Warn      float64 `yaml:"warn"`
+	Goal      float64 `yaml:"goal"`
+	MinOrders int     `yaml:"min_orders"`
+	Text      string  `yaml:"text"`
+}
+
+// Defaults of a kpi_warning rule that measures: does not override.
+const (
+	DefaultPickupGoal   = 0.92
+	DefaultPickupWarn   = 0.85
+	DefaultKPIMinOrders = 20
+)
 
 // Reminder texts the customer once when the order has waited After (default 30m) since it first
 // entered 暂停进入 or 待分仓. Text is a template over order_id, channel_order_no, waybill, site;
@@ -162,11 +184,37 @@ func (c *Config) validateSite(v *validator, site string, r SiteRules) {
 		channel(at("false_completion", "channel"), r.FalseCompletion.Channel)
 		checkTemplate(v, at("false_completion", "text"), r.FalseCompletion.Text, msgtmpl.OrderFields)
 	}
+	if k := r.KPIWarning; k != nil {
+		channel(at("kpi_warning", "channel"), k.Channel)
+		checkTemplate(v, at("kpi_warning", "text"), k.Text, msgtmpl.KPIFields)
+		goal, warn := cmpOr(k.Goal, c.Measures.PickupGoal, DefaultPickupGoal), cmpOr(k.Warn, c.Measures.PickupWarn, DefaultPickupWarn)
+		switch {
+		case k.Warn < 0 || k.Warn > 1:
+			v.failf(at("kpi_warning", "warn"), "%g: want a share between 0 and 1, e.g. 0.85 (0 = measures.pickup_warn)", k.Warn)
+		case k.Goal < 0 || k.Goal > 1:
+			v.failf(at("kpi_warning", "goal"), "%g: want a share between 0 and 1, e.g. 0.92 (0 = measures.pickup_goal)", k.Goal)
+		case warn > goal:
+			v.failf(at("kpi_warning", "warn"), "warn %g is above goal %g: want 0 < warn ≤ goal ≤ 1", warn, goal)
+		}
+		if k.MinOrders < 0 {
+			v.failf(at("kpi_warning", "min_orders"), "%d: want 1 or more (0 = the default, %d)", k.MinOrders, DefaultKPIMinOrders)
+		}
+	}
 	if r.Breaker != nil {
 		channel(at("breaker", "channel"), r.Breaker.Channel)
 		checkTemplate(v, at("breaker", "opened"), r.Breaker.Opened, msgtmpl.BreakerFields)
 		checkTemplate(v, at("breaker", "closed"), r.Breaker.Closed, msgtmpl.BreakerFields)
 	}
+}
+
+// cmpOr is the first of vs that is not zero.
+func cmpOr(vs ...float64) float64 {
+	for _, v := range vs {
+		if v != 0 {
+			return v
+		}
+	}
+	return 0
 }
 
 func checkDuration(v *validator, path []any, s string) {

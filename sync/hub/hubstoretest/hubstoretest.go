@@ -425,6 +425,7 @@ func Run(t *testing.T, f Factory) {
 	runOutbox(t, f, open)
 	runMeasures(t, f, open) // measures.go
 	runEWaybill(t, f, open) // e-waybill requests (ewaybill.go)
+	runLock(t, f, open)     // the periodic rules' locks (lock.go)
 }
 
 // counters lists a store's counters as "name=n " by name.

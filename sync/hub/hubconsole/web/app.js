@@ -15,6 +15,7 @@ const T = {
   by_site: ["仓库", "site"], by_channel: ["渠道", "channel"], by_carrier: ["快递", "carrier"], by_day: ["日期", "day"], by_shift: ["班次", "shift"],
   trace: ["追溯", "Trace"], trace_ph: ["订单号 / 平台单号 / 面单号 / 指纹", "order id / channel order no / waybill / fingerprint"],
   list_overdue: ["超时未处理", "Overdue"], list_held: ["暂停进入", "Held"], list_rejected: ["被拒扫描", "Rejected scans"],
+  list_false_completion: ["疑似伪完成", "False completion"],
   filter: ["筛选", "Filter"],
   cmd_title: ["调整熔断阈值", "Breaker thresholds for"], max_backlog: ["积压上限（单）", "Max backlog (orders)"],
   max_avg_wait: ["平均等待上限", "Max average wait"], close_ratio: ["恢复比例", "Close ratio"], close_after: ["恢复持续", "Close after"],

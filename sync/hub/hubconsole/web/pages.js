@@ -28,6 +28,7 @@
     deposits: ["已付定金", "deposits"], balance_paid: ["已付尾款", "balance paid"], conversion: ["尾款转化率", "conversion"],
     avg_to_pending: ["尾款到待分仓平均（小时）", "avg balance → pending (h)"], awaiting: ["待付尾款", "awaiting balance"],
     suspect: ["疑似异常", "suspect"], balance_at: ["尾款时间", "balance paid"], pending_at: ["进入待分仓", "reached pending"],
+    due: ["应揽收扫描", "first scan due"],
   };
   const l = (k) => both(L[k][0], L[k][1]);
   const pct = (r) => (Math.round(r * 1000) / 10).toFixed(1) + "%";
@@ -220,6 +221,11 @@
     ];
     if (list.kind === "overdue") cols.push({ title: l("waited"), num: true, cell: (r) => r.waited_minutes });
     if (list.kind === "rejected") cols.push({ title: l("station"), cell: (r) => r.station || "—" }, { title: l("code"), cell: (r) => r.code || "—" });
+    if (list.kind === "false_completion") { // 伪完成: at is the handover; who and which device handed it over
+      cols.push({ title: l("waybill"), cell: (r) => r.waybill || "—" }, { title: l("carrier"), cell: (r) => r.carrier || "—" },
+        { title: l("station"), cell: (r) => [r.station, r.device].filter(Boolean).join(" · ") || "—" },
+        { title: l("who"), cell: (r) => r.operator || "—" }, { title: l("due"), cell: (r) => fmtTime(r.due) });
+    }
     box.replaceChildren(table(cols, list.rows.map((r) => ({ v: r })), "list"));
     if (list.next) box.append(el("button", { onclick: () => loadList(list.next) }, l("next_page")));
   }

@@ -62,27 +62,60 @@ func (t boltTx) IndexOrder(ix OrderIndex) error {
 	if err != nil {
 		return err
 	}
+	return t.indexOrderFrom(old, ix)
+}
+
+// indexOrderFrom is IndexOrder over the row old the caller read in this transaction (nil: none),
+// so the row is not read and decoded twice (indexOrderRec).
+func (t boltTx) indexOrderFrom(old *OrderIndex, ix OrderIndex) error {
+	if err := t.writable(); err != nil {
+		return err
+	}
+	// Only the keys that changed are written: most entries move the state and leave the lookup
+	// keys as they were.
 	keys, state := t.tx.Bucket(bktCxKeys), t.tx.Bucket(bktCxState)
+	newKeys := indexKeys(ix)
+	var oldKeys [][]byte
+	newState := join(ix.State, ix.Since, ix.OrderID)
+	stateChanged := true
 	if old != nil {
-		for _, k := range indexKeys(*old) {
-			if err := keys.Delete(k); err != nil {
+		oldKeys = indexKeys(*old)
+		for _, k := range oldKeys {
+			if !containsKey(newKeys, k) {
+				if err := keys.Delete(k); err != nil {
+					return err
+				}
+			}
+		}
+		oldState := join(old.State, old.Since, old.OrderID)
+		if stateChanged = !bytes.Equal(oldState, newState); stateChanged {
+			if err := state.Delete(oldState); err != nil {
 				return err
 			}
 		}
-		if err := state.Delete(join(old.State, old.Since, old.OrderID)); err != nil {
+	}
+	for _, k := range newKeys {
+		if !containsKey(oldKeys, k) {
+			if err := keys.Put(k, nil); err != nil {
+				return err
+			}
+		}
+	}
+	if stateChanged {
+		if err := state.Put(newState, nil); err != nil {
 			return err
 		}
 	}
-	doc := mustJSON(ix)
-	for _, k := range indexKeys(ix) {
-		if err := keys.Put(k, nil); err != nil {
-			return err
+	return t.tx.Bucket(bktCxOrders).Put([]byte(ix.OrderID), mustJSON(ix))
+}
+
+func containsKey(keys [][]byte, k []byte) bool {
+	for _, c := range keys {
+		if bytes.Equal(c, k) {
+			return true
 		}
 	}
-	if err := state.Put(join(ix.State, ix.Since, ix.OrderID), nil); err != nil {
-		return err
-	}
-	return t.tx.Bucket(bktCxOrders).Put([]byte(ix.OrderID), doc)
+	return false
 }
 
 func decodeIndex(raw []byte) (*OrderIndex, error) {

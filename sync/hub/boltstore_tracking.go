@@ -48,6 +48,9 @@ func (t boltTx) PutWaybill(waybill, orderID string) error {
 	if err != nil {
 		return err
 	}
+	if bytes.Equal(b.Get([]byte(waybill)), []byte(orderID)) {
+		return nil // every save of an order indexes its waybills again: a read leaves the page clean
+	}
 	return b.Put([]byte(waybill), []byte(orderID))
 }
 

@@ -131,7 +131,15 @@ func indexOrderRec(tx Tx, rec orderRec, agent string, now time.Time) error {
 	if old != nil && *old == ix {
 		return nil
 	}
+	if d, ok := tx.(indexerFrom); ok {
+		return d.indexOrderFrom(old, ix)
+	}
 	return tx.IndexOrder(ix)
+}
+
+// indexerFrom is a Tx that can rewrite an index row from the old row its caller read already.
+type indexerFrom interface {
+	indexOrderFrom(old *OrderIndex, ix OrderIndex) error
 }
 
 // indexEvidence copies an unverified entry's document under its order.

@@ -272,6 +272,9 @@ func (h *Hub) getOrder(w http.ResponseWriter, r *http.Request) {
 	var found bool
 	err := h.db.View(r.Context(), func(tx Tx) error {
 		rec, ok, err := loadOrder(tx, id)
+		if err == nil {
+			err = rec.withVersions()
+		}
 		if err != nil {
 			return err
 		}

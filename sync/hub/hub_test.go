@@ -425,13 +425,17 @@ func TestBatchStoredAckedAndStateAuthoritative(t *testing.T) {
 	if len(agents) != 1 || agents[0]["agent"] != "pack01" || agents[0]["journal_id"] != "j1" || agents[0]["acked_seq"] != 3.0 || agents[0]["online"] != true {
 		t.Fatalf("agents = %v", agents)
 	}
-	// The rebroadcast carries each change once: printed, then picked up (the intake created it).
-	waitFor(t, "two state messages", func() bool { return len(a.statesFor("O-1")) == 2 })
-	if got := a.statesFor("O-1"); got[0] != "waybill_printed" || got[1] != "picked_up" {
-		t.Fatalf("states = %v", got)
+	// The rebroadcast carries the batch's changes of the order once, as the last entry left it:
+	// printed then picked up in one batch is one state message, picked up with the waybill (the
+	// intake created the order). Barrier: a later batch's state message comes after it.
+	b := chain("j2", spine("O-2")...)
+	a.send("j2", b[:2]...)
+	waitFor(t, "O-2 state", func() bool { return len(a.statesFor("O-2")) == 1 })
+	if got := a.statesFor("O-1"); len(got) != 1 || got[0] != "picked_up" {
+		t.Fatalf("states = %v, want one: picked_up", got)
 	}
 	var msgs = a.siteMsgs()
-	if msgs[0].HSeq != 1 || msgs[1].HSeq != 2 || msgs[1].Waybill != "SF1234567890123" {
+	if len(msgs) != 2 || msgs[0].HSeq != 1 || msgs[0].Waybill != "SF1234567890123" || msgs[1].HSeq != 2 || msgs[1].OrderID != "O-2" {
 		t.Fatalf("downlink = %+v", msgs)
 	}
 }
@@ -457,8 +461,8 @@ func TestDuplicateBatchCountedNotApplied(t *testing.T) {
 	b := chain("j2", spine("O-2")...)
 	a.send("j2", b[:2]...)
 	waitFor(t, "O-2 state", func() bool { return len(a.statesFor("O-2")) == 1 })
-	if got := a.statesFor("O-1"); len(got) != 2 {
-		t.Fatalf("O-1 rebroadcast %v, want exactly printed and picked up", got)
+	if got := a.statesFor("O-1"); len(got) != 1 {
+		t.Fatalf("O-1 rebroadcast %v, want exactly one (the batch's last state, picked up)", got)
 	}
 	// A duplicate whose content differs is a conflict: the first stays.
 	forged := entries[2]

@@ -91,9 +91,12 @@ type group struct {
 	// states are the state messages the group's entries produced, per site, numbered and stored
 	// only at the end of the transaction (numberStates).
 	states       map[string][]wire.OrderMsg
+	stateAt      map[[2]string]int     // (site, order id) → its queued state message in states[site]
 	anomalies    map[anomalyKey]uint64 // counted in this transaction, stored by flushAnomalies
 	wakeWaybills bool                  // new e-waybill requests: wake the waybiller after the commit
 	saved        map[string]orderRec   // the order records this transaction wrote, latest by id
+	hashes       map[EntryKey]string   // the hashes of the entries this transaction stored (ingest_fast.go)
+	downDocs     map[string][][]byte   // down's messages as stored, published as they are (ingest_fast.go)
 }
 
 // saveStats adds what the group counted (its stats minus base) and what was counted outside the
@@ -215,7 +218,7 @@ func (h *Hub) commit(items []item) {
 
 	// Downlink first: an agent sees the state changes a batch caused before the batch's ack.
 	for _, site := range g.downSites {
-		h.publishChunks(wire.TopicOrders(site), g.down[site], false)
+		h.publishDocs(wire.TopicOrders(site), g.downDocs[site])
 	}
 	for _, j := range g.acks {
 		b, _ := json.Marshal(wire.Ack{JournalID: j.JournalID, AckedSeq: j.AckedSeq})
@@ -500,22 +503,34 @@ func (g *group) downlink(site string, m wire.OrderMsg) (uint64, error) {
 	m.HSeq = seq
 	m.RecipientPhone = order.MaskPhone(m.RecipientPhone)
 	m.Recipient = order.MaskLinePhones(m.Recipient)
-	if err := g.tx.PutDownlink(site, seq, mustJSON(m)); err != nil {
+	doc := mustJSON(m)
+	if err := g.tx.PutDownlink(site, seq, doc); err != nil {
 		return 0, err
 	}
 	if _, ok := g.down[site]; !ok {
 		g.downSites = append(g.downSites, site)
 	}
 	g.down[site] = append(g.down[site], m)
+	g.keepDownDoc(site, doc)
 	g.stats.DownlinkPublished++
 	return seq, nil
 }
 
-// stateLater queues a state message for numberStates.
+// stateLater queues a state message for numberStates. An order the group already queued one for
+// keeps its place with the latest message: a state message carries the whole of the hub's record
+// (state, waybill, label version, intercept), which only moves forward, and agents merge it
+// monotonically, so the earlier one of the same group says nothing the latest does not.
 func (g *group) stateLater(site string, m wire.OrderMsg) {
 	if g.states == nil {
 		g.states = map[string][]wire.OrderMsg{}
+		g.stateAt = map[[2]string]int{}
 	}
+	k := [2]string{site, m.OrderID}
+	if i, ok := g.stateAt[k]; ok {
+		g.states[site][i] = m
+		return
+	}
+	g.stateAt[k] = len(g.states[site])
 	g.states[site] = append(g.states[site], m)
 }
 
@@ -648,7 +663,9 @@ func (g *group) post(p *postReq) error {
 				o = o.Receive(order.InitialState(m.Payment, false), g.now)
 				g.stats.OrdersPerState[string(o.State)]++
 				rec := orderRec{Site: p.site, Order: o, CreatedAt: wire.Time(g.now)}
-				rec.addVersion(m)
+				if err := rec.addVersion(m); err != nil {
+					return err
+				}
 				if err := g.saveOrder(rec); err != nil {
 					return err
 				}
@@ -660,7 +677,9 @@ func (g *group) post(p *postReq) error {
 			case m.Type == wire.TypeOrder || m.Type == wire.TypeWaybill && known:
 				rec.Order = order.MergeData(rec.Order, m)
 				if m.Type == wire.TypeOrder {
-					rec.addVersion(m)
+					if err := rec.addVersion(m); err != nil {
+						return err
+					}
 				}
 				if err := g.saveOrder(rec); err != nil {
 					return err

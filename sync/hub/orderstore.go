@@ -1,6 +1,7 @@
 package hub
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"time"
@@ -27,6 +28,9 @@ type orderRec struct {
 	// BalancePaidAt (hub clock, wire.Time) is when a balance_paid message for the order was
 	// posted: the start of the presale watch (sync/hub/central).
 	BalancePaidAt string
+	// versionsRaw are the stored record's versions as stored, not decoded (Versions is nil then):
+	// the ingest moves orders without looking at them. withVersions decodes them.
+	versionsRaw json.RawMessage
 }
 
 // storedOrder is an order record as hub.db keeps it (bucket orders). It is the hub's own schema:
@@ -39,7 +43,7 @@ type storedOrder struct {
 	CreatedAt string      `json:"created_at"`
 	UpdatedAt string      `json:"updated_at"`
 	// Versions (record version 2) are the order messages posted for the order, one per version.
-	Versions []wire.OrderMsg `json:"versions,omitempty"`
+	Versions versionList `json:"versions,omitzero"`
 	// BalancePaidAt: when the hub was first told the balance was paid (readers that do not know
 	// the field ignore it).
 	BalancePaidAt string `json:"balance_paid_at,omitempty"`
@@ -92,7 +96,7 @@ type interceptFields struct {
 
 func toStored(r orderRec) storedOrder {
 	o := r.Order
-	return storedOrder{V: orderVersion, Site: r.Site, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt, Versions: r.Versions, BalancePaidAt: r.BalancePaidAt, Order: orderFields{
+	return storedOrder{V: orderVersion, Site: r.Site, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt, Versions: versionList{r.Versions, r.versionsRaw}, BalancePaidAt: r.BalancePaidAt, Order: orderFields{
 		ID: o.ID, Channel: o.Channel, ChannelOrderNo: o.ChannelOrderNo, BuyerID: o.BuyerID,
 		OrderedAt: o.OrderedAt, PaidAt: o.PaidAt, SKUs: o.SKUs, Payment: o.Payment, Recipient: o.Recipient,
 		Carrier: o.Carrier, AssignedWaybill: o.AssignedWaybill, Waybill: o.Waybill,
@@ -106,7 +110,7 @@ func toStored(r orderRec) storedOrder {
 
 func (s storedOrder) rec() orderRec {
 	f := s.Order
-	return orderRec{Site: s.Site, CreatedAt: s.CreatedAt, UpdatedAt: s.UpdatedAt, Versions: s.Versions, BalancePaidAt: s.BalancePaidAt, Order: order.Order{
+	return orderRec{Site: s.Site, CreatedAt: s.CreatedAt, UpdatedAt: s.UpdatedAt, Versions: s.Versions.msgs, versionsRaw: s.Versions.raw, BalancePaidAt: s.BalancePaidAt, Order: order.Order{
 		ID: f.ID, Channel: f.Channel, ChannelOrderNo: f.ChannelOrderNo, BuyerID: f.BuyerID,
 		OrderedAt: f.OrderedAt, PaidAt: f.PaidAt, SKUs: f.SKUs, Payment: f.Payment, Recipient: f.Recipient,
 		Carrier: f.Carrier, AssignedWaybill: f.AssignedWaybill, Waybill: f.Waybill,
@@ -149,4 +153,42 @@ func loadOrder(tx Tx, id string) (rec orderRec, known bool, err error) {
 // putOrder writes rec in the current record version.
 func putOrder(tx Tx, rec orderRec) error {
 	return tx.PutOrder(rec.Order.ID, mustJSON(toStored(rec)))
+}
+
+// versionList is a stored record's versions: decoded (msgs), or the stored bytes kept as they are
+// (raw) until something needs the messages. An order record is read and written back once per
+// entry that moves the order, and its versions (whole order messages) were most of that work.
+type versionList struct {
+	msgs []wire.OrderMsg
+	raw  json.RawMessage // used when msgs is nil
+}
+
+func (v versionList) IsZero() bool {
+	return len(v.msgs) == 0 && (len(v.raw) == 0 || string(v.raw) == "null")
+}
+
+func (v versionList) MarshalJSON() ([]byte, error) {
+	if v.msgs == nil && len(v.raw) > 0 {
+		return v.raw, nil
+	}
+	return json.Marshal(v.msgs)
+}
+
+func (v *versionList) UnmarshalJSON(b []byte) error {
+	v.msgs, v.raw = nil, bytes.Clone(b)
+	return nil
+}
+
+// withVersions decodes the record's versions if they are still as stored.
+func (r *orderRec) withVersions() error {
+	if r.Versions != nil || len(r.versionsRaw) == 0 {
+		r.versionsRaw = nil
+		return nil
+	}
+	var msgs []wire.OrderMsg
+	if err := json.Unmarshal(r.versionsRaw, &msgs); err != nil {
+		return fmt.Errorf("%w: decode the versions of order %q: %v", ErrStore, r.Order.ID, err)
+	}
+	r.Versions, r.versionsRaw = msgs, nil
+	return nil
 }

@@ -182,7 +182,7 @@ const (
 // (a lost database connection) is an error for the transaction, not a verdict on the entry: the
 // group fails, nothing is acked and the agent resends. Only a stored document that does not decode
 // makes e evidence.
-func link(tx Tx, site, agent string, e wire.Entry) (linkVerdict, string, error) {
+func (g *group) link(site, agent string, e wire.Entry) (linkVerdict, string, error) {
 	if e.ComputeHash() != e.Hash {
 		return broken, "hash does not match the entry's content (edited)", nil
 	}
@@ -192,18 +192,16 @@ func link(tx Tx, site, agent string, e wire.Entry) (linkVerdict, string, error) 
 		}
 		return linked, "", nil
 	}
-	raw, err := tx.Entry(EntryKey{site, agent, e.JournalID, e.Seq - 1})
+	prevHash, ok, err, decodeErr := g.storedHash(EntryKey{site, agent, e.JournalID, e.Seq - 1})
 	if err != nil {
 		return broken, "", err
 	}
-	var prev storedEntry
-	ok, err := getDoc(raw, nil)("previous entry", &prev)
 	switch {
-	case err != nil:
-		return broken, "the stored previous entry cannot be decoded: " + err.Error(), nil
+	case decodeErr != nil:
+		return broken, "the stored previous entry cannot be decoded: " + fmt.Errorf("%w: decode previous entry: %v", ErrStore, decodeErr).Error(), nil
 	case !ok:
 		return pending, "", nil
-	case prev.Hash != e.PrevHash:
+	case prevHash != e.PrevHash:
 		return broken, "prev_hash does not match the stored previous entry (removed, reordered or edited)", nil
 	}
 	return linked, "", nil
@@ -217,15 +215,14 @@ func (g *group) ingest(site, agent string, j *journalRec, e wire.Entry, kid stri
 	}
 	if old != nil {
 		g.stats.DuplicatesDropped++
-		var se storedEntry
-		if json.Unmarshal(old, &se) == nil && se.Hash != e.Hash {
+		if h, err := entryHash(old); err == nil && h != e.Hash {
 			g.stats.Conflicts++
 			g.anomaly(site, central.KindEntryConflict, g.now)
-			return g.unverified(site, agent, e, kid, "conflicts with the entry already stored for this seq (the first stored is kept)", "stored_hash", se.Hash)
+			return g.unverified(site, agent, e, kid, "conflicts with the entry already stored for this seq (the first stored is kept)", "stored_hash", h)
 		}
 		return nil
 	}
-	verdict, reason, err := link(g.tx, site, agent, e)
+	verdict, reason, err := g.link(site, agent, e)
 	if err != nil {
 		return err
 	}
@@ -270,14 +267,14 @@ func (g *group) hold(site, agent string, j *journalRec, e wire.Entry, kid string
 	}
 	g.h.log.Debug("entry waits for its predecessor", logging.KeySite, site, logging.KeyAgent, agent, keyJournal, e.JournalID, logging.KeySeq, e.Seq)
 	j.MaxSeq = max(j.MaxSeq, e.Seq)
-	return g.tx.PutPending(key, mustJSON(storedEntry{Entry: e, Site: site, Agent: agent, ReceivedAt: wire.Time(g.now)}))
+	return g.tx.PutPending(key, storedEntryDoc(&e, site, agent, wire.Time(g.now)))
 }
 
 // store applies a linked entry, then every waiting successor that links to it.
 func (g *group) store(site, agent string, j *journalRec, e wire.Entry) error {
 	for {
 		key := EntryKey{site, agent, e.JournalID, e.Seq}
-		stored, err := g.tx.PutEntry(key, mustJSON(storedEntry{Entry: e, Site: site, Agent: agent, ReceivedAt: wire.Time(g.now)}))
+		stored, err := g.tx.PutEntry(key, storedEntryDoc(&e, site, agent, wire.Time(g.now)))
 		if err != nil {
 			return err
 		}
@@ -297,6 +294,7 @@ func (g *group) store(site, agent string, j *journalRec, e wire.Entry) error {
 			}
 			return nil
 		}
+		g.rememberHash(key, e.Hash)
 		g.stats.EventsIngested++
 		g.entryAnomaly(site, e)
 		j.MaxSeq = max(j.MaxSeq, e.Seq)

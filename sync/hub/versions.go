@@ -22,16 +22,20 @@ import (
 
 // addVersion keeps version m.Version of the order's data in its record, unless that version is
 // kept already (the first message posted under a number is kept); versions stay in order.
-func (r *orderRec) addVersion(m wire.OrderMsg) {
+func (r *orderRec) addVersion(m wire.OrderMsg) error {
+	if err := r.withVersions(); err != nil {
+		return err
+	}
 	for _, v := range r.Versions {
 		if v.Version == m.Version {
-			return
+			return nil
 		}
 	}
 	m.HSeq = 0
 	m.SKUs = slices.Clone(m.SKUs)
 	r.Versions = append(r.Versions, m)
 	slices.SortStableFunc(r.Versions, func(a, b wire.OrderMsg) int { return cmp.Compare(a.Version, b.Version) })
+	return nil
 }
 
 // intercepted records intercept message hseq (reason) on order id, if the hub knows the order.

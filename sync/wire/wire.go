@@ -120,20 +120,18 @@ type Entry struct {
 // Canonical returns the bytes the hash covers: the entry's JSON with Hash empty.
 func (e Entry) Canonical() []byte {
 	e.Hash = ""
-	b, err := json.Marshal(e)
-	if err != nil { // cannot happen for this struct
-		panic(err)
-	}
-	return b
+	return e.AppendJSON(nil)
 }
 
 // ComputeHash returns hex(SHA-256(prev_hash bytes || canonical bytes)). The first entry of a journal
 // has prev_hash "" (no bytes).
 func (e Entry) ComputeHash() string {
-	h := sha256.New()
-	h.Write([]byte(e.PrevHash))
-	h.Write(e.Canonical())
-	return hex.EncodeToString(h.Sum(nil))
+	var buf [512]byte
+	e.Hash = ""
+	b := append(buf[:0], e.PrevHash...)
+	b = e.AppendJSON(b)
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
 }
 
 // Seal sets PrevHash and Hash, chaining e to the previous entry's hash.

@@ -94,9 +94,9 @@ func flipAt(t *testing.T, path string, seq int) []byte {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The entry's key (8-byte big endian seq), then its record (binary: first byte 1).
+	// The entry's key (8-byte big endian seq), then its record (binary: first byte 2).
 	key := binary.BigEndian.AppendUint64(nil, uint64(seq))
-	at := bytes.Index(data, append(key, 1))
+	at := bytes.Index(data, append(key, 2)) // the key, then the binary record's tag (layout 0x02)
 	if at < 0 {
 		t.Fatalf("entry %d not found in %s", seq, path)
 	}
@@ -137,7 +137,7 @@ func TestRunDamagedJournal(t *testing.T) {
 		// The file opens, but an order the agent reads at start does not read back.
 		{"an order garbled", func() []byte {
 			b := bytes.Clone(raw)
-			at := bytes.Index(b, []byte("\x01\x08ORD-0005")) // a binary record: tag, id's length, id
+			at := bytes.Index(b, []byte("\x02\x08ORD-0005")) // a binary record: tag (layout 0x02), id's length, id
 			if at < 0 {
 				t.Fatal("order ORD-0005 not found in the file")
 			}

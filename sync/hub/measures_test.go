@@ -134,8 +134,8 @@ func checkDailyReport(t *testing.T, e *env, srv *mailtest.Server) {
 		t.Fatalf("report before 10:00: %d", code)
 	}
 	waitFor(t, "the report's timer", func() bool { return e.clk.Waiters() >= 2 }) // the report's and the outbox dispatcher's
-	e.clk.Set(time.Date(2026, 1, 23, 1, 59, 0, 0, time.UTC)) // 09:59 Shanghai
-	e.clk.Advance(time.Minute)                               // 10:00
+	e.clk.Set(time.Date(2026, 1, 23, 1, 59, 0, 0, time.UTC))                      // 09:59 Shanghai
+	e.clk.Advance(time.Minute)                                                    // 10:00
 	waitFor(t, "the e-mailed report", func() bool { return len(srv.Messages()) == 1 })
 	code, csv := do(t, e.hub, http.MethodGet, "/v1/reports/daily/2026-01-22?format=csv", tokenFor(t, e.hub), nil)
 	if code != http.StatusOK {

@@ -174,10 +174,11 @@ func (s *Store) run(ctx context.Context, o pgx.TxOptions, writable bool, fn func
 			_ = tx.Rollback(context.WithoutCancel(ctx))
 		}
 	}()
-	if err := fn(&pgTx{ctx: ctx, tx: tx, writable: writable}); err != nil {
+	t := newTx(ctx, tx, writable)
+	if err := fn(t); err != nil {
 		return err
 	}
-	if err := tx.Commit(ctx); err != nil {
+	if err := t.commit(); err != nil {
 		return fmt.Errorf("pgstore: commit: %w", err)
 	}
 	return nil

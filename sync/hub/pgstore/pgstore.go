@@ -49,6 +49,9 @@ const gooseTable = "hub_schema_version"
 type Options struct {
 	// MaxConns bounds the pool (default pgxpool's: the larger of 4 and the number of CPUs).
 	MaxConns int32
+	// Tracer, when set, sees every statement and pipeline the store sends (pgx's tracing: the
+	// tests count round trips with it). Default: none.
+	Tracer pgx.QueryTracer
 }
 
 // Store is a hub.Store in PostgreSQL.
@@ -133,6 +136,9 @@ func Open(ctx context.Context, dsn string, opts *Options) (*Store, error) {
 	}
 	if opts.MaxConns > 0 {
 		cfg.MaxConns = opts.MaxConns
+	}
+	if opts.Tracer != nil {
+		cfg.ConnConfig.Tracer = opts.Tracer
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {

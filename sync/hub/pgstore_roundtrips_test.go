@@ -1,0 +1,126 @@
+package hub_test
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+
+	"wedge/internal/clock"
+	"wedge/internal/testbroker"
+	"wedge/internal/testpg"
+	"wedge/sync/hub"
+	"wedge/sync/hub/pgstore"
+	"wedge/sync/wire"
+)
+
+// roundTrips counts what pgx connections send and wait for in read-write transactions: each
+// statement sent on its own and each pipeline (pgx.Batch) is one round trip. Read-only
+// transactions (the hub's periodic reads of its counters, the API's) are not counted.
+type roundTrips struct {
+	mu       sync.Mutex
+	n        int64
+	readOnly map[*pgx.Conn]bool
+}
+
+func (r *roundTrips) count(c *pgx.Conn, sql string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	switch {
+	case strings.HasPrefix(sql, "begin") && strings.HasSuffix(sql, "read only"):
+		r.readOnly[c] = true
+	case r.readOnly[c]:
+		if sql == "commit" || sql == "rollback" {
+			delete(r.readOnly, c)
+		}
+	default:
+		r.n++
+	}
+}
+
+func (r *roundTrips) total() int64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.n
+}
+
+func (r *roundTrips) TraceQueryStart(ctx context.Context, c *pgx.Conn, d pgx.TraceQueryStartData) context.Context {
+	r.count(c, d.SQL)
+	return ctx
+}
+func (r *roundTrips) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
+func (r *roundTrips) TraceBatchStart(ctx context.Context, c *pgx.Conn, _ pgx.TraceBatchStartData) context.Context {
+	r.count(c, "(batch)")
+	return ctx
+}
+func (r *roundTrips) TraceBatchQuery(context.Context, *pgx.Conn, pgx.TraceBatchQueryData) {}
+func (r *roundTrips) TraceBatchEnd(context.Context, *pgx.Conn, pgx.TraceBatchEndData)     {}
+
+// The hub's round trips to PostgreSQL do not grow with the entries of a batch: a batch costs its
+// prefetch (journal, agent, entries, pending entries) and the lock of its orders, a group the
+// transaction's begin, the site's hseq counter, the counters and the commit, whatever the number
+// of entries (before, about ten per entry), and each entry is stored, indexed and merged as
+// before (acks, states, records).
+func TestIngestRoundTripsPerBatchNotPerEntryOnPostgres(t *testing.T) {
+	srv := testpg.Start(t)
+	dsn := srv.NewDatabase(t)
+	if _, _, err := pgstore.Migrate(context.Background(), dsn); err != nil {
+		t.Fatal(err)
+	}
+	rt := &roundTrips{readOnly: map[*pgx.Conn]bool{}}
+	s, err := pgstore.Open(context.Background(), dsn, &pgstore.Options{Tracer: rt})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := testbroker.Start(t, nil)
+	h := startHub(t, b.URL(), t.TempDir(), "wedge-hub-rt", clock.NewFake(t0), nil, func(o *hub.Options) { o.Store = s })
+	a := newAgent(t, b.URL(), "sz01", "pack01")
+
+	const batches, ordersPerBatch = 5, 20 // spine: 3 entries per order, 60 per batch
+	var tmpl []wire.Entry
+	for i := range batches * ordersPerBatch {
+		tmpl = append(tmpl, spine(fmt.Sprintf("O-%03d", i))...)
+	}
+	entries := chain("j1", tmpl...)
+	per := len(entries) / batches
+	// The first batch alone, so the connection's statements are prepared before counting.
+	a.send("j1", entries[:per]...)
+	a.waitAck(1)
+	before, commits0 := rt.total(), h.Stats().Commits
+	for i := 1; i < batches; i++ {
+		a.send("j1", entries[i*per:(i+1)*per]...)
+	}
+	waitFor(t, "the whole journal acked", func() bool {
+		a.mu.Lock()
+		defer a.mu.Unlock()
+		return len(a.acks) > 0 && a.acks[len(a.acks)-1].AckedSeq == uint64(len(entries))
+	})
+	st := h.Stats()
+	n, groups := rt.total()-before, int64(st.Commits-commits0)
+	counted := int64(batches-1) * int64(per)
+	t.Logf("%d entries in %d batches, %d groups: %d round trips (%.3f per entry)", counted, batches-1, groups, n, float64(n)/float64(counted))
+	if limit := 2*int64(batches-1) + 5*groups + 2; n > limit {
+		t.Fatalf("%d round trips for %d entries in %d batches and %d groups; want at most %d (2 per batch, 5 per group, 2 more)",
+			n, counted, batches-1, groups, limit)
+	}
+	// The work was done: every entry stored and applied once.
+	if st.EventsIngested != uint64(len(entries)) || st.OrdersPerState["picked_up"] != batches*ordersPerBatch {
+		t.Fatalf("stats %+v: want %d entries ingested, %d orders picked up", st, len(entries), batches*ordersPerBatch)
+	}
+	var o struct {
+		State   string `json:"state"`
+		Waybill string `json:"waybill"`
+	}
+	getJSON(t, h, "/v1/orders/O-077", 200, &o)
+	if o.State != "picked_up" || o.Waybill != "SF1234567890123" {
+		t.Fatalf("O-077 = %+v", o)
+	}
+	var page hub.JournalEntries
+	getJSON(t, h, "/v1/journals/sz01/pack01/j1/entries", 200, &page)
+	if page.AckedSeq != uint64(len(entries)) {
+		t.Fatalf("journal acked %d, want %d", page.AckedSeq, len(entries))
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -219,23 +220,7 @@ func (t *pgTx) Prefetch(p hub.Prefetch) error {
 		seqs = append(seqs, int64(lo-1))
 	}
 	seqs = append(seqs, int64(hi+1))
-	key := func(seq int64) hub.EntryKey {
-		return hub.EntryKey{Site: p.Site, Agent: p.Agent, Journal: p.Journal, Seq: uint64(seq)}
-	}
-	entries, pending := map[hub.EntryKey][]byte{}, map[hub.EntryKey][]byte{}
-	collect := func(into map[hub.EntryKey][]byte) func(pgx.Rows) error {
-		return func(rows pgx.Rows) error {
-			for rows.Next() {
-				var seq int64
-				var d []byte
-				if err := rows.Scan(&seq, &d); err != nil {
-					return err
-				}
-				into[key(seq)] = d
-			}
-			return rows.Err()
-		}
-	}
+	fetch, fetched := t.fetchSeqs(p.Site, p.Agent, p.Journal)
 	var journal, agent []byte
 	_, haveJournal := c.journals[jk]
 	_, haveAgent := c.agents[ak]
@@ -253,10 +238,7 @@ func (t *pgTx) Prefetch(p hub.Prefetch) error {
 				return nil
 			})
 		}
-		b.Queue(`SELECT seq, doc FROM hub_entries WHERE site=$1 AND agent=$2 AND journal=$3 AND seq = ANY($4)`,
-			p.Site, p.Agent, p.Journal, seqs).Query(collect(entries))
-		b.Queue(`SELECT seq, doc FROM hub_pending WHERE site=$1 AND agent=$2 AND journal=$3 AND seq = ANY($4)`,
-			p.Site, p.Agent, p.Journal, seqs).Query(collect(pending))
+		fetch(b, `seq = ANY($4)`, p.Site, p.Agent, p.Journal, seqs)
 	})
 	if err != nil {
 		return err
@@ -267,16 +249,71 @@ func (t *pgTx) Prefetch(p hub.Prefetch) error {
 	if !haveAgent {
 		c.agents[ak] = agent
 	}
-	for _, s := range seqs {
-		k := key(s)
-		if _, ok := c.entries[k]; !ok {
-			c.entries[k] = entries[k]
-		}
-		if _, ok := c.pending[k]; !ok {
-			c.pending[k] = pending[k]
+	fetched(seqs)
+	return nil
+}
+
+// readAheadN is how many seqs from a missed one readAhead reads: an entry applied from the pending
+// ones makes the hub look at its successor, and the ack at the one after the last stored.
+const readAheadN = 64
+
+// readAhead reads the entries and pending entries of a journal at seqs from k's on (readAheadN),
+// in one round trip with the queued writes: reads that no prefetch covered (a gap filled, the
+// entries that waited behind it applied and acked) cost one round trip per readAheadN seqs.
+func (t *pgTx) readAhead(k hub.EntryKey) error {
+	fetch, fetched := t.fetchSeqs(k.Site, k.Agent, k.Journal)
+	err := t.send(func(b *pgx.Batch) {
+		fetch(b, `seq >= $4 AND seq < $4 + `+strconv.Itoa(readAheadN), k.Site, k.Agent, k.Journal, int64(k.Seq))
+	})
+	if err != nil {
+		return err
+	}
+	seqs := make([]int64, readAheadN)
+	for i := range seqs {
+		seqs[i] = int64(k.Seq) + int64(i)
+	}
+	fetched(seqs)
+	return nil
+}
+
+// fetchSeqs returns fetch, which queues the reads of a journal's entries and pending entries
+// where cond ($4 and on), and fetched, which keeps what they returned at seqs (a seq without a row
+// is known missing) unless the transaction knew it already.
+func (t *pgTx) fetchSeqs(site, agent, journal string) (fetch func(b *pgx.Batch, cond string, args ...any), fetched func(seqs []int64)) {
+	key := func(seq int64) hub.EntryKey {
+		return hub.EntryKey{Site: site, Agent: agent, Journal: journal, Seq: uint64(seq)}
+	}
+	entries, pending := map[hub.EntryKey][]byte{}, map[hub.EntryKey][]byte{}
+	collect := func(into map[hub.EntryKey][]byte) func(pgx.Rows) error {
+		return func(rows pgx.Rows) error {
+			for rows.Next() {
+				var seq int64
+				var d []byte
+				if err := rows.Scan(&seq, &d); err != nil {
+					return err
+				}
+				into[key(seq)] = d
+			}
+			return rows.Err()
 		}
 	}
-	return nil
+	fetch = func(b *pgx.Batch, cond string, args ...any) {
+		b.Queue(`SELECT seq, doc FROM hub_entries WHERE site=$1 AND agent=$2 AND journal=$3 AND `+cond, args...).Query(collect(entries))
+		b.Queue(`SELECT seq, doc FROM hub_pending WHERE site=$1 AND agent=$2 AND journal=$3 AND `+cond, args...).Query(collect(pending))
+	}
+	fetched = func(seqs []int64) {
+		c := t.c
+		for _, s := range seqs {
+			k := key(s)
+			if _, ok := c.entries[k]; !ok {
+				c.entries[k] = entries[k]
+			}
+			if _, ok := c.pending[k]; !ok {
+				c.pending[k] = pending[k]
+			}
+		}
+	}
+	return fetch, fetched
 }
 
 // lockOrders locks the orders ids (creating empty rows for missing ones, as Order does), in id

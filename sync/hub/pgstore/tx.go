@@ -97,16 +97,16 @@ func (t *pgTx) walkKeyed(fn func(string, []byte) (bool, error), sql string, args
 }
 
 func (t *pgTx) Entry(k hub.EntryKey) ([]byte, error) {
-	if t.c != nil {
-		if d, ok := t.c.entries[k]; ok {
-			return d, nil
-		}
+	if t.c == nil {
+		return t.doc(`SELECT doc FROM hub_entries WHERE site=$1 AND agent=$2 AND journal=$3 AND seq=$4`, k.Site, k.Agent, k.Journal, int64(k.Seq))
 	}
-	d, err := t.doc(`SELECT doc FROM hub_entries WHERE site=$1 AND agent=$2 AND journal=$3 AND seq=$4`, k.Site, k.Agent, k.Journal, int64(k.Seq))
-	if err == nil && t.c != nil {
-		t.c.entries[k] = d
+	if d, ok := t.c.entries[k]; ok {
+		return d, nil
 	}
-	return d, err
+	if err := t.readAhead(k); err != nil {
+		return nil, err
+	}
+	return t.c.entries[k], nil
 }
 
 // PutEntry of an entry this transaction read as missing is queued (see putEntryQueued); of one
@@ -138,16 +138,16 @@ func (t *pgTx) Entries(site, agent, journal string, after uint64, fn func(uint64
 }
 
 func (t *pgTx) Pending(k hub.EntryKey) ([]byte, error) {
-	if t.c != nil {
-		if d, ok := t.c.pending[k]; ok {
-			return d, nil
-		}
+	if t.c == nil {
+		return t.doc(`SELECT doc FROM hub_pending WHERE site=$1 AND agent=$2 AND journal=$3 AND seq=$4`, k.Site, k.Agent, k.Journal, int64(k.Seq))
 	}
-	d, err := t.doc(`SELECT doc FROM hub_pending WHERE site=$1 AND agent=$2 AND journal=$3 AND seq=$4`, k.Site, k.Agent, k.Journal, int64(k.Seq))
-	if err == nil && t.c != nil {
-		t.c.pending[k] = d
+	if d, ok := t.c.pending[k]; ok {
+		return d, nil
 	}
-	return d, err
+	if err := t.readAhead(k); err != nil {
+		return nil, err
+	}
+	return t.c.pending[k], nil
 }
 
 func (t *pgTx) PutPending(k hub.EntryKey, doc []byte) error {

@@ -3,7 +3,6 @@ package pgstore
 import (
 	"context"
 	"errors"
-	"fmt"
 	"slices"
 	"strconv"
 
@@ -114,10 +113,17 @@ func (t *pgTx) exec(sql string, args ...any) error {
 		return t.err
 	}
 	t.queue(sql, args...)
-	if t.q.Len() >= maxQueued {
+	if t.queued()+t.rows.len() >= maxQueued {
 		return t.flush()
 	}
 	return nil
+}
+
+func (t *pgTx) queued() int {
+	if t.q == nil {
+		return 0
+	}
+	return t.q.Len()
 }
 
 // flush sends the queued writes.
@@ -134,6 +140,7 @@ func (t *pgTx) send(add func(*pgx.Batch)) error {
 	if b == nil {
 		b = &pgx.Batch{}
 	}
+	t.rows.emit(b)
 	if t.c != nil {
 		t.c.writeHSeqs(b)
 	}
@@ -357,22 +364,9 @@ func (t *pgTx) lockOrders(ids []string) error {
 	return nil
 }
 
-// putEntryQueued queues the insert of an entry this transaction knows is missing; the insert
+// putEntryQueued gathers the insert of an entry this transaction knows is missing; the insert
 // checks it still was (errEntryRace otherwise, which fails the transaction).
 func (t *pgTx) putEntryQueued(k hub.EntryKey, doc []byte) error {
-	if t.err != nil {
-		return t.err
-	}
-	t.queue(`INSERT INTO hub_entries (site, agent, journal, seq, doc) VALUES ($1,$2,$3,$4,$5) ON CONFLICT DO NOTHING`,
-		k.Site, k.Agent, k.Journal, int64(k.Seq), doc).Exec(func(ct pgconn.CommandTag) error {
-		if ct.RowsAffected() != 1 {
-			return fmt.Errorf("%w: %s/%s/%s seq %d", errEntryRace, k.Site, k.Agent, k.Journal, k.Seq)
-		}
-		return nil
-	})
 	t.c.entries[k] = doc
-	if t.q.Len() >= maxQueued {
-		return t.flush()
-	}
-	return nil
+	return t.gather(func(r *rowBuffers) { r.entries = append(r.entries, entryRow{k, doc}) })
 }

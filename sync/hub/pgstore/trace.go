@@ -19,12 +19,7 @@ func (t *pgTx) IndexOrder(ix hub.OrderIndex) error {
 	if t.c != nil {
 		t.c.index[ix.OrderID] = doc
 	}
-	return t.exec(`INSERT INTO hub_cx_orders (order_id, site, agent, state, since, channel_order_no, waybill, assigned_waybill, fingerprint, doc)
-		VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10)
-		ON CONFLICT (order_id) DO UPDATE SET site=EXCLUDED.site, agent=EXCLUDED.agent, state=EXCLUDED.state, since=EXCLUDED.since,
-			channel_order_no=EXCLUDED.channel_order_no, waybill=EXCLUDED.waybill, assigned_waybill=EXCLUDED.assigned_waybill,
-			fingerprint=EXCLUDED.fingerprint, doc=EXCLUDED.doc`,
-		ix.OrderID, ix.Site, ix.Agent, ix.State, ix.Since, ix.ChannelOrderNo, ix.Waybill, ix.AssignedWaybill, ix.Fingerprint, doc)
+	return t.gather(func(r *rowBuffers) { r.index.put(ix.OrderID, indexRow{ix, doc}) })
 }
 
 func decodeIndex(raw []byte) (hub.OrderIndex, error) {

@@ -21,6 +21,7 @@ type pgTx struct {
 	raw      pgx.Tx
 	writable bool
 	q        *pgx.Batch // writes queued since the last round trip
+	rows     rowBuffers // and rows gathered for multi-row writes (multirow.go)
 	err      error      // the first failure of a round trip: the transaction is lost
 	c        *cache     // nil in a View
 	sends    int        // round trips of queued statements (tests)
@@ -221,12 +222,11 @@ func (t *pgTx) PutOrder(id string, doc []byte) error {
 	if t.c != nil {
 		t.c.orders[id] = doc
 	}
-	return t.exec(`INSERT INTO hub_orders (id, doc) VALUES ($1,$2) ON CONFLICT (id) DO UPDATE SET doc = EXCLUDED.doc`, id, doc)
+	return t.gather(func(r *rowBuffers) { r.orders.put(id, doc) })
 }
 
 func (t *pgTx) AddHistory(orderID, at string, k hub.EntryKey) error {
-	return t.exec(`INSERT INTO hub_history (order_id, at, site, agent, seq, journal) VALUES ($1,$2,$3,$4,$5,$6) ON CONFLICT DO NOTHING`,
-		orderID, at, k.Site, k.Agent, int64(k.Seq), k.Journal)
+	return t.gather(func(r *rowBuffers) { r.history = append(r.history, historyRow{orderID, at, k}) })
 }
 
 func (t *pgTx) History(orderID string, fn func(hub.EntryKey) error) error {
@@ -316,7 +316,7 @@ func (t *pgTx) NextHSeq(site string) (uint64, error) {
 }
 
 func (t *pgTx) PutDownlink(site string, hseq uint64, doc []byte) error {
-	return t.exec(`INSERT INTO hub_downlink (site, hseq, doc) VALUES ($1,$2,$3)`, site, int64(hseq), doc)
+	return t.gather(func(r *rowBuffers) { r.downlink = append(r.downlink, downlinkRow{site, hseq, doc}) })
 }
 
 func (t *pgTx) Downlink(site string, after uint64, fn func(uint64, []byte) (bool, error)) error {

@@ -76,7 +76,7 @@ func (r *roundTrips) TraceBatchEnd(context.Context, *pgx.Conn, pgx.TraceBatchEnd
 // The hub's round trips to PostgreSQL do not grow with the entries of a batch: a batch costs its
 // prefetch (journal, agent, entries, pending entries) and the lock of its orders, a group the
 // transaction's begin, the site's hseq counter, the counters and the commit, whatever the number
-// of entries (before, about ten per entry), and each entry is stored, indexed and merged as
+// of entries (before, 15.8 per entry), and each entry is stored, indexed and merged as
 // before (acks, states, records).
 func TestIngestRoundTripsPerBatchNotPerEntryOnPostgres(t *testing.T) {
 	srv := testpg.Start(t)

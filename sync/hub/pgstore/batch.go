@@ -13,8 +13,9 @@ import (
 )
 
 // Round trips of an Update. The hub runs a whole group of batches in one transaction and calls
-// the Tx about twenty times per entry; one statement per call, each waiting for its answer, made
-// PostgreSQL ingest a hundred times slower than a batched INSERT. So an Update's transaction
+// the Tx about twenty times per entry; one statement per call, each waiting for its answer (15.8
+// round trips per entry), made PostgreSQL ingest fifty to a hundred times slower than a batched
+// INSERT. So an Update's transaction
 //
 //   - queues its writes (statements whose answer the caller does not need) and sends them in one
 //     pipeline (pgx.Batch) together with the next statement that needs an answer, or at commit;
@@ -24,10 +25,13 @@ import (
 //   - reads ahead, on Prefetch, a batch's journal (locked), agent, entries and pending entries in
 //     one round trip, and locks all the orders the batch names at the first Order of one of them;
 //   - advances a site's hseq counter in memory once it holds the counter's row (the first NextHSeq
-//     of the transaction locks it) and writes the last value with the next round trip.
+//     of the transaction locks it) and writes the last value with the next round trip;
+//   - gathers the rows of its most frequent writes into one multi-row statement per table and
+//     round trip (multirow.go).
 //
-// Statements run in the order the methods were called, so locks are taken in the same order as
-// before, and the transaction sees its own writes. A queued write that fails fails the transaction:
+// Statements run in the order the methods were called, except the gathered rows (sent after the
+// queued statements, see rowBuffers) and a batch's orders (locked together, in id order), and
+// every read sees the transaction's own writes. A queued write that fails fails the transaction:
 // the error is returned by the call that sent it (a later read, or the commit) and by every call
 // after it, and Update rolls back. Nothing is committed that was not written.
 
@@ -150,7 +154,6 @@ func (t *pgTx) send(add func(*pgx.Batch)) error {
 	if b.Len() == 0 {
 		return nil
 	}
-	t.sends++
 	if err := t.raw.SendBatch(t.ctx, b).Close(); err != nil {
 		t.err = err
 		return err

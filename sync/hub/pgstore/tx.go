@@ -24,7 +24,6 @@ type pgTx struct {
 	rows     rowBuffers // and rows gathered for multi-row writes (multirow.go)
 	err      error      // the first failure of a round trip: the transaction is lost
 	c        *cache     // nil in a View
-	sends    int        // round trips of queued statements (tests)
 }
 
 func newTx(ctx context.Context, tx pgx.Tx, writable bool) *pgTx {

@@ -102,6 +102,11 @@ type Tx interface {
 	AddCounters(delta map[string]int64) error
 	Counters(fn func(name string, n int64) error) error
 
+	// Prefetch says what the group is about to use for one batch of a journal, before it does
+	// (hubstore_prefetch.go): a store may read it ahead in fewer round trips. It changes nothing
+	// the other methods do or return; bbolt ignores it.
+	Prefetch(p Prefetch) error
+
 	OutboxTx
 	TrackingTx
 	// CentralTx indexes what the central queries need (the section below).

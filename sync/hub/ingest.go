@@ -320,6 +320,9 @@ func (g *group) batch(topic string, payload []byte) error {
 	if !trust.ok {
 		return g.refuseBatch(site, agent, b, trust)
 	}
+	if err := g.prefetch(site, agent, &b); err != nil { // one round trip for the batch's reads (PostgreSQL)
+		return err
+	}
 	jk := journalKey(site, agent, b.JournalID)
 	var j journalRec
 	if _, err := getDoc(g.tx.Journal(site, agent, b.JournalID))(fmt.Sprintf("journal %q", jk), &j); err != nil {

@@ -49,6 +49,9 @@ const gooseTable = "hub_schema_version"
 type Options struct {
 	// MaxConns bounds the pool (default pgxpool's: the larger of 4 and the number of CPUs).
 	MaxConns int32
+	// Tracer, when set, sees every statement and pipeline the store sends (pgx's tracing: the
+	// tests count round trips with it). Default: none.
+	Tracer pgx.QueryTracer
 }
 
 // Store is a hub.Store in PostgreSQL.
@@ -134,6 +137,9 @@ func Open(ctx context.Context, dsn string, opts *Options) (*Store, error) {
 	if opts.MaxConns > 0 {
 		cfg.MaxConns = opts.MaxConns
 	}
+	if opts.Tracer != nil {
+		cfg.ConnConfig.Tracer = opts.Tracer
+	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrConnect, err)
@@ -174,10 +180,11 @@ func (s *Store) run(ctx context.Context, o pgx.TxOptions, writable bool, fn func
 			_ = tx.Rollback(context.WithoutCancel(ctx))
 		}
 	}()
-	if err := fn(&pgTx{ctx: ctx, tx: tx, writable: writable}); err != nil {
+	t := newTx(ctx, tx, writable)
+	if err := fn(t); err != nil {
 		return err
 	}
-	if err := tx.Commit(ctx); err != nil {
+	if err := t.commit(); err != nil {
 		return fmt.Errorf("pgstore: commit: %w", err)
 	}
 	return nil

@@ -16,12 +16,10 @@ func (t *pgTx) IndexOrder(ix hub.OrderIndex) error {
 	if err != nil {
 		return err
 	}
-	return t.exec(`INSERT INTO hub_cx_orders (order_id, site, agent, state, since, channel_order_no, waybill, assigned_waybill, fingerprint, doc)
-		VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10)
-		ON CONFLICT (order_id) DO UPDATE SET site=EXCLUDED.site, agent=EXCLUDED.agent, state=EXCLUDED.state, since=EXCLUDED.since,
-			channel_order_no=EXCLUDED.channel_order_no, waybill=EXCLUDED.waybill, assigned_waybill=EXCLUDED.assigned_waybill,
-			fingerprint=EXCLUDED.fingerprint, doc=EXCLUDED.doc`,
-		ix.OrderID, ix.Site, ix.Agent, ix.State, ix.Since, ix.ChannelOrderNo, ix.Waybill, ix.AssignedWaybill, ix.Fingerprint, doc)
+	if t.c != nil {
+		t.c.index[ix.OrderID] = doc
+	}
+	return t.gather(func(r *rowBuffers) { r.index.put(ix.OrderID, indexRow{ix, doc}) })
 }
 
 func decodeIndex(raw []byte) (hub.OrderIndex, error) {
@@ -33,9 +31,21 @@ func decodeIndex(raw []byte) (hub.OrderIndex, error) {
 }
 
 func (t *pgTx) OrderIndexOf(orderID string) (*hub.OrderIndex, error) {
-	raw, err := t.doc(`SELECT doc FROM hub_cx_orders WHERE order_id=$1`, orderID)
-	if err != nil || raw == nil {
-		return nil, err
+	raw, ok := []byte(nil), false
+	if t.c != nil {
+		raw, ok = t.c.index[orderID]
+	}
+	if !ok {
+		var err error
+		if raw, err = t.doc(`SELECT doc FROM hub_cx_orders WHERE order_id=$1`, orderID); err != nil {
+			return nil, err
+		}
+		if t.c != nil {
+			t.c.index[orderID] = raw
+		}
+	}
+	if raw == nil {
+		return nil, nil
 	}
 	ix, err := decodeIndex(raw)
 	return &ix, err

@@ -14,10 +14,33 @@ import (
 var errReadOnly = errors.New("pgstore: write in a read-only transaction")
 
 // pgTx is one transaction; Tx's methods carry no context, so it keeps the one Update was given.
+// An Update queues its writes and keeps what it read (batch.go).
 type pgTx struct {
 	ctx      context.Context
-	tx       pgx.Tx
+	tx       conn // statements that need an answer: they send the queue first
+	raw      pgx.Tx
 	writable bool
+	q        *pgx.Batch // writes queued since the last round trip
+	rows     rowBuffers // and rows gathered for multi-row writes (multirow.go)
+	err      error      // the first failure of a round trip: the transaction is lost
+	c        *cache     // nil in a View
+}
+
+func newTx(ctx context.Context, tx pgx.Tx, writable bool) *pgTx {
+	t := &pgTx{ctx: ctx, raw: tx, writable: writable}
+	t.tx = conn{t}
+	if writable {
+		t.c = newCache()
+	}
+	return t
+}
+
+// commit sends what is still queued, then commits.
+func (t *pgTx) commit() error {
+	if err := t.flush(); err != nil {
+		return err
+	}
+	return t.raw.Commit(t.ctx)
 }
 
 // doc reads one bytea column; no row (or a NULL placeholder) is nil.
@@ -28,14 +51,6 @@ func (t *pgTx) doc(sql string, args ...any) ([]byte, error) {
 		return nil, nil
 	}
 	return d, err
-}
-
-func (t *pgTx) exec(sql string, args ...any) error {
-	if !t.writable {
-		return errReadOnly
-	}
-	_, err := t.tx.Exec(t.ctx, sql, args...)
-	return err
 }
 
 // walk runs a query of (n, doc) rows and calls fn for each until it returns false.
@@ -82,19 +97,40 @@ func (t *pgTx) walkKeyed(fn func(string, []byte) (bool, error), sql string, args
 }
 
 func (t *pgTx) Entry(k hub.EntryKey) ([]byte, error) {
-	return t.doc(`SELECT doc FROM hub_entries WHERE site=$1 AND agent=$2 AND journal=$3 AND seq=$4`, k.Site, k.Agent, k.Journal, int64(k.Seq))
+	if t.c == nil {
+		return t.doc(`SELECT doc FROM hub_entries WHERE site=$1 AND agent=$2 AND journal=$3 AND seq=$4`, k.Site, k.Agent, k.Journal, int64(k.Seq))
+	}
+	if d, ok := t.c.entries[k]; ok {
+		return d, nil
+	}
+	if err := t.readAhead(k); err != nil {
+		return nil, err
+	}
+	return t.c.entries[k], nil
 }
 
+// PutEntry of an entry this transaction read as missing is queued (see putEntryQueued); of one
+// it read as stored it is false at once.
 func (t *pgTx) PutEntry(k hub.EntryKey, doc []byte) (bool, error) {
 	if !t.writable {
 		return false, errReadOnly
+	}
+	if d, ok := t.c.entries[k]; ok {
+		if d != nil {
+			return false, nil
+		}
+		return true, t.putEntryQueued(k, doc)
 	}
 	tag, err := t.tx.Exec(t.ctx, `INSERT INTO hub_entries (site, agent, journal, seq, doc) VALUES ($1,$2,$3,$4,$5) ON CONFLICT DO NOTHING`,
 		k.Site, k.Agent, k.Journal, int64(k.Seq), doc)
 	if err != nil {
 		return false, err
 	}
-	return tag.RowsAffected() == 1, nil
+	if tag.RowsAffected() != 1 {
+		return false, nil
+	}
+	t.c.entries[k] = doc
+	return true, nil
 }
 
 func (t *pgTx) Entries(site, agent, journal string, after uint64, fn func(uint64, []byte) (bool, error)) error {
@@ -102,15 +138,30 @@ func (t *pgTx) Entries(site, agent, journal string, after uint64, fn func(uint64
 }
 
 func (t *pgTx) Pending(k hub.EntryKey) ([]byte, error) {
-	return t.doc(`SELECT doc FROM hub_pending WHERE site=$1 AND agent=$2 AND journal=$3 AND seq=$4`, k.Site, k.Agent, k.Journal, int64(k.Seq))
+	if t.c == nil {
+		return t.doc(`SELECT doc FROM hub_pending WHERE site=$1 AND agent=$2 AND journal=$3 AND seq=$4`, k.Site, k.Agent, k.Journal, int64(k.Seq))
+	}
+	if d, ok := t.c.pending[k]; ok {
+		return d, nil
+	}
+	if err := t.readAhead(k); err != nil {
+		return nil, err
+	}
+	return t.c.pending[k], nil
 }
 
 func (t *pgTx) PutPending(k hub.EntryKey, doc []byte) error {
+	if t.c != nil {
+		t.c.pending[k] = doc
+	}
 	return t.exec(`INSERT INTO hub_pending (site, agent, journal, seq, doc) VALUES ($1,$2,$3,$4,$5)
 		ON CONFLICT (site, agent, journal, seq) DO UPDATE SET doc = EXCLUDED.doc`, k.Site, k.Agent, k.Journal, int64(k.Seq), doc)
 }
 
 func (t *pgTx) DeletePending(k hub.EntryKey) error {
+	if t.c != nil {
+		t.c.pending[k] = nil
+	}
 	return t.exec(`DELETE FROM hub_pending WHERE site=$1 AND agent=$2 AND journal=$3 AND seq=$4`, k.Site, k.Agent, k.Journal, int64(k.Seq))
 }
 
@@ -124,13 +175,24 @@ func (t *pgTx) Journal(site, agent, journal string) ([]byte, error) {
 	if !t.writable {
 		return t.doc(`SELECT doc FROM hub_journals WHERE site=$1 AND agent=$2 AND journal=$3`, site, agent, journal)
 	}
+	jk := [3]string{site, agent, journal}
+	if d, ok := t.c.journals[jk]; ok {
+		return d, nil
+	}
 	if err := t.exec(`INSERT INTO hub_journals (site, agent, journal) VALUES ($1,$2,$3) ON CONFLICT DO NOTHING`, site, agent, journal); err != nil {
 		return nil, err
 	}
-	return t.doc(`SELECT doc FROM hub_journals WHERE site=$1 AND agent=$2 AND journal=$3 FOR UPDATE`, site, agent, journal)
+	d, err := t.doc(`SELECT doc FROM hub_journals WHERE site=$1 AND agent=$2 AND journal=$3 FOR UPDATE`, site, agent, journal)
+	if err == nil {
+		t.c.journals[jk] = d
+	}
+	return d, err
 }
 
 func (t *pgTx) PutJournal(site, agent, journal string, doc []byte) error {
+	if t.c != nil {
+		t.c.journals[[3]string{site, agent, journal}] = doc
+	}
 	return t.exec(`INSERT INTO hub_journals (site, agent, journal, doc) VALUES ($1,$2,$3,$4)
 		ON CONFLICT (site, agent, journal) DO UPDATE SET doc = EXCLUDED.doc`, site, agent, journal, doc)
 }
@@ -141,19 +203,29 @@ func (t *pgTx) Order(id string) ([]byte, error) {
 	if !t.writable {
 		return t.doc(`SELECT doc FROM hub_orders WHERE id=$1`, id)
 	}
-	if err := t.exec(`INSERT INTO hub_orders (id) VALUES ($1) ON CONFLICT DO NOTHING`, id); err != nil {
+	if d, ok := t.c.orders[id]; ok {
+		return d, nil
+	}
+	// With the other orders of the last prefetch when it named this one, in one round trip.
+	ids := []string{id}
+	if slices.Contains(t.c.toLock, id) {
+		ids = t.c.toLock
+	}
+	if err := t.lockOrders(ids); err != nil {
 		return nil, err
 	}
-	return t.doc(`SELECT doc FROM hub_orders WHERE id=$1 FOR UPDATE`, id)
+	return t.c.orders[id], nil
 }
 
 func (t *pgTx) PutOrder(id string, doc []byte) error {
-	return t.exec(`INSERT INTO hub_orders (id, doc) VALUES ($1,$2) ON CONFLICT (id) DO UPDATE SET doc = EXCLUDED.doc`, id, doc)
+	if t.c != nil {
+		t.c.orders[id] = doc
+	}
+	return t.gather(func(r *rowBuffers) { r.orders.put(id, doc) })
 }
 
 func (t *pgTx) AddHistory(orderID, at string, k hub.EntryKey) error {
-	return t.exec(`INSERT INTO hub_history (order_id, at, site, agent, seq, journal) VALUES ($1,$2,$3,$4,$5,$6) ON CONFLICT DO NOTHING`,
-		orderID, at, k.Site, k.Agent, int64(k.Seq), k.Journal)
+	return t.gather(func(r *rowBuffers) { r.history = append(r.history, historyRow{orderID, at, k}) })
 }
 
 func (t *pgTx) History(orderID string, fn func(hub.EntryKey) error) error {
@@ -185,10 +257,22 @@ func (t *pgTx) History(orderID string, fn func(hub.EntryKey) error) error {
 }
 
 func (t *pgTx) Agent(site, agent string) ([]byte, error) {
-	return t.doc(`SELECT doc FROM hub_agents WHERE site=$1 AND agent=$2`, site, agent)
+	if t.c != nil {
+		if d, ok := t.c.agents[[2]string{site, agent}]; ok {
+			return d, nil
+		}
+	}
+	d, err := t.doc(`SELECT doc FROM hub_agents WHERE site=$1 AND agent=$2`, site, agent)
+	if err == nil && t.c != nil {
+		t.c.agents[[2]string{site, agent}] = d
+	}
+	return d, err
 }
 
 func (t *pgTx) PutAgent(site, agent string, doc []byte) error {
+	if t.c != nil {
+		t.c.agents[[2]string{site, agent}] = doc
+	}
 	return t.exec(`INSERT INTO hub_agents (site, agent, doc) VALUES ($1,$2,$3) ON CONFLICT (site, agent) DO UPDATE SET doc = EXCLUDED.doc`, site, agent, doc)
 }
 
@@ -209,13 +293,29 @@ func (t *pgTx) counter(sql string, key string) (uint64, error) {
 	return uint64(n), nil
 }
 
+// NextHSeq takes the site's counter row with its first call in the transaction; later calls count
+// on in memory (the row is this transaction's until it ends) and the last value is written with
+// the next round trip.
 func (t *pgTx) NextHSeq(site string) (uint64, error) {
-	return t.counter(`INSERT INTO hub_downlink_seq (site, last) VALUES ($1, 1)
+	if t.c != nil {
+		if n, ok := t.c.hseq[site]; ok {
+			if t.err != nil {
+				return 0, t.err
+			}
+			t.c.hseq[site], t.c.dirty[site] = n+1, true
+			return n + 1, nil
+		}
+	}
+	n, err := t.counter(`INSERT INTO hub_downlink_seq (site, last) VALUES ($1, 1)
 		ON CONFLICT (site) DO UPDATE SET last = hub_downlink_seq.last + 1 RETURNING last`, site)
+	if err == nil && t.c != nil {
+		t.c.hseq[site] = n
+	}
+	return n, err
 }
 
 func (t *pgTx) PutDownlink(site string, hseq uint64, doc []byte) error {
-	return t.exec(`INSERT INTO hub_downlink (site, hseq, doc) VALUES ($1,$2,$3)`, site, int64(hseq), doc)
+	return t.gather(func(r *rowBuffers) { r.downlink = append(r.downlink, downlinkRow{site, hseq, doc}) })
 }
 
 func (t *pgTx) Downlink(site string, after uint64, fn func(uint64, []byte) (bool, error)) error {
@@ -276,26 +376,26 @@ func (t *pgTx) AddCounters(delta map[string]int64) error {
 		ON CONFLICT (name) DO UPDATE SET n = hub_stats.n + EXCLUDED.n`, names, ns)
 }
 
+// Counters reads with the queued writes (the group's AddCounters), in one round trip.
 func (t *pgTx) Counters(fn func(string, int64) error) error {
-	rows, err := t.tx.Query(t.ctx, `SELECT name, n FROM hub_stats ORDER BY name`)
-	if err != nil {
-		return err
-	}
 	type row struct {
 		name string
 		n    int64
 	}
 	var all []row
-	for rows.Next() {
-		var r row
-		if err := rows.Scan(&r.name, &r.n); err != nil {
-			rows.Close()
-			return err
-		}
-		all = append(all, r)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
+	err := t.send(func(b *pgx.Batch) {
+		b.Queue(`SELECT name, n FROM hub_stats ORDER BY name`).Query(func(rows pgx.Rows) error {
+			for rows.Next() {
+				var r row
+				if err := rows.Scan(&r.name, &r.n); err != nil {
+					return err
+				}
+				all = append(all, r)
+			}
+			return rows.Err()
+		})
+	})
+	if err != nil {
 		return err
 	}
 	for _, r := range all {

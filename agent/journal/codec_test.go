@@ -94,10 +94,10 @@ func TestEntryJSONIsEncodingJSON(t *testing.T) {
 			e.Order.SKUs = []string{} // empty, not nil: omitted
 		}
 		want, _ := json.Marshal(e)
-		if got := appendEntryJSON(nil, &e, false); !bytes.Equal(got, want) {
+		if got := e.AppendJSON(nil); !bytes.Equal(got, want) {
 			t.Fatalf("seed %d:\n got %s\nwant %s", seed, got, want)
 		}
-		if got := appendEntryJSON(nil, &e, true); !bytes.Equal(got, e.Canonical()) {
+		if got := e.AppendCanonical(nil); !bytes.Equal(got, e.Canonical()) {
 			t.Fatalf("seed %d canonical:\n got %s\nwant %s", seed, got, e.Canonical())
 		}
 	}
@@ -194,7 +194,7 @@ func FuzzDecodeRecord(f *testing.F) {
 			if again := appendEntryRecord(nil, &e); !bytes.Equal(again, b) {
 				t.Errorf("entry %x re-encodes as %x", b, again)
 			}
-			appendEntryJSON(nil, &e, false)
+			e.AppendJSON(nil)
 		}
 		if o, err := decodeOrderRecord(b); err == nil && !isJSONRecord(b) {
 			if _, err := json.Marshal(o); err != nil {
@@ -213,7 +213,7 @@ func FuzzEntryJSON(f *testing.F) {
 		e := wire.Entry{JournalID: a, Seq: n, Kind: b, Detail: a + b, LabelVersion: n / 3, At: b,
 			Order: &wire.OrderMsg{Type: a, SKUs: []string{b, a}, Recipient: b, HSeq: n}}
 		want, _ := json.Marshal(e)
-		if got := appendEntryJSON(nil, &e, false); !bytes.Equal(got, want) {
+		if got := e.AppendJSON(nil); !bytes.Equal(got, want) {
 			t.Fatalf("\n got %s\nwant %s", got, want)
 		}
 		normEntry(&e)

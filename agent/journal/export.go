@@ -97,7 +97,7 @@ func Export(path string, since Since, w io.Writer) (int, error) {
 			// it); a binary one as its JSON, the same bytes json.Marshal writes.
 			line := v
 			if !isJSONRecord(v) {
-				buf = appendEntryJSON(buf[:0], &e, false)
+				buf = e.AppendJSON(buf[:0])
 				line = buf
 			}
 			if _, err := w.Write(line); err != nil {

@@ -631,7 +631,7 @@ func (tx *Tx) Append(e wire.Entry) wire.Entry {
 	// from a scanner) as \ufffd escapes, which decode to U+FFFD, so an entry sealed with the raw
 	// bytes would fail its own hash once read back (by the hub, or Verify). normEntry makes those
 	// replacements first; then the hash covers the canonical JSON (wire.Entry.Canonical, written
-	// by appendEntryJSON) and the stored record is the binary one.
+	// written by AppendCanonical) and the stored record is the binary one.
 	normEntry(&e)
 	tx.seal(&e, tx.fnHash)
 	tx.store(&e)
@@ -640,11 +640,11 @@ func (tx *Tx) Append(e wire.Entry) wire.Entry {
 }
 
 // seal sets e's PrevHash and Hash as wire.Entry.Seal does, without reflection: SHA-256 over the
-// previous hash and the canonical JSON (appendEntryJSON writes json.Marshal's bytes).
+// previous hash and the canonical JSON (wire.Entry.AppendCanonical writes json.Marshal's bytes).
 func (tx *Tx) seal(e *wire.Entry, prevHash string) {
 	e.PrevHash = prevHash
 	buf := append(tx.s.scratch[:0], prevHash...)
-	buf = appendEntryJSON(buf, e, true)
+	buf = e.AppendCanonical(buf)
 	tx.s.scratch = buf
 	sum := sha256.Sum256(buf)
 	var h [2 * sha256.Size]byte

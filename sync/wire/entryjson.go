@@ -1,102 +1,173 @@
 package wire
 
-import (
-	"encoding/json"
-	"strconv"
-	"unicode/utf8"
-)
+import "unicode/utf8"
 
-// AppendJSON appends e's JSON encoding to dst: exactly the bytes json.Marshal(e) writes, which the
-// hash covers (Canonical) and the hub stores. The fields are written by hand, without reflection,
-// when every string is one encoding/json writes verbatim (printable ASCII other than " \ < > &,
-// and valid UTF-8 other than U+2028 and U+2029); otherwise, and for the order an intake carries,
-// encoding/json writes it. Hashing and storing every entry is the hot path of the journal and
-// of the hub's ingest.
-func (e *Entry) AppendJSON(dst []byte) []byte {
-	if !e.plainStrings() {
-		return appendMarshal(dst, e)
+// AppendJSON appends e's JSON encoding to dst: exactly the bytes json.Marshal(e) writes (tests
+// compare the two, fuzzed), which the hash covers (Canonical) and the hub and the journal's
+// export store. Every field, the order an intake carries included, is written by hand without
+// reflection: hashing and storing every entry is the hot path of the journal and of the hub's
+// ingest.
+func (e *Entry) AppendJSON(dst []byte) []byte { return e.appendJSON(dst, false) }
+
+// AppendCanonical appends the bytes the hash covers (Canonical) to dst: e's JSON with the hash
+// field empty, whatever e.Hash holds.
+func (e *Entry) AppendCanonical(dst []byte) []byte { return e.appendJSON(dst, true) }
+
+// appendJSON appends e's JSON, byte for byte what json.Marshal(e) writes; without the hash
+// field's value when canonical (then it is Canonical, what the hash covers).
+func (e *Entry) appendJSON(dst []byte, canonical bool) []byte {
+	dst = append(dst, `{"journal_id":`...)
+	dst = appendJSONString(dst, e.JournalID)
+	dst = append(dst, `,"seq":`...)
+	dst = appendUint(dst, e.Seq)
+	dst = append(dst, `,"kind":`...)
+	dst = appendJSONString(dst, e.Kind)
+	dst = optStr(dst, `,"order_id":`, e.OrderID)
+	dst = optStr(dst, `,"from":`, e.From)
+	dst = optStr(dst, `,"to":`, e.To)
+	dst = optStr(dst, `,"waybill":`, e.Waybill)
+	dst = optStr(dst, `,"carrier":`, e.Carrier)
+	dst = optStr(dst, `,"station":`, e.Station)
+	dst = optStr(dst, `,"device":`, e.Device)
+	dst = optStr(dst, `,"operator":`, e.Operator)
+	dst = optStr(dst, `,"trigger":`, e.Trigger)
+	dst = optStr(dst, `,"reason":`, e.Reason)
+	dst = optStr(dst, `,"detail":`, e.Detail)
+	dst = optStr(dst, `,"code":`, e.Code)
+	dst = optStr(dst, `,"job":`, e.Job)
+	dst = optUint(dst, `,"label_version":`, e.LabelVersion)
+	dst = optUint(dst, `,"intercept_id":`, e.InterceptID)
+	dst = optStr(dst, `,"intercept":`, e.Intercept)
+	if m := e.Order; m != nil {
+		dst = append(dst, `,"order":{"type":`...)
+		dst = appendJSONString(dst, m.Type)
+		dst = optUint(dst, `,"hseq":`, m.HSeq)
+		dst = optStr(dst, `,"order_id":`, m.OrderID)
+		dst = optStr(dst, `,"channel":`, m.Channel)
+		dst = optStr(dst, `,"channel_order_no":`, m.ChannelOrderNo)
+		dst = optStr(dst, `,"buyer_id":`, m.BuyerID)
+		dst = optStr(dst, `,"ordered_at":`, m.OrderedAt)
+		dst = optStr(dst, `,"paid_at":`, m.PaidAt)
+		if len(m.SKUs) > 0 {
+			dst = append(dst, `,"skus":[`...)
+			for i, s := range m.SKUs {
+				if i > 0 {
+					dst = append(dst, ',')
+				}
+				dst = appendJSONString(dst, s)
+			}
+			dst = append(dst, ']')
+		}
+		dst = optStr(dst, `,"payment":`, m.Payment)
+		dst = optStr(dst, `,"carrier":`, m.Carrier)
+		dst = optStr(dst, `,"waybill":`, m.Waybill)
+		dst = optStr(dst, `,"recipient":`, m.Recipient)
+		dst = optStr(dst, `,"recipient_name":`, m.RecipientName)
+		dst = optStr(dst, `,"recipient_phone":`, m.RecipientPhone)
+		dst = optStr(dst, `,"recipient_address":`, m.RecipientAddress)
+		dst = optUint(dst, `,"version":`, m.Version)
+		dst = optStr(dst, `,"reason":`, m.Reason)
+		dst = optStr(dst, `,"state":`, m.State)
+		dst = optUint(dst, `,"label_version":`, m.LabelVersion)
+		dst = optUint(dst, `,"intercept_id":`, m.InterceptID)
+		dst = optStr(dst, `,"intercept":`, m.Intercept)
+		dst = optStr(dst, `,"at":`, m.At)
+		dst = optStr(dst, `,"event":`, m.Event)
+		dst = append(dst, '}')
 	}
-	dst = append(dst, `{"journal_id":"`...)
-	dst = append(dst, e.JournalID...)
-	dst = append(dst, `","seq":`...)
-	dst = strconv.AppendUint(dst, e.Seq, 10)
-	dst = append(dst, `,"kind":"`...)
-	dst = append(dst, e.Kind...)
-	dst = append(dst, '"')
-	dst = appendOpt(dst, `,"order_id":"`, e.OrderID)
-	dst = appendOpt(dst, `,"from":"`, e.From)
-	dst = appendOpt(dst, `,"to":"`, e.To)
-	dst = appendOpt(dst, `,"waybill":"`, e.Waybill)
-	dst = appendOpt(dst, `,"carrier":"`, e.Carrier)
-	dst = appendOpt(dst, `,"station":"`, e.Station)
-	dst = appendOpt(dst, `,"device":"`, e.Device)
-	dst = appendOpt(dst, `,"operator":"`, e.Operator)
-	dst = appendOpt(dst, `,"trigger":"`, e.Trigger)
-	dst = appendOpt(dst, `,"reason":"`, e.Reason)
-	dst = appendOpt(dst, `,"detail":"`, e.Detail)
-	dst = appendOpt(dst, `,"code":"`, e.Code)
-	dst = appendOpt(dst, `,"job":"`, e.Job)
-	if e.LabelVersion != 0 {
-		dst = strconv.AppendUint(append(dst, `,"label_version":`...), e.LabelVersion, 10)
+	dst = append(dst, `,"at":`...)
+	dst = appendJSONString(dst, e.At)
+	dst = append(dst, `,"prev_hash":`...)
+	dst = appendJSONString(dst, e.PrevHash)
+	dst = append(dst, `,"hash":`...)
+	if canonical {
+		return append(dst, `""}`...)
 	}
-	if e.InterceptID != 0 {
-		dst = strconv.AppendUint(append(dst, `,"intercept_id":`...), e.InterceptID, 10)
-	}
-	dst = appendOpt(dst, `,"intercept":"`, e.Intercept)
-	if e.Order != nil {
-		dst = appendMarshal(append(dst, `,"order":`...), e.Order)
-	}
-	dst = append(dst, `,"at":"`...)
-	dst = append(dst, e.At...)
-	dst = append(dst, `","prev_hash":"`...)
-	dst = append(dst, e.PrevHash...)
-	dst = append(dst, `","hash":"`...)
-	dst = append(dst, e.Hash...)
-	return append(dst, `"}`...)
+	dst = appendJSONString(dst, e.Hash)
+	return append(dst, '}')
 }
 
-func appendOpt(dst []byte, key, s string) []byte {
+func optStr(dst []byte, key, s string) []byte {
 	if s == "" {
 		return dst
 	}
-	return append(append(append(dst, key...), s...), '"')
+	dst = append(dst, key...)
+	return appendJSONString(dst, s)
 }
 
-func appendMarshal(dst []byte, v any) []byte {
-	b, err := json.Marshal(v)
-	if err != nil { // cannot happen for the wire's structs
-		panic(err)
+func optUint(dst []byte, key string, n uint64) []byte {
+	if n == 0 {
+		return dst
 	}
-	return append(dst, b...)
+	dst = append(dst, key...)
+	return appendUint(dst, n)
 }
 
-// plainStrings reports whether every string field of e is written verbatim by encoding/json.
-func (e *Entry) plainStrings() bool {
-	for _, s := range [...]string{e.JournalID, e.Kind, e.OrderID, e.From, e.To, e.Waybill, e.Carrier, e.Station, e.Device,
-		e.Operator, e.Trigger, e.Reason, e.Detail, e.Code, e.Job, e.Intercept, e.At, e.PrevHash, e.Hash} {
-		if !plainString(s) {
-			return false
+func appendUint(dst []byte, n uint64) []byte {
+	var b [20]byte
+	i := len(b)
+	for {
+		i--
+		b[i] = byte('0' + n%10)
+		if n /= 10; n == 0 {
+			break
 		}
 	}
-	return true
+	return append(dst, b[i:]...)
 }
 
-// plainString reports whether encoding/json (HTML escaping on, as json.Marshal) writes s as is.
-func plainString(s string) bool {
+const hexDigits = "0123456789abcdef"
+
+// appendJSONString is encoding/json's string encoding with HTML escaping (json.Marshal's): ", \
+// and the control characters escaped, <, > and & as \u003c \u003e \u0026, U+2028 and U+2029 as
+// escapes, each byte of invalid UTF-8 as \ufffd.
+func appendJSONString(dst []byte, s string) []byte {
+	dst = append(dst, '"')
+	start := 0
 	for i := 0; i < len(s); {
-		b := s[i]
-		if b < utf8.RuneSelf {
-			if b < 0x20 || b == '"' || b == '\\' || b == '<' || b == '>' || b == '&' {
-				return false
+		if b := s[i]; b < utf8.RuneSelf {
+			if b >= 0x20 && b != '"' && b != '\\' && b != '<' && b != '>' && b != '&' {
+				i++
+				continue
+			}
+			dst = append(dst, s[start:i]...)
+			switch b {
+			case '\\', '"':
+				dst = append(dst, '\\', b)
+			case '\b':
+				dst = append(dst, '\\', 'b')
+			case '\f':
+				dst = append(dst, '\\', 'f')
+			case '\n':
+				dst = append(dst, '\\', 'n')
+			case '\r':
+				dst = append(dst, '\\', 'r')
+			case '\t':
+				dst = append(dst, '\\', 't')
+			default:
+				dst = append(dst, '\\', 'u', '0', '0', hexDigits[b>>4], hexDigits[b&0xF])
 			}
 			i++
+			start = i
 			continue
 		}
-		r, n := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && n == 1 || r == '\u2028' || r == '\u2029' {
-			return false
+		c, size := utf8.DecodeRuneInString(s[i:])
+		if c == utf8.RuneError && size == 1 {
+			dst = append(dst, s[start:i]...)
+			dst = append(dst, `\ufffd`...)
+			i += size
+			start = i
+			continue
 		}
-		i += n
+		if c == '\u2028' || c == '\u2029' {
+			dst = append(dst, s[start:i]...)
+			dst = append(dst, '\\', 'u', '2', '0', '2', hexDigits[c&0xF])
+			i += size
+			start = i
+			continue
+		}
+		i += size
 	}
-	return true
+	dst = append(dst, s[start:]...)
+	return append(dst, '"')
 }

@@ -119,17 +119,15 @@ type Entry struct {
 
 // Canonical returns the bytes the hash covers: the entry's JSON with Hash empty.
 func (e Entry) Canonical() []byte {
-	e.Hash = ""
-	return e.AppendJSON(nil)
+	return e.AppendCanonical(nil)
 }
 
 // ComputeHash returns hex(SHA-256(prev_hash bytes || canonical bytes)). The first entry of a journal
 // has prev_hash "" (no bytes).
 func (e Entry) ComputeHash() string {
 	var buf [512]byte
-	e.Hash = ""
 	b := append(buf[:0], e.PrevHash...)
-	b = e.AppendJSON(b)
+	b = e.AppendCanonical(b)
 	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:])
 }

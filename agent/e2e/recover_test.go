@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bytes"
+	"encoding/binary"
 	"fmt"
 	"os"
 	"os/exec"
@@ -77,7 +78,8 @@ func TestRecoverKeepsVersionsAndIntercepts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	at := bytes.Index(data, []byte(`"seq":1,`))
+	// Entry 1's key (8-byte big-endian seq), then its binary record (tag byte 0x02).
+	at := bytes.Index(data, append(binary.BigEndian.AppendUint64(nil, 1), 2))
 	if at < 0 {
 		t.Fatal("entry 1 not found in the journal file")
 	}

@@ -39,3 +39,32 @@ func countDigits(s string) int {
 		return r
 	}, s))
 }
+
+// LinePhone returns the mainland mobile number in a one-line recipient as 11 digits, "" when it
+// has none: the number a reminder SMS can go to when the order system sent no recipient_phone.
+// A token of digits and + - ( ) counts with or without the 86 country code
+// ("+86 139-5721-8464" is one token after the country code: "139-5721-8464"); a number run
+// together with other text counts too.
+func LinePhone(s string) string {
+	for _, tok := range token.FindAllString(s, -1) {
+		if !phoneToken.MatchString(tok) {
+			continue
+		}
+		d := strings.Map(func(r rune) rune {
+			if r >= '0' && r <= '9' {
+				return r
+			}
+			return -1
+		}, tok)
+		if len(d) == 13 && strings.HasPrefix(d, "86") {
+			d = d[2:]
+		}
+		if len(d) == 11 && d[0] == '1' && d[1] >= '3' && d[1] <= '9' {
+			return d
+		}
+	}
+	if m := mobile.FindStringSubmatch(s); m != nil {
+		return m[2] + m[3] + m[4]
+	}
+	return ""
+}

@@ -31,3 +31,19 @@ func TestMaskLinePhones(t *testing.T) {
 		}
 	}
 }
+
+func TestLinePhone(t *testing.T) {
+	for in, want := range map[string]string{
+		"王五 13957218465 广东省深圳市南山区":   "13957218465",
+		"王五 +86 139-5721-8464 深圳":    "13957218464",
+		"王五 +8613957218468 深圳":       "13957218468",
+		"收件人王五13957218466广东省":        "13957218466",
+		"王五 0755-12345678 深圳 518000": "",
+		"王五 深圳市南山区 1号楼":              "",
+		"":                           "",
+	} {
+		if got := order.LinePhone(in); got != want {
+			t.Errorf("LinePhone(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

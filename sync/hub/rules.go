@@ -51,7 +51,39 @@ func (g *group) orderRules(rec orderRec) error {
 	case o.State == order.WaybillPrinted || o.State == order.PickedUp || o.State == order.Cancelled:
 		return g.cancelNotice(k, o.State.Label())
 	}
-	return nil
+	if o.State != order.Held && o.State != order.PendingAllocation {
+		return nil
+	}
+	return g.reminderPhone(k, reminderPhone(o))
+}
+
+// reminderPhone is the number a reminder goes to: the order's recipient_phone, else the mobile
+// number in its one-line recipient.
+func reminderPhone(o order.Order) string {
+	if o.RecipientPhone != "" {
+		return o.RecipientPhone
+	}
+	return order.LinePhone(o.Recipient)
+}
+
+// reminderPhone points a pending reminder at phone when a new version of the order changed it (the
+// customer corrected the number before the reminder was sent). A row being sent (leased) keeps the
+// number its send uses; a later version without a phone keeps the one it has.
+func (g *group) reminderPhone(k OutboxKey, phone string) error {
+	if phone == "" {
+		return nil
+	}
+	r, err := g.tx.Outbox(k)
+	if err != nil || r == nil || r.State != OutboxPending || r.LeaseUntil.After(g.now) {
+		return err
+	}
+	d, err := decodeNotice(*r)
+	if err != nil || d.Phone == phone {
+		return err
+	}
+	d.Phone = phone
+	r.Doc = mustJSON(d)
+	return g.tx.PutOutbox(*r)
 }
 
 // entryRules runs after an agent's entry for order id was applied. An entry that puts the order in
@@ -102,7 +134,7 @@ func (g *group) entryRules(id string, e wire.Entry) error {
 		text = defaultReminder
 	}
 	return g.addNotice(k, due, noticeDoc{Kind: NoticeReminder, Channel: rule.Channel, Text: text.Render(fields, nil),
-		Phone: o.RecipientPhone, Fields: fields, Created: g.now})
+		Phone: reminderPhone(o), Fields: fields, Created: g.now})
 }
 
 // breakerRules tells the site's supervisors that an agent's breaker opened or closed. at is the

@@ -723,12 +723,16 @@ func (g *group) post(p *postReq) error {
 	return nil
 }
 
-// withoutMaskedPhone drops a masked recipient phone from an order message a PC journaled (the
-// downlink's copy, see downlink): it must not replace the whole number in the hub's record, which
-// the customer's reminder needs.
+// withoutMaskedPhone drops a masked recipient phone, and a one-line recipient with a masked phone
+// in it, from an order message a PC journaled (the downlink's copy, see downlink): they must not
+// replace the whole number in the hub's record, which the customer's reminder needs (an empty
+// field leaves the record's as it is).
 func withoutMaskedPhone(m wire.OrderMsg) *wire.OrderMsg {
 	if strings.Contains(m.RecipientPhone, "*") {
 		m.RecipientPhone = ""
+	}
+	if strings.Contains(m.Recipient, "****") {
+		m.Recipient = ""
 	}
 	return &m
 }

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"wedge/internal/testbroker"
+	"wedge/order"
 	"wedge/sync/wire"
 )
 
@@ -23,7 +24,10 @@ func TestReminderFollowsThePhone(t *testing.T) {
 	line.Recipient = "王五 +86 139-5721-8465 广东省深圳市南山区科技园路1号"
 	var r postResp
 	postJSON(t, e.hub, "/v1/orders", map[string]any{"site": "sz01", "orders": []wire.OrderMsg{*line}}, http.StatusOK, &r)
-	pc.send("j1", chain("j1", wire.Entry{Kind: wire.KindIntake, OrderID: line.OrderID, To: "pending_allocation", Order: line, At: wire.Time(t0)})...)
+	// The PC journals the downlink's copy, its line masked: the hub keeps the whole one.
+	masked := *line
+	masked.Recipient = order.MaskLinePhones(line.Recipient)
+	pc.send("j1", chain("j1", wire.Entry{Kind: wire.KindIntake, OrderID: line.OrderID, To: "pending_allocation", Order: &masked, At: wire.Time(t0)})...)
 	pc.waitAck(1)
 	waitFor(t, "the reminder queued", func() bool { return len(notifications(t, e.hub, "?site=sz01")) == 1 })
 	if n := notifications(t, e.hub, "?site=sz01")[0]; n.Phone != "139****8465" {

@@ -413,7 +413,7 @@ func (g *group) applyEntry(site, agent string, e wire.Entry, key EntryKey) (err 
 			return g.saveOrder(rec)
 		}
 		if e.Order != nil && known {
-			rec.Order = order.MergeData(rec.Order, *e.Order)
+			rec.Order = mergePCData(rec.Order, *e.Order)
 			if err := g.saveOrder(rec); err != nil {
 				return err
 			}
@@ -426,7 +426,7 @@ func (g *group) applyEntry(site, agent string, e wire.Entry, key EntryKey) (err 
 		return g.merge(rec, known, site, agent, e, at)
 	case wire.KindUpdate:
 		if e.Order != nil && known {
-			rec.Order = order.MergeData(rec.Order, *e.Order) // an older version changes nothing
+			rec.Order = mergePCData(rec.Order, *e.Order) // an older version changes nothing
 			return g.saveOrder(rec)
 		}
 	case wire.KindReprint, wire.KindIntercept:
@@ -723,16 +723,22 @@ func (g *group) post(p *postReq) error {
 	return nil
 }
 
-// withoutMaskedPhone drops a masked recipient phone, and a one-line recipient with a masked phone
-// in it, from an order message a PC journaled (the downlink's copy, see downlink): they must not
-// replace the whole number in the hub's record, which the customer's reminder needs (an empty
-// field leaves the record's as it is).
+// withoutMaskedPhone drops a masked recipient phone from an order message a PC journaled (the
+// downlink's copy, see downlink): it must not replace the whole number in the hub's record, which
+// the customer's reminder needs.
 func withoutMaskedPhone(m wire.OrderMsg) *wire.OrderMsg {
 	if strings.Contains(m.RecipientPhone, "*") {
 		m.RecipientPhone = ""
 	}
-	if strings.Contains(m.Recipient, "****") {
+	return &m
+}
+
+// mergePCData merges the order data of a PC's entry into the hub's record. A one-line recipient
+// whose phone the downlink masked does not replace the record's line (which may hold the whole
+// number the reminder goes to); an empty field leaves the record's as it is.
+func mergePCData(o order.Order, m wire.OrderMsg) order.Order {
+	if o.Recipient != "" && strings.Contains(m.Recipient, "****") {
 		m.Recipient = ""
 	}
-	return &m
+	return order.MergeData(o, m)
 }

@@ -687,6 +687,9 @@ func (g *group) post(p *postReq) error {
 				if err := g.saveOrder(rec); err != nil {
 					return err
 				}
+				if err := g.orderPosted(rec); err != nil { // rules.go
+					return err
+				}
 			}
 		}
 		held, pre, err := g.holdForWaybill(p.site, m, known) // e-waybill numbers (waybills.go)

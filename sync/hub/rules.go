@@ -51,10 +51,7 @@ func (g *group) orderRules(rec orderRec) error {
 	case o.State == order.WaybillPrinted || o.State == order.PickedUp || o.State == order.Cancelled:
 		return g.cancelNotice(k, o.State.Label())
 	}
-	if o.State != order.Held && o.State != order.PendingAllocation {
-		return nil
-	}
-	return g.reminderPhone(k, reminderPhone(o))
+	return nil
 }
 
 // reminderPhone is the number a reminder goes to: the order's recipient_phone, else the mobile
@@ -66,14 +63,17 @@ func reminderPhone(o order.Order) string {
 	return order.LinePhone(o.Recipient)
 }
 
-// reminderPhone points a pending reminder at phone when a new version of the order changed it (the
-// customer corrected the number before the reminder was sent). A row being sent (leased) keeps the
-// number its send uses; a later version without a phone keeps the one it has.
-func (g *group) reminderPhone(k OutboxKey, phone string) error {
-	if phone == "" {
+// orderPosted points the pending reminder of a waiting order at its current number after the order
+// system posted a new version (the customer corrected the phone before the reminder was sent). It
+// runs on the POST path only: a PC's entries never carry a whole phone. A row being sent (leased)
+// keeps the number its send uses; a version without a phone keeps the one it has.
+func (g *group) orderPosted(rec orderRec) error {
+	o := rec.Order
+	phone := reminderPhone(o)
+	if phone == "" || g.h.notify.rules(rec.Site).Reminder == nil || (o.State != order.Held && o.State != order.PendingAllocation) {
 		return nil
 	}
-	r, err := g.tx.Outbox(k)
+	r, err := g.tx.Outbox(OutboxKey{Site: rec.Site, Order: o.ID, Rule: NoticeReminder})
 	if err != nil || r == nil || r.State != OutboxPending || r.LeaseUntil.After(g.now) {
 		return err
 	}

@@ -303,6 +303,9 @@ func (s *Store) init() error {
 		migrateAssigned := tx.Bucket(bMeta) != nil && tx.Bucket(bIdxAssign) == nil
 		for _, name := range allBuckets {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+				if !fresh { // a journal's root holds a value where its bucket should be: a damaged page
+					return damaged(s.path, fmt.Sprintf("桶 %s 无法打开 bucket %s cannot be opened: %v", name, name, err))
+				}
 				return fmt.Errorf("journal: create bucket %s: %w", name, err)
 			}
 		}

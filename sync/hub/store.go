@@ -21,7 +21,7 @@ const keyJournal = "journal"
 //
 //	entries   site 0 agent 0 journal 0 seq(8, big endian)        → storedEntry JSON
 //	journals  site 0 agent 0 journal                             → journalRec JSON
-//	orders    order id                                           → storedOrder JSON (versioned)
+//	orders    order id                                           → storedOrder, binary (records_binary.go; JSON before)
 //	history   order id 0 at 0 site 0 agent 0 seq(8) 0 journal    → entries key
 //	downlink  site (sub-bucket, its sequence is the hseq) / hseq(8) → wire.OrderMsg JSON
 //	agents    site 0 agent                                       → agentRec JSON

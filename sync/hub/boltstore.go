@@ -48,9 +48,13 @@ const boltInitialMmap = 256 << 20
 
 // The bbolt store's format: meta key boltFormatKey holds it. A store written before the key
 // existed is format 1 and gets the key on its first open by a hub that knows it.
+//
+// Format 2: order records and central index rows may be binary (records_binary.go). A format 1
+// store is raised to 2 when opened (every record in it stays readable), so a hub of an earlier
+// release refuses the store as newer instead of failing on each binary record it meets.
 const (
 	boltFormatKey = "store_format"
-	boltFormat    = 1
+	boltFormat    = 2
 )
 
 // ErrNewerStore means the store was written by a newer hub (a higher format): a downgrade is
@@ -83,13 +87,17 @@ func newBoltStore(db *bolt.DB) (*boltStore, error) {
 	return &boltStore{db: db}, nil
 }
 
-// checkBoltFormat refuses a store of a newer format and records this format in one without.
+// checkBoltFormat refuses a store of a newer format and records this format in one without or
+// of an older one.
 func checkBoltFormat(meta *bolt.Bucket, path string) error {
 	v := meta.Get([]byte(boltFormatKey))
 	if v == nil {
 		return meta.Put([]byte(boltFormatKey), []byte(strconv.Itoa(boltFormat)))
 	}
 	n, err := strconv.Atoi(string(v))
+	if err == nil && n < boltFormat {
+		return meta.Put([]byte(boltFormatKey), []byte(strconv.Itoa(boltFormat))) // older formats are read as they are
+	}
 	if err != nil {
 		return fmt.Errorf("%w: %s: store format %q is not a number (damaged?)", ErrStore, path, v)
 	}

@@ -74,7 +74,7 @@ func newBoltStore(db *bolt.DB) (*boltStore, error) {
 			return err
 		}
 		if convert {
-			return convertLegacyStats(boltTx{tx})
+			return convertLegacyStats(boltTx{tx: tx})
 		}
 		return nil
 	})
@@ -109,11 +109,11 @@ func checkBoltFormat(meta *bolt.Bucket, path string) error {
 }
 
 func (s *boltStore) Update(_ context.Context, fn func(Tx) error) error {
-	return s.db.Update(func(tx *bolt.Tx) error { return fn(boltTx{tx}) })
+	return s.db.Update(func(tx *bolt.Tx) error { return fn(boltTx{tx, &txCursors{}}) })
 }
 
 func (s *boltStore) View(_ context.Context, fn func(Tx) error) error {
-	return s.db.View(func(tx *bolt.Tx) error { return fn(boltTx{tx}) })
+	return s.db.View(func(tx *bolt.Tx) error { return fn(boltTx{tx, &txCursors{}}) })
 }
 
 func (s *boltStore) Tokens() (apitoken.Store, error) { return apitoken.NewBoltStore(s.db) }
@@ -123,10 +123,14 @@ func (s *boltStore) Close() error { return s.db.Close() }
 // Path is the file's path.
 func (s *boltStore) Path() string { return s.db.Path() }
 
-type boltTx struct{ tx *bolt.Tx }
+// boltTx is a transaction of the bbolt store; cur (nil: none) are its point reads' cursors.
+type boltTx struct {
+	tx  *bolt.Tx
+	cur *txCursors
+}
 
 func (t boltTx) get(bkt, key []byte) ([]byte, error) {
-	v := t.tx.Bucket(bkt).Get(key)
+	v := t.lookup(bkt, key)
 	if v == nil {
 		return nil, nil
 	}
@@ -145,10 +149,11 @@ func ekey(k EntryKey) []byte { return entryKey(k.Site, k.Agent, k.Journal, k.Seq
 func (t boltTx) Entry(k EntryKey) ([]byte, error) { return t.get(bktEntries, ekey(k)) }
 
 func (t boltTx) PutEntry(k EntryKey, doc []byte) (bool, error) {
-	if t.tx.Bucket(bktEntries).Get(ekey(k)) != nil {
+	key := ekey(k)
+	if t.lookup(bktEntries, key) != nil {
 		return false, nil
 	}
-	return true, t.put(bktEntries, ekey(k), doc)
+	return true, t.put(bktEntries, key, doc)
 }
 
 func (t boltTx) Entries(site, agent, jid string, after uint64, fn func(uint64, []byte) (bool, error)) error {

@@ -128,7 +128,7 @@ func decodeIndex(raw []byte) (*OrderIndex, error) {
 }
 
 func (t boltTx) OrderIndexOf(orderID string) (*OrderIndex, error) {
-	raw := t.tx.Bucket(bktCxOrders).Get([]byte(orderID))
+	raw := t.lookup(bktCxOrders, []byte(orderID))
 	if raw == nil {
 		return nil, nil
 	}
@@ -191,7 +191,7 @@ func (t boltTx) PutHold(h Hold) error {
 		return err
 	}
 	k := join(h.OrderID, h.Site, h.Agent)
-	if t.tx.Bucket(bktCxHolds).Get(k) != nil {
+	if t.lookup(bktCxHolds, k) != nil {
 		return nil
 	}
 	if err := t.tx.Bucket(bktCxHolds).Put(k, []byte(h.At)); err != nil {
@@ -205,7 +205,7 @@ func (t boltTx) DeleteHold(orderID, site, agent string) error {
 		return err
 	}
 	k := join(orderID, site, agent)
-	at := t.tx.Bucket(bktCxHolds).Get(k)
+	at := t.lookup(bktCxHolds, k)
 	if at == nil {
 		return nil
 	}

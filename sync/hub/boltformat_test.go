@@ -40,19 +40,24 @@ func storeFormat(t *testing.T, dir string) string {
 	return string(v)
 }
 
-// A new store records its format; a store from before the format key gets it; a store of a newer
-// format is refused with a message that says it is a downgrade.
+// A new store records its format; a store from before the format key gets it, and a store of
+// format 1 (JSON records only) is raised to 2 (binary records); a store of a newer format is
+// refused with a message that says it is a downgrade.
 func TestBoltStoreFormat(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "hub.db")
-	if got := storeFormat(t, dir); got != "1" {
+	if got := storeFormat(t, dir); got != "2" {
 		t.Fatalf("new store: format %q", got)
 	}
 	setMeta(t, path, boltFormatKey, nil) // as written before the key existed
-	if got := storeFormat(t, dir); got != "1" {
+	if got := storeFormat(t, dir); got != "2" {
 		t.Fatalf("legacy store: format %q", got)
 	}
-	setMeta(t, path, boltFormatKey, []byte("2"))
+	setMeta(t, path, boltFormatKey, []byte("1")) // as the previous release wrote it
+	if got := storeFormat(t, dir); got != "2" {
+		t.Fatalf("format 1 store: format %q", got)
+	}
+	setMeta(t, path, boltFormatKey, []byte("3"))
 	_, err := OpenBolt(dir)
 	if !errors.Is(err, ErrNewerStore) || !errors.Is(err, ErrStore) || !strings.Contains(err.Error(), "downgrade is refused") {
 		t.Fatalf("newer store: %v", err)

@@ -48,9 +48,13 @@ const boltInitialMmap = 256 << 20
 
 // The bbolt store's format: meta key boltFormatKey holds it. A store written before the key
 // existed is format 1 and gets the key on its first open by a hub that knows it.
+//
+// Format 2: order records and central index rows may be binary (records_binary.go). A format 1
+// store is raised to 2 when opened (every record in it stays readable), so a hub of an earlier
+// release refuses the store as newer instead of failing on each binary record it meets.
 const (
 	boltFormatKey = "store_format"
-	boltFormat    = 1
+	boltFormat    = 2
 )
 
 // ErrNewerStore means the store was written by a newer hub (a higher format): a downgrade is
@@ -70,7 +74,7 @@ func newBoltStore(db *bolt.DB) (*boltStore, error) {
 			return err
 		}
 		if convert {
-			return convertLegacyStats(boltTx{tx})
+			return convertLegacyStats(boltTx{tx: tx})
 		}
 		return nil
 	})
@@ -83,13 +87,17 @@ func newBoltStore(db *bolt.DB) (*boltStore, error) {
 	return &boltStore{db: db}, nil
 }
 
-// checkBoltFormat refuses a store of a newer format and records this format in one without.
+// checkBoltFormat refuses a store of a newer format and records this format in one without or
+// of an older one.
 func checkBoltFormat(meta *bolt.Bucket, path string) error {
 	v := meta.Get([]byte(boltFormatKey))
 	if v == nil {
 		return meta.Put([]byte(boltFormatKey), []byte(strconv.Itoa(boltFormat)))
 	}
 	n, err := strconv.Atoi(string(v))
+	if err == nil && n < boltFormat {
+		return meta.Put([]byte(boltFormatKey), []byte(strconv.Itoa(boltFormat))) // older formats are read as they are
+	}
 	if err != nil {
 		return fmt.Errorf("%w: %s: store format %q is not a number (damaged?)", ErrStore, path, v)
 	}
@@ -101,11 +109,11 @@ func checkBoltFormat(meta *bolt.Bucket, path string) error {
 }
 
 func (s *boltStore) Update(_ context.Context, fn func(Tx) error) error {
-	return s.db.Update(func(tx *bolt.Tx) error { return fn(boltTx{tx}) })
+	return s.db.Update(func(tx *bolt.Tx) error { return fn(boltTx{tx, &txCursors{}}) })
 }
 
 func (s *boltStore) View(_ context.Context, fn func(Tx) error) error {
-	return s.db.View(func(tx *bolt.Tx) error { return fn(boltTx{tx}) })
+	return s.db.View(func(tx *bolt.Tx) error { return fn(boltTx{tx, &txCursors{}}) })
 }
 
 func (s *boltStore) Tokens() (apitoken.Store, error) { return apitoken.NewBoltStore(s.db) }
@@ -115,10 +123,14 @@ func (s *boltStore) Close() error { return s.db.Close() }
 // Path is the file's path.
 func (s *boltStore) Path() string { return s.db.Path() }
 
-type boltTx struct{ tx *bolt.Tx }
+// boltTx is a transaction of the bbolt store; cur (nil: none) are its point reads' cursors.
+type boltTx struct {
+	tx  *bolt.Tx
+	cur *txCursors
+}
 
 func (t boltTx) get(bkt, key []byte) ([]byte, error) {
-	v := t.tx.Bucket(bkt).Get(key)
+	v := t.lookup(bkt, key)
 	if v == nil {
 		return nil, nil
 	}
@@ -137,10 +149,11 @@ func ekey(k EntryKey) []byte { return entryKey(k.Site, k.Agent, k.Journal, k.Seq
 func (t boltTx) Entry(k EntryKey) ([]byte, error) { return t.get(bktEntries, ekey(k)) }
 
 func (t boltTx) PutEntry(k EntryKey, doc []byte) (bool, error) {
-	if t.tx.Bucket(bktEntries).Get(ekey(k)) != nil {
+	key := ekey(k)
+	if t.lookup(bktEntries, key) != nil {
 		return false, nil
 	}
-	return true, t.put(bktEntries, ekey(k), doc)
+	return true, t.put(bktEntries, key, doc)
 }
 
 func (t boltTx) Entries(site, agent, jid string, after uint64, fn func(uint64, []byte) (bool, error)) error {

@@ -10,7 +10,7 @@ import (
 // file written before them gets them empty; the hub fills them from the stored orders and entries
 // on its first start (central_backfill.go).
 //
-//	cx_orders    order id                                   → OrderIndex JSON
+//	cx_orders    order id                                   → OrderIndex, binary (EncodeOrderIndex; JSON before)
 //	cx_keys      kind 0 key 0 order id                      → ""
 //	cx_state     state 0 since 0 order id                   → "" (the row is in cx_orders)
 //	cx_holds     order id 0 site 0 agent                    → at
@@ -106,7 +106,7 @@ func (t boltTx) indexOrderFrom(old *OrderIndex, ix OrderIndex) error {
 			return err
 		}
 	}
-	return t.tx.Bucket(bktCxOrders).Put([]byte(ix.OrderID), mustJSON(ix))
+	return t.tx.Bucket(bktCxOrders).Put([]byte(ix.OrderID), EncodeOrderIndex(ix))
 }
 
 func containsKey(keys [][]byte, k []byte) bool {
@@ -118,16 +118,17 @@ func containsKey(keys [][]byte, k []byte) bool {
 	return false
 }
 
+// decodeIndex reads a cx_orders row: binary, or the JSON written before (DecodeOrderIndex).
 func decodeIndex(raw []byte) (*OrderIndex, error) {
-	var ix OrderIndex
-	if err := json.Unmarshal(raw, &ix); err != nil {
-		return nil, fmt.Errorf("%w: order index: %v", ErrStore, err)
+	ix, err := DecodeOrderIndex(raw)
+	if err != nil {
+		return nil, err
 	}
 	return &ix, nil
 }
 
 func (t boltTx) OrderIndexOf(orderID string) (*OrderIndex, error) {
-	raw := t.tx.Bucket(bktCxOrders).Get([]byte(orderID))
+	raw := t.lookup(bktCxOrders, []byte(orderID))
 	if raw == nil {
 		return nil, nil
 	}
@@ -190,7 +191,7 @@ func (t boltTx) PutHold(h Hold) error {
 		return err
 	}
 	k := join(h.OrderID, h.Site, h.Agent)
-	if t.tx.Bucket(bktCxHolds).Get(k) != nil {
+	if t.lookup(bktCxHolds, k) != nil {
 		return nil
 	}
 	if err := t.tx.Bucket(bktCxHolds).Put(k, []byte(h.At)); err != nil {
@@ -204,7 +205,7 @@ func (t boltTx) DeleteHold(orderID, site, agent string) error {
 		return err
 	}
 	k := join(orderID, site, agent)
-	at := t.tx.Bucket(bktCxHolds).Get(k)
+	at := t.lookup(bktCxHolds, k)
 	if at == nil {
 		return nil
 	}

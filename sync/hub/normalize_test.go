@@ -85,7 +85,7 @@ func TestHubNormalisesLikeOrderFromMsg(t *testing.T) {
 	got := map[string]order.Order{}
 	if err := db.View(func(tx *bolt.Tx) error {
 		for id := range msgs {
-			rec, ok, err := loadOrder(boltTx{tx}, id)
+			rec, ok, err := loadOrder(boltTx{tx: tx}, id)
 			if err != nil || !ok {
 				t.Fatalf("order %s: known %v, err %v", id, ok, err)
 			}

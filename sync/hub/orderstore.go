@@ -15,8 +15,14 @@ import (
 // of a newer version is refused (ErrStore) rather than read wrongly by an older hub.
 //
 // Version 2 adds the recipient's separate fields, the order data's version, the label's version
-// and the intercept; a version 1 record reads with them empty.
-const orderVersion = 2
+// and the intercept; a version 1 record reads with them empty. Versions 0 to 2 are JSON.
+//
+// Version 3 is version 2's fields in the binary encoding (records_binary.go): what this hub
+// writes. It reads every version; a hub of an earlier release cannot read version 3.
+const orderVersion = 3
+
+// orderJSONVersion is the last JSON layout (storedOrder's JSON form, still read).
+const orderJSONVersion = 2
 
 // orderRec is the hub's authoritative view of one order, as the owner works with it.
 type orderRec struct {
@@ -96,7 +102,7 @@ type interceptFields struct {
 
 func toStored(r orderRec) storedOrder {
 	o := r.Order
-	return storedOrder{V: orderVersion, Site: r.Site, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt, Versions: versionList{r.Versions, r.versionsRaw}, BalancePaidAt: r.BalancePaidAt, Order: orderFields{
+	return storedOrder{V: orderJSONVersion, Site: r.Site, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt, Versions: versionList{r.Versions, r.versionsRaw}, BalancePaidAt: r.BalancePaidAt, Order: orderFields{
 		ID: o.ID, Channel: o.Channel, ChannelOrderNo: o.ChannelOrderNo, BuyerID: o.BuyerID,
 		OrderedAt: o.OrderedAt, PaidAt: o.PaidAt, SKUs: o.SKUs, Payment: o.Payment, Recipient: o.Recipient,
 		Carrier: o.Carrier, AssignedWaybill: o.AssignedWaybill, Waybill: o.Waybill,
@@ -122,8 +128,16 @@ func (s storedOrder) rec() orderRec {
 	}}
 }
 
-// decodeOrder reads a stored order record of any version this hub knows.
+// decodeOrder reads a stored order record of any version this hub knows: binary (version 3) or
+// JSON (versions 0 to 2).
 func decodeOrder(key, raw []byte) (orderRec, error) {
+	if isBinaryRecord(raw) {
+		s, err := decodeOrderBinary(raw)
+		if err != nil {
+			return orderRec{}, fmt.Errorf("%w: decode order %q: %v", ErrStore, key, err)
+		}
+		return s.rec(), nil
+	}
 	var s storedOrder
 	if err := json.Unmarshal(raw, &s); err != nil {
 		return orderRec{}, fmt.Errorf("%w: decode order %q: %v", ErrStore, key, err)
@@ -150,9 +164,15 @@ func loadOrder(tx Tx, id string) (rec orderRec, known bool, err error) {
 	return rec, err == nil, err
 }
 
-// putOrder writes rec in the current record version.
+// putOrder writes rec in the current record version (binary).
 func putOrder(tx Tx, rec orderRec) error {
-	return tx.PutOrder(rec.Order.ID, mustJSON(toStored(rec)))
+	return tx.PutOrder(rec.Order.ID, encodeOrder(rec))
+}
+
+// encodeOrder is rec as stored: a binary record of version orderVersion.
+func encodeOrder(rec orderRec) []byte {
+	s := toStored(rec)
+	return appendOrderBinary(make([]byte, 0, 256+len(s.Versions.raw)), s)
 }
 
 // versionList is a stored record's versions: decoded (msgs), or the stored bytes kept as they are
@@ -175,8 +195,22 @@ func (v versionList) MarshalJSON() ([]byte, error) {
 }
 
 func (v *versionList) UnmarshalJSON(b []byte) error {
-	v.msgs, v.raw = nil, bytes.Clone(b)
+	v.msgs, v.raw = nil, nil
+	if string(b) != "null" { // null: none, as the binary record reads an empty list
+		v.raw = bytes.Clone(b)
+	}
 	return nil
+}
+
+// bytes are the versions as a binary record stores them: their JSON, or nothing.
+func (v versionList) bytes() []byte {
+	if v.IsZero() {
+		return nil
+	}
+	if v.msgs == nil {
+		return v.raw
+	}
+	return mustJSON(v.msgs)
 }
 
 // withVersions decodes the record's versions if they are still as stored.

@@ -21,7 +21,7 @@ const keyJournal = "journal"
 //
 //	entries   site 0 agent 0 journal 0 seq(8, big endian)        → storedEntry JSON
 //	journals  site 0 agent 0 journal                             → journalRec JSON
-//	orders    order id                                           → storedOrder JSON (versioned)
+//	orders    order id                                           → storedOrder, binary (records_binary.go; JSON before)
 //	history   order id 0 at 0 site 0 agent 0 seq(8) 0 journal    → entries key
 //	downlink  site (sub-bucket, its sequence is the hseq) / hseq(8) → wire.OrderMsg JSON
 //	agents    site 0 agent                                       → agentRec JSON
@@ -256,17 +256,33 @@ func u64(n uint64) []byte {
 	return b[:]
 }
 
-func join(parts ...string) []byte { return []byte(strings.Join(parts, "\x00")) }
+// join joins parts with NUL bytes; extra is spare capacity for what the caller appends.
+func join(parts ...string) []byte { return joinCap(0, parts...) }
+
+func joinCap(extra int, parts ...string) []byte {
+	n := extra + len(parts)
+	for _, p := range parts {
+		n += len(p)
+	}
+	b := make([]byte, 0, n) // one allocation per key: keys are built for every read and write
+	for i, p := range parts {
+		if i > 0 {
+			b = append(b, 0)
+		}
+		b = append(b, p...)
+	}
+	return b
+}
 
 func journalKey(site, agent, jid string) []byte { return join(site, agent, jid) }
 
 func entryKey(site, agent, jid string, seq uint64) []byte {
-	return append(append(join(site, agent, jid), 0), u64(seq)...)
+	return binary.BigEndian.AppendUint64(append(joinCap(8, site, agent, jid), 0), seq)
 }
 
 func historyKey(orderID, at, site, agent string, seq uint64, jid string) []byte {
-	k := append(join(orderID, at, site, agent), 0)
-	k = append(k, u64(seq)...)
+	k := append(joinCap(8+1+len(jid), orderID, at, site, agent), 0)
+	k = binary.BigEndian.AppendUint64(k, seq)
 	return append(append(k, 0), jid...)
 }
 

@@ -1,7 +1,6 @@
 package pgstore
 
 import (
-	"encoding/json"
 	"fmt"
 
 	"github.com/jackc/pgx/v5"
@@ -12,23 +11,15 @@ import (
 // The central queries (hub.CentralTx) on the hub_cx_* tables of migration 00003.
 
 func (t *pgTx) IndexOrder(ix hub.OrderIndex) error {
-	doc, err := json.Marshal(ix)
-	if err != nil {
-		return err
-	}
+	doc := hub.EncodeOrderIndex(ix)
 	if t.c != nil {
 		t.c.index[ix.OrderID] = doc
 	}
 	return t.gather(func(r *rowBuffers) { r.index.put(ix.OrderID, indexRow{ix, doc}) })
 }
 
-func decodeIndex(raw []byte) (hub.OrderIndex, error) {
-	var ix hub.OrderIndex
-	if err := json.Unmarshal(raw, &ix); err != nil {
-		return ix, fmt.Errorf("%w: order index: %v", hub.ErrStore, err)
-	}
-	return ix, nil
-}
+// decodeIndex reads a hub_cx_orders doc: the hub's binary row, or the JSON written before.
+func decodeIndex(raw []byte) (hub.OrderIndex, error) { return hub.DecodeOrderIndex(raw) }
 
 func (t *pgTx) OrderIndexOf(orderID string) (*hub.OrderIndex, error) {
 	raw, ok := []byte(nil), false

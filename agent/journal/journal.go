@@ -175,7 +175,7 @@ type Store struct {
 	ackedSeq atomic.Uint64
 	lastHash string                 // owned by the writer goroutine after Open
 	scratch  []byte                 // the writer goroutine's buffer for encoding records (see Tx.seal, Tx.store)
-	wmap     map[string]int         // the writer goroutine's Tx.w, reused
+	wmap     map[uint64]int         // the writer goroutine's Tx.w, reused
 	ocache   map[string]cachedOrder // the writer goroutine's Tx.orders, emptied for each Tx
 	ops      []wop                  // the writer goroutine's Tx.ops, reused
 

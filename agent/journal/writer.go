@@ -166,7 +166,7 @@ func (s *Store) apply(batch []*call, results []error) (_ *Tx, err error) {
 	// (a map that grows from empty every batch costs more than its contents); the cache is
 	// emptied, since it is valid for one bbolt transaction only.
 	if s.wmap == nil {
-		s.wmap, s.ocache = map[string]int{}, map[string]cachedOrder{}
+		s.wmap, s.ocache = map[uint64]int{}, map[string]cachedOrder{}
 	}
 	clear(s.ocache)
 	tx := &Tx{s: s, btx: btx, lastSeq: s.lastSeq.Load(), lastHash: s.lastHash, acked: s.ackedSeq.Load(), w: s.wmap, orders: s.ocache, ops: s.ops[:0]}
@@ -237,7 +237,7 @@ type Tx struct {
 	// (flush applies them in that order, so appended entries go to bbolt in seq order and land at
 	// the end of their page instead of shifting it), and where each bucket+key is in ops.
 	ops    []wop
-	w      map[string]int // wkey(bucket, key) → index in ops
+	w      map[uint64]int // wkey(bucket, key) → index in ops of the newest write with that hash (see wop.next)
 	slab   []byte         // arena for the values and keys of ops (see alloc)
 	fnSeq  uint64
 	fnHash string
@@ -249,6 +249,7 @@ type Tx struct {
 	// decodes it did not spare.
 	orders  map[string]cachedOrder
 	decodes int
+	bk      txBuckets // the transaction's buckets and reused cursors (stepkeys.go)
 }
 
 // cachedOrder is an order decoded from raw, the stored bytes it was read from. A later read that
@@ -302,7 +303,7 @@ func (tx *Tx) readOrder(id string) (order.Order, bool, error) {
 	if c, ok := tx.orders[id]; ok && c.stored {
 		return cloneOrder(c.o), true, nil
 	}
-	return tx.decodeOrder(id, tx.btx.Bucket(bOrders).Get([]byte(id)), true)
+	return tx.decodeOrder(id, tx.lookup(bOrders, []byte(id)), true)
 }
 
 // cloneOrder copies the order's only reference-typed field, so no caller can change the cache.
@@ -315,7 +316,7 @@ func cloneOrder(o order.Order) order.Order {
 // batch position advances to the function's; otherwise the function's writes are dropped.
 func (tx *Tx) exec(fn func(*Tx) error) (err error) {
 	if tx.w == nil {
-		tx.w = map[string]int{}
+		tx.w = map[uint64]int{}
 	}
 	clear(tx.w)
 	tx.ops = tx.ops[:0]
@@ -347,11 +348,7 @@ type wop struct {
 	bucket []byte // one of the bucket names (package variables)
 	key    []byte
 	val    []byte // nil for a delete
-}
-
-// wkey is the key of tx.w for bucket and key (bucket names hold no NUL).
-func wkey(dst, bucket, key []byte) []byte {
-	return append(append(append(dst, bucket...), 0), key...)
+	next   int    // the previous op whose bucket and key hash the same (wkey), -1 if none
 }
 
 // flush writes a successful function's writes into the bbolt transaction, in the order made.
@@ -361,7 +358,7 @@ func (tx *Tx) flush() error {
 	for _, op := range tx.ops {
 		tx.dirty = true
 		if b == nil || !bytes.Equal(bname, op.bucket) {
-			bname, b = op.bucket, tx.btx.Bucket(op.bucket)
+			bname, b = op.bucket, tx.bucket(op.bucket)
 			if bytes.Equal(bname, bEntries) {
 				b.FillPercent = 1 // append-only
 			}
@@ -416,14 +413,21 @@ func (tx *Tx) alloc(n int) []byte {
 
 // write buffers a write (v nil: delete). v must not change afterwards.
 func (tx *Tx) write(bucket, key, v []byte) {
-	var kb [128]byte
-	wk := wkey(kb[:0], bucket, key)
-	if i, ok := tx.w[string(wk)]; ok {
+	tx.writeHashed(wkey(bucket, key), bucket, key, v)
+}
+
+// writeHashed is write with h = wkey(bucket, key) already computed (tests force collisions).
+func (tx *Tx) writeHashed(h uint64, bucket, key, v []byte) {
+	if i := tx.find(h, bucket, key); i >= 0 {
 		tx.ops[i].val = v
 		return
 	}
-	tx.w[string(wk)] = len(tx.ops)
-	tx.ops = append(tx.ops, wop{bucket: bucket, key: append(tx.alloc(len(key)), key...), val: v})
+	next, ok := tx.w[h]
+	if !ok {
+		next = -1
+	}
+	tx.w[h] = len(tx.ops)
+	tx.ops = append(tx.ops, wop{bucket: bucket, key: append(tx.alloc(len(key)), key...), val: v, next: next})
 }
 
 // put buffers a copy of v under key.
@@ -438,7 +442,7 @@ func (tx *Tx) get(bucket, key []byte) []byte {
 	if v, ok := tx.pending(bucket, key); ok {
 		return v
 	}
-	return tx.btx.Bucket(bucket).Get(key)
+	return tx.lookup(bucket, key)
 }
 
 // pending returns the running function's own write of key (ok false when it wrote none; v nil
@@ -447,8 +451,7 @@ func (tx *Tx) pending(bucket, key []byte) (v []byte, ok bool) {
 	if len(tx.ops) == 0 {
 		return nil, false
 	}
-	var kb [128]byte
-	if i, ok := tx.w[string(wkey(kb[:0], bucket, key))]; ok {
+	if i := tx.find(wkey(bucket, key), bucket, key); i >= 0 {
 		return tx.ops[i].val, true
 	}
 	return nil, false

@@ -276,11 +276,21 @@ func sameBytes(a, b []byte) bool {
 // decodeOrder decodes the order stored as raw under id, once per stored value and transaction.
 // The caller gets its own copy of the cached order's slices.
 func (tx *Tx) decodeOrder(id string, raw []byte, stored bool) (order.Order, bool, error) {
+	o, ok, err := tx.decodeShared(id, raw, stored)
+	if ok {
+		o = cloneOrder(o)
+	}
+	return o, ok, err
+}
+
+// decodeShared is decodeOrder without the copy: the order shares its SKUs with the cache, so the
+// caller must not change them (PutOrder only reads the previous order's keys and state).
+func (tx *Tx) decodeShared(id string, raw []byte, stored bool) (order.Order, bool, error) {
 	if raw == nil {
 		return order.Order{}, false, nil
 	}
 	if c, ok := tx.orders[id]; ok && sameBytes(c.raw, raw) {
-		return cloneOrder(c.o), true, nil
+		return c.o, true, nil
 	}
 	tx.decodes++
 	o, ok, err := decodeOrder(raw)
@@ -291,19 +301,28 @@ func (tx *Tx) decodeOrder(id string, raw []byte, stored bool) (order.Order, bool
 		tx.orders = map[string]cachedOrder{}
 	}
 	tx.orders[id] = cachedOrder{raw: raw, o: o, stored: stored}
-	return cloneOrder(o), true, nil
+	return o, true, nil
 }
 
 // readOrder is the order stored under id as this function sees it: its own pending write, else
 // the cached decode of what bbolt holds, else bbolt's value decoded.
 func (tx *Tx) readOrder(id string) (order.Order, bool, error) {
+	o, ok, err := tx.readShared(id)
+	if ok {
+		o = cloneOrder(o)
+	}
+	return o, ok, err
+}
+
+// readShared is readOrder without the copy of the order's SKUs (see decodeShared).
+func (tx *Tx) readShared(id string) (order.Order, bool, error) {
 	if raw, ok := tx.pending(bOrders, []byte(id)); ok {
-		return tx.decodeOrder(id, raw, false)
+		return tx.decodeShared(id, raw, false)
 	}
 	if c, ok := tx.orders[id]; ok && c.stored {
-		return cloneOrder(c.o), true, nil
+		return c.o, true, nil
 	}
-	return tx.decodeOrder(id, tx.lookup(bOrders, []byte(id)), true)
+	return tx.decodeShared(id, tx.lookup(bOrders, []byte(id)), true)
 }
 
 // cloneOrder copies the order's only reference-typed field, so no caller can change the cache.
@@ -576,8 +595,10 @@ func (tx *Tx) PutOrder(o order.Order) {
 		tx.invalid("order %s: %v", o.ID, err)
 		return
 	}
-	old, had := tx.Order(o.ID)
-	if tx.err != nil {
+	// The previous order, read without copying it (only its keys and state are used below).
+	old, had, err := tx.readShared(o.ID)
+	if err != nil {
+		tx.invalid("read order %q: %v", o.ID, err)
 		return
 	}
 	id := []byte(o.ID)

@@ -601,7 +601,7 @@ func (tx *Tx) PutOrder(o order.Order) {
 		tx.invalid("read order %q: %v", o.ID, err)
 		return
 	}
-	id := []byte(o.ID)
+	id := append(tx.alloc(len(o.ID)), o.ID...) // in the arena: the index values below keep it
 	// Each index is written only where it changes: a key already naming this order is left alone
 	// (bbolt's write of a key costs far more than the read that spares it).
 	index := func(bucket []byte, oldKey, newKey string) {

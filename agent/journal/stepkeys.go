@@ -83,3 +83,39 @@ func (tx *Tx) find(h uint64, bucket, key []byte) int {
 	}
 	return -1
 }
+
+// orderSlots holds the values of the writer's order cache (Tx.orders) in chunks reused batch
+// after batch: a map of these large structs stored each one in an allocation of its own.
+type orderSlots struct {
+	chunks []*[orderSlotChunk]cachedOrder
+	used   int
+}
+
+const (
+	orderSlotChunk = 128
+	// orderSlotsKept is how many chunks reset keeps for the next batch (2,048 orders); a batch
+	// that read more lets the rest go.
+	orderSlotsKept = 16
+)
+
+// next returns a slot for one cached order, valid until reset.
+func (s *orderSlots) next() *cachedOrder {
+	ci, i := s.used/orderSlotChunk, s.used%orderSlotChunk
+	if ci == len(s.chunks) {
+		s.chunks = append(s.chunks, new([orderSlotChunk]cachedOrder))
+	}
+	s.used++
+	return &s.chunks[ci][i]
+}
+
+// reset empties the slots (dropping their references for the collector) for the next batch.
+func (s *orderSlots) reset() {
+	for ci := 0; ci*orderSlotChunk < s.used; ci++ {
+		clear(s.chunks[ci][:])
+	}
+	s.used = 0
+	if len(s.chunks) > orderSlotsKept {
+		clear(s.chunks[orderSlotsKept:])
+		s.chunks = s.chunks[:orderSlotsKept]
+	}
+}

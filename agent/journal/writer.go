@@ -166,9 +166,10 @@ func (s *Store) apply(batch []*call, results []error) (_ *Tx, err error) {
 	// (a map that grows from empty every batch costs more than its contents); the cache is
 	// emptied, since it is valid for one bbolt transaction only.
 	if s.wmap == nil {
-		s.wmap, s.ocache = map[uint64]int{}, map[string]cachedOrder{}
+		s.wmap, s.ocache = map[uint64]int{}, map[string]*cachedOrder{}
 	}
 	clear(s.ocache)
+	s.oslots.reset()
 	tx := &Tx{s: s, btx: btx, lastSeq: s.lastSeq.Load(), lastHash: s.lastHash, acked: s.ackedSeq.Load(), w: s.wmap, orders: s.ocache, ops: s.ops[:0]}
 	defer func() { s.ops = tx.ops[:0] }()
 	if err := tx.runAll(batch, results); err != nil {
@@ -247,7 +248,7 @@ type Tx struct {
 	dirty  bool // something was written: the batch must commit
 	// orders caches the orders decoded in this transaction (see cachedOrder); decodes counts the
 	// decodes it did not spare.
-	orders  map[string]cachedOrder
+	orders  map[string]*cachedOrder
 	decodes int
 	bk      txBuckets // the transaction's buckets and reused cursors (stepkeys.go)
 }
@@ -298,9 +299,14 @@ func (tx *Tx) decodeShared(id string, raw []byte, stored bool) (order.Order, boo
 		return o, ok, err
 	}
 	if tx.orders == nil {
-		tx.orders = map[string]cachedOrder{}
+		tx.orders = map[string]*cachedOrder{}
 	}
-	tx.orders[id] = cachedOrder{raw: raw, o: o, stored: stored}
+	c := tx.orders[id] // a decode of older bytes: its slot is reused
+	if c == nil {
+		c = tx.s.oslots.next()
+		tx.orders[id] = c
+	}
+	*c = cachedOrder{raw: raw, o: o, stored: stored}
 	return o, true, nil
 }
 
@@ -397,7 +403,6 @@ func (tx *Tx) flush() error {
 			if c, ok := tx.orders[string(op.key)]; ok {
 				if sameBytes(c.raw, op.val) {
 					c.stored = true
-					tx.orders[string(op.key)] = c
 				} else {
 					delete(tx.orders, string(op.key))
 				}

@@ -178,6 +178,7 @@ type Store struct {
 	wmap     map[uint64]int          // the writer goroutine's Tx.w, reused
 	ocache   map[string]*cachedOrder // the writer goroutine's Tx.orders, emptied for each Tx
 	oslots   orderSlots              // the writer goroutine's storage for ocache's values (stepkeys.go)
+	slabs    slabs                   // the writer goroutine's arena chunks for Tx.alloc (stepkeys.go)
 	ops      []wop                   // the writer goroutine's Tx.ops, reused
 
 	mu      sync.Mutex

@@ -119,3 +119,32 @@ func (s *orderSlots) reset() {
 		s.chunks = s.chunks[:orderSlotsKept]
 	}
 }
+
+// slabs are the arena chunks of Tx.alloc, reused batch after batch: a buffered value must live
+// until its batch commits (bbolt keeps the slice, not a copy, until then), and no longer, since
+// nothing outside the transaction keeps a buffered value (reads copy or convert what they need).
+type slabs struct {
+	chunks [][]byte
+	used   int
+}
+
+// slabsKept is how many chunks reset keeps for the next batch (2 MiB).
+const slabsKept = 64
+
+// chunk returns a chunk of slabSize bytes for this batch.
+func (s *slabs) chunk() []byte {
+	if s.used == len(s.chunks) {
+		s.chunks = append(s.chunks, make([]byte, slabSize))
+	}
+	s.used++
+	return s.chunks[s.used-1]
+}
+
+// reset makes every chunk free again; call it only once the batch that used them is over.
+func (s *slabs) reset() {
+	s.used = 0
+	if len(s.chunks) > slabsKept {
+		clear(s.chunks[slabsKept:])
+		s.chunks = s.chunks[:slabsKept]
+	}
+}

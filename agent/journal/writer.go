@@ -170,6 +170,7 @@ func (s *Store) apply(batch []*call, results []error) (_ *Tx, err error) {
 	}
 	clear(s.ocache)
 	s.oslots.reset()
+	s.slabs.reset() // the previous batch committed or rolled back: bbolt holds none of its values now
 	tx := &Tx{s: s, btx: btx, lastSeq: s.lastSeq.Load(), lastHash: s.lastHash, acked: s.ackedSeq.Load(), w: s.wmap, orders: s.ocache, ops: s.ops[:0]}
 	defer func() { s.ops = tx.ops[:0] }()
 	if err := tx.runAll(batch, results); err != nil {
@@ -428,7 +429,7 @@ func (tx *Tx) alloc(n int) []byte {
 		return make([]byte, 0, n)
 	}
 	if len(tx.slab) < n {
-		tx.slab = make([]byte, slabSize)
+		tx.slab = tx.s.slabs.chunk()
 	}
 	b := tx.slab[:0:n]
 	tx.slab = tx.slab[n:]

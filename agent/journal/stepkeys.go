@@ -148,3 +148,11 @@ func (s *slabs) reset() {
 		s.chunks = s.chunks[:slabsKept]
 	}
 }
+
+// writeNew buffers a write of a key the function cannot have written before and never reads
+// back: an appended entry's seq (the next one) and its history key. It skips the write index
+// (two map operations per write) and keeps key itself, which must be the caller's copy (the
+// arena's). Nothing in a Tx reads the entries or idx_history buckets through pending.
+func (tx *Tx) writeNew(bucket, key, v []byte) {
+	tx.ops = append(tx.ops, wop{bucket: bucket, key: key, val: v, next: -1})
+}

@@ -686,11 +686,11 @@ func (tx *Tx) seal(e *wire.Entry, prevHash string) {
 func (tx *Tx) store(e *wire.Entry) {
 	key := binary.BigEndian.AppendUint64(tx.alloc(8), e.Seq)
 	tx.s.scratch = appendEntryRecord(tx.s.scratch[:0], e)
-	tx.write(bEntries, key, append(tx.alloc(len(tx.s.scratch)), tx.s.scratch...))
+	tx.writeNew(bEntries, key, append(tx.alloc(len(tx.s.scratch)), tx.s.scratch...))
 	if e.OrderID != "" {
 		hk := tx.alloc(len(e.OrderID) + 9)
 		hk = append(append(append(hk, e.OrderID...), 0), key...)
-		tx.write(bIdxHistory, hk, []byte{})
+		tx.writeNew(bIdxHistory, hk, []byte{})
 	}
 }
 

@@ -5,6 +5,9 @@ import (
 	"path/filepath"
 	"strconv"
 	"testing"
+
+	"wedge/order"
+	"wedge/sync/wire"
 )
 
 // A function's buffered writes are found by bucket and key even when two writes hash the same
@@ -93,3 +96,56 @@ var errTestDiscard = errTest("discard")
 type errTest string
 
 func (e errTest) Error() string { return string(e) }
+
+// The writer reuses its arena chunks and cached-order slots batch after batch: what a batch
+// committed must read back unchanged after later batches wrote over the same chunks, and a
+// later batch's cache must not answer with an earlier batch's orders.
+func TestArenaReuseKeepsCommittedValues(t *testing.T) {
+	s := open(t, filepath.Join(t.TempDir(), "wedge.db"), nil)
+	ctx := context.Background()
+	put := func(prefix string, n int) {
+		t.Helper()
+		err := s.Do(ctx, func(tx *Tx) error {
+			for i := range n {
+				id := prefix + strconv.Itoa(i)
+				tx.PutOrder(order.Order{ID: id, State: order.PendingAllocation, ChannelOrderNo: "C-" + id, Carrier: prefix})
+				tx.SetMeta("m."+id, []byte("v-"+id))
+				tx.Append(wire.Entry{Kind: wire.KindIntake, OrderID: id, Trigger: wire.TriggerHub})
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	put("A", 3000) // more than one arena chunk and more than the kept slots
+	put("B", 3000)
+	err := s.Do(ctx, func(tx *Tx) error {
+		for _, p := range []string{"A", "B"} {
+			for i := 0; i < 3000; i += 97 {
+				id := p + strconv.Itoa(i)
+				o, ok := tx.Order(id)
+				if !ok || o.Carrier != p || o.ChannelOrderNo != "C-"+id {
+					t.Fatalf("order %s: %+v %v", id, o, ok)
+				}
+				if m := tx.Meta("m." + id); string(m) != "v-"+id {
+					t.Fatalf("meta of %s: %q", id, m)
+				}
+				if c, ok := tx.OrderByChannelNo("C-" + id); !ok || c.ID != id {
+					t.Fatalf("channel no of %s: %q %v", id, c.ID, ok)
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h, err := s.History("A5"); err != nil || len(h) != 1 || h[0].OrderID != "A5" {
+		t.Fatalf("history of A5: %v %v", h, err)
+	}
+	s.Close()
+	if rep, err := Verify(s.Path()); err != nil || !rep.OK || rep.Entries != 6000 {
+		t.Fatalf("verify: %s %v", rep, err)
+	}
+}

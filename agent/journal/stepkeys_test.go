@@ -149,3 +149,18 @@ func TestArenaReuseKeepsCommittedValues(t *testing.T) {
 		t.Fatalf("verify: %s %v", rep, err)
 	}
 }
+
+// The writer's per-bucket tables hold every bucket of the journal.
+func TestBucketTablesHoldEveryBucket(t *testing.T) {
+	if len(allBuckets) > len(txBuckets{}.b) {
+		t.Fatalf("%d buckets, the tables hold %d", len(allBuckets), len(txBuckets{}.b))
+	}
+	for i, b := range allBuckets {
+		if got := bucketIndex(append([]byte(nil), b...)); got != i {
+			t.Errorf("bucketIndex(%s) = %d, want %d", b, got, i)
+		}
+	}
+	if got := bucketIndex([]byte("nope")); got != -1 {
+		t.Errorf("bucketIndex(nope) = %d", got)
+	}
+}

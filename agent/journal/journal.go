@@ -173,11 +173,13 @@ type Store struct {
 
 	lastSeq  atomic.Uint64
 	ackedSeq atomic.Uint64
-	lastHash string                 // owned by the writer goroutine after Open
-	scratch  []byte                 // the writer goroutine's buffer for encoding records (see Tx.seal, Tx.store)
-	wmap     map[string]int         // the writer goroutine's Tx.w, reused
-	ocache   map[string]cachedOrder // the writer goroutine's Tx.orders, emptied for each Tx
-	ops      []wop                  // the writer goroutine's Tx.ops, reused
+	lastHash string                  // owned by the writer goroutine after Open
+	scratch  []byte                  // the writer goroutine's buffer for encoding records (see Tx.seal, Tx.store)
+	wmap     map[uint64]int          // the writer goroutine's Tx.w, reused
+	ocache   map[string]*cachedOrder // the writer goroutine's Tx.orders, emptied for each Tx
+	oslots   orderSlots              // the writer goroutine's storage for ocache's values (stepkeys.go)
+	slabs    slabs                   // the writer goroutine's arena chunks for Tx.alloc (stepkeys.go)
+	ops      []wop                   // the writer goroutine's Tx.ops, reused
 
 	mu      sync.Mutex
 	pending []*call

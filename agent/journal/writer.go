@@ -166,9 +166,11 @@ func (s *Store) apply(batch []*call, results []error) (_ *Tx, err error) {
 	// (a map that grows from empty every batch costs more than its contents); the cache is
 	// emptied, since it is valid for one bbolt transaction only.
 	if s.wmap == nil {
-		s.wmap, s.ocache = map[string]int{}, map[string]cachedOrder{}
+		s.wmap, s.ocache = map[uint64]int{}, map[string]*cachedOrder{}
 	}
 	clear(s.ocache)
+	s.oslots.reset()
+	s.slabs.reset() // the previous batch committed or rolled back: bbolt holds none of its values now
 	tx := &Tx{s: s, btx: btx, lastSeq: s.lastSeq.Load(), lastHash: s.lastHash, acked: s.ackedSeq.Load(), w: s.wmap, orders: s.ocache, ops: s.ops[:0]}
 	defer func() { s.ops = tx.ops[:0] }()
 	if err := tx.runAll(batch, results); err != nil {
@@ -237,7 +239,7 @@ type Tx struct {
 	// (flush applies them in that order, so appended entries go to bbolt in seq order and land at
 	// the end of their page instead of shifting it), and where each bucket+key is in ops.
 	ops    []wop
-	w      map[string]int // wkey(bucket, key) → index in ops
+	w      map[uint64]int // wkey(bucket, key) → index in ops of the newest write with that hash (see wop.next)
 	slab   []byte         // arena for the values and keys of ops (see alloc)
 	fnSeq  uint64
 	fnHash string
@@ -247,8 +249,9 @@ type Tx struct {
 	dirty  bool // something was written: the batch must commit
 	// orders caches the orders decoded in this transaction (see cachedOrder); decodes counts the
 	// decodes it did not spare.
-	orders  map[string]cachedOrder
+	orders  map[string]*cachedOrder
 	decodes int
+	bk      txBuckets // the transaction's buckets and reused cursors (stepkeys.go)
 }
 
 // cachedOrder is an order decoded from raw, the stored bytes it was read from. A later read that
@@ -275,11 +278,21 @@ func sameBytes(a, b []byte) bool {
 // decodeOrder decodes the order stored as raw under id, once per stored value and transaction.
 // The caller gets its own copy of the cached order's slices.
 func (tx *Tx) decodeOrder(id string, raw []byte, stored bool) (order.Order, bool, error) {
+	o, ok, err := tx.decodeShared(id, raw, stored)
+	if ok {
+		o = cloneOrder(o)
+	}
+	return o, ok, err
+}
+
+// decodeShared is decodeOrder without the copy: the order shares its SKUs with the cache, so the
+// caller must not change them (PutOrder only reads the previous order's keys and state).
+func (tx *Tx) decodeShared(id string, raw []byte, stored bool) (order.Order, bool, error) {
 	if raw == nil {
 		return order.Order{}, false, nil
 	}
 	if c, ok := tx.orders[id]; ok && sameBytes(c.raw, raw) {
-		return cloneOrder(c.o), true, nil
+		return c.o, true, nil
 	}
 	tx.decodes++
 	o, ok, err := decodeOrder(raw)
@@ -287,22 +300,36 @@ func (tx *Tx) decodeOrder(id string, raw []byte, stored bool) (order.Order, bool
 		return o, ok, err
 	}
 	if tx.orders == nil {
-		tx.orders = map[string]cachedOrder{}
+		tx.orders = map[string]*cachedOrder{}
 	}
-	tx.orders[id] = cachedOrder{raw: raw, o: o, stored: stored}
-	return cloneOrder(o), true, nil
+	c := tx.orders[id] // a decode of older bytes: its slot is reused
+	if c == nil {
+		c = tx.s.oslots.next()
+		tx.orders[id] = c
+	}
+	*c = cachedOrder{raw: raw, o: o, stored: stored}
+	return o, true, nil
 }
 
 // readOrder is the order stored under id as this function sees it: its own pending write, else
 // the cached decode of what bbolt holds, else bbolt's value decoded.
 func (tx *Tx) readOrder(id string) (order.Order, bool, error) {
+	o, ok, err := tx.readShared(id)
+	if ok {
+		o = cloneOrder(o)
+	}
+	return o, ok, err
+}
+
+// readShared is readOrder without the copy of the order's SKUs (see decodeShared).
+func (tx *Tx) readShared(id string) (order.Order, bool, error) {
 	if raw, ok := tx.pending(bOrders, []byte(id)); ok {
-		return tx.decodeOrder(id, raw, false)
+		return tx.decodeShared(id, raw, false)
 	}
 	if c, ok := tx.orders[id]; ok && c.stored {
-		return cloneOrder(c.o), true, nil
+		return c.o, true, nil
 	}
-	return tx.decodeOrder(id, tx.btx.Bucket(bOrders).Get([]byte(id)), true)
+	return tx.decodeShared(id, tx.lookup(bOrders, []byte(id)), true)
 }
 
 // cloneOrder copies the order's only reference-typed field, so no caller can change the cache.
@@ -315,7 +342,7 @@ func cloneOrder(o order.Order) order.Order {
 // batch position advances to the function's; otherwise the function's writes are dropped.
 func (tx *Tx) exec(fn func(*Tx) error) (err error) {
 	if tx.w == nil {
-		tx.w = map[string]int{}
+		tx.w = map[uint64]int{}
 	}
 	clear(tx.w)
 	tx.ops = tx.ops[:0]
@@ -347,11 +374,7 @@ type wop struct {
 	bucket []byte // one of the bucket names (package variables)
 	key    []byte
 	val    []byte // nil for a delete
-}
-
-// wkey is the key of tx.w for bucket and key (bucket names hold no NUL).
-func wkey(dst, bucket, key []byte) []byte {
-	return append(append(append(dst, bucket...), 0), key...)
+	next   int    // the previous op whose bucket and key hash the same (wkey), -1 if none
 }
 
 // flush writes a successful function's writes into the bbolt transaction, in the order made.
@@ -361,7 +384,7 @@ func (tx *Tx) flush() error {
 	for _, op := range tx.ops {
 		tx.dirty = true
 		if b == nil || !bytes.Equal(bname, op.bucket) {
-			bname, b = op.bucket, tx.btx.Bucket(op.bucket)
+			bname, b = op.bucket, tx.bucket(op.bucket)
 			if bytes.Equal(bname, bEntries) {
 				b.FillPercent = 1 // append-only
 			}
@@ -381,7 +404,6 @@ func (tx *Tx) flush() error {
 			if c, ok := tx.orders[string(op.key)]; ok {
 				if sameBytes(c.raw, op.val) {
 					c.stored = true
-					tx.orders[string(op.key)] = c
 				} else {
 					delete(tx.orders, string(op.key))
 				}
@@ -407,7 +429,7 @@ func (tx *Tx) alloc(n int) []byte {
 		return make([]byte, 0, n)
 	}
 	if len(tx.slab) < n {
-		tx.slab = make([]byte, slabSize)
+		tx.slab = tx.s.slabs.chunk()
 	}
 	b := tx.slab[:0:n]
 	tx.slab = tx.slab[n:]
@@ -416,14 +438,21 @@ func (tx *Tx) alloc(n int) []byte {
 
 // write buffers a write (v nil: delete). v must not change afterwards.
 func (tx *Tx) write(bucket, key, v []byte) {
-	var kb [128]byte
-	wk := wkey(kb[:0], bucket, key)
-	if i, ok := tx.w[string(wk)]; ok {
+	tx.writeHashed(wkey(bucket, key), bucket, key, v)
+}
+
+// writeHashed is write with h = wkey(bucket, key) already computed (tests force collisions).
+func (tx *Tx) writeHashed(h uint64, bucket, key, v []byte) {
+	if i := tx.find(h, bucket, key); i >= 0 {
 		tx.ops[i].val = v
 		return
 	}
-	tx.w[string(wk)] = len(tx.ops)
-	tx.ops = append(tx.ops, wop{bucket: bucket, key: append(tx.alloc(len(key)), key...), val: v})
+	next, ok := tx.w[h]
+	if !ok {
+		next = -1
+	}
+	tx.w[h] = len(tx.ops)
+	tx.ops = append(tx.ops, wop{bucket: bucket, key: append(tx.alloc(len(key)), key...), val: v, next: next})
 }
 
 // put buffers a copy of v under key.
@@ -438,7 +467,7 @@ func (tx *Tx) get(bucket, key []byte) []byte {
 	if v, ok := tx.pending(bucket, key); ok {
 		return v
 	}
-	return tx.btx.Bucket(bucket).Get(key)
+	return tx.lookup(bucket, key)
 }
 
 // pending returns the running function's own write of key (ok false when it wrote none; v nil
@@ -447,8 +476,7 @@ func (tx *Tx) pending(bucket, key []byte) (v []byte, ok bool) {
 	if len(tx.ops) == 0 {
 		return nil, false
 	}
-	var kb [128]byte
-	if i, ok := tx.w[string(wkey(kb[:0], bucket, key))]; ok {
+	if i := tx.find(wkey(bucket, key), bucket, key); i >= 0 {
 		return tx.ops[i].val, true
 	}
 	return nil, false
@@ -573,11 +601,13 @@ func (tx *Tx) PutOrder(o order.Order) {
 		tx.invalid("order %s: %v", o.ID, err)
 		return
 	}
-	old, had := tx.Order(o.ID)
-	if tx.err != nil {
+	// The previous order, read without copying it (only its keys and state are used below).
+	old, had, err := tx.readShared(o.ID)
+	if err != nil {
+		tx.invalid("read order %q: %v", o.ID, err)
 		return
 	}
-	id := []byte(o.ID)
+	id := append(tx.alloc(len(o.ID)), o.ID...) // in the arena: the index values below keep it
 	// Each index is written only where it changes: a key already naming this order is left alone
 	// (bbolt's write of a key costs far more than the read that spares it).
 	index := func(bucket []byte, oldKey, newKey string) {
@@ -656,11 +686,11 @@ func (tx *Tx) seal(e *wire.Entry, prevHash string) {
 func (tx *Tx) store(e *wire.Entry) {
 	key := binary.BigEndian.AppendUint64(tx.alloc(8), e.Seq)
 	tx.s.scratch = appendEntryRecord(tx.s.scratch[:0], e)
-	tx.write(bEntries, key, append(tx.alloc(len(tx.s.scratch)), tx.s.scratch...))
+	tx.writeNew(bEntries, key, append(tx.alloc(len(tx.s.scratch)), tx.s.scratch...))
 	if e.OrderID != "" {
 		hk := tx.alloc(len(e.OrderID) + 9)
 		hk = append(append(append(hk, e.OrderID...), 0), key...)
-		tx.write(bIdxHistory, hk, []byte{})
+		tx.writeNew(bIdxHistory, hk, []byte{})
 	}
 }
 

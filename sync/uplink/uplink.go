@@ -743,11 +743,9 @@ func (u *Uplink) parseAck(p []byte, w *window) (uint64, bool) {
 }
 
 func (u *Uplink) publishBatch(es []wire.Entry) {
-	b, err := json.Marshal(wire.Batch{Site: u.opts.Site, Agent: u.opts.Agent, JournalID: u.jid, Events: es})
-	if err != nil { // cannot happen for these types
-		u.log.Error("cannot encode a batch", logging.KeySeq, es[0].Seq, logging.Err(err))
-		return
-	}
+	// json.Marshal's bytes, without reflection; a batch is at most MaxBatchBytes.
+	bt := wire.Batch{Site: u.opts.Site, Agent: u.opts.Agent, JournalID: u.jid, Events: es}
+	b := bt.AppendJSON(make([]byte, 0, wire.MaxBatchBytes))
 	// The token is not waited on: its outcome means nothing for sync (only the hub's ack does), and
 	// an error or a timeout just means the batch will be resent. Publish itself blocks at most
 	// WriteTimeout on a stalled link.

@@ -58,6 +58,14 @@ func sameAsEncodingJSON(t testing.TB, body []byte) {
 	if !reflect.DeepEqual(gm, wm) {
 		t.Fatalf("%q: order message\n got %#v\nwant %#v", body, gm, wm)
 	}
+	// The agent's intake reads an element's hseq from DecodeOrderMsg when it succeeds, in place of
+	// decoding the hseq alone: the two must agree.
+	var h struct {
+		HSeq uint64 `json:"hseq"`
+	}
+	if gerr == nil && (json.Unmarshal(body, &h) != nil || h.HSeq != gm.HSeq) {
+		t.Fatalf("%q: hseq %d, decoded alone %d", body, gm.HSeq, h.HSeq)
+	}
 }
 
 // fast fails unless body takes the hand-written path (and yields encoding/json's result).

@@ -3,6 +3,7 @@ package uplink_test
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
 	"encoding/json"
 	"fmt"
 	"reflect"
@@ -42,10 +43,16 @@ func (s *fixedSource) AckedSeq() uint64                  { return 0 }
 func (s *fixedSource) Ack(context.Context, uint64) error { return nil }
 func (s *fixedSource) Committed() <-chan struct{}        { return s.committed }
 
-// The batches the uplink publishes are byte for byte what json.Marshal writes for them (the
-// entries' strings include everything encoding/json escapes), and the hub's DecodeBatch reads
-// them back as json.Unmarshal does.
+// The batches the uplink publishes, signed or not, are byte for byte what json.Marshal writes for
+// them (the entries' strings include everything encoding/json escapes; several batches are in
+// flight at once, from one reused encoding buffer), and the hub's DecodeBatch reads them back as
+// json.Unmarshal does.
 func TestPublishedBatchesAreEncodingJSONBytes(t *testing.T) {
+	t.Run("unsigned", func(t *testing.T) { publishedBatches(t, false) })
+	t.Run("signed", func(t *testing.T) { publishedBatches(t, true) })
+}
+
+func publishedBatches(t *testing.T, signed bool) {
 	odd := []string{"<b>&\"q\"\\", "tab\tnl\n\x00\x7f", "bad\xffutf8", "\u2028\u2029", "中文 已打印 😀", ""}
 	src := &fixedSource{committed: make(chan struct{}, 1)}
 	prev := ""
@@ -70,7 +77,24 @@ func TestPublishedBatchesAreEncodingJSONBytes(t *testing.T) {
 		payloads = append(payloads, bytes.Clone(m.Payload()))
 		mu.Unlock()
 	})
-	start(t, src, uplink.Options{URL: b.URL()})
+	o := uplink.Options{URL: b.URL()}
+	var verify func([]byte) []byte
+	if signed {
+		agentPub, agentKey, err := wire.GenerateKey()
+		if err != nil {
+			t.Fatal(err)
+		}
+		hubPub, _ := genKey(t)
+		o.HubKeys, o.SigningKey = []ed25519.PublicKey{hubPub}, agentKey
+		verify = func(p []byte) []byte {
+			body, _, err := wire.NewVerifier(agentPub).Verify(wire.TopicEvents(site, agent), p)
+			if err != nil {
+				t.Fatalf("batch signature: %v", err)
+			}
+			return body
+		}
+	}
+	start(t, src, o)
 	seen := map[uint64]bool{}
 	checked := 0
 	eventually(t, 30*time.Second, "every entry published", func() bool {
@@ -79,6 +103,9 @@ func TestPublishedBatchesAreEncodingJSONBytes(t *testing.T) {
 		checked = len(payloads)
 		mu.Unlock()
 		for _, p := range ps {
+			if verify != nil {
+				p = verify(p)
+			}
 			var got wire.Batch
 			if err := json.Unmarshal(p, &got); err != nil {
 				t.Fatalf("batch does not decode: %v", err)

@@ -335,3 +335,27 @@ func BenchmarkEncodeBatch(b *testing.B) {
 		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/entry")
 	})
 }
+
+func BenchmarkDecodeOrderMsg(b *testing.B) {
+	raw, _ := json.Marshal(OrderMsg{Type: TypeOrder, HSeq: 12345, OrderID: "FP0123456789ABCDEF01234567", Channel: "tmall",
+		ChannelOrderNo: "T1234567890", BuyerID: "b-9", OrderedAt: "2026-12-06T05:00:00.000Z", PaidAt: "2026-12-06T05:01:00.000Z",
+		SKUs: []string{"SKU-1", "SKU-2"}, Payment: "full", RecipientName: "张三", RecipientPhone: "13800000000",
+		RecipientAddress: "浙江省杭州市西湖区 1 号", Version: 3})
+	b.Run("DecodeOrderMsg", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := DecodeOrderMsg(raw); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("encoding-json", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			var m OrderMsg
+			if err := json.Unmarshal(raw, &m); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}

@@ -170,11 +170,15 @@ func split(payload []byte, applied func(hseq uint64) bool) ([]element, error) {
 	out := make([]element, 0, len(raws))
 	for i, raw := range raws {
 		el := element{raw: raw}
-		var h struct {
-			HSeq uint64 `json:"hseq"`
+		if m, err := wire.DecodeOrderMsg(raw); err == nil {
+			el.hseq = m.HSeq // what the hseq-only decode below yields for any message that decodes
+		} else {
+			var h struct {
+				HSeq uint64 `json:"hseq"`
+			}
+			_ = json.Unmarshal(raw, &h) // best effort, for bad elements
+			el.hseq = h.HSeq
 		}
-		_ = json.Unmarshal(raw, &h) // best effort, for bad elements
-		el.hseq = h.HSeq
 		if el.hseq != 0 && applied(el.hseq) {
 			out = append(out, el)
 			continue

@@ -19,6 +19,7 @@
 package uplink
 
 import (
+	"bytes"
 	"context"
 	"crypto/ed25519"
 	"crypto/tls"
@@ -154,6 +155,7 @@ type Uplink struct {
 	connTok  mqtt.Token
 	jid      string
 	maxBytes int
+	batchBuf []byte // the owner's scratch for encoding a batch (publishBatch), reused
 
 	topicEvents, topicAck, topicStatus, topicCatchup string
 
@@ -743,15 +745,19 @@ func (u *Uplink) parseAck(p []byte, w *window) (uint64, bool) {
 }
 
 func (u *Uplink) publishBatch(es []wire.Entry) {
-	b, err := json.Marshal(wire.Batch{Site: u.opts.Site, Agent: u.opts.Agent, JournalID: u.jid, Events: es})
-	if err != nil { // cannot happen for these types
-		u.log.Error("cannot encode a batch", logging.KeySeq, es[0].Seq, logging.Err(err))
-		return
+	// json.Marshal's bytes, without reflection, into the reused scratch buffer: the signature
+	// frame is a copy, and an unsigned payload is copied out too, since paho keeps the payload it
+	// is given until the broker's PUBACK.
+	bt := wire.Batch{Site: u.opts.Site, Agent: u.opts.Agent, JournalID: u.jid, Events: es}
+	u.batchBuf = bt.AppendJSON(u.batchBuf[:0])
+	b := u.trust.sign(u.topicEvents, u.batchBuf)
+	if u.trust.signer == nil {
+		b = bytes.Clone(b)
 	}
 	// The token is not waited on: its outcome means nothing for sync (only the hub's ack does), and
 	// an error or a timeout just means the batch will be resent. Publish itself blocks at most
 	// WriteTimeout on a stalled link.
-	u.cli.Publish(u.topicEvents, 1, false, u.trust.sign(u.topicEvents, b))
+	u.cli.Publish(u.topicEvents, 1, false, b)
 	u.batches.Add(1)
 }
 

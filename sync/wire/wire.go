@@ -379,8 +379,8 @@ func ParseDownlink(payload []byte) (msgs []OrderMsg, bad []error, err error) {
 		raws = []json.RawMessage{payload}
 	}
 	for i, raw := range raws {
-		var m OrderMsg
-		if err := json.Unmarshal(raw, &m); err != nil {
+		m, err := DecodeOrderMsg(raw) // json.Unmarshal's result and error, without reflection
+		if err != nil {
 			bad = append(bad, fmt.Errorf("%w: element %d: %v", ErrMalformed, i, err))
 			continue
 		}

@@ -181,9 +181,7 @@ type Store struct {
 	maxBatch  int
 
 	lastSeq  atomic.Uint64
-	ackedSeq atomic.Uint64 // in memory: raised by Ack at once (see ack.go)
-	ackSaved atomic.Uint64 // in the file: written by the writer goroutine, ≤ ackedSeq
-	ackDelay time.Duration
+	ackedSeq atomic.Uint64
 	lastHash string                 // owned by the writer goroutine after Open
 	scratch  []byte                 // the writer goroutine's buffer for encoding records (see Tx.seal, Tx.store)
 	wmap     map[string]int         // the writer goroutine's Tx.w, reused
@@ -202,7 +200,12 @@ type Store struct {
 	closeErr  error
 
 	commits, calls, failed atomic.Uint64
-	ackCommits             atomic.Uint64
+
+	// The hub's ack (see ack.go): ackedSeq above is the one in memory, raised by Ack at once;
+	// ackSaved is the one in the file, written by the writer goroutine, never above ackedSeq.
+	ackSaved   atomic.Uint64
+	ackDelay   time.Duration
+	ackCommits atomic.Uint64
 
 	// failCommit is Options.FailCommit (tests swap it at run time): consulted before each commit, a
 	// non-nil error rolls the batch back as if the commit had failed.

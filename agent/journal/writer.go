@@ -178,7 +178,7 @@ func (s *Store) apply(batch []*call, results []error) (_ *Tx, err error) {
 		s.wmap, s.ocache = map[string]int{}, map[string]cachedOrder{}
 	}
 	clear(s.ocache)
-	tx := &Tx{s: s, btx: btx, lastSeq: s.lastSeq.Load(), lastHash: s.lastHash, w: s.wmap, orders: s.ocache, ops: s.ops[:0]}
+	tx := &Tx{s: s, btx: btx, lastSeq: s.lastSeq.Load(), lastHash: s.lastHash, acked: s.ackedSeq.Load(), w: s.wmap, orders: s.ocache, ops: s.ops[:0]}
 	defer func() { s.ops = tx.ops[:0] }()
 	if err := tx.runAll(batch, results); err != nil {
 		btx.Rollback()
@@ -247,7 +247,7 @@ type Tx struct {
 	// The batch's position, advanced when a function succeeds.
 	lastSeq  uint64
 	lastHash string
-	acked    uint64 // the acked seq this batch's commit writes (0: none; see Store.stageAck)
+	acked    uint64 // the acked seq in memory when the batch began; once it commits, the one it writes (0: none; see Store.stageAck)
 	// The running function's own state, discarded if it fails: its writes in the order made
 	// (flush applies them in that order, so appended entries go to bbolt in seq order and land at
 	// the end of their page instead of shifting it), and where each bucket+key is in ops.

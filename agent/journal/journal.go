@@ -22,7 +22,10 @@
 // call of the batch with ErrCommit and acknowledges nothing.
 //
 // Ack records how far the hub has acknowledged the journal (acked_seq). Entries are kept forever;
-// "synced" means seq ≤ acked_seq. Verify checks the chain of a journal file offline.
+// "synced" means seq ≤ acked_seq. Ack moves the acked seq in memory at once and the writer writes
+// it with the next commit (or alone when idle, or at Close), so that a scan never waits for an
+// ack's commit; the acked seq on disk may lag, never lead (see ack.go). Verify checks the chain of
+// a journal file offline.
 //
 // A file damaged on disk (bytes changed or lost) is an error wrapping ErrDamaged, never a panic or
 // a fault: Open checks the file before bbolt maps it (see precheck), and reads and writes turn
@@ -35,7 +38,7 @@
 package journal
 
 import (
-	"context"
+	"cmp"
 	"crypto/rand"
 	"encoding/binary"
 	"encoding/hex"
@@ -147,6 +150,9 @@ type Options struct {
 	// NoSync skips fsync. For benchmarks only: never in production, it breaks the promise that
 	// nothing acknowledged is lost.
 	NoSync bool
+	// AckDelay is how long a hub ack may stay in memory only, when no commit carries it, before the
+	// idle writer commits it alone (see Ack). 0 means DefaultAckDelay.
+	AckDelay time.Duration
 	// FailCommit is fault injection for tests (see journaltest.DiskFull); nil in production. When
 	// set, it is called before each commit, and a non-nil error fails the commit exactly as a full
 	// disk would: the batch is rolled back and every caller gets ErrCommit.
@@ -156,8 +162,11 @@ type Options struct {
 // Stats are counters of the writer since Open.
 type Stats struct {
 	Commits uint64 // successful bbolt transactions
-	Calls   uint64 // Do calls run (including Acks and failed functions)
+	Calls   uint64 // Do calls run (including failed functions)
 	Failed  uint64 // failed commits
+	// AckCommits are the commits (counted in Commits too) that wrote only the acked seq: an ack
+	// that waited AckDelay with the writer idle, or Close's last write.
+	AckCommits uint64
 }
 
 // Store is an open journal. It is safe for concurrent use.
@@ -194,6 +203,12 @@ type Store struct {
 
 	commits, calls, failed atomic.Uint64
 
+	// The hub's ack (see ack.go): ackedSeq above is the one in memory, raised by Ack at once;
+	// ackSaved is the one in the file, written by the writer goroutine, never above ackedSeq.
+	ackSaved   atomic.Uint64
+	ackDelay   time.Duration
+	ackCommits atomic.Uint64
+
 	// failCommit is Options.FailCommit (tests swap it at run time): consulted before each commit, a
 	// non-nil error rolls the batch back as if the commit had failed.
 	failCommit atomic.Pointer[func() error]
@@ -213,6 +228,9 @@ func Open(path string, opts *Options) (*Store, error) {
 	if opts.MaxBatch < 0 {
 		return nil, fmt.Errorf("%w: MaxBatch %d", ErrOptions, opts.MaxBatch)
 	}
+	if opts.AckDelay < 0 {
+		return nil, fmt.Errorf("%w: AckDelay %v", ErrOptions, opts.AckDelay)
+	}
 	s := &Store{
 		path:      path,
 		site:      opts.Site,
@@ -220,6 +238,7 @@ func Open(path string, opts *Options) (*Store, error) {
 		clk:       clock.Or(opts.Clock),
 		log:       logging.Or(opts.Logger),
 		maxBatch:  opts.MaxBatch,
+		ackDelay:  cmp.Or(opts.AckDelay, DefaultAckDelay),
 		wake:      make(chan struct{}, 1),
 		quit:      make(chan struct{}),
 		done:      make(chan struct{}),
@@ -427,7 +446,8 @@ func (s *Store) load() error {
 			return damaged(s.path, fmt.Sprintf("meta acked_seq: %v", err))
 		}
 		s.lastSeq.Store(last)
-		s.ackedSeq.Store(acked)
+		s.ackSaved.Store(acked)
+		s.raiseAck(acked) // after a failed commit, an ack held in memory stays
 		s.lastHash = string(meta.Get([]byte(kLastHash)))
 		return nil
 	})
@@ -456,7 +476,8 @@ func (s *Store) Path() string { return s.path }
 // LastSeq is the seq of the last committed entry (0 when the journal is empty).
 func (s *Store) LastSeq() uint64 { return s.lastSeq.Load() }
 
-// AckedSeq is the highest seq the hub acknowledged (persisted).
+// AckedSeq is the highest seq the hub acknowledged, in memory: entries up to it leave the unsynced
+// set. The file may hold a lower one until the next commit (SavedAckedSeq).
 func (s *Store) AckedSeq() uint64 { return s.ackedSeq.Load() }
 
 // Committed is signalled (coalesced, buffer 1) after each successful commit.
@@ -464,23 +485,7 @@ func (s *Store) Committed() <-chan struct{} { return s.committed }
 
 // Stats returns the writer's counters.
 func (s *Store) Stats() Stats {
-	return Stats{Commits: s.commits.Load(), Calls: s.calls.Load(), Failed: s.failed.Load()}
-}
-
-// Ack records that the hub durably holds every entry up to seq. It is monotonic (a lower seq is
-// ignored) and clamped to LastSeq, goes through the writer and returns after the commit.
-func (s *Store) Ack(ctx context.Context, seq uint64) error {
-	return s.Do(ctx, func(tx *Tx) error {
-		if seq > tx.fnSeq {
-			s.log.Warn("ack beyond the last seq: clamped", logging.KeySeq, seq, "last_seq", tx.fnSeq)
-			seq = tx.fnSeq
-		}
-		if seq > tx.fnAck {
-			tx.fnAck = seq
-			tx.put(bMeta, []byte(kAckedSeq), be64(seq))
-		}
-		return nil
-	})
+	return Stats{Commits: s.commits.Load(), Calls: s.calls.Load(), Failed: s.failed.Load(), AckCommits: s.ackCommits.Load()}
 }
 
 // Order returns the committed order with id.

@@ -204,10 +204,28 @@ func Rebuild(path string, opts *Options, r Restore) (last uint64, err error) {
 	if err := s.Ack(ctx, r.AckedSeq); err != nil {
 		return 0, err
 	}
-	if err := s.db.Sync(); err != nil {
+	// Close writes the acked seq (Ack holds it in memory until a commit); then the file is synced
+	// once, with it.
+	if err := s.Close(); err != nil {
+		return 0, err
+	}
+	if s.SavedAckedSeq() != r.AckedSeq {
+		return 0, fmt.Errorf("%w: rebuild: the acked seq %d was not written", ErrCommit, r.AckedSeq)
+	}
+	if err := syncFile(path); err != nil {
 		return 0, fmt.Errorf("journal: rebuild: sync: %w", err)
 	}
-	return last, s.Close()
+	return last, nil
+}
+
+// syncFile fsyncs the file at path.
+func syncFile(path string) error {
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return f.Sync()
 }
 
 // createIdentity makes the journal file with its buckets and an identity whose id is given (Open

@@ -77,12 +77,15 @@ func (s *Store) Heartbeat(ctx context.Context) error {
 	return s.Do(ctx, func(*Tx) error { return nil })
 }
 
-// writer is the owner goroutine: it drains the queue batch by batch until Close.
+// writer is the owner goroutine: it drains the queue batch by batch until Close. Idle with an
+// ack only in memory, it commits the ack after AckDelay (see ack.go); Close writes it last.
 func (s *Store) writer() {
 	defer close(s.done)
 	// A fault reading a damaged page of the mapped file panics (recovered in apply) instead of
 	// killing the process.
 	debug.SetPanicOnFault(true)
+	at := &ackTimer{clk: s.clk, delay: s.ackDelay}
+	defer at.stop()
 	for {
 		batch := s.take()
 		if len(batch) > 0 {
@@ -91,11 +94,15 @@ func (s *Store) writer() {
 		}
 		select {
 		case <-s.wake:
+		case <-at.idle(s.ackUnsaved()):
+			at.fired()
+			s.saveIdleAck()
 		case <-s.quit:
 			// Close set closed before quit: nothing new can queue, so one more look drains it.
 			for batch := s.take(); len(batch) > 0; batch = s.take() {
 				s.run(batch)
 			}
+			s.saveAck()
 			return
 		}
 	}
@@ -133,7 +140,9 @@ func (s *Store) run(batch []*call) {
 	if tx.dirty {
 		s.lastHash = tx.lastHash
 		s.lastSeq.Store(tx.lastSeq)
-		s.ackedSeq.Store(tx.acked)
+		if tx.acked > 0 {
+			s.ackSaved.Store(tx.acked)
+		}
 		s.commits.Add(1)
 		// Signal before answering, so that a caller that returned from Do finds the signal.
 		select {
@@ -179,6 +188,12 @@ func (s *Store) apply(batch []*call, results []error) (_ *Tx, err error) {
 	}
 	if !tx.dirty {
 		return tx, btx.Rollback()
+	}
+	// The batch commits anyway: it carries an ack held in memory (the meta page is rewritten for
+	// last_seq in any case).
+	if tx.acked, err = s.stageAck(btx); err != nil {
+		btx.Rollback()
+		return nil, err
 	}
 	if hook := s.failCommit.Load(); hook != nil {
 		if err := (*hook)(); err != nil {
@@ -234,7 +249,7 @@ type Tx struct {
 	// The batch's position, advanced when a function succeeds.
 	lastSeq  uint64
 	lastHash string
-	acked    uint64
+	acked    uint64 // the acked seq in memory when the batch began; once it commits, the one it writes (0: none; see Store.stageAck)
 	// The running function's own state, discarded if it fails: its writes in the order made
 	// (flush applies them in that order, so appended entries go to bbolt in seq order and land at
 	// the end of their page instead of shifting it), and where each bucket+key is in ops.
@@ -243,7 +258,6 @@ type Tx struct {
 	slab   []byte         // arena for the values and keys of ops (see alloc)
 	fnSeq  uint64
 	fnHash string
-	fnAck  uint64
 	err    error // first invalid write
 	active bool
 	dirty  bool // something was written: the batch must commit
@@ -347,7 +361,7 @@ func (tx *Tx) exec(fn func(*Tx) error) (err error) {
 	clear(tx.w)
 	tx.ops = tx.ops[:0]
 	tx.err = nil
-	tx.fnSeq, tx.fnHash, tx.fnAck = tx.lastSeq, tx.lastHash, tx.acked
+	tx.fnSeq, tx.fnHash = tx.lastSeq, tx.lastHash
 	tx.active = true
 	defer func() {
 		tx.active = false
@@ -364,7 +378,7 @@ func (tx *Tx) exec(fn func(*Tx) error) (err error) {
 			tx.ops = tx.ops[:0]
 			return
 		}
-		tx.lastSeq, tx.lastHash, tx.acked = tx.fnSeq, tx.fnHash, tx.fnAck
+		tx.lastSeq, tx.lastHash = tx.fnSeq, tx.fnHash
 	}()
 	return fn(tx)
 }

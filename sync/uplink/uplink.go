@@ -73,7 +73,10 @@ type Source interface {
 	Entries(after uint64, maxEntries, maxBytes int) ([]wire.Entry, error)
 	LastSeq() uint64
 	AckedSeq() uint64
-	// Ack records the hub's ack durably (monotonic, clamped to LastSeq).
+	// Ack records the hub's ack (monotonic, clamped to LastSeq): AckedSeq moves at once. It may be
+	// written to disk later (agent/journal writes it with its next commit): after a crash the
+	// source may reopen with a lower acked seq, and the entries after it are sent again, which the
+	// hub drops as duplicates and acks again.
 	Ack(ctx context.Context, seq uint64) error
 	// Committed is signalled (coalesced) after each commit, so new entries are sent promptly.
 	Committed() <-chan struct{}

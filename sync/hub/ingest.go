@@ -95,6 +95,7 @@ type group struct {
 	anomalies    map[anomalyKey]uint64 // counted in this transaction, stored by flushAnomalies
 	wakeWaybills bool                  // new e-waybill requests: wake the waybiller after the commit
 	saved        map[string]orderRec   // the order records this transaction wrote, latest by id
+	loaded       map[string]orderRec   // the order records this transaction read and did not write (ingest_orders.go)
 	hashes       map[EntryKey]string   // the hashes of the entries this transaction stored (ingest_fast.go)
 	downDocs     map[string][][]byte   // down's messages as stored, published as they are (ingest_fast.go)
 }
@@ -391,7 +392,7 @@ func (g *group) applyEntry(site, agent string, e wire.Entry, key EntryKey) (err 
 			err = g.entryRules(id, e) // notifications (rules.go)
 		}
 	}()
-	rec, known, err := loadOrder(g.tx, id)
+	rec, known, err := g.order(id)
 	if err != nil {
 		return err
 	}
@@ -413,8 +414,7 @@ func (g *group) applyEntry(site, agent string, e wire.Entry, key EntryKey) (err 
 			return g.saveOrder(rec)
 		}
 		if e.Order != nil && known {
-			rec.Order = mergePCData(rec.Order, *e.Order)
-			if err := g.saveOrder(rec); err != nil {
+			if rec, err = g.mergeIntake(rec, *e.Order); err != nil {
 				return err
 			}
 		}

@@ -4,10 +4,13 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"reflect"
+	"slices"
 	"testing"
 	"time"
 
 	"wedge/internal/clock"
+	"wedge/order"
 	"wedge/sync/wire"
 )
 
@@ -122,5 +125,59 @@ func TestGroupOrderCopiesAreClipped(t *testing.T) {
 		return nil
 	}); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// orderUnchanged compares every field of order.Order: each one set on its own (and each
+// sub-field of a struct field) makes two orders differ.
+func TestOrderUnchangedSeesEveryField(t *testing.T) {
+	base := order.Order{SKUs: []string{"a"}}
+	if !orderUnchanged(base, order.Order{SKUs: []string{"a"}}) {
+		t.Fatal("equal orders reported changed")
+	}
+	typ := reflect.TypeOf(base)
+	for i := range typ.NumField() {
+		f := typ.Field(i)
+		var paths [][]int
+		if f.Type.Kind() == reflect.Struct && f.Type != reflect.TypeOf(time.Time{}) {
+			for j := range f.Type.NumField() {
+				paths = append(paths, []int{i, j})
+			}
+		} else {
+			paths = append(paths, []int{i})
+		}
+		for _, path := range paths {
+			o := base
+			o.SKUs = slices.Clone(base.SKUs)
+			v := reflect.ValueOf(&o).Elem().FieldByIndex(path)
+			setNonZero(t, v)
+			if orderUnchanged(base, o) {
+				t.Errorf("a change of order.Order field %s (index %v) is not seen", f.Name, path)
+			}
+		}
+	}
+}
+
+func setNonZero(t *testing.T, v reflect.Value) {
+	t.Helper()
+	switch v.Kind() {
+	case reflect.String:
+		v.SetString(v.String() + "x")
+	case reflect.Bool:
+		v.SetBool(!v.Bool())
+	case reflect.Uint64, reflect.Uint32, reflect.Uint:
+		v.SetUint(v.Uint() + 1)
+	case reflect.Int64, reflect.Int:
+		v.SetInt(v.Int() + 1)
+	case reflect.Slice:
+		v.Set(reflect.Append(v, reflect.ValueOf("y")))
+	case reflect.Struct:
+		if v.Type() == reflect.TypeOf(time.Time{}) {
+			v.Set(reflect.ValueOf(t0))
+			return
+		}
+		t.Fatalf("nested struct %s: extend the test", v.Type())
+	default:
+		t.Fatalf("field kind %s: extend the test", v.Kind())
 	}
 }

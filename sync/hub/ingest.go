@@ -77,8 +77,7 @@ type group struct {
 
 	acks         []journalRec // touched journals, in first-touch order
 	ackIdx       map[string]int
-	downSites    []string // sites with new downlink messages, in first-touch order
-	down         map[string][]wire.OrderMsg
+	downSites    []string // sites with new downlink messages, in first-touch order (their documents: downDocs)
 	catchups     []catchup
 	posts        []*postReq
 	results      map[*postReq][]uint64
@@ -141,7 +140,7 @@ func (h *Hub) commit(items []item) {
 	unsaved := h.unsaved
 	h.unsaved = nil
 	h.statsMu.Unlock()
-	g := &group{h: h, now: h.clk.Now().UTC(), stats: base.clone(), ackIdx: map[string]int{}, down: map[string][]wire.OrderMsg{},
+	g := &group{h: h, now: h.clk.Now().UTC(), stats: base.clone(), ackIdx: map[string]int{},
 		results: map[*postReq][]uint64{}, versions: map[*postReq][]uint64{}, cmdRecs: map[*cmdReq]CommandRecord{}}
 	var cmds []*cmdReq // every command of the group, to answer even when the transaction fails
 	for _, it := range items {
@@ -506,14 +505,13 @@ func (g *group) downlink(site string, m wire.OrderMsg) (uint64, error) {
 	m.HSeq = seq
 	m.RecipientPhone = order.MaskPhone(m.RecipientPhone)
 	m.Recipient = order.MaskLinePhones(m.Recipient)
-	doc := mustJSON(m)
+	doc := m.AppendJSON(nil)
 	if err := g.tx.PutDownlink(site, seq, doc); err != nil {
 		return 0, err
 	}
-	if _, ok := g.down[site]; !ok {
+	if _, ok := g.downDocs[site]; !ok {
 		g.downSites = append(g.downSites, site)
 	}
-	g.down[site] = append(g.down[site], m)
 	g.keepDownDoc(site, doc)
 	g.stats.DownlinkPublished++
 	return seq, nil
@@ -646,6 +644,9 @@ func (g *group) catchup(topic string, payload []byte) error {
 
 // post stores validated downlink messages from POST /v1/orders (and the orders they create).
 func (g *group) post(p *postReq) error {
+	if err := g.prefetchPost(p); err != nil {
+		return err
+	}
 	for _, m := range p.msgs {
 		id := m.ID()
 		known := false

@@ -96,7 +96,7 @@ type group struct {
 	saved        map[string]orderRec   // the order records this transaction wrote, latest by id
 	loaded       map[string]orderRec   // the order records this transaction read and did not write (ingest_orders.go)
 	hashes       map[EntryKey]string   // the hashes of the entries this transaction stored (ingest_fast.go)
-	downDocs     map[string][][]byte   // down's messages as stored, published as they are (ingest_fast.go)
+	downDocs     map[string][][]byte   // the group's downlink messages per site, as stored and published (ingest_fast.go)
 }
 
 // saveStats adds what the group counted (its stats minus base) and what was counted outside the

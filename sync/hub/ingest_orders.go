@@ -38,9 +38,9 @@ func (r orderRec) shared() orderRec {
 	return r
 }
 
-// mergeIntake merges the order data of an agent's intake (or update) entry into rec and saves it,
+// mergeIntake merges the order data of an agent's intake entry into rec and saves it,
 // unless the merge changes nothing: the intake entry of an order the hub posted carries the
-// posted data back, and rewriting the same record (a JSON encode and a dirty page of the orders
+// posted data back, and rewriting the same record (an encode and a dirty page of the orders
 // bucket per entry) only moved its updated_at.
 func (g *group) mergeIntake(rec orderRec, m wire.OrderMsg) (orderRec, error) {
 	merged := mergePCData(rec.Order, m)

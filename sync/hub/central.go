@@ -54,12 +54,13 @@ func (g *group) indexEntry(site, agent string, e wire.Entry, key EntryKey) error
 	return g.indexOrder(id, agent)
 }
 
-// indexOrder is indexOrder with the record this transaction saved, if any (not decoded again).
+// indexOrder is indexOrder with the record as the group has it (g.order: not decoded again).
 func (g *group) indexOrder(id, agent string) error {
-	if rec, ok := g.saved[id]; ok {
-		return indexOrderRec(g.tx, rec, agent, g.now)
+	rec, known, err := g.order(id)
+	if err != nil || !known {
+		return err
 	}
-	return indexOrder(g.tx, id, agent, g.now)
+	return indexOrderRec(g.tx, rec, agent, g.now)
 }
 
 // indexHold records or ends agent's hold of order id by what entry e says of its state there.

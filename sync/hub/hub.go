@@ -542,7 +542,7 @@ func (h *Hub) take(n int) []item {
 	// kill rolls it back, and the broker hands the same backlog over again).
 	size := 0
 	for i, it := range h.queue[:n] {
-		size += len(it.payload)
+		size += groupWeight(it)
 		if i > 0 && size > maxGroupBytes {
 			n = i
 			break

@@ -77,8 +77,7 @@ type group struct {
 
 	acks         []journalRec // touched journals, in first-touch order
 	ackIdx       map[string]int
-	downSites    []string // sites with new downlink messages, in first-touch order
-	down         map[string][]wire.OrderMsg
+	downSites    []string // sites with new downlink messages, in first-touch order (their documents: downDocs)
 	catchups     []catchup
 	posts        []*postReq
 	results      map[*postReq][]uint64
@@ -95,8 +94,9 @@ type group struct {
 	anomalies    map[anomalyKey]uint64 // counted in this transaction, stored by flushAnomalies
 	wakeWaybills bool                  // new e-waybill requests: wake the waybiller after the commit
 	saved        map[string]orderRec   // the order records this transaction wrote, latest by id
+	loaded       map[string]orderRec   // the order records this transaction read and did not write (ingest_orders.go)
 	hashes       map[EntryKey]string   // the hashes of the entries this transaction stored (ingest_fast.go)
-	downDocs     map[string][][]byte   // down's messages as stored, published as they are (ingest_fast.go)
+	downDocs     map[string][][]byte   // the group's downlink messages per site, as stored and published (ingest_fast.go)
 }
 
 // saveStats adds what the group counted (its stats minus base) and what was counted outside the
@@ -140,7 +140,7 @@ func (h *Hub) commit(items []item) {
 	unsaved := h.unsaved
 	h.unsaved = nil
 	h.statsMu.Unlock()
-	g := &group{h: h, now: h.clk.Now().UTC(), stats: base.clone(), ackIdx: map[string]int{}, down: map[string][]wire.OrderMsg{},
+	g := &group{h: h, now: h.clk.Now().UTC(), stats: base.clone(), ackIdx: map[string]int{},
 		results: map[*postReq][]uint64{}, versions: map[*postReq][]uint64{}, cmdRecs: map[*cmdReq]CommandRecord{}}
 	var cmds []*cmdReq // every command of the group, to answer even when the transaction fails
 	for _, it := range items {
@@ -391,7 +391,7 @@ func (g *group) applyEntry(site, agent string, e wire.Entry, key EntryKey) (err 
 			err = g.entryRules(id, e) // notifications (rules.go)
 		}
 	}()
-	rec, known, err := loadOrder(g.tx, id)
+	rec, known, err := g.order(id)
 	if err != nil {
 		return err
 	}
@@ -413,8 +413,7 @@ func (g *group) applyEntry(site, agent string, e wire.Entry, key EntryKey) (err 
 			return g.saveOrder(rec)
 		}
 		if e.Order != nil && known {
-			rec.Order = mergePCData(rec.Order, *e.Order)
-			if err := g.saveOrder(rec); err != nil {
+			if rec, err = g.mergeIntake(rec, *e.Order); err != nil {
 				return err
 			}
 		}
@@ -506,14 +505,13 @@ func (g *group) downlink(site string, m wire.OrderMsg) (uint64, error) {
 	m.HSeq = seq
 	m.RecipientPhone = order.MaskPhone(m.RecipientPhone)
 	m.Recipient = order.MaskLinePhones(m.Recipient)
-	doc := mustJSON(m)
+	doc := m.AppendJSON(nil)
 	if err := g.tx.PutDownlink(site, seq, doc); err != nil {
 		return 0, err
 	}
-	if _, ok := g.down[site]; !ok {
+	if _, ok := g.downDocs[site]; !ok {
 		g.downSites = append(g.downSites, site)
 	}
-	g.down[site] = append(g.down[site], m)
 	g.keepDownDoc(site, doc)
 	g.stats.DownlinkPublished++
 	return seq, nil
@@ -646,6 +644,9 @@ func (g *group) catchup(topic string, payload []byte) error {
 
 // post stores validated downlink messages from POST /v1/orders (and the orders they create).
 func (g *group) post(p *postReq) error {
+	if err := g.prefetchPost(p); err != nil {
+		return err
+	}
 	for _, m := range p.msgs {
 		id := m.ID()
 		known := false

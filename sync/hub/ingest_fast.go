@@ -70,8 +70,8 @@ func (g *group) rememberHash(k EntryKey, hash string) {
 	g.hashes[k] = hash
 }
 
-// keepDownDoc keeps the stored document of a downlink message of the group (g.down's last of
-// site), which is exactly what the message is published as.
+// keepDownDoc keeps the stored document of a downlink message of the group, which is exactly
+// what the message is published as.
 func (g *group) keepDownDoc(site string, doc []byte) {
 	if g.downDocs == nil {
 		g.downDocs = map[string][][]byte{}

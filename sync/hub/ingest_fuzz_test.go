@@ -34,7 +34,7 @@ func FuzzBatch(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, payload []byte) {
 		err := db.Update(func(tx *bolt.Tx) error {
-			g := &group{h: h, tx: boltTx{tx: tx}, now: time.Unix(0, 0), stats: h.stats.clone(), ackIdx: map[string]int{}, down: map[string][]wire.OrderMsg{}}
+			g := &group{h: h, tx: boltTx{tx: tx}, now: time.Unix(0, 0), stats: h.stats.clone(), ackIdx: map[string]int{}}
 			if err := g.batch(wire.TopicEvents("sz01", "a1"), payload); err != nil {
 				return err
 			}

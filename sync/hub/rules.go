@@ -95,7 +95,7 @@ func (g *group) entryRules(id string, e wire.Entry) error {
 	if e.To != string(order.Held) && e.To != string(order.PendingAllocation) {
 		return nil
 	}
-	rec, known, err := loadOrder(g.tx, id)
+	rec, known, err := g.order(id)
 	if err != nil || !known {
 		return err
 	}

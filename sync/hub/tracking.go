@@ -229,7 +229,7 @@ func (h *Hub) storeTracking(ctx context.Context, events []TrackingEvent, by stri
 	var down *group
 	err = h.db.Update(context.WithoutCancel(ctx), func(tx Tx) error {
 		stored = 0
-		down = &group{h: h, tx: tx, now: now, down: map[string][]wire.OrderMsg{}}
+		down = &group{h: h, tx: tx, now: now}
 		for _, e := range events {
 			o, err := tx.WaybillOrder(e.Waybill)
 			if err != nil {
@@ -258,7 +258,7 @@ func (h *Hub) storeTracking(ctx context.Context, events []TrackingEvent, by stri
 	})
 	if err == nil {
 		for _, site := range down.downSites {
-			h.publishChunks(wire.TopicOrders(site), down.down[site], false)
+			h.publishDocs(wire.TopicOrders(site), down.downDocs[site])
 		}
 	}
 	return stored, orderID, err

@@ -238,7 +238,7 @@ func New(ctx context.Context, src Source, opts Options) (*Uplink, error) {
 		topicCatchup: wire.TopicCatchup(opts.Site, opts.Agent),
 		inboxSig:     make(chan struct{}, 1),
 		dlSig:        make(chan struct{}, 1),
-		dlOut:        make(chan Message),
+		dlOut:        make(chan Message, DownlinkAhead),
 		stopped:      make(chan struct{}),
 		ownerDone:    make(chan struct{}),
 		ping:         make(chan chan struct{}),
@@ -377,7 +377,9 @@ func tlsConfig(o Options) (*tls.Config, error) {
 // Downlink delivers every message received on the site's orders topic, this agent's direct and
 // command topics, in arrival order, once its signature is checked (refused payloads go to
 // Options.OnRefused instead). Nothing else is dropped: an internal queue grows while the consumer
-// is slow. The channel is closed after Stop.
+// is slow. Up to DownlinkAhead checked messages wait in the channel itself, so a consumer that
+// takes what is waiting (the agent's pump applies it in one journal commit) finds the messages
+// that arrived during its last commit there. The channel is closed after Stop.
 func (u *Uplink) Downlink() <-chan Message { return u.dlOut }
 
 // Connected reports whether the MQTT connection is up.

@@ -92,7 +92,8 @@ func BenchmarkSpine(b *testing.B) {
 	b.ReportMetric(us(r.quietP50), "do1-p50-us")
 	b.ReportMetric(us(r.quietP99), "do1-p99-us")
 	b.ReportMetric(float64(r.quietP99)/float64(r.fsyncP99), "do1-p99/fsync-p99")
-	b.ReportMetric(r.quietCommits, "do1-commits/scan") // journal commits per scan, acks included (1 = none of their own)
+	b.ReportMetric(r.quietCommits, "do1-commits/scan")            // journal commits per scan, acks included (1 = none of their own)
+	b.ReportMetric(r.quietHubPerCommit, "do1-hub-entries/commit") // the hub's commits in the quiet phase
 	b.ReportMetric(r.perCommit, "entries/commit")
 	b.ReportMetric(r.hubPerCommit, "hub-entries/commit")
 	b.Logf("baseline paho QoS1 %d×%dB: %.0f msgs/s", incidentBacklog, baselineBytes, r.baseline)
@@ -112,6 +113,7 @@ type spineResult struct {
 	doP50, doP99, fsyncP50, fsyncP99        time.Duration
 	quietP50, quietP99                      time.Duration
 	quietCommits                            float64       // journal commits per quiet scan
+	quietHubPerCommit                       float64       // hub entries per hub commit, quiet phase
 	loadFsyncP50, loadFsyncP99              time.Duration // raw fsync while the scanners commit
 }
 
@@ -187,10 +189,14 @@ func runSpine(b testing.TB, url string, run, n int) spineResult {
 	seed(b, st3, q, order.PendingAllocation)
 	up3 := startUplink(b, ctx, st3, url, agent)
 	q0 := st3.Stats().Commits
+	hq0 := h.Stats()
 	lat = printSteps(b, st3, q, 1)
 	r.quietP50, r.quietP99 = pct(lat, 50), pct(lat, 99)
 	r.quietCommits = float64(st3.Stats().Commits-q0) / float64(q)
 	waitAcked(b, st3, uint64(q))
+	if hq := h.Stats(); hq.Commits > hq0.Commits {
+		r.quietHubPerCommit = float64(hq.EventsIngested-hq0.EventsIngested) / float64(hq.Commits-hq0.Commits)
+	}
 	stopUplink(b, up3)
 	return r
 }

@@ -60,6 +60,7 @@ const keyJournal = "journal"
 const (
 	DefaultWindow       = 16
 	DefaultResendAfter  = 10 * time.Second
+	DefaultLinger       = 5 * time.Millisecond
 	maxReconnect        = 10 * time.Second
 	writeTimeout        = 5 * time.Second
 	statusPublishWait   = 2 * time.Second
@@ -107,6 +108,10 @@ type Options struct {
 	Logger *slog.Logger
 	// Window is the number of batches in flight beyond the acked seq; 0 = DefaultWindow.
 	Window int
+	// Linger: while a batch is in flight, entries that would make only a partial batch wait (for an
+	// ack, for a full batch, or at most this long) so they go up together; with nothing in flight
+	// they go at once. 0 = DefaultLinger; negative = never wait (see linger.go).
+	Linger time.Duration
 	// ResendAfter: with batches in flight and no ack progress for this long, resend from the acked
 	// seq + 1. 0 = DefaultResendAfter.
 	ResendAfter time.Duration
@@ -228,6 +233,9 @@ func New(ctx context.Context, src Source, opts Options) (*Uplink, error) {
 	}
 	if opts.StatusInterval <= 0 {
 		opts.StatusInterval = DefaultStatusInterval
+	}
+	if opts.Linger == 0 {
+		opts.Linger = DefaultLinger
 	}
 	log := logging.Or(opts.Logger).With(logging.KeySite, opts.Site, logging.KeyAgent, opts.Agent)
 	u := &Uplink{
@@ -594,11 +602,13 @@ func (u *Uplink) run() {
 	w := newWindow(u.src.AckedSeq(), u.opts.Window)
 	rt := newResendTimer(u.clk, u.opts.ResendAfter)
 	defer rt.disarm()
+	lg := newLinger(u.clk, u.opts.Linger)
+	defer lg.stop()
 	st := u.clk.NewTimer(u.opts.StatusInterval)
 	defer st.Stop()
 	for {
 		if u.connected.Load() {
-			u.fill(w, rt)
+			u.fill(w, rt, lg)
 		}
 		select {
 		case <-u.stopped:
@@ -609,9 +619,13 @@ func (u *Uplink) run() {
 			if w.busy() {
 				u.rewind(w, rt, fmt.Sprintf("no hub ack progress for %v", u.opts.ResendAfter))
 			}
+		case <-lg.C():
+			lg.fired()
 		case <-u.inboxSig:
 			for _, e := range u.takeInbox() {
-				u.handle(w, rt, e)
+				if u.handle(w, rt, e) {
+					lg.release()
+				}
 			}
 		case <-st.C():
 		case r := <-u.ping:
@@ -645,9 +659,11 @@ func (u *Uplink) Heartbeat(ctx context.Context) error {
 }
 
 // fill publishes batches after the window's round while it has room and the journal has entries.
-func (u *Uplink) fill(w *window, rt *resendTimer) {
+// A partial batch waits while another is in flight, until lg releases it (linger.go).
+func (u *Uplink) fill(w *window, rt *resendTimer, lg *linger) {
 	gen := u.gen.Load()
 	for !w.full() {
+		ready := u.src.LastSeq() // before the read: what it holds at least, unless a batch limit stopped it
 		es, err := u.src.Entries(w.next, wire.MaxBatchEntries, u.maxBytes)
 		if err != nil {
 			u.log.Warn("cannot read the journal, retrying after the resend delay", "after_seq", w.next, logging.Err(err))
@@ -657,9 +673,14 @@ func (u *Uplink) fill(w *window, rt *resendTimer) {
 		if len(es) == 0 {
 			return
 		}
+		// Only new entries wait: a resend round (after a reconnect or ResendAfter) goes as before.
+		if w.busy() && es[0].Seq > w.sentMax && partial(es, ready) && lg.hold() {
+			return
+		}
 		u.publishBatch(es)
 		w.sent(es[len(es)-1].Seq, gen)
 		rt.armIfIdle()
+		lg.published()
 	}
 }
 
@@ -681,8 +702,9 @@ func (u *Uplink) takeInbox() []event {
 	return evs
 }
 
-// handle applies one connect or ack event to the window.
-func (u *Uplink) handle(w *window, rt *resendTimer, e event) {
+// handle applies one connect or ack event to the window. It reports whether an ack moved the
+// acked seq.
+func (u *Uplink) handle(w *window, rt *resendTimer, e event) bool {
 	if e.connect {
 		acked := max(w.acked, u.src.AckedSeq())
 		reset, resend := w.connected(e.gen, acked)
@@ -693,20 +715,20 @@ func (u *Uplink) handle(w *window, rt *resendTimer, e event) {
 		if reset {
 			rt.disarm()
 		}
-		return
+		return false
 	}
 	body, _, err := u.trust.check(u.topicAck, e.ack)
 	if err != nil {
 		u.refuse(u.topicAck, e.ack, err)
-		return
+		return false
 	}
 	seq, ok := u.parseAck(body, w)
 	if !ok {
-		return
+		return false
 	}
 	if err := u.src.Ack(u.ctx, seq); err != nil {
 		u.log.Warn("cannot record the hub ack (it will come again)", logging.KeySeq, seq, logging.Err(err))
-		return
+		return false
 	}
 	u.acks.Add(1)
 	u.lastAck.Store(u.clk.Now().UnixNano())
@@ -715,6 +737,7 @@ func (u *Uplink) handle(w *window, rt *resendTimer, e event) {
 	} else {
 		rt.disarm()
 	}
+	return true
 }
 
 // parseAck checks an ack payload; ok means it moves the acked seq to seq. An ack never moves the

@@ -3,16 +3,12 @@ package hubconsole
 import (
 	"embed"
 	"encoding/json"
-	"fmt"
-	"io"
 	"io/fs"
 	"net/http"
-	"strconv"
 	"strings"
 	"time"
 
 	"wedge/internal/webauth"
-	"wedge/internal/webauth/password"
 	"wedge/sync/apitoken"
 )
 
@@ -141,41 +137,12 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, http.StatusUnsupportedMediaType, "请求格式错误", "JSON body required")
 		return
 	}
-	var req struct {
-		User     string `json:"user"`
-		Password string `json:"password"`
-	}
-	dec := json.NewDecoder(io.LimitReader(r.Body, 4<<10))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&req); err != nil {
-		writeErr(w, http.StatusBadRequest, "请求内容无法解析", "bad request body: "+err.Error())
-		return
-	}
-	user := strings.TrimSpace(req.User)
-	if wait := c.throttle.Wait(user, r.RemoteAddr); wait > 0 {
-		mins := int(wait/time.Minute) + 1
-		w.Header().Set("Retry-After", strconv.Itoa(int(wait/time.Second)+1))
-		writeErr(w, http.StatusTooManyRequests, fmt.Sprintf("登录失败次数过多，请 %d 分钟后再试", mins), fmt.Sprintf("too many failed logins, try again in %d min", mins))
-		return
-	}
-	release, ok := c.throttle.TryCheck()
+	s, ok := webauth.Login(w, r, webauth.LoginOptions{Sessions: c.sessions, Throttle: c.throttle, Hashes: c.hashes,
+		Role: func(user string) string { return c.users[user].Role }, WriteErr: writeErr, LogName: "hub console", Logger: c.log})
 	if !ok {
-		w.Header().Set("Retry-After", "1")
-		writeErr(w, http.StatusTooManyRequests, "登录请求过多，请稍后再试", "too many logins at once, try again in a moment")
 		return
 	}
-	good := password.CheckUser(c.hashes, user, req.Password)
-	release()
-	if !good {
-		c.log.Warn("hub console login failed", "user", user, "remote", r.RemoteAddr)
-		c.throttle.Failed(user, r.RemoteAddr)
-		writeErr(w, http.StatusUnauthorized, "用户名或密码错误", "wrong user name or password")
-		return
-	}
-	c.throttle.Succeeded(user, r.RemoteAddr)
-	s := c.sessions.New(user, c.users[user].Role) // a fresh nonce: a new CSRF token, no fixation
-	c.sessions.Set(w, r, s)
-	c.log.Info("hub console login", "user", user, "role", s.Role, "remote", r.RemoteAddr)
+	c.log.Info("hub console login", "user", s.User, "role", s.Role, "remote", r.RemoteAddr)
 	writeJSON(w, http.StatusOK, c.sessionView(s))
 }
 

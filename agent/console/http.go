@@ -12,6 +12,7 @@ import (
 
 	"wedge/internal/logging"
 	"wedge/internal/webauth"
+	"wedge/internal/webconsole"
 	"wedge/order"
 )
 
@@ -46,19 +47,7 @@ func (c *Console) Handler() http.Handler {
 	mux.HandleFunc("/api/alerts/ack", c.ackAlert)
 	mux.HandleFunc("GET /api/exceptions", c.exceptions)
 	mux.HandleFunc("/api/exceptions/resolve", c.resolve)
-	return securityHeaders(c.crossOrigin(mux))
-}
-
-func securityHeaders(h http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		hd := w.Header()
-		hd.Set("Content-Security-Policy", "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'")
-		hd.Set("X-Content-Type-Options", "nosniff")
-		hd.Set("X-Frame-Options", "DENY")
-		hd.Set("Referrer-Policy", "no-referrer")
-		hd.Set("Cache-Control", "no-store")
-		h.ServeHTTP(w, r)
-	})
+	return webconsole.SecurityHeaders(webconsole.CrossOrigin(c.origins, c.log, "console", writeErr, mux))
 }
 
 type sessionView struct {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"wedge/internal/webauth"
+	"wedge/internal/webconsole"
 	"wedge/sync/apitoken"
 )
 
@@ -43,33 +44,7 @@ func (c *Console) Handler() http.Handler {
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, http.StatusNotFound, "没有这个页面", "no such page: "+r.Method+" "+r.URL.Path)
 	})
-	return securityHeaders(c.crossOrigin(mux))
-}
-
-func securityHeaders(h http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		hd := w.Header()
-		hd.Set("Content-Security-Policy", "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'")
-		hd.Set("X-Content-Type-Options", "nosniff")
-		hd.Set("X-Frame-Options", "DENY")
-		hd.Set("Referrer-Policy", "no-referrer")
-		hd.Set("Cache-Control", "no-store")
-		h.ServeHTTP(w, r)
-	})
-}
-
-// crossOrigin refuses state-changing requests from a foreign origin before they reach a handler
-// (the WebSocket upgrade, a GET, has its own check).
-func (c *Console) crossOrigin(h http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if err := c.origins.Check(r); err != nil {
-			c.log.Info("hub console request from a foreign origin refused", "method", r.Method, "path", r.URL.Path,
-				"origin", r.Header.Get("Origin"), "remote", r.RemoteAddr)
-			writeErr(w, http.StatusForbidden, "来源不被允许", "origin not allowed")
-			return
-		}
-		h.ServeHTTP(w, r)
-	})
+	return webconsole.SecurityHeaders(webconsole.CrossOrigin(c.origins, c.log, "hub console", writeErr, mux))
 }
 
 // writeErr writes the hub's error shape: {"error": "中文 / English", "zh": …, "en": …}.
@@ -113,7 +88,7 @@ func (c *Console) signedIn(w http.ResponseWriter, r *http.Request) (webauth.Sess
 }
 
 // checkWrite guards a state-changing request of a signed-in user: the session's CSRF token and a
-// JSON body (its Origin was checked by crossOrigin).
+// JSON body (its Origin was checked by webconsole.CrossOrigin).
 func (c *Console) checkWrite(w http.ResponseWriter, r *http.Request, s webauth.Session) bool {
 	if !c.sessions.CheckCSRF(s, r.Header.Get("X-Wedge-CSRF")) {
 		writeErr(w, http.StatusForbidden, "安全令牌无效，请刷新页面", "bad CSRF token: reload the page")

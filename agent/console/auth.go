@@ -38,21 +38,7 @@ func (c *Console) session(w http.ResponseWriter, r *http.Request) webauth.Sessio
 	return s
 }
 
-// crossOrigin refuses state-changing requests from a foreign origin (webauth.Origins.Check) before
-// they reach a handler; every GET passes (the WebSocket upgrade has its own check).
-func (c *Console) crossOrigin(h http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if err := c.origins.Check(r); err != nil {
-			c.log.Info("console request from a foreign origin refused", "method", r.Method, "path", r.URL.Path,
-				"origin", r.Header.Get("Origin"), "remote", r.RemoteAddr)
-			writeErr(w, http.StatusForbidden, "来源不被允许", "origin not allowed")
-			return
-		}
-		h.ServeHTTP(w, r)
-	})
-}
-
-// checkWrite guards a state-changing request (its Origin was checked by crossOrigin): a method
+// checkWrite guards a state-changing request (its Origin was checked by webconsole.CrossOrigin): a method
 // other than POST, a missing or wrong CSRF token, or a body that is not JSON are refused. It
 // returns the session.
 func (c *Console) checkWrite(w http.ResponseWriter, r *http.Request) (webauth.Session, bool) {

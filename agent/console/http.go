@@ -4,17 +4,15 @@ import (
 	"embed"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"io/fs"
 	"net/http"
-	"strconv"
 	"strings"
 	"time"
 
 	"wedge/internal/logging"
 	"wedge/internal/webauth"
-	"wedge/internal/webauth/password"
+	"wedge/internal/webconsole"
 	"wedge/order"
 )
 
@@ -49,19 +47,7 @@ func (c *Console) Handler() http.Handler {
 	mux.HandleFunc("/api/alerts/ack", c.ackAlert)
 	mux.HandleFunc("GET /api/exceptions", c.exceptions)
 	mux.HandleFunc("/api/exceptions/resolve", c.resolve)
-	return securityHeaders(c.crossOrigin(mux))
-}
-
-func securityHeaders(h http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		hd := w.Header()
-		hd.Set("Content-Security-Policy", "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'")
-		hd.Set("X-Content-Type-Options", "nosniff")
-		hd.Set("X-Frame-Options", "DENY")
-		hd.Set("Referrer-Policy", "no-referrer")
-		hd.Set("Cache-Control", "no-store")
-		h.ServeHTTP(w, r)
-	})
+	return webconsole.SecurityHeaders(webconsole.CrossOrigin(c.origins, c.log, "console", writeErr, mux))
 }
 
 type sessionView struct {
@@ -117,39 +103,12 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 	if _, ok := c.checkWrite(w, r); !ok {
 		return
 	}
-	var req struct {
-		User     string `json:"user"`
-		Password string `json:"password"`
-	}
-	if !readBody(w, r, &req) {
-		return
-	}
-	user := strings.TrimSpace(req.User)
-	if wait := c.throttle.Wait(user, r.RemoteAddr); wait > 0 {
-		mins := int(wait/time.Minute) + 1
-		w.Header().Set("Retry-After", strconv.Itoa(int(wait/time.Second)+1))
-		writeErr(w, http.StatusTooManyRequests, fmt.Sprintf("登录失败次数过多，请 %d 分钟后再试", mins), fmt.Sprintf("too many failed logins, try again in %d min", mins))
-		return
-	}
-	release, ok := c.throttle.TryCheck()
+	s, ok := webauth.Login(w, r, webauth.LoginOptions{Sessions: c.sessions, Throttle: c.throttle, Hashes: c.opts.Users,
+		Role: func(string) string { return RoleSupervisor }, WriteErr: writeErr, LogName: "console", Logger: c.log, MaxBody: 16 << 10})
 	if !ok {
-		w.Header().Set("Retry-After", "1")
-		writeErr(w, http.StatusTooManyRequests, "登录请求过多，请稍后再试", "too many logins at once, try again in a moment")
 		return
 	}
-	good := password.CheckUser(c.opts.Users, user, req.Password)
-	release()
-	if !good {
-		c.log.Warn("console login failed", "user", user, "remote", r.RemoteAddr)
-		c.throttle.Failed(user, r.RemoteAddr)
-		writeErr(w, http.StatusUnauthorized, "用户名或密码错误", "wrong user name or password")
-		return
-	}
-	c.throttle.Succeeded(user, r.RemoteAddr)
-	// A fresh nonce: a new session and a new CSRF token (no session fixation).
-	s := c.sessions.New(user, RoleSupervisor)
-	c.sessions.Set(w, r, s)
-	c.log.Info("console login", "user", user, "remote", r.RemoteAddr)
+	c.log.Info("console login", "user", s.User, "remote", r.RemoteAddr)
 	writeJSON(w, http.StatusOK, c.sessionView(s))
 }
 

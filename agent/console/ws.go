@@ -3,19 +3,18 @@ package console
 import (
 	"encoding/json"
 	"net/http"
-	"time"
 
 	"github.com/gorilla/websocket"
 
 	"wedge/internal/logging"
+	"wedge/internal/webconsole"
 )
 
 // client is one browser. Its queue is bounded; Publish never waits for it.
 type client struct {
-	conn   *websocket.Conn
+	conn   *webconsole.Conn
 	send   chan []byte
 	resync chan struct{}
-	done   chan struct{} // closed by the reader when the browser goes away
 }
 
 // push queues b; on overflow the queue is emptied and a resync is requested. Called with c.mu held.
@@ -47,13 +46,11 @@ func (c *Console) serveWS(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "控制台已关闭 / console closed", http.StatusServiceUnavailable)
 		return
 	}
-	conn, err := c.upgrader.Upgrade(w, r, nil) // checks the Origin (Origins.SameOrigin) and answers errors itself
-	if err != nil {
-		c.log.Info("console websocket refused", "remote", r.RemoteAddr, "origin", r.Header.Get("Origin"), logging.Err(err))
+	conn, ok := webconsole.Upgrade(w, r, &c.upgrader, c.log, "console") // checks the Origin (Origins.SameOrigin) and answers errors itself
+	if !ok {
 		return
 	}
-	conn.SetReadLimit(4 << 10)
-	cl := &client{conn: conn, send: make(chan []byte, c.opts.QueueLen), resync: make(chan struct{}, 1), done: make(chan struct{})}
+	cl := &client{conn: conn, send: make(chan []byte, c.opts.QueueLen), resync: make(chan struct{}, 1)}
 	cl.resync <- struct{}{} // the first message is the snapshot
 	c.mu.Lock()
 	if c.closed {
@@ -71,12 +68,7 @@ func (c *Console) serveWS(w http.ResponseWriter, r *http.Request) {
 // reader discards what the browser sends (nothing is expected) and notices when it leaves.
 func (c *Console) reader(cl *client) {
 	defer c.wg.Done()
-	defer close(cl.done)
-	for {
-		if _, _, err := cl.conn.ReadMessage(); err != nil {
-			return
-		}
-	}
+	cl.conn.Read()
 }
 
 // writer owns all writes to the connection.
@@ -91,10 +83,9 @@ func (c *Console) writer(cl *client) {
 	ping := c.clk.NewTimer(c.opts.PingEvery)
 	defer ping.Stop()
 	write := func(typ int, b []byte) bool {
-		cl.conn.SetWriteDeadline(time.Now().Add(c.opts.WriteTimeout)) // a network deadline, not logic time
-		if err := cl.conn.WriteMessage(typ, b); err != nil {
+		if err := cl.conn.Write(typ, b, c.opts.WriteTimeout); err != nil {
 			select {
-			case <-cl.done:
+			case <-cl.conn.Done():
 			case <-c.closing:
 			default:
 				c.dropped.Add(1)
@@ -124,10 +115,9 @@ func (c *Console) writer(cl *client) {
 		}
 		select {
 		case <-c.closing:
-			cl.conn.SetWriteDeadline(time.Now().Add(time.Second))
-			cl.conn.WriteMessage(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseGoingAway, "agent stopping"))
+			cl.conn.Bye(websocket.CloseGoingAway, "agent stopping")
 			return
-		case <-cl.done:
+		case <-cl.conn.Done():
 			return
 		case <-cl.resync:
 			if !snapshot() {

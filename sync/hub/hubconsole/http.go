@@ -3,16 +3,13 @@ package hubconsole
 import (
 	"embed"
 	"encoding/json"
-	"fmt"
-	"io"
 	"io/fs"
 	"net/http"
-	"strconv"
 	"strings"
 	"time"
 
 	"wedge/internal/webauth"
-	"wedge/internal/webauth/password"
+	"wedge/internal/webconsole"
 	"wedge/sync/apitoken"
 )
 
@@ -47,33 +44,7 @@ func (c *Console) Handler() http.Handler {
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, http.StatusNotFound, "没有这个页面", "no such page: "+r.Method+" "+r.URL.Path)
 	})
-	return securityHeaders(c.crossOrigin(mux))
-}
-
-func securityHeaders(h http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		hd := w.Header()
-		hd.Set("Content-Security-Policy", "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'")
-		hd.Set("X-Content-Type-Options", "nosniff")
-		hd.Set("X-Frame-Options", "DENY")
-		hd.Set("Referrer-Policy", "no-referrer")
-		hd.Set("Cache-Control", "no-store")
-		h.ServeHTTP(w, r)
-	})
-}
-
-// crossOrigin refuses state-changing requests from a foreign origin before they reach a handler
-// (the WebSocket upgrade, a GET, has its own check).
-func (c *Console) crossOrigin(h http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if err := c.origins.Check(r); err != nil {
-			c.log.Info("hub console request from a foreign origin refused", "method", r.Method, "path", r.URL.Path,
-				"origin", r.Header.Get("Origin"), "remote", r.RemoteAddr)
-			writeErr(w, http.StatusForbidden, "来源不被允许", "origin not allowed")
-			return
-		}
-		h.ServeHTTP(w, r)
-	})
+	return webconsole.SecurityHeaders(webconsole.CrossOrigin(c.origins, c.log, "hub console", writeErr, mux))
 }
 
 // writeErr writes the hub's error shape: {"error": "中文 / English", "zh": …, "en": …}.
@@ -117,7 +88,7 @@ func (c *Console) signedIn(w http.ResponseWriter, r *http.Request) (webauth.Sess
 }
 
 // checkWrite guards a state-changing request of a signed-in user: the session's CSRF token and a
-// JSON body (its Origin was checked by crossOrigin).
+// JSON body (its Origin was checked by webconsole.CrossOrigin).
 func (c *Console) checkWrite(w http.ResponseWriter, r *http.Request, s webauth.Session) bool {
 	if !c.sessions.CheckCSRF(s, r.Header.Get("X-Wedge-CSRF")) {
 		writeErr(w, http.StatusForbidden, "安全令牌无效，请刷新页面", "bad CSRF token: reload the page")
@@ -141,41 +112,12 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, http.StatusUnsupportedMediaType, "请求格式错误", "JSON body required")
 		return
 	}
-	var req struct {
-		User     string `json:"user"`
-		Password string `json:"password"`
-	}
-	dec := json.NewDecoder(io.LimitReader(r.Body, 4<<10))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&req); err != nil {
-		writeErr(w, http.StatusBadRequest, "请求内容无法解析", "bad request body: "+err.Error())
-		return
-	}
-	user := strings.TrimSpace(req.User)
-	if wait := c.throttle.Wait(user, r.RemoteAddr); wait > 0 {
-		mins := int(wait/time.Minute) + 1
-		w.Header().Set("Retry-After", strconv.Itoa(int(wait/time.Second)+1))
-		writeErr(w, http.StatusTooManyRequests, fmt.Sprintf("登录失败次数过多，请 %d 分钟后再试", mins), fmt.Sprintf("too many failed logins, try again in %d min", mins))
-		return
-	}
-	release, ok := c.throttle.TryCheck()
+	s, ok := webauth.Login(w, r, webauth.LoginOptions{Sessions: c.sessions, Throttle: c.throttle, Hashes: c.hashes,
+		Role: func(user string) string { return c.users[user].Role }, WriteErr: writeErr, LogName: "hub console", Logger: c.log})
 	if !ok {
-		w.Header().Set("Retry-After", "1")
-		writeErr(w, http.StatusTooManyRequests, "登录请求过多，请稍后再试", "too many logins at once, try again in a moment")
 		return
 	}
-	good := password.CheckUser(c.hashes, user, req.Password)
-	release()
-	if !good {
-		c.log.Warn("hub console login failed", "user", user, "remote", r.RemoteAddr)
-		c.throttle.Failed(user, r.RemoteAddr)
-		writeErr(w, http.StatusUnauthorized, "用户名或密码错误", "wrong user name or password")
-		return
-	}
-	c.throttle.Succeeded(user, r.RemoteAddr)
-	s := c.sessions.New(user, c.users[user].Role) // a fresh nonce: a new CSRF token, no fixation
-	c.sessions.Set(w, r, s)
-	c.log.Info("hub console login", "user", user, "role", s.Role, "remote", r.RemoteAddr)
+	c.log.Info("hub console login", "user", s.User, "role", s.Role, "remote", r.RemoteAddr)
 	writeJSON(w, http.StatusOK, c.sessionView(s))
 }
 

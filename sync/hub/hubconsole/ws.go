@@ -11,6 +11,7 @@ import (
 
 	"wedge/internal/logging"
 	"wedge/internal/webauth"
+	"wedge/internal/webconsole"
 )
 
 // Network limits of one browser connection (network deadlines, not logic time).
@@ -30,10 +31,9 @@ type Message struct {
 
 // client is one browser. Its mailbox holds only the newest overview.
 type client struct {
-	conn *websocket.Conn
+	conn *webconsole.Conn
 	sess webauth.Session
-	box  chan []byte   // capacity 1
-	done chan struct{} // closed by the reader when the browser goes away
+	box  chan []byte // capacity 1
 }
 
 // offer replaces whatever the mailbox holds by b; it never blocks.
@@ -91,13 +91,11 @@ func (c *Console) serveWS(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, http.StatusServiceUnavailable, "控制台已关闭", "console closed")
 		return
 	}
-	conn, err := c.upgrader.Upgrade(w, r, nil)
-	if err != nil {
-		c.log.Info("hub console websocket refused", "remote", r.RemoteAddr, "origin", r.Header.Get("Origin"), logging.Err(err))
+	conn, ok := webconsole.Upgrade(w, r, &c.upgrader, c.log, "hub console")
+	if !ok {
 		return
 	}
-	conn.SetReadLimit(4 << 10)
-	cl := &client{conn: conn, sess: s, box: make(chan []byte, 1), done: make(chan struct{})}
+	cl := &client{conn: conn, sess: s, box: make(chan []byte, 1)}
 	c.mu.Lock()
 	if c.closed {
 		c.mu.Unlock()
@@ -118,12 +116,7 @@ func (c *Console) serveWS(w http.ResponseWriter, r *http.Request) {
 // reader discards what the browser sends and notices when it leaves.
 func (c *Console) reader(cl *client) {
 	defer c.wg.Done()
-	defer close(cl.done)
-	for {
-		if _, _, err := cl.conn.ReadMessage(); err != nil {
-			return
-		}
-	}
+	cl.conn.Read()
 }
 
 // writer owns all writes to the connection; it ends the connection when the session expires.
@@ -138,19 +131,15 @@ func (c *Console) writer(cl *client) {
 	ping := time.NewTicker(pingEvery)
 	defer ping.Stop()
 	write := func(typ int, b []byte) bool {
-		cl.conn.SetWriteDeadline(time.Now().Add(writeTimeout))
-		return cl.conn.WriteMessage(typ, b) == nil
+		return cl.conn.Write(typ, b, writeTimeout) == nil
 	}
-	bye := func(code int, text string) {
-		cl.conn.SetWriteDeadline(time.Now().Add(time.Second))
-		cl.conn.WriteMessage(websocket.CloseMessage, websocket.FormatCloseMessage(code, text))
-	}
+	bye := cl.conn.Bye
 	for {
 		select {
 		case <-c.closing:
 			bye(websocket.CloseGoingAway, "hub stopping")
 			return
-		case <-cl.done:
+		case <-cl.conn.Done():
 			return
 		case b := <-cl.box:
 			if !c.clk.Now().Before(cl.sess.Exp) {

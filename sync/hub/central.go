@@ -1,7 +1,6 @@
 package hub
 
 import (
-	"slices"
 	"time"
 
 	"wedge/order"
@@ -61,30 +60,7 @@ func (g *group) indexOrder(id, agent string) error {
 	if err != nil || !known {
 		return err
 	}
-	return indexOrderRow(g.tx, rec, agent, g.now, g.fingerprint(rec.Order))
-}
-
-// fpMemo is an order's fingerprint with the fields it was made of.
-type fpMemo struct {
-	channel, channelOrderNo, buyerID string
-	orderedAt                        time.Time
-	skus                             []string
-	fp                               string
-}
-
-// fingerprint is fingerprintOf(o), computed again only when the fields it is made of changed since
-// the group last computed it for o's id: every entry of an order re-indexes it.
-func (g *group) fingerprint(o order.Order) string {
-	if m, ok := g.fps[o.ID]; ok && m.channel == o.Channel && m.channelOrderNo == o.ChannelOrderNo && m.buyerID == o.BuyerID &&
-		m.orderedAt.Equal(o.OrderedAt) && slices.Equal(m.skus, o.SKUs) {
-		return m.fp
-	}
-	fp := fingerprintOf(o)
-	if g.fps == nil {
-		g.fps = map[string]fpMemo{}
-	}
-	g.fps[o.ID] = fpMemo{o.Channel, o.ChannelOrderNo, o.BuyerID, o.OrderedAt, slices.Clone(o.SKUs), fp}
-	return fp
+	return indexOrderRec(g.tx, rec, agent, g.now)
 }
 
 // indexHold records or ends agent's hold of order id by what entry e says of its state there.
@@ -129,11 +105,6 @@ func indexOrder(tx Tx, id, agent string, now time.Time) error {
 
 // indexOrderRec rewrites the central row of the order stored as rec.
 func indexOrderRec(tx Tx, rec orderRec, agent string, now time.Time) error {
-	return indexOrderRow(tx, rec, agent, now, fingerprintOf(rec.Order))
-}
-
-// indexOrderRow is indexOrderRec with the order's fingerprint (fingerprintOf) computed already.
-func indexOrderRow(tx Tx, rec orderRec, agent string, now time.Time, fp string) error {
 	id := rec.Order.ID
 	old, err := tx.OrderIndexOf(id)
 	if err != nil {
@@ -141,7 +112,7 @@ func indexOrderRow(tx Tx, rec orderRec, agent string, now time.Time, fp string) 
 	}
 	o := rec.Order
 	ix := OrderIndex{OrderID: id, Site: rec.Site, Agent: agent, State: string(o.State), ChannelOrderNo: o.ChannelOrderNo,
-		Waybill: o.Waybill, AssignedWaybill: o.AssignedWaybill, Fingerprint: fp}
+		Waybill: o.Waybill, AssignedWaybill: o.AssignedWaybill, Fingerprint: fingerprintOf(o)}
 	if ix.Fingerprint == id {
 		ix.Fingerprint = "" // found by its id
 	}

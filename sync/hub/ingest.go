@@ -98,7 +98,6 @@ type group struct {
 	hashes       map[EntryKey]string   // the hashes of the entries this transaction stored (ingest_fast.go)
 	downDocs     map[string][][]byte   // the group's downlink messages per site, as stored and published (ingest_fast.go)
 	nowWire      string                // wire.Time(now), formatted once by at()
-	fps          map[string]fpMemo     // order fingerprints computed in this transaction, by order id (central.go)
 }
 
 // at is the group's hub time as a wire time: every record the transaction stamps gets this same

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"wedge/internal/clock"
-	"wedge/order"
 	"wedge/sync/wire"
 )
 
@@ -83,43 +82,5 @@ func TestBatchStoresOneReceiveTime(t *testing.T) {
 		return nil
 	}); err != nil {
 		t.Fatal(err)
-	}
-}
-
-// The group's fingerprint memo gives what fingerprintOf gives, through every change of the fields
-// the fingerprint is made of, a SKU changed in place included.
-func TestGroupFingerprintFollowsTheOrder(t *testing.T) {
-	g := &group{}
-	o := order.Order{ID: "O-1", Channel: "taobao", ChannelOrderNo: "4000000001", BuyerID: "b1", OrderedAt: t0, SKUs: []string{"a", "b"}}
-	check := func(step string) {
-		t.Helper()
-		if got, want := g.fingerprint(o), fingerprintOf(o); got != want {
-			t.Errorf("%s: fingerprint %q, want %q", step, got, want)
-		}
-	}
-	check("first")
-	check("unchanged")
-	o.Channel = "jd"
-	check("channel")
-	o.ChannelOrderNo = "4000000002"
-	check("channel order no")
-	o.BuyerID = "b2"
-	check("buyer")
-	o.OrderedAt = t0.Add(time.Second)
-	check("ordered at")
-	o.OrderedAt = o.OrderedAt.In(time.FixedZone("CST", 8*3600))
-	check("ordered at, same instant in another zone")
-	o.SKUs[1] = "c"
-	check("sku changed in place")
-	o.SKUs = append(o.SKUs, "d")
-	check("sku added")
-	o.BuyerID = ""
-	check("no buyer")
-	o.BuyerID = "b2"
-	check("buyer back")
-	other := o
-	other.ID, other.ChannelOrderNo = "O-2", "4000000003"
-	if got, want := g.fingerprint(other), fingerprintOf(other); got != want || got == g.fingerprint(o) {
-		t.Errorf("another order: fingerprint %q, want %q (not O-1's)", got, want)
 	}
 }

@@ -78,7 +78,7 @@ func (g *group) command(c *cmdReq) error {
 		return err
 	}
 	rec := CommandRecord{ID: cmd.ID, Site: c.site, Agent: c.agent, Type: cmd.Type, By: cmd.By, Token: c.token,
-		Reason: cmd.Reason, ReceivedAt: wire.Time(g.now), Payload: payload}
+		Reason: cmd.Reason, ReceivedAt: g.at(), Payload: payload}
 	if err := g.tx.PutCommand(c.site, c.agent, n, mustJSON(rec)); err != nil {
 		return err
 	}

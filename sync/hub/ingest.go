@@ -97,6 +97,16 @@ type group struct {
 	loaded       map[string]orderRec   // the order records this transaction read and did not write (ingest_orders.go)
 	hashes       map[EntryKey]string   // the hashes of the entries this transaction stored (ingest_fast.go)
 	downDocs     map[string][][]byte   // the group's downlink messages per site, as stored and published (ingest_fast.go)
+	nowWire      string                // wire.Time(now), formatted once by at()
+}
+
+// at is the group's hub time as a wire time: every record the transaction stamps gets this same
+// string, so it is formatted once rather than per entry. now is set once, when the group begins.
+func (g *group) at() string {
+	if g.nowWire == "" {
+		g.nowWire = wire.Time(g.now)
+	}
+	return g.nowWire
 }
 
 // saveStats adds what the group counted (its stats minus base) and what was counted outside the
@@ -329,7 +339,7 @@ func (g *group) batch(topic string, payload []byte) error {
 		return err
 	}
 	if j.JournalID == "" {
-		j = journalRec{Site: site, Agent: agent, JournalID: b.JournalID, FirstSeen: wire.Time(g.now)}
+		j = journalRec{Site: site, Agent: agent, JournalID: b.JournalID, FirstSeen: g.at()}
 	}
 	for _, e := range b.Events {
 		if e.JournalID != b.JournalID || e.Seq == 0 {
@@ -354,7 +364,7 @@ func (g *group) batch(topic string, payload []byte) error {
 		j.AckedSeq++
 	}
 	j.MaxSeq = max(j.MaxSeq, j.AckedSeq) // entries another hub stored count too
-	j.LastSeen = wire.Time(g.now)
+	j.LastSeen = g.at()
 	if err := g.tx.PutJournal(site, agent, b.JournalID, mustJSON(j)); err != nil {
 		return err
 	}
@@ -365,7 +375,7 @@ func (g *group) batch(topic string, payload []byte) error {
 		g.acks = append(g.acks, j)
 	}
 	return g.touchAgent(site, agent, func(a *agentRec) {
-		a.JournalID, a.AckedSeq, a.LastSeen, a.Online = j.JournalID, j.AckedSeq, wire.Time(g.now), true
+		a.JournalID, a.AckedSeq, a.LastSeen, a.Online = j.JournalID, j.AckedSeq, g.at(), true
 	})
 }
 
@@ -408,7 +418,7 @@ func (g *group) applyEntry(site, agent string, e wire.Entry, key EntryKey) (err 
 			}
 			o := order.FromMsg(*e.Order)
 			o.ID = id // the entry's order id wins over the message's own
-			rec = orderRec{Site: site, Order: o.Receive(st, at), CreatedAt: wire.Time(g.now)}
+			rec = orderRec{Site: site, Order: o.Receive(st, at), CreatedAt: g.at()}
 			g.stats.OrdersPerState[string(st)]++
 			return g.saveOrder(rec)
 		}
@@ -450,7 +460,7 @@ func (g *group) merge(rec orderRec, known bool, site, agent string, e wire.Entry
 		return nil
 	}
 	if !known {
-		rec = orderRec{Site: site, Order: order.Order{ID: e.OrderID, ReceivedAt: at}, CreatedAt: wire.Time(g.now)}
+		rec = orderRec{Site: site, Order: order.Order{ID: e.OrderID, ReceivedAt: at}, CreatedAt: g.at()}
 	}
 	out := order.Merge(rec.Order, to, e.Waybill, at)
 	if out.Result != order.Accepted {
@@ -480,7 +490,7 @@ func (g *group) merge(rec orderRec, known bool, site, agent string, e wire.Entry
 }
 
 func (g *group) saveOrder(rec orderRec) error {
-	rec.UpdatedAt = wire.Time(g.now)
+	rec.UpdatedAt = g.at()
 	if g.saved == nil {
 		g.saved = map[string]orderRec{}
 	}
@@ -593,7 +603,7 @@ func (g *group) status(topic string, payload []byte) error {
 		}
 		a.Online = s.State == "online"
 		if a.Online {
-			a.LastSeen = wire.Time(g.now)
+			a.LastSeen = g.at()
 		}
 		if s.JournalID != "" && s.JournalID != a.JournalID && validJournalID(s.JournalID) {
 			// A reinstalled PC announces its new journal before its first batch.
@@ -639,7 +649,7 @@ func (g *group) catchup(topic string, payload []byte) error {
 		return nil
 	}
 	g.catchups = append(g.catchups, catchup{site: site, agent: agent, since: r.Since})
-	return g.touchAgent(site, agent, func(a *agentRec) { a.LastSeen, a.Online = wire.Time(g.now), true })
+	return g.touchAgent(site, agent, func(a *agentRec) { a.LastSeen, a.Online = g.at(), true })
 }
 
 // post stores validated downlink messages from POST /v1/orders (and the orders they create).
@@ -666,7 +676,7 @@ func (g *group) post(p *postReq) error {
 				o.ID = id
 				o = o.Receive(order.InitialState(m.Payment, false), g.now)
 				g.stats.OrdersPerState[string(o.State)]++
-				rec := orderRec{Site: p.site, Order: o, CreatedAt: wire.Time(g.now)}
+				rec := orderRec{Site: p.site, Order: o, CreatedAt: g.at()}
 				if err := rec.addVersion(m); err != nil {
 					return err
 				}
@@ -674,7 +684,7 @@ func (g *group) post(p *postReq) error {
 					return err
 				}
 			case m.Type == wire.TypeBalancePaid && known && rec.BalancePaidAt == "":
-				rec.BalancePaidAt = wire.Time(g.now) // the presale watch starts here
+				rec.BalancePaidAt = g.at() // the presale watch starts here
 				if err := g.saveOrder(rec); err != nil {
 					return err
 				}

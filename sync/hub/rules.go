@@ -152,7 +152,7 @@ func (g *group) breakerRules(site, agent string, open bool, at string) error {
 		text = map[bool]*msgtmpl.Template{true: defaultBreakerOpened, false: defaultBreakerClosed}[open]
 	}
 	if at == "" {
-		at = wire.Time(g.now)
+		at = g.at()
 	}
 	fields := map[string]string{"site": site, "agent": agent, "at": at}
 	k := OutboxKey{Site: site, Order: "agent:" + agent, Rule: kind + "@" + at}

@@ -162,7 +162,7 @@ func (g *group) evidence(site, agent, jid string, e wire.Entry, kid, reason stri
 		return nil
 	}
 	g.stats.Unverified++
-	doc := mustJSON(unverifiedEntry{Entry: e, Site: site, Agent: agent, ReceivedAt: wire.Time(g.now), Unverified: true, Reason: reason, KeyID: kid})
+	doc := mustJSON(unverifiedEntry{Entry: e, Site: site, Agent: agent, ReceivedAt: g.at(), Unverified: true, Reason: reason, KeyID: kid})
 	if err := g.tx.AddUnverified(EntryKey{site, agent, jid, e.Seq}, doc); err != nil {
 		return err
 	}
@@ -267,14 +267,14 @@ func (g *group) hold(site, agent string, j *journalRec, e wire.Entry, kid string
 	}
 	g.h.log.Debug("entry waits for its predecessor", logging.KeySite, site, logging.KeyAgent, agent, keyJournal, e.JournalID, logging.KeySeq, e.Seq)
 	j.MaxSeq = max(j.MaxSeq, e.Seq)
-	return g.tx.PutPending(key, storedEntryDoc(&e, site, agent, wire.Time(g.now)))
+	return g.tx.PutPending(key, storedEntryDoc(&e, site, agent, g.at()))
 }
 
 // store applies a linked entry, then every waiting successor that links to it.
 func (g *group) store(site, agent string, j *journalRec, e wire.Entry) error {
 	for {
 		key := EntryKey{site, agent, e.JournalID, e.Seq}
-		stored, err := g.tx.PutEntry(key, storedEntryDoc(&e, site, agent, wire.Time(g.now)))
+		stored, err := g.tx.PutEntry(key, storedEntryDoc(&e, site, agent, g.at()))
 		if err != nil {
 			return err
 		}

@@ -103,6 +103,16 @@ func (b *Broker) Online(id string) bool {
 	return ok && !cl.Closed()
 }
 
+// Queued is how many QoS 1/2 messages the broker holds for client id's session, waiting to be
+// delivered (0 for an unknown id).
+func (b *Broker) Queued(id string) int {
+	cl, ok := b.srv.Clients.Get(id)
+	if !ok {
+		return 0
+	}
+	return cl.State.Inflight.Len()
+}
+
 func (b *Broker) Close() error {
 	b.once.Do(func() { b.close = b.srv.Close() })
 	return b.close

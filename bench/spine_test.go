@@ -175,10 +175,12 @@ func runSpine(b testing.TB, url string, run, n int) spineResult {
 	defer st2.Close()
 	seed(b, st2, n, order.PendingAllocation)
 	printSteps(b, st2, n, scanners)
+	stopProfile := phaseProfile(b, "drain", run)
 	start = time.Now()
 	up2 := startUplink(b, ctx, st2, url, agent)
 	waitAcked(b, st2, uint64(n))
 	r.drain = float64(n) / time.Since(start).Seconds() // includes the uplink's connect
+	stopProfile()
 	stopUplink(b, up2)
 
 	// Quiet: one scanner alone (the uplink and hub still running), for comparison with the load.

@@ -92,6 +92,9 @@ func BenchmarkSpine(b *testing.B) {
 	b.ReportMetric(us(r.quietP50), "do1-p50-us")
 	b.ReportMetric(us(r.quietP99), "do1-p99-us")
 	b.ReportMetric(float64(r.quietP99)/float64(r.fsyncP99), "do1-p99/fsync-p99")
+	b.ReportMetric(us(r.soloP50), "solo-p50-us")
+	b.ReportMetric(us(r.soloP99), "solo-p99-us")
+	b.ReportMetric(float64(r.soloP99)/float64(r.fsyncP99), "solo-p99/fsync-p99")
 	b.ReportMetric(r.quietCommits, "do1-commits/scan")            // journal commits per scan, acks included (1 = none of their own)
 	b.ReportMetric(r.quietHubPerCommit, "do1-hub-entries/commit") // the hub's commits in the quiet phase
 	b.ReportMetric(r.perCommit, "entries/commit")
@@ -105,6 +108,7 @@ func BenchmarkSpine(b *testing.B) {
 		r.doP50, r.doP99, r.fsyncP50, r.fsyncP99, float64(r.doP99)/float64(r.fsyncP99))
 	b.Logf("raw fsync while the scanners commit (same disk, same CPUs): p50 %v p99 %v", r.loadFsyncP50, r.loadFsyncP99)
 	b.Logf("one scanner alone: Store.Do p50 %v p99 %v; p99 ratio %.2f", r.quietP50, r.quietP99, float64(r.quietP99)/float64(r.fsyncP99))
+	b.Logf("one scanner, no uplink or hub running: Store.Do p50 %v p99 %v; p99 ratio %.2f", r.soloP50, r.soloP99, float64(r.soloP99)/float64(r.fsyncP99))
 }
 
 type spineResult struct {
@@ -112,6 +116,7 @@ type spineResult struct {
 	perCommit, hubPerCommit                 float64
 	doP50, doP99, fsyncP50, fsyncP99        time.Duration
 	quietP50, quietP99                      time.Duration
+	soloP50, soloP99                        time.Duration // one scanner, no uplink or hub running
 	quietCommits                            float64       // journal commits per quiet scan
 	quietHubPerCommit                       float64       // hub entries per hub commit, quiet phase
 	loadFsyncP50, loadFsyncP99              time.Duration // raw fsync while the scanners commit
@@ -121,6 +126,17 @@ func runSpine(b testing.TB, url string, run, n int) spineResult {
 	dir := b.TempDir()
 	var r spineResult
 	r.fsyncP50, r.fsyncP99 = rawFsync(b, dir)
+	// Solo: one scanner on a journal with nothing else of wedge running (no uplink, no hub, whose
+	// commits share this disk in the quiet phase below but not on a warehouse PC, where the hub is
+	// another machine). A diagnostic beside the goal's quiet phase: it separates the journal's own
+	// commit from the hub's fsyncs on the same disk.
+	solo := openJournal(b, filepath.Join(dir, fmt.Sprintf("solo%d.db", run)), fmt.Sprintf("solo%d", run))
+	seed(b, solo, quietScans, order.PendingAllocation)
+	lat := printSteps(b, solo, quietScans, 1)
+	r.soloP50, r.soloP99 = pct(lat, 50), pct(lat, 99)
+	if err := solo.Close(); err != nil {
+		b.Fatal(err)
+	}
 	r.baseline = baseline(b, url, run, n)
 
 	ctx, cancel := context.WithCancel(context.Background())
@@ -140,7 +156,7 @@ func runSpine(b testing.TB, url string, run, n int) spineResult {
 	js0 := st.Stats()
 	probe := probeFsync(b, dir)
 	start := time.Now()
-	lat := printSteps(b, st, n, scanners)
+	lat = printSteps(b, st, n, scanners)
 	committed := time.Since(start)
 	loaded := probe()
 	js := st.Stats()

@@ -50,6 +50,10 @@ var goals = []goal{
 		baseline: metric{"BenchmarkSpine", "fsync-p99-us", 1, "µs"}, ratio: ratioMetric("BenchmarkSpine", "do1-p99/fsync-p99"), atMost: true, limit: 3},
 	{name: "agent RSS with 1,000,000 unsynced entries (max)", measured: metric{"BenchmarkAgentRSSBacklog", "rss-max-MB", 1, "MB"},
 		atMost: true, limit: 64},
+	// Not a goal: the latency goal's scanner with nothing else of wedge running, so that the part
+	// of its p99 that is the hub's commits on the same disk (not there on a warehouse PC) shows.
+	{name: "diagnostic: one scanner with no uplink or hub running, p99 ÷ raw fsync p99", measured: metric{"BenchmarkSpine", "solo-p99-us", 1, "µs"},
+		baseline: metric{"BenchmarkSpine", "fsync-p99-us", 1, "µs"}, ratio: ratioMetric("BenchmarkSpine", "solo-p99/fsync-p99")},
 }
 
 // table renders the goals against res; load is the load average when it was made ("" = unknown).

@@ -81,6 +81,7 @@ func BenchmarkSpine(b *testing.B) {
 	b.ReportMetric(r.hubLive, "hub-live-entries/s")
 	b.ReportMetric(r.drain, "drain-entries/s")
 	b.ReportMetric(r.drain/r.baseline, "drain/baseline")
+	b.ReportMetric(r.drainHubPerCommit, "drain-hub-entries/commit")
 	b.ReportMetric(us(r.doP50), "do-p50-us")
 	b.ReportMetric(us(r.doP99), "do-p99-us")
 	b.ReportMetric(us(r.fsyncP50), "fsync-p50-us")
@@ -119,6 +120,7 @@ type spineResult struct {
 	soloP50, soloP99                        time.Duration // one scanner, no uplink or hub running
 	quietCommits                            float64       // journal commits per quiet scan
 	quietHubPerCommit                       float64       // hub entries per hub commit, quiet phase
+	drainHubPerCommit                       float64       // hub entries per hub commit, drain
 	loadFsyncP50, loadFsyncP99              time.Duration // raw fsync while the scanners commit
 }
 
@@ -192,11 +194,15 @@ func runSpine(b testing.TB, url string, run, n int) spineResult {
 	seed(b, st2, n, order.PendingAllocation)
 	printSteps(b, st2, n, scanners)
 	stopProfile := phaseProfile(b, "drain", run)
+	hd0 := h.Stats()
 	start = time.Now()
 	up2 := startUplink(b, ctx, st2, url, agent)
 	waitAcked(b, st2, uint64(n))
 	r.drain = float64(n) / time.Since(start).Seconds() // includes the uplink's connect
 	stopProfile()
+	if hd := h.Stats(); hd.Commits > hd0.Commits {
+		r.drainHubPerCommit = float64(hd.EventsIngested-hd0.EventsIngested) / float64(hd.Commits-hd0.Commits)
+	}
 	stopUplink(b, up2)
 
 	// Quiet: one scanner alone (the uplink and hub still running), for comparison with the load.

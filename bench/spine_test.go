@@ -82,6 +82,7 @@ func BenchmarkSpine(b *testing.B) {
 	b.ReportMetric(r.drain, "drain-entries/s")
 	b.ReportMetric(r.drain/r.baseline, "drain/baseline")
 	b.ReportMetric(r.drainHubPerCommit, "drain-hub-entries/commit")
+	b.ReportMetric(r.drainPerBatch, "drain-entries/batch")
 	b.ReportMetric(us(r.doP50), "do-p50-us")
 	b.ReportMetric(us(r.doP99), "do-p99-us")
 	b.ReportMetric(us(r.fsyncP50), "fsync-p50-us")
@@ -121,6 +122,7 @@ type spineResult struct {
 	quietCommits                            float64       // journal commits per quiet scan
 	quietHubPerCommit                       float64       // hub entries per hub commit, quiet phase
 	drainHubPerCommit                       float64       // hub entries per hub commit, drain
+	drainPerBatch                           float64       // entries per batch the uplink published, drain
 	loadFsyncP50, loadFsyncP99              time.Duration // raw fsync while the scanners commit
 }
 
@@ -202,6 +204,9 @@ func runSpine(b testing.TB, url string, run, n int) spineResult {
 	stopProfile()
 	if hd := h.Stats(); hd.Commits > hd0.Commits {
 		r.drainHubPerCommit = float64(hd.EventsIngested-hd0.EventsIngested) / float64(hd.Commits-hd0.Commits)
+	}
+	if nb := up2.u.Stats().Batches; nb > 0 {
+		r.drainPerBatch = float64(n) / float64(nb)
 	}
 	stopUplink(b, up2)
 

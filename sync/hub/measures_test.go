@@ -350,3 +350,44 @@ func TestMeasuresOptions(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// A day's report reads the orders still open and those finished since shortly before the day, not
+// every order ever stored: an order picked up four days earlier is neither read nor compared again,
+// an order still waiting since then is (it is stuck), and the day's own order counts.
+func TestDailyReportReadsTheDaysOrders(t *testing.T) {
+	e := &env{t: t, broker: testbroker.Start(t, nil), dir: t.TempDir(), clk: clock.NewFake(t0), logs: &logSink{}}
+	e.extra = func(o *hub.Options) { o.Measures.Tick = -1 }
+	e.startHub("wedge-hub-test")
+	pc1 := newAgent(t, e.broker.URL(), "sz01", "pack01")
+	pc1.send("j1", chain("j1", append(spine("O-OLD"), spine("O-OPEN")[0])...)...) // the 22nd: one picked up, one left waiting
+	pc1.waitAck(1)
+
+	e.clk.Set(time.Date(2026, 1, 26, 2, 0, 0, 0, time.UTC)) // 10:00 on the 26th, Shanghai
+	day := spine("O-NEW")
+	for i := range day {
+		day[i].At = wire.Time(e.clk.Now().Add(time.Duration(i) * time.Minute))
+		if day[i].Waybill != "" {
+			day[i].Waybill = "SF1234567890124"
+		}
+	}
+	pc2 := newAgent(t, e.broker.URL(), "sz01", "pack02")
+	pc2.send("j2", chain("j2", day...)...)
+	pc2.waitAck(1)
+	if o := e.order("O-NEW"); o.State != "picked_up" {
+		t.Fatalf("fixture: O-NEW = %+v", o)
+	}
+
+	e.clk.Set(time.Date(2026, 1, 26, 20, 0, 0, 0, time.UTC)) // 04:00 on the 27th: everything settled
+	if err := e.hub.WriteDailyReport(context.Background(), "2026-01-26"); err != nil {
+		t.Fatal(err)
+	}
+	var rep central.DailyReport
+	code, body := do(t, e.hub, http.MethodGet, "/v1/reports/daily/2026-01-26?format=json", tokenFor(t, e.hub), nil)
+	if code != http.StatusOK || json.Unmarshal(body, &rep) != nil {
+		t.Fatalf("report: %d %s", code, body)
+	}
+	// Compared: O-NEW and O-OPEN; O-OLD, finished on the 22nd, was the 22nd's report's.
+	if rep.Total.OrdersIn != 1 || rep.Total.Stuck != 1 || rep.Total.Compared != 2 || rep.Total.Agree != 2 {
+		t.Errorf("report total = %+v", rep.Total)
+	}
+}

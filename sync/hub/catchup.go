@@ -25,6 +25,15 @@ import (
 //   - A page that stops before the end of the log is followed by the next one, from the last hseq it
 //     carried, at the same pace, until the end of the log is reached: a catch-up is answered in
 //     full. An agent that sees a gap in the meantime may ask again from its last hseq; that merges.
+//   - The end is the log's end as it was when the request was recorded, if the request says the
+//     agent's subscription to the site's live topic was confirmed before it was sent
+//     (wire.CatchupRequest.Subscribed): every hseq above that end is committed after the request
+//     reached the hub, so whichever replica commits it publishes it live after the subscription,
+//     and a catch-up that went on would only replay what the agent has (a burst of POSTs behind a
+//     connect's catch-up used to be replayed in full). A live message lost on the way is a gap the
+//     agent asks for again, as it always was. A request without it is answered to the end of the
+//     log, however far it moves meanwhile; merged requests take the lowest since and the highest
+//     end, and no end when any of them has none.
 //
 // Pacing runs on the wall clock (like the MQTT client's backoff), not Options.Clock. Who may send a
 // catch-up request for an agent is the broker's business (its ACL lets an agent publish only on its
@@ -67,9 +76,13 @@ type paced struct {
 	pages       int       // pages sent in that minute
 	pending     bool      // a deferred request or a continuation waits
 	since       uint64    // ... for the messages after this hseq
+	until       uint64    // ... up to this one (noBound: to the end of the log)
 	merged      int       // requests merged since the last log line about it
 	warned      time.Time // of that line
 }
+
+// noBound is the until of a catch-up answered to the end of the log, however far it moves.
+const noBound = ^uint64(0)
 
 // allowedAt is when the next page to a may go.
 func (a *paced) allowedAt(l CatchupLimits) time.Time {
@@ -120,11 +133,15 @@ func (h *Hub) catchupRequested(c catchup) {
 	p := h.catchupPacer()
 	a := p.get(c.site, c.agent)
 	now := p.now()
+	if c.until == 0 {
+		c.until = noBound
+	}
 	switch {
 	case a.pending:
 		if c.since < a.since {
 			a.since = c.since
 		}
+		a.until = max(a.until, c.until) // noBound is the highest
 		h.countOutside(func(s *Stats) { s.CatchupsMerged++ })
 		a.merged++
 		if now.Sub(a.warned) >= time.Minute {
@@ -133,11 +150,11 @@ func (h *Hub) catchupRequested(c catchup) {
 			a.merged, a.warned = 0, now
 		}
 	case now.Before(a.allowedAt(p.lim)):
-		a.pending, a.since = true, c.since
+		a.pending, a.since, a.until = true, c.since, c.until
 		h.countOutside(func(s *Stats) { s.CatchupsDeferred++ })
 		h.log.Debug("catch-up request deferred by the pace", logging.KeySite, c.site, logging.KeyAgent, c.agent, "since_hseq", c.since)
 	default:
-		h.answerCatchup(a, c.since, now)
+		h.answerCatchup(a, c.since, c.until, now)
 	}
 	h.schedulePending(now)
 }
@@ -150,7 +167,7 @@ func (h *Hub) servePending() {
 	for _, a := range p.agents {
 		if a.pending && !now.Before(a.allowedAt(p.lim)) {
 			a.pending = false
-			h.answerCatchup(a, a.since, now)
+			h.answerCatchup(a, a.since, a.until, now)
 		}
 	}
 	h.schedulePending(now)
@@ -187,11 +204,15 @@ func (h *Hub) schedulePending(now time.Time) {
 	})
 }
 
-// answerCatchup publishes one page after since to a's direct topic. A page that stops before the
-// end of the log leaves a continuation pending from its last hseq.
-func (h *Hub) answerCatchup(a *paced, since uint64, now time.Time) {
+// answerCatchup publishes one page of the hseqs in (since, until] to a's direct topic. A page that
+// stops before until and before the end of the log leaves a continuation pending from its last
+// hseq.
+func (h *Hub) answerCatchup(a *paced, since, until uint64, now time.Time) {
 	p := h.pacer
-	msgs, more, err := h.readPage(a.site, since, p.lim)
+	if since >= until {
+		return // the agent has everything up to the end: no answer, and no page spent
+	}
+	msgs, more, err := h.readPage(a.site, since, until, p.lim)
 	if err != nil {
 		h.log.Error("catch-up replay failed", logging.KeySite, a.site, logging.KeyAgent, a.agent, "since_hseq", since, logging.Err(err))
 		return
@@ -206,17 +227,20 @@ func (h *Hub) answerCatchup(a *paced, since uint64, now time.Time) {
 	}
 	a.pages++
 	if more {
-		a.pending, a.since = true, msgs[len(msgs)-1].HSeq
+		a.pending, a.since, a.until = true, msgs[len(msgs)-1].HSeq, until
 	}
 	h.countOutside(func(s *Stats) { s.CatchupPages++ })
 }
 
-// readPage reads the site's downlink after since: at most lim.PageMessages messages and
-// lim.PageBytes bytes (at least one message). more reports that the log goes on.
-func (h *Hub) readPage(site string, since uint64, lim CatchupLimits) (msgs []wire.OrderMsg, more bool, err error) {
+// readPage reads the site's downlink after since, up to until: at most lim.PageMessages messages
+// and lim.PageBytes bytes (at least one message). more reports that the log goes on before until.
+func (h *Hub) readPage(site string, since, until uint64, lim CatchupLimits) (msgs []wire.OrderMsg, more bool, err error) {
 	err = h.db.View(context.Background(), func(tx Tx) error {
 		size := 0
 		return tx.Downlink(site, since, func(hseq uint64, v []byte) (bool, error) {
+			if hseq > until {
+				return false, nil
+			}
 			if len(msgs) == lim.PageMessages || len(msgs) > 0 && size+len(v) > lim.PageBytes {
 				more = true
 				return false, nil

@@ -114,6 +114,8 @@ type Tx interface {
 	MeasuresTx // the central measures' reads and counters (hubstore_measures.go)
 	EWaybillTx
 	LockTx // the periodic rules' locks (hubstore_lock.go)
+	// DownlinkEndTx: where a site's downlink ends, to bound a catch-up (hubstore_downlinkend.go).
+	DownlinkEndTx
 }
 
 // ---- Outbox: notifications the hub sends to people (see outbox.go) ----

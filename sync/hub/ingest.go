@@ -63,6 +63,9 @@ type publication struct {
 type catchup struct {
 	site, agent string
 	since       uint64
+	// until is the last hseq to replay: the site's log end when a subscribed agent's request was
+	// recorded; 0 means none (and where the log was empty, there is nothing to bound). catchup.go.
+	until uint64
 }
 
 // group is the work of one bbolt transaction. Nothing in it is visible or published unless the
@@ -648,7 +651,15 @@ func (g *group) catchup(topic string, payload []byte) error {
 		g.h.log.Warn("malformed catch-up request dropped", logging.KeySite, site, logging.KeyAgent, agent, "payload", excerpt(payload), logging.Err(err))
 		return nil
 	}
-	g.catchups = append(g.catchups, catchup{site: site, agent: agent, since: r.Since})
+	c := catchup{site: site, agent: agent, since: r.Since}
+	if r.Subscribed {
+		end, err := g.tx.LastHSeq(site)
+		if err != nil {
+			return err
+		}
+		c.until = end
+	}
+	g.catchups = append(g.catchups, c)
 	return g.touchAgent(site, agent, func(a *agentRec) { a.LastSeen, a.Online = g.at(), true })
 }
 

@@ -69,6 +69,7 @@ func TestBehaviourOnPostgres(t *testing.T) {
 		{"ConsoleCommandAuditedLikeTheAPI", TestConsoleCommandAuditedLikeTheAPI},
 		{"ConsoleBrowser", TestConsoleBrowser},
 		{"PresaleWatchOnTheHub", TestPresaleWatchOnTheHub},
+		{"CatchupOfASubscribedAgentStopsAtTheRecordedEnd", TestCatchupOfASubscribedAgentStopsAtTheRecordedEnd},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			envStore = pgStores(t, srv)

@@ -64,6 +64,8 @@ const (
 	maxReconnect        = 10 * time.Second
 	writeTimeout        = 5 * time.Second
 	statusPublishWait   = 2 * time.Second
+	subscribeWait       = 10 * time.Second // for the SUBACK before the connect's catch-up goes unconfirmed
+	subscribeTries      = 3                // subscriptions to the orders topic per connect, to see its SUBACK
 	disconnectQuiesceMS = 250
 )
 
@@ -199,6 +201,13 @@ type Uplink struct {
 	disconnected chan struct{}
 	unwatch      func() bool
 	stopErr      error
+
+	// The connect's SUBACK (catchup_subscribed.go): subGen is the connection generation whose
+	// subscriptions the broker confirmed; subWaits are the goroutines waiting for one, which Stop
+	// waits for after setting stopping (under mu, so none is added after).
+	subGen   atomic.Uint64
+	subWaits sync.WaitGroup
+	stopping bool
 }
 
 type event struct {
@@ -465,9 +474,10 @@ func (u *Uplink) RequestCatchup(since uint64) {
 }
 
 func (u *Uplink) sendCatchup(since uint64) {
-	b, _ := json.Marshal(wire.CatchupRequest{JournalID: u.jid, Since: since})
+	sub := u.subscribed()
+	b, _ := json.Marshal(wire.CatchupRequest{JournalID: u.jid, Since: since, Subscribed: sub})
 	u.cli.Publish(u.topicCatchup, 1, false, b) // not waited on: a lost request is asked again on reconnect
-	u.log.Debug("catch-up requested", "since_hseq", since)
+	u.log.Debug("catch-up requested", "since_hseq", since, "subscribed", sub)
 }
 
 // --- paho callbacks: they never block ---
@@ -481,24 +491,16 @@ func (u *Uplink) onConnect(c mqtt.Client) {
 	u.pendingCatch = nil
 	u.mu.Unlock()
 	// The broker keeps our subscriptions (persistent session), but subscribe on every connect in
-	// case the session was lost (broker restarted without persistence). Not waited on.
-	c.SubscribeMultiple(map[string]byte{
+	// case the session was lost (broker restarted without persistence). The catch-up request goes
+	// once the broker confirmed it (or after subscribeWait without), from another goroutine.
+	tok := c.SubscribeMultiple(map[string]byte{
 		u.topicAck:                    1,
 		wire.TopicOrders(u.opts.Site): 1,
 		wire.TopicDirect(u.opts.Site, u.opts.Agent):  1,
 		wire.TopicCommand(u.opts.Site, u.opts.Agent): 1,
 	}, nil)
 	u.publishStatus()
-	since, ask := uint64(0), false
-	if u.opts.CatchupSince != nil {
-		since, ask = u.opts.CatchupSince(), true
-	}
-	if pending != nil && (!ask || *pending < since) {
-		since, ask = *pending, true
-	}
-	if ask {
-		u.sendCatchup(since)
-	}
+	u.awaitSubscribed(tok, gen, pending)
 	u.log.Info("uplink connected", "broker", u.opts.URL)
 	u.push(event{connect: true, gen: gen})
 }
@@ -814,11 +816,14 @@ func (u *Uplink) Stop(ctx context.Context) error {
 	if u.unwatch != nil {
 		u.unwatch()
 	}
+	u.stopping = true
 	u.mu.Unlock()
 	close(u.stopped)
 	u.cancel()
+	subWaits := make(chan struct{})
+	go func() { u.subWaits.Wait(); close(subWaits) }()
 	var err error
-	for _, d := range []chan struct{}{u.ownerDone, u.feedDone} {
+	for _, d := range []chan struct{}{u.ownerDone, u.feedDone, subWaits} {
 		select {
 		case <-d:
 		case <-ctx.Done():

@@ -200,9 +200,16 @@ type Status struct {
 // CatchupRequest asks the hub, on TopicCatchup, to resend the site's downlink after hub sequence
 // Since (exclusive) to this agent's TopicDirect, because the agent was away longer than the broker's
 // queue covers or saw a gap in the downlink sequence.
+//
+// Subscribed says that the agent's subscription to the site's TopicOrders was confirmed by the
+// broker (SUBACK) on the connection the request is sent on, before it was sent: whatever the hub
+// publishes there after it received the request reaches the agent live, so the hub replays only
+// up to the end of its log as it was then. Without it (older agents, an unconfirmed subscription)
+// the replay goes on to the end of the log, however long it grows meanwhile.
 type CatchupRequest struct {
-	JournalID string `json:"journal_id"`
-	Since     uint64 `json:"since"`
+	JournalID  string `json:"journal_id"`
+	Since      uint64 `json:"since"`
+	Subscribed bool   `json:"subscribed,omitempty"`
 }
 
 // Topics. Site and agent names are restricted (see ValidName) so they never contain MQTT wildcards.

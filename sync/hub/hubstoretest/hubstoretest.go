@@ -426,6 +426,8 @@ func Run(t *testing.T, f Factory) {
 	runMeasures(t, f, open) // measures.go
 	runEWaybill(t, f, open) // e-waybill requests (ewaybill.go)
 	runLock(t, f, open)     // the periodic rules' locks (lock.go)
+
+	runDownlinkEnd(t, f, open) // where a site's downlink ends (downlinkend.go)
 }
 
 // counters lists a store's counters as "name=n " by name.

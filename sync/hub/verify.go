@@ -28,10 +28,10 @@ import (
 
 // Evidence limits: unverified entries kept in all, and per batch; beyond them they are counted in
 // Stats.EvidenceDropped. maxPendingAhead bounds how far beyond the acked seq an entry may wait for
-// its predecessor (an uplink window is 16 batches of at most 500 entries).
+// its predecessor (the uplink keeps its window within it: wire.MaxPendingAhead).
 const (
 	maxEvidence     = 200000
-	maxPendingAhead = 10000
+	maxPendingAhead = wire.MaxPendingAhead
 )
 
 // unverifiedEntry is an entry kept as evidence, as GET /v1/agents/{site}/{agent}/unverified lists it.

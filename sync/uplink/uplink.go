@@ -58,7 +58,7 @@ const keyJournal = "journal"
 
 // Defaults of Options.
 const (
-	DefaultWindow       = 16
+	DefaultWindow       = 32
 	DefaultResendAfter  = 10 * time.Second
 	DefaultLinger       = 5 * time.Millisecond
 	maxReconnect        = 10 * time.Second
@@ -108,7 +108,12 @@ type Options struct {
 	Clock clock.Clock
 	// Logger receives diagnostics, with the site and agent fields; nil = silent.
 	Logger *slog.Logger
-	// Window is the number of batches in flight beyond the acked seq; 0 = DefaultWindow.
+	// Window is the number of batches in flight beyond the acked seq; 0 = DefaultWindow. Whatever
+	// its size, no batch is read once wire.MaxPendingAhead − 4 × wire.MaxBatchEntries entries are
+	// beyond the acked seq. The default, 32 batches of up to 64 KiB, is twice what the hub folds
+	// into one commit (1 MiB): while the hub commits one half of a backlog's window the other half
+	// is already queued at it, where a window of one commit left the hub idle between commits
+	// (a drain of 47,000 entries went 1.2–1.6× faster; docs/BENCHMARKS.md).
 	Window int
 	// Linger: while a batch is in flight, entries that would make only a partial batch wait (for an
 	// ack, for a full batch, or at most this long) so they go up together; with nothing in flight

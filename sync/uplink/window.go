@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"wedge/internal/clock"
+	"wedge/sync/wire"
 )
 
 // window is the owner's bookkeeping of what was sent and what the hub acknowledged: the acked seq
@@ -12,6 +13,7 @@ import (
 // to send next and tells it what was published, acked or reconnected.
 type window struct {
 	size     int      // batches in flight at most
+	ahead    uint64   // and entries beyond the acked seq: no new batch once next-acked reaches it
 	acked    uint64   // the hub's highest ack, as recorded in the journal
 	next     uint64   // highest seq published in the current round (>= acked)
 	sentMax  uint64   // highest seq ever published by this process (>= acked): acks never go beyond
@@ -24,12 +26,18 @@ type flight struct {
 	gen  uint64 // the connection generation it was published on
 }
 
+// maxAhead bounds the entries in flight whatever the window's size: a batch is read only while
+// fewer than this many entries are beyond the acked seq, so at most maxAhead + MaxBatchEntries
+// are, within wire.MaxPendingAhead with a margin. Past that, a hub (of this release or an older
+// one) would keep an entry that overtook a lost batch as evidence instead of holding it.
+const maxAhead = wire.MaxPendingAhead - 4*wire.MaxBatchEntries
+
 func newWindow(acked uint64, size int) *window {
-	return &window{size: size, acked: acked, next: acked, sentMax: acked}
+	return &window{size: size, ahead: maxAhead, acked: acked, next: acked, sentMax: acked}
 }
 
 // full reports whether no more batches may be published until an ack arrives.
-func (w *window) full() bool { return len(w.inflight) >= w.size }
+func (w *window) full() bool { return len(w.inflight) >= w.size || w.next-w.acked >= w.ahead }
 
 // busy reports whether batches are in flight.
 func (w *window) busy() bool { return len(w.inflight) > 0 }

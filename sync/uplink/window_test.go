@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"wedge/internal/clock"
+	"wedge/sync/wire"
 )
 
 func checkWindow(t *testing.T, w *window, acked, next uint64, inflight int) {
@@ -149,5 +150,35 @@ func TestWindowSentMax(t *testing.T) {
 	w.connected(2, 30) // another process of this agent had 30 acked
 	if w.sentMax != 30 {
 		t.Fatalf("after a reconnect with acked 30, sentMax %d", w.sentMax)
+	}
+}
+
+// However many batches the window allows, it stops taking new ones once maxAhead entries are
+// beyond the acked seq, so an entry never runs further ahead than a hub holds one waiting for a
+// lost predecessor (wire.MaxPendingAhead), even with full 500-entry batches.
+func TestWindowBoundedInEntries(t *testing.T) {
+	w := newWindow(100, DefaultWindow)
+	last := uint64(100)
+	for !w.full() {
+		last += wire.MaxBatchEntries
+		w.sent(last, 1)
+	}
+	if n := len(w.inflight); n >= DefaultWindow {
+		t.Fatalf("%d batches of %d entries in flight: the entry bound did not stop the window", n, wire.MaxBatchEntries)
+	}
+	if ahead := last - w.acked; ahead < maxAhead || ahead+wire.MaxBatchEntries > wire.MaxPendingAhead {
+		t.Fatalf("%d entries beyond the acked seq when full (bound %d, hub holds up to %d)", ahead, maxAhead, wire.MaxPendingAhead)
+	}
+	w.ack(100 + wire.MaxBatchEntries) // the first batch acked: room for one more
+	if w.full() {
+		t.Fatal("still full after an ack freed a batch's worth of entries")
+	}
+	// Small batches: the batch count binds first.
+	w = newWindow(0, DefaultWindow)
+	for i := uint64(1); !w.full(); i++ {
+		w.sent(i*100, 1)
+	}
+	if len(w.inflight) != DefaultWindow {
+		t.Fatalf("%d batches of 100 in flight, want the window's %d", len(w.inflight), DefaultWindow)
 	}
 }

@@ -30,6 +30,11 @@ var (
 const (
 	MaxBatchEntries = 500
 	MaxBatchBytes   = 64 << 10
+	// MaxPendingAhead is how far beyond a journal's acked seq a hub keeps an entry that arrived
+	// before its predecessor (a lost or reordered batch) until the gap is filled; an entry further
+	// ahead is kept as evidence, never applied. An agent therefore never has entries in flight
+	// more than MaxPendingAhead − 4 × MaxBatchEntries beyond its acked seq.
+	MaxPendingAhead = 10000
 )
 
 // TimeLayout is RFC 3339 in UTC with milliseconds, the only time format on the wire.

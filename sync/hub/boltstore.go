@@ -109,7 +109,10 @@ func checkBoltFormat(meta *bolt.Bucket, path string) error {
 }
 
 func (s *boltStore) Update(_ context.Context, fn func(Tx) error) error {
-	return s.db.Update(func(tx *bolt.Tx) error { return fn(boltTx{tx, &txCursors{}}) })
+	return s.db.Update(func(tx *bolt.Tx) error {
+		setFill(tx)
+		return fn(boltTx{tx, &txCursors{}})
+	})
 }
 
 func (s *boltStore) View(_ context.Context, fn func(Tx) error) error {

@@ -82,14 +82,14 @@ func (t boltTx) indexOrderFrom(old *OrderIndex, ix OrderIndex) error {
 		oldKeys = indexKeys(*old)
 		for _, k := range oldKeys {
 			if !containsKey(newKeys, k) {
-				if err := keys.Delete(k); err != nil {
+				if err := t.del(bktCxKeys, k); err != nil {
 					return err
 				}
 			}
 		}
 		oldState := join(old.State, old.Since, old.OrderID)
 		if stateChanged = !bytes.Equal(oldState, newState); stateChanged {
-			if err := state.Delete(oldState); err != nil {
+			if err := t.del(bktCxState, oldState); err != nil {
 				return err
 			}
 		}

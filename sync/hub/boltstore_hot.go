@@ -56,3 +56,14 @@ func (t boltTx) del(bkt, key []byte) error {
 	}
 	return c.Delete()
 }
+
+// rawOrderReader is a Tx that can hand out an order's stored bytes without copying them, for a
+// decode that copies what it keeps (decodeOrder: the binary decoder takes one string of the
+// record, encoding/json copies every string) before the transaction writes again.
+type rawOrderReader interface {
+	orderRaw(id string) []byte
+}
+
+// orderRaw is the order's record as bbolt holds it (nil: none), valid until the transaction
+// writes or ends.
+func (t boltTx) orderRaw(id string) []byte { return t.lookup(bktOrders, []byte(id)) }

@@ -153,8 +153,10 @@ func decodeOrder(key, raw []byte) (orderRec, error) {
 
 // loadOrder reads order id from the orders bucket; known is false when there is no record.
 func loadOrder(tx Tx, id string) (rec orderRec, known bool, err error) {
-	raw, err := tx.Order(id)
-	if err != nil {
+	var raw []byte
+	if r, ok := tx.(rawOrderReader); ok {
+		raw = r.orderRaw(id) // decodeOrder copies what it keeps: no copy of the record first
+	} else if raw, err = tx.Order(id); err != nil {
 		return orderRec{}, false, err
 	}
 	if raw == nil {

@@ -152,6 +152,7 @@ func (h *Hub) commit(items []item) {
 	h.statsMu.Unlock()
 	g := &group{h: h, now: h.clk.Now().UTC(), stats: base.clone(), ackIdx: map[string]int{},
 		results: map[*postReq][]uint64{}, versions: map[*postReq][]uint64{}, cmdRecs: map[*cmdReq]CommandRecord{}}
+	h.scratch.lend(g)
 	var cmds []*cmdReq // every command of the group, to answer even when the transaction fails
 	for _, it := range items {
 		switch it.kind {

@@ -5,8 +5,11 @@ import (
 	"context"
 	"fmt"
 	"reflect"
+	"slices"
 	"testing"
 	"time"
+
+	bolt "go.etcd.io/bbolt"
 
 	"wedge/order"
 )
@@ -132,6 +135,50 @@ func TestCachedBucketsPerTransaction(t *testing.T) {
 			if id, err := tx.WaybillOrder(w); err != nil || id != "O-1" {
 				t.Errorf("waybill %s: %q, %v", w, id, err)
 			}
+		}
+		return nil
+	})
+}
+
+// A cx_orders row that names another order (damaged) is replaced whole: its lookup and state
+// keys go, the order's own are written.
+func TestIndexRowOfAnotherOrderReplaced(t *testing.T) {
+	st, err := OpenBolt(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	bs := st.(*boltStore)
+	wrong := OrderIndex{OrderID: "O-9", Site: "sz01", State: "pending_allocation", Since: "2026-01-22T08:00:00.000Z", ChannelOrderNo: "C-1", Waybill: "W-1"}
+	if err := bs.db.Update(func(tx *bolt.Tx) error {
+		if err := tx.Bucket(bktCxOrders).Put([]byte("O-1"), EncodeOrderIndex(wrong)); err != nil {
+			return err
+		}
+		for _, k := range indexKeys(wrong) {
+			if err := tx.Bucket(bktCxKeys).Put(k, nil); err != nil {
+				return err
+			}
+		}
+		return tx.Bucket(bktCxState).Put(join(wrong.State, wrong.Since, wrong.OrderID), nil)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	ix := OrderIndex{OrderID: "O-1", Site: "sz01", State: "pending_allocation", Since: "2026-01-22T08:00:00.000Z", ChannelOrderNo: "C-1", Waybill: "W-1"}
+	ctx := context.Background()
+	if err := st.Update(ctx, func(tx Tx) error { return tx.IndexOrder(ix) }); err != nil {
+		t.Fatal(err)
+	}
+	_ = bs.db.View(func(tx *bolt.Tx) error {
+		var keys, states []string
+		_ = tx.Bucket(bktCxKeys).ForEach(func(k, _ []byte) error { keys = append(keys, string(k)); return nil })
+		_ = tx.Bucket(bktCxState).ForEach(func(k, _ []byte) error { states = append(states, string(k)); return nil })
+		wantKeys := []string{string(join(TraceChannelOrderNo, "C-1", "O-1")), string(join(TraceWaybill, "W-1", "O-1"))}
+		slices.Sort(wantKeys)
+		if !slices.Equal(keys, wantKeys) {
+			t.Errorf("cx_keys %q, want %q", keys, wantKeys)
+		}
+		if want := []string{string(join(ix.State, ix.Since, "O-1"))}; !slices.Equal(states, want) {
+			t.Errorf("cx_state %q, want %q", states, want)
 		}
 		return nil
 	})

@@ -93,8 +93,7 @@ type group struct {
 	stateAt      map[[2]string]int     // (site, order id) → its queued state message in states[site]
 	anomalies    map[anomalyKey]uint64 // counted in this transaction, stored by flushAnomalies
 	wakeWaybills bool                  // new e-waybill requests: wake the waybiller after the commit
-	saved        map[string]orderRec   // the order records this transaction wrote, latest by id
-	loaded       map[string]orderRec   // the order records this transaction read and did not write (ingest_orders.go)
+	recs         map[string]orderRec   // the order records this transaction read or wrote, latest by id (ingest_orders.go)
 	hashes       map[EntryKey]string   // the hashes of the entries this transaction stored (ingest_fast.go)
 	downDocs     map[string][][]byte   // the group's downlink messages per site, as stored and published (ingest_fast.go)
 	nowWire      string                // wire.Time(now), formatted once by at()
@@ -497,10 +496,10 @@ func (g *group) merge(rec orderRec, known bool, site, agent string, e wire.Entry
 
 func (g *group) saveOrder(rec orderRec) error {
 	rec.UpdatedAt = g.at()
-	if g.saved == nil {
-		g.saved = map[string]orderRec{}
+	if g.recs == nil {
+		g.recs = map[string]orderRec{}
 	}
-	g.saved[rec.Order.ID] = rec // the central index reads it back (central.go)
+	g.recs[rec.Order.ID] = rec // the central index reads it back (central.go)
 	if err := putOrder(g.tx, rec); err != nil {
 		return err
 	}

@@ -9,10 +9,10 @@ import "wedge/sync/wire"
 // owner's groups (Hub.commit, one at a time) use them; nothing of a group is used after its
 // commit returns.
 type groupScratch struct {
-	saved, loaded map[string]orderRec
-	hashes        map[EntryKey]string
-	states        map[string][]wire.OrderMsg
-	stateAt       map[[2]string]int
+	recs    map[string]orderRec
+	hashes  map[EntryKey]string
+	states  map[string][]wire.OrderMsg
+	stateAt map[[2]string]int
 }
 
 // scratchKeep is the most entries a kept map or slice may have held: after a larger group (a
@@ -21,12 +21,11 @@ const scratchKeep = 1 << 13
 
 // lend empties the maps and hands them to g.
 func (s *groupScratch) lend(g *group) {
-	if s.saved == nil || len(s.saved) > scratchKeep || len(s.loaded) > scratchKeep || len(s.hashes) > scratchKeep || len(s.stateAt) > scratchKeep {
-		s.saved, s.loaded, s.hashes = map[string]orderRec{}, map[string]orderRec{}, map[EntryKey]string{}
+	if s.recs == nil || len(s.recs) > scratchKeep || len(s.hashes) > scratchKeep || len(s.stateAt) > scratchKeep {
+		s.recs, s.hashes = map[string]orderRec{}, map[EntryKey]string{}
 		s.states, s.stateAt = map[string][]wire.OrderMsg{}, map[[2]string]int{}
 	}
-	clear(s.saved)
-	clear(s.loaded)
+	clear(s.recs)
 	clear(s.hashes)
 	clear(s.stateAt)
 	for site, msgs := range s.states {
@@ -37,5 +36,5 @@ func (s *groupScratch) lend(g *group) {
 		clear(msgs) // nothing of the last group stays reachable
 		s.states[site] = msgs[:0]
 	}
-	g.saved, g.loaded, g.hashes, g.states, g.stateAt = s.saved, s.loaded, s.hashes, s.states, s.stateAt
+	g.recs, g.hashes, g.states, g.stateAt = s.recs, s.hashes, s.states, s.stateAt
 }

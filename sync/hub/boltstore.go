@@ -109,7 +109,10 @@ func checkBoltFormat(meta *bolt.Bucket, path string) error {
 }
 
 func (s *boltStore) Update(_ context.Context, fn func(Tx) error) error {
-	return s.db.Update(func(tx *bolt.Tx) error { return fn(boltTx{tx, &txCursors{}}) })
+	return s.db.Update(func(tx *bolt.Tx) error {
+		setFill(tx)
+		return fn(boltTx{tx, &txCursors{}})
+	})
 }
 
 func (s *boltStore) View(_ context.Context, fn func(Tx) error) error {
@@ -238,7 +241,7 @@ func (t boltTx) NextHSeq(site string) (uint64, error) {
 	if !t.tx.Writable() {
 		return 0, errReadOnly
 	}
-	sb, err := t.tx.Bucket(bktDownlink).CreateBucketIfNotExists([]byte(site))
+	sb, err := t.siteDownlink(site)
 	if err != nil {
 		return 0, err
 	}
@@ -249,11 +252,10 @@ func (t boltTx) PutDownlink(site string, hseq uint64, doc []byte) error {
 	if !t.tx.Writable() {
 		return errReadOnly
 	}
-	sb, err := t.tx.Bucket(bktDownlink).CreateBucketIfNotExists([]byte(site))
+	sb, err := t.siteDownlink(site)
 	if err != nil {
 		return err
 	}
-	sb.FillPercent = 1 // hseqs only grow: split full pages, not halves that stay half empty
 	return sb.Put(u64(hseq), doc)
 }
 

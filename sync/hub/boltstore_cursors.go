@@ -13,6 +13,10 @@ import (
 type txCursors struct {
 	names [][]byte
 	curs  []*bolt.Cursor
+	// Each a bucket of a writable transaction, looked up once (a lookup seeks its parent):
+	downSites []string       // the sites of downs
+	downs     []*bolt.Bucket // the downlink bucket of each site
+	waybills  *bolt.Bucket   // bktWaybills; nil: not looked up yet
 }
 
 // cursor is the transaction's cursor over bucket bkt.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"slices"
 )
 
 // Buckets of the central queries (hubstore.go's CentralTx), created when a hub.db is opened, so a
@@ -54,6 +55,25 @@ func indexKeys(ix OrderIndex) [][]byte {
 	return out
 }
 
+// indexKey is a cx_keys key of an order's row before it is joined with the order id.
+type indexKey struct{ kind, key string }
+
+// indexKeyParts appends the parts of indexKeys(ix) to dst (the same keys, in the same order).
+func indexKeyParts(ix OrderIndex, dst []indexKey) []indexKey {
+	add := func(kind, key string) {
+		if key != "" {
+			dst = append(dst, indexKey{kind, key})
+		}
+	}
+	add(TraceChannelOrderNo, ix.ChannelOrderNo)
+	add(TraceWaybill, ix.Waybill)
+	if ix.AssignedWaybill != ix.Waybill {
+		add(TraceWaybill, ix.AssignedWaybill)
+	}
+	add(TraceFingerprint, ix.Fingerprint)
+	return dst
+}
+
 func (t boltTx) IndexOrder(ix OrderIndex) error {
 	if err := t.writable(); err != nil {
 		return err
@@ -72,50 +92,57 @@ func (t boltTx) indexOrderFrom(old *OrderIndex, ix OrderIndex) error {
 		return err
 	}
 	// Only the keys that changed are written: most entries move the state and leave the lookup
-	// keys as they were.
-	keys, state := t.tx.Bucket(bktCxKeys), t.tx.Bucket(bktCxState)
-	newKeys := indexKeys(ix)
-	var oldKeys [][]byte
-	newState := join(ix.State, ix.Since, ix.OrderID)
+	// keys as they were. Keys are compared as their parts and built only to be written.
+	var newBuf, oldBuf [4]indexKey
+	newKeys := indexKeyParts(ix, newBuf[:0])
+	var oldKeys []indexKey
 	stateChanged := true
+	if old != nil && old.OrderID != ix.OrderID { // not this order's row (damaged): replaced whole
+		if err := t.dropIndexKeys(*old); err != nil {
+			return err
+		}
+		old = nil
+	}
 	if old != nil {
-		oldKeys = indexKeys(*old)
+		oldKeys = indexKeyParts(*old, oldBuf[:0])
 		for _, k := range oldKeys {
-			if !containsKey(newKeys, k) {
-				if err := keys.Delete(k); err != nil {
+			if !slices.Contains(newKeys, k) {
+				if err := t.del(bktCxKeys, join(k.kind, k.key, old.OrderID)); err != nil {
 					return err
 				}
 			}
 		}
-		oldState := join(old.State, old.Since, old.OrderID)
-		if stateChanged = !bytes.Equal(oldState, newState); stateChanged {
-			if err := state.Delete(oldState); err != nil {
+		if stateChanged = old.State != ix.State || old.Since != ix.Since; stateChanged {
+			if err := t.del(bktCxState, join(old.State, old.Since, old.OrderID)); err != nil {
 				return err
 			}
 		}
 	}
+	keys := t.tx.Bucket(bktCxKeys)
 	for _, k := range newKeys {
-		if !containsKey(oldKeys, k) {
-			if err := keys.Put(k, nil); err != nil {
+		if !slices.Contains(oldKeys, k) {
+			if err := keys.Put(join(k.kind, k.key, ix.OrderID), nil); err != nil {
 				return err
 			}
 		}
 	}
 	if stateChanged {
-		if err := state.Put(newState, nil); err != nil {
+		if err := t.tx.Bucket(bktCxState).Put(join(ix.State, ix.Since, ix.OrderID), nil); err != nil {
 			return err
 		}
 	}
 	return t.tx.Bucket(bktCxOrders).Put([]byte(ix.OrderID), EncodeOrderIndex(ix))
 }
 
-func containsKey(keys [][]byte, k []byte) bool {
-	for _, c := range keys {
-		if bytes.Equal(c, k) {
-			return true
+// dropIndexKeys deletes the cx_keys and cx_state rows of index row ix.
+func (t boltTx) dropIndexKeys(ix OrderIndex) error {
+	var buf [4]indexKey
+	for _, k := range indexKeyParts(ix, buf[:0]) {
+		if err := t.del(bktCxKeys, join(k.kind, k.key, ix.OrderID)); err != nil {
+			return err
 		}
 	}
-	return false
+	return t.del(bktCxState, join(ix.State, ix.Since, ix.OrderID))
 }
 
 // decodeIndex reads a cx_orders row: binary, or the JSON written before (DecodeOrderIndex).

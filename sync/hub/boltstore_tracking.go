@@ -44,11 +44,11 @@ func (t boltTx) PutWaybill(waybill, orderID string) error {
 	if !t.tx.Writable() {
 		return errReadOnly
 	}
-	b, err := t.tx.CreateBucketIfNotExists(bktWaybills)
+	b, err := t.waybillsBucket()
 	if err != nil {
 		return err
 	}
-	if bytes.Equal(b.Get([]byte(waybill)), []byte(orderID)) {
+	if bytes.Equal(t.lookup(bktWaybills, []byte(waybill)), []byte(orderID)) {
 		return nil // every save of an order indexes its waybills again: a read leaves the page clean
 	}
 	return b.Put([]byte(waybill), []byte(orderID))

@@ -240,6 +240,8 @@ type Hub struct {
 	rulesDone  chan struct{}   // closed when the rules' tick ended (rules_tick.go)
 	ewb        EWaybillOptions // with defaults
 	waybiller  *waybiller      // nil: no provider
+
+	scratch groupScratch // the owner's per-group maps, kept between groups (ingest_scratch.go)
 }
 
 // New opens the store, starts the HTTP server and the owner goroutine, and connects to the broker.

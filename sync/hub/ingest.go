@@ -96,8 +96,7 @@ type group struct {
 	stateAt      map[[2]string]int     // (site, order id) → its queued state message in states[site]
 	anomalies    map[anomalyKey]uint64 // counted in this transaction, stored by flushAnomalies
 	wakeWaybills bool                  // new e-waybill requests: wake the waybiller after the commit
-	saved        map[string]orderRec   // the order records this transaction wrote, latest by id
-	loaded       map[string]orderRec   // the order records this transaction read and did not write (ingest_orders.go)
+	recs         map[string]orderRec   // the order records this transaction read or wrote, latest by id (ingest_orders.go)
 	hashes       map[EntryKey]string   // the hashes of the entries this transaction stored (ingest_fast.go)
 	downDocs     map[string][][]byte   // the group's downlink messages per site, as stored and published (ingest_fast.go)
 	nowWire      string                // wire.Time(now), formatted once by at()
@@ -155,6 +154,7 @@ func (h *Hub) commit(items []item) {
 	h.statsMu.Unlock()
 	g := &group{h: h, now: h.clk.Now().UTC(), stats: base.clone(), ackIdx: map[string]int{},
 		results: map[*postReq][]uint64{}, versions: map[*postReq][]uint64{}, cmdRecs: map[*cmdReq]CommandRecord{}}
+	h.scratch.lend(g)
 	var cmds []*cmdReq // every command of the group, to answer even when the transaction fails
 	for _, it := range items {
 		switch it.kind {
@@ -357,12 +357,17 @@ func (g *group) batch(topic string, payload []byte) error {
 		}
 	}
 	for {
-		next, err := g.tx.Entry(EntryKey{site, agent, b.JournalID, j.AckedSeq + 1})
-		if err != nil {
-			return err
-		}
-		if next == nil {
-			break
+		// An entry the group stored itself is known to be there (its hash is kept); only the
+		// first seq beyond them is read from the store (another hub may have stored it).
+		k := EntryKey{site, agent, b.JournalID, j.AckedSeq + 1}
+		if _, ok := g.hashes[k]; !ok {
+			next, err := g.tx.Entry(k)
+			if err != nil {
+				return err
+			}
+			if next == nil {
+				break
+			}
 		}
 		j.AckedSeq++
 	}
@@ -494,10 +499,10 @@ func (g *group) merge(rec orderRec, known bool, site, agent string, e wire.Entry
 
 func (g *group) saveOrder(rec orderRec) error {
 	rec.UpdatedAt = g.at()
-	if g.saved == nil {
-		g.saved = map[string]orderRec{}
+	if g.recs == nil {
+		g.recs = map[string]orderRec{}
 	}
-	g.saved[rec.Order.ID] = rec // the central index reads it back (central.go)
+	g.recs[rec.Order.ID] = rec // the central index reads it back (central.go)
 	if err := putOrder(g.tx, rec); err != nil {
 		return err
 	}

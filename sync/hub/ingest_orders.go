@@ -13,20 +13,17 @@ import (
 
 // order reads order id for the group. known is false when the hub holds no record.
 func (g *group) order(id string) (rec orderRec, known bool, err error) {
-	if r, ok := g.saved[id]; ok {
-		return r.shared(), true, nil
-	}
-	if r, ok := g.loaded[id]; ok {
+	if r, ok := g.recs[id]; ok {
 		return r.shared(), true, nil
 	}
 	rec, known, err = loadOrder(g.tx, id)
 	if err != nil || !known {
 		return rec, known, err
 	}
-	if g.loaded == nil {
-		g.loaded = map[string]orderRec{}
+	if g.recs == nil {
+		g.recs = map[string]orderRec{}
 	}
-	g.loaded[id] = rec
+	g.recs[id] = rec // one map for read and written records: a save replaces it in place
 	return rec.shared(), true, nil
 }
 

@@ -153,8 +153,10 @@ func decodeOrder(key, raw []byte) (orderRec, error) {
 
 // loadOrder reads order id from the orders bucket; known is false when there is no record.
 func loadOrder(tx Tx, id string) (rec orderRec, known bool, err error) {
-	raw, err := tx.Order(id)
-	if err != nil {
+	var raw []byte
+	if r, ok := tx.(rawOrderReader); ok {
+		raw = r.orderRaw(id) // decodeOrder copies what it keeps: no copy of the record first
+	} else if raw, err = tx.Order(id); err != nil {
 		return orderRec{}, false, err
 	}
 	if raw == nil {
@@ -172,7 +174,26 @@ func putOrder(tx Tx, rec orderRec) error {
 // encodeOrder is rec as stored: a binary record of version orderVersion.
 func encodeOrder(rec orderRec) []byte {
 	s := toStored(rec)
-	return appendOrderBinary(make([]byte, 0, 256+len(s.Versions.raw)), s)
+	return appendOrderBinary(make([]byte, 0, orderRecordSize(&s)), s)
+}
+
+// orderRecordSize is about the size of s's binary record (appendOrderBinary): its strings and
+// versions, a length byte or two each, and room for the times and numbers. Records run from 300
+// bytes to several KiB with their versions, and a fixed guess was regrown for most of them.
+func orderRecordSize(s *storedOrder) int {
+	f := &s.Order
+	versions := len(s.Versions.raw)
+	if s.Versions.msgs != nil { // encoded by appendOrderBinary: not twice
+		versions = 384 * len(s.Versions.msgs)
+	}
+	n := 192 + versions + len(s.Site) + len(s.CreatedAt) + len(s.UpdatedAt) + len(s.BalancePaidAt) +
+		len(f.ID) + len(f.Channel) + len(f.ChannelOrderNo) + len(f.BuyerID) + len(f.Payment) + len(f.Recipient) + len(f.Carrier) +
+		len(f.AssignedWaybill) + len(f.Waybill) + len(f.State) + len(f.RecipientName) + len(f.RecipientPhone) + len(f.RecipientAddress) +
+		len(f.Intercept.Status) + len(f.Intercept.Reason) + len(f.Intercept.By) + len(f.Intercept.Note)
+	for _, sku := range f.SKUs {
+		n += len(sku) + 2
+	}
+	return n
 }
 
 // versionList is a stored record's versions: decoded (msgs), or the stored bytes kept as they are

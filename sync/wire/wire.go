@@ -11,7 +11,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"sort"
+	"slices"
 	"strings"
 	"time"
 )
@@ -495,20 +495,37 @@ func (m OrderMsg) ID() string {
 // the UTC time formatted by Time (milliseconds), and skus are trimmed, sorted and joined by 0x1E.
 // The same order sent twice, or with its SKUs in another order, gets the same id.
 func Fingerprint(channel, channelOrderNo, buyerID string, orderedAt time.Time, skus []string) string {
-	s := make([]string, 0, len(skus))
+	// Hashed in one buffer (the parts in a row are what the spec's stream is) and without a
+	// []string per call: the hub computes it for every entry that moves an order.
+	var skuBuf [8]string
+	s := skuBuf[:0]
 	for _, k := range skus {
 		s = append(s, strings.TrimSpace(k))
 	}
-	sort.Strings(s)
-	h := sha256.New()
-	for i, part := range []string{"wedge-fp-v1", strings.ToLower(strings.TrimSpace(channel)), strings.TrimSpace(channelOrderNo),
-		strings.TrimSpace(buyerID), Time(orderedAt), strings.Join(s, "\x1e")} {
-		if i > 0 {
-			h.Write([]byte{0x1f})
-		}
-		h.Write([]byte(part))
+	slices.Sort(s)
+	var buf [256]byte
+	b := append(buf[:0], "wedge-fp-v1\x1f"...)
+	b = append(b, strings.ToLower(strings.TrimSpace(channel))...)
+	b = append(append(b, 0x1f), strings.TrimSpace(channelOrderNo)...)
+	b = append(append(b, 0x1f), strings.TrimSpace(buyerID)...)
+	b = append(b, 0x1f)
+	if !orderedAt.IsZero() {
+		b = orderedAt.UTC().Truncate(time.Millisecond).AppendFormat(b, TimeLayout) // Time(orderedAt)
 	}
-	return "FP" + strings.ToUpper(hex.EncodeToString(h.Sum(nil)[:12]))
+	b = append(b, 0x1f)
+	for i, k := range s {
+		if i > 0 {
+			b = append(b, 0x1e)
+		}
+		b = append(b, k...)
+	}
+	sum := sha256.Sum256(b)
+	const digits = "0123456789ABCDEF"
+	out := [26]byte{'F', 'P'}
+	for i, c := range sum[:12] {
+		out[2+2*i], out[3+2*i] = digits[c>>4], digits[c&0xf]
+	}
+	return string(out[:])
 }
 
 // OrdersRequest is the body of the hub's POST /v1/orders.

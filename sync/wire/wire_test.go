@@ -68,6 +68,22 @@ func TestHashSurvivesJSONRoundTrip(t *testing.T) {
 	}
 }
 
+// The fingerprint is a contract (orders are found by it across hubs, agents and releases): these
+// were computed by the first implementation, which hashed each part in turn.
+func TestFingerprintGolden(t *testing.T) {
+	at := time.Date(2026, 1, 22, 16, 0, 0, 123456789, time.FixedZone("CST", 8*3600))
+	for _, c := range []struct{ got, want string }{
+		{Fingerprint("tmall", "4012345678901234", "b-1001", at, []string{"SKU-2", "SKU-1"}), "FP21E3C3B900960044ADF74DD6"},
+		{Fingerprint(" Tmall淘宝 ", " 40123 ", "买家 b-1001", at, []string{" SKU-2", "SKU-1 ", "SKU-3\x1e", "a", "b", "c", "d", "e", "f", "g"}),
+			"FP813BB92A780042E1656E0542"},
+		{Fingerprint("", "", "", time.Time{}, nil), "FPF948D5719DFD3F3F8AB3C942"},
+	} {
+		if c.got != c.want {
+			t.Errorf("fingerprint %s, want %s", c.got, c.want)
+		}
+	}
+}
+
 func TestFingerprint(t *testing.T) {
 	at := time.Date(2026, 1, 22, 16, 0, 0, 0, time.FixedZone("CST", 8*3600))
 	a := Fingerprint("tmall", "4012345678901234", "b-1001", at, []string{"SKU-2", "SKU-1"})

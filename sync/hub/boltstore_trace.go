@@ -41,17 +41,9 @@ func (t boltTx) writable() error {
 // indexKeys are the cx_keys keys of an index row.
 func indexKeys(ix OrderIndex) [][]byte {
 	var out [][]byte
-	add := func(kind, key string) {
-		if key != "" {
-			out = append(out, join(kind, key, ix.OrderID))
-		}
+	for _, k := range indexKeyParts(ix, nil) {
+		out = append(out, join(k.kind, k.key, ix.OrderID))
 	}
-	add(TraceChannelOrderNo, ix.ChannelOrderNo)
-	add(TraceWaybill, ix.Waybill)
-	if ix.AssignedWaybill != ix.Waybill {
-		add(TraceWaybill, ix.AssignedWaybill)
-	}
-	add(TraceFingerprint, ix.Fingerprint)
 	return out
 }
 

@@ -101,13 +101,7 @@ func TestCatchupSaysSubscribedOnlyAfterTheSUBACK(t *testing.T) {
 // requests are answered to the end of the hub's log.
 func TestCatchupWithoutCatchupSinceIsNotSubscribed(t *testing.T) {
 	b := testbroker.Start(t, nil)
-	obs := client(t, b.URL(), "test-observer", nil)
-	got := make(chan wire.CatchupRequest, 4)
-	subscribe(t, obs, wire.TopicCatchup(site, agent), func(m mqtt.Message) {
-		var c wire.CatchupRequest
-		_ = json.Unmarshal(m.Payload(), &c)
-		got <- c
-	})
+	got := watchCatchups(t, b.URL())
 	u := start(t, uplinktest.NewMemSource(jid), uplink.Options{URL: b.URL()})
 	eventually(t, 15*time.Second, "connect", u.Connected)
 	u.RequestCatchup(3)

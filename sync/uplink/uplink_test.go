@@ -439,13 +439,7 @@ func TestStatusCatchupAndLastWill(t *testing.T) {
 
 func TestCatchupRequestedWhileOfflineIsSentOnConnect(t *testing.T) {
 	b := testbroker.Start(t, nil)
-	obs := client(t, b.URL(), "test-observer", nil)
-	got := make(chan wire.CatchupRequest, 4)
-	subscribe(t, obs, wire.TopicCatchup(site, agent), func(m mqtt.Message) {
-		var c wire.CatchupRequest
-		_ = json.Unmarshal(m.Payload(), &c)
-		got <- c
-	})
+	got := watchCatchups(t, b.URL())
 	px := startProxy(t, b.Addr())
 	px.SetDown(true)
 	src := uplinktest.NewMemSource(jid)
@@ -552,4 +546,17 @@ func TestContextCancelStops(t *testing.T) {
 	if err := u.Stop(context.Background()); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// watchCatchups subscribes an observer to the agent's catch-up topic and hands over each request.
+func watchCatchups(t *testing.T, url string) <-chan wire.CatchupRequest {
+	t.Helper()
+	obs := client(t, url, "test-observer", nil)
+	got := make(chan wire.CatchupRequest, 4)
+	subscribe(t, obs, wire.TopicCatchup(site, agent), func(m mqtt.Message) {
+		var c wire.CatchupRequest
+		_ = json.Unmarshal(m.Payload(), &c)
+		got <- c
+	})
+	return got
 }
